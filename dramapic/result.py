@@ -1,0 +1,151 @@
+"""The ``AnalysisResult``: the one seam between analysis and every output (writers, renderer, archive, report).
+
+``AnalysisResult.to_dict()`` is the ``dramapic/1`` JSON contract documented in README.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA = "dramapic/1"
+STAGE1_LABELS = ("voice", "song", "noise", "silence")
+GENDERS = ("female", "male")
+
+
+def _r(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A labelled stretch of the time line; ``gender`` and ``speaker`` are set only for voice."""
+
+    start: float
+    end: float
+    label: str
+    confidence: float
+    scores: dict[str, float] = field(default_factory=dict)
+    gender: str | None = None
+    speaker: str | None = None
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "start": _r(self.start), "end": _r(self.end), "label": self.label,
+            "gender": self.gender, "speaker": self.speaker,
+            "confidence": _r(self.confidence), "scores": {k: _r(v) for k, v in self.scores.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Segment":
+        return cls(start=data["start"], end=data["end"], label=data["label"], confidence=data["confidence"],
+                   scores=dict(data.get("scores", {})), gender=data.get("gender"), speaker=data.get("speaker"))
+
+
+@dataclass(frozen=True)
+class SpeakerSummary:
+    id: str
+    gender: str | None
+    seconds: float
+    gender_confidence: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "gender": self.gender, "seconds": _r(self.seconds),
+                "gender_confidence": _r(self.gender_confidence)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SpeakerSummary":
+        return cls(id=data["id"], gender=data.get("gender"), seconds=data["seconds"],
+                   gender_confidence=data.get("gender_confidence", 0.0))
+
+
+@dataclass(frozen=True)
+class Genre:
+    label: str
+    confidence: float
+    scores: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"label": self.label, "confidence": _r(self.confidence),
+                "scores": {k: _r(v) for k, v in self.scores.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Genre":
+        return cls(label=data["label"], confidence=data["confidence"], scores=dict(data["scores"]))
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The composition of one video: shares of the whole duration, gender shares of voice time."""
+
+    duration: float
+    shares: dict[str, float]
+    gender_shares: dict[str, float]
+    speakers: tuple[SpeakerSummary, ...]
+    genre: Genre
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "duration": _r(self.duration),
+            "shares": {k: _r(v, 4) for k, v in self.shares.items()},
+            "gender_shares": {k: _r(v, 4) for k, v in self.gender_shares.items()},
+            "speakers": [s.to_dict() for s in self.speakers],
+            "genre": self.genre.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Summary":
+        return cls(duration=data["duration"], shares=dict(data["shares"]), gender_shares=dict(data["gender_shares"]),
+                   speakers=tuple(SpeakerSummary.from_dict(s) for s in data["speakers"]),
+                   genre=Genre.from_dict(data["genre"]))
+
+
+@dataclass(frozen=True)
+class Source:
+    path: str
+    duration: float
+    sha256: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "duration": _r(self.duration), "sha256": self.sha256}
+
+
+@dataclass(frozen=True)
+class AnalysisResult:
+    """Everything dramapic found in one input; outputs are written from this object alone."""
+
+    source: Source
+    pipeline_name: str
+    pipeline_version: str
+    models: tuple[dict[str, str], ...]
+    segments: tuple[Segment, ...]
+    summary: Summary
+
+    @property
+    def duration(self) -> float:
+        return self.source.duration
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema": SCHEMA,
+            "source": self.source.to_dict(),
+            "pipeline": {"name": self.pipeline_name, "version": self.pipeline_version},
+            "models": [dict(m) for m in self.models],
+            "segments": [s.to_dict() for s in self.segments],
+            "summary": self.summary.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "AnalysisResult":
+        src = data["source"]
+        return cls(
+            source=Source(path=src["path"], duration=src["duration"], sha256=src["sha256"]),
+            pipeline_name=data["pipeline"]["name"], pipeline_version=data["pipeline"]["version"],
+            models=tuple(dict(m) for m in data["models"]),
+            segments=tuple(Segment.from_dict(s) for s in data["segments"]),
+            summary=Summary.from_dict(data["summary"]),
+        )
