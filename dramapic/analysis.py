@@ -1,0 +1,196 @@
+"""``analyze(path, pipeline) -> AnalysisResult``: what ``run``, ``eval`` and ``bench`` all call.
+
+One video, in order: check the path, probe it, decode one audio track to 16 kHz mono, run the pretrained
+detectors, combine them into stage-1 probabilities, smooth those into segments, label voice segments with
+gender and speaker (stage 2), and summarise the composition.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from . import composition, detectors, media
+from .config import STAGE1_LABELS, PipelineConfig, load_pipeline
+from .ensemble import DetectorCombiner
+from .errors import InputError
+from .models import load_manifest, pretrained_models
+from .progress import ProgressHook, silent_hook
+from .result import AnalysisResult, Segment, Source
+from .smoothing import runs_of, smooth_labels
+
+log = logging.getLogger(__name__)
+
+MIN_AUDIO_S = 1.0
+# voice frames with this much AED music/singing underneath count towards a music bed (genre rules)
+MUSIC_BED_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Per-run choices that are not part of the pipeline definition."""
+
+    audio_track: int = 0
+    num_speakers: int | None = None
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds spent per stage of the last analysis (for ``--verbose`` and the benchmark)."""
+
+    stages: dict[str, float]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_input(path: Path) -> Path:
+    """Raise :class:`InputError` for paths that cannot be media at all, before ffmpeg is involved."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir():
+        raise InputError(f"{path} is a directory, not a media file")
+    if not path.is_file():
+        raise InputError(f"{path} is not a regular file")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb"):
+            pass
+    except OSError as err:
+        raise InputError(f"cannot read {path}: {err.strerror}") from None
+    if size == 0:
+        raise InputError(f"{path} is empty (0 bytes)")
+    return path
+
+
+@lru_cache(maxsize=4)
+def _stage2_models(gender_model: str):
+    # loaded once per process: the speaker encoder and the gender classifier are the slow parts to build
+    from .speakers import GenderClassifier, SpeakerEncoder
+
+    return SpeakerEncoder(), GenderClassifier.from_manifest(load_manifest(), gender_model)
+
+
+def segments_from_frames(labels: np.ndarray, probabilities: np.ndarray, *, duration: float) -> list[Segment]:
+    """Turn a smoothed label path into segments covering ``[0, duration]`` exactly.
+
+    Parameters
+    ----------
+    labels : np.ndarray, shape (n_frames,)
+    probabilities : np.ndarray, shape (n_frames, 4)
+    """
+    segments = []
+    for run in runs_of(labels):
+        mean = probabilities[run.start:run.end].mean(axis=0)
+        mean = mean / max(float(mean.sum()), 1e-9)
+        start = run.start * detectors.FRAME_S
+        end = min(run.end * detectors.FRAME_S, duration)
+        if end <= start:
+            continue
+        segments.append(Segment(start=start, end=end, label=STAGE1_LABELS[run.label],
+                                confidence=float(mean[run.label]),
+                                scores={lab: float(v) for lab, v in zip(STAGE1_LABELS, mean)}))
+    if segments:
+        segments[0] = _with(segments[0], start=0.0)
+        segments[-1] = _with(segments[-1], end=duration)
+    return segments
+
+
+def _with(segment: Segment, **changes) -> Segment:
+    import dataclasses
+
+    return dataclasses.replace(segment, **changes)
+
+
+def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: AnalysisOptions = AnalysisOptions(),
+                  progress: ProgressHook = silent_hook, timings: dict[str, float] | None = None
+                  ) -> tuple[list[Segment], list, float]:
+    """Stage 1 and stage 2 on decoded audio (shape (n_samples,), 16 kHz mono).
+
+    Returns the segments, the speakers and the share of voice time with music underneath.
+    """
+    from .speakers import SpeakerOptions, label_voice_segments
+
+    timings = timings if timings is not None else {}
+    duration = audio.shape[0] / detectors.SAMPLE_RATE
+    clock = time.perf_counter()
+    scores = detectors.run_detectors(audio, progress=progress)
+    timings["detectors"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    probabilities = DetectorCombiner(pipeline.stage1).frame_probabilities(scores)
+    min_frames = np.array([round(pipeline.stage1.min_duration_s[lab] / detectors.FRAME_S) for lab in STAGE1_LABELS])
+    labels = smooth_labels(probabilities, switch_penalty=pipeline.stage1.switch_penalty, min_frames=min_frames)
+    segments = segments_from_frames(labels, probabilities, duration=duration)
+    voice_frames = labels == STAGE1_LABELS.index("voice")
+    music = np.maximum(scores.aed_music, scores.aed_singing)
+    music_under_voice = float((music[voice_frames] > MUSIC_BED_THRESHOLD).mean()) if voice_frames.any() else 0.0
+    timings["stage1"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    encoder, gender_model = _stage2_models(pipeline.stage2.gender_model)
+    voice = [s for s in segments if s.label == "voice"]
+    cfg = pipeline.speakers
+    speaker_options = SpeakerOptions(window_s=cfg.window_s, hop_s=cfg.hop_s, cluster_threshold=cfg.cluster_threshold,
+                                     max_speakers=cfg.max_speakers, min_speaker_s=cfg.min_speaker_s,
+                                     num_speakers=options.num_speakers)
+    labelling = label_voice_segments(audio, sample_rate=detectors.SAMPLE_RATE,
+                                     segments=[(s.start, s.end) for s in voice], encoder=encoder,
+                                     gender_model=gender_model, options=speaker_options, progress=progress)
+    labelled = iter(labelling.labels)
+    merged = []
+    for segment in segments:
+        if segment.label == "voice":
+            found = next(labelled)
+            segment = _with(segment, gender=found.gender, speaker=found.speaker,
+                            scores={**segment.scores, **found.gender_scores})
+        merged.append(segment)
+    timings["stage2"] = time.perf_counter() - clock
+    return merged, list(labelling.speakers), music_under_voice
+
+
+def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options: AnalysisOptions = AnalysisOptions(),
+            progress: ProgressHook = silent_hook, timings: dict[str, float] | None = None,
+            info: media.MediaInfo | None = None) -> AnalysisResult:
+    """Analyse one media file and return its :class:`AnalysisResult`.
+
+    ``info`` may pass in the :func:`media.probe` result when the caller already has it.
+
+    Raises
+    ------
+    InputError, MediaError, ModelError, ConfigError
+        With a one-line message; nothing is written by this function.
+    """
+    pipeline = pipeline or load_pipeline(None)
+    timings = timings if timings is not None else {}
+    path = check_input(Path(path))
+    clock = time.perf_counter()
+    info = info or media.probe(path)
+    audio = media.decode_audio(info, audio_track=options.audio_track)
+    timings["decode"] = time.perf_counter() - clock
+    duration = audio.shape[0] / detectors.SAMPLE_RATE
+    if duration < MIN_AUDIO_S:
+        raise InputError(f"{path.name} has only {duration:.2f} s of audio; at least {MIN_AUDIO_S:.0f} s is needed")
+    segments, speakers, music_under_voice = analyze_audio(audio, pipeline, options=options, progress=progress,
+                                                          timings=timings)
+    clock = time.perf_counter()
+    summary = composition.summarize(segments, duration, speakers, music_under_voice=music_under_voice)
+    _, gender_model = _stage2_models(pipeline.stage2.gender_model)
+    source = Source(path=str(path), duration=duration, sha256=file_sha256(path))
+    timings["summary"] = time.perf_counter() - clock
+    return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
+                          models=(*pretrained_models(), gender_model.model_info),
+                          segments=tuple(segments), summary=summary)
+

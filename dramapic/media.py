@@ -1,0 +1,328 @@
+"""Every ffmpeg call dramapic makes: probe, decode, burn-in and subtitle muxing.
+
+Commands are built as argument lists (filter graphs with ffmpeg-python, which escapes paths correctly) and
+run with stderr captured, so a failure becomes a typed error with ffmpeg's own words rather than a traceback.
+A system ``ffmpeg`` on PATH is preferred; otherwise the static build shipped by imageio-ffmpeg is used.
+ffprobe is optional: the stream table is read from ``ffmpeg -i`` when it is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import InputError, MediaError
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+# Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
+MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary: the system one if on PATH, else imageio-ffmpeg's static build."""
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+
+        return imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception as err:  # imageio-ffmpeg raises RuntimeError when its binary is missing
+        raise MediaError(f"no ffmpeg found: install ffmpeg or imageio-ffmpeg ({err})") from None
+
+
+@lru_cache(maxsize=1)
+def ffprobe_exe() -> str | None:
+    return shutil.which("ffprobe")
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    index: int          # index among streams of the same kind (the N of ``0:a:N``)
+    kind: str           # "audio" | "video" | "subtitle" | "data"
+    codec: str
+    sample_rate: int | None = None
+    channels: int | None = None
+    width: int | None = None
+    height: int | None = None
+    attached_picture: bool = False
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    path: Path
+    duration: float
+    streams: tuple[StreamInfo, ...]
+
+    @property
+    def audio_streams(self) -> tuple[StreamInfo, ...]:
+        return tuple(s for s in self.streams if s.kind == "audio")
+
+    @property
+    def video_streams(self) -> tuple[StreamInfo, ...]:
+        """Real picture streams (cover art attached to audio files does not count)."""
+        return tuple(s for s in self.streams if s.kind == "video" and not s.attached_picture)
+
+    @property
+    def has_video(self) -> bool:
+        return bool(self.video_streams)
+
+
+def _run(args: Sequence[str], *, what: str, error: type = MediaError,
+         timeout: float | None = None) -> subprocess.CompletedProcess:
+    log.debug("running %s", " ".join(args))
+    try:
+        done = subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+    except FileNotFoundError:
+        raise MediaError(f"{what}: {args[0]} not found") from None
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"{what}: ffmpeg did not finish within {timeout:.0f} s") from None
+    if done.returncode != 0:
+        raise error(f"{what}: {_last_error_line(done.stderr)}")
+    return done
+
+
+def _last_error_line(stderr: bytes) -> str:
+    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    # ffmpeg ends with generic lines ("Conversion failed!"); the specific cause is the last other line
+    generic = ("conversion failed", "error opening output", "exiting", "error while")
+    specific = [ln for ln in lines if not ln.lower().startswith(generic)]
+    return (specific or lines or ["ffmpeg failed without a message"])[-1]
+
+
+_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
+
+
+def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
+    """Duration and streams of the first input from the text ``ffmpeg -i FILE`` prints on stderr."""
+    duration = None
+    match = _DURATION.search(text)
+    if match:
+        hours, minutes, seconds = match.groups()
+        duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    streams: list[StreamInfo] = []
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if line.startswith("Output #"):
+            break
+        found = _STREAM.match(line)
+        if not found:
+            continue
+        kind, codec, rest = found.group(1).lower(), found.group(2), found.group(3)
+        index = counts.get(kind, 0)
+        counts[kind] = index + 1
+        info = StreamInfo(index=index, kind=kind, codec=codec, attached_picture="(attached pic)" in rest)
+        if kind == "audio":
+            rate = re.search(r"(\d+) Hz", rest)
+            layout = re.search(r"Hz, ([^,]+)", rest)
+            channels = {"mono": 1, "stereo": 2}.get(layout.group(1).strip()) if layout else None
+            if channels is None and layout:
+                numbers = re.findall(r"\d+", layout.group(1))
+                channels = sum(int(n) for n in numbers[:2]) if numbers else None
+            info = StreamInfo(index=index, kind=kind, codec=codec,
+                              sample_rate=int(rate.group(1)) if rate else None, channels=channels)
+        elif kind == "video":
+            size = re.search(r", (\d{2,5})x(\d{2,5})", rest)
+            if size:
+                info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
+                                  height=int(size.group(2)), attached_picture=info.attached_picture)
+        streams.append(info)
+    return duration, streams
+
+
+def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
+    done = _run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
+                what=f"cannot read {path.name}", error=InputError, timeout=120)
+    data = json.loads(done.stdout or b"{}")
+    duration = data.get("format", {}).get("duration")
+    streams, counts = [], {}
+    for raw in data.get("streams", []):
+        kind = raw.get("codec_type", "data")
+        index = counts.get(kind, 0)
+        counts[kind] = index + 1
+        streams.append(StreamInfo(
+            index=index, kind=kind, codec=raw.get("codec_name", "unknown"),
+            sample_rate=int(raw["sample_rate"]) if raw.get("sample_rate") else None,
+            channels=raw.get("channels"), width=raw.get("width"), height=raw.get("height"),
+            attached_picture=bool(raw.get("disposition", {}).get("attached_pic"))))
+    return (float(duration) if duration not in (None, "N/A") else None), streams
+
+
+def probe(path: Path) -> MediaInfo:
+    """Streams and duration of a media file; raises :class:`InputError` for anything ffmpeg cannot read."""
+    path = Path(path)
+    if ffprobe_exe():
+        duration, streams = _probe_with_ffprobe(path)
+    else:
+        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+        text = done.stderr.decode("utf-8", "replace")
+        duration, streams = parse_ffmpeg_banner(text)
+        if not streams:
+            reason = [ln for ln in text.splitlines() if str(path) in ln or "Invalid data" in ln]
+            detail = reason[-1].split(": ")[-1].strip() if reason else "no streams found"
+            raise InputError(f"{path.name} is not a media file ffmpeg can read ({detail})")
+    if not streams:
+        raise InputError(f"{path.name} is not a media file ffmpeg can read (no streams found)")
+    return MediaInfo(path=path, duration=float(duration or 0.0), streams=tuple(streams))
+
+
+def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Decode one audio track to mono float32 at ``sample_rate``.
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,)
+
+    Raises
+    ------
+    MediaError
+        No such audio track, a decoding error, or a file that ends well before its stated duration.
+    """
+    tracks = info.audio_streams
+    if not tracks:
+        raise MediaError(f"{info.path.name} has no audio stream")
+    if not 0 <= audio_track < len(tracks):
+        raise MediaError(f"{info.path.name} has {len(tracks)} audio track(s); --audio-track {audio_track} "
+                         f"does not exist (tracks are numbered from 0)")
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path),
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate),
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    done = _run(args, what=f"cannot decode the audio of {info.path.name}")
+    errors = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    if errors:
+        raise MediaError(f"{info.path.name} is corrupt: ffmpeg reported {len(errors)} decoding error(s), "
+                         f"first: {errors[0].strip()}")
+    audio = np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
+    decoded = audio.shape[0] / sample_rate
+    # a cut-off file still decodes, silently shorter than its container says
+    if info.duration > 2.0 and decoded < 0.9 * info.duration:
+        raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
+                         f"the container says {info.duration:.1f} s")
+    return audio
+
+
+def _progress_args() -> list[str]:
+    return ["-progress", "pipe:1", "-nostats"]
+
+
+def _run_with_progress(args: list[str], *, what: str, duration: float,
+                       progress: Callable[[float], None] | None) -> None:
+    """Run a long ffmpeg job, feeding ``progress(seconds_done)`` from its ``-progress`` output."""
+    log.debug("running %s", " ".join(args))
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        except FileNotFoundError:
+            raise MediaError(f"{what}: {args[0]} not found") from None
+        try:
+            assert proc.stdout is not None
+            for raw in proc.stdout:
+                line = raw.decode("ascii", "replace").strip()
+                if progress and line.startswith("out_time_us=") and line[12:].lstrip("-").isdigit():
+                    progress(min(duration, max(0.0, int(line[12:]) / 1e6)))
+            code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        if code != 0:
+            stderr.seek(0)
+            raise MediaError(f"{what}: {_last_error_line(stderr.read())}")
+    if progress:
+        progress(duration)
+
+
+def _audio_args(info: MediaInfo) -> list[str]:
+    if all(stream.codec in MP4_AUDIO_CODECS for stream in info.audio_streams):
+        return ["-c:a", "copy"]
+    log.warning("%s: audio codec %s cannot be copied into MP4; re-encoding it to AAC",
+                info.path.name, ",".join(s.codec for s in info.audio_streams))
+    return ["-c:a", "aac", "-b:a", "192k"]
+
+
+def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir: Path, preset: str = "veryfast",
+                   crf: int = 20, progress: Callable[[float], None] | None = None) -> None:
+    """Re-encode the first video stream with ``subtitles`` (an ASS or SRT file) drawn by libass.
+
+    The audio streams are copied as they are (re-encoded to AAC only where MP4 cannot hold the codec).
+    ``fonts_dir`` is passed to libass so rendering uses the bundled fonts, never the system's.
+    """
+    import ffmpeg  # ffmpeg-python: builds the filter graph and escapes the paths inside it
+
+    if not info.has_video:
+        raise MediaError(f"{info.path.name} has no video stream to burn subtitles into")
+    video = ffmpeg.input(str(info.path))[f"v:{info.video_streams[0].index}"]
+    video = video.filter("subtitles", filename=str(subtitles), fontsdir=str(fonts_dir), charenc="UTF-8")
+    graph = ffmpeg.output(video, str(output), vcodec="libx264", preset=preset, crf=crf, pix_fmt="yuv420p",
+                          movflags="+faststart", f="mp4")
+    args = graph.compile(cmd=ffmpeg_exe())
+    # ffmpeg-python knows nothing of copying the input's audio; splice the maps in before the output path
+    extra = ["-map", "0:a?", *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
+    args = [args[0], "-hide_banner", "-nostdin", "-y", *args[1:-1], *extra, *_progress_args(), args[-1]]
+    _run_with_progress(args, what=f"cannot burn subtitles into {info.path.name}", duration=info.duration,
+                       progress=progress)
+
+
+def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: str = "und") -> None:
+    """Copy video and audio untouched into MP4 and add ``subtitles`` (SRT) as a mov_text stream."""
+    if not info.has_video:
+        raise MediaError(f"{info.path.name} has no video stream to add subtitles to")
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(info.path),
+            "-sub_charenc", "UTF-8", "-i", str(subtitles),
+            "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-map", "1:s:0",
+            "-c:v", "copy", *_audio_args(info), "-c:s", "mov_text",
+            "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
+            "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", str(output)]
+    _run(args, what=f"cannot add subtitles to {info.path.name}")
+
+
+def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None = None,
+                      sample_rate: int = SAMPLE_RATE, size: str = "320x180", rate: int = 25) -> None:
+    """Write a small H.264 video of a moving test pattern (with ``audio`` as AAC when given).
+
+    Used by the benchmark and by tests to wrap audio into a video; not part of analysis.
+    """
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error",
+            "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds:.3f}"]
+    if audio is not None:
+        args += ["-f", "f32le", "-ar", str(sample_rate), "-ac", "1", "-i", "pipe:0"]
+    args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    if audio is not None:
+        args += ["-c:a", "aac", "-b:a", "96k", "-shortest"]
+    args += [str(output)]
+    payload = None if audio is None else np.ascontiguousarray(audio, dtype="<f4").tobytes()
+    try:
+        done = subprocess.run(args, input=payload, capture_output=True)
+    except FileNotFoundError:
+        raise MediaError(f"{args[0]} not found") from None
+    if done.returncode != 0:
+        raise MediaError(f"cannot encode {output.name}: {_last_error_line(done.stderr)}")
+
+
+def extract_frame(path: Path, *, at: float, output: Path) -> None:
+    """Write the video frame at ``at`` seconds as an image (PNG by extension)."""
+    _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", f"{max(at, 0.0):.3f}",
+          "-i", str(path), "-frames:v", "1", str(output)], what=f"cannot extract a frame of {path.name}")
+
+
+def plain_reencode(info: MediaInfo, output: Path, *, preset: str, crf: int) -> None:
+    """The same encode as :func:`burn_subtitles` without subtitles: the speed baseline for benchmarks."""
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(info.path),
+            "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-c:v", "libx264", "-preset", preset,
+            "-crf", str(crf), "-pix_fmt", "yuv420p", *_audio_args(info), "-f", "mp4", str(output)]
+    _run(args, what=f"cannot re-encode {info.path.name}")

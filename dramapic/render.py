@@ -1,0 +1,140 @@
+"""The look of burned-in output: an ASS script with one styled cue per segment, a summary card that opens
+the video and a small corner badge that keeps the summary visible afterwards.
+
+Sizes are given on a 1080-line canvas (``PlayResY``) whose width follows the video's aspect ratio; libass
+scales it to the real frame, so the same script is readable at 360p and at 1080p.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import RenderConfig
+from .result import AnalysisResult, Summary
+from .writers import CUE_WORDS, captioned, cue_text
+
+CANVAS_HEIGHT = 1080
+# ASS colours are &HAABBGGRR
+LABEL_COLOURS = {"voice": "&H0050C8FF", "song": "&H00E08A3C", "noise": "&H004040D0", "silence": "&H00808080"}
+CARD_WORDS = {
+    "en": {"title": "dramapic summary", "speech": "of speech", "speakers": "speakers", "speaker": "speaker",
+           "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
+                                         "music_show": "music show", "other": "other"}},
+    "ko": {"title": "dramapic 요약", "speech": "발화 중", "speakers": "화자", "speaker": "화자",
+           "genre": "장르", "genres": {"drama": "드라마", "interview": "인터뷰", "documentary": "다큐멘터리",
+                                      "music_show": "음악 프로그램", "other": "기타"}},
+}
+
+
+@dataclass(frozen=True)
+class Canvas:
+    width: int
+    height: int = CANVAS_HEIGHT
+
+    @classmethod
+    def for_video(cls, width: int | None, height: int | None) -> "Canvas":
+        aspect = (width / height) if width and height else 16 / 9
+        return cls(width=max(1, round(CANVAS_HEIGHT * aspect)))
+
+
+def _ass_time(seconds: float) -> str:
+    centis = max(0, round(seconds * 100))
+    hours, rest = divmod(centis, 360_000)
+    minutes, rest = divmod(rest, 6000)
+    secs, centis = divmod(rest, 100)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}.{centis:02d}"
+
+
+def _escape(text: str) -> str:
+    # braces open override blocks and a backslash starts a tag in ASS text
+    return text.replace("\\", "\u2216").replace("{", "(").replace("}", ")").replace("\n", "\\N")
+
+
+def _pct(value: float) -> str:
+    return f"{round(value * 100):d}%"
+
+
+def summary_lines(summary: Summary, *, language: str = "en") -> list[str]:
+    """The summary as short lines of text: genre, label shares, gender shares, speakers."""
+    words, card = CUE_WORDS[language], CARD_WORDS[language]
+    genre = card["genres"].get(summary.genre.label, summary.genre.label)
+    shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
+    genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
+    count = len(summary.speakers)
+    speakers = f"{count} {card['speaker'] if count == 1 else card['speakers']}"
+    return [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares,
+            f"{genders} {card['speech']}", speakers]
+
+
+def _bar(summary: Summary, *, x: int, y: int, width: int, height: int, start: str, end: str) -> list[str]:
+    """A stacked bar of the label shares, drawn with ASS vector shapes."""
+    events, offset = [], 0.0
+    for label, share in summary.shares.items():
+        part = round(width * share)
+        if part <= 0:
+            continue
+        left = x + round(width * offset)
+        shape = f"m 0 0 l {part} 0 l {part} {height} l 0 {height}"
+        events.append(f"Dialogue: 1,{start},{end},Shape,,0,0,0,,"
+                      f"{{\\an7\\pos({left},{y})\\bord0\\shad0\\1c{LABEL_COLOURS[label]}\\p1}}{shape}")
+        offset += share
+    return events
+
+
+def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None, height: int | None,
+              language: str = "en") -> str:
+    """The complete ASS script (cues, summary card, badge) for one result."""
+    canvas = Canvas.for_video(width, height)
+    cue_size = round(canvas.height * config.subtitle_font_scale)
+    card_size = round(canvas.height * 0.045)
+    badge_size = round(canvas.height * 0.03)
+    font = config.font_family
+    duration = result.duration
+    header = [
+        "[Script Info]", "ScriptType: v4.00+", f"PlayResX: {canvas.width}", f"PlayResY: {canvas.height}",
+        "WrapStyle: 0", "ScaledBorderAndShadow: yes", "YCbCr Matrix: TV.709", "",
+        "[V4+ Styles]",
+        "Format: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, "
+        "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
+        "MarginL, MarginR, MarginV, Encoding",
+        f"Style: Cue,{font},{cue_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
+        f"{max(2, cue_size // 14)},1,2,40,40,{round(canvas.height * 0.06)},1",
+        f"Style: Card,{font},{card_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H40000000,0,0,0,0,100,100,0,0,1,"
+        f"{max(2, card_size // 16)},0,5,40,40,40,1",
+        f"Style: Badge,{font},{badge_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,3,"
+        f"{max(2, badge_size // 5)},0,9,24,24,24,1",
+        f"Style: Shape,{font},10,&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,0,0,7,0,0,0,1",
+        "", "[Events]",
+        "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
+    ]
+    events = []
+    card_end = min(config.card_seconds, duration)
+    lines = summary_lines(result.summary, language=language)
+    if card_end > 0:
+        start, end = _ass_time(0), _ass_time(card_end)
+        panel_w, panel_h = round(canvas.width * 0.8), round(canvas.height * 0.56)
+        panel_x, panel_y = (canvas.width - panel_w) // 2, (canvas.height - panel_h) // 2
+        events.append(f"Dialogue: 0,{start},{end},Shape,,0,0,0,,{{\\an7\\pos({panel_x},{panel_y})\\bord0\\shad0"
+                      f"\\1c&H00201810&\\1a&H30&\\p1}}m 0 0 l {panel_w} 0 l {panel_w} {panel_h} l 0 {panel_h}")
+        title = CARD_WORDS[language]["title"]
+        text = "\\N".join([f"{{\\b1}}{_escape(title)}{{\\b0}}", *map(_escape, lines)])
+        events.append(f"Dialogue: 2,{start},{end},Card,,0,0,0,,{{\\an8\\pos({canvas.width // 2},"
+                      f"{panel_y + round(panel_h * 0.06)})}}{text}")
+        bar_w, bar_h = round(panel_w * 0.86), round(canvas.height * 0.035)
+        events += _bar(result.summary, x=(canvas.width - bar_w) // 2,
+                       y=panel_y + panel_h - bar_h - round(panel_h * 0.1), width=bar_w, height=bar_h,
+                       start=start, end=end)
+    if config.badge and duration > card_end:
+        badge = " | ".join(_escape(line) for line in (lines[0], lines[2], lines[3]))
+        events.append(f"Dialogue: 0,{_ass_time(card_end)},{_ass_time(duration)},Badge,,0,0,0,,{badge}")
+    for segment in captioned(result.segments):
+        colour = LABEL_COLOURS[segment.label]
+        events.append(f"Dialogue: 3,{_ass_time(segment.start)},{_ass_time(segment.end)},Cue,,0,0,0,,"
+                      f"{{\\3c{colour}}}{_escape(cue_text(segment, language=language))}")
+    return "\n".join(header + events) + "\n"
+
+
+def write_ass(result: AnalysisResult, config: RenderConfig, path: Path, *, width: int | None,
+              height: int | None, language: str = "en") -> None:
+    path.write_text(build_ass(result, config, width=width, height=height, language=language), encoding="utf-8")

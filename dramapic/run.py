@@ -1,0 +1,126 @@
+"""``run``: one video in, captioned video + subtitles + JSON (+ RTTM) out. The CLI's ``dramapic run`` is a thin
+layer over :func:`run`.
+
+Outputs are named after the input (``movie.mp4`` → ``movie.dramapic.mp4``, ``movie.srt``,
+``movie.dramapic.json``, ``movie.rttm``), written under temporary names and renamed together at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import media, resources
+from .analysis import AnalysisOptions, analyze, check_input
+from .config import PipelineConfig, load_pipeline
+from .errors import ConfigError
+from .progress import ProgressHook, silent_hook
+from .render import write_ass
+from .result import AnalysisResult
+from .writers import CUE_WORDS, OutputSet, get_writer
+
+log = logging.getLogger(__name__)
+
+VIDEO_MODES = ("burn", "soft", "none")
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``dramapic run`` writes and how."""
+
+    output_dir: Path | None = None          # default: next to the input
+    subtitle_format: str = "srt"            # "srt" | "vtt"
+    video: str = "burn"                     # "burn" | "soft" (mov_text stream, no re-encode) | "none"
+    overwrite: bool = False
+    language: str = "en"                    # cue and card language: "en" | "ko"
+    rttm: bool = True
+    preset: str | None = None               # None: the pipeline's render.preset
+    crf: int | None = None
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+
+    def __post_init__(self) -> None:
+        if self.subtitle_format not in ("srt", "vtt"):
+            raise ConfigError(f"subtitle format must be srt or vtt, not {self.subtitle_format!r}")
+        if self.video not in VIDEO_MODES:
+            raise ConfigError(f"video mode must be one of {', '.join(VIDEO_MODES)}")
+        if self.language not in CUE_WORDS:
+            raise ConfigError(f"language must be one of {', '.join(CUE_WORDS)}")
+
+
+@dataclass(frozen=True)
+class RunOutputs:
+    result: AnalysisResult
+    files: dict[str, Path]
+    notes: tuple[str, ...] = ()
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def output_paths(source: Path, options: RunOptions, *, with_video: bool) -> dict[str, Path]:
+    directory = Path(options.output_dir) if options.output_dir else source.parent
+    stem = source.stem
+    paths = {"subtitles": directory / f"{stem}.{options.subtitle_format}",
+             "json": directory / f"{stem}.dramapic.json"}
+    if options.rttm:
+        paths["rttm"] = directory / f"{stem}.rttm"
+    if with_video:
+        paths["video"] = directory / f"{stem}.dramapic.mp4"
+    return paths
+
+
+def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: PipelineConfig | None = None,
+        progress: ProgressHook = silent_hook) -> RunOutputs:
+    """Analyse ``path`` and write its outputs. Raises a :class:`DramapicError` subclass on failure, in which
+    case no output file is left behind."""
+    pipeline = pipeline or load_pipeline(None)
+    source = check_input(Path(path))
+    info = media.probe(source)
+    notes = []
+    want_video = options.video != "none"
+    if want_video and not info.has_video:
+        notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
+        want_video = False
+    finals = output_paths(source, options, with_video=want_video)
+    timings: dict[str, float] = {}
+    with OutputSet(overwrite=options.overwrite) as outputs:
+        outputs.check(list(finals.values()))  # fail before minutes of analysis, not after
+        result = analyze(source, pipeline, options=options.analysis, progress=progress, timings=timings, info=info)
+        clock = time.perf_counter()
+        subtitle_writer = get_writer(options.subtitle_format, language=options.language)
+        temporary = {key: outputs.reserve(final) for key, final in finals.items()}
+        subtitle_writer.write(result, temporary["subtitles"])
+        get_writer("json").write(result, temporary["json"])
+        if "rttm" in temporary:
+            get_writer("rttm").write(result, temporary["rttm"])
+        timings["write"] = time.perf_counter() - clock
+        if want_video:
+            clock = time.perf_counter()
+            _write_video(info, result, temporary, pipeline, options, progress)
+            timings["video"] = time.perf_counter() - clock
+        files = dict(zip(temporary, outputs.commit()))
+    return RunOutputs(result=result, files=files, notes=tuple(notes), timings=timings)
+
+
+def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[str, Path],
+                 pipeline: PipelineConfig, options: RunOptions, progress: ProgressHook) -> None:
+    if options.video == "soft":
+        srt = temporary["subtitles"]
+        if options.subtitle_format != "srt":  # mov_text is made from SRT; VTT users still get an SRT stream
+            srt = temporary["subtitles"].with_name(temporary["subtitles"].stem + ".srt.tmp")
+            get_writer("srt", language=options.language).write(result, srt)
+        try:
+            media.mux_subtitles(info, srt, temporary["video"], language="kor" if options.language == "ko" else "eng")
+        finally:
+            if srt != temporary["subtitles"]:
+                srt.unlink(missing_ok=True)
+        return
+    stream = info.video_streams[0]
+    with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:
+        ass = Path(scratch) / "cues.ass"
+        write_ass(result, pipeline.render, ass, width=stream.width, height=stream.height, language=options.language)
+        media.burn_subtitles(info, ass, temporary["video"], fonts_dir=resources.fonts_dir(),
+                             preset=options.preset or pipeline.render.preset,
+                             crf=options.crf if options.crf is not None else pipeline.render.crf,
+                             progress=lambda done: progress("burn", done, info.duration))

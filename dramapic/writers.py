@@ -1,0 +1,187 @@
+"""Writers for SRT, WebVTT, JSON and RTTM, one small class per format over a shared base, and atomic
+output: every file is written to a temporary name in its final directory and renamed only when all
+outputs of a run are complete, so a failure never leaves a half-written file behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from .errors import OutputError
+from .result import AnalysisResult, Segment
+
+CUE_WORDS = {
+    "en": {"voice": "voice", "song": "song", "noise": "noise", "silence": "silence",
+           "female": "female", "male": "male"},
+    "ko": {"voice": "음성", "song": "음악", "noise": "소음", "silence": "무음",
+           "female": "여성", "male": "남성"},
+}
+
+
+def cue_confidence(segment: Segment) -> float:
+    """The confidence shown on a cue: for voice with a gender, P(voice) × P(that gender)."""
+    if segment.label == "voice" and segment.gender:
+        return segment.confidence * segment.scores.get(segment.gender, 1.0)
+    return segment.confidence
+
+
+def cue_text(segment: Segment, *, language: str = "en") -> str:
+    """``voice · female · S1 (0.91)``, ``song (0.84)``, ``noise (0.77)``."""
+    words = CUE_WORDS[language]
+    parts = [words[segment.label]]
+    if segment.label == "voice":
+        if segment.gender:
+            parts.append(words[segment.gender])
+        if segment.speaker:
+            parts.append(segment.speaker)
+    return f"{' · '.join(parts)} ({cue_confidence(segment):.2f})"
+
+
+def captioned(segments: Iterable[Segment]) -> list[Segment]:
+    """The segments that get a cue: everything but silence."""
+    return [s for s in segments if s.label != "silence"]
+
+
+class OutputSet:
+    """Reserves temporary files beside their final names and renames them all at once on ``commit``.
+
+    Use as a context manager: leaving the block with an exception removes every temporary file.
+    """
+
+    def __init__(self, *, overwrite: bool = False) -> None:
+        self.overwrite = overwrite
+        self._pending: list[tuple[Path, Path]] = []
+
+    def check(self, finals: Sequence[Path]) -> None:
+        """Refuse early when an output exists (without ``overwrite``) or its directory is not writable."""
+        existing = [p for p in finals if p.exists()]
+        if existing and not self.overwrite:
+            names = ", ".join(str(p) for p in existing)
+            raise OutputError(f"output already exists: {names} (use --overwrite to replace)")
+        for directory in {p.parent for p in finals}:
+            if not directory.is_dir():
+                raise OutputError(f"output directory does not exist: {directory}")
+            if not os.access(directory, os.W_OK | os.X_OK):
+                raise OutputError(f"output directory is not writable: {directory}")
+
+    def reserve(self, final: Path) -> Path:
+        """A temporary path in ``final``'s directory, with the same suffix so tools recognise the format."""
+        try:
+            handle, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}",
+                                            dir=final.parent)
+        except OSError as err:
+            raise OutputError(f"cannot write in {final.parent}: {err.strerror}") from None
+        os.close(handle)
+        temporary = Path(name)
+        self._pending.append((temporary, final))
+        return temporary
+
+    def commit(self) -> list[Path]:
+        if not self.overwrite:
+            self.check([final for _, final in self._pending])
+        done = []
+        for temporary, final in self._pending:
+            os.replace(temporary, final)
+            done.append(final)
+        self._pending.clear()
+        return done
+
+    def abort(self) -> None:
+        for temporary, _ in self._pending:
+            temporary.unlink(missing_ok=True)
+        self._pending.clear()
+
+    def __enter__(self) -> "OutputSet":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is not None:
+            self.abort()
+
+
+class ResultWriter:
+    """Base class: a writer turns an :class:`AnalysisResult` into one file."""
+
+    extension = ""
+
+    def __init__(self, *, language: str = "en") -> None:
+        self.language = language
+
+    def write(self, result: AnalysisResult, path: Path) -> None:
+        with open(path, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(self.render(result))
+
+    def render(self, result: AnalysisResult) -> str:
+        raise NotImplementedError
+
+
+class SrtWriter(ResultWriter):
+    """SRT with pysrt: cues numbered from 1, ``HH:MM:SS,mmm``, UTF-8 without BOM, no cue for silence."""
+
+    extension = "srt"
+
+    def render(self, result: AnalysisResult) -> str:
+        import pysrt
+
+        items = pysrt.SubRipFile()
+        for number, segment in enumerate(captioned(result.segments), start=1):
+            items.append(pysrt.SubRipItem(
+                index=number, start=pysrt.SubRipTime.from_ordinal(round(segment.start * 1000)),
+                end=pysrt.SubRipTime.from_ordinal(round(segment.end * 1000)),
+                text=cue_text(segment, language=self.language)))
+        return "".join(f"{item}\n" for item in items)
+
+    def write(self, result: AnalysisResult, path: Path) -> None:
+        # pysrt.SubRipFile.save would add a BOM for utf-8-sig only; rendering ourselves keeps plain UTF-8
+        super().write(result, path)
+
+
+def _vtt_time(seconds: float) -> str:
+    millis = round(seconds * 1000)
+    hours, rest = divmod(millis, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+class VttWriter(ResultWriter):
+    extension = "vtt"
+
+    def render(self, result: AnalysisResult) -> str:
+        lines = ["WEBVTT", ""]
+        for number, segment in enumerate(captioned(result.segments), start=1):
+            lines += [str(number), f"{_vtt_time(segment.start)} --> {_vtt_time(segment.end)}",
+                      cue_text(segment, language=self.language), ""]
+        return "\n".join(lines)
+
+
+class JsonWriter(ResultWriter):
+    extension = "json"
+
+    def render(self, result: AnalysisResult) -> str:
+        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+
+
+class RttmWriter(ResultWriter):
+    """NIST RTTM, one SPEAKER line per voice segment with a speaker id."""
+
+    extension = "rttm"
+
+    def render(self, result: AnalysisResult) -> str:
+        uri = Path(result.source.path).stem.replace(" ", "_") or "audio"
+        return "".join(
+            f"SPEAKER {uri} 1 {s.start:.3f} {s.duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
+            for s in result.segments if s.label == "voice" and s.speaker)
+
+
+WRITERS: dict[str, type[ResultWriter]] = {cls.extension: cls for cls in (SrtWriter, VttWriter, JsonWriter, RttmWriter)}
+
+
+def get_writer(fmt: str, *, language: str = "en") -> ResultWriter:
+    try:
+        return WRITERS[fmt](language=language)
+    except KeyError:
+        raise OutputError(f"unknown output format {fmt!r} (known: {', '.join(sorted(WRITERS))})") from None

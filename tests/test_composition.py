@@ -1,0 +1,43 @@
+import pytest
+
+from dramapic.composition import GENRES, gender_shares, infer_genre, label_shares, summarize
+from dramapic.result import Segment, SpeakerSummary
+
+
+def seg(start, end, label, gender=None, speaker=None):
+    return Segment(start=start, end=end, label=label, confidence=0.9, gender=gender, speaker=speaker)
+
+
+def speakers(*seconds):
+    return [SpeakerSummary(id=f"S{i + 1}", gender="female", seconds=s) for i, s in enumerate(seconds)]
+
+
+def test_shares_sum_to_one_and_gender_shares_are_of_voice_time():
+    segments = [seg(0, 6, "voice", "female", "S1"), seg(6, 8, "voice", "male", "S2"), seg(8, 9, "song"),
+                seg(9, 10, "silence")]
+    shares = label_shares(segments, 10.0)
+    assert shares == pytest.approx({"voice": 0.8, "song": 0.1, "noise": 0.0, "silence": 0.1})
+    assert gender_shares(segments) == pytest.approx({"female": 0.75, "male": 0.25})
+    assert gender_shares([seg(0, 1, "song")]) == {"female": 0.0, "male": 0.0}
+
+
+@pytest.mark.parametrize("shares, talk, bed, expected", [
+    ({"voice": 0.15, "song": 0.75, "noise": 0.05, "silence": 0.05}, (10,), 0.0, "music_show"),
+    ({"voice": 0.85, "song": 0.02, "noise": 0.03, "silence": 0.1}, (50, 40), 0.0, "interview"),
+    ({"voice": 0.7, "song": 0.1, "noise": 0.1, "silence": 0.1}, (90, 5), 0.6, "documentary"),
+    ({"voice": 0.5, "song": 0.2, "noise": 0.2, "silence": 0.1}, (30, 25, 20, 10), 0.2, "drama"),
+    ({"voice": 0.0, "song": 0.05, "noise": 0.3, "silence": 0.65}, (), 0.0, "other"),
+])
+def test_genre_rules(shares, talk, bed, expected):
+    genre = infer_genre(shares, speakers(*talk), music_under_voice=bed)
+    assert genre.label == expected
+    assert set(genre.scores) == set(GENRES)
+    assert sum(genre.scores.values()) == pytest.approx(1.0)
+    assert genre.confidence == pytest.approx(max(genre.scores.values()))
+
+
+def test_summarize_round_trips_through_dict():
+    from dramapic.result import Summary
+
+    summary = summarize([seg(0, 5, "voice", "male", "S1"), seg(5, 10, "noise")], 10.0, speakers(5))
+    assert Summary.from_dict(summary.to_dict()).to_dict() == summary.to_dict()

@@ -1,0 +1,53 @@
+from pathlib import Path
+
+import pytest
+
+from dramapic.config import PipelineConfig, load_pipeline
+from dramapic.errors import ConfigError
+
+
+def test_default_pipeline_loads_into_frozen_dataclasses():
+    pipeline = load_pipeline(None)
+    assert pipeline.name == "default"
+    assert set(pipeline.stage1.min_duration_s) == {"voice", "song", "noise", "silence"}
+    with pytest.raises(Exception):
+        pipeline.name = "x"  # frozen
+    assert pipeline.to_dict()["render"]["preset"] == pipeline.render.preset
+
+
+def test_override_file_changes_only_given_fields(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\nrender:\n  crf: 28\nstage1:\n  switch_penalty: 5\n", encoding="utf-8")
+    pipeline = load_pipeline(path)
+    assert (pipeline.name, pipeline.render.crf, pipeline.stage1.switch_penalty) == ("mine", 28, 5.0)
+    assert pipeline.render.preset == PipelineConfig().render.preset
+
+
+@pytest.mark.parametrize("text, message", [
+    ("render:\n  crf: 99\n", "crf"),
+    ("render:\n  crf: 20.5\n", "whole number"),
+    ("render:\n  preset: turbo\n", "preset"),
+    ("stage1:\n  bogus: 1\n", "unknown key"),
+    ("colour: red\n", "unknown section"),
+    ("stage1:\n  min_duration_s: {voice: 0.3}\n", "min_duration_s"),
+    ("render:\n  badge: maybe\n", "true/false"),
+    ("- a list\n", "mapping"),
+    ("render: [1, 2\n", "not valid YAML"),
+])
+def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(path)
+
+
+def test_missing_pipeline_file(tmp_path: Path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_pipeline(tmp_path / "nope.yaml")
+
+
+def test_replace_validates_sections():
+    pipeline = load_pipeline(None)
+    assert pipeline.replace(render__crf=30).render.crf == 30
+    with pytest.raises(ConfigError):
+        pipeline.replace(render__preset="turbo")

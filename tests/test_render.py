@@ -1,0 +1,39 @@
+import re
+
+from dramapic.config import RenderConfig
+from dramapic.render import Canvas, build_ass, summary_lines
+from test_writers import make_result
+
+
+def test_canvas_follows_aspect_ratio():
+    assert Canvas.for_video(640, 360).width == 1920
+    assert Canvas.for_video(1440, 1080).width == 1440
+    assert Canvas.for_video(None, None).width == 1920
+
+
+def test_ass_has_card_badge_and_one_cue_per_non_silent_segment():
+    result = make_result()
+    text = build_ass(result, RenderConfig(font_family="NanumGothic", card_seconds=6.0), width=640, height=360)
+    assert "PlayResY: 1080" in text and "Style: Cue,NanumGothic" in text
+    cues = [ln for ln in text.splitlines() if ln.startswith("Dialogue: 3,")]
+    assert len(cues) == 3
+    assert cues[0].startswith("Dialogue: 3,0:00:01.50,0:00:04.25,Cue")
+    assert cues[0].endswith("voice · female · S1 (0.91)")
+    card = [ln for ln in text.splitlines() if ",Card," in ln]
+    assert len(card) == 1 and "0:00:00.00,0:00:06.00" in card[0] and "music show" in card[0]
+    badge = [ln for ln in text.splitlines() if ",Badge," in ln]
+    assert len(badge) == 1 and badge[0].startswith("Dialogue: 0,0:00:06.00,1:02:10.00")
+    shapes = [ln for ln in text.splitlines() if ",Shape," in ln]
+    assert len(shapes) == 1 + 4  # panel + one bar part per non-zero share
+
+
+def test_korean_card_and_no_badge():
+    text = build_ass(make_result(), RenderConfig(badge=False), width=1920, height=1080, language="ko")
+    assert "음악 프로그램" in text and "음성 · 여성" in text
+    assert ",Badge," not in text
+
+
+def test_summary_lines_escape_nothing_dangerous():
+    lines = summary_lines(make_result().summary)
+    assert lines[0] == "genre: music show (0.80)"
+    assert not any(re.search(r"[{}\\]", line) for line in lines)

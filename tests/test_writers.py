@@ -1,0 +1,88 @@
+import os
+from pathlib import Path
+
+import pysrt
+import pytest
+
+from dramapic.errors import OutputError
+from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
+from dramapic.writers import OutputSet, cue_text, get_writer
+
+
+def make_result(segments=None) -> AnalysisResult:
+    segments = segments or [
+        Segment(0.0, 1.5, "silence", 0.95, {"silence": 0.95}),
+        Segment(1.5, 4.25, "voice", 0.95, {"voice": 0.95, "female": 0.96, "male": 0.04}, "female", "S1"),
+        Segment(4.25, 3725.5, "song", 0.84, {"song": 0.84}),
+        Segment(3725.5, 3730.0, "noise", 0.77, {"noise": 0.77}),
+    ]
+    summary = Summary(duration=3730.0, shares={"voice": 0.1, "song": 0.8, "noise": 0.05, "silence": 0.05},
+                      gender_shares={"female": 1.0, "male": 0.0}, speakers=(),
+                      genre=Genre("music_show", 0.8, {"music_show": 0.8, "other": 0.2}))
+    return AnalysisResult(Source("/x/movie.mp4", 3730.0, "0" * 64), "default", "1", (), tuple(segments), summary)
+
+
+def test_cue_text_formats():
+    result = make_result()
+    assert cue_text(result.segments[1]) == "voice · female · S1 (0.91)"
+    assert cue_text(result.segments[2]) == "song (0.84)"
+    assert cue_text(result.segments[1], language="ko") == "음성 · 여성 · S1 (0.91)"
+
+
+def test_srt_is_numbered_utf8_without_bom_and_skips_silence(tmp_path: Path):
+    path = tmp_path / "movie.srt"
+    get_writer("srt").write(make_result(), path)
+    raw = path.read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf")
+    items = pysrt.open(str(path), encoding="utf-8")
+    assert [i.index for i in items] == [1, 2, 3]
+    assert str(items[0].start) == "00:00:01,500" and str(items[1].end) == "01:02:05,500"
+    assert items[0].text == "voice · female · S1 (0.91)"
+
+
+def test_vtt(tmp_path: Path):
+    text = get_writer("vtt").render(make_result())
+    assert text.startswith("WEBVTT\n\n1\n00:00:01.500 --> 00:00:04.250\nvoice · female · S1 (0.91)\n")
+
+
+def test_rttm_has_one_line_per_voice_segment():
+    lines = get_writer("rttm").render(make_result()).splitlines()
+    assert lines == ["SPEAKER movie 1 1.500 2.750 <NA> <NA> S1 <NA> <NA>"]
+
+
+def test_json_round_trips():
+    import json
+
+    result = make_result()
+    data = json.loads(get_writer("json").render(result))
+    assert data["schema"] == "dramapic/1"
+    assert AnalysisResult.from_dict(data).to_dict() == data
+
+
+def test_unknown_format():
+    with pytest.raises(OutputError):
+        get_writer("docx")
+
+
+def test_output_set_is_all_or_nothing(tmp_path: Path):
+    finals = [tmp_path / "a.srt", tmp_path / "a.json"]
+    with pytest.raises(RuntimeError):
+        with OutputSet() as outputs:
+            outputs.check(finals)
+            for final in finals:
+                outputs.reserve(final).write_text("partial")
+            raise RuntimeError("analysis failed half way")
+    assert os.listdir(tmp_path) == []
+    with OutputSet() as outputs:
+        temps = [outputs.reserve(f) for f in finals]
+        for temp in temps:
+            temp.write_text("done")
+        outputs.commit()
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "a.srt"]
+
+
+def test_output_set_refuses_existing_without_overwrite(tmp_path: Path):
+    (tmp_path / "a.srt").write_text("old")
+    with pytest.raises(OutputError, match="--overwrite"):
+        OutputSet().check([tmp_path / "a.srt"])
+    OutputSet(overwrite=True).check([tmp_path / "a.srt"])
