@@ -1,0 +1,353 @@
+"""Tests of dramapic.evaluate: fast, no model runs (predictions are built from the references themselves)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic.evaluate import (
+    COLLAR_S, Report, aggregate, evaluate_mixes, load_reference, main, score_result, write_json_atomic,
+)
+from dramapic.result import AnalysisResult
+
+DEV_MIXES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev_mixes"
+needs_mixes = pytest.mark.skipif(
+    not (DEV_MIXES / "devmix_05.labels.csv").is_file(),
+    reason=f"dev mixes not found at {DEV_MIXES} (the shared data folder is not mounted next to the repo)")
+
+NO_OVERLAP_MIX = "devmix_05"   # two speakers (female + male), no overlapping speech
+OVERLAP_MIX = "devmix_17"      # four speakers with female+male overlaps
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def read_rows(labels_csv: Path) -> list[dict]:
+    """labels.csv read independently of the module under test."""
+    with open(labels_csv, newline="") as handle:
+        return [dict(r, start=float(r["start"]), end=float(r["end"])) for r in csv.DictReader(handle)]
+
+
+def read_turns(rttm: Path) -> list[tuple[float, float, str]]:
+    turns = []
+    for line in rttm.read_text().splitlines():
+        p = line.split()
+        turns.append((float(p[3]), float(p[3]) + float(p[4]), p[7]))
+    return turns
+
+
+def result_dict(segments: list[dict], duration: float) -> dict:
+    """A complete dramapic/1 dict around the given segments."""
+    segs = [dict({"gender": None, "speaker": None, "confidence": 1.0, "scores": {}}, **s) for s in segments]
+    return {
+        "schema": "dramapic/1",
+        "source": {"path": "x.opus", "duration": duration, "sha256": "0" * 64},
+        "pipeline": {"name": "test", "version": "0"},
+        "models": [],
+        "segments": segs,
+        "summary": {"duration": duration, "shares": {"voice": 0, "song": 0, "noise": 0, "silence": 0},
+                    "gender_shares": {"female": 0, "male": 0}, "speakers": [],
+                    "genre": {"label": "drama", "confidence": 0.0, "scores": {}}},
+    }
+
+
+def perfect_segments(name: str, *, directory: Path = DEV_MIXES, overlap_speakers: str = "first") -> list[dict]:
+    """Segments equal to labels.csv; voice speakers taken from the RTTM (renamed S1, S2, ... to test the
+    optimal mapping), one gender per segment as the contract allows."""
+    rows = read_rows(directory / f"{name}.labels.csv")
+    turns = read_turns(directory / f"{name}.rttm")
+    ids: dict[str, str] = {}
+    segments = []
+    for r in rows:
+        seg = {"start": r["start"], "end": r["end"], "label": r["label"]}
+        if r["label"] == "voice":
+            mid = (r["start"] + r["end"]) / 2
+            active = sorted({spk for a, b, spk in turns if a <= mid < b}, key=r["speaker"].split("+").index)
+            assert active, f"no RTTM turn under voice row {r}"
+            for spk in active:
+                ids.setdefault(spk, f"S{len(ids) + 1}")
+            speakers = [ids[s] for s in active]
+            seg["speaker"] = "+".join(speakers) if overlap_speakers == "all" else speakers[0]
+            seg["gender"] = r["gender"].split("+")[0]
+        segments.append(seg)
+    return segments
+
+
+def write_synthetic(directory: Path, name: str, rows: list[tuple], turns: list[tuple]) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name}.labels.csv"
+    with open(path, "w", newline="") as handle:
+        w = csv.writer(handle)
+        w.writerow(["start", "end", "label", "gender", "speaker"])
+        for a, b, lab, g, s in rows:
+            w.writerow([f"{a:.3f}", f"{b:.3f}", lab, g, s])
+    with open(directory / f"{name}.rttm", "w") as handle:
+        for a, b, spk in turns:
+            handle.write(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {spk} <NA> <NA>\n")
+    (directory / f"{name}.opus").write_bytes(b"")
+    return path
+
+
+SYNTH_ROWS = [(0.0, 1.0, "silence", "", ""), (1.0, 2.0, "voice", "female", "A"), (2.0, 3.0, "noise", "", "")]
+SYNTH_TURNS = [(1.0, 2.0, "A")]
+
+
+def synth_prediction(voice_start: float, voice_end: float) -> dict:
+    return result_dict([
+        {"start": 0.0, "end": voice_start, "label": "silence"},
+        {"start": voice_start, "end": voice_end, "label": "voice", "gender": "female", "speaker": "S1"},
+        {"start": voice_end, "end": 3.0, "label": "noise"},
+    ], 3.0)
+
+
+def collar_keep(rows: list[dict], n: int, collar: float) -> np.ndarray:
+    """Independent, loop-based collar mask: frame centres at least ``collar`` from every interior boundary."""
+    bounds = [r["start"] for r in rows[1:]]
+    return np.array([all(abs((i + 0.5) * 0.01 - b) >= collar - 1e-9 for b in bounds) for i in range(n)])
+
+
+def frame_labels(rows: list[dict], n: int) -> np.ndarray:
+    out = np.empty(n, dtype=object)
+    for r in rows:
+        out[int(round(r["start"] * 100)):int(round(r["end"] * 100))] = r["label"]
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ real mixes
+@needs_mixes
+@pytest.mark.parametrize("name", [NO_OVERLAP_MIX, OVERLAP_MIX])
+def test_perfect_prediction_scores_perfectly(name):
+    reference = load_reference(DEV_MIXES / f"{name}.labels.csv")
+    data = result_dict(perfect_segments(name, overlap_speakers="all"), reference.duration)
+    result = AnalysisResult.from_dict(data)
+    for scored in (score_result(result, reference), score_result(data, reference)):
+        assert scored.accuracy == 1.0
+        assert scored.gender_error == 0.0
+        assert scored.gender_frames > 0
+        assert scored.der == pytest.approx(0.0, abs=1e-9)
+        assert scored.composition_error == pytest.approx(0.0, abs=1e-9)
+        assert scored.speaker_count_error == 0
+        assert scored.uncovered_s == 0.0
+        for label, m in scored.class_metrics.items():
+            if m["support"]:
+                assert m["precision"] == m["recall"] == m["f1"] == 1.0, label
+        cm = scored.confusion_matrix
+        assert cm.sum() == scored.scored_frames and np.count_nonzero(cm - np.diag(np.diag(cm))) == 0
+
+
+@needs_mixes
+def test_perfect_prediction_single_speaker_per_segment_has_small_der():
+    """The contract allows one speaker per segment, so overlapped speech costs a little DER (missed speaker)."""
+    reference = load_reference(DEV_MIXES / f"{OVERLAP_MIX}.labels.csv")
+    scored = score_result(result_dict(perfect_segments(OVERLAP_MIX), reference.duration), reference)
+    assert 0.0 < scored.der < 0.02
+    assert scored.accuracy == 1.0 and scored.gender_error == 0.0
+    assert scored.der_components["missed detection"] > 0
+    assert scored.der_components["false alarm"] == pytest.approx(0.0, abs=1e-9)
+
+
+@needs_mixes
+def test_no_overlap_perfect_female_share_error_is_zero():
+    reference = load_reference(DEV_MIXES / f"{NO_OVERLAP_MIX}.labels.csv")
+    scored = score_result(result_dict(perfect_segments(NO_OVERLAP_MIX), reference.duration), reference)
+    rows = read_rows(DEV_MIXES / f"{NO_OVERLAP_MIX}.labels.csv")
+    voice = sum(r["end"] - r["start"] for r in rows if r["label"] == "voice")
+    female = sum(r["end"] - r["start"] for r in rows if r["label"] == "voice" and r["gender"] == "female")
+    assert scored.female_share_ref == pytest.approx(female / voice, abs=1e-6)
+    assert scored.female_share_error == pytest.approx(0.0, abs=1e-9)
+
+
+@needs_mixes
+@pytest.mark.parametrize("name", [NO_OVERLAP_MIX, OVERLAP_MIX])
+def test_voice_predicted_as_song(name):
+    rows = read_rows(DEV_MIXES / f"{name}.labels.csv")
+    reference = load_reference(DEV_MIXES / f"{name}.labels.csv")
+    segments = [{"start": s["start"], "end": s["end"], "label": "song" if s["label"] == "voice" else s["label"]}
+                for s in perfect_segments(name)]
+    data = result_dict(segments, reference.duration)
+
+    # without a collar: the non-voice share of the non-silent time, straight from the CSV durations
+    seconds = {k: sum(r["end"] - r["start"] for r in rows if r["label"] == k) for k in ("voice", "song", "noise")}
+    expected = (seconds["song"] + seconds["noise"]) / sum(seconds.values())
+    no_collar = score_result(data, reference, collar_s=0.0)
+    assert no_collar.accuracy == pytest.approx(expected, abs=1e-6)
+    assert no_collar.class_metrics["voice"]["recall"] == 0.0
+    assert no_collar.class_metrics["song"]["recall"] == 1.0
+    assert no_collar.gender_error == 1.0
+
+    # with the default collar: the same ratio over frames outside an independently computed collar
+    n = int(round(rows[-1]["end"] * 100))
+    keep = collar_keep(rows, n, COLLAR_S)
+    labels = frame_labels(rows, n)
+    nonsilent = keep & (labels != "silence")
+    expected_collar = np.sum(nonsilent & (labels != "voice")) / np.sum(nonsilent)
+    scored = score_result(data, reference)
+    assert scored.scored_frames == int(keep.sum())
+    assert scored.accuracy == pytest.approx(expected_collar, abs=1e-12)
+    assert scored.class_metrics["voice"]["recall"] == 0.0
+    assert np.isnan(scored.class_metrics["voice"]["precision"])
+    assert scored.der == pytest.approx(1.0)     # no voice predicted: all speech missed
+
+
+@needs_mixes
+def test_swapped_genders():
+    reference = load_reference(DEV_MIXES / f"{OVERLAP_MIX}.labels.csv")
+    swap = {"female": "male", "male": "female"}
+    segments = [dict(s, gender=swap[s["gender"]]) if s["label"] == "voice" else s
+                for s in perfect_segments(OVERLAP_MIX)]
+    scored = score_result(result_dict(segments, reference.duration), reference)
+    assert scored.gender_error == pytest.approx(1.0)
+    assert scored.accuracy == 1.0
+    # prediction: the voice rows whose (first) gender is male are now female; reference: overlaps count half
+    rows = read_rows(DEV_MIXES / f"{OVERLAP_MIX}.labels.csv")
+    voice = [r for r in rows if r["label"] == "voice"]
+    total = sum(r["end"] - r["start"] for r in voice)
+    pred = sum(r["end"] - r["start"] for r in voice if r["gender"].split("+")[0] == "male") / total
+    ref = sum((r["end"] - r["start"]) * r["gender"].split("+").count("female") / len(r["gender"].split("+"))
+              for r in voice) / total
+    assert scored.female_share_ref == pytest.approx(ref, abs=1e-6)
+    assert scored.female_share_pred == pytest.approx(pred, abs=1e-6)
+    assert scored.female_share_error == pytest.approx(100 * abs(pred - ref), abs=1e-4)
+
+
+@needs_mixes
+def test_reference_matches_index():
+    reference = load_reference(DEV_MIXES / f"{OVERLAP_MIX}.labels.csv")
+    with open(DEV_MIXES / "index.csv", newline="") as handle:
+        row = next(r for r in csv.DictReader(handle) if r["name"] == OVERLAP_MIX)
+    assert reference.duration == pytest.approx(float(row["duration_s"]), abs=0.01)
+    assert len(reference.labels) == int(round(float(row["duration_s"]) * 100))
+    assert np.sum(reference.labels == 0) / 100 == pytest.approx(float(row["voice_s"]), abs=0.02)
+    assert reference.speakers == tuple(sorted(row["speakers"].split("+")))
+    assert reference.to_dict()["overlap_seconds"] == pytest.approx(float(row["overlap_s"]), abs=0.02)
+
+
+@needs_mixes
+def test_evaluate_mixes_with_fake_analysis_and_report():
+    seen: list[Path] = []
+    calls: list[tuple] = []
+
+    def analyze_fn(path: Path) -> dict:
+        seen.append(path)
+        name = path.name.removesuffix(".opus")
+        rows = read_rows(DEV_MIXES / f"{name}.labels.csv")
+        return result_dict(perfect_segments(name), rows[-1]["end"])
+
+    report = evaluate_mixes(DEV_MIXES, analyze_fn=analyze_fn, limit=3,
+                            progress=lambda stage, done, total: calls.append((stage, done, total)))
+    assert [p.name for p in seen] == ["devmix_01.opus", "devmix_02.opus", "devmix_03.opus"]
+    assert calls[0] == ("evaluate", 0, 3) and calls[-1] == ("evaluate", 3, 3)
+    assert report.accuracy == 1.0 and report.gender_error == 0.0
+    data = report.to_dict()
+    json.dumps(data, allow_nan=False)
+    assert data["total"]["files"] == 3 and len(data["files"]) == 3
+    table = report.format_table()
+    assert "devmix_02" in table and "TOTAL" in table
+
+
+# ------------------------------------------------------------------------------------------------ synthetic
+def test_collar_excludes_frames_near_boundaries(tmp_path):
+    reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
+    assert reference.boundaries == (1.0, 2.0)
+    # the voice segment is 0.2 s late on both edges: inside the 0.25 s collar, so no scored error
+    shifted = synth_prediction(1.2, 2.2)
+    scored = score_result(shifted, reference)
+    assert scored.scored_frames == 300 - 2 * 50
+    assert scored.accuracy == 1.0 and scored.gender_error == 0.0
+    # without the collar the 2 x 20 shifted frames are errors
+    bare = score_result(shifted, reference, collar_s=0.0)
+    assert bare.scored_frames == 300
+    cm = bare.confusion_matrix     # rows/cols: voice, song, noise, silence
+    assert cm[0, 3] == 20 and cm[2, 0] == 20
+    assert bare.accuracy == pytest.approx((200 - 40) / 200)
+    assert bare.gender_error == pytest.approx(20 / 100)
+    # a 0.3 s shift leaves 5 frames outside the collar on each edge
+    late = score_result(synth_prediction(1.3, 2.3), reference)
+    assert late.confusion_matrix[0, 3] == 5 and late.confusion_matrix[2, 0] == 5
+    # shares are over the whole file, regardless of the collar: silence +20 frames, noise -20 of 300
+    assert scored.composition_error == pytest.approx(100 * (20 / 300 + 20 / 300) / 4)
+    assert score_result(synth_prediction(1.0, 2.0), reference).composition_error == pytest.approx(0.0, abs=1e-9)
+    # DER's own 0.5 s collar (+-0.25 s) absorbs the 0.2 s shift
+    assert scored.der == pytest.approx(0.0, abs=1e-9)
+    assert late.der > 0
+
+
+def test_uncovered_time_counts_as_silence_and_unknown_label_fails(tmp_path):
+    reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
+    short = result_dict([{"start": 0.0, "end": 1.0, "label": "silence"},
+                         {"start": 1.0, "end": 2.0, "label": "voice", "gender": "female", "speaker": "S1"}], 2.0)
+    scored = score_result(short, reference, collar_s=0.0)
+    assert scored.uncovered_s == pytest.approx(1.0)
+    assert scored.confusion_matrix[2, 3] == 100
+    with pytest.raises(ValueError, match="unknown label"):
+        score_result(result_dict([{"start": 0.0, "end": 3.0, "label": "music"}], 3.0), reference)
+
+
+def test_overlap_gender_rules(tmp_path):
+    rows = [(0.0, 1.0, "voice", "female", "A"), (1.0, 2.0, "voice", "female+male", "A+B"),
+            (2.0, 3.0, "voice", "male", "B"), (3.0, 4.0, "voice", "male+male", "B+C")]
+    turns = [(0.0, 2.0, "A"), (1.0, 4.0, "B"), (3.0, 4.0, "C")]
+    reference = load_reference(write_synthetic(tmp_path, "ovl", rows, turns))
+    # predict everything as male voice: female frames wrong, female+male excluded, male+male counts as male
+    data = result_dict([{"start": 0.0, "end": 4.0, "label": "voice", "gender": "male", "speaker": "S1"}], 4.0)
+    scored = score_result(data, reference, collar_s=0.0)
+    assert scored.gender_frames == 300
+    assert scored.gender_errors == 100
+    assert scored.female_share_ref == pytest.approx((100 + 50) / 400)
+    assert scored.female_share_pred == 0.0
+    assert scored.female_share_error == pytest.approx(37.5)
+    assert scored.speakers_ref == 3 and scored.speaker_count_error == 2
+
+
+def test_aggregate_pools_frames_and_der(tmp_path):
+    reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
+    good = score_result(synth_prediction(1.0, 2.0), reference, collar_s=0.0)
+    bad = score_result(result_dict([{"start": 0.0, "end": 3.0, "label": "silence"}], 3.0), reference,
+                       collar_s=0.0)
+    report = aggregate([good, bad])
+    assert isinstance(report, Report)
+    assert report.accuracy == pytest.approx(200 / 400)
+    assert report.gender_error == pytest.approx(100 / 200)
+    assert (report.confusion_matrix == good.confusion_matrix + bad.confusion_matrix).all()
+    comps = report.der_components
+    assert comps["total"] == pytest.approx(good.der_components["total"] + bad.der_components["total"])
+    assert report.der == pytest.approx((comps["false alarm"] + comps["missed detection"] + comps["confusion"])
+                                       / comps["total"])
+    assert report.composition_error == pytest.approx((good.composition_error + bad.composition_error) / 2)
+    data = report.to_dict()
+    json.dumps(data, allow_nan=False)    # NaN (undefined precision) is written as null
+    assert data["total"]["classes"]["song"]["precision"] is None
+
+
+def test_main_with_stub_analysis(tmp_path, monkeypatch, capsys):
+    mixes = tmp_path / "mixes"
+    for name in ("devmix_01", "devmix_02"):
+        write_synthetic(mixes, name, SYNTH_ROWS, SYNTH_TURNS)
+    analysis = types.ModuleType("dramapic.analysis")
+    analysis.analyze = lambda path, pipeline: synth_prediction(1.0, 2.0)
+    config = types.ModuleType("dramapic.config")
+    config.load_pipeline = lambda name: object()
+    monkeypatch.setitem(sys.modules, "dramapic.analysis", analysis)
+    monkeypatch.setitem(sys.modules, "dramapic.config", config)
+    out = tmp_path / "out" / "report.json"
+    assert main(["--mixes", str(mixes), "--json", str(out), "--limit", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "devmix_01" in printed and "devmix_02" not in printed
+    data = json.loads(out.read_text())
+    assert data["total"]["accuracy"] == 1.0 and len(data["files"]) == 1
+    assert [p.name for p in out.parent.iterdir()] == ["report.json"]    # no temp file left behind
+
+
+def test_write_json_atomic_replaces(tmp_path):
+    target = tmp_path / "r.json"
+    target.write_text("old")
+    write_json_atomic({"a": 1}, target)
+    assert json.loads(target.read_text()) == {"a": 1}
+    with pytest.raises(ValueError):
+        write_json_atomic({"a": float("nan")}, target)
+    assert json.loads(target.read_text()) == {"a": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
