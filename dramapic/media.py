@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
+MAX_DECODE_ERRORS = 10
 
 
 @lru_cache(maxsize=1)
@@ -203,16 +204,20 @@ def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     done = _run(args, what=f"cannot decode the audio of {info.path.name}")
-    errors = [ln for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    if errors:
-        raise MediaError(f"{info.path.name} is corrupt: ffmpeg reported {len(errors)} decoding error(s), "
-                         f"first: {errors[0].strip()}")
+    errors = [ln.strip() for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    # a broadcast recording cut mid-packet reports an error or two and is still worth analysing;
+    # a stream that keeps failing is not
+    if len(errors) > MAX_DECODE_ERRORS:
+        raise MediaError(f"{info.path.name} is corrupt: ffmpeg reported {len(errors)} decoding errors, "
+                         f"first: {errors[0]}")
     audio = np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
     decoded = audio.shape[0] / sample_rate
     # a cut-off file still decodes, silently shorter than its container says
     if info.duration > 2.0 and decoded < 0.9 * info.duration:
         raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
                          f"the container says {info.duration:.1f} s")
+    if errors:
+        log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
     return audio
 
 

@@ -1,0 +1,165 @@
+"""Every kind of bad input gets one clear line on stderr, a non-zero exit, no traceback and no output file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from conftest import REPO, SAMPLE, tone
+
+
+def dramapic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "dramapic", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=600)
+
+
+def assert_clean_failure(done: subprocess.CompletedProcess, pattern: str, out_dir: Path | None = None,
+                         before: set[str] | None = None) -> None:
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode != 0, done.stderr
+    assert "Traceback" not in done.stderr, done.stderr
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("dramapic: error: ") and pattern in lines[0], lines[0]
+    if out_dir is not None:
+        assert set(os.listdir(out_dir)) == (before or set()), "partial output left behind"
+
+
+def make_video(path: Path, *, audio: np.ndarray | None, seconds: float) -> Path:
+    media.encode_test_video(path, seconds=seconds, audio=audio)
+    return path
+
+
+def test_missing_path(tmp_path: Path):
+    assert_clean_failure(dramapic("run", str(tmp_path / "nope.mp4"), "-o", str(tmp_path)), "no such file",
+                         tmp_path)
+
+
+def test_directory(tmp_path: Path):
+    (tmp_path / "dir.mp4").mkdir()
+    assert_clean_failure(dramapic("run", str(tmp_path / "dir.mp4")), "is a directory", tmp_path, {"dir.mp4"})
+
+
+def test_text_file_renamed_mp4(tmp_path: Path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("this is a shopping list, not a video\n" * 50)
+    assert_clean_failure(dramapic("run", str(path)), "not a media file", tmp_path, {"notes.mp4"})
+
+
+def test_zero_length_file(tmp_path: Path):
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    assert_clean_failure(dramapic("run", str(tmp_path / "empty.mp4")), "empty", tmp_path, {"empty.mp4"})
+
+
+def test_truncated_video(tmp_path: Path):
+    data = SAMPLE.read_bytes()
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(data[: len(data) // 2])
+    done = dramapic("run", str(path))
+    assert_clean_failure(done, "cut.mp4", tmp_path, {"cut.mp4"})
+
+
+def test_truncated_stream_is_analysed_when_little_is_lost_but_refused_when_much_is(tmp_path: Path):
+    # an MPEG-TS recording cut mid-packet still opens; the analysis goes on with what decodes ...
+    full = tmp_path / "full.ts"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-i", str(SAMPLE), "-c", "copy", str(full)], what="remux")
+    data = full.read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) // 2])
+    info = media.probe(cut)
+    assert media.decode_audio(info).shape[0] > 16000 * 0.4 * media.probe(full).duration
+    # ... but a container that promises much more than decodes is refused as truncated
+    claims_more = media.MediaInfo(info.path, info.duration * 3, info.streams)
+    with pytest.raises(media.MediaError, match="truncated"):
+        media.decode_audio(claims_more)
+
+
+def test_corrupted_video(tmp_path: Path):
+    data = bytearray(SAMPLE.read_bytes())
+    rng = np.random.default_rng(0)
+    data[: 4096] = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()  # header destroyed
+    path = tmp_path / "corrupt.mp4"
+    path.write_bytes(bytes(data))
+    assert_clean_failure(dramapic("run", str(path)), "corrupt.mp4", tmp_path, {"corrupt.mp4"})
+
+
+def test_video_without_audio(tmp_path: Path):
+    make_video(tmp_path / "silent film.mp4", audio=None, seconds=2)
+    assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4")), "no audio stream", tmp_path,
+                         {"silent film.mp4"})
+
+
+def test_audio_shorter_than_one_second(tmp_path: Path):
+    make_video(tmp_path / "short.mp4", audio=tone(0.5), seconds=0.5)
+    assert_clean_failure(dramapic("run", str(tmp_path / "short.mp4")), "at least 1 s", tmp_path, {"short.mp4"})
+
+
+def test_output_directory_not_writable(tmp_path: Path):
+    if os.geteuid() == 0:
+        # root writes anywhere; a path under a regular file is unwritable for everyone
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        out = blocker / "out"
+        expected = "does not exist"
+    else:
+        out = tmp_path / "locked"
+        out.mkdir()
+        out.chmod(0o500)
+        expected = "not writable"
+    assert_clean_failure(dramapic("run", str(SAMPLE), "-o", str(out)), expected)
+
+
+def test_output_directory_read_only_mode(tmp_path: Path):
+    from dramapic.errors import OutputError
+    from dramapic.writers import OutputSet
+
+    out = tmp_path / "locked"
+    out.mkdir()
+    out.chmod(0o500)
+    try:
+        if os.access(out, os.W_OK):
+            pytest.skip("running as root: permission bits do not stop writes")
+        with pytest.raises(OutputError, match="not writable"):
+            OutputSet().check([out / "a.srt"])
+    finally:
+        out.chmod(0o700)
+
+
+def test_existing_outputs_are_refused_without_overwrite(tmp_path: Path):
+    shutil.copy(SAMPLE, tmp_path / "movie.mp4")
+    (tmp_path / "movie.srt").write_text("keep me")
+    done = dramapic("run", str(tmp_path / "movie.mp4"), "--no-video")
+    assert_clean_failure(done, "--overwrite", tmp_path, {"movie.mp4", "movie.srt"})
+    assert (tmp_path / "movie.srt").read_text() == "keep me"
+
+
+def test_unknown_audio_track(tmp_path: Path):
+    assert_clean_failure(dramapic("run", str(SAMPLE), "-o", str(tmp_path), "--audio-track", "3"),
+                         "--audio-track 3", tmp_path)
+
+
+def test_bad_pipeline_file(tmp_path: Path):
+    bad = tmp_path / "p.yaml"
+    bad.write_text("render:\n  crf: 99\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert_clean_failure(dramapic("run", str(SAMPLE), "-o", str(out), "--pipeline", str(bad)), "crf", out)
+
+
+def test_unicode_and_spaces_in_paths_work(tmp_path: Path):
+    folder = tmp_path / "드라마 폴더 (1)"
+    folder.mkdir()
+    source = folder / "제 1화 it's: a,b [final].mp4"
+    make_video(source, audio=tone(3.0, level=0.2) + tone(3.0, freq=220, level=0.1), seconds=3.0)
+    done = dramapic("run", str(source), "--quiet")
+    assert done.returncode == 0, done.stderr
+    stem = source.stem
+    assert sorted(os.listdir(folder)) == sorted([source.name, f"{stem}.srt", f"{stem}.dramapic.json",
+                                                 f"{stem}.rttm", f"{stem}.dramapic.mp4"])

