@@ -48,9 +48,9 @@ class Stage2Config:
 class SpeakersConfig:
     window_s: float = 1.5
     hop_s: float = 0.75
-    cluster_threshold: float = 0.55
+    cluster_threshold: float = 0.38
     max_speakers: int = 8
-    min_speaker_s: float = 2.0
+    min_speaker_s: float = 6.0
 
     def __post_init__(self) -> None:
         if not (0 < self.hop_s <= self.window_s):

@@ -15,8 +15,8 @@ from .result import AnalysisResult, Summary
 from .writers import CUE_WORDS, captioned, cue_text
 
 CANVAS_HEIGHT = 1080
-# ASS colours are &HAABBGGRR
-LABEL_COLOURS = {"voice": "&H0050C8FF", "song": "&H00E08A3C", "noise": "&H004040D0", "silence": "&H00808080"}
+# override-tag colours are &HBBGGRR& (blue first)
+LABEL_COLOURS = {"voice": "&H50C8FF&", "song": "&HE08A3C&", "noise": "&H4040D0&", "silence": "&H808080&"}
 CARD_WORDS = {
     "en": {"title": "dramapic summary", "speech": "of speech", "speakers": "speakers", "speaker": "speaker",
            "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
@@ -116,9 +116,14 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
         panel_w, panel_h = round(canvas.width * 0.8), round(canvas.height * 0.56)
         panel_x, panel_y = (canvas.width - panel_w) // 2, (canvas.height - panel_h) // 2
         events.append(f"Dialogue: 0,{start},{end},Shape,,0,0,0,,{{\\an7\\pos({panel_x},{panel_y})\\bord0\\shad0"
-                      f"\\1c&H00201810&\\1a&H30&\\p1}}m 0 0 l {panel_w} 0 l {panel_w} {panel_h} l 0 {panel_h}")
+                      f"\\1c&H201810&\\1a&H30&\\p1}}m 0 0 l {panel_w} 0 l {panel_w} {panel_h} l 0 {panel_h}")
         title = CARD_WORDS[language]["title"]
-        text = "\\N".join([f"{{\\b1}}{_escape(title)}{{\\b0}}", *map(_escape, lines)])
+        words = CUE_WORDS[language]
+        # the shares line doubles as the bar's legend: each label in its bar colour
+        legend = " · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {_pct(v)}{{\\c&HFFFFFF&}}"
+                            for k, v in result.summary.shares.items())
+        body = [_escape(lines[0]), legend, *map(_escape, lines[2:])]
+        text = "\\N".join([f"{{\\b1}}{_escape(title)}{{\\b0}}", *body])
         events.append(f"Dialogue: 2,{start},{end},Card,,0,0,0,,{{\\an8\\pos({canvas.width // 2},"
                       f"{panel_y + round(panel_h * 0.06)})}}{text}")
         bar_w, bar_h = round(panel_w * 0.86), round(canvas.height * 0.035)
@@ -129,9 +134,8 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
         badge = " | ".join(_escape(line) for line in (lines[0], lines[2], lines[3]))
         events.append(f"Dialogue: 0,{_ass_time(card_end)},{_ass_time(duration)},Badge,,0,0,0,,{badge}")
     for segment in captioned(result.segments):
-        colour = LABEL_COLOURS[segment.label]
         events.append(f"Dialogue: 3,{_ass_time(segment.start)},{_ass_time(segment.end)},Cue,,0,0,0,,"
-                      f"{{\\3c{colour}}}{_escape(cue_text(segment, language=language))}")
+                      f"{{\\3c{LABEL_COLOURS[segment.label]}}}{_escape(cue_text(segment, language=language))}")
     return "\n".join(header + events) + "\n"
 
 
