@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -183,7 +183,7 @@ def probe(path: Path) -> MediaInfo:
 
 
 def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode one audio track to mono float32 at ``sample_rate``.
+    """Decode one audio track to mono float32 at ``sample_rate``, whole.
 
     Returns
     -------
@@ -192,7 +192,29 @@ def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     Raises
     ------
     MediaError
-        No such audio track, a decoding error, or a file that ends well before its stated duration.
+        As :func:`stream_audio`.
+    """
+    chunks = list(stream_audio(info, audio_track=audio_track, sample_rate=sample_rate))
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE,
+                 chunk_s: float = 60.0) -> Iterator[np.ndarray]:
+    """Decode one audio track to mono float32 at ``sample_rate`` and yield it in ``chunk_s`` pieces.
+
+    Memory stays at one chunk however long the input. The checks that need the whole stream (decoding errors,
+    truncation) run when the stream ends, so a caller learns of a bad file before it writes anything.
+
+    Yields
+    ------
+    np.ndarray, shape (n_samples,)
+        Consecutive pieces; all but the last hold exactly ``round(chunk_s * sample_rate)`` samples.
+
+    Raises
+    ------
+    MediaError
+        No such audio track, ffmpeg failed, many decoding errors, or a file that ends well before its stated
+        duration.
     """
     tracks = info.audio_streams
     if not tracks:
@@ -203,22 +225,47 @@ def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
-    done = _run(args, what=f"cannot decode the audio of {info.path.name}")
-    errors = [ln.strip() for ln in done.stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
+    what = f"cannot decode the audio of {info.path.name}"
+    chunk_bytes = max(1, round(chunk_s * sample_rate)) * 4
+    decoded_samples = 0
+    log.debug("running %s", " ".join(args))
+    with tempfile.TemporaryFile() as stderr:
+        try:
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+        except FileNotFoundError:
+            raise MediaError(f"{what}: {args[0]} not found") from None
+        try:
+            assert proc.stdout is not None
+            while True:
+                block = proc.stdout.read(chunk_bytes)
+                if not block:
+                    break
+                usable = len(block) - len(block) % 4
+                audio = np.frombuffer(block[:usable], dtype="<f4").astype(np.float32)
+                decoded_samples += audio.shape[0]
+                yield audio
+            code = proc.wait()
+        finally:
+            if proc.poll() is None:  # the consumer stopped early or failed
+                proc.kill()
+                proc.wait()
+        stderr.seek(0)
+        text = stderr.read()
+    if code != 0:
+        raise MediaError(f"{what}: {_last_error_line(text)}")
+    errors = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
     # a broadcast recording cut mid-packet reports an error or two and is still worth analysing;
     # a stream that keeps failing is not
     if len(errors) > MAX_DECODE_ERRORS:
         raise MediaError(f"{info.path.name} is corrupt: ffmpeg reported {len(errors)} decoding errors, "
                          f"first: {errors[0]}")
-    audio = np.frombuffer(done.stdout, dtype="<f4").astype(np.float32)
-    decoded = audio.shape[0] / sample_rate
+    decoded = decoded_samples / sample_rate
     # a cut-off file still decodes, silently shorter than its container says
     if info.duration > 2.0 and decoded < 0.9 * info.duration:
         raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
                          f"the container says {info.duration:.1f} s")
     if errors:
         log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
-    return audio
 
 
 def _progress_args() -> list[str]:

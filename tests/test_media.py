@@ -73,3 +73,34 @@ def test_soft_subs_copy_video_and_audio_bit_exact(tmp_path: Path):
     assert [s.kind for s in muxed.streams] == ["video", "audio", "subtitle"]
     assert muxed.streams[2].codec == "mov_text"
     assert np.array_equal(media.decode_audio(muxed), media.decode_audio(info))
+
+
+def test_stream_audio_yields_fixed_chunks_equal_to_whole_decode():
+    info = media.probe(SAMPLE)
+    chunks = list(media.stream_audio(info, chunk_s=10.0))
+    assert [c.shape[0] for c in chunks[:-1]] == [160000] * (len(chunks) - 1)
+    assert np.array_equal(np.concatenate(chunks), media.decode_audio(info))
+
+
+def _child_processes() -> list[str]:
+    import os
+
+    children = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            children.append(stat.parent.name)
+    return children
+
+
+def test_stream_audio_stopped_early_leaves_no_process():
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to list child processes")
+    stream = media.stream_audio(media.probe(SAMPLE), chunk_s=1.0)
+    next(stream)
+    assert _child_processes(), "ffmpeg should be running while the stream is open"
+    stream.close()
+    assert _child_processes() == []
