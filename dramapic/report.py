@@ -1,0 +1,547 @@
+"""``dramapic report``: a self-contained HTML report of an archive (or of one run), plus a CSV (and Parquet when
+pyarrow is installed) of the per-video summaries.
+
+The page needs nothing from a network: the charts are inline SVG drawn here (no plotting or JavaScript
+library), the styles are inline, and the only script is a few lines that measure the drawn charts and write
+what they found into ``data-`` attributes (``data-rendered-bars`` on each chart, ``data-charts-rendered`` on
+``<html>``), so a headless browser can check that the charts really render.
+
+What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
+time, overall and per video; speakers per video; the composition of each video; the slowest files and the
+failed ones; a table of every video.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .errors import InputError, OutputError
+from .store import DB_NAME, Store, VideoRecord, video_record
+from .writers import OutputSet
+
+LABELS = ("voice", "song", "noise", "silence")
+# the summary card's colours (render.LABEL_COLOURS, there in ASS blue-green-red order)
+LABEL_COLOURS = {"voice": "#FFC850", "song": "#3C8AE0", "noise": "#D04040", "silence": "#808080"}
+GENDER_COLOURS = {"female": "#C2185B", "male": "#00897B"}
+GENRE_COLOUR = "#6A5ACD"
+SPEAKER_COLOUR = "#4E79A7"
+MAX_ROWS = 1000          # per-video charts show at most this many videos (the CSV has all of them)
+SLOWEST = 10
+
+CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share",
+               "female_s", "male_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor",
+               "worker", "attempts", "error_type", "error")
+
+
+@dataclass(frozen=True)
+class ReportData:
+    """What a report is made of: the videos (done and failed) and where they came from."""
+
+    title: str
+    source: str
+    videos: tuple[VideoRecord, ...]
+    batches: tuple[dict[str, Any], ...] = ()
+    generated: float = 0.0
+
+    @property
+    def done(self) -> tuple[VideoRecord, ...]:
+        return tuple(v for v in self.videos if v.status == "done")
+
+    @property
+    def failed(self) -> tuple[VideoRecord, ...]:
+        return tuple(v for v in self.videos if v.status != "done")
+
+    def totals(self) -> dict[str, Any]:
+        """Archive totals: counts, hours, speaking time by gender, processing speed."""
+        done = self.done
+        audio = sum(v.duration or 0.0 for v in done)
+        processing = sum(v.seconds or 0.0 for v in done if v.seconds)
+        timed_audio = sum(v.duration or 0.0 for v in done if v.seconds)
+        female = sum(v.female_seconds for v in done)
+        male = sum(v.male_seconds for v in done)
+        label_seconds = {k: sum((v.duration or 0.0) * v.shares.get(k, 0.0) for v in done) for k in LABELS}
+        return {
+            "videos": len(done), "failed": len(self.failed), "audio_hours": audio / 3600.0,
+            "processing_hours": processing / 3600.0,
+            "realtime_factor": timed_audio / processing if processing > 0 else None,
+            "female_seconds": female, "male_seconds": male,
+            "female_share": female / (female + male) if female + male > 0 else 0.0,
+            "speakers": sum(v.n_speakers for v in done),
+            "label_seconds": label_seconds,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"title": self.title, "source": self.source, "generated": self.generated, "totals": self.totals(),
+                "videos": [v.to_dict() for v in self.videos], "batches": [dict(b) for b in self.batches]}
+
+
+@dataclass(frozen=True)
+class ReportOutputs:
+    html: Path
+    csv: Path
+    parquet: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"html": str(self.html), "csv": str(self.csv),
+                "parquet": str(self.parquet) if self.parquet else None}
+
+
+# -- loading ---------------------------------------------------------------------------------------------------
+
+def load_report_data(source: str | Path, *, title: str | None = None) -> ReportData:
+    """Read an archive's output folder (its ``dramapic.sqlite``) or one run's ``.dramapic.json``.
+
+    Raises
+    ------
+    InputError
+        ``source`` is missing, a folder without a database, or a file that is not a dramapic/1 JSON.
+    OutputError
+        The database cannot be read (newer or older schema, damaged file).
+    """
+    source = Path(source)
+    if source.is_dir():
+        database = source / DB_NAME
+        if not database.is_file():
+            raise InputError(f"{source} has no {DB_NAME}: run `dramapic batch ARCHIVE -o {source}` first, or pass "
+                             "a run's .dramapic.json")
+        with Store.open(database, migrate=False, create=False) as store:
+            videos = tuple(store.videos())
+            batches = tuple(store.batches())
+        return ReportData(title=title or f"dramapic archive report: {source.resolve().name}",
+                          source=str(source), videos=videos, batches=batches, generated=time.time())
+    if not source.exists():
+        raise InputError(f"no such file or folder: {source}")
+    from .result import SCHEMA, AnalysisResult
+
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InputError(f"{source} is not a {SCHEMA} JSON file (no \"schema\": \"{SCHEMA}\")")
+    try:
+        result = AnalysisResult.from_dict(data)
+    except (KeyError, TypeError, ValueError) as err:
+        raise InputError(f"{source} is not a valid {SCHEMA} file (missing {err})") from None
+    record = video_record(result, path=Path(result.source.path).name)
+    return ReportData(title=title or f"dramapic report: {Path(result.source.path).name}", source=str(source),
+                      videos=(record,), generated=time.time())
+
+
+# -- SVG charts ------------------------------------------------------------------------------------------------
+
+WIDTH = 900
+LABEL_W = 250
+VALUE_W = 90
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _short(text: str, limit: int = 38) -> str:
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+
+
+def _hours(seconds: float) -> str:
+    if seconds >= 3600:
+        return f"{seconds / 3600:.2f} h"
+    if seconds >= 60:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds:.1f} s"
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f}%"
+
+
+def _figure(name: str, caption: str, svg: str, bars: int, note: str = "") -> str:
+    extra = f'<p class="note">{_e(note)}</p>' if note else ""
+    return (f'<figure class="chart" data-chart="{_e(name)}" data-bars="{bars}">{svg}'
+            f"<figcaption>{_e(caption)}</figcaption>{extra}</figure>")
+
+
+def _legend(colours: dict[str, str], values: dict[str, str] | None = None) -> str:
+    items = []
+    for key, colour in colours.items():
+        text = f"{key} {values[key]}" if values and key in values else key
+        items.append(f'<span class="key"><i style="background:{colour}"></i>{_e(text)}</span>')
+    return f'<div class="legend">{"".join(items)}</div>'
+
+
+def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours: dict[str, str], *,
+                     scale: float | None = None, row_h: int = 22) -> tuple[str, int]:
+    """Horizontal stacked bars, one row per item.
+
+    Parameters
+    ----------
+    rows : sequence of (label, {part: value}, value text)
+        ``value text`` is written right of the bar.
+    colours : dict
+        Part name → colour, in stacking order.
+    scale : float, optional
+        The value a full-width bar stands for; default: each row is a 100% bar of its own total.
+
+    Returns
+    -------
+    svg : str
+    bars : int
+        The number of ``rect.bar`` elements drawn (parts with a zero value are not drawn).
+    """
+    plot_w = WIDTH - LABEL_W - VALUE_W
+    height = max(1, len(rows)) * row_h + 8
+    parts = [f'<svg class="plot" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" '
+             f'role="img" xmlns="http://www.w3.org/2000/svg">']
+    bars = 0
+    for index, (label, values, value_text) in enumerate(rows):
+        y = 4 + index * row_h
+        parts.append(f'<text class="label" x="{LABEL_W - 8}" y="{y + row_h * 0.68:.1f}" text-anchor="end">'
+                     f"<title>{_e(label)}</title>{_e(_short(label))}</text>")
+        total = sum(max(0.0, v) for v in values.values())
+        full = scale if scale else total
+        x = float(LABEL_W)
+        for key, colour in colours.items():
+            value = max(0.0, values.get(key, 0.0))
+            if value <= 0 or full <= 0:
+                continue
+            width = plot_w * value / full
+            if width < 0.05:
+                continue
+            parts.append(f'<rect class="bar" data-part="{_e(key)}" x="{x:.2f}" y="{y + 2}" width="{width:.2f}" '
+                         f'height="{row_h - 6}" fill="{colour}"><title>{_e(label)}: {_e(key)} '
+                         f"{_e(_share_or_time(value, total, scale))}</title></rect>")
+            bars += 1
+            x += width
+        parts.append(f'<text class="value" x="{WIDTH - VALUE_W + 6}" y="{y + row_h * 0.68:.1f}">'
+                     f"{_e(value_text)}</text>")
+    parts.append("</svg>")
+    return "".join(parts), bars
+
+
+def _share_or_time(value: float, total: float, scale: float | None) -> str:
+    if scale:
+        return _hours(value)
+    return _pct(value / total) if total > 0 else "0%"
+
+
+def column_svg(columns: Sequence[tuple[str, float, str]], colour: str, *, height: int = 220) -> tuple[str, int]:
+    """Vertical bars: (category, value, value text) each."""
+    n = max(1, len(columns))
+    top, bottom = 20, 34
+    plot_h = height - top - bottom
+    slot = (WIDTH - 40) / n
+    width = min(80.0, slot * 0.7)
+    peak = max((c[1] for c in columns), default=0.0) or 1.0
+    parts = [f'<svg class="plot" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg">',
+             f'<line x1="20" y1="{top + plot_h}" x2="{WIDTH - 20}" y2="{top + plot_h}" class="axis"/>']
+    bars = 0
+    for index, (category, value, text) in enumerate(columns):
+        centre = 20 + slot * (index + 0.5)
+        bar_h = plot_h * value / peak
+        if bar_h >= 0.05:
+            parts.append(f'<rect class="bar" x="{centre - width / 2:.2f}" y="{top + plot_h - bar_h:.2f}" '
+                         f'width="{width:.2f}" height="{bar_h:.2f}" fill="{colour}">'
+                         f"<title>{_e(category)}: {_e(text)}</title></rect>")
+            bars += 1
+        parts.append(f'<text class="value" x="{centre:.2f}" y="{top + plot_h - bar_h - 5:.2f}" '
+                     f'text-anchor="middle">{_e(text)}</text>')
+        parts.append(f'<text class="label" x="{centre:.2f}" y="{top + plot_h + 20}" text-anchor="middle">'
+                     f"{_e(category)}</text>")
+    parts.append("</svg>")
+    return "".join(parts), bars
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'Noto Sans',sans-serif;margin:0;color:#1d1d1f;
+background:#f6f6f8}
+main{max-width:980px;margin:0 auto;padding:24px}
+h1{font-size:24px;margin:0 0 4px}h2{font-size:18px;margin:32px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.sub{color:#666;margin:0 0 16px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px}
+.card{background:#fff;border:1px solid #e2e2e6;border-radius:8px;padding:10px 12px}
+.card b{display:block;font-size:22px}.card span{color:#666;font-size:12px}
+figure.chart{background:#fff;border:1px solid #e2e2e6;border-radius:8px;margin:8px 0;padding:10px;overflow-x:auto}
+figure.chart svg{display:block;max-width:100%;height:auto}
+figcaption{color:#555;font-size:12px;margin-top:4px}
+.note{color:#a05a00;font-size:12px;margin:4px 0 0}
+svg text{font-size:12px;fill:#333}svg .axis{stroke:#999;stroke-width:1}
+.legend{margin:4px 0 6px}.key{margin-right:14px;font-size:12px;white-space:nowrap}
+.key i{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:4px;vertical-align:-1px}
+table{border-collapse:collapse;width:100%;background:#fff;font-size:12px}
+th,td{border:1px solid #e2e2e6;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f0f0f4}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.ok{color:#1b7f3b}.bad{color:#b00020}
+"""
+
+# Measures every chart after layout and records what it found, for the headless-browser test (and for anyone
+# reading the DOM): rendered size of each chart's SVG and how many of its bars have a non-zero size.
+CHECK_SCRIPT = """
+(function () {
+  var figures = document.querySelectorAll('figure[data-chart]'), good = 0;
+  for (var i = 0; i < figures.length; i++) {
+    var f = figures[i], svg = f.querySelector('svg'), box = svg ? svg.getBoundingClientRect() : null;
+    var bars = f.querySelectorAll('.bar'), drawn = 0;
+    for (var j = 0; j < bars.length; j++) {
+      var b = bars[j].getBoundingClientRect();
+      if (b.width > 0 && b.height > 0) { drawn++; }
+    }
+    f.setAttribute('data-rendered-width', box ? Math.round(box.width) : 0);
+    f.setAttribute('data-rendered-height', box ? Math.round(box.height) : 0);
+    f.setAttribute('data-rendered-bars', drawn);
+    if (box && box.width > 0 && box.height > 0 && drawn === bars.length) { good++; }
+  }
+  document.documentElement.setAttribute('data-charts-rendered', good + '/' + figures.length);
+})();
+"""
+
+
+def _card(value: str, label: str) -> str:
+    return f'<div class="card"><b>{_e(value)}</b><span>{_e(label)}</span></div>'
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[Any]], numeric: Iterable[int] = ()) -> str:
+    numeric = set(numeric)
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = []
+    for row in rows:
+        cells = "".join(f'<td class="num">{_e(c)}</td>' if i in numeric else f"<td>{_e(c)}</td>"
+                        for i, c in enumerate(row))
+        body.append(f"<tr>{cells}</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _limited(videos: Sequence[VideoRecord]) -> tuple[Sequence[VideoRecord], str]:
+    if len(videos) <= MAX_ROWS:
+        return videos, ""
+    return videos[:MAX_ROWS], f"showing the first {MAX_ROWS} of {len(videos)} videos by path; the CSV has all"
+
+
+def render_html(data: ReportData) -> str:
+    """The whole report as one HTML document (inline CSS, inline SVG, no external reference)."""
+    from . import __version__
+
+    totals = data.totals()
+    done = data.done
+    sections = []
+
+    factor = totals["realtime_factor"]
+    cards = [
+        _card(str(totals["videos"]), "videos analysed"),
+        _card(str(totals["failed"]), "failed"),
+        _card(_hours(totals["audio_hours"] * 3600), "of audio"),
+        _card(_hours(totals["processing_hours"] * 3600), "processing time (sum over files)"),
+        _card(f"{factor:.1f}×" if factor else "–", "real time per worker (audio ÷ processing time)"),
+        _card(_pct(totals["female_share"]) if totals["female_seconds"] + totals["male_seconds"] else "–",
+              "female share of speaking time"),
+        _card(str(totals["speakers"]), "speakers (summed over videos)"),
+    ]
+    working = [b for b in data.batches if b.get("finished") and b.get("audio_seconds")]
+    if working:
+        last = working[-1]
+        wall = max(1e-9, last["finished"] - last["started"])
+        cards.append(_card(f"{last['audio_seconds'] / wall:.1f}×",
+                           f"real time, last batch ({last['n_done']} done, {last['workers']} worker(s), "
+                           f"{last['engine']})"))
+    sections.append(f'<section id="totals"><h2>Archive totals</h2><div class="cards">{"".join(cards)}</div>'
+                    "</section>")
+
+    # overall composition
+    label_seconds = totals["label_seconds"]
+    total_seconds = sum(label_seconds.values())
+    svg, bars = stacked_rows_svg([("all videos", label_seconds, _hours(total_seconds))], LABEL_COLOURS, row_h=34)
+    legend = _legend(LABEL_COLOURS, {k: _pct(v / total_seconds) if total_seconds else "0%"
+                                     for k, v in label_seconds.items()})
+    sections.append('<section id="composition"><h2>Composition</h2>' + legend
+                    + _figure("composition", "Share of all audio time that is voice, song, noise and silence.",
+                              svg, bars) + "</section>")
+
+    # genre mix
+    genres: dict[str, list[float]] = {}
+    for video in done:
+        genres.setdefault(video.genre or "unknown", []).append(video.duration or 0.0)
+    columns = [(genre, float(len(durations)), f"{len(durations)} ({_hours(sum(durations))})")
+               for genre, durations in sorted(genres.items(), key=lambda g: (-len(g[1]), g[0]))]
+    svg, bars = column_svg(columns, GENRE_COLOUR)
+    sections.append('<section id="genres"><h2>Genre mix</h2>'
+                    + _figure("genres", "Videos per inferred genre (their audio time in brackets).", svg, bars)
+                    + "</section>")
+
+    # female vs male
+    overall = {"female": totals["female_seconds"], "male": totals["male_seconds"]}
+    svg_all, bars_all = stacked_rows_svg([("all videos", overall, _hours(sum(overall.values())))], GENDER_COLOURS,
+                                         row_h=34)
+    shown, note = _limited(done)
+    peak = max((v.female_seconds + v.male_seconds for v in shown), default=0.0)
+    rows = [(v.path, {"female": v.female_seconds, "male": v.male_seconds},
+             _hours(v.female_seconds + v.male_seconds)) for v in shown]
+    svg_each, bars_each = stacked_rows_svg(rows, GENDER_COLOURS, scale=peak or None)
+    gender_legend = _legend(GENDER_COLOURS, {k: _hours(v) for k, v in overall.items()})
+    sections.append('<section id="gender"><h2>Female and male speaking time</h2>' + gender_legend
+                    + _figure("gender-overall", "Speaking time with a known gender, whole archive.", svg_all, bars_all)
+                    + _figure("gender-per-video", "Speaking time per video (bar length: seconds of voice).",
+                              svg_each, bars_each, note) + "</section>")
+
+    # speakers per video
+    counts: dict[int, int] = {}
+    for video in done:
+        counts[video.n_speakers] = counts.get(video.n_speakers, 0) + 1
+    span = range(0, max(counts, default=0) + 1)
+    columns = [(str(n), float(counts.get(n, 0)), str(counts.get(n, 0))) for n in span]
+    svg_hist, bars_hist = column_svg(columns, SPEAKER_COLOUR)
+    rows = [(v.path, {"speakers": float(v.n_speakers)}, str(v.n_speakers)) for v in shown]
+    peak_speakers = max((v.n_speakers for v in shown), default=0)
+    svg_rows, bars_rows = stacked_rows_svg(rows, {"speakers": SPEAKER_COLOUR}, scale=float(peak_speakers) or None)
+    sections.append('<section id="speakers"><h2>Speakers per video</h2>'
+                    + _figure("speakers-histogram", "Number of videos (bar height) with each number of speakers.",
+                              svg_hist, bars_hist)
+                    + _figure("speakers-per-video", "Speakers found in each video.", svg_rows, bars_rows, note)
+                    + "</section>")
+
+    # composition per video
+    rows = [(v.path, dict(v.shares), _hours(v.duration or 0.0)) for v in shown]
+    svg, bars = stacked_rows_svg(rows, LABEL_COLOURS)
+    sections.append('<section id="per-video"><h2>Composition per video</h2>' + _legend(LABEL_COLOURS)
+                    + _figure("composition-per-video", "Shares of each video's duration (duration on the right).",
+                              svg, bars, note) + "</section>")
+
+    # slowest and failed
+    timed = sorted((v for v in done if v.seconds), key=lambda v: v.seconds or 0.0, reverse=True)[:SLOWEST]
+    if timed:
+        slow = _table(("file", "audio", "processing", "× real time", "worker"),
+                      [(v.path, _hours(v.duration or 0.0), _hours(v.seconds or 0.0),
+                        f"{v.realtime_factor:.1f}" if v.realtime_factor else "–", v.worker) for v in timed],
+                      numeric=(1, 2, 3))
+    else:
+        slow = '<p class="sub">No processing times recorded (a single run\'s JSON does not carry them).</p>'
+    sections.append(f'<section id="slowest"><h2>Slowest files</h2>{slow}</section>')
+    failed = data.failed
+    if failed:
+        table = _table(("file", "error", "message", "attempts"),
+                       [(v.path, v.error_type or "", v.error or "", v.attempts) for v in failed], numeric=(3,))
+    else:
+        table = '<p class="sub ok">No failed files.</p>'
+    sections.append(f'<section id="failed"><h2>Failed files ({len(failed)})</h2>{table}</section>')
+
+    # every video
+    table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
+                   [(v.path, _hours(v.duration or 0.0), v.genre or "", v.n_speakers,
+                     *(_pct(v.shares.get(k, 0.0)) for k in LABELS), _pct(v.female_share), _pct(v.male_share))
+                    for v in done], numeric=range(1, 10))
+    sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')
+
+    generated = time.strftime("%Y-%m-%d %H:%M", time.localtime(data.generated or time.time()))
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(data.title)}</title><style>{CSS}</style></head><body><main>"
+            f"<h1>{_e(data.title)}</h1>"
+            f'<p class="sub">{_e(data.source)} · generated {_e(generated)} by dramapic {_e(__version__)}</p>'
+            + "".join(sections)
+            + f"</main><script>{CHECK_SCRIPT}</script></body></html>\n")
+
+
+# -- tables ----------------------------------------------------------------------------------------------------
+
+def summary_rows(data: ReportData) -> list[dict[str, Any]]:
+    """One dict per video with the :data:`CSV_COLUMNS`."""
+    rows = []
+    for v in data.videos:
+        rows.append({
+            "path": v.path, "status": v.status, "duration_s": _round(v.duration),
+            **{k: _round(v.shares.get(k)) if v.status == "done" else None for k in LABELS},
+            "female_share": _round(v.female_share) if v.status == "done" else None,
+            "male_share": _round(v.male_share) if v.status == "done" else None,
+            "female_s": _round(v.female_seconds) if v.status == "done" else None,
+            "male_s": _round(v.male_seconds) if v.status == "done" else None,
+            "speakers": v.n_speakers if v.status == "done" else None, "genre": v.genre,
+            "genre_confidence": _round(v.genre_confidence) if v.status == "done" else None,
+            "processing_s": _round(v.seconds), "realtime_factor": _round(v.realtime_factor),
+            "worker": v.worker or None, "attempts": v.attempts, "error_type": v.error_type, "error": v.error,
+        })
+    return rows
+
+
+def _round(value: float | None, digits: int = 4) -> float | None:
+    return None if value is None else round(float(value), digits)
+
+
+def render_csv(data: ReportData) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in summary_rows(data):
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def parquet_available() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_parquet(data: ReportData, path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    text = {"path", "status", "genre", "worker", "error_type", "error"}
+    integer = {"speakers", "attempts"}
+    schema = pa.schema([(c, pa.string() if c in text else pa.int64() if c in integer else pa.float64())
+                        for c in CSV_COLUMNS])
+    pq.write_table(pa.Table.from_pylist(summary_rows(data), schema=schema), path)
+
+
+# -- writing ---------------------------------------------------------------------------------------------------
+
+def default_output(source: Path) -> Path:
+    """``OUT_DIR/report.html`` for an output folder, ``movie.report.html`` beside ``movie.dramapic.json``."""
+    if source.is_dir():
+        return source / "report.html"
+    stem = source.name.removesuffix(".json").removesuffix(".dramapic")
+    return source.with_name(f"{stem}.report.html")
+
+
+def write_report(source: str | Path, *, output: str | Path | None = None, title: str | None = None,
+                 parquet: bool = True) -> ReportOutputs:
+    """Write the HTML report and its CSV (and Parquet when pyarrow is importable and ``parquet``).
+
+    The CSV and Parquet files sit beside the HTML with the same stem. All files are written under temporary
+    names and renamed together; existing reports are replaced.
+
+    Raises
+    ------
+    InputError, OutputError
+    """
+    source = Path(source)
+    data = load_report_data(source, title=title)
+    html_path = Path(output) if output is not None else default_output(source)
+    if html_path.suffix.lower() not in (".html", ".htm"):
+        html_path = html_path.with_name(html_path.name + ".html")
+    csv_path = html_path.with_suffix(".csv")
+    parquet_path = html_path.with_suffix(".parquet") if parquet and parquet_available() else None
+    finals = [html_path, csv_path] + ([parquet_path] if parquet_path else [])
+    with OutputSet(overwrite=True) as outputs:
+        outputs.check(finals)
+        temporary = [outputs.reserve(p) for p in finals]
+        try:
+            temporary[0].write_text(render_html(data), encoding="utf-8")
+            temporary[1].write_text(render_csv(data), encoding="utf-8")
+            if parquet_path:
+                write_parquet(data, temporary[2])
+        except OSError as err:
+            raise OutputError(f"cannot write the report: {err.strerror or err}") from None
+        outputs.commit()
+    return ReportOutputs(html=html_path, csv=csv_path, parquet=parquet_path)

@@ -1,0 +1,629 @@
+"""The archive database: ``OUT_DIR/dramapic.sqlite``, written by ``dramapic batch`` and read by ``dramapic report``.
+
+SQLite in WAL mode, so a report can read while a batch writes. The schema is versioned with
+``PRAGMA user_version`` and brought up to date by :data:`MIGRATIONS` (one transaction per step). Every finished
+file is recorded in **one** transaction (its file row, its run row, the run's segments, speakers and summary), so a
+batch killed at any moment leaves either all of a file's rows or none of them.
+
+Only one batch may write to an output folder at a time: :class:`BatchLock` holds an exclusive ``flock`` on
+``OUT_DIR/dramapic.lock`` for the whole batch. The kernel releases it when the holder exits, however it exits
+(``SIGKILL`` included), so a crashed batch never leaves a stale lock behind.
+
+Tables (schema version 1)
+-------------------------
+``batches``
+    one row per ``dramapic batch`` invocation: when, on which archive, with which engine, how it ended.
+``files``
+    one row per media file of the archive (``path`` relative to the archive root), with the size, mtime and
+    sha256 last seen, and ``current_run_id``: the run whose outputs are in the output folder now.
+``runs``
+    one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
+    and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
+    failed file updates its row, it never adds a second one.
+``segments``, ``speakers``, ``summaries``
+    the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
+    summary row (shares, female and male speaking time, speaker count, genre).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+from .errors import OutputError
+from .result import AnalysisResult
+
+DB_NAME = "dramapic.sqlite"
+LOCK_NAME = "dramapic.lock"
+
+_SCHEMA_1 = """
+CREATE TABLE batches (
+    id             INTEGER PRIMARY KEY,
+    started        REAL NOT NULL,
+    finished       REAL,
+    status         TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted')),
+    archive        TEXT NOT NULL,
+    engine         TEXT NOT NULL,
+    workers        INTEGER NOT NULL,
+    options_json   TEXT NOT NULL,
+    host           TEXT,
+    pid            INTEGER,
+    n_done         INTEGER NOT NULL DEFAULT 0,
+    n_skipped      INTEGER NOT NULL DEFAULT 0,
+    n_failed       INTEGER NOT NULL DEFAULT 0,
+    audio_seconds  REAL NOT NULL DEFAULT 0
+);
+CREATE TABLE files (
+    id              INTEGER PRIMARY KEY,
+    path            TEXT NOT NULL UNIQUE,
+    size            INTEGER NOT NULL,
+    mtime_ns        INTEGER NOT NULL,
+    sha256          TEXT,
+    current_run_id  INTEGER REFERENCES runs(id) ON DELETE SET NULL,
+    first_seen      REAL NOT NULL,
+    last_seen       REAL NOT NULL
+);
+CREATE TABLE runs (
+    id                INTEGER PRIMARY KEY,
+    file_id           INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    key               TEXT NOT NULL,
+    batch_id          INTEGER REFERENCES batches(id),
+    status            TEXT NOT NULL CHECK (status IN ('done', 'failed')),
+    sha256            TEXT,
+    pipeline_name     TEXT NOT NULL,
+    pipeline_version  TEXT NOT NULL,
+    pipeline_sha256   TEXT NOT NULL,
+    models_json       TEXT NOT NULL,
+    options_json      TEXT NOT NULL,
+    started           REAL NOT NULL,
+    finished          REAL NOT NULL,
+    seconds           REAL NOT NULL,
+    duration          REAL,
+    worker            TEXT,
+    attempts          INTEGER NOT NULL DEFAULT 1,
+    error_type        TEXT,
+    error             TEXT,
+    outputs_json      TEXT NOT NULL DEFAULT '{}',
+    UNIQUE (file_id, key)
+);
+CREATE INDEX runs_batch ON runs(batch_id);
+CREATE TABLE segments (
+    run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx          INTEGER NOT NULL,
+    start_s      REAL NOT NULL,
+    end_s        REAL NOT NULL,
+    label        TEXT NOT NULL,
+    gender       TEXT,
+    speaker      TEXT,
+    confidence   REAL NOT NULL,
+    scores_json  TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+) WITHOUT ROWID;
+CREATE TABLE speakers (
+    run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    speaker            TEXT NOT NULL,
+    gender             TEXT,
+    seconds            REAL NOT NULL,
+    gender_confidence  REAL NOT NULL,
+    PRIMARY KEY (run_id, speaker)
+) WITHOUT ROWID;
+CREATE TABLE summaries (
+    run_id             INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    duration           REAL NOT NULL,
+    voice              REAL NOT NULL,
+    song               REAL NOT NULL,
+    noise              REAL NOT NULL,
+    silence            REAL NOT NULL,
+    female_share       REAL NOT NULL,
+    male_share         REAL NOT NULL,
+    female_seconds     REAL NOT NULL,
+    male_seconds       REAL NOT NULL,
+    n_speakers         INTEGER NOT NULL,
+    genre              TEXT NOT NULL,
+    genre_confidence   REAL NOT NULL,
+    genre_scores_json  TEXT NOT NULL
+);
+"""
+
+# MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1,)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+@dataclass(frozen=True)
+class KnownFile:
+    """What the database remembers about one archive path."""
+
+    id: int
+    path: str
+    size: int
+    mtime_ns: int
+    sha256: str | None
+    current_run_id: int | None
+
+
+@dataclass(frozen=True)
+class KnownRun:
+    """One (file, key) run as stored."""
+
+    id: int
+    file_id: int
+    key: str
+    status: str
+    attempts: int
+    batch_id: int | None
+    outputs: dict[str, str]
+    models: tuple[dict[str, Any], ...] = ()
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """Everything the store needs to record one processed file (built by :mod:`dramapic.batch`)."""
+
+    path: str                       # relative to the archive root, POSIX separators
+    size: int
+    mtime_ns: int
+    key: str
+    status: str                     # "done" | "failed"
+    sha256: str | None
+    pipeline_name: str
+    pipeline_version: str
+    pipeline_sha256: str
+    models: tuple[dict[str, Any], ...]
+    options: dict[str, Any]
+    started: float
+    finished: float
+    seconds: float
+    worker: str = ""
+    duration: float | None = None
+    error_type: str | None = None
+    error: str | None = None
+    outputs: dict[str, str] = field(default_factory=dict)   # kind -> path relative to OUT_DIR
+    result: AnalysisResult | None = None
+
+    def __post_init__(self) -> None:
+        if self.status not in ("done", "failed"):
+            raise ValueError(f"status must be done or failed, not {self.status!r}")
+        if (self.status == "done") != (self.result is not None):
+            raise ValueError("a done run carries its AnalysisResult; a failed run carries none")
+
+
+@dataclass(frozen=True)
+class VideoRecord:
+    """One archive file as the report shows it: its current run's summary, or its failure."""
+
+    path: str
+    status: str
+    duration: float | None = None
+    shares: dict[str, float] = field(default_factory=dict)
+    female_share: float = 0.0
+    male_share: float = 0.0
+    female_seconds: float = 0.0
+    male_seconds: float = 0.0
+    n_speakers: int = 0
+    speakers: tuple[dict[str, Any], ...] = ()
+    genre: str | None = None
+    genre_confidence: float = 0.0
+    seconds: float | None = None            # wall-clock processing time
+    finished: float | None = None            # unix time
+    worker: str = ""
+    error_type: str | None = None
+    error: str | None = None
+    attempts: int = 1
+
+    @property
+    def realtime_factor(self) -> float | None:
+        """Seconds of audio processed per second of processing (higher is faster)."""
+        if not self.duration or not self.seconds:
+            return None
+        return self.duration / self.seconds
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path, "status": self.status, "duration": self.duration, "shares": dict(self.shares),
+            "female_share": self.female_share, "male_share": self.male_share,
+            "female_seconds": self.female_seconds, "male_seconds": self.male_seconds,
+            "n_speakers": self.n_speakers, "speakers": [dict(s) for s in self.speakers], "genre": self.genre,
+            "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
+            "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
+        }
+
+
+def gender_seconds(result: AnalysisResult) -> dict[str, float]:
+    """Seconds of voice with each known gender, from the segments."""
+    seconds = {"female": 0.0, "male": 0.0}
+    for segment in result.segments:
+        if segment.label == "voice" and segment.gender in seconds:
+            seconds[segment.gender] += segment.duration
+    return seconds
+
+
+def video_record(result: AnalysisResult, *, path: str | None = None, seconds: float | None = None,
+                 finished: float | None = None, worker: str = "") -> VideoRecord:
+    """The :class:`VideoRecord` of one analysis (what ``dramapic report RUN.json`` shows)."""
+    summary = result.summary
+    by_gender = gender_seconds(result)
+    return VideoRecord(
+        path=path if path is not None else result.source.path, status="done", duration=result.duration,
+        shares=dict(summary.shares), female_share=float(summary.gender_shares.get("female", 0.0)),
+        male_share=float(summary.gender_shares.get("male", 0.0)), female_seconds=by_gender["female"],
+        male_seconds=by_gender["male"], n_speakers=len(summary.speakers),
+        speakers=tuple(s.to_dict() for s in summary.speakers), genre=summary.genre.label,
+        genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
+
+
+class Store:
+    """The archive database. Open with :meth:`open`; use as a context manager to close it.
+
+    Parameters
+    ----------
+    path : Path
+        The SQLite file (created when missing, unless ``create=False``).
+    migrate : bool
+        Bring an older schema up to date. Without it an older schema is refused (readers such as the report
+        never write). Hold the :class:`BatchLock` when migrating.
+    migrations : sequence of str
+        The migration scripts (tests pass their own; default :data:`MIGRATIONS`).
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._db = connection
+        self.path = path
+
+    @classmethod
+    def open(cls, path: str | Path, *, migrate: bool = True, create: bool = True,
+             migrations: Sequence[str] = MIGRATIONS) -> "Store":
+        path = Path(path)
+        if not create and not path.is_file():
+            raise OutputError(f"no archive database at {path}")
+        try:
+            db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+        except sqlite3.Error as err:
+            raise OutputError(f"cannot open the archive database {path}: {err}") from None
+        try:
+            db.row_factory = sqlite3.Row
+            db.execute("PRAGMA busy_timeout = 30000")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise OutputError(f"{path}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
+            # FULL: a committed file survives a power cut, not only a killed process; one fsync per file is nothing
+            # next to minutes of analysis
+            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA foreign_keys = ON")
+            store = cls(db, path)
+            store._check_schema(migrate=migrate, migrations=migrations)
+        except sqlite3.DatabaseError as err:
+            db.close()
+            raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
+        except BaseException:
+            db.close()
+            raise
+        return store
+
+    # -- schema ------------------------------------------------------------------------------------------------
+
+    @property
+    def schema_version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_schema(self, *, migrate: bool, migrations: Sequence[str]) -> None:
+        version = self.schema_version
+        target = len(migrations)
+        if version > target:
+            raise OutputError(f"{self.path} has schema version {version}, newer than this dramapic understands "
+                              f"({target}); upgrade dramapic")
+        if version == target:
+            return
+        if not migrate:
+            raise OutputError(f"{self.path} has schema version {version}, older than {target}; "
+                              "run `dramapic batch` on it once to upgrade it")
+        for step in range(version, target):
+            # the script and the version bump commit together: a failed step leaves the previous version intact
+            try:
+                self._db.executescript(f"BEGIN IMMEDIATE;\n{migrations[step]}\nPRAGMA user_version = {step + 1};\n"
+                                       "COMMIT;")
+            except sqlite3.Error as err:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise OutputError(f"{self.path}: migrating the schema from version {step} to {step + 1} failed: "
+                                  f"{err}") from None
+
+    def tables(self) -> list[str]:
+        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+        return [r[0] for r in rows]
+
+    def integrity_check(self) -> str:
+        """``"ok"`` when SQLite finds nothing wrong, and no foreign key points nowhere."""
+        result = self._db.execute("PRAGMA integrity_check").fetchone()[0]
+        broken = self._db.execute("PRAGMA foreign_key_check").fetchall()
+        return result if not broken else f"{len(broken)} broken foreign key(s)"
+
+    # -- batches -----------------------------------------------------------------------------------------------
+
+    def begin_batch(self, *, archive: str, engine: str, workers: int, options: dict[str, Any]) -> int:
+        """Record the start of a batch; batches still marked running (killed ones) become ``interrupted``."""
+        with self._transaction():
+            self._db.execute("UPDATE batches SET status = 'interrupted' WHERE status = 'running'")
+            cursor = self._db.execute(
+                "INSERT INTO batches (started, status, archive, engine, workers, options_json, host, pid) "
+                "VALUES (?, 'running', ?, ?, ?, ?, ?, ?)",
+                (time.time(), archive, engine, workers, json.dumps(options, sort_keys=True), socket.gethostname(),
+                 os.getpid()))
+            return int(cursor.lastrowid)
+
+    def end_batch(self, batch_id: int, *, status: str, done: int, skipped: int, failed: int,
+                  audio_seconds: float) -> None:
+        with self._transaction():
+            self._db.execute(
+                "UPDATE batches SET finished = ?, status = ?, n_done = ?, n_skipped = ?, n_failed = ?, "
+                "audio_seconds = ? WHERE id = ?",
+                (time.time(), status, done, skipped, failed, audio_seconds, batch_id))
+
+    # -- files and runs ----------------------------------------------------------------------------------------
+
+    def known_file(self, path: str) -> KnownFile | None:
+        row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        if row is None:
+            return None
+        return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"],
+                         sha256=row["sha256"], current_run_id=row["current_run_id"])
+
+    def known_run(self, file_id: int, key: str) -> KnownRun | None:
+        row = self._db.execute("SELECT * FROM runs WHERE file_id = ? AND key = ?", (file_id, key)).fetchone()
+        return None if row is None else _known_run(row)
+
+    def run_by_id(self, run_id: int) -> KnownRun | None:
+        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else _known_run(row)
+
+    def note_file(self, path: str, *, size: int, mtime_ns: int, sha256: str | None) -> None:
+        """Remember a file's current size, mtime and checksum (so an unchanged file is not hashed again)."""
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO files (path, size, mtime_ns, sha256, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "sha256 = excluded.sha256, last_seen = excluded.last_seen",
+                (path, size, mtime_ns, sha256, now, now))
+
+    def record(self, record: RunRecord, *, batch_id: int | None) -> int:
+        """Store one processed file in a single transaction and make it the file's current run.
+
+        A second record for the same (file, key) replaces the first one's row and children (a retried failure,
+        or a file redone because its outputs went missing): there is never more than one row per (file, key).
+
+        Returns
+        -------
+        int
+            The run id.
+        """
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO files (path, size, mtime_ns, sha256, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
+                "sha256 = coalesce(excluded.sha256, files.sha256), last_seen = excluded.last_seen",
+                (record.path, record.size, record.mtime_ns, record.sha256, now, now))
+            file_id = self._db.execute("SELECT id FROM files WHERE path = ?", (record.path,)).fetchone()[0]
+            values = dict(
+                file_id=file_id, key=record.key, batch_id=batch_id, status=record.status, sha256=record.sha256,
+                pipeline_name=record.pipeline_name, pipeline_version=record.pipeline_version,
+                pipeline_sha256=record.pipeline_sha256, models_json=json.dumps(list(record.models), sort_keys=True),
+                options_json=json.dumps(record.options, sort_keys=True), started=record.started,
+                finished=record.finished, seconds=record.seconds, duration=record.duration, worker=record.worker,
+                error_type=record.error_type, error=record.error,
+                outputs_json=json.dumps(record.outputs, sort_keys=True))
+            columns = ", ".join(values)
+            updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("file_id", "key"))
+            self._db.execute(
+                f"INSERT INTO runs ({columns}) VALUES ({', '.join('?' * len(values))}) "
+                f"ON CONFLICT (file_id, key) DO UPDATE SET {updates}, attempts = runs.attempts + 1",
+                tuple(values.values()))
+            run_id = self._db.execute("SELECT id FROM runs WHERE file_id = ? AND key = ?",
+                                      (file_id, record.key)).fetchone()[0]
+            for table in ("segments", "speakers", "summaries"):
+                self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
+            if record.result is not None:
+                self._insert_result(run_id, record.result)
+            self._db.execute("UPDATE files SET current_run_id = ? WHERE id = ?", (run_id, file_id))
+        return int(run_id)
+
+    def _insert_result(self, run_id: int, result: AnalysisResult) -> None:
+        self._db.executemany(
+            "INSERT INTO segments (run_id, idx, start_s, end_s, label, gender, speaker, confidence, scores_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(run_id, i, s.start, s.end, s.label, s.gender, s.speaker, s.confidence,
+              json.dumps(s.scores, sort_keys=True)) for i, s in enumerate(result.segments)])
+        summary = result.summary
+        self._db.executemany(
+            "INSERT INTO speakers (run_id, speaker, gender, seconds, gender_confidence) VALUES (?, ?, ?, ?, ?)",
+            [(run_id, s.id, s.gender, s.seconds, s.gender_confidence) for s in summary.speakers])
+        by_gender = gender_seconds(result)
+        self._db.execute(
+            "INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, "
+            "female_seconds, male_seconds, n_speakers, genre, genre_confidence, genre_scores_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (run_id, result.duration, *(float(summary.shares.get(k, 0.0)) for k in ("voice", "song", "noise",
+                                                                                       "silence")),
+             float(summary.gender_shares.get("female", 0.0)), float(summary.gender_shares.get("male", 0.0)),
+             by_gender["female"], by_gender["male"], len(summary.speakers), summary.genre.label,
+             summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True)))
+
+    # -- reading -----------------------------------------------------------------------------------------------
+
+    def videos(self) -> list[VideoRecord]:
+        """Every archive file with a current run, sorted by path: its summary when done, its error when failed."""
+        rows = self._db.execute(
+            "SELECT f.path, r.id AS run_id, r.status, r.duration, r.seconds, r.finished, r.worker, r.error_type, "
+            "r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
+            "LEFT JOIN summaries s ON s.run_id = r.id ORDER BY f.path").fetchall()
+        speakers: dict[int, list[dict[str, Any]]] = {}
+        for row in self._db.execute(
+                "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
+                "ORDER BY sp.run_id, sp.seconds DESC"):
+            speakers.setdefault(row["run_id"], []).append(
+                {"id": row["speaker"], "gender": row["gender"], "seconds": row["seconds"],
+                 "gender_confidence": row["gender_confidence"]})
+        records = []
+        for row in rows:
+            common = dict(path=row["path"], status=row["status"], duration=row["duration"], seconds=row["seconds"],
+                          finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"])
+            if row["status"] == "done" and row["genre"] is not None:
+                records.append(VideoRecord(
+                    **common, shares={k: row[k] for k in ("voice", "song", "noise", "silence")},
+                    female_share=row["female_share"], male_share=row["male_share"],
+                    female_seconds=row["female_seconds"], male_seconds=row["male_seconds"],
+                    n_speakers=row["n_speakers"], speakers=tuple(speakers.get(row["run_id"], ())),
+                    genre=row["genre"], genre_confidence=row["genre_confidence"]))
+            else:
+                records.append(VideoRecord(**common, error_type=row["error_type"], error=row["error"]))
+        return records
+
+    def batches(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self._db.execute("SELECT * FROM batches ORDER BY id")]
+
+    def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """Read-only helper for tests and ad-hoc inspection."""
+        return self._db.execute(sql, tuple(parameters)).fetchall()
+
+    # -- plumbing ----------------------------------------------------------------------------------------------
+
+    def _transaction(self) -> "_Transaction":
+        return _Transaction(self._db)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (KeyboardInterrupt included)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise OutputError(f"the archive database is busy or read-only: {err}") from None
+        return self._db
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            try:
+                self._db.execute("COMMIT")
+            except sqlite3.Error as err:
+                self._db.execute("ROLLBACK")
+                raise OutputError(f"cannot write to the archive database: {err}") from None
+        elif self._db.in_transaction:
+            self._db.execute("ROLLBACK")
+        if isinstance(value, sqlite3.Error):
+            raise OutputError(f"cannot write to the archive database: {value}") from value
+
+
+def _known_run(row: sqlite3.Row) -> KnownRun:
+    return KnownRun(id=row["id"], file_id=row["file_id"], key=row["key"], status=row["status"],
+                    attempts=row["attempts"], batch_id=row["batch_id"], outputs=json.loads(row["outputs_json"]),
+                    models=tuple(json.loads(row["models_json"])), error=row["error"])
+
+
+class BatchLock:
+    """An exclusive lock on an output folder for the length of one batch (``flock`` on ``OUT_DIR/dramapic.lock``).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The batch's output folder (must exist).
+    wait : bool
+        Wait for the other batch to finish instead of refusing.
+    on_wait : callable, optional
+        Called once with the holder's description when the lock is taken and ``wait`` is set.
+    poll_s : float
+        How often to try again while waiting.
+
+    Raises
+    ------
+    OutputError
+        On :meth:`acquire`, when another batch holds the lock and ``wait`` is false.
+    """
+
+    def __init__(self, out_dir: str | Path, *, wait: bool = False, on_wait: Callable[[str], None] | None = None,
+                 poll_s: float = 0.5) -> None:
+        self.path = Path(out_dir) / LOCK_NAME
+        self.wait = wait
+        self.on_wait = on_wait
+        self.poll_s = poll_s
+        self._fd: int | None = None
+
+    def acquire(self) -> "BatchLock":
+        import fcntl
+
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise OutputError(f"cannot create the lock file {self.path}: {err.strerror}") from None
+        told = False
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    holder = self._holder(fd)
+                    if not self.wait:
+                        raise OutputError(f"another batch is running on {self.path.parent} ({holder}); "
+                                          "wait for it to finish or pass --wait") from None
+                    if not told and self.on_wait is not None:
+                        self.on_wait(holder)
+                        told = True
+                    time.sleep(self.poll_s)
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+                          f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd = fd
+        return self
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        try:
+            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            text = ""
+        return text or "holder unknown"
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor drops the flock
+            self._fd = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def __enter__(self) -> "BatchLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+def iter_runs(store: Store) -> Iterator[dict[str, Any]]:
+    """Every run row as a dict (oldest first), for inspection and tests."""
+    for row in store.query("SELECT r.*, f.path FROM runs r JOIN files f ON f.id = r.file_id ORDER BY r.id"):
+        yield dict(row)

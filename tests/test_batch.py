@@ -1,0 +1,353 @@
+"""Archive mode: walking an archive, skipping what is done, redoing what changed, a corrupt file in the middle,
+a batch killed with SIGKILL and resumed, and two batches on one output folder at once.
+
+The archive is made of 6-second clips cut from the bundled sample (real voice, song and noise) wrapped in small
+test-pattern videos, plus one file of random bytes named like a video.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.batch import (BatchOptions, TaskOptions, expected_key, file_key, find_media, installed_models,
+                            models_current, plan_batch, process_file, run_batch)
+from dramapic.config import load_pipeline
+from dramapic.errors import ConfigError, InputError
+from dramapic.store import DB_NAME, Store
+from conftest import REPO, SAMPLE
+from test_end_to_end import validate_contract
+
+CLIPS = {  # archive path -> start second in the sample
+    "season1/ep01.mp4": 0, "season1/ep02.mkv": 8, "season1/ep03.mp4": 34, "season2/ep04.mp4": 16,
+    "season2/extra/ep05.mov": 26, "season2/ep06.mp4": 20,
+}
+CORRUPT = "season1/ep03_corrupt.mp4"   # sorts in the middle of the archive
+CLIP_S = 6
+
+
+def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = True) -> Path:
+    audio = media.decode_audio(media.probe(SAMPLE))
+    for rel, start in clips.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        piece = audio[start * media.SAMPLE_RATE:(start + CLIP_S) * media.SAMPLE_RATE]
+        media.encode_test_video(path, seconds=CLIP_S, audio=piece, size="160x90")
+    if corrupt:
+        (root / CORRUPT).write_bytes(np.random.default_rng(7).bytes(30_000))
+    (root / "season1" / "notes.txt").write_text("not media")
+    (root / "season1" / ".hidden.mp4").write_bytes(b"ignored")
+    return root
+
+
+@pytest.fixture(scope="module")
+def archive_master(tmp_path_factory) -> Path:
+    return make_archive(tmp_path_factory.mktemp("archive"))
+
+
+@pytest.fixture
+def archive(archive_master, tmp_path) -> Path:
+    return Path(shutil.copytree(archive_master, tmp_path / "archive"))
+
+
+def cli(*args: str, **kwargs) -> list[str]:
+    return [sys.executable, "-m", "dramapic", *args]
+
+
+def runs_table(db: Path) -> list[dict]:
+    with sqlite3.connect(db) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(r) for r in connection.execute(
+            "SELECT r.*, f.path FROM runs r JOIN files f ON f.id = r.file_id ORDER BY r.id")]
+
+
+def assert_consistent(out: Path, *, good: set[str]) -> None:
+    """Every good file done exactly once with whole rows, nothing duplicated, no leftover temporary file."""
+    with Store.open(out / DB_NAME, migrate=False) as store:
+        assert store.integrity_check() == "ok"
+        runs = list(store.query("SELECT r.id, r.status, r.key, f.path FROM runs r JOIN files f ON f.id = r.file_id"))
+        assert len({(r["path"], r["key"]) for r in runs}) == len(runs)
+        done = [r for r in runs if r["status"] == "done"]
+        assert sorted(r["path"] for r in done) == sorted(good)
+        for run in done:
+            n_segments = store.query("SELECT count(*) FROM segments WHERE run_id = ?", (run["id"],))[0][0]
+            n_summaries = store.query("SELECT count(*) FROM summaries WHERE run_id = ?", (run["id"],))[0][0]
+            stem = Path(run["path"]).with_suffix("")
+            data = json.loads((out / f"{stem}.dramapic.json").read_text(encoding="utf-8"))
+            assert n_segments == len(data["segments"]) and n_summaries == 1
+    leftovers = [p for p in out.rglob("*") if ".part" in p.name]
+    assert leftovers == []
+
+
+# -- walking the archive ---------------------------------------------------------------------------------------
+
+def test_find_media_filters_skips_and_mirrors(tmp_path):
+    for rel in ("a/ep1.mp4", "a/ep1.mkv", "a/b/ep2.MOV", "a/notes.txt", "a/.hidden.mp4", ".cache/x.mp4",
+                "out/a/ep1.dramapic.mp4", "trailers/t1.mp4", "c.dramapic.mp4", "d.webm"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    found = {f.rel: f.output_dir for f in find_media(tmp_path, skip_dirs=[tmp_path / "out"])}
+    # same stem in one folder: each gets a folder of its own so their outputs cannot collide
+    assert found == {"a/ep1.mp4": "a/ep1.mp4.d", "a/ep1.mkv": "a/ep1.mkv.d", "a/b/ep2.MOV": "a/b",
+                     "trailers/t1.mp4": "trailers", "d.webm": ""}
+    options = BatchOptions(extensions=("mp4", "mov"), exclude=("trailers/*",), include=("a/*", "*.webm"))
+    assert [f.rel for f in find_media(tmp_path, options)] == ["a/b/ep2.MOV", "a/ep1.mp4"]
+    assert [f.rel for f in find_media(tmp_path, BatchOptions(include=("ep2.*",)))] == ["a/b/ep2.MOV"]
+    with pytest.raises(InputError, match="no such folder"):
+        find_media(tmp_path / "missing")
+    with pytest.raises(InputError, match="not a folder"):
+        find_media(tmp_path / "d.webm")
+    with pytest.raises(ConfigError):
+        BatchOptions(engine="spark")
+    with pytest.raises(ConfigError):
+        BatchOptions(scheduler="tcp://x:1")  # a scheduler only goes with the dask engine
+
+
+# -- one batch in this process ---------------------------------------------------------------------------------
+
+def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    pipeline = load_pipeline(None)
+    events = []
+    summary = run_batch(archive, out, pipeline=pipeline, on_file=events.append)
+    good = set(CLIPS)
+    assert (summary.found, summary.done, summary.failed, summary.skipped) == (7, 6, 1, 0)
+    assert summary.audio_seconds == pytest.approx(6 * CLIP_S, abs=0.5)
+    assert [path for path, _ in summary.failures] == [CORRUPT] and "not a media file" in summary.failures[0][1]
+    assert sorted(e.rel for e in events) == sorted(good | {CORRUPT})
+    for rel in good:  # outputs mirror the archive; no video without --burn
+        stem = out / Path(rel).with_suffix("")
+        assert {p.name for p in stem.parent.iterdir() if p.name.startswith(stem.name + ".")} == {
+            f"{stem.name}.srt", f"{stem.name}.dramapic.json", f"{stem.name}.rttm"}
+        validate_contract(json.loads(stem.with_name(stem.name + ".dramapic.json").read_text(encoding="utf-8")))
+    assert_consistent(out, good=good)
+    runs = {r["path"]: r for r in runs_table(out / DB_NAME)}
+    assert runs[CORRUPT]["status"] == "failed" and runs[CORRUPT]["error_type"] == "InputError"
+    # a run's key is recomputable from what is stored (content, pipeline, the run's models, options), and the
+    # models are the installed ones: skipping needs no analysis
+    task = TaskOptions()
+    installed = installed_models()
+    for rel in good:
+        models = json.loads(runs[rel]["models_json"])
+        assert runs[rel]["key"] == file_key(runs[rel]["sha256"], pipeline, models, task)
+        assert models_current(models, installed)
+    assert runs[CORRUPT]["key"] == expected_key(runs[CORRUPT]["sha256"], pipeline, task)
+
+    # again: nothing is processed (the task would fail the test if it were called)
+    def must_not_run(*args, **kwargs):
+        raise AssertionError(f"re-processed {kwargs.get('rel')}")
+
+    monkeypatch.setattr("dramapic.batch.process_file", must_not_run)
+    again = run_batch(archive, out, pipeline=pipeline)
+    assert (again.done, again.skipped, again.failed, again.failed_earlier) == (0, 7, 0, 1)
+    monkeypatch.undo()
+
+    # --retry-failed tries the corrupt file again: still one row for it, two attempts
+    retried = run_batch(archive, out, pipeline=pipeline, options=BatchOptions(retry_failed=True))
+    assert (retried.done, retried.failed, retried.skipped) == (0, 1, 6)
+    runs = {r["path"]: r for r in runs_table(out / DB_NAME)}
+    assert runs[CORRUPT]["attempts"] == 2 and len(runs_table(out / DB_NAME)) == 7
+
+    # a changed file and a file whose outputs were deleted are redone; a touched but unchanged file is not
+    audio = media.decode_audio(media.probe(SAMPLE))
+    media.encode_test_video(archive / "season1/ep01.mp4", seconds=CLIP_S,
+                            audio=audio[30 * media.SAMPLE_RATE:(30 + CLIP_S) * media.SAMPLE_RATE], size="160x90")
+    (out / "season2/ep04.srt").unlink()
+    os.utime(archive / "season2/ep06.mp4", ns=(time.time_ns(), time.time_ns()))
+    events.clear()
+    redo = run_batch(archive, out, pipeline=pipeline, on_file=events.append)
+    assert sorted(e.rel for e in events) == ["season1/ep01.mp4", "season2/ep04.mp4"]
+    assert (redo.done, redo.skipped) == (2, 5)
+    runs = runs_table(out / DB_NAME)
+    ep01 = [r for r in runs if r["path"] == "season1/ep01.mp4"]
+    assert len(ep01) == 2 and ep01[0]["key"] != ep01[1]["key"]   # the old content's run stays as history
+    ep04 = [r for r in runs if r["path"] == "season2/ep04.mp4"]
+    assert len(ep04) == 1 and ep04[0]["attempts"] == 2 and (out / "season2/ep04.srt").is_file()
+    with Store.open(out / DB_NAME) as store:  # the current run is the new one
+        assert store.known_file("season1/ep01.mp4").current_run_id == ep01[1]["id"]
+        assert len(store.videos()) == 7
+
+    # another pipeline setting, other output options or another model version: everything would be redone
+    changed = pipeline.replace(stage1__switch_penalty=pipeline.stage1.switch_penalty + 1)
+    with Store.open(out / DB_NAME) as store:
+        plan = plan_batch(find_media(archive), store, changed, BatchOptions(), out_dir=out)
+        assert {i.reason for i in plan.items} == {"changed"} and len(plan.to_run) == 7
+        plan = plan_batch(find_media(archive), store, pipeline, BatchOptions(task=TaskOptions(language="ko")),
+                          out_dir=out)
+        assert {i.reason for i in plan.items} == {"changed"}
+        newer = {**installed_models(), "silero-vad": {"name": "silero-vad", "version": "99", "sha256": "0" * 64}}
+        monkeypatch.setattr("dramapic.batch.installed_models", lambda: newer)
+        plan = plan_batch(find_media(archive), store, pipeline, BatchOptions(), out_dir=out)
+        assert {i.reason for i in plan.items} == {"changed"}
+
+
+def test_process_file_reports_failure_instead_of_raising(tmp_path):
+    (tmp_path / "broken.mp4").write_bytes(b"\x00" * 5000)
+    outcome = process_file(tmp_path / "broken.mp4", tmp_path / "out", rel="broken.mp4", pipeline=load_pipeline(None))
+    assert outcome.status == "failed" and outcome.error_type == "InputError" and outcome.result is None
+    assert len(outcome.sha256) == 64 and len(outcome.key) == 64
+    assert outcome.to_dict()["error"].startswith("broken.mp4 is not a media file")
+
+
+# -- real processes: parallel workers, SIGKILL and resume, two batches at once ---------------------------------
+
+def test_burn_writes_the_captioned_video_too(archive, tmp_path):
+    out = tmp_path / "out"
+    summary = run_batch(archive, out, options=BatchOptions(include=("ep05.*",), task=TaskOptions(burn=True)))
+    assert summary.done == 1
+    assert (out / "season2/extra/ep05.dramapic.mp4").stat().st_size > 0
+    assert media.probe(out / "season2/extra/ep05.dramapic.mp4").has_video
+
+
+def _wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if process is not None and process.poll() is not None:
+            raise AssertionError(f"the batch ended (rc {process.returncode}) before {what}")
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _count_done(db: Path) -> int:
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
+            return connection.execute("SELECT count(*) FROM runs WHERE status = 'done'").fetchone()[0]
+    except sqlite3.Error:  # not created yet, or the schema is being written
+        return 0
+
+
+def _running_batches(db: Path) -> int:
+    if not db.is_file():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
+            return connection.execute("SELECT count(*) FROM batches WHERE status = 'running'").fetchone()[0]
+    except sqlite3.Error:
+        return 0
+
+
+def test_sigkill_then_resume_finishes_the_rest_without_redoing_anything(archive, tmp_path):
+    out = tmp_path / "out"
+    db = out / DB_NAME
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cli("batch", str(archive), "-o", str(out)), cwd=REPO, stdout=log,
+                             stderr=subprocess.STDOUT)
+    try:
+        _wait_for(lambda: _count_done(db) >= 1, timeout=240, what="the first finished file", process=first)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        log.close()
+    assert first.returncode == -signal.SIGKILL
+
+    before = {r["path"]: r for r in runs_table(db)}
+    finished_before = {p for p, r in before.items() if r["status"] == "done"}
+    print(f"SIGKILL after {len(finished_before)} of {len(CLIPS)} clips were recorded")
+    assert 1 <= len(finished_before) < len(CLIPS), "the kill came too late to test resuming"
+    with Store.open(db) as store:  # whatever the moment of the kill, the database is whole
+        assert store.integrity_check() == "ok"
+    mtimes = {p: (out / Path(p).with_suffix(".srt")).stat().st_mtime_ns for p in finished_before}
+
+    second = subprocess.run(cli("batch", str(archive), "-o", str(out)), capture_output=True, text=True, cwd=REPO,
+                            timeout=300)
+    assert second.returncode in (0, 1), second.stderr  # 1: the corrupt file failed in this batch
+    assert "Traceback" not in second.stderr
+    assert_consistent(out, good=set(CLIPS))
+    after = {r["path"]: r for r in runs_table(db)}
+    for path in finished_before:  # not analysed again: same row, same times, same output files
+        assert after[path] == before[path]
+        assert (out / Path(path).with_suffix(".srt")).stat().st_mtime_ns == mtimes[path]
+    batches = Store.open(db).batches()
+    assert [b["status"] for b in batches] == ["interrupted", "finished"]
+    # the second batch processed exactly what the first had not recorded (a file that failed before the kill
+    # counts as recorded: it is skipped until --retry-failed)
+    resumed = {r["path"] for r in after.values() if r["batch_id"] == batches[1]["id"]}
+    assert resumed == set(after) - set(before)
+    assert batches[1]["n_skipped"] == len(before)
+
+
+def test_two_batches_on_one_output_folder(archive, tmp_path):
+    out = tmp_path / "out"
+    db = out / DB_NAME
+    log = open(tmp_path / "first.log", "w")
+    first = subprocess.Popen(cli("batch", str(archive), "-o", str(out)), cwd=REPO, stdout=log,
+                             stderr=subprocess.STDOUT)
+    waiter = None
+    try:
+        _wait_for(lambda: _running_batches(db) == 1, timeout=120, what="the first batch to start", process=first)
+        refused = subprocess.run(cli("batch", str(archive), "-o", str(out)), capture_output=True, text=True,
+                                 cwd=REPO, timeout=60)
+        assert refused.returncode == 6
+        assert refused.stderr.startswith(f"dramapic: error: another batch is running on {out}")
+        assert f"pid {first.pid}" in refused.stderr and "--wait" in refused.stderr
+        waiter = subprocess.Popen(cli("batch", str(archive), "-o", str(out), "--wait"), cwd=REPO,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert first.wait(timeout=300) == 1  # the corrupt file failed; everything else is done
+        stdout, stderr = waiter.communicate(timeout=120)
+    finally:
+        for process in (first, waiter):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait()
+        log.close()
+    assert "waiting for it to finish" in stderr, stderr
+    assert waiter.returncode == 0 and "batch: 0 done, 7 skipped, 0 failed" in stdout
+    assert_consistent(out, good=set(CLIPS))
+    with Store.open(db) as store:
+        assert [(b["status"], b["n_done"]) for b in store.batches()] == [("finished", 6), ("finished", 0)]
+
+
+def test_ctrl_c_stops_a_pool_of_two_workers_cleanly_and_a_rerun_finishes(archive, tmp_path):
+    out = tmp_path / "out"
+    db = out / DB_NAME
+    log = open(tmp_path / "first.log", "w+")
+    # its own session, so that the SIGINT goes to the whole process group as Ctrl-C in a terminal does:
+    # the batch, its worker processes and their ffmpeg children
+    first = subprocess.Popen(cli("batch", str(archive), "-o", str(out), "--workers", "2"), cwd=REPO, stdout=log,
+                             stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        _wait_for(lambda: _count_done(db) >= 1, timeout=240, what="the first finished file", process=first)
+        os.killpg(first.pid, signal.SIGINT)
+        assert first.wait(timeout=60) == 130
+    finally:
+        if first.poll() is None:
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+    log.seek(0)
+    text = log.read()
+    log.close()
+    assert "dramapic: interrupted" in text and "Traceback" not in text, text
+    workers = {int(r["worker"].rsplit(":", 1)[1]) for r in runs_table(db) if r["worker"]}
+    assert os.getpid() not in workers and first.pid not in workers
+    for pid in workers:  # the pool's processes went with the batch
+        _wait_for(lambda: not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+                  .lower(), timeout=10, what=f"worker {pid} to exit")
+    with Store.open(db) as store:
+        assert [b["status"] for b in store.batches()] == ["interrupted"]
+        assert store.integrity_check() == "ok"
+    before = {r["path"]: r for r in runs_table(db)}
+
+    again = subprocess.run(cli("batch", str(archive), "-o", str(out), "--workers", "2"), capture_output=True,
+                           text=True, cwd=REPO, timeout=300)
+    assert again.returncode in (0, 1) and "Traceback" not in again.stderr, again.stderr
+    assert_consistent(out, good=set(CLIPS))
+    after = {r["path"]: r for r in runs_table(db)}
+    assert all(after[p] == r for p, r in before.items())
+    second_batch = {r["worker"] for r in after.values() if r["batch_id"] == 2}
+    assert 1 <= len(second_batch) <= 2  # two worker processes shared the rest

@@ -1,0 +1,180 @@
+"""``dramapic report``: a self-contained HTML page with inline SVG charts, a CSV (and Parquet) export, from an
+archive database or from one run's JSON; and the page really rendered by a headless Chromium."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.errors import InputError, OutputError
+from dramapic.report import CSV_COLUMNS, LABEL_COLOURS, load_report_data, parquet_available, write_report
+from dramapic.store import DB_NAME, Store
+from dramapic.writers import get_writer
+from conftest import REPO
+from test_store import make_record, make_result
+
+CHARTS = {"composition", "genres", "gender-overall", "gender-per-video", "speakers-histogram", "speakers-per-video",
+          "composition-per-video"}
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+@pytest.fixture
+def archive_out(tmp_path) -> Path:
+    """An output folder whose database holds four analysed videos and one failure."""
+    out = tmp_path / "out"
+    out.mkdir()
+    with Store.open(out / DB_NAME) as store:
+        batch = store.begin_batch(archive="/archive", engine="local", workers=2, options={})
+        store.record(make_record("s1/ep01.mp4", result=make_result("ep01.mp4", genre="drama", speakers=3),
+                                 seconds=12.0), batch_id=batch)
+        store.record(make_record("s1/ep02.mp4", result=make_result("ep02.mp4", duration=90.0, genre="interview",
+                                                                   female=0.8), seconds=30.0), batch_id=batch)
+        store.record(make_record("s2/<b>odd & name</b>.mp4", result=make_result("x.mp4", genre="music_show",
+                                                                                song=0.35, speakers=1)),
+                     batch_id=batch)
+        store.record(make_record("s2/ep04.mkv", result=make_result("ep04.mkv", genre="drama", female=0.0)),
+                     batch_id=batch)
+        store.record(make_record("s2/broken.mp4", status="failed",
+                                 error="broken.mp4 is not a media file ffmpeg can read"), batch_id=batch)
+        store.end_batch(batch, status="finished", done=4, skipped=0, failed=1, audio_seconds=270.0)
+    return out
+
+
+def test_report_of_an_archive_is_self_contained_with_every_chart(archive_out):
+    outputs = write_report(archive_out)
+    assert outputs.html == archive_out / "report.html" and outputs.csv == archive_out / "report.csv"
+    page = outputs.html.read_text(encoding="utf-8")
+    # nothing is fetched: no external script, style sheet, image, font or link
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "@import" not in page and "<link" not in page and "<img" not in page and "url(" not in page
+    assert re.findall(r"<script[^>]*>", page) == ["<script>"]
+    figures = dict(re.findall(r'<figure class="chart" data-chart="([^"]+)" data-bars="(\d+)"', page))
+    assert set(figures) == CHARTS and all(int(n) > 0 for n in figures.values())
+    assert page.count("<svg") == len(CHARTS)
+    assert "&lt;b&gt;odd &amp; name&lt;/b&gt;.mp4" in page and "<b>odd" not in page  # paths are escaped
+    for section in ("Archive totals", "Genre mix", "Female and male speaking time", "Speakers per video",
+                    "Composition per video", "Slowest files", "Failed files (1)"):
+        assert section in page
+    assert "broken.mp4 is not a media file" in page and "s1/ep02.mp4" in page
+    # the slowest file comes first in its table
+    slowest = page[page.index('id="slowest"'):page.index('id="failed"')]
+    assert slowest.index("s1/ep02.mp4") < slowest.index("s1/ep01.mp4")
+
+
+def test_csv_and_parquet_have_one_row_per_video(archive_out):
+    outputs = write_report(archive_out)
+    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 5
+    by_path = {r["path"]: r for r in rows}
+    assert by_path["s2/broken.mp4"]["status"] == "failed" and by_path["s2/broken.mp4"]["voice"] == ""
+    ep02 = by_path["s1/ep02.mp4"]
+    assert (ep02["genre"], ep02["speakers"], float(ep02["duration_s"])) == ("interview", "2", 90.0)
+    assert float(ep02["female_s"]) == pytest.approx(0.8 * 54.0) and float(ep02["processing_s"]) == 30.0
+    if parquet_available():
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(outputs.parquet)
+        assert table.num_rows == 5 and tuple(table.column_names) == CSV_COLUMNS
+    else:
+        assert outputs.parquet is None and not (archive_out / "report.parquet").exists()
+
+
+def test_report_of_a_single_run_json_through_the_cli(tmp_path):
+    result = make_result("/videos/movie.mp4", genre="documentary")
+    path = tmp_path / "movie.dramapic.json"
+    get_writer("json").write(result, path)
+    done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(path)], capture_output=True, text=True,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    assert str(tmp_path / "movie.report.html") in done.stdout and done.stderr == ""
+    page = (tmp_path / "movie.report.html").read_text(encoding="utf-8")
+    assert "movie.mp4" in page and "documentary" in page and "No failed files" in page
+    data = load_report_data(path)
+    assert len(data.videos) == 1 and data.totals()["audio_hours"] == pytest.approx(60 / 3600)
+
+
+def test_bad_report_sources_are_refused(tmp_path):
+    with pytest.raises(InputError, match="has no dramapic.sqlite"):
+        write_report(tmp_path)
+    (tmp_path / "notes.json").write_text('{"hello": 1}')
+    with pytest.raises(InputError, match="not a dramapic/1 JSON"):
+        write_report(tmp_path / "notes.json")
+    (tmp_path / "dramapic.sqlite").write_bytes(b"garbage" * 100)
+    with pytest.raises(OutputError):
+        write_report(tmp_path)
+    done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(tmp_path / "missing")],
+                          capture_output=True, text=True, cwd=REPO)
+    assert done.returncode == 2 and done.stderr.startswith("dramapic: error: no such file or folder")
+
+
+# -- a real browser --------------------------------------------------------------------------------------------
+
+def _browser() -> str:
+    for name in BROWSERS:
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no headless Chromium on PATH (Debian: apt-get install chromium); the browser check is skipped")
+
+
+def _chromium(browser: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions",
+               f"--user-data-dir={profile}", "--window-size=1280,2000", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
+    return struct.unpack(">II", data[16:24])
+
+
+def _pixels(path: Path, width: int, height: int) -> np.ndarray:
+    """The screenshot as RGB pixels, decoded by ffmpeg (no imaging library needed)."""
+    done = media._run([media.ffmpeg_exe(), "-v", "error", "-i", str(path), "-f", "rawvideo", "-pix_fmt", "rgb24",
+                       "-"], what="decode the screenshot")
+    return np.frombuffer(done.stdout, dtype=np.uint8).reshape(height, width, 3)
+
+
+def test_report_renders_in_headless_chromium(archive_out, tmp_path):
+    browser = _browser()
+    outputs = write_report(archive_out)
+    url = outputs.html.resolve().as_uri()
+
+    dom = _chromium(browser, tmp_path / "profile-dom", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    html = dom.stdout
+    # the page's own check ran after layout: every chart has a size and all of its bars were drawn
+    assert f'data-charts-rendered="{len(CHARTS)}/{len(CHARTS)}"' in html
+    figures = re.findall(r"<figure ([^>]*)>", html)
+    assert len(figures) == len(CHARTS)
+    for attributes in figures:
+        values = dict(re.findall(r'([\w-]+)="([^"]*)"', attributes))
+        assert int(values["data-rendered-width"]) > 300 and int(values["data-rendered-height"]) > 10, values
+        assert int(values["data-rendered-bars"]) == int(values["data-bars"]) > 0, values
+
+    screenshot = tmp_path / "report.png"
+    shot = _chromium(browser, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
+    assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    artefacts = os.environ.get("DRAMAPIC_TEST_ARTIFACTS")
+    if artefacts:  # CI can keep the screenshot
+        Path(artefacts).mkdir(parents=True, exist_ok=True)
+        shutil.copy(screenshot, Path(artefacts) / "report.png")
+    width, height = _png_size(screenshot)
+    assert (width, height) == (1280, 2000) and screenshot.stat().st_size > 20_000
+    pixels = _pixels(screenshot, width, height).reshape(-1, 3).astype(int)
+    for label in ("voice", "song", "silence"):  # the composition bars' colours are on screen
+        colour = np.array([int(LABEL_COLOURS[label][i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - colour).sum(axis=1) < 30).sum() > 500, f"no {label} bars in the screenshot"

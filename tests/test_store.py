@@ -1,0 +1,220 @@
+"""The archive database: schema and migrations, one transaction per file, no duplicate rows, the batch lock."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from dramapic.errors import OutputError
+from dramapic.result import AnalysisResult
+from dramapic.store import DB_NAME, SCHEMA_VERSION, BatchLock, RunRecord, Store, iter_runs
+from conftest import REPO
+
+MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
+          {"name": "gender-resemblyzer-lr", "version": "1", "sha256": "b" * 64})
+
+
+def make_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre: str = "drama", speakers: int = 2,
+                female: float = 0.5, song: float = 0.2) -> AnalysisResult:
+    """A small but valid AnalysisResult: a voice stretch split between female and male speakers, then song,
+    then silence."""
+    voice_end = duration * 0.6
+    song_end = voice_end + duration * song
+    split = voice_end * female
+    segments = []
+    if split > 0:
+        segments.append({"start": 0.0, "end": split, "label": "voice", "gender": "female", "speaker": "S1",
+                         "confidence": 0.9, "scores": {"voice": 0.9, "song": 0.05, "noise": 0.03, "silence": 0.02,
+                                                       "female": 0.95, "male": 0.05}})
+    if voice_end > split:
+        segments.append({"start": split, "end": voice_end, "label": "voice", "gender": "male",
+                         "speaker": "S2" if speakers > 1 else "S1", "confidence": 0.8,
+                         "scores": {"voice": 0.8, "song": 0.1, "noise": 0.05, "silence": 0.05, "female": 0.1,
+                                    "male": 0.9}})
+    segments.append({"start": voice_end, "end": song_end, "label": "song", "gender": None, "speaker": None,
+                     "confidence": 0.7, "scores": {"voice": 0.1, "song": 0.7, "noise": 0.1, "silence": 0.1}})
+    segments.append({"start": song_end, "end": duration, "label": "silence", "gender": None, "speaker": None,
+                     "confidence": 0.95, "scores": {"voice": 0.0, "song": 0.0, "noise": 0.05, "silence": 0.95}})
+    speaker_list = [{"id": f"S{i + 1}", "gender": "female" if i == 0 else "male",
+                     "seconds": voice_end / speakers, "gender_confidence": 0.9} for i in range(speakers)]
+    return AnalysisResult.from_dict({
+        "schema": "dramapic/1",
+        "source": {"path": path, "duration": duration, "sha256": "c" * 64},
+        "pipeline": {"name": "default", "version": "1"},
+        "models": [dict(m) for m in MODELS],
+        "segments": segments,
+        "summary": {"duration": duration,
+                    "shares": {"voice": 0.6, "song": song, "noise": 0.0, "silence": 0.4 - song},
+                    "gender_shares": {"female": female, "male": 1 - female},
+                    "speakers": speaker_list,
+                    "genre": {"label": genre, "confidence": 0.5, "scores": {genre: 0.5, "other": 0.1}}},
+    })
+
+
+def make_record(path: str = "season1/ep01.mp4", *, key: str = "k1", status: str = "done",
+                result: AnalysisResult | None = None, seconds: float = 10.0, error: str | None = None) -> RunRecord:
+    if status == "done" and result is None:
+        result = make_result(path)
+    return RunRecord(path=path, size=1000, mtime_ns=123, key=key, status=status,
+                     sha256="c" * 64, pipeline_name="default", pipeline_version="1", pipeline_sha256="d" * 64,
+                     models=MODELS, options={"burn": False}, started=time.time() - seconds, finished=time.time(),
+                     seconds=seconds, worker="host:1", duration=result.duration if result else None,
+                     error_type=None if status == "done" else "MediaError", error=error,
+                     outputs={"json": path + ".json"} if status == "done" else {}, result=result)
+
+
+def count(store: Store, table: str) -> int:
+    return store.query(f"SELECT count(*) FROM {table}")[0][0]
+
+
+def test_new_database_has_the_schema_in_wal_mode(tmp_path):
+    with Store.open(tmp_path / DB_NAME) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert {"batches", "files", "runs", "segments", "speakers", "summaries"} <= set(store.tables())
+        assert store.query("PRAGMA journal_mode")[0][0] == "wal"
+        assert store.integrity_check() == "ok"
+
+
+def test_migrations_run_in_order_and_each_step_is_atomic(tmp_path):
+    path = tmp_path / "m.sqlite"
+    steps = ("CREATE TABLE a (x INTEGER);", "ALTER TABLE a ADD COLUMN y TEXT;")
+    with Store.open(path, migrations=steps[:1]) as store:
+        assert store.schema_version == 1
+    with pytest.raises(OutputError, match="older than 2"):
+        Store.open(path, migrations=steps, migrate=False)
+    with Store.open(path, migrations=steps) as store:
+        assert store.schema_version == 2
+        assert [r[1] for r in store.query("PRAGMA table_info(a)")] == ["x", "y"]
+    with pytest.raises(OutputError, match="newer than this dramapic"):
+        Store.open(path, migrations=steps[:1])
+    # a step that fails half-way leaves the previous version and none of its changes
+    broken = steps + ("CREATE TABLE b (x INTEGER); INSERT INTO no_such_table VALUES (1);",)
+    with pytest.raises(OutputError, match="from version 2 to 3 failed"):
+        Store.open(path, migrations=broken)
+    with Store.open(path, migrations=steps) as store:
+        assert store.schema_version == 2 and "b" not in store.tables()
+
+
+def test_a_file_is_recorded_whole_or_not_at_all(tmp_path, monkeypatch):
+    with Store.open(tmp_path / DB_NAME) as store:
+        def fail_half_way(self, run_id, result):
+            self._db.execute("INSERT INTO segments (run_id, idx, start_s, end_s, label, confidence, scores_json) "
+                             "VALUES (?, 0, 0, 1, 'voice', 1, '{}')", (run_id,))
+            raise KeyboardInterrupt  # e.g. Ctrl-C between two inserts
+
+        monkeypatch.setattr(Store, "_insert_result", fail_half_way)
+        with pytest.raises(KeyboardInterrupt):
+            store.record(make_record(), batch_id=None)
+        assert [count(store, t) for t in ("files", "runs", "segments", "summaries")] == [0, 0, 0, 0]
+        monkeypatch.undo()
+        run_id = store.record(make_record(), batch_id=None)
+        assert count(store, "segments") == len(make_result().segments)
+        assert store.query("SELECT run_id FROM summaries")[0][0] == run_id
+
+
+def test_retrying_a_key_updates_its_row_and_a_new_key_adds_one(tmp_path):
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record(status="failed", error="broken"), batch_id=None)
+        first = store.record(make_record(status="done"), batch_id=None)  # same file, same key: retried
+        runs = list(iter_runs(store))
+        assert len(runs) == 1 and runs[0]["status"] == "done" and runs[0]["attempts"] == 2
+        assert runs[0]["error"] is None
+        store.record(make_record(status="done"), batch_id=None)  # done again (outputs went missing)
+        assert count(store, "runs") == 1 and count(store, "segments") == len(make_result().segments)
+        assert count(store, "speakers") == 2 and count(store, "summaries") == 1
+        second = store.record(make_record(key="k2", result=make_result(genre="interview")), batch_id=None)
+        assert second != first and count(store, "runs") == 2
+        assert store.known_file("season1/ep01.mp4").current_run_id == second
+        (video,) = store.videos()
+        assert video.genre == "interview" and video.status == "done"
+        assert video.female_seconds == pytest.approx(18.0) and video.male_seconds == pytest.approx(18.0)
+        assert store.integrity_check() == "ok"
+
+
+def test_videos_lists_done_and_failed_files(tmp_path):
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("a.mp4"), batch_id=None)
+        store.record(make_record("b.mp4", status="failed", error="b.mp4 is not a media file"), batch_id=None)
+        videos = {v.path: v for v in store.videos()}
+        assert videos["a.mp4"].n_speakers == 2 and videos["a.mp4"].speakers[0]["id"] == "S1"
+        assert videos["b.mp4"].status == "failed" and "not a media file" in videos["b.mp4"].error
+        assert videos["a.mp4"].to_dict()["shares"]["voice"] == pytest.approx(0.6)
+
+
+def test_a_killed_batch_is_marked_interrupted_by_the_next(tmp_path):
+    with Store.open(tmp_path / DB_NAME) as store:
+        first = store.begin_batch(archive="/a", engine="local", workers=1, options={})
+        second = store.begin_batch(archive="/a", engine="local", workers=1, options={})
+        store.end_batch(second, status="finished", done=1, skipped=0, failed=0, audio_seconds=6.0)
+        status = {b["id"]: b["status"] for b in store.batches()}
+        assert status == {first: "interrupted", second: "finished"}
+
+
+def test_not_a_database_is_refused(tmp_path):
+    path = tmp_path / DB_NAME
+    path.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(OutputError, match="not a usable dramapic database"):
+        Store.open(path)
+    with pytest.raises(OutputError, match="no archive database"):
+        Store.open(tmp_path / "missing.sqlite", create=False)
+
+
+def test_second_lock_on_the_same_folder_is_refused(tmp_path):
+    with BatchLock(tmp_path):
+        with pytest.raises(OutputError, match=f"another batch is running on {tmp_path}"):
+            BatchLock(tmp_path).acquire()
+    with BatchLock(tmp_path) as again:  # released on exit
+        assert again.held
+
+
+HOLDER = """
+import sys, time
+from dramapic.store import BatchLock
+lock = BatchLock(sys.argv[1]).acquire()
+print("held", flush=True)
+time.sleep(float(sys.argv[2]))
+"""
+
+
+def _hold_lock(folder, seconds: float) -> subprocess.Popen:
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(seconds)], cwd=REPO,
+                              stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+def test_lock_held_by_another_process_refuses_waits_and_dies_with_it(tmp_path):
+    holder = _hold_lock(tmp_path, 60)
+    try:
+        with pytest.raises(OutputError, match=f"pid {holder.pid}"):
+            BatchLock(tmp_path).acquire()
+    finally:
+        holder.kill()  # SIGKILL: the kernel drops the flock, no stale lock is left
+        holder.wait()
+    with BatchLock(tmp_path):
+        pass
+
+    holder = _hold_lock(tmp_path, 1.0)
+    told = []
+    clock = time.monotonic()
+    with BatchLock(tmp_path, wait=True, on_wait=told.append, poll_s=0.05) as lock:
+        assert lock.held and time.monotonic() - clock > 0.3
+    assert len(told) == 1 and f"pid {holder.pid}" in told[0]
+    holder.wait()
+
+
+def test_readers_see_committed_files_while_a_batch_writes(tmp_path):
+    with Store.open(tmp_path / DB_NAME) as writer:
+        writer.record(make_record("a.mp4"), batch_id=None)
+        reader = sqlite3.connect(tmp_path / DB_NAME)
+        try:
+            writer._db.execute("BEGIN IMMEDIATE")  # a batch in the middle of recording a file
+            writer._db.execute("DELETE FROM summaries")
+            assert reader.execute("SELECT count(*) FROM summaries").fetchone()[0] == 1  # WAL: not blocked
+            writer._db.execute("ROLLBACK")
+        finally:
+            reader.close()
