@@ -196,7 +196,7 @@ class DaskEngine(Engine):
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None)
                 self._client = Client(self._cluster, set_as_default=False)
-        except (OSError, ValueError) as err:  # unreachable (a TimeoutError) or not an address (ValueError)
+        except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             if self._cluster is not None:
                 self._cluster.close()
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {err}") from None
