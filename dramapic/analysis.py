@@ -18,7 +18,7 @@ import numpy as np
 
 from . import composition, detectors, media
 from .config import STAGE1_LABELS, PipelineConfig, load_pipeline
-from .ensemble import DetectorCombiner
+from .ensemble import DetectorCombiner, Stage1Ensemble
 from .errors import InputError
 from .models import load_manifest, pretrained_models
 from .progress import ProgressHook, silent_hook
@@ -38,6 +38,9 @@ class AnalysisOptions:
 
     audio_track: int = 0
     num_speakers: int | None = None
+    #: bounds on the automatic speaker count; None: 1 and the pipeline's ``speakers.max_speakers``
+    min_speakers: int | None = None
+    max_speakers: int | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,22 @@ def check_input(path: Path) -> Path:
     if size == 0:
         raise InputError(f"{path} is empty (0 bytes)")
     return path
+
+
+@lru_cache(maxsize=4)
+def _stage1_ensemble(members: tuple[str, ...], stacker: str) -> Stage1Ensemble:
+    # loaded once per process: every member file is sha256-verified against models/manifest.json on load
+    return Stage1Ensemble.from_manifest(load_manifest(), members=members, stacker=stacker)
+
+
+def stage1_model(config) -> DetectorCombiner | Stage1Ensemble:
+    """The stage-1 model of ``config`` (a ``Stage1Config``): the trained ensemble, or the hand rule.
+
+    Both are called as ``frame_probabilities(audio, scores) -> (n_frames, 4)`` on any chunk of at least 1 s.
+    """
+    if config.model == "rule":
+        return DetectorCombiner(config)
+    return _stage1_ensemble(tuple(config.members), config.stacker)
 
 
 @lru_cache(maxsize=4)
@@ -130,7 +149,7 @@ def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: Analy
     timings["detectors"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    probabilities = DetectorCombiner(pipeline.stage1).frame_probabilities(scores)
+    probabilities = stage1_model(pipeline.stage1).frame_probabilities(audio, scores)
     min_frames = np.array([round(pipeline.stage1.min_duration_s[lab] / detectors.FRAME_S) for lab in STAGE1_LABELS])
     labels = smooth_labels(probabilities, switch_penalty=pipeline.stage1.switch_penalty, min_frames=min_frames)
     segments = segments_from_frames(labels, probabilities, duration=duration)
@@ -143,20 +162,35 @@ def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: Analy
     encoder, gender_model = _stage2_models(pipeline.stage2.gender_model)
     voice = [s for s in segments if s.label == "voice"]
     cfg = pipeline.speakers
-    speaker_options = SpeakerOptions(window_s=cfg.window_s, hop_s=cfg.hop_s, cluster_threshold=cfg.cluster_threshold,
-                                     max_speakers=cfg.max_speakers, min_speaker_s=cfg.min_speaker_s,
-                                     num_speakers=options.num_speakers)
+    from .errors import ConfigError
+
+    min_speakers = options.min_speakers or 1
+    max_speakers = options.max_speakers or max(cfg.max_speakers, min_speakers)
+    if min_speakers > max_speakers:
+        raise ConfigError(f"min_speakers ({min_speakers}) is larger than max_speakers ({max_speakers})")
+    if options.num_speakers is not None and options.num_speakers < 1:
+        raise ConfigError(f"num_speakers must be at least 1, got {options.num_speakers}")
+    speaker_options = SpeakerOptions(window_s=cfg.window_s, hop_s=cfg.hop_s, refine_hop_s=cfg.refine_hop_s,
+                                     cluster_threshold=cfg.cluster_threshold,
+                                     min_speakers=min_speakers, max_speakers=max_speakers,
+                                     min_speaker_s=cfg.min_speaker_s, switch_penalty=cfg.switch_penalty,
+                                     min_turn_s=cfg.min_turn_s, num_speakers=options.num_speakers)
     labelling = label_voice_segments(audio, sample_rate=detectors.SAMPLE_RATE,
                                      segments=[(s.start, s.end) for s in voice], encoder=encoder,
                                      gender_model=gender_model, options=speaker_options, progress=progress)
-    labelled = iter(labelling.labels)
+    # each voice segment becomes its speaker turns: consecutive voice segments covering it exactly, each with
+    # its own speaker and gender; confidence and stage-1 scores are the parent segment's
+    turns_of = iter(labelling.turns)
     merged = []
     for segment in segments:
-        if segment.label == "voice":
-            found = next(labelled)
-            segment = _with(segment, gender=found.gender, speaker=found.speaker,
-                            scores={**segment.scores, **found.gender_scores})
-        merged.append(segment)
+        if segment.label != "voice":
+            merged.append(segment)
+            continue
+        turns = next(turns_of)
+        for i, turn in enumerate(turns):
+            merged.append(_with(segment, start=segment.start if i == 0 else turn.start,
+                                end=segment.end if i == len(turns) - 1 else turn.end, gender=turn.gender,
+                                speaker=turn.speaker, scores={**segment.scores, **turn.gender_scores}))
     timings["stage2"] = time.perf_counter() - clock
     return merged, list(labelling.speakers), music_under_voice
 
@@ -191,6 +225,7 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     source = Source(path=str(path), duration=duration, sha256=file_sha256(path))
     timings["summary"] = time.perf_counter() - clock
     return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
-                          models=(*pretrained_models(), gender_model.model_info),
+                          models=(*pretrained_models(), *stage1_model(pipeline.stage1).model_infos,
+                                  gender_model.model_info),
                           segments=tuple(segments), summary=summary)
 

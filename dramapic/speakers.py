@@ -1,16 +1,19 @@
-"""Stage 2 for voice: speaker embeddings, a simple diarization and the female / male decision.
+"""Stage 2 for voice: speaker embeddings, diarization (who speaks when) and the female / male decision.
 
 Everything here works on 256-d speaker embeddings from the resemblyzer ``VoiceEncoder`` (its weights ship
 inside the resemblyzer wheel, so nothing is downloaded). Audio is cut into fixed-length windows that lie inside
 the voice segments found by stage 1; every window gets one L2-normalised embedding. The windows are then
 
-* clustered (agglomerative, average linkage, cosine distance) into speakers, and
+* clustered (agglomerative, average linkage, cosine distance) into speakers,
+* re-segmented: each voice segment is split where the speaker changes (Viterbi over the windows' similarity to
+  the speaker centroids, refined with extra windows around every change), and
 * scored female / male by a small logistic-regression model (:class:`GenderClassifier`) trained by
   :mod:`dramapic.train` on embeddings computed through exactly the same feature path
-  (:meth:`SpeakerEncoder.embed_clip`).
+  (:meth:`SpeakerEncoder.embed_clip`); a speaker's gender is decided on all of its windows together.
 
-:func:`label_voice_segments` combines both into one :class:`VoiceLabel` per voice segment and one
-:class:`~dramapic.result.SpeakerSummary` per speaker.
+:func:`label_voice_segments` returns, per voice segment, the :class:`VoiceTurn` s that cover it and one
+:class:`~dramapic.result.SpeakerSummary` per speaker; :func:`diarize_windows` is the same on windows already
+embedded; :func:`to_annotation` turns segments or turns into a ``pyannote.core.Annotation``.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ _SILENT_RMS = 1e-4          # windows quieter than -80 dBFS are not amplified fu
 _BATCH = 64                 # windows per LSTM forward pass
 _CHUNK_WINDOWS = 64         # windows per mel-spectrogram chunk of a long region (bounds memory)
 _MAX_CLUSTER_WINDOWS = 3000  # above this, cluster a seeded random subsample and assign the rest to centroids
-_OVERRIDE_P = 0.8           # a segment's own windows override its speaker's gender above this mean probability
-_OVERRIDE_MIN_WINDOWS = 2   # ... and only with at least this many windows
+_OVERRIDE_P = 0.8           # a turn's own windows override its speaker's gender above this mean probability
+_OVERRIDE_MIN_WINDOWS = 3   # ... and only with at least this many windows
 
 
 @dataclass(frozen=True)
@@ -54,39 +57,60 @@ class SpeakerOptions:
     window_s : float
         Length of one embedding window in seconds (rounded to the 10 ms mel-frame grid).
     hop_s : float
-        Step between windows inside one voice segment.
+        Step between the windows that are clustered and scored for gender inside one voice segment.
+    refine_hop_s : float
+        Step of the extra windows laid around every change of speaker found at ``hop_s``: the resolution of
+        change points (no refinement when it is not smaller than ``hop_s``).
     cluster_threshold : float
         Cosine-distance threshold at which agglomerative (average-linkage) clustering stops merging; it sets the
         speaker count when ``num_speakers`` is not given. Tuned on the dev mixes (see ``models/README.md``).
-    max_speakers : int
-        Upper bound on the automatic speaker count.
+    min_speakers, max_speakers : int
+        Bounds on the automatic speaker count.
     num_speakers : int or None
-        Force exactly this many clusters (fewer only when there are fewer windows); disables ``min_speaker_s``.
+        Force exactly this many clusters (fewer only when there are fewer windows); disables ``min_speaker_s``
+        and the bounds.
     min_speaker_s : float
         Clusters with less talk time than this are merged into the nearest cluster (by centroid cosine
-        similarity), smallest first, unless only one cluster is left.
+        similarity), smallest first, while more than ``min_speakers`` are left.
+    switch_penalty : float
+        Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
+        windows of one voice segment.
+    min_turn_s : float
+        Re-segmentation: shorter turns inside a voice segment are given to a neighbouring turn.
     """
 
     window_s: float = 1.5
     hop_s: float = 0.75
+    refine_hop_s: float = 0.25
     cluster_threshold: float = 0.38
+    min_speakers: int = 1
     max_speakers: int = 8
     num_speakers: int | None = None
     min_speaker_s: float = 6.0
+    switch_penalty: float = 0.1
+    min_turn_s: float = 1.0
 
     def __post_init__(self) -> None:
         if not self.window_s > 0.2:
             raise ValueError(f"window_s must be > 0.2 s, got {self.window_s}")
         if not 0 < self.hop_s <= self.window_s:
             raise ValueError(f"hop_s must be in (0, window_s], got {self.hop_s}")
+        if not self.refine_hop_s > 0:
+            raise ValueError(f"refine_hop_s must be > 0, got {self.refine_hop_s}")
         if not 0 < self.cluster_threshold < 2:
             raise ValueError(f"cluster_threshold must be in (0, 2), got {self.cluster_threshold}")
-        if self.max_speakers < 1:
-            raise ValueError(f"max_speakers must be >= 1, got {self.max_speakers}")
+        if self.min_speakers < 1:
+            raise ValueError(f"min_speakers must be >= 1, got {self.min_speakers}")
+        if self.max_speakers < self.min_speakers:
+            raise ValueError(f"max_speakers must be >= min_speakers ({self.min_speakers}), got {self.max_speakers}")
         if self.num_speakers is not None and self.num_speakers < 1:
             raise ValueError(f"num_speakers must be >= 1 or None, got {self.num_speakers}")
         if self.min_speaker_s < 0:
             raise ValueError(f"min_speaker_s must be >= 0, got {self.min_speaker_s}")
+        if self.switch_penalty < 0:
+            raise ValueError(f"switch_penalty must be >= 0, got {self.switch_penalty}")
+        if self.min_turn_s < 0:
+            raise ValueError(f"min_turn_s must be >= 0, got {self.min_turn_s}")
 
 
 def _as_mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -394,13 +418,15 @@ class GenderClassifier:
 
 
 @dataclass(frozen=True)
-class VoiceLabel:
-    """Speaker and gender of one voice segment.
+class VoiceTurn:
+    """One speaker turn: a stretch of a voice segment given to a single speaker.
 
     Attributes
     ----------
+    start, end : float
+        Seconds; the turns of one voice segment are consecutive and cover it exactly.
     speaker : str or None
-        ``"S1"``, ``"S2"``, ...; None only when no segment of the input was long enough to embed.
+        ``"S1"``, ``"S2"``, ...; None only when no voice segment of the input was long enough to embed.
     gender : str or None
         ``"female"`` or ``"male"``; None as for ``speaker``.
     gender_scores : dict
@@ -409,10 +435,16 @@ class VoiceLabel:
         Probability of the chosen gender (0.5 .. 1; 0 when ``gender`` is None).
     """
 
+    start: float
+    end: float
     speaker: str | None
     gender: str | None
     gender_scores: dict[str, float] = field(default_factory=dict)
     confidence: float = 0.0
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
 
 
 @dataclass(frozen=True)
@@ -421,19 +453,58 @@ class VoiceLabelling:
 
     Attributes
     ----------
-    labels : tuple of VoiceLabel
-        One per input segment, in input order.
+    turns : tuple of tuple of VoiceTurn
+        Per input segment (input order), its turns in time order: consecutive, covering the segment exactly,
+        neighbours with different speakers.
     speakers : tuple of SpeakerSummary
-        ``S1`` first (the speaker with most talk time); ``seconds`` is the summed duration of the segments
-        assigned to the speaker; ``gender`` / ``gender_confidence`` come from all of the speaker's windows.
+        ``S1`` first (the speaker with most talk time); ``seconds`` is the summed duration of the speaker's
+        turns; ``gender`` / ``gender_confidence`` come from all of the speaker's windows together.
     """
 
-    labels: tuple[VoiceLabel, ...] = ()
+    turns: tuple[tuple[VoiceTurn, ...], ...] = ()
     speakers: tuple[SpeakerSummary, ...] = ()
 
 
+def to_annotation(segments: Sequence[Any], uri: str | None = None):
+    """A ``pyannote.core.Annotation`` of who speaks when.
+
+    Parameters
+    ----------
+    segments : sequence
+        Objects with ``start``, ``end`` and ``speaker`` attributes (:class:`~dramapic.result.Segment`,
+        :class:`VoiceTurn`) or mappings with those keys. Items with a ``label`` other than ``"voice"``, without
+        a speaker or with no duration are skipped.
+    uri : str, optional
+        The annotation's uri (the RTTM file id).
+
+    Returns
+    -------
+    pyannote.core.Annotation
+        One track per kept item (track names ``t0``, ``t1``, ... in input order), labelled with the speaker id.
+    """
+    from pyannote.core import Annotation
+    from pyannote.core import Segment as Span
+
+    annotation = Annotation(uri=uri)
+    for i, item in enumerate(segments):
+        get = item.get if isinstance(item, dict) else (lambda key, obj=item: getattr(obj, key, None))
+        label, speaker = get("label"), get("speaker")
+        start, end = float(get("start")), float(get("end"))
+        if (label is not None and label != "voice") or not speaker or end <= start:
+            continue
+        annotation[Span(start, end), f"t{i}"] = str(speaker)
+    return annotation
+
+
+# -- clustering ------------------------------------------------------------------------------------------------
+
 def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOptions) -> np.ndarray:
-    """Cluster ids (n,) in 0..k-1 for L2-normalised ``embeddings`` (n, 256); ``weights`` (n,) are seconds."""
+    """Cluster ids (n,) in 0..k-1 for L2-normalised ``embeddings`` (n, 256); ``weights`` (n,) are seconds.
+
+    Memory is bounded: above ``_MAX_CLUSTER_WINDOWS`` windows a seeded random subsample of that many is
+    clustered (the condensed distance matrix of the subsample is the only quadratic object) and every window
+    goes to the nearest centroid of the subsample's clusters.
+    """
     from scipy.cluster.hierarchy import fcluster, linkage
 
     n = embeddings.shape[0]
@@ -451,8 +522,11 @@ def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOption
         sub = fcluster(z, t=min(options.num_speakers, len(pick)), criterion="maxclust")
     else:
         sub = fcluster(z, t=options.cluster_threshold, criterion="distance")
-        if sub.max() > options.max_speakers:
-            sub = fcluster(z, t=options.max_speakers, criterion="maxclust")
+        low, high = min(options.min_speakers, len(pick)), options.max_speakers
+        if sub.max() > high:
+            sub = fcluster(z, t=high, criterion="maxclust")
+        elif sub.max() < low:
+            sub = fcluster(z, t=low, criterion="maxclust")
     sub = np.unique(sub, return_inverse=True)[1]
     if len(pick) < n:  # assign every window to the nearest centroid of the subsample's clusters
         cent = _l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
@@ -460,16 +534,18 @@ def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOption
     else:
         ids = sub
     if options.num_speakers is None and options.min_speaker_s > 0:
-        ids = _merge_small(embeddings, weights, ids, options.min_speaker_s)
+        ids = _merge_small(embeddings, weights, ids, options.min_speaker_s, keep=options.min_speakers)
     return np.unique(ids, return_inverse=True)[1].astype(np.int64)
 
 
-def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, min_s: float) -> np.ndarray:
-    """Merge clusters with less than ``min_s`` seconds into the nearest centroid, smallest first."""
+def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, min_s: float,
+                 keep: int = 1) -> np.ndarray:
+    """Merge clusters with less than ``min_s`` seconds into the nearest centroid, smallest first, while more
+    than ``keep`` clusters are left."""
     ids = ids.copy()
     while True:
         present = np.unique(ids)
-        if len(present) <= 1:
+        if len(present) <= max(1, keep):
             return ids
         talk = np.array([weights[ids == k].sum() for k in present])
         smallest = int(np.argmin(talk))
@@ -481,10 +557,221 @@ def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, m
         ids[ids == present[smallest]] = present[int(np.argmax(sims))]
 
 
+# -- re-segmentation ---------------------------------------------------------------------------------------------
+
+def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
+    """Best state path (m,) through ``scores`` (m, k) with a cost ``penalty`` for every change of state."""
+    m, k = scores.shape
+    if k == 1 or m == 1:
+        return np.argmax(scores, axis=1).astype(np.int64) if m == 1 else np.zeros(m, dtype=np.int64)
+    back = np.zeros((m, k), dtype=np.int64)
+    total = scores[0].astype(np.float64).copy()
+    states = np.arange(k)
+    for i in range(1, m):
+        best = int(np.argmax(total))
+        switch = total[best] - penalty
+        stay = total >= switch
+        back[i] = np.where(stay, states, best)
+        total = np.where(stay, total, switch) + scores[i]
+    path = np.zeros(m, dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for i in range(m - 1, 0, -1):
+        path[i - 1] = back[i, path[i]]
+    return path
+
+
+def _runs(path: np.ndarray) -> list[list[int]]:
+    """``[[first, last_exclusive, state], ...]`` of the constant stretches of ``path``."""
+    change = np.flatnonzero(np.diff(path)) + 1
+    starts = np.concatenate([[0], change])
+    ends = np.concatenate([change, [len(path)]])
+    return [[int(a), int(b), int(path[a])] for a, b in zip(starts, ends)]
+
+
+def _segment_turns(start: float, end: float, centres: np.ndarray, sims: np.ndarray, penalty: float,
+                   min_turn_s: float) -> list[tuple[float, float, int, int, int]]:
+    """Turns of one voice segment from its windows (time order).
+
+    ``centres`` (m,) are window centres, ``sims`` (m, k) cosine similarities to the speaker centroids.
+    Returns ``(start, end, cluster, first_window, last_window_exclusive)`` per turn. A change between windows
+    i and i + 1 is placed half-way between their centres; turns shorter than ``min_turn_s`` are given to the
+    neighbour whose speaker their windows resemble more, shortest first, until none is left or one turn remains.
+    """
+    runs = _runs(_viterbi(sims, penalty))
+
+    def bounds(rs):
+        cuts = [0.5 * (centres[r[0] - 1] + centres[r[0]]) for r in rs[1:]]
+        edges = [start, *[min(max(c, start), end) for c in cuts], end]
+        return [edges[j + 1] - edges[j] for j in range(len(rs))], edges
+
+    while len(runs) > 1:
+        lengths, _ = bounds(runs)
+        j = int(np.argmin(lengths))
+        if lengths[j] >= max(min_turn_s, 0.01):  # never a turn of (almost) no duration
+            break
+        a, b = runs[j][0], runs[j][1]
+        options = [n for n in (j - 1, j + 1) if 0 <= n < len(runs)]
+        target = max(options, key=lambda n: float(sims[a:b, runs[n][2]].sum()))
+        if target < j:
+            runs[target][1] = b
+        else:
+            runs[target][0] = a
+        del runs[j]
+        merged = [runs[0]]  # neighbours that now share a speaker become one run
+        for r in runs[1:]:
+            if r[2] == merged[-1][2]:
+                merged[-1][1] = r[1]
+            else:
+                merged.append(r)
+        runs = merged
+    _, edges = bounds(runs)
+    return [(edges[j], edges[j + 1], r[2], r[0], r[1]) for j, r in enumerate(runs)]
+
+
 def _decide(p_female: float) -> tuple[str, dict[str, float], float]:
     gender = "female" if p_female >= 0.5 else "male"
     scores = {"female": float(p_female), "male": float(1.0 - p_female)}
     return gender, scores, float(max(p_female, 1.0 - p_female))
+
+
+def diarize_windows(
+    segments: np.ndarray,
+    times: np.ndarray,
+    embeddings: np.ndarray,
+    region: np.ndarray,
+    p_female: np.ndarray,
+    options: SpeakerOptions = SpeakerOptions(),
+) -> VoiceLabelling:
+    """The diarization proper, on windows already embedded and scored (no audio, no model, no refinement).
+
+    Parameters
+    ----------
+    segments : np.ndarray, shape (n_seg, 2)
+        Voice segments (start, end) in seconds.
+    times : np.ndarray, shape (n, 2)
+        Start and end of every window.
+    embeddings : np.ndarray, shape (n, 256)
+        L2-normalised window embeddings; all-zero rows (digital silence) are ignored.
+    region : np.ndarray, shape (n,), int
+        The segment each window lies in.
+    p_female : np.ndarray, shape (n,)
+        The gender model's female probability of each window.
+    options : SpeakerOptions
+
+    Returns
+    -------
+    VoiceLabelling
+        See :func:`label_voice_segments` (steps 2 to 6; every window given is clustered).
+    """
+    return _diarize(segments, times, embeddings, region, p_female, options)[0]
+
+
+def _valid(times, emb, region, p_female):
+    """Drop windows of pure digital silence (all-zero embeddings: no direction, no evidence)."""
+    emb = np.asarray(emb, dtype=np.float32)
+    keep = np.linalg.norm(emb, axis=1) > 0
+    return (np.asarray(times, dtype=np.float64).reshape(-1, 2)[keep], emb[keep],
+            np.asarray(region, dtype=np.int64)[keep], np.asarray(p_female, dtype=np.float64)[keep])
+
+
+def _diarize(segments, times, embeddings, region, p_female, options, centroids=None):
+    """:func:`diarize_windows`, also returning the centroids (k, 256) and the raw turns
+    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    n_seg = seg.shape[0]
+    if n_seg == 0:
+        return VoiceLabelling(), centroids, []
+    times, emb, region, p_female = _valid(times, embeddings, region, p_female)
+    if emb.shape[0] == 0:
+        turns = tuple((VoiceTurn(float(s), float(e), None, None, {}, 0.0),) for s, e in seg)
+        return VoiceLabelling(turns=turns, speakers=()), centroids, []
+
+    # 1. cluster the windows; each carries an equal share of its segment's duration
+    per_seg = np.bincount(region, minlength=n_seg)
+    if centroids is None:
+        seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
+        ids = _cluster(emb, seg_dur[region] / per_seg[region], options)
+        centroids = _l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
+    cent = centroids
+    k = cent.shape[0]
+
+    # 2. re-segment every voice segment against the centroids (Viterbi, then a minimum turn length)
+    centres = times.mean(axis=1)
+    order = np.lexsort((centres, region))
+    offsets = np.concatenate([[0], np.cumsum(per_seg)])
+    raw: list[list[tuple[float, float, int, np.ndarray]]] = []
+    for s in range(n_seg):
+        rows = order[offsets[s]:offsets[s + 1]]
+        if len(rows) == 0:
+            raw.append([])
+            continue
+        turns = _segment_turns(float(seg[s, 0]), float(seg[s, 1]), centres[rows], emb[rows] @ cent.T,
+                               options.switch_penalty, options.min_turn_s)
+        raw.append([(a, b, c, rows[i:j]) for a, b, c, i, j in turns])
+    has = np.flatnonzero(per_seg > 0)
+    for s in np.flatnonzero(per_seg == 0):  # no usable window: the speaker of the nearest turn in time
+        gap = np.maximum(0.0, np.maximum(seg[has, 0] - seg[s, 1], seg[s, 0] - seg[has, 1]))
+        near = int(has[int(np.argmin(gap))])
+        c = raw[near][0][2] if seg[near, 0] >= seg[s, 1] else raw[near][-1][2]
+        raw[s] = [(float(seg[s, 0]), float(seg[s, 1]), c, np.zeros(0, dtype=np.int64))]
+
+    # 3. number speakers by talk time; clusters that won no turn are dropped
+    talk = np.zeros(k)
+    member = np.full(emb.shape[0], -1, dtype=np.int64)
+    won = np.zeros(k, dtype=bool)
+    for turns in raw:
+        for a, b, c, rows in turns:
+            talk[c] += b - a
+            member[rows] = c
+            won[c] = True
+    ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
+    name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
+
+    # 4. genders: per speaker from all of its windows; a turn keeps it unless its own windows strongly disagree
+    spk_gender, speakers = {}, []
+    for c in ranked:
+        rows = member == c
+        decision = _decide(float(p_female[rows].mean()) if rows.any() else 0.5)
+        spk_gender[c] = decision
+        speakers.append(SpeakerSummary(id=name[c], gender=decision[0], seconds=float(talk[c]),
+                                       gender_confidence=decision[2]))
+    out = []
+    for turns in raw:
+        labelled = []
+        for a, b, c, rows in turns:
+            gender, scores, conf = spk_gender[c]
+            if len(rows) >= _OVERRIDE_MIN_WINDOWS:
+                own = float(p_female[rows].mean())
+                if (1.0 - own if gender == "female" else own) > _OVERRIDE_P:
+                    gender, scores, conf = _decide(own)
+            labelled.append(VoiceTurn(start=float(a), end=float(b), speaker=name[c], gender=gender,
+                                      gender_scores=dict(scores), confidence=conf))
+        out.append(tuple(labelled))
+    log.debug("speakers: %d segments, %d windows, %d clusters, %d speakers, %d turns", n_seg, emb.shape[0], k,
+              len(speakers), sum(len(t) for t in out))
+    return VoiceLabelling(turns=tuple(out), speakers=tuple(speakers)), cent, raw
+
+
+def _refinement_starts(segments: np.ndarray, times: np.ndarray, raw, window_s: float,
+                       fine_hop_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Start times and segments of the extra windows that refine each change of speaker.
+
+    Between the last window of a turn and the first window of the next one, windows are added every
+    ``fine_hop_s`` (inside the segment, not repeating an existing start), so that the second pass can place the
+    change at ``fine_hop_s`` resolution. Returns ``(starts (m,), region (m,))``.
+    """
+    starts, regions = [], []
+    for s, turns in enumerate(raw):
+        lo, hi = float(segments[s, 0]), float(segments[s, 1]) - window_s
+        for left, right in zip(turns, turns[1:]):
+            if len(left[3]) == 0 or len(right[3]) == 0:
+                continue
+            a, b = float(times[left[3][-1], 0]), float(times[right[3][0], 0])
+            for t in np.arange(a + fine_hop_s, b - 0.5 * fine_hop_s, fine_hop_s):
+                if lo - 1e-6 <= t <= hi + 1e-6:
+                    starts.append(min(max(t, lo), hi))
+                    regions.append(s)
+    return np.asarray(starts, dtype=np.float64), np.asarray(regions, dtype=np.int64)
 
 
 def label_voice_segments(
@@ -497,7 +784,7 @@ def label_voice_segments(
     options: SpeakerOptions = SpeakerOptions(),
     progress: ProgressHook = silent_hook,
 ) -> VoiceLabelling:
-    """Speaker ids and genders for the voice segments of one recording.
+    """Who speaks when inside the voice segments of one recording, with each speaker's gender.
 
     Parameters
     ----------
@@ -506,39 +793,49 @@ def label_voice_segments(
     sample_rate : int
         Its rate (resampled to 16 kHz for the encoder when different).
     segments : sequence of (start_s, end_s)
-        The voice segments (stage 1), any order; they are not merged or split.
+        The voice segments (stage 1), any order, not overlapping. They are not merged; each is split into
+        turns where the speaker changes.
     encoder : SpeakerEncoder
         Embeds the windows.
     gender_model : GenderClassifier
-        Scores every window female / male.
+        Scores every window female / male (``predict_proba``).
     options : SpeakerOptions
-        Window, clustering and merging settings.
+        Window, clustering, speaker-count and re-segmentation settings.
     progress : ProgressHook
         Called as ``progress("speakers", windows_embedded, windows_total)``, finally with done == total.
 
     Returns
     -------
     VoiceLabelling
-        One :class:`VoiceLabel` per segment (same order) and the speakers, ``S1`` talking most.
+        Per segment (input order) a tuple of :class:`VoiceTurn` covering it exactly, and the speakers, ``S1``
+        talking most.
 
     Notes
     -----
-    1. Windows (``options.window_s`` / ``hop_s``) are embedded inside every segment
-       (:meth:`SpeakerEncoder.embed_windows`).
-    2. Windows are clustered (average linkage on cosine distance, stopped at ``cluster_threshold``, at most
-       ``max_speakers`` clusters, or exactly ``num_speakers``); above 3,000 windows a seeded random subsample of
-       3,000 is clustered and every window goes to the nearest cluster centroid. Clusters whose talk time (each
-       window carries an equal share of its segment's duration) is below ``min_speaker_s`` are merged into the
-       nearest cluster.
-    3. A segment's speaker is the majority cluster of its windows (ties: the higher summed cosine similarity to
-       the cluster centroids). A segment with no usable window (shorter than 0.3 s, or digital silence) takes
-       the speaker of the segment nearest in time that has one.
-    4. Speakers are numbered by talk time (the summed duration of their segments), ``S1`` most; a cluster that
-       won no segment is dropped.
-    5. A speaker's gender is the decision on the mean female probability over *all* its windows. A segment
-       takes its speaker's gender and scores, except when the segment's own windows (at least 2) give the
-       other gender a mean probability above 0.8: then the segment's own mean decides (a likely clustering
-       error or overlapped speech of someone else).
+    1. Windows (``options.window_s`` / ``hop_s``: 1.5 s every 0.75 s) are embedded inside every segment
+       (:meth:`SpeakerEncoder.embed_windows`) and scored female / male.
+    2. Windows are clustered: average-linkage agglomerative clustering on cosine distance, stopped at
+       ``cluster_threshold``, the count then clamped to ``[min_speakers, max_speakers]`` (or exactly
+       ``num_speakers``). Above 3,000 windows a seeded random subsample of 3,000 is clustered and every window
+       goes to the nearest cluster centroid, so memory stays linear in the input length. Clusters whose talk
+       time (each window carries an equal share of its segment's duration) is below ``min_speaker_s`` are merged
+       into the nearest cluster (not with ``num_speakers``, and never below ``min_speakers``).
+    3. Re-segmentation: inside each segment a Viterbi pass over the windows' cosine similarities to the cluster
+       centroids, with ``switch_penalty`` for every change of speaker, gives each window a speaker. Between the
+       last window of a turn and the first of the next, extra windows are embedded every ``refine_hop_s``
+       (0.25 s) and a second pass over all windows (same centroids, no re-clustering) places each change half-way
+       between the centres of the two windows either side of it. Turns shorter than ``min_turn_s`` go to the
+       neighbouring speaker their windows resemble more. Overlapped speech therefore
+       gets one speaker, the one whose voice dominates the windows (usually the louder), and interjections
+       shorter than ``min_turn_s`` are absorbed by the surrounding turn.
+    4. A segment with no usable window (shorter than 0.3 s, or digital silence) takes the speaker of the turn
+       nearest in time.
+    5. Speakers are numbered by talk time (the summed duration of their turns), ``S1`` most; a cluster that won
+       no turn is dropped.
+    6. A speaker's gender is the decision on the mean female probability over *all* windows of its turns. A
+       turn takes its speaker's gender and scores, except when the turn's own windows (at least 3) give the
+       other gender a mean probability above 0.8: then the turn's own mean decides (a likely clustering error
+       or overlapped speech of someone else).
     """
     n_seg = len(segments)
     if n_seg == 0:
@@ -547,57 +844,21 @@ def label_voice_segments(
     seg = np.asarray([(float(s), float(e)) for s, e in segments], dtype=np.float64).reshape(n_seg, 2)
     times, emb, region = encoder._embed(audio, sample_rate, [tuple(r) for r in seg], options.window_s,
                                         options.hop_s, progress)
-    valid = np.linalg.norm(emb, axis=1) > 0  # windows of pure digital silence embed to zeros: no evidence
-    emb, region = emb[valid], region[valid]
-    n_win = emb.shape[0]
-    if n_win == 0:
-        return VoiceLabelling(labels=tuple(VoiceLabel(None, None, {}, 0.0) for _ in range(n_seg)), speakers=())
-
-    seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
-    per_seg = np.bincount(region, minlength=n_seg)
-    weights = seg_dur[region] / per_seg[region]
-    ids = _cluster(emb, weights, options)
-    k = int(ids.max()) + 1
-    cent = _l2(np.stack([emb[ids == c].mean(axis=0) for c in range(k)]))
-    sim = np.einsum("ij,ij->i", emb, cent[ids])
-    p_female = gender_model.predict_proba(emb)[:, 0]
-
-    # 3. majority speaker per segment
-    seg_cluster = np.full(n_seg, -1, dtype=np.int64)
-    for s in np.flatnonzero(per_seg):
-        rows = region == s
-        votes = np.bincount(ids[rows], minlength=k).astype(np.float64)
-        tie = np.bincount(ids[rows], weights=sim[rows], minlength=k)
-        best = votes.max()
-        seg_cluster[s] = int(np.argmax(np.where(votes == best, tie, -np.inf)))
-    has = np.flatnonzero(seg_cluster >= 0)
-    for s in np.flatnonzero(seg_cluster < 0):
-        gap = np.maximum(0.0, np.maximum(seg[has, 0] - seg[s, 1], seg[s, 0] - seg[has, 1]))
-        seg_cluster[s] = seg_cluster[has[int(np.argmin(gap))]]
-
-    # 4. number speakers by talk time
-    talk = np.bincount(seg_cluster, weights=seg_dur, minlength=k)
-    won = np.bincount(seg_cluster, minlength=k) > 0
-    order = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
-    name = {c: f"S{i + 1}" for i, c in enumerate(order)}
-
-    # 5. genders
-    spk_gender = {}
-    speakers = []
-    for c in order:
-        decision = _decide(float(p_female[ids == c].mean()))
-        spk_gender[c] = decision
-        speakers.append(SpeakerSummary(id=name[c], gender=decision[0], seconds=float(talk[c]),
-                                       gender_confidence=decision[2]))
-    labels = []
-    for s in range(n_seg):
-        c = int(seg_cluster[s])
-        gender, scores, conf = spk_gender[c]
-        if per_seg[s] >= _OVERRIDE_MIN_WINDOWS:
-            own = float(p_female[region == s].mean())
-            other = 1.0 - own if gender == "female" else own
-            if other > _OVERRIDE_P:
-                gender, scores, conf = _decide(own)
-        labels.append(VoiceLabel(speaker=name[c], gender=gender, gender_scores=dict(scores), confidence=conf))
-    log.debug("speakers: %d segments, %d windows, %d clusters, %d speakers", n_seg, n_win, k, len(speakers))
-    return VoiceLabelling(labels=tuple(labels), speakers=tuple(speakers))
+    p_female = gender_model.predict_proba(emb)[:, 0] if emb.shape[0] else np.zeros(0)
+    times, emb, region, p_female = _valid(times, emb, region, p_female)
+    result, cent, raw = _diarize(seg, times, emb, region, p_female, options)
+    if options.refine_hop_s >= options.hop_s or not any(len(turns) > 1 for turns in raw):
+        return result
+    starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
+    if len(starts) == 0:
+        return result
+    # each extra window is embedded as a region of exactly one window (same feature path as the others)
+    extra_t, extra_e, extra_r = encoder._embed(audio, sample_rate, [(t, t + options.window_s) for t in starts],
+                                               options.window_s, options.window_s)
+    extra_p = gender_model.predict_proba(extra_e)[:, 0] if extra_e.shape[0] else np.zeros(0)
+    times = np.concatenate([times, extra_t])
+    emb = np.concatenate([emb, extra_e])
+    region = np.concatenate([region, where[extra_r]])
+    p_female = np.concatenate([p_female, extra_p])
+    log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
+    return _diarize(seg, times, emb, region, p_female, options, centroids=cent)[0]

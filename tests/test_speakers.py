@@ -16,9 +16,11 @@ from dramapic.speakers import (
     GenderClassifier,
     SpeakerEncoder,
     SpeakerOptions,
-    VoiceLabel,
     VoiceLabelling,
+    VoiceTurn,
+    diarize_windows,
     label_voice_segments,
+    to_annotation,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -121,38 +123,82 @@ def _dialogue(female: np.ndarray, male: np.ndarray):
     return audio, segments
 
 
+def _speakers_of(result: VoiceLabelling) -> list[list[str | None]]:
+    return [[t.speaker for t in turns] for turns in result.turns]
+
+
+def _check_cover(result: VoiceLabelling, segments) -> None:
+    """Every segment's turns are consecutive, cover it exactly and change speaker at every boundary."""
+    assert len(result.turns) == len(segments)
+    for (start, end), turns in zip(segments, result.turns):
+        assert turns, "every segment has at least one turn"
+        assert turns[0].start == start and turns[-1].end == end
+        for a, b in zip(turns, turns[1:]):
+            assert a.end == b.start and a.start < a.end
+            assert a.speaker != b.speaker
+
+
 def test_two_speakers_of_different_gender(encoder, gender_model, female, male):
     audio, segments = _dialogue(female, male)
     calls = []
     result = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
                                   gender_model=gender_model, progress=lambda *a: calls.append(a))
     assert isinstance(result, VoiceLabelling)
-    assert [lab.speaker for lab in result.labels] == ["S1", "S2", "S1"]
-    assert [lab.gender for lab in result.labels] == ["female", "male", "female"]
+    _check_cover(result, segments)
+    assert _speakers_of(result) == [["S1"], ["S2"], ["S1"]]
+    assert [turns[0].gender for turns in result.turns] == ["female", "male", "female"]
     assert len(result.speakers) == 2
     s1, s2 = result.speakers
     assert isinstance(s1, SpeakerSummary)
     assert (s1.id, s1.gender) == ("S1", "female") and (s2.id, s2.gender) == ("S2", "male")
     assert s1.seconds == pytest.approx(14.0) and s2.seconds == pytest.approx(8.0)
     assert 0.5 <= s1.gender_confidence <= 1.0
-    for lab in result.labels:
-        assert set(lab.gender_scores) == {"female", "male"}
-        assert sum(lab.gender_scores.values()) == pytest.approx(1.0)
-        assert lab.confidence == pytest.approx(lab.gender_scores[lab.gender])
+    for turns in result.turns:
+        for turn in turns:
+            assert isinstance(turn, VoiceTurn)
+            assert set(turn.gender_scores) == {"female", "male"}
+            assert sum(turn.gender_scores.values()) == pytest.approx(1.0)
+            assert turn.confidence == pytest.approx(turn.gender_scores[turn.gender])
     assert calls and all(c[0] == "speakers" for c in calls) and calls[-1][1] == calls[-1][2]
 
 
-def test_forced_count_short_segments_and_order(encoder, gender_model, female, male):
+def test_one_segment_is_split_at_speaker_turns(encoder, gender_model, female, male):
+    """Stage 1 often runs a dialogue with short gaps into one voice segment: it must come back as turns."""
+    gap = np.zeros(int(0.15 * SR), np.float32)  # too short for stage 1 to split on
+    audio = np.concatenate([female[: 6 * SR], gap, male[: 7 * SR], gap, female[6 * SR: 12 * SR],
+                            np.zeros(SR, np.float32), male[7 * SR: 10 * SR]])
+    change = [6.0 + 0.075, 13.15 + 0.075]  # true changes (middle of the gaps)
+    segments = [(0.0, 19.3), (20.3, 23.3)]  # talk: 12 s female, 10 s male
+    result = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
+                                  gender_model=gender_model)
+    _check_cover(result, segments)
+    first, second = result.turns
+    assert [t.speaker for t in first] == ["S1", "S2", "S1"] and [t.speaker for t in second] == ["S2"]
+    assert [t.gender for t in first] == ["female", "male", "female"] and second[0].gender == "male"
+    for turn, true in zip(first, change):
+        assert abs(turn.end - true) <= 0.5, f"change at {turn.end:.2f} s, true {true:.2f} s"
+    talk = {s.id: s.seconds for s in result.speakers}
+    assert talk == {"S1": pytest.approx(first[0].duration + first[2].duration),
+                    "S2": pytest.approx(first[1].duration + second[0].duration)}
+    # the speaker's gender comes from all of its windows, and every turn agrees with it
+    assert [(s.id, s.gender) for s in result.speakers] == [("S1", "female"), ("S2", "male")]
+
+
+def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_model, female, male):
     audio, segments = _dialogue(female, male)
     # a 0.2 s segment (no window) takes the speaker nearest in time; input order is kept
     segs = [segments[2], (15.55, 15.75), segments[0], segments[1]]
     one = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
                                options=SpeakerOptions(num_speakers=1))
-    assert {lab.speaker for lab in one.labels} == {"S1"} and len(one.speakers) == 1
+    _check_cover(one, segs)
+    assert _speakers_of(one) == [["S1"]] * 4 and len(one.speakers) == 1
     assert one.speakers[0].seconds == pytest.approx(22.2)
     two = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
                                options=SpeakerOptions(num_speakers=2))
-    assert [lab.speaker for lab in two.labels] == ["S1", "S2", "S1", "S2"]
+    assert _speakers_of(two) == [["S1"], ["S2"], ["S1"], ["S2"]]
+    capped = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
+                                  options=SpeakerOptions(max_speakers=1))
+    assert len(capped.speakers) == 1
 
 
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
@@ -160,23 +206,106 @@ def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, mal
 
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model)
-    monkeypatch.setattr(speakers, "_MAX_CLUSTER_WINDOWS", 12)  # 27 windows: cluster 12, assign the rest
+    monkeypatch.setattr(speakers, "_MAX_CLUSTER_WINDOWS", 12)  # ~28 clustered windows: cluster 12, assign the rest
     sub = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model)
-    assert [lab.speaker for lab in sub.labels] == [lab.speaker for lab in full.labels] == ["S1", "S2", "S1"]
+    assert _speakers_of(sub) == _speakers_of(full) == [["S1"], ["S2"], ["S1"]]
     assert [s.gender for s in sub.speakers] == ["female", "male"]
 
 
 def test_empty_and_too_short_inputs(encoder, gender_model, female):
     empty = label_voice_segments(female, sample_rate=SR, segments=[], encoder=encoder, gender_model=gender_model)
-    assert empty == VoiceLabelling(labels=(), speakers=())
+    assert empty == VoiceLabelling(turns=(), speakers=())
     # digital silence embeds to zeros and is skipped; the segment takes the nearest speaker
     silent = np.concatenate([female[: 6 * SR], np.zeros(3 * SR, np.float32)])
     quiet = label_voice_segments(silent, sample_rate=SR, segments=[(0.0, 6.0), (6.5, 9.0)], encoder=encoder,
                                  gender_model=gender_model)
-    assert [lab.speaker for lab in quiet.labels] == ["S1", "S1"] and len(quiet.speakers) == 1
+    assert _speakers_of(quiet) == [["S1"], ["S1"]] and len(quiet.speakers) == 1
     tiny = label_voice_segments(female, sample_rate=SR, segments=[(1.0, 1.1), (2.0, 2.2)], encoder=encoder,
                                 gender_model=gender_model)
-    assert tiny.labels == (VoiceLabel(None, None, {}, 0.0),) * 2 and tiny.speakers == ()
+    assert tiny.turns == ((VoiceTurn(1.0, 1.1, None, None, {}, 0.0),), (VoiceTurn(2.0, 2.2, None, None, {}, 0.0),))
+    assert tiny.speakers == ()
+
+
+# -- the diarization proper on synthetic embeddings (no model, exact expectations) -----------------------------
+
+def _synthetic(pattern: str, *, hop: float = 0.25, window: float = 1.5, seed: int = 0):
+    """One voice segment whose windows follow ``pattern`` (one letter per window: the speaker)."""
+    rng = np.random.default_rng(seed)
+    base = {}
+    for i, c in enumerate(sorted(set(pattern))):  # each speaker lives mostly on its own 64 dimensions
+        base[c] = np.zeros(256)
+        base[c][64 * i: 64 * (i + 1)] = np.abs(rng.normal(size=64))
+    emb = np.stack([base[c] + 0.2 * np.abs(rng.normal(size=256)) for c in pattern]).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    starts = np.arange(len(pattern)) * hop
+    times = np.column_stack([starts, starts + window])
+    segments = np.array([[0.0, starts[-1] + window]])
+    female = np.array([0.9 if c == "a" else 0.1 for c in pattern])
+    return segments, times, emb, np.zeros(len(pattern), dtype=np.int64), female
+
+
+def test_viterbi_and_minimum_turn_length():
+    from dramapic.speakers import _viterbi
+
+    scores = np.array([[1, 0], [1, 0], [0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], dtype=float)
+    assert list(_viterbi(scores, 0.0)) == [0, 0, 1, 0, 0, 1, 1, 1]
+    assert list(_viterbi(scores, 1.5)) == [0, 0, 0, 0, 0, 1, 1, 1]  # a one-window blip costs two switches
+    assert list(_viterbi(scores[:1], 5.0)) == [0]
+    # 40 windows of a, 3 of b (0.75 s: shorter than min_turn_s), 40 of a, 40 of b
+    segments, times, emb, region, female = _synthetic("a" * 40 + "b" * 3 + "a" * 40 + "b" * 40)
+    result = diarize_windows(segments, times, emb, region, female, SpeakerOptions(switch_penalty=0.0))
+    (turns,) = result.turns
+    assert [t.speaker for t in turns] == ["S1", "S2"] and [t.gender for t in turns] == ["female", "male"]
+    change = 83 * 0.25 + 0.75  # the change point lies under the first b window's centre
+    assert abs(turns[0].end - change) <= 0.25
+    assert turns[0].start == segments[0, 0] and turns[-1].end == segments[0, 1]
+    kept = diarize_windows(segments, times, emb, region, female,
+                           SpeakerOptions(switch_penalty=0.0, min_turn_s=0.0, min_speaker_s=0.0))
+    assert [t.speaker for t in kept.turns[0]] == ["S1", "S2", "S1", "S2"]
+
+
+def test_speaker_count_bounds_and_gender_override():
+    segments, times, emb, region, female = _synthetic("a" * 60 + "b" * 60 + "c" * 60)
+    auto = diarize_windows(segments, times, emb, region, female)
+    assert len(auto.speakers) == 3
+    assert len(diarize_windows(segments, times, emb, region, female, SpeakerOptions(max_speakers=2)).speakers) == 2
+    merged = diarize_windows(segments, times, emb, region, female, SpeakerOptions(cluster_threshold=1.5))
+    assert len(merged.speakers) == 1
+    at_least = SpeakerOptions(cluster_threshold=1.5, min_speakers=3)
+    assert len(diarize_windows(segments, times, emb, region, female, at_least).speakers) == 3
+    # one speaker in all: its gender is the mean over all windows (a: 0.9 for a third, 0.1 otherwise -> male),
+    # but a turn whose own windows are strongly female keeps its own decision only with strong evidence
+    one = diarize_windows(segments, times, emb, region, female, SpeakerOptions(num_speakers=1))
+    assert [(s.id, s.gender) for s in one.speakers] == [("S1", "male")]
+    assert one.speakers[0].gender_confidence == pytest.approx(1 - (0.9 * 60 + 0.1 * 120) / 180)
+    assert {t.gender for t in one.turns[0]} == {"male"}
+
+
+def test_to_annotation_agrees_with_the_rttm_writer(tmp_path):
+    from dramapic.evaluate import read_rttm
+    from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
+    from dramapic.writers import RttmWriter
+
+    segs = (Segment(0.0, 1.2, "silence", 0.9), Segment(1.2, 3.5, "voice", 0.9, gender="female", speaker="S1"),
+            Segment(3.5, 6.0, "voice", 0.8, gender="male", speaker="S2"), Segment(6.0, 7.0, "song", 0.7),
+            Segment(7.0, 9.25, "voice", 0.9, gender="female", speaker="S1"), Segment(9.25, 9.5, "voice", 0.5))
+    summary = Summary(duration=9.5, shares={}, gender_shares={}, speakers=(), genre=Genre("other", 1.0, {}))
+    result = AnalysisResult(source=Source("my movie.mp4", 9.5, "0"), pipeline_name="default", pipeline_version="1",
+                            models=(), segments=segs, summary=summary)
+    annotation = to_annotation(result.segments, uri="my_movie")
+    assert annotation.uri == "my_movie"
+    assert sorted(annotation.labels()) == ["S1", "S2"]
+    assert annotation.label_duration("S1") == pytest.approx(4.55)
+    path = tmp_path / "x.rttm"
+    path.write_text(RttmWriter().render(result), encoding="utf-8")
+    written = read_rttm(path)
+    assert written.uri == "my_movie"
+    spans = sorted((round(s.start, 3), round(s.end, 3), lab) for s, _, lab in written.itertracks(yield_label=True))
+    assert spans == sorted((round(s.start, 3), round(s.end, 3), lab)
+                           for s, _, lab in annotation.itertracks(yield_label=True))
+    # turns work as well, and dicts (the JSON form)
+    assert to_annotation([VoiceTurn(0.0, 1.0, "S1", "male")]).label_duration("S1") == pytest.approx(1.0)
+    assert to_annotation([s.to_dict() for s in segs]).labels() == annotation.labels()
 
 
 def test_options_are_frozen_and_checked():
@@ -187,6 +316,10 @@ def test_options_are_frozen_and_checked():
         SpeakerOptions(hop_s=2.0)
     with pytest.raises(ValueError):
         SpeakerOptions(num_speakers=0)
+    with pytest.raises(ValueError):
+        SpeakerOptions(min_speakers=3, max_speakers=2)
+    with pytest.raises(ValueError):
+        SpeakerOptions(switch_penalty=-1.0)
 
 
 def _model_copy(tmp_path: Path) -> Path:
@@ -228,3 +361,29 @@ def test_predict_proba_column_order():
     np.testing.assert_allclose(a.predict_proba(x), b.predict_proba(x), atol=1e-12)
     with pytest.raises(ModelError):
         GenderClassifier(**kwargs, labels=["female", "other"])
+
+
+def test_cli_refuses_impossible_speaker_counts(tmp_path, capsys):
+    from dramapic.cli import main
+
+    media = tmp_path / "x.mp4"
+    media.write_bytes(b"not read: the counts are checked first")
+    for argv, message in ((["--num-speakers", "2", "--max-speakers", "3"], "cannot be combined"),
+                          (["--min-speakers", "3", "--max-speakers", "2"], "larger than"),
+                          (["--max-speakers", "0"], "at least 1")):
+        assert main(["run", str(media), "--no-video", *argv]) == 4
+        assert message in capsys.readouterr().err
+
+
+def test_bench_builds_a_long_dialogue():
+    from dramapic.bench_speakers import build_dialogue
+
+    if not (DATA / "manifest.csv").is_file():
+        pytest.skip(f"shared data not found under {DATA}")
+    audio, segments, reference = build_dialogue(60.0, DATA)
+    assert audio.dtype == np.float32 and audio.shape[0] / SR >= 60.0
+    assert len({s for _, _, s in reference}) >= 4
+    for (a, b), (c, d) in zip(segments, segments[1:]):
+        assert a < b <= c - 1.4 and c < d  # exchanges are 1.5 s apart
+    for start, end, _ in reference:  # every turn lies inside one voice segment
+        assert any(a - 1e-9 <= start and end <= b + 1e-9 for a, b in segments)

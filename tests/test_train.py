@@ -71,3 +71,99 @@ def test_telephone_band_removes_high_frequencies():
     mid = np.sin(2 * np.pi * 1000 * t).astype(np.float32)
     assert np.std(telephone(high)[2000:]) < 0.05 * np.std(high)
     assert np.std(telephone(mid)[2000:]) > 0.8 * np.std(mid)
+
+
+# ------------------------------------------------------------------------------------------------ stage 1
+def test_label_frames_follows_the_dev_mix_rule():
+    from dramapic.train import label_frames
+
+    n = 16_000 * 3
+    song = np.zeros(n, np.float32)
+    song[16_000:32_000] = 0.01 * np.sin(np.arange(16_000) * 0.1)  # about -43 dBFS: audible
+    noise = np.zeros(n, np.float32)
+    noise[32_000:40_000] = 0.001 * np.random.default_rng(0).normal(size=8_000)  # -60 dBFS: below the floor
+    labels, genders = label_frames([(0, 8_000, "female"), (4_000, 8_000, "male")], song, noise, n // 160)
+    assert labels.shape == (300,) and genders.shape == (300,)
+    assert (labels[:75] == 0).all() and (labels[110:190] == 1).all() and (labels[210:] == 3).all()
+    assert (genders[:25] == 1).all() and (genders[25:50] == 0).all() and (genders[50:75] == 2).all()
+
+
+def test_reencode_keeps_length_and_alignment():
+    from dramapic.train import reencode
+
+    t = np.arange(16_000 * 2) / 16_000
+    x = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 1.5 * t)).astype(np.float32)
+    for codec, rate in (("opus", 24), ("aac", 48), ("mp3", 32)):
+        y = reencode(x, codec, rate)
+        assert y.shape == x.shape
+        lags = [np.dot(x[4000:20000], y[4000 + k:20000 + k]) for k in range(-40, 41)]
+        assert abs(int(np.argmax(lags)) - 40) <= 2, codec
+
+
+def test_training_mixes_use_train_material_in_disjoint_folds():
+    import csv
+
+    from dramapic.train import build_training_mixes
+
+    rows = {r["speaker"]: r["split"] for r in csv.DictReader(open(_manifest_csv(), encoding="utf-8")) if r["speaker"]}
+    mixes = build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=25, mix_s=(20, 25), max_clips=5)
+    casts = {0: set(), 1: set()}
+    for mix in mixes:
+        assert mix.audio.dtype == np.float32 and len(mix.audio) % 160 == 0
+        assert mix.labels.shape == (len(mix.audio) // 160,) and set(np.unique(mix.labels)) <= {0, 1, 2, 3}
+        assert np.abs(mix.audio).max() <= 1.0
+        casts[mix.fold] |= set(mix.recipe["cast"])
+    assert casts[0] and casts[1] and not casts[0] & casts[1]
+    assert all(rows.get(s, "train") == "train" for c in casts.values() for s in c)
+    again = build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=25, mix_s=(20, 25), max_clips=5)
+    assert [m.name for m in again] == [m.name for m in mixes]
+    assert all(np.array_equal(a.labels, b.labels) for a, b in zip(again, mixes))  # seeded
+
+
+def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
+    from dramapic import detectors, train
+    from dramapic.ensemble import Stage1Ensemble
+
+    out = tmp_path / "models"
+    members = tuple((name, kind, {**params, **train.SMOKE_OVERRIDES.get(kind, {})})
+                    for name, kind, params in train.STAGE1_MEMBERS)
+    entries = train.train_stage1(_manifest_csv(), out_dir=out, seed=3, seconds_per_fold=30, mix_s=(20, 30),
+                                 max_clips=4, members=members, reel_seconds={"voice": 20, "song": 20, "noise": 20})
+    names = [m[0] for m in members]
+    assert [e["name"] for e in entries] == [*names, train.STACKER_NAME]
+    listed = {m["name"]: m for m in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["models"]}
+    for entry in entries:
+        item = listed[entry["name"]]
+        path = out / item["files"][0]["path"]
+        assert item["files"][0]["sha256"] == file_sha256(path)
+        assert item["labels"] == ["voice", "song", "noise", "silence"] and item["refines"] is None
+        assert item["training_data"]["split"] == "train"
+        assert item["training_data"]["manifest_sha256"] == file_sha256(_manifest_csv())
+        assert set(item["library_versions"]) >= {"numpy", "scikit-learn", "torch"}
+        with np.load(path, allow_pickle=False) as data:
+            assert all(data[k].dtype != object for k in data.files)
+    assert listed[train.STACKER_NAME]["members"] == names
+    assert listed["stage1-seed-rf"]["features"]["n_fft"] == 1024
+    assert listed["stage1-seed-rf"]["features"]["hop_length"] == 256
+    model = Stage1Ensemble.from_manifest(load_manifest(out), members=names, stacker=train.STACKER_NAME)
+    audio = np.random.default_rng(0).normal(scale=0.05, size=16_000 * 2).astype(np.float32)
+    scores = detectors.run_detectors(audio)
+    p = model.frame_probabilities(audio, scores)
+    assert p.shape == (scores.n_frames, 4) and np.allclose(p.sum(axis=1), 1.0, atol=1e-4)
+
+
+def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
+    from dramapic import cli, train
+
+    calls = {}
+
+    def fake(manifest, **kwargs):
+        calls.update(kwargs)
+        return {"seconds": {}}
+
+    monkeypatch.setattr(train, "train_all", fake)
+    assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert tuple(calls["stages"]) == ("stage1", "gender") and calls["max_clips"] is None
+    assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "gender", "--max-clips", "4",
+                     "--no-progress"]) == 0
+    assert tuple(calls["stages"]) == ("gender",) and calls["max_clips"] == 4
