@@ -16,7 +16,7 @@ from pathlib import Path
 from . import media, resources
 from .analysis import AnalysisOptions, analyze, check_input
 from .config import PipelineConfig, load_pipeline
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
@@ -83,6 +83,11 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
         want_video = False
     finals = output_paths(source, options, with_video=want_video)
+    if options.output_dir is not None:
+        try:
+            Path(options.output_dir).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot create output directory {options.output_dir}: {err.strerror}") from None
     timings: dict[str, float] = {}
     with OutputSet(overwrite=options.overwrite) as outputs:
         outputs.check(list(finals.values()))  # fail before minutes of analysis, not after

@@ -107,7 +107,7 @@ def test_output_directory_not_writable(tmp_path: Path):
         blocker = tmp_path / "file"
         blocker.write_text("x")
         out = blocker / "out"
-        expected = "does not exist"
+        expected = "cannot create output directory"
     else:
         out = tmp_path / "locked"
         out.mkdir()

@@ -18,6 +18,7 @@ def test_soft_subs_and_no_video_are_exclusive():
 
 
 def test_run_prints_where_outputs_are_and_quiet_prints_nothing(tmp_path):
+    tmp_path = tmp_path / "new" / "out"  # created on demand
     done = subprocess.run([sys.executable, "-m", "dramapic", "run", str(SAMPLE), "-o", str(tmp_path),
                            "--no-video"], capture_output=True, text=True, cwd=REPO)
     assert done.returncode == 0, done.stderr
