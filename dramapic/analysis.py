@@ -7,7 +7,6 @@ gender and speaker (stage 2), and summarise the composition.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ from . import composition, detectors, media
 from .config import STAGE1_LABELS, PipelineConfig, load_pipeline
 from .ensemble import DetectorCombiner, Stage1Ensemble
 from .errors import InputError
-from .models import load_manifest, pretrained_models
+from .models import file_sha256, load_manifest, pretrained_models
 from .progress import ProgressHook, silent_hook
 from .result import AnalysisResult, Segment, Source
 from .smoothing import runs_of, smooth_labels
@@ -48,14 +47,6 @@ class Timings:
     """Seconds spent per stage of the last analysis (for ``--verbose`` and the benchmark)."""
 
     stages: dict[str, float]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 22), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_input(path: Path) -> Path:

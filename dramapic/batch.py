@@ -366,7 +366,7 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
     without hashing it here (its worker does). Skipped: an up-to-date ``done`` run whose outputs are all still
     there, and an up-to-date ``failed`` run unless ``retry_failed``.
     """
-    from .analysis import file_sha256
+    from .models import file_sha256
 
     installed = installed_models()
     items: list[PlanItem] = []
@@ -437,7 +437,7 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
     pipeline : PipelineConfig
     options : TaskOptions
     """
-    from .analysis import file_sha256
+    from .models import file_sha256
     from .run import RunOptions, run
 
     source = Path(path)
@@ -525,7 +525,7 @@ def _event(outcome: FileOutcome) -> BatchEvent:
 def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConfig, task: TaskOptions,
                     started: float) -> FileOutcome:
     # the worker itself died or the cluster lost the task: the file is recorded as failed (--retry-failed)
-    from .analysis import file_sha256
+    from .models import file_sha256
 
     sha = None
     key = item.key
