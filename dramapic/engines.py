@@ -199,6 +199,11 @@ class DaskEngine(Engine):
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             if self._cluster is not None:
                 self._cluster.close()
+            # the half-built Client closes itself in __del__; left to a later garbage collection, that can run
+            # inside the next Client's start-up and deadlock on distributed's loop lock, so collect it now
+            import gc
+
+            gc.collect()
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {err}") from None
         if pipeline is not None:
             self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")

@@ -72,8 +72,6 @@ def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
         make_engine("spark")
     pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
     monkeypatch.setattr("dramapic.engines.CONNECT_TIMEOUT", "1s")
-    with pytest.raises(ConfigError, match="cannot reach the Dask scheduler nonsense"):
-        make_engine("dask", scheduler="nonsense")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler tcp://127.0.0.1:1"):
         make_engine("dask", scheduler="tcp://127.0.0.1:1")
 
