@@ -105,14 +105,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-clips", type=int, default=None,
                        help="smoke run: use only this many clips and tiny models")
-    train.add_argument("--only", choices=("stage1", "gender"), default=None,
-                       help="train only the stage-1 ensemble or only the gender model (default: everything)")
+    train.add_argument("--only", choices=("stage1", "gender", "speakers"), default=None,
+                       help="train only the stage-1 ensemble, the gender model or the speaker projection "
+                            "(default: everything)")
     _common(train)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
     evaluate.add_argument("--mixes", type=Path, required=True, help="folder of devmix_*.opus + .labels.csv + .rttm")
     evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N mixes")
+    evaluate.add_argument("--variants", action="store_true",
+                          help="score every stage-1 member alone, the ensemble and the hand rule, and gender in "
+                               "the cascade against gender on every window (the model card's tables)")
     _common(evaluate)
 
     batch = commands.add_parser("batch", help="tag a whole archive: resumable, parallel, with a database of results")
@@ -210,9 +214,10 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
             metrics = metrics.get(entry["name"], metrics)
             print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
                   f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
-        if "gender" in done:
-            for key, value in done["gender"]["metrics"].items():
-                print(f"{done['gender']['name']}: {key}: {value}")
+        for stage in ("gender", "speakers"):
+            if stage in done:
+                for key, value in done[stage]["metrics"].items():
+                    print(f"{done[stage]['name']}: {key}: {value}")
         print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
     return 0
 
@@ -227,8 +232,13 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         from .errors import InputError
 
         raise InputError(f"mixes folder not found: {args.mixes}")
-    report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
-                            limit=args.limit)
+    if args.variants:
+        from .evaluate import evaluate_variants
+
+        report = evaluate_variants(args.mixes, pipeline, limit=args.limit, progress=progress)
+    else:
+        report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
+                                limit=args.limit)
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)

@@ -22,6 +22,8 @@ Member kinds:
     a random forest stored as plain node arrays (:class:`Forest`); window probabilities are interpolated to frames.
 ``logmel-cnn``
     a small CNN (:class:`LogMelCNN`) on 64-band log-mel patches of the same windows.
+``yamnet-lr``
+    logistic regression on the class logits of the pretrained YAMNet AudioSet tagger (:mod:`dramapic.yamnet`).
 
 All parameters are ``.npz`` files of plain arrays, read with ``allow_pickle=False`` after the manifest's sha256 check.
 """
@@ -465,6 +467,39 @@ class LogMelCnnMember(_MemberBase):
 
         centres, patches = log_mel_patches(y=audio, n_mels=self.n_mels, window_s=self.window_s, hop_s=self.hop_s)
         return windows_to_frames(values=self.predict_patches(patches), centres=centres, n_frames=scores.n_frames)
+
+
+@register_member_kind("yamnet-lr")
+class YamNetMember(_MemberBase):
+    """Logistic regression on the 521 AudioSet class logits of the pretrained YAMNet tagger
+    (:mod:`dramapic.yamnet`; 0.96 s patches every 0.48 s), interpolated to frames.
+
+    YAMNet has heard two million YouTube clips: its view of noise, music and speech under real recording conditions
+    is what the members trained on our 7.6 h lack most.
+    """
+
+    def __init__(self, model: LinearSoftmax, **kw: Any) -> None:
+        super().__init__(**kw)
+        self.model = model
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], info: Mapping[str, Any], *, name: str) -> "YamNetMember":
+        return cls(LinearSoftmax.from_arrays(arrays), name=name, labels=info.get("labels", STAGE1_LABELS),
+                   refines=info.get("refines"), info=info)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        return self.model.to_arrays()
+
+    def predict_features(self, x: np.ndarray) -> np.ndarray:
+        """Probabilities for precomputed YAMNet logits of shape (n, 521); shape (n, k)."""
+        return self.model.predict_proba(x).astype(np.float32)
+
+    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
+        from .features import windows_to_frames
+        from .yamnet import load_yamnet
+
+        centres, logits = load_yamnet().window_logits(audio)
+        return windows_to_frames(values=self.predict_features(logits), centres=centres, n_frames=scores.n_frames)
 
 
 def load_member(manifest, name: str) -> Any:

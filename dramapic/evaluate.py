@@ -800,10 +800,11 @@ class VariantsReport:
             out.append(f"{name:<26}{_fmt(rep.accuracy):>7}" + "".join(f"{_fmt(c[k]['f1']):>8}" for k in STAGE1_LABELS)
                        + f"{_fmt(rep.composition_error, '.1f'):>9}{_fmt(rtf, '.4f'):>9}")
         out += ["", "gender (gender error over single-gender voice frames; female share error in points)",
-                f"{'variant':<26}{'gend err':>9}{'fem pp':>8}{'DER':>7}"]
+                f"{'variant':<34}{'gend err':>9}{'fem pp':>8}{'DER':>7}"]
         for name, rep in self.gender.items():
-            out.append(f"{name:<26}{_fmt(rep.gender_error):>9}{_fmt(rep.female_share_error, '.1f'):>8}"
-                       f"{_fmt(rep.der):>7}")
+            # only the full pipeline assigns speakers; the window-level variants have no DER
+            der = _fmt(rep.der) if name == "sequential" else "-"
+            out.append(f"{name:<34}{_fmt(rep.gender_error):>9}{_fmt(rep.female_share_error, '.1f'):>8}{der:>7}")
         return "\n".join(out)
 
 

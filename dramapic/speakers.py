@@ -417,6 +417,72 @@ class GenderClassifier:
         return np.column_stack([1.0 - p_male, p_male])
 
 
+class SpeakerProjection:
+    """A linear map of speaker embeddings into a space where speakers separate better (an LDA trained by speaker).
+
+    resemblyzer's space mixes who speaks with how: one actor's acted emotions lie as far apart as two different
+    readers. Linear discriminant analysis fitted on many utterances per training speaker (emotions, music and
+    noise underneath) keeps the directions that separate speakers and drops those that vary within one, so the
+    clustering and re-segmentation run on :meth:`transform` of the embeddings. The gender model keeps the raw ones.
+
+    The parameters live in an ``.npz`` of plain arrays (``mean`` (256,), ``components`` (256, d)); see
+    :func:`dramapic.train.train_speaker_projection`.
+    """
+
+    def __init__(self, *, mean: np.ndarray, components: np.ndarray, model_info: dict[str, Any] | None = None) -> None:
+        mean = np.asarray(mean, dtype=np.float64).ravel()
+        components = np.asarray(components, dtype=np.float64)
+        if mean.shape != (EMBEDDING_DIM,) or components.ndim != 2 or components.shape[0] != EMBEDDING_DIM \
+                or not 1 <= components.shape[1] <= EMBEDDING_DIM:
+            raise ModelError(f"speaker projection has wrong shapes: mean {mean.shape}, components {components.shape}")
+        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(components))):
+            raise ModelError("speaker projection holds non-finite parameters")
+        self._mean, self._components = mean, components
+        self.model_info: dict[str, Any] = dict(model_info or {})
+
+    @property
+    def dim(self) -> int:
+        return int(self._components.shape[1])
+
+    @classmethod
+    def from_manifest(cls, manifest, name: str = "speaker-lda") -> "SpeakerProjection":
+        """Load projection ``name`` listed in ``manifest`` (sha256-verified).
+
+        Raises
+        ------
+        ModelError
+            Not listed, file missing or altered, or malformed.
+        """
+        entry = manifest.get(name)
+        path = entry.file()
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                arrays = {k: data[k] for k in ("mean", "components")}
+        except (OSError, ValueError, KeyError) as err:
+            raise ModelError(f"speaker projection {path} is unreadable: {err}") from None
+        return cls(**arrays, model_info=entry.to_dict())
+
+    def transform(self, embeddings: np.ndarray) -> np.ndarray:
+        """Projected, L2-normalised embeddings.
+
+        Parameters
+        ----------
+        embeddings : np.ndarray, shape (n, 256)
+
+        Returns
+        -------
+        np.ndarray, shape (n, d), float32
+            All-zero input rows (windows of digital silence) stay all-zero.
+        """
+        x = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+        if x.shape[1] != EMBEDDING_DIM:
+            raise ValueError(f"embeddings must have shape (n, {EMBEDDING_DIM}), got {x.shape}")
+        empty = ~np.any(x != 0, axis=1)
+        out = _l2((x - self._mean) @ self._components)
+        out[empty] = 0.0
+        return out
+
+
 @dataclass(frozen=True)
 class VoiceTurn:
     """One speaker turn: a stretch of a voice segment given to a single speaker.
@@ -641,6 +707,8 @@ def diarize_windows(
     region: np.ndarray,
     p_female: np.ndarray,
     options: SpeakerOptions = SpeakerOptions(),
+    *,
+    projection: SpeakerProjection | None = None,
 ) -> VoiceLabelling:
     """The diarization proper, on windows already embedded and scored (no audio, no model, no refinement).
 
@@ -657,13 +725,15 @@ def diarize_windows(
     p_female : np.ndarray, shape (n,)
         The gender model's female probability of each window.
     options : SpeakerOptions
+    projection : SpeakerProjection, optional
+        Cluster and re-segment in this space (see :class:`SpeakerProjection`).
 
     Returns
     -------
     VoiceLabelling
         See :func:`label_voice_segments` (steps 2 to 6; every window given is clustered).
     """
-    return _diarize(segments, times, embeddings, region, p_female, options)[0]
+    return _diarize(segments, times, embeddings, region, p_female, options, projection=projection)[0]
 
 
 def _valid(times, emb, region, p_female):
@@ -674,9 +744,10 @@ def _valid(times, emb, region, p_female):
             np.asarray(region, dtype=np.int64)[keep], np.asarray(p_female, dtype=np.float64)[keep])
 
 
-def _diarize(segments, times, embeddings, region, p_female, options, centroids=None):
-    """:func:`diarize_windows`, also returning the centroids (k, 256) and the raw turns
-    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered."""
+def _diarize(segments, times, embeddings, region, p_female, options, centroids=None, projection=None):
+    """:func:`diarize_windows`, also returning the centroids (k, d) (in the projected space when ``projection`` is
+    given) and the raw turns ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given
+    nothing is clustered."""
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     n_seg = seg.shape[0]
     if n_seg == 0:
@@ -685,6 +756,8 @@ def _diarize(segments, times, embeddings, region, p_female, options, centroids=N
     if emb.shape[0] == 0:
         turns = tuple((VoiceTurn(float(s), float(e), None, None, {}, 0.0),) for s, e in seg)
         return VoiceLabelling(turns=turns, speakers=()), centroids, []
+    if projection is not None:
+        emb = projection.transform(emb)
 
     # 1. cluster the windows; each carries an equal share of its segment's duration
     per_seg = np.bincount(region, minlength=n_seg)
@@ -782,6 +855,7 @@ def label_voice_segments(
     encoder: SpeakerEncoder,
     gender_model: GenderClassifier,
     options: SpeakerOptions = SpeakerOptions(),
+    projection: SpeakerProjection | None = None,
     progress: ProgressHook = silent_hook,
 ) -> VoiceLabelling:
     """Who speaks when inside the voice segments of one recording, with each speaker's gender.
@@ -801,6 +875,9 @@ def label_voice_segments(
         Scores every window female / male (``predict_proba``).
     options : SpeakerOptions
         Window, clustering, speaker-count and re-segmentation settings.
+    projection : SpeakerProjection, optional
+        Steps 2-3 run on the projected embeddings (the trained ``speaker-lda`` of the default pipeline); the
+        gender model always scores the raw embeddings.
     progress : ProgressHook
         Called as ``progress("speakers", windows_embedded, windows_total)``, finally with done == total.
 
@@ -846,7 +923,7 @@ def label_voice_segments(
                                         options.hop_s, progress)
     p_female = gender_model.predict_proba(emb)[:, 0] if emb.shape[0] else np.zeros(0)
     times, emb, region, p_female = _valid(times, emb, region, p_female)
-    result, cent, raw = _diarize(seg, times, emb, region, p_female, options)
+    result, cent, raw = _diarize(seg, times, emb, region, p_female, options, projection=projection)
     if options.refine_hop_s >= options.hop_s or not any(len(turns) > 1 for turns in raw):
         return result
     starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
@@ -861,4 +938,4 @@ def label_voice_segments(
     region = np.concatenate([region, where[extra_r]])
     p_female = np.concatenate([p_female, extra_p])
     log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
-    return _diarize(seg, times, emb, region, p_female, options, centroids=cent)[0]
+    return _diarize(seg, times, emb, region, p_female, options, centroids=cent, projection=projection)[0]

