@@ -236,16 +236,15 @@ class _MemberBase:
                                            "sha256": info.get("sha256")}
 
 
-@register_member_kind("detector-lr")
-class DetectorLRMember(_MemberBase):
-    """Logistic regression on :func:`detector_features` (frame level)."""
+class _LinearMember(_MemberBase):
+    """A member whose trained part is a :class:`LinearSoftmax` over features it computes itself."""
 
     def __init__(self, model: LinearSoftmax, **kw: Any) -> None:
         super().__init__(**kw)
         self.model = model
 
     @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], info: Mapping[str, Any], *, name: str) -> "DetectorLRMember":
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], info: Mapping[str, Any], *, name: str):
         return cls(LinearSoftmax.from_arrays(arrays), name=name, labels=info.get("labels", STAGE1_LABELS),
                    refines=info.get("refines"), info=info)
 
@@ -253,11 +252,16 @@ class DetectorLRMember(_MemberBase):
         return self.model.to_arrays()
 
     def predict_features(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for precomputed :func:`detector_features`, shape (n, k)."""
+        """Probabilities for precomputed features of shape (n, d); shape (n, k)."""
         return self.model.predict_proba(x).astype(np.float32)
 
+
+@register_member_kind("detector-lr")
+class DetectorLRMember(_LinearMember):
+    """Logistic regression on :func:`detector_features` (frame level)."""
+
     def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
-        return self.model.predict_proba(detector_features(scores)).astype(np.float32)
+        return self.predict_features(detector_features(scores))
 
 
 class Forest:
@@ -470,29 +474,13 @@ class LogMelCnnMember(_MemberBase):
 
 
 @register_member_kind("yamnet-lr")
-class YamNetMember(_MemberBase):
+class YamNetMember(_LinearMember):
     """Logistic regression on the 521 AudioSet class logits of the pretrained YAMNet tagger
     (:mod:`dramapic.yamnet`; 0.96 s patches every 0.48 s), interpolated to frames.
 
     YAMNet has heard two million YouTube clips: its view of noise, music and speech under real recording conditions
     is what the members trained on our 7.6 h lack most.
     """
-
-    def __init__(self, model: LinearSoftmax, **kw: Any) -> None:
-        super().__init__(**kw)
-        self.model = model
-
-    @classmethod
-    def from_arrays(cls, arrays: Mapping[str, np.ndarray], info: Mapping[str, Any], *, name: str) -> "YamNetMember":
-        return cls(LinearSoftmax.from_arrays(arrays), name=name, labels=info.get("labels", STAGE1_LABELS),
-                   refines=info.get("refines"), info=info)
-
-    def to_arrays(self) -> dict[str, np.ndarray]:
-        return self.model.to_arrays()
-
-    def predict_features(self, x: np.ndarray) -> np.ndarray:
-        """Probabilities for precomputed YAMNet logits of shape (n, 521); shape (n, k)."""
-        return self.model.predict_proba(x).astype(np.float32)
 
     def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
         from .features import windows_to_frames
