@@ -444,15 +444,16 @@ def _stage1_segments(scores: DetectorScores, probabilities: np.ndarray, pipeline
     return segments, music_under_voice
 
 
-def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipeline: PipelineConfig, *,
-            options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list]:
-    """Voice segments split into speaker turns with gender and speaker; the speakers."""
-    from .speakers import SpeakerOptions, label_voice_segments
+def speaker_settings(pipeline: PipelineConfig, options: AnalysisOptions = AnalysisOptions()):
+    """The diarization settings of a run: ``(SpeakerOptions, SpeakerProjection or None)``.
 
-    encoder, gender_model = _stage2_models(pipeline.stage2.gender_model)
-    if isinstance(audio, SpooledAudio):
-        encoder = _SpooledEncoder(encoder, group_samples=_grid(CHUNK_S))
-    voice = [s for s in segments if s.label == "voice"]
+    Raises
+    ------
+    ConfigError
+        Impossible speaker counts; ModelError when the projection is missing or altered.
+    """
+    from .speakers import SpeakerOptions
+
     cfg = pipeline.speakers
     min_speakers, max_speakers = _speaker_bounds(pipeline, options)
     speaker_options = SpeakerOptions(window_s=cfg.window_s, hop_s=cfg.hop_s, refine_hop_s=cfg.refine_hop_s,
@@ -460,10 +461,23 @@ def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipel
                                      min_speakers=min_speakers, max_speakers=max_speakers,
                                      min_speaker_s=cfg.min_speaker_s, switch_penalty=cfg.switch_penalty,
                                      min_turn_s=cfg.min_turn_s, num_speakers=options.num_speakers)
+    return speaker_options, _speaker_projection(cfg.projection)
+
+
+def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipeline: PipelineConfig, *,
+            options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list]:
+    """Voice segments split into speaker turns with gender and speaker; the speakers."""
+    from .speakers import label_voice_segments
+
+    encoder, gender_model = _stage2_models(pipeline.stage2.gender_model)
+    if isinstance(audio, SpooledAudio):
+        encoder = _SpooledEncoder(encoder, group_samples=_grid(CHUNK_S))
+    voice = [s for s in segments if s.label == "voice"]
+    speaker_options, projection = speaker_settings(pipeline, options)
     labelling = label_voice_segments(audio, sample_rate=detectors.SAMPLE_RATE,
                                      segments=[(s.start, s.end) for s in voice], encoder=encoder,
                                      gender_model=gender_model, options=speaker_options,
-                                     projection=_speaker_projection(cfg.projection), progress=progress)
+                                     projection=projection, progress=progress)
     # each voice segment becomes its speaker turns: consecutive voice segments covering it exactly, each with
     # its own speaker and gender; confidence and stage-1 scores are the parent segment's
     turns_of = iter(labelling.turns)

@@ -156,6 +156,8 @@ def measure_one(hours: float, data: Path) -> dict:
     from pyannote.metrics.diarization import DiarizationErrorRate
 
     from . import speakers
+    from .analysis import speaker_settings
+    from .config import load_pipeline
     from .models import load_manifest
 
     clock = time.perf_counter()
@@ -168,8 +170,11 @@ def measure_one(hours: float, data: Path) -> dict:
     build_s = time.perf_counter() - clock
     encoder = speakers.SpeakerEncoder()
     gender_model = speakers.GenderClassifier.from_manifest(load_manifest())
+    # the default pipeline's diarization: its settings and its trained speaker projection
+    options, projection = speaker_settings(load_pipeline(None))
     speakers.label_voice_segments(audio[: 20 * SR], sample_rate=SR, segments=[(0.0, 20.0)], encoder=encoder,
-                                  gender_model=gender_model)  # warm-up: first torch call allocates its pools
+                                  gender_model=gender_model, options=options,
+                                  projection=projection)  # warm-up: first torch call allocates its pools
     base_mb, how = _rss_peak_mb()
     reset = _reset_peak()
     if reset:
@@ -181,7 +186,8 @@ def measure_one(hours: float, data: Path) -> dict:
 
     clock, cpu = time.perf_counter(), time.process_time()
     result = speakers.label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
-                                           gender_model=gender_model, progress=count)
+                                           gender_model=gender_model, options=options, projection=projection,
+                                           progress=count)
     wall, cpu = time.perf_counter() - clock, time.process_time() - cpu
     peak_mb, _ = _rss_peak_mb()
 

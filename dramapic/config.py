@@ -63,10 +63,10 @@ class SpeakersConfig:
     window_s: float = 1.5
     hop_s: float = 0.75
     refine_hop_s: float = 0.25
-    cluster_threshold: float = 0.65
+    cluster_threshold: float = 0.70
     max_speakers: int = 8
     min_speaker_s: float = 6.0
-    switch_penalty: float = 0.1
+    switch_penalty: float = 0.15
     min_turn_s: float = 1.0
     #: manifest name of the trained speaker projection to cluster in (``speakers.SpeakerProjection``); None: raw
     #: resemblyzer embeddings

@@ -590,7 +590,10 @@ def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOption
         sub = fcluster(z, t=options.cluster_threshold, criterion="distance")
         low, high = min(options.min_speakers, len(pick)), options.max_speakers
         if sub.max() > high:
-            sub = fcluster(z, t=high, criterion="maxclust")
+            # Outlier windows (overlaps, music under speech, coughs) form many tiny clusters far from everything;
+            # cutting the tree at `high` clusters would merge real speakers to keep those apart. Fold the clusters
+            # with the least talk into their nearest neighbour instead, until `high` are left.
+            sub = _merge_small(x, weights[pick], sub, np.inf, keep=high)
         elif sub.max() < low:
             sub = fcluster(z, t=low, criterion="maxclust")
     sub = np.unique(sub, return_inverse=True)[1]
@@ -893,7 +896,8 @@ def label_voice_segments(
        (:meth:`SpeakerEncoder.embed_windows`) and scored female / male.
     2. Windows are clustered: average-linkage agglomerative clustering on cosine distance, stopped at
        ``cluster_threshold``, the count then clamped to ``[min_speakers, max_speakers]`` (or exactly
-       ``num_speakers``). Above 3,000 windows a seeded random subsample of 3,000 is clustered and every window
+       ``num_speakers``); above ``max_speakers`` the clusters with the least talk are folded into their nearest
+       neighbour, so that outlier windows never make two real speakers merge. Above 3,000 windows a seeded random subsample of 3,000 is clustered and every window
        goes to the nearest cluster centroid, so memory stays linear in the input length. Clusters whose talk
        time (each window carries an equal share of its segment's duration) is below ``min_speaker_s`` are merged
        into the nearest cluster (not with ``num_speakers``, and never below ``min_speakers``).

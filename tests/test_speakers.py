@@ -387,3 +387,31 @@ def test_bench_builds_a_long_dialogue():
         assert a < b <= c - 1.4 and c < d  # exchanges are 1.5 s apart
     for start, end, _ in reference:  # every turn lies inside one voice segment
         assert any(a - 1e-9 <= start and end <= b + 1e-9 for a, b in segments)
+
+
+def test_outlier_windows_do_not_make_real_speakers_merge_at_the_speaker_bound():
+    # three similar-sounding speakers with plenty of talk, plus a dozen outlier windows (overlaps, coughs, music)
+    # unlike anything, each a tiny cluster of its own: bounded at 3 speakers, the outliers must fold into the
+    # speakers; cutting the tree at 3 clusters would instead merge the speakers and keep the outliers apart
+    rng = np.random.default_rng(7)
+    rows = []
+    for spk in range(3):
+        for _ in range(30):
+            v = np.abs(rng.normal(scale=0.02, size=256))
+            v[200] += 1.0  # what the three voices share
+            v[spk] += 1.0
+            rows.append(v / np.linalg.norm(v))
+    for k in range(12):
+        v = np.abs(rng.normal(scale=0.02, size=256))
+        v[10 + k] += 1.0
+        rows.append(v / np.linalg.norm(v))
+    emb = np.asarray(rows, np.float32)
+    n = len(emb)
+    segments = np.stack([np.arange(n) * 2.0, np.arange(n) * 2.0 + 1.5], axis=1)
+    result = diarize_windows(segments, segments.copy(), emb, np.arange(n), np.full(n, 0.3),
+                             SpeakerOptions(cluster_threshold=0.3, max_speakers=3, min_speaker_s=0.0))
+    assert len(result.speakers) == 3
+    found = np.asarray([turns[0].speaker for turns in result.turns])
+    for spk in range(3):
+        assert len(set(found[spk * 30:(spk + 1) * 30])) == 1
+    assert len(set(found[:90])) == 3
