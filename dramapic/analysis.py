@@ -17,6 +17,7 @@ Memory does not grow with the duration of the input; it takes two passes:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -32,7 +33,7 @@ from . import composition, detectors, media
 from .config import STAGE1_LABELS, PipelineConfig, load_pipeline
 from .detectors import DetectorScores
 from .ensemble import DetectorCombiner, Stage1Ensemble
-from .errors import ConfigError, InputError
+from .errors import ConfigError, InputError, OutputError
 from .models import file_sha256, load_manifest, pretrained_models
 from .progress import ProgressHook, silent_hook
 from .result import AnalysisResult, Segment, Source
@@ -529,6 +530,17 @@ def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: Analy
                          timings=timings)
 
 
+@contextlib.contextmanager
+def _scratch_dir():
+    try:
+        scratch = tempfile.TemporaryDirectory(prefix="dramapic-spool-")
+    except OSError as err:
+        raise OutputError(f"cannot create a temporary folder in {tempfile.gettempdir()} for the audio spool: "
+                          f"{err.strerror} (set TMPDIR to a writable folder)") from None
+    with scratch as folder:
+        yield folder
+
+
 def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options: AnalysisOptions = AnalysisOptions(),
             progress: ProgressHook = silent_hook, timings: dict[str, float] | None = None,
             info: media.MediaInfo | None = None) -> AnalysisResult:
@@ -553,13 +565,18 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     timings["decode"] = time.perf_counter() - clock
     first = ChunkedStage1(stage1_model(pipeline.stage1), chunk_s=CHUNK_S, context_s=CONTEXT_S,
                           expected_s=info.duration, progress=progress, timings=timings)
-    with tempfile.TemporaryDirectory(prefix="dramapic-spool-") as scratch:
+    with _scratch_dir() as scratch:
         spool_path = Path(scratch) / "audio.f32"
         clock = time.perf_counter()
         analysed = timings["detectors"] + timings["stage1"]
         with open(spool_path, "wb") as spool:
             for piece in media.stream_audio(info, audio_track=options.audio_track, chunk_s=PIECE_S):
-                spool.write(memoryview(np.ascontiguousarray(piece, dtype=np.float32)))
+                try:
+                    spool.write(memoryview(np.ascontiguousarray(piece, dtype=np.float32)))
+                except OSError as err:
+                    raise OutputError(f"cannot write the temporary audio spool in {scratch}: {err.strerror} "
+                                      f"(it needs about 230 MB per hour of input; set TMPDIR to a roomier "
+                                      f"disk)") from None
                 first.feed(piece)
         # decoding is what the stream loop spent outside the chunk analyses
         timings["decode"] += time.perf_counter() - clock - (timings["detectors"] + timings["stage1"] - analysed)

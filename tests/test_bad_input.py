@@ -163,3 +163,34 @@ def test_unicode_and_spaces_in_paths_work(tmp_path: Path):
     stem = source.stem
     assert sorted(os.listdir(folder)) == sorted([source.name, f"{stem}.srt", f"{stem}.dramapic.json",
                                                  f"{stem}.rttm", f"{stem}.dramapic.mp4"])
+
+
+
+def test_a_full_temporary_disk_is_a_clean_error(monkeypatch):
+    # the streamed analysis spools the decoded audio to TMPDIR (about 230 MB per hour): a full or unusable disk
+    # there is an OutputError with advice, never an OSError traceback
+    import errno
+    import io
+    import tempfile
+
+    from dramapic import analysis
+    from dramapic.errors import OutputError
+
+    def no_folder(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(tempfile, "TemporaryDirectory", no_folder)
+        with pytest.raises(OutputError, match="temporary folder.*TMPDIR"):
+            analysis.analyze(SAMPLE)
+
+    class FullDisk(io.RawIOBase):
+        def writable(self):
+            return True
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(analysis, "open", lambda *args, **kwargs: FullDisk(), raising=False)
+    with pytest.raises(OutputError, match="spool.*No space left"):
+        analysis.analyze(SAMPLE)
