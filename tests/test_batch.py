@@ -323,8 +323,11 @@ def test_ctrl_c_stops_a_pool_of_two_workers_cleanly_and_a_rerun_finishes(archive
     log = open(tmp_path / "first.log", "w+")
     # its own session, so that the SIGINT goes to the whole process group as Ctrl-C in a terminal does:
     # the batch, its worker processes and their ffmpeg children
+    # a shell starts background jobs with SIGINT ignored, and Python keeps an inherited SIG_IGN: give the batch
+    # the default disposition, as a terminal would, or a CI runner in the background makes Ctrl-C a no-op
     first = subprocess.Popen(cli("batch", str(archive), "-o", str(out), "--workers", "2"), cwd=REPO, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+                             stderr=subprocess.STDOUT, start_new_session=True,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         _wait_for(lambda: _count_done(db) >= 1, timeout=240, what="the first finished file", process=first)
         os.killpg(first.pid, signal.SIGINT)
