@@ -982,6 +982,9 @@ def write_json_atomic(data: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        from .writers import ordinary_file_mode
+
+        os.chmod(tmp, ordinary_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=1, allow_nan=False)
             handle.write("\n")

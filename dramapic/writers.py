@@ -45,6 +45,20 @@ def captioned(segments: Iterable[Segment]) -> list[Segment]:
     return [s for s in segments if s.label != "silence"]
 
 
+def ordinary_file_mode() -> int:
+    """The mode ``open()`` would give a new file under this process's umask (0644 under the usual 022)."""
+    try:  # Linux: read the umask without the set-and-restore below, which races with other threads' files
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 class OutputSet:
     """Reserves temporary files beside their final names and renames them all at once on ``commit``.
 
@@ -75,6 +89,8 @@ class OutputSet:
         except OSError as err:
             raise OutputError(f"cannot write in {final.parent}: {err.strerror}") from None
         os.close(handle)
+        # mkstemp makes the file private (0600); an output is an ordinary file, readable as the umask allows
+        os.chmod(name, ordinary_file_mode())
         temporary = Path(name)
         self._pending.append((temporary, final))
         return temporary

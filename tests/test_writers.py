@@ -81,6 +81,23 @@ def test_output_set_is_all_or_nothing(tmp_path: Path):
     assert sorted(os.listdir(tmp_path)) == ["a.json", "a.srt"]
 
 
+def test_outputs_get_the_umask_mode_not_the_private_temporary_one(tmp_path: Path):
+    import stat
+
+    from dramapic.evaluate import write_json_atomic
+
+    old = os.umask(0o022)
+    try:
+        with OutputSet() as outputs:
+            outputs.reserve(tmp_path / "a.srt").write_text("done")
+            outputs.commit()
+        write_json_atomic({"a": 1}, tmp_path / "eval.json")
+    finally:
+        os.umask(old)
+    for name in ("a.srt", "eval.json"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
+
+
 def test_output_set_refuses_existing_without_overwrite(tmp_path: Path):
     (tmp_path / "a.srt").write_text("old")
     with pytest.raises(OutputError, match="--overwrite"):
