@@ -213,6 +213,17 @@ def _matches(rel: str, patterns: Iterable[str]) -> bool:
     return any(fnmatch.fnmatchcase(rel, p) or fnmatch.fnmatchcase(name, p) for p in patterns)
 
 
+def _archive_folder(archive: str | Path) -> Path:
+    """``archive`` as a Path; :class:`InputError` when it is missing or not a folder."""
+    root = Path(archive)
+    if not root.exists():
+        raise InputError(f"no such folder: {root}")
+    if not root.is_dir():
+        raise InputError(f"{root} is not a folder (dramapic batch takes an archive folder; use dramapic run for "
+                         "one file)")
+    return root
+
+
 def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
                skip_dirs: Iterable[Path] = ()) -> list[ArchiveFile]:
     """The media files under ``archive``, recursively, sorted by relative path.
@@ -231,13 +242,7 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     InputError
         ``archive`` is missing or not a folder.
     """
-    root = Path(archive)
-    if not root.exists():
-        raise InputError(f"no such folder: {root}")
-    if not root.is_dir():
-        raise InputError(f"{root} is not a folder (dramapic batch takes an archive folder; use dramapic run for "
-                         "one file)")
-    root = root.resolve()
+    root = _archive_folder(archive).resolve()
     skip = {Path(d).resolve() for d in skip_dirs}
     extensions = _normalise_extensions(options.extensions)
     found = []
@@ -581,13 +586,8 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
 
     clock = time.perf_counter()
     pipeline = pipeline or load_pipeline(None)
-    archive = Path(archive)
+    archive = _archive_folder(archive)
     out_dir = Path(out_dir)
-    if not archive.exists():
-        raise InputError(f"no such folder: {archive}")
-    if not archive.is_dir():
-        raise InputError(f"{archive} is not a folder (dramapic batch takes an archive folder; use dramapic run "
-                         "for one file)")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -74,6 +74,18 @@ class SerialEngine(Engine):
                 yield tag, value, None
 
 
+def _top_up(queue: Iterator[Job], pending: dict, limit: int, submit: Callable[[tuple, dict], Any]) -> bool:
+    """Submit jobs from ``queue`` until ``limit`` are in flight, recording ``pending[handle] = tag``; False once
+    the queue is exhausted. The bound is what lets an interrupted batch stop promptly."""
+    while len(pending) < limit:
+        job = next(queue, None)
+        if job is None:
+            return False
+        args, kwargs, tag = job
+        pending[submit(args, kwargs)] = tag
+    return True
+
+
 def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it (records what finished, then stops the pool),
     # so the workers ignore it instead of dying half-way through writing their outputs.
@@ -219,16 +231,12 @@ class DaskEngine(Engine):
 
         queue = iter(jobs)
         pending = self._pending
-        exhausted = False
+        more = True
         while True:
-            while not exhausted and len(pending) < self.max_in_flight:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
-                    break
-                args, kwargs, tag = job
+            if more:
                 # pure=False: two files are never "the same task" even when their arguments hash alike
-                pending[self._client.submit(fn, *args, pure=False, retries=0, **kwargs)] = tag
+                more = _top_up(queue, pending, self.max_in_flight,
+                               lambda args, kwargs: self._client.submit(fn, *args, pure=False, retries=0, **kwargs))
             if not pending:
                 return
             with self._client.as_current():  # distributed.wait looks for the "current" client
@@ -315,15 +323,10 @@ class RayEngine(Engine):
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
         queue = iter(jobs)
         pending = self._pending
-        exhausted = False
+        more = True
         while True:
-            while not exhausted and len(pending) < self.max_in_flight:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
-                    break
-                args, kwargs, tag = job
-                pending[remote.remote(*args, **kwargs)] = tag
+            if more:
+                more = _top_up(queue, pending, self.max_in_flight, lambda args, kwargs: remote.remote(*args, **kwargs))
             if not pending:
                 return
             ready, _ = ray.wait(list(pending), num_returns=1)

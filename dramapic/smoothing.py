@@ -38,23 +38,29 @@ def viterbi_labels(probabilities: np.ndarray, *, switch_penalty: float) -> np.nd
     np.ndarray, shape (n_frames,)
         Label index per frame.
     """
-    log_prob = np.log(np.clip(probabilities, _EPS, None))
-    n_frames, n_labels = log_prob.shape
-    if n_frames == 0:
+    return best_path(np.log(np.clip(probabilities, _EPS, None)), switch_penalty=switch_penalty)
+
+
+def best_path(scores: np.ndarray, *, switch_penalty: float) -> np.ndarray:
+    """Best state path through additive ``scores`` (shape (n_steps, n_states), e.g. log-probabilities or
+    similarities) when every change of state between two steps costs ``switch_penalty``; shape (n_steps,)."""
+    scores = np.asarray(scores, dtype=np.float64)
+    n_steps, n_states = scores.shape
+    if n_steps == 0:
         return np.zeros(0, dtype=np.int64)
-    backpointer = np.empty((n_frames, n_labels), dtype=np.int64)
-    score = log_prob[0].copy()
-    labels = np.arange(n_labels)
-    for frame in range(1, n_frames):
-        best = int(np.argmax(score))
-        switched = score[best] - switch_penalty
-        stay = score >= switched
-        backpointer[frame] = np.where(stay, labels, best)
-        score = np.where(stay, score, switched) + log_prob[frame]
-    path = np.empty(n_frames, dtype=np.int64)
-    path[-1] = int(np.argmax(score))
-    for frame in range(n_frames - 1, 0, -1):
-        path[frame - 1] = backpointer[frame, path[frame]]
+    backpointer = np.empty((n_steps, n_states), dtype=np.int64)
+    total = scores[0].copy()
+    states = np.arange(n_states)
+    for step in range(1, n_steps):
+        best = int(np.argmax(total))
+        switched = total[best] - switch_penalty
+        stay = total >= switched
+        backpointer[step] = np.where(stay, states, best)
+        total = np.where(stay, total, switched) + scores[step]
+    path = np.empty(n_steps, dtype=np.int64)
+    path[-1] = int(np.argmax(total))
+    for step in range(n_steps - 1, 0, -1):
+        path[step - 1] = backpointer[step, path[step]]
     return path
 
 

@@ -630,23 +630,9 @@ def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, m
 
 def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
     """Best state path (m,) through ``scores`` (m, k) with a cost ``penalty`` for every change of state."""
-    m, k = scores.shape
-    if k == 1 or m == 1:
-        return np.argmax(scores, axis=1).astype(np.int64) if m == 1 else np.zeros(m, dtype=np.int64)
-    back = np.zeros((m, k), dtype=np.int64)
-    total = scores[0].astype(np.float64).copy()
-    states = np.arange(k)
-    for i in range(1, m):
-        best = int(np.argmax(total))
-        switch = total[best] - penalty
-        stay = total >= switch
-        back[i] = np.where(stay, states, best)
-        total = np.where(stay, total, switch) + scores[i]
-    path = np.zeros(m, dtype=np.int64)
-    path[-1] = int(np.argmax(total))
-    for i in range(m - 1, 0, -1):
-        path[i - 1] = back[i, path[i]]
-    return path
+    from .smoothing import best_path
+
+    return best_path(scores, switch_penalty=penalty)
 
 
 def _runs(path: np.ndarray) -> list[list[int]]:

@@ -222,24 +222,23 @@ def _wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def _count_done(db: Path) -> int:
+def _count(db: Path, sql: str) -> int:
+    """A count read from a live batch database; 0 while it is not created yet or its schema is being written."""
     if not db.is_file():
         return 0
     try:
         with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
-            return connection.execute("SELECT count(*) FROM runs WHERE status = 'done'").fetchone()[0]
-    except sqlite3.Error:  # not created yet, or the schema is being written
+            return connection.execute(sql).fetchone()[0]
+    except sqlite3.Error:
         return 0
+
+
+def _count_done(db: Path) -> int:
+    return _count(db, "SELECT count(*) FROM runs WHERE status = 'done'")
 
 
 def _running_batches(db: Path) -> int:
-    if not db.is_file():
-        return 0
-    try:
-        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1) as connection:
-            return connection.execute("SELECT count(*) FROM batches WHERE status = 'running'").fetchone()[0]
-    except sqlite3.Error:
-        return 0
+    return _count(db, "SELECT count(*) FROM batches WHERE status = 'running'")
 
 
 def test_sigkill_then_resume_finishes_the_rest_without_redoing_anything(archive, tmp_path):
