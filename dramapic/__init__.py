@@ -16,7 +16,7 @@ __all__ = ["__version__", "analyze", "load_pipeline", "AnalysisResult", "Dramapi
 def __getattr__(name: str):
     # heavy modules (torch, librosa) load only when the API that needs them is used
     if name == "analyze":
-        from .analysis import analyze
+        from .analysis.analyze import analyze
 
         return analyze
     if name == "load_pipeline":

@@ -172,7 +172,7 @@ def _check_speaker_counts(args: argparse.Namespace) -> None:
 
 
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
-    from .analysis import AnalysisOptions
+    from .analysis.analyze import AnalysisOptions
     from .config import load_pipeline
     from .run import RunOptions, run
 
@@ -203,7 +203,7 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from . import resources
-    from .train import TRAIN_STAGES, train_all
+    from .lab.train import TRAIN_STAGES, train_all
 
     stages = TRAIN_STAGES if args.only is None else (args.only,)
     done = train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
@@ -223,9 +223,9 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 
 def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
-    from .analysis import analyze
+    from .analysis.analyze import analyze
     from .config import load_pipeline
-    from .evaluate import evaluate_mixes, write_json_atomic
+    from .lab.evaluate import evaluate_mixes, write_json_atomic
 
     pipeline = load_pipeline(args.pipeline)
     if not args.mixes.is_dir():
@@ -233,7 +233,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.variants:
-        from .evaluate import evaluate_variants
+        from .lab.evaluate import evaluate_variants
 
         report = evaluate_variants(args.mixes, pipeline, limit=args.limit, progress=progress)
     else:
@@ -326,8 +326,8 @@ def _interrupt(signum, frame) -> None:
 
 
 def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
-    from .analysis import AnalysisOptions
-    from .batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
+    from .analysis.analyze import AnalysisOptions
+    from .archive.batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
     from .config import load_pipeline
 
     extensions = DEFAULT_EXTENSIONS if args.extensions is None else tuple(
@@ -362,7 +362,7 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, progress: TqdmProgress) -> int:
-    from .report import write_report
+    from .archive.report import write_report
 
     outputs = write_report(args.source, output=args.output, title=args.title, parquet=not args.no_parquet)
     if not args.quiet:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import media, resources
-from .analysis import AnalysisOptions, analyze, check_input
+from .analysis.analyze import AnalysisOptions, analyze, check_input
 from .config import PipelineConfig, load_pipeline
 from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook

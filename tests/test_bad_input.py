@@ -173,7 +173,7 @@ def test_a_full_temporary_disk_is_a_clean_error(monkeypatch):
     import io
     import tempfile
 
-    from dramapic import analysis
+    from dramapic.analysis import analyze as analysis
     from dramapic.errors import OutputError
 
     def no_folder(*args, **kwargs):

@@ -21,11 +21,11 @@ import numpy as np
 import pytest
 
 from dramapic import media
-from dramapic.batch import (BatchOptions, TaskOptions, expected_key, file_key, find_media, installed_models,
+from dramapic.archive.batch import (BatchOptions, TaskOptions, expected_key, file_key, find_media, installed_models,
                             models_current, plan_batch, process_file, run_batch)
 from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError, InputError
-from dramapic.store import DB_NAME, Store
+from dramapic.archive.store import DB_NAME, Store
 from conftest import REPO, SAMPLE
 from test_end_to_end import validate_contract
 
@@ -148,7 +148,7 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
     def must_not_run(*args, **kwargs):
         raise AssertionError(f"re-processed {kwargs.get('rel')}")
 
-    monkeypatch.setattr("dramapic.batch.process_file", must_not_run)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", must_not_run)
     again = run_batch(archive, out, pipeline=pipeline)
     assert (again.done, again.skipped, again.failed, again.failed_earlier) == (0, 7, 0, 1)
     monkeypatch.undo()
@@ -187,7 +187,7 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
                           out_dir=out)
         assert {i.reason for i in plan.items} == {"changed"}
         newer = {**installed_models(), "silero-vad": {"name": "silero-vad", "version": "99", "sha256": "0" * 64}}
-        monkeypatch.setattr("dramapic.batch.installed_models", lambda: newer)
+        monkeypatch.setattr("dramapic.archive.batch.installed_models", lambda: newer)
         plan = plan_batch(find_media(archive), store, pipeline, BatchOptions(), out_dir=out)
         assert {i.reason for i in plan.items} == {"changed"}
 

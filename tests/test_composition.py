@@ -1,6 +1,6 @@
 import pytest
 
-from dramapic.composition import GENRES, gender_shares, infer_genre, label_shares, summarize
+from dramapic.analysis.composition import GENRES, gender_shares, infer_genre, label_shares, summarize
 from dramapic.result import Segment, SpeakerSummary
 
 

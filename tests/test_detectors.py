@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dramapic import detectors
+from dramapic.analysis import detectors
 from dramapic.config import Stage1Config
-from dramapic.ensemble import DetectorCombiner
+from dramapic.analysis.stage1 import DetectorCombiner
 from conftest import need_shared_data, tone
 
 

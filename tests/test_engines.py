@@ -8,11 +8,11 @@ import time
 
 import pytest
 
-from dramapic.batch import BatchOptions, run_batch
+from dramapic.archive.batch import BatchOptions, run_batch
 from dramapic.config import load_pipeline
-from dramapic.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
+from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
 from dramapic.errors import ConfigError
-from dramapic.store import DB_NAME, Store
+from dramapic.archive.store import DB_NAME, Store
 from conftest import REPO
 from test_batch import CLIPS, assert_consistent, make_archive
 
@@ -71,7 +71,7 @@ def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="unknown engine"):
         make_engine("spark")
     pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
-    monkeypatch.setattr("dramapic.engines.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("dramapic.archive.engines.CONNECT_TIMEOUT", "1s")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler tcp://127.0.0.1:1"):
         make_engine("dask", scheduler="tcp://127.0.0.1:1")
 

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic import detectors, resources, train
+from dramapic.analysis import detectors
+from dramapic import resources
+from dramapic.lab import train
 from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
-from dramapic.ensemble import (
+from dramapic.analysis.stage1 import (
     MEMBER_KINDS,
     DetectorCombiner,
     Forest,
@@ -206,7 +208,7 @@ def test_toy_member_plugs_in_by_configuration_alone(tmp_path: Path, monkeypatch)
     The toy member is a 3-tree forest on the seed features at n_fft 512; a stacker is retrained over the four
     members; the pipeline names both. The product's loader (``analysis.stage1_model``) then runs it.
     """
-    from dramapic import analysis
+    from dramapic.analysis import analyze as analysis
 
     _need_bundled_stage1_models()
     root = tmp_path / "models"

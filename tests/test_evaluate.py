@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic.evaluate import (
+from dramapic.lab.evaluate import (
     COLLAR_S, Report, aggregate, evaluate_mixes, load_reference, main, score_result, write_json_atomic,
 )
 from dramapic.result import AnalysisResult
@@ -327,11 +327,11 @@ def test_main_with_stub_analysis(tmp_path, monkeypatch, capsys):
     mixes = tmp_path / "mixes"
     for name in ("devmix_01", "devmix_02"):
         write_synthetic(mixes, name, SYNTH_ROWS, SYNTH_TURNS)
-    analysis = types.ModuleType("dramapic.analysis")
+    analysis = types.ModuleType("dramapic.analysis.analyze")
     analysis.analyze = lambda path, pipeline: synth_prediction(1.0, 2.0)
     config = types.ModuleType("dramapic.config")
     config.load_pipeline = lambda name: object()
-    monkeypatch.setitem(sys.modules, "dramapic.analysis", analysis)
+    monkeypatch.setitem(sys.modules, "dramapic.analysis.analyze", analysis)
     monkeypatch.setitem(sys.modules, "dramapic.config", config)
     out = tmp_path / "out" / "report.json"
     assert main(["--mixes", str(mixes), "--json", str(out), "--limit", "1"]) == 0
@@ -358,7 +358,7 @@ def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(cap
         pytest.skip(f"dev mixes not found at {DEV_MIXES}")
     from dramapic import cli
     from dramapic.config import load_pipeline
-    from dramapic.evaluate import GENDER_VARIANTS, evaluate_variants
+    from dramapic.lab.evaluate import GENDER_VARIANTS, evaluate_variants
 
     pipeline = load_pipeline(None)
     report = evaluate_variants(DEV_MIXES, pipeline, limit=1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from dramapic import features as F
+from dramapic.analysis import features as F
 
 SR = 16_000
 

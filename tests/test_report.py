@@ -17,8 +17,8 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import InputError, OutputError
-from dramapic.report import CSV_COLUMNS, LABEL_COLOURS, load_report_data, parquet_available, write_report
-from dramapic.store import DB_NAME, Store
+from dramapic.archive.report import CSV_COLUMNS, LABEL_COLOURS, load_report_data, parquet_available, write_report
+from dramapic.archive.store import DB_NAME, Store
 from dramapic.writers import get_writer
 from conftest import REPO
 from test_store import make_record, make_result

@@ -1,6 +1,6 @@
 import numpy as np
 
-from dramapic.smoothing import enforce_min_durations, runs_of, smooth_labels, viterbi_labels
+from dramapic.analysis.smoothing import enforce_min_durations, runs_of, smooth_labels, viterbi_labels
 
 
 def _probs(labels, n_labels=4, strength=0.9):

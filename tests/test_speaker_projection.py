@@ -11,7 +11,7 @@ import pytest
 
 from dramapic.errors import ModelError
 from dramapic.models import load_manifest, register_model
-from dramapic.speakers import SpeakerOptions, SpeakerProjection, diarize_windows
+from dramapic.analysis.diarization import SpeakerOptions, SpeakerProjection, diarize_windows
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -83,7 +83,7 @@ def test_smoke_training_registers_a_loadable_projection(tmp_path: Path):
     manifest_csv = DATA / "manifest.csv"
     if not manifest_csv.is_file():
         pytest.skip(f"shared training data not found at {DATA}")
-    from dramapic.train import train_speaker_projection
+    from dramapic.lab.train import train_speaker_projection
 
     entry = train_speaker_projection(manifest_csv, out_dir=tmp_path, seed=1, dim=10, max_clips=24)
     listed = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["models"]

@@ -12,7 +12,7 @@ import pytest
 from dramapic.errors import ModelError
 from dramapic.models import load_manifest
 from dramapic.result import SpeakerSummary
-from dramapic.speakers import (
+from dramapic.analysis.diarization import (
     GenderClassifier,
     SpeakerEncoder,
     SpeakerOptions,
@@ -202,7 +202,7 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
 
 
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
-    import dramapic.speakers as speakers
+    import dramapic.analysis.diarization as speakers
 
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model)
@@ -245,7 +245,7 @@ def _synthetic(pattern: str, *, hop: float = 0.25, window: float = 1.5, seed: in
 
 
 def test_viterbi_and_minimum_turn_length():
-    from dramapic.speakers import _viterbi
+    from dramapic.analysis.diarization import _viterbi
 
     scores = np.array([[1, 0], [1, 0], [0, 1], [1, 0], [1, 0], [0, 1], [0, 1], [0, 1]], dtype=float)
     assert list(_viterbi(scores, 0.0)) == [0, 0, 1, 0, 0, 1, 1, 1]
@@ -282,7 +282,7 @@ def test_speaker_count_bounds_and_gender_override():
 
 
 def test_to_annotation_agrees_with_the_rttm_writer(tmp_path):
-    from dramapic.evaluate import read_rttm
+    from dramapic.lab.evaluate import read_rttm
     from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
     from dramapic.writers import RttmWriter
 
@@ -376,7 +376,7 @@ def test_cli_refuses_impossible_speaker_counts(tmp_path, capsys):
 
 
 def test_bench_builds_a_long_dialogue():
-    from dramapic.bench_speakers import build_dialogue
+    from dramapic.lab.bench_speakers import build_dialogue
 
     if not (DATA / "manifest.csv").is_file():
         pytest.skip(f"shared data not found under {DATA}")

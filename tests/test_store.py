@@ -11,7 +11,7 @@ import pytest
 
 from dramapic.errors import OutputError
 from dramapic.result import AnalysisResult
-from dramapic.store import DB_NAME, SCHEMA_VERSION, BatchLock, RunRecord, Store, iter_runs
+from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, RunRecord, Store, iter_runs
 from conftest import REPO
 
 MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
@@ -173,7 +173,7 @@ def test_second_lock_on_the_same_folder_is_refused(tmp_path):
 
 HOLDER = """
 import sys, time
-from dramapic.store import BatchLock
+from dramapic.archive.store import BatchLock
 lock = BatchLock(sys.argv[1]).acquire()
 print("held", flush=True)
 time.sleep(float(sys.argv[2]))

@@ -10,10 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic import analysis, detectors, media
+from dramapic.analysis import analyze as analysis, detectors
+from dramapic import media
 from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
 from dramapic.errors import InputError, MediaError
-from dramapic.smoothing import smooth_labels
+from dramapic.analysis.smoothing import smooth_labels
 from conftest import SAMPLE, tone
 
 RATE = detectors.SAMPLE_RATE
@@ -75,10 +76,10 @@ def _random_ensemble(audio: np.ndarray):
     """An ensemble of untrained members of every kind (the frame and window grids are what is tested)."""
     from sklearn.ensemble import RandomForestClassifier
 
-    from dramapic import ensemble
-    from dramapic.ensemble import (DetectorLRMember, Forest, LinearSoftmax, LogMelCnnMember, SeedForestMember,
+    from dramapic.analysis import stage1 as ensemble
+    from dramapic.analysis.stage1 import (DetectorLRMember, Forest, LinearSoftmax, LogMelCnnMember, SeedForestMember,
                                    Stage1Ensemble, build_cnn)
-    from dramapic.features import window_features
+    from dramapic.analysis.features import window_features
 
     import torch
 
@@ -99,7 +100,7 @@ def _random_ensemble(audio: np.ndarray):
     yamnet_member = getattr(ensemble, "YamNetMember", None)
     if yamnet_member is not None:
         try:
-            from dramapic.yamnet import load_yamnet
+            from dramapic.analysis.yamnet import load_yamnet
 
             load_yamnet()
         except Exception:  # its pretrained weights are not installed here
@@ -283,7 +284,7 @@ def test_audio_shorter_than_one_second_is_an_input_error(pipeline, scratch_dir, 
 
 # ------------------------------------------------------------------------------------------------ bench inputs
 def test_bench_builds_long_inputs_without_decoding_them(tmp_path: Path):
-    from dramapic.bench import build_input
+    from dramapic.lab.bench import build_input
 
     audio_only = media.probe(build_input(tmp_path / "long.mka", minutes=2.0, size=None))
     assert not audio_only.has_video and len(audio_only.audio_streams) == 1

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from dramapic.models import file_sha256, load_manifest
-from dramapic.speakers import GenderClassifier
-from dramapic.train import main, mix_at_snr, telephone, train_gender
+from dramapic.analysis.diarization import GenderClassifier
+from dramapic.lab.train import main, mix_at_snr, telephone, train_gender
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -75,7 +75,7 @@ def test_telephone_band_removes_high_frequencies():
 
 # ------------------------------------------------------------------------------------------------ stage 1
 def test_label_frames_follows_the_dev_mix_rule():
-    from dramapic.train import label_frames
+    from dramapic.lab.train import label_frames
 
     n = 16_000 * 3
     song = np.zeros(n, np.float32)
@@ -89,7 +89,7 @@ def test_label_frames_follows_the_dev_mix_rule():
 
 
 def test_reencode_keeps_length_and_alignment():
-    from dramapic.train import reencode
+    from dramapic.lab.train import reencode
 
     t = np.arange(16_000 * 2) / 16_000
     x = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 1.5 * t)).astype(np.float32)
@@ -103,7 +103,7 @@ def test_reencode_keeps_length_and_alignment():
 def test_training_mixes_use_train_material_in_disjoint_folds():
     import csv
 
-    from dramapic.train import build_training_mixes
+    from dramapic.lab.train import build_training_mixes
 
     rows = {r["speaker"]: r["split"] for r in csv.DictReader(open(_manifest_csv(), encoding="utf-8")) if r["speaker"]}
     mixes = build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=25, mix_s=(20, 25), max_clips=5)
@@ -121,8 +121,9 @@ def test_training_mixes_use_train_material_in_disjoint_folds():
 
 
 def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
-    from dramapic import detectors, train
-    from dramapic.ensemble import Stage1Ensemble
+    from dramapic.analysis import detectors
+    from dramapic.lab import train
+    from dramapic.analysis.stage1 import Stage1Ensemble
 
     out = tmp_path / "models"
     members = tuple((name, kind, {**params, **train.SMOKE_OVERRIDES.get(kind, {})})
@@ -153,7 +154,8 @@ def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
 
 
 def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
-    from dramapic import cli, train
+    from dramapic import cli
+    from dramapic.lab import train
 
     calls = {}
 

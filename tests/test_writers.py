@@ -84,7 +84,7 @@ def test_output_set_is_all_or_nothing(tmp_path: Path):
 def test_outputs_get_the_umask_mode_not_the_private_temporary_one(tmp_path: Path):
     import stat
 
-    from dramapic.evaluate import write_json_atomic
+    from dramapic.lab.evaluate import write_json_atomic
 
     old = os.umask(0o022)
     try:

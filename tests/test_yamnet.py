@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic import media, yamnet
+from dramapic import media
+from dramapic.analysis import yamnet
 from dramapic.errors import ModelError
 
 REPO = Path(__file__).resolve().parents[1]

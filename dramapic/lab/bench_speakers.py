@@ -1,4 +1,4 @@
-"""Speed and memory of the diarization on long input: ``python -m dramapic.bench_speakers --hours 2``.
+"""Speed and memory of the diarization on long input: ``python -m dramapic.lab.bench_speakers --hours 2``.
 
 Builds a long dialogue from real speech and runs the diarization part of the pipeline on it
 (:func:`dramapic.speakers.label_voice_segments`: window embeddings, gender scores, clustering, re-segmentation)
@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 SR = 16_000
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 SPEAKERS = {  # train-split speaker id -> how to cut turns from its clips (4 female, 4 male)
     "emodb_16": "clip", "emodb_15": "clip",
@@ -62,7 +62,7 @@ def _load_speakers(data: Path) -> dict[str, list[np.ndarray]]:
                 if audio.ndim > 1:
                     audio = audio.mean(axis=1)
                 if sr != SR:
-                    from .speakers import _as_mono_16k
+                    from ..analysis.diarization import _as_mono_16k
 
                     audio = _as_mono_16k(audio, sr)
                 clips[row["speaker"]].append(audio)
@@ -107,7 +107,7 @@ def build_dialogue(seconds: float, data: Path, seed: int = 0):
 
 def build_from_sample(seconds: float):
     """The bundled sample repeated to about ``seconds``, with its ground-truth voice rows as segments."""
-    from . import media
+    from .. import media
 
     sample = REPO / "samples" / "drama_sample.mp4"
     audio = media.decode_audio(media.probe(sample))
@@ -155,10 +155,10 @@ def measure_one(hours: float, data: Path) -> dict:
     from pyannote.core import Annotation, Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
 
-    from . import speakers
-    from .analysis import speaker_settings
-    from .config import load_pipeline
-    from .models import load_manifest
+    from ..analysis import diarization as speakers
+    from ..analysis.analyze import speaker_settings
+    from ..config import load_pipeline
+    from ..models import load_manifest
 
     clock = time.perf_counter()
     if (data / "manifest.csv").is_file():
@@ -211,7 +211,7 @@ def measure_one(hours: float, data: Path) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dramapic.bench_speakers", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.bench_speakers", description=__doc__.splitlines()[0])
     parser.add_argument("--hours", type=float, default=2.0, help="the longest input (default 2); also 1/4 and 1/2")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (manifest.csv)")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
@@ -225,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [args.hours / 4, args.hours / 2, args.hours]
     rows = []
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[1]),
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
                                                     env.get("PYTHONPATH", "")) if p)
     for hours in sizes:
-        out = subprocess.run([sys.executable, "-m", "dramapic.bench_speakers", "--one", str(hours),
+        out = subprocess.run([sys.executable, "-m", "dramapic.lab.bench_speakers", "--one", str(hours),
                               "--data", str(args.data)], capture_output=True, text=True, env=env, check=False)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)

@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from .errors import OutputError
-from .result import AnalysisResult
+from ..errors import OutputError
+from ..result import AnalysisResult
 
 DB_NAME = "dramapic.sqlite"
 LOCK_NAME = "dramapic.lock"

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .errors import InputError, OutputError
+from ..errors import InputError, OutputError
 from .store import DB_NAME, Store, VideoRecord, video_record
-from .writers import OutputSet
+from ..writers import OutputSet
 
 LABELS = ("voice", "song", "noise", "silence")
 # the summary card's colours (render.LABEL_COLOURS, there in ASS blue-green-red order)
@@ -118,7 +118,7 @@ def load_report_data(source: str | Path, *, title: str | None = None) -> ReportD
                           source=str(source), videos=videos, batches=batches, generated=time.time())
     if not source.exists():
         raise InputError(f"no such file or folder: {source}")
-    from .result import SCHEMA, AnalysisResult
+    from ..result import SCHEMA, AnalysisResult
 
     try:
         data = json.loads(source.read_text(encoding="utf-8"))
@@ -328,7 +328,7 @@ def _limited(videos: Sequence[VideoRecord]) -> tuple[Sequence[VideoRecord], str]
 
 def render_html(data: ReportData) -> str:
     """The whole report as one HTML document (inline CSS, inline SVG, no external reference)."""
-    from . import __version__
+    from .. import __version__
 
     totals = data.totals()
     done = data.done

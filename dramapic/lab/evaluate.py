@@ -35,7 +35,7 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
 pooled over frames), DER is pooled from the summed components, and the female share, composition share and
 speaker-count errors are means of the per-file values.
 
-Run ``python -m dramapic.evaluate --mixes DIR [--json OUT] [--limit N]``; add ``--variants`` for every stage-1
+Run ``python -m dramapic.lab.evaluate --mixes DIR [--json OUT] [--limit N]``; add ``--variants`` for every stage-1
 member alone versus the ensemble and the hand rule, and the gender cascade versus independent gender
 (:func:`evaluate_variants`).
 """
@@ -56,7 +56,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 from pyannote.core import Annotation, Segment, Timeline
 
-from .result import SCHEMA, STAGE1_LABELS, AnalysisResult
+from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult
 
 FRAME_S = 0.01
 COLLAR_S = 0.25
@@ -883,12 +883,13 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     """
     import time
 
-    from . import detectors, media
-    from .analysis import segments_from_frames
-    from .config import load_pipeline
-    from .ensemble import DetectorCombiner, Stage1Ensemble
-    from .models import load_manifest
-    from .smoothing import smooth_labels
+    from ..analysis import detectors
+    from .. import media
+    from ..analysis.analyze import segments_from_frames
+    from ..config import load_pipeline
+    from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble
+    from ..models import load_manifest
+    from ..analysis.smoothing import smooth_labels
 
     pipeline = pipeline or load_pipeline(None)
     manifest = manifest or load_manifest()
@@ -897,8 +898,8 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     rule = DetectorCombiner(cfg)
     min_frames = np.array([round(cfg.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
     if gender:
-        from .analysis import analyze
-        from .speakers import GenderClassifier, SpeakerEncoder
+        from ..analysis.analyze import analyze
+        from ..analysis.diarization import GenderClassifier, SpeakerEncoder
 
         encoder = SpeakerEncoder()
         gender_model = GenderClassifier.from_manifest(manifest, pipeline.stage2.gender_model)
@@ -982,7 +983,7 @@ def write_json_atomic(data: Any, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        from .writers import ordinary_file_mode
+        from ..writers import ordinary_file_mode
 
         os.chmod(tmp, ordinary_file_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
@@ -998,8 +999,8 @@ def write_json_atomic(data: Any, path: Path) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dramapic.evaluate --mixes DIR [--json OUT] [--limit N]``: analyse, score, print a table."""
-    parser = argparse.ArgumentParser(prog="python -m dramapic.evaluate",
+    """``python -m dramapic.lab.evaluate --mixes DIR [--json OUT] [--limit N]``: analyse, score, print a table."""
+    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.evaluate",
                                      description="Score dramapic on labelled mixes (labels.csv + rttm + opus).")
     parser.add_argument("--mixes", required=True, type=Path, help="folder with devmix_NN.{opus,labels.csv,rttm}")
     parser.add_argument("--json", type=Path, default=None, help="write the report as JSON here")
@@ -1011,7 +1012,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pipeline", type=Path, default=None, help="pipeline YAML (default: the bundled one)")
     args = parser.parse_args(argv)
 
-    from dramapic.analysis import analyze
+    from dramapic.analysis.analyze import analyze
     from dramapic.config import load_pipeline
 
     pipeline = load_pipeline(args.pipeline)

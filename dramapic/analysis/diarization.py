@@ -25,9 +25,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ModelError
-from .progress import ProgressHook, silent_hook
-from .result import GENDERS, SpeakerSummary
+from ..errors import ModelError
+from ..progress import ProgressHook, silent_hook
+from ..result import GENDERS, SpeakerSummary
 
 log = logging.getLogger(__name__)
 

@@ -35,9 +35,9 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from .config import STAGE1_LABELS, Stage1Config
+from ..config import STAGE1_LABELS, Stage1Config
 from .detectors import FRAME_S, SAMPLE_RATE, DetectorScores
-from .errors import ModelError
+from ..errors import ModelError
 
 _EPS = 1e-4
 
@@ -609,7 +609,7 @@ def build_stage1(config: Stage1Config, manifest=None):
     if config.model == "rule":
         return DetectorCombiner(config)
     if manifest is None:
-        from .models import load_manifest
+        from ..models import load_manifest
 
         manifest = load_manifest()
     return Stage1Ensemble.from_manifest(manifest, members=config.members, stacker=config.stacker)

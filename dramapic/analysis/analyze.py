@@ -29,14 +29,15 @@ from typing import Sequence
 
 import numpy as np
 
-from . import composition, detectors, media
-from .config import STAGE1_LABELS, PipelineConfig, load_pipeline
+from . import composition, detectors
+from .. import media
+from ..config import STAGE1_LABELS, PipelineConfig, load_pipeline
 from .detectors import DetectorScores
-from .ensemble import DetectorCombiner, Stage1Ensemble
-from .errors import ConfigError, InputError, OutputError
-from .models import file_sha256, load_manifest, pretrained_models
-from .progress import ProgressHook, silent_hook
-from .result import AnalysisResult, Segment, Source
+from .stage1 import DetectorCombiner, Stage1Ensemble
+from ..errors import ConfigError, InputError, OutputError
+from ..models import file_sha256, load_manifest, pretrained_models
+from ..progress import ProgressHook, silent_hook
+from ..result import AnalysisResult, Segment, Source
 from .smoothing import runs_of, smooth_labels
 
 log = logging.getLogger(__name__)
@@ -120,14 +121,14 @@ def stage1_model(config) -> DetectorCombiner | Stage1Ensemble:
 @lru_cache(maxsize=4)
 def _stage2_models(gender_model: str):
     # loaded once per process: the speaker encoder and the gender classifier are the slow parts to build
-    from .speakers import GenderClassifier, SpeakerEncoder
+    from .diarization import GenderClassifier, SpeakerEncoder
 
     return SpeakerEncoder(), GenderClassifier.from_manifest(load_manifest(), gender_model)
 
 
 @lru_cache(maxsize=4)
 def _speaker_projection(name: str | None):
-    from .speakers import SpeakerProjection
+    from .diarization import SpeakerProjection
 
     return None if name is None else SpeakerProjection.from_manifest(load_manifest(), name)
 
@@ -453,7 +454,7 @@ def speaker_settings(pipeline: PipelineConfig, options: AnalysisOptions = Analys
     ConfigError
         Impossible speaker counts; ModelError when the projection is missing or altered.
     """
-    from .speakers import SpeakerOptions
+    from .diarization import SpeakerOptions
 
     cfg = pipeline.speakers
     min_speakers, max_speakers = _speaker_bounds(pipeline, options)
@@ -468,7 +469,7 @@ def speaker_settings(pipeline: PipelineConfig, options: AnalysisOptions = Analys
 def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipeline: PipelineConfig, *,
             options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list]:
     """Voice segments split into speaker turns with gender and speaker; the speakers."""
-    from .speakers import label_voice_segments
+    from .diarization import label_voice_segments
 
     encoder, gender_model = _stage2_models(pipeline.stage2.gender_model)
     if isinstance(audio, SpooledAudio):

@@ -1,4 +1,4 @@
-"""Speed and memory benchmark: ``python -m dramapic.bench``.
+"""Speed and memory benchmark: ``python -m dramapic.lab.bench``.
 
 Builds a long input from the bundled sample (its audio looped by ffmpeg, packets copied, under a moving test
 picture, or alone with ``--analysis-only``), then measures on this machine:
@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import media, resources
-from .config import load_pipeline
+from .. import media, resources
+from ..config import load_pipeline
 
 # the bundled sample lives in the repository (samples/), not in the installed package
-SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "drama_sample.mp4"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "drama_sample.mp4"
 
 STAGE_NAMES = {
     "decode": "decode (ffmpeg + spool)",
@@ -100,9 +100,9 @@ def analysis_worker(input_path: str, workdir: str, pipeline_path: str | None = N
     resident after warm-up, peak during the timed analysis (the peak is reset after warm-up where Linux allows)
     and the peak over the whole process.
     """
-    from .analysis import AnalysisOptions, analyze
-    from .render import write_ass
-    from .writers import get_writer
+    from ..analysis.analyze import AnalysisOptions, analyze
+    from ..render import write_ass
+    from ..writers import get_writer
 
     pipeline = load_pipeline(Path(pipeline_path) if pipeline_path else None)
     work = Path(workdir)
@@ -226,7 +226,7 @@ def format_table(report: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dramapic.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
     parser.add_argument("--source", type=Path, default=SAMPLE,
                         help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")

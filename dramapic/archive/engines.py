@@ -30,9 +30,9 @@ import os
 import signal
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
-from .config import PipelineConfig
-from .errors import ConfigError
-from .threads import available_cores
+from ..config import PipelineConfig
+from ..errors import ConfigError
+from ..threads import available_cores
 
 log = logging.getLogger(__name__)
 

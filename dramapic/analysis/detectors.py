@@ -12,8 +12,8 @@ from functools import lru_cache
 
 import numpy as np
 
-from .errors import ModelError
-from .progress import ProgressHook, silent_hook
+from ..errors import ModelError
+from ..progress import ProgressHook, silent_hook
 
 SAMPLE_RATE = 16000
 FRAME_S = 0.01

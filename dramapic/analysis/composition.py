@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from .result import GENDERS, STAGE1_LABELS, Genre, Segment, SpeakerSummary, Summary
+from ..result import GENDERS, STAGE1_LABELS, Genre, Segment, SpeakerSummary, Summary
 
 GENRES = ("drama", "interview", "documentary", "music_show", "other")
 # "other" keeps a small constant score so that a video fitting none of the rules is not forced into one

@@ -1,7 +1,7 @@
 """Training of every model file dramapic ships: the stage-1 ensemble and the stage-2 gender model.
 
 Run ``dramapic train --data ../shared/data/manifest.csv`` (everything), or
-``python -m dramapic.train {all,stage1,gender} --data manifest.csv --out models``.
+``python -m dramapic.lab.train {all,stage1,gender} --data manifest.csv --out models``.
 
 Only ``split == "train"`` clips are fitted; ``split == "dev"`` clips and the dev mixes are used only for measuring.
 
@@ -35,9 +35,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .models import file_sha256, register_model
-from .progress import ProgressHook, silent_hook
-from .result import GENDERS
+from ..models import file_sha256, register_model
+from ..progress import ProgressHook, silent_hook
+from ..result import GENDERS
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +249,7 @@ def train_gender(
     dict
         The manifest entry as registered (with file checksums), including ``metrics``.
     """
-    from .speakers import SpeakerEncoder
+    from ..analysis.diarization import SpeakerEncoder
 
     t0 = time.perf_counter()
     manifest_csv = Path(manifest_csv)
@@ -295,7 +295,7 @@ def train_gender(
     tmp.replace(model_path)
 
     # evaluation on dev only: clean clips, the same clips over dev music / noise, and single windows
-    from .speakers import GenderClassifier
+    from ..analysis.diarization import GenderClassifier
 
     model = GenderClassifier.from_npz(model_path)
     eval_rng = np.random.default_rng(EVAL_SEED)
@@ -445,7 +445,7 @@ def train_speaker_projection(
     """
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
-    from .speakers import SpeakerEncoder, SpeakerProjection, _l2
+    from ..analysis.diarization import SpeakerEncoder, SpeakerProjection, _l2
 
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
@@ -535,8 +535,8 @@ def _summary(entry: dict[str, Any]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m dramapic.train {all,stage1,gender,speakers,gender-stacking} --data manifest.csv ...``."""
-    parser = argparse.ArgumentParser(prog="python -m dramapic.train", description=__doc__.split("\n")[0])
+    """``python -m dramapic.lab.train {all,stage1,gender,speakers,gender-stacking} --data manifest.csv ...``."""
+    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.train", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="task", required=True)
     for task in ("all", "stage1"):
         t = sub.add_parser(task, help="train every model" if task == "all" else "train the stage-1 ensemble")
@@ -796,7 +796,7 @@ def reencode(x: np.ndarray, codec: str, bitrate_k: int) -> np.ndarray:
     import subprocess
     import tempfile
 
-    from .media import ffmpeg_exe
+    from ..media import ffmpeg_exe
 
     encoder, ext = {"opus": ("libopus", "ogg"), "aac": ("aac", "m4a"), "mp3": ("libmp3lame", "mp3")}[codec]
     with tempfile.TemporaryDirectory(prefix="dramapic-enc-") as tmp:
@@ -1246,7 +1246,7 @@ class PreparedMix:
 
 def prepare_mixes(mixes: Sequence[TrainingMix], *, progress: ProgressHook = silent_hook) -> list[PreparedMix]:
     """Run the pretrained detectors over every mix (the shared input of all members)."""
-    from . import detectors
+    from ..analysis import detectors
 
     out = []
     for i, mix in enumerate(mixes):
@@ -1277,7 +1277,7 @@ def _params(kind: str, overrides: dict[str, Any] | None) -> dict[str, Any]:
 
 def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple[np.ndarray, np.ndarray | None]:
     """Features of one mix for a member kind: ``(x, centres)``; frame-level kinds give ``centres=None``. Cached."""
-    from . import ensemble, features
+    from ..analysis import stage1 as ensemble, features
 
     hop = float(item.window_hop_s or params.get("hop_s", 0.5))
     key = (kind, hop, tuple(sorted((k, str(v)) for k, v in params.items() if k in ("n_fft", "window_s", "n_mels"))))
@@ -1292,7 +1292,7 @@ def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple
                                                         window_s=params["window_s"], hop_s=hop)
             item.cache[key] = (patches.astype(np.float16), centres)
         elif kind == "yamnet-lr":
-            from .yamnet import load_yamnet
+            from ..analysis.yamnet import load_yamnet
 
             # YAMNet's patch step is fixed (0.48 s), whatever the item's window step
             centres, logits = load_yamnet().window_logits(item.audio)
@@ -1324,7 +1324,7 @@ def _fit_cnn(x: np.ndarray, y: np.ndarray, params: dict[str, Any], seed: int, n_
     minimum)."""
     import torch
 
-    from .ensemble import build_cnn
+    from ..analysis.stage1 import build_cnn
 
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 31])
@@ -1375,7 +1375,7 @@ def fit_member(kind: str, params: dict[str, Any], items: Sequence[PreparedMix], 
                labels: Sequence[str] = STAGE1_LABEL_NAMES, refines: str | None = None,
                progress: ProgressHook = silent_hook):
     """Fit one member of ``kind`` on ``items`` and return it as the class :mod:`dramapic.ensemble` runs."""
-    from . import ensemble
+    from ..analysis import stage1 as ensemble
 
     params = _params(kind, params)
     x, y = _training_set(kind, params, items)
@@ -1407,7 +1407,7 @@ def fit_member(kind: str, params: dict[str, Any], items: Sequence[PreparedMix], 
 def _full_linear(scaler, clf, n_labels: int):
     """A :class:`~dramapic.ensemble.LinearSoftmax` over all ``n_labels`` classes: classes absent from the training data
     (tiny smoke runs) get a logit of -20."""
-    from .ensemble import LinearSoftmax
+    from ..analysis.stage1 import LinearSoftmax
 
     classes = [int(c) for c in clf.classes_]
     coef, intercept = np.asarray(clf.coef_, np.float64), np.asarray(clf.intercept_, np.float64)
@@ -1440,7 +1440,7 @@ def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     if kind == "detector-lr":
         info["function"] = "dramapic.ensemble.detector_features"
     if kind == "yamnet-lr":
-        from . import yamnet
+        from ..analysis import yamnet
 
         info.update({"function": "dramapic.yamnet.patches + YamNet.logits (521 AudioSet class logits)",
                      "window_s": yamnet.PATCH_SPAN_S, "hop_s": yamnet.PATCH_HOP_S,
@@ -1452,7 +1452,7 @@ def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
 
 def merge_members(kind: str, members: Sequence[Any]):
     """One member from per-fold members of the same kind: all trees of the forests, all nets of the CNNs."""
-    from . import ensemble
+    from ..analysis import stage1 as ensemble
 
     first = members[0]
     common = dict(name=first.name, labels=first.labels, refines=first.refines, info=first.info)
@@ -1478,7 +1478,7 @@ def _concat_forests(forests: Sequence[Any]) -> dict[str, np.ndarray]:
 
 def member_frame_probabilities(kind: str, params: dict[str, Any], member: Any, item: PreparedMix) -> np.ndarray:
     """``member.frame_probabilities`` of a prepared mix from its cached inputs, shape (n_frames, k)."""
-    from .features import windows_to_frames
+    from ..analysis.features import windows_to_frames
 
     params = _params(kind, params)
     x, centres = member_inputs(kind, params, item)
@@ -1505,7 +1505,7 @@ def fit_stacker(member_probs: Sequence[Sequence[np.ndarray]], labels: Sequence[n
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from .ensemble import stack_features
+    from ..analysis.stage1 import stack_features
 
     x = np.concatenate([stack_features(p)[::frame_step] for p in member_probs])
     y = np.concatenate([lab[::frame_step] for lab in labels])
@@ -1678,7 +1678,7 @@ def train_stage1(
     labels = [it.labels for it in items]
     metrics_oof = {name: _frame_accuracy([oof[it.name][i] for it in items], labels)
                    for i, (name, _, _) in enumerate(members)}
-    from .ensemble import stack_features
+    from ..analysis.stage1 import stack_features
 
     stacked = [stacker.predict_proba(stack_features(oof[it.name])) for it in items]
     metrics_oof[stacker_name] = _frame_accuracy(stacked, labels)
@@ -1825,8 +1825,8 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
 
-    from .features import window_features
-    from .speakers import SpeakerEncoder
+    from ..analysis.features import window_features
+    from ..analysis.diarization import SpeakerEncoder
 
     manifest_csv = Path(manifest_csv)
     root = manifest_csv.parent
