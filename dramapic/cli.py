@@ -18,6 +18,7 @@ from .threads import configure_threads
 log = logging.getLogger("dramapic")
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file"}
+TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking")
 
 
 class TqdmProgress:
@@ -71,6 +72,30 @@ def _common(parser: argparse.ArgumentParser) -> None:
                         help="pipeline YAML (default: the bundled pipelines/default.yaml)")
 
 
+def _stage_switches(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--no-gender", action="store_true",
+                        help="no female/male decision: gender is null and no gender shares are shown")
+    parser.add_argument("--no-speakers", action="store_true",
+                        help="no diarization: speaker is null and no speaker count is shown")
+
+
+def _pipeline(args: argparse.Namespace):
+    """The pipeline of this command: the YAML, then the command line's switches and x264 settings (the one route
+    by which --preset/--crf reach the renderer, validated like the YAML's own values)."""
+    from .config import load_pipeline
+
+    pipeline = load_pipeline(args.pipeline)
+    changes = {}
+    if getattr(args, "no_gender", False):
+        changes["stage2__gender"] = False
+    if getattr(args, "no_speakers", False):
+        changes["speakers__enabled"] = False
+    for key, name in (("render__preset", "preset"), ("render__crf", "crf")):
+        if getattr(args, name, None) is not None:
+            changes[key] = getattr(args, name)
+    return pipeline.replace(**changes) if changes else pipeline
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dramapic", description=(
         "Voice / song / noise and female / male composition of drama and TV video, "
@@ -97,17 +122,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
     run.add_argument("--preset", default=None, help="x264 preset for burn-in (default: from the pipeline)")
     run.add_argument("--crf", type=int, default=None, help="x264 CRF for burn-in (default: from the pipeline)")
+    _stage_switches(run)
     _common(run)
 
-    train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender) from a data manifest")
+    train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender, speaker "
+                                              "projection) from a data manifest")
     train.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-clips", type=int, default=None,
                        help="smoke run: use only this many clips and tiny models")
-    train.add_argument("--only", choices=("stage1", "gender", "speakers"), default=None,
-                       help="train only the stage-1 ensemble, the gender model or the speaker projection "
-                            "(default: everything)")
+    train.add_argument("--only", choices=TRAIN_ONLY, default=None,
+                       help="train only the stage-1 ensemble, the gender model or the speaker projection, or run the "
+                            "gender-stacking measurement (model-card figures; writes no model) (default: every model)")
+    train.add_argument("--seconds-per-fold", type=float, default=None,
+                       help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
+    train.add_argument("--no-augment", action="store_true", help="gender: fit on clean clips only")
+    train.add_argument("--copies", type=int, default=None,
+                       help="gender: augmented copies per clip (default 4; smoke runs 1)")
     _common(train)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
@@ -117,7 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--variants", action="store_true",
                           help="score every stage-1 member alone, the ensemble and the hand rule, and gender in "
                                "the cascade against gender on every window (the model card's tables)")
+    _stage_switches(evaluate)
     _common(evaluate)
+
+    bench = commands.add_parser("bench", help="measure speed and memory (analysis, burn-in; or diarization alone)")
+    bench.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
+    bench.add_argument("--source", type=Path, default=None,
+                       help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")
+    bench.add_argument("--minutes", type=float, default=2.0, help="length of the built input (default 2)")
+    bench.add_argument("--size", default="1280x720", help="picture size of the built input (default 1280x720)")
+    bench.add_argument("--analysis-only", action="store_true",
+                       help="no burn-in: the built input is audio only, and only the analysis is measured")
+    bench.add_argument("--preset", default=None, help="x264 preset for burn-in (default: from the pipeline)")
+    bench.add_argument("--crf", type=int, default=None, help="x264 CRF for burn-in (default: from the pipeline)")
+    bench.add_argument("--speakers", action="store_true",
+                       help="diarization alone on long dialogues of train-split speakers, at 1/4, 1/2 and all of "
+                            "--hours, each in a fresh process")
+    bench.add_argument("--hours", type=float, default=2.0, help="--speakers: the longest input (default 2)")
+    bench.add_argument("--data", type=Path, default=None,
+                       help="--speakers: the shared data folder with manifest.csv (default: ../shared/data)")
+    bench.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # internal: one size, JSON out
+    bench.add_argument("--json", type=Path, default=None, help="also write the figures here as JSON")
+    _common(bench)
 
     batch = commands.add_parser("batch", help="tag a whole archive: resumable, parallel, with a database of results")
     batch.add_argument("archive", type=Path, help="the archive folder (searched recursively)")
@@ -144,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--retry-failed", action="store_true", help="process files that failed before again")
     batch.add_argument("--wait", action="store_true",
                        help="if another batch is writing to the output folder, wait for it instead of refusing")
+    _stage_switches(batch)
     _common(batch)
 
     report = commands.add_parser("report", help="HTML report (+ CSV) of an archive's output folder or of one run")
@@ -157,43 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check_speaker_counts(args: argparse.Namespace) -> None:
-    """Refuse impossible --num/--min/--max-speakers before any work is done."""
-    from .errors import ConfigError
-
-    for flag in ("num_speakers", "min_speakers", "max_speakers"):
-        value = getattr(args, flag)
-        if value is not None and value < 1:
-            raise ConfigError(f"--{flag.replace('_', '-')} must be at least 1, got {value}")
-    if args.num_speakers is not None and (args.min_speakers is not None or args.max_speakers is not None):
-        raise ConfigError("--num-speakers fixes the count; it cannot be combined with --min-speakers/--max-speakers")
-    if args.min_speakers is not None and args.max_speakers is not None and args.min_speakers > args.max_speakers:
-        raise ConfigError(f"--min-speakers ({args.min_speakers}) is larger than --max-speakers ({args.max_speakers})")
-
-
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
-    from .config import load_pipeline
     from .run import RunOptions, run
 
-    _check_speaker_counts(args)
-    pipeline = load_pipeline(args.pipeline)
+    pipeline = _pipeline(args)
+    # impossible speaker counts are refused here, before any work (the one check: SpeakersConfig.for_run)
+    pipeline.speakers.for_run(num_speakers=args.num_speakers, min_speakers=args.min_speakers,
+                              max_speakers=args.max_speakers)
     options = RunOptions(
         output_dir=args.output_dir, subtitle_format=args.format, overwrite=args.overwrite, language=args.language,
         video="soft" if args.soft_subs else "none" if args.no_video else "burn",
-        preset=args.preset, crf=args.crf,
         analysis=AnalysisOptions(audio_track=args.audio_track, num_speakers=args.num_speakers,
                                  min_speakers=args.min_speakers, max_speakers=args.max_speakers))
-    if args.preset is not None or args.crf is not None:  # validated like the pipeline's own values
-        pipeline = pipeline.replace(**{k: v for k, v in (("render__preset", args.preset), ("render__crf", args.crf))
-                                       if v is not None})
     outputs = run(args.input, options=options, pipeline=pipeline, progress=progress)
     for note in outputs.notes:
         log.warning(note)
     summary = outputs.result.summary
     if not args.quiet:
         genre = summary.genre
-        print(f"{args.input.name}: {genre.label} ({genre.confidence:.2f}), {len(summary.speakers)} speaker(s), "
+        speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
+        print(f"{args.input.name}: {genre.label} ({genre.confidence:.2f}), {speakers}"
               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
         for key, path in outputs.files.items():
             print(f"  {key:<9} {path}")
@@ -202,12 +240,20 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 
 def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
-    from . import resources
-    from .lab.train import TRAIN_STAGES, train_all
+    import json
 
-    stages = TRAIN_STAGES if args.only is None else (args.only,)
-    done = train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
-                     max_clips=args.max_clips, stages=stages, progress=progress)
+    from . import resources
+    from .lab import train
+
+    if args.only == "gender-stacking":
+        from .lab.train_gender import gender_stacking_experiment
+
+        print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
+        return 0
+    stages = train.TRAIN_STAGES if args.only is None else (args.only,)
+    done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
+                           max_clips=args.max_clips, stages=stages, seconds_per_fold=args.seconds_per_fold,
+                           augment=not args.no_augment, copies=args.copies, progress=progress)
     if not args.quiet:
         for entry in done.get("stage1", []):
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
@@ -224,24 +270,49 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import analyze
-    from .config import load_pipeline
-    from .lab.evaluate import evaluate_mixes, write_json_atomic
+    from .lab.evaluate import evaluate_mixes
+    from .lab.variants import evaluate_variants
+    from .writers import write_json_atomic
 
-    pipeline = load_pipeline(args.pipeline)
+    pipeline = _pipeline(args)
     if not args.mixes.is_dir():
         from .errors import InputError
 
         raise InputError(f"mixes folder not found: {args.mixes}")
-    if args.variants:
-        from .lab.evaluate import evaluate_variants
-
-        report = evaluate_variants(args.mixes, pipeline, limit=args.limit, progress=progress)
+    if args.variants:  # --no-gender: the stage-1 variants only
+        report = evaluate_variants(args.mixes, pipeline, limit=args.limit, gender=pipeline.stage2.gender,
+                                   progress=progress)
     else:
         report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
                                 limit=args.limit)
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
+    from .writers import write_json_atomic
+
+    if args.speakers or args.one is not None:
+        from .lab import bench_speakers
+
+        if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
+            import json
+
+            print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA)))
+            return 0
+        figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
+                                           report=print)
+    else:
+        from .lab import bench
+
+        figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
+                                  analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
+                                  pipeline_path=args.pipeline)
+        print(bench.format_table(figures))
+    if args.json:
+        write_json_atomic(figures, args.json)
     return 0
 
 
@@ -293,7 +364,8 @@ class BatchProgress:
         if event.status == "done":
             self.audio += event.duration or 0.0
             speed = (event.duration or 0.0) / event.seconds if event.seconds else 0.0
-            self._say(f"done    {event.rel}: {event.genre}, {event.n_speakers} speaker(s), "
+            speakers = f"{event.n_speakers} speaker(s), " if event.n_speakers is not None else ""
+            self._say(f"done    {event.rel}: {event.genre}, {speakers}"
                       f"{event.duration or 0.0:.0f} s of audio in {event.seconds or 0.0:.1f} s "
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:
@@ -328,7 +400,6 @@ def _interrupt(signum, frame) -> None:
 def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
     from .archive.batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
-    from .config import load_pipeline
 
     extensions = DEFAULT_EXTENSIONS if args.extensions is None else tuple(
         e for e in args.extensions.replace(" ", "").split(",") if e)
@@ -338,7 +409,7 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
                          analysis=AnalysisOptions(audio_track=args.audio_track)),
         retry_failed=args.retry_failed, engine=args.engine, workers=args.workers, scheduler=args.scheduler,
         address=args.address, wait=args.wait)
-    pipeline = load_pipeline(args.pipeline)
+    pipeline = _pipeline(args)
     bar = BatchProgress(enabled=progress.enabled)
     # `kill PID` (and schedulers stopping a job) end a batch like Ctrl-C: what finished is recorded, workers stop
     previous = signal.signal(signal.SIGTERM, _interrupt)
@@ -379,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show_bars = not (args.quiet or args.no_progress) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     progress = TqdmProgress(enabled=show_bars)
     configure_threads()  # before any model loads: one thread budget for torch and BLAS on this machine
-    handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "batch": _cmd_batch,
+    handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "batch": _cmd_batch,
                 "report": _cmd_report}
     try:
         return handlers[args.command](args, progress)

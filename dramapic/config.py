@@ -11,8 +11,8 @@ import yaml
 
 from . import resources
 from .errors import ConfigError
+from .result import STAGE1_LABELS
 
-STAGE1_LABELS = ("voice", "song", "noise", "silence")
 STAGE1_MODELS = ("ensemble", "rule")
 
 
@@ -53,12 +53,52 @@ class Stage1Config:
 
 @dataclass(frozen=True)
 class Stage2Config:
+    """Stage 2 on voice: the gender model, and whether gender is decided at all."""
+
     gender_model: str = "gender-resemblyzer-lr"
+    #: false: no gender model runs; every ``gender`` is null and the summary has no gender shares
+    gender: bool = True
 
 
 @dataclass(frozen=True)
 class SpeakersConfig:
-    """Diarization settings (see ``speakers.SpeakerOptions`` for what each one does)."""
+    """Diarization settings: the one place they are defined, defaulted and checked.
+
+    The pipeline YAML's ``speakers:`` section sets them; a run narrows the speaker count with :meth:`for_run`
+    (``--num-speakers`` / ``--min-speakers`` / ``--max-speakers``). Every value is checked here, once, and a bad
+    one is a :class:`ConfigError`.
+
+    Attributes
+    ----------
+    window_s : float
+        Length of one embedding window in seconds (rounded to the 10 ms mel-frame grid).
+    hop_s : float
+        Step between the windows that are clustered and scored for gender inside one voice segment.
+    refine_hop_s : float
+        Step of the extra windows laid around every change of speaker found at ``hop_s``: the resolution of
+        change points (no refinement when it is not smaller than ``hop_s``).
+    cluster_threshold : float
+        Cosine-distance threshold at which agglomerative (average-linkage) clustering stops merging; it sets the
+        speaker count when ``num_speakers`` is not given. Tuned on the dev mixes (see ``models/README.md``).
+    min_speakers, max_speakers : int
+        Bounds on the automatic speaker count.
+    num_speakers : int or None
+        Force exactly this many clusters (fewer only when there are fewer windows); disables ``min_speaker_s``
+        and the bounds.
+    min_speaker_s : float
+        Clusters with less talk time than this are merged into the nearest cluster (by centroid cosine
+        similarity), smallest first, while more than ``min_speakers`` are left.
+    switch_penalty : float
+        Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
+        windows of one voice segment.
+    min_turn_s : float
+        Re-segmentation: shorter turns inside a voice segment are given to a neighbouring turn.
+    projection : str or None
+        Manifest name of the trained speaker projection to cluster in (``diarization.SpeakerProjection``); None:
+        raw resemblyzer embeddings.
+    enabled : bool
+        False: no diarization; every ``speaker`` is null and the summary lists no speakers.
+    """
 
     window_s: float = 1.5
     hop_s: float = 0.75
@@ -68,9 +108,10 @@ class SpeakersConfig:
     min_speaker_s: float = 6.0
     switch_penalty: float = 0.15
     min_turn_s: float = 1.0
-    #: manifest name of the trained speaker projection to cluster in (``speakers.SpeakerProjection``); None: raw
-    #: resemblyzer embeddings
     projection: str | None = "speaker-lda"
+    min_speakers: int = 1
+    num_speakers: int | None = None
+    enabled: bool = True
 
     def __post_init__(self) -> None:
         if self.projection is not None and not isinstance(self.projection, str):
@@ -83,10 +124,36 @@ class SpeakersConfig:
             raise ConfigError("speakers.refine_hop_s must be positive")
         if not 0 < self.cluster_threshold < 2:
             raise ConfigError("speakers.cluster_threshold must be between 0 and 2 (cosine distance)")
-        if self.max_speakers < 1:
-            raise ConfigError("speakers.max_speakers must be at least 1")
+        for name in ("min_speakers", "max_speakers", "num_speakers"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
+        if self.min_speakers > self.max_speakers:
+            raise ConfigError(f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})")
         if self.min_speaker_s < 0 or self.switch_penalty < 0 or self.min_turn_s < 0:
             raise ConfigError("speakers: min_speaker_s, switch_penalty and min_turn_s must not be negative")
+
+    def for_run(self, *, num_speakers: int | None = None, min_speakers: int | None = None,
+                max_speakers: int | None = None) -> "SpeakersConfig":
+        """These settings with one run's speaker count: exactly ``num_speakers``, or between the bounds given
+        (a missing upper bound is the pipeline's ``max_speakers``, raised to ``min_speakers`` when that is more).
+
+        Raises
+        ------
+        ConfigError
+            A count below 1, ``num_speakers`` together with a bound, or ``min_speakers > max_speakers``.
+        """
+        if num_speakers is not None and (min_speakers is not None or max_speakers is not None):
+            raise ConfigError("--num-speakers fixes the count; it cannot be combined with "
+                              "--min-speakers/--max-speakers")
+        for name, value in (("num_speakers", num_speakers), ("min_speakers", min_speakers),
+                            ("max_speakers", max_speakers)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
+        low = self.min_speakers if min_speakers is None else min_speakers
+        high = max(self.max_speakers, low) if max_speakers is None else max_speakers
+        return dataclasses.replace(self, min_speakers=low, max_speakers=high,
+                                   num_speakers=self.num_speakers if num_speakers is None else num_speakers)
 
 
 @dataclass(frozen=True)
@@ -135,9 +202,20 @@ class PipelineConfig:
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
+        """Every setting (what the batch's pipeline checksum is taken over). Keys added after the first release
+        are left out while they hold their default, so an unchanged pipeline keeps its checksum and an archive
+        is not redone for nothing."""
         data = dataclasses.asdict(self)
         data.pop("source")
+        for section, key in _LATER_KEYS:
+            if data[section][key] == getattr(_DEFAULTS[section], key):
+                del data[section][key]
         return data
+
+
+_DEFAULTS = {"stage2": Stage2Config(), "speakers": SpeakersConfig()}
+_LATER_KEYS = (("stage2", "gender"), ("speakers", "min_speakers"), ("speakers", "num_speakers"),
+               ("speakers", "enabled"))
 
 
 def _build(cls: type, raw: Any, where: str) -> Any:

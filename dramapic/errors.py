@@ -21,8 +21,8 @@ class MediaError(DramapicError):
     exit_code = 3
 
 
-class ConfigError(DramapicError):
-    """A pipeline YAML file or an option is invalid."""
+class ConfigError(DramapicError, ValueError):
+    """A pipeline YAML file or an option is invalid (also a ``ValueError``: an invalid value)."""
 
     exit_code = 4
 

@@ -22,10 +22,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputError, MediaError
+from .result import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16000
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 MAX_DECODE_ERRORS = 10

@@ -120,9 +120,9 @@ def register_model(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     entry["files"] = [{"path": f["path"], "sha256": file_sha256(root / f["path"])} for f in entry["files"]]
     manifest["models"] = [m for m in manifest["models"] if m["name"] != entry["name"]] + [entry]
     manifest["models"].sort(key=lambda m: m["name"])
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    from .writers import write_json_atomic
+
+    write_json_atomic(manifest, path, indent=2, ensure_ascii=False)
     return entry
 
 

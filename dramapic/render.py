@@ -12,11 +12,14 @@ from pathlib import Path
 
 from .config import RenderConfig
 from .result import AnalysisResult, Summary
-from .writers import CUE_WORDS, captioned, cue_text
+from .writers import CUE_WORDS, captioned, clock_time, cue_text
 
 CANVAS_HEIGHT = 1080
 # override-tag colours are &HBBGGRR& (blue first)
-LABEL_COLOURS = {"voice": "&H50C8FF&", "song": "&HE08A3C&", "noise": "&H4040D0&", "silence": "&H808080&"}
+#: the colour of each stage-1 label, everywhere (cues, the card's bar, the HTML report), as #RRGGBB
+LABEL_RGB = {"voice": "#FFC850", "song": "#3C8AE0", "noise": "#D04040", "silence": "#808080"}
+# the same in ASS's &HBBGGRR& notation
+LABEL_COLOURS = {label: f"&H{rgb[5:7]}{rgb[3:5]}{rgb[1:3]}&" for label, rgb in LABEL_RGB.items()}
 CARD_WORDS = {
     "en": {"title": "dramapic summary", "speech": "of speech", "speakers": "speakers", "speaker": "speaker",
            "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
@@ -39,11 +42,7 @@ class Canvas:
 
 
 def _ass_time(seconds: float) -> str:
-    centis = max(0, round(seconds * 100))
-    hours, rest = divmod(centis, 360_000)
-    minutes, rest = divmod(rest, 6000)
-    secs, centis = divmod(rest, 100)
-    return f"{hours:d}:{minutes:02d}:{secs:02d}.{centis:02d}"
+    return clock_time(seconds, decimals=2, hour_digits=1)
 
 
 def _escape(text: str) -> str:
@@ -56,15 +55,19 @@ def _pct(value: float) -> str:
 
 
 def summary_lines(summary: Summary, *, language: str = "en") -> list[str]:
-    """The summary as short lines of text: genre, label shares, gender shares, speakers."""
+    """The summary as short lines of text: genre, label shares, gender shares, speakers (a stage switched off
+    gives no line: it says less rather than a made-up zero)."""
     words, card = CUE_WORDS[language], CARD_WORDS[language]
     genre = card["genres"].get(summary.genre.label, summary.genre.label)
     shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
-    genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
-    count = len(summary.speakers)
-    speakers = f"{count} {card['speaker'] if count == 1 else card['speakers']}"
-    return [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares,
-            f"{genders} {card['speech']}", speakers]
+    lines = [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares]
+    if summary.gender_shares is not None:
+        genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
+        lines.append(f"{genders} {card['speech']}")
+    if summary.speakers is not None:
+        count = len(summary.speakers)
+        lines.append(f"{count} {card['speaker'] if count == 1 else card['speakers']}")
+    return lines
 
 
 def _bar(summary: Summary, *, x: int, y: int, width: int, height: int, start: str, end: str) -> list[str]:
@@ -131,7 +134,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
                        y=panel_y + panel_h - bar_h - round(panel_h * 0.1), width=bar_w, height=bar_h,
                        start=start, end=end)
     if config.badge and duration > card_end:
-        badge = " | ".join(_escape(line) for line in (lines[0], lines[2], lines[3]))
+        badge = " | ".join(_escape(line) for line in (lines[0], *lines[2:]))  # genre, then gender and speakers
         events.append(f"Dialogue: 0,{_ass_time(card_end)},{_ass_time(duration)},Badge,,0,0,0,,{badge}")
     for segment in captioned(result.segments):
         events.append(f"Dialogue: 3,{_ass_time(segment.start)},{_ass_time(segment.end)},Cue,,0,0,0,,"

@@ -9,7 +9,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SCHEMA = "dramapic/1"
+
+# The grid every module works on, defined here only: decoded audio is 16 kHz mono float32, frames are 10 ms.
+SAMPLE_RATE = 16_000
+FRAME_S = 0.01
+FRAME_SAMPLES = 160
+#: stage-1 labels, in the column order of every probability array
 STAGE1_LABELS = ("voice", "song", "noise", "silence")
+#: stage-2 gender labels, in the column order of the gender model's probabilities
 GENDERS = ("female", "male")
 
 
@@ -80,27 +87,34 @@ class Genre:
 
 @dataclass(frozen=True)
 class Summary:
-    """The composition of one video: shares of the whole duration, gender shares of voice time."""
+    """The composition of one video: shares of the whole duration, gender shares of voice time.
+
+    ``gender_shares`` is None when gender was switched off, ``speakers`` None when diarization was: unknown,
+    which is not the same as none.
+    """
 
     duration: float
     shares: dict[str, float]
-    gender_shares: dict[str, float]
-    speakers: tuple[SpeakerSummary, ...]
+    gender_shares: dict[str, float] | None
+    speakers: tuple[SpeakerSummary, ...] | None
     genre: Genre
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "duration": _r(self.duration),
             "shares": {k: _r(v, 4) for k, v in self.shares.items()},
-            "gender_shares": {k: _r(v, 4) for k, v in self.gender_shares.items()},
-            "speakers": [s.to_dict() for s in self.speakers],
+            "gender_shares": None if self.gender_shares is None
+            else {k: _r(v, 4) for k, v in self.gender_shares.items()},
+            "speakers": None if self.speakers is None else [s.to_dict() for s in self.speakers],
             "genre": self.genre.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Summary":
-        return cls(duration=data["duration"], shares=dict(data["shares"]), gender_shares=dict(data["gender_shares"]),
-                   speakers=tuple(SpeakerSummary.from_dict(s) for s in data["speakers"]),
+        genders, speakers = data.get("gender_shares"), data.get("speakers")
+        return cls(duration=data["duration"], shares=dict(data["shares"]),
+                   gender_shares=None if genders is None else dict(genders),
+                   speakers=None if speakers is None else tuple(SpeakerSummary.from_dict(s) for s in speakers),
                    genre=Genre.from_dict(data["genre"]))
 
 

@@ -37,8 +37,6 @@ class RunOptions:
     overwrite: bool = False
     language: str = "en"                    # cue and card language: "en" | "ko"
     rttm: bool = True
-    preset: str | None = None               # None: the pipeline's render.preset
-    crf: int | None = None
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
 
     def __post_init__(self) -> None:
@@ -126,6 +124,5 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
         ass = Path(scratch) / "cues.ass"
         write_ass(result, pipeline.render, ass, width=stream.width, height=stream.height, language=options.language)
         media.burn_subtitles(info, ass, temporary["video"], fonts_dir=resources.fonts_dir(),
-                             preset=options.preset or pipeline.render.preset,
-                             crf=options.crf if options.crf is not None else pipeline.render.crf,
+                             preset=pipeline.render.preset, crf=pipeline.render.crf,
                              progress=lambda done: progress("burn", done, info.duration))

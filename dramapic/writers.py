@@ -118,6 +118,23 @@ class OutputSet:
             self.abort()
 
 
+def write_json_atomic(data, path: str | Path, *, indent: int = 1, ensure_ascii: bool = True) -> Path:
+    """Write ``data`` as JSON to ``path`` the way every output is written: under a temporary name beside it,
+    renamed when complete (an existing file is replaced; the folder is created). NaN is refused (ValueError)
+    before any file is touched."""
+    path = Path(path)
+    text = json.dumps(data, indent=indent, ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    outputs = OutputSet(overwrite=True)
+    try:
+        outputs.reserve(path).write_text(text, encoding="utf-8")
+        outputs.commit()
+    except BaseException:
+        outputs.abort()
+        raise
+    return path
+
+
 class ResultWriter:
     """Base class: a writer turns an :class:`AnalysisResult` into one file."""
 
@@ -150,17 +167,15 @@ class SrtWriter(ResultWriter):
                 text=cue_text(segment, language=self.language)))
         return "".join(f"{item}\n" for item in items)
 
-    def write(self, result: AnalysisResult, path: Path) -> None:
-        # pysrt.SubRipFile.save would add a BOM for utf-8-sig only; rendering ourselves keeps plain UTF-8
-        super().write(result, path)
 
-
-def _vtt_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    secs, millis = divmod(rest, 1000)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+def clock_time(seconds: float, *, decimals: int = 3, hour_digits: int = 2) -> str:
+    """``HH:MM:SS.mmm`` (WebVTT, the defaults) or, with ``decimals=2, hour_digits=1``, ASS's ``H:MM:SS.cc``."""
+    unit = 10 ** decimals
+    ticks = max(0, round(seconds * unit))
+    hours, rest = divmod(ticks, 3600 * unit)
+    minutes, rest = divmod(rest, 60 * unit)
+    secs, fraction = divmod(rest, unit)
+    return f"{hours:0{hour_digits}d}:{minutes:02d}:{secs:02d}.{fraction:0{decimals}d}"
 
 
 class VttWriter(ResultWriter):
@@ -169,7 +184,7 @@ class VttWriter(ResultWriter):
     def render(self, result: AnalysisResult) -> str:
         lines = ["WEBVTT", ""]
         for number, segment in enumerate(captioned(result.segments), start=1):
-            lines += [str(number), f"{_vtt_time(segment.start)} --> {_vtt_time(segment.end)}",
+            lines += [str(number), f"{clock_time(segment.start)} --> {clock_time(segment.end)}",
                       cue_text(segment, language=self.language), ""]
         return "\n".join(lines)
 

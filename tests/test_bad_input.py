@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dramapic import media
-from conftest import REPO, SAMPLE, tone
+from helpers import REPO, SAMPLE, tone
 
 
 def dramapic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

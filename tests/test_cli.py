@@ -2,7 +2,7 @@ import subprocess
 import sys
 
 from dramapic.cli import build_parser
-from conftest import REPO, SAMPLE
+from helpers import REPO, SAMPLE
 
 
 def test_parser_defaults():
@@ -27,3 +27,39 @@ def test_run_prints_where_outputs_are_and_quiet_prints_nothing(tmp_path):
     again = subprocess.run([sys.executable, "-m", "dramapic", "run", str(SAMPLE), "-o", str(tmp_path),
                             "--no-video", "--overwrite", "--quiet"], capture_output=True, text=True, cwd=REPO)
     assert again.returncode == 0 and again.stdout == "" and again.stderr == ""
+
+
+def test_lab_commands_end_in_one_line_and_a_non_zero_exit(tmp_path):
+    empty = tmp_path / "mixes"
+    empty.mkdir()
+    for argv, message in ((["eval", "--mixes", str(empty)], "no devmix_*.labels.csv files"),
+                          (["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "models")],
+                           "data manifest not found")):
+        done = subprocess.run([sys.executable, "-m", "dramapic", *argv], capture_output=True, text=True, cwd=REPO)
+        assert done.returncode == 2, done.stderr  # InputError
+        assert done.stderr.startswith("dramapic: error: ") and message in done.stderr
+        assert done.stderr.count("\n") == 1, done.stderr  # one line, no traceback
+    assert not (tmp_path / "models").exists()
+
+
+def test_one_cli_for_every_command():
+    parser = build_parser()
+    args = parser.parse_args(["run", "movie.mp4", "--no-gender", "--no-speakers"])
+    assert args.no_gender and args.no_speakers
+    args = parser.parse_args(["train", "--data", "m.csv", "--only", "gender-stacking", "--seconds-per-fold", "60",
+                              "--no-augment", "--copies", "2"])
+    assert (args.only, args.seconds_per_fold, args.no_augment, args.copies) == ("gender-stacking", 60.0, True, 2)
+    args = parser.parse_args(["eval", "--mixes", "d", "--variants", "--no-gender"])
+    assert args.variants and args.no_gender
+    args = parser.parse_args(["bench", "--minutes", "3", "--analysis-only", "--json", "b.json"])
+    assert (args.minutes, args.analysis_only, args.speakers) == (3.0, True, False)
+    assert parser.parse_args(["bench", "--speakers", "--hours", "1"]).hours == 1.0
+    assert parser.parse_args(["batch", "a", "-o", "o", "--no-speakers"]).no_speakers
+
+
+def test_switches_and_x264_settings_reach_the_pipeline_by_one_route():
+    from dramapic.cli import _pipeline
+
+    pipeline = _pipeline(build_parser().parse_args(["run", "m.mp4", "--no-gender", "--preset", "fast", "--crf", "23"]))
+    assert (pipeline.stage2.gender, pipeline.speakers.enabled) == (False, True)
+    assert (pipeline.render.preset, pipeline.render.crf) == ("fast", 23)

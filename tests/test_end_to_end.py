@@ -11,43 +11,7 @@ import pysrt
 import pytest
 
 from dramapic import media
-from conftest import SAMPLE, load_json
-
-LABELS = {"voice", "song", "noise", "silence"}
-
-
-def validate_contract(data: dict) -> None:
-    """The dramapic/1 JSON contract, as documented in README.md."""
-    assert data["schema"] == "dramapic/1"
-    assert set(data) == {"schema", "source", "pipeline", "models", "segments", "summary"}
-    assert set(data["source"]) == {"path", "duration", "sha256"} and len(data["source"]["sha256"]) == 64
-    assert set(data["pipeline"]) == {"name", "version"}
-    assert data["models"] and all({"name", "version", "sha256"} <= set(m) for m in data["models"])
-    duration = data["source"]["duration"]
-    segments = data["segments"]
-    assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(duration, abs=1e-3)
-    for before, after in zip(segments, segments[1:]):
-        assert after["start"] == pytest.approx(before["end"], abs=1e-6)  # sorted, touching, no overlap
-    for seg in segments:
-        assert seg["end"] > seg["start"]
-        assert seg["label"] in LABELS
-        assert 0.0 <= seg["confidence"] <= 1.0
-        assert isinstance(seg["scores"], dict)
-        if seg["label"] == "voice":
-            assert seg["gender"] in ("female", "male", None)
-        else:
-            assert seg["gender"] is None and seg["speaker"] is None
-        if seg["speaker"] is not None:
-            assert seg["speaker"].startswith("S")
-    summary = data["summary"]
-    assert set(summary) == {"duration", "shares", "gender_shares", "speakers", "genre"}
-    assert set(summary["shares"]) == LABELS and sum(summary["shares"].values()) == pytest.approx(1.0, abs=1e-3)
-    assert set(summary["gender_shares"]) == {"female", "male"}
-    genders = sum(summary["gender_shares"].values())
-    assert genders == pytest.approx(1.0, abs=1e-3) or genders == 0
-    for speaker in summary["speakers"]:
-        assert {"id", "gender", "seconds"} <= set(speaker)
-    assert {"label", "confidence", "scores"} <= set(summary["genre"])
+from helpers import SAMPLE, load_json, validate_contract
 
 
 @pytest.mark.slow

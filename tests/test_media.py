@@ -5,7 +5,7 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import InputError, MediaError
-from conftest import SAMPLE, tone
+from helpers import SAMPLE, tone
 
 BANNER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
   Duration: 01:02:03.50, start: 0.000000, bitrate: 1055 kb/s

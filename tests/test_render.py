@@ -2,7 +2,7 @@ import re
 
 from dramapic.config import RenderConfig
 from dramapic.render import Canvas, build_ass, summary_lines
-from test_writers import make_result
+from helpers import make_result
 
 
 def test_canvas_follows_aspect_ratio():

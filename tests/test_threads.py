@@ -1,7 +1,7 @@
 import subprocess
 import sys
 
-from conftest import REPO
+from helpers import REPO
 
 
 def test_configure_threads_shares_cores_between_workers():

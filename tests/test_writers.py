@@ -7,19 +7,7 @@ import pytest
 from dramapic.errors import OutputError
 from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
 from dramapic.writers import OutputSet, cue_text, get_writer
-
-
-def make_result(segments=None) -> AnalysisResult:
-    segments = segments or [
-        Segment(0.0, 1.5, "silence", 0.95, {"silence": 0.95}),
-        Segment(1.5, 4.25, "voice", 0.95, {"voice": 0.95, "female": 0.96, "male": 0.04}, "female", "S1"),
-        Segment(4.25, 3725.5, "song", 0.84, {"song": 0.84}),
-        Segment(3725.5, 3730.0, "noise", 0.77, {"noise": 0.77}),
-    ]
-    summary = Summary(duration=3730.0, shares={"voice": 0.1, "song": 0.8, "noise": 0.05, "silence": 0.05},
-                      gender_shares={"female": 1.0, "male": 0.0}, speakers=(),
-                      genre=Genre("music_show", 0.8, {"music_show": 0.8, "other": 0.2}))
-    return AnalysisResult(Source("/x/movie.mp4", 3730.0, "0" * 64), "default", "1", (), tuple(segments), summary)
+from helpers import make_result
 
 
 def test_cue_text_formats():
@@ -84,7 +72,7 @@ def test_output_set_is_all_or_nothing(tmp_path: Path):
 def test_outputs_get_the_umask_mode_not_the_private_temporary_one(tmp_path: Path):
     import stat
 
-    from dramapic.lab.evaluate import write_json_atomic
+    from dramapic.writers import write_json_atomic
 
     old = os.umask(0o022)
     try:

@@ -84,10 +84,14 @@ def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
     return Genre(label=best, confidence=normalised[best], scores=normalised)
 
 
-def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[SpeakerSummary], *,
-              music_under_voice: float = 0.0) -> Summary:
-    """The composition summary of one analysed video."""
+def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[SpeakerSummary] | None, *,
+              music_under_voice: float = 0.0, gender: bool = True) -> Summary:
+    """The composition summary of one analysed video.
+
+    ``speakers`` None (diarization switched off) and ``gender`` false (gender switched off) leave the summary's
+    ``speakers`` and ``gender_shares`` None: not known, rather than empty or zero.
+    """
     shares = label_shares(segments, duration)
-    return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments),
-                   speakers=tuple(speakers),
-                   genre=infer_genre(shares, speakers, music_under_voice=music_under_voice))
+    return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
+                   speakers=tuple(speakers) if speakers is not None else None,
+                   genre=infer_genre(shares, speakers or (), music_under_voice=music_under_voice))

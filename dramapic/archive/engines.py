@@ -1,5 +1,5 @@
 """Where the per-file task of a batch runs: in this process, in a local process pool, on a Dask cluster or on a
-Ray cluster. Every engine runs the same top-level function (:func:`dramapic.batch.process_file`) and yields the
+Ray cluster. Every engine runs the same top-level function (:func:`dramapic.archive.batch.process_file`) and yields the
 results back to the batch, which alone writes the database.
 
 All engines share one small interface, :meth:`Engine.imap_unordered`: give it a function and an iterable of
@@ -92,7 +92,7 @@ def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None) -> N
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if pipeline is None:
         return
-    from .batch import warm_up
+    from ..analysis.loaders import warm_up
 
     try:
         warm_up(pipeline, threads=threads)
@@ -285,7 +285,7 @@ class WarmUpPlugin(_warm_up_plugin_base()):
         self.threads = threads
 
     def setup(self, worker) -> None:
-        from .batch import warm_up
+        from ..analysis.loaders import warm_up
 
         try:
             warm_up(self.pipeline, threads=self.threads)

@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from ..errors import InputError, OutputError
+from ..render import LABEL_RGB
 from .store import DB_NAME, Store, VideoRecord, video_record
 from ..writers import OutputSet
 
 LABELS = ("voice", "song", "noise", "silence")
 # the summary card's colours (render.LABEL_COLOURS, there in ASS blue-green-red order)
-LABEL_COLOURS = {"voice": "#FFC850", "song": "#3C8AE0", "noise": "#D04040", "silence": "#808080"}
+LABEL_COLOURS = LABEL_RGB  # one set of label colours: the video's (render.py)
 GENDER_COLOURS = {"female": "#C2185B", "male": "#00897B"}
 GENRE_COLOUR = "#6A5ACD"
 SPEAKER_COLOUR = "#4E79A7"

@@ -165,7 +165,7 @@ class KnownRun:
 
 @dataclass(frozen=True)
 class RunRecord:
-    """Everything the store needs to record one processed file (built by :mod:`dramapic.batch`)."""
+    """Everything the store needs to record one processed file (built by :mod:`dramapic.archive.batch`)."""
 
     path: str                       # relative to the archive root, POSIX separators
     size: int
@@ -252,10 +252,10 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
     by_gender = gender_seconds(result)
     return VideoRecord(
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
-        shares=dict(summary.shares), female_share=float(summary.gender_shares.get("female", 0.0)),
-        male_share=float(summary.gender_shares.get("male", 0.0)), female_seconds=by_gender["female"],
-        male_seconds=by_gender["male"], n_speakers=len(summary.speakers),
-        speakers=tuple(s.to_dict() for s in summary.speakers), genre=summary.genre.label,
+        shares=dict(summary.shares), female_share=float((summary.gender_shares or {}).get("female", 0.0)),
+        male_share=float((summary.gender_shares or {}).get("male", 0.0)), female_seconds=by_gender["female"],
+        male_seconds=by_gender["male"], n_speakers=len(summary.speakers or ()),
+        speakers=tuple(s.to_dict() for s in summary.speakers or ()), genre=summary.genre.label,
         genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
 
 
@@ -375,10 +375,6 @@ class Store:
         return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"],
                          sha256=row["sha256"], current_run_id=row["current_run_id"])
 
-    def known_run(self, file_id: int, key: str) -> KnownRun | None:
-        row = self._db.execute("SELECT * FROM runs WHERE file_id = ? AND key = ?", (file_id, key)).fetchone()
-        return None if row is None else _known_run(row)
-
     def run_by_id(self, run_id: int) -> KnownRun | None:
         row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else _known_run(row)
@@ -444,7 +440,7 @@ class Store:
         summary = result.summary
         self._db.executemany(
             "INSERT INTO speakers (run_id, speaker, gender, seconds, gender_confidence) VALUES (?, ?, ?, ?, ?)",
-            [(run_id, s.id, s.gender, s.seconds, s.gender_confidence) for s in summary.speakers])
+            [(run_id, s.id, s.gender, s.seconds, s.gender_confidence) for s in summary.speakers or ()])
         by_gender = gender_seconds(result)
         self._db.execute(
             "INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, "
@@ -452,8 +448,9 @@ class Store:
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, result.duration, *(float(summary.shares.get(k, 0.0)) for k in ("voice", "song", "noise",
                                                                                        "silence")),
-             float(summary.gender_shares.get("female", 0.0)), float(summary.gender_shares.get("male", 0.0)),
-             by_gender["female"], by_gender["male"], len(summary.speakers), summary.genre.label,
+             float((summary.gender_shares or {}).get("female", 0.0)),
+             float((summary.gender_shares or {}).get("male", 0.0)),
+             by_gender["female"], by_gender["male"], len(summary.speakers or ()), summary.genre.label,
              summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True)))
 
     # -- reading -----------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Speed and memory benchmark: ``python -m dramapic.lab.bench``.
+"""Speed and memory benchmark: ``dramapic bench``.
 
 Builds a long input from the bundled sample (its audio looped by ffmpeg, packets copied, under a moving test
 picture, or alone with ``--analysis-only``), then measures on this machine:
@@ -18,13 +18,10 @@ printed as a table and optionally written as JSON; nothing here asserts a speed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import re
 import resource
-import sys
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -35,6 +32,7 @@ import numpy as np
 
 from .. import media, resources
 from ..config import load_pipeline
+from ..result import SAMPLE_RATE
 
 # the bundled sample lives in the repository (samples/), not in the installed package
 SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "drama_sample.mp4"
@@ -111,7 +109,7 @@ def analysis_worker(input_path: str, workdir: str, pipeline_path: str | None = N
     warm = SAMPLE
     if not warm.is_file():
         warm = work / "warmup.mp4"
-        noise = np.random.default_rng(0).normal(0, 0.05, 5 * media.SAMPLE_RATE).astype(np.float32)
+        noise = np.random.default_rng(0).normal(0, 0.05, 5 * SAMPLE_RATE).astype(np.float32)
         media.encode_test_video(warm, seconds=5.0, audio=noise, size="160x90")
     clock = time.perf_counter()
     analyze(warm, pipeline)
@@ -136,7 +134,7 @@ def analysis_worker(input_path: str, workdir: str, pipeline_path: str | None = N
     # ru_maxrss is in kilobytes on Linux
     peak_process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"duration_s": result.duration, "analysis_s": analysis_s, "timings": timings, "warmup_s": warmup_s,
-            "segments": len(result.segments), "speakers": len(result.summary.speakers),
+            "segments": len(result.segments), "speakers": len(result.summary.speakers or ()),
             "rss_after_warmup_mb": rss_after_warmup, "peak_rss_analysis_mb": peak_analysis,
             "peak_rss_process_mb": peak_process}
 
@@ -225,35 +223,21 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.bench", description=__doc__.splitlines()[0])
-    parser.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
-    parser.add_argument("--source", type=Path, default=SAMPLE,
-                        help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")
-    parser.add_argument("--minutes", type=float, default=2.0, help="length of the built input (default 2)")
-    parser.add_argument("--size", default="1280x720", help="picture size of the built input (default 1280x720)")
-    parser.add_argument("--analysis-only", action="store_true",
-                        help="no burn-in: the built input is audio only, and only the analysis is measured")
-    parser.add_argument("--pipeline", type=Path, default=None, help="pipeline YAML (default: the bundled one)")
-    parser.add_argument("--preset", default=None)
-    parser.add_argument("--crf", type=int, default=None)
-    parser.add_argument("--json", type=Path, default=None, help="also write the report here")
-    args = parser.parse_args(argv)
+def benchmark(*, input_path: Path | None = None, source: Path | None = None, minutes: float = 2.0,
+              size: str | None = "1280x720", analysis_only: bool = False, preset: str | None = None,
+              crf: int | None = None, pipeline_path: Path | None = None) -> dict:
+    """``dramapic bench``: build the input (unless ``input_path`` is given) in a scratch folder and measure it.
+
+    Returns the report of :func:`run_benchmark` (print it with :func:`format_table`).
+    """
+    source = source or SAMPLE
     with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
         workdir = Path(scratch)
-        if args.input:
-            source = args.input
-        elif args.analysis_only:
-            source = build_input(workdir / "bench.mka", minutes=args.minutes, size=None, source=args.source)
+        if input_path:
+            built = Path(input_path)
+        elif analysis_only:
+            built = build_input(workdir / "bench.mka", minutes=minutes, size=None, source=source)
         else:
-            source = build_input(workdir / "bench.mkv", minutes=args.minutes, size=args.size, source=args.source)
-        report = run_benchmark(source, workdir=workdir, preset=args.preset, crf=args.crf,
-                               analysis_only=args.analysis_only, pipeline_path=args.pipeline)
-    print(format_table(report))
-    if args.json:
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+            built = build_input(workdir / "bench.mkv", minutes=minutes, size=size, source=source)
+        return run_benchmark(built, workdir=workdir, preset=preset, crf=crf, analysis_only=analysis_only,
+                             pipeline_path=pipeline_path)

@@ -1,7 +1,7 @@
-"""Speed and memory of the diarization on long input: ``python -m dramapic.lab.bench_speakers --hours 2``.
+"""Speed and memory of the diarization on long input: ``dramapic bench --speakers --hours 2``.
 
 Builds a long dialogue from real speech and runs the diarization part of the pipeline on it
-(:func:`dramapic.speakers.label_voice_segments`: window embeddings, gender scores, clustering, re-segmentation)
+(:func:`dramapic.analysis.diarization.label_voice_segments`: window embeddings, gender scores, clustering, re-segmentation)
 at a quarter, half and all of ``--hours``, each size in a fresh process, and prints per size:
 
 * wall time of the diarization and its real-time factor (wall time / audio duration; the target is < 0.05 on
@@ -29,7 +29,6 @@ The voice segments are the exchanges (no stage 1 is run). Without the shared dat
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import os
@@ -41,7 +40,8 @@ from pathlib import Path
 
 import numpy as np
 
-SR = 16_000
+from ..result import SAMPLE_RATE as SR
+
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
 SPEAKERS = {  # train-split speaker id -> how to cut turns from its clips (4 female, 4 male)
@@ -62,7 +62,7 @@ def _load_speakers(data: Path) -> dict[str, list[np.ndarray]]:
                 if audio.ndim > 1:
                     audio = audio.mean(axis=1)
                 if sr != SR:
-                    from ..analysis.diarization import _as_mono_16k
+                    from ..analysis.embeddings import _as_mono_16k
 
                     audio = _as_mono_16k(audio, sr)
                 clips[row["speaker"]].append(audio)
@@ -210,46 +210,40 @@ def measure_one(hours: float, data: Path) -> dict:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m dramapic.lab.bench_speakers", description=__doc__.splitlines()[0])
-    parser.add_argument("--hours", type=float, default=2.0, help="the longest input (default 2); also 1/4 and 1/2")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="the shared data folder (manifest.csv)")
-    parser.add_argument("--json", type=Path, default=None, help="also write the figures here")
-    parser.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # internal: one size, JSON out
-    args = parser.parse_args(argv)
-    if args.one is not None:
-        print(json.dumps(measure_one(args.one, args.data)))
-        return 0
-    if not args.hours > 0:
-        parser.error("--hours must be positive")
-    sizes = [args.hours / 4, args.hours / 2, args.hours]
+def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, report=print) -> dict:
+    """``dramapic bench --speakers``: :func:`measure_one` at 1/4, 1/2 and all of ``hours``, each in a fresh process
+    (``dramapic bench --one H``), so that each peak memory is that size's alone. ``report`` gets one line per size
+    and a last line on growth. Returns ``{"runs": [figures per size]}``.
+
+    Raises
+    ------
+    ConfigError
+        ``hours`` is not positive; RuntimeError when a measuring process fails (with its stderr).
+    """
+    from ..errors import ConfigError
+
+    if not hours > 0:
+        raise ConfigError(f"--hours must be positive, got {hours}")
     rows = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
                                                     env.get("PYTHONPATH", "")) if p)
-    for hours in sizes:
-        out = subprocess.run([sys.executable, "-m", "dramapic.lab.bench_speakers", "--one", str(hours),
-                              "--data", str(args.data)], capture_output=True, text=True, env=env, check=False)
+    for size in (hours / 4, hours / 2, hours):
+        out = subprocess.run([sys.executable, "-m", "dramapic", "bench", "--one", str(size), "--data", str(data),
+                              "--no-progress"], capture_output=True, text=True, env=env, check=False)
         if out.returncode != 0:
-            print(out.stderr, file=sys.stderr)
-            return out.returncode
+            raise RuntimeError(f"measuring {size} h failed: {out.stderr.strip()}")
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
-        print(f"{row['hours']:5.2f} h  audio {row['audio_s']:7.0f} s  windows {row['windows']:6d}  "
-              f"diarization {row['diarization_s']:7.1f} s  RTF {row['rtf']:.4f} (CPU {row['cpu_per_audio_s']:.4f}, "
-              f"load {row['load_average']})  "
-              f"peak +{row['peak_added_mb']:6.0f} MB (input {row['input_mb']:.0f} MB)  "
-              f"speakers {row['speakers_found']}/{row['speakers_true']}  DER {row['der']:.3f}", flush=True)
+        report(f"{row['hours']:5.2f} h  audio {row['audio_s']:7.0f} s  windows {row['windows']:6d}  "
+               f"diarization {row['diarization_s']:7.1f} s  RTF {row['rtf']:.4f} (CPU {row['cpu_per_audio_s']:.4f}, "
+               f"load {row['load_average']})  "
+               f"peak +{row['peak_added_mb']:6.0f} MB (input {row['input_mb']:.0f} MB)  "
+               f"speakers {row['speakers_found']}/{row['speakers_true']}  DER {row['der']:.3f}")
     first, last = rows[0], rows[-1]
     growth_windows = last["windows"] / max(first["windows"], 1)
     growth_memory = last["peak_added_mb"] / max(first["peak_added_mb"], 1e-9)
-    print(f"windows x{growth_windows:.1f} -> peak memory x{growth_memory:.1f} (quadratic would be "
-          f"x{growth_windows ** 2:.0f}); worst RTF {max(r['rtf'] for r in rows):.4f} (target < 0.05); "
-          f"memory measured as {last['peak_measure']}; material: {last['material']}")
-    if args.json:
-        args.json.write_text(json.dumps({"runs": rows}, indent=2) + "\n", encoding="utf-8")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    report(f"windows x{growth_windows:.1f} -> peak memory x{growth_memory:.1f} (quadratic would be "
+           f"x{growth_windows ** 2:.0f}); worst RTF {max(r['rtf'] for r in rows):.4f} (target < 0.05); "
+           f"memory measured as {last['peak_measure']}; material: {last['material']}")
+    return {"runs": rows}

@@ -20,8 +20,7 @@ from dramapic.errors import InputError, OutputError
 from dramapic.archive.report import CSV_COLUMNS, LABEL_COLOURS, load_report_data, parquet_available, write_report
 from dramapic.archive.store import DB_NAME, Store
 from dramapic.writers import get_writer
-from conftest import REPO
-from test_store import make_record, make_result
+from helpers import REPO, make_archive_result as make_result, make_record
 
 CHARTS = {"composition", "genres", "gender-overall", "gender-per-video", "speakers-histogram", "speakers-per-video",
           "composition-per-video"}

@@ -11,10 +11,10 @@ import pytest
 
 from dramapic.errors import ModelError
 from dramapic.models import load_manifest, register_model
-from dramapic.analysis.diarization import SpeakerOptions, SpeakerProjection, diarize_windows
+from dramapic.analysis.diarization import SpeakerProjection, diarize_windows
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
+
+from helpers import SHARED_DATA as DATA, speaker_settings as settings  # noqa: E402
 
 
 def _keep_dims(dims) -> SpeakerProjection:
@@ -57,7 +57,7 @@ def test_projection_keeps_one_speaker_together_across_speaking_styles():
     # every window its own 1.5 s segment, spread over time
     segments = np.stack([np.arange(n) * 2.0, np.arange(n) * 2.0 + 1.5], axis=1)
     times, region, female = segments.copy(), np.arange(n), np.full(n, 0.2)
-    options = SpeakerOptions(cluster_threshold=0.3, min_speaker_s=0.0)
+    options = settings(cluster_threshold=0.3, min_speaker_s=0.0)
     raw = diarize_windows(segments, times, emb, region, female, options)
     projected = diarize_windows(segments, times, emb, region, female, options,
                                 projection=_keep_dims([d for d in range(256) if d != 2]))
@@ -83,7 +83,7 @@ def test_smoke_training_registers_a_loadable_projection(tmp_path: Path):
     manifest_csv = DATA / "manifest.csv"
     if not manifest_csv.is_file():
         pytest.skip(f"shared training data not found at {DATA}")
-    from dramapic.lab.train import train_speaker_projection
+    from dramapic.lab.train_speakers import train_speaker_projection
 
     entry = train_speaker_projection(manifest_csv, out_dir=tmp_path, seed=1, dim=10, max_clips=24)
     listed = json.loads((tmp_path / "manifest.json").read_text(encoding="utf-8"))["models"]

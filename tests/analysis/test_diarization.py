@@ -12,10 +12,9 @@ import pytest
 from dramapic.errors import ModelError
 from dramapic.models import load_manifest
 from dramapic.result import SpeakerSummary
+from dramapic.analysis.embeddings import SpeakerEncoder
+from dramapic.analysis.gender import GenderClassifier
 from dramapic.analysis.diarization import (
-    GenderClassifier,
-    SpeakerEncoder,
-    SpeakerOptions,
     VoiceLabelling,
     VoiceTurn,
     diarize_windows,
@@ -23,10 +22,10 @@ from dramapic.analysis.diarization import (
     to_annotation,
 )
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 MODEL = "gender-resemblyzer-lr"
 SR = 16_000
+
+from helpers import SHARED_DATA as DATA, speaker_settings as settings  # noqa: E402
 # dev-split LibriSpeech speakers (never fitted): one female, one male
 FEMALE_CLIP = "clips/librispeech/103/103-1240-0000.opus"
 MALE_CLIP = "clips/librispeech/1040/1040-133433-0000.opus"
@@ -142,7 +141,7 @@ def test_two_speakers_of_different_gender(encoder, gender_model, female, male):
     audio, segments = _dialogue(female, male)
     calls = []
     result = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
-                                  gender_model=gender_model, progress=lambda *a: calls.append(a))
+                                  gender_model=gender_model, options=settings(), progress=lambda *a: calls.append(a))
     assert isinstance(result, VoiceLabelling)
     _check_cover(result, segments)
     assert _speakers_of(result) == [["S1"], ["S2"], ["S1"]]
@@ -170,7 +169,7 @@ def test_one_segment_is_split_at_speaker_turns(encoder, gender_model, female, ma
     change = [6.0 + 0.075, 13.15 + 0.075]  # true changes (middle of the gaps)
     segments = [(0.0, 19.3), (20.3, 23.3)]  # talk: 12 s female, 10 s male
     result = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
-                                  gender_model=gender_model)
+                                  gender_model=gender_model, options=settings())
     _check_cover(result, segments)
     first, second = result.turns
     assert [t.speaker for t in first] == ["S1", "S2", "S1"] and [t.speaker for t in second] == ["S2"]
@@ -189,15 +188,15 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
     # a 0.2 s segment (no window) takes the speaker nearest in time; input order is kept
     segs = [segments[2], (15.55, 15.75), segments[0], segments[1]]
     one = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
-                               options=SpeakerOptions(num_speakers=1))
+                               options=settings(num_speakers=1))
     _check_cover(one, segs)
     assert _speakers_of(one) == [["S1"]] * 4 and len(one.speakers) == 1
     assert one.speakers[0].seconds == pytest.approx(22.2)
     two = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
-                               options=SpeakerOptions(num_speakers=2))
+                               options=settings(num_speakers=2))
     assert _speakers_of(two) == [["S1"], ["S2"], ["S1"], ["S2"]]
     capped = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
-                                  options=SpeakerOptions(max_speakers=1))
+                                  options=settings(max_speakers=1))
     assert len(capped.speakers) == 1
 
 
@@ -205,23 +204,26 @@ def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, mal
     import dramapic.analysis.diarization as speakers
 
     audio, segments = _dialogue(female, male)
-    full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model)
+    full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
+                                  options=settings())
     monkeypatch.setattr(speakers, "_MAX_CLUSTER_WINDOWS", 12)  # ~28 clustered windows: cluster 12, assign the rest
-    sub = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model)
+    sub = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
+                                  options=settings())
     assert _speakers_of(sub) == _speakers_of(full) == [["S1"], ["S2"], ["S1"]]
     assert [s.gender for s in sub.speakers] == ["female", "male"]
 
 
 def test_empty_and_too_short_inputs(encoder, gender_model, female):
-    empty = label_voice_segments(female, sample_rate=SR, segments=[], encoder=encoder, gender_model=gender_model)
+    empty = label_voice_segments(female, sample_rate=SR, segments=[], encoder=encoder, gender_model=gender_model,
+                                  options=settings())
     assert empty == VoiceLabelling(turns=(), speakers=())
     # digital silence embeds to zeros and is skipped; the segment takes the nearest speaker
     silent = np.concatenate([female[: 6 * SR], np.zeros(3 * SR, np.float32)])
     quiet = label_voice_segments(silent, sample_rate=SR, segments=[(0.0, 6.0), (6.5, 9.0)], encoder=encoder,
-                                 gender_model=gender_model)
+                                 gender_model=gender_model, options=settings())
     assert _speakers_of(quiet) == [["S1"], ["S1"]] and len(quiet.speakers) == 1
     tiny = label_voice_segments(female, sample_rate=SR, segments=[(1.0, 1.1), (2.0, 2.2)], encoder=encoder,
-                                gender_model=gender_model)
+                                gender_model=gender_model, options=settings())
     assert tiny.turns == ((VoiceTurn(1.0, 1.1, None, None, {}, 0.0),), (VoiceTurn(2.0, 2.2, None, None, {}, 0.0),))
     assert tiny.speakers == ()
 
@@ -253,36 +255,36 @@ def test_viterbi_and_minimum_turn_length():
     assert list(_viterbi(scores[:1], 5.0)) == [0]
     # 40 windows of a, 3 of b (0.75 s: shorter than min_turn_s), 40 of a, 40 of b
     segments, times, emb, region, female = _synthetic("a" * 40 + "b" * 3 + "a" * 40 + "b" * 40)
-    result = diarize_windows(segments, times, emb, region, female, SpeakerOptions(switch_penalty=0.0))
+    result = diarize_windows(segments, times, emb, region, female, settings(switch_penalty=0.0))
     (turns,) = result.turns
     assert [t.speaker for t in turns] == ["S1", "S2"] and [t.gender for t in turns] == ["female", "male"]
     change = 83 * 0.25 + 0.75  # the change point lies under the first b window's centre
     assert abs(turns[0].end - change) <= 0.25
     assert turns[0].start == segments[0, 0] and turns[-1].end == segments[0, 1]
     kept = diarize_windows(segments, times, emb, region, female,
-                           SpeakerOptions(switch_penalty=0.0, min_turn_s=0.0, min_speaker_s=0.0))
+                           settings(switch_penalty=0.0, min_turn_s=0.0, min_speaker_s=0.0))
     assert [t.speaker for t in kept.turns[0]] == ["S1", "S2", "S1", "S2"]
 
 
 def test_speaker_count_bounds_and_gender_override():
     segments, times, emb, region, female = _synthetic("a" * 60 + "b" * 60 + "c" * 60)
-    auto = diarize_windows(segments, times, emb, region, female)
+    auto = diarize_windows(segments, times, emb, region, female, settings())
     assert len(auto.speakers) == 3
-    assert len(diarize_windows(segments, times, emb, region, female, SpeakerOptions(max_speakers=2)).speakers) == 2
-    merged = diarize_windows(segments, times, emb, region, female, SpeakerOptions(cluster_threshold=1.5))
+    assert len(diarize_windows(segments, times, emb, region, female, settings(max_speakers=2)).speakers) == 2
+    merged = diarize_windows(segments, times, emb, region, female, settings(cluster_threshold=1.5))
     assert len(merged.speakers) == 1
-    at_least = SpeakerOptions(cluster_threshold=1.5, min_speakers=3)
+    at_least = settings(cluster_threshold=1.5, min_speakers=3)
     assert len(diarize_windows(segments, times, emb, region, female, at_least).speakers) == 3
     # one speaker in all: its gender is the mean over all windows (a: 0.9 for a third, 0.1 otherwise -> male),
     # but a turn whose own windows are strongly female keeps its own decision only with strong evidence
-    one = diarize_windows(segments, times, emb, region, female, SpeakerOptions(num_speakers=1))
+    one = diarize_windows(segments, times, emb, region, female, settings(num_speakers=1))
     assert [(s.id, s.gender) for s in one.speakers] == [("S1", "male")]
     assert one.speakers[0].gender_confidence == pytest.approx(1 - (0.9 * 60 + 0.1 * 120) / 180)
     assert {t.gender for t in one.turns[0]} == {"male"}
 
 
 def test_to_annotation_agrees_with_the_rttm_writer(tmp_path):
-    from dramapic.lab.evaluate import read_rttm
+    from dramapic.lab.reference import read_rttm
     from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
     from dramapic.writers import RttmWriter
 
@@ -309,17 +311,17 @@ def test_to_annotation_agrees_with_the_rttm_writer(tmp_path):
 
 
 def test_options_are_frozen_and_checked():
-    opts = SpeakerOptions()
+    opts = settings()
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.window_s = 2.0  # type: ignore[misc]
     with pytest.raises(ValueError):
-        SpeakerOptions(hop_s=2.0)
+        settings(hop_s=2.0)
     with pytest.raises(ValueError):
-        SpeakerOptions(num_speakers=0)
+        settings(num_speakers=0)
     with pytest.raises(ValueError):
-        SpeakerOptions(min_speakers=3, max_speakers=2)
+        settings(min_speakers=3, max_speakers=2)
     with pytest.raises(ValueError):
-        SpeakerOptions(switch_penalty=-1.0)
+        settings(switch_penalty=-1.0)
 
 
 def _model_copy(tmp_path: Path) -> Path:
@@ -409,7 +411,7 @@ def test_outlier_windows_do_not_make_real_speakers_merge_at_the_speaker_bound():
     n = len(emb)
     segments = np.stack([np.arange(n) * 2.0, np.arange(n) * 2.0 + 1.5], axis=1)
     result = diarize_windows(segments, segments.copy(), emb, np.arange(n), np.full(n, 0.3),
-                             SpeakerOptions(cluster_threshold=0.3, max_speakers=3, min_speaker_s=0.0))
+                             settings(cluster_threshold=0.3, max_speakers=3, min_speaker_s=0.0))
     assert len(result.speakers) == 3
     found = np.asarray([turns[0].speaker for turns in result.turns])
     for spk in range(3):

@@ -1,4 +1,4 @@
-"""The stage-1 ensemble (dramapic.ensemble): members stored as plain arrays, the stacker, chunked use, loading
+"""The stage-1 ensemble (dramapic.analysis.stage1): members stored as plain arrays, the stacker, chunked use, loading
 through the manifest, and a toy member plugged in by configuration alone."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from dramapic.analysis import detectors
 from dramapic import resources
-from dramapic.lab import train
+from dramapic.lab import train_stage1 as train
 from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
 from dramapic.analysis.stage1 import (
     MEMBER_KINDS,
@@ -22,16 +22,23 @@ from dramapic.analysis.stage1 import (
     LogMelCnnMember,
     Stage1Ensemble,
     build_cnn,
-    build_stage1,
     detector_features,
     load_member,
     register_member_kind,
 )
 from dramapic.errors import ModelError
 from dramapic.models import load_manifest
+from helpers import DEV_MIXES, SHARED_DATA
+
+
+def build_stage1(config: Stage1Config, manifest=None):
+    """The stage-1 model of ``config`` from ``manifest`` (default: the bundled models/)."""
+    if config.model == "rule":
+        return DetectorCombiner(config)
+    return Stage1Ensemble.from_manifest(manifest or load_manifest(), members=config.members, stacker=config.stacker)
 
 SR = 16_000
-DEV_MIX = Path(__file__).resolve().parents[2] / "shared" / "data" / "dev_mixes" / "devmix_05.opus"
+DEV_MIX = DEV_MIXES / "devmix_05.opus"
 
 
 def _synthetic(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -159,7 +166,7 @@ def test_sample_is_mostly_right_per_class(bundled):
 
     import soundfile as sf
 
-    data = Path(__file__).resolve().parents[2] / "shared" / "data"
+    data = SHARED_DATA
     if not (data / "manifest.csv").is_file():
         pytest.skip("shared data not found")
     wanted = {"read_speech": "voice", "orchestral_bgm": "song", "jackhammer": "noise"}
@@ -206,9 +213,9 @@ def test_toy_member_plugs_in_by_configuration_alone(tmp_path: Path, monkeypatch)
     """A new member is a trained file (registered in the manifest) plus a pipeline change; no code changes.
 
     The toy member is a 3-tree forest on the seed features at n_fft 512; a stacker is retrained over the four
-    members; the pipeline names both. The product's loader (``analysis.stage1_model``) then runs it.
+    members; the pipeline names both. The product's loader (``loaders.stage1_model``) then runs it.
     """
-    from dramapic.analysis import analyze as analysis
+    from dramapic.analysis import loaders as analysis
 
     _need_bundled_stage1_models()
     root = tmp_path / "models"

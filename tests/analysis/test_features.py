@@ -1,4 +1,4 @@
-"""The seed project's features (dramapic.features): agreement with librosa, shapes, windows and bad input."""
+"""The seed project's features (dramapic.analysis.features): agreement with librosa, shapes, windows and bad input."""
 
 from __future__ import annotations
 

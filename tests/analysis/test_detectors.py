@@ -5,7 +5,7 @@ import soundfile as sf
 from dramapic.analysis import detectors
 from dramapic.config import Stage1Config
 from dramapic.analysis.stage1 import DetectorCombiner
-from conftest import need_shared_data, tone
+from helpers import need_shared_data, tone
 
 
 def test_energy_levels():

@@ -10,10 +10,11 @@ import pytest
 
 from dramapic.models import file_sha256, load_manifest
 from dramapic.analysis.diarization import GenderClassifier
-from dramapic.lab.train import main, mix_at_snr, telephone, train_gender
+from dramapic.cli import main as cli_main
+from dramapic.lab.data import mix_at_snr, telephone
+from dramapic.lab.train_gender import train_gender
+from helpers import SHARED_DATA as DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data"
 
 
 def _manifest_csv() -> Path:
@@ -52,7 +53,7 @@ def test_smoke_training_registers_checksummed_model(tmp_path):
 
 def test_cli_refuses_missing_task(capsys):
     with pytest.raises(SystemExit):
-        main([])
+        cli_main(["train"])
 
 
 def test_mix_at_snr_hits_the_requested_snr():
@@ -75,7 +76,7 @@ def test_telephone_band_removes_high_frequencies():
 
 # ------------------------------------------------------------------------------------------------ stage 1
 def test_label_frames_follows_the_dev_mix_rule():
-    from dramapic.lab.train import label_frames
+    from dramapic.lab.mixes import label_frames
 
     n = 16_000 * 3
     song = np.zeros(n, np.float32)
@@ -89,7 +90,7 @@ def test_label_frames_follows_the_dev_mix_rule():
 
 
 def test_reencode_keeps_length_and_alignment():
-    from dramapic.lab.train import reencode
+    from dramapic.lab.data import reencode
 
     t = np.arange(16_000 * 2) / 16_000
     x = (0.3 * np.sin(2 * np.pi * 440 * t) * np.sin(2 * np.pi * 1.5 * t)).astype(np.float32)
@@ -103,7 +104,7 @@ def test_reencode_keeps_length_and_alignment():
 def test_training_mixes_use_train_material_in_disjoint_folds():
     import csv
 
-    from dramapic.lab.train import build_training_mixes
+    from dramapic.lab.mixes import build_training_mixes
 
     rows = {r["speaker"]: r["split"] for r in csv.DictReader(open(_manifest_csv(), encoding="utf-8")) if r["speaker"]}
     mixes = build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=25, mix_s=(20, 25), max_clips=5)
@@ -122,8 +123,8 @@ def test_training_mixes_use_train_material_in_disjoint_folds():
 
 def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
     from dramapic.analysis import detectors
-    from dramapic.lab import train
     from dramapic.analysis.stage1 import Stage1Ensemble
+    from dramapic.lab import train_stage1 as train
 
     out = tmp_path / "models"
     members = tuple((name, kind, {**params, **train.SMOKE_OVERRIDES.get(kind, {})})

@@ -1,4 +1,4 @@
-"""Tests of dramapic.evaluate: fast, no model runs (predictions are built from the references themselves)."""
+"""Tests of dramapic.lab.evaluate: fast, no model runs (predictions are built from the references themselves)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic.lab.evaluate import (
-    COLLAR_S, Report, aggregate, evaluate_mixes, load_reference, main, score_result, write_json_atomic,
-)
+from dramapic import cli
+from dramapic.lab.evaluate import COLLAR_S, Report, aggregate, evaluate_mixes, score_result
+from dramapic.lab.reference import load_reference
 from dramapic.result import AnalysisResult
+from dramapic.writers import write_json_atomic
 
-DEV_MIXES = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "dev_mixes"
+
+def main(argv: list[str]) -> int:
+    """``dramapic eval`` (the lab's own ``main`` was folded into the one CLI)."""
+    return cli.main(["eval", *argv, "--no-progress"])
+from helpers import DEV_MIXES
+
 needs_mixes = pytest.mark.skipif(
     not (DEV_MIXES / "devmix_05.labels.csv").is_file(),
     reason=f"dev mixes not found at {DEV_MIXES} (the shared data folder is not mounted next to the repo)")
@@ -358,7 +364,7 @@ def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(cap
         pytest.skip(f"dev mixes not found at {DEV_MIXES}")
     from dramapic import cli
     from dramapic.config import load_pipeline
-    from dramapic.lab.evaluate import GENDER_VARIANTS, evaluate_variants
+    from dramapic.lab.variants import GENDER_VARIANTS, evaluate_variants
 
     pipeline = load_pipeline(None)
     report = evaluate_variants(DEV_MIXES, pipeline, limit=1)

@@ -13,8 +13,7 @@ from dramapic.config import load_pipeline
 from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
 from dramapic.errors import ConfigError
 from dramapic.archive.store import DB_NAME, Store
-from conftest import REPO
-from test_batch import CLIPS, assert_consistent, make_archive
+from helpers import CLIPS, REPO, assert_consistent, make_archive
 
 JOBS = [((4.0,), {}, "four"), ((-1.0,), {}, "negative"), ((9.0,), {}, "nine")]
 

@@ -10,14 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic.analysis import analyze as analysis, detectors
+from dramapic.analysis import analyze as analysis, detectors, loaders, streaming
 from dramapic import media
 from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
 from dramapic.errors import InputError, MediaError
 from dramapic.analysis.smoothing import smooth_labels
-from conftest import SAMPLE, tone
+from dramapic.analysis.stage1 import DetectorCombiner
+from helpers import SAMPLE, tone
+from dramapic.result import FRAME_S, SAMPLE_RATE
 
-RATE = detectors.SAMPLE_RATE
+RATE = SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +32,9 @@ def pipeline():
     return load_pipeline(None)
 
 
-def chunked(model, audio: np.ndarray, *, chunk_s: float, context_s: float = analysis.CONTEXT_S, piece: int = 7777):
-    """Frames of ``audio`` fed in odd-sized pieces through :class:`analysis.ChunkedStage1`."""
-    first = analysis.ChunkedStage1(model, chunk_s=chunk_s, context_s=context_s)
+def chunked(model, audio: np.ndarray, *, chunk_s: float, context_s: float = streaming.CONTEXT_S, piece: int = 7777):
+    """Frames of ``audio`` fed in odd-sized pieces through :class:`streaming.ChunkedStage1`."""
+    first = streaming.ChunkedStage1(model, chunk_s=chunk_s, context_s=context_s)
     for start in range(0, audio.shape[0], piece):
         first.feed(audio[start:start + piece])
     return first.finish()
@@ -40,7 +42,7 @@ def chunked(model, audio: np.ndarray, *, chunk_s: float, context_s: float = anal
 
 def smoothed(probabilities: np.ndarray, pipeline) -> np.ndarray:
     cfg = pipeline.stage1
-    min_frames = np.array([round(cfg.min_duration_s[lab] / detectors.FRAME_S) for lab in STAGE1_LABELS])
+    min_frames = np.array([round(cfg.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
     return smooth_labels(probabilities, switch_penalty=cfg.switch_penalty, min_frames=min_frames)
 
 
@@ -62,11 +64,11 @@ def assert_frames_match(model, audio: np.ndarray, pipeline, *, chunk_s: float = 
 # ------------------------------------------------------------------------------------------------ pass 1
 def test_stitched_chunks_give_the_whole_recordings_frames(sample_audio, pipeline):
     # 43 s in 12 s chunks (the smallest): four chunks, each with 4 s of context either side
-    assert_frames_match(analysis.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
+    assert_frames_match(loaders.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
 
 
 def test_context_is_what_makes_chunks_agree(sample_audio, pipeline):
-    model = analysis.stage1_model(pipeline.stage1)
+    model = loaders.stage1_model(pipeline.stage1)
     whole = model.frame_probabilities(sample_audio, detectors.run_detectors(sample_audio))
     _, without = chunked(model, sample_audio, chunk_s=12.0, context_s=0.0)
     assert np.abs(without - whole).max() > 1e-2
@@ -128,20 +130,20 @@ def with_stage1(pipeline, model: str):
 
 def test_trained_ensemble_in_chunks(sample_audio, pipeline):
     pipeline = with_stage1(pipeline, "ensemble")
-    assert_frames_match(analysis.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
+    assert_frames_match(loaders.stage1_model(pipeline.stage1), sample_audio, pipeline, chunk_s=12.0)
 
 
 def test_short_input_is_one_chunk_and_unchanged(sample_audio, pipeline):
-    model = analysis.stage1_model(pipeline.stage1)
+    model = loaders.stage1_model(pipeline.stage1)
     whole_scores = detectors.run_detectors(sample_audio)
-    scores, probabilities = chunked(model, sample_audio, chunk_s=analysis.CHUNK_S)
+    scores, probabilities = chunked(model, sample_audio, chunk_s=streaming.CHUNK_S)
     assert np.array_equal(probabilities, model.frame_probabilities(sample_audio, whole_scores))
     assert np.array_equal(scores.as_matrix(), whole_scores.as_matrix())
 
 
 def test_audio_kept_in_memory_stays_bounded():
     rng = np.random.default_rng(1)
-    first = analysis.ChunkedStage1(analysis.DetectorCombiner(Stage1Config()), chunk_s=12.0, context_s=4.0)
+    first = streaming.ChunkedStage1(DetectorCombiner(Stage1Config()), chunk_s=12.0, context_s=4.0)
     piece = 3 * RATE
     # a chunk, its contexts, silero's lead-in (a 30 s row plus warm-up) and one piece not yet used
     bound = (12 + 2 * 4 + 31 + 1) * RATE + 2 * piece
@@ -156,7 +158,7 @@ def test_audio_kept_in_memory_stays_bounded():
 def test_spooled_audio_reads_the_same_samples(sample_audio, tmp_path: Path):
     path = tmp_path / "audio.f32"
     sample_audio.astype(np.float32).tofile(path)
-    with analysis.SpooledAudio(path) as spooled:
+    with streaming.SpooledAudio(path) as spooled:
         n = sample_audio.shape[0]
         assert len(spooled) == n and spooled.shape == (n,) and spooled.ndim == 1 and spooled.dtype == np.float32
         for key in (slice(0, 10), slice(12345, 40000), slice(n - 5, n + 100), slice(None), slice(-300, None),
@@ -174,17 +176,18 @@ def test_spooled_audio_reads_the_same_samples(sample_audio, tmp_path: Path):
 
 
 def test_spooled_encoder_embeds_the_same_windows(sample_audio, pipeline, tmp_path: Path):
-    encoder, _ = analysis._stage2_models(pipeline.stage2.gender_model)
+    encoder = loaders.speaker_encoder()
     path = tmp_path / "audio.f32"
     sample_audio.astype(np.float32).tofile(path)
     regions = [(1.24, 3.76), (4.47, 6.88), (7.6, 10.24), (21.24, 22.94), (30.0, 31.0), (40.0, 50.0), (5.0, 5.1)]
-    times, emb, region = encoder._embed(sample_audio, RATE, regions, 1.5, 0.75)
-    with analysis.SpooledAudio(path) as spooled:
+    times, emb, region = encoder.embed_regions(sample_audio, sample_rate=RATE, regions=regions, window_s=1.5,
+                                               hop_s=0.75)
+    with streaming.SpooledAudio(path) as spooled:
         # groups of about 3 s: several reads, one region per group at times
-        wrapped = analysis._SpooledEncoder(encoder, group_samples=3 * RATE)
         seen = []
-        got_times, got_emb, got_region = wrapped._embed(spooled, RATE, regions, 1.5, 0.75,
-                                                        lambda stage, done, total: seen.append((done, total)))
+        got_times, got_emb, got_region = encoder.embed_regions(
+            spooled, sample_rate=RATE, regions=regions, window_s=1.5, hop_s=0.75, group_s=3.0,
+            progress=lambda stage, done, total: seen.append((done, total)))
     assert np.array_equal(got_times, times) and np.array_equal(got_region, region)
     assert np.allclose(got_emb, emb, atol=1e-5)
     assert seen[-1][0] == seen[-1][1] == len(times)
@@ -213,7 +216,7 @@ def test_streamed_analysis_equals_in_memory_analysis(sample_audio, pipeline, sta
         raise AssertionError("stage 2 read the whole spooled audio")
 
     monkeypatch.setattr(analysis, "CHUNK_S", 12.0)  # four chunks in pass 1; groups of 12 s in stage 2
-    monkeypatch.setattr(analysis.SpooledAudio, "__array__", never_whole)
+    monkeypatch.setattr(streaming.SpooledAudio, "__array__", never_whole)
     timings: dict[str, float] = {}
     result = analysis.analyze(SAMPLE, pipeline, progress=watch, timings=timings)
     segments, speakers, music = analysis.analyze_audio(sample_audio, pipeline, chunk_s=240.0)

@@ -26,29 +26,9 @@ from dramapic.archive.batch import (BatchOptions, TaskOptions, expected_key, fil
 from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError, InputError
 from dramapic.archive.store import DB_NAME, Store
-from conftest import REPO, SAMPLE
-from test_end_to_end import validate_contract
-
-CLIPS = {  # archive path -> start second in the sample
-    "season1/ep01.mp4": 0, "season1/ep02.mkv": 8, "season1/ep03.mp4": 34, "season2/ep04.mp4": 16,
-    "season2/extra/ep05.mov": 26, "season2/ep06.mp4": 20,
-}
-CORRUPT = "season1/ep03_corrupt.mp4"   # sorts in the middle of the archive
-CLIP_S = 6
-
-
-def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = True) -> Path:
-    audio = media.decode_audio(media.probe(SAMPLE))
-    for rel, start in clips.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        piece = audio[start * media.SAMPLE_RATE:(start + CLIP_S) * media.SAMPLE_RATE]
-        media.encode_test_video(path, seconds=CLIP_S, audio=piece, size="160x90")
-    if corrupt:
-        (root / CORRUPT).write_bytes(np.random.default_rng(7).bytes(30_000))
-    (root / "season1" / "notes.txt").write_text("not media")
-    (root / "season1" / ".hidden.mp4").write_bytes(b"ignored")
-    return root
+from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, make_archive, runs_table,
+                     validate_contract)
+from dramapic.result import SAMPLE_RATE
 
 
 @pytest.fixture(scope="module")
@@ -63,31 +43,6 @@ def archive(archive_master, tmp_path) -> Path:
 
 def cli(*args: str, **kwargs) -> list[str]:
     return [sys.executable, "-m", "dramapic", *args]
-
-
-def runs_table(db: Path) -> list[dict]:
-    with sqlite3.connect(db) as connection:
-        connection.row_factory = sqlite3.Row
-        return [dict(r) for r in connection.execute(
-            "SELECT r.*, f.path FROM runs r JOIN files f ON f.id = r.file_id ORDER BY r.id")]
-
-
-def assert_consistent(out: Path, *, good: set[str]) -> None:
-    """Every good file done exactly once with whole rows, nothing duplicated, no leftover temporary file."""
-    with Store.open(out / DB_NAME, migrate=False) as store:
-        assert store.integrity_check() == "ok"
-        runs = list(store.query("SELECT r.id, r.status, r.key, f.path FROM runs r JOIN files f ON f.id = r.file_id"))
-        assert len({(r["path"], r["key"]) for r in runs}) == len(runs)
-        done = [r for r in runs if r["status"] == "done"]
-        assert sorted(r["path"] for r in done) == sorted(good)
-        for run in done:
-            n_segments = store.query("SELECT count(*) FROM segments WHERE run_id = ?", (run["id"],))[0][0]
-            n_summaries = store.query("SELECT count(*) FROM summaries WHERE run_id = ?", (run["id"],))[0][0]
-            stem = Path(run["path"]).with_suffix("")
-            data = json.loads((out / f"{stem}.dramapic.json").read_text(encoding="utf-8"))
-            assert n_segments == len(data["segments"]) and n_summaries == 1
-    leftovers = [p for p in out.rglob("*") if ".part" in p.name]
-    assert leftovers == []
 
 
 # -- walking the archive ---------------------------------------------------------------------------------------
@@ -162,7 +117,7 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
     # a changed file and a file whose outputs were deleted are redone; a touched but unchanged file is not
     audio = media.decode_audio(media.probe(SAMPLE))
     media.encode_test_video(archive / "season1/ep01.mp4", seconds=CLIP_S,
-                            audio=audio[30 * media.SAMPLE_RATE:(30 + CLIP_S) * media.SAMPLE_RATE], size="160x90")
+                            audio=audio[30 * SAMPLE_RATE:(30 + CLIP_S) * SAMPLE_RATE], size="160x90")
     (out / "season2/ep04.srt").unlink()
     os.utime(archive / "season2/ep06.mp4", ns=(time.time_ns(), time.time_ns()))
     events.clear()
@@ -358,3 +313,27 @@ def test_ctrl_c_stops_a_pool_of_two_workers_cleanly_and_a_rerun_finishes(archive
     assert all(after[p] == r for p, r in before.items())
     second_batch = {r["worker"] for r in after.values() if r["batch_id"] == 2}
     assert 1 <= len(second_batch) <= 2  # two worker processes shared the rest
+
+
+@pytest.mark.parametrize("missing", ["stage1-yamnet-lr", "speaker-lda"])
+def test_a_missing_model_stops_the_batch_before_any_file(tmp_path, monkeypatch, missing):
+    import shutil as _shutil
+
+    from dramapic import resources
+    from dramapic.errors import ModelError
+    from dramapic.models import load_manifest
+
+    root = tmp_path / "models"
+    _shutil.copytree(resources.models_dir(), root)
+    (root / load_manifest(root).get(missing).files[0].path).unlink()
+    monkeypatch.setattr(resources, "models_dir", lambda: root)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("a file was processed before the models were checked")
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", must_not_run)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "ep1.mp4").write_bytes(b"\x00" * 1000)
+    with pytest.raises(ModelError, match=missing):
+        run_batch(archive, tmp_path / "out", pipeline=load_pipeline(None))

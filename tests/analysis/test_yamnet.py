@@ -12,9 +12,8 @@ import pytest
 from dramapic import media
 from dramapic.analysis import yamnet
 from dramapic.errors import ModelError
+from helpers import REPO, SAMPLE
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "samples" / "drama_sample.mp4"
 LABELS = REPO / "samples" / "drama_sample.labels.csv"
 
 

@@ -12,59 +12,7 @@ import pytest
 from dramapic.errors import OutputError
 from dramapic.result import AnalysisResult
 from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, RunRecord, Store, iter_runs
-from conftest import REPO
-
-MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
-          {"name": "gender-resemblyzer-lr", "version": "1", "sha256": "b" * 64})
-
-
-def make_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre: str = "drama", speakers: int = 2,
-                female: float = 0.5, song: float = 0.2) -> AnalysisResult:
-    """A small but valid AnalysisResult: a voice stretch split between female and male speakers, then song,
-    then silence."""
-    voice_end = duration * 0.6
-    song_end = voice_end + duration * song
-    split = voice_end * female
-    segments = []
-    if split > 0:
-        segments.append({"start": 0.0, "end": split, "label": "voice", "gender": "female", "speaker": "S1",
-                         "confidence": 0.9, "scores": {"voice": 0.9, "song": 0.05, "noise": 0.03, "silence": 0.02,
-                                                       "female": 0.95, "male": 0.05}})
-    if voice_end > split:
-        segments.append({"start": split, "end": voice_end, "label": "voice", "gender": "male",
-                         "speaker": "S2" if speakers > 1 else "S1", "confidence": 0.8,
-                         "scores": {"voice": 0.8, "song": 0.1, "noise": 0.05, "silence": 0.05, "female": 0.1,
-                                    "male": 0.9}})
-    segments.append({"start": voice_end, "end": song_end, "label": "song", "gender": None, "speaker": None,
-                     "confidence": 0.7, "scores": {"voice": 0.1, "song": 0.7, "noise": 0.1, "silence": 0.1}})
-    segments.append({"start": song_end, "end": duration, "label": "silence", "gender": None, "speaker": None,
-                     "confidence": 0.95, "scores": {"voice": 0.0, "song": 0.0, "noise": 0.05, "silence": 0.95}})
-    speaker_list = [{"id": f"S{i + 1}", "gender": "female" if i == 0 else "male",
-                     "seconds": voice_end / speakers, "gender_confidence": 0.9} for i in range(speakers)]
-    return AnalysisResult.from_dict({
-        "schema": "dramapic/1",
-        "source": {"path": path, "duration": duration, "sha256": "c" * 64},
-        "pipeline": {"name": "default", "version": "1"},
-        "models": [dict(m) for m in MODELS],
-        "segments": segments,
-        "summary": {"duration": duration,
-                    "shares": {"voice": 0.6, "song": song, "noise": 0.0, "silence": 0.4 - song},
-                    "gender_shares": {"female": female, "male": 1 - female},
-                    "speakers": speaker_list,
-                    "genre": {"label": genre, "confidence": 0.5, "scores": {genre: 0.5, "other": 0.1}}},
-    })
-
-
-def make_record(path: str = "season1/ep01.mp4", *, key: str = "k1", status: str = "done",
-                result: AnalysisResult | None = None, seconds: float = 10.0, error: str | None = None) -> RunRecord:
-    if status == "done" and result is None:
-        result = make_result(path)
-    return RunRecord(path=path, size=1000, mtime_ns=123, key=key, status=status,
-                     sha256="c" * 64, pipeline_name="default", pipeline_version="1", pipeline_sha256="d" * 64,
-                     models=MODELS, options={"burn": False}, started=time.time() - seconds, finished=time.time(),
-                     seconds=seconds, worker="host:1", duration=result.duration if result else None,
-                     error_type=None if status == "done" else "MediaError", error=error,
-                     outputs={"json": path + ".json"} if status == "done" else {}, result=result)
+from helpers import REPO, make_archive_result as make_result, make_record
 
 
 def count(store: Store, table: str) -> int:

