@@ -15,6 +15,7 @@ from typing import Any, Sequence
 
 
 from ..progress import ProgressHook, silent_hook
+from .data import read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import SMOKE_OVERRIDES, STAGE1_MEMBERS, train_stage1
@@ -57,6 +58,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
         raise ValueError(f"unknown training stage(s) {sorted(unknown)}; known: {list(TRAIN_STAGES)}")
+    read_manifest(manifest_csv)  # a missing or unreadable manifest is an InputError before anything is written
     out: dict[str, Any] = {"seconds": {}}
     if "stage1" in stages:
         clock = time.perf_counter()
