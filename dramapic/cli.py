@@ -6,13 +6,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 from typing import Sequence
 
 from . import __version__
 from .errors import DramapicError
+from .lifecycle import Terminated, terminate_as_interrupt
 from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
@@ -393,10 +393,6 @@ class BatchProgress:
         self._plan_bar = self._bar = None
 
 
-def _interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt
-
-
 def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
     from .archive.batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
@@ -411,13 +407,12 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
         address=args.address, wait=args.wait)
     pipeline = _pipeline(args)
     bar = BatchProgress(enabled=progress.enabled)
-    # `kill PID` (and schedulers stopping a job) end a batch like Ctrl-C: what finished is recorded, workers stop
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # `kill PID` (and schedulers stopping a job) end a batch like Ctrl-C (main() turns SIGTERM and SIGHUP into
+    # lifecycle.Terminated): what finished is recorded, workers stop
     try:
         summary = run_batch(args.archive, args.output_dir, options=options, pipeline=pipeline, progress=bar,
                             on_file=bar.file, on_wait=bar.waiting, on_plan=bar.plan)
     finally:
-        signal.signal(signal.SIGTERM, previous)
         bar.close()
     if not args.quiet:
         speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
@@ -453,11 +448,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "batch": _cmd_batch,
                 "report": _cmd_report}
     try:
-        return handlers[args.command](args, progress)
+        # SIGTERM and SIGHUP end every command like Ctrl-C: children stopped, temporaries removed, one line
+        with terminate_as_interrupt():
+            return handlers[args.command](args, progress)
     except DramapicError as err:
         progress.close()
         print(f"dramapic: error: {err}", file=sys.stderr)
         return err.exit_code
+    except Terminated as stop:
+        progress.close()
+        print(f"dramapic: terminated by {stop.signal_name}", file=sys.stderr)
+        return stop.exit_code
     except KeyboardInterrupt:
         progress.close()
         print("dramapic: interrupted", file=sys.stderr)

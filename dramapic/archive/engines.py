@@ -32,6 +32,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from ..config import PipelineConfig
 from ..errors import ConfigError
+from ..lifecycle import run_task
 from ..threads import available_cores
 
 log = logging.getLogger(__name__)
@@ -86,10 +87,14 @@ def _top_up(queue: Iterator[Job], pending: dict, limit: int, submit: Callable[[t
     return True
 
 
-def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None) -> None:
+def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None, parent: int | None = None) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it (records what finished, then stops the pool),
     # so the workers ignore it instead of dying half-way through writing their outputs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:  # a worker ends with its batch, even one killed with SIGKILL
+        from ..lifecycle import become_worker
+
+        become_worker(parent)
     if pipeline is None:
         return
     from ..analysis.loaders import warm_up
@@ -119,7 +124,7 @@ class ProcessPoolEngine(Engine):
 
         # spawn, not fork: the parent may already hold torch's thread pools, which do not survive a fork
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_pool_worker, initargs=(self.pipeline, self.threads))
+                                   initializer=_init_pool_worker, initargs=(self.pipeline, self.threads, os.getpid()))
 
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
         from concurrent.futures import FIRST_COMPLETED, wait
@@ -138,7 +143,8 @@ class ProcessPoolEngine(Engine):
                 if self._executor is None:
                     self._executor = self._new_executor()
                 try:
-                    future = self._executor.submit(fn, *args, **kwargs)
+                    # run_task: a worker told to stop (SIGTERM) cleans up the file in hand, then exits
+                    future = self._executor.submit(run_task, fn, *args, **kwargs)
                 except BrokenProcessPool as err:
                     self._replace_broken()
                     yield tag, None, err

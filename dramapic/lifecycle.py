@@ -1,0 +1,141 @@
+"""How dramapic's processes end: termination signals handled like Ctrl-C, and pool workers that die with their
+parent.
+
+``kill PID`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all end a run the same way: an exception
+is raised in the main thread, so every ``finally`` and context manager on the way out runs (ffmpeg children are
+killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
+128 + the signal's number (130, 143, 129).
+
+A pool worker cannot rely on its parent to stop it: a parent killed with SIGKILL runs no code at all. So a worker
+asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also watches its
+parent's pid from a thread (every other platform, and a parent that died before the ``prctl``); SIGTERM in a worker
+unwinds the task in hand (its cleanup runs) and then ends the process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import signal
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+#: signals that end a run like Ctrl-C does
+TERMINATING = tuple(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None)
+_PR_SET_PDEATHSIG = 1
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread when a terminating signal arrives.
+
+    A :class:`KeyboardInterrupt`, so that code which already cleans up after Ctrl-C cleans up after ``kill`` too,
+    and no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+    @property
+    def exit_code(self) -> int:
+        return 128 + self.signum
+
+    @property
+    def signal_name(self) -> str:
+        try:
+            return signal.Signals(self.signum).name
+        except ValueError:
+            return f"signal {self.signum}"
+
+
+_raised = threading.Event()
+
+
+def _raise_terminated(signum: int, frame: Any) -> None:
+    # once: a second `kill` while the first one's cleanup runs must not cut that cleanup short
+    if _raised.is_set():
+        return
+    _raised.set()
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(signals: tuple[int, ...] = TERMINATING) -> Iterator[None]:
+    """Within the block, ``signals`` raise :class:`Terminated` in the main thread (elsewhere: does nothing)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _raised.clear()
+    previous = {}
+    for signum in signals:
+        previous[signum] = signal.signal(signum, _raise_terminated)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+# -- pool workers ------------------------------------------------------------------------------------------------
+
+_in_task = False
+
+
+def _worker_signal(signum: int, frame: Any) -> None:
+    if _in_task and not _raised.is_set():
+        _raised.set()
+        raise Terminated(signum)  # unwinds the task: its ffmpeg, spool and temporary outputs are cleaned up
+    if not _in_task:
+        os._exit(128 + signum)  # idle: nothing to clean up
+
+
+def _set_parent_death_signal(signum: int) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        return libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent: int, interval: float) -> None:
+    while True:
+        if os.getppid() != parent:  # re-parented: the parent is gone
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        time.sleep(interval)
+
+
+def become_worker(parent: int, *, interval: float = 1.0) -> None:
+    """Make this process (a pool worker) end when ``parent`` ends, cleaning up the task in hand.
+
+    Call once at the start of the worker. SIGTERM (sent by the pool on cancel, by the kernel when the parent dies,
+    or by the watchdog thread) raises :class:`Terminated` inside a task run by :func:`run_task` and exits at once
+    when the worker is idle. SIGHUP is treated the same.
+    """
+    for signum in TERMINATING:
+        signal.signal(signum, _worker_signal)
+    _set_parent_death_signal(signal.SIGTERM)
+    # a watchdog as well: the death signal is Linux-only, and follows the parent *thread* that started the worker
+    threading.Thread(target=_watch_parent, args=(parent, interval), name="dramapic-parent-watch",
+                     daemon=True).start()
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(128 + signal.SIGTERM)
+
+
+def run_task(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    """Run ``fn`` in a worker set up by :func:`become_worker`; a terminating signal ends the process once the task
+    has unwound (a pool would otherwise carry on with the next task)."""
+    global _in_task
+    _in_task = True
+    try:
+        return fn(*args, **kwargs)
+    except Terminated as stop:
+        os._exit(stop.exit_code)
+    finally:
+        _in_task = False
