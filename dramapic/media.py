@@ -2,14 +2,20 @@
 
 Commands are built as argument lists (filter graphs with ffmpeg-python, which escapes paths correctly) and
 run with stderr captured, so a failure becomes a typed error with ffmpeg's own words rather than a traceback.
-A system ``ffmpeg`` on PATH is preferred; otherwise the static build shipped by imageio-ffmpeg is used.
-ffprobe is optional: the stream table is read from ``ffmpeg -i`` when it is absent.
+Which ffmpeg: ``$DRAMAPIC_FFMPEG`` when set, else an ``ffmpeg`` on PATH, else the static build shipped by
+imageio-ffmpeg. ffprobe is optional and only ever the one beside that ffmpeg (or ``$DRAMAPIC_FFPROBE``): the stream
+table is read from ``ffmpeg -i`` when there is none, so two builds are never mixed. Whatever the build, the same
+input gives the same error: messages are classified by what ffmpeg says, never by where it says it.
+
+Every path is given to ffmpeg as ``file:`` + the absolute path, so that a name such as ``-dash.mp4`` cannot be read
+as an option nor ``co:lon.mp4`` as a protocol.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import shutil
 import subprocess
@@ -21,7 +27,7 @@ from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import InputError, MediaError
+from .errors import InputError, MediaError, OutputError
 from .result import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -29,12 +35,32 @@ log = logging.getLogger(__name__)
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 MAX_DECODE_ERRORS = 10
+#: the environment variables that choose the binaries
+FFMPEG_ENV, FFPROBE_ENV = "DRAMAPIC_FFMPEG", "DRAMAPIC_FFPROBE"
+#: causes on the output side that ffmpeg reports in its own words (errno strings): a full disk is not bad media
+OUTPUT_CAUSES = ("No space left on device", "Disk quota exceeded", "File too large", "Read-only file system")
+#: muxer complaints about timestamps (concatenated episodes, broadcast captures): the audio itself decodes fine
+TIMESTAMP_WARNINGS = ("non monotonically increasing dts", "non monotonous dts", "Application provided invalid",
+                      "Queue input is backward in time", "timestamp discontinuity")
+#: causes of an unreadable input, in the words every ffmpeg build uses (the path echoed in front of them varies)
+INPUT_CAUSES = ("Invalid data found when processing input", "moov atom not found", "End of file",
+                "Permission denied", "No such file or directory", "Invalid argument")
+
+
+def _chosen(variable: str) -> str | None:
+    value = os.environ.get(variable, "").strip()
+    if not value:
+        return None
+    found = shutil.which(value)
+    if not found:
+        raise MediaError(f"${variable} is {value!r}, which is not an executable file")
+    return found
 
 
 @lru_cache(maxsize=1)
 def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary: the system one if on PATH, else imageio-ffmpeg's static build."""
-    system = shutil.which("ffmpeg")
+    """Path of the ffmpeg binary: ``$DRAMAPIC_FFMPEG``, else ``ffmpeg`` on PATH, else imageio-ffmpeg's static build."""
+    system = _chosen(FFMPEG_ENV) or shutil.which("ffmpeg")
     if system:
         return system
     try:
@@ -47,7 +73,17 @@ def ffmpeg_exe() -> str:
 
 @lru_cache(maxsize=1)
 def ffprobe_exe() -> str | None:
-    return shutil.which("ffprobe")
+    """``$DRAMAPIC_FFPROBE``, else the ``ffprobe`` beside :func:`ffmpeg_exe` (same build), else None."""
+    chosen = _chosen(FFPROBE_ENV)
+    if chosen:
+        return chosen
+    beside = Path(ffmpeg_exe()).with_name("ffprobe")
+    return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+def file_arg(path: Path | str) -> str:
+    """``path`` as ffmpeg must be given it: ``file:`` + absolute path (no option, no protocol, whatever the name)."""
+    return "file:" + os.path.abspath(os.fspath(path))
 
 
 @dataclass(frozen=True)
@@ -92,8 +128,27 @@ def _run(args: Sequence[str], *, what: str, error: type = MediaError,
     except subprocess.TimeoutExpired:
         raise MediaError(f"{what}: ffmpeg did not finish within {timeout:.0f} s") from None
     if done.returncode != 0:
-        raise error(f"{what}: {_last_error_line(done.stderr)}")
+        raise _failure(done.stderr, what=what, error=error)
     return done
+
+
+def _failure(stderr: bytes, *, what: str, error: type = MediaError) -> Exception:
+    """The error for a failed ffmpeg run: an output-side cause anywhere in stderr (a full disk) is an
+    :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line."""
+    text = stderr.decode("utf-8", "replace")
+    for cause in OUTPUT_CAUSES:
+        if cause.lower() in text.lower():
+            return OutputError(f"{what}: {cause}")
+    return error(f"{what}: {_last_error_line(stderr)}")
+
+
+def _input_cause(text: str) -> str:
+    """Why ffmpeg/ffprobe could not open an input, without the path or the build's prefixes."""
+    for cause in INPUT_CAUSES:
+        if cause.lower() in text.lower():
+            return cause
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return lines[-1].rsplit(": ", 1)[-1] if lines else "no streams found"
 
 
 def _last_error_line(stderr: bytes) -> str:
@@ -146,8 +201,15 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
 
 
 def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
-    done = _run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format", "-show_streams", str(path)],
-                what=f"cannot read {path.name}", error=InputError, timeout=120)
+    try:
+        done = subprocess.run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format",
+                               "-show_streams", file_arg(path)],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise MediaError(f"cannot read {path.name}: ffprobe did not finish within 120 s") from None
+    if done.returncode != 0:  # worded as the ffmpeg banner path words it: the same input, the same message
+        raise InputError(f"{path.name} is not a media file ffmpeg can read "
+                         f"({_input_cause(done.stderr.decode('utf-8', 'replace'))})")
     data = json.loads(done.stdout or b"{}")
     duration = data.get("format", {}).get("duration")
     streams, counts = [], {}
@@ -169,14 +231,14 @@ def probe(path: Path) -> MediaInfo:
     if ffprobe_exe():
         duration, streams = _probe_with_ffprobe(path)
     else:
-        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_arg(path)],
                               stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
         text = done.stderr.decode("utf-8", "replace")
         duration, streams = parse_ffmpeg_banner(text)
         if not streams:
-            reason = [ln for ln in text.splitlines() if str(path) in ln or "Invalid data" in ln]
-            detail = reason[-1].split(": ")[-1].strip() if reason else "no streams found"
-            raise InputError(f"{path.name} is not a media file ffmpeg can read ({detail})")
+            # the banner path always "fails" (no output given): only a missing stream table means unreadable
+            lines = [ln for ln in text.splitlines() if "at least one output file must be specified" not in ln]
+            raise InputError(f"{path.name} is not a media file ffmpeg can read ({_input_cause(chr(10).join(lines))})")
     if not streams:
         raise InputError(f"{path.name} is not a media file ffmpeg can read (no streams found)")
     return MediaInfo(path=path, duration=float(duration or 0.0), streams=tuple(streams))
@@ -222,8 +284,11 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if not 0 <= audio_track < len(tracks):
         raise MediaError(f"{info.path.name} has {len(tracks)} audio track(s); --audio-track {audio_track} "
                          f"does not exist (tracks are numbered from 0)")
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(info.path),
-            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-ac", "1", "-ar", str(sample_rate),
+    # asetpts: timestamps regenerated from the sample count, so a file whose timestamps jump back (a looped
+    # concatenation) decodes without the raw muxer's complaints; the samples are the same, in the same order
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "asetpts=N/SR/TB",
+            "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"
     chunk_bytes = max(1, round(chunk_s * sample_rate)) * 4
@@ -252,8 +317,14 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         stderr.seek(0)
         text = stderr.read()
     if code != 0:
-        raise MediaError(f"{what}: {_last_error_line(text)}")
-    errors = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
+        raise _failure(text, what=what)
+    lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
+    # timestamp complaints are not decoding errors: the audio is all there (counted, warned about once)
+    stamps = [ln for ln in lines if any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS)]
+    errors = [ln for ln in lines if ln not in stamps]
+    if stamps:
+        log.warning("%s: its timestamps are not monotonic (%d complaint(s) from ffmpeg, first: %s); the audio was "
+                    "decoded in stream order", info.path.name, len(stamps), stamps[0])
     # a broadcast recording cut mid-packet reports an error or two and is still worth analysing;
     # a stream that keeps failing is not
     if len(errors) > MAX_DECODE_ERRORS:
@@ -294,7 +365,7 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
             raise
         if code != 0:
             stderr.seek(0)
-            raise MediaError(f"{what}: {_last_error_line(stderr.read())}")
+            raise _failure(stderr.read(), what=what)
     if progress:
         progress(duration)
 
@@ -318,10 +389,13 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
 
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to burn subtitles into")
-    video = ffmpeg.input(str(info.path))[f"v:{info.video_streams[0].index}"]
-    video = video.filter("subtitles", filename=str(subtitles), fontsdir=str(fonts_dir), charenc="UTF-8")
-    graph = ffmpeg.output(video, str(output), vcodec="libx264", preset=preset, crf=crf, pix_fmt="yuv420p",
-                          movflags="+faststart", f="mp4")
+    video = ffmpeg.input(file_arg(info.path))[f"v:{info.video_streams[0].index}"]
+    video = video.filter("subtitles", filename=os.path.abspath(subtitles), fontsdir=os.path.abspath(fonts_dir),
+                         charenc="UTF-8")
+    # every frame at its own time: variable-rate input stays variable (the default would make it constant at the
+    # stream's nominal rate, dropping frames), and a fine time base keeps the timestamps exact
+    graph = ffmpeg.output(video, file_arg(output), vcodec="libx264", preset=preset, crf=crf, pix_fmt="yuv420p",
+                          movflags="+faststart", f="mp4", fps_mode="vfr", enc_time_base="1/90000")
     args = graph.compile(cmd=ffmpeg_exe())
     # ffmpeg-python knows nothing of copying the input's audio; splice the maps in before the output path
     extra = ["-map", "0:a?", *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
@@ -334,12 +408,13 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
     """Copy video and audio untouched into MP4 and add ``subtitles`` (SRT) as a mov_text stream."""
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to add subtitles to")
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(info.path),
-            "-sub_charenc", "UTF-8", "-i", str(subtitles),
+    # -f srt: an SRT without cues (a silent file) is an empty file, which ffmpeg would not recognise by probing
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
+            "-sub_charenc", "UTF-8", "-f", "srt", "-i", file_arg(subtitles),
             "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-map", "1:s:0",
             "-c:v", "copy", *_audio_args(info), "-c:s", "mov_text",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
-            "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", str(output)]
+            "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", file_arg(output)]
     _run(args, what=f"cannot add subtitles to {info.path.name}")
 
 
@@ -356,14 +431,14 @@ def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None 
     args += ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     if audio is not None:
         args += ["-c:a", "aac", "-b:a", "96k", "-shortest"]
-    args += [str(output)]
+    args += [file_arg(output)]
     payload = None if audio is None else np.ascontiguousarray(audio, dtype="<f4").tobytes()
     try:
         done = subprocess.run(args, input=payload, capture_output=True)
     except FileNotFoundError:
         raise MediaError(f"{args[0]} not found") from None
     if done.returncode != 0:
-        raise MediaError(f"cannot encode {output.name}: {_last_error_line(done.stderr)}")
+        raise _failure(done.stderr, what=f"cannot encode {output.name}")
 
 
 def loop_media(source: Path, output: Path, *, seconds: float, size: str | None = None, rate: int = 25) -> None:
@@ -377,24 +452,24 @@ def loop_media(source: Path, output: Path, *, seconds: float, size: str | None =
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error"]
     if size:
         args += ["-f", "lavfi", "-i", f"testsrc2=size={size}:rate={rate}:duration={seconds:.3f}"]
-    args += ["-stream_loop", "-1", "-i", str(source)]
+    args += ["-stream_loop", "-1", "-i", file_arg(source)]
     if size:
         args += ["-map", "0:v:0", "-map", "1:a:0", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
     else:
         args += ["-map", "0:a:0", "-vn"]
-    args += ["-sn", "-dn", "-c:a", "copy", "-t", f"{seconds:.3f}", str(output)]
+    args += ["-sn", "-dn", "-c:a", "copy", "-t", f"{seconds:.3f}", file_arg(output)]
     _run(args, what=f"cannot build {output.name} from {source.name}")
 
 
 def extract_frame(path: Path, *, at: float, output: Path) -> None:
     """Write the video frame at ``at`` seconds as an image (PNG by extension)."""
     _run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-ss", f"{max(at, 0.0):.3f}",
-          "-i", str(path), "-frames:v", "1", str(output)], what=f"cannot extract a frame of {path.name}")
+          "-i", file_arg(path), "-frames:v", "1", file_arg(output)], what=f"cannot extract a frame of {path.name}")
 
 
 def plain_reencode(info: MediaInfo, output: Path, *, preset: str, crf: int) -> None:
     """The same encode as :func:`burn_subtitles` without subtitles: the speed baseline for benchmarks."""
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", str(info.path),
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-c:v", "libx264", "-preset", preset,
-            "-crf", str(crf), "-pix_fmt", "yuv420p", *_audio_args(info), "-f", "mp4", str(output)]
+            "-crf", str(crf), "-pix_fmt", "yuv420p", *_audio_args(info), "-f", "mp4", file_arg(output)]
     _run(args, what=f"cannot re-encode {info.path.name}")
