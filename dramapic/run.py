@@ -89,6 +89,8 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     timings: dict[str, float] = {}
     with OutputSet(overwrite=options.overwrite) as outputs:
         outputs.check(list(finals.values()))  # fail before minutes of analysis, not after
+        for stale in outputs.remove_stale(list(finals.values())):  # left by a run that was killed
+            log.info("removed %s, left by an earlier run that did not finish", stale)
         result = analyze(source, pipeline, options=options.analysis, progress=progress, timings=timings, info=info)
         clock = time.perf_counter()
         subtitle_writer = get_writer(options.subtitle_format, language=options.language)

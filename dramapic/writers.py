@@ -4,8 +4,12 @@ outputs of a run are complete, so a failure never leaves a half-written file beh
 
 from __future__ import annotations
 
+import errno
+import fcntl
+import hashlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Iterable, Sequence
@@ -59,18 +63,54 @@ def ordinary_file_mode() -> int:
     return 0o666 & ~mask
 
 
+#: room kept below the file-name limit in temporary names, for the ``.srt.tmp`` a VTT run adds for ``--soft-subs``
+_TEMP_SPARE = 8
+_TEMP_RANDOM = 8  # the length of mkstemp's random part
+
+
+def name_max(directory: Path) -> int:
+    """The longest file name (in bytes) ``directory``'s file system allows (255 almost everywhere)."""
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        return 255
+
+
+def temporary_stem(final: Path, *, limit: int = 255) -> str:
+    """The stem of ``final``'s temporary names (``.STEM.XXXXXXXX.part.EXT``), shortened when the full name would not
+    fit in ``limit`` bytes: cut at a character boundary, followed by ``~`` and 8 hex digits of the full stem's
+    sha1, so the same final name always gives the same stem (stale temporaries are found again)."""
+    stem, suffix = final.stem, final.suffix
+    budget = limit - _TEMP_SPARE - len(f"..{'x' * _TEMP_RANDOM}.part{suffix}".encode())
+    if len(stem.encode()) <= budget:
+        return stem
+    tag = "~" + hashlib.sha1(stem.encode()).hexdigest()[:8]
+    cut = stem.encode()[:max(0, budget - len(tag))].decode("utf-8", "ignore")
+    return cut + tag
+
+
 class OutputSet:
     """Reserves temporary files beside their final names and renames them all at once on ``commit``.
 
-    Use as a context manager: leaving the block with an exception removes every temporary file.
+    Use as a context manager: leaving the block with an exception removes every temporary file. Each temporary
+    file is held under an advisory lock (``flock``) until it is committed or removed, so :meth:`remove_stale` can
+    tell the leftovers of a killed run from the files of a run still in progress.
     """
 
     def __init__(self, *, overwrite: bool = False) -> None:
         self.overwrite = overwrite
         self._pending: list[tuple[Path, Path]] = []
+        self._locks: list[int] = []
 
     def check(self, finals: Sequence[Path]) -> None:
-        """Refuse early when an output exists (without ``overwrite``) or its directory is not writable."""
+        """Refuse early when an output exists (without ``overwrite``), its name is too long for its file system,
+        or its directory is not writable."""
+        for final in finals:
+            size = len(final.name.encode())
+            limit = name_max(final.parent) if final.parent.is_dir() else 255
+            if size > limit:
+                raise OutputError(f"output file name too long: {final.name[:40]}… is {size} bytes, the file system "
+                                  f"allows {limit} (rename the input or shorten its name)")
         existing = [p for p in finals if p.exists()]
         if existing and not self.overwrite:
             names = ", ".join(str(p) for p in existing)
@@ -83,32 +123,80 @@ class OutputSet:
 
     def reserve(self, final: Path) -> Path:
         """A temporary path in ``final``'s directory, with the same suffix so tools recognise the format."""
+        stem = temporary_stem(final, limit=name_max(final.parent))
         try:
-            handle, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}",
-                                            dir=final.parent)
+            handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{final.suffix}", dir=final.parent)
         except OSError as err:
             raise OutputError(f"cannot write in {final.parent}: {err.strerror}") from None
-        os.close(handle)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until commit or abort: "in use, not stale"
+        except OSError:  # a file system without locks: the file is merely not protected from remove_stale
+            pass
+        self._locks.append(handle)
         # mkstemp makes the file private (0600); an output is an ordinary file, readable as the umask allows
         os.chmod(name, ordinary_file_mode())
         temporary = Path(name)
         self._pending.append((temporary, final))
         return temporary
 
+    @staticmethod
+    def remove_stale(finals: Sequence[Path]) -> list[Path]:
+        """Remove temporaries of ``finals`` left by runs that were killed (nobody holds their lock any more).
+
+        Returns the paths removed. Temporaries of a run still in progress are locked and left alone.
+        """
+        removed = []
+        for final in finals:
+            directory = final.parent
+            stem = temporary_stem(final, limit=name_max(directory))
+            # ".part.EXT", and ".part.srt.tmp" (the SRT a VTT run muxes with --soft-subs)
+            pattern = re.compile(rf"\.{re.escape(stem)}\.[A-Za-z0-9_]{{{_TEMP_RANDOM}}}\.part\.[A-Za-z0-9]+"
+                                 rf"(\.tmp)?")
+            try:
+                names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
+            except OSError:
+                continue
+            for name in names:
+                path = directory / name
+                try:
+                    handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+                except OSError:
+                    continue
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    if os.path.samestat(os.fstat(handle), os.lstat(path)):
+                        os.unlink(path)
+                        removed.append(path)
+                except OSError:  # locked: a live run's file
+                    pass
+                finally:
+                    os.close(handle)
+        return removed
+
     def commit(self) -> list[Path]:
         if not self.overwrite:
             self.check([final for _, final in self._pending])
         done = []
         for temporary, final in self._pending:
-            os.replace(temporary, final)
+            try:
+                os.replace(temporary, final)
+            except OSError as err:
+                raise OutputError(f"cannot write {final}: {err.strerror}") from None
             done.append(final)
         self._pending.clear()
+        self._release()
         return done
 
     def abort(self) -> None:
         for temporary, _ in self._pending:
             temporary.unlink(missing_ok=True)
         self._pending.clear()
+        self._release()
+
+    def _release(self) -> None:
+        for handle in self._locks:
+            os.close(handle)
+        self._locks.clear()
 
     def __enter__(self) -> "OutputSet":
         return self
@@ -144,8 +232,12 @@ class ResultWriter:
         self.language = language
 
     def write(self, result: AnalysisResult, path: Path) -> None:
-        with open(path, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(self.render(result))
+        try:
+            with open(path, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(self.render(result))
+        except OSError as err:  # a full disk or a vanished folder is the output's problem, said in one line
+            raise OutputError(f"cannot write {Path(path).name} in {Path(path).parent}: "
+                              f"{err.strerror or os.strerror(err.errno or errno.EIO)}") from None
 
     def render(self, result: AnalysisResult) -> str:
         raise NotImplementedError
