@@ -7,6 +7,8 @@ scales it to the real frame, so the same script is readable at 360p and at 1080p
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +41,24 @@ class Canvas:
     def for_video(cls, width: int | None, height: int | None) -> "Canvas":
         aspect = (width / height) if width and height else 16 / 9
         return cls(width=max(1, round(CANVAS_HEIGHT * aspect)))
+
+
+#: advance of a narrow character in em, generous for the bundled NanumGothic (Latin averages about 0.5 em there);
+#: wide characters (Hangul, CJK) take a full em
+NARROW_EM, WIDE_EM = 0.6, 1.0
+_TAGS = re.compile(r"\{[^}]*\}")
+
+
+def text_width(text: str, size: float) -> float:
+    """An estimate of the width of one line of ASS text (override tags ignored) at font ``size``, in canvas units."""
+    plain = _TAGS.sub("", text)
+    return size * sum(WIDE_EM if unicodedata.east_asian_width(ch) in "WF" else NARROW_EM for ch in plain)
+
+
+def fitted_size(size: int, lines: list[str], width: float) -> int:
+    """``size``, or smaller so that the widest of ``lines`` fits in ``width`` (a portrait frame is narrow)."""
+    widest = max((text_width(line, 1.0) for line in lines), default=0.0)
+    return max(8, min(size, int(width / widest))) if widest > 0 else size
 
 
 def _ass_time(seconds: float) -> str:
@@ -89,9 +109,25 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
               language: str = "en") -> str:
     """The complete ASS script (cues, summary card, badge) for one result."""
     canvas = Canvas.for_video(width, height)
-    cue_size = round(canvas.height * config.subtitle_font_scale)
-    card_size = round(canvas.height * 0.045)
-    badge_size = round(canvas.height * 0.03)
+    portrait = canvas.width < canvas.height
+    lines = summary_lines(result.summary, language=language)
+    cue_texts = [_escape(cue_text(s, language=language)) for s in captioned(result.segments)]
+    # sizes follow the frame's height, but no line may be wider than the frame allows: a portrait frame (9:16)
+    # is 608 units wide, so its card, cues and badge shrink to fit instead of wrapping mid-phrase
+    margin = round(min(40, canvas.width * 0.04))
+    cue_size = fitted_size(round(canvas.height * config.subtitle_font_scale), cue_texts, canvas.width - 2 * margin)
+    panel_w, panel_h = round(canvas.width * (0.92 if portrait else 0.8)), round(canvas.height * 0.56)
+    words = CUE_WORDS[language]
+    # the shares line doubles as the bar's legend: each label in its bar colour; two to a row on a narrow frame
+    shares = list(result.summary.shares.items())
+    rows = [shares[i:i + 2] for i in range(0, len(shares), 2)] if portrait else [shares]
+    legend_rows = [" · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {_pct(v)}{{\\c&HFFFFFF&}}"
+                              for k, v in row) for row in rows]
+    card_size = fitted_size(round(canvas.height * 0.045),
+                            [CARD_WORDS[language]["title"], lines[0], *legend_rows, *lines[2:]], panel_w * 0.9)
+    badge_text = ("\\N" if portrait else " | ").join(_escape(line) for line in (lines[0], *lines[2:]))  # genre, then gender and speakers when known
+    badge_size = fitted_size(round(canvas.height * 0.03), badge_text.split("\\N"),
+                             canvas.width - 48 - canvas.width * 0.02)
     font = config.font_family
     duration = result.duration
     header = [
@@ -102,7 +138,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
         "Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, "
         "MarginL, MarginR, MarginV, Encoding",
         f"Style: Cue,{font},{cue_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
-        f"{max(2, cue_size // 14)},1,2,40,40,{round(canvas.height * 0.06)},1",
+        f"{max(2, cue_size // 14)},1,2,{margin},{margin},{round(canvas.height * 0.06)},1",
         f"Style: Card,{font},{card_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H40000000,0,0,0,0,100,100,0,0,1,"
         f"{max(2, card_size // 16)},0,5,40,40,40,1",
         f"Style: Badge,{font},{badge_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,3,"
@@ -113,19 +149,13 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     ]
     events = []
     card_end = min(config.card_seconds, duration)
-    lines = summary_lines(result.summary, language=language)
     if card_end > 0:
         start, end = _ass_time(0), _ass_time(card_end)
-        panel_w, panel_h = round(canvas.width * 0.8), round(canvas.height * 0.56)
         panel_x, panel_y = (canvas.width - panel_w) // 2, (canvas.height - panel_h) // 2
         events.append(f"Dialogue: 0,{start},{end},Shape,,0,0,0,,{{\\an7\\pos({panel_x},{panel_y})\\bord0\\shad0"
                       f"\\1c&H201810&\\1a&H30&\\p1}}m 0 0 l {panel_w} 0 l {panel_w} {panel_h} l 0 {panel_h}")
         title = CARD_WORDS[language]["title"]
-        words = CUE_WORDS[language]
-        # the shares line doubles as the bar's legend: each label in its bar colour
-        legend = " · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {_pct(v)}{{\\c&HFFFFFF&}}"
-                            for k, v in result.summary.shares.items())
-        body = [_escape(lines[0]), legend, *map(_escape, lines[2:])]
+        body = [_escape(lines[0]), *legend_rows, *map(_escape, lines[2:])]
         text = "\\N".join([f"{{\\b1}}{_escape(title)}{{\\b0}}", *body])
         events.append(f"Dialogue: 2,{start},{end},Card,,0,0,0,,{{\\an8\\pos({canvas.width // 2},"
                       f"{panel_y + round(panel_h * 0.06)})}}{text}")
@@ -134,8 +164,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
                        y=panel_y + panel_h - bar_h - round(panel_h * 0.1), width=bar_w, height=bar_h,
                        start=start, end=end)
     if config.badge and duration > card_end:
-        badge = " | ".join(_escape(line) for line in (lines[0], *lines[2:]))  # genre, then gender and speakers
-        events.append(f"Dialogue: 0,{_ass_time(card_end)},{_ass_time(duration)},Badge,,0,0,0,,{badge}")
+        events.append(f"Dialogue: 0,{_ass_time(card_end)},{_ass_time(duration)},Badge,,0,0,0,,{badge_text}")
     for segment in captioned(result.segments):
         events.append(f"Dialogue: 3,{_ass_time(segment.start)},{_ass_time(segment.end)},Cue,,0,0,0,,"
                       f"{{\\3c{LABEL_COLOURS[segment.label]}}}{_escape(cue_text(segment, language=language))}")
