@@ -1,0 +1,329 @@
+"""Faults from outside: signals to real processes, a batch killed with SIGKILL, a full disk.
+
+Each test runs ``dramapic`` as a subprocess with its own ``TMPDIR`` and checks what is left afterwards: no
+temporary outputs, no spool or scratch folders, no ffmpeg or pool worker still running.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dramapic import media
+from dramapic.errors import OutputError
+from conftest import REPO, SAMPLE
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+def start(*args: str, tmp: Path, cwd: Path | None = None) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1",
+           "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-m", "dramapic", *args, "--no-progress"], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def children() -> dict[int, list[int]]:
+    tree: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as handle:
+                ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        tree.setdefault(ppid, []).append(int(entry))
+    return tree
+
+
+def descendants(pid: int) -> set[int]:
+    tree, found, todo = children(), set(), [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
+    except OSError:
+        return False
+
+
+def command_line(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return handle.read().replace(b"\0", b" ").decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def wait_for(condition, *, timeout: float, what: str, proc: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        if proc is not None and proc.poll() is not None:
+            pytest.fail(f"dramapic ended (code {proc.returncode}) before {what}: {proc.stderr.read()}")
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def ours(tmp: Path) -> list[str]:
+    """dramapic's entries in a TMPDIR (libraries may leave their own files there)."""
+    return sorted(n for n in os.listdir(tmp) if n.startswith("dramapic"))
+
+
+def assert_gone(pids: set[int], *, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    left = {p: command_line(p) for p in pids if alive(p)}
+    for pid in left:  # do not leave them running for the rest of the suite
+        os.kill(pid, signal.SIGKILL)
+    assert not left, f"still running: {left}"
+
+
+@pytest.fixture(scope="module")
+def long_input(tmp_path_factory) -> Path:
+    """A 60-s 720p video (the sample's audio, looped): burn-in takes long enough to be interrupted."""
+    path = tmp_path_factory.mktemp("long") / "long.mkv"
+    media.loop_media(SAMPLE, path, seconds=60, size="1280x720")
+    return path
+
+
+def one_line(stderr: str) -> str:
+    lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in stderr, stderr
+    return lines[0]
+
+
+# -- 1. SIGTERM / SIGHUP on `dramapic run` ------------------------------------------------------------------------
+
+def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_path: Path, long_input: Path):
+    source = tmp_path / "sigterm-burn-9d41.mkv"  # a unique name: the ffmpeg child is found by it
+    os.link(long_input, source)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("run", str(source), "-o", str(out), tmp=tmp)
+    try:
+        def burning():
+            parts = list(out.glob(".sigterm-burn-9d41.dramapic.*.part.mp4")) if out.is_dir() else []
+            encoders = [p for p in descendants(proc.pid) if "-9d41.dramapic." in command_line(p)]
+            return encoders if parts and parts[0].stat().st_size > 0 and encoders else None
+
+        encoders = set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
+        assert list(tmp.glob("dramapic-*/cues.ass"))
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in one_line(stderr)
+    assert os.listdir(out) == [], "temporary outputs left behind"
+    assert ours(tmp) == [], "scratch folder left behind"
+    assert_gone(encoders, timeout=5)
+
+
+def test_sighup_during_analysis_stops_the_decoder_and_removes_the_spool(tmp_path: Path, long_input: Path):
+    source = tmp_path / "sighup-analysis-5c7e.mkv"
+    os.link(long_input, source)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("run", str(source), "-o", str(out), tmp=tmp)
+    try:
+        def analysing():
+            spools = [p for p in tmp.glob("dramapic-spool-*/audio.f32") if p.stat().st_size > 0]
+            return spools and descendants(proc.pid)
+
+        wait_for(analysing, timeout=300, what="the analysis to start", proc=proc)
+        decoders = {p for p in descendants(proc.pid) if "sighup-analysis-5c7e" in command_line(p)}
+        proc.send_signal(signal.SIGHUP)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGHUP, stderr
+    assert "SIGHUP" in one_line(stderr)
+    assert ours(tmp) == [], "audio spool left behind"
+    assert not out.exists() or os.listdir(out) == []
+    assert_gone(decoders, timeout=5)
+
+
+def test_a_later_run_removes_stale_temporaries_but_not_those_of_a_live_run(tmp_path: Path):
+    import fcntl
+
+    from dramapic.writers import OutputSet
+
+    finals = [tmp_path / "ep1.srt", tmp_path / "ep1.dramapic.json", tmp_path / "ep1.dramapic.mp4"]
+    stale = [tmp_path / ".ep1.k2j4h5g6.part.srt", tmp_path / ".ep1.dramapic.a1b2c3d4.part.mp4",
+             tmp_path / ".ep1.q9w8e7r6.part.srt.tmp"]
+    other = [tmp_path / ".ep10.k2j4h5g6.part.srt", tmp_path / ".ep1.x.k2j4h5g6.part.srt", tmp_path / "ep1.srt.bak"]
+    for path in stale + other:
+        path.write_text("x")
+    with OutputSet() as live:  # another run, still writing: its locked temporary is not stale
+        busy = live.reserve(tmp_path / "ep1.dramapic.json")
+        removed = OutputSet.remove_stale(finals)
+        assert busy.exists()
+        live.abort()
+    assert sorted(removed) == sorted(stale)
+    assert all(p.exists() for p in other)
+    # the lock is the only sign of life: a file someone else holds stays
+    held = tmp_path / ".ep1.zzzzzzzz.part.srt"
+    held.write_text("x")
+    with open(held) as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        assert OutputSet.remove_stale(finals) == []
+
+
+# -- 2 and 3. batches: SIGTERM and SIGKILL with pool workers ------------------------------------------------------
+
+@pytest.fixture()
+def small_archive(tmp_path: Path) -> Path:
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for number in range(4):
+        media.loop_media(SAMPLE, archive / f"ep{number}.mkv", seconds=50 + number)  # audio only
+    return archive
+
+
+def _wait_for_busy_workers(proc: subprocess.Popen, tmp: Path) -> set[int]:
+    def busy():
+        spools = list(tmp.glob("dramapic-spool-*"))
+        workers = {p for p in descendants(proc.pid) if "multiprocessing" in command_line(p)}
+        return workers if spools and len(workers) >= 2 else None
+
+    return wait_for(busy, timeout=500, what="the workers to start analysing", proc=proc)
+
+
+def test_sigterm_on_a_batch_stops_its_workers_and_leaks_no_temporary_folder(tmp_path: Path, small_archive: Path):
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("batch", str(small_archive), "-o", str(out), "--workers", "2", tmp=tmp)
+    try:
+        _wait_for_busy_workers(proc, tmp)
+        everyone = descendants(proc.pid)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, stderr
+    assert "SIGTERM" in stderr and "Traceback" not in stderr, stderr
+    assert_gone(everyone)
+    assert ours(tmp) == [], "spool or scratch folders leaked"
+    assert not [p for p in out.rglob("*.part.*")], "temporary outputs left behind"
+
+
+def test_sigkill_on_a_batch_takes_its_workers_with_it_and_the_next_batch_completes(tmp_path: Path,
+                                                                                   small_archive: Path):
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("batch", str(small_archive), "-o", str(out), "--workers", "2", tmp=tmp)
+    try:
+        workers = _wait_for_busy_workers(proc, tmp)
+        everyone = descendants(proc.pid)
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert workers <= everyone
+    assert_gone(everyone)  # workers, their ffmpeg, the resource tracker
+    assert ours(tmp) == [], "the killed workers' spool folders leaked"
+    # whatever the workers wrote for files the batch never recorded does not confuse the next one
+    again = start("batch", str(small_archive), "-o", str(out), tmp=tmp)
+    stdout, stderr = again.communicate(timeout=900)
+    assert again.returncode == 0, stderr
+    assert "4 done" in stdout, stdout
+    for number in range(4):
+        assert (out / f"ep{number}.srt").is_file() and (out / f"ep{number}.dramapic.json").is_file()
+    assert not [p for p in out.rglob(".*.part.*")], "temporary outputs left behind"
+    assert ours(tmp) == []
+
+
+# -- 9. a full disk ----------------------------------------------------------------------------------------------
+
+def test_ffmpeg_stderr_is_searched_for_the_cause_not_only_its_last_line():
+    stderr = (b"[mp4 @ 0x55d0] av_interleaved_write_frame(): No space left on device\n"
+              b"[out#0/mp4 @ 0x55d0] Error writing trailer: No space left on device\n"
+              b"frame= 2100 fps= 52 q=-1.0 Lsize=   65536KiB time=00:01:24.00 bitrate=6391.2kbits/s speed=2.1x\n"
+              b"[libx264 @ 0x55d1] kb/s:1965.87\n")
+    error = media._failure(stderr, what="cannot burn subtitles into long720.mp4")
+    assert isinstance(error, OutputError) and error.exit_code == 6
+    assert str(error) == "cannot burn subtitles into long720.mp4: No space left on device"
+    # real media errors stay media errors
+    error = media._failure(b"[h264 @ 0x1] error while decoding MB 3 4\nInvalid data found when processing input\n",
+                           what="cannot burn")
+    assert not isinstance(error, OutputError) and error.exit_code == 3
+
+
+def test_ffmpeg_writing_to_a_full_device_is_an_output_error(tmp_path: Path):
+    # /dev/full fails every write with ENOSPC: no privileges needed
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    info = media.probe(SAMPLE)
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:00:02,000\nvoice (0.90)\n\n", encoding="utf-8")
+    with pytest.raises(OutputError, match="No space left on device"):
+        media.mux_subtitles(info, srt, Path("/dev/full"))
+    with pytest.raises(OutputError, match="No space left on device"):
+        media.burn_subtitles(info, srt, Path("/dev/full"), fonts_dir=REPO / "dramapic" / "fonts", preset="ultrafast")
+
+
+def test_python_side_writes_to_a_full_disk_are_output_errors():
+    from dramapic.writers import ResultWriter
+
+    class Big(ResultWriter):
+        def render(self, result):
+            return "x" * 1_000_000
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with pytest.raises(OutputError, match="No space left on device"):
+        Big().write(None, Path("/dev/full"))
+
+
+@pytest.fixture()
+def small_disk(tmp_path: Path):
+    """A 400 KB tmpfs (needs root and mount; skipped, saying so, elsewhere)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(mount)], capture_output=True,
+                          text=True) if os.geteuid() == 0 else None
+    if done is None or done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.strip() if done else 'not root'}); "
+                    "the stderr classification is tested above")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.parametrize("mode", ["--soft-subs", "burn"])
+def test_a_disk_that_fills_while_the_video_is_written_exits_with_the_output_code(tmp_path: Path, small_disk: Path,
+                                                                                 mode: str):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    args = ["run", str(SAMPLE), "-o", str(small_disk)] + ([mode] if mode != "burn" else ["--preset", "ultrafast",
+                                                                                           "--crf", "12"])
+    proc = start(*args, tmp=tmp)
+    _, stderr = proc.communicate(timeout=900)
+    assert proc.returncode == OutputError.exit_code, stderr
+    assert "No space left on device" in one_line(stderr)
+    assert os.listdir(small_disk) == [], "partial outputs left on the full disk"
+    assert ours(tmp) == []
+
+
+def test_enospc_is_an_errno_the_classifier_knows():
+    assert os.strerror(errno.ENOSPC) in media.OUTPUT_CAUSES

@@ -1,0 +1,265 @@
+"""Media that plays but used to be refused or damaged, odd paths and names, and ffmpeg builds that differ.
+
+Inputs are built with ffmpeg in the test (looped concatenations, variable frame rates, silence), and checked with
+ffmpeg too (packet timestamps from the ``framecrc`` muxer, which every build has, unlike ffprobe).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic import media
+from dramapic.errors import InputError, MediaError, OutputError
+from conftest import REPO, SAMPLE, tone
+
+
+def dramapic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run([sys.executable, "-m", "dramapic", *args], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=900)
+
+
+def ffmpeg(*args: str, cwd: Path | None = None) -> None:
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", *args],
+                          capture_output=True, cwd=cwd)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+
+
+def video_packet_times(path: Path) -> list[float]:
+    """Presentation times (s) of every video packet, in decode order, read with ffmpeg's framecrc muxer."""
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", media.file_arg(path),
+                           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    base = next(ln for ln in done.stdout.splitlines() if ln.startswith("#tb 0:")).split(":", 1)[1].strip()
+    num, den = (int(x) for x in base.split("/"))
+    return [int(ln.split(",")[2]) * num / den for ln in done.stdout.splitlines() if ln and not ln.startswith("#")]
+
+
+def one_line(done: subprocess.CompletedProcess) -> str:
+    lines = [ln for ln in done.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    return lines[0]
+
+
+# -- 4. non-monotonic timestamps ---------------------------------------------------------------------------------
+
+def test_a_looped_concatenation_with_backward_timestamps_is_analysed(tmp_path: Path, caplog):
+    clip = tmp_path / "clip.mp4"
+    ffmpeg("-i", str(SAMPLE), "-t", "2", "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(clip))
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"file '{clip}'\nfile '{clip}'\n", encoding="utf-8")
+    looped = tmp_path / "looped.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-stream_loop", "15", "-i", str(listing), "-c", "copy", str(looped))
+    # the reproducer is real: a plain decode of it gets the muxer's timestamp complaints, more than the limit
+    plain = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", str(looped),
+                            "-map", "0:a:0", "-ac", "1", "-ar", "16000", "-f", "f32le", "-"], capture_output=True)
+    complaints = [ln for ln in plain.stderr.decode(errors="replace").splitlines() if "monotonic" in ln]
+    assert len(complaints) > media.MAX_DECODE_ERRORS
+
+    info = media.probe(looped)
+    audio = media.decode_audio(info)
+    assert abs(audio.shape[0] / media.SAMPLE_RATE - info.duration) < 1.0
+    # the samples are those of the plain decode, in the same order
+    assert np.array_equal(audio, np.frombuffer(plain.stdout, dtype="<f4"))
+
+
+def test_real_corruption_is_still_refused(tmp_path: Path):
+    data = bytearray(SAMPLE.read_bytes())
+    rng = np.random.default_rng(0)
+    for offset in rng.integers(len(data) // 4, len(data), size=400):
+        data[offset:offset + 64] = rng.integers(0, 256, size=64, dtype=np.uint8).tobytes()
+    bad = tmp_path / "corrupt.mp4"
+    bad.write_bytes(bytes(data))
+    with pytest.raises((MediaError, InputError)):
+        media.decode_audio(media.probe(bad))
+
+
+# -- 5. variable frame rate ---------------------------------------------------------------------------------------
+
+def test_burn_in_keeps_every_frame_of_a_variable_rate_video_at_its_time(tmp_path: Path):
+    vfr = tmp_path / "vfr.mp4"
+    # the issue's recipe, shorter: 15 fps for 4 s, then 30 fps
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=30:duration=8", "-i", str(SAMPLE), "-map", "0:v",
+           "-map", "1:a", "-vf", r"select='not(mod(n\,2))+gt(t\,4)'", "-fps_mode", "vfr", "-c:v", "libx264",
+           "-preset", "ultrafast", "-c:a", "copy", "-t", "8", str(vfr))
+    cues = tmp_path / "cues.srt"
+    cues.write_text("1\n00:00:01,000 --> 00:00:06,000\nvoice (0.90)\n\n", encoding="utf-8")
+    burned = tmp_path / "burned.mp4"
+    media.burn_subtitles(media.probe(vfr), cues, burned, fonts_dir=REPO / "dramapic" / "fonts", preset="ultrafast")
+    before, after = sorted(video_packet_times(vfr)), sorted(video_packet_times(burned))
+    assert len(before) == 60 + 120
+    assert len(after) == len(before)
+    assert max(abs(a - b) for a, b in zip(after, before)) < 0.002
+
+
+# -- 6. no cues ---------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def silent_video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("silent") / "silent.mp4"
+    media.encode_test_video(path, seconds=6.0, audio=np.zeros(6 * media.SAMPLE_RATE, dtype=np.float32))
+    return path
+
+
+def test_a_silent_file_gets_valid_empty_subtitles_and_a_soft_subbed_video(tmp_path: Path, silent_video: Path):
+    import pysrt
+
+    out = tmp_path / "out"
+    out.mkdir()
+    stale = out / ".silent.abcdefgh.part.srt"  # left by an earlier, killed run: removed by this one
+    stale.write_text("old")
+    done = dramapic("run", str(silent_video), "-o", str(out), "--soft-subs", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert not stale.exists()
+    srt = out / "silent.srt"
+    assert len(pysrt.open(str(srt), encoding="utf-8")) == 0
+    info = media.probe(out / "silent.dramapic.mp4")
+    assert info.has_video and [s.kind for s in info.streams].count("subtitle") == 1
+    # the empty SRT is one ffmpeg can read too (as SRT)
+    media._run([media.ffmpeg_exe(), "-v", "error", "-f", "srt", "-i", media.file_arg(srt), "-f", "null", "-"],
+               what="read the empty SRT")
+
+
+def test_a_silent_file_is_burned_with_its_summary_card(tmp_path: Path, silent_video: Path):
+    from dramapic.run import RunOptions, run
+
+    outputs = run(silent_video, options=RunOptions(output_dir=tmp_path, subtitle_format="vtt"))
+    assert not [s for s in outputs.result.segments if s.label != "silence"]
+    assert (tmp_path / "silent.vtt").read_text(encoding="utf-8").startswith("WEBVTT")
+    burned = outputs.files["video"]
+    assert media.probe(burned).has_video
+    frames = []
+    for path in (silent_video, burned):  # the card is drawn over the first seconds: the frames differ
+        png = tmp_path / f"{path.stem}.png"
+        media.extract_frame(path, at=1.0, output=png)
+        raw = tmp_path / f"{path.stem}.gray"
+        media._run([media.ffmpeg_exe(), "-v", "error", "-y", "-i", media.file_arg(png), "-f", "rawvideo",
+                    "-pix_fmt", "gray", media.file_arg(raw)], what="to gray")
+        frames.append(np.frombuffer(raw.read_bytes(), dtype=np.uint8).astype(float))
+    assert np.mean(np.abs(frames[0] - frames[1])) > 10
+
+
+# -- 7. names with a leading dash or a colon -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def short_video(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("short") / "short.mp4"
+    media.encode_test_video(path, seconds=3.0, audio=tone(3.0, level=0.2) + tone(3.0, freq=220, level=0.1))
+    return path
+
+
+@pytest.mark.parametrize("name", ["-dash.mp4", "co:lon.mp4", "-x:y.mp4"])
+def test_media_functions_take_relative_names_with_a_dash_or_a_colon(tmp_path: Path, short_video: Path, name: str,
+                                                                    monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    os.link(short_video, tmp_path / name)
+    relative = Path(name)
+    info = media.probe(relative)
+    assert info.has_video and media.decode_audio(info).shape[0] > 2 * media.SAMPLE_RATE
+    cues = Path("-cues:1.srt")
+    cues.write_text("1\n00:00:00,500 --> 00:00:02,000\nvoice (0.90)\n\n", encoding="utf-8")
+    media.mux_subtitles(info, cues, Path(f"-soft:{name}"))
+    media.burn_subtitles(info, cues, Path(f"-burn:{name}"), fonts_dir=REPO / "dramapic" / "fonts",
+                         preset="ultrafast")
+    media.extract_frame(Path(f"-burn:{name}"), at=1.0, output=Path("-frame:1.png"))
+    for made in (f"-soft:{name}", f"-burn:{name}", "-frame:1.png"):
+        assert (tmp_path / made).stat().st_size > 0
+
+
+@pytest.mark.parametrize("argv", [["./-dash.mp4"], ["--", "-dash.mp4"], ["co:lon.mp4"]])
+def test_run_takes_relative_names_with_a_dash_or_a_colon(tmp_path: Path, short_video: Path, argv: list[str]):
+    name = argv[-1].removeprefix("./")
+    os.link(short_video, tmp_path / name)
+    done = dramapic("run", "--quiet", "--no-video", "-o", "out", *argv, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    stem = Path(name).stem
+    assert sorted(os.listdir(tmp_path / "out")) == sorted([f"{stem}.srt", f"{stem}.dramapic.json", f"{stem}.rttm"])
+
+
+# -- 8. long names ------------------------------------------------------------------------------------------------
+
+def test_a_name_too_long_for_the_outputs_is_one_clear_line_before_any_work(tmp_path: Path, short_video: Path):
+    name = "n" * 247 + ".mp4"  # 251 characters: NAME.dramapic.json would be 261
+    os.link(short_video, tmp_path / name)
+    done = dramapic("run", str(tmp_path / name), "-o", str(tmp_path / "out"))
+    assert done.returncode == OutputError.exit_code
+    assert "too long" in one_line(done)
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_temporary_names_stay_within_the_limit(tmp_path: Path):
+    from dramapic.writers import OutputSet, temporary_stem
+
+    for length in (200, 232, 240, 246, 251, 255, 256):
+        final = tmp_path / ("m" * (length - 4) + ".srt")
+        if length > 255:
+            with pytest.raises(OutputError, match="too long"):
+                OutputSet().check([final])
+            continue
+        with OutputSet() as outputs:
+            outputs.check([final])
+            temporary = outputs.reserve(final)
+            assert len(temporary.name.encode()) <= 255 - 8
+            temporary.write_text("x")
+            assert outputs.commit() == [final]
+        assert final.read_text() == "x"
+    # multi-byte names are cut at a character boundary, and the same name always gives the same stem
+    final = tmp_path / ("가" * 83 + ".srt")  # 249 + 4 bytes
+    stem = temporary_stem(final)
+    assert "~" in stem and stem == temporary_stem(final)
+    assert len(f".{stem}.abcdefgh.part.srt".encode()) <= 255
+
+
+def test_a_name_of_240_characters_runs_whole_with_a_video(tmp_path: Path, short_video: Path):
+    name = "m" * 236 + ".mp4"  # its outputs are 249 and 250 bytes; their temporaries used to be 264 and 265
+    os.link(short_video, tmp_path / name)
+    done = dramapic("run", str(tmp_path / name), "-o", str(tmp_path / "out"), "--soft-subs", "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert len(os.listdir(tmp_path / "out")) == 4
+
+
+# -- 10. the ffmpeg build does not change the behaviour --------------------------------------------------------------
+
+def test_the_same_unreadable_input_gives_the_same_message_with_and_without_ffprobe(tmp_path: Path, monkeypatch):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("these are my notes, not a video\n" * 20)
+    messages = set()
+    for probe_exe in {media.ffprobe_exe(), None}:
+        with monkeypatch.context() as patch:
+            patch.setattr(media, "ffprobe_exe", lambda exe=probe_exe: exe)
+            with pytest.raises(InputError) as caught:
+                media.probe(notes)
+            messages.add(str(caught.value))
+    assert messages == {"notes.mp4 is not a media file ffmpeg can read (Invalid data found when processing input)"}
+
+
+def test_the_binaries_are_chosen_by_environment_then_path_and_never_mixed(tmp_path: Path, monkeypatch):
+    import shutil
+
+    real = media.ffmpeg_exe()
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    (fake_bin / "ffprobe").write_text("#!/bin/sh\nexit 1\n")
+    (fake_bin / "ffprobe").chmod(0o755)
+    try:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+        monkeypatch.setenv("DRAMAPIC_FFMPEG", real)
+        monkeypatch.setenv("PATH", f"{fake_bin}{os.pathsep}{os.environ.get('PATH', '')}")
+        monkeypatch.delenv("DRAMAPIC_FFPROBE", raising=False)
+        assert media.ffmpeg_exe() == shutil.which(real)
+        # an ffprobe elsewhere on PATH is another build: not used
+        assert media.ffprobe_exe() in (None, str(Path(real).with_name("ffprobe")))
+        media.ffmpeg_exe.cache_clear()
+        monkeypatch.setenv("DRAMAPIC_FFMPEG", str(tmp_path / "no-such-ffmpeg"))
+        with pytest.raises(MediaError, match="DRAMAPIC_FFMPEG"):
+            media.ffmpeg_exe()
+    finally:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
