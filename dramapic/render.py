@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import RenderConfig
+from .errors import OutputError
 from .result import AnalysisResult, Summary
 from .writers import CUE_WORDS, captioned, clock_time, cue_text
 
@@ -173,4 +174,9 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
 
 def write_ass(result: AnalysisResult, config: RenderConfig, path: Path, *, width: int | None,
               height: int | None, language: str = "en") -> None:
-    path.write_text(build_ass(result, config, width=width, height=height, language=language), encoding="utf-8")
+    text = build_ass(result, config, width=width, height=height, language=language)
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as err:  # a full TMPDIR is said in one line, like every other output problem
+        raise OutputError(f"cannot write the subtitle script {path.name} in {path.parent}: {err.strerror} "
+                          f"(set TMPDIR to a roomier disk)") from None

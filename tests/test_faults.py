@@ -105,6 +105,17 @@ def long_input(tmp_path_factory) -> Path:
     return path
 
 
+def finish(proc: subprocess.Popen, *, timeout: float) -> str:
+    """stderr once ``proc`` has ended; an orphaned child holding the pipes must not hang the test (it is reported
+    by :func:`assert_gone` instead)."""
+    try:
+        return proc.communicate(timeout=timeout)[1]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        return "(stderr unread: a child still holds the pipe)"
+
+
 def one_line(stderr: str) -> str:
     lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
     assert len(lines) == 1 and "Traceback" not in stderr, stderr
@@ -128,14 +139,14 @@ def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_pat
         encoders = set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
         assert list(tmp.glob("dramapic-*/cues.ass"))
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=60)
+        stderr = finish(proc, timeout=60)
     finally:
         proc.kill()
+    assert_gone(encoders, timeout=5)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "SIGTERM" in one_line(stderr)
     assert os.listdir(out) == [], "temporary outputs left behind"
     assert ours(tmp) == [], "scratch folder left behind"
-    assert_gone(encoders, timeout=5)
 
 
 def test_sighup_during_analysis_stops_the_decoder_and_removes_the_spool(tmp_path: Path, long_input: Path):
@@ -152,14 +163,14 @@ def test_sighup_during_analysis_stops_the_decoder_and_removes_the_spool(tmp_path
         wait_for(analysing, timeout=300, what="the analysis to start", proc=proc)
         decoders = {p for p in descendants(proc.pid) if "sighup-analysis-5c7e" in command_line(p)}
         proc.send_signal(signal.SIGHUP)
-        _, stderr = proc.communicate(timeout=60)
+        stderr = finish(proc, timeout=60)
     finally:
         proc.kill()
+    assert_gone(decoders, timeout=5)
     assert proc.returncode == 128 + signal.SIGHUP, stderr
     assert "SIGHUP" in one_line(stderr)
     assert ours(tmp) == [], "audio spool left behind"
     assert not out.exists() or os.listdir(out) == []
-    assert_gone(decoders, timeout=5)
 
 
 def test_a_later_run_removes_stale_temporaries_but_not_those_of_a_live_run(tmp_path: Path):
@@ -216,12 +227,12 @@ def test_sigterm_on_a_batch_stops_its_workers_and_leaks_no_temporary_folder(tmp_
         _wait_for_busy_workers(proc, tmp)
         everyone = descendants(proc.pid)
         proc.send_signal(signal.SIGTERM)
-        _, stderr = proc.communicate(timeout=120)
+        stderr = finish(proc, timeout=120)
     finally:
         proc.kill()
+    assert_gone(everyone)
     assert proc.returncode == 128 + signal.SIGTERM, stderr
     assert "SIGTERM" in stderr and "Traceback" not in stderr, stderr
-    assert_gone(everyone)
     assert ours(tmp) == [], "spool or scratch folders leaked"
     assert not [p for p in out.rglob("*.part.*")], "temporary outputs left behind"
 
@@ -235,7 +246,7 @@ def test_sigkill_on_a_batch_takes_its_workers_with_it_and_the_next_batch_complet
         workers = _wait_for_busy_workers(proc, tmp)
         everyone = descendants(proc.pid)
         proc.send_signal(signal.SIGKILL)
-        proc.communicate(timeout=60)
+        finish(proc, timeout=60)
     finally:
         proc.kill()
     assert workers <= everyone
@@ -327,3 +338,14 @@ def test_a_disk_that_fills_while_the_video_is_written_exits_with_the_output_code
 
 def test_enospc_is_an_errno_the_classifier_knows():
     assert os.strerror(errno.ENOSPC) in media.OUTPUT_CAUSES
+
+
+def test_a_full_temporary_disk_while_writing_the_subtitle_script_is_an_output_error():
+    from dramapic.config import RenderConfig
+    from dramapic.render import write_ass
+    from test_writers import make_result
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with pytest.raises(OutputError, match="No space left on device"):
+        write_ass(make_result(), RenderConfig(), Path("/dev/full"), width=1280, height=720)
