@@ -127,18 +127,23 @@ def _run(args: Sequence[str], *, what: str, error: type = MediaError,
         raise MediaError(f"{what}: {args[0]} not found") from None
     except subprocess.TimeoutExpired:
         raise MediaError(f"{what}: ffmpeg did not finish within {timeout:.0f} s") from None
-    if done.returncode != 0:
+    # some builds (Debian's 5.1) exit 0 after "Error writing trailer: No space left on device": the output is cut
+    if done.returncode != 0 or _output_cause(done.stderr):
         raise _failure(done.stderr, what=what, error=error)
     return done
+
+
+def _output_cause(stderr: bytes) -> str | None:
+    text = stderr.decode("utf-8", "replace").lower()
+    return next((cause for cause in OUTPUT_CAUSES if cause.lower() in text), None)
 
 
 def _failure(stderr: bytes, *, what: str, error: type = MediaError) -> Exception:
     """The error for a failed ffmpeg run: an output-side cause anywhere in stderr (a full disk) is an
     :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line."""
-    text = stderr.decode("utf-8", "replace")
-    for cause in OUTPUT_CAUSES:
-        if cause.lower() in text.lower():
-            return OutputError(f"{what}: {cause}")
+    cause = _output_cause(stderr)
+    if cause:
+        return OutputError(f"{what}: {cause}")
     return error(f"{what}: {_last_error_line(stderr)}")
 
 
@@ -363,9 +368,10 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
             proc.kill()
             proc.wait()
             raise
-        if code != 0:
-            stderr.seek(0)
-            raise _failure(stderr.read(), what=what)
+        stderr.seek(0)
+        text = stderr.read()
+        if code != 0 or _output_cause(text):  # see _run: a failed trailer write can still exit 0
+            raise _failure(text, what=what)
     if progress:
         progress(duration)
 

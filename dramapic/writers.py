@@ -204,6 +204,7 @@ class OutputSet:
     def __exit__(self, kind, value, traceback) -> None:
         if kind is not None:
             self.abort()
+        self._release()
 
 
 def write_json_atomic(data, path: str | Path, *, indent: int = 1, ensure_ascii: bool = True) -> Path:

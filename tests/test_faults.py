@@ -349,3 +349,10 @@ def test_a_full_temporary_disk_while_writing_the_subtitle_script_is_an_output_er
         pytest.skip("no /dev/full on this system")
     with pytest.raises(OutputError, match="No space left on device"):
         write_ass(make_result(), RenderConfig(), Path("/dev/full"), width=1280, height=720)
+
+
+def test_a_failed_trailer_write_is_an_error_even_when_ffmpeg_exits_0():
+    # Debian's ffmpeg 5.1 prints "Error writing trailer ...: No space left on device" and still exits 0
+    script = "echo 'Error writing trailer of file:/x/out.mp4: No space left on device' >&2; exit 0"
+    with pytest.raises(OutputError, match="cannot add subtitles to x.mp4: No space left on device"):
+        media._run(["sh", "-c", script], what="cannot add subtitles to x.mp4")
