@@ -18,7 +18,7 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import OutputError
-from conftest import REPO, SAMPLE
+from helpers import REPO, SAMPLE
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -343,7 +343,7 @@ def test_enospc_is_an_errno_the_classifier_knows():
 def test_a_full_temporary_disk_while_writing_the_subtitle_script_is_an_output_error():
     from dramapic.config import RenderConfig
     from dramapic.render import write_ass
-    from test_writers import make_result
+    from helpers import make_result
 
     if not os.path.exists("/dev/full"):
         pytest.skip("no /dev/full on this system")

@@ -16,7 +16,7 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import InputError, MediaError, OutputError
-from conftest import REPO, SAMPLE, tone
+from helpers import REPO, SAMPLE, tone
 
 
 def dramapic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:

