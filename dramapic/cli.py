@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Sequence
 
 from . import __version__
-from .errors import DramapicError
+from .errors import ConfigError, DramapicError
 from .lifecycle import Terminated, terminate_as_interrupt
 from .threads import configure_threads
 
@@ -34,6 +34,8 @@ class TqdmProgress:
         from tqdm import tqdm
 
         bar = self._bars.get(stage)
+        if bar is None and completed >= total:
+            return  # a stage's closing report after its bar already ran full: drawing a new bar would show it twice
         if bar is None:
             unit = STAGE_UNITS.get(stage, "it")
             fmt = "{l_bar}{bar}| {n:.0f}/{total:.0f} " + unit + " [{elapsed}<{remaining}]"
@@ -92,6 +94,10 @@ def _pipeline(args: argparse.Namespace):
         changes["speakers__enabled"] = False
     for key, name in (("render__preset", "preset"), ("render__crf", "crf")):
         if getattr(args, name, None) is not None:
+            try:  # validated like the YAML's value, but named as the user typed it
+                pipeline.replace(**{key: getattr(args, name)})
+            except ConfigError as err:
+                raise ConfigError(str(err).replace(f"render.{name}", f"--{name}")) from None
             changes[key] = getattr(args, name)
     return pipeline.replace(**changes) if changes else pipeline
 
@@ -189,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--exclude", action="append", default=[], metavar="GLOB",
                        help="leave out files whose archive-relative path or name matches (repeatable)")
     batch.add_argument("--extensions", default=None, metavar="LIST",
-                       help="media extensions to look for, comma-separated (default: mp4,mkv,mov,webm,avi,ts,...)")
+                       help="media extensions to look for, comma-separated, replacing the defaults "
+                            "(mp4,mkv,mov,webm,avi,ts,...); '+wav,mp3' adds to them")
     batch.add_argument("--burn", action="store_true", help="also write the captioned video (re-encodes: slow)")
     batch.add_argument("--format", choices=("srt", "vtt"), default="srt", help="subtitle format (default: srt)")
     batch.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
@@ -231,7 +238,7 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if not args.quiet:
         genre = summary.genre
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
-        print(f"{args.input.name}: {genre.label} ({genre.confidence:.2f}), {speakers}"
+        print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
         for key, path in outputs.files.items():
             print(f"  {key:<9} {path}")
@@ -365,7 +372,7 @@ class BatchProgress:
             self.audio += event.duration or 0.0
             speed = (event.duration or 0.0) / event.seconds if event.seconds else 0.0
             speakers = f"{event.n_speakers} speaker(s), " if event.n_speakers is not None else ""
-            self._say(f"done    {event.rel}: {event.genre}, {speakers}"
+            self._say(f"done    {event.rel}: {str(event.genre).replace('_', ' ')}, {speakers}"
                       f"{event.duration or 0.0:.0f} s of audio in {event.seconds or 0.0:.1f} s "
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:
@@ -397,8 +404,11 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
     from .archive.batch import DEFAULT_EXTENSIONS, BatchOptions, TaskOptions, run_batch
 
-    extensions = DEFAULT_EXTENSIONS if args.extensions is None else tuple(
-        e for e in args.extensions.replace(" ", "").split(",") if e)
+    listed = () if args.extensions is None else tuple(
+        e for e in args.extensions.replace(" ", "").lstrip("+").split(",") if e)
+    # "+wav,mp3" adds to the defaults; a plain list replaces them
+    adding = args.extensions is None or args.extensions.strip().startswith("+")
+    extensions = DEFAULT_EXTENSIONS + tuple(e for e in listed if e not in DEFAULT_EXTENSIONS) if adding else listed
     options = BatchOptions(
         extensions=extensions, include=tuple(args.include), exclude=tuple(args.exclude),
         task=TaskOptions(burn=args.burn, subtitle_format=args.format, language=args.language,

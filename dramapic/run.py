@@ -82,6 +82,8 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         want_video = False
     finals = output_paths(source, options, with_video=want_video)
     if options.output_dir is not None:
+        if Path(options.output_dir).exists() and not Path(options.output_dir).is_dir():
+            raise OutputError(f"output directory {options.output_dir} is an existing file, not a directory")
         try:
             Path(options.output_dir).mkdir(parents=True, exist_ok=True)
         except OSError as err:

@@ -1,0 +1,94 @@
+"""Small things a user sees on the command line (issue 12): names as people write them, one bar per stage, the
+option named as typed, a file where a folder belongs, and what --extensions does."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from dramapic import cli
+from dramapic.errors import ConfigError, OutputError
+from helpers import SAMPLE, make_result
+
+
+def test_genre_is_printed_as_words_not_as_an_identifier(monkeypatch, capsys, tmp_path):
+    result = make_result()
+    genre = replace(result.summary.genre, label="music_show")
+    result = replace(result, summary=replace(result.summary, genre=genre))
+
+    import dramapic.run as run_module
+
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: run_module.RunOutputs(result=result, files={}))
+    args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
+    assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
+    out = capsys.readouterr().out
+    assert "music show (" in out and "music_show" not in out
+
+
+def test_a_stage_that_already_ran_full_is_not_drawn_again(monkeypatch):
+    made = []
+
+    class FakeBar:
+        def __init__(self, **kwargs):
+            made.append(self)
+            self.total, self.n = kwargs["total"], 0
+
+        def refresh(self):
+            pass
+
+        def close(self):
+            pass
+
+    import tqdm
+
+    monkeypatch.setattr(tqdm, "tqdm", FakeBar)
+    progress = cli.TqdmProgress(enabled=True)
+    for done in (0.0, 20.0, 43.3):  # ffmpeg's own progress reaches the end ...
+        progress("burn", done, 43.3)
+    progress("burn", 43.3, 43.3)  # ... then the closing report of the same stage
+    assert len(made) == 1
+    progress("burn", 0.0, 10.0)  # a new burn (the next file of a batch) gets its bar
+    assert len(made) == 2
+
+
+@pytest.mark.parametrize("option, value", [("crf", 99), ("preset", "warp-speed")])
+def test_a_bad_x264_setting_names_the_option_as_typed(option, value):
+    args = argparse.Namespace(pipeline=None, no_gender=False, no_speakers=False, preset=None, crf=None)
+    setattr(args, option, value)
+    with pytest.raises(ConfigError) as caught:
+        cli._pipeline(args)
+    assert f"--{option}" in str(caught.value) and "render." not in str(caught.value)
+
+
+def test_an_output_folder_that_is_a_file_says_so(tmp_path):
+    from dramapic.run import RunOptions, run
+
+    target = tmp_path / "out"
+    target.write_text("not a folder")
+    with pytest.raises(OutputError, match="is an existing file, not a directory"):
+        run(SAMPLE, options=RunOptions(output_dir=target, video="none"))
+
+
+@pytest.mark.parametrize("given, has, lacks", [
+    (None, {"mp4", "mkv"}, {"wav"}),
+    ("wav,mp3", {"wav", "mp3"}, {"mp4"}),          # a plain list replaces the defaults
+    ("+wav,mp3", {"wav", "mp3", "mp4", "mkv"}, set()),  # a leading + adds to them
+])
+def test_extensions_replace_or_add(monkeypatch, tmp_path, given, has, lacks):
+    seen = {}
+
+    import dramapic.archive.batch as batch
+
+    def fake_run_batch(archive, out, *, options, **kwargs):
+        seen["extensions"] = set(options.extensions)
+        raise ConfigError("stop here")
+
+    monkeypatch.setattr(batch, "run_batch", fake_run_batch)
+    argv = ["batch", str(tmp_path), "-o", str(tmp_path / "o")] + ([] if given is None else ["--extensions", given])
+    args = cli.build_parser().parse_args(argv)
+    with pytest.raises(ConfigError):
+        cli._cmd_batch(args, cli.TqdmProgress(enabled=False))
+    assert has <= seen["extensions"] and not (lacks & seen["extensions"])
