@@ -8,7 +8,8 @@ what they found into ``data-`` attributes (``data-rendered-bars`` on each chart,
 
 What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
 time, overall and per video; speakers per video; the composition of each video; the slowest files and the
-failed ones; a table of every video.
+failed ones; a table of every video. One run's JSON gets a page of its own instead
+(:mod:`dramapic.archive.run_report`: its time line, shares, speakers, genre and source).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from __future__ import annotations
 import csv
 import html
 import io
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 
 from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
+from ..result import AnalysisResult
 from .store import DB_NAME, Store, VideoRecord, video_record
 from ..writers import OutputSet
 
@@ -50,6 +51,8 @@ class ReportData:
     videos: tuple[VideoRecord, ...]
     batches: tuple[dict[str, Any], ...] = ()
     generated: float = 0.0
+    #: the analysis itself when the source is one run's JSON (its page is drawn from it)
+    run: AnalysisResult | None = None
 
     @property
     def done(self) -> tuple[VideoRecord, ...]:
@@ -117,23 +120,12 @@ def load_report_data(source: str | Path, *, title: str | None = None) -> ReportD
             batches = tuple(store.batches())
         return ReportData(title=title or f"dramapic archive report: {source.resolve().name}",
                           source=str(source), videos=videos, batches=batches, generated=time.time())
-    if not source.exists():
-        raise InputError(f"no such file or folder: {source}")
-    from ..result import SCHEMA, AnalysisResult
+    from .run_report import read_run  # it imports this module's drawing helpers
 
-    try:
-        data = json.loads(source.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise InputError(f"{source} is not a {SCHEMA} JSON file (no \"schema\": \"{SCHEMA}\")")
-    try:
-        result = AnalysisResult.from_dict(data)
-    except (KeyError, TypeError, ValueError) as err:
-        raise InputError(f"{source} is not a valid {SCHEMA} file (missing {err})") from None
+    result = read_run(source)
     record = video_record(result, path=Path(result.source.path).name)
     return ReportData(title=title or f"dramapic report: {Path(result.source.path).name}", source=str(source),
-                      videos=(record,), generated=time.time())
+                      videos=(record,), generated=time.time(), run=result)
 
 
 # -- SVG charts ------------------------------------------------------------------------------------------------
@@ -328,8 +320,14 @@ def _limited(videos: Sequence[VideoRecord]) -> tuple[Sequence[VideoRecord], str]
 
 
 def render_html(data: ReportData) -> str:
-    """The whole report as one HTML document (inline CSS, inline SVG, no external reference)."""
+    """The whole report as one HTML document (inline CSS, inline SVG, no external reference); one run's page
+    when ``data`` was read from a run's JSON."""
     from .. import __version__
+
+    if data.run is not None:
+        from .run_report import render_run_html
+
+        return render_run_html(data.run, title=data.title, source=data.source, generated=data.generated)
 
     totals = data.totals()
     done = data.done

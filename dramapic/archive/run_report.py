@@ -1,0 +1,278 @@
+"""The page ``dramapic report RUN.dramapic.json`` writes: one run, not an archive of one.
+
+It shows the run's time line (one lane per speaker with their voice turns, a lane for voice without a speaker
+when there is any, and a lane for song, noise and silence, all in the video's label colours), the shares of
+the duration (a stacked bar and the numbers), the speakers (gender, talk time, gender confidence), the genre
+with its scores, and the source. Same rules as the archive page (:mod:`dramapic.archive.report`): one file,
+inline CSS and SVG, nothing fetched, and only the small script that measures the drawn charts.
+
+A run's JSON may have been made with ``--no-speakers`` (``summary.speakers`` is null) or ``--no-gender``
+(``summary.gender_shares`` is null, every gender null): the page says so instead of showing zeros, and a
+speaker whose gender is null is "unknown".
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from ..errors import InputError
+from ..render import LABEL_RGB
+from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
+from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, WIDTH, _card, _e, _figure, _hours,
+                     _legend, _pct, _table, column_svg, stacked_rows_svg)
+
+#: a speaker whose gender is null (gender switched off, or the model was not sure enough)
+UNKNOWN_COLOUR = "#9C8FA8"
+SPEAKER_GENDER_COLOURS = {**GENDER_COLOURS, "unknown": UNKNOWN_COLOUR}
+#: the lane that holds everything that is not a voice turn
+OTHER_LANE = "song · noise · silence"
+#: the lane for voice segments without a speaker (diarization off, or a turn it left unassigned)
+VOICE_LANE = "voice (no speaker)"
+
+LANE_LABEL_W = 150
+LANE_H = 26
+AXIS_H = 26
+MIN_BLOCK_W = 0.6  # px: a 10 ms turn in a two-hour film still shows (and still counts as drawn)
+
+RUN_CSS = """
+.lane-name{font-size:12px;fill:#333}.lane-bg{fill:#f3f3f6}
+svg .tick{stroke:#ccc;stroke-width:1}svg .tick-label{font-size:11px;fill:#666}
+dl.source{display:grid;grid-template-columns:max-content 1fr;gap:4px 14px;background:#fff;border:1px solid #e2e2e6;
+border-radius:8px;padding:10px 12px;margin:8px 0}
+dl.source dt{color:#666}dl.source dd{margin:0;word-break:break-all}
+"""
+
+
+def read_run(source: Path) -> AnalysisResult:
+    """One run's ``.dramapic.json``, checked.
+
+    Raises
+    ------
+    InputError
+        The file is missing, unreadable, not JSON, not ``dramapic/1``, or lacks a field the contract requires.
+    """
+    if not source.exists():
+        raise InputError(f"no such file or folder: {source}")
+    try:
+        data = json.loads(source.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise InputError(f"{source} is not a {SCHEMA} JSON file (no \"schema\": \"{SCHEMA}\")")
+    try:
+        return AnalysisResult.from_dict(data)
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise InputError(f"{source} is not a valid {SCHEMA} file (missing or bad {err})") from None
+
+
+# -- the time line ---------------------------------------------------------------------------------------------
+
+def _clock(seconds: float) -> str:
+    whole = int(round(seconds))
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def _tick_step(duration: float, wanted: int = 8) -> float:
+    """A round tick spacing (1 s … 1 h) giving about ``wanted`` ticks over ``duration``."""
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
+        if duration / step <= wanted:
+            return float(step)
+    return 3600.0 * max(1, round(duration / 3600 / wanted))
+
+
+def lanes(result: AnalysisResult) -> list[tuple[str, str, list[Segment]]]:
+    """The time line's lanes, top to bottom: (key, title, segments).
+
+    One lane per speaker (in ``summary.speakers`` order, then any speaker only the segments name), a lane for
+    voice without a speaker when there is any, and the lane for song, noise and silence.
+    """
+    order = [s.id for s in result.summary.speakers or ()]
+    for segment in result.segments:
+        if segment.label == "voice" and segment.speaker and segment.speaker not in order:
+            order.append(segment.speaker)
+    genders = {s.id: s.gender for s in result.summary.speakers or ()}
+    turns: dict[str, list[Segment]] = {speaker: [] for speaker in order}
+    loose, other = [], []
+    for segment in result.segments:
+        if segment.label != "voice":
+            other.append(segment)
+        elif segment.speaker:
+            turns[segment.speaker].append(segment)
+        else:
+            loose.append(segment)
+    out = [(f"speaker:{speaker}", f"{speaker} · {genders.get(speaker) or 'unknown'}", turns[speaker])
+           for speaker in order]
+    if loose:
+        out.append(("voice", VOICE_LANE, loose))
+    out.append(("other", OTHER_LANE, other))
+    return out
+
+
+def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
+    """Segments as blocks on a time axis, one lane per speaker plus the non-voice lane.
+
+    Returns
+    -------
+    svg : str
+    bars : int
+        The number of ``rect.bar`` blocks drawn (one per segment).
+    """
+    duration = max(result.duration, max((s.end for s in result.segments), default=0.0), 1e-6)
+    rows = lanes(result)
+    plot_x, plot_w = LANE_LABEL_W, WIDTH - LANE_LABEL_W - 10
+    height = AXIS_H + len(rows) * LANE_H + 6
+    parts = [f'<svg class="plot" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
+             f'xmlns="http://www.w3.org/2000/svg">']
+    step = _tick_step(duration)
+    tick = 0.0
+    while tick <= duration + 1e-9:
+        x = plot_x + plot_w * tick / duration
+        parts.append(f'<line class="tick" x1="{x:.2f}" y1="{AXIS_H - 6}" x2="{x:.2f}" y2="{height - 4}"/>'
+                     f'<text class="tick-label" x="{x:.2f}" y="{AXIS_H - 10}" text-anchor="middle">'
+                     f"{_clock(tick)}</text>")
+        tick += step
+    bars = 0
+    for index, (key, title, segments) in enumerate(rows):
+        y = AXIS_H + index * LANE_H
+        parts.append(f'<g class="lane" data-lane="{_e(key)}" data-turns="{len(segments)}">'
+                     f'<rect class="lane-bg" x="{plot_x}" y="{y + 2}" width="{plot_w}" height="{LANE_H - 4}"/>')
+        swatch = ""
+        if key.startswith("speaker:"):
+            gender = title.rsplit(" · ", 1)[-1]
+            swatch = (f'<rect x="4" y="{y + 8}" width="10" height="10" rx="2" '
+                      f'fill="{SPEAKER_GENDER_COLOURS.get(gender, UNKNOWN_COLOUR)}"/>')
+        parts.append(f'{swatch}<text class="lane-name" x="{20 if swatch else 4}" y="{y + LANE_H * 0.65:.1f}">'
+                     f"{_e(title)}</text>")
+        for segment in segments:
+            x = plot_x + plot_w * max(0.0, segment.start) / duration
+            width = max(MIN_BLOCK_W, plot_w * max(0.0, segment.end - segment.start) / duration)
+            what = segment.label
+            if segment.speaker:
+                what += f", {segment.speaker}"
+            if segment.label == "voice":
+                what += f", {segment.gender or 'gender unknown'}"
+            parts.append(f'<rect class="bar" data-label="{_e(segment.label)}" x="{x:.2f}" y="{y + 4}" '
+                         f'width="{width:.2f}" height="{LANE_H - 8}" fill="{LABEL_RGB.get(segment.label, "#000")}">'
+                         f"<title>{_e(_clock(segment.start))}–{_e(_clock(segment.end))} "
+                         f"({segment.end - segment.start:.2f} s) {_e(what)}, confidence "
+                         f"{segment.confidence:.2f}</title></rect>")
+            bars += 1
+        parts.append("</g>")
+    parts.append("</svg>")
+    return "".join(parts), bars
+
+
+# -- the page --------------------------------------------------------------------------------------------------
+
+def render_run_html(result: AnalysisResult, *, title: str, source: str, generated: float | None = None) -> str:
+    """One run's page as one HTML document (inline CSS and SVG, nothing fetched).
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The run, as read from its JSON.
+    title : str
+    source : str
+        Where the JSON was read from (shown under the title).
+    generated : float, optional
+        POSIX time the page was made (default: now).
+    """
+    from .. import __version__
+
+    summary = result.summary
+    duration = result.duration
+    speakers = summary.speakers
+    sections = []
+
+    voice_turns = sum(1 for s in result.segments if s.label == "voice")
+    female = (summary.gender_shares or {}).get("female")
+    cards = [
+        _card(_hours(duration), "duration"),
+        _card(_pct(summary.shares.get("voice", 0.0)), "voice"),
+        _card(str(voice_turns), "voice turns"),
+        _card("–" if speakers is None else str(len(speakers)),
+              "speakers" + (" (not separated)" if speakers is None else "")),
+        _card("–" if female is None else _pct(female),
+              "female share of voice" + (" (gender off)" if summary.gender_shares is None else "")),
+        _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
+    ]
+    sections.append(f'<section id="run"><h2>This run</h2><div class="cards">{"".join(cards)}</div></section>')
+
+    # time line
+    svg, bars = timeline_svg(result)
+    sections.append('<section id="timeline"><h2>Time line</h2>' + _legend(LABEL_RGB)
+                    + _figure("timeline", "Every segment on the time axis: one lane per speaker with their voice "
+                              "turns, then song, noise and silence. Hover a block for its times.", svg, bars,
+                              "" if speakers is not None else "The run was made without speaker separation "
+                              "(--no-speakers): voice is one lane.")
+                    + "</section>")
+
+    # shares
+    seconds = {k: duration * summary.shares.get(k, 0.0) for k in STAGE1_LABELS}
+    svg, bars = stacked_rows_svg([("whole duration", dict(summary.shares), _hours(duration))], LABEL_RGB, row_h=34)
+    legend = _legend(LABEL_RGB, {k: _pct(summary.shares.get(k, 0.0)) for k in STAGE1_LABELS})
+    table = _table(("label", "share", "time", "segments"),
+                   [(k, f"{100 * summary.shares.get(k, 0.0):.1f}%", _hours(seconds[k]),
+                     sum(1 for s in result.segments if s.label == k)) for k in STAGE1_LABELS], numeric=(1, 2, 3))
+    parts = ['<section id="shares"><h2>Shares</h2>', legend,
+             _figure("shares", "Share of the duration that is voice, song, noise and silence.", svg, bars), table]
+    if summary.gender_shares is None:
+        parts.append('<p class="sub">Gender was not estimated for this run (--no-gender).</p>')
+    else:
+        shares = {k: float(summary.gender_shares.get(k, 0.0)) for k in GENDER_COLOURS}
+        svg, bars = stacked_rows_svg([("voice time", shares, _hours(seconds["voice"]))], GENDER_COLOURS, row_h=34)
+        parts += [_legend(GENDER_COLOURS, {k: _pct(v) for k, v in shares.items()}),
+                  _figure("gender", "Female and male shares of the voice time (voice of unknown gender is left "
+                          "out).", svg, bars)]
+    sections.append("".join(parts) + "</section>")
+
+    # speakers
+    if speakers is None:
+        body = '<p class="sub">Speakers were not separated for this run (--no-speakers).</p>'
+    elif not speakers:
+        body = '<p class="sub">No speaker was found.</p>'
+    else:
+        voice_seconds = sum(s.seconds for s in speakers)
+        turns = {s.id: 0 for s in speakers}
+        for segment in result.segments:
+            if segment.label == "voice" and segment.speaker in turns:
+                turns[segment.speaker] += 1
+        peak = max(s.seconds for s in speakers) or None
+        rows = [(s.id, {s.gender or "unknown": s.seconds}, _hours(s.seconds)) for s in speakers]
+        svg, bars = stacked_rows_svg(rows, SPEAKER_GENDER_COLOURS, scale=peak)
+        table = _table(("speaker", "gender", "gender confidence", "talk time", "share of talk", "turns"),
+                       [(s.id, s.gender or "unknown", "–" if s.gender is None else f"{s.gender_confidence:.2f}",
+                         _hours(s.seconds), _pct(s.seconds / voice_seconds) if voice_seconds else "–", turns[s.id])
+                        for s in speakers], numeric=(2, 3, 4, 5))
+        body = (_legend(SPEAKER_GENDER_COLOURS)
+                + _figure("speakers", "Talk time per speaker, coloured by gender.", svg, bars) + table)
+    sections.append(f'<section id="speakers"><h2>Speakers</h2>{body}</section>')
+
+    # genre
+    genre = summary.genre
+    scores = sorted(genre.scores.items(), key=lambda item: (-item[1], item[0]))
+    svg, bars = column_svg([(name, max(0.0, float(score)), f"{score:.2f}") for name, score in scores], GENRE_COLOUR)
+    sections.append(f'<section id="genre"><h2>Genre: {_e(genre.label)} ({_pct(genre.confidence)})</h2>'
+                    + _figure("genre", "The genre model's score for each genre.", svg, bars) + "</section>")
+
+    # source
+    models = ", ".join(f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in result.models) or "–"
+    rows = (("path", result.source.path), ("duration", f"{_hours(duration)} ({duration:.2f} s)"),
+            ("sha256", result.source.sha256), ("pipeline", f"{result.pipeline_name} {result.pipeline_version}"),
+            ("models", models), ("segments", str(len(result.segments))), ("JSON", source))
+    items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
+    sections.append(f'<section id="source"><h2>Source</h2><dl class="source">{items}</dl></section>')
+
+    stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(generated or time.time()))
+    return ("<!DOCTYPE html>\n"
+            '<html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{_e(title)}</title><style>{CSS}{RUN_CSS}</style></head><body><main>"
+            f"<h1>{_e(title)}</h1>"
+            f'<p class="sub">{_e(result.source.path)} · generated {_e(stamp)} by dramapic {_e(__version__)}</p>'
+            + "".join(sections)
+            + f"</main><script>{CHECK_SCRIPT}</script></body></html>\n")

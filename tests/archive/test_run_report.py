@@ -1,0 +1,177 @@
+"""``dramapic report RUN.dramapic.json``: one run's own page (time line with a lane per speaker, shares, speakers,
+genre, source), never the archive layout; runs made with --no-speakers / --no-gender; escaping; and the page
+really rendered by a headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from dramapic.archive.report import load_report_data, write_report
+from dramapic.archive.run_report import OTHER_LANE, VOICE_LANE, lanes, render_run_html
+from dramapic.render import LABEL_RGB
+from dramapic.result import AnalysisResult
+from dramapic.writers import get_writer
+from helpers import REPO, make_archive_result
+
+ARCHIVE_ONLY = ("Slowest files", "per worker", "processing time", "Failed files", "Archive totals", "All videos",
+                "Genre mix")
+
+
+def _run(**changes) -> AnalysisResult:
+    """A run with three speakers taking turns (S1 three times, S2 twice, S3 once), song and silence between."""
+    turns = [("S1", 0, 4), ("S2", 4, 7), ("S1", 7, 9), ("S3", 9, 12), ("S2", 12, 15), ("S1", 15, 20)]
+    segments = [{"start": float(a), "end": float(b), "label": "voice", "gender": None if s == "S3" else
+                 ("female" if s == "S1" else "male"), "speaker": s, "confidence": 0.9,
+                 "scores": {"voice": 0.9}} for s, a, b in turns]
+    segments += [{"start": 20.0, "end": 26.0, "label": "song", "gender": None, "speaker": None, "confidence": 0.8,
+                  "scores": {"song": 0.8}},
+                 {"start": 26.0, "end": 27.0, "label": "noise", "gender": None, "speaker": None, "confidence": 0.7,
+                  "scores": {"noise": 0.7}},
+                 {"start": 27.0, "end": 30.0, "label": "silence", "gender": None, "speaker": None,
+                  "confidence": 0.95, "scores": {"silence": 0.95}}]
+    data = make_archive_result("/videos/film.mp4", duration=30.0).to_dict()
+    data["segments"] = segments
+    data["summary"].update({
+        "shares": {"voice": 20 / 30, "song": 6 / 30, "noise": 1 / 30, "silence": 3 / 30},
+        "gender_shares": {"female": 11 / 17, "male": 6 / 17},
+        "speakers": [{"id": "S1", "gender": "female", "seconds": 11.0, "gender_confidence": 0.93},
+                     {"id": "S2", "gender": "male", "seconds": 6.0, "gender_confidence": 0.81},
+                     {"id": "S3", "gender": None, "seconds": 3.0, "gender_confidence": 0.55}],
+        "genre": {"label": "drama", "confidence": 0.7, "scores": {"drama": 0.7, "news": 0.2, "music_show": 0.1}},
+    })
+    for key, value in changes.items():
+        if key == "path":
+            data["source"]["path"] = value
+        else:
+            data["summary"][key] = value
+    if changes.get("speakers", ...) is None:
+        for segment in data["segments"]:
+            segment["speaker"] = None
+    if changes.get("gender_shares", ...) is None:
+        for segment in data["segments"]:
+            segment["gender"] = None
+        for speaker in data["summary"]["speakers"] or ():
+            speaker["gender"] = None
+    return AnalysisResult.from_dict(data)
+
+
+def _page(tmp_path: Path, result: AnalysisResult) -> str:
+    path = tmp_path / "film.dramapic.json"
+    get_writer("json").write(result, path)
+    outputs = write_report(path)
+    assert outputs.html == tmp_path / "film.report.html"
+    return outputs.html.read_text(encoding="utf-8")
+
+
+def _lanes(page: str) -> dict[str, str]:
+    """Lane key → the lane's markup."""
+    return dict(re.findall(r'<g class="lane" data-lane="([^"]+)"[^>]*>(.*?)</g>', page, re.S))
+
+
+def test_one_run_gets_its_own_page_with_a_lane_per_speaker(tmp_path):
+    page = _page(tmp_path, _run())
+    found = _lanes(page)
+    assert list(found) == ["speaker:S1", "speaker:S2", "speaker:S3", "other"]
+    counts = {key: len(re.findall(r'<rect class="bar"', body)) for key, body in found.items()}
+    assert counts == {"speaker:S1": 3, "speaker:S2": 2, "speaker:S3": 1, "other": 3}
+    assert all(re.findall(r'data-label="voice"', found[k]) for k in ("speaker:S1", "speaker:S2", "speaker:S3"))
+    other = found["other"]
+    for label in ("song", "noise", "silence"):  # the video's colours, from the one colour table
+        assert f'data-label="{label}"' in other and f'fill="{LABEL_RGB[label]}"' in other
+    assert f'fill="{LABEL_RGB["voice"]}"' in found["speaker:S1"]
+    assert OTHER_LANE in page and VOICE_LANE not in page
+    for text in ARCHIVE_ONLY:
+        assert text not in page, text
+    # shares, speakers with gender, talk time and confidence, genre scores, source
+    assert "66.7%" in page and "Shares" in page
+    speakers = page[page.index('id="speakers"'):page.index('id="genre"')]
+    assert re.search(r"<td>S1</td><td>female</td><td class=\"num\">0.93</td><td class=\"num\">11.0 s</td>",
+                     speakers)
+    assert re.search(r"<td>S3</td><td>unknown</td><td class=\"num\">–</td><td class=\"num\">3.0 s</td>", speakers)
+    assert "S3 · unknown" in page
+    genre = page[page.index('id="genre"'):page.index('id="source"')]
+    assert "drama (70%)" in genre and "news" in genre and "0.20" in genre and "music_show" in genre
+    source = page[page.index('id="source"'):]
+    assert "/videos/film.mp4" in source and "30.00 s" in source
+    # nothing is fetched; the only script is the page's own rendering check
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page, re.I)
+    assert "@import" not in page and "<link" not in page and "<img" not in page and "url(" not in page
+    assert re.findall(r"<script[^>]*>", page) == ["<script>"]
+    figures = dict(re.findall(r'<figure class="chart" data-chart="([^"]+)" data-bars="(\d+)"', page))
+    assert figures == {"timeline": "9", "shares": "4", "gender": "2", "speakers": "3", "genre": "3"}
+
+
+def test_a_run_without_speakers_or_gender_renders(tmp_path):
+    page = _page(tmp_path, _run(speakers=None))
+    found = _lanes(page)
+    assert list(found) == ["voice", "other"] and len(re.findall(r'class="bar"', found["voice"])) == 6
+    assert "--no-speakers" in page and "Speakers were not separated" in page and VOICE_LANE in page
+
+    page = _page(tmp_path, _run(gender_shares=None))
+    assert "--no-gender" in page and 'data-chart="gender"' not in page
+    assert list(_lanes(page)) == ["speaker:S1", "speaker:S2", "speaker:S3", "other"]
+    assert page.count("<td>unknown</td>") == 3 and "S1 · unknown" in page
+
+    page = _page(tmp_path, _run(speakers=None, gender_shares=None))
+    assert "--no-speakers" in page and "--no-gender" in page
+
+    page = _page(tmp_path, _run(speakers=[]))  # diarization ran and found nobody: not the same as off
+    assert "No speaker was found" in page and "--no-speakers" not in page
+
+
+def test_the_page_escapes_the_path_and_the_title(tmp_path):
+    page = _page(tmp_path, _run(path='/v/<script>alert(1)</script> & "x".mp4'))
+    assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;.mp4" in page
+    assert re.findall(r"<script[^>]*>", page) == ["<script>"]
+    html = render_run_html(_run(), title="<i>mine</i>", source="a&b.json")
+    assert "<i>mine" not in html and "&lt;i&gt;mine&lt;/i&gt;" in html and "a&amp;b.json" in html
+
+
+def test_lanes_keep_speakers_the_summary_does_not_list():
+    data = _run().to_dict()
+    data["segments"][0]["speaker"] = "S9"
+    result = AnalysisResult.from_dict(data)
+    keys = [key for key, _, _ in lanes(result)]
+    assert keys == ["speaker:S1", "speaker:S2", "speaker:S3", "speaker:S9", "other"]
+
+
+def test_the_single_run_page_through_the_cli(tmp_path):
+    path = tmp_path / "film.dramapic.json"
+    get_writer("json").write(_run(), path)
+    done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(path)], capture_output=True, text=True,
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr
+    page = (tmp_path / "film.report.html").read_text(encoding="utf-8")
+    assert 'data-chart="timeline"' in page and "Slowest files" not in page
+    assert (tmp_path / "film.report.csv").read_text().count("\n") == 2  # the CSV still has the run's row
+    assert load_report_data(path).run is not None
+
+
+def test_the_single_run_page_renders_in_headless_chromium(tmp_path):
+    from test_report import _browser, _chromium, _pixels, _png_size
+
+    browser = _browser()
+    path = tmp_path / "film.dramapic.json"
+    get_writer("json").write(_run(), path)
+    url = write_report(path).html.resolve().as_uri()
+    dom = _chromium(browser, tmp_path / "profile-dom", "--dump-dom", url)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-charts-rendered="5/5"' in dom.stdout
+    for attributes in re.findall(r"<figure ([^>]*)>", dom.stdout):
+        values = dict(re.findall(r'([\w-]+)="([^"]*)"', attributes))
+        assert int(values["data-rendered-width"]) > 300 and int(values["data-rendered-height"]) > 10, values
+        assert int(values["data-rendered-bars"]) == int(values["data-bars"]) > 0, values
+    screenshot = tmp_path / "run.png"
+    shot = _chromium(browser, tmp_path / "profile-shot", f"--screenshot={screenshot}", url)
+    assert shot.returncode == 0 and screenshot.is_file(), shot.stderr[-2000:]
+    width, height = _png_size(screenshot)
+    pixels = _pixels(screenshot, width, height).reshape(-1, 3).astype(int)
+    for label in ("voice", "song", "silence"):
+        colour = np.array([int(LABEL_RGB[label][i:i + 2], 16) for i in (1, 3, 5)])
+        assert (np.abs(pixels - colour).sum(axis=1) < 30).sum() > 500, f"no {label} blocks in the screenshot"
