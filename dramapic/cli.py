@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender, speaker "
                                               "projection) from a data manifest")
-    train.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data")
+    train.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data (the speaker projection also fits manifest_extra.csv when it lies next to it)")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-clips", type=int, default=None,

@@ -77,9 +77,23 @@ class SpeakersConfig:
     refine_hop_s : float
         Step of the extra windows laid around every change of speaker found at ``hop_s``: the resolution of
         change points (no refinement when it is not smaller than ``hop_s``).
-    cluster_threshold : float
-        Cosine-distance threshold at which agglomerative (average-linkage) clustering stops merging; it sets the
-        speaker count when ``num_speakers`` is not given. Tuned on the dev mixes (see ``models/README.md``).
+    cluster_method : {"constrained", "ahc"}
+        ``"constrained"``: average linkage with gender cannot-link and share-based small clusters;
+        ``"ahc"``: plain average linkage and the absolute ``min_speaker_s`` rule (``analysis/clustering.py``).
+    cluster_threshold : float or None
+        Average-linkage cosine distance at which clustering stops merging; it sets the speaker count when
+        ``num_speakers`` is not given. None: the projection's calibrated stopping distance (stored with it by
+        ``dramapic train``); a number wins.
+    cluster_fine_threshold : float
+        ``"constrained"``: scipy's unconstrained tree is kept up to this distance (capped at the stopping
+        distance), the constrained merges start from there.
+    gender_cannot_link : bool
+        ``"constrained"``: never merge two clusters of confident, different genders.
+    gender_link_confidence : float
+        A cluster's gender is confident when its mean female probability is at least this or at most
+        ``1 - gender_link_confidence`` (0.5 .. 1) ...
+    gender_link_min_s : float
+        ... and it has at least this much talk.
     min_speakers, max_speakers : int
         Bounds on the automatic speaker count.
     num_speakers : int or None
@@ -88,6 +102,11 @@ class SpeakersConfig:
     min_speaker_s : float
         Clusters with less talk time than this are merged into the nearest cluster (by centroid cosine
         similarity), smallest first, while more than ``min_speakers`` are left.
+    min_speaker_share : float
+        ``"constrained"``: a cluster is also folded when its talk is below this share of the largest cluster's
+        talk (0 .. 1), so that the decision does not flip when the same voices come back ...
+    max_small_speaker_s : float
+        ... but never when it has this much talk or more (the cap of the share rule).
     switch_penalty : float
         Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
         windows of one voice segment.
@@ -103,7 +122,7 @@ class SpeakersConfig:
     window_s: float = 1.5
     hop_s: float = 0.75
     refine_hop_s: float = 0.25
-    cluster_threshold: float = 0.70
+    cluster_threshold: float | None = None
     max_speakers: int = 8
     min_speaker_s: float = 6.0
     switch_penalty: float = 0.15
@@ -112,6 +131,13 @@ class SpeakersConfig:
     min_speakers: int = 1
     num_speakers: int | None = None
     enabled: bool = True
+    cluster_method: str = "constrained"
+    cluster_fine_threshold: float = 0.40
+    gender_cannot_link: bool = True
+    gender_link_confidence: float = 0.85
+    gender_link_min_s: float = 3.0
+    min_speaker_share: float = 0.15
+    max_small_speaker_s: float = 30.0
 
     def __post_init__(self) -> None:
         if self.projection is not None and not isinstance(self.projection, str):
@@ -122,8 +148,23 @@ class SpeakersConfig:
             raise ConfigError("speakers: need 0 < hop_s <= window_s")
         if not self.refine_hop_s > 0:
             raise ConfigError("speakers.refine_hop_s must be positive")
-        if not 0 < self.cluster_threshold < 2:
-            raise ConfigError("speakers.cluster_threshold must be between 0 and 2 (cosine distance)")
+        if self.cluster_threshold is not None and (isinstance(self.cluster_threshold, bool) or not isinstance(
+                self.cluster_threshold, (int, float)) or not 0 < self.cluster_threshold < 2):
+            raise ConfigError("speakers.cluster_threshold must be between 0 and 2 (cosine distance), or null for "
+                              "the projection's calibrated value")
+        if self.cluster_threshold is None and self.projection is None:
+            raise ConfigError("speakers.cluster_threshold must be a number when speakers.projection is null "
+                              "(null takes the projection's calibrated threshold)")
+        if self.cluster_method not in ("constrained", "ahc"):
+            raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got {self.cluster_method!r}")
+        if not 0 <= self.cluster_fine_threshold < 2:
+            raise ConfigError("speakers.cluster_fine_threshold must be between 0 and 2 (cosine distance)")
+        if not 0.5 <= self.gender_link_confidence <= 1.0:
+            raise ConfigError("speakers.gender_link_confidence must be between 0.5 and 1")
+        if not 0 <= self.min_speaker_share <= 1:
+            raise ConfigError("speakers.min_speaker_share must be between 0 and 1")
+        if self.gender_link_min_s < 0 or self.max_small_speaker_s < 0:
+            raise ConfigError("speakers: gender_link_min_s and max_small_speaker_s must not be negative")
         for name in ("min_speakers", "max_speakers", "num_speakers"):
             value = getattr(self, name)
             if value is not None and value < 1:

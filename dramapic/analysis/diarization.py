@@ -28,13 +28,13 @@ from ..config import SpeakersConfig
 from ..errors import ModelError
 from ..progress import ProgressHook, silent_hook
 from ..result import SpeakerSummary
+from .clustering import cluster_windows, stopping_distance
 from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
 from .gender import GenderClassifier
 from .smoothing import best_path, runs_of
 
 log = logging.getLogger(__name__)
 
-_MAX_CLUSTER_WINDOWS = 3000  # above this, cluster a seeded random subsample and assign the rest to centroids
 _OVERRIDE_P = 0.8           # a turn's own windows override its speaker's gender above this mean probability
 _OVERRIDE_MIN_WINDOWS = 3   # ... and only with at least this many windows
 
@@ -47,11 +47,14 @@ class SpeakerProjection:
     noise underneath) keeps the directions that separate speakers and drops those that vary within one, so the
     clustering and re-segmentation run on :meth:`transform` of the embeddings. The gender model keeps the raw ones.
 
-    The parameters live in an ``.npz`` of plain arrays (``mean`` (256,), ``components`` (256, d)); see
+    The parameters live in an ``.npz`` of plain arrays (``mean`` (256,), ``components`` (256, d); since version 2
+    also ``cluster_threshold`` () -- the calibrated stopping distance of the clustering in this space, used when
+    ``speakers.cluster_threshold`` is null -- and ``calibration`` (2,)); see
     :func:`dramapic.lab.train_speakers.train_speaker_projection`.
     """
 
-    def __init__(self, *, mean: np.ndarray, components: np.ndarray, model_info: dict[str, Any] | None = None) -> None:
+    def __init__(self, *, mean: np.ndarray, components: np.ndarray, cluster_threshold: float | None = None,
+                 calibration: np.ndarray | None = None, model_info: dict[str, Any] | None = None) -> None:
         mean = np.asarray(mean, dtype=np.float64).ravel()
         components = np.asarray(components, dtype=np.float64)
         if mean.shape != (EMBEDDING_DIM,) or components.ndim != 2 or components.shape[0] != EMBEDDING_DIM \
@@ -59,7 +62,15 @@ class SpeakerProjection:
             raise ModelError(f"speaker projection has wrong shapes: mean {mean.shape}, components {components.shape}")
         if not (np.all(np.isfinite(mean)) and np.all(np.isfinite(components))):
             raise ModelError("speaker projection holds non-finite parameters")
+        if cluster_threshold is not None and not 0 < float(cluster_threshold) < 2:
+            raise ModelError(f"speaker projection's cluster_threshold must be in (0, 2), got {cluster_threshold}")
+        if calibration is not None and (np.shape(calibration) != (2,) or not np.all(np.isfinite(calibration))):
+            raise ModelError("speaker projection's calibration must hold two finite numbers (a, b)")
         self._mean, self._components = mean, components
+        # the calibrated average-linkage stopping distance in this space (None: a version-1 file without one)
+        self.cluster_threshold = None if cluster_threshold is None else float(cluster_threshold)
+        # (a, b): P(same speaker) = sigmoid(a + b * distance) of two clusters of windows
+        self.calibration = None if calibration is None else np.asarray(calibration, dtype=np.float64)
         self.model_info: dict[str, Any] = dict(model_info or {})
 
     @property
@@ -80,7 +91,12 @@ class SpeakerProjection:
         try:
             with np.load(path, allow_pickle=False) as data:
                 arrays = {k: data[k] for k in ("mean", "components")}
-        except (OSError, ValueError, KeyError) as err:
+                # optional since version 2; files of version 1 lack them and still load
+                if "cluster_threshold" in data.files:
+                    arrays["cluster_threshold"] = float(data["cluster_threshold"])
+                if "calibration" in data.files:
+                    arrays["calibration"] = data["calibration"]
+        except (OSError, ValueError, KeyError, TypeError) as err:
             raise ModelError(f"speaker projection {path} is unreadable: {err}") from None
         return cls(**arrays, model_info=entry.to_dict())
 
@@ -182,70 +198,6 @@ def to_annotation(segments: Sequence[Any], uri: str | None = None):
             continue
         annotation[Span(start, end), f"t{i}"] = str(speaker)
     return annotation
-
-
-# -- clustering ------------------------------------------------------------------------------------------------
-
-def _cluster(embeddings: np.ndarray, weights: np.ndarray, options: SpeakersConfig) -> np.ndarray:
-    """Cluster ids (n,) in 0..k-1 for L2-normalised ``embeddings`` (n, 256); ``weights`` (n,) are seconds.
-
-    Memory is bounded: above ``_MAX_CLUSTER_WINDOWS`` windows a seeded random subsample of that many is
-    clustered (the condensed distance matrix of the subsample is the only quadratic object) and every window
-    goes to the nearest centroid of the subsample's clusters.
-    """
-    from scipy.cluster.hierarchy import fcluster, linkage
-
-    n = embeddings.shape[0]
-    if n == 1:
-        return np.zeros(1, dtype=np.int64)
-    if n > _MAX_CLUSTER_WINDOWS:
-        rng = np.random.default_rng(0)
-        pick = np.sort(rng.choice(n, size=_MAX_CLUSTER_WINDOWS, replace=False))
-    else:
-        pick = np.arange(n)
-    x = embeddings[pick].astype(np.float64)
-    z = linkage(x, method="average", metric="cosine")
-    z[:, 2] = np.maximum(z[:, 2], 0.0)  # rounding can give tiny negative distances
-    if options.num_speakers is not None:
-        sub = fcluster(z, t=min(options.num_speakers, len(pick)), criterion="maxclust")
-    else:
-        sub = fcluster(z, t=options.cluster_threshold, criterion="distance")
-        low, high = min(options.min_speakers, len(pick)), options.max_speakers
-        if sub.max() > high:
-            # Outlier windows (overlaps, music under speech, coughs) form many tiny clusters far from everything;
-            # cutting the tree at `high` clusters would merge real speakers to keep those apart. Fold the clusters
-            # with the least talk into their nearest neighbour instead, until `high` are left.
-            sub = _merge_small(x, weights[pick], sub, np.inf, keep=high)
-        elif sub.max() < low:
-            sub = fcluster(z, t=low, criterion="maxclust")
-    sub = np.unique(sub, return_inverse=True)[1]
-    if len(pick) < n:  # assign every window to the nearest centroid of the subsample's clusters
-        cent = l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
-        ids = np.argmax(embeddings @ cent.T, axis=1)
-    else:
-        ids = sub
-    if options.num_speakers is None and options.min_speaker_s > 0:
-        ids = _merge_small(embeddings, weights, ids, options.min_speaker_s, keep=options.min_speakers)
-    return np.unique(ids, return_inverse=True)[1].astype(np.int64)
-
-
-def _merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, min_s: float,
-                 keep: int = 1) -> np.ndarray:
-    """Merge clusters with less than ``min_s`` seconds into the nearest centroid, smallest first, while more
-    than ``keep`` clusters are left."""
-    ids = ids.copy()
-    while True:
-        present = np.unique(ids)
-        if len(present) <= max(1, keep):
-            return ids
-        talk = np.array([weights[ids == k].sum() for k in present])
-        smallest = int(np.argmin(talk))
-        if talk[smallest] >= min_s:
-            return ids
-        cent = l2(np.stack([embeddings[ids == k].mean(axis=0) for k in present]))
-        sims = cent @ cent[smallest]
-        sims[smallest] = -np.inf
-        ids[ids == present[smallest]] = present[int(np.argmax(sims))]
 
 
 # -- re-segmentation ---------------------------------------------------------------------------------------------
@@ -369,7 +321,8 @@ def _diarize(segments, times, embeddings, region, p_female, options, centroids=N
     per_seg = np.bincount(region, minlength=n_seg)
     if centroids is None:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
-        ids = _cluster(emb, seg_dur[region] / per_seg[region], options)
+        ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
+                              options=options, threshold=stopping_distance(options, projection))
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
     k = cent.shape[0]
@@ -500,8 +453,9 @@ def label_voice_segments(
     -----
     1. Windows (``options.window_s`` / ``hop_s``: 1.5 s every 0.75 s) are embedded inside every segment
        (:meth:`SpeakerEncoder.embed_windows`) and scored female / male.
-    2. Windows are clustered: average-linkage agglomerative clustering on cosine distance, stopped at
-       ``cluster_threshold``, the count then clamped to ``[min_speakers, max_speakers]`` (or exactly
+    2. Windows are clustered (:mod:`dramapic.analysis.clustering`; ``cluster_method: constrained`` adds the gender
+       cannot-link and share-based small clusters described there): average-linkage agglomerative clustering on
+       cosine distance, stopped at ``cluster_threshold`` (null: the projection's calibrated one), the count then clamped to ``[min_speakers, max_speakers]`` (or exactly
        ``num_speakers``); above ``max_speakers`` the clusters with the least talk are folded into their nearest
        neighbour, so that outlier windows never make two real speakers merge. Above 3,000 windows a seeded random subsample of 3,000 is clustered and every window
        goes to the nearest cluster centroid, so memory stays linear in the input length. Clusters whose talk

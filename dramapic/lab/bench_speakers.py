@@ -15,7 +15,7 @@ at a quarter, half and all of ``--hours``, each size in a fresh process, and pri
   the material repeats a few speakers' clips, so it is easier than real audio.
 
 Memory must grow about linearly with the duration (the audio and the window embeddings), not with the square of
-the number of windows: clustering sees at most ``speakers._MAX_CLUSTER_WINDOWS`` windows.
+the number of windows: clustering sees at most ``clustering.MAX_CLUSTER_WINDOWS`` windows.
 
 Input: the dialogue alternates 8 train-split speakers (4 female, 4 male): 6 LibriSpeech readers (random 2-6 s
 excerpts of their one ~16 s clip) and 2 Emo-DB actors of different gender (their acted-emotion clips), from

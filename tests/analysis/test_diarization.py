@@ -14,6 +14,7 @@ from dramapic.models import load_manifest
 from dramapic.result import SpeakerSummary
 from dramapic.analysis.embeddings import SpeakerEncoder
 from dramapic.analysis.gender import GenderClassifier
+from dramapic.analysis import clustering
 from dramapic.analysis.diarization import (
     VoiceLabelling,
     VoiceTurn,
@@ -206,7 +207,7 @@ def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, mal
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
                                   options=settings())
-    monkeypatch.setattr(speakers, "_MAX_CLUSTER_WINDOWS", 12)  # ~28 clustered windows: cluster 12, assign the rest
+    monkeypatch.setattr(clustering, "MAX_CLUSTER_WINDOWS", 12)  # ~28 clustered windows: cluster 12, assign the rest
     sub = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
                                   options=settings())
     assert _speakers_of(sub) == _speakers_of(full) == [["S1"], ["S2"], ["S1"]]
@@ -271,8 +272,12 @@ def test_speaker_count_bounds_and_gender_override():
     auto = diarize_windows(segments, times, emb, region, female, settings())
     assert len(auto.speakers) == 3
     assert len(diarize_windows(segments, times, emb, region, female, settings(max_speakers=2)).speakers) == 2
-    merged = diarize_windows(segments, times, emb, region, female, settings(cluster_threshold=1.5))
+    merged = diarize_windows(segments, times, emb, region, female,
+                             settings(cluster_threshold=1.5, gender_cannot_link=False))
     assert len(merged.speakers) == 1
+    # with the gender cannot-link (the default) the confidently female "a" never joins the male "b" + "c"
+    kept = diarize_windows(segments, times, emb, region, female, settings(cluster_threshold=1.5))
+    assert sorted(s.gender for s in kept.speakers) == ["female", "male"]
     at_least = settings(cluster_threshold=1.5, min_speakers=3)
     assert len(diarize_windows(segments, times, emb, region, female, at_least).speakers) == 3
     # one speaker in all: its gender is the mean over all windows (a: 0.9 for a third, 0.1 otherwise -> male),

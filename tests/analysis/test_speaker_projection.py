@@ -79,6 +79,26 @@ def test_manifest_guards_the_projection(tmp_path: Path):
         SpeakerProjection.from_manifest(load_manifest(tmp_path))
 
 
+def test_version_1_files_load_without_a_threshold_and_version_2_with_it(tmp_path: Path):
+    np.savez(tmp_path / "speaker-lda.npz", mean=np.zeros(256), components=np.eye(256)[:, :8])
+    register_model(tmp_path, {"name": "speaker-lda", "version": "1", "files": [{"path": "speaker-lda.npz"}],
+                              "labels": [], "kind": "speaker-projection"})
+    old = SpeakerProjection.from_manifest(load_manifest(tmp_path))
+    assert old.cluster_threshold is None and old.calibration is None and old.dim == 8
+    np.savez(tmp_path / "speaker-lda.npz", mean=np.zeros(256), components=np.eye(256)[:, :8],
+             cluster_threshold=np.float64(0.8), calibration=np.array([14.0, -17.5]))
+    register_model(tmp_path, {"name": "speaker-lda", "version": "2", "files": [{"path": "speaker-lda.npz"}],
+                              "labels": [], "kind": "speaker-projection"})
+    new = SpeakerProjection.from_manifest(load_manifest(tmp_path))
+    assert new.cluster_threshold == pytest.approx(0.8) and list(new.calibration) == [14.0, -17.5]
+
+
+def test_shipped_projection_carries_its_calibrated_threshold():
+    shipped = SpeakerProjection.from_manifest(load_manifest())
+    assert shipped.dim == 100 and 0.7 < shipped.cluster_threshold < 0.9
+    assert shipped.model_info["version"] == "2"
+
+
 def test_smoke_training_registers_a_loadable_projection(tmp_path: Path):
     manifest_csv = DATA / "manifest.csv"
     if not manifest_csv.is_file():
@@ -91,4 +111,9 @@ def test_smoke_training_registers_a_loadable_projection(tmp_path: Path):
     assert entry["training_data"]["split"] == "train" and entry["training_data"]["n_clips"] == 24
     projection = SpeakerProjection.from_manifest(load_manifest(tmp_path))
     assert 1 <= projection.dim <= 10
+    # both manifests: manifest_extra.csv next to manifest.csv is picked up
+    names = [m["path"] for m in entry["training_data"]["manifests"]]
+    assert names[0] == "manifest.csv" and (names[1:] == ["manifest_extra.csv"]) == \
+        (DATA / "manifest_extra.csv").is_file()
+    assert projection.cluster_threshold is None or 0 < projection.cluster_threshold < 2
     assert projection.transform(np.full((1, 256), 1 / 16)).shape == (1, projection.dim)

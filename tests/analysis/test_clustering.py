@@ -1,0 +1,199 @@
+"""The speaker clustering (analysis/clustering.py): method "ahc" is the former clustering bit for bit; the
+constrained method's gender cannot-link and share-based folding; the stopping distance from the projection."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from dramapic.analysis.clustering import cluster_windows, forbidden, stopping_distance
+from dramapic.analysis.diarization import SpeakerProjection
+from dramapic.analysis.embeddings import l2
+from dramapic.config import SpeakersConfig
+from dramapic.errors import ConfigError, ModelError
+
+
+def _former_cluster(embeddings, weights, options, threshold):
+    """dramapic's clustering before issue 14 (diarization._cluster at 9285896), verbatim but for the threshold
+    argument: the reference that method "ahc" must reproduce."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    def merge_small(emb, w, ids, min_s, keep=1):
+        ids = ids.copy()
+        while True:
+            present = np.unique(ids)
+            if len(present) <= max(1, keep):
+                return ids
+            talk = np.array([w[ids == k].sum() for k in present])
+            smallest = int(np.argmin(talk))
+            if talk[smallest] >= min_s:
+                return ids
+            cent = l2(np.stack([emb[ids == k].mean(axis=0) for k in present]))
+            sims = cent @ cent[smallest]
+            sims[smallest] = -np.inf
+            ids[ids == present[smallest]] = present[int(np.argmax(sims))]
+
+    n = embeddings.shape[0]
+    if n == 1:
+        return np.zeros(1, dtype=np.int64)
+    pick = np.sort(np.random.default_rng(0).choice(n, size=3000, replace=False)) if n > 3000 else np.arange(n)
+    x = embeddings[pick].astype(np.float64)
+    z = linkage(x, method="average", metric="cosine")
+    z[:, 2] = np.maximum(z[:, 2], 0.0)
+    if options.num_speakers is not None:
+        sub = fcluster(z, t=min(options.num_speakers, len(pick)), criterion="maxclust")
+    else:
+        sub = fcluster(z, t=threshold, criterion="distance")
+        low, high = min(options.min_speakers, len(pick)), options.max_speakers
+        if sub.max() > high:
+            sub = merge_small(x, weights[pick], sub, np.inf, keep=high)
+        elif sub.max() < low:
+            sub = fcluster(z, t=low, criterion="maxclust")
+    sub = np.unique(sub, return_inverse=True)[1]
+    if len(pick) < n:
+        cent = l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
+        ids = np.argmax(embeddings @ cent.T, axis=1)
+    else:
+        ids = sub
+    if options.num_speakers is None and options.min_speaker_s > 0:
+        ids = merge_small(embeddings, weights, ids, options.min_speaker_s, keep=options.min_speakers)
+    return np.unique(ids, return_inverse=True)[1].astype(np.int64)
+
+
+def _speakers(rng, sizes, spread=0.35, dim=20):
+    """Windows of len(sizes) synthetic speakers: (embeddings (n, dim) float32, truth (n,))."""
+    centres = l2(rng.normal(size=(len(sizes), dim)))
+    truth = np.repeat(np.arange(len(sizes)), sizes)
+    return l2(centres[truth] + spread * rng.normal(size=(len(truth), dim)) / np.sqrt(dim)), truth
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("changes", [{}, {"max_speakers": 2}, {"min_speakers": 4}, {"num_speakers": 3},
+                                     {"min_speaker_s": 0.0}, {"min_speaker_s": 20.0}])
+def test_ahc_reproduces_the_former_clustering(seed, changes):
+    rng = np.random.default_rng(seed)
+    emb, _ = _speakers(rng, rng.integers(2, 40, size=int(rng.integers(2, 6))), spread=float(rng.uniform(0.2, 1.5)))
+    weights = rng.uniform(0.2, 0.75, size=len(emb))
+    options = SpeakersConfig(cluster_method="ahc", cluster_threshold=0.5, **changes)
+    for threshold in (0.2, 0.5, 0.9):
+        got = cluster_windows(embeddings=emb, weights=weights, p_female=rng.uniform(size=len(emb)),
+                              options=options, threshold=threshold)
+        np.testing.assert_array_equal(got, _former_cluster(emb, weights, options, threshold))
+
+
+def test_ahc_reproduces_the_former_clustering_on_the_subsample_path():
+    rng = np.random.default_rng(7)
+    emb, _ = _speakers(rng, [1500, 1200, 700], spread=0.8)
+    weights = np.full(len(emb), 0.75)
+    options = SpeakersConfig(cluster_method="ahc", cluster_threshold=0.5)
+    got = cluster_windows(embeddings=emb, weights=weights, p_female=np.zeros(len(emb)), options=options,
+                          threshold=0.5)
+    np.testing.assert_array_equal(got, _former_cluster(emb, weights, options, 0.5))
+
+
+def test_cannot_link_never_merges_confident_opposite_genders():
+    rng = np.random.default_rng(1)
+    # two voices 0.6 apart (cosine distance of their centres): plain linkage merges them at 0.9; the constraint
+    # acts above cluster_fine_threshold (0.40), where the sub-clusters are already pure
+    u, v = np.eye(16)[0], np.eye(16)[1]
+    centres = np.stack([u, 0.4 * u + np.sqrt(1 - 0.16) * v])
+    emb = l2(np.repeat(centres, 40, axis=0) + 0.03 * rng.normal(size=(80, 16)))
+    weights = np.full(80, 0.75)
+    p_female = np.r_[np.full(40, 0.97), np.full(40, 0.03)]
+    on = SpeakersConfig(cluster_threshold=0.9)
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=p_female, options=on, threshold=0.9)
+    assert len(set(ids[:40])) == 1 and len(set(ids[40:])) == 1 and ids[0] != ids[40]
+    # ... not even when the bound on small clusters or a far threshold would fold one into the other
+    big_share = dataclasses.replace(on, min_speaker_share=1.0, max_small_speaker_s=1000.0, min_speaker_s=100.0)
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=p_female, options=big_share, threshold=1.9)
+    assert ids[0] != ids[40]
+    off = dataclasses.replace(on, gender_cannot_link=False)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p_female, options=off,
+                                   threshold=0.9))) == 1
+    # unconfident genders (or too little talk) do not constrain
+    unsure = np.r_[np.full(40, 0.7), np.full(40, 0.3)]
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=unsure, options=on,
+                                   threshold=0.9))) == 1
+
+
+def test_forbidden_needs_confidence_and_talk():
+    opts = SpeakersConfig()
+    bad = forbidden(np.array([0.9, 0.1, 0.1, 0.5]), np.array([5.0, 5.0, 1.0, 5.0]), opts)
+    assert bad[0, 1] and bad[1, 0] and not bad[0, 2] and not bad[0, 3] and not bad[1, 2] and not bad.diagonal().any()
+
+
+def test_small_clusters_fold_by_share_of_the_largest():
+    rng = np.random.default_rng(3)
+    emb, truth = _speakers(rng, [100, 8], spread=0.3)  # 75 s and 6 s of talk, both male
+    weights = np.full(len(emb), 0.75)
+    p = np.zeros(len(emb))
+    opts = SpeakersConfig(cluster_threshold=0.5, min_speaker_s=3.0)
+    # 6 s is above the 3 s floor but below 15 % of 75 s: folded
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=opts, threshold=0.5))) == 1
+    # with the share rule off (today's absolute rule) it stays a speaker
+    kept = dataclasses.replace(opts, min_speaker_share=0.0)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=kept, threshold=0.5))) == 2
+    # the cap: a cluster with max_small_speaker_s of talk is always kept
+    capped = dataclasses.replace(opts, max_small_speaker_s=5.0)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=capped, threshold=0.5))) == 2
+    # the same voices looped four times: still one speaker (the decision scales with the recording)
+    loop = np.tile(emb, (4, 1))
+    assert len(set(cluster_windows(embeddings=loop, weights=np.tile(weights, 4), p_female=np.tile(p, 4),
+                                   options=opts, threshold=0.5))) == 1
+    # a short speaker of a confident gender no other cluster has is kept
+    pf = np.where(truth == 1, 0.97, 0.03)
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=pf, options=opts, threshold=0.5)
+    assert len(set(ids)) == 2 and len(set(ids[truth == 1])) == 1
+
+
+def test_min_speakers_bounds_the_constrained_merge():
+    rng = np.random.default_rng(4)
+    emb, _ = _speakers(rng, [30, 30, 30], spread=0.3)
+    opts = SpeakersConfig(cluster_threshold=1.9, min_speakers=3, min_speaker_s=0.0, min_speaker_share=0.0)
+    ids = cluster_windows(embeddings=emb, weights=np.full(90, 0.75), p_female=np.zeros(90), options=opts,
+                          threshold=1.9)
+    assert len(set(ids)) == 3
+
+
+def test_threshold_from_projection_when_the_yaml_gives_null():
+    proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.81)
+    assert stopping_distance(SpeakersConfig(), proj) == pytest.approx(0.81)
+    assert stopping_distance(SpeakersConfig(cluster_threshold=0.6), proj) == pytest.approx(0.6)  # a number wins
+    old = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10])
+    assert old.cluster_threshold is None
+    with pytest.raises(ConfigError, match="calibrated"):
+        stopping_distance(SpeakersConfig(), old)
+    with pytest.raises(ConfigError):
+        stopping_distance(SpeakersConfig(), None)
+    assert stopping_distance(SpeakersConfig(cluster_threshold=0.7), old) == pytest.approx(0.7)
+    with pytest.raises(ModelError):
+        SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=3.0)
+
+
+@pytest.mark.parametrize("bad", [{"cluster_method": "spectral"}, {"cluster_threshold": 2.5},
+                                 {"cluster_threshold": 0.0}, {"cluster_fine_threshold": -0.1},
+                                 {"gender_link_confidence": 0.4}, {"gender_link_confidence": 1.2},
+                                 {"gender_link_min_s": -1.0}, {"min_speaker_share": 1.5},
+                                 {"min_speaker_share": -0.1}, {"max_small_speaker_s": -3.0},
+                                 {"projection": None}])
+def test_new_speaker_settings_are_checked(bad):
+    with pytest.raises(ConfigError):
+        SpeakersConfig(**bad)
+
+
+def test_new_keys_from_yaml(tmp_path):
+    from dramapic.config import load_pipeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text("speakers:\n  cluster_method: ahc\n  cluster_threshold: 0.7\n  gender_cannot_link: false\n"
+                    "  min_speaker_share: 0.2\n", encoding="utf-8")
+    s = load_pipeline(path).speakers
+    assert (s.cluster_method, s.cluster_threshold, s.gender_cannot_link, s.min_speaker_share) == \
+        ("ahc", 0.7, False, 0.2)
+    for text in ("speakers:\n  cluster_threshold: high\n", "speakers:\n  gender_cannot_link: 1\n",
+                 "speakers:\n  cluster_method: nme\n", "speakers:\n  projection: null\n"):
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError):
+            load_pipeline(path)
