@@ -10,7 +10,7 @@ from dramapic.analysis.composition import gender_shares, gender_unknown_share, s
 from dramapic.archive.store import Store, gender_seconds, video_record
 from dramapic.config import RenderConfig
 from dramapic.render import build_ass, summary_lines
-from dramapic.result import AnalysisResult, Genre, Segment, Source, SpeakerSummary
+from dramapic.result import AnalysisResult, Segment, Source, SpeakerSummary
 from dramapic.writers import cue_text
 
 V = {"voice": 0.9, "female": 0.7, "male": 0.3}

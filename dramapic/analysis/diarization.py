@@ -373,9 +373,9 @@ def _valid(times, emb, region, male_logits):
 
 def _diarize(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
              projection=None):
-    """:func:`diarize_windows` on raw male logits (n,) decided by ``gender_model``, also returning the centroids (k, d) (in the projected space when ``projection`` is
-    given) and the raw turns ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given
-    nothing is clustered."""
+    """:func:`diarize_windows` on raw male logits (n,) decided by ``gender_model``, also returning the centroids
+    (k, d) (in the projected space when ``projection`` is given) and the raw turns
+    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered."""
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     n_seg = seg.shape[0]
     if n_seg == 0:

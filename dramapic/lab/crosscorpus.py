@@ -9,8 +9,8 @@ regression check, scored with the model fitted on everything. Figures are printe
 the dev mixes (:func:`summarize`, :func:`format_table`).
 
 The protocol is model-agnostic: ``fit_fn(excluded_sources) -> model`` and ``score_fn(model, timeline) ->
-FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair. For gender, ``fit_fn`` is
-``lambda excluded: dramapic.lab.gender_fit.fit_gender(table, excluded=excluded)`` on a window table.
+FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair. For
+gender, ``fit_fn`` is ``lambda excluded: dramapic.lab.gender_fit.fit_gender(table, excluded=excluded)`` on a window table.
 Scoring is :func:`dramapic.lab.evaluate.score_result` (abstained gender left out of the gender error and reported
 as abstention; female share over known-gender voice).
 

@@ -84,7 +84,8 @@ def test_calibration_is_monotone_and_abstains_below_the_threshold(tmp_path):
     model.to_npz(tmp_path / "m.npz")
     again = GenderClassifier.from_npz(tmp_path / "m.npz")
     assert again.abstain_below == 0.9 and again.feature_names == model.feature_names
-    np.testing.assert_allclose(again.male_logit(_emb(x), np.zeros((41, 6))), model.male_logit(_emb(x), np.zeros((41, 6))))
+    pitch = np.zeros((41, 6))
+    np.testing.assert_allclose(again.male_logit(_emb(x), pitch), model.male_logit(_emb(x), pitch))
 
 
 def test_bad_models_raise_model_error(tmp_path):
