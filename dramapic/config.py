@@ -55,7 +55,7 @@ class Stage1Config:
 class Stage2Config:
     """Stage 2 on voice: the gender model, and whether gender is decided at all."""
 
-    gender_model: str = "gender-resemblyzer-lr"
+    gender_model: str = "gender-resemblyzer-pitch-lr"
     #: false: no gender model runs; every ``gender`` is null and the summary has no gender shares
     gender: bool = True
 

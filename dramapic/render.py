@@ -24,10 +24,10 @@ LABEL_RGB = {"voice": "#FFC850", "song": "#3C8AE0", "noise": "#D04040", "silence
 # the same in ASS's &HBBGGRR& notation
 LABEL_COLOURS = {label: f"&H{rgb[5:7]}{rgb[3:5]}{rgb[1:3]}&" for label, rgb in LABEL_RGB.items()}
 CARD_WORDS = {
-    "en": {"title": "dramapic summary", "speech": "of speech", "speakers": "speakers", "speaker": "speaker",
+    "en": {"title": "dramapic summary", "speech": "of speech", "unknown": "gender unknown", "speakers": "speakers", "speaker": "speaker",
            "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
                                          "music_show": "music show", "other": "other"}},
-    "ko": {"title": "dramapic 요약", "speech": "발화 중", "speakers": "화자", "speaker": "화자",
+    "ko": {"title": "dramapic 요약", "speech": "발화 중", "unknown": "성별 미상", "speakers": "화자", "speaker": "화자",
            "genre": "장르", "genres": {"drama": "드라마", "interview": "인터뷰", "documentary": "다큐멘터리",
                                       "music_show": "음악 프로그램", "other": "기타"}},
 }
@@ -84,7 +84,11 @@ def summary_lines(summary: Summary, *, language: str = "en") -> list[str]:
     lines = [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares]
     if summary.gender_shares is not None:
         genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
-        lines.append(f"{genders} {card['speech']}")
+        line = f"{genders} {card['speech']}"
+        # shares are of the speech whose gender is known; what the model left unknown is counted apart
+        if summary.gender_unknown_share:
+            line += f" · {card['unknown']} {_pct(summary.gender_unknown_share)}"
+        lines.append(line)
     if summary.speakers is not None:
         count = len(summary.speakers)
         lines.append(f"{count} {card['speaker'] if count == 1 else card['speakers']}")

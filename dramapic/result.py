@@ -89,8 +89,10 @@ class Genre:
 class Summary:
     """The composition of one video: shares of the whole duration, gender shares of voice time.
 
-    ``gender_shares`` is None when gender was switched off, ``speakers`` None when diarization was: unknown,
-    which is not the same as none.
+    ``gender_shares`` (female / male) are shares of the voice time whose gender is *known* and sum to 1 (both 0
+    when none is); ``gender_unknown_share`` is the share of all voice time whose gender the model left unknown
+    (its abstention rate). Both are None when gender was switched off, ``speakers`` None when diarization was:
+    unknown, which is not the same as none.
     """
 
     duration: float
@@ -98,6 +100,7 @@ class Summary:
     gender_shares: dict[str, float] | None
     speakers: tuple[SpeakerSummary, ...] | None
     genre: Genre
+    gender_unknown_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -105,6 +108,7 @@ class Summary:
             "shares": {k: _r(v, 4) for k, v in self.shares.items()},
             "gender_shares": None if self.gender_shares is None
             else {k: _r(v, 4) for k, v in self.gender_shares.items()},
+            "gender_unknown_share": None if self.gender_unknown_share is None else _r(self.gender_unknown_share, 4),
             "speakers": None if self.speakers is None else [s.to_dict() for s in self.speakers],
             "genre": self.genre.to_dict(),
         }
@@ -115,7 +119,7 @@ class Summary:
         return cls(duration=data["duration"], shares=dict(data["shares"]),
                    gender_shares=None if genders is None else dict(genders),
                    speakers=None if speakers is None else tuple(SpeakerSummary.from_dict(s) for s in speakers),
-                   genre=Genre.from_dict(data["genre"]))
+                   genre=Genre.from_dict(data["genre"]), gender_unknown_share=data.get("gender_unknown_share"))
 
 
 @dataclass(frozen=True)

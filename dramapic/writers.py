@@ -26,14 +26,15 @@ CUE_WORDS = {
 
 
 def cue_confidence(segment: Segment) -> float:
-    """The confidence shown on a cue: for voice with a gender, P(voice) × P(that gender)."""
+    """The confidence shown on a cue: for voice with a gender, P(voice) × P(that gender); otherwise (an unknown
+    gender included) the segment's own confidence, with no gender part."""
     if segment.label == "voice" and segment.gender:
         return segment.confidence * segment.scores.get(segment.gender, 1.0)
     return segment.confidence
 
 
 def cue_text(segment: Segment, *, language: str = "en") -> str:
-    """``voice · female · S1 (0.91)``, ``song (0.84)``, ``noise (0.77)``."""
+    """``voice · female · S1 (0.91)``, ``voice · S2 (0.88)`` (gender unknown), ``song (0.84)``, ``noise (0.77)``."""
     words = CUE_WORDS[language]
     parts = [words[segment.label]]
     if segment.label == "voice":

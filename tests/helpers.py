@@ -142,11 +142,20 @@ def validate_contract(data: dict) -> None:
         if seg["speaker"] is not None:
             assert seg["speaker"].startswith("S")
     summary = data["summary"]
-    assert set(summary) == {"duration", "shares", "gender_shares", "speakers", "genre"}
+    assert set(summary) == {"duration", "shares", "gender_shares", "gender_unknown_share", "speakers", "genre"}
     assert set(summary["shares"]) == LABELS and sum(summary["shares"].values()) == pytest.approx(1.0, abs=1e-3)
     assert set(summary["gender_shares"]) == {"female", "male"}
     genders = sum(summary["gender_shares"].values())
     assert genders == pytest.approx(1.0, abs=1e-3) or genders == 0
+    unknown = summary["gender_unknown_share"]
+    assert 0.0 <= unknown <= 1.0
+    voice = [s for s in segments if s["label"] == "voice"]
+    voice_s = sum(s["end"] - s["start"] for s in voice)
+    if voice_s > 0:  # the unknown share is the voice time with gender null
+        unknown_s = sum(s["end"] - s["start"] for s in voice if s["gender"] is None)
+        assert unknown == pytest.approx(unknown_s / voice_s, abs=2e-3)
+    if genders == 0:
+        assert unknown in (0.0, 1.0)
     for speaker in summary["speakers"]:
         assert {"id", "gender", "seconds"} <= set(speaker)
     assert {"label", "confidence", "scores"} <= set(summary["genre"])

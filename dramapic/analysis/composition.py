@@ -36,6 +36,13 @@ def gender_shares(segments: Sequence[Segment]) -> dict[str, float]:
     return {gender: (value / total if total > 0 else 0.0) for gender, value in seconds.items()}
 
 
+def gender_unknown_share(segments: Sequence[Segment]) -> float:
+    """Share of voice time whose gender is unknown (the model abstained), 0 when there is no voice."""
+    voice = sum(s.duration for s in segments if s.label == "voice")
+    unknown = sum(s.duration for s in segments if s.label == "voice" and s.gender is None)
+    return unknown / voice if voice > 0 else 0.0
+
+
 def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
                 music_under_voice: float = 0.0) -> Genre:
     """Score each genre by a documented rule over the composition and return the best.
@@ -89,9 +96,10 @@ def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[S
     """The composition summary of one analysed video.
 
     ``speakers`` None (diarization switched off) and ``gender`` false (gender switched off) leave the summary's
-    ``speakers`` and ``gender_shares`` None: not known, rather than empty or zero.
+    ``speakers`` and ``gender_shares`` / ``gender_unknown_share`` None: not known, rather than empty or zero.
     """
     shares = label_shares(segments, duration)
     return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
                    speakers=tuple(speakers) if speakers is not None else None,
-                   genre=infer_genre(shares, speakers or (), music_under_voice=music_under_voice))
+                   genre=infer_genre(shares, speakers or (), music_under_voice=music_under_voice),
+                   gender_unknown_share=gender_unknown_share(segments) if gender else None)

@@ -6,9 +6,11 @@ L2-normalised 256-d resemblyzer embedding (:mod:`dramapic.analysis.embeddings`).
 * clustered (agglomerative, average linkage, cosine distance) into speakers,
 * re-segmented: each voice segment is split where the speaker changes (Viterbi over the windows' similarity to
   the speaker centroids, refined with extra windows around every change), and
-* scored female / male by a small logistic-regression model (:class:`GenderClassifier`) trained by
-  :mod:`dramapic.lab.train_gender` on embeddings computed through exactly the same feature path
-  (:meth:`SpeakerEncoder.embed_clip`); a speaker's gender is decided on all of its windows together.
+* scored female / male by a small logistic-regression model over the embedding and the window's pitch
+  features (:class:`GenderClassifier`, :mod:`dramapic.analysis.pitch`) trained by :mod:`dramapic.lab.train_gender`
+  on windows computed through exactly the same feature path; a speaker's gender is decided on all of its windows
+  together when it is confident and its windows agree, otherwise each turn on its own windows, and below the
+  model's confidence threshold the gender stays None ("unknown", :func:`~dramapic.analysis.gender.decide_turns`).
 
 :func:`label_voice_segments` returns, per voice segment, the :class:`VoiceTurn` s that cover it and one
 :class:`~dramapic.result.SpeakerSummary` per speaker; :func:`diarize_windows` is the same on windows already
@@ -30,13 +32,13 @@ from ..progress import ProgressHook, silent_hook
 from ..result import SpeakerSummary
 from .clustering import cluster_windows, stopping_distance
 from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
-from .gender import GenderClassifier
+from .gender import GenderClassifier, GenderDecision, decide_turns
+from .pitch import window_pitch_features
 from .smoothing import best_path, runs_of
 
 log = logging.getLogger(__name__)
 
-_OVERRIDE_P = 0.8           # a turn's own windows override its speaker's gender above this mean probability
-_OVERRIDE_MIN_WINDOWS = 3   # ... and only with at least this many windows
+_P_CLIP = 1e-6              # probabilities given to diarize_windows are clipped before they become logits
 
 
 class SpeakerProjection:
@@ -132,11 +134,14 @@ class VoiceTurn:
     speaker : str or None
         ``"S1"``, ``"S2"``, ...; None only when no voice segment of the input was long enough to embed.
     gender : str or None
-        ``"female"`` or ``"male"``; None as for ``speaker``.
+        ``"female"`` or ``"male"``; None ("unknown") as for ``speaker``, when gender is switched off, or when the
+        calibrated confidence is below the gender model's ``abstain_below``.
     gender_scores : dict
-        ``{"female": p, "male": 1 - p}``, the probabilities the decision was taken from.
+        ``{"female": p, "male": 1 - p}``, the calibrated probabilities the decision was taken from (kept for an
+        unknown gender too; empty when gender is switched off or there was no window).
     confidence : float
-        Probability of the chosen gender (0.5 .. 1; 0 when ``gender`` is None).
+        Calibrated probability of the more likely gender (0.5 .. 1); 0 when gender is switched off or there was
+        no window.
     """
 
     start: float
@@ -162,7 +167,8 @@ class VoiceLabelling:
         neighbours with different speakers.
     speakers : tuple of SpeakerSummary
         ``S1`` first (the speaker with most talk time); ``seconds`` is the summed duration of the speaker's
-        turns; ``gender`` / ``gender_confidence`` come from all of the speaker's windows together.
+        turns; ``gender`` / ``gender_confidence`` are the speaker-level decision on all of its windows when it
+        passed (confident, windows agreeing), else ``gender`` None with the confidence it reached.
     """
 
     turns: tuple[tuple[VoiceTurn, ...], ...] = ()
@@ -252,10 +258,16 @@ def _segment_turns(start: float, end: float, centres: np.ndarray, sims: np.ndarr
     return [(edges[j], edges[j + 1], r[2], r[0], r[1]) for j, r in enumerate(runs)]
 
 
-def _decide(p_female: float) -> tuple[str, dict[str, float], float]:
-    gender = "female" if p_female >= 0.5 else "male"
-    scores = {"female": float(p_female), "male": float(1.0 - p_female)}
-    return gender, scores, float(max(p_female, 1.0 - p_female))
+def _probability_decider() -> GenderClassifier:
+    """A model that only decides: identity calibration, never abstains, no agreement check (the decision rule
+    for windows scored by someone else, :func:`diarize_windows`)."""
+    return GenderClassifier(mean=np.zeros(EMBEDDING_DIM), scale=np.ones(EMBEDDING_DIM), coef=np.zeros(EMBEDDING_DIM),
+                            intercept=0.0, labels=("female", "male"))
+
+
+def _male_logit_of(p_female: np.ndarray) -> np.ndarray:
+    p = np.clip(np.asarray(p_female, dtype=np.float64), _P_CLIP, 1.0 - _P_CLIP)
+    return np.log((1.0 - p) / p)
 
 
 def diarize_windows(
@@ -267,6 +279,8 @@ def diarize_windows(
     options: SpeakersConfig = SpeakersConfig(),
     *,
     projection: SpeakerProjection | None = None,
+    gender_model: GenderClassifier | None = None,
+    male_logits: np.ndarray | None = None,
 ) -> VoiceLabelling:
     """The diarization proper, on windows already embedded and scored (no audio, no model, no refinement).
 
@@ -281,36 +295,44 @@ def diarize_windows(
     region : np.ndarray, shape (n,), int
         The segment each window lies in.
     p_female : np.ndarray, shape (n,)
-        The gender model's female probability of each window.
+        The female probability of each window, decided without abstention (mean logit, 0.5 cut); ignored when
+        ``gender_model`` and ``male_logits`` are given.
     options : SpeakersConfig
     projection : SpeakerProjection, optional
         Cluster and re-segment in this space (see :class:`SpeakerProjection`).
+    gender_model, male_logits : GenderClassifier, np.ndarray of shape (n,), optional
+        Decide genders with this model's policy (:func:`~dramapic.analysis.gender.decide_turns`) on these raw
+        logits (:meth:`GenderClassifier.male_logit`), as :func:`label_voice_segments` does.
 
     Returns
     -------
     VoiceLabelling
         See :func:`label_voice_segments` (steps 2 to 6; every window given is clustered).
     """
-    return _diarize(segments, times, embeddings, region, p_female, options, projection=projection)[0]
+    if gender_model is None or male_logits is None:
+        gender_model, male_logits = _probability_decider(), _male_logit_of(p_female)
+    return _diarize(segments, times, embeddings, region, male_logits, options, gender_model,
+                    projection=projection)[0]
 
 
-def _valid(times, emb, region, p_female):
+def _valid(times, emb, region, male_logits):
     """Drop windows of pure digital silence (all-zero embeddings: no direction, no evidence)."""
     emb = np.asarray(emb, dtype=np.float32)
     keep = np.linalg.norm(emb, axis=1) > 0
     return (np.asarray(times, dtype=np.float64).reshape(-1, 2)[keep], emb[keep],
-            np.asarray(region, dtype=np.int64)[keep], np.asarray(p_female, dtype=np.float64)[keep])
+            np.asarray(region, dtype=np.int64)[keep], np.asarray(male_logits, dtype=np.float64)[keep])
 
 
-def _diarize(segments, times, embeddings, region, p_female, options, centroids=None, projection=None):
-    """:func:`diarize_windows`, also returning the centroids (k, d) (in the projected space when ``projection`` is
-    given) and the raw turns ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given
-    nothing is clustered."""
+def _diarize(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
+             projection=None):
+    """:func:`diarize_windows` on raw male logits (n,) decided by ``gender_model``, also returning the centroids
+    (k, d) (in the projected space when ``projection`` is given) and the raw turns
+    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered."""
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     n_seg = seg.shape[0]
     if n_seg == 0:
         return VoiceLabelling(), centroids, []
-    times, emb, region, p_female = _valid(times, embeddings, region, p_female)
+    times, emb, region, z = _valid(times, embeddings, region, male_logits)
     if emb.shape[0] == 0:
         turns = tuple((VoiceTurn(float(s), float(e), None, None, {}, 0.0),) for s, e in seg)
         return VoiceLabelling(turns=turns, speakers=()), centroids, []
@@ -321,6 +343,9 @@ def _diarize(segments, times, embeddings, region, p_female, options, centroids=N
     per_seg = np.bincount(region, minlength=n_seg)
     if centroids is None:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
+        # the cannot-link reads calibrated window probabilities (constant when gender is off: nothing refused)
+        cal_a, cal_b = gender_model.window_calibration
+        p_female = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
         ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
                               options=options, threshold=stopping_distance(options, projection))
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
@@ -359,26 +384,22 @@ def _diarize(segments, times, embeddings, region, p_female, options, centroids=N
     ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
     name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
 
-    # 4. genders: per speaker from all of its windows; a turn keeps it unless its own windows strongly disagree
-    spk_gender, speakers = {}, []
+    # 4. genders: per speaker when it is confident and its windows agree, else per turn, else unknown
+    decisions, by_speaker = decide_turns(gender_model, turn_rows=[[t[3] for t in turns] for turns in raw],
+                                         turn_speakers=[[name[t[2]] for t in turns] for turns in raw],
+                                         male_logits=z)
+    speakers = []
     for c in ranked:
-        rows = member == c
-        decision = _decide(float(p_female[rows].mean()) if rows.any() else 0.5)
-        spk_gender[c] = decision
-        speakers.append(SpeakerSummary(id=name[c], gender=decision[0], seconds=float(talk[c]),
-                                       gender_confidence=decision[2]))
+        passed = by_speaker.get(name[c])
+        # a speaker whose decision did not pass still reports how confident all of its windows together were
+        shown = passed if passed is not None else gender_model.decide(z[member == c])
+        speakers.append(SpeakerSummary(id=name[c], gender=passed.gender if passed is not None else None,
+                                       seconds=float(talk[c]), gender_confidence=float(shown.confidence)))
     out = []
-    for turns in raw:
-        labelled = []
-        for a, b, c, rows in turns:
-            gender, scores, conf = spk_gender[c]
-            if len(rows) >= _OVERRIDE_MIN_WINDOWS:
-                own = float(p_female[rows].mean())
-                if (1.0 - own if gender == "female" else own) > _OVERRIDE_P:
-                    gender, scores, conf = _decide(own)
-            labelled.append(VoiceTurn(start=float(a), end=float(b), speaker=name[c], gender=gender,
-                                      gender_scores=dict(scores), confidence=conf))
-        out.append(tuple(labelled))
+    for turns, decided in zip(raw, decisions):
+        out.append(tuple(VoiceTurn(start=float(a), end=float(b), speaker=name[c], gender=d.gender,
+                                   gender_scores=d.scores, confidence=float(d.confidence))
+                         for (a, b, c, _rows), d in zip(turns, decided)))
     log.debug("speakers: %d segments, %d windows, %d clusters, %d speakers, %d turns", n_seg, emb.shape[0], k,
               len(speakers), sum(len(t) for t in out))
     return VoiceLabelling(turns=tuple(out), speakers=tuple(speakers)), cent, raw
@@ -431,8 +452,10 @@ def label_voice_segments(
     encoder : SpeakerEncoder
         Embeds the windows.
     gender_model : GenderClassifier or None
-        Scores every window female / male (``predict_proba``); None: no gender is decided (every ``gender`` of the
-        turns and speakers is None).
+        Scores every window female / male (:meth:`GenderClassifier.male_logit` of its embedding and its pitch
+        features, :func:`~dramapic.analysis.pitch.window_pitch_features` read from the same ``audio``) and decides
+        (:func:`~dramapic.analysis.gender.decide_turns`); None: no gender is decided (every ``gender`` of the
+        turns and speakers is None, no scores).
     options : SpeakersConfig
         Window, clustering, speaker-count and re-segmentation settings. With ``options.enabled`` false nothing is
         clustered: each segment is one turn with no speaker, its gender decided on its own windows, and there
@@ -473,10 +496,12 @@ def label_voice_segments(
        nearest in time.
     5. Speakers are numbered by talk time (the summed duration of their turns), ``S1`` most; a cluster that won
        no turn is dropped.
-    6. A speaker's gender is the decision on the mean female probability over *all* windows of its turns. A
-       turn takes its speaker's gender and scores, except when the turn's own windows (at least 3) give the
-       other gender a mean probability above 0.8: then the turn's own mean decides (a likely clustering error
-       or overlapped speech of someone else).
+    6. Gender (:func:`~dramapic.analysis.gender.decide_turns`): a speaker's decision is the calibrated mean
+       logit over *all* windows of its turns; when its confidence reaches the model's ``abstain_below`` and at
+       least ``agree_min`` of its windows lie on the decided side, every turn takes it, except a turn whose own
+       windows give the other gender ``override_p`` or more (a likely clustering error or overlapped speech).
+       Otherwise each turn is decided on its own windows, and a turn below ``abstain_below`` gets gender None
+       ("unknown"). A speaker whose decision did not pass has gender None.
     """
     n_seg = len(segments)
     if n_seg == 0:
@@ -485,11 +510,12 @@ def label_voice_segments(
     seg = np.asarray([(float(s), float(e)) for s, e in segments], dtype=np.float64).reshape(n_seg, 2)
     times, emb, region = encoder.embed_regions(audio, sample_rate=sample_rate, regions=[tuple(r) for r in seg],
                                                window_s=options.window_s, hop_s=options.hop_s, progress=progress)
-    p_female = _p_female(gender_model, emb)
-    times, emb, region, p_female = _valid(times, emb, region, p_female)
+    z = _male_logits(gender_model, emb, audio, times, sample_rate)
+    times, emb, region, z = _valid(times, emb, region, z)
     if not options.enabled:
-        return _without_speakers(seg, region, p_female, gender=gender_model is not None)
-    result, cent, raw = _diarize(seg, times, emb, region, p_female, options, projection=projection)
+        return _without_speakers(seg, region, z, gender_model)
+    decider = gender_model if gender_model is not None else _probability_decider()
+    result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection)
     if options.refine_hop_s < options.hop_s and any(len(turns) > 1 for turns in raw):
         starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
         if len(starts):
@@ -500,17 +526,25 @@ def label_voice_segments(
             times = np.concatenate([times, extra_t])
             emb = np.concatenate([emb, extra_e])
             region = np.concatenate([region, where[extra_r]])
-            p_female = np.concatenate([p_female, _p_female(gender_model, extra_e)])
+            z = np.concatenate([z, _male_logits(gender_model, extra_e, audio, extra_t, sample_rate)])
             log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
-            result = _diarize(seg, times, emb, region, p_female, options, centroids=cent, projection=projection)[0]
+            result = _diarize(seg, times, emb, region, z, options, decider, centroids=cent,
+                              projection=projection)[0]
     return result if gender_model is not None else _without_gender(result)
 
 
-def _p_female(gender_model: GenderClassifier | None, embeddings: np.ndarray) -> np.ndarray:
-    """P(female) of each window, shape (n,); zeros when gender is switched off (never read then)."""
-    if gender_model is None or not embeddings.shape[0]:
-        return np.zeros(embeddings.shape[0])
-    return gender_model.predict_proba(embeddings)[:, 0]
+def _male_logits(gender_model: GenderClassifier | None, embeddings: np.ndarray, audio: AudioSource,
+                 times: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Raw male logit of each window, shape (n,); zeros when gender is switched off (never shown then).
+
+    The pitch features are read from the same ``audio`` (array or spool) and ``times`` as the embeddings, so the
+    model sees each window exactly as at training time; an embedding-only model skips them (no cost).
+    """
+    n = embeddings.shape[0]
+    if gender_model is None or not n:
+        return np.zeros(n)
+    pitch = window_pitch_features(audio, times=times, sample_rate=sample_rate) if gender_model.n_pitch else None
+    return gender_model.male_logit(embeddings, pitch)
 
 
 def _without_gender(labelling: VoiceLabelling) -> VoiceLabelling:
@@ -521,15 +555,17 @@ def _without_gender(labelling: VoiceLabelling) -> VoiceLabelling:
         speakers=tuple(dataclasses.replace(s, gender=None, gender_confidence=0.0) for s in labelling.speakers))
 
 
-def _without_speakers(segments: np.ndarray, region: np.ndarray, p_female: np.ndarray, *,
-                      gender: bool) -> VoiceLabelling:
-    """Diarization switched off: each segment is one turn with no speaker; with ``gender``, its gender is the
-    decision on its own windows' mean P(female) (None for a segment without a usable window)."""
+def _without_speakers(segments: np.ndarray, region: np.ndarray, male_logits: np.ndarray,
+                      gender_model: GenderClassifier | None) -> VoiceLabelling:
+    """Diarization switched off: each segment is one turn with no speaker; with a ``gender_model``, its gender is
+    the model's decision on its own windows (None below the model's confidence threshold, and for a segment
+    without a usable window)."""
     turns = []
     for s, (start, end) in enumerate(segments):
         rows = region == s
-        if gender and rows.any():
-            decided, scores, confidence = _decide(float(p_female[rows].mean()))
+        if gender_model is not None and rows.any():
+            d: GenderDecision = gender_model.decide(male_logits[rows])
+            decided, scores, confidence = d.gender, d.scores, float(d.confidence)
         else:
             decided, scores, confidence = None, {}, 0.0
         turns.append((VoiceTurn(float(start), float(end), None, decided, dict(scores), confidence),))

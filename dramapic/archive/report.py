@@ -38,7 +38,7 @@ MAX_ROWS = 1000          # per-video charts show at most this many videos (the C
 SLOWEST = 10
 
 CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share",
-               "female_s", "male_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor",
+               "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor",
                "worker", "attempts", "error_type", "error")
 
 
@@ -70,6 +70,7 @@ class ReportData:
         timed_audio = sum(v.duration or 0.0 for v in done if v.seconds)
         female = sum(v.female_seconds for v in done)
         male = sum(v.male_seconds for v in done)
+        unknown = sum(v.unknown_seconds for v in done)
         label_seconds = {k: sum((v.duration or 0.0) * v.shares.get(k, 0.0) for v in done) for k in LABELS}
         return {
             "videos": len(done), "failed": len(self.failed), "audio_hours": audio / 3600.0,
@@ -77,6 +78,8 @@ class ReportData:
             "realtime_factor": timed_audio / processing if processing > 0 else None,
             "female_seconds": female, "male_seconds": male,
             "female_share": female / (female + male) if female + male > 0 else 0.0,
+            "unknown_seconds": unknown,  # voice with gender left unknown: out of the female share, counted apart
+            "unknown_share": unknown / (female + male + unknown) if female + male + unknown > 0 else 0.0,
             "speakers": sum(v.n_speakers for v in done),
             "label_seconds": label_seconds,
         }
@@ -341,7 +344,9 @@ def render_html(data: ReportData) -> str:
         _card(_hours(totals["processing_hours"] * 3600), "processing time (sum over files)"),
         _card(f"{factor:.1f}×" if factor else "–", "real time per worker (audio ÷ processing time)"),
         _card(_pct(totals["female_share"]) if totals["female_seconds"] + totals["male_seconds"] else "–",
-              "female share of speaking time"),
+              "female share of speaking time with a known gender"),
+        _card(_pct(totals["unknown_share"]) if totals["unknown_seconds"] else "0%",
+              "of speaking time with gender unknown"),
         _card(str(totals["speakers"]), "speakers (summed over videos)"),
     ]
     working = [b for b in data.batches if b.get("finished") and b.get("audio_seconds")]
@@ -462,6 +467,7 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
             "male_share": _round(v.male_share) if v.status == "done" else None,
             "female_s": _round(v.female_seconds) if v.status == "done" else None,
             "male_s": _round(v.male_seconds) if v.status == "done" else None,
+            "unknown_s": _round(v.unknown_seconds) if v.status == "done" else None,
             "speakers": v.n_speakers if v.status == "done" else None, "genre": v.genre,
             "genre_confidence": _round(v.genre_confidence) if v.status == "done" else None,
             "processing_s": _round(v.seconds), "realtime_factor": _round(v.realtime_factor),

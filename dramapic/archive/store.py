@@ -131,8 +131,13 @@ CREATE TABLE summaries (
 );
 """
 
+# version 2: the gender model may leave voice "unknown" (issue 14); its seconds are kept apart from female/male
+_SCHEMA_2 = """
+ALTER TABLE summaries ADD COLUMN unknown_seconds REAL NOT NULL DEFAULT 0;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1,)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -207,6 +212,7 @@ class VideoRecord:
     male_share: float = 0.0
     female_seconds: float = 0.0
     male_seconds: float = 0.0
+    unknown_seconds: float = 0.0            # voice whose gender the model left unknown (0 with gender off)
     n_speakers: int = 0
     speakers: tuple[dict[str, Any], ...] = ()
     genre: str | None = None
@@ -230,6 +236,7 @@ class VideoRecord:
             "path": self.path, "status": self.status, "duration": self.duration, "shares": dict(self.shares),
             "female_share": self.female_share, "male_share": self.male_share,
             "female_seconds": self.female_seconds, "male_seconds": self.male_seconds,
+            "unknown_seconds": self.unknown_seconds,
             "n_speakers": self.n_speakers, "speakers": [dict(s) for s in self.speakers], "genre": self.genre,
             "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
             "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
@@ -237,11 +244,17 @@ class VideoRecord:
 
 
 def gender_seconds(result: AnalysisResult) -> dict[str, float]:
-    """Seconds of voice with each known gender, from the segments."""
-    seconds = {"female": 0.0, "male": 0.0}
+    """Seconds of voice with each known gender and, under ``"unknown"``, with a gender the model left unknown
+    (always 0 when gender was switched off: nothing was decided, so nothing is unknown)."""
+    seconds = {"female": 0.0, "male": 0.0, "unknown": 0.0}
+    gender_on = result.summary.gender_shares is not None
     for segment in result.segments:
-        if segment.label == "voice" and segment.gender in seconds:
+        if segment.label != "voice":
+            continue
+        if segment.gender in ("female", "male"):
             seconds[segment.gender] += segment.duration
+        elif gender_on:
+            seconds["unknown"] += segment.duration
     return seconds
 
 
@@ -254,7 +267,7 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
         shares=dict(summary.shares), female_share=float((summary.gender_shares or {}).get("female", 0.0)),
         male_share=float((summary.gender_shares or {}).get("male", 0.0)), female_seconds=by_gender["female"],
-        male_seconds=by_gender["male"], n_speakers=len(summary.speakers or ()),
+        male_seconds=by_gender["male"], unknown_seconds=by_gender["unknown"], n_speakers=len(summary.speakers or ()),
         speakers=tuple(s.to_dict() for s in summary.speakers or ()), genre=summary.genre.label,
         genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
 
@@ -444,13 +457,14 @@ class Store:
         by_gender = gender_seconds(result)
         self._db.execute(
             "INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, "
-            "female_seconds, male_seconds, n_speakers, genre, genre_confidence, genre_scores_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "female_seconds, male_seconds, unknown_seconds, n_speakers, genre, genre_confidence, genre_scores_json) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, result.duration, *(float(summary.shares.get(k, 0.0)) for k in ("voice", "song", "noise",
                                                                                        "silence")),
              float((summary.gender_shares or {}).get("female", 0.0)),
              float((summary.gender_shares or {}).get("male", 0.0)),
-             by_gender["female"], by_gender["male"], len(summary.speakers or ()), summary.genre.label,
+             by_gender["female"], by_gender["male"], by_gender["unknown"], len(summary.speakers or ()),
+             summary.genre.label,
              summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True)))
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -477,6 +491,7 @@ class Store:
                     **common, shares={k: row[k] for k in ("voice", "song", "noise", "silence")},
                     female_share=row["female_share"], male_share=row["male_share"],
                     female_seconds=row["female_seconds"], male_seconds=row["male_seconds"],
+                    unknown_seconds=row["unknown_seconds"],
                     n_speakers=row["n_speakers"], speakers=tuple(speakers.get(row["run_id"], ())),
                     genre=row["genre"], genre_confidence=row["genre_confidence"]))
             else:

@@ -16,13 +16,18 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
 * **per-class precision / recall / F1** - over all scored frames, one-vs-rest for each of voice, song, noise,
   silence, from the 4x4 confusion matrix (rows = reference, columns = prediction, counts in frames).
 * **gender error** - over scored frames whose reference label is ``voice`` with a single known gender (every
-  speaker ``female`` or every speaker ``male``; ``female+male`` overlaps and unknown gender are left out): the
-  share of frames that are not predicted as ``voice`` with that same gender.
+  speaker ``female`` or every speaker ``male``; ``female+male`` overlaps and unknown gender are left out),
+  *not counting frames predicted as voice whose gender the model left unknown* (null: abstained): the share of
+  frames that are not predicted as ``voice`` with that same gender. Stage-1 misses (reference voice predicted as
+  another label) still count as errors.
+* **abstention** - predicted ``voice`` frames with gender null / predicted ``voice`` frames (whole file, no
+  collar): how much voice time the gender model declined to decide.
 * **female share error** - ``|predicted female share - reference female share|`` in percentage points over the
-  whole file (no collar). Female share of voice time = (sum over ``voice`` frames of the fraction of
-  the frame's genders that are ``female``) / (number of ``voice`` frames), computed alike for the prediction
-  and the reference: a ``female`` frame counts 1, a ``male`` or gender-less (null) voice frame 0, a
-  ``female+male`` overlap 0.5. A share is 0 when there is no voice.
+  whole file (no collar). Predicted female share = (sum over predicted ``voice`` frames with a known gender of
+  the fraction of the frame's genders that are ``female``) / (number of those frames): the share the product
+  reports in ``summary.gender_shares``, unknown voice left out. Reference female share = the same over all
+  reference ``voice`` frames (a gender-less reference frame counts 0, a ``female+male`` overlap 0.5). A share is
+  0 when there is no such voice.
 * **composition share error** - the mean over voice, song, noise, silence of
   ``|predicted share - reference share|`` of the whole file's frames, in percentage points (no collar).
 * **DER** - ``pyannote.metrics.diarization.DiarizationErrorRate(collar=0.5, skip_overlap=False)`` between the
@@ -120,7 +125,9 @@ class FileScores:
     confusion : tuple of tuple of int
         4x4 counts in scored frames, rows = reference, columns = prediction, order ``STAGE1_LABELS``.
     gender_errors, gender_frames : int
-        Numerator and denominator of the gender error.
+        Numerator and denominator of the gender error (abstained frames left out).
+    gender_abstained, voice_frames_pred : int
+        Predicted voice frames with gender unknown, and all predicted voice frames (the abstention rate).
     female_share_pred, female_share_ref : float
         Female share of voice time, 0..1.
     shares_pred, shares_ref : dict
@@ -151,6 +158,13 @@ class FileScores:
     speakers_pred: int
     speakers_ref: int
     predicted_duration: float = float("nan")
+    gender_abstained: int = 0
+    voice_frames_pred: int = 0
+
+    @property
+    def abstention(self) -> float:
+        """Share of predicted voice frames whose gender is unknown (NaN without predicted voice)."""
+        return _ratio(self.gender_abstained, self.voice_frames_pred)
 
     @property
     def confusion_matrix(self) -> np.ndarray:
@@ -201,7 +215,8 @@ class FileScores:
             "accuracy": self.accuracy, "classes": self.class_metrics,
             "labels": list(STAGE1_LABELS), "confusion": [list(r) for r in self.confusion],
             "gender_error": self.gender_error, "gender_errors": self.gender_errors,
-            "gender_frames": self.gender_frames,
+            "gender_frames": self.gender_frames, "abstention": self.abstention,
+            "gender_abstained": self.gender_abstained, "voice_frames_pred": self.voice_frames_pred,
             "female_share_pred": self.female_share_pred, "female_share_ref": self.female_share_ref,
             "female_share_error": self.female_share_error,
             "shares_pred": dict(self.shares_pred), "shares_ref": dict(self.shares_ref),
@@ -315,15 +330,18 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
     confusion = np.bincount(ref_labels[keep].astype(np.int64) * size + pred_labels[keep],
                             minlength=size * size).reshape(size, size)
 
-    single = keep & (ref_labels == VOICE) & np.isin(ref_genders, (GENDER_FEMALE, GENDER_MALE))
-    gender_ok = (pred_labels == VOICE) & (pred_genders == ref_genders)
+    ref_voice = ref_labels == VOICE
+    pred_voice = pred_labels == VOICE
+    # "unknown" is an answer, not an error: abstained frames leave the gender error and are counted apart
+    abstained = pred_voice & (pred_genders == GENDER_NONE)
+    single = keep & (ref_labels == VOICE) & np.isin(ref_genders, (GENDER_FEMALE, GENDER_MALE)) & ~abstained
+    gender_ok = pred_voice & (pred_genders == ref_genders)
     gender_frames = int(single.sum())
     gender_errors = int((single & ~gender_ok).sum())
 
-    ref_voice = ref_labels == VOICE
-    pred_voice = pred_labels == VOICE
+    known = pred_voice & ~abstained
     female_ref = float(ref_female[ref_voice].sum() / ref_voice.sum()) if ref_voice.any() else 0.0
-    female_pred = float(pred_female[pred_voice].sum() / pred_voice.sum()) if pred_voice.any() else 0.0
+    female_pred = float(pred_female[known].sum() / known.sum()) if known.any() else 0.0
     shares_ref = {k: float((ref_labels == i).mean()) if n else 0.0 for k, i in LABEL_INDEX.items()}
     shares_pred = {k: float((pred_labels == i).mean()) if n else 0.0 for k, i in LABEL_INDEX.items()}
 
@@ -340,6 +358,7 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         female_share_pred=female_pred, female_share_ref=female_ref,
         shares_pred=shares_pred, shares_ref=shares_ref, der_components=der_components,
         speakers_pred=len(speakers), speakers_ref=len(reference.speakers), predicted_duration=predicted_duration,
+        gender_abstained=int(abstained.sum()), voice_frames_pred=int(pred_voice.sum()),
     )
 
 
@@ -380,6 +399,11 @@ class Report:
         return _ratio(sum(f.gender_errors for f in self.files), sum(f.gender_frames for f in self.files))
 
     @property
+    def abstention(self) -> float:
+        """Abstention pooled over predicted voice frames."""
+        return _ratio(sum(f.gender_abstained for f in self.files), sum(f.voice_frames_pred for f in self.files))
+
+    @property
     def female_share_error(self) -> float:
         """Mean of the per-file female share errors (points)."""
         return _mean([f.female_share_error for f in self.files])
@@ -417,6 +441,7 @@ class Report:
                 "files": len(self.files), "duration": round(self.duration, 3),
                 "accuracy": self.accuracy, "classes": self.class_metrics,
                 "confusion": self.confusion_matrix.tolist(), "gender_error": self.gender_error,
+                "abstention": self.abstention,
                 "female_share_error": self.female_share_error, "composition_error": self.composition_error,
                 "der": self.der, "der_components": self.der_components,
                 "speaker_count_error": self.speaker_count_error,
@@ -426,21 +451,21 @@ class Report:
 
     def format_table(self) -> str:
         """A plain-text table: one row per file and a pooled total row, then the pooled confusion matrix."""
-        head = ("file", "dur s", "acc", "F1 voi", "F1 song", "F1 noi", "F1 sil", "gend err", "fem pp",
+        head = ("file", "dur s", "acc", "F1 voi", "F1 song", "F1 noi", "F1 sil", "gend err", "abst", "fem pp",
                 "comp pp", "DER", "spk p/r")
         rows: list[tuple[str, ...]] = []
 
-        def line(name: str, dur: float, acc: float, classes: dict, gerr: float, fem: float, comp: float,
-                 der: float, spk: str) -> tuple[str, ...]:
+        def line(name: str, dur: float, acc: float, classes: dict, gerr: float, abst: float, fem: float,
+                 comp: float, der: float, spk: str) -> tuple[str, ...]:
             return (name, f"{dur:.1f}", _fmt(acc), *(_fmt(classes[k]["f1"]) for k in STAGE1_LABELS),
-                    _fmt(gerr), _fmt(fem, ".1f"), _fmt(comp, ".1f"), _fmt(der), spk)
+                    _fmt(gerr), _fmt(abst), _fmt(fem, ".1f"), _fmt(comp, ".1f"), _fmt(der), spk)
 
         for f in self.files:
-            rows.append(line(f.name, f.duration, f.accuracy, f.class_metrics, f.gender_error,
+            rows.append(line(f.name, f.duration, f.accuracy, f.class_metrics, f.gender_error, f.abstention,
                              f.female_share_error, f.composition_error, f.der,
                              f"{f.speakers_pred}/{f.speakers_ref}"))
         rows.append(line("TOTAL", self.duration, self.accuracy, self.class_metrics, self.gender_error,
-                         self.female_share_error, self.composition_error, self.der,
+                         self.abstention, self.female_share_error, self.composition_error, self.der,
                          f"±{_fmt(self.speaker_count_error, '.2f')}"))
         widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
 

@@ -167,6 +167,7 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
         from ..analysis.analyze import analyze
         from ..analysis.embeddings import SpeakerEncoder
         from ..analysis.gender import GenderClassifier
+        from ..analysis.pitch import window_pitch_features
 
         encoder = SpeakerEncoder()
         gender_model = GenderClassifier.from_manifest(manifest, pipeline.stage2.gender_model)
@@ -230,7 +231,10 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             times, emb = encoder.embed_windows(audio, sample_rate=SAMPLE_RATE, regions=regions,
                                                window_s=sp.window_s, hop_s=sp.hop_s)
             valid = np.linalg.norm(emb, axis=1) > 0
-            p_female = gender_model.predict_proba(emb[valid])[:, 0] if valid.any() else np.zeros(0)
+            # the window's pitch features from the same audio and times, as in label_voice_segments
+            pitch = (window_pitch_features(audio, times=times[valid], sample_rate=SAMPLE_RATE)
+                     if gender_model.n_pitch and valid.any() else None)
+            p_female = gender_model.predict_proba(emb[valid], pitch)[:, 0] if valid.any() else np.zeros(0)
             frame_p = _frame_female(times[valid], p_female, n)
             codes = np.where(path == VOICE, np.where(frame_p >= 0.5, GENDER_FEMALE, GENDER_MALE), GENDER_NONE)
             result = {"schema": SCHEMA, "source": {"duration": duration},

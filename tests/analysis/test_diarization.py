@@ -23,7 +23,8 @@ from dramapic.analysis.diarization import (
     to_annotation,
 )
 
-MODEL = "gender-resemblyzer-lr"
+MODEL = "gender-resemblyzer-pitch-lr"
+OLD_MODEL = "gender-resemblyzer-lr"  # format 1 (embedding only), still listed: it must keep loading
 SR = 16_000
 
 from helpers import SHARED_DATA as DATA, speaker_settings as settings  # noqa: E402
@@ -103,16 +104,35 @@ def test_embed_clip_is_mean_of_windows(encoder, female, male):
 
 
 def test_gender_model_on_dev_clips(encoder, gender_model, female, male):
-    """A real check that can fail: dev-split speakers the model never saw."""
-    emb = np.stack([encoder.embed_clip(female, sample_rate=SR), encoder.embed_clip(male, sample_rate=SR)])
-    proba = gender_model.predict_proba(emb)
-    assert proba.shape == (2, 2)
-    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
-    assert proba[0, 0] > 0.8, f"female dev clip scored {proba[0]}"
-    assert proba[1, 1] > 0.8, f"male dev clip scored {proba[1]}"
+    """A real check that can fail: dev-split speakers the model never saw, through the product's feature path
+    (1.5 s windows, their pitch features), decided with abstention."""
+    from dramapic.analysis.pitch import window_pitch_features
+
+    assert gender_model.n_pitch == 6 and gender_model.abstain_below > 0.5
+    for clip, truth in ((female, "female"), (male, "male")):
+        n = len(clip) / SR
+        times, emb = encoder.embed_windows(clip, sample_rate=SR, regions=[(0.0, n)], window_s=1.5, hop_s=0.75)
+        pitch = window_pitch_features(clip, times=times, sample_rate=SR)
+        proba = gender_model.predict_proba(emb, pitch)
+        assert proba.shape == (len(times), 2)
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+        decision = gender_model.decide(gender_model.male_logit(emb, pitch))
+        assert decision.gender == truth, f"{truth} dev clip decided {decision}"
+        assert decision.confidence >= gender_model.abstain_below
+        with pytest.raises(ValueError, match="pitch"):
+            gender_model.predict_proba(emb)  # a pitch model never silently runs without pitch
     assert gender_model.labels == ("female", "male")
     assert set(gender_model.model_info) == {"name", "version", "sha256"}
     assert gender_model.model_info["name"] == MODEL
+
+
+def test_old_format_model_still_loads_and_never_abstains(encoder, female):
+    old = GenderClassifier.from_manifest(load_manifest(), OLD_MODEL)
+    assert old.n_pitch == 0 and old.abstain_below == 0.5 and old.window_calibration == (1.0, 0.0)
+    emb = encoder.embed_clip(female, sample_rate=SR)[None, :]
+    assert old.predict_proba(emb)[0, 0] > 0.8
+    np.testing.assert_allclose(old.predict_proba(emb, np.zeros((1, 6))), old.predict_proba(emb))  # pitch ignored
+    assert old.decide(np.array([0.01])).gender == "male"  # p = 0.4975 still decided: format 1 never abstains
 
 
 def _dialogue(female: np.ndarray, male: np.ndarray):
@@ -158,7 +178,9 @@ def test_two_speakers_of_different_gender(encoder, gender_model, female, male):
             assert isinstance(turn, VoiceTurn)
             assert set(turn.gender_scores) == {"female", "male"}
             assert sum(turn.gender_scores.values()) == pytest.approx(1.0)
-            assert turn.confidence == pytest.approx(turn.gender_scores[turn.gender])
+            assert turn.confidence == pytest.approx(max(turn.gender_scores.values()))
+            if turn.gender is not None:
+                assert turn.confidence == pytest.approx(turn.gender_scores[turn.gender])
     assert calls and all(c[0] == "speakers" for c in calls) and calls[-1][1] == calls[-1][2]
 
 
@@ -280,11 +302,12 @@ def test_speaker_count_bounds_and_gender_override():
     assert sorted(s.gender for s in kept.speakers) == ["female", "male"]
     at_least = settings(cluster_threshold=1.5, min_speakers=3)
     assert len(diarize_windows(segments, times, emb, region, female, at_least).speakers) == 3
-    # one speaker in all: its gender is the mean over all windows (a: 0.9 for a third, 0.1 otherwise -> male),
-    # but a turn whose own windows are strongly female keeps its own decision only with strong evidence
+    # one speaker in all: its gender is decided on the mean logit over all windows (a: P(female) 0.9 for a third,
+    # 0.1 otherwise -> male), never abstaining for probabilities given from outside
     one = diarize_windows(segments, times, emb, region, female, settings(num_speakers=1))
     assert [(s.id, s.gender) for s in one.speakers] == [("S1", "male")]
-    assert one.speakers[0].gender_confidence == pytest.approx(1 - (0.9 * 60 + 0.1 * 120) / 180)
+    mean_logit = (60 * np.log(0.1 / 0.9) + 120 * np.log(0.9 / 0.1)) / 180
+    assert one.speakers[0].gender_confidence == pytest.approx(1 / (1 + np.exp(-mean_logit)))
     assert {t.gender for t in one.turns[0]} == {"male"}
 
 

@@ -309,6 +309,25 @@ def test_overlap_gender_rules(tmp_path):
     assert scored.speakers_ref == 3 and scored.speaker_count_error == 2
 
 
+def test_abstained_gender_is_left_out_of_the_error_and_reported_as_abstention(tmp_path):
+    rows = [(0.0, 1.0, "voice", "female", "A"), (1.0, 2.0, "voice", "male", "B"), (2.0, 4.0, "voice", "female", "A")]
+    turns = [(0.0, 1.0, "A"), (1.0, 2.0, "B"), (2.0, 4.0, "A")]
+    reference = load_reference(write_synthetic(tmp_path, "abst", rows, turns))
+    # right, unknown (abstained), wrong for half of the last turn, right for the other half
+    data = result_dict([{"start": 0.0, "end": 1.0, "label": "voice", "gender": "female", "speaker": "S1"},
+                        {"start": 1.0, "end": 2.0, "label": "voice", "gender": None, "speaker": "S2"},
+                        {"start": 2.0, "end": 3.0, "label": "voice", "gender": "male", "speaker": "S1"},
+                        {"start": 3.0, "end": 4.0, "label": "voice", "gender": "female", "speaker": "S1"}], 4.0)
+    scored = score_result(data, reference, collar_s=0.0)
+    assert scored.gender_frames == 300 and scored.gender_errors == 100   # the unknown second is not scored
+    assert scored.abstention == pytest.approx(0.25)
+    assert scored.female_share_pred == pytest.approx(2 / 3)   # over the 3 s with a known gender
+    assert scored.female_share_ref == pytest.approx(0.75)
+    report = aggregate([scored, scored])
+    assert report.abstention == pytest.approx(0.25) and report.to_dict()["total"]["abstention"] == pytest.approx(0.25)
+    assert "abst" in report.format_table()
+
+
 def test_aggregate_pools_frames_and_der(tmp_path):
     reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
     good = score_result(synth_prediction(1.0, 2.0), reference, collar_s=0.0)

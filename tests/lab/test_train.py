@@ -12,7 +12,7 @@ from dramapic.models import file_sha256, load_manifest
 from dramapic.analysis.diarization import GenderClassifier
 from dramapic.cli import main as cli_main
 from dramapic.lab.data import mix_at_snr, telephone
-from dramapic.lab.train_gender import train_gender
+from dramapic.lab.train_gender import MODEL_NAME, train_gender
 from helpers import SHARED_DATA as DATA
 
 
@@ -47,7 +47,7 @@ def test_smoke_training_registers_checksummed_model(tmp_path):
     # the model loads through the manifest, with no pickle
     with np.load(model, allow_pickle=False) as data:
         assert set(data.files) == {"mean", "scale", "coef", "intercept", "labels"}
-    clf = GenderClassifier.from_manifest(load_manifest(out))
+    clf = GenderClassifier.from_manifest(load_manifest(out), MODEL_NAME)  # the pipeline's default is version 2
     assert clf.predict_proba(np.full((1, 256), 1 / 16, np.float32)).shape == (1, 2)
 
 

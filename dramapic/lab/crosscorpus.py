@@ -1,0 +1,195 @@
+"""The cross-corpus protocol: fit without a voice source, score on timelines built only from that source.
+
+The dev mixes come from the corpora the models were trained on, so they cannot show how dramapic does on voices,
+corpora and languages it never heard (issue 14). This protocol can: a folder of *timelines* (dev-mix format:
+``NAME.labels.csv``, ``NAME.rttm``, ``NAME.opus`` and the recipe ``NAME.json``) per voice source, built from that
+source's ``dev`` speakers only, plus a ``mixed`` folder whose casts draw on several sources. Each timeline is
+scored with a model fitted **without** the sources of its cast (:func:`held_out`); the dev mixes stay as the
+regression check, scored with the model fitted on everything. Figures are printed per source, side by side with
+the dev mixes (:func:`summarize`, :func:`format_table`).
+
+The protocol is model-agnostic: ``fit_fn(excluded_sources) -> model`` and ``score_fn(model, timeline) ->
+FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair. For
+gender, ``fit_fn`` is ``lambda excluded: dramapic.lab.gender_fit.fit_gender(table, excluded=excluded)`` on a window table.
+Scoring is :func:`dramapic.lab.evaluate.score_result` (abstained gender left out of the gender error and reported
+as abstention; female share over known-gender voice).
+
+The timelines were built by ``/work/exp14/make_timelines.py`` (a copy of ``make_dev_mixes.py`` adapted per voice
+source; deterministic); porting that generator into the lab is still to do (see models/README.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..errors import InputError
+from .evaluate import FileScores, aggregate
+
+#: the voice sources of manifest.csv + manifest_extra.csv (folder names of the timeline tree)
+SOURCES = ("librispeech-train-clean-100", "emodb", "cv", "ravdess", "nemo")
+MIXED = "mixed"          # timelines whose cast comes from several sources
+DEV_MIXES = "dev_mixes"  # the regression check: nothing held out
+SHORT = {"librispeech-train-clean-100": "libri"}
+
+
+@dataclass(frozen=True)
+class Timeline:
+    """One labelled timeline of the protocol.
+
+    Attributes
+    ----------
+    name : str
+        File stem (``cv_03``, ``devmix_07``).
+    folder : str
+        A source name, :data:`MIXED` or :data:`DEV_MIXES`.
+    labels_csv : Path
+        The reference (``NAME.rttm`` and ``NAME.opus`` lie next to it).
+    sources : tuple of str
+        The voice sources of its cast (from the recipe), sorted.
+    """
+
+    name: str
+    folder: str
+    labels_csv: Path
+    sources: tuple[str, ...]
+
+    @property
+    def audio(self) -> Path:
+        return self.labels_csv.with_name(f"{self.name}.opus")
+
+
+def recipe_sources(recipe: Mapping[str, Any]) -> tuple[str, ...]:
+    """The voice sources of a timeline's cast, from its recipe JSON (``speakers[*].source``; the shared dev mixes'
+    recipes carry none: their Emo-DB speaker ids start with ``emodb``, the others are LibriSpeech)."""
+    out = set()
+    for member in recipe.get("speakers", []):
+        source = member.get("source")
+        if source is None:
+            source = "emodb" if str(member.get("id", "")).startswith("emodb") else SOURCES[0]
+        out.add(str(source))
+    return tuple(sorted(out))
+
+
+def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixes: Path | None = None
+                   ) -> list[Timeline]:
+    """The timelines under ``root`` (one sub-folder per source, and :data:`MIXED`), then the dev mixes.
+
+    Parameters
+    ----------
+    root : Path
+        The timeline tree.
+    folders : iterable of str, optional
+        Sub-folders to read, in this order (default: every sub-folder holding ``*.labels.csv``, sorted).
+    dev_mixes : Path, optional
+        The dev-mix folder, read as folder :data:`DEV_MIXES`.
+
+    Raises
+    ------
+    InputError
+        No timeline found, or a timeline without its recipe.
+    """
+    root = Path(root)
+    names = list(folders) if folders is not None else sorted(
+        p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.labels.csv"))) if root.is_dir() else []
+    places = [(f, root / f) for f in names] + ([(DEV_MIXES, Path(dev_mixes))] if dev_mixes is not None else [])
+    out = []
+    for folder, where in places:
+        for labels in sorted(where.glob("*.labels.csv")):
+            name = labels.name[: -len(".labels.csv")]
+            recipe = labels.with_name(f"{name}.json")
+            if not recipe.is_file():
+                raise InputError(f"timeline {labels} has no recipe {recipe.name}: its sources are unknown")
+            sources = recipe_sources(json.loads(recipe.read_text(encoding="utf-8")))
+            out.append(Timeline(name=name, folder=folder, labels_csv=labels, sources=sources))
+    if not out:
+        raise InputError(f"no *.labels.csv timelines under {root}")
+    return out
+
+
+def held_out(timeline: Timeline) -> frozenset[str]:
+    """The sources a timeline's model must be fitted without: its folder's source; for :data:`MIXED`, every
+    source of its cast; nothing for the dev mixes (the shipped setting, a regression check)."""
+    if timeline.folder == DEV_MIXES:
+        return frozenset()
+    if timeline.folder == MIXED:
+        return frozenset(timeline.sources)
+    return frozenset([timeline.folder])
+
+
+def cross_corpus(timelines: Sequence[Timeline], *, fit_fn: Callable[[frozenset[str]], Any],
+                 score_fn: Callable[[Any, Timeline], FileScores]) -> list[tuple[Timeline, frozenset[str], FileScores]]:
+    """Fit without the held-out sources, score on their timelines.
+
+    Parameters
+    ----------
+    timelines : sequence of Timeline
+        From :func:`find_timelines`.
+    fit_fn : callable
+        ``fit_fn(excluded_sources) -> model``; called once per distinct exclusion set (memoised, in order of
+        first use). It must not see any speaker of an excluded source.
+    score_fn : callable
+        ``score_fn(model, timeline) -> FileScores`` (typically analyse ``timeline.audio`` with the model and
+        :func:`~dramapic.lab.evaluate.score_result` against ``timeline.labels_csv``).
+
+    Returns
+    -------
+    list of (Timeline, frozenset, FileScores)
+        One row per timeline, in input order, with the exclusion set its model was fitted without.
+    """
+    models: dict[frozenset[str], Any] = {}
+    rows = []
+    for timeline in timelines:
+        excluded = held_out(timeline)
+        if excluded not in models:
+            models[excluded] = fit_fn(excluded)
+        rows.append((timeline, excluded, score_fn(models[excluded], timeline)))
+    return rows
+
+
+def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> list[dict[str, Any]]:
+    """Per folder (first-seen order): gender error and abstention pooled over frames, female-share error (mean and
+    worst file), DER pooled, share of files with the exact speaker count; then ``mean (held-out)``, the
+    unweighted mean over the held-out folders (the dev mixes not included), placed before the dev mixes."""
+    by_folder: dict[str, list[FileScores]] = {}
+    for timeline, _, scores in rows:
+        by_folder.setdefault(timeline.folder, []).append(scores)
+    out = []
+    for folder, files in by_folder.items():
+        report = aggregate(files)
+        out.append({"set": SHORT.get(folder, folder), "folder": folder, "files": len(files),
+                    "gender_error": report.gender_error, "abstention": report.abstention,
+                    "female_share_error": report.female_share_error,
+                    "female_share_error_max": max((f.female_share_error for f in files), default=math.nan),
+                    "der": report.der,
+                    "count_exact": sum(f.speaker_count_error == 0 for f in files) / len(files)})
+    held = [r for r in out if r["folder"] != DEV_MIXES]
+    if held:
+        keys = ("gender_error", "abstention", "female_share_error", "female_share_error_max", "der", "count_exact")
+        mean: dict[str, Any] = {"set": "mean (held-out)", "folder": "", "files": sum(r["files"] for r in held)}
+        for k in keys:
+            values = [r[k] for r in held if not math.isnan(r[k])]
+            mean[k] = sum(values) / len(values) if values else math.nan
+        out.insert(len(held), mean)
+    return out
+
+
+def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
+    """A plain-text table of :func:`summarize` (rates in %, female-share error in points)."""
+    head = ("set", "files", "gender err %", "abstain %", "female-share err pts (max)", "DER %", "count exact %")
+
+    def pct(v: float, spec: str = ".1f") -> str:
+        return "-" if v is None or math.isnan(v) else format(100 * v, spec)
+
+    rows = [(r["set"], str(r["files"]), pct(r["gender_error"]), pct(r["abstention"]),
+             "-" if math.isnan(r["female_share_error"]) else
+             f"{r['female_share_error']:.1f} ({r['female_share_error_max']:.1f})",
+             pct(r["der"]), pct(r["count_exact"], ".0f")) for r in summary]
+    widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
+             for r in (head, *rows)]
+    lines.insert(1, "-" * len(lines[0]))
+    return "\n".join(lines)

@@ -1,0 +1,92 @@
+"""The cross-corpus protocol on a tiny synthetic tree: discovery, exclusion sets, the fit-without-source loop,
+per-source summaries side by side with the dev mixes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from dramapic.errors import InputError
+from dramapic.lab.crosscorpus import (DEV_MIXES, MIXED, cross_corpus, find_timelines, format_table, held_out,
+                                      recipe_sources, summarize)
+from dramapic.lab.evaluate import score_result
+from dramapic.lab.reference import load_reference
+
+ROWS = [(0.0, 1.0, "voice", "female", "A"), (1.0, 2.0, "voice", "male", "B")]
+TURNS = [(0.0, 1.0, "A"), (1.0, 2.0, "B")]
+
+
+def _write(directory, name, cast):
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.labels.csv").write_text(
+        "start,end,label,gender,speaker\n" + "".join(f"{a:.3f},{b:.3f},{l},{g},{s}\n" for a, b, l, g, s in ROWS))
+    (directory / f"{name}.rttm").write_text(
+        "".join(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {s} <NA> <NA>\n" for a, b, s in TURNS))
+    (directory / f"{name}.opus").write_bytes(b"")
+    (directory / f"{name}.json").write_text(json.dumps({"speakers": cast}))
+
+
+@pytest.fixture()
+def tree(tmp_path):
+    root = tmp_path / "timelines"
+    _write(root / "cv", "cv_00", [{"id": "cv_1", "source": "cv"}, {"id": "cv_2", "source": "cv"}])
+    _write(root / "cv", "cv_01", [{"id": "cv_3", "source": "cv"}])
+    _write(root / "emodb", "emodb_00", [{"id": "emodb_03", "source": "emodb"}])
+    _write(root / MIXED, "mixed_00", [{"id": "cv_9", "source": "cv"}, {"id": "n1", "source": "nemo"}])
+    _write(tmp_path / "dev", "devmix_00", [{"id": "emodb_08"}, {"id": "libri_19"}])  # no source: old recipes
+    return root, tmp_path / "dev"
+
+
+def test_discovery_and_exclusion_sets(tree):
+    root, dev = tree
+    found = find_timelines(root, dev_mixes=dev)
+    assert [(t.folder, t.name) for t in found] == [("cv", "cv_00"), ("cv", "cv_01"), ("emodb", "emodb_00"),
+                                                  (MIXED, "mixed_00"), (DEV_MIXES, "devmix_00")]
+    assert found[-1].sources == ("emodb", "librispeech-train-clean-100")
+    assert [held_out(t) for t in found] == [{"cv"}, {"cv"}, {"emodb"}, {"cv", "nemo"}, frozenset()]
+    assert recipe_sources({}) == ()
+    assert [t.name for t in find_timelines(root, folders=["emodb"])] == ["emodb_00"]
+    with pytest.raises(InputError):
+        find_timelines(root / "nothing")
+    (root / "cv" / "cv_01.json").unlink()
+    with pytest.raises(InputError, match="recipe"):
+        find_timelines(root)
+
+
+def test_each_model_is_fitted_without_its_held_out_sources(tree):
+    root, dev = tree
+    fits = []
+
+    def fit_fn(excluded):
+        fits.append(excluded)
+        return {"trained_on": frozenset({"cv", "emodb", "nemo", "librispeech-train-clean-100"}) - excluded}
+
+    def score_fn(model, timeline):
+        # a "model" that knows the voices it was trained on and guesses wrong otherwise: the protocol must
+        # expose that (every held-out timeline wrong, the dev mix right)
+        known = set(timeline.sources) <= model["trained_on"]
+        genders = ("female", "male") if known else ("male", "female")
+        result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": [
+            {"start": 0.0, "end": 1.0, "label": "voice", "gender": genders[0], "speaker": "S1"},
+            {"start": 1.0, "end": 2.0, "label": "voice", "gender": None if timeline.folder == MIXED else genders[1],
+             "speaker": "S2"}]}
+        return score_result(result, load_reference(timeline.labels_csv), collar_s=0.0)
+
+    rows = cross_corpus(find_timelines(root, dev_mixes=dev), fit_fn=fit_fn, score_fn=score_fn)
+    assert fits == [{"cv"}, {"emodb"}, {"cv", "nemo"}, frozenset()]  # memoised: one fit per exclusion set
+    for timeline, excluded, _ in rows:
+        assert not (set(timeline.sources) & set(excluded)) or timeline.folder != DEV_MIXES
+    summary = summarize(rows)
+    assert [r["set"] for r in summary] == ["cv", "emodb", MIXED, "mean (held-out)", DEV_MIXES]
+    by = {r["set"]: r for r in summary}
+    assert by["cv"]["files"] == 2 and by["cv"]["gender_error"] == 1.0 and by["cv"]["abstention"] == 0.0
+    assert by[MIXED]["gender_error"] == 1.0 and by[MIXED]["abstention"] == pytest.approx(0.5)
+    assert by[DEV_MIXES]["gender_error"] == 0.0 and by[DEV_MIXES]["female_share_error"] == pytest.approx(0.0)
+    mean = by["mean (held-out)"]
+    assert mean["files"] == 4 and mean["gender_error"] == 1.0
+    assert mean["abstention"] == pytest.approx(0.5 / 3)
+    assert not math.isnan(mean["der"])
+    table = format_table(summary)
+    assert "mean (held-out)" in table and "dev_mixes" in table and "abstain %" in table
