@@ -149,12 +149,17 @@ def build_parser() -> argparse.ArgumentParser:
     _common(train)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
-    evaluate.add_argument("--mixes", type=Path, required=True, help="folder of devmix_*.opus + .labels.csv + .rttm")
+    evaluate.add_argument("--mixes", type=Path, default=None,
+                          help="folder of devmix_*.opus + .labels.csv + .rttm (required unless --song-check)")
     evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N mixes")
     evaluate.add_argument("--variants", action="store_true",
                           help="score every stage-1 member alone, the ensemble and the hand rule, and gender in "
                                "the cascade against gender on every window (the model card's tables)")
+    evaluate.add_argument("--song-check", action="store_true",
+                          help="instead: share of song time the pipeline's stage 1 calls voice, per music subtype, "
+                               "on held-out song-only clips (needs --data)")
+    evaluate.add_argument("--data", type=Path, default=None, help="--song-check: the shared data folder (manifests)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -282,7 +287,9 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .writers import write_json_atomic
 
     pipeline = _pipeline(args)
-    if not args.mixes.is_dir():
+    if args.song_check:
+        return _song_check(args, pipeline, progress)
+    if args.mixes is None or not args.mixes.is_dir():
         from .errors import InputError
 
         raise InputError(f"mixes folder not found: {args.mixes}")
@@ -292,6 +299,23 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     else:
         report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
                                 limit=args.limit)
+    print(report.format_table())
+    if args.json:
+        write_json_atomic(report.to_dict(), args.json)
+    return 0
+
+
+def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
+    from .errors import InputError
+    from .lab.songcheck import run_song_check, songcheck_clips
+    from .writers import write_json_atomic
+
+    if args.data is None:
+        raise InputError("--song-check needs --data (the shared data folder with the manifests)")
+    clips = songcheck_clips(data_root=args.data)
+    if args.limit is not None:
+        clips = clips[:args.limit]
+    report = run_song_check(clips=clips, pipeline=pipeline, progress=progress)
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)

