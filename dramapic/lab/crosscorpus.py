@@ -14,7 +14,7 @@ gender, ``fit_fn`` is ``lambda excluded: dramapic.lab.gender_fit.fit_gender(tabl
 Scoring is :func:`dramapic.lab.evaluate.score_result` (abstained gender left out of the gender error and reported
 as abstention; female share over known-gender voice).
 
-The timelines were built by ``/work/exp14/make_timelines.py`` (a copy of ``make_dev_mixes.py`` adapted per voice
+The timelines were built by ``dramapic/lab/experiments/issue14_gender/make_timelines.py`` (a copy of ``make_dev_mixes.py`` adapted per voice
 source; deterministic); porting that generator into the lab is still to do (see models/README.md).
 """
 

@@ -1,7 +1,7 @@
 """The version-2 gender fit (issue 14): window level, every source, pitch, source weights, out-of-fold calibration.
 
 Input is a *window table*: a dict of arrays, one row per 1.5 s window of a voice clip (clean and augmented copies),
-as ``/work/exp14/cache_clips.py`` builds it (format in ``/work/exp14/cache/README.md``):
+as ``dramapic/lab/experiments/issue14_gender/cache_clips.py`` builds it (format in ``dramapic/lab/experiments/issue14_gender/CACHE_README.md``):
 
 * per window: ``emb`` (n, 256) float32 raw resemblyzer embeddings, ``pitch`` (n, 6) float32
   (:func:`dramapic.analysis.pitch.window_pitch_features` of the same samples), ``clip`` (n,) int index into the

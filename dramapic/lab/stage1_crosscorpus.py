@@ -3,7 +3,7 @@ score on material made only from it, and check that no member alone beats the en
 
 This module is the protocol, not the data: it takes the held-out groups, a ``fit`` that trains on everything but
 one group and returns scorers (the ensemble and each member alone), and a ``score`` that measures one scorer on
-that group's held-out material. For stage 1 the exp13 scripts supply them (``/work/exp13/run13.py loo VARIANT``:
+that group's held-out material. For stage 1 the exp13 scripts supply them (``dramapic/lab/experiments/issue13_songs/run13.py loo VARIANT``:
 source-tagged training mixes, one 150 s dev timeline per held-out voice / music source built by
 ``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar); the speakers and
 gender issue can pass its own ``fit`` / ``score`` over voice sources. Not a ``dramapic eval`` option yet: a stage-1
