@@ -182,6 +182,14 @@ def forbidden(pf_mean: np.ndarray, talk: np.ndarray, options: SpeakersConfig) ->
     return (fem[:, None] & mal[None, :]) | (mal[:, None] & fem[None, :])
 
 
+def _fold_into(t: int, s: int, *, stats, alive: np.ndarray, label: np.ndarray) -> None:
+    """Merge cluster ``s`` into ``t`` in place: its statistics (:func:`_cluster_stats`), liveness and labels."""
+    for stat in stats:
+        stat[t] += stat[s]
+    alive[s] = False
+    label[label == s] = t
+
+
 def _refused(pfs, cnt, talk, others, s, options) -> np.ndarray:
     """(len(others),) bool: merging cluster ``s`` into each of ``others`` is refused."""
     return forbidden(np.append(pfs[others] / cnt[others], pfs[s] / cnt[s]), np.append(talk[others], talk[s]),
@@ -229,12 +237,7 @@ def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float,
         if not bad.all():  # the bound wins over the constraint when nothing else is allowed
             sims[bad] = -np.inf
         t = others[int(np.argmax(sims))]
-        sums[t] += sums[s]
-        cnt[t] += cnt[s]
-        pfs[t] += pfs[s]
-        talk[t] += talk[s]
-        alive[s] = False
-        label[label == s] = t
+        _fold_into(t, s, stats=(sums, cnt, pfs, talk), alive=alive, label=label)
     return label[ids]
 
 
@@ -265,10 +268,5 @@ def _fold_small(x, w, pf, ids, options: SpeakersConfig) -> np.ndarray:
             continue
         sims[bad] = -np.inf
         t = others[int(np.argmax(sims))]
-        sums[t] += sums[s]
-        cnt[t] += cnt[s]
-        pfs[t] += pfs[s]
-        talk[t] += talk[s]
-        alive[s] = False
-        label[label == s] = t
+        _fold_into(t, s, stats=(sums, cnt, pfs, talk), alive=alive, label=label)
     return label[ids]
