@@ -79,6 +79,15 @@ class SpeakerProjection:
     def dim(self) -> int:
         return int(self._components.shape[1])
 
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The arrays of the ``.npz`` format (what :meth:`from_manifest` reads)."""
+        arrays = {"mean": self._mean, "components": self._components}
+        if self.cluster_threshold is not None:
+            arrays["cluster_threshold"] = np.float64(self.cluster_threshold)
+        if self.calibration is not None:
+            arrays["calibration"] = self.calibration
+        return arrays
+
     @classmethod
     def from_manifest(cls, manifest, name: str = "speaker-lda") -> "SpeakerProjection":
         """Load projection ``name`` listed in ``manifest`` (sha256-verified).

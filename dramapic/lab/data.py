@@ -73,6 +73,19 @@ def _load(path: Path) -> np.ndarray:
     return audio
 
 
+def load_audio(path: Path) -> np.ndarray:
+    """A clip as float32 mono at 16 kHz, shape (n,): through libsndfile, or through ffmpeg (:mod:`dramapic.media`)
+    for the files libsndfile cannot read (some Opus and MP3 files of the extra manifests)."""
+    import soundfile as sf
+
+    try:
+        return _load(path)
+    except (RuntimeError, sf.LibsndfileError):
+        from .. import media
+
+        return np.asarray(media.decode_audio(media.probe(Path(path))), dtype=np.float32)
+
+
 def _load_piece(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
     """A random stretch of ``n`` samples of the clip at ``path`` (looped when shorter), read without decoding
     the whole file where possible."""
@@ -116,8 +129,12 @@ def telephone(audio: np.ndarray) -> np.ndarray:
     return sosfilt(sos, audio).astype(np.float32)
 
 
-def augment_clip(speech: np.ndarray, beds: Sequence[Path], rng: np.random.Generator) -> tuple[np.ndarray, str]:
-    """One augmented copy of ``speech`` (n,) and a short description of what was done."""
+def augment_clip(speech: np.ndarray, beds: Sequence[Path | np.ndarray],
+                 rng: np.random.Generator) -> tuple[np.ndarray, str]:
+    """One augmented copy of ``speech`` (n,) and a short description of what was done.
+
+    ``beds`` are clip paths (a stretch is read from the file) or clips already decoded, shape (m,) each; both draw
+    the same random numbers, so a run is reproducible either way."""
     done = []
     x = speech
     if rng.random() < _P_CROP and len(x) > _CROP_S[1] * SAMPLE_RATE:
@@ -126,7 +143,9 @@ def augment_clip(speech: np.ndarray, beds: Sequence[Path], rng: np.random.Genera
         x = x[start:start + n]
         done.append("crop")
     if beds and rng.random() < _P_MIX:
-        bed = _load_piece(beds[int(rng.integers(len(beds)))], len(x), rng)
+        chosen = beds[int(rng.integers(len(beds)))]
+        bed = (_bed_piece(chosen, len(x), rng) if isinstance(chosen, np.ndarray)
+               else _load_piece(chosen, len(x), rng))
         x = mix_at_snr(x, bed, float(rng.uniform(*_SNR_DB)), rng)
         done.append("mix")
     if rng.random() < _P_PHONE:
@@ -154,13 +173,6 @@ def _subset(clips: list[_Clip], max_clips: int | None, rng: np.random.Generator)
         take = min(len(pool), (max_clips + 1 - i) // 2)
         picked += [pool[j] for j in sorted(rng.choice(len(pool), size=take, replace=False))]
     return picked
-
-
-
-
-def _speaker_clips(rows: list[dict[str, str]], root: Path, split: str) -> list[_Clip]:
-    return [_Clip(root / r["path"], r["gender"], r["speaker"], r["source"], float(r["duration_s"]))
-            for r in rows if r["split"] == split and r["label"] == "voice" and r["speaker"]]
 
 
 

@@ -29,6 +29,7 @@ Fit:
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -37,6 +38,8 @@ import numpy as np
 from ..analysis.embeddings import EMBEDDING_DIM
 from ..analysis.gender import GenderClassifier
 from ..analysis.pitch import FEATURE_NAMES
+
+log = logging.getLogger(__name__)
 
 GENDER_VALUES = ("female", "male")
 
@@ -131,11 +134,23 @@ def _fit_lr(x, y, w, C):
     return mean, scale, clf.coef_.ravel().copy(), float(clf.intercept_[0])
 
 
+MIN_SLOPE = 1e-3
+
+
 def _platt(z, y, w) -> tuple[float, float]:
+    """Platt scaling ``(a, b)``: P(male) = sigmoid(a z + b). A slope at or below zero means the held-out logits do
+    not rank the genders at all (the model does not carry across sources); the slope is then floored at
+    :data:`MIN_SLOPE`, so every probability sits near the base rate and decisions abstain rather than guess."""
     from sklearn.linear_model import LogisticRegression
 
     clf = LogisticRegression(C=1e4, max_iter=1000).fit(np.asarray(z).reshape(-1, 1), y, sample_weight=w)
-    return float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    a, b = float(clf.coef_[0, 0]), float(clf.intercept_[0])
+    if a <= MIN_SLOPE:
+        log.warning("gender calibration: held-out logits do not rank the genders (slope %.3g); the model will "
+                    "abstain", a)
+        rate = float(np.clip(np.average(y, weights=w), 1e-3, 1 - 1e-3))
+        a, b = MIN_SLOPE, float(np.log(rate / (1 - rate)))  # the base rate whatever the logit
+    return a, b
 
 
 def _base(data, sources, cfg):

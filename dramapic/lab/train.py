@@ -19,6 +19,7 @@ from .data import read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import SMOKE_OVERRIDES, STAGE1_MEMBERS, train_stage1
+from .voice_windows import build_window_table
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +28,8 @@ TRAIN_STAGES = ("stage1", "gender", "speakers")
 
 def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: int | None = None,
               stages: Sequence[str] = TRAIN_STAGES, seconds_per_fold: float | None = None, augment: bool = True,
-              copies: int | None = None, progress: ProgressHook = silent_hook) -> dict[str, Any]:
+              copies: int | None = None, cache: Path | None = None,
+              progress: ProgressHook = silent_hook) -> dict[str, Any]:
     """Train every model file dramapic ships (what ``dramapic train`` runs).
 
     Parameters
@@ -46,14 +48,18 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     seconds_per_fold : float, optional
         Stage-1 mix audio per fold (default 3,600 s; smoke runs ``20 * max_clips``).
     augment : bool
-        Gender: fit on augmented copies of the clips too (false: clean clips only).
+        Gender: fit on the augmented windows too (false: clean windows only).
     copies : int, optional
-        Gender: augmented copies per clip (default 4; smoke runs 1).
+        Gender and speakers: augmented copies per voice clip in the window table (default 1).
+    cache : Path, optional
+        Folder where the voice window table (:mod:`~dramapic.lab.voice_windows`, the embedding pass gender and
+        speakers share) is kept between runs.
 
     Returns
     -------
     dict
-        ``{"stage1": [entries], "gender": entry, "seconds": {stage: wall seconds}}``.
+        ``{"stage1": [entries], "gender": entry, "speakers": entry, "seconds": {stage: wall seconds}}``;
+        ``seconds["embed"]`` is the voice window table shared by gender and speakers.
     """
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
@@ -72,15 +78,21 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
                                      members=members, max_clips=max_clips,
                                      mix_s=(45.0, 120.0) if max_clips is None else (20.0, 40.0), progress=progress)
         out["seconds"]["stage1"] = round(time.perf_counter() - clock, 1)
+    table = None
+    copies = 1 if copies is None else copies
+    if "gender" in stages or "speakers" in stages:
+        clock = time.perf_counter()
+        table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
+                                   cache=cache, progress=progress)
+        out["seconds"]["embed"] = round(time.perf_counter() - clock, 1)
     if "gender" in stages:
         clock = time.perf_counter()
-        copies = copies if copies is not None else (4 if max_clips is None else 1)
         out["gender"] = train_gender(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
-                                     augment=augment, copies=copies, progress=progress)
+                                     augment=augment, copies=copies, table=table, progress=progress)
         out["seconds"]["gender"] = round(time.perf_counter() - clock, 1)
     if "speakers" in stages:
         clock = time.perf_counter()
         out["speakers"] = train_speaker_projection(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
-                                                   progress=progress)
+                                                   copies=copies, table=table, progress=progress)
         out["seconds"]["speakers"] = round(time.perf_counter() - clock, 1)
     return out

@@ -7,15 +7,15 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
-from .data import (_CLIPS_PER_BATCH, _SNR_DB, EVAL_SEED, _load, _load_piece, _speaker_clips, augment_clip,
-                   mix_at_snr, read_manifest, save_npz, versions)
+from .data import EVAL_SEED, save_npz, versions
+from .voice_windows import build_window_table, train_rows, voice_manifests
 
 log = logging.getLogger(__name__)
 
@@ -26,30 +26,6 @@ PROJECTION_NAME = "speaker-lda"
 SET_SIZES = (2, 4, 8, 16)
 """Windows per side of a simulated cluster pair (1.5-12 s of talk at a 0.75 s hop): the clusters average linkage
 compares near its stopping point."""
-
-
-def _clip_windows(encoder, audios: Sequence[np.ndarray], *, with_starts: bool = False):
-    """Window embeddings (1.5 s every 0.75 s, as the pipeline) of clips laid end to end; (emb (n, 256), clip index
-    (n,)) and, with ``with_starts``, each window's start inside its clip (n,) in seconds."""
-    if not audios:
-        empty = (np.zeros((0, 256), np.float32), np.zeros(0, np.int64))
-        return (*empty, np.zeros(0)) if with_starts else empty
-    bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])]) / SAMPLE_RATE
-    times, emb, region = encoder.embed_regions(np.concatenate(audios), sample_rate=SAMPLE_RATE,
-                                               regions=list(zip(bounds[:-1], bounds[1:])), window_s=1.5,
-                                               hop_s=0.75)
-    keep = np.linalg.norm(emb, axis=1) > 0
-    region = np.asarray(region)
-    if with_starts:
-        return emb[keep], region[keep], (np.asarray(times)[:, 0] - bounds[region])[keep]
-    return emb[keep], region[keep]
-
-
-def manifests_with_extra(manifest_csv: Path) -> list[Path]:
-    """``manifest_csv`` and, when it lies next to it, ``manifest_extra.csv`` (same columns, paths relative to the
-    same data root: 1,420 more speakers of Common Voice, RAVDESS and nEMO)."""
-    extra = Path(manifest_csv).with_name("manifest_extra.csv")
-    return [Path(manifest_csv)] + ([extra] if extra.is_file() and extra != Path(manifest_csv) else [])
 
 
 def fit_lda(x: np.ndarray, speakers: np.ndarray, dim: int) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +150,53 @@ def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generato
             "same_speaker_pairs": int(same.sum()), "pairs": int(len(same))}
 
 
+def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(), dim: int = 100,
+                   seed: int = 0):
+    """LDA and calibrated stopping distance from the train windows of a voice window table.
+
+    Parameters
+    ----------
+    table : mapping of str to np.ndarray
+        :func:`~dramapic.lab.voice_windows.build_window_table`'s table; its train windows with a speaker id outside
+        ``excluded`` are fitted (a clip's clean and augmented windows count as one clip for the calibration).
+    excluded : frozenset of str
+        Sources left out entirely (the cross-corpus protocol's held-out ones).
+    dim : int
+        Output dimensions (at most the number of speakers - 1).
+    seed : int
+        Seeds the calibration's folds and simulated pairs.
+
+    Returns
+    -------
+    projection : SpeakerProjection
+        With ``cluster_threshold`` when the data could calibrate it.
+    calibration : dict or None
+        :func:`calibrate_threshold`'s figures.
+    n_windows, n_speakers : int
+
+    Raises
+    ------
+    ValueError
+        Fewer than 3 speakers to fit.
+    """
+    from ..analysis.diarization import SpeakerProjection
+
+    rows = train_rows(table, excluded=excluded)
+    x = table["emb"][rows].astype(np.float64)
+    speaker = table["speaker"][rows]
+    n_speakers = len(np.unique(speaker))
+    if n_speakers < 3:
+        raise ValueError("a speaker projection needs train clips of at least 3 speakers")
+    mean, components = fit_lda(x, speaker, dim)
+    calibration = calibrate_threshold(x, speaker, table["clip"][rows].astype(np.int64),
+                                      table["t0"][rows].astype(np.float64), table["source"][rows],
+                                      table["gender"][rows], components.shape[1], np.random.default_rng(seed))
+    projection = SpeakerProjection(
+        mean=mean, components=components, cluster_threshold=calibration["cluster_threshold"] if calibration else None,
+        calibration=np.asarray([calibration["a"], calibration["b"]]) if calibration else None)
+    return projection, calibration, int(len(rows)), n_speakers
+
+
 def train_speaker_projection(
     manifest_csv: Path,
     *,
@@ -182,113 +205,83 @@ def train_speaker_projection(
     dim: int = 100,
     copies: int = 1,
     max_clips: int | None = None,
-    extra_manifests: Sequence[Path] | None = None,
+    table: Mapping[str, np.ndarray] | None = None,
+    cache: Path | None = None,
     progress: ProgressHook = silent_hook,
 ) -> dict[str, Any]:
     """Fit, measure and register the speaker projection (:class:`dramapic.analysis.diarization.SpeakerProjection`).
 
-    Linear discriminant analysis with speakers as classes, on window embeddings (1.5 s every 0.75 s, exactly the
-    pipeline's) of every train-split voice clip with a speaker id: each clip clean plus ``copies`` augmented copies
-    (:func:`augment_clip`: music or noise underneath at 0-20 dB, telephone band, gain), so that emotions, beds and
-    channels count as variation *within* a speaker. The stopping distance of the clustering is calibrated on
-    held-out training speakers (:func:`calibrate_threshold`) and stored in the file as ``cluster_threshold`` (with
-    ``calibration`` = (a, b)), which the pipeline's ``cluster_threshold: null`` takes.
+    Linear discriminant analysis with speakers as classes (:func:`fit_projection`), on the train windows of the
+    voice window table (:mod:`~dramapic.lab.voice_windows`: 1.5 s every 0.75 s, exactly the pipeline's, of every
+    train-split voice clip with a speaker id in ``manifest.csv`` and ``manifest_extra.csv``, each clean plus
+    ``copies`` augmented copies: music or noise underneath at 0-20 dB, telephone band, gain, room), so that
+    emotions, beds and channels count as variation *within* a speaker. The stopping distance of the clustering
+    is calibrated on held-out training speakers (:func:`calibrate_threshold`) and stored in the file as
+    ``cluster_threshold`` (with ``calibration`` = (a, b)), which the pipeline's ``cluster_threshold: null`` takes.
+    Measured on the table's dev windows (speakers never fitted).
 
     Parameters
     ----------
     manifest_csv : Path
         The data manifest; only ``split == "train"`` is fitted, ``dev`` is measured.
-    extra_manifests : sequence of Path, optional
-        More manifests of the same data root whose train speakers are fitted too. None: ``manifest_extra.csv``
-        next to ``manifest_csv`` when it exists (:func:`manifests_with_extra`); ``[]``: ``manifest_csv`` only.
     out_dir : Path
         Where ``speaker-lda.npz`` is written and registered in ``manifest.json``.
     seed : int
-        Seeds the augmentation.
+        Seeds the augmentation (through the table) and the calibration.
     dim : int
         Output dimensions (at most the number of speakers - 1).
     copies : int
-        Augmented copies per clip.
+        Augmented copies per clip in the table.
     max_clips : int, optional
-        Smoke runs: at most this many train clips and dev clips.
+        Smoke runs: at most this many clips per split.
+    table : mapping, optional
+        A voice window table already built; else built here.
+    cache : Path, optional
+        Folder where the table is kept between runs.
+    progress : ProgressHook
+        Called as ``progress("embed", clips_done, clips_total)`` while the table is built.
 
     Returns
     -------
     dict
         The registered manifest entry.
     """
-    from ..analysis.diarization import SpeakerProjection
-    from ..analysis.embeddings import SpeakerEncoder, l2
+    from ..analysis.embeddings import l2
 
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    root = manifest_csv.parent
-    manifests = manifests_with_extra(manifest_csv) if extra_manifests is None else \
-        [manifest_csv, *[Path(m) for m in extra_manifests]]
-    rows = [row for m in manifests for row in read_manifest(m)]
-    rng = np.random.default_rng(seed)
-    train, dev = _speaker_clips(rows, root, "train"), _speaker_clips(rows, root, "dev")
-    if max_clips is not None:
-        train = [train[i] for i in sorted(rng.choice(len(train), size=min(max_clips, len(train)), replace=False))]
-        dev = dev[:max_clips]
-    beds = [root / r["path"] for r in rows if r["split"] == "train" and r["label"] in ("song", "noise")]
-    beds_dev = [root / r["path"] for r in rows if r["split"] == "dev" and r["label"] in ("song", "noise")]
-    encoder = SpeakerEncoder()
-    feats, owner, starts = [], [], []
-    for b0 in range(0, len(train), _CLIPS_PER_BATCH):
-        audios, owners = [], []
-        for i, clip in enumerate(train[b0:b0 + _CLIPS_PER_BATCH], start=b0):
-            speech = _load(clip.path)
-            audios += [speech] + [augment_clip(speech, beds, rng)[0] for _ in range(copies)]
-            owners += [i] * (1 + copies)  # a clip's clean and augmented copies are one clip for the calibration
-        emb, region, start = _clip_windows(encoder, audios, with_starts=True)
-        feats.append(emb)
-        owner += [owners[r] for r in region]
-        starts.append(start)
-        progress("train", min(b0 + _CLIPS_PER_BATCH, len(train)), len(train))
-    x, clip_of = np.concatenate(feats).astype(np.float64), np.asarray(owner, dtype=np.int64)
-    y = np.asarray([train[i].speaker for i in clip_of])
-    n_speakers = len(set(y.tolist()))
-    if n_speakers < 3:
-        raise ValueError(f"{manifest_csv}: a speaker projection needs train clips of at least 3 speakers")
-    mean, components = fit_lda(x, y, dim)
-    dim = components.shape[1]
-    fit_s = time.perf_counter() - t0
-    calibration = calibrate_threshold(
-        x, y, clip_of, np.concatenate(starts), np.asarray([train[i].source for i in clip_of]),
-        np.asarray([train[i].gender for i in clip_of]), dim, np.random.default_rng(seed))
-    projection = SpeakerProjection(mean=mean, components=components, cluster_threshold=(
-        calibration["cluster_threshold"] if calibration else None))
+    if table is None:
+        table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
+                                   cache=cache, progress=progress)
+    embed_s = time.perf_counter() - t0
+    try:
+        projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed)
+    except ValueError as err:
+        raise ValueError(f"{manifest_csv}: {err}") from None
     if calibration is None:
         log.warning("speaker projection: too few speakers per source to calibrate the stopping distance; "
                     "the pipeline then needs speakers.cluster_threshold")
-    calibrate_s = time.perf_counter() - t0 - fit_s
+    fit_s = time.perf_counter() - t0 - embed_s
+    dim = projection.dim
 
-    # measured on dev speakers only: each dev clip clean and once over a dev-split bed
-    eval_rng = np.random.default_rng(EVAL_SEED)
-    dev_audio = [_load(c.path) for c in dev]
-    mixed = [mix_at_snr(a, _load_piece(beds_dev[int(eval_rng.integers(len(beds_dev)))], len(a), eval_rng)
-                        if beds_dev else np.zeros(0, np.float32), float(eval_rng.uniform(*_SNR_DB)), eval_rng)
-             for a in dev_audio]
-    emb, region = _clip_windows(encoder, dev_audio + mixed)
-    spk = np.asarray([c.speaker for c in dev] * 2)[region]
     metrics: dict[str, Any] = {}
-    if len(set(spk)) >= 2:
+    dev = np.flatnonzero((table["split"] == "dev") & (table["speaker"] != "")
+                         & (np.linalg.norm(table["emb"], axis=1) > 0))
+    if len(np.unique(table["speaker"][dev])) >= 2:
+        emb, spk = table["emb"][dev], table["speaker"][dev]
         metrics = {
             "dev_window_verification": {
                 "raw_resemblyzer": _verification(l2(emb), spk, np.random.default_rng(EVAL_SEED)),
                 "projected": _verification(projection.transform(emb), spk, np.random.default_rng(EVAL_SEED)),
             },
-            "dev_windows": int(len(emb)), "dev_speakers": len(set(spk)),
-            "dev_conditions": "each dev clip clean and once over a random dev-split song/noise clip at 0-20 dB SNR",
+            "dev_windows": int(len(dev)), "dev_speakers": int(len(np.unique(spk))),
+            "dev_conditions": "the table's dev windows: each dev clip clean and augmented (dev-split beds)",
         }
+    manifests = voice_manifests(manifest_csv)
     path = out_dir / f"{PROJECTION_NAME}.npz"
-    arrays = {"mean": mean, "components": components}
-    if calibration is not None:
-        arrays.update(cluster_threshold=np.float64(calibration["cluster_threshold"]),
-                      calibration=np.asarray([calibration["a"], calibration["b"]], dtype=np.float64))
-    save_npz(out_dir, path.name, arrays)
+    save_npz(out_dir, path.name, projection.to_arrays())
+    fitted = train_rows(table)
     entry = {
         "name": PROJECTION_NAME, "version": "2", "files": [{"path": path.name}], "labels": [],
         "kind": "speaker-projection", "stage": "speakers",
@@ -298,15 +291,17 @@ def train_speaker_projection(
         "training_data": {
             "manifest_sha256": file_sha256(manifest_csv),
             "manifests": [{"path": m.name, "sha256": file_sha256(m)} for m in manifests],
-            "split": "train", "n_clips": len(train),
-            "n_speakers": n_speakers, "n_windows": int(len(x)), "sources": sorted({c.source for c in train}),
+            "split": "train", "n_clips": int(len(np.unique(table["clip"][fitted]))),
+            "n_speakers": n_speakers, "n_windows": n_windows,
+            "sources": sorted(set(table["source"][fitted].tolist())),
             "augmentation": f"per clip: clean + {copies} augmented copies (augment_clip: crop, train-split "
-                            f"song/noise at 0-20 dB SNR, telephone band, gain)",
+                            f"song/noise at 0-20 dB SNR, telephone band, gain; p 0.25 room)",
+            "gender_f0_flags": "all flagged speakers kept (the projection needs speaker identity only)",
             **({"max_clips": max_clips} if max_clips is not None else {}),
         },
         "calibration": calibration or {},
         "metrics": metrics,
-        "training_time_s": {"fit": round(fit_s, 1), "calibrate": round(calibrate_s, 1),
+        "training_time_s": {"embed": round(embed_s, 1), "fit_and_calibrate": round(fit_s, 1),
                             "total_with_eval": round(time.perf_counter() - t0, 1)},
         "library_versions": versions(), "seed": seed,
     }

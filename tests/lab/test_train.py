@@ -27,28 +27,30 @@ def _manifest_csv() -> Path:
 def test_smoke_training_registers_checksummed_model(tmp_path):
     out = tmp_path / "models"
     stages = []
-    entry = train_gender(_manifest_csv(), out_dir=out, seed=1, max_clips=8, copies=1,
+    entry = train_gender(_manifest_csv(), out_dir=out, seed=1, max_clips=8,
                          progress=lambda *a: stages.append(a))
-    model = out / "gender-resemblyzer-lr.npz"
+    model = out / "gender-resemblyzer-pitch-lr.npz"
     assert model.is_file()
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    (listed,) = [m for m in manifest["models"] if m["name"] == "gender-resemblyzer-lr"]
-    assert listed["files"] == [{"path": "gender-resemblyzer-lr.npz", "sha256": file_sha256(model)}]
+    (listed,) = [m for m in manifest["models"] if m["name"] == MODEL_NAME]
+    assert listed["files"] == [{"path": model.name, "sha256": file_sha256(model)}]
     assert entry["files"] == listed["files"]
     assert listed["labels"] == ["female", "male"] and listed["kind"] == "stage2-gender"
-    assert listed["training_data"]["split"] == "train" and listed["training_data"]["n_clips"] == 8
+    assert listed["version"] == "2" and listed["format_version"] == 2
+    assert listed["training_data"]["split"] == "train" and listed["training_data"]["max_clips"] == 8
     assert listed["training_data"]["manifest_sha256"] == file_sha256(_manifest_csv())
+    names = [m["path"] for m in listed["training_data"]["manifests"]]
+    assert names[0] == "manifest.csv" and (names[1:] == ["manifest_extra.csv"]) == \
+        (DATA / "manifest_extra.csv").is_file()
     assert listed["seed"] == 1
     assert set(listed["library_versions"]) >= {"numpy", "scikit-learn", "torch", "resemblyzer"}
-    for key in ("dev_clean", "dev_mixed_0_20db"):
-        assert set(listed["metrics"][key]) == {"accuracy", "balanced_accuracy", "n"}
-        assert listed["metrics"][key]["n"] == 8
-    assert stages and stages[-1][0] == "train" and stages[-1][1] == stages[-1][2]
-    # the model loads through the manifest, with no pickle
+    assert listed["metrics"]["dev_windows"]["all"]["clean"]["clips"] == 8
+    assert stages and stages[-1][0] == "embed" and stages[-1][1] == stages[-1][2]
+    # the model loads through the manifest, with no pickle, and scores embeddings with their pitch features
     with np.load(model, allow_pickle=False) as data:
-        assert set(data.files) == {"mean", "scale", "coef", "intercept", "labels"}
-    clf = GenderClassifier.from_manifest(load_manifest(out), MODEL_NAME)  # the pipeline's default is version 2
-    assert clf.predict_proba(np.full((1, 256), 1 / 16, np.float32)).shape == (1, 2)
+        assert {"mean", "coef", "window_calibration", "decision_calibration", "feature_names"} <= set(data.files)
+    clf = GenderClassifier.from_manifest(load_manifest(out), MODEL_NAME)
+    assert clf.predict_proba(np.full((1, 256), 1 / 16, np.float32), np.zeros((1, 6))).shape == (1, 2)
 
 
 def test_cli_refuses_missing_task(capsys):
@@ -169,4 +171,7 @@ def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
     assert tuple(calls["stages"]) == ("stage1", "gender", "speakers") and calls["max_clips"] is None
     assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "gender", "--max-clips", "4",
                      "--no-progress"]) == 0
-    assert tuple(calls["stages"]) == ("gender",) and calls["max_clips"] == 4
+    assert tuple(calls["stages"]) == ("gender",) and calls["max_clips"] == 4 and calls["cache"] is None
+    assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "speakers", "--cache",
+                     str(tmp_path / "c"), "--no-progress"]) == 0
+    assert calls["cache"] == tmp_path / "c"

@@ -1,0 +1,268 @@
+"""The voice window table: every voice clip embedded once, window by window, for all of stage 2's trainers.
+
+The gender model (:mod:`~dramapic.lab.gender_fit`), the speaker projection (:mod:`~dramapic.lab.train_speakers`) and
+the cross-corpus protocol (:mod:`~dramapic.lab.crosscorpus`) all learn from the same thing: resemblyzer embeddings
+of the 1.5 s windows stage 2 embeds at run time, with the pitch features of the same samples. Embedding is the whole
+cost of training them (the fits take seconds), so it is done once here and the table is shared (and, with
+``cache``, kept on disk for the next run).
+
+Which clips: every ``voice`` row of ``manifest.csv`` and, when it lies next to it, ``manifest_extra.csv`` (1,420
+more speakers in 60 languages) that has a gender or a speaker id; ``splits`` chooses train and/or dev (trainers fit
+``train`` rows only and measure on ``dev`` rows).
+
+What each clip gives: its clean windows and the windows of one augmented copy (:func:`~dramapic.lab.data.augment_clip`:
+a crop, a music or noise bed of the clip's own split at 0-20 dB SNR, a telephone band, a gain; then with p 0.25 a
+synthetic room), seeded per clip so a clip's copy does not depend on which other clips are in the run. Sung music
+(``vocal_pop``, ``a_cappella``, ``sung_vocals``) is never a bed: a singer under a speaker is not background.
+
+The table (a dict of arrays; the format of ``dramapic/lab/experiments/issue14_gender/CACHE_README.md``):
+
+* per window, n rows: ``emb`` (n, 256) float32 raw embeddings, ``pitch`` (n, 6) float32
+  (:func:`~dramapic.analysis.pitch.window_pitch_features`), ``clip`` (n,) int32 index into the clip table,
+  ``condition`` (n,) ``clean`` / ``aug``, ``t0`` / ``t1`` (n,) float32 window start / end inside the clip's audio,
+  and the clip's ``speaker``, ``source``, ``gender``, ``split``, ``language``, ``subtype`` (n,) str;
+* per clip, m rows: ``clip_path``, ``clip_speaker``, ``clip_source``, ``clip_gender``, ``clip_split``,
+  ``clip_language``, ``clip_subtype``, ``clip_aug`` (what the copy got), ``clip_f0_flag`` (``strong``, ``flag`` or
+  '' from ``extra/gender_f0_flags.tsv``: speakers whose stated gender disagrees with their pitch), ``clip_duration``.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..errors import InputError
+from ..progress import ProgressHook, silent_hook
+from ..result import SAMPLE_RATE
+from .data import apply_room, augment_clip, load_audio, read_manifest, room_impulse
+
+log = logging.getLogger(__name__)
+
+TABLE_FORMAT = 1
+WINDOW_S, HOP_S = 1.5, 0.75  # stage 2's windows (SpeakersConfig defaults): identical at train and predict time
+TABLE_SEED = 14              # + the training seed; 14 reproduces the table the shipped v2 models were fitted on
+P_ROOM = 0.25
+BEDS_PER_SPLIT = 300         # a seeded subset of the beds, decoded once (seeking per clip is what is slow)
+BED_SUBTYPES_EXCLUDED = frozenset({"vocal_pop", "a_cappella", "sung_vocals"})
+CLIPS_PER_BATCH = 16
+FLAGS_FILE = Path("extra") / "gender_f0_flags.tsv"
+PER_WINDOW = ("emb", "pitch", "clip", "condition", "t0", "t1")
+COPIED = ("speaker", "source", "gender", "split", "language", "subtype")
+
+
+def voice_manifests(manifest_csv: Path) -> list[Path]:
+    """``manifest_csv`` and, when it lies next to it, ``manifest_extra.csv`` (same columns, same data root)."""
+    extra = Path(manifest_csv).with_name("manifest_extra.csv")
+    return [Path(manifest_csv)] + ([extra] if extra.is_file() and extra != Path(manifest_csv) else [])
+
+
+def clip_rows(manifests: Sequence[Path]) -> list[dict[str, str]]:
+    """Voice rows with a gender or a speaker id of every manifest, sorted by path (the table's clip index)."""
+    rows = [dict(r) for m in manifests for r in read_manifest(m)
+            if r.get("label") == "voice" and (r.get("gender") or r.get("speaker"))]
+    for r in rows:
+        for key in ("speaker", "source", "gender", "split", "language", "subtype", "duration_s"):
+            r.setdefault(key, "")
+    return sorted(rows, key=lambda r: r["path"])
+
+
+def bed_rows(manifest_csv: Path, split: str) -> list[Path]:
+    """Music and noise clips of ``split`` usable as beds: from ``manifest_csv`` and ``manifest_extra_music.csv``
+    beside it, sung music left out; sorted."""
+    root = Path(manifest_csv).parent
+    names = [Path(manifest_csv), root / "manifest_extra_music.csv"]
+    out = []
+    for name in names:
+        if not name.is_file():
+            continue
+        out += [root / r["path"] for r in read_manifest(name)
+                if r.get("split") == split and r.get("label") in ("song", "noise")
+                and r.get("subtype", "") not in BED_SUBTYPES_EXCLUDED]
+    return sorted(out)
+
+
+def speaker_round_robin(rows: Sequence[dict[str, str]], *, seed: int) -> list[int]:
+    """Clip indices, round k holding the k-th clip (seeded order) of every speaker: the first clips of a smoke run
+    cover as many speakers as there are clips."""
+    rng = np.random.default_rng([seed, 99])
+    by_speaker: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        by_speaker.setdefault(r["speaker"] or f"_nospk_{i}", []).append(i)
+    speakers = sorted(by_speaker)
+    speakers = [speakers[k] for k in rng.permutation(len(speakers))]
+    lists = {s: [by_speaker[s][k] for k in rng.permutation(len(by_speaker[s]))] for s in speakers}
+    out: list[int] = []
+    k = 0
+    while len(out) < len(rows):
+        out += [lists[s][k] for s in speakers if k < len(lists[s])]
+        k += 1
+    return out
+
+
+def _flags(root: Path) -> dict[str, str]:
+    path = root / FLAGS_FILE
+    if not path.is_file():
+        return {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        return {r["speaker"]: "strong" if r.get("strong") == "yes" else "flag"
+                for r in csv.DictReader(handle, delimiter="\t")}
+
+
+def _digest(manifests: Sequence[Path], *, seed: int, splits: Sequence[str], max_clips: int | None,
+            copies: int) -> str:
+    h = hashlib.sha256(json.dumps({"format": TABLE_FORMAT, "seed": seed, "splits": sorted(splits), "copies": copies,
+                                   "max_clips": max_clips, "window": [WINDOW_S, HOP_S]}).encode())
+    for m in manifests:
+        h.update(Path(m).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[str] = ("train", "dev"),
+                       max_clips: int | None = None, copies: int = 1, cache: Path | None = None,
+                       progress: ProgressHook = silent_hook) -> dict[str, np.ndarray]:
+    """Embed every voice clip (clean and one augmented copy) into the window table (module docstring).
+
+    Parameters
+    ----------
+    manifest_csv : Path
+        ``manifest.csv`` of the data; ``manifest_extra.csv`` and ``manifest_extra_music.csv`` beside it are used
+        when present.
+    seed : int
+        The training seed; augmentation is seeded with ``[TABLE_SEED + seed, clip index]``.
+    splits : sequence of str
+        Which splits to embed.
+    max_clips : int, optional
+        Smoke runs: at most this many clips per split, chosen round-robin over speakers.
+    copies : int
+        Augmented copies per clip (condition ``aug``); 0: clean windows only.
+    cache : Path, optional
+        A folder: the table is read from ``window-table-<digest>.npz`` there when the same manifests, seed and
+        settings made it, else built and written there (atomically).
+    progress : ProgressHook
+        Called as ``progress("embed", clips_done, clips_total)``.
+
+    Returns
+    -------
+    dict of str to np.ndarray
+        The table; n (windows) rows per window array, m (clips) rows per ``clip_*`` array.
+
+    Raises
+    ------
+    InputError
+        A missing manifest, or no voice clip with a gender or speaker.
+    """
+    from ..analysis.embeddings import SpeakerEncoder
+    from ..analysis.pitch import window_pitch_features
+
+    manifest_csv = Path(manifest_csv)
+    manifests = voice_manifests(manifest_csv)
+    rows = clip_rows(manifests)
+    if not rows:
+        raise InputError(f"{manifest_csv}: no voice clip with a gender or a speaker id")
+    cached = None
+    if cache is not None:
+        digest = _digest(manifests, seed=seed, splits=splits, max_clips=max_clips, copies=copies)
+        cached = Path(cache) / f"window-table-{digest}.npz"
+        if cached.is_file():
+            log.info("window table: reusing %s", cached)
+            with np.load(cached, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+    root = manifest_csv.parent
+    order = speaker_round_robin(rows, seed=TABLE_SEED + seed)
+    chosen: list[int] = []
+    for split in splits:
+        in_split = [i for i in order if rows[i]["split"] == split]
+        chosen += in_split if max_clips is None else in_split[:max_clips]
+    beds: dict[str, list[np.ndarray]] = {}
+    for split in sorted(set(rows[i]["split"] for i in chosen)):
+        paths = bed_rows(manifest_csv, split)
+        bed_rng = np.random.default_rng([TABLE_SEED + seed, 7])  # per split: a split's beds never depend on another
+        n_beds = BEDS_PER_SPLIT if max_clips is None else max(4, min(BEDS_PER_SPLIT, max_clips))  # smoke: a few
+        pick = sorted(bed_rng.choice(len(paths), size=min(n_beds, len(paths)), replace=False)) if paths else []
+        beds[split] = [load_audio(paths[k]) for k in pick]
+    encoder = SpeakerEncoder()
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in PER_WINDOW}
+    described: dict[int, str] = {}
+    for b0 in range(0, len(chosen), CLIPS_PER_BATCH):
+        ids = chosen[b0:b0 + CLIPS_PER_BATCH]
+        clean = [load_audio(root / rows[i]["path"]) for i in ids]
+        batches = [("clean", clean, ids)]
+        if copies:
+            augmented, owners = [], []
+            for i, x in zip(ids, clean):
+                rng = np.random.default_rng([TABLE_SEED + seed, i])  # per clip: independent of the other clips
+                what_all = []
+                for _ in range(copies):
+                    y, what = augment_clip(x, beds.get(rows[i]["split"], []), rng)
+                    if rng.random() < P_ROOM:
+                        y, what = apply_room(y, room_impulse(rng)), what + "+room"
+                    augmented.append(y)
+                    owners.append(i)
+                    what_all.append(what)
+                described[i] = ",".join(what_all)
+            batches.append(("aug", augmented, owners))
+        for condition, audios, owners in batches:
+            bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])])
+            regions = [(bounds[k] / SAMPLE_RATE, bounds[k + 1] / SAMPLE_RATE) for k in range(len(audios))]
+            whole = np.concatenate(audios).astype(np.float32)
+            times, emb, region = encoder.embed_regions(whole, sample_rate=SAMPLE_RATE, regions=regions,
+                                                       window_s=WINDOW_S, hop_s=HOP_S)
+            offset = bounds[region] / SAMPLE_RATE
+            parts["emb"].append(np.asarray(emb, np.float32))
+            parts["pitch"].append(window_pitch_features(whole, times=times, sample_rate=SAMPLE_RATE))
+            parts["clip"].append(np.asarray(owners, np.int64)[region])
+            parts["condition"].append(np.full(len(region), condition))
+            parts["t0"].append(times[:, 0] - offset)
+            parts["t1"].append(times[:, 1] - offset)
+        progress("embed", min(b0 + CLIPS_PER_BATCH, len(chosen)), len(chosen))
+    table = _assemble(parts, rows, described, _flags(root))
+    if cached is not None:
+        _save_atomic(cached, table)
+    return table
+
+
+def _assemble(parts, rows, described, flags) -> dict[str, np.ndarray]:
+    cat = {k: np.concatenate(v) if v else np.zeros((0, 256) if k == "emb" else (0, 6) if k == "pitch" else 0)
+           for k, v in parts.items()}
+    order = np.lexsort((cat["t0"], cat["condition"] == "aug", cat["clip"]))  # clip, clean before aug, time
+    cat = {k: v[order] for k, v in cat.items()}
+    col = lambda key: np.asarray([r[key] for r in rows])  # noqa: E731
+    c = cat["clip"].astype(np.int64)
+    table = {"emb": cat["emb"].astype(np.float32), "pitch": cat["pitch"].astype(np.float32),
+             "clip": c.astype(np.int32), "condition": cat["condition"].astype(str),
+             "t0": cat["t0"].astype(np.float32), "t1": cat["t1"].astype(np.float32)}
+    for key in COPIED:
+        table[key] = col(key)[c] if len(c) else np.zeros(0, str)
+        table[f"clip_{key}"] = col(key)
+    table["clip_path"] = col("path")
+    table["clip_duration"] = np.asarray([float(r["duration_s"] or 0) for r in rows], np.float32)
+    table["clip_aug"] = np.asarray([described.get(i, "") for i in range(len(rows))])
+    table["clip_f0_flag"] = np.asarray([flags.get(r["speaker"], "") for r in rows])
+    return table
+
+
+def _save_atomic(path: Path, table: dict[str, np.ndarray]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".window-table-", suffix=".npz")
+    os.close(fd)
+    try:
+        np.savez(tmp, **table)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train_rows(table: dict[str, np.ndarray], *, excluded: frozenset[str] = frozenset()) -> np.ndarray:
+    """Window indices of ``train`` clips with a speaker id, non-zero embedding, outside ``excluded`` sources."""
+    ok = ((table["split"] == "train") & (table["speaker"] != "") & ~np.isin(table["source"], sorted(excluded))
+          & (np.linalg.norm(table["emb"], axis=1) > 0))
+    return np.flatnonzero(ok)

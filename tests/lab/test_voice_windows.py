@@ -1,0 +1,175 @@
+"""The voice window table on a tiny synthetic data folder: what it holds, per-clip seeding, the cache, and the
+trainers and the cross-corpus fit that read it."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from dramapic.lab import voice_windows
+from dramapic.lab.voice_windows import build_window_table, train_rows
+
+SR = 16_000
+FIELDS = ("path", "label", "gender", "speaker", "source", "split", "duration_s", "language", "subtype")
+
+
+def _voice(f0: float, seconds: float, seed: int) -> np.ndarray:
+    """A vowel-like harmonic tone with a syllable rhythm and a little noise (resemblyzer and YIN both need
+    something voiced)."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * SR)) / SR
+    f = f0 * (1 + 0.03 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(np.sin(k * phase) / k for k in range(1, 8)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t))
+    return (0.2 * x / np.abs(x).max() + 0.003 * rng.normal(size=len(t))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    rows = []
+
+    def add(name, audio, **fields):
+        path = f"clips/{name}.wav"
+        (root / "clips").mkdir(exist_ok=True)
+        sf.write(root / path, audio, SR)
+        rows.append({"path": path, "duration_s": f"{len(audio) / SR:.3f}", "language": "en", "subtype": "",
+                     **fields})
+
+    k = 0
+    for source in ("alpha", "beta"):
+        for s in range(4):
+            gender = ("female", "male")[s % 2]
+            split = "dev" if s == 3 else "train"
+            for c in range(2):
+                k += 1
+                add(f"{source}{s}_{c}", _voice(210.0 if gender == "female" else 105.0, 2.5 + 0.5 * c, k),
+                    label="voice", gender=gender, speaker=f"{source}{s}", source=source, split=split)
+    rng = np.random.default_rng(5)
+    for split in ("train", "dev"):
+        add(f"noise_{split}", (0.05 * rng.normal(size=3 * SR)).astype(np.float32), label="noise", gender="",
+            speaker="", source="foley", split=split)
+    with open(root / "manifest.csv", "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    (root / "extra").mkdir()
+    (root / "extra" / "gender_f0_flags.tsv").write_text("speaker\tstrong\nalpha1\tyes\nbeta0\tno\n",
+                                                        encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def table(data):
+    return build_window_table(manifest_csv=data / "manifest.csv", seed=0)
+
+
+def test_table_holds_clean_and_augmented_windows_of_every_voice_clip(table):
+    n = len(table["emb"])
+    assert table["emb"].shape == (n, 256) and table["emb"].dtype == np.float32
+    assert table["pitch"].shape == (n, 6)
+    for key in ("clip", "condition", "t0", "t1", "speaker", "source", "gender", "split"):
+        assert table[key].shape == (n,), key
+    assert len(table["clip_path"]) == 16  # the voice clips only; noise beds are not clips
+    assert set(np.unique(table["clip"])) == set(range(16))
+    for c in range(16):
+        assert set(table["condition"][table["clip"] == c]) == {"clean", "aug"}
+    assert np.all(table["t1"] - table["t0"] == pytest.approx(1.5, abs=1e-3))
+    assert set(table["split"]) == {"train", "dev"}
+    # the per-window columns are the clip's manifest row
+    assert np.array_equal(table["speaker"], table["clip_speaker"][table["clip"]])
+    flags = dict(zip(table["clip_speaker"], table["clip_f0_flag"]))
+    assert flags["alpha1"] == "strong" and flags["beta0"] == "flag" and flags["alpha0"] == ""
+    assert all(a for a in table["clip_aug"])  # every clip got its augmented copy described
+
+
+def test_augmentation_is_seeded_per_clip(data, table):
+    """A clip's augmented copy does not depend on which other clips are in the run (smoke runs agree with full
+    ones on the clips they share), and another seed gives another copy."""
+    small = build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=1, splits=("train",))
+    (clip,) = np.unique(small["clip"])
+    for condition in ("clean", "aug"):
+        mine = (small["clip"] == clip) & (small["condition"] == condition)
+        full = (table["clip"] == clip) & (table["condition"] == condition)
+        np.testing.assert_allclose(small["emb"][mine], table["emb"][full], atol=1e-5)
+    other = build_window_table(manifest_csv=data / "manifest.csv", seed=3, max_clips=1, splits=("train",))
+    assert other["clip_aug"].tolist() != small["clip_aug"].tolist() or not np.allclose(
+        other["emb"][other["condition"] == "aug"][:1], small["emb"][small["condition"] == "aug"][:1])
+
+
+def test_cache_is_reused_and_keyed_by_the_settings(data, tmp_path, monkeypatch):
+    first = build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, cache=tmp_path)
+    (stored,) = tmp_path.glob("window-table-*.npz")
+    assert not list(tmp_path.glob(".window-table-*"))  # no temporary left behind
+
+    class NoEncoder:
+        def __init__(self):
+            raise AssertionError("the cached table should have been read, not rebuilt")
+
+    monkeypatch.setattr("dramapic.analysis.embeddings.SpeakerEncoder", NoEncoder)
+    again = build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, cache=tmp_path)
+    assert set(again) == set(first)
+    for key in first:
+        assert np.array_equal(again[key], first[key]), key
+    with pytest.raises(AssertionError, match="should have been read"):  # other settings: another table
+        build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, copies=2, cache=tmp_path)
+    assert list(tmp_path.glob("window-table-*.npz")) == [stored]
+
+
+def test_train_rows_leave_out_dev_and_excluded_sources(table):
+    rows = train_rows(table)
+    assert set(table["split"][rows]) == {"train"} and set(table["source"][rows]) == {"alpha", "beta"}
+    assert set(table["source"][train_rows(table, excluded=frozenset({"beta"}))]) == {"alpha"}
+
+
+def test_missing_manifest_is_an_input_error(tmp_path):
+    from dramapic.errors import InputError
+
+    with pytest.raises(InputError, match="not found"):
+        build_window_table(manifest_csv=tmp_path / "manifest.csv")
+
+
+def test_voice_models_are_fitted_without_the_held_out_source(table):
+    from dramapic.lab.crosscorpus import fit_voice_models
+
+    models = fit_voice_models(table, frozenset({"beta"}))
+    assert models.gender_model.model_info["sources"] == ["alpha"]
+    assert models.gender_model.model_info["excluded"] == ["beta"]
+    assert models.projection.dim <= 2  # 3 alpha train speakers: at most 2 discriminant directions
+    assert json.loads(json.dumps(models.to_dict()))["excluded"] == ["beta"]
+
+
+def test_gender_and_speaker_trainers_share_one_table(data, table, tmp_path):
+    from dramapic.analysis.diarization import SpeakerProjection
+    from dramapic.analysis.gender import GenderClassifier
+    from dramapic.lab.train_gender import MODEL_FILE, MODEL_NAME, train_gender
+    from dramapic.lab.train_speakers import train_speaker_projection
+    from dramapic.models import file_sha256, load_manifest
+
+    entry = train_gender(data / "manifest.csv", out_dir=tmp_path, seed=0, table=table)
+    train_speaker_projection(data / "manifest.csv", out_dir=tmp_path, seed=0, dim=4, table=table)
+    manifest = load_manifest(tmp_path)
+    assert entry["files"] == [{"path": MODEL_FILE, "sha256": file_sha256(tmp_path / MODEL_FILE)}]
+    assert entry["version"] == "2" and entry["format_version"] == 2
+    assert entry["training_data"]["sources"] == ["alpha", "beta"] and entry["training_data"]["n_clips"] == 12
+    model = GenderClassifier.from_manifest(manifest, MODEL_NAME)
+    assert model.n_pitch == 6
+    # measured on the dev speakers only, per source and condition
+    dev = entry["metrics"]["dev_windows"]
+    assert set(dev) == {"alpha", "beta", "all"} and set(dev["all"]) == {"clean", "aug"}
+    assert dev["all"]["clean"]["speakers"] == 2 and 0 <= dev["all"]["clean"]["window_ece"] <= 1
+    assert SpeakerProjection.from_manifest(manifest).dim <= 4
+
+
+def test_expected_calibration_error():
+    from dramapic.lab.train_gender import expected_calibration_error
+
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0])
+    assert expected_calibration_error(np.where(y == 1, 1.0, 0.0), y) == pytest.approx(0.0)
+    # always 0.9 sure and right half the time: off by 0.4
+    p = np.array([0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1])
+    assert expected_calibration_error(p, y) == pytest.approx(0.4)
