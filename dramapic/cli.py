@@ -133,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender, speaker "
                                               "projection) from a data manifest")
-    train.add_argument("--data", type=Path, required=True, help="manifest.csv of the training data (the speaker projection also fits manifest_extra.csv when it lies next to it)")
+    train.add_argument("--data", type=Path, required=True,
+                       help="manifest.csv of the training data (gender and speakers also fit manifest_extra.csv "
+                            "when it lies next to it)")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--max-clips", type=int, default=None,
@@ -143,14 +145,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "gender-stacking measurement (model-card figures; writes no model) (default: every model)")
     train.add_argument("--seconds-per-fold", type=float, default=None,
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
-    train.add_argument("--no-augment", action="store_true", help="gender: fit on clean clips only")
+    train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
     train.add_argument("--copies", type=int, default=None,
-                       help="gender: augmented copies per clip (default 4; smoke runs 1)")
+                       help="gender and speakers: augmented copies per voice clip (default 1)")
+    train.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                       help="keep the voice window table (the embedding pass gender and speakers share) here and "
+                            "reuse it when the manifests and settings are the same")
     _common(train)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
     evaluate.add_argument("--mixes", type=Path, default=None,
-                          help="folder of devmix_*.opus + .labels.csv + .rttm (required unless --song-check)")
+                          help="folder of devmix_*.opus + .labels.csv + .rttm (required unless --song-check or "
+                               "--cross-corpus; with --cross-corpus: the regression check)")
     evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
     evaluate.add_argument("--limit", type=int, default=None, help="score only the first N mixes")
     evaluate.add_argument("--variants", action="store_true",
@@ -159,7 +165,16 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--song-check", action="store_true",
                           help="instead: share of song time the pipeline's stage 1 calls voice, per music subtype, "
                                "on held-out song-only clips (needs --data)")
-    evaluate.add_argument("--data", type=Path, default=None, help="--song-check: the shared data folder (manifests)")
+    evaluate.add_argument("--cross-corpus", action="store_true",
+                          help="instead: gender and speakers across corpora - for each voice source, models fitted "
+                               "without it, scored on timelines of its dev speakers (needs --data)")
+    evaluate.add_argument("--data", type=Path, default=None,
+                          help="--song-check / --cross-corpus: the shared data folder (manifests)")
+    evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
+                          help="--cross-corpus: the timeline tree (default: built once under --work)")
+    evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
+                          help="--cross-corpus: where the voice window table and the built timelines are kept "
+                               "(default: ~/.cache/dramapic/cross-corpus)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -265,17 +280,24 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     stages = train.TRAIN_STAGES if args.only is None else (args.only,)
     done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
                            max_clips=args.max_clips, stages=stages, seconds_per_fold=args.seconds_per_fold,
-                           augment=not args.no_augment, copies=args.copies, progress=progress)
+                           augment=not args.no_augment, copies=args.copies, cache=args.cache,
+                           progress=progress)
     if not args.quiet:
         for entry in done.get("stage1", []):
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
             metrics = metrics.get(entry["name"], metrics)
             print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
                   f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
-        for stage in ("gender", "speakers"):
-            if stage in done:
-                for key, value in done[stage]["metrics"].items():
-                    print(f"{done[stage]['name']}: {key}: {value}")
+        if "gender" in done:
+            for condition, m in done["gender"]["metrics"]["dev_windows"].get("all", {}).items():
+                print(f"{done['gender']['name']}: dev {condition}: window error {m['window_error']}, ECE "
+                      f"{m['window_ece']}, clip error {m['clip_error']}, abstention {m['clip_abstention']}")
+        if "speakers" in done:
+            for key, value in done["speakers"]["metrics"].get("dev_window_verification", {}).items():
+                print(f"{done['speakers']['name']}: dev window verification {key}: EER {value['eer']}, "
+                      f"AUC {value['auc']}")
+            print(f"{done['speakers']['name']}: cluster threshold "
+                  f"{done['speakers']['calibration'].get('cluster_threshold')}")
         print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
     return 0
 
@@ -289,6 +311,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     pipeline = _pipeline(args)
     if args.song_check:
         return _song_check(args, pipeline, progress)
+    if args.cross_corpus:
+        return _cross_corpus(args, pipeline, progress)
     if args.mixes is None or not args.mixes.is_dir():
         from .errors import InputError
 
@@ -302,6 +326,32 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)
+    return 0
+
+
+def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
+    from .errors import InputError
+    from .lab.crosscorpus import format_table, run_voice_protocol, summarize
+    from .lab.evaluate import _nan_to_none
+    from .writers import write_json_atomic
+
+    if args.data is None or not (args.data / "manifest.csv").is_file():
+        raise InputError("--cross-corpus needs --data, the shared data folder with manifest.csv")
+    work = args.work or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dramapic" / "cross-corpus"
+    timelines = args.timelines
+    if timelines is None:
+        from .lab.timelines import build_timelines
+
+        timelines = work / "timelines"
+        build_timelines(data=args.data, out=timelines, progress=progress)
+    rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
+                              dev_mixes=args.mixes, limit=args.limit, progress=progress)
+    summary = summarize(rows)
+    print(format_table(summary))
+    if args.json:
+        write_json_atomic(_nan_to_none({"summary": summary, "files": [
+            {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
+            for t, excluded, scores in rows]}), args.json)
     return 0
 
 

@@ -34,7 +34,9 @@ def test_lab_commands_end_in_one_line_and_a_non_zero_exit(tmp_path):
     empty.mkdir()
     for argv, message in ((["eval", "--mixes", str(empty)], "no devmix_*.labels.csv files"),
                           (["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "models")],
-                           "data manifest not found")):
+                           "data manifest not found"),
+                          (["eval", "--cross-corpus", "--data", str(tmp_path), "--work", str(tmp_path / "work")],
+                           "--cross-corpus needs --data, the shared data folder with manifest.csv")):
         done = subprocess.run([sys.executable, "-m", "dramapic", *argv], capture_output=True, text=True, cwd=REPO)
         assert done.returncode == 2, done.stderr  # InputError
         assert done.stderr.startswith("dramapic: error: ") and message in done.stderr
@@ -51,6 +53,9 @@ def test_one_cli_for_every_command():
     assert (args.only, args.seconds_per_fold, args.no_augment, args.copies) == ("gender-stacking", 60.0, True, 2)
     args = parser.parse_args(["eval", "--mixes", "d", "--variants", "--no-gender"])
     assert args.variants and args.no_gender
+    args = parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--timelines", "t", "--work", "w"])
+    assert args.cross_corpus and (str(args.data), str(args.timelines), str(args.work)) == ("d", "t", "w")
+    assert str(parser.parse_args(["train", "--data", "m.csv", "--cache", "c"]).cache) == "c"
     args = parser.parse_args(["bench", "--minutes", "3", "--analysis-only", "--json", "b.json"])
     assert (args.minutes, args.analysis_only, args.speakers) == (3.0, True, False)
     assert parser.parse_args(["bench", "--speakers", "--hours", "1"]).hours == 1.0

@@ -29,7 +29,7 @@ import numpy as np
 
 from . import composition, loaders
 from .. import media
-from ..config import PipelineConfig, load_pipeline
+from ..config import PipelineConfig, SpeakersConfig, load_pipeline
 from ..errors import InputError, OutputError
 from ..models import file_sha256
 from ..progress import ProgressHook, silent_hook
@@ -160,19 +160,52 @@ def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipel
             options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list | None]:
     """The segments :data:`STAGE2` refines split into speaker turns with gender and speaker; the speakers (None
     when diarization is switched off). Stages switched off leave their fields None."""
-    from .diarization import label_voice_segments
-
     settings, projection = speaker_settings(pipeline, options)
     if not loaders.uses_stage2(pipeline):
         return list(segments), None
+    return refine_voice(audio, segments, settings=settings, projection=projection,
+                        gender_model=loaders.gender_model(pipeline.stage2.gender_model) if pipeline.stage2.gender
+                        else None, progress=progress)
+
+
+def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], *, settings: SpeakersConfig,
+                 projection, gender_model, encoder=None,
+                 progress: ProgressHook = silent_hook) -> tuple[list[Segment], list | None]:
+    """Stage 2 with the models given: each segment :data:`STAGE2` refines becomes its speaker turns.
+
+    :func:`analyze` runs this with the pipeline's models; the lab's cross-corpus protocol runs it with models
+    fitted without the recording's voice sources.
+
+    Parameters
+    ----------
+    audio : np.ndarray or SpooledAudio, shape (n_samples,)
+        The whole recording at 16 kHz.
+    segments : sequence of Segment
+        Stage 1's segments of the whole recording, in time order.
+    settings : SpeakersConfig
+        Diarization settings (``enabled`` false: no speakers).
+    projection : SpeakerProjection or None
+    gender_model : GenderClassifier or None
+        None: genders stay None.
+    encoder : SpeakerEncoder, optional
+        Default: the process's shared one.
+    progress : ProgressHook
+
+    Returns
+    -------
+    segments : list of Segment
+        Consecutive turns covering each refined segment exactly, with speaker and gender; confidence and stage-1
+        scores are the parent segment's. Other segments unchanged.
+    speakers : list or None
+        None when diarization is off.
+    """
+    from .diarization import label_voice_segments
+
     chosen = [s for s in segments if s.label == STAGE2.refines]
     labelling = label_voice_segments(
         audio, sample_rate=SAMPLE_RATE, segments=[(s.start, s.end) for s in chosen],
-        encoder=loaders.speaker_encoder(),
-        gender_model=loaders.gender_model(pipeline.stage2.gender_model) if pipeline.stage2.gender else None,
-        options=settings, projection=projection, progress=progress)
-    # each refined segment becomes its speaker turns: consecutive segments covering it exactly, each with its own
-    # speaker and gender; confidence and stage-1 scores are the parent segment's
+        encoder=encoder or loaders.speaker_encoder(), gender_model=gender_model, options=settings,
+        projection=projection, progress=progress)
     turns_of = iter(labelling.turns)
     merged = []
     for segment in segments:

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import InputError
+from ..progress import ProgressHook, silent_hook
 from .evaluate import FileScores, aggregate
 
 #: the voice sources of manifest.csv + manifest_extra.csv (folder names of the timeline tree)
@@ -193,3 +194,122 @@ def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
              for r in (head, *rows)]
     lines.insert(1, "-" * len(lines[0]))
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ stage 2 over voices
+
+
+@dataclass(frozen=True)
+class VoiceModels:
+    """Stage 2's trained models fitted without some voice sources (one ``fit_fn`` result of the voice protocol).
+
+    Attributes
+    ----------
+    excluded : frozenset of str
+    gender_model : GenderClassifier
+    projection : SpeakerProjection
+    """
+
+    excluded: frozenset[str]
+    gender_model: Any
+    projection: Any
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"excluded": sorted(self.excluded), "gender_sources": self.gender_model.model_info.get("sources"),
+                "cluster_threshold": self.projection.cluster_threshold}
+
+
+def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0) -> VoiceModels:
+    """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
+    (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance), both fitted
+    on the train windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``."""
+    from .gender_fit import GenderTraining, fit_gender
+    from .train_speakers import fit_projection
+
+    gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed))
+    projection = fit_projection(table, excluded=excluded, seed=seed)[0]
+    return VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
+
+
+def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callable[[VoiceModels, Timeline], FileScores]:
+    """The voice protocol's ``score_fn``: the pipeline's stage 1 on the timeline, then stage 2
+    (:func:`~dramapic.analysis.analyze.refine_voice`) with the held-out-fitted models, scored against the
+    timeline's reference (:func:`~dramapic.lab.evaluate.score_result`).
+
+    Stage 1 is the pipeline's own: it is not refitted per voice source (its voice training material is
+    LibriSpeech and Emo-DB, so their folders are not held out for stage 1; the other sources are)."""
+    import dataclasses
+
+    from .. import media
+    from ..analysis.analyze import analyze_audio, refine_voice
+    from ..result import SAMPLE_RATE
+    from .evaluate import score_result
+    from .reference import load_reference
+
+    stage1_only = dataclasses.replace(
+        pipeline, stage2=dataclasses.replace(pipeline.stage2, gender=False),
+        speakers=dataclasses.replace(pipeline.speakers, enabled=False))
+    settings = pipeline.speakers.for_run()
+
+    def score(models: VoiceModels, timeline: Timeline) -> FileScores:
+        audio = media.decode_audio(media.probe(timeline.audio))
+        segments, _, _ = analyze_audio(audio, stage1_only)
+        # speakers.cluster_threshold null (the default) takes this projection's own calibrated stopping distance
+        merged, _ = refine_voice(audio, segments, settings=settings, projection=models.projection,
+                                 gender_model=models.gender_model if pipeline.stage2.gender else None,
+                                 progress=progress)
+        result = {"source": {"duration": len(audio) / SAMPLE_RATE}, "segments": [s.to_dict() for s in merged]}
+        return score_result(result, load_reference(timeline.labels_csv))
+
+    return score
+
+
+def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev_mixes: Path | None = None,
+                       folders: Iterable[str] | None = None, limit: int | None = None, seed: int = 0,
+                       progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
+    """The cross-corpus protocol for stage 2 end to end (what ``dramapic eval --cross-corpus`` runs).
+
+    Parameters
+    ----------
+    data : Path
+        The shared data folder (``manifest.csv``, ``manifest_extra.csv``): the training windows.
+    timelines : Path
+        The timeline tree (:func:`find_timelines`), built by :mod:`dramapic.lab.timelines` when absent.
+    pipeline : PipelineConfig
+        Stage 1, the clustering settings and the switches; its stage-2 *models* are replaced by the fits.
+    work : Path
+        Where the voice window table is kept (:func:`~dramapic.lab.voice_windows.build_window_table`'s cache).
+    dev_mixes : Path, optional
+        The dev mixes, scored as the regression check with models fitted on every source.
+    folders : iterable of str, optional
+        Only these timeline folders.
+    limit : int, optional
+        At most this many timelines per folder.
+    seed : int
+        The training seed of the fits (0 = the shipped models' seed).
+    progress : ProgressHook
+        ``progress("cross-corpus", timelines_done, total)``; the table's embedding pass reports ``"embed"``.
+
+    Returns
+    -------
+    list of (Timeline, frozenset, FileScores)
+        As :func:`cross_corpus`; summarise with :func:`summarize`.
+    """
+    from .voice_windows import build_window_table
+
+    found = find_timelines(timelines, folders=folders, dev_mixes=dev_mixes)
+    if limit is not None:
+        found = [t for t in found if [u.folder for u in found].index(t.folder) + limit > found.index(t)]
+    table = build_window_table(manifest_csv=Path(data) / "manifest.csv", seed=seed, cache=work, progress=progress)
+    score = voice_score_fn(pipeline)
+    done = [0]
+
+    def counted(models: VoiceModels, timeline: Timeline) -> FileScores:
+        out = score(models, timeline)
+        done[0] += 1
+        progress("cross-corpus", done[0], len(found))
+        return out
+
+    progress("cross-corpus", 0, len(found))
+    return cross_corpus(found, fit_fn=lambda excluded: fit_voice_models(table, excluded, seed=seed),
+                        score_fn=counted)
