@@ -134,9 +134,9 @@ class SpeakersConfig:
     cluster_method: str = "constrained"
     cluster_fine_threshold: float = 0.40
     gender_cannot_link: bool = True
-    gender_link_confidence: float = 0.85
-    gender_link_min_s: float = 3.0
-    min_speaker_share: float = 0.15
+    gender_link_confidence: float = 0.6
+    gender_link_min_s: float = 6.0
+    min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
 
     def __post_init__(self) -> None:
