@@ -6,8 +6,9 @@ source's voices. This module builds those timelines from ``../shared/data`` (``m
 (``librispeech-train-clean-100``, ``emodb``, ``cv``, ``ravdess``, ``nemo``) and a ``mixed`` folder whose casts draw
 one member per source. It is the generator of ``dramapic/lab/experiments/issue14_gender/make_timelines.py`` (itself
 ``make_dev_mixes.py`` adapted per voice source), ported with the same random draws in the same order: with the
-default seed and the same data it gives the same labels, RTTM and recipes as the timelines behind the issue-14
-figures, and, with the same ffmpeg/libopus build, the same Opus bytes.
+default seed and the same data it gives the same labels, RTTM, recipes and indexes as the timelines behind the
+issue-14 figures (checked file by file), and, with the same ffmpeg/libopus build, the same Opus bytes (those were
+encoded by imageio-ffmpeg's static 9.0.2 build; Debian's 5.1 encodes the same samples to other bytes).
 
 What a timeline is (the dev mixes' recipe):
 
@@ -184,7 +185,7 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
             log.info("timelines %s: complete for seed %d, reused", f, seed)
     if todo:
         _build(data=data, out=out, plan=plan, todo=todo, keys=keys, seed=seed, bitrate=bitrate, progress=progress)
-    _write_index(out, plan=plan, keys=keys)
+    _write_index(out, keys=keys)
     return [out / f for f in wanted]
 
 
@@ -281,19 +282,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _write_index(out: Path, *, plan: Mapping[str, tuple[Cast, ...]], keys: Mapping[str, Mapping[str, Any]]) -> None:
-    """``timelines.json``: the complete folders of the tree and what they were built from."""
+def _write_index(out: Path, *, keys: Mapping[str, Mapping[str, Any]]) -> None:
+    """``timelines.json``: every complete folder of the tree (whichever call built it), what it was built from, and
+    whether it is what this call asked for (``current``)."""
     entries = []
-    for folder in plan:
-        marker = _read_marker(out / folder)
-        if marker is None or any(marker.get(k) != v for k, v in keys[folder].items()):
+    for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        marker = _read_marker(folder)
+        if marker is None or marker.get("generator") != __name__:
             continue
-        entries.append({"folder": folder, "timelines": marker["timelines"], "seed": marker["seed"],
-                        "voice_sources": sorted({s for c in plan[folder] for _, s in c})})
-    index = {"generator": __name__, "format": FORMAT, "folders": entries}
-    any_key = next(iter(keys.values()))
-    index.update(seed=any_key["seed"], bitrate=any_key["bitrate"], manifests=any_key["manifests"])
-    _atomic_text(out / INDEX, json.dumps(index, indent=1) + "\n")
+        cast_sources = [cs for f, cs in marker.get("casts", []) if f == folder.name]
+        entries.append({"folder": folder.name, "timelines": marker.get("timelines", []), "seed": marker.get("seed"),
+                        "format": marker.get("format"), "bitrate": marker.get("bitrate"),
+                        "manifests": marker.get("manifests"),
+                        "voice_sources": sorted({m[1] for cs in cast_sources for c in cs for m in c}),
+                        "current": folder.name in keys and all(marker.get(k) == v
+                                                               for k, v in keys[folder.name].items())})
+    _atomic_text(out / INDEX, json.dumps({"generator": __name__, "format": FORMAT, "folders": entries}, indent=1)
+                 + "\n")
 
 
 def _atomic_text(path: Path, text: str) -> None:
@@ -310,7 +315,7 @@ def _atomic_text(path: Path, text: str) -> None:
 def _build(*, data: Path, out: Path, plan: Mapping[str, tuple[Cast, ...]], todo: Sequence[str],
            keys: Mapping[str, Mapping[str, Any]], seed: int, bitrate: str, progress: ProgressHook) -> None:
     """Plan every folder up to the last one to write (the draws depend on what came before); write ``todo``."""
-    material = _Material.load(data, seed=seed)
+    material = _Material(data, seed=seed)
     order = list(plan)
     last = max(order.index(f) for f in todo)
     total = sum(len(plan[f]) for f in todo)
@@ -582,23 +587,12 @@ _Unit = tuple[np.ndarray, list[str]]      # (audio, the clip spans it came from)
 
 
 class _Material:
-    """The dev clips (decoded once, kept), the speakers per source with their turn-sized units, and the pools."""
+    """The dev rows and clips (decoded once, kept), the speakers per source, their turn-sized units (cut when first
+    needed, so a build that casts only some sources decodes only their voices) and the least-used-first pools."""
 
-    def __init__(self, data: Path, rows: list[dict[str, str]]) -> None:
+    def __init__(self, data: Path, *, seed: int) -> None:
         self.data = data
-        self.rows = rows
-        self._cache: dict[str, np.ndarray] = {}
-        self.speakers: dict[str, dict[str, dict[str, Any]]] = {src: {} for src in VOICE_SOURCES}
-        self.units: dict[str, list[_Unit]] = {}
-        self.unit_use: dict[str, int] = defaultdict(int)
-
-    def audio(self, path: str) -> np.ndarray:
-        if path not in self._cache:
-            self._cache[path] = _read_clip(self.data / path)
-        return self._cache[path]
-
-    @classmethod
-    def load(cls, data: Path, *, seed: int) -> _Material:
+        self.seed = seed
         rows: list[dict[str, str]] = []
         for name in MANIFESTS:
             rows += [r for r in read_manifest(data / name) if r.get("split") == "dev"]
@@ -608,33 +602,51 @@ class _Material:
             raise InputError(f"the manifests under {data} have no dev rows"
                              + (f" (missing columns: {', '.join(sorted(missing))})" if rows else ""))
         rows = [r for r in rows if not (r["label"] == "song" and r["subtype"] in _SUNG)]
-        mat = cls(data, rows)
+        self._cache: dict[str, np.ndarray] = {}
         by_spk: dict[str, list[dict[str, str]]] = defaultdict(list)
         for r in rows:
             if r["label"] == "voice" and r["gender"] in ("female", "male") and r["source"] in VOICE_SOURCES and \
                     r["subtype"] in _VOICE_SUBTYPES:
                 by_spk[r["speaker"]].append(r)
-        for s in sorted(by_spk):
-            rs = sorted(by_spk[s], key=lambda r: r["path"])
-            src = rs[0]["source"]
-            # each speaker's turns have their own generator (seed, speaker's rank): independent of the build order
-            mat.units[s] = _speech_units(np.random.default_rng([seed, len(mat.units)]), mat, rs,
-                                         STEM.get(src, src))
-            mat.speakers[src][s] = dict(gender=rs[0]["gender"], language=rs[0]["language"],
-                                        supply=sum(len(u[0]) for u in mat.units[s]) / SR)
-        mat.bed_tracks = _tracks_of(rows, BED_MUSIC)
-        mat.stretch_tracks = _tracks_of(rows, STRETCH_MUSIC)
-        mat.noise_rows = {r["path"]: r for r in rows if r["label"] == "noise" and float(r["duration_s"]) >= 1.5}
-        for what, found in (("music tracks for beds", mat.bed_tracks), ("music tracks", mat.stretch_tracks),
-                            ("noise clips of 1.5 s or more", mat.noise_rows)):
+        #: speaker -> its dev rows (by path); the rank of a speaker among all of them seeds its units
+        self._rows = {s: sorted(by_spk[s], key=lambda r: r["path"]) for s in sorted(by_spk)}
+        self._rank = {s: i for i, s in enumerate(self._rows)}
+        self._units: dict[str, list[_Unit]] = {}
+        self.speakers: dict[str, dict[str, dict[str, str]]] = {src: {} for src in VOICE_SOURCES}
+        for s, rs in self._rows.items():
+            self.speakers[rs[0]["source"]][s] = {"gender": rs[0]["gender"], "language": rs[0]["language"]}
+        self.unit_use: dict[str, int] = defaultdict(int)
+        self.speaker_use: dict[str, int] = defaultdict(int)
+        self.bed_tracks = _tracks_of(rows, BED_MUSIC)
+        self.stretch_tracks = _tracks_of(rows, STRETCH_MUSIC)
+        self.noise_rows = {r["path"]: r for r in rows if r["label"] == "noise" and float(r["duration_s"]) >= 1.5}
+        for what, found in (("music tracks for beds", self.bed_tracks), ("music tracks", self.stretch_tracks),
+                            ("noise clips of 1.5 s or more", self.noise_rows)):
             if not found:
                 raise InputError(f"the data under {data} have no dev {what}: cannot build timelines")
         room = [r["path"] for r in rows if r["label"] == "silence"]
-        mat.bed_pool, mat.stretch_pool = _Pool(mat.bed_tracks), _Pool(mat.stretch_tracks)
-        mat.noise_pool = _Pool(mat.noise_rows)
-        mat.room_pool = _Pool([p for p in room if _rms_db(mat.audio(p)) > -120] or room)
-        mat.speaker_use = defaultdict(int)
-        return mat
+        self.bed_pool, self.stretch_pool = _Pool(self.bed_tracks), _Pool(self.stretch_tracks)
+        self.noise_pool = _Pool(self.noise_rows)
+        self.room_pool = _Pool([p for p in room if _rms_db(self.audio(p)) > -120] or room)
+
+    def audio(self, path: str) -> np.ndarray:
+        if path not in self._cache:
+            self._cache[path] = _read_clip(self.data / path)
+        return self._cache[path]
+
+    def units(self, speaker: str) -> list[_Unit]:
+        """The speaker's turn-sized units; each speaker has its own generator (seed, rank among all speakers), so
+        they do not depend on which speakers were cut before."""
+        if speaker not in self._units:
+            rs = self._rows[speaker]
+            source = rs[0]["source"]
+            self._units[speaker] = _speech_units(np.random.default_rng([self.seed, self._rank[speaker]]), self, rs,
+                                                 STEM.get(source, source))
+        return self._units[speaker]
+
+    def supply(self, speaker: str) -> float:
+        """Seconds of speech in the speaker's units."""
+        return sum(len(u[0]) for u in self.units(speaker)) / SR
 
 
 def _speech_units(rng: np.random.Generator, mat: _Material, rows: Sequence[Mapping[str, str]],
@@ -768,12 +780,12 @@ def _plan_timeline(spec: Cast, rng: np.random.Generator, mat: _Material
             raise InputError(f"the data have no further dev {gg} speaker of {corpus} for the cast "
                              f"{'+'.join(f'{a}:{b}' for a, b in spec)}")
         used = mat.speaker_use
-        cand.sort(key=lambda s: (used[s], -pool[s]["supply"], s))
+        cand.sort(key=lambda s: (used[s], -mat.supply(s), s))
         s = cand[0]
         used[s] += 1
         cast.append(dict(id=s, gender=gg, language=pool[s]["language"],
                          level_db=round(float(rng.uniform(-26, -20)), 2)))
-    units = {c["id"]: list(mat.units[c["id"]]) for c in cast}
+    units = {c["id"]: list(mat.units(c["id"])) for c in cast}
     for c in cast:                 # least-used units first (a source's few speakers recur across timelines)
         units[c["id"]].sort(key=lambda u: (mat.unit_use[u[1][0]], u[1][0]))
     supply = sum(sum(len(u[0]) for u in units[c["id"]]) for c in cast) / SR

@@ -9,7 +9,6 @@ import csv
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -122,9 +121,14 @@ def built(data, tmp_path_factory):
             return real(info, **kwargs)
 
         mp.setattr(timelines.media, "decode_audio", counted)
+        mp.setattr(timelines.media, "encode_opus", _raw_audio)      # Opus itself: test_opus_audio_is_bit_exact
         folders = build_timelines(data=data, out=out, seed=3, casts=CASTS, progress=lambda *a: calls.append(a))
     assert decoded == ["cv_f_0.wav"]          # the 22.05 kHz clip, through ffmpeg; every other one by libsndfile
     return out, folders, calls
+
+
+def _raw_audio(samples, output, **kwargs):
+    output.write_bytes(np.asarray(samples, "<f4").tobytes())
 
 
 @pytest.fixture()
@@ -135,7 +139,7 @@ def fast_audio(monkeypatch):
 
     def raw(samples, output, **kwargs):
         written.append(output.name)
-        output.write_bytes(np.asarray(samples, "<f4").tobytes())
+        _raw_audio(samples, output)
 
     monkeypatch.setattr(timelines.media, "encode_opus", raw)
     return written
@@ -188,16 +192,29 @@ def test_labels_partition_each_file_and_agree_with_rttm(built, data):
             assert from_labels.any() and np.array_equal(from_labels, from_rttm)
             assert speakers == {t[7] for t in turns} == {s["id"] for s in recipe["speakers"]}
             assert row["voice_s"] == f"{from_labels.sum() / 100:.2f}"
-            # the audio is there and as long as the labels (Opus pads a few ms)
-            info = media.probe(folder / f"{name}.opus")
-            assert info.duration == pytest.approx(recipe["duration_s"], abs=0.1)
+            # the audio is there, as long as the labels, and within full scale
+            audio = np.frombuffer((folder / f"{name}.opus").read_bytes(), "<f4")
+            assert len(audio) == round(recipe["duration_s"] * SR) and np.abs(audio).max() <= 0.95 + 1e-6
             text = (folder / f"{name}.json").read_text()
             assert not any(p in text for p in train) and "singer" not in text and "blip" not in text
     mixed = json.loads((out / MIXED / "mixed_01.json").read_text())
     assert [(s["gender"], s["source"]) for s in mixed["speakers"]] == [("female", EMODB), ("male", CV),
                                                                        ("male", LIBRI)]
     index = json.loads((out / timelines.INDEX).read_text())
-    assert [f["folder"] for f in index["folders"]] == [LIBRI, CV, MIXED] and index["seed"] == 3
+    assert [(f["folder"], f["seed"], f["current"]) for f in index["folders"]] == [(CV, 3, True), (LIBRI, 3, True),
+                                                                                   (MIXED, 3, True)]
+    assert [f["voice_sources"] for f in index["folders"]] == [[CV], [LIBRI], [CV, EMODB, LIBRI]]
+
+
+def test_opus_audio_is_bit_exact(tmp_path):
+    x = (np.random.default_rng(0).normal(size=2 * SR) * 0.1).astype(np.float32)
+    media.encode_opus(x, tmp_path / "a.part")            # any name: the muxer is named, not guessed
+    media.encode_opus(x, tmp_path / "b.opus")
+    assert (tmp_path / "a.part").read_bytes() == (tmp_path / "b.opus").read_bytes()
+    info = media.probe(tmp_path / "b.opus")
+    assert info.audio_streams[0].codec == "opus" and info.duration == pytest.approx(2.0, abs=0.05)
+    y = media.decode_audio(info)
+    assert abs(len(y) - len(x)) < 0.03 * SR
 
 
 def test_recipes_are_what_the_protocol_reads(built):
@@ -232,6 +249,12 @@ def test_a_complete_tree_is_reused_and_a_changed_one_rebuilt(data, tmp_path, fas
     (out / CV / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n")      # tampered with
     build_timelines(data=data, out=out, seed=3, casts=CASTS)
     assert fast_audio == ["cv_01.opus"] and _files(out / CV) == before
+    # another seed into the same tree: that folder is rebuilt in place, the index says which folders are current
+    build_timelines(data=data, out=out, seed=5, casts=CASTS, folders=[LIBRI])
+    index = json.loads((out / timelines.INDEX).read_text())
+    assert [(f["folder"], f["seed"], f["current"]) for f in index["folders"]] == [(CV, 3, False), (LIBRI, 5, True),
+                                                                                   (MIXED, 3, False)]
+    assert sorted(p.name for p in out.iterdir()) == sorted([LIBRI, CV, MIXED, timelines.INDEX])
 
 
 def test_an_interrupted_build_leaves_nothing_to_score(data, tmp_path, monkeypatch, fast_audio):
@@ -290,13 +313,19 @@ def test_default_casts_are_the_protocol_s_28_timelines():
 
 
 @pytest.mark.shared_data
-def test_the_real_build_reproduces_the_issue14_recipe_of_one_folder(shared_data, tmp_path):
-    """Emo-DB alone (the libri folder before it planned, not written): same labels and recipes as
-    ``make_timelines.py`` built for the issue-14 figures, where that build is at hand."""
-    reference = Path("/work/exp14/timelines") / EMODB
-    if not reference.is_dir():
-        pytest.skip("the issue-14 timelines are not at /work/exp14/timelines")
-    (folder,) = build_timelines(data=shared_data, out=tmp_path / "tl", folders=[EMODB])
-    for p in sorted(reference.iterdir()):
-        if p.suffix != ".opus":
-            assert (folder / p.name).read_bytes() == p.read_bytes(), p.name
+def test_a_real_timeline_uses_only_dev_material_of_its_source(shared_data, tmp_path, fast_audio):
+    """On ../shared/data: an Emo-DB duo (only Emo-DB voices are decoded, so it is quick) casts the dev speakers
+    and places only dev clips."""
+    (folder,) = build_timelines(data=shared_data, out=tmp_path / "tl", casts={EMODB: [[("F", EMODB), ("M", EMODB)]]})
+    rows = [r for name in MANIFESTS for r in _rows(shared_data / name)]
+    dev = {r["path"] for r in rows if r["split"] == "dev"}
+    speakers = {(r["speaker"], r["gender"]) for r in rows if r["source"] == EMODB and r["split"] == "dev"}
+    recipe = json.loads((folder / "emodb_01.json").read_text())
+    assert {(s["id"], s["gender"]) for s in recipe["speakers"]} == speakers         # one female, one male
+    assert recipe["duration_s"] >= 60 and recipe["label_seconds"]["voice"] > 30
+    for item in recipe["items"]:
+        for clip in item.get("clips", []):
+            if item["role"] in ("utterance", "noise_stretch", "bed_noise", "room_tone"):
+                assert clip.split("@")[0] in dev, clip
+            if item["role"] == "utterance":
+                assert clip.startswith("clips/emodb/")
