@@ -146,7 +146,13 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
     Returns
     -------
     list of Path
-        The folders asked for, in ``casts`` order, each complete (built now or reused).
+        The folders asked for, in the order asked (``casts`` order by default), each complete (built now or
+        reused). ``out/timelines.json`` lists every complete folder of the tree.
+
+    Notes
+    -----
+    One build per tree at a time: two concurrent builds into the same ``out`` each stay whole, but the last
+    rename wins. A folder built from other settings (seed, casts, manifests) is rebuilt and swapped in.
 
     Raises
     ------
