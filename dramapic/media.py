@@ -1,4 +1,4 @@
-"""Every ffmpeg call dramapic makes: probe, decode, burn-in and subtitle muxing.
+"""Every ffmpeg call dramapic makes: probe, decode, burn-in and subtitle muxing (and, for the lab, Opus encoding).
 
 Commands are built as argument lists (filter graphs with ffmpeg-python, which escapes paths correctly) and
 run with stderr captured, so a failure becomes a typed error with ffmpeg's own words rather than a traceback.
@@ -445,6 +445,44 @@ def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None 
         raise MediaError(f"{args[0]} not found") from None
     if done.returncode != 0:
         raise _failure(done.stderr, what=f"cannot encode {output.name}")
+
+
+def encode_opus(samples: np.ndarray, output: Path, *, sample_rate: int = SAMPLE_RATE, bitrate: str = "32k") -> None:
+    """Write mono ``samples`` as Ogg Opus (libopus) at ``output``, whatever its name.
+
+    Metadata is dropped and the muxer and encoder run bit-exact, so the same samples give the same bytes with the
+    same ffmpeg/libopus build (another build may encode differently). Used by the lab to write labelled timelines;
+    not part of analysis.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n_samples,)
+        Mono float audio at ``sample_rate`` (full scale 1.0).
+    output : Path
+        The file to write (overwritten). The Ogg Opus muxer is named, not guessed from the extension, so a
+        temporary name works.
+    sample_rate : int
+        Rate of ``samples`` in Hz (also the rate stated in the file).
+    bitrate : str
+        libopus target bitrate, in ffmpeg's notation (``"32k"``).
+
+    Raises
+    ------
+    MediaError
+        ffmpeg (or its libopus encoder) is missing or failed.
+    OutputError
+        The disk is full or read-only.
+    """
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate),
+            "-ac", "1", "-i", "pipe:0", "-c:a", "libopus", "-b:a", bitrate, "-map_metadata", "-1",
+            "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "opus", file_arg(output)]
+    log.debug("running %s", " ".join(args))
+    try:
+        done = subprocess.run(args, input=np.ascontiguousarray(samples, dtype="<f4").tobytes(), capture_output=True)
+    except FileNotFoundError:
+        raise MediaError(f"cannot encode {Path(output).name}: {args[0]} not found") from None
+    if done.returncode != 0 or _output_cause(done.stderr):
+        raise _failure(done.stderr, what=f"cannot encode {Path(output).name}")
 
 
 def loop_media(source: Path, output: Path, *, seconds: float, size: str | None = None, rate: int = 25) -> None:
