@@ -5,7 +5,7 @@ import pysrt
 import pytest
 
 from dramapic.errors import OutputError
-from dramapic.result import AnalysisResult, Genre, Segment, Source, Summary
+from dramapic.result import AnalysisResult
 from dramapic.writers import OutputSet, cue_text, get_writer
 from helpers import make_result
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import numpy as np
 
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
-from ..result import SAMPLE_RATE
 from .data import EVAL_SEED, save_npz, versions
 from .voice_windows import build_window_table, train_rows, voice_manifests
 

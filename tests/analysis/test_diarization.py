@@ -224,8 +224,6 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
 
 
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
-    import dramapic.analysis.diarization as speakers
-
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
                                   options=settings())

@@ -4,7 +4,6 @@ it hears the bundled sample the way its labels say."""
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from dramapic.archive.report import load_report_data, write_report
 from dramapic.archive.run_report import OTHER_LANE, VOICE_LANE, lanes, render_run_html

@@ -10,8 +10,7 @@ import time
 import pytest
 
 from dramapic.errors import OutputError
-from dramapic.result import AnalysisResult
-from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, RunRecord, Store, iter_runs
+from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, Store, iter_runs
 from helpers import REPO, make_archive_result as make_result, make_record
 
 

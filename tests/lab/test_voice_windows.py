@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from dramapic.lab import voice_windows
 from dramapic.lab.voice_windows import build_window_table, train_rows
 
 SR = 16_000
