@@ -9,13 +9,16 @@ regression check, scored with the model fitted on everything. Figures are printe
 the dev mixes (:func:`summarize`, :func:`format_table`).
 
 The protocol is model-agnostic: ``fit_fn(excluded_sources) -> model`` and ``score_fn(model, timeline) ->
-FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair. For
-gender, ``fit_fn`` is ``lambda excluded: dramapic.lab.gender_fit.fit_gender(table, excluded=excluded)`` on a window table.
+FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair.
 Scoring is :func:`dramapic.lab.evaluate.score_result` (abstained gender left out of the gender error and reported
 as abstention; female share over known-gender voice).
 
-The timelines were built by ``dramapic/lab/experiments/issue14_gender/make_timelines.py`` (a copy of ``make_dev_mixes.py`` adapted per voice
-source; deterministic); porting that generator into the lab is still to do (see models/README.md).
+For stage 2 the pair is :func:`fit_voice_models` (gender model and speaker projection fitted on the train windows
+of the voice window table, :mod:`dramapic.lab.voice_windows`, without the held-out sources) and
+:func:`voice_score_fn` (the pipeline's stage 1, then :func:`dramapic.analysis.analyze.refine_voice` with those
+models); :func:`run_voice_protocol` runs it end to end (``dramapic eval --cross-corpus``). The timelines are built
+by :mod:`dramapic.lab.timelines` (deterministic; byte-identical to the ones behind the issue-14 figures with the same
+ffmpeg build).
 """
 
 from __future__ import annotations

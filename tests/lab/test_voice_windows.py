@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from dramapic.lab import voice_windows
 from dramapic.lab.voice_windows import build_window_table, train_rows
 
 SR = 16_000
@@ -172,3 +173,49 @@ def test_expected_calibration_error():
     # always 0.9 sure and right half the time: off by 0.4
     p = np.array([0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0.1, 0.1])
     assert expected_calibration_error(p, y) == pytest.approx(0.4)
+
+
+def test_voice_protocol_fits_without_the_timelines_source_and_scores_it(data, table, tmp_path, monkeypatch):
+    """End to end on one synthetic timeline of source beta: stage 1 and stage 2 run, the models were fitted
+    without beta, and the dev mixes' slot (nothing held out) is not used."""
+    from dramapic import media
+    from dramapic.config import load_pipeline
+    from dramapic.lab import crosscorpus
+
+    folder = tmp_path / "timelines" / "beta"
+    folder.mkdir(parents=True)
+    clips = [voice_windows.load_audio(data / f"clips/beta3_{c}.wav") for c in (0, 1)]
+    gap = np.zeros(SR // 2, np.float32)
+    audio = np.concatenate([gap, clips[0], gap, clips[1], gap])
+    media.encode_opus(audio, folder / "beta_00.opus")
+    a, b = 0.5, 0.5 + len(clips[0]) / SR
+    c, d = b + 0.5, b + 0.5 + len(clips[1]) / SR
+    end = len(audio) / SR
+    (folder / "beta_00.labels.csv").write_text(
+        "start,end,label,gender,speaker\n"
+        f"0.000,{a:.3f},silence,,\n{a:.3f},{b:.3f},voice,male,beta3\n{b:.3f},{c:.3f},silence,,\n"
+        f"{c:.3f},{d:.3f},voice,male,beta3\n{d:.3f},{end:.3f},silence,,\n", encoding="utf-8")
+    (folder / "beta_00.rttm").write_text(
+        f"SPEAKER beta_00 1 {a:.3f} {b - a:.3f} <NA> <NA> beta3 <NA> <NA>\n"
+        f"SPEAKER beta_00 1 {c:.3f} {d - c:.3f} <NA> <NA> beta3 <NA> <NA>\n", encoding="utf-8")
+    (folder / "beta_00.json").write_text(json.dumps({"speakers": [{"id": "beta3", "source": "beta"}]}),
+                                         encoding="utf-8")
+    fitted = []
+    real_fit = crosscorpus.fit_voice_models
+
+    def spy(tbl, excluded, **kwargs):
+        fitted.append(excluded)
+        return real_fit(tbl, excluded, **kwargs)
+
+    monkeypatch.setattr(crosscorpus, "fit_voice_models", spy)
+    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: table)
+    done = []
+    rows = crosscorpus.run_voice_protocol(data=data, timelines=tmp_path / "timelines", pipeline=load_pipeline(None),
+                                          work=tmp_path / "work", progress=lambda *a: done.append(a))
+    assert fitted == [frozenset({"beta"})]
+    ((timeline, excluded, scores),) = rows
+    assert timeline.folder == "beta" and excluded == {"beta"}
+    assert scores.duration == pytest.approx(end, abs=0.05)
+    assert done[0] == ("cross-corpus", 0, 1) and done[-1] == ("cross-corpus", 1, 1)
+    (summary, mean) = crosscorpus.summarize(rows)
+    assert summary["set"] == "beta" and summary["files"] == 1 and mean["set"] == "mean (held-out)"
