@@ -18,7 +18,7 @@ from .threads import configure_threads
 log = logging.getLogger("dramapic")
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file"}
-TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking")
+TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
 
 
 class TqdmProgress:
@@ -262,12 +262,12 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
         print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
         return 0
-    stages = train.TRAIN_STAGES if args.only is None else (args.only,)
+    stages = train.DEFAULT_STAGES if args.only is None else (args.only,)
     done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
                            max_clips=args.max_clips, stages=stages, seconds_per_fold=args.seconds_per_fold,
                            augment=not args.no_augment, copies=args.copies, progress=progress)
     if not args.quiet:
-        for entry in done.get("stage1", []):
+        for entry in done.get("stage1", []) + done.get("song-safe", []):
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
             metrics = metrics.get(entry["name"], metrics)
             print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
