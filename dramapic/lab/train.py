@@ -42,7 +42,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         Seeds everything; the same seed and data give the same files.
     max_clips : int, optional
         Smoke run: few clips (stage 1: this many voice clips per fold and 20 s of mixes per clip; gender: this many
-        train and dev clips) and tiny members (:data:`SMOKE_OVERRIDES`).
+        train and dev clips; song-safe: this many voice clips per voice group and fold) and tiny members
+        (:data:`SMOKE_OVERRIDES`).
     stages : sequence of str
         Which of :data:`TRAIN_STAGES` to train (default :data:`DEFAULT_STAGES`).
     seconds_per_fold : float, optional
@@ -90,10 +91,9 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
 
         clock = time.perf_counter()
         smoke = max_clips is not None
-        out["song-safe"] = train_song_safe(
-            manifest_csv, out_dir=out_dir, seed=seed, max_voice_clips=max_clips if smoke else 700,
-            seconds_per_fold=seconds_per_fold if seconds_per_fold is not None else (20.0 * max_clips if smoke
-                                                                                    else 3600.0),
-            mix_s=(20.0, 40.0) if smoke else (45.0, 120.0), progress=progress)
+        sec = seconds_per_fold if seconds_per_fold is not None else (20.0 * max_clips if smoke else 3600.0)
+        out["song-safe"] = train_song_safe(manifest_csv, out_dir=out_dir, seed=seed, seconds_per_fold=sec,
+                                           max_voice_clips=max_clips if smoke else 700,
+                                           mix_s=(20.0, 40.0) if smoke else (45.0, 120.0), progress=progress)
         out["seconds"]["song-safe"] = round(time.perf_counter() - clock, 1)
     return out
