@@ -18,7 +18,7 @@ from .threads import configure_threads
 log = logging.getLogger("dramapic")
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file"}
-TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking")
+TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
 
 
 class TqdmProgress:
@@ -141,8 +141,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--max-clips", type=int, default=None,
                        help="smoke run: use only this many clips and tiny models")
     train.add_argument("--only", choices=TRAIN_ONLY, default=None,
-                       help="train only the stage-1 ensemble, the gender model or the speaker projection, or run the "
-                            "gender-stacking measurement (model-card figures; writes no model) (default: every model)")
+                       help="train only the stage-1 ensemble, the gender model or the speaker projection, or the "
+                            "opt-in song-safe stage 1 (pipelines/song-safe.yaml), or run the gender-stacking "
+                            "measurement (model-card figures; writes no model) (default: every model but song-safe)")
     train.add_argument("--seconds-per-fold", type=float, default=None,
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
@@ -277,13 +278,13 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
         print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
         return 0
-    stages = train.TRAIN_STAGES if args.only is None else (args.only,)
+    stages = train.DEFAULT_STAGES if args.only is None else (args.only,)
     done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
                            max_clips=args.max_clips, stages=stages, seconds_per_fold=args.seconds_per_fold,
                            augment=not args.no_augment, copies=args.copies, cache=args.cache,
                            progress=progress)
     if not args.quiet:
-        for entry in done.get("stage1", []):
+        for entry in done.get("stage1", []) + done.get("song-safe", []):
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
             metrics = metrics.get(entry["name"], metrics)
             print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "

@@ -288,10 +288,14 @@ def _tracks(rows: list[dict[str, str]], mat: _Material) -> list[list[str]]:
 
 def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Generator, *,
                        speakers: dict[str, list[tuple[np.ndarray, str]]], target_s: float,
-                       augment: bool = True) -> TrainingMix:
+                       augment: bool = True, music_excerpt=None) -> TrainingMix:
     """One drama-like timeline from fold ``fold``'s material: dialogue blocks of 1-4 speakers (gaps, occasional
     overlaps, music or noise beds 0-20 dB under the speech), song and noise stretches, silences over a quiet room
-    tone; then (``augment``) gain, room reverberation, band-limiting / telephone filtering and a lossy re-encode."""
+    tone; then (``augment``) gain, room reverberation, band-limiting / telephone filtering and a lossy re-encode.
+
+    ``music_excerpt(rng, mat, tracks, seconds, level_db)`` cuts every music stretch and bed (default
+    :func:`_music_excerpt`; the song-safe training passes one that also augments the music)."""
+    music_excerpt = music_excerpt or _music_excerpt
     song_rows = mat.select(fold, "song")
     noise_rows = [r for r in mat.select(fold, "noise") if float(r["duration_s"]) >= 1.0] or mat.select(fold, "noise")
     bed_tracks = _tracks([r for r in song_rows if float(r["duration_s"]) >= 5.0], mat) or _tracks(song_rows, mat)
@@ -312,7 +316,7 @@ def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Gene
     def interlude(kind: str, t: int) -> int:
         if kind == "song":
             length, lvl = float(rng.uniform(4, 25)), float(rng.uniform(-32, -14))
-            x = _music_excerpt(rng, mat, all_tracks, length, lvl)
+            x = music_excerpt(rng, mat, all_tracks, length, lvl)
             song.append((t, _set_level(_fade(x, rng.uniform(0.05, 1.0), rng.uniform(0.1, 1.5)), lvl)))
         elif kind == "noise":
             length = float(rng.uniform(2, 12))
@@ -360,7 +364,7 @@ def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Gene
             bed_level = mean_speech - float(rng.uniform(0, 20))
             length = (block_end - block_start) / SAMPLE_RATE
             if bed == "music":
-                x = _music_excerpt(rng, mat, bed_tracks, length, bed_level)
+                x = music_excerpt(rng, mat, bed_tracks, length, bed_level)
                 song.append((block_start, _set_level(_fade(x, rng.uniform(0.3, 1.0), rng.uniform(0.5, 1.5)),
                                                      bed_level)))
             else:

@@ -23,11 +23,13 @@ from .voice_windows import build_window_table
 
 log = logging.getLogger(__name__)
 
-TRAIN_STAGES = ("stage1", "gender", "speakers")
+TRAIN_STAGES = ("stage1", "gender", "speakers", "song-safe")
+#: what plain ``dramapic train`` trains; ``song-safe`` (the opt-in stage 1 of pipelines/song-safe.yaml) only on request
+DEFAULT_STAGES = ("stage1", "gender", "speakers")
 
 
 def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: int | None = None,
-              stages: Sequence[str] = TRAIN_STAGES, seconds_per_fold: float | None = None, augment: bool = True,
+              stages: Sequence[str] = DEFAULT_STAGES, seconds_per_fold: float | None = None, augment: bool = True,
               copies: int | None = None, cache: Path | None = None,
               progress: ProgressHook = silent_hook) -> dict[str, Any]:
     """Train every model file dramapic ships (what ``dramapic train`` runs).
@@ -42,9 +44,10 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         Seeds everything; the same seed and data give the same files.
     max_clips : int, optional
         Smoke run: few clips (stage 1: this many voice clips per fold and 20 s of mixes per clip; gender: this many
-        train and dev clips) and tiny members (:data:`SMOKE_OVERRIDES`).
+        train and dev clips; song-safe: this many voice clips per voice group and fold) and tiny members
+        (:data:`SMOKE_OVERRIDES`).
     stages : sequence of str
-        Which of :data:`TRAIN_STAGES` to train.
+        Which of :data:`TRAIN_STAGES` to train (default :data:`DEFAULT_STAGES`).
     seconds_per_fold : float, optional
         Stage-1 mix audio per fold (default 3,600 s; smoke runs ``20 * max_clips``).
     augment : bool
@@ -58,8 +61,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     Returns
     -------
     dict
-        ``{"stage1": [entries], "gender": entry, "speakers": entry, "seconds": {stage: wall seconds}}``;
-        ``seconds["embed"]`` is the voice window table shared by gender and speakers.
+        ``{"stage1": [entries], "gender": entry, "speakers": entry, "song-safe": [entries], "seconds": {stage:
+        wall seconds}}``; ``seconds["embed"]`` is the voice window table shared by gender and speakers.
     """
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
@@ -95,4 +98,14 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         out["speakers"] = train_speaker_projection(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
                                                    copies=copies, table=table, progress=progress)
         out["seconds"]["speakers"] = round(time.perf_counter() - clock, 1)
+    if "song-safe" in stages:  # issue 13: source-tagged mixes of all three manifests (lab/train_song_safe.py)
+        from .train_song_safe import train_song_safe
+
+        clock = time.perf_counter()
+        smoke = max_clips is not None
+        sec = seconds_per_fold if seconds_per_fold is not None else (20.0 * max_clips if smoke else 3600.0)
+        out["song-safe"] = train_song_safe(manifest_csv, out_dir=out_dir, seed=seed, seconds_per_fold=sec,
+                                           max_voice_clips=max_clips if smoke else 700,
+                                           mix_s=(20.0, 40.0) if smoke else (45.0, 120.0), progress=progress)
+        out["seconds"]["song-safe"] = round(time.perf_counter() - clock, 1)
     return out
