@@ -127,7 +127,7 @@ def _digest(manifests: Sequence[Path], *, seed: int, splits: Sequence[str], max_
 
 def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[str] = ("train", "dev"),
                        max_clips: int | None = None, copies: int = 1, cache: Path | None = None,
-                       progress: ProgressHook = silent_hook) -> dict[str, np.ndarray]:
+                       workers: int | None = None, progress: ProgressHook = silent_hook) -> dict[str, np.ndarray]:
     """Embed every voice clip (clean and one augmented copy) into the window table (module docstring).
 
     Parameters
@@ -143,6 +143,8 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         Smoke runs: at most this many clips per split, chosen round-robin over speakers.
     copies : int
         Augmented copies per clip (condition ``aug``); 0: clean windows only.
+    workers : int, optional
+        Processes that embed (default: 2 when the machine has them and there are more than 8 batches, else 1).
     cache : Path, optional
         A folder: the table is read from ``window-table-<digest>.npz`` there when the same manifests, seed and
         settings made it, else built and written there (atomically).
@@ -159,9 +161,6 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     InputError
         A missing manifest, or no voice clip with a gender or speaker.
     """
-    from ..analysis.embeddings import SpeakerEncoder
-    from ..analysis.pitch import window_pitch_features
-
     manifest_csv = Path(manifest_csv)
     manifests = voice_manifests(manifest_csv)
     rows = clip_rows(manifests)
@@ -181,52 +180,116 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     for split in splits:
         in_split = [i for i in order if rows[i]["split"] == split]
         chosen += in_split if max_clips is None else in_split[:max_clips]
-    beds: dict[str, list[np.ndarray]] = {}
-    for split in sorted(set(rows[i]["split"] for i in chosen)):
-        paths = bed_rows(manifest_csv, split)
-        bed_rng = np.random.default_rng([TABLE_SEED + seed, 7])  # per split: a split's beds never depend on another
-        n_beds = BEDS_PER_SPLIT if max_clips is None else max(4, min(BEDS_PER_SPLIT, max_clips))  # smoke: a few
-        pick = sorted(bed_rng.choice(len(paths), size=min(n_beds, len(paths)), replace=False)) if paths else []
-        beds[split] = [load_audio(paths[k]) for k in pick]
-    encoder = SpeakerEncoder()
+    batches = [chosen[b0:b0 + CLIPS_PER_BATCH] for b0 in range(0, len(chosen), CLIPS_PER_BATCH)]
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if len(batches) > 8 else 1
+    settings = (str(manifest_csv), seed, max_clips, copies, sorted(set(rows[i]["split"] for i in chosen)))
     parts: dict[str, list[np.ndarray]] = {k: [] for k in PER_WINDOW}
     described: dict[int, str] = {}
-    for b0 in range(0, len(chosen), CLIPS_PER_BATCH):
-        ids = chosen[b0:b0 + CLIPS_PER_BATCH]
-        clean = [load_audio(root / rows[i]["path"]) for i in ids]
-        batches = [("clean", clean, ids)]
-        if copies:
+    done = 0
+
+    def collect(result) -> None:
+        nonlocal done
+        batch_parts, batch_described, n_clips = result
+        for k, v in batch_parts.items():
+            parts[k].append(v)
+        described.update(batch_described)
+        done += n_clips
+        progress("embed", done, len(chosen))
+
+    if workers <= 1:
+        embedder = _Embedder(*settings)
+        for ids in batches:
+            collect(embedder.batch(ids))
+    else:
+        import multiprocessing
+
+        # spawned (not forked) workers, one thread each: the LSTM on 1.5 s windows scales across processes far
+        # better than across torch threads; every clip's copy is seeded by its own index, so the split of the
+        # batches among workers does not change the table
+        with multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                       initargs=settings) as pool:
+            for result in pool.imap(_worker_batch, batches):
+                collect(result)
+    table = _assemble(parts, rows, described, _flags(root))
+    if cached is not None:
+        _save_atomic(cached, table)
+    return table
+
+
+class _Embedder:
+    """Embeds batches of clips of the clip table (clean and augmented), with the beds of their splits decoded once."""
+
+    def __init__(self, manifest_csv: str, seed: int, max_clips: int | None, copies: int,
+                 splits: Sequence[str]) -> None:
+        from ..analysis.embeddings import SpeakerEncoder
+
+        self.manifest_csv = Path(manifest_csv)
+        self.root = self.manifest_csv.parent
+        self.rows = clip_rows(voice_manifests(self.manifest_csv))
+        self.seed, self.copies = seed, copies
+        self.beds: dict[str, list[np.ndarray]] = {}
+        for split in splits:
+            paths = bed_rows(self.manifest_csv, split)
+            bed_rng = np.random.default_rng([TABLE_SEED + seed, 7])  # per split: never depends on another split
+            n_beds = BEDS_PER_SPLIT if max_clips is None else max(4, min(BEDS_PER_SPLIT, max_clips))  # smoke: few
+            pick = sorted(bed_rng.choice(len(paths), size=min(n_beds, len(paths)), replace=False)) if paths else []
+            self.beds[split] = [load_audio(paths[k]) for k in pick]
+        self.encoder = SpeakerEncoder()
+
+    def batch(self, ids: Sequence[int]) -> tuple[dict[str, np.ndarray], dict[int, str], int]:
+        """The windows of clips ``ids``: per-window arrays, what each augmented copy got, and len(ids)."""
+        from ..analysis.pitch import window_pitch_features
+
+        rows = self.rows
+        clean = [load_audio(self.root / rows[i]["path"]) for i in ids]
+        conditions = [("clean", clean, list(ids))]
+        described: dict[int, str] = {}
+        if self.copies:
             augmented, owners = [], []
             for i, x in zip(ids, clean):
-                rng = np.random.default_rng([TABLE_SEED + seed, i])  # per clip: independent of the other clips
+                rng = np.random.default_rng([TABLE_SEED + self.seed, i])  # per clip: independent of the others
                 what_all = []
-                for _ in range(copies):
-                    y, what = augment_clip(x, beds.get(rows[i]["split"], []), rng)
+                for _ in range(self.copies):
+                    y, what = augment_clip(x, self.beds.get(rows[i]["split"], []), rng)
                     if rng.random() < P_ROOM:
                         y, what = apply_room(y, room_impulse(rng)), what + "+room"
                     augmented.append(y)
                     owners.append(i)
                     what_all.append(what)
                 described[i] = ",".join(what_all)
-            batches.append(("aug", augmented, owners))
-        for condition, audios, owners in batches:
+            conditions.append(("aug", augmented, owners))
+        out: dict[str, list[np.ndarray]] = {k: [] for k in PER_WINDOW}
+        for condition, audios, owners in conditions:
             bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])])
             regions = [(bounds[k] / SAMPLE_RATE, bounds[k + 1] / SAMPLE_RATE) for k in range(len(audios))]
             whole = np.concatenate(audios).astype(np.float32)
-            times, emb, region = encoder.embed_regions(whole, sample_rate=SAMPLE_RATE, regions=regions,
-                                                       window_s=WINDOW_S, hop_s=HOP_S)
+            times, emb, region = self.encoder.embed_regions(whole, sample_rate=SAMPLE_RATE, regions=regions,
+                                                            window_s=WINDOW_S, hop_s=HOP_S)
             offset = bounds[region] / SAMPLE_RATE
-            parts["emb"].append(np.asarray(emb, np.float32))
-            parts["pitch"].append(window_pitch_features(whole, times=times, sample_rate=SAMPLE_RATE))
-            parts["clip"].append(np.asarray(owners, np.int64)[region])
-            parts["condition"].append(np.full(len(region), condition))
-            parts["t0"].append(times[:, 0] - offset)
-            parts["t1"].append(times[:, 1] - offset)
-        progress("embed", min(b0 + CLIPS_PER_BATCH, len(chosen)), len(chosen))
-    table = _assemble(parts, rows, described, _flags(root))
-    if cached is not None:
-        _save_atomic(cached, table)
-    return table
+            out["emb"].append(np.asarray(emb, np.float32))
+            out["pitch"].append(window_pitch_features(whole, times=times, sample_rate=SAMPLE_RATE))
+            out["clip"].append(np.asarray(owners, np.int64)[region])
+            out["condition"].append(np.full(len(region), condition))
+            out["t0"].append(times[:, 0] - offset)
+            out["t1"].append(times[:, 1] - offset)
+        return {k: np.concatenate(v) for k, v in out.items()}, described, len(ids)
+
+
+_WORKER: _Embedder | None = None
+
+
+def _init_worker(*settings) -> None:
+    global _WORKER
+    import torch
+
+    torch.set_num_threads(1)
+    _WORKER = _Embedder(*settings)
+
+
+def _worker_batch(ids: Sequence[int]):
+    assert _WORKER is not None
+    return _WORKER.batch(ids)
 
 
 def _assemble(parts, rows, described, flags) -> dict[str, np.ndarray]:

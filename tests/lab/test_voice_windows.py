@@ -219,3 +219,14 @@ def test_voice_protocol_fits_without_the_timelines_source_and_scores_it(data, ta
     assert done[0] == ("cross-corpus", 0, 1) and done[-1] == ("cross-corpus", 1, 1)
     (summary, mean) = crosscorpus.summarize(rows)
     assert summary["set"] == "beta" and summary["files"] == 1 and mean["set"] == "mean (held-out)"
+
+
+def test_worker_processes_give_the_same_table(data, table, monkeypatch):
+    monkeypatch.setattr(voice_windows, "CLIPS_PER_BATCH", 5)  # 4 batches: both workers get clips
+    parallel = build_window_table(manifest_csv=data / "manifest.csv", seed=0, workers=2)
+    assert set(parallel) == set(table)
+    for key in table:
+        if table[key].dtype.kind == "f":
+            np.testing.assert_allclose(parallel[key], table[key], atol=1e-4, err_msg=key)
+        else:
+            assert np.array_equal(parallel[key], table[key]), key
