@@ -277,7 +277,8 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     data : Path
         The shared data folder (``manifest.csv``, ``manifest_extra.csv``): the training windows.
     timelines : Path
-        The timeline tree (:func:`find_timelines`), built by :mod:`dramapic.lab.timelines` when absent.
+        The timeline tree (:func:`find_timelines`; :func:`dramapic.lab.timelines.build_timelines` builds it, as
+        ``dramapic eval --cross-corpus`` does when no ``--timelines`` is given).
     pipeline : PipelineConfig
         Stage 1, the clustering settings and the switches; its stage-2 *models* are replaced by the fits.
     work : Path
@@ -301,8 +302,14 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     from .voice_windows import build_window_table
 
     found = find_timelines(timelines, folders=folders, dev_mixes=dev_mixes)
-    if limit is not None:
-        found = [t for t in found if [u.folder for u in found].index(t.folder) + limit > found.index(t)]
+    if limit is not None:  # the first ``limit`` timelines of each folder
+        seen: dict[str, int] = {}
+        kept = []
+        for t in found:
+            seen[t.folder] = seen.get(t.folder, 0) + 1
+            if seen[t.folder] <= limit:
+                kept.append(t)
+        found = kept
     table = build_window_table(manifest_csv=Path(data) / "manifest.csv", seed=seed, cache=work, progress=progress)
     score = voice_score_fn(pipeline)
     done = [0]

@@ -230,3 +230,19 @@ def test_worker_processes_give_the_same_table(data, table, monkeypatch):
             np.testing.assert_allclose(parallel[key], table[key], atol=1e-4, err_msg=key)
         else:
             assert np.array_equal(parallel[key], table[key]), key
+
+
+def test_voice_protocol_limit_keeps_the_first_timelines_of_each_folder(tmp_path, monkeypatch):
+    from dramapic.lab import crosscorpus
+
+    for folder, names in (("cv", ["cv_01", "cv_02", "cv_03"]), ("emodb", ["emodb_01"])):
+        (tmp_path / folder).mkdir()
+        for name in names:
+            (tmp_path / folder / f"{name}.labels.csv").write_text("start,end,label,gender,speaker\n")
+            (tmp_path / folder / f"{name}.json").write_text(json.dumps({"speakers": [{"id": "x", "source": folder}]}))
+    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: {})
+    monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: timeline.name)
+    monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: excluded)
+    rows = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=None, work=tmp_path, limit=2)
+    assert [(t.name, excluded, score) for t, excluded, score in rows] == [
+        ("cv_01", {"cv"}, "cv_01"), ("cv_02", {"cv"}, "cv_02"), ("emodb_01", {"emodb"}, "emodb_01")]
