@@ -58,6 +58,14 @@ def read_manifest(manifest_csv: Path) -> list[dict[str, str]]:
     return rows
 
 
+def manifests_beside(manifest_csv: Path, names: Sequence[str]) -> list[Path]:
+    """``manifest_csv`` and those of ``names`` (``manifest_extra.csv``, ...) that lie next to it, in that order:
+    the extra manifests share its columns and data root."""
+    manifest_csv = Path(manifest_csv)
+    extra = [manifest_csv.with_name(name) for name in names]
+    return [manifest_csv] + [m for m in extra if m.is_file() and m != manifest_csv]
+
+
 def _load(path: Path) -> np.ndarray:
     import soundfile as sf
 

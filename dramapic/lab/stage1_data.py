@@ -28,7 +28,7 @@ from ..errors import ConfigError, InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE
 from . import mixes
-from .data import _load, _rms, read_manifest
+from .data import _rms, load_audio, manifests_beside, read_manifest
 from .mixes import TrainingMix, _Material, _source_group, build_training_mix, speech_units
 from .songcheck import HELDOUT_SOURCES, MANIFESTS
 
@@ -107,7 +107,7 @@ def read_rows(manifest_csv: Path) -> list[dict[str, str]]:
         ``manifest_csv`` (or an extra manifest that exists) is missing, unreadable, or lacks the columns used here.
     """
     manifest_csv = Path(manifest_csv)
-    paths = [manifest_csv] + [manifest_csv.parent / m for m in EXTRA_MANIFESTS if (manifest_csv.parent / m).is_file()]
+    paths = manifests_beside(manifest_csv, EXTRA_MANIFESTS)
     rows = []
     for path in paths:
         for r in read_manifest(path):
@@ -143,18 +143,8 @@ class SourceMaterial(_Material):
 
     def audio(self, rel: str) -> np.ndarray:
         if rel not in self._cache:
-            self._cache[rel] = _load_any(self.root / rel)
+            self._cache[rel] = load_audio(self.root / rel)
         return self._cache[rel]
-
-
-def _load_any(path: Path) -> np.ndarray:
-    """16 kHz mono float32 through libsndfile, else through ffmpeg (a few Opus files libsndfile calls malformed)."""
-    try:
-        return _load(path)
-    except RuntimeError:  # soundfile.LibsndfileError; media raises typed errors if ffmpeg cannot read it either
-        from .. import media
-
-        return media.decode_audio(media.probe(Path(path))).astype(np.float32)
 
 
 class _View:
@@ -381,7 +371,7 @@ def training_data_info(manifest_csv: Path, built: Sequence[TrainingMix], *,
     from ..result import STAGE1_LABELS
 
     manifest_csv = Path(manifest_csv)
-    paths = [manifest_csv] + [manifest_csv.parent / m for m in EXTRA_MANIFESTS if (manifest_csv.parent / m).is_file()]
+    paths = manifests_beside(manifest_csv, EXTRA_MANIFESTS)
     per_voice: dict[str, int] = {}
     per_music: dict[str, int] = {}
     for m in built:

@@ -42,7 +42,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
-from .data import apply_room, augment_clip, load_audio, read_manifest, room_impulse
+from .data import apply_room, augment_clip, load_audio, manifests_beside, read_manifest, room_impulse
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ COPIED = ("speaker", "source", "gender", "split", "language", "subtype")
 
 def voice_manifests(manifest_csv: Path) -> list[Path]:
     """``manifest_csv`` and, when it lies next to it, ``manifest_extra.csv`` (same columns, same data root)."""
-    extra = Path(manifest_csv).with_name("manifest_extra.csv")
-    return [Path(manifest_csv)] + ([extra] if extra.is_file() and extra != Path(manifest_csv) else [])
+    return manifests_beside(manifest_csv, ["manifest_extra.csv"])
 
 
 def clip_rows(manifests: Sequence[Path]) -> list[dict[str, str]]:
