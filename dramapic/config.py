@@ -33,6 +33,12 @@ class Stage1Config:
     members: tuple[str, ...] = ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn", "stage1-yamnet-lr")
     #: manifest name of the stacker trained on exactly these members
     stacker: str = "stage1-stacker-lr"
+    #: the song guard (issue 13, ``stage1.song_guard``): voice becomes song where FireRedVAD's own AED hears no
+    #: speech but singing over the surrounding ``song_guard_context_s`` (``analysis.stage1.song_guard``)
+    song_guard: bool = True
+    song_guard_speech_below: float = 0.15
+    song_guard_singing_from: float = 0.4
+    song_guard_context_s: float = 3.0
 
     def __post_init__(self) -> None:
         if self.model not in STAGE1_MODELS:
@@ -49,6 +55,10 @@ class Stage1Config:
             raise ConfigError(f"stage1.min_duration_s must give exactly {list(STAGE1_LABELS)}")
         if self.silence_slope_db <= 0 or self.switch_penalty < 0:
             raise ConfigError("stage1.silence_slope_db must be > 0 and stage1.switch_penalty >= 0")
+        if not (0.0 <= self.song_guard_speech_below <= 1.0 and 0.0 <= self.song_guard_singing_from <= 1.0):
+            raise ConfigError("stage1.song_guard_speech_below and stage1.song_guard_singing_from must lie in [0, 1]")
+        if not 0.01 <= self.song_guard_context_s <= 30.0:
+            raise ConfigError("stage1.song_guard_context_s must lie in [0.01, 30] seconds")
 
 
 @dataclass(frozen=True)

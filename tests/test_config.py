@@ -33,6 +33,9 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("render:\n  badge: maybe\n", "true/false"),
     ("- a list\n", "mapping"),
     ("render: [1, 2\n", "not valid YAML"),
+    ("stage1:\n  song_guard: 1\n", "true/false"),
+    ("stage1:\n  song_guard_speech_below: 1.5\n", "song_guard_speech_below"),
+    ("stage1:\n  song_guard_context_s: 0\n", "song_guard_context_s"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"

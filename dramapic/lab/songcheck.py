@@ -163,11 +163,10 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     """
     from .. import media
     from ..analysis import detectors, loaders
-    from ..analysis.smoothing import smooth_labels
+    from ..analysis.stage1 import stage1_frame_labels
 
     cfg = pipeline.stage1
     model = loaders.stage1_model(cfg)
-    min_frames = np.array([round(cfg.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
 
     def frames():
         for i, clip in enumerate(clips):
@@ -175,8 +174,7 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
                 progress("evaluate", i, len(clips))
             audio = media.decode_audio(media.probe(clip.path))
             scores = detectors.run_detectors(audio)
-            path = smooth_labels(model.frame_probabilities(audio, scores), switch_penalty=cfg.switch_penalty,
-                                 min_frames=min_frames)
+            _, path = stage1_frame_labels(model.frame_probabilities(audio, scores), scores, settings=cfg)
             yield clip.subtype, path, scores.energy_db
 
     return score_song_frames(frames())

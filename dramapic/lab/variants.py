@@ -26,7 +26,8 @@ class VariantsReport:
     Attributes
     ----------
     stage1 : dict of str to Report
-        One report per stage-1 variant (``rule``, each member alone, ``ensemble``); their segments carry no gender.
+        One report per stage-1 variant (``rule``, each member alone, ``ensemble``, ``ensemble-unguarded``); their
+        segments carry no gender.
     gender : dict of str to Report
         One report per gender variant (:data:`GENDER_VARIANTS`).
     seconds : dict of str to float
@@ -129,7 +130,9 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
 
     Stage-1 variants share the detectors' scores of each file and the pipeline's smoothing (Viterbi switching
     penalty and minimum durations): ``rule`` (:class:`dramapic.analysis.stage1.DetectorCombiner`), each member of
-    ``pipeline.stage1.members`` alone, and ``ensemble`` (members + stacker).
+    ``pipeline.stage1.members`` alone, ``ensemble`` (members + stacker) and ``ensemble-unguarded`` (the same without
+    the pipeline's song guard). ``rule`` and ``ensemble`` pass the song guard as in ``analyze`` when the pipeline
+    switches it on (:func:`dramapic.analysis.stage1.stage1_frame_labels`).
 
     Gender variants (the pipeline's gender model and speaker windows, on the ensemble's stage-1 labels):
 
@@ -153,7 +156,7 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     from .. import media
     from ..analysis.analyze import segments_from_frames
     from ..config import load_pipeline
-    from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble
+    from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble, stage1_frame_labels
     from ..models import load_manifest
     from ..analysis.smoothing import smooth_labels
 
@@ -210,8 +213,14 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
         clock = tick("stacker", clock)
         paths = {}
+        # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included; each
+        # member alone and the ensemble without the guard are smoothed only
+        probs["ensemble-unguarded"] = probs["ensemble"]
         for name, p in probs.items():
-            paths[name] = smooth_labels(p, switch_penalty=cfg.switch_penalty, min_frames=min_frames)
+            if name in ("rule", "ensemble"):
+                probs[name], paths[name] = stage1_frame_labels(p, scores, settings=cfg)
+            else:
+                paths[name] = smooth_labels(p, switch_penalty=cfg.switch_penalty, min_frames=min_frames)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(paths[name], None, duration)}
             stage1.setdefault(name, []).append(score_result(result, reference))

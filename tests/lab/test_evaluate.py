@@ -387,7 +387,7 @@ def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(cap
 
     pipeline = load_pipeline(None)
     report = evaluate_variants(DEV_MIXES, pipeline, limit=1)
-    assert list(report.stage1) == ["rule", *pipeline.stage1.members, "ensemble"]
+    assert list(report.stage1) == ["rule", *pipeline.stage1.members, "ensemble", "ensemble-unguarded"]
     assert set(report.gender) == set(GENDER_VARIANTS)
     for rep in (*report.stage1.values(), *report.gender.values()):
         assert len(rep.files) == 1 and 0.0 <= rep.accuracy <= 1.0
