@@ -92,8 +92,13 @@ class SpeakersConfig:
         ``"ahc"``: plain average linkage and the absolute ``min_speaker_s`` rule (``analysis/clustering.py``).
     cluster_threshold : float or None
         Average-linkage cosine distance at which clustering stops merging; it sets the speaker count when
-        ``num_speakers`` is not given. None: the projection's calibrated stopping distance (stored with it by
-        ``dramapic train``); a number wins.
+        ``num_speakers`` is not given. None: the distance at which the projection's calibrated probability of
+        "same speaker" (stored with it by ``dramapic train``) falls to ``cluster_same_probability``; a number
+        wins.
+    cluster_same_probability : float
+        With ``cluster_threshold`` null: merging stops where two clusters are less likely than this to be one
+        speaker (0 .. 1, exclusive; 0.5 is the calibration's equal-odds point). A probability, not a distance, so
+        that it means the same in a projection refitted on other speakers.
     cluster_fine_threshold : float
         ``"constrained"``: scipy's unconstrained tree is kept up to this distance (capped at the stopping
         distance), the constrained merges start from there.
@@ -133,6 +138,7 @@ class SpeakersConfig:
     hop_s: float = 0.75
     refine_hop_s: float = 0.25
     cluster_threshold: float | None = None
+    cluster_same_probability: float = 0.5
     max_speakers: int = 8
     min_speaker_s: float = 6.0
     switch_penalty: float = 0.15
@@ -165,6 +171,8 @@ class SpeakersConfig:
         if self.cluster_threshold is None and self.projection is None:
             raise ConfigError("speakers.cluster_threshold must be a number when speakers.projection is null "
                               "(null takes the projection's calibrated threshold)")
+        if not 0 < self.cluster_same_probability < 1:
+            raise ConfigError("speakers.cluster_same_probability must lie strictly between 0 and 1")
         if self.cluster_method not in ("constrained", "ahc"):
             raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got {self.cluster_method!r}")
         if not 0 <= self.cluster_fine_threshold < 2:

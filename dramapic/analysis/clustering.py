@@ -19,13 +19,16 @@ Two methods (``speakers.cluster_method``):
     longer flips when the same voices come back. A small cluster of a confident gender no other cluster has
     stays a speaker (a short female part among men).
 
-The stopping distance is by default the projection's own calibrated value (:func:`stopping_distance`): the
-equal-odds point of same / different-speaker cluster pairs simulated from held-out *training* speakers
-(:mod:`dramapic.lab.train_speakers`), not a value tuned on the dev mixes. Figures: ``models/README.md``.
+The stopping distance is by default read off the projection's own calibration (:func:`stopping_distance`): the
+distance at which same / different-speaker cluster pairs simulated from held-out *training* speakers
+(:mod:`dramapic.lab.train_speakers`) are ``cluster_same_probability`` likely to be one speaker (0.5, the
+equal-odds point; 0.45 was measured across corpora and not kept), not a distance tuned on the dev mixes. Figures:
+``models/README.md``.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -45,7 +48,8 @@ def stopping_distance(options: SpeakersConfig, projection: Any | None) -> float:
     Parameters
     ----------
     options : SpeakersConfig
-        ``cluster_threshold`` wins when set; null means the projection's calibrated value.
+        ``cluster_threshold`` wins when set; null means the distance at which the projection's calibrated
+        P(same speaker) falls to ``cluster_same_probability``.
     projection : SpeakerProjection or None
         The space the windows are clustered in.
 
@@ -56,15 +60,26 @@ def stopping_distance(options: SpeakersConfig, projection: Any | None) -> float:
     Raises
     ------
     ConfigError
-        ``cluster_threshold`` is null and there is no projection, or it carries no calibrated threshold (a
-        version-1 ``speaker-lda`` file): the YAML must then give the number.
+        ``cluster_threshold`` is null and there is no projection, or it carries no calibration (a version-1
+        ``speaker-lda`` file, or one with only the equal-odds distance while another probability is asked for):
+        the YAML must then give the number.
     """
     if options.cluster_threshold is not None:
         return float(options.cluster_threshold)
+    p = float(options.cluster_same_probability)
+    calibration = getattr(projection, "calibration", None)
+    if calibration is not None:
+        a, b = (float(v) for v in calibration)
+        # P(same) = sigmoid(a + b * distance), b < 0: solve for the distance where it equals p
+        distance = (math.log(p / (1.0 - p)) - a) / b if b != 0 else float("nan")
+        if not 0.0 < distance < 2.0:
+            raise ConfigError(f"speakers.cluster_same_probability {p} gives no usable distance with the projection "
+                              f"{options.projection!r} (calibration {a:.3g}, {b:.3g}): set speakers.cluster_threshold")
+        return distance
     calibrated = getattr(projection, "cluster_threshold", None)
-    if calibrated is None:
+    if calibrated is None or p != 0.5:
         raise ConfigError("speakers.cluster_threshold is null but the speaker projection "
-                          f"({options.projection!r}) carries no calibrated threshold: set a number in the pipeline")
+                          f"({options.projection!r}) carries no calibration: set a number in the pipeline")
     return float(calibrated)
 
 

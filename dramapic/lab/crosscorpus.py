@@ -257,7 +257,8 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
     def score(models: VoiceModels, timeline: Timeline) -> FileScores:
         audio = media.decode_audio(media.probe(timeline.audio))
         segments, _, _ = analyze_audio(audio, stage1_only)
-        # speakers.cluster_threshold null (the default) takes this projection's own calibrated stopping distance
+        # speakers.cluster_threshold null (the default) reads the stopping distance off this projection's own
+        # calibration (at speakers.cluster_same_probability), so a refitted projection keeps the meaning
         merged, _ = refine_voice(audio, segments, settings=settings, projection=models.projection,
                                  gender_model=models.gender_model if pipeline.stage2.gender else None,
                                  progress=progress)

@@ -159,13 +159,17 @@ def test_min_speakers_bounds_the_constrained_merge():
 
 
 def test_threshold_from_projection_when_the_yaml_gives_null():
+    equal_odds = SpeakersConfig()
+    assert equal_odds.cluster_same_probability == 0.5
     proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.81)
-    assert stopping_distance(SpeakersConfig(), proj) == pytest.approx(0.81)
+    assert stopping_distance(equal_odds, proj) == pytest.approx(0.81)
+    with pytest.raises(ConfigError, match="calibration"):  # only the equal-odds distance is stored
+        stopping_distance(SpeakersConfig(cluster_same_probability=0.45), proj)
     assert stopping_distance(SpeakersConfig(cluster_threshold=0.6), proj) == pytest.approx(0.6)  # a number wins
     old = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10])
     assert old.cluster_threshold is None
-    with pytest.raises(ConfigError, match="calibrated"):
-        stopping_distance(SpeakersConfig(), old)
+    with pytest.raises(ConfigError, match="calibration"):
+        stopping_distance(equal_odds, old)
     with pytest.raises(ConfigError):
         stopping_distance(SpeakersConfig(), None)
     assert stopping_distance(SpeakersConfig(cluster_threshold=0.7), old) == pytest.approx(0.7)
@@ -173,7 +177,22 @@ def test_threshold_from_projection_when_the_yaml_gives_null():
         SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=3.0)
 
 
+def test_threshold_from_the_calibration_at_the_asked_probability():
+    # P(same) = sigmoid(a + b * d), the shipped projection's calibration (equal odds at 0.8089)
+    a, b = 14.2222, -17.5816
+    proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=-a / b,
+                             calibration=np.array([a, b]))
+    at_half = stopping_distance(SpeakersConfig(cluster_same_probability=0.5), proj)
+    assert at_half == pytest.approx(-a / b)
+    at_045 = stopping_distance(SpeakersConfig(cluster_same_probability=0.45), proj)  # merge a little further
+    assert at_045 > at_half
+    assert 1.0 / (1.0 + np.exp(-(a + b * at_045))) == pytest.approx(0.45)
+    with pytest.raises(ConfigError, match="usable distance"):  # beyond the cosine range (2.38)
+        stopping_distance(SpeakersConfig(cluster_same_probability=1e-12), proj)
+
+
 @pytest.mark.parametrize("bad", [{"cluster_method": "spectral"}, {"cluster_threshold": 2.5},
+                                 {"cluster_same_probability": 0.0}, {"cluster_same_probability": 1.0},
                                  {"cluster_threshold": 0.0}, {"cluster_fine_threshold": -0.1},
                                  {"gender_link_confidence": 0.4}, {"gender_link_confidence": 1.2},
                                  {"gender_link_min_s": -1.0}, {"min_speaker_share": 1.5},
