@@ -125,6 +125,9 @@ class SpeakersConfig:
     switch_penalty : float
         Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
         windows of one voice segment.
+    gender_resegment_weight : float
+        Re-segmentation: weight of gender agreement (window's signed calibrated confidence times the speaker's)
+        added to a window's similarity to each speaker; 0 switches it off.
     min_turn_s : float
         Re-segmentation: shorter turns inside a voice segment are given to a neighbouring turn.
     projection : str or None
@@ -154,6 +157,7 @@ class SpeakersConfig:
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
+    gender_resegment_weight: float = 0.3
 
     def __post_init__(self) -> None:
         if self.projection is not None and not isinstance(self.projection, str):
@@ -181,6 +185,8 @@ class SpeakersConfig:
             raise ConfigError("speakers.gender_link_confidence must be between 0.5 and 1")
         if not 0 <= self.min_speaker_share <= 1:
             raise ConfigError("speakers.min_speaker_share must be between 0 and 1")
+        if not 0 <= self.gender_resegment_weight <= 1:
+            raise ConfigError("speakers.gender_resegment_weight must be between 0 and 1")
         if self.gender_link_min_s < 0 or self.max_small_speaker_s < 0:
             raise ConfigError("speakers: gender_link_min_s and max_small_speaker_s must not be negative")
         for name in ("min_speakers", "max_speakers", "num_speakers"):

@@ -350,18 +350,29 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
 
     # 1. cluster the windows; each carries an equal share of its segment's duration
     per_seg = np.bincount(region, minlength=n_seg)
+    # calibrated window probabilities (0.5 everywhere when gender is off: nothing refused, no gender pull)
+    cal_a, cal_b = gender_model.window_calibration
+    p_female = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
     if centroids is None:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
-        # the cannot-link reads calibrated window probabilities (constant when gender is off: nothing refused)
-        cal_a, cal_b = gender_model.window_calibration
-        p_female = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
         ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
                               options=options, threshold=stopping_distance(options, projection))
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
     k = cent.shape[0]
 
-    # 2. re-segment every voice segment against the centroids (Viterbi, then a minimum turn length)
+    # 2. re-segment every voice segment against the centroids (Viterbi, then a minimum turn length). With
+    # gender_resegment_weight, a window also leans towards speakers of its own gender: the product of its signed
+    # confidence (2 p - 1) and the speaker's (the same over the windows nearest its centroid) is added to the
+    # similarity, so a confidently female stretch inside one segment is not handed to a confidently male speaker
+    # just because his centroid lies a little closer.
+    sims_all = emb @ cent.T
+    if options.gender_resegment_weight > 0:
+        nearest = np.argmax(sims_all, axis=1)
+        signed = 2.0 * p_female - 1.0
+        counts = np.bincount(nearest, minlength=k)
+        speaker_sign = np.bincount(nearest, weights=signed, minlength=k) / np.maximum(counts, 1)
+        sims_all = sims_all + options.gender_resegment_weight * signed[:, None] * speaker_sign[None, :]
     centres = times.mean(axis=1)
     order = np.lexsort((centres, region))
     offsets = np.concatenate([[0], np.cumsum(per_seg)])
@@ -371,7 +382,7 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
         if len(rows) == 0:
             raw.append([])
             continue
-        turns = _segment_turns(float(seg[s, 0]), float(seg[s, 1]), centres[rows], emb[rows] @ cent.T,
+        turns = _segment_turns(float(seg[s, 0]), float(seg[s, 1]), centres[rows], sims_all[rows],
                                options.switch_penalty, options.min_turn_s)
         raw.append([(a, b, c, rows[i:j]) for a, b, c, i, j in turns])
     has = np.flatnonzero(per_seg > 0)

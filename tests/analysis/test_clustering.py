@@ -193,6 +193,7 @@ def test_threshold_from_the_calibration_at_the_asked_probability():
 
 @pytest.mark.parametrize("bad", [{"cluster_method": "spectral"}, {"cluster_threshold": 2.5},
                                  {"cluster_same_probability": 0.0}, {"cluster_same_probability": 1.0},
+                                 {"gender_resegment_weight": -0.1}, {"gender_resegment_weight": 1.5},
                                  {"cluster_threshold": 0.0}, {"cluster_fine_threshold": -0.1},
                                  {"gender_link_confidence": 0.4}, {"gender_link_confidence": 1.2},
                                  {"gender_link_min_s": -1.0}, {"min_speaker_share": 1.5},

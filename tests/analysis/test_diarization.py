@@ -443,3 +443,28 @@ def test_outlier_windows_do_not_make_real_speakers_merge_at_the_speaker_bound():
     for spk in range(3):
         assert len(set(found[spk * 30:(spk + 1) * 30])) == 1
     assert len(set(found[:90])) == 3
+
+
+def test_gender_pulls_an_ambiguous_stretch_to_the_speaker_of_its_gender():
+    # a woman (a), then a stretch whose voice lies between hers and a man's (x: a little nearer his, but clearly
+    # female), then the man (b); the stretch is too short to be a speaker of its own
+    segments, times, emb, region, female = _synthetic("a" * 40 + "x" * 12 + "b" * 40)
+    mix = 0.4 * emb[:40].mean(axis=0) + 0.6 * emb[52:].mean(axis=0)
+    emb[40:52] = mix / np.linalg.norm(mix)
+    female[40:52] = 0.95
+    plain = diarize_windows(segments, times, emb, region, female,
+                            settings(switch_penalty=0.0, gender_resegment_weight=0.0))
+    pulled = diarize_windows(segments, times, emb, region, female, settings(switch_penalty=0.0))
+    assert settings().gender_resegment_weight == 0.3  # the default pulls
+
+    def speaker_at(labelling, t):
+        return next(turn.speaker for turn in labelling.turns[0] if turn.start <= t < turn.end)
+
+    middle = float(times[46].mean())  # the centre of the stretch
+    assert speaker_at(plain, middle) == speaker_at(plain, float(times[80].mean()))   # without: the man's
+    assert speaker_at(pulled, middle) == speaker_at(pulled, float(times[5].mean()))  # with: the woman's
+    # gender switched off (p = 0.5 everywhere) pulls nothing
+    neutral = np.full_like(female, 0.5)
+    assert diarize_windows(segments, times, emb, region, neutral, settings(switch_penalty=0.0)).turns == \
+        diarize_windows(segments, times, emb, region, neutral,
+                        settings(switch_penalty=0.0, gender_resegment_weight=0.0)).turns
