@@ -5,7 +5,7 @@ model card's tables). Scoring itself is :mod:`dramapic.lab.evaluate`'s.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -158,14 +158,14 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     from ..config import load_pipeline
     from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble, stage1_frame_labels
     from ..models import load_manifest
-    from ..analysis.smoothing import smooth_labels
 
     pipeline = pipeline or load_pipeline(None)
     manifest = manifest or load_manifest()
     cfg = pipeline.stage1
     ensemble = Stage1Ensemble.from_manifest(manifest, members=cfg.members, stacker=cfg.stacker)
     rule = DetectorCombiner(cfg)
-    min_frames = np.array([round(cfg.min_duration_s[lab] / FRAME_S) for lab in STAGE1_LABELS])
+    # each member alone and the ensemble without the guard: the same decision routine, guard off
+    unguarded = replace(cfg, song_guard=False)
     if gender:
         from ..analysis.analyze import analyze
         from ..analysis.embeddings import SpeakerEncoder
@@ -213,14 +213,11 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
         clock = tick("stacker", clock)
         paths = {}
-        # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included; each
-        # member alone and the ensemble without the guard are smoothed only
+        # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included
         probs["ensemble-unguarded"] = probs["ensemble"]
         for name, p in probs.items():
-            if name in ("rule", "ensemble"):
-                probs[name], paths[name] = stage1_frame_labels(p, scores, settings=cfg)
-            else:
-                paths[name] = smooth_labels(p, switch_penalty=cfg.switch_penalty, min_frames=min_frames)
+            probs[name], paths[name] = stage1_frame_labels(
+                p, scores, settings=cfg if name in ("rule", "ensemble") else unguarded)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(paths[name], None, duration)}
             stage1.setdefault(name, []).append(score_result(result, reference))
