@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import functools
 import os
 import signal
 import sys
@@ -94,13 +95,41 @@ def _worker_signal(signum: int, frame: Any) -> None:
 
 
 def _set_parent_death_signal(signum: int) -> bool:
+    prctl = _libc_prctl()
+    return prctl is not None and prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+
+
+@functools.lru_cache(maxsize=1)
+def _libc_prctl() -> Callable[..., int] | None:
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        return libc.prctl(_PR_SET_PDEATHSIG, signum, 0, 0, 0) == 0
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
     except (OSError, AttributeError):
-        return False
+        return None
+
+
+def child_dies_with_parent() -> Callable[[], None] | None:
+    """A ``preexec_fn`` for a child (ffmpeg) that must not outlive this process: the kernel sends it SIGKILL when
+    the thread that started it ends, so a ``kill -9`` of dramapic does not leave an encoder running for an hour
+    on a hidden temporary file. ``None`` where the kernel offers no such thing (not Linux).
+
+    Only for a child that its starting thread waits for (:func:`subprocess.run`, or ``Popen`` read to its end in
+    the same thread): the death signal follows that *thread*, not the process. ``prctl`` is looked up here, in
+    the parent, so that the child runs no Python beyond one foreign call between ``fork`` and ``exec`` (what makes
+    ``preexec_fn`` unsafe with threads is code that takes locks in the child; this takes none).
+    """
+    prctl = _libc_prctl()
+    if prctl is None:
+        return None
+    parent = os.getpid()
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died between fork and prctl
+            os._exit(128 + signal.SIGKILL)
+
+    return in_child
 
 
 def _watch_parent(parent: int, interval: float) -> None:

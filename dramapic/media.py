@@ -28,6 +28,7 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputError, MediaError, OutputError
+from .lifecycle import child_dies_with_parent
 from .result import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,8 @@ def _run(args: Sequence[str], *, what: str, error: type = MediaError,
          timeout: float | None = None) -> subprocess.CompletedProcess:
     log.debug("running %s", " ".join(args))
     try:
-        done = subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        done = subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                              preexec_fn=child_dies_with_parent())
     except FileNotFoundError:
         raise MediaError(f"{what}: {args[0]} not found") from None
     except subprocess.TimeoutExpired:
@@ -354,7 +356,10 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile() as stderr:
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+            # read to its end in this thread, so it may die with it (a decoder needs no such care: it dies of
+            # the broken pipe when its reader does)
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                                    preexec_fn=child_dies_with_parent())
         except FileNotFoundError:
             raise MediaError(f"{what}: {args[0]} not found") from None
         try:

@@ -149,6 +149,29 @@ def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_pat
     assert ours(tmp) == [], "scratch folder left behind"
 
 
+def test_sigkill_during_burn_in_takes_the_encoder_with_it(tmp_path: Path, long_input: Path):
+    # SIGKILL runs no cleanup in dramapic: the kernel must end the encoder (parent-death signal), or it would go on
+    # encoding the whole video into a temporary nobody will rename (the next run removes that file as stale)
+    source = tmp_path / "sigkill-burn-5c17.mkv"
+    os.link(long_input, source)
+    out, tmp = tmp_path / "out", tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("run", str(source), "-o", str(out), tmp=tmp)
+    try:
+        def burning():
+            parts = list(out.glob(".sigkill-burn-5c17.dramapic.*.part.mp4")) if out.is_dir() else []
+            encoders = [p for p in descendants(proc.pid) if "-5c17.dramapic." in command_line(p)]
+            return encoders if parts and parts[0].stat().st_size > 0 and encoders else None
+
+        encoders = set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
+        proc.send_signal(signal.SIGKILL)
+        finish(proc, timeout=60)
+    finally:
+        proc.kill()
+    assert_gone(encoders, timeout=5)
+    assert proc.returncode == -signal.SIGKILL
+
+
 def test_sighup_during_analysis_stops_the_decoder_and_removes_the_spool(tmp_path: Path, long_input: Path):
     source = tmp_path / "sighup-analysis-5c7e.mkv"
     os.link(long_input, source)
