@@ -33,6 +33,9 @@ class Stage1Config:
     members: tuple[str, ...] = ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn", "stage1-yamnet-lr")
     #: manifest name of the stacker trained on exactly these members
     stacker: str = "stage1-stacker-lr"
+    #: share of the members' plain mean in the ensemble's probabilities, the stacker's being the rest (issue 13):
+    #: a stacker fitted on narrow clips over-trusts one member on corpora it never saw; 0 = the stacker alone
+    members_mean_share: float = 0.5
     #: the song guard (issue 13, ``stage1.song_guard``): voice becomes song where FireRedVAD's own AED hears no
     #: speech but singing over the surrounding ``song_guard_context_s`` (``analysis.stage1.song_guard``)
     song_guard: bool = True
@@ -59,6 +62,8 @@ class Stage1Config:
             raise ConfigError("stage1.song_guard_speech_below and stage1.song_guard_singing_from must lie in [0, 1]")
         if not 0.01 <= self.song_guard_context_s <= 30.0:
             raise ConfigError("stage1.song_guard_context_s must lie in [0.01, 30] seconds")
+        if not 0.0 <= self.members_mean_share <= 1.0:
+            raise ConfigError("stage1.members_mean_share must lie in [0, 1]")
 
 
 @dataclass(frozen=True)

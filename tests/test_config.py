@@ -36,6 +36,7 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("stage1:\n  song_guard: 1\n", "true/false"),
     ("stage1:\n  song_guard_speech_below: 1.5\n", "song_guard_speech_below"),
     ("stage1:\n  song_guard_context_s: 0\n", "song_guard_context_s"),
+    ("stage1:\n  members_mean_share: 1.5\n", "members_mean_share"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"

@@ -18,9 +18,10 @@ from .stage1 import DetectorCombiner, Stage1Ensemble
 
 
 @lru_cache(maxsize=4)
-def _stage1_ensemble(members: tuple[str, ...], stacker: str) -> Stage1Ensemble:
+def _stage1_ensemble(members: tuple[str, ...], stacker: str, members_mean_share: float) -> Stage1Ensemble:
     # loaded once per process: every member file is sha256-verified against models/manifest.json on load
-    return Stage1Ensemble.from_manifest(load_manifest(), members=members, stacker=stacker)
+    return Stage1Ensemble.from_manifest(load_manifest(), members=members, stacker=stacker,
+                                        members_mean_share=members_mean_share)
 
 
 def stage1_model(config: Stage1Config) -> DetectorCombiner | Stage1Ensemble:
@@ -30,7 +31,7 @@ def stage1_model(config: Stage1Config) -> DetectorCombiner | Stage1Ensemble:
     """
     if config.model == "rule":
         return DetectorCombiner(config)
-    return _stage1_ensemble(tuple(config.members), config.stacker)
+    return _stage1_ensemble(tuple(config.members), config.stacker, float(config.members_mean_share))
 
 
 @lru_cache(maxsize=1)

