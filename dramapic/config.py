@@ -34,8 +34,9 @@ class Stage1Config:
     #: manifest name of the stacker trained on exactly these members
     stacker: str = "stage1-stacker-lr"
     #: share of the members' plain mean in the ensemble's probabilities, the stacker's being the rest (issue 13):
-    #: a stacker fitted on narrow clips over-trusts one member on corpora it never saw; 0 = the stacker alone
-    members_mean_share: float = 0.5
+    #: a stacker fitted on narrow clips over-trusts one member on corpora it never saw; 0 = the stacker alone (the
+    #: default: 0.5 helps stage 1 across corpora but costs the speaker count downstream, models/README.md)
+    members_mean_share: float = 0.0
     #: the song guard (issue 13, ``stage1.song_guard``): voice becomes song where FireRedVAD's own AED hears no
     #: speech but singing over the surrounding ``song_guard_context_s`` (``analysis.stage1.song_guard``)
     song_guard: bool = True
