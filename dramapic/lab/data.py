@@ -58,6 +58,10 @@ def read_manifest(manifest_csv: Path) -> list[dict[str, str]]:
     return rows
 
 
+#: the data manifests of ``../shared/data``, in the order every lab tool reads (and fingerprints) them
+DATA_MANIFESTS: tuple[str, ...] = ("manifest.csv", "manifest_extra.csv", "manifest_extra_music.csv")
+
+
 def manifests_beside(manifest_csv: Path, names: Sequence[str]) -> list[Path]:
     """``manifest_csv`` and those of ``names`` (``manifest_extra.csv``, ...) that lie next to it, in that order:
     the extra manifests share its columns and data root."""

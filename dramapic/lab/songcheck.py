@@ -23,12 +23,13 @@ import numpy as np
 
 from ..errors import InputError
 from ..result import FRAME_S, STAGE1_LABELS
+from .data import DATA_MANIFESTS
 
 #: ``train``-split sources that no stage-1 fit may use: they are the check's a cappella and operatic material
 HELDOUT_SOURCES: tuple[str, ...] = ("csd_drmeter_fixture", "openair_operatic_voice")
 #: subtypes with sung or rapped vocals (the ``VOCAL`` row)
 VOCAL_SUBTYPES: tuple[str, ...] = ("vocal_pop", "rock_song", "a_cappella", "sung_vocals", "rap", "choir")
-MANIFESTS: tuple[str, ...] = ("manifest.csv", "manifest_extra.csv", "manifest_extra_music.csv")
+MANIFESTS = DATA_MANIFESTS
 #: the issue's targets, % of song time called voice
 TARGETS: dict[str, float] = {"ALL": 1.0, "rap": 3.0}
 FLOOR_DB = -50.0

@@ -59,7 +59,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 from .crosscorpus import MIXED
-from .data import read_manifest
+from .data import DATA_MANIFESTS, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,7 @@ DEFAULT_SEED = 20_251_135
 DEFAULT_BITRATE = "32k"
 #: bump when a change alters what a seed builds: folders built by another format are rebuilt, never reused
 FORMAT = 1
-MANIFESTS = ("manifest.csv", "manifest_extra.csv", "manifest_extra_music.csv")
+MANIFESTS = DATA_MANIFESTS
 MARKER = "build.json"
 INDEX = "timelines.json"
 _STAGING = ".staging-"
