@@ -124,19 +124,30 @@ def one_line(stderr: str) -> str:
 
 # -- 1. SIGTERM / SIGHUP on `dramapic run` ------------------------------------------------------------------------
 
-def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_path: Path, long_input: Path):
-    source = tmp_path / "sigterm-burn-9d41.mkv"  # a unique name: the ffmpeg child is found by it
+def start_burning(tmp_path: Path, long_input: Path, tag: str) -> tuple[subprocess.Popen, Path, Path, set[int]]:
+    """`dramapic run` on ``long_input`` linked as ``TAG.mkv`` (a unique name: its ffmpeg child is found by it), once
+    its encoder has written into the temporary output: the run, its output and TMPDIR folders and the encoder pids.
+    A run that never gets there is killed."""
+    source = tmp_path / f"{tag}.mkv"
     os.link(long_input, source)
     out, tmp = tmp_path / "out", tmp_path / "tmp"
     tmp.mkdir()
     proc = start("run", str(source), "-o", str(out), tmp=tmp)
     try:
         def burning():
-            parts = list(out.glob(".sigterm-burn-9d41.dramapic.*.part.mp4")) if out.is_dir() else []
-            encoders = [p for p in descendants(proc.pid) if "-9d41.dramapic." in command_line(p)]
+            parts = list(out.glob(f".{tag}.dramapic.*.part.mp4")) if out.is_dir() else []
+            encoders = [p for p in descendants(proc.pid) if f"{tag}.dramapic." in command_line(p)]
             return encoders if parts and parts[0].stat().st_size > 0 and encoders else None
 
-        encoders = set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
+        return proc, out, tmp, set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
+    except BaseException:
+        proc.kill()
+        raise
+
+
+def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_path: Path, long_input: Path):
+    proc, out, tmp, encoders = start_burning(tmp_path, long_input, "sigterm-burn-9d41")
+    try:
         assert list(tmp.glob("dramapic-*/cues.ass"))
         proc.send_signal(signal.SIGTERM)
         stderr = finish(proc, timeout=60)
@@ -152,18 +163,8 @@ def test_sigterm_during_burn_in_stops_ffmpeg_and_removes_every_temporary(tmp_pat
 def test_sigkill_during_burn_in_takes_the_encoder_with_it(tmp_path: Path, long_input: Path):
     # SIGKILL runs no cleanup in dramapic: the kernel must end the encoder (parent-death signal), or it would go on
     # encoding the whole video into a temporary nobody will rename (the next run removes that file as stale)
-    source = tmp_path / "sigkill-burn-5c17.mkv"
-    os.link(long_input, source)
-    out, tmp = tmp_path / "out", tmp_path / "tmp"
-    tmp.mkdir()
-    proc = start("run", str(source), "-o", str(out), tmp=tmp)
+    proc, _out, _tmp, encoders = start_burning(tmp_path, long_input, "sigkill-burn-5c17")
     try:
-        def burning():
-            parts = list(out.glob(".sigkill-burn-5c17.dramapic.*.part.mp4")) if out.is_dir() else []
-            encoders = [p for p in descendants(proc.pid) if "-5c17.dramapic." in command_line(p)]
-            return encoders if parts and parts[0].stat().st_size > 0 and encoders else None
-
-        encoders = set(wait_for(burning, timeout=500, what="the burn-in to start", proc=proc))
         proc.send_signal(signal.SIGKILL)
         finish(proc, timeout=60)
     finally:

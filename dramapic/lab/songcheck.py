@@ -29,7 +29,6 @@ from .data import DATA_MANIFESTS
 HELDOUT_SOURCES: tuple[str, ...] = ("csd_drmeter_fixture", "openair_operatic_voice")
 #: subtypes with sung or rapped vocals (the ``VOCAL`` row)
 VOCAL_SUBTYPES: tuple[str, ...] = ("vocal_pop", "rock_song", "a_cappella", "sung_vocals", "rap", "choir")
-MANIFESTS = DATA_MANIFESTS
 #: the issue's targets, % of song time called voice
 TARGETS: dict[str, float] = {"ALL": 1.0, "rap": 3.0}
 FLOOR_DB = -50.0
@@ -129,7 +128,7 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
         ``data_root`` lacks the manifests.
     """
     rows: list[dict[str, str]] = []
-    for name in MANIFESTS:
+    for name in DATA_MANIFESTS:
         path = Path(data_root) / name
         if not path.is_file():
             raise InputError(f"song check: {path} not found (pass the shared data folder)")

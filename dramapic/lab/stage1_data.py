@@ -28,9 +28,9 @@ from ..errors import ConfigError, InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE
 from . import mixes
-from .data import _rms, load_audio, manifests_beside, read_manifest
+from .data import DATA_MANIFESTS, _rms, load_audio, manifests_beside, read_manifest
 from .mixes import TrainingMix, _Material, _source_group, build_training_mix, speech_units
-from .songcheck import HELDOUT_SOURCES, MANIFESTS
+from .songcheck import HELDOUT_SOURCES
 
 #: voice source -> group (a group is held out as a whole by the cross-corpus protocol); unlisted sources are their
 #: own group
@@ -48,7 +48,7 @@ MUSIC_GROUPS: dict[str, str] = {
 #: a cappella stems: too little to be a mix's music source, laid over other excerpts (in both folds: two clips)
 STEM_SOURCES: tuple[str, ...] = ("vocadito_mirdata_fixture",)
 #: the extra manifests read when they lie next to ``manifest.csv``
-EXTRA_MANIFESTS: tuple[str, ...] = tuple(m for m in MANIFESTS if m != "manifest.csv")
+EXTRA_MANIFESTS: tuple[str, ...] = tuple(m for m in DATA_MANIFESTS if m != "manifest.csv")
 MUSIC_MANIFEST = "manifest_extra_music.csv"
 
 

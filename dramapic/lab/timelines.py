@@ -75,7 +75,6 @@ DEFAULT_SEED = 20_251_135
 DEFAULT_BITRATE = "32k"
 #: bump when a change alters what a seed builds: folders built by another format are rebuilt, never reused
 FORMAT = 1
-MANIFESTS = DATA_MANIFESTS
 MARKER = "build.json"
 INDEX = "timelines.json"
 _STAGING = ".staging-"
@@ -172,7 +171,7 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
     unknown = [f for f in wanted if f not in plan]
     if unknown:
         raise ConfigError(f"unknown timeline folder(s) {', '.join(unknown)}; known: {', '.join(plan)}")
-    manifests = {name: _sha256(data / name, what="data manifest") for name in MANIFESTS}
+    manifests = {name: _sha256(data / name, what="data manifest") for name in DATA_MANIFESTS}
     order = list(plan)
     keys = {f: _folder_key(folder=f, seed=seed, bitrate=bitrate, manifests=manifests,
                            casts={g: plan[g] for g in order[: order.index(f) + 1]}) for f in order}
@@ -600,7 +599,7 @@ class _Material:
         self.data = data
         self.seed = seed
         rows: list[dict[str, str]] = []
-        for name in MANIFESTS:
+        for name in DATA_MANIFESTS:
             rows += [r for r in read_manifest(data / name) if r.get("split") == "dev"]
         missing = {"label", "subtype", "gender", "speaker", "language", "source", "duration_s"} - set(rows[0] if
                                                                                                      rows else ())

@@ -211,10 +211,10 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             # members with their own stacker columns (song-safe, issue 13): the stacker does not read probabilities
             probs["ensemble"] = ensemble.frame_probabilities(audio, scores)
         else:
-            probs["ensemble"] = ensemble.combine([members[m.name] for m in ensemble.members])
+            ordered = [members[m.name] for m in ensemble.members]
+            probs["ensemble"] = ensemble.combine(ordered)
             if ensemble.members_mean_share > 0:  # what the members' mean adds (stage1.members_mean_share)
-                probs["ensemble-stacker-alone"] = replace(ensemble, members_mean_share=0.0).combine(
-                    [members[m.name] for m in ensemble.members])
+                probs["ensemble-stacker-alone"] = replace(ensemble, members_mean_share=0.0).combine(ordered)
         clock = tick("stacker", clock)
         paths = {}
         # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included

@@ -18,7 +18,8 @@ from dramapic import media
 from dramapic.errors import ConfigError, InputError, OutputError
 from dramapic.lab import timelines
 from dramapic.lab.crosscorpus import MIXED, find_timelines, held_out
-from dramapic.lab.timelines import DEFAULT_CASTS, MANIFESTS, MARKER, build_timelines
+from dramapic.lab.data import DATA_MANIFESTS
+from dramapic.lab.timelines import DEFAULT_CASTS, MARKER, build_timelines
 
 SR = 16000
 LIBRI, EMODB, CV = "librispeech-train-clean-100", "emodb", "cv"
@@ -58,7 +59,7 @@ def data(tmp_path_factory):
     """A data folder shaped like ../shared/data: three manifests, short WAV clips, dev and train rows."""
     root = tmp_path_factory.mktemp("data")
     rng = np.random.default_rng(7)
-    rows = {name: [] for name in MANIFESTS}
+    rows = {name: [] for name in DATA_MANIFESTS}
 
     def add(manifest, rel, x, sr=SR, **cols):
         row = dict.fromkeys(COLUMNS, "")
@@ -159,7 +160,7 @@ def test_labels_partition_each_file_and_agree_with_rttm(built, data):
     out, folders, calls = built
     assert folders == [out / LIBRI, out / CV, out / MIXED]
     assert [c[1:] for c in calls] == [(1, 3), (2, 3), (3, 3)] and {c[0] for c in calls} == {"timelines"}
-    train = [r["path"] for name in MANIFESTS for r in _rows(data / name) if r["split"] == "train"]
+    train = [r["path"] for name in DATA_MANIFESTS for r in _rows(data / name) if r["split"] == "train"]
     for folder in folders:
         index = _rows(folder / "index.csv")
         names = [p.name[: -len(".labels.csv")] for p in sorted(folder.glob("*.labels.csv"))]
@@ -317,7 +318,7 @@ def test_a_real_timeline_uses_only_dev_material_of_its_source(shared_data, tmp_p
     """On ../shared/data: an Emo-DB duo (only Emo-DB voices are decoded, so it is quick) casts the dev speakers
     and places only dev clips."""
     (folder,) = build_timelines(data=shared_data, out=tmp_path / "tl", casts={EMODB: [[("F", EMODB), ("M", EMODB)]]})
-    rows = [r for name in MANIFESTS for r in _rows(shared_data / name)]
+    rows = [r for name in DATA_MANIFESTS for r in _rows(shared_data / name)]
     dev = {r["path"] for r in rows if r["split"] == "dev"}
     speakers = {(r["speaker"], r["gender"]) for r in rows if r["source"] == EMODB and r["split"] == "dev"}
     recipe = json.loads((folder / "emodb_01.json").read_text())
