@@ -71,7 +71,7 @@ def output_paths(source: Path, options: RunOptions, *, with_video: bool) -> dict
 def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: PipelineConfig | None = None,
         progress: ProgressHook = silent_hook) -> RunOutputs:
     """Analyse ``path`` and write its outputs. Raises a :class:`DramapicError` subclass on failure, in which
-    case no output file is left behind."""
+    case no output file is left behind, nor a folder that this call created for them."""
     pipeline = pipeline or load_pipeline(None)
     source = check_input(Path(path))
     info = media.probe(source)
@@ -81,13 +81,38 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
         want_video = False
     finals = output_paths(source, options, with_video=want_video)
-    if options.output_dir is not None:
-        if Path(options.output_dir).exists() and not Path(options.output_dir).is_dir():
-            raise OutputError(f"output directory {options.output_dir} is an existing file, not a directory")
-        try:
-            Path(options.output_dir).mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot create output directory {options.output_dir}: {err.strerror}") from None
+    created = _make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
+    try:
+        return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)
+    except BaseException:
+        # a run that fails (or is stopped) leaves nothing behind: not even the folders it made for its outputs
+        for directory in created:
+            try:
+                directory.rmdir()  # only when empty: another run may be writing into it by now
+            except OSError:
+                break
+        raise
+
+
+def _make_output_dir(directory: Path) -> list[Path]:
+    """Create ``directory`` (and missing parents); return the folders this call created, deepest first."""
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"output directory {directory} is an existing file, not a directory")
+    missing = []
+    probe = directory.absolute()
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create output directory {directory}: {err.strerror}") from None
+    return missing
+
+
+def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Path], want_video: bool,
+                       notes: list[str], pipeline: PipelineConfig, options: RunOptions,
+                       progress: ProgressHook) -> RunOutputs:
     timings: dict[str, float] = {}
     with OutputSet(overwrite=options.overwrite) as outputs:
         outputs.check(list(finals.values()))  # fail before minutes of analysis, not after

@@ -96,6 +96,18 @@ def test_video_without_audio(tmp_path: Path):
                          {"silent film.mp4"})
 
 
+def test_a_failed_run_removes_the_output_folders_it_made_but_not_those_it_found(tmp_path: Path):
+    make_video(tmp_path / "silent film.mp4", audio=None, seconds=2)
+    made = tmp_path / "new" / "deeper"
+    assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4"), "-o", str(made)), "no audio stream")
+    assert not (tmp_path / "new").exists(), "an empty output folder was left behind"
+    found = tmp_path / "found"
+    found.mkdir()
+    assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4"), "-o", str(found / "sub")),
+                         "no audio stream", found)
+    assert found.is_dir()
+
+
 def test_audio_shorter_than_one_second(tmp_path: Path):
     make_video(tmp_path / "short.mp4", audio=tone(0.5), seconds=0.5)
     assert_clean_failure(dramapic("run", str(tmp_path / "short.mp4")), "at least 1 s", tmp_path, {"short.mp4"})
