@@ -506,6 +506,10 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
                             on_file=bar.file, on_wait=bar.waiting, on_plan=bar.plan)
     finally:
         bar.close()
+    if summary.found == 0:
+        # not an error (an archive may be empty today), but almost always a wrong folder or --extensions
+        log.warning("no media files found under %s (extensions: %s; --extensions, --include, --exclude choose "
+                    "them)", args.archive, ", ".join(extensions))
     if not args.quiet:
         speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
         print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "

@@ -336,3 +336,16 @@ def test_a_missing_model_stops_the_batch_before_any_file(tmp_path, monkeypatch, 
     (archive / "ep1.mp4").write_bytes(b"\x00" * 1000)
     with pytest.raises(ModelError, match=missing):
         run_batch(archive, tmp_path / "out", pipeline=load_pipeline(None))
+
+
+def test_a_batch_that_finds_no_media_says_so(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "notes.txt").write_text("not media")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cli("batch", str(archive), "-o", str(tmp_path / "out"), "--no-progress",
+                              "--extensions", "mkv"), capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "no media files found" in lines[0] and "extensions: mkv" in lines[0], done.stderr
+    assert "0 done, 0 skipped, 0 failed" in done.stdout
