@@ -98,7 +98,8 @@ def signals_held(signals: tuple[int, ...] = (signal.SIGINT, *TERMINATING)) -> It
     def hold(signum: int, frame: Any) -> None:
         arrived.append(signum)
 
-    previous = {signum: signal.signal(signum, hold) for signum in signals}
+    # a handler installed outside Python (getsignal gives None) could not be put back: such a signal is not held
+    previous = {signum: signal.signal(signum, hold) for signum in signals if signal.getsignal(signum) is not None}
     try:
         yield
     finally:
