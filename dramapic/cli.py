@@ -343,8 +343,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     from .lab.evaluate import _nan_to_none
     from .writers import write_json_atomic
 
-    if args.data is None or not (args.data / "manifest.csv").is_file():
+    if args.data is None:
         raise InputError("--cross-corpus needs --data, the shared data folder with manifest.csv")
+    if not (args.data / "manifest.csv").is_file():
+        raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
     work = args.work or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dramapic" / "cross-corpus"
     timelines = args.timelines
     if timelines is None:

@@ -91,3 +91,16 @@ def test_extensions_replace_or_add(monkeypatch, tmp_path, given, has, lacks):
     with pytest.raises(ConfigError):
         cli._cmd_batch(args, cli.TqdmProgress(enabled=False))
     assert has <= seen["extensions"] and not (lacks & seen["extensions"])
+
+
+@pytest.mark.parametrize("minutes", ["-1", "0", "nan"])
+def test_bench_refuses_a_length_that_is_not_positive_before_building_anything(capsys, minutes):
+    assert cli.main(["bench", "--minutes", minutes, "--analysis-only", "--no-progress"]) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dramapic: error: --minutes must be a positive number, got {float(minutes):g}"]
+
+
+def test_cross_corpus_names_the_data_folder_that_lacks_the_manifest(capsys, tmp_path):
+    assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--no-progress"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"no manifest.csv in {tmp_path}" in err[0], err

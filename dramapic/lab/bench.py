@@ -229,7 +229,16 @@ def benchmark(*, input_path: Path | None = None, source: Path | None = None, min
     """``dramapic bench``: build the input (unless ``input_path`` is given) in a scratch folder and measure it.
 
     Returns the report of :func:`run_benchmark` (print it with :func:`format_table`).
+
+    Raises
+    ------
+    ConfigError
+        ``minutes`` is not a positive number (when the input is built).
     """
+    from ..errors import ConfigError
+
+    if input_path is None and not (minutes > 0 and minutes != float("inf")):
+        raise ConfigError(f"--minutes must be a positive number, got {minutes:g}")
     source = source or SAMPLE
     with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
         workdir = Path(scratch)
