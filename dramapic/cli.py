@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError
@@ -109,8 +109,15 @@ def _pipeline(args: argparse.Namespace):
     return pipeline.replace(**changes) if changes else pipeline
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line (and exit 2) like every other bad input; --help shows the usage."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dramapic", description=(
+    parser = _OneLineParser(prog="dramapic", description=(
         "Voice / song / noise and female / male composition of drama and TV video, "
         "as subtitles, JSON and a captioned video."))
     parser.add_argument("--version", action="version", version=f"dramapic {__version__}")

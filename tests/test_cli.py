@@ -1,6 +1,8 @@
 import subprocess
 import sys
 
+import pytest
+
 from dramapic.cli import build_parser
 from helpers import REPO, SAMPLE
 
@@ -68,3 +70,18 @@ def test_switches_and_x264_settings_reach_the_pipeline_by_one_route():
     pipeline = _pipeline(build_parser().parse_args(["run", "m.mp4", "--no-gender", "--preset", "fast", "--crf", "23"]))
     assert (pipeline.stage2.gender, pipeline.speakers.enabled) == (False, True)
     assert (pipeline.render.preset, pipeline.render.crf) == ("fast", 23)
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["run", "movie.mp4", "--language", "xx"], "argument --language: invalid choice: 'xx'"),
+    (["run"], "the following arguments are required: input"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+])
+def test_a_usage_mistake_is_one_line_and_exit_2(capsys, argv, says):
+    from dramapic.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0] and err[0].startswith("dramapic") and "--help" in err[0], err
