@@ -255,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
+    from .analysis.composition import speaking_seconds
     from .run import RunOptions, run
 
     pipeline = _pipeline(args)
@@ -275,10 +276,30 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
         print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
+        speaking = speaking_seconds(outputs.result.segments, gender_on=summary.gender_shares is not None)
+        if summary.gender_shares is not None and sum(speaking.values()) > 0:
+            # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden)
+            known = speaking["female"] + speaking["male"]
+            parts = [f"{g} {_duration(speaking[g])}" + (f" ({speaking[g] / known:.0%})" if known > 0 else "")
+                     for g in ("female", "male")]
+            if speaking["unknown"] > 0:
+                parts.append(f"unknown {_duration(speaking['unknown'])}")
+            print("  speaking " + ", ".join(parts))
         for key, path in outputs.files.items():
             print(f"  {key:<9} {path}")
     log.info("timings: %s", ", ".join(f"{k} {v:.2f}s" for k, v in outputs.timings.items()))
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """12.4 s, 3 min 05 s, 1 h 02 min: speaking time as people read it."""
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
 
 
 def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:

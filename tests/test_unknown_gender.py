@@ -82,3 +82,25 @@ def test_store_and_report_keep_unknown_seconds(tmp_path):
     totals = data.totals()
     assert totals["female_share"] == pytest.approx(0.75) and totals["unknown_share"] == pytest.approx(0.2)
     assert summary_rows(data)[0]["unknown_s"] == pytest.approx(2.0)
+
+
+def test_run_prints_speaking_time_by_gender_with_the_unknown_part(monkeypatch, capsys, tmp_path):
+    import dramapic.run as run_module
+    from dramapic import cli
+    from helpers import SAMPLE
+
+    for gender, expected in ((True, "  speaking female 6.0 s (75%), male 2.0 s (25%), unknown 2.0 s"), (False, None)):
+        result = _unknown_result(gender=gender)
+        monkeypatch.setattr(run_module, "run", lambda *a, r=result, **k: run_module.RunOutputs(result=r, files={}))
+        args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
+        assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
+        lines = capsys.readouterr().out.splitlines()
+        speaking = [ln for ln in lines if ln.startswith("  speaking")]
+        assert speaking == ([expected] if expected else []), lines
+
+
+@pytest.mark.parametrize("seconds, shown", [(12.44, "12.4 s"), (185.0, "3 min 05 s"), (3725.0, "1 h 02 min")])
+def test_speaking_time_reads_as_people_write_it(seconds, shown):
+    from dramapic.cli import _duration
+
+    assert _duration(seconds) == shown

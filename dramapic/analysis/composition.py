@@ -43,6 +43,20 @@ def gender_unknown_share(segments: Sequence[Segment]) -> float:
     return unknown / voice if voice > 0 else 0.0
 
 
+def speaking_seconds(segments: Sequence[Segment], *, gender_on: bool = True) -> dict[str, float]:
+    """Seconds of voice by gender: ``female``, ``male`` and ``unknown`` (voice the model left without a gender;
+    always 0 when gender was switched off: nothing was decided, so nothing is unknown)."""
+    seconds = {"female": 0.0, "male": 0.0, "unknown": 0.0}
+    for segment in segments:
+        if segment.label != "voice":
+            continue
+        if segment.gender in ("female", "male"):
+            seconds[segment.gender] += segment.duration
+        elif gender_on:
+            seconds["unknown"] += segment.duration
+    return seconds
+
+
 def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
                 music_under_voice: float = 0.0) -> Genre:
     """Score each genre by a documented rule over the composition and return the best.

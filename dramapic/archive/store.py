@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
+from ..analysis.composition import speaking_seconds
 from ..errors import OutputError
 from ..result import AnalysisResult
 
@@ -246,16 +247,7 @@ class VideoRecord:
 def gender_seconds(result: AnalysisResult) -> dict[str, float]:
     """Seconds of voice with each known gender and, under ``"unknown"``, with a gender the model left unknown
     (always 0 when gender was switched off: nothing was decided, so nothing is unknown)."""
-    seconds = {"female": 0.0, "male": 0.0, "unknown": 0.0}
-    gender_on = result.summary.gender_shares is not None
-    for segment in result.segments:
-        if segment.label != "voice":
-            continue
-        if segment.gender in ("female", "male"):
-            seconds[segment.gender] += segment.duration
-        elif gender_on:
-            seconds["unknown"] += segment.duration
-    return seconds
+    return speaking_seconds(result.segments, gender_on=result.summary.gender_shares is not None)
 
 
 def video_record(result: AnalysisResult, *, path: str | None = None, seconds: float | None = None,
