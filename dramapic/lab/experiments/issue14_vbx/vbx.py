@@ -21,7 +21,7 @@ import sweep as S  # noqa: E402
 import dramapic.analysis.clustering as CL  # noqa: E402
 import dramapic.analysis.diarization as DI  # noqa: E402
 
-CFG = {"Fa": 0.3, "Fb": 17.0, "loopP": 0.9, "init": "product", "smooth": 5.0, "iters": 40, "post_fold": False,
+CFG = {"space": "full", "Fa": 0.3, "Fb": 17.0, "loopP": 0.9, "init": "product", "smooth": 5.0, "iters": 40, "post_fold": False,
        "thr_mult_init": 1.0, "min_pi": 0.0, "guard": False, "nodeath": False}
 CUR = {"key": "all"}
 _plda = {}
@@ -75,7 +75,11 @@ def vbx(X, Phi, gamma, *, loopP, Fa, Fb, iters, eps=1e-4):
 _orig = DI.cluster_windows
 
 
-def cluster_vbx(*, embeddings, weights, p_female, options, threshold, seed=0):
+def cluster_vbx(*, embeddings, weights, p_female, options, threshold, seed=0, init_embeddings=None):
+    # init_embeddings (vbx_ho.py): the init and the folding use the product's space, VBx the one given
+    vb_embeddings = embeddings
+    if init_embeddings is not None:
+        embeddings = init_embeddings
     if CFG["init"] == "product":
         init = _orig(embeddings=embeddings, weights=weights, p_female=p_female, options=options,
                      threshold=threshold, seed=seed)
@@ -86,7 +90,7 @@ def cluster_vbx(*, embeddings, weights, p_female, options, threshold, seed=0):
     if options.num_speakers is not None or init.max() == 0 or len(init) < 2:
         return init
     mu, T, phi = plda(CUR["key"])
-    x = (embeddings.astype(np.float64) * np.sqrt(embeddings.shape[1]) - mu) @ T
+    x = (vb_embeddings.astype(np.float64) * np.sqrt(vb_embeddings.shape[1]) - mu) @ T
     k = int(init.max()) + 1
     q = np.zeros((len(init), k))
     q[np.arange(len(init)), init] = 1.0
