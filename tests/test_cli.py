@@ -38,7 +38,7 @@ def test_lab_commands_end_in_one_line_and_a_non_zero_exit(tmp_path):
                           (["train", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path / "models")],
                            "data manifest not found"),
                           (["eval", "--cross-corpus", "--data", str(tmp_path), "--work", str(tmp_path / "work")],
-                           "--cross-corpus needs --data, the shared data folder with manifest.csv")):
+                           f"no manifest.csv in {tmp_path}: --data must be the shared data folder")):
         done = subprocess.run([sys.executable, "-m", "dramapic", *argv], capture_output=True, text=True, cwd=REPO)
         assert done.returncode == 2, done.stderr  # InputError
         assert done.stderr.startswith("dramapic: error: ") and message in done.stderr
