@@ -98,4 +98,3 @@ def test_bench_refuses_a_length_that_is_not_positive_before_building_anything(ca
     assert cli.main(["bench", "--minutes", minutes, "--analysis-only", "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"dramapic: error: --minutes must be a positive number, got {float(minutes):g}"]
-
