@@ -119,6 +119,10 @@ def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Pa
         for stale in outputs.remove_stale(list(finals.values())):  # left by a run that was killed
             log.info("removed %s, left by an earlier run that did not finish", stale)
         result = analyze(source, pipeline, options=options.analysis, progress=progress, timings=timings, info=info)
+        if options.output_dir is not None:
+            # another run that made this folder and then failed removes it while still empty (run()): made again
+            # here, so that the minutes of analysis are not lost to a missing folder
+            _make_output_dir(Path(options.output_dir))
         clock = time.perf_counter()
         subtitle_writer = get_writer(options.subtitle_format, language=options.language)
         temporary = {key: outputs.reserve(final) for key, final in finals.items()}

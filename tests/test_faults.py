@@ -381,3 +381,21 @@ def test_a_failed_trailer_write_is_an_error_even_when_ffmpeg_exits_0():
     script = "echo 'Error writing trailer of file:/x/out.mp4: No space left on device' >&2; exit 0"
     with pytest.raises(OutputError, match="cannot add subtitles to x.mp4: No space left on device"):
         media._run(["sh", "-c", script], what="cannot add subtitles to x.mp4")
+
+
+def test_a_run_whose_output_folder_is_removed_during_analysis_still_writes(tmp_path: Path, monkeypatch):
+    # two runs into one new folder: the one that made it fails at once and removes it (still empty) while the other
+    # is analysing; the other must still write its outputs
+    import dramapic.run as run_module
+    from dramapic.run import RunOptions
+    from helpers import make_result
+
+    out = tmp_path / "shared-out"
+
+    def analyse_while_the_folder_goes(*args, **kwargs):
+        out.rmdir()
+        return make_result()
+
+    monkeypatch.setattr(run_module, "analyze", analyse_while_the_folder_goes)
+    outputs = run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none"))
+    assert outputs.files["json"].exists() and outputs.files["json"].parent == out
