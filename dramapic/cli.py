@@ -570,13 +570,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     _setup_logging(args.verbose, args.quiet)
     show_bars = not (args.quiet or args.no_progress) and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
     progress = TqdmProgress(enabled=show_bars)
-    configure_threads()  # before any model loads: one thread budget for torch and BLAS on this machine
     handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "batch": _cmd_batch,
                 "report": _cmd_report}
     previous_unraisable_hook, sys.unraisablehook = sys.unraisablehook, _unraisable_to_log
     try:
         # SIGTERM and SIGHUP end every command like Ctrl-C: children stopped, temporaries removed, one line
         with terminate_as_interrupt():
+            # before any model loads: one thread budget for torch and BLAS on this machine (importing torch takes
+            # seconds, so a kill may land here: inside the block it ends in the same one line, once the import is
+            # done - lifecycle never raises inside an import)
+            configure_threads()
             return handlers[args.command](args, progress)
     except DramapicError as err:
         progress.close()

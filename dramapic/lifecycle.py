@@ -4,8 +4,9 @@ parent.
 ``kill PID`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all end a run the same way: an exception
 is raised in the main thread, so every ``finally`` and context manager on the way out runs (ffmpeg children are
 killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
-128 + the signal's number (130, 143, 129). Where an exception must not land half-way (a native handle being made),
-:func:`signals_held` makes the signal wait for the end of that stretch.
+128 + the signal's number (130, 143, 129). Where an exception must not land half-way it waits: a SIGTERM or SIGHUP
+that arrives inside an import (a half-imported module breaks whatever uses it next) is sent again a moment later,
+and around a native handle being made :func:`signals_held` holds Ctrl-C too until that stretch ends.
 
 A pool worker cannot rely on its parent to stop it: a parent killed with SIGKILL runs no code at all. So a worker
 asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also watches its
@@ -57,9 +58,27 @@ class Terminated(KeyboardInterrupt):
 _raised = threading.Event()
 
 
+_RETRY_S = 0.05
+
+
+def _importing(frame: Any) -> bool:
+    """Whether the interrupted code runs inside an import (a module being executed by importlib)."""
+    while frame is not None:
+        if frame.f_code.co_filename.startswith("<frozen importlib"):
+            return True
+        frame = frame.f_back
+    return False
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     # once: a second `kill` while the first one's cleanup runs must not cut that cleanup short
     if _raised.is_set():
+        return
+    if _importing(frame):
+        # an exception raised inside a module's import leaves it half-made, and a library that catches broadly
+        # while importing (numpy's lazy submodules under torch did) swallows it: the run then goes on and fails
+        # later with a traceback. The same signal is sent again shortly, until it lands outside any import.
+        threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
         return
     _raised.set()
     raise Terminated(signum)

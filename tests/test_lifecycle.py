@@ -89,3 +89,18 @@ def test_a_failing_finaliser_during_a_command_goes_to_the_log_not_to_stderr(monk
     assert capsys.readouterr().err == ""
     assert any("_handle" in record.getMessage() for record in caplog.records)
     assert sys.unraisablehook is hook
+
+
+def test_a_terminating_signal_during_an_import_lands_after_the_import(tmp_path, monkeypatch):
+    # raised inside a module's import, Terminated left numpy half-imported under torch and was swallowed there; the
+    # run went on and died later with a RecursionError traceback (found by killing `dramapic run` at random times)
+    (tmp_path / "slow_import_7f3a.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGTERM)\ntime.sleep(0.3)\nCOMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(Terminated), terminate_as_interrupt():
+            import slow_import_7f3a  # noqa: F401
+            time.sleep(2.0)  # the signal, sent again, lands here
+        assert sys.modules["slow_import_7f3a"].COMPLETE
+    finally:
+        sys.modules.pop("slow_import_7f3a", None)
