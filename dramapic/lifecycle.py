@@ -4,9 +4,9 @@ parent.
 ``kill PID`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all end a run the same way: an exception
 is raised in the main thread, so every ``finally`` and context manager on the way out runs (ffmpeg children are
 killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
-128 + the signal's number (130, 143, 129). Where an exception must not land half-way it waits: a SIGTERM or SIGHUP
-that arrives inside an import (a half-imported module breaks whatever uses it next) is sent again a moment later,
-and around a native handle being made :func:`signals_held` holds Ctrl-C too until that stretch ends.
+128 + the signal's number (130, 143, 129). Where an exception must not land half-way it waits: a SIGTERM, SIGHUP
+or Ctrl-C that arrives inside an import (a half-imported module breaks whatever uses it next) is sent again a
+moment later, and around a native handle being made :func:`signals_held` holds them until that stretch ends.
 
 A pool worker cannot rely on its parent to stop it: a parent killed with SIGKILL runs no code at all. So a worker
 asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also watches its
@@ -84,9 +84,19 @@ def _raise_terminated(signum: int, frame: Any) -> None:
     raise Terminated(signum)
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    # Python's own Ctrl-C (every press raises KeyboardInterrupt), except that it too waits for an import to end
+    if _importing(frame):
+        threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
+        return
+    raise KeyboardInterrupt
+
+
 @contextlib.contextmanager
 def terminate_as_interrupt(signals: tuple[int, ...] = TERMINATING) -> Iterator[None]:
-    """Within the block, ``signals`` raise :class:`Terminated` in the main thread (elsewhere: does nothing)."""
+    """Within the block, ``signals`` raise :class:`Terminated` in the main thread (elsewhere: does nothing), and
+    Ctrl-C, when Python's own handler has it, still raises KeyboardInterrupt but never inside an import (an
+    ignored SIGINT, as in a shell's background job, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -94,6 +104,8 @@ def terminate_as_interrupt(signals: tuple[int, ...] = TERMINATING) -> Iterator[N
     previous = {}
     for signum in signals:
         previous[signum] = signal.signal(signum, _raise_terminated)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     try:
         yield
     finally:

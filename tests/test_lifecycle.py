@@ -104,3 +104,27 @@ def test_a_terminating_signal_during_an_import_lands_after_the_import(tmp_path, 
         assert sys.modules["slow_import_7f3a"].COMPLETE
     finally:
         sys.modules.pop("slow_import_7f3a", None)
+
+
+def test_ctrl_c_during_an_import_is_a_keyboard_interrupt_after_the_import(tmp_path, monkeypatch):
+    (tmp_path / "slow_import_9b2c.py").write_text(
+        "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(0.3)\nCOMPLETE = True\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    try:
+        with pytest.raises(KeyboardInterrupt) as stop, terminate_as_interrupt():
+            import slow_import_9b2c  # noqa: F401
+            time.sleep(2.0)
+        assert not isinstance(stop.value, Terminated)
+        assert sys.modules["slow_import_9b2c"].COMPLETE
+    finally:
+        sys.modules.pop("slow_import_9b2c", None)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_ignored_ctrl_c_stays_ignored():
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, previous)
