@@ -255,7 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
-    from .analysis.composition import speaking_seconds
+    from .analysis.composition import gender_seconds
     from .run import RunOptions, run
 
     pipeline = _pipeline(args)
@@ -276,7 +276,7 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
         print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
-        speaking = speaking_seconds(outputs.result.segments, gender_on=summary.gender_shares is not None)
+        speaking = gender_seconds(outputs.result)
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
             # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden)
             known = speaking["female"] + speaking["male"]

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from dramapic.analysis.composition import gender_shares, gender_unknown_share, summarize
-from dramapic.archive.store import Store, gender_seconds, video_record
+from dramapic.analysis.composition import gender_seconds, gender_shares, gender_unknown_share, summarize
+from dramapic.archive.store import Store, video_record
 from dramapic.config import RenderConfig
 from dramapic.render import build_ass, summary_lines
 from dramapic.result import AnalysisResult, Segment, Source, SpeakerSummary

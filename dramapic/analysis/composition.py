@@ -6,7 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..result import GENDERS, STAGE1_LABELS, Genre, Segment, SpeakerSummary, Summary
+from ..result import GENDERS, STAGE1_LABELS, AnalysisResult, Genre, Segment, SpeakerSummary, Summary
 
 GENRES = ("drama", "interview", "documentary", "music_show", "other")
 # "other" keeps a small constant score so that a video fitting none of the rules is not forced into one
@@ -43,11 +43,13 @@ def gender_unknown_share(segments: Sequence[Segment]) -> float:
     return unknown / voice if voice > 0 else 0.0
 
 
-def speaking_seconds(segments: Sequence[Segment], *, gender_on: bool = True) -> dict[str, float]:
+def gender_seconds(result: AnalysisResult) -> dict[str, float]:
     """Seconds of voice by gender: ``female``, ``male`` and ``unknown`` (voice the model left without a gender;
-    always 0 when gender was switched off: nothing was decided, so nothing is unknown)."""
+    always 0 when gender was switched off: nothing was decided, so nothing is unknown). What ``dramapic run`` prints
+    and what the archive's database and reports store."""
+    gender_on = result.summary.gender_shares is not None
     seconds = {"female": 0.0, "male": 0.0, "unknown": 0.0}
-    for segment in segments:
+    for segment in result.segments:
         if segment.label != "voice":
             continue
         if segment.gender in ("female", "male"):

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
-from ..analysis.composition import speaking_seconds
+from ..analysis.composition import gender_seconds
 from ..errors import OutputError
 from ..result import AnalysisResult
 
@@ -242,12 +242,6 @@ class VideoRecord:
             "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
             "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
         }
-
-
-def gender_seconds(result: AnalysisResult) -> dict[str, float]:
-    """Seconds of voice with each known gender and, under ``"unknown"``, with a gender the model left unknown
-    (always 0 when gender was switched off: nothing was decided, so nothing is unknown)."""
-    return speaking_seconds(result.segments, gender_on=result.summary.gender_shares is not None)
 
 
 def video_record(result: AnalysisResult, *, path: str | None = None, seconds: float | None = None,
