@@ -70,15 +70,21 @@ def _importing(frame: Any) -> bool:
     return False
 
 
+def _resent_after_import(signum: int, frame: Any) -> bool:
+    """When the interrupted code runs inside an import, send ``signum`` again shortly and say so (True).
+
+    An exception raised inside a module's import leaves it half-made, and a library that catches broadly while
+    importing (numpy's lazy submodules under torch did) swallows it: the run then goes on and fails later with a
+    traceback. Sent again until it lands outside any import, the signal raises where it is safe."""
+    if not _importing(frame):
+        return False
+    threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
+    return True
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     # once: a second `kill` while the first one's cleanup runs must not cut that cleanup short
-    if _raised.is_set():
-        return
-    if _importing(frame):
-        # an exception raised inside a module's import leaves it half-made, and a library that catches broadly
-        # while importing (numpy's lazy submodules under torch did) swallows it: the run then goes on and fails
-        # later with a traceback. The same signal is sent again shortly, until it lands outside any import.
-        threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
+    if _raised.is_set() or _resent_after_import(signum, frame):
         return
     _raised.set()
     raise Terminated(signum)
@@ -86,10 +92,8 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 
 def _interrupt(signum: int, frame: Any) -> None:
     # Python's own Ctrl-C (every press raises KeyboardInterrupt), except that it too waits for an import to end
-    if _importing(frame):
-        threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
-        return
-    raise KeyboardInterrupt
+    if not _resent_after_import(signum, frame):
+        raise KeyboardInterrupt
 
 
 @contextlib.contextmanager

