@@ -210,12 +210,16 @@ def test_voice_protocol_fits_without_the_timelines_source_and_scores_it(data, ta
     monkeypatch.setattr(crosscorpus, "fit_voice_models", spy)
     monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: table)
     done = []
-    rows = crosscorpus.run_voice_protocol(data=data, timelines=tmp_path / "timelines", pipeline=load_pipeline(None),
+    # three train speakers cannot calibrate the projection's stopping distance (calibrate_threshold gives None), so
+    # the pipeline gives the number, as ConfigError asks
+    pipeline = load_pipeline(None).replace(speakers__cluster_threshold=0.8)
+    rows = crosscorpus.run_voice_protocol(data=data, timelines=tmp_path / "timelines", pipeline=pipeline,
                                           work=tmp_path / "work", progress=lambda *a: done.append(a))
     assert fitted == [frozenset({"beta"})]
     ((timeline, excluded, scores),) = rows
     assert timeline.folder == "beta" and excluded == {"beta"}
     assert scores.duration == pytest.approx(end, abs=0.05)
+    assert scores.speakers_pred == 1  # stage 1 heard voice, so stage 2 ran with the held-out fits
     assert done[0] == ("cross-corpus", 0, 1) and done[-1] == ("cross-corpus", 1, 1)
     (summary, mean) = crosscorpus.summarize(rows)
     assert summary["set"] == "beta" and summary["files"] == 1 and mean["set"] == "mean (held-out)"
