@@ -159,8 +159,7 @@ def test_min_speakers_bounds_the_constrained_merge():
 
 
 def test_threshold_from_projection_when_the_yaml_gives_null():
-    equal_odds = SpeakersConfig()
-    assert equal_odds.cluster_same_probability == 0.5
+    equal_odds = SpeakersConfig(cluster_same_probability=0.5)
     proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.81)
     assert stopping_distance(equal_odds, proj) == pytest.approx(0.81)
     with pytest.raises(ConfigError, match="calibration"):  # only the equal-odds distance is stored
@@ -172,6 +171,8 @@ def test_threshold_from_projection_when_the_yaml_gives_null():
         stopping_distance(equal_odds, old)
     with pytest.raises(ConfigError):
         stopping_distance(SpeakersConfig(), None)
+    with pytest.raises(ConfigError, match="calibration"):  # the default, 0.45, needs the calibration
+        stopping_distance(SpeakersConfig(), proj)
     assert stopping_distance(SpeakersConfig(cluster_threshold=0.7), old) == pytest.approx(0.7)
     with pytest.raises(ModelError):
         SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=3.0)
