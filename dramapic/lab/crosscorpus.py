@@ -9,7 +9,8 @@ regression check, scored with the model fitted on everything. Figures are printe
 the dev mixes (:func:`summarize`, :func:`format_table`).
 
 The protocol is model-agnostic: ``fit_fn(excluded_sources) -> model`` and ``score_fn(model, timeline) ->
-FileScores`` are plugged in (:func:`cross_corpus`), so stage 1 (music sources) can reuse it with its own pair.
+scores`` are plugged in (:func:`cross_corpus`); stage 1's leave-one-source-out with its member check
+(:mod:`dramapic.lab.stage1_crosscorpus`) runs on the same loop with its own pair.
 Scoring is :func:`dramapic.lab.evaluate.score_result` (abstained gender left out of the gender error and reported
 as abstention; female share over known-gender voice).
 
@@ -124,30 +125,36 @@ def held_out(timeline: Timeline) -> frozenset[str]:
     return frozenset([timeline.folder])
 
 
-def cross_corpus(timelines: Sequence[Timeline], *, fit_fn: Callable[[frozenset[str]], Any],
-                 score_fn: Callable[[Any, Timeline], FileScores]) -> list[tuple[Timeline, frozenset[str], FileScores]]:
-    """Fit without the held-out sources, score on their timelines.
+def cross_corpus(timelines: Sequence[Any], *, fit_fn: Callable[[frozenset[str]], Any],
+                 score_fn: Callable[[Any, Any], Any],
+                 held_out_fn: Callable[[Any], frozenset[str]] = held_out) -> list[tuple[Any, frozenset[str], Any]]:
+    """Fit without the held-out sources, score on their material: the one protocol core of both stages.
 
     Parameters
     ----------
-    timelines : sequence of Timeline
-        From :func:`find_timelines`.
+    timelines : sequence
+        What is scored, one after the other: :class:`Timeline` s from :func:`find_timelines` (stage 2), or any
+        held-out unit that ``held_out_fn`` understands (stage 1 passes its source groups:
+        :func:`dramapic.lab.stage1_crosscorpus.leave_one_source_out`).
     fit_fn : callable
         ``fit_fn(excluded_sources) -> model``; called once per distinct exclusion set (memoised, in order of
         first use). It must not see any speaker of an excluded source.
     score_fn : callable
-        ``score_fn(model, timeline) -> FileScores`` (typically analyse ``timeline.audio`` with the model and
-        :func:`~dramapic.lab.evaluate.score_result` against ``timeline.labels_csv``).
+        ``score_fn(model, timeline)`` -> its scores (for stage 2 a FileScores: analyse ``timeline.audio`` with the
+        model and :func:`~dramapic.lab.evaluate.score_result` against ``timeline.labels_csv``).
+    held_out_fn : callable
+        ``held_out_fn(timeline) -> frozenset`` of the sources its model is fitted without (default
+        :func:`held_out`).
 
     Returns
     -------
-    list of (Timeline, frozenset, FileScores)
-        One row per timeline, in input order, with the exclusion set its model was fitted without.
+    list of (timeline, frozenset, scores)
+        One row per input, in input order, with the exclusion set its model was fitted without.
     """
     models: dict[frozenset[str], Any] = {}
     rows = []
     for timeline in timelines:
-        excluded = held_out(timeline)
+        excluded = held_out_fn(timeline)
         if excluded not in models:
             models[excluded] = fit_fn(excluded)
         rows.append((timeline, excluded, score_fn(models[excluded], timeline)))

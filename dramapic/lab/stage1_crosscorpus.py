@@ -1,12 +1,12 @@
-"""The cross-corpus protocol (issue 13), written once for any stage: for every held-out source, fit without it,
-score on material made only from it, and check that no member alone beats the ensemble there.
+"""The cross-corpus protocol for stage 1 (issue 13): for every held-out source, fit without it, score on material
+made only from it, and check that no member alone beats the ensemble there. The loop is stage 2's
+(:func:`dramapic.lab.crosscorpus.cross_corpus`, one core for both stages); this module adds the member check.
 
 This module is the protocol, not the data: it takes the held-out groups, a ``fit`` that trains on everything but
 one group and returns scorers (the ensemble and each member alone), and a ``score`` that measures one scorer on
 that group's held-out material. For stage 1 the exp13 scripts supply them (``dramapic/lab/experiments/issue13_songs/run13.py loo VARIANT``:
 source-tagged training mixes, one 150 s dev timeline per held-out voice / music source built by
-``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar); the speakers and
-gender issue can pass its own ``fit`` / ``score`` over voice sources. Not a ``dramapic eval`` option yet: a stage-1
+``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar). Not a ``dramapic eval`` option yet: a stage-1
 run refits every member per source from feature caches that take about two CPU-hours to build on the 2-core machine.
 
 Example
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
+
+from .crosscorpus import cross_corpus
 
 ENSEMBLE = "ensemble"
 
@@ -87,12 +89,17 @@ def leave_one_source_out(*, groups: Sequence[str], fit: Callable[[str], Mapping[
     ValueError
         ``fit`` returned no ensemble or no member.
     """
-    rows = []
-    for group in groups:
+    def fit_without(excluded: frozenset[str]) -> dict[str, Any]:
+        (group,) = excluded
         scorers = dict(fit(group))
         if ENSEMBLE not in scorers or len(scorers) < 2:
             raise ValueError(f"fit({group!r}) must return the ensemble and at least one member, got {list(scorers)}")
-        scores = {name: float(score(scorer, group)) for name, scorer in scorers.items()}
+        return scorers
+
+    rows = []
+    for group, _, scores in cross_corpus(
+            list(groups), fit_fn=fit_without, held_out_fn=lambda g: frozenset([g]),
+            score_fn=lambda scorers, g: {name: float(score(scorer, g)) for name, scorer in scorers.items()}):
         best = max((n for n in scores if n != ENSEMBLE), key=lambda n: scores[n])
         rows.append(HeldOutScores(group=group, scores=scores, best_member=best))
     return CrossCorpusReport(rows=tuple(rows))
