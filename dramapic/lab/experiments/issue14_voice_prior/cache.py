@@ -3,7 +3,7 @@ the song-check clips (about 10 min on 2 cores).
 
     python cache.py ../shared/data WORK/timelines CACHE
 """
-import sys, pickle, dataclasses
+import sys, pickle
 from pathlib import Path
 import numpy as np
 from dramapic.config import load_pipeline
