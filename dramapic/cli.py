@@ -182,7 +182,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "on held-out song-only clips (needs --data)")
     evaluate.add_argument("--cross-corpus", action="store_true",
                           help="instead: gender and speakers across corpora - for each voice source, models fitted "
-                               "without it, scored on timelines of its dev speakers (needs --data)")
+                               "without it, scored on timelines of its dev speakers; then stage 1's member check on "
+                               "the same timelines (needs --data)")
     evaluate.add_argument("--data", type=Path, default=None,
                           help="--song-check / --cross-corpus: the shared data folder (manifests)")
     evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
@@ -367,8 +368,9 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
     from .errors import InputError
-    from .lab.crosscorpus import format_table, run_voice_protocol, summarize
+    from .lab.crosscorpus import DEV_MIXES, format_table, run_voice_protocol, summarize
     from .lab.evaluate import _nan_to_none
+    from .lab.stage1_crosscorpus import stage1_member_check
     from .writers import write_json_atomic
 
     if args.data is None:
@@ -386,8 +388,12 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                               dev_mixes=args.mixes, limit=args.limit, progress=progress)
     summary = summarize(rows)
     print(format_table(summary))
+    members = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
+                                  folders=sorted({t.folder for t, _, _ in rows} - {DEV_MIXES}))
+    print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
+    print(members.format_table())
     if args.json:
-        write_json_atomic(_nan_to_none({"summary": summary, "files": [
+        write_json_atomic(_nan_to_none({"summary": summary, "stage1_members": members.to_dict(), "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]}), args.json)
     return 0

@@ -4,10 +4,17 @@ made only from it, and check that no member alone beats the ensemble there. The 
 
 This module is the protocol, not the data: it takes the held-out groups, a ``fit`` that trains on everything but
 one group and returns scorers (the ensemble and each member alone), and a ``score`` that measures one scorer on
-that group's held-out material. For stage 1 the exp13 scripts supply them (``dramapic/lab/experiments/issue13_songs/run13.py loo VARIANT``:
-source-tagged training mixes, one 150 s dev timeline per held-out voice / music source built by
-``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar). Not a ``dramapic eval`` option yet: a stage-1
-run refits every member per source from feature caches that take about two CPU-hours to build on the 2-core machine.
+that group's held-out material.
+
+Two uses:
+
+* :func:`stage1_member_check` -- what ``dramapic eval --cross-corpus`` prints under the stage-2 table: the shipped
+  stage 1 (not refitted) on the voice-source timelines, per folder, the ensemble against each member alone. Common
+  Voice, RAVDESS and nEMO voices were never in stage 1's training data; LibriSpeech and Emo-DB were (marked).
+* The refit over music sources too, lab only (``dramapic/lab/experiments/issue13_songs/run13.py loo VARIANT``:
+  source-tagged training mixes, one 150 s dev timeline per held-out voice / music source built by
+  ``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar): it refits
+  every member per source from feature caches that take about two CPU-hours to build on the 2-core machine.
 
 Example
 -------
@@ -18,11 +25,17 @@ Example
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .crosscorpus import cross_corpus
+from .crosscorpus import SHORT, cross_corpus
 
 ENSEMBLE = "ensemble"
+
+
+def _short(name: str) -> str:
+    """A scorer's column heading: manifest names without the ``stage1-`` every member shares, 14 characters."""
+    return name.removeprefix("stage1-")[:14]
 
 
 @dataclass(frozen=True)
@@ -57,11 +70,11 @@ class CrossCorpusReport:
 
     def format_table(self) -> str:
         names = [ENSEMBLE] + sorted({n for r in self.rows for n in r.scores} - {ENSEMBLE})
-        lines = [f"{'held-out source':<28}" + "".join(f"{n[:14]:>15}" for n in names) + f"{'best member':>16}  ok"]
+        lines = [f"{'held-out source':<28}" + "".join(f"{_short(n):>15}" for n in names) + f"{'best member':>16}  ok"]
         for r in self.rows:
             cells = "".join(f"{r.scores[n]:>15.4f}" if n in r.scores else f"{'-':>15}" for n in names)
             ok = "yes" if r.ensemble_at_least_best_member else "NO"
-            lines.append(f"{r.group:<28}{cells}{r.best_member[:14]:>16}  {ok}")
+            lines.append(f"{r.group:<28}{cells}{_short(r.best_member):>16}  {ok}")
         lines.append(f"CHECK no member beats the ensemble on any held-out source: {self.check}")
         return "\n".join(lines)
 
@@ -103,3 +116,59 @@ def leave_one_source_out(*, groups: Sequence[str], fit: Callable[[str], Mapping[
         best = max((n for n in scores if n != ENSEMBLE), key=lambda n: scores[n])
         rows.append(HeldOutScores(group=group, scores=scores, best_member=best))
     return CrossCorpusReport(rows=tuple(rows))
+
+
+#: voice sources of the timeline tree whose speakers stage 1 was trained on (train split of manifest.csv); the
+#: other folders' voices (Common Voice, RAVDESS, nEMO, and the mixed casts drawn from them) it never heard
+STAGE1_VOICE_SOURCES = ("librispeech-train-clean-100", "emodb")
+
+
+def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | None = None, limit: int | None = None,
+                        progress: Callable[[str, float, float], None] | None = None) -> CrossCorpusReport:
+    """Stage 1's member check on the cross-corpus timelines: per folder, the ensemble and each member alone.
+
+    Every folder of the timeline tree (:func:`dramapic.lab.crosscorpus.find_timelines`) is scored with
+    :func:`dramapic.lab.variants.evaluate_variants` (the pipeline's detectors, each member, the stacker, the song
+    guard and smoothing; accuracy over non-silent frames outside the 0.25 s collar). Stage 1 is not refitted: the
+    folders whose voices it never heard are held out by construction, the two whose speakers it was trained on are
+    named ``... (voices seen)``; their music and noise are dev-split clips of stage 1's own sources.
+
+    Parameters
+    ----------
+    timelines : Path
+        The timeline tree (one folder per voice source, plus ``mixed``).
+    pipeline : PipelineConfig
+        Its ``stage1`` section is scored (``model: ensemble``).
+    folders : sequence of str, optional
+        Only these folders (default: every folder with timelines, sorted).
+    limit : int, optional
+        At most this many timelines per folder.
+    progress : callable, optional
+        ``progress("variants", done, total)`` per folder, as :func:`~dramapic.lab.variants.evaluate_variants`.
+
+    Returns
+    -------
+    CrossCorpusReport
+        One row per folder; ``check`` is True when no member alone beats the ensemble anywhere.
+    """
+    from ..errors import InputError
+    from .variants import evaluate_variants
+
+    root = Path(timelines)
+    names = list(folders) if folders is not None else sorted(
+        p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.labels.csv"))) if root.is_dir() else []
+    if not names:
+        raise InputError(f"no timeline folders under {root}")
+    if pipeline.stage1.model != "ensemble":
+        raise InputError("the member check needs stage1.model: ensemble")
+    label = {f: SHORT.get(f, f) + (" (voices seen)" if f in STAGE1_VOICE_SOURCES else "") for f in names}
+    folder_of = {v: k for k, v in label.items()}
+    reports: dict[str, Any] = {}
+
+    def fit(group: str) -> dict[str, str]:  # nothing is refitted: the scorers are the shipped models, by name
+        reports[group] = evaluate_variants(root / folder_of[group], pipeline, gender=False, limit=limit,
+                                           progress=progress, pattern="*.labels.csv").stage1
+        return {name: name for name in (ENSEMBLE, *pipeline.stage1.members)}
+
+    return leave_one_source_out(groups=[label[f] for f in names], fit=fit,
+                                score=lambda name, group: reports[group][name].accuracy)
