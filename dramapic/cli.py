@@ -179,7 +179,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "the cascade against gender on every window (the model card's tables)")
     evaluate.add_argument("--song-check", action="store_true",
                           help="instead: share of song time the pipeline's stage 1 calls voice, per music subtype, "
-                               "on held-out song-only clips (needs --data)")
+                               "on held-out song-only clips, then the ensemble against each member alone per music "
+                               "source (needs --data)")
     evaluate.add_argument("--cross-corpus", action="store_true",
                           help="instead: gender and speakers across corpora - for each voice source, models fitted "
                                "without it, scored on timelines of its dev speakers; then stage 1's member check on "
@@ -401,7 +402,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
 
 def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
     from .errors import InputError
-    from .lab.songcheck import run_song_check, songcheck_clips
+    from .lab.songcheck import run_song_check, songcheck_clips, trained_music_sources
     from .writers import write_json_atomic
 
     if args.data is None:
@@ -409,7 +410,9 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
     clips = songcheck_clips(data_root=args.data)
     if args.limit is not None:
         clips = clips[:args.limit]
-    report = run_song_check(clips=clips, pipeline=pipeline, progress=progress)
+    report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
+                            member_check=pipeline.stage1.model == "ensemble",
+                            seen_sources=trained_music_sources(data_root=args.data))
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)

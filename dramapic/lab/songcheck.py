@@ -9,21 +9,28 @@ a cappella fixture and the openair operatic clip). The data has no rap and no ch
 Every reference frame is ``song``, so the check needs no label files: a frame counts when it is audible (frame level
 at or above ``floor_db``) and it is a miss when the smoothed stage-1 path says ``voice`` there.
 
+With ``member_check`` (what ``dramapic eval --song-check`` runs for an ensemble) the same clips also give stage 1's
+member check per music source: the share of audible song time the ensemble calls song against each member alone.
+The shipped stage 1 was fitted on ``manifest.csv`` only, so every ``manifest_extra_music.csv`` source is one it
+never heard; the others are marked ``(seen)``.
+
 Run it with ``dramapic eval --song-check --data /path/to/shared/data [--pipeline pipelines/song-safe.yaml]``.
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Collection, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from ..result import FRAME_S, STAGE1_LABELS
 from .data import DATA_MANIFESTS
+from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport, leave_one_source_out
 
 #: ``train``-split sources that no stage-1 fit may use: they are the check's a cappella and operatic material
 HELDOUT_SOURCES: tuple[str, ...] = ("csd_drmeter_fixture", "openair_operatic_voice")
@@ -33,6 +40,7 @@ VOCAL_SUBTYPES: tuple[str, ...] = ("vocal_pop", "rock_song", "a_cappella", "sung
 TARGETS: dict[str, float] = {"ALL": 1.0, "rap": 3.0}
 FLOOR_DB = -50.0
 _VOICE = STAGE1_LABELS.index("voice")
+_SONG = STAGE1_LABELS.index("song")
 
 
 @dataclass(frozen=True)
@@ -59,6 +67,9 @@ class SongCheck:
     voice_s: Mapping[str, float]
     audible_s: Mapping[str, float]
     n_clips: Mapping[str, int]
+    #: with ``run_song_check(member_check=True)``: per music source, the share of audible song time the ensemble
+    #: and each member alone call song
+    members: CrossCorpusReport | None = None
 
     def share(self, group: str) -> float | None:
         """% of audible song time called voice for a subtype, ``ALL`` or ``VOCAL``; None where nothing was heard."""
@@ -71,7 +82,8 @@ class SongCheck:
         rows = sorted(self.audible_s) + ["VOCAL", "ALL"]
         return {"pct_song_time_called_voice": {k: self.share(k) for k in rows},
                 "audible_s": dict(self.audible_s), "n_clips": dict(self.n_clips), "targets": dict(TARGETS),
-                "unmeasured": [k for k in ("rap", "choir") if k not in self.audible_s]}
+                "unmeasured": [k for k in ("rap", "choir") if k not in self.audible_s],
+                **({"members": self.members.to_dict()} if self.members is not None else {})}
 
     def format_table(self) -> str:
         lines = ["song check: % of audible song time called voice (smoothed stage 1)",
@@ -86,6 +98,9 @@ class SongCheck:
         for k in ("rap", "choir"):
             if k not in self.audible_s:
                 lines.append(f"{k:<26}{'no data: unmeasured':>24}")
+        if self.members is not None:
+            lines += ["", "per music source, share of audible song time called song (the ensemble against each "
+                          "member alone):", self.members.format_table()]
         return "\n".join(lines)
 
 
@@ -151,8 +166,15 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
     return out
 
 
-def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None
-                   ) -> SongCheck:
+def trained_music_sources(*, data_root: Path) -> frozenset[str]:
+    """Sources of the ``train`` song rows of ``manifest.csv``: the music the shipped stage 1 was fitted on (its
+    other song-check sources, those of ``manifest_extra_music.csv``, it never heard)."""
+    with open(Path(data_root) / "manifest.csv", newline="", encoding="utf-8") as handle:
+        return frozenset(r["source"] for r in csv.DictReader(handle) if r["split"] == "train" and r["label"] == "song")
+
+
+def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None,
+                   member_check: bool = False, seen_sources: Collection[str] = ()) -> SongCheck:
     """Run the pipeline's stage 1 (detectors, model, smoothing) on every clip and score it.
 
     Parameters
@@ -160,6 +182,14 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     clips : sequence of SongClip
     pipeline : dramapic.config.Pipeline
         Its ``stage1`` section picks the model (e.g. ``pipelines/song-safe.yaml``).
+    progress : callable, optional
+        ``progress("evaluate", clips_done, total)``.
+    member_check : bool
+        Also score, per music source, the share of audible song time called song by the ensemble (as the
+        pipeline runs it, song guard included) and by each member alone (the pipeline's smoothing, no guard, as
+        ``dramapic eval --variants`` scores members); ``SongCheck.members`` holds the table and its check.
+    seen_sources : collection of str
+        Music sources stage 1 was trained on (their rows are marked ``(seen)``).
     """
     from .. import media
     from ..analysis import detectors, loaders
@@ -167,6 +197,12 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
 
     cfg = pipeline.stage1
     model = loaders.stage1_model(cfg)
+    members = list(getattr(model, "members", ())) if member_check else []
+    if member_check and not members:
+        raise InputError("the member check needs stage1.model: ensemble")
+    alone = dataclasses.replace(cfg, song_guard=False)  # a member alone, as `eval --variants` scores it
+    song_s: dict[str, dict[str, float]] = {}
+    heard_s: dict[str, float] = {}
 
     def frames():
         for i, clip in enumerate(clips):
@@ -174,7 +210,30 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
                 progress("evaluate", i, len(clips))
             audio = media.decode_audio(media.probe(clip.path))
             scores = detectors.run_detectors(audio)
-            _, path = stage1_frame_labels(model.frame_probabilities(audio, scores), scores, settings=cfg)
+            each = {m.name: m.frame_probabilities(audio, scores) for m in members}
+            if each and not any(hasattr(m, "stack_inputs") for m in members):
+                # each member once, the stacker over them: what frame_probabilities computes, without a second pass
+                ensemble = model.combine([each[m.name] for m in members])
+            else:
+                ensemble = model.frame_probabilities(audio, scores)
+            _, path = stage1_frame_labels(ensemble, scores, settings=cfg)
+            if members:
+                audible = scores.energy_db >= FLOOR_DB
+                paths = {ENSEMBLE: path, **{n: stage1_frame_labels(p, scores, settings=alone)[1]
+                                            for n, p in each.items()}}
+                for name, labels in paths.items():
+                    per = song_s.setdefault(clip.source, {})
+                    per[name] = per.get(name, 0.0) + float(((labels == _SONG) & audible).sum()) * FRAME_S
+                heard_s[clip.source] = heard_s.get(clip.source, 0.0) + float(audible.sum()) * FRAME_S
             yield clip.subtype, path, scores.energy_db
 
-    return score_song_frames(frames())
+    check = score_song_frames(frames())
+    if not members:
+        return check
+    label = {src: f"{src} (seen)" if src in seen_sources else src for src in sorted(heard_s)}
+    source_of = {v: k for k, v in label.items()}
+    report = leave_one_source_out(
+        groups=[label[src] for src in sorted(heard_s) if heard_s[src] > 0],
+        fit=lambda group: {name: name for name in song_s[source_of[group]]},
+        score=lambda name, group: song_s[source_of[group]][name] / heard_s[source_of[group]])
+    return dataclasses.replace(check, members=report)

