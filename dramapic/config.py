@@ -164,7 +164,7 @@ class SpeakersConfig:
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
-    gender_resegment_weight: float = 0.3
+    gender_resegment_weight: float = 0.1
 
     def __post_init__(self) -> None:
         if self.projection is not None and not isinstance(self.projection, str):

@@ -454,8 +454,9 @@ def test_gender_pulls_an_ambiguous_stretch_to_the_speaker_of_its_gender():
     female[40:52] = 0.95
     plain = diarize_windows(segments, times, emb, region, female,
                             settings(switch_penalty=0.0, gender_resegment_weight=0.0))
-    pulled = diarize_windows(segments, times, emb, region, female, settings(switch_penalty=0.0))
-    assert settings().gender_resegment_weight == 0.3  # the default pulls
+    pulled = diarize_windows(segments, times, emb, region, female,
+                             settings(switch_penalty=0.0, gender_resegment_weight=0.3))
+    assert settings().gender_resegment_weight == 0.1  # the default pulls too, more gently (models/README.md)
 
     def speaker_at(labelling, t):
         return next(turn.speaker for turn in labelling.turns[0] if turn.start <= t < turn.end)
