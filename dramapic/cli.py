@@ -391,12 +391,13 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     print(format_table(summary))
     members = None
     if pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
-        members = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
-                                      folders=sorted({t.folder for t, _, _ in rows} - {DEV_MIXES}))
+        report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
+                                     folders=sorted({t.folder for t, _, _ in rows} - {DEV_MIXES}))
         print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
-        print(members.format_table())
+        print(report.format_table())
+        members = report.to_dict()
     if args.json:
-        write_json_atomic(_nan_to_none({"summary": summary, "stage1_members": members and members.to_dict(), "files": [
+        write_json_atomic(_nan_to_none({"summary": summary, "stage1_members": members, "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]}), args.json)
     return 0

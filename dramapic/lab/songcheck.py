@@ -30,7 +30,7 @@ import numpy as np
 from ..errors import InputError
 from ..result import FRAME_S, STAGE1_LABELS
 from .data import DATA_MANIFESTS
-from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport, leave_one_source_out
+from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport
 
 #: ``train``-split sources that no stage-1 fit may use: they are the check's a cappella and operatic material
 HELDOUT_SOURCES: tuple[str, ...] = ("csd_drmeter_fixture", "openair_operatic_voice")
@@ -211,11 +211,9 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
             audio = media.decode_audio(media.probe(clip.path))
             scores = detectors.run_detectors(audio)
             each = {m.name: m.frame_probabilities(audio, scores) for m in members}
-            if each and not any(hasattr(m, "stack_inputs") for m in members):
-                # each member once, the stacker over them: what frame_probabilities computes, without a second pass
-                ensemble = model.combine([each[m.name] for m in members])
-            else:
-                ensemble = model.frame_probabilities(audio, scores)
+            # the members already run for their own scores are not run again for the ensemble's
+            ensemble = (model.frame_probabilities(audio, scores, member_probabilities=each) if members
+                        else model.frame_probabilities(audio, scores))
             _, path = stage1_frame_labels(ensemble, scores, settings=cfg)
             if members:
                 audible = scores.energy_db >= FLOOR_DB
@@ -230,10 +228,7 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     check = score_song_frames(frames())
     if not members:
         return check
-    label = {src: f"{src} (seen)" if src in seen_sources else src for src in sorted(heard_s)}
-    source_of = {v: k for k, v in label.items()}
-    report = leave_one_source_out(
-        groups=[label[src] for src in sorted(heard_s) if heard_s[src] > 0],
-        fit=lambda group: {name: name for name in song_s[source_of[group]]},
-        score=lambda name, group: song_s[source_of[group]][name] / heard_s[source_of[group]])
+    report = CrossCorpusReport.from_scores({
+        f"{src} (seen)" if src in seen_sources else src: {name: s / heard_s[src] for name, s in song_s[src].items()}
+        for src in sorted(heard_s) if heard_s[src] > 0})
     return dataclasses.replace(check, members=report)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .crosscorpus import SHORT, cross_corpus
+from .crosscorpus import SHORT, cross_corpus, timeline_folders
 
 ENSEMBLE = "ensemble"
 
@@ -56,6 +56,24 @@ class CrossCorpusReport:
     """The protocol's table, one row per held-out group."""
 
     rows: tuple[HeldOutScores, ...]
+
+    @classmethod
+    def from_scores(cls, scores: Mapping[str, Mapping[str, float]]) -> "CrossCorpusReport":
+        """The table from figures already measured: held-out group -> scorer name -> figure (higher is better).
+
+        Raises
+        ------
+        ValueError
+            A group without the ensemble or without any member.
+        """
+        rows = []
+        for group, figures in scores.items():
+            figures = {name: float(v) for name, v in figures.items()}
+            if ENSEMBLE not in figures or len(figures) < 2:
+                raise ValueError(f"{group!r} needs the ensemble and at least one member, got {list(figures)}")
+            best = max((n for n in figures if n != ENSEMBLE), key=lambda n: figures[n])
+            rows.append(HeldOutScores(group=group, scores=figures, best_member=best))
+        return cls(rows=tuple(rows))
 
     @property
     def check(self) -> bool:
@@ -109,13 +127,9 @@ def leave_one_source_out(*, groups: Sequence[str], fit: Callable[[str], Mapping[
             raise ValueError(f"fit({group!r}) must return the ensemble and at least one member, got {list(scorers)}")
         return scorers
 
-    rows = []
-    for group, _, scores in cross_corpus(
-            list(groups), fit_fn=fit_without, held_out_fn=lambda g: frozenset([g]),
-            score_fn=lambda scorers, g: {name: float(score(scorer, g)) for name, scorer in scorers.items()}):
-        best = max((n for n in scores if n != ENSEMBLE), key=lambda n: scores[n])
-        rows.append(HeldOutScores(group=group, scores=scores, best_member=best))
-    return CrossCorpusReport(rows=tuple(rows))
+    rows = cross_corpus(list(groups), fit_fn=fit_without, held_out_fn=lambda g: frozenset([g]),
+                        score_fn=lambda scorers, g: {name: score(scorer, g) for name, scorer in scorers.items()})
+    return CrossCorpusReport.from_scores({group: scores for group, _, scores in rows})
 
 
 #: voice sources of the timeline tree whose speakers stage 1 was trained on (train split of manifest.csv); the
@@ -155,20 +169,15 @@ def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | N
     from .variants import evaluate_variants
 
     root = Path(timelines)
-    names = list(folders) if folders is not None else sorted(
-        p.name for p in root.iterdir() if p.is_dir() and any(p.glob("*.labels.csv"))) if root.is_dir() else []
+    names = list(folders) if folders is not None else timeline_folders(root)
     if not names:
         raise InputError(f"no timeline folders under {root}")
     if pipeline.stage1.model != "ensemble":
         raise InputError("the member check needs stage1.model: ensemble")
-    label = {f: SHORT.get(f, f) + (" (voices seen)" if f in STAGE1_VOICE_SOURCES else "") for f in names}
-    folder_of = {v: k for k, v in label.items()}
-    reports: dict[str, Any] = {}
-
-    def fit(group: str) -> dict[str, str]:  # nothing is refitted: the scorers are the shipped models, by name
-        reports[group] = evaluate_variants(root / folder_of[group], pipeline, gender=False, limit=limit,
-                                           progress=progress, pattern="*.labels.csv").stage1
-        return {name: name for name in (ENSEMBLE, *pipeline.stage1.members)}
-
-    return leave_one_source_out(groups=[label[f] for f in names], fit=fit,
-                                score=lambda name, group: reports[group][name].accuracy)
+    scores = {}
+    for folder in names:  # nothing is refitted: the shipped stage 1, each member alone and the ensemble
+        variants = evaluate_variants(root / folder, pipeline, gender=False, limit=limit, progress=progress,
+                                     pattern="*.labels.csv").stage1
+        label = SHORT.get(folder, folder) + (" (voices seen)" if folder in STAGE1_VOICE_SOURCES else "")
+        scores[label] = {name: variants[name].accuracy for name in (ENSEMBLE, *pipeline.stage1.members)}
+    return CrossCorpusReport.from_scores(scores)

@@ -207,14 +207,12 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             members[member.name] = member.frame_probabilities(audio, scores)
             clock = tick(member.name, clock)
         probs.update(members)
-        if any(hasattr(m, "stack_inputs") for m in ensemble.members):
-            # members with their own stacker columns (song-safe, issue 13): the stacker does not read probabilities
-            probs["ensemble"] = ensemble.frame_probabilities(audio, scores)
-        else:
-            ordered = [members[m.name] for m in ensemble.members]
-            probs["ensemble"] = ensemble.combine(ordered)
-            if ensemble.members_mean_share > 0:  # what the members' mean adds (stage1.members_mean_share)
-                probs["ensemble-stacker-alone"] = replace(ensemble, members_mean_share=0.0).combine(ordered)
+        # the members' probabilities above are combined, not computed again (members with their own stacker
+        # columns, song-safe's, are asked for those instead)
+        probs["ensemble"] = ensemble.frame_probabilities(audio, scores, member_probabilities=members)
+        if ensemble.members_mean_share > 0:  # what the members' mean adds (stage1.members_mean_share)
+            probs["ensemble-stacker-alone"] = replace(ensemble, members_mean_share=0.0).frame_probabilities(
+                audio, scores, member_probabilities=members)
         clock = tick("stacker", clock)
         paths = {}
         # the pipeline's models (rule, ensemble) are decided as analyze() decides them, song guard included
