@@ -370,7 +370,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
     from .errors import InputError
     from .lab.crosscorpus import DEV_MIXES, format_table, run_voice_protocol, summarize
-    from .lab.evaluate import _nan_to_none
+    from .lab.evaluate import _nan_to_none, aggregate
     from .lab.stage1_crosscorpus import stage1_member_check
     from .writers import write_json_atomic
 
@@ -389,6 +389,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                               dev_mixes=args.mixes, limit=args.limit, progress=progress)
     summary = summarize(rows)
     print(format_table(summary))
+    held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
+    print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
+          "(seconds of decided voice):")
+    print(held.format_table())
     members = None
     if pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
         report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
@@ -397,7 +401,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         print(report.format_table())
         members = report.to_dict()
     if args.json:
-        write_json_atomic(_nan_to_none({"summary": summary, "stage1_members": members, "files": [
+        write_json_atomic(_nan_to_none({"summary": summary, "gender_calibration": held.to_dict(),
+                                        "stage1_members": members, "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]}), args.json)
     return 0

@@ -170,8 +170,9 @@ def cross_corpus(timelines: Sequence[Any], *, fit_fn: Callable[[frozenset[str]],
 
 def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> list[dict[str, Any]]:
     """Per folder (first-seen order): gender error and abstention pooled over frames, female-share error (mean and
-    worst file), DER pooled, share of files with the exact speaker count; then ``mean (held-out)``, the
-    unweighted mean over the held-out folders (the dev mixes not included), placed before the dev mixes."""
+    worst file), DER pooled, share of files with the exact speaker count, the expected calibration error of the
+    gender probabilities (records pooled: :func:`~dramapic.lab.evaluate.calibration`); then ``mean (held-out)``,
+    the unweighted mean over the held-out folders (the dev mixes not included), placed before the dev mixes."""
     by_folder: dict[str, list[FileScores]] = {}
     for timeline, _, scores in rows:
         by_folder.setdefault(timeline.folder, []).append(scores)
@@ -183,10 +184,12 @@ def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> li
                     "female_share_error": report.female_share_error,
                     "female_share_error_max": max((f.female_share_error for f in files), default=math.nan),
                     "der": report.der,
-                    "count_exact": sum(f.speaker_count_error == 0 for f in files) / len(files)})
+                    "count_exact": sum(f.speaker_count_error == 0 for f in files) / len(files),
+                    "gender_ece": report.gender_calibration.ece})
     held = [r for r in out if r["folder"] != DEV_MIXES]
     if held:
-        keys = ("gender_error", "abstention", "female_share_error", "female_share_error_max", "der", "count_exact")
+        keys = ("gender_error", "abstention", "female_share_error", "female_share_error_max", "der", "count_exact",
+                "gender_ece")
         mean: dict[str, Any] = {"set": "mean (held-out)", "folder": "", "files": sum(r["files"] for r in held)}
         for k in keys:
             values = [r[k] for r in held if not math.isnan(r[k])]
@@ -197,7 +200,8 @@ def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> li
 
 def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """A plain-text table of :func:`summarize` (rates in %, female-share error in points)."""
-    head = ("set", "files", "gender err %", "abstain %", "female-share err pts (max)", "DER %", "count exact %")
+    head = ("set", "files", "gender err %", "abstain %", "female-share err pts (max)", "DER %", "count exact %",
+            "gender ECE")
 
     def pct(v: float, spec: str = ".1f") -> str:
         return "-" if v is None or math.isnan(v) else format(100 * v, spec)
@@ -205,7 +209,8 @@ def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
     rows = [(r["set"], str(r["files"]), pct(r["gender_error"]), pct(r["abstention"]),
              "-" if math.isnan(r["female_share_error"]) else
              f"{r['female_share_error']:.1f} ({r['female_share_error_max']:.1f})",
-             pct(r["der"]), pct(r["count_exact"], ".0f")) for r in summary]
+             pct(r["der"]), pct(r["count_exact"], ".0f"),
+             "-" if math.isnan(r.get("gender_ece", math.nan)) else f"{r['gender_ece']:.3f}") for r in summary]
     widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in (head, *rows)]

@@ -35,10 +35,18 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
   ``"S1+S2"`` adds one track per id), scored on the UEM ``[0, duration]``; speaker labels are mapped optimally.
   DER = (false alarm + missed detection + confusion) / total reference speech.
 * **speaker-count error** - ``|#distinct predicted speaker ids - #distinct reference speakers|``.
+* **calibration** - whether a stated confidence means what it says (:func:`calibration`). *Gender*: every
+  predicted ``voice`` segment with one decided gender states ``scores[gender]`` (the probability shown on its
+  cue); it is right on the share of its scored single-gender reference voice frames whose gender is that one
+  (reference voice of the other gender is wrong, other reference labels are not gender frames and do not
+  count). *Stage-1 label*: every segment states ``confidence``; it is right on the share of its scored frames
+  whose reference label is its label. Records are ``(confidence, seconds, seconds right)``; the expected
+  calibration error (ECE) is the seconds-weighted mean over 10 equal confidence bins of
+  ``|mean confidence - share right|``.
 
 ``aggregate`` pools files: confusion matrices are summed (so accuracy, precision/recall/F1 and gender error are
-pooled over frames), DER is pooled from the summed components, and the female share, composition share and
-speaker-count errors are means of the per-file values.
+pooled over frames), DER is pooled from the summed components, calibration records are pooled, and the female
+share, composition share and speaker-count errors are means of the per-file values.
 
 Run ``dramapic eval --mixes DIR [--json OUT] [--limit N]``; add ``--variants`` for every stage-1
 member alone versus the ensemble and the hand rule, and the gender cascade versus independent gender
@@ -106,6 +114,91 @@ def _fmt(value: float | None, spec: str = ".3f") -> str:
     return format(value, spec)
 
 
+#: One calibration record: (stated confidence, seconds it was stated for, seconds it was right).
+ReliabilityRecord = tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A reliability table: stated confidence against how often it was right, seconds-weighted.
+
+    Attributes
+    ----------
+    bins : tuple of (low, high, seconds, mean_confidence, share_right)
+        Equal-width confidence bins from ``low`` to 1 (the last bin includes 1); ``mean_confidence`` and
+        ``share_right`` are NaN in an empty bin.
+    """
+
+    bins: tuple[tuple[float, float, float, float, float], ...]
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of all records."""
+        return float(sum(b[2] for b in self.bins))
+
+    @property
+    def ece(self) -> float:
+        """Expected calibration error: sum over bins of (bin seconds / all seconds) x |confidence - share right|
+        (NaN without records)."""
+        total = self.seconds
+        if not total:
+            return float("nan")
+        return float(sum(b[2] / total * abs(b[3] - b[4]) for b in self.bins if b[2] > 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _nan_to_none({"ece": self.ece, "seconds": self.seconds, "bins": [
+            {"low": lo, "high": hi, "seconds": sec, "confidence": conf, "share_right": right}
+            for lo, hi, sec, conf, right in self.bins]})
+
+    def format_table(self) -> str:
+        """One line per bin: range, seconds, mean confidence, share right; then the ECE."""
+        lines = [f"{'confidence':<12}{'seconds':>10}{'stated':>9}{'right':>9}"]
+        for lo, hi, sec, conf, right in self.bins:
+            lines.append(f"{lo:.2f}-{hi:.2f}   {sec:10.1f}{_fmt(conf):>9}{_fmt(right):>9}")
+        lines.append(f"ECE {_fmt(self.ece)} over {self.seconds:.1f} s")
+        return "\n".join(lines)
+
+
+def calibration(records: Sequence[ReliabilityRecord], *, n_bins: int = 10, low: float = 0.5) -> Calibration:
+    """Reliability table of confidence records.
+
+    Parameters
+    ----------
+    records : sequence of (confidence, seconds, seconds_right)
+        What was stated, for how long, and for how much of it rightly (``0 <= seconds_right <= seconds``).
+        Records of zero seconds carry no weight.
+    n_bins : int
+        Equal-width bins between ``low`` and 1.
+    low : float
+        The lowest confidence that can be stated (0.5 for a two-way decision such as gender, 0 in general);
+        a confidence below it goes into the first bin.
+
+    Returns
+    -------
+    Calibration
+
+    Raises
+    ------
+    ValueError
+        If ``n_bins`` < 1, ``low`` is not in [0, 1), or a record has a confidence outside [0, 1] or seconds right
+        outside [0, seconds].
+    """
+    if n_bins < 1 or not 0.0 <= low < 1.0:
+        raise ValueError(f"need n_bins >= 1 and 0 <= low < 1, got {n_bins}, {low}")
+    edges = np.linspace(low, 1.0, n_bins + 1)
+    seconds, stated, right = np.zeros(n_bins), np.zeros(n_bins), np.zeros(n_bins)
+    for confidence, sec, ok in records:
+        if not (0.0 <= confidence <= 1.0) or not (0.0 <= ok <= sec + 1e-9):
+            raise ValueError(f"bad calibration record {(confidence, sec, ok)}")
+        b = min(max(int(np.searchsorted(edges, confidence, side="right")) - 1, 0), n_bins - 1)
+        seconds[b] += sec
+        stated[b] += confidence * sec
+        right[b] += ok
+    return Calibration(bins=tuple(
+        (float(edges[b]), float(edges[b + 1]), float(seconds[b]), _ratio(stated[b], seconds[b]),
+         _ratio(right[b], seconds[b])) for b in range(n_bins)))
+
+
 @dataclass(frozen=True)
 class FileScores:
     """The scores of one file (see the module docstring for the exact definitions).
@@ -138,6 +231,9 @@ class FileScores:
         Distinct predicted speaker ids and distinct RTTM speakers.
     predicted_duration : float
         ``source.duration`` of the result (a large difference to ``duration`` means misaligned time lines).
+    gender_reliability, label_reliability : tuple of (confidence, seconds, seconds_right)
+        One record per predicted voice segment with a decided gender / per predicted segment (see the module
+        docstring, "calibration").
     """
 
     name: str
@@ -160,6 +256,18 @@ class FileScores:
     predicted_duration: float = float("nan")
     gender_abstained: int = 0
     voice_frames_pred: int = 0
+    gender_reliability: tuple[ReliabilityRecord, ...] = ()
+    label_reliability: tuple[ReliabilityRecord, ...] = ()
+
+    @property
+    def gender_calibration(self) -> Calibration:
+        """Reliability of the gender probabilities shown on voice cues (bins from 0.5)."""
+        return calibration(self.gender_reliability, low=0.5)
+
+    @property
+    def label_calibration(self) -> Calibration:
+        """Reliability of the segments' stage-1 confidences (bins from 0)."""
+        return calibration(self.label_reliability, low=0.0)
 
     @property
     def abstention(self) -> float:
@@ -224,6 +332,7 @@ class FileScores:
             "der": self.der, "der_components": dict(self.der_components),
             "speakers_pred": self.speakers_pred, "speakers_ref": self.speakers_ref,
             "speaker_count_error": self.speaker_count_error,
+            "gender_ece": self.gender_calibration.ece, "label_ece": self.label_calibration.ece,
         })
 
 
@@ -236,7 +345,8 @@ def _result_parts(result: AnalysisResult | Mapping[str, Any]) -> tuple[float, li
     """The duration and the segment dicts of an AnalysisResult or of its dict form."""
     if isinstance(result, AnalysisResult):
         return float(result.duration), [
-            {"start": s.start, "end": s.end, "label": s.label, "gender": s.gender, "speaker": s.speaker}
+            {"start": s.start, "end": s.end, "label": s.label, "gender": s.gender, "speaker": s.speaker,
+             "confidence": s.confidence, "scores": dict(s.scores)}
             for s in result.segments]
     schema = result.get("schema", SCHEMA)
     if schema != SCHEMA:
@@ -303,12 +413,14 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
     pred_female = np.zeros(n, dtype=np.float64)
     hypothesis = Annotation(uri=reference.name)
     speakers: set[str] = set()
+    spans: list[tuple[int, int, Mapping[str, Any]]] = []
     for k, seg in enumerate(segments):
         label = seg["label"]
         if label not in LABEL_INDEX:
             raise ValueError(f"segment {k}: unknown label {label!r}")
         start, end = float(seg["start"]), float(seg["end"])
         a, b = _frame_span(start, end, n_frames=n, frame_s=frame_s)
+        spans.append((a, b, seg))
         pred_labels[a:b] = LABEL_INDEX[label]
         covered[a:b] = True
         if label != "voice":
@@ -345,6 +457,9 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
     shares_ref = {k: float((ref_labels == i).mean()) if n else 0.0 for k, i in LABEL_INDEX.items()}
     shares_pred = {k: float((pred_labels == i).mean()) if n else 0.0 for k, i in LABEL_INDEX.items()}
 
+    gender_records, label_records = _reliability(spans, keep=keep, ref_labels=ref_labels, ref_genders=ref_genders,
+                                                 frame_s=frame_s)
+
     metric = DiarizationErrorRate(collar=DER_COLLAR_S, skip_overlap=False)
     uem = Timeline([Segment(0.0, reference.duration)], uri=reference.name)
     components = metric.compute_components(reference.annotation, hypothesis, uem=uem)
@@ -359,7 +474,35 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         shares_pred=shares_pred, shares_ref=shares_ref, der_components=der_components,
         speakers_pred=len(speakers), speakers_ref=len(reference.speakers), predicted_duration=predicted_duration,
         gender_abstained=int(abstained.sum()), voice_frames_pred=int(pred_voice.sum()),
+        gender_reliability=gender_records, label_reliability=label_records,
     )
+
+
+def _reliability(spans: Sequence[tuple[int, int, Mapping[str, Any]]], *, keep: np.ndarray, ref_labels: np.ndarray,
+                 ref_genders: np.ndarray, frame_s: float
+                 ) -> tuple[tuple[ReliabilityRecord, ...], tuple[ReliabilityRecord, ...]]:
+    """The calibration records of the predicted segments (frames ``a:b`` each; see the module docstring)."""
+    gender_records, label_records = [], []
+    for a, b, seg in spans:
+        if b <= a:
+            continue
+        scored = keep[a:b]
+        confidence = seg.get("confidence")
+        if confidence is not None and scored.any():
+            right = scored & (ref_labels[a:b] == LABEL_INDEX[seg["label"]])
+            label_records.append((float(confidence), float(scored.sum()) * frame_s, float(right.sum()) * frame_s))
+        parts = set(_split(seg.get("gender")))
+        if seg["label"] != "voice" or len(parts) != 1 or not parts <= {"female", "male"}:
+            continue  # no decided gender: nothing was claimed
+        gender = parts.pop()
+        stated = (seg.get("scores") or {}).get(gender)
+        if stated is None:
+            continue
+        single = scored & (ref_labels[a:b] == VOICE) & np.isin(ref_genders[a:b], (GENDER_FEMALE, GENDER_MALE))
+        if single.any():
+            right = single & (ref_genders[a:b] == GENDER_CODES[gender])
+            gender_records.append((float(stated), float(single.sum()) * frame_s, float(right.sum()) * frame_s))
+    return tuple(gender_records), tuple(label_records)
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -419,6 +562,16 @@ class Report:
         return {k: float(sum(f.der_components[k] for f in self.files)) for k in DER_COMPONENTS}
 
     @property
+    def gender_calibration(self) -> Calibration:
+        """Reliability of the gender probabilities, records pooled over files."""
+        return calibration([r for f in self.files for r in f.gender_reliability], low=0.5)
+
+    @property
+    def label_calibration(self) -> Calibration:
+        """Reliability of the stage-1 confidences, records pooled over files."""
+        return calibration([r for f in self.files for r in f.label_reliability], low=0.0)
+
+    @property
     def der(self) -> float:
         """DER pooled from the summed components."""
         return _der(self.der_components) if self.files else float("nan")
@@ -445,6 +598,8 @@ class Report:
                 "female_share_error": self.female_share_error, "composition_error": self.composition_error,
                 "der": self.der, "der_components": self.der_components,
                 "speaker_count_error": self.speaker_count_error,
+                "gender_calibration": self.gender_calibration.to_dict(),
+                "label_calibration": self.label_calibration.to_dict(),
             },
             "files": [f.to_dict() for f in self.files],
         })
@@ -480,6 +635,10 @@ class Report:
         out.append(" " * 8 + "".join(k.rjust(w + 2) for k in STAGE1_LABELS))
         for label, row in zip(STAGE1_LABELS, cm):
             out.append(label.ljust(8) + "".join(str(v).rjust(w + 2) for v in row))
+        gender, labels = self.gender_calibration, self.label_calibration
+        out += ["", (f"calibration (seconds-weighted ECE): gender probability {_fmt(gender.ece)} over "
+                     f"{gender.seconds:.1f} s of decided voice, stage-1 confidence {_fmt(labels.ece)} over "
+                     f"{labels.seconds:.1f} s")]
         return "\n".join(out)
 
 

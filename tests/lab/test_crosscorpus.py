@@ -90,3 +90,43 @@ def test_each_model_is_fitted_without_its_held_out_sources(tree):
     assert not math.isnan(mean["der"])
     table = format_table(summary)
     assert "mean (held-out)" in table and "dev_mixes" in table and "abstain %" in table
+
+
+def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(tree, tmp_path, monkeypatch, capsys):
+    """Each set's gender ECE in the summary; ``dramapic eval --cross-corpus`` prints the held-out timelines' pooled
+    reliability table and writes it to the JSON (the protocol itself is replaced by fixed results here)."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus, stage1_crosscorpus
+
+    root, dev = tree
+
+    def claim(timeline, stated):
+        # the woman (0-1 s) called female, the man (1-2 s) called female too: one right, one wrong second
+        result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": [
+            {"start": 0.0, "end": 1.0, "label": "voice", "gender": "female", "speaker": "S1", "confidence": 0.9,
+             "scores": {"female": stated, "male": 1 - stated}},
+            {"start": 1.0, "end": 2.0, "label": "voice", "gender": "female", "speaker": "S2", "confidence": 0.9,
+             "scores": {"female": stated, "male": 1 - stated}}]}
+        return score_result(result, load_reference(timeline.labels_csv), collar_s=0.0)
+
+    found = find_timelines(root, dev_mixes=dev)
+    rows = [(t, held_out(t), claim(t, 0.5 if t.folder == DEV_MIXES else 0.95)) for t in found]
+    summary = summarize(rows)
+    by = {r["set"]: r for r in summary}
+    assert by["cv"]["gender_ece"] == pytest.approx(0.45)         # said 0.95, right half the time
+    assert by[DEV_MIXES]["gender_ece"] == pytest.approx(0.0)     # said 0.5, right half the time
+    assert by["mean (held-out)"]["gender_ece"] == pytest.approx(0.45)
+    assert "gender ECE" in format_table(summary)
+
+    (tmp_path / "manifest.csv").write_text("path,label\n")
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: rows)
+    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
+        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    out = tmp_path / "xc.json"
+    assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
+                     "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
+    saved = json.loads(out.read_text())
+    assert saved["gender_calibration"]["ece"] == pytest.approx(0.45)
+    assert saved["gender_calibration"]["seconds"] == pytest.approx(8.0)   # 4 held-out x 2 s; dev mixes not pooled

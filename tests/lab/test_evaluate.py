@@ -401,3 +401,57 @@ def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(cap
     assert json.loads(json.dumps(report.to_dict(), allow_nan=False))["stage1"]["ensemble"]["accuracy"] > 0.5
     assert cli.main(["eval", "--mixes", str(DEV_MIXES), "--limit", "1", "--variants", "--no-progress"]) == 0
     assert "sequential_windows" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------------ calibration
+def test_calibration_bins_records_by_stated_confidence_and_weights_the_error_by_seconds():
+    from dramapic.lab.evaluate import calibration
+
+    table = calibration([(0.95, 10.0, 9.5), (0.75, 10.0, 5.0), (1.0, 0.0, 0.0)], low=0.5)
+    assert len(table.bins) == 10 and table.bins[0][:2] == (0.5, 0.55) and table.bins[-1][1] == 1.0
+    by_low = {round(b[0], 2): b for b in table.bins}
+    assert by_low[0.95][2:] == pytest.approx((10.0, 0.95, 0.95))    # said 0.95, right 95 % of the time
+    assert by_low[0.75][2:] == pytest.approx((10.0, 0.75, 0.5))     # said 0.75, right half the time
+    assert table.seconds == 20.0
+    assert table.ece == pytest.approx(0.5 * 0.0 + 0.5 * 0.25)
+    assert np.isnan(by_low[0.6][3]) and table.to_dict()["bins"][2]["confidence"] is None
+    assert "ECE 0.125 over 20.0 s" in table.format_table()
+    # a perfectly calibrated set of claims has no error; no claims have no defined error
+    assert calibration([(0.8, 5.0, 4.0), (0.3, 5.0, 1.5)], low=0.0).ece == pytest.approx(0.0)
+    assert np.isnan(calibration([]).ece)
+    for bad in ([(1.2, 1.0, 1.0)], [(0.9, 1.0, 2.0)], [(-0.1, 1.0, 0.0)]):
+        with pytest.raises(ValueError):
+            calibration(bad)
+    with pytest.raises(ValueError):
+        calibration([], n_bins=0)
+    with pytest.raises(ValueError):
+        calibration([], low=1.0)
+
+
+def test_score_result_records_what_each_segment_claimed_and_how_often_it_was_right(tmp_path):
+    rows = [(0.0, 1.0, "voice", "female", "A"), (1.0, 2.0, "voice", "male", "B"), (2.0, 3.0, "noise", "", ""),
+            (3.0, 4.0, "voice", "female", "A")]
+    turns = [(0.0, 1.0, "A"), (1.0, 2.0, "B"), (3.0, 4.0, "A")]
+    reference = load_reference(write_synthetic(tmp_path, "cal", rows, turns))
+    data = result_dict([
+        # one "female" claim over a woman and a man: right on half of its gender frames
+        {"start": 0.0, "end": 2.0, "label": "voice", "gender": "female", "speaker": "S1", "confidence": 0.9,
+         "scores": {"voice": 0.9, "female": 0.8, "male": 0.2}},
+        # voice claimed over noise: a stage-1 error, but no gender frame (nothing to judge the gender on)
+        {"start": 2.0, "end": 3.0, "label": "voice", "gender": "male", "speaker": "S2", "confidence": 0.6,
+         "scores": {"voice": 0.6, "female": 0.05, "male": 0.95}},
+        # unknown gender: nothing claimed
+        {"start": 3.0, "end": 4.0, "label": "voice", "gender": None, "speaker": "S1", "confidence": 0.7,
+         "scores": {"voice": 0.7}}], 4.0)
+    scored = score_result(data, reference, collar_s=0.0)
+    assert np.allclose(scored.gender_reliability, [(0.8, 2.0, 1.0)])
+    assert np.allclose(scored.label_reliability, [(0.9, 2.0, 2.0), (0.6, 1.0, 0.0), (0.7, 1.0, 1.0)])
+    assert scored.gender_calibration.ece == pytest.approx(0.3)
+    assert scored.to_dict()["gender_ece"] == pytest.approx(0.3)
+    report = aggregate([scored, scored])
+    assert report.gender_calibration.seconds == pytest.approx(4.0)
+    assert report.to_dict()["total"]["gender_calibration"]["ece"] == pytest.approx(0.3)
+    assert "gender probability 0.300" in report.format_table()
+    # a result object carries the same claims as its dict form
+    result = AnalysisResult.from_dict(data)
+    assert score_result(result, reference, collar_s=0.0).gender_reliability == scored.gender_reliability
