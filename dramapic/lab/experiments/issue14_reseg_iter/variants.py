@@ -102,7 +102,64 @@ def _turn_link(max_windows: int, *, fold: bool = True):
     return undo
 
 
+def _post_fold(*, keep_unique_gender: bool = True):
+    """The share folding once more after the re-segmentation: a speaker whose talk in the turns it won is below
+    ``max(min_speaker_s, min(min_speaker_share x the largest speaker's talk, max_small_speaker_s))`` loses its
+    centroid (smallest first) and the recording is re-segmented against the others; with ``keep_unique_gender``
+    a speaker of a confident gender no other speaker has stays (as in the clustering's folding)."""
+    real = diar._diarize
+
+    def wrapped(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
+                projection=None):
+        out = real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=centroids,
+                   projection=projection)
+        if centroids is not None:
+            return out
+        cal_a, cal_b = gender_model.window_calibration
+        t, emb, reg, z = diar._valid(times, embeddings, region, male_logits)
+        pf = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
+        while True:
+            _, cent, raw = out
+            k = cent.shape[0]
+            talk = np.zeros(k)
+            rows_of = [[] for _ in range(k)]
+            for turns in raw:
+                for a, b, c, rows in turns:
+                    talk[c] += b - a
+                    rows_of[c].append(np.asarray(rows, dtype=np.int64))
+            alive = np.flatnonzero(talk > 0)
+            if len(alive) <= max(1, options.min_speakers):
+                return out
+            limit = max(options.min_speaker_s, min(options.min_speaker_share * talk[alive].max(),
+                                                   options.max_small_speaker_s))
+            small = [c for c in alive[np.argsort(talk[alive])] if talk[c] < limit]
+            if keep_unique_gender:
+                conf = options.gender_link_confidence
+
+                def side(c):
+                    r = np.concatenate(rows_of[c]) if rows_of[c] else np.zeros(0, np.int64)
+                    m = float(pf[r].mean()) if len(r) else 0.5
+                    return 1 if m >= conf else (-1 if m <= 1 - conf else 0)
+                sides = {c: side(c) for c in alive}
+                small = [c for c in small if not (sides[c] != 0 and all(sides[o] != sides[c] for o in alive
+                                                                         if o != c))]
+            if not small:
+                return out
+            drop = small[0]
+            keep = [c for c in alive if c != drop]
+            out = real(segments, times, embeddings, region, male_logits, options, gender_model,
+                       centroids=cent[keep], projection=projection)
+
+    diar._diarize = wrapped
+
+    def undo():
+        diar._diarize = real
+    return undo
+
+
 VARIANTS = {
+    "postfold": lambda: _post_fold(),
+    "postfold_all": lambda: _post_fold(keep_unique_gender=False),
     "turnlink4": lambda: _turn_link(4),
     "turnlink8": lambda: _turn_link(8),
     "turnlink2": lambda: _turn_link(2),
