@@ -46,6 +46,22 @@ def centred_mean(x, n):
     return (c[n:] - c[:-n]) / n
 
 
+SINGING_SIDE = [stage1.FAMILY_NAMES.index(k) for k in ("singing", "choir", "rap")]
+
+
+def sung_clause(p, fam, sung_from, margin, context=301):
+    """voice -> song where YAMNet's own head hears singing / choir / rap over 3 s, more than speech + margin."""
+    if sung_from is None:
+        return p, np.zeros(len(p), bool)
+    sung = centred_mean(fam[:, SINGING_SIDE].max(axis=1).astype(np.float64), context)
+    s = centred_mean(fam[:, SPEECH].astype(np.float64), context)
+    hit = (sung >= sung_from) & (sung >= s + margin)
+    p = p.copy()
+    p[hit, S] += p[hit, V]
+    p[hit, V] = 0.0
+    return p, hit
+
+
 def clause(p, fam, music_from, speech_below, move, context=301):
     if music_from is None:
         return p
@@ -60,7 +76,7 @@ def clause(p, fam, music_from, speech_below, move, context=301):
     return p
 
 
-def run(music_from=None, speech_below=1.0, move="noise"):
+def run(music_from=None, speech_below=1.0, move="noise", sung_from=None, margin=0.0):
     cfg = pipe.stage1
     conf = {"dev": np.zeros((4, 4)), "xc": np.zeros((4, 4))}
     perfolder, songs, per_source = {}, [], {}
@@ -69,6 +85,11 @@ def run(music_from=None, speech_below=1.0, move="noise"):
         p = stage1.song_guard(d["probs"], d["scores"], speech_below=cfg.song_guard_speech_below,
                               singing_from=cfg.song_guard_singing_from, context_s=cfg.song_guard_context_s)
         p = clause(p, d["fam"], music_from, speech_below, move)
+        p, hit = sung_clause(p, d["fam"], sung_from, margin)
+        if d["kind"] != "song" and hit.any():
+            ref = refs[d["name"]]
+            n = min(len(hit), len(ref.labels))
+            fired[d["kind"] + "_ref_voice"] += int((hit[:n] & (ref.labels[:n] == V)).sum())
         p2, lab = stage1.stage1_frame_labels(p, d["scores"], settings=dataclasses.replace(cfg, song_guard=False))
         if d["kind"] == "song":
             songs.append((d["name"][4:], lab, d["scores"].energy_db))
@@ -97,6 +118,7 @@ def run(music_from=None, speech_below=1.0, move="noise"):
         out[k + "_voice_to_song"] = int(c[0, 1])
     for f, c in sorted(perfolder.items()):
         out["xc_" + f] = round(sum(c[i, i] for i in [0, 1, 2]) / c[[0, 1, 2]].sum(), 4)
+    out.update({k: v / 100.0 for k, v in fired.items()})  # seconds of reference voice the clause touched
     sc = score_song_frames(songs)
     out["song_voice_%"] = round(100 * sum(sc.voice_s.values()) / sum(sc.audible_s.values()), 3)
     out["song_share"] = {k: round(a / b, 4) for k, (a, b) in sorted(per_source.items())}
