@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from dramapic import media
-from dramapic.analysis import loaders
-from dramapic.config import load_pipeline
+from yamnet_head import families_member
 
 src, out = Path(sys.argv[1]), Path(sys.argv[2])
 out.mkdir(parents=True, exist_ok=True)
-safe = load_pipeline(Path(__file__).resolve().parents[4] / "pipelines" / "song-safe.yaml")
-fam_member = [m for m in loaders.stage1_model(safe.stage1).members if m.name == "stage1-yamnet-families"][0]
+fam_member = families_member()
 for f in sorted(src.glob("*.pkl")):
     target = out / f.name
     if target.exists():

@@ -21,9 +21,10 @@ import numpy as np
 from dramapic.analysis import stage1
 from dramapic.analysis.analyze import segments_from_frames
 from dramapic.config import load_pipeline
-from dramapic.lab.evaluate import _class_metrics, score_result
+from dramapic.lab.evaluate import aggregate, score_result
 from dramapic.lab.reference import load_reference
-from dramapic.lab.songcheck import score_song_frames, songcheck_clips
+from dramapic.lab.songcheck import FLOOR_DB, score_song_frames, songcheck_clips
+from yamnet_head import MUSIC_SIDE, SINGING_SIDE, side_means
 
 pipe = load_pipeline(None)
 src, famdir, data = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
@@ -36,25 +37,13 @@ refs = {d["name"]: load_reference(Path(d["labels"])) for d in files if d["labels
 clips = songcheck_clips(data_root=data)
 source_of = {f"{i:03d}_{c.subtype}": c.source for i, c in enumerate(clips)}
 V, S, N, SIL = 0, 1, 2, 3
-MUSIC_SIDE = [stage1.FAMILY_NAMES.index(k) for k in ("singing", "choir", "rap", "music")]
-SPEECH = stage1.FAMILY_NAMES.index("speech")
 
 
-def centred_mean(x, n):
-    c = np.cumsum(np.pad(x, (n // 2, n - 1 - n // 2), mode="edge"))
-    c = np.concatenate([[0.0], c])
-    return (c[n:] - c[:-n]) / n
-
-
-SINGING_SIDE = [stage1.FAMILY_NAMES.index(k) for k in ("singing", "choir", "rap")]
-
-
-def sung_clause(p, fam, sung_from, margin, context=301):
+def sung_clause(p, fam, sung_from, margin):
     """voice -> song where YAMNet's own head hears singing / choir / rap over 3 s, more than speech + margin."""
     if sung_from is None:
         return p, np.zeros(len(p), bool)
-    sung = centred_mean(fam[:, SINGING_SIDE].max(axis=1).astype(np.float64), context)
-    s = centred_mean(fam[:, SPEECH].astype(np.float64), context)
+    sung, s = side_means(fam, SINGING_SIDE)
     hit = (sung >= sung_from) & (sung >= s + margin)
     p = p.copy()
     p[hit, S] += p[hit, V]
@@ -62,11 +51,10 @@ def sung_clause(p, fam, sung_from, margin, context=301):
     return p, hit
 
 
-def clause(p, fam, music_from, speech_below, move, context=301):
+def clause(p, fam, music_from, speech_below, move):
     if music_from is None:
         return p
-    m = centred_mean(fam[:, MUSIC_SIDE].max(axis=1).astype(np.float64), context)
-    s = centred_mean(fam[:, SPEECH].astype(np.float64), context)
+    m, s = side_means(fam, MUSIC_SIDE)
     hit = (m >= music_from) & (s < speech_below)
     p = p.copy()
     cols = [N] if move == "noise" else [N, V]
@@ -78,7 +66,7 @@ def clause(p, fam, music_from, speech_below, move, context=301):
 
 def run(music_from=None, speech_below=1.0, move="noise", sung_from=None, margin=0.0):
     cfg = pipe.stage1
-    conf = {"dev": np.zeros((4, 4)), "xc": np.zeros((4, 4))}
+    scored = {"dev": [], "xc": []}
     perfolder, songs, per_source = {}, [], {}
     fired = {"dev_ref_voice": 0, "xc_ref_voice": 0}
     for d in files:
@@ -93,7 +81,7 @@ def run(music_from=None, speech_below=1.0, move="noise", sung_from=None, margin=
         p2, lab = stage1.stage1_frame_labels(p, d["scores"], settings=dataclasses.replace(cfg, song_guard=False))
         if d["kind"] == "song":
             songs.append((d["name"][4:], lab, d["scores"].energy_db))
-            aud = d["scores"].energy_db >= -50
+            aud = d["scores"].energy_db >= FLOOR_DB
             src_name = source_of[d["name"]]
             a, b = per_source.get(src_name, (0.0, 0.0))
             per_source[src_name] = (a + float(((lab == S) & aud).sum()), b + float(aud.sum()))
@@ -103,21 +91,18 @@ def run(music_from=None, speech_below=1.0, move="noise", sung_from=None, margin=
                "segments": [{"start": s.start, "end": s.end, "label": s.label, "gender": None, "speaker": None}
                             for s in segs]}
         fs = score_result(res, refs[d["name"]])
-        c = np.asarray(fs.confusion, float)
-        conf[d["kind"]] += c
+        scored[d["kind"]].append(fs)
         if d["kind"] == "xc":
-            folder = d["name"].rsplit("_", 1)[0]
-            perfolder[folder] = perfolder.get(folder, 0) + c
+            perfolder.setdefault(d["name"].rsplit("_", 1)[0], []).append(fs)
     out = {}
-    for k, c in conf.items():
-        rows = [0, 1, 2]
-        out[k + "_acc"] = round(sum(c[i, i] for i in rows) / c[rows].sum(), 4)
-        m = _class_metrics(c)
+    for k, pooled in scored.items():
+        report = aggregate(pooled)
+        out[k + "_acc"] = round(report.accuracy, 4)
         for lab_name in ("voice", "song", "noise"):
-            out[f"{k}_f1{lab_name}"] = round(m[lab_name]["f1"], 4)
-        out[k + "_voice_to_song"] = int(c[0, 1])
-    for f, c in sorted(perfolder.items()):
-        out["xc_" + f] = round(sum(c[i, i] for i in [0, 1, 2]) / c[[0, 1, 2]].sum(), 4)
+            out[f"{k}_f1{lab_name}"] = round(report.class_metrics[lab_name]["f1"], 4)
+        out[k + "_voice_to_song"] = int(report.confusion_matrix[V, S])
+    for f, pooled in sorted(perfolder.items()):
+        out["xc_" + f] = round(aggregate(pooled).accuracy, 4)
     out.update({k: v / 100.0 for k, v in fired.items()})  # seconds of reference voice the clause touched
     sc = score_song_frames(songs)
     out["song_voice_%"] = round(100 * sum(sc.voice_s.values()) / sum(sc.audible_s.values()), 3)

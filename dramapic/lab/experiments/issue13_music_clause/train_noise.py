@@ -10,20 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from dramapic import media
-from dramapic.analysis import loaders, stage1
-from dramapic.config import load_pipeline
+from yamnet_head import MUSIC_SIDE, families_member, side_means
 
 data, out = Path(sys.argv[1]), Path(sys.argv[2])
-safe = load_pipeline(Path(__file__).resolve().parents[4] / "pipelines" / "song-safe.yaml")
-fam_member = [m for m in loaders.stage1_model(safe.stage1).members if m.name == "stage1-yamnet-families"][0]
-MUSIC_SIDE = [stage1.FAMILY_NAMES.index(k) for k in ("singing", "choir", "rap", "music")]
-SPEECH = stage1.FAMILY_NAMES.index("speech")
-
-
-def centred_mean(x, n):
-    c = np.cumsum(np.pad(x, (n // 2, n - 1 - n // 2), mode="edge"))
-    c = np.concatenate([[0.0], c])
-    return (c[n:] - c[:-n]) / n
+fam_member = families_member()
 
 
 rows = [r for r in csv.DictReader(open(data / "manifest.csv")) if r["split"] == "train" and r["label"] in
@@ -35,8 +25,7 @@ for i, r in enumerate(rows):
     if len(audio) < 16000:
         continue
     fam = fam_member.family_frames(audio, n)
-    m = centred_mean(fam[:, MUSIC_SIDE].max(axis=1).astype(np.float64), 301)
-    s = centred_mean(fam[:, SPEECH].astype(np.float64), 301)
+    m, s = side_means(fam, MUSIC_SIDE)
     res[r["label"] + "_m"].append(m.astype(np.float32))
     res[r["label"] + "_s"].append(s.astype(np.float32))
     res[r["label"] + "_src"].append(np.full(len(m), r["source"], dtype="U40"))

@@ -11,42 +11,75 @@ def base():
     return lambda: None
 
 
-def _iterated(n_iter: int, *, pure_only: bool = False):
-    """Re-segmentation iterated: centroids re-estimated from the windows of the turns each speaker won, then
-    every segment re-segmented against them, ``n_iter`` passes in all (1 = the product)."""
+def _after_first_pass(second_pass):
+    """Patch ``diar._diarize`` so that the product's first pass (clustering, then re-segmentation) is handed to
+    ``second_pass(out, inputs, resegment)``; ``inputs`` are the first pass's own window inputs
+    (:func:`_window_inputs`) and ``resegment(centroids)`` re-segments against given centroids, exactly as the
+    product's refinement pass does. Calls with centroids (the refinement) are left alone. Returns the undo."""
     real = diar._diarize
 
     def wrapped(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
                 projection=None):
-        out = real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=centroids,
-                   projection=projection)
+        def resegment(cent):
+            return real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=cent,
+                        projection=projection)
+
+        out = resegment(centroids)
         if centroids is not None:
             return out
-        t, emb, reg, z = diar._valid(times, embeddings, region, male_logits)
-        x = projection.transform(emb) if projection is not None else emb
-        for _ in range(n_iter - 1):
-            _, cent, raw = out
-            rows_of: dict[int, list] = {}
-            for turns in raw:
-                for a, b, c, rows in turns:
-                    if pure_only and len(rows) > 2:
-                        rows = rows[1:-1]
-                    rows_of.setdefault(c, []).append(rows)
-            cs = sorted(rows_of)
-            new = []
-            for c in cs:
-                r = np.concatenate(rows_of[c]).astype(np.int64)
-                new.append(x[r].mean(axis=0) if len(r) else cent[c])
-            new = l2(np.stack(new))
-            out = real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=new,
-                       projection=projection)
-        return out
+        inputs = _window_inputs(segments, times, embeddings, region, male_logits, gender_model, projection)
+        return second_pass(out, inputs, resegment, options, projection)
 
     diar._diarize = wrapped
 
     def undo():
         diar._diarize = real
     return undo
+
+
+def _window_inputs(segments, times, embeddings, region, male_logits, gender_model, projection):
+    """What ``_diarize`` clusters, computed as it computes it: the valid windows' (projected) embeddings x (n, d),
+    the seconds of talk each stands for w (n,) and the calibrated female probability pf (n,)."""
+    seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
+    _, emb, reg, z = diar._valid(times, embeddings, region, male_logits)
+    x = projection.transform(emb) if projection is not None else emb
+    per_seg = np.bincount(reg, minlength=seg.shape[0])
+    w = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)[reg] / np.maximum(per_seg[reg], 1)
+    cal_a, cal_b = gender_model.window_calibration
+    return x, w, 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
+
+
+def _turn_rows(raw, k: int):
+    """Per cluster of a pass's raw turns: talk seconds (k,), the window rows of its turns, and which won a turn."""
+    talk = np.zeros(k)
+    rows_of: list[list[np.ndarray]] = [[] for _ in range(k)]
+    won = np.zeros(k, dtype=bool)
+    for turns in raw:
+        for a, b, c, rows in turns:
+            talk[c] += b - a
+            rows_of[c].append(np.asarray(rows, dtype=np.int64))
+            won[c] = True
+    return talk, rows_of, won
+
+
+def _iterated(n_iter: int, *, pure_only: bool = False):
+    """Re-segmentation iterated: centroids re-estimated from the windows of the turns each speaker won, then
+    every segment re-segmented against them, ``n_iter`` passes in all (1 = the product)."""
+
+    def second_pass(out, inputs, resegment, options, projection):
+        x = inputs[0]
+        for _ in range(n_iter - 1):
+            _, cent, raw = out
+            _, rows_of, won = _turn_rows(raw, cent.shape[0])
+            new = []
+            for c in np.flatnonzero(won):
+                parts = [r[1:-1] if pure_only and len(r) > 2 else r for r in rows_of[c]]
+                r = np.concatenate(parts)
+                new.append(x[r].mean(axis=0) if len(r) else cent[c])
+            out = resegment(l2(np.stack(new)))
+        return out
+
+    return _after_first_pass(second_pass)
 
 
 def _turn_link(max_windows: int, *, fold: bool = True):
@@ -55,29 +88,15 @@ def _turn_link(max_windows: int, *, fold: bool = True):
     stopping distance, cannot-link) and share folding, and a re-segmentation against the new centroids."""
     import dramapic.analysis.clustering as C
 
-    real = diar._diarize
-
-    def wrapped(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
-                projection=None):
-        out = real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=centroids,
-                   projection=projection)
-        if centroids is not None:
+    def second_pass(out, inputs, resegment, options, projection):
+        x, w, pf = inputs
+        if x.shape[0] < 2:
             return out
-        seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
-        t, emb, reg, z = diar._valid(times, embeddings, region, male_logits)
-        if emb.shape[0] < 2:
-            return out
-        x = projection.transform(emb) if projection is not None else emb
         x = np.asarray(x, dtype=np.float64)
-        per_seg = np.bincount(reg, minlength=seg.shape[0])
-        seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
-        w = seg_dur[reg] / per_seg[reg]
-        cal_a, cal_b = gender_model.window_calibration
-        pf = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
         ids = np.full(x.shape[0], -1, dtype=np.int64)
         g = 0
         for turns in out[2]:
-            for a, b, c, rows in turns:
+            for _, _, _, rows in turns:
                 rows = np.asarray(rows, dtype=np.int64)
                 for i in range(0, len(rows), max_windows):
                     ids[rows[i:i + max_windows]] = g
@@ -85,21 +104,14 @@ def _turn_link(max_windows: int, *, fold: bool = True):
         left = np.flatnonzero(ids < 0)
         ids[left] = g + np.arange(len(left))
         ids = np.unique(ids, return_inverse=True)[1]
-        threshold = C.stopping_distance(options, projection)
-        low = min(options.min_speakers, x.shape[0])
-        ids = C._constrained_merge(x, w, pf, ids, options, threshold, low=low)
+        ids = C._constrained_merge(x, w, pf, ids, options, C.stopping_distance(options, projection),
+                                   low=min(options.min_speakers, x.shape[0]))
         if fold:
             ids = C._fold_small(x, w, pf, ids, options)
         ids = np.unique(ids, return_inverse=True)[1]
-        new = l2(np.stack([x[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
-        return real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=new,
-                    projection=projection)
+        return resegment(l2(np.stack([x[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)])))
 
-    diar._diarize = wrapped
-
-    def undo():
-        diar._diarize = real
-    return undo
+    return _after_first_pass(second_pass)
 
 
 def _post_fold(*, keep_unique_gender: bool = True):
@@ -107,26 +119,13 @@ def _post_fold(*, keep_unique_gender: bool = True):
     ``max(min_speaker_s, min(min_speaker_share x the largest speaker's talk, max_small_speaker_s))`` loses its
     centroid (smallest first) and the recording is re-segmented against the others; with ``keep_unique_gender``
     a speaker of a confident gender no other speaker has stays (as in the clustering's folding)."""
-    real = diar._diarize
 
-    def wrapped(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
-                projection=None):
-        out = real(segments, times, embeddings, region, male_logits, options, gender_model, centroids=centroids,
-                   projection=projection)
-        if centroids is not None:
-            return out
-        cal_a, cal_b = gender_model.window_calibration
-        t, emb, reg, z = diar._valid(times, embeddings, region, male_logits)
-        pf = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
+    def second_pass(out, inputs, resegment, options, projection):
+        pf = inputs[2]
+        conf = options.gender_link_confidence
         while True:
             _, cent, raw = out
-            k = cent.shape[0]
-            talk = np.zeros(k)
-            rows_of = [[] for _ in range(k)]
-            for turns in raw:
-                for a, b, c, rows in turns:
-                    talk[c] += b - a
-                    rows_of[c].append(np.asarray(rows, dtype=np.int64))
+            talk, rows_of, _ = _turn_rows(raw, cent.shape[0])
             alive = np.flatnonzero(talk > 0)
             if len(alive) <= max(1, options.min_speakers):
                 return out
@@ -134,27 +133,18 @@ def _post_fold(*, keep_unique_gender: bool = True):
                                                    options.max_small_speaker_s))
             small = [c for c in alive[np.argsort(talk[alive])] if talk[c] < limit]
             if keep_unique_gender:
-                conf = options.gender_link_confidence
-
-                def side(c):
+                sides = {}
+                for c in alive:
                     r = np.concatenate(rows_of[c]) if rows_of[c] else np.zeros(0, np.int64)
                     m = float(pf[r].mean()) if len(r) else 0.5
-                    return 1 if m >= conf else (-1 if m <= 1 - conf else 0)
-                sides = {c: side(c) for c in alive}
-                small = [c for c in small if not (sides[c] != 0 and all(sides[o] != sides[c] for o in alive
-                                                                         if o != c))]
+                    sides[c] = 1 if m >= conf else (-1 if m <= 1 - conf else 0)
+                small = [c for c in small
+                         if not (sides[c] != 0 and all(sides[o] != sides[c] for o in alive if o != c))]
             if not small:
                 return out
-            drop = small[0]
-            keep = [c for c in alive if c != drop]
-            out = real(segments, times, embeddings, region, male_logits, options, gender_model,
-                       centroids=cent[keep], projection=projection)
+            out = resegment(cent[[c for c in alive if c != small[0]]])
 
-    diar._diarize = wrapped
-
-    def undo():
-        diar._diarize = real
-    return undo
+    return _after_first_pass(second_pass)
 
 
 VARIANTS = {

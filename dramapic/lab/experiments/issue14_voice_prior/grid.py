@@ -12,7 +12,7 @@ from dramapic.config import load_pipeline
 from dramapic.analysis.stage1 import STAGE1_LABELS
 from shifted import install
 from dramapic.analysis.analyze import segments_from_frames
-from dramapic.lab.evaluate import score_result, _class_metrics
+from dramapic.lab.evaluate import score_result, _class_metrics, _stage1_accuracy
 from dramapic.lab.reference import load_reference
 from dramapic.lab.songcheck import score_song_frames
 pipe = load_pipeline(None)
@@ -41,8 +41,7 @@ def run(bias, penalty=None):
             perfolder[folder] = perfolder.get(folder, 0) + c
     out = {}
     for k, c in conf.items():
-        rows = [0, 1, 2]
-        out[k + '_acc'] = round(sum(c[i, i] for i in rows) / c[rows].sum(), 4)
+        out[k + '_acc'] = round(_stage1_accuracy(c), 4)
         m = _class_metrics(c)
         out[k + '_f1v'] = round(m['voice']['f1'], 4)
         out[k + '_recv'] = round(m['voice']['recall'], 4)
@@ -51,7 +50,7 @@ def run(bias, penalty=None):
         out[k + '_f1noise'] = round(m['noise']['f1'], 4)
         out[k + '_f1song'] = round(m['song']['f1'], 4)
     for f, c in sorted(perfolder.items()):
-        out['xcacc_' + f] = round(sum(c[i, i] for i in [0, 1, 2]) / c[[0, 1, 2]].sum(), 4)
+        out['xcacc_' + f] = round(_stage1_accuracy(c), 4)
         out['xcrec_' + f] = round(c[0, 0] / c[0].sum(), 4)
         out['xcn_' + f] = [float(sum(c[i, i] for i in [0, 1, 2])), float(c[[0, 1, 2]].sum())]
     sc = score_song_frames(songs)
