@@ -23,6 +23,9 @@ Member kinds:
     a small CNN (:class:`LogMelCNN`) on 64-band log-mel patches of the same windows.
 ``yamnet-lr``
     logistic regression on the class logits of the pretrained YAMNet AudioSet tagger (:mod:`dramapic.analysis.yamnet`).
+``yamnet-embedding-lr``
+    logistic regression on YAMNet's 1,024-d patch embedding, the tensor its own classifier reads (the class logits
+    are a 521-d linear view of it); YAMNet runs once per chunk for both YAMNet members.
 ``yamnet-families`` (not trained; opt-in, ``pipelines/song-safe.yaml``)
     YAMNet's own AudioSet posteriors reduced to ontology families (speech, vocal, singing, choir, rap, music, crowd,
     silence, noise) -- what the tagger itself reports, not a head refitted on our clips (issue 13).
@@ -483,6 +486,24 @@ class YamNetMember(_LinearMember):
 
         centres, logits = load_yamnet().window_logits(audio)
         return windows_to_frames(values=self.predict_features(logits), centres=centres, n_frames=scores.n_frames)
+
+
+@register_member_kind("yamnet-embedding-lr")
+class YamNetEmbeddingMember(_LinearMember):
+    """Logistic regression on YAMNet's 1,024-d patch embeddings (:meth:`dramapic.analysis.yamnet.YamNet.outputs`),
+    interpolated to frames.
+
+    The class logits the ``yamnet-lr`` member reads are one 521-d linear view of this embedding, fitted to AudioSet's
+    labels; the embedding keeps what that view drops (the standard way to put a new head on YAMNet).
+    """
+
+    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
+        from .features import windows_to_frames
+        from .yamnet import load_yamnet
+
+        centres, embeddings = load_yamnet().window_embeddings(audio)
+        return windows_to_frames(values=self.predict_features(embeddings), centres=centres,
+                                 n_frames=scores.n_frames)
 
 
 def load_member(manifest, name: str) -> Any:

@@ -40,6 +40,7 @@ MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {
     "logmel-cnn": {"n_mels": 64, "window_s": 1.0, "hop_s": 0.5, "epochs": 8, "batch": 64, "max_lr": 3e-3,
                    "channels": [16, 24, 32, 48], "gain_jitter_db": 6.0, "class_balance": 0.5, "final": "refit"},
     "yamnet-lr": {"C": 0.05, "final": "refit"},
+    "yamnet-embedding-lr": {"C": 0.01, "final": "refit"},
 }
 #: The default stage-1 ensemble: (manifest name, kind, parameter overrides).
 STAGE1_MEMBERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
@@ -49,7 +50,7 @@ STAGE1_MEMBERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
     ("stage1-yamnet-lr", "yamnet-lr", {}),
 )
 STACKER_NAME = "stage1-stacker-lr"
-WINDOW_KINDS = ("seed-forest", "logmel-cnn", "yamnet-lr")
+WINDOW_KINDS = ("seed-forest", "logmel-cnn", "yamnet-lr", "yamnet-embedding-lr")
 
 
 @dataclass
@@ -116,12 +117,13 @@ def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple
             centres, patches = features.log_mel_patches(y=item.audio, n_mels=int(params["n_mels"]),
                                                         window_s=params["window_s"], hop_s=hop)
             item.cache[key] = (patches.astype(np.float16), centres)
-        elif kind == "yamnet-lr":
+        elif kind in ("yamnet-lr", "yamnet-embedding-lr"):
             from ..analysis.yamnet import load_yamnet
 
-            # YAMNet's patch step is fixed (0.48 s), whatever the item's window step
-            centres, logits = load_yamnet().window_logits(item.audio)
-            item.cache[key] = (logits, centres)
+            # YAMNet's patch step is fixed (0.48 s), whatever the item's window step; one run fills both kinds
+            centres, logits, embeddings = load_yamnet().window_outputs(item.audio)
+            item.cache[("yamnet-lr",) + key[1:]] = (logits, centres)
+            item.cache[("yamnet-embedding-lr",) + key[1:]] = (embeddings, centres)
         else:
             raise ValueError(f"no inputs for member kind {kind!r}")
     return item.cache[key]
@@ -205,13 +207,14 @@ def fit_member(kind: str, params: dict[str, Any], items: Sequence[PreparedMix], 
     params = _params(kind, params)
     x, y = _training_set(kind, params, items)
     common = dict(name=name, labels=tuple(labels), refines=refines, info={"features": _feature_info(kind, params)})
-    if kind in ("detector-lr", "yamnet-lr"):
+    if kind in ("detector-lr", "yamnet-lr", "yamnet-embedding-lr"):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
         scaler = StandardScaler().fit(x)
         clf = LogisticRegression(C=float(params["C"]), max_iter=3000).fit(scaler.transform(x), y)
-        cls = ensemble.DetectorLRMember if kind == "detector-lr" else ensemble.YamNetMember
+        cls = {"detector-lr": ensemble.DetectorLRMember, "yamnet-lr": ensemble.YamNetMember,
+               "yamnet-embedding-lr": ensemble.YamNetEmbeddingMember}[kind]
         return cls(_full_linear(scaler, clf, len(labels)), **common)
     if kind == "seed-forest":
         from sklearn.ensemble import RandomForestClassifier
@@ -255,7 +258,7 @@ def _full_forest(forest, classes: np.ndarray, n_labels: int):
 
 def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
     keep = {"detector-lr": ("frame_step",), "seed-forest": ("n_fft", "window_s", "hop_s"),
-            "logmel-cnn": ("n_mels", "window_s", "hop_s"), "yamnet-lr": ()}[kind]
+            "logmel-cnn": ("n_mels", "window_s", "hop_s"), "yamnet-lr": (), "yamnet-embedding-lr": ()}[kind]
     info = {k: params[k] for k in keep if k in params}
     if kind == "seed-forest":
         info["hop_length"] = int(params["n_fft"]) // 4
@@ -264,10 +267,12 @@ def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         info.update({"function": "dramapic.analysis.features.log_mel_patches", "n_fft": 400, "frame_s": 0.01})
     if kind == "detector-lr":
         info["function"] = "dramapic.analysis.stage1.detector_features"
-    if kind == "yamnet-lr":
+    if kind in ("yamnet-lr", "yamnet-embedding-lr"):
         from ..analysis import yamnet
 
-        info.update({"function": "dramapic.analysis.yamnet.patches + YamNet.logits (521 AudioSet class logits)",
+        what = ("YamNet.logits (521 AudioSet class logits)" if kind == "yamnet-lr"
+                else f"YamNet.outputs embeddings (1,024-d, tensor {yamnet.EMBEDDING_TENSOR})")
+        info.update({"function": f"dramapic.analysis.yamnet.patches + {what}",
                      "window_s": yamnet.PATCH_SPAN_S, "hop_s": yamnet.PATCH_HOP_S,
                      "n_fft": yamnet.N_FFT, "win_length": yamnet.WIN_LENGTH, "hop_length": yamnet.HOP_LENGTH,
                      "n_mels": yamnet.N_MELS, "fmin": yamnet.F_MIN, "fmax": yamnet.F_MAX,

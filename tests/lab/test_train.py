@@ -175,3 +175,38 @@ def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
     assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "speakers", "--cache",
                      str(tmp_path / "c"), "--no-progress"]) == 0
     assert calls["cache"] == tmp_path / "c"
+
+
+def test_a_yamnet_embedding_member_trains_and_runs_beside_the_logits_member(tmp_path):
+    # the 1,024-d embedding member (issue 13 experiment) is trained by the product's trainer and loads by its kind;
+    # with the logits member in the same ensemble YAMNet runs once per chunk
+    from dramapic.analysis import detectors, yamnet
+    from dramapic.analysis.stage1 import Stage1Ensemble, YamNetEmbeddingMember
+    from dramapic.lab import train_stage1 as train
+
+    out = tmp_path / "models"
+    members = (("stage1-yamnet-lr", "yamnet-lr", {}), ("stage1-yamnet-embedding-lr", "yamnet-embedding-lr", {}))
+    train.train_stage1(_manifest_csv(), out_dir=out, seed=3, seconds_per_fold=30, mix_s=(20, 30), max_clips=4,
+                       members=members, reel_seconds={"voice": 20, "song": 20, "noise": 20})
+    listed = {m["name"]: m for m in json.loads((out / "manifest.json").read_text(encoding="utf-8"))["models"]}
+    entry = listed["stage1-yamnet-embedding-lr"]
+    assert entry["kind"] == "yamnet-embedding-lr" and "1,024-d" in entry["features"]["function"]
+    assert entry["features"]["hop_s"] == yamnet.PATCH_HOP_S and entry["hyperparameters"]["C"] == 0.01
+    with np.load(out / entry["files"][0]["path"], allow_pickle=False) as data:
+        assert data["coef"].shape == (4, yamnet.EMBEDDING_DIM)
+    model = Stage1Ensemble.from_manifest(load_manifest(out), members=[m[0] for m in members],
+                                         stacker=train.STACKER_NAME)
+    assert isinstance(model.members[1], YamNetEmbeddingMember)
+    audio = np.random.default_rng(0).normal(scale=0.05, size=16_000 * 3).astype(np.float32)
+    scores = detectors.run_detectors(audio)
+    calls = []
+    tagger = yamnet.load_yamnet()
+    real = tagger.outputs
+    tagger.outputs = lambda batch: calls.append(len(batch)) or real(batch)
+    try:
+        parts = model.member_probabilities(audio, scores)
+    finally:
+        del tagger.outputs
+    assert len(calls) == 1
+    assert all(p.shape == (scores.n_frames, 4) for p in parts.values())
+    assert not np.allclose(parts["stage1-yamnet-lr"], parts["stage1-yamnet-embedding-lr"])
