@@ -192,6 +192,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus: where the voice window table and the built timelines are kept "
                                "(default: ~/.cache/dramapic/cross-corpus)")
+    evaluate.add_argument("--seed", type=int, default=0, metavar="N",
+                          help="--cross-corpus: training seed of the refitted gender and speaker models and of the "
+                               "window table's augmentation (default 0, the shipped models' seed); other seeds "
+                               "show how much of a difference between settings is the protocol's own spread")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -386,7 +390,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         timelines = work / "timelines"
         build_timelines(data=args.data, out=timelines, progress=progress)
     rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
-                              dev_mixes=args.mixes, limit=args.limit, progress=progress)
+                              dev_mixes=args.mixes, limit=args.limit, seed=args.seed, progress=progress)
     summary = summarize(rows)
     print(format_table(summary))
     held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
@@ -401,7 +405,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         print(report.format_table())
         members = report.to_dict()
     if args.json:
-        write_json_atomic(_nan_to_none({"summary": summary, "gender_calibration": held.to_dict(),
+        write_json_atomic(_nan_to_none({"seed": args.seed, "summary": summary, "gender_calibration": held.to_dict(),
                                         "stage1_members": members, "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]}), args.json)

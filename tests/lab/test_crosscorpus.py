@@ -119,14 +119,17 @@ def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(t
     assert "gender ECE" in format_table(summary)
 
     (tmp_path / "manifest.csv").write_text("path,label\n")
-    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: rows)
+    asked: dict = {}
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: asked.update(kw) or rows)
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
         "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
-                     "--json", str(out), "--no-progress"]) == 0
+                     "--json", str(out), "--no-progress", "--seed", "2"]) == 0
+    assert asked["seed"] == 2                                     # the fits' seed reaches the protocol
     printed = capsys.readouterr().out
     assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
     saved = json.loads(out.read_text())
+    assert saved["seed"] == 2
     assert saved["gender_calibration"]["ece"] == pytest.approx(0.45)
     assert saved["gender_calibration"]["seconds"] == pytest.approx(8.0)   # 4 held-out x 2 s; dev mixes not pooled
