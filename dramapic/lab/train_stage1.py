@@ -65,6 +65,9 @@ class PreparedMix:
     cache: dict = None  # type: ignore[assignment]
     #: window step used for this item's training windows (None: the member's own ``hop_s``); clip reels use 1 s
     window_hop_s: float | None = None
+    #: the YAMNet member kinds being trained: one YAMNet run caches the inputs of all of them (the embeddings are
+    #: 1,024 floats a patch, not worth keeping for a run that trains no member on them)
+    yamnet_kinds: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.cache = {} if self.cache is None else self.cache
@@ -120,10 +123,12 @@ def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple
         elif kind in ("yamnet-lr", "yamnet-embedding-lr"):
             from ..analysis.yamnet import load_yamnet
 
-            # YAMNet's patch step is fixed (0.48 s), whatever the item's window step; one run fills both kinds
+            # YAMNet's patch step is fixed (0.48 s), whatever the item's window step; one run fills every YAMNet
+            # kind being trained
             centres, logits, embeddings = load_yamnet().window_outputs(item.audio)
-            item.cache[("yamnet-lr",) + key[1:]] = (logits, centres)
-            item.cache[("yamnet-embedding-lr",) + key[1:]] = (embeddings, centres)
+            outputs = {"yamnet-lr": logits, "yamnet-embedding-lr": embeddings}
+            for wanted in {kind} | item.yamnet_kinds:
+                item.cache[(wanted,) + key[1:]] = (outputs[wanted], centres)
         else:
             raise ValueError(f"no inputs for member kind {kind!r}")
     return item.cache[key]
@@ -448,7 +453,7 @@ def train_stage1(
     max_clips : int, optional
         Smoke runs: use at most this many voice clips per fold.
     reels : bool
-        Also fit the window members (``seed-forest``, ``logmel-cnn``) on :func:`build_clip_reels` of their folds
+        Also fit the window members (:data:`WINDOW_KINDS`) on :func:`build_clip_reels` of their folds
         (isolated train clips, 1 s window step); the out-of-fold predictions and the stacker use mixes only.
     reel_seconds : dict, optional
         Reel audio per fold and label (see :func:`build_clip_reels`).
@@ -475,6 +480,9 @@ def train_stage1(
         built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds)
         reel_items = [PreparedMix(r.name, r.fold, r.audio, r.labels, None, window_hop_s=1.0) for r in built]
     t_reels = time.perf_counter() - clock
+    yamnet_kinds = frozenset(kind for _, kind, _ in members if kind in ("yamnet-lr", "yamnet-embedding-lr"))
+    for it in items + reel_items:
+        it.yamnet_kinds = yamnet_kinds
     folds = sorted({it.fold for it in items})
     oof: dict[str, list[np.ndarray]] = {it.name: [] for it in items}
     fold_members: dict[str, list[Any]] = {name: [] for name, _, _ in members}

@@ -108,7 +108,9 @@ def _random_ensemble(audio: np.ndarray):
         except Exception:  # its pretrained weights are not installed here
             pass
         else:
+            # both YAMNet members: one YAMNet run per chunk serves the two (the memo), and neither sees the other's chunk
             members.append(yamnet_member(linear(521), name="yamnet", **common))
+            members.append(ensemble.YamNetEmbeddingMember(linear(1024), name="yamnet-embedding", **common))
     return Stage1Ensemble(members=members, stacker=linear(4 * len(members)))
 
 

