@@ -156,7 +156,7 @@ def test_one_yamnet_run_serves_logits_and_embeddings_of_the_same_chunk():
     tagger = yamnet.load_yamnet()
     first = tagger.window_outputs(audio)
     assert tagger.window_outputs(audio) is first  # same array: remembered
-    centres, logits = tagger.window_logits(audio)
+    _, logits = tagger.window_logits(audio)
     assert logits is first[1] and tagger.window_embeddings(audio)[1] is first[2]
     copy = audio.copy()
     again = tagger.window_outputs(copy)  # another array, same samples: computed again, same numbers
