@@ -116,6 +116,17 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds``: comma-separated non-negative integers, each once."""
+    try:
+        seeds = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seeds: {text!r}") from None
+    if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers: {text!r}")
+    return seeds
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="dramapic", description=(
         "Voice / song / noise and female / male composition of drama and TV video, "
@@ -192,10 +203,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus: where the voice window table and the built timelines are kept "
                                "(default: ~/.cache/dramapic/cross-corpus)")
-    evaluate.add_argument("--seed", type=int, default=0, metavar="N",
-                          help="--cross-corpus: training seed of the refitted gender and speaker models and of the "
-                               "window table's augmentation (default 0, the shipped models' seed); other seeds "
-                               "show how much of a difference between settings is the protocol's own spread")
+    evaluate.add_argument("--seeds", type=_seed_list, default=(0,), metavar="N[,N...]",
+                          help="--cross-corpus: training seeds of the refitted gender and speaker models and of the "
+                               "window table's augmentation (default 0, the shipped models' seed); with several, "
+                               "the protocol runs once per seed and ends with each figure's mean and range over "
+                               "them (one seed is one draw; each new seed builds its own window table first)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -373,7 +385,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
     from .errors import InputError
-    from .lab.crosscorpus import DEV_MIXES, format_table, run_voice_protocol, summarize
+    from .lab.crosscorpus import (DEV_MIXES, format_over_seeds, format_table, run_voice_protocol, summarize,
+                                  summarize_over_seeds)
     from .lab.evaluate import _nan_to_none, aggregate
     from .lab.stage1_crosscorpus import stage1_member_check
     from .writers import write_json_atomic
@@ -389,26 +402,39 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
 
         timelines = work / "timelines"
         build_timelines(data=args.data, out=timelines, progress=progress)
-    rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
-                              dev_mixes=args.mixes, limit=args.limit, seed=args.seed, progress=progress)
-    summary = summarize(rows)
-    print(format_table(summary))
-    held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
-    print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
-          "(seconds of decided voice):")
-    print(held.format_table())
+    runs = []
+    for seed in args.seeds:
+        rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
+                                  dev_mixes=args.mixes, limit=args.limit, seed=seed, progress=progress)
+        summary = summarize(rows)
+        held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
+        if len(args.seeds) > 1:
+            print(f"\nSeed {seed}:")
+        print(format_table(summary))
+        print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
+              "(seconds of decided voice):")
+        print(held.format_table())
+        runs.append({"seed": seed, "summary": summary, "gender_calibration": held.to_dict(), "files": [
+            {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
+            for t, excluded, scores in rows]})
+    over_seeds = summarize_over_seeds({run["seed"]: run["summary"] for run in runs})
+    if len(runs) > 1:
+        print(f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
+        print(format_over_seeds(over_seeds))
     members = None
     if pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
         report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
-                                     folders=sorted({t.folder for t, _, _ in rows} - {DEV_MIXES}))
+                                     folders=sorted({f["folder"] for f in runs[0]["files"]} - {DEV_MIXES}))
         print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
         print(report.format_table())
         members = report.to_dict()
     if args.json:
-        write_json_atomic(_nan_to_none({"seed": args.seed, "summary": summary, "gender_calibration": held.to_dict(),
-                                        "stage1_members": members, "files": [
-            {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
-            for t, excluded, scores in rows]}), args.json)
+        # the first seed's figures at the top level (the one-seed layout), every seed under "runs"
+        write_json_atomic(_nan_to_none({"seed": runs[0]["seed"], "summary": runs[0]["summary"],
+                                        "gender_calibration": runs[0]["gender_calibration"],
+                                        "stage1_members": members, "files": runs[0]["files"],
+                                        "seeds": list(args.seeds), "over_seeds": over_seeds, "runs": runs}),
+                          args.json)
     return 0
 
 

@@ -57,7 +57,11 @@ def test_one_cli_for_every_command():
     assert args.variants and args.no_gender
     args = parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--timelines", "t", "--work", "w"])
     assert args.cross_corpus and (str(args.data), str(args.timelines), str(args.work)) == ("d", "t", "w")
-    assert args.seed == 0 and parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seed", "3"]).seed == 3
+    assert args.seeds == (0,) and parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seeds", "3"]).seeds == (3,)
+    assert parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seeds", "0,1,2"]).seeds == (0, 1, 2)
+    for bad in ("x", "1,1", "-1", "1,"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seeds", bad])
     assert str(parser.parse_args(["train", "--data", "m.csv", "--cache", "c"]).cache) == "c"
     args = parser.parse_args(["bench", "--minutes", "3", "--analysis-only", "--json", "b.json"])
     assert (args.minutes, args.analysis_only, args.speakers) == (3.0, True, False)

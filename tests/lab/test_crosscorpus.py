@@ -119,17 +119,58 @@ def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(t
     assert "gender ECE" in format_table(summary)
 
     (tmp_path / "manifest.csv").write_text("path,label\n")
-    asked: dict = {}
-    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: asked.update(kw) or rows)
+    asked: list = []
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: asked.append(kw["seed"]) or rows)
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
         "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
-                     "--json", str(out), "--no-progress", "--seed", "2"]) == 0
-    assert asked["seed"] == 2                                     # the fits' seed reaches the protocol
+                     "--json", str(out), "--no-progress", "--seeds", "2"]) == 0
+    assert asked == [2]                                           # the fits' seed reaches the protocol
     printed = capsys.readouterr().out
     assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
     saved = json.loads(out.read_text())
     assert saved["seed"] == 2
     assert saved["gender_calibration"]["ece"] == pytest.approx(0.45)
     assert saved["gender_calibration"]["seconds"] == pytest.approx(8.0)   # 4 held-out x 2 s; dev mixes not pooled
+
+
+def test_several_seeds_are_summarised_by_mean_and_range(tree, tmp_path, monkeypatch, capsys):
+    """``--seeds 0,1``: the protocol once per seed, each seed's table, then every figure's mean and range over the
+    seeds; the JSON keeps the first seed's figures at the top level and every seed under ``runs``."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus, stage1_crosscorpus
+
+    root, dev = tree
+    found = find_timelines(root, dev_mixes=dev)
+
+    def rows_for(seed):
+        # seed 0 calls the man (1-2 s) female, seed 1 gets him right: gender error 50 % then 0 %
+        said = "female" if seed == 0 else "male"
+        result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": [
+            {"start": 0.0, "end": 1.0, "label": "voice", "gender": "female", "speaker": "S1", "confidence": 0.9},
+            {"start": 1.0, "end": 2.0, "label": "voice", "gender": said, "speaker": "S2", "confidence": 0.9}]}
+        return [(t, held_out(t), score_result(result, load_reference(t.labels_csv), collar_s=0.0)) for t in found]
+
+    over = crosscorpus.summarize_over_seeds({0: summarize(rows_for(0)), 1: summarize(rows_for(1))})
+    mean = next(r for r in over if r["set"] == "mean (held-out)")
+    assert mean["seeds"] == 2
+    assert (mean["gender_error_min"], mean["gender_error"], mean["gender_error_max"]) == pytest.approx((0, .25, .5))
+    assert "25.0 (0.0-50.0)" in crosscorpus.format_over_seeds(over)
+    with pytest.raises(ValueError):
+        crosscorpus.summarize_over_seeds({})
+
+    (tmp_path / "manifest.csv").write_text("path,label\n")
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: rows_for(kw["seed"]))
+    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
+        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    out = tmp_path / "seeds.json"
+    assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
+                     "--json", str(out), "--no-progress", "--seeds", "0,1"]) == 0
+    printed = capsys.readouterr().out
+    assert "Seed 0:" in printed and "Seed 1:" in printed and "Over the 2 seeds" in printed
+    saved = json.loads(out.read_text())
+    assert saved["seeds"] == [0, 1] and [run["seed"] for run in saved["runs"]] == [0, 1]
+    top = next(r for r in saved["summary"] if r["set"] == "mean (held-out)")
+    assert top["gender_error"] == pytest.approx(0.5)                # the first seed's, as with one seed
+    assert next(r for r in saved["over_seeds"] if r["set"] == "mean (held-out)")["gender_error"] == pytest.approx(.25)
