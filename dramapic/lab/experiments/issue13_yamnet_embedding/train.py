@@ -1,6 +1,7 @@
 """Stage 1 with a member on YAMNet's 1,024-d embeddings (issue 13: keep what the pretrained model knows).
 
-Trains the shipped four members (same code, same seed: byte-identical files) plus ``stage1-yamnet-embedding-lr``
+Trains the shipped four members (same code and seed; on another CPU their files differ from the shipped ones in
+float rounding, so their sha256 do too) plus ``stage1-yamnet-embedding-lr``
 with the product's own trainer (``dramapic.lab.train_stage1.train_stage1``) into OUT, and two stackers:
 
 * ``stage1-stacker-lr-v3``: the four shipped members + the embedding member (what ``train_stage1`` writes);
@@ -10,7 +11,7 @@ with the product's own trainer (``dramapic.lab.train_stage1.train_stage1``) into
 It also scores the embedding member alone for several C on the two training folds (out-of-fold, training data
 only) and keeps the out-of-fold probabilities in OUT/oof.npz for stacker checks.
 
-    python train.py ../shared/data/manifest.csv OUT
+    python train.py ../shared/data/manifest.csv OUT [C,C,...]
 """
 from __future__ import annotations
 
@@ -38,7 +39,8 @@ def main(manifest: Path, out: Path, c_grid: list[float]) -> None:
     labels = [it.labels for it in items]
     names = [n for n, _, _ in members]
     for e in entries:
-        print(e["name"], e["files"][0]["sha256"][:12], json.dumps(e.get("metrics", {}).get("out_of_fold_train_mixes", {}))[:400])
+        metrics = json.dumps(e.get("metrics", {}).get("out_of_fold_train_mixes", {}))[:400]
+        print(e["name"], e["files"][0]["sha256"][:12], metrics)
 
     # the embedding member in place of the logits member, on the same out-of-fold probabilities
     swap = [names.index(n) for n in ("stage1-detectors-lr", "stage1-seed-rf", "stage1-logmel-cnn",
