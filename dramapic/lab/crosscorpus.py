@@ -211,6 +211,11 @@ def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
              f"{r['female_share_error']:.1f} ({r['female_share_error_max']:.1f})",
              pct(r["der"]), pct(r["count_exact"], ".0f"),
              "-" if math.isnan(r.get("gender_ece", math.nan)) else f"{r['gender_ece']:.3f}") for r in summary]
+    return _aligned(head, rows)
+
+
+def _aligned(head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Columns padded to their widest cell (the first left-aligned, the rest right-aligned), a rule under the head."""
     widths = [max(len(x[i]) for x in (head, *rows)) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
              for r in (head, *rows)]
@@ -271,11 +276,7 @@ def format_over_seeds(rows: Sequence[Mapping[str, Any]]) -> str:
     table = [(r["set"], str(r["files"]), cell(r, "gender_error", 100, ".1f"), cell(r, "abstention", 100, ".1f"),
               cell(r, "female_share_error", 1, ".1f"), cell(r, "der", 100, ".1f"),
               cell(r, "count_exact", 100, ".0f")) for r in rows]
-    widths = [max(len(x[i]) for x in (head, *table)) for i in range(len(head))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths)))
-             for r in (head, *table)]
-    lines.insert(1, "-" * len(lines[0]))
-    return "\n".join(lines)
+    return _aligned(head, table)
 
 
 # ------------------------------------------------------------------------------------------ stage 2 over voices
@@ -349,7 +350,7 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
 
 def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev_mixes: Path | None = None,
                        folders: Iterable[str] | None = None, limit: int | None = None, seed: int = 0,
-                       progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
+                       table_seed: int | None = None, progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
     """The cross-corpus protocol for stage 2 end to end (what ``dramapic eval --cross-corpus`` runs).
 
     Parameters
@@ -371,6 +372,9 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
         At most this many timelines per folder.
     seed : int
         The training seed of the fits (0 = the shipped models' seed).
+    table_seed : int, optional
+        The seed of the window table's augmentation (default: ``seed``, as ``dramapic eval --cross-corpus --seeds``
+        uses it; another value separates the table's draw from the fits').
     progress : ProgressHook
         ``progress("cross-corpus", timelines_done, total)``; the table's embedding pass reports ``"embed"``.
 
@@ -390,7 +394,8 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
             if seen[t.folder] <= limit:
                 kept.append(t)
         found = kept
-    table = build_window_table(manifest_csv=Path(data) / "manifest.csv", seed=seed, cache=work, progress=progress)
+    table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
+                               seed=seed if table_seed is None else table_seed, cache=work, progress=progress)
     score = voice_score_fn(pipeline)
     done = [0]
 

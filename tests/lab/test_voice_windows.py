@@ -203,19 +203,24 @@ def test_voice_protocol_fits_without_the_timelines_source_and_scores_it(data, ta
     fitted = []
     real_fit = crosscorpus.fit_voice_models
 
+    fit_seeds, table_seeds = [], []
+
     def spy(tbl, excluded, **kwargs):
         fitted.append(excluded)
+        fit_seeds.append(kwargs["seed"])
         return real_fit(tbl, excluded, **kwargs)
 
     monkeypatch.setattr(crosscorpus, "fit_voice_models", spy)
-    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: table)
+    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: table_seeds.append(kwargs["seed"])
+                        or table)
     done = []
     # three train speakers cannot calibrate the projection's stopping distance (calibrate_threshold gives None), so
     # the pipeline gives the number, as ConfigError asks
     pipeline = load_pipeline(None).replace(speakers__cluster_threshold=0.8)
     rows = crosscorpus.run_voice_protocol(data=data, timelines=tmp_path / "timelines", pipeline=pipeline,
-                                          work=tmp_path / "work", progress=lambda *a: done.append(a))
+                                          work=tmp_path / "work", table_seed=5, progress=lambda *a: done.append(a))
     assert fitted == [frozenset({"beta"})]
+    assert (table_seeds, fit_seeds) == ([5], [0])  # the table's draw apart from the fits' seed
     ((timeline, excluded, scores),) = rows
     assert timeline.folder == "beta" and excluded == {"beta"}
     assert scores.duration == pytest.approx(end, abs=0.05)

@@ -13,17 +13,13 @@ import sys
 from pathlib import Path
 
 from dramapic.config import load_pipeline
-from dramapic.lab.crosscorpus import (cross_corpus, find_timelines, fit_voice_models, format_table, summarize,
-                                      voice_score_fn)
+from dramapic.lab.crosscorpus import format_table, run_voice_protocol, summarize
 from dramapic.lab.evaluate import _nan_to_none
-from dramapic.lab.voice_windows import build_window_table
 
 
 def main(data: Path, work: Path, table_seed: int, fit_seed: int, out: Path) -> None:
-    found = find_timelines(work / "timelines")
-    table = build_window_table(manifest_csv=data / "manifest.csv", seed=table_seed, cache=work)
-    rows = cross_corpus(found, fit_fn=lambda excluded: fit_voice_models(table, excluded, seed=fit_seed),
-                        score_fn=voice_score_fn(load_pipeline()))
+    rows = run_voice_protocol(data=data, timelines=work / "timelines", pipeline=load_pipeline(), work=work,
+                              seed=fit_seed, table_seed=table_seed)
     summary = summarize(rows)
     print(f"table seed {table_seed}, fit seed {fit_seed}")
     print(format_table(summary))
