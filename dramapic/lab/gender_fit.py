@@ -15,8 +15,9 @@ fit itself, so that the shipped ``gender-resemblyzer-pitch-lr`` can be reproduce
 
 Fit:
 
-1. **rows**: train windows with a gender of the kept sources and conditions, non-zero embedding; at most
-   ``max_windows`` per (speaker, condition), a seeded subsample (long-talking speakers must not dominate);
+1. **rows**: train windows with a gender of the kept sources and conditions, non-zero embedding; every one by
+   default (``max_windows=None``; the weights below keep long-talking speakers from dominating), or at most
+   ``max_windows`` per (speaker, condition), a seeded subsample (until 2026-12: 40, which made the fit one draw);
 2. **weights**: every speaker the same in total; within a source both genders the same; a source's total weight
    ``n_speakers ** source_power`` (√: Common Voice's 1,400 voices count without drowning eight Emo-DB actors);
    flagged speakers times ``flag_weight`` (strong flags ``strong_weight``; 0 drops them);
@@ -54,8 +55,9 @@ class GenderTraining:
         Append the pitch features to the embedding.
     C : float
         Inverse L2 strength of the logistic regression.
-    max_windows : int
-        Windows kept per speaker and condition (seeded subsample).
+    max_windows : int or None
+        Windows kept per speaker and condition (seeded subsample); None keeps every window (the speaker weights
+        already give each speaker the same total, so the subsample only adds a draw to the fit).
     flag_weight, strong_weight : float
         Weight multipliers of weakly / strongly flagged speakers.
     source_power : float
@@ -71,7 +73,7 @@ class GenderTraining:
 
     use_pitch: bool = True
     C: float = 0.1
-    max_windows: int = 40
+    max_windows: int | None = None
     flag_weight: float = 1.0
     strong_weight: float = 0.0
     source_power: float = 0.5
@@ -97,7 +99,7 @@ def _rows(data: Mapping[str, np.ndarray], sources: set[str], cfg: GenderTraining
     keep = []
     for u in range(len(start)):
         members = idx[order[bounds[u]:bounds[u + 1]]]
-        if len(members) > cfg.max_windows:
+        if cfg.max_windows is not None and len(members) > cfg.max_windows:
             members = np.sort(rng.choice(members, size=cfg.max_windows, replace=False))
         keep.append(members)
     return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)

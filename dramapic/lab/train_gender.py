@@ -109,7 +109,7 @@ def train_gender(
     out_dir : Path
         Where ``gender-resemblyzer-pitch-lr.npz`` is written and ``manifest.json`` is created or updated.
     seed : int
-        Seeds the augmentation (through the table) and the window subsample.
+        Seeds the augmentation (through the table) and the window subsample (none with the shipped settings).
     augment : bool
         Fit the augmented windows too (false: clean windows only; measured worse across corpora).
     max_clips : int, optional
@@ -186,8 +186,9 @@ def train_gender(
             "n_speakers": info.get("n_speakers"),
             "n_clips": int(len(np.unique(table["clip"][fitted]))),
             "conditions": f"per clip: clean + {copies} augmented copies (crop, song/noise bed at 0-20 dB SNR, "
-                          f"telephone band, gain, p 0.25 room); fitted: {', '.join(settings.conditions)}; at most "
-                          f"{settings.max_windows} windows per speaker and condition (seeded)",
+                          f"telephone band, gain, p 0.25 room); fitted: {', '.join(settings.conditions)}; "
+                          + ("every window (speaker-weighted)" if settings.max_windows is None else
+                             f"at most {settings.max_windows} windows per speaker and condition (seeded)"),
             "flagged_speakers": {
                 **({"file": str(FLAGS_FILE), "sha256": file_sha256(flags)} if flags.is_file() else {}),
                 "choice": f"strong flags (stated gender contradicts a clearly voiced f0: more likely a label "

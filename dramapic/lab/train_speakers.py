@@ -22,6 +22,10 @@ PROJECTION_NAME = "speaker-lda"
 
 
 
+CALIBRATION_REPEATS = 5
+"""Speaker fold splits whose simulated pairs the shipped calibration pools: one split (as until 2026-12) moved the
+P(same) = 0.45 distance by 0.014 between seeds on the same table, five by 0.002 (issue14_bagged_fits/RESULTS.md)."""
+
 SET_SIZES = (2, 4, 8, 16)
 """Windows per side of a simulated cluster pair (1.5-12 s of talk at a 0.75 s hop): the clusters average linkage
 compares near its stopping point."""
@@ -91,31 +95,35 @@ def simulate_pairs(z: np.ndarray, speaker: np.ndarray, clip: np.ndarray, start: 
 
 def calibrate_threshold(x: np.ndarray, speaker: np.ndarray, clip: np.ndarray, start: np.ndarray,
                         source: np.ndarray, gender: np.ndarray, dim: int, rng: np.random.Generator, *,
-                        folds: int = 2) -> dict[str, float] | None:
+                        folds: int = 2, repeats: int = 1) -> dict[str, float] | None:
     """The stopping distance of average linkage in the projected space, from held-out *training* speakers.
 
     Speaker-grouped ``folds``-fold: an LDA fitted on the other folds, cluster pairs simulated on the held-out
     one (:func:`simulate_pairs`), then a logistic regression ``P(same) = sigmoid(a + b * distance)``; the
-    threshold is its equal-odds point ``-a / b`` (merging stops where the calibrated odds fall below 1). No dev
+    threshold is its equal-odds point ``-a / b`` (merging stops where the calibrated odds fall below 1). With
+    ``repeats`` > 1 the speakers are split ``repeats`` times (each split its own LDAs and pairs) and every pair is
+    pooled into the one regression: the split is a draw, and averaging over draws steadies ``(a, b)``. No dev
     data is used. Returns ``{"cluster_threshold", "a", "b", "simulated_pair_eer", "eer_threshold",
-    "simulated_pairs"}``, or None when the data cannot calibrate (smoke runs: too few speakers per source).
+    "simulated_pairs", "fold_splits"}``, or None when the data cannot calibrate (smoke runs: too few speakers per
+    source).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_curve
 
     speakers = np.unique(speaker)
-    fold_of = dict(zip(speakers, rng.permutation(len(speakers)) % folds))
-    fold = np.asarray([fold_of[s] for s in speaker])
     d_all, s_all = [], []
-    for k in range(folds):
-        train, test = fold != k, fold == k
-        if len(np.unique(speaker[train])) < 3 or not test.any():
-            continue
-        mean, components = fit_lda(x[train], speaker[train], dim)
-        d, same = simulate_pairs(_project(x[test], mean, components), speaker[test], clip[test], start[test],
-                                 source[test], gender[test], rng)
-        d_all.append(d)
-        s_all.append(same)
+    for _ in range(repeats):
+        fold_of = dict(zip(speakers, rng.permutation(len(speakers)) % folds))
+        fold = np.asarray([fold_of[s] for s in speaker])
+        for k in range(folds):
+            train, test = fold != k, fold == k
+            if len(np.unique(speaker[train])) < 3 or not test.any():
+                continue
+            mean, components = fit_lda(x[train], speaker[train], dim)
+            d, same = simulate_pairs(_project(x[test], mean, components), speaker[test], clip[test], start[test],
+                                     source[test], gender[test], rng)
+            d_all.append(d)
+            s_all.append(same)
     if not d_all:
         return None
     d, same = np.concatenate(d_all), np.concatenate(s_all)
@@ -129,7 +137,7 @@ def calibrate_threshold(x: np.ndarray, speaker: np.ndarray, clip: np.ndarray, st
     i = int(np.argmin(np.abs(fpr - (1 - tpr))))
     return {"cluster_threshold": round(-a / b, 4), "a": round(a, 4), "b": round(b, 4),
             "simulated_pair_eer": round(float((fpr[i] + 1 - tpr[i]) / 2), 4),
-            "eer_threshold": round(float(-thr[i]), 4), "simulated_pairs": int(len(d))}
+            "eer_threshold": round(float(-thr[i]), 4), "simulated_pairs": int(len(d)), "fold_splits": repeats}
 
 
 def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generator, *, pairs: int = 200_000
@@ -150,7 +158,7 @@ def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generato
 
 
 def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(), dim: int = 100,
-                   seed: int = 0):
+                   seed: int = 0, repeats: int = CALIBRATION_REPEATS):
     """LDA and calibrated stopping distance from the train windows of a voice window table.
 
     Parameters
@@ -164,6 +172,8 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
         Output dimensions (at most the number of speakers - 1).
     seed : int
         Seeds the calibration's folds and simulated pairs.
+    repeats : int
+        Fold splits whose simulated pairs the calibration pools (:func:`calibrate_threshold`).
 
     Returns
     -------
@@ -189,7 +199,8 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     mean, components = fit_lda(x, speaker, dim)
     calibration = calibrate_threshold(x, speaker, table["clip"][rows].astype(np.int64),
                                       table["t0"][rows].astype(np.float64), table["source"][rows],
-                                      table["gender"][rows], components.shape[1], np.random.default_rng(seed))
+                                      table["gender"][rows], components.shape[1], np.random.default_rng(seed),
+                                      repeats=repeats)
     projection = SpeakerProjection(
         mean=mean, components=components, cluster_threshold=calibration["cluster_threshold"] if calibration else None,
         calibration=np.asarray([calibration["a"], calibration["b"]]) if calibration else None)
@@ -298,7 +309,12 @@ def train_speaker_projection(
             "gender_f0_flags": "all flagged speakers kept (the projection needs speaker identity only)",
             **({"max_clips": max_clips} if max_clips is not None else {}),
         },
-        "calibration": calibration or {},
+        "calibration": {"what": "stopping distance of average linkage: logistic regression of same-speaker on the "
+                                "distance 1 - <mean_a, mean_b> of simulated cluster pairs (2-16 windows a side) of "
+                                "held-out train speakers (2 speaker-grouped folds, LDA fitted on the other fold, "
+                                "pairs of fold_splits splits pooled; different-speaker pairs from the same source, "
+                                "half of them the same gender; sources drawn uniformly); cluster_threshold = "
+                                "equal-odds point -a/b", **calibration} if calibration else {},
         "metrics": metrics,
         "training_time_s": {"embed": round(embed_s, 1), "fit_and_calibrate": round(fit_s, 1),
                             "total_with_eval": round(time.perf_counter() - t0, 1)},

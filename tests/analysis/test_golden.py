@@ -11,9 +11,9 @@ Labels, genders, speakers and every string are compared exactly; times and share
 within one rounding step, 0.0015: two CPUs with other float kernels (AVX2 against AVX-512 in torch and librosa) may
 round a sum that lies on a rounding edge the other way, which is not a change in behaviour, while a moved boundary
 moves by at least a 10 ms frame. Probabilities (a segment's ``confidence`` and ``scores``, a speaker's
-``gender_confidence``) within 0.01: they are means of the members' float32 outputs, and the copy made on an Intel
-CPU with AVX-512 VNNI reads 0.797 where an AMD EPYC (Zen 4) computes 0.792 for one quiet silence segment, every
-label and boundary equal; a retrained or changed model moves them by far more. YAMNet's int8 graph is exact on every CPU
+``gender_confidence``) within 0.01: they are means of the members' float32 outputs, and an Intel CPU with AVX-512
+VNNI computes 0.797 where the AMD EPYC (Zen 4) this copy was made on (2026-12-03) reads 0.792 for one quiet silence
+segment, every label and boundary equal; a retrained or changed model moves them by far more. YAMNet's int8 graph is exact on every CPU
 (``dramapic.analysis.yamnet``); before it was, this copy matched only CPUs of the kind it was made on. Only
 ``source.path`` is left out (it is however the sample was named on the command line); the source's sha256 is
 compared.

@@ -79,3 +79,15 @@ def test_one_gender_left_cannot_be_fitted_and_settings_reach_the_model():
         fit_gender(male_only, excluded=frozenset({"a"}))
     plain = fit_gender(data, settings=GenderTraining(use_pitch=False, calibrate=False, abstain_below=0.5))
     assert plain.n_pitch == 0 and plain.window_calibration == (1.0, 0.0) and plain.abstain_below == 0.5
+
+
+def test_every_window_fit_does_not_depend_on_the_seed():
+    data = _table()
+    few = [fit_gender(data, settings=GenderTraining(max_windows=2, seed=s)) for s in (0, 1)]
+    every = [fit_gender(data, settings=GenderTraining(max_windows=None, seed=s)) for s in (0, 1)]
+    x = data["emb"][:50], data["pitch"][:50]
+    # a per-speaker subsample is a draw: another seed, another model
+    assert not np.allclose(few[0].male_logit(*x), few[1].male_logit(*x))
+    # every window, weighted per speaker: the seed has nothing left to draw
+    assert np.array_equal(every[0].male_logit(*x), every[1].male_logit(*x))
+    assert every[0].model_info["n_windows"] == int(np.sum(data["split"] == "train"))
