@@ -127,6 +127,17 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _positive_int(text: str) -> int:
+    """A whole number of at least 1 (``--copies``)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(prog="dramapic", description=(
         "Voice / song / noise and female / male composition of drama and TV video, "
@@ -208,6 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "window table's augmentation (default 0, the shipped models' seed); with several, "
                                "the protocol runs once per seed and ends with each figure's mean and range over "
                                "them (one seed is one draw; each new seed builds its own window table first)")
+    evaluate.add_argument("--copies", type=_positive_int, default=1, metavar="N",
+                          help="--cross-corpus: augmented copies per voice clip in the window tables the held-out "
+                               "models are fitted on (default 1, the shipped models'; as dramapic train --copies)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -405,7 +419,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     runs = []
     for seed in args.seeds:
         rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
-                                  dev_mixes=args.mixes, limit=args.limit, seed=seed, progress=progress)
+                                  dev_mixes=args.mixes, limit=args.limit, seed=seed, copies=args.copies,
+                                  progress=progress)
         summary = summarize(rows)
         held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
         if len(args.seeds) > 1:

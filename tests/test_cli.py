@@ -62,6 +62,10 @@ def test_one_cli_for_every_command():
     for bad in ("x", "1,1", "-1", "1,"):
         with pytest.raises(SystemExit):
             parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seeds", bad])
+    assert args.copies == 1 and parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", "2"]).copies == 2
+    for bad in ("0", "two", "-1"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", bad])
     assert str(parser.parse_args(["train", "--data", "m.csv", "--cache", "c"]).cache) == "c"
     args = parser.parse_args(["bench", "--minutes", "3", "--analysis-only", "--json", "b.json"])
     assert (args.minutes, args.analysis_only, args.speakers) == (3.0, True, False)

@@ -302,15 +302,17 @@ class VoiceModels:
                 "cluster_threshold": self.projection.cluster_threshold}
 
 
-def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0) -> VoiceModels:
+def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0,
+                     copies: int = 1) -> VoiceModels:
     """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
-    (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance), both fitted
-    on the train windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``."""
+    (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance; clean windows
+    counted ``copies`` times, as ``dramapic train --copies`` does), both fitted on the train windows of ``table``
+    outside ``excluded``: the voice protocol's ``fit_fn``."""
     from .gender_fit import GenderTraining, fit_gender
     from .train_speakers import fit_projection
 
     gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed))
-    projection = fit_projection(table, excluded=excluded, seed=seed)[0]
+    projection = fit_projection(table, excluded=excluded, seed=seed, clean_repeats=max(1, copies))[0]
     return VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
 
 
@@ -350,7 +352,8 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
 
 def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev_mixes: Path | None = None,
                        folders: Iterable[str] | None = None, limit: int | None = None, seed: int = 0,
-                       table_seed: int | None = None, progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
+                       table_seed: int | None = None, copies: int = 1,
+                       progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
     """The cross-corpus protocol for stage 2 end to end (what ``dramapic eval --cross-corpus`` runs).
 
     Parameters
@@ -375,6 +378,9 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     table_seed : int, optional
         The seed of the window table's augmentation (default: ``seed``, as ``dramapic eval --cross-corpus --seeds``
         uses it; another value separates the table's draw from the fits').
+    copies : int
+        Augmented copies per voice clip in the window table (1: the shipped models'), as ``dramapic train
+        --copies``; a new value builds its own table.
     progress : ProgressHook
         ``progress("cross-corpus", timelines_done, total)``; the table's embedding pass reports ``"embed"``.
 
@@ -395,7 +401,8 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
                 kept.append(t)
         found = kept
     table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
-                               seed=seed if table_seed is None else table_seed, cache=work, progress=progress)
+                               seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
+                               progress=progress)
     score = voice_score_fn(pipeline)
     done = [0]
 
@@ -406,5 +413,5 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
         return out
 
     progress("cross-corpus", 0, len(found))
-    return cross_corpus(found, fit_fn=lambda excluded: fit_voice_models(table, excluded, seed=seed),
+    return cross_corpus(found, fit_fn=lambda excluded: fit_voice_models(table, excluded, seed=seed, copies=copies),
                         score_fn=counted)

@@ -158,7 +158,7 @@ def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generato
 
 
 def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(), dim: int = 100,
-                   seed: int = 0, repeats: int = CALIBRATION_REPEATS):
+                   seed: int = 0, repeats: int = CALIBRATION_REPEATS, clean_repeats: int = 1):
     """LDA and calibrated stopping distance from the train windows of a voice window table.
 
     Parameters
@@ -174,6 +174,12 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
         Seeds the calibration's folds and simulated pairs.
     repeats : int
         Fold splits whose simulated pairs the calibration pools (:func:`calibrate_threshold`).
+    clean_repeats : int
+        Each clean train window counts this many times (the LDA takes no sample weights, so its rows are
+        repeated): with ``copies`` augmented copies per clip in the table, ``clean_repeats = copies`` keeps clean
+        and augmented speech at equal weight. Joining the augmented windows of two tables with the clean ones
+        counted twice lowered DER both across corpora and on the dev mixes, where two copies at their plain
+        weight lost the dev mixes (``dramapic/lab/experiments/issue14_bagged_fits/RESULTS.md``).
 
     Returns
     -------
@@ -191,6 +197,9 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     from ..analysis.diarization import SpeakerProjection
 
     rows = train_rows(table, excluded=excluded)
+    if clean_repeats > 1:
+        clean = rows[table["condition"][rows] == "clean"]
+        rows = np.concatenate([rows] + [clean] * (clean_repeats - 1))
     x = table["emb"][rows].astype(np.float64)
     speaker = table["speaker"][rows]
     n_speakers = len(np.unique(speaker))
@@ -204,7 +213,7 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     projection = SpeakerProjection(
         mean=mean, components=components, cluster_threshold=calibration["cluster_threshold"] if calibration else None,
         calibration=np.asarray([calibration["a"], calibration["b"]]) if calibration else None)
-    return projection, calibration, int(len(rows)), n_speakers
+    return projection, calibration, len(np.unique(rows)), n_speakers
 
 
 def train_speaker_projection(
@@ -241,7 +250,8 @@ def train_speaker_projection(
     dim : int
         Output dimensions (at most the number of speakers - 1).
     copies : int
-        Augmented copies per clip in the table.
+        Augmented copies per clip in the table; the LDA counts every clean window ``copies`` times, so clean and
+        augmented speech weigh alike (:func:`fit_projection`'s ``clean_repeats``).
     max_clips : int, optional
         Smoke runs: at most this many clips per split.
     table : mapping, optional
@@ -266,7 +276,8 @@ def train_speaker_projection(
                                    cache=cache, progress=progress)
     embed_s = time.perf_counter() - t0
     try:
-        projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed)
+        projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
+                                                                        clean_repeats=max(1, copies))
     except ValueError as err:
         raise ValueError(f"{manifest_csv}: {err}") from None
     if calibration is None:
@@ -305,7 +316,8 @@ def train_speaker_projection(
             "n_speakers": n_speakers, "n_windows": n_windows,
             "sources": sorted(set(table["source"][fitted].tolist())),
             "augmentation": f"per clip: clean + {copies} augmented copies (augment_clip: crop, train-split "
-                            f"song/noise at 0-20 dB SNR, telephone band, gain; p 0.25 room)",
+                            f"song/noise at 0-20 dB SNR, telephone band, gain; p 0.25 room)"
+                            + (f"; clean windows counted {copies} times in the fit" if copies > 1 else ""),
             "gender_f0_flags": "all flagged speakers kept (the projection needs speaker identity only)",
             **({"max_clips": max_clips} if max_clips is not None else {}),
         },

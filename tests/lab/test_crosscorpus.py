@@ -120,13 +120,14 @@ def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(t
 
     (tmp_path / "manifest.csv").write_text("path,label\n")
     asked: list = []
-    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: asked.append(kw["seed"]) or rows)
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol",
+                        lambda **kw: asked.append((kw["seed"], kw["copies"])) or rows)
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
         "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
-                     "--json", str(out), "--no-progress", "--seeds", "2"]) == 0
-    assert asked == [2]                                           # the fits' seed reaches the protocol
+                     "--json", str(out), "--no-progress", "--seeds", "2", "--copies", "2"]) == 0
+    assert asked == [(2, 2)]                              # the fits' seed and the table's copies reach the protocol
     printed = capsys.readouterr().out
     assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
     saved = json.loads(out.read_text())

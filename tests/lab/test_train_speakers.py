@@ -41,3 +41,25 @@ def test_pooled_fold_splits_each_draw_their_own_pairs():
     assert 0 < pooled["cluster_threshold"] < 2 and pooled["b"] < 0
     # one repeat is the calibration as it was: the first split and its pairs, bit for bit
     assert _calibrate(t, 0, 1) == one
+
+
+def _table(t):
+    """The synthetic windows as a voice window table: the first half of each clip clean, the rest augmented."""
+    n = len(t["speaker"])
+    pad = np.random.default_rng(1).normal(scale=0.1, size=(n, 256 - t["x"].shape[1]))  # resemblyzer's 256 dims
+    return {"emb": np.hstack([t["x"], pad]).astype(np.float32), "speaker": t["speaker"], "clip": t["clip"], "t0": t["start"],
+            "source": t["source"], "gender": t["gender"], "split": np.full(n, "train"),
+            "condition": np.where(t["start"] < 3.0, "clean", "aug")}
+
+
+def test_clean_windows_can_count_as_often_as_the_augmented_copies():
+    from dramapic.lab.train_speakers import fit_projection
+
+    table = _table(_windows())
+    plain, _, n_plain, _ = fit_projection(table, dim=8, repeats=1)
+    weighted, _, n_weighted, _ = fit_projection(table, dim=8, repeats=1, clean_repeats=2)
+    same, _, _, _ = fit_projection(table, dim=8, repeats=1, clean_repeats=1)
+    assert n_plain == n_weighted == len(table["speaker"])         # distinct windows, not repeated rows
+    probe = table["emb"][:40]
+    assert np.array_equal(plain.transform(probe), same.transform(probe))  # 1: the fit as it was
+    assert not np.allclose(np.abs(plain.transform(probe)), np.abs(weighted.transform(probe)), atol=1e-3)
