@@ -5,8 +5,8 @@ then the protocol as in ``run.py`` (gender on every window, projection calibrati
     python union.py DATA WORK SEEDS REPEATS OUT.json [PIPELINE.yaml] [gender-only | clean-weighted]
     # SEEDS e.g. 0,1 (the first seed's clean windows kept); PIPELINE '-' for the default one; with gender-only the
     # speaker projection is fitted on the first seed's table alone (one augmented copy), the gender model on all;
-    # with clean-weighted the projection's table holds every clean window once per joined table, so clean and
-    # augmented windows weigh as with one copy (the LDA takes no sample weights)
+    # with clean-weighted the projection counts every clean window once per joined table
+    # (fit_projection's clean_repeats), so clean and augmented windows weigh as with one copy
 """
 from __future__ import annotations
 
@@ -39,19 +39,15 @@ def joined(data: Path, work: Path, seeds: list[int]) -> dict[str, np.ndarray]:
 def main(data: Path, work: Path, seeds: list[int], repeats: int, out: Path, pipeline: Path | None = None,
          variant: str = "") -> None:
     table = joined(data, work, seeds)
-    projection_table = table
-    if variant == "gender-only":
-        projection_table = joined(data, work, seeds[:1])
-    elif variant == "clean-weighted":
-        clean = table["condition"] == "clean"
-        per_window = [k for k in table if not k.startswith("clip_")]
-        extra = {k: np.concatenate([table[k][clean]] * (len(seeds) - 1)) for k in per_window}
-        projection_table = {**table, **{k: np.concatenate([table[k], extra[k]]) for k in per_window}}
+    projection_table = joined(data, work, seeds[:1]) if variant == "gender-only" else table
+    # the product's clean weighting (the same rows, in the same order, as the first runs' repeated table)
+    clean_repeats = len(seeds) if variant == "clean-weighted" else 1
     print(f"joined tables of seeds {seeds}: {len(table['clip'])} windows")
 
     def fit(_table, excluded, *, seed=0, **_):
         gender = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed, max_windows=None))
-        projection = fit_projection(projection_table, excluded=excluded, seed=seed, repeats=repeats)[0]
+        projection = fit_projection(projection_table, excluded=excluded, seed=seed, repeats=repeats,
+                                    clean_repeats=clean_repeats)[0]
         return crosscorpus.VoiceModels(excluded=excluded, gender_model=gender, projection=projection)
 
     crosscorpus.fit_voice_models = fit  # the protocol's fit_fn looks it up at call time
