@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
     train.add_argument("--copies", type=int, default=None,
-                       help="gender and speakers: augmented copies per voice clip (default 1)")
+                       help="gender and speakers: augmented copies per voice clip (default 2, the shipped models')")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the voice window table (the embedding pass gender and speakers share) here and "
                             "reuse it when the manifests and settings are the same")
@@ -219,9 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                                "window table's augmentation (default 0, the shipped models' seed); with several, "
                                "the protocol runs once per seed and ends with each figure's mean and range over "
                                "them (one seed is one draw; each new seed builds its own window table first)")
-    evaluate.add_argument("--copies", type=_positive_int, default=1, metavar="N",
+    evaluate.add_argument("--copies", type=_positive_int, default=None, metavar="N",
                           help="--cross-corpus: augmented copies per voice clip in the window tables the held-out "
-                               "models are fitted on (default 1, the shipped models'; as dramapic train --copies)")
+                               "models are fitted on (default 2, the shipped models'; as dramapic train --copies)")
     _stage_switches(evaluate)
     _common(evaluate)
 

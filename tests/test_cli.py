@@ -62,7 +62,7 @@ def test_one_cli_for_every_command():
     for bad in ("x", "1,1", "-1", "1,"):
         with pytest.raises(SystemExit):
             parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--seeds", bad])
-    assert args.copies == 1 and parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", "2"]).copies == 2
+    assert args.copies is None and parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", "2"]).copies == 2
     for bad in ("0", "two", "-1"):
         with pytest.raises(SystemExit):
             parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", bad])

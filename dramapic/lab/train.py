@@ -19,7 +19,7 @@ from .data import read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import SMOKE_OVERRIDES, STAGE1_MEMBERS, train_stage1
-from .voice_windows import build_window_table
+from .voice_windows import SHIPPED_COPIES, build_window_table
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     augment : bool
         Gender: fit on the augmented windows too (false: clean windows only).
     copies : int, optional
-        Gender and speakers: augmented copies per voice clip in the window table (default 1).
+        Gender and speakers: augmented copies per voice clip in the window table (default
+        :data:`~dramapic.lab.voice_windows.SHIPPED_COPIES`).
     cache : Path, optional
         Folder where the voice window table (:mod:`~dramapic.lab.voice_windows`, the embedding pass gender and
         speakers share) is kept between runs.
@@ -82,7 +83,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
                                      mix_s=(45.0, 120.0) if max_clips is None else (20.0, 40.0), progress=progress)
         out["seconds"]["stage1"] = round(time.perf_counter() - clock, 1)
     table = None
-    copies = 1 if copies is None else copies
+    copies = SHIPPED_COPIES if copies is None else copies
     if "gender" in stages or "speakers" in stages:
         clock = time.perf_counter()
         table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,

@@ -25,7 +25,7 @@ from ..result import GENDERS, SAMPLE_RATE
 from .data import _SNR_DB, EVAL_SEED, _load, _load_piece, _subset, _voice_clips, augment_clip, mix_at_snr, \
     read_manifest, versions
 from .gender_fit import GenderTraining, fit_gender
-from .voice_windows import FLAGS_FILE, build_window_table, voice_manifests
+from .voice_windows import FLAGS_FILE, SHIPPED_COPIES, build_window_table, voice_manifests
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def train_gender(
     seed: int = 0,
     augment: bool = True,
     max_clips: int | None = None,
-    copies: int = 1,
+    copies: int = SHIPPED_COPIES,
     table: Mapping[str, np.ndarray] | None = None,
     cache: Path | None = None,
     settings: GenderTraining | None = None,

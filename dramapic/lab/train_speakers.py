@@ -14,7 +14,7 @@ import numpy as np
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from .data import EVAL_SEED, save_npz, versions
-from .voice_windows import build_window_table, train_rows, voice_manifests
+from .voice_windows import SHIPPED_COPIES, build_window_table, train_rows, voice_manifests
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ def train_speaker_projection(
     out_dir: Path,
     seed: int = 0,
     dim: int = 100,
-    copies: int = 1,
+    copies: int = SHIPPED_COPIES,
     max_clips: int | None = None,
     table: Mapping[str, np.ndarray] | None = None,
     cache: Path | None = None,

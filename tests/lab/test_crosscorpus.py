@@ -126,8 +126,8 @@ def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(t
         "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root),
-                     "--json", str(out), "--no-progress", "--seeds", "2", "--copies", "2"]) == 0
-    assert asked == [(2, 2)]                              # the fits' seed and the table's copies reach the protocol
+                     "--json", str(out), "--no-progress", "--seeds", "2", "--copies", "3"]) == 0
+    assert asked == [(2, 3)]                              # the fits' seed and the table's copies reach the protocol
     printed = capsys.readouterr().out
     assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
     saved = json.loads(out.read_text())

@@ -13,6 +13,7 @@ from dramapic.analysis.diarization import GenderClassifier
 from dramapic.cli import main as cli_main
 from dramapic.lab.data import mix_at_snr, telephone
 from dramapic.lab.train_gender import MODEL_NAME, train_gender
+from helpers import REPO
 from helpers import SHARED_DATA as DATA
 
 
@@ -175,6 +176,33 @@ def test_cli_trains_everything_by_default(monkeypatch, tmp_path, capsys):
     assert cli.main(["train", "--data", "m.csv", "--out", str(tmp_path), "--only", "speakers", "--cache",
                      str(tmp_path / "c"), "--no-progress"]) == 0
     assert calls["cache"] == tmp_path / "c"
+
+
+def test_gender_and_speakers_default_to_the_shipped_copies(monkeypatch, tmp_path):
+    """Plain ``dramapic train`` builds its window table with the copies the shipped files were fitted on, and both
+    trainers fit that table with them (the speaker projection counts clean windows as often)."""
+    from dramapic.lab import train
+    from dramapic.lab.voice_windows import SHIPPED_COPIES
+
+    asked = {}
+    monkeypatch.setattr(train, "read_manifest", lambda path: [])
+    monkeypatch.setattr(train, "build_window_table", lambda **kw: asked.setdefault("table", kw["copies"]) and {})
+    monkeypatch.setattr(train, "train_gender", lambda m, **kw: asked.setdefault("gender", kw["copies"]))
+    monkeypatch.setattr(train, "train_speaker_projection", lambda m, **kw: asked.setdefault("speakers", kw["copies"]))
+    train.train_all(tmp_path / "m.csv", out_dir=tmp_path, stages=("gender", "speakers"))
+    assert asked == {"table": SHIPPED_COPIES, "gender": SHIPPED_COPIES, "speakers": SHIPPED_COPIES}
+    asked.clear()
+    train.train_all(tmp_path / "m.csv", out_dir=tmp_path, stages=("gender", "speakers"), copies=1)
+    assert asked == {"table": 1, "gender": 1, "speakers": 1}
+
+
+def test_the_shipped_voice_models_were_fitted_with_the_shipped_copies():
+    from dramapic.lab.voice_windows import SHIPPED_COPIES
+
+    entries = {m["name"]: m for m in json.loads((REPO / "models" / "manifest.json").read_text())["models"]}
+    said = f"clean + {SHIPPED_COPIES} augmented copies"
+    assert said in entries["speaker-lda"]["training_data"]["augmentation"]
+    assert said in entries["gender-resemblyzer-pitch-lr"]["training_data"]["conditions"]
 
 
 def test_a_yamnet_embedding_member_trains_and_runs_beside_the_logits_member(tmp_path):
