@@ -63,9 +63,13 @@ def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     assert all(s["gender"] is None for s in data["segments"])
     assert data["summary"]["gender_shares"] is None
     assert all(s["gender"] is None for s in data["summary"]["speakers"])
-    # speakers are found all the same, from the same windows
-    assert [(s.start, s.end, s.speaker) for s in no_gender.segments] == [(s.start, s.end, s.speaker)
-                                                                        for s in full.segments]
+    # speakers are found all the same, from the same windows; only a turn change may sit one refine step (0.25 s)
+    # elsewhere, since with gender on the re-segmentation also weighs it (speakers.gender_resegment_weight)
+    assert [s.speaker for s in no_gender.segments] == [s.speaker for s in full.segments]
+    step = pipeline.speakers.refine_hop_s + 1e-6
+    assert all(abs(a.start - b.start) <= step and abs(a.end - b.end) <= step
+               for a, b in zip(no_gender.segments, full.segments, strict=True))
+    assert sum((a.start, a.end) != (b.start, b.end) for a, b in zip(no_gender.segments, full.segments)) <= 2
     assert all("female" not in cue_text(s) and "male" not in cue_text(s) for s in no_gender.segments)
     lines = summary_lines(no_gender.summary)
     assert not any("female" in line for line in lines) and any("speaker" in line for line in lines)
