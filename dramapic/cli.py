@@ -403,6 +403,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                                   summarize_over_seeds)
     from .lab.evaluate import _nan_to_none, aggregate
     from .lab.stage1_crosscorpus import stage1_member_check
+    from .lab.voice_windows import SHIPPED_COPIES
     from .writers import write_json_atomic
 
     if args.data is None:
@@ -419,8 +420,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     runs = []
     for seed in args.seeds:
         rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
-                                  dev_mixes=args.mixes, limit=args.limit, seed=seed, copies=args.copies,
-                                  progress=progress)
+                                  dev_mixes=args.mixes, limit=args.limit, seed=seed,
+                                  copies=SHIPPED_COPIES if args.copies is None else args.copies, progress=progress)
         summary = summarize(rows)
         held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
         if len(args.seeds) > 1:

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 from ..errors import InputError
 from ..progress import ProgressHook, silent_hook
 from .evaluate import FileScores, aggregate
+from .voice_windows import SHIPPED_COPIES
 
 #: the voice sources of manifest.csv + manifest_extra.csv (folder names of the timeline tree)
 SOURCES = ("librispeech-train-clean-100", "emodb", "cv", "ravdess", "nemo")
@@ -303,20 +304,16 @@ class VoiceModels:
 
 
 def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0,
-                     copies: int | None = None) -> VoiceModels:
+                     copies: int = SHIPPED_COPIES) -> VoiceModels:
     """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
     (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance; clean windows
-    counted ``copies`` times, as ``dramapic train --copies`` does; default: the shipped models' copies, which should
-    be the table's), both fitted on the train windows of ``table`` outside ``excluded``: the voice protocol's
+    counted ``copies`` times, as ``dramapic train --copies`` does; the table's copies), both fitted on the train windows of ``table`` outside ``excluded``: the voice protocol's
     ``fit_fn``."""
     from .gender_fit import GenderTraining, fit_gender
     from .train_speakers import fit_projection
-    from .voice_windows import SHIPPED_COPIES
-
-    copies = SHIPPED_COPIES if copies is None else copies
 
     gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed))
-    projection = fit_projection(table, excluded=excluded, seed=seed, clean_repeats=max(1, copies))[0]
+    projection = fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
     return VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
 
 
@@ -356,7 +353,7 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
 
 def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev_mixes: Path | None = None,
                        folders: Iterable[str] | None = None, limit: int | None = None, seed: int = 0,
-                       table_seed: int | None = None, copies: int | None = None,
+                       table_seed: int | None = None, copies: int = SHIPPED_COPIES,
                        progress: ProgressHook = silent_hook) -> list[tuple[Timeline, frozenset[str], FileScores]]:
     """The cross-corpus protocol for stage 2 end to end (what ``dramapic eval --cross-corpus`` runs).
 
@@ -382,7 +379,7 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     table_seed : int, optional
         The seed of the window table's augmentation (default: ``seed``, as ``dramapic eval --cross-corpus --seeds``
         uses it; another value separates the table's draw from the fits').
-    copies : int, optional
+    copies : int
         Augmented copies per voice clip in the window table (default
         :data:`~dramapic.lab.voice_windows.SHIPPED_COPIES`, the shipped models'), as ``dramapic train --copies``;
         a new value builds its own table.
@@ -394,9 +391,8 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     list of (Timeline, frozenset, FileScores)
         As :func:`cross_corpus`; summarise with :func:`summarize`.
     """
-    from .voice_windows import SHIPPED_COPIES, build_window_table
+    from .voice_windows import build_window_table
 
-    copies = SHIPPED_COPIES if copies is None else copies
     found = find_timelines(timelines, folders=folders, dev_mixes=dev_mixes)
     if limit is not None:  # the first ``limit`` timelines of each folder
         seen: dict[str, int] = {}

@@ -175,7 +175,7 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     repeats : int
         Fold splits whose simulated pairs the calibration pools (:func:`calibrate_threshold`).
     clean_repeats : int
-        Each clean train window counts this many times (the LDA takes no sample weights, so its rows are
+        Each clean train window counts this many times (below 2: once; the LDA takes no sample weights, so its rows are
         repeated): with ``copies`` augmented copies per clip in the table, ``clean_repeats = copies`` keeps clean
         and augmented speech at equal weight. Joining the augmented windows of two tables with the clean ones
         counted twice lowered DER both across corpora and on the dev mixes, where two copies at their plain
@@ -277,7 +277,7 @@ def train_speaker_projection(
     embed_s = time.perf_counter() - t0
     try:
         projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
-                                                                        clean_repeats=max(1, copies))
+                                                                        clean_repeats=copies)
     except ValueError as err:
         raise ValueError(f"{manifest_csv}: {err}") from None
     if calibration is None:
