@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError
@@ -127,15 +127,22 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
-def _positive_int(text: str) -> int:
-    """A whole number of at least 1 (``--copies``)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+def _whole_number_from(least: int) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least`` (``--copies``)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be at least {least}: {text!r}")
+        return value
+    return parse
+
+
+# train: 0 copies = clean windows only (the window table's own meaning); eval's fits need augmented windows
+_non_negative_int = _whole_number_from(0)
+_positive_int = _whole_number_from(1)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -183,8 +190,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seconds-per-fold", type=float, default=None,
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
-    train.add_argument("--copies", type=int, default=None,
-                       help="gender and speakers: augmented copies per voice clip (default 2, the shipped models')")
+    train.add_argument("--copies", type=_non_negative_int, default=None, metavar="N",
+                       help="gender and speakers: augmented copies per voice clip (default 2, the shipped models'; "
+                            "0: clean windows only)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the voice window table (the embedding pass gender and speakers share) here and "
                             "reuse it when the manifests and settings are the same")
@@ -417,11 +425,12 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
 
         timelines = work / "timelines"
         build_timelines(data=args.data, out=timelines, progress=progress)
+    copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
     for seed in args.seeds:
         rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
-                                  dev_mixes=args.mixes, limit=args.limit, seed=seed,
-                                  copies=SHIPPED_COPIES if args.copies is None else args.copies, progress=progress)
+                                  dev_mixes=args.mixes, limit=args.limit, seed=seed, copies=copies,
+                                  progress=progress)
         summary = summarize(rows)
         held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
         if len(args.seeds) > 1:
@@ -449,7 +458,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         write_json_atomic(_nan_to_none({"seed": runs[0]["seed"], "summary": runs[0]["summary"],
                                         "gender_calibration": runs[0]["gender_calibration"],
                                         "stage1_members": members, "files": runs[0]["files"],
-                                        "seeds": list(args.seeds), "over_seeds": over_seeds, "runs": runs}),
+                                        "seeds": list(args.seeds), "copies": copies, "over_seeds": over_seeds,
+                                        "runs": runs}),
                           args.json)
     return 0
 

@@ -66,6 +66,10 @@ def test_one_cli_for_every_command():
     for bad in ("0", "two", "-1"):
         with pytest.raises(SystemExit):
             parser.parse_args(["eval", "--cross-corpus", "--data", "d", "--copies", bad])
+    assert parser.parse_args(["train", "--data", "m.csv", "--copies", "0"]).copies == 0   # clean windows only
+    for bad in ("-1", "two"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["train", "--data", "m.csv", "--copies", bad])
     assert str(parser.parse_args(["train", "--data", "m.csv", "--cache", "c"]).cache) == "c"
     args = parser.parse_args(["bench", "--minutes", "3", "--analysis-only", "--json", "b.json"])
     assert (args.minutes, args.analysis_only, args.speakers) == (3.0, True, False)

@@ -131,7 +131,7 @@ def test_cross_corpus_reports_how_well_the_gender_probabilities_are_calibrated(t
     printed = capsys.readouterr().out
     assert "against how often it was right" in printed and "ECE 0.450 over 8.0 s" in printed
     saved = json.loads(out.read_text())
-    assert saved["seed"] == 2
+    assert saved["seed"] == 2 and saved["copies"] == 3   # the JSON says what it was fitted with
     assert saved["gender_calibration"]["ece"] == pytest.approx(0.45)
     assert saved["gender_calibration"]["seconds"] == pytest.approx(8.0)   # 4 held-out x 2 s; dev mixes not pooled
 
