@@ -23,8 +23,12 @@ Fit:
    flagged speakers times ``flag_weight`` (strong flags ``strong_weight``; 0 drops them);
 3. **model**: weighted standardisation + ``LogisticRegression(C)`` on ``[embedding, pitch]``;
 4. **calibration, out of fold by source**: each training source is predicted by the same fit without it; Platt
-   scaling of those held-out window logits is the window calibration, Platt scaling of each held-out (clip,
-   condition)'s mean clipped logit the decision calibration.
+   scaling of those held-out window logits is the window calibration; the decision calibration is a logistic
+   regression of the gender on ``[zbar, zbar * log2(m)]`` over groups of m = 1, 2, 4, ... 128 consecutive windows
+   of one held-out (speaker, condition) (at most 4 groups per size, every speaker the same weight per size), so
+   that a whole speaker's decision is calibrated on speaker-sized groups and a short turn's on turn-sized ones
+   (``size_aware=False``: Platt scaling of each held-out (clip, condition)'s mean clipped logit, as until
+   2026-12-03).
 """
 
 from __future__ import annotations
@@ -68,7 +72,10 @@ class GenderTraining:
         Fit the two calibrations out of fold by source (else identity).
     logit_clip, abstain_below, agree_min, override_p : float
         Copied into the model (decision policy, chosen on the cross-corpus table).
+    size_aware : bool
+        The decision calibration's slope grows with the group's size (module docstring, step 4).
     seed : int
+        Draws the groups of the size-aware calibration (and the window subsample when ``max_windows`` is set).
     """
 
     use_pitch: bool = True
@@ -83,6 +90,7 @@ class GenderTraining:
     abstain_below: float = 0.9
     agree_min: float = 0.8
     override_p: float = 0.8
+    size_aware: bool = True
     seed: int = 0
 
 
@@ -195,6 +203,50 @@ def _clip_means(data, rows, z, clip: float):
     return zbar, (data["gender"][first] == "male").astype(int), first
 
 
+#: group sizes of the size-aware decision calibration (a timeline speaker holds 10-200 windows, a turn 1-20)
+GROUP_SIZES = (1, 2, 4, 8, 16, 32, 64, 128)
+GROUPS_PER_SIZE = 4
+
+
+def _size_aware_calibration(data, rows, z, cfg: GenderTraining) -> tuple[tuple[float, float], float]:
+    """``((a, b), c)``: P(male) = sigmoid((a + c log2 m) zbar + b) for a group of m held-out windows with mean
+    clipped logit zbar, fitted on groups of :data:`GROUP_SIZES` consecutive windows of each held-out (speaker,
+    condition). Falls back to a size-blind fit (c = 0) when the slope would fall with the size or the slope at
+    m = 1 is not positive."""
+    from sklearn.linear_model import LogisticRegression
+
+    zc = np.clip(z, -cfg.logit_clip, cfg.logit_clip)
+    y = (data["gender"][rows] == "male").astype(int)
+    w_row = _weights(data, rows, cfg)
+    key = np.char.add(data["speaker"][rows].astype(str), np.char.add("|", data["condition"][rows].astype(str)))
+    order = np.argsort(key, kind="stable")  # within a key the table's order: clip by clip, window by window
+    _, starts = np.unique(key[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    rng = np.random.default_rng([cfg.seed, 20261203])
+    zbar, size, target, weight = [], [], [], []
+    for a, b in zip(starts, ends):
+        idx = order[a:b]
+        n = len(idx)
+        for m in GROUP_SIZES:
+            if n < m:
+                break
+            firsts = rng.choice(n - m + 1, size=min(GROUPS_PER_SIZE, n - m + 1), replace=False)
+            for f in firsts:
+                zbar.append(zc[idx[f:f + m]].mean())
+                size.append(m)
+                target.append(y[idx[0]])
+                weight.append(w_row[idx].sum() / len(firsts))
+    zbar, size, target, weight = map(np.asarray, (zbar, size, target, weight))
+    if len(np.unique(target)) < 2:
+        return _platt(zbar, target, weight), 0.0
+    x = np.column_stack([zbar, zbar * np.log2(size)])
+    clf = LogisticRegression(C=1e4, max_iter=2000).fit(x, target, sample_weight=weight)
+    a, c, b = float(clf.coef_[0, 0]), float(clf.coef_[0, 1]), float(clf.intercept_[0])
+    if c < 0 or a <= MIN_SLOPE:
+        return _platt(zbar, target, weight), 0.0
+    return (a, b), c
+
+
 def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(),
                settings: GenderTraining = GenderTraining()) -> GenderClassifier:
     """Fit on the train windows of every source but ``excluded``; calibrate out of fold by source.
@@ -223,13 +275,16 @@ def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = fro
     if len(np.unique(data["gender"][rows])) < 2:
         raise ValueError(f"train windows of {sorted(sources)} do not hold both genders: nothing to fit")
     rows, params = _base(data, sources, settings)
-    wcal, dcal = (1.0, 0.0), (1.0, 0.0)
+    wcal, dcal, size_slope = (1.0, 0.0), (1.0, 0.0), 0.0
     if settings.calibrate and len(sources) > 1:
         o = _oof(data, sources, settings)
         if len(np.unique(o["y"])) == 2:  # else (too few sources with both genders) stay uncalibrated
             wcal = _platt(o["z"], o["y"], o["w"])
-            zbar, yc, first = _clip_means(data, o["rows"], o["z"], settings.logit_clip)
-            dcal = _platt(zbar, yc, _weights(data, first, settings))
+            if settings.size_aware:
+                dcal, size_slope = _size_aware_calibration(data, o["rows"], o["z"], settings)
+            else:
+                zbar, yc, first = _clip_means(data, o["rows"], o["z"], settings.logit_clip)
+                dcal = _platt(zbar, yc, _weights(data, first, settings))
     mean, scale, coef, b = params
     names = [f"emb_{i}" for i in range(EMBEDDING_DIM)] + (list(FEATURE_NAMES) if settings.use_pitch else [])
     info: dict[str, Any] = {"excluded": sorted(map(str, excluded)), "sources": sorted(map(str, sources)),
@@ -238,4 +293,5 @@ def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = fro
     return GenderClassifier(mean=mean, scale=scale, coef=coef, intercept=b, labels=("female", "male"),
                             feature_names=names, window_calibration=wcal, decision_calibration=dcal,
                             logit_clip=settings.logit_clip, abstain_below=settings.abstain_below,
-                            agree_min=settings.agree_min, override_p=settings.override_p, model_info=info)
+                            agree_min=settings.agree_min, override_p=settings.override_p,
+                            decision_size_slope=size_slope, model_info=info)

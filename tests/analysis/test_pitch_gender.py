@@ -88,6 +88,29 @@ def test_calibration_is_monotone_and_abstains_below_the_threshold(tmp_path):
     np.testing.assert_allclose(again.male_logit(_emb(x), pitch), model.male_logit(_emb(x), pitch))
 
 
+def test_a_bigger_group_with_the_same_mean_is_more_certain(tmp_path):
+    """With a size slope the decision calibration's slope is a + c log2(m): a speaker heard for many windows is
+    decided at a mean logit where a short turn stays unknown; slope 0 (older files) ignores the size."""
+    model = _model(decision_size_slope=0.25)
+    turn, speaker = model.decide(np.full(2, 1.5)), model.decide(np.full(64, 1.5))
+    assert turn.confidence == pytest.approx(1 / (1 + np.exp(-(1.0 + 0.25) * 1.5)))   # log2(2) = 1
+    assert speaker.confidence == pytest.approx(1 / (1 + np.exp(-(1.0 + 0.25 * 6) * 1.5)))
+    assert turn.gender is None and speaker.gender == "male"
+    assert model.decide(np.array([-1.5])).confidence == pytest.approx(1 / (1 + np.exp(-1.5)))  # m = 1: a alone
+    blind = _model()
+    assert blind.decide(np.full(2, 1.5)).confidence == pytest.approx(blind.decide(np.full(64, 1.5)).confidence)
+    model.to_npz(tmp_path / "sized.npz")
+    assert GenderClassifier.from_npz(tmp_path / "sized.npz").decision_size_slope == 0.25
+    # a file written before the size slope existed loads with slope 0 and decides as it did
+    blind.to_npz(tmp_path / "old.npz")
+    with np.load(tmp_path / "old.npz") as data:
+        arrays = {k: data[k] for k in data.files if k != "decision_size_slope"}
+    np.savez(tmp_path / "older.npz", **arrays)
+    assert GenderClassifier.from_npz(tmp_path / "older.npz").decision_size_slope == 0.0
+    with pytest.raises(ModelError, match="decision_size_slope"):
+        _model(decision_size_slope=-0.1)   # evidence cannot shrink as a group grows
+
+
 def test_bad_models_raise_model_error(tmp_path):
     with pytest.raises(ModelError):
         _model(abstain_below=1.0)

@@ -55,6 +55,20 @@ def test_fit_without_a_source_decides_its_dev_speakers():
     assert np.mean((proba[:, 1] > 0.5) == truth) > 0.95
 
 
+def test_the_decision_calibration_grows_with_the_group_it_decides():
+    """Groups of held-out windows get surer the more windows they hold (the table's speakers are consistent), so
+    the size-aware fit gives a positive size slope, and a whole speaker is decided more confidently than one window
+    of the same mean; ``size_aware=False`` keeps the clip-level Platt scaling (slope 0)."""
+    data = _table()
+    sized = fit_gender(data)
+    assert sized.decision_size_slope > 0
+    z = np.full(16, 0.8)
+    assert sized.decide(z).confidence > sized.decide(z[:1]).confidence
+    blind = fit_gender(data, settings=GenderTraining(size_aware=False))
+    assert blind.decision_size_slope == 0.0
+    assert blind.decide(z).confidence == pytest.approx(blind.decide(z[:1]).confidence)
+
+
 def test_weights_speakers_genders_sources_and_flags():
     data = _table()
     cfg = GenderTraining()

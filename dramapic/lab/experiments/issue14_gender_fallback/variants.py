@@ -1,0 +1,35 @@
+"""Gender-policy variants for ``harness.py``: each patches one function and returns its undo.
+
+``sizeaware`` is the plain product code path (the name only keeps its outputs apart from ``base``, which ran with
+the clip-level decision calibration before the size-aware fit existed); ``abstainXX`` runs the product's policy
+with ``abstain_below`` = 0.XX instead of the model's 0.9.
+"""
+from __future__ import annotations
+
+import dramapic.analysis.diarization as diar
+
+
+def base():
+    return lambda: None
+
+
+def _abstain_below(value: float):
+    real = diar.decide_turns
+
+    def patched(model, **kw):
+        saved = model.abstain_below
+        model.abstain_below = value
+        try:
+            return real(model, **kw)
+        finally:
+            model.abstain_below = saved
+
+    diar.decide_turns = patched
+
+    def undo():
+        diar.decide_turns = real
+    return undo
+
+
+VARIANTS = {"base": base, "sizeaware": base,
+            **{f"abstain{int(v * 100)}": (lambda v=v: _abstain_below(v)) for v in (0.8, 0.85, 0.95, 0.97)}}
