@@ -21,7 +21,9 @@ File format (``.npz`` of plain arrays, read with ``allow_pickle=False``; :meth:`
 verifies its sha256 first): ``mean``, ``scale``, ``coef`` (d,), ``intercept``, ``labels`` and, from format
 version 2, ``feature_names`` (d,) str, ``window_calibration`` (2,), ``decision_calibration`` (2,), ``logit_clip``,
 ``abstain_below``, ``agree_min``, ``override_p``, ``format_version`` and, optionally, ``decision_size_slope``
-(absent: 0, a decision calibration that ignores the group's size). A file without ``feature_names`` is an
+(absent: 0, a decision calibration that ignores the group's size) with ``decision_size_max`` (the largest group
+the slope was fitted on; a bigger group counts as that size, so an hour-long part is never decided on an
+extrapolated slope). A file without ``feature_names`` is an
 embedding-only model of format 1 (d = 256): pitch ignored, identity calibration, never abstains.
 """
 
@@ -87,6 +89,8 @@ class GenderClassifier:
     decision_size_slope : float
         ``c_d`` of the decision calibration: its slope is ``a_d + c_d * log2(m)`` for a group of m windows (0: the
         same for every size). Must be >= 0.
+    decision_size_max : float
+        Groups of more windows count as this many in the size term (the largest size the slope was fitted on).
     logit_clip : float
         Window logits are clipped to ``±logit_clip`` before they are averaged for a decision.
     abstain_below : float
@@ -110,7 +114,7 @@ class GenderClassifier:
                  labels: Sequence[str], feature_names: Sequence[str] | None = None,
                  window_calibration: Sequence[float] = (1.0, 0.0), decision_calibration: Sequence[float] = (1.0, 0.0),
                  logit_clip: float = 8.0, abstain_below: float = 0.5, agree_min: float = 0.0,
-                 override_p: float = 0.8, decision_size_slope: float = 0.0,
+                 override_p: float = 0.8, decision_size_slope: float = 0.0, decision_size_max: float = 128.0,
                  model_info: dict[str, Any] | None = None) -> None:
         mean = np.asarray(mean, dtype=np.float64).ravel()
         scale = np.asarray(scale, dtype=np.float64).ravel()
@@ -141,6 +145,7 @@ class GenderClassifier:
         self.agree_min = float(agree_min)
         self.override_p = float(override_p)
         self.decision_size_slope = float(decision_size_slope)
+        self.decision_size_max = float(decision_size_max)
         if len(self.window_calibration) != 2 or len(self.decision_calibration) != 2:
             raise ModelError("gender model calibrations must be (a, b) pairs")
         if not np.all(np.isfinite(self.window_calibration + self.decision_calibration)) \
@@ -148,6 +153,8 @@ class GenderClassifier:
             raise ModelError("gender model calibration slopes must be finite and positive (monotone)")
         if not (np.isfinite(self.decision_size_slope) and self.decision_size_slope >= 0):
             raise ModelError(f"gender model decision_size_slope must be finite and >= 0, got {decision_size_slope}")
+        if not (np.isfinite(self.decision_size_max) and self.decision_size_max >= 1):
+            raise ModelError(f"gender model decision_size_max must be finite and >= 1, got {decision_size_max}")
         if not 0.5 <= self.abstain_below < 1.0:
             raise ModelError(f"gender model abstain_below must be in [0.5, 1), got {self.abstain_below}")
         self.model_info: dict[str, Any] = dict(model_info or {})
@@ -173,8 +180,9 @@ class GenderClassifier:
                 kw.update({k: arrays[k] for k in _V2_KEYS})
                 for k in ("logit_clip", "abstain_below", "agree_min", "override_p"):
                     kw[k] = float(kw[k])
-                if "decision_size_slope" in arrays:  # written from 2026-12-03; older files: 0
-                    kw["decision_size_slope"] = float(arrays["decision_size_slope"])
+                for k in ("decision_size_slope", "decision_size_max"):  # written from 2026-12-03
+                    if k in arrays:
+                        kw[k] = float(arrays[k])
         except (KeyError, TypeError, ValueError) as err:
             raise ModelError(f"gender model {path} lacks or has a malformed {err}") from None
         return cls(**kw, model_info=model_info)
@@ -203,7 +211,8 @@ class GenderClassifier:
                  decision_calibration=np.asarray(self.decision_calibration),
                  logit_clip=np.asarray(self.logit_clip), abstain_below=np.asarray(self.abstain_below),
                  agree_min=np.asarray(self.agree_min), override_p=np.asarray(self.override_p),
-                 decision_size_slope=np.asarray(self.decision_size_slope), format_version=np.asarray(FORMAT_VERSION))
+                 decision_size_slope=np.asarray(self.decision_size_slope),
+                 decision_size_max=np.asarray(self.decision_size_max), format_version=np.asarray(FORMAT_VERSION))
         tmp.replace(path)
 
     # -- scoring --------------------------------------------------------------------------------------------------
@@ -273,7 +282,7 @@ class GenderClassifier:
         if z.size == 0:
             return GenderDecision(None, 0.5, 0.5)
         a, b = self.decision_calibration
-        slope = a + self.decision_size_slope * np.log2(z.size)
+        slope = a + self.decision_size_slope * np.log2(min(z.size, self.decision_size_max))
         p_male = float(_sigmoid(slope * np.clip(z, -self.logit_clip, self.logit_clip).mean() + b))
         p_female = 1.0 - p_male
         confidence = max(p_female, p_male)

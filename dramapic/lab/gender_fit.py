@@ -294,4 +294,5 @@ def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = fro
                             feature_names=names, window_calibration=wcal, decision_calibration=dcal,
                             logit_clip=settings.logit_clip, abstain_below=settings.abstain_below,
                             agree_min=settings.agree_min, override_p=settings.override_p,
-                            decision_size_slope=size_slope, model_info=info)
+                            decision_size_slope=size_slope, decision_size_max=float(GROUP_SIZES[-1]),
+                            model_info=info)

@@ -169,9 +169,9 @@ def train_gender(
             "method": "Platt scaling fitted out of fold by source (each training source predicted by a fit "
                       "without it)" if settings.calibrate else "none",
             "window": list(model.window_calibration), "decision": list(model.decision_calibration),
-            "decision_size_slope": model.decision_size_slope,
+            "decision_size_slope": model.decision_size_slope, "decision_size_max": model.decision_size_max,
             "decision_input": "mean of the group's window logits, each clipped to +-logit_clip; for a group of m "
-                              "windows p_male = sigmoid((a + decision_size_slope * log2(m)) * mean + b)"
+                              "windows p_male = sigmoid((a + decision_size_slope * log2(min(m, decision_size_max))) * mean + b)"
                               + (", fitted on held-out speakers' groups of 1-128 windows" if settings.size_aware
                                  else ", fitted on held-out clips"),
             "logit_clip": settings.logit_clip},

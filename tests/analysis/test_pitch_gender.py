@@ -99,8 +99,12 @@ def test_a_bigger_group_with_the_same_mean_is_more_certain(tmp_path):
     assert model.decide(np.array([-1.5])).confidence == pytest.approx(1 / (1 + np.exp(-1.5)))  # m = 1: a alone
     blind = _model()
     assert blind.decide(np.full(2, 1.5)).confidence == pytest.approx(blind.decide(np.full(64, 1.5)).confidence)
+    # beyond the largest group the slope was fitted on, a group counts as that size (no extrapolation)
+    capped = _model(decision_size_slope=0.25, decision_size_max=64)
+    assert capped.decide(np.full(4000, 1.5)).confidence == pytest.approx(speaker.confidence)
     model.to_npz(tmp_path / "sized.npz")
-    assert GenderClassifier.from_npz(tmp_path / "sized.npz").decision_size_slope == 0.25
+    again = GenderClassifier.from_npz(tmp_path / "sized.npz")
+    assert (again.decision_size_slope, again.decision_size_max) == (0.25, 128.0)
     # a file written before the size slope existed loads with slope 0 and decides as it did
     blind.to_npz(tmp_path / "old.npz")
     with np.load(tmp_path / "old.npz") as data:
@@ -109,6 +113,8 @@ def test_a_bigger_group_with_the_same_mean_is_more_certain(tmp_path):
     assert GenderClassifier.from_npz(tmp_path / "older.npz").decision_size_slope == 0.0
     with pytest.raises(ModelError, match="decision_size_slope"):
         _model(decision_size_slope=-0.1)   # evidence cannot shrink as a group grows
+    with pytest.raises(ModelError, match="decision_size_max"):
+        _model(decision_size_slope=0.25, decision_size_max=0.5)
 
 
 def test_bad_models_raise_model_error(tmp_path):

@@ -61,7 +61,7 @@ def test_the_decision_calibration_grows_with_the_group_it_decides():
     of the same mean; ``size_aware=False`` keeps the clip-level Platt scaling (slope 0)."""
     data = _table()
     sized = fit_gender(data)
-    assert sized.decision_size_slope > 0
+    assert sized.decision_size_slope > 0 and sized.decision_size_max == 128   # the largest group it was fitted on
     z = np.full(16, 0.8)
     assert sized.decide(z).confidence > sized.decide(z[:1]).confidence
     blind = fit_gender(data, settings=GenderTraining(size_aware=False))
