@@ -36,6 +36,6 @@ def _cluster_merge(threshold: float):
     return variant(threshold)
 
 
-VARIANTS = {"base": base, "sizeaware": base,
+VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
             **{f"clustermerge{int(t * 100)}": (lambda t=t: _cluster_merge(t)) for t in (0.5, 0.7, 0.9)},
             **{f"abstain{int(v * 100)}": (lambda v=v: _abstain_below(v)) for v in (0.8, 0.85, 0.95, 0.97)}}
