@@ -2,7 +2,7 @@
 
 ``sizeaware`` is the plain product code path (the name only keeps its outputs apart from ``base``, which ran with
 the clip-level decision calibration before the size-aware fit existed); ``abstainXX`` runs the product's policy
-with ``abstain_below`` = 0.XX instead of the model's 0.9.
+with ``abstain_below`` = 0.XX instead of the model's 0.9; ``agreeXX`` with ``agree_min`` = 0.XX instead of 0.8.
 """
 from __future__ import annotations
 
@@ -13,16 +13,16 @@ def base():
     return lambda: None
 
 
-def _abstain_below(value: float):
+def _abstain_below(value: float, *, field: str = "abstain_below"):
     real = diar.decide_turns
 
     def patched(model, **kw):
-        saved = model.abstain_below
-        model.abstain_below = value
+        saved = getattr(model, field)
+        setattr(model, field, value)
         try:
             return real(model, **kw)
         finally:
-            model.abstain_below = saved
+            setattr(model, field, saved)
 
     diar.decide_turns = patched
 
@@ -38,4 +38,5 @@ def _cluster_merge(threshold: float):
 
 VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
             **{f"clustermerge{int(t * 100)}": (lambda t=t: _cluster_merge(t)) for t in (0.5, 0.7, 0.9)},
-            **{f"abstain{int(v * 100)}": (lambda v=v: _abstain_below(v)) for v in (0.8, 0.85, 0.95, 0.97)}}
+            **{f"abstain{int(v * 100)}": (lambda v=v: _abstain_below(v)) for v in (0.8, 0.85, 0.95, 0.97)},
+            **{f"agree{int(v * 100)}": (lambda v=v: _abstain_below(v, field="agree_min")) for v in (0.5, 0.6, 0.7, 0.9)}}
