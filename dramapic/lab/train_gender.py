@@ -166,12 +166,15 @@ def train_gender(
                       f"speaker equal, both genders equal within a source, a source's total weight ~ its speakers "
                       f"** {settings.source_power:g}",
         "calibration": {
-            "method": "Platt scaling fitted out of fold by source (each training source predicted by a fit "
-                      "without it)" if settings.calibrate else "none",
+            "method": ("fitted out of fold by source (each training source predicted by a fit without it): "
+                       "Platt scaling of windows; decisions "
+                       + ("size-aware (slope grows with log2 of the group's windows)" if settings.size_aware
+                          else "Platt scaling of clip means")) if settings.calibrate else "none",
             "window": list(model.window_calibration), "decision": list(model.decision_calibration),
             "decision_size_slope": model.decision_size_slope, "decision_size_max": model.decision_size_max,
             "decision_input": "mean of the group's window logits, each clipped to +-logit_clip; for a group of m "
-                              "windows p_male = sigmoid((a + decision_size_slope * log2(min(m, decision_size_max))) * mean + b)"
+                              "windows p_male = sigmoid((a + decision_size_slope * log2(min(m, decision_size_max)))"
+                              " * mean + b)"
                               + (", fitted on held-out speakers' groups of 1-128 windows" if settings.size_aware
                                  else ", fitted on held-out clips"),
             "logit_clip": settings.logit_clip},
