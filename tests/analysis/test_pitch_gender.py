@@ -108,9 +108,11 @@ def test_a_bigger_group_with_the_same_mean_is_more_certain(tmp_path):
     # a file written before the size slope existed loads with slope 0 and decides as it did
     blind.to_npz(tmp_path / "old.npz")
     with np.load(tmp_path / "old.npz") as data:
-        arrays = {k: data[k] for k in data.files if k != "decision_size_slope"}
+        arrays = {k: data[k] for k in data.files if k not in ("decision_size_slope", "decision_size_max")}
     np.savez(tmp_path / "older.npz", **arrays)
-    assert GenderClassifier.from_npz(tmp_path / "older.npz").decision_size_slope == 0.0
+    older = GenderClassifier.from_npz(tmp_path / "older.npz")
+    assert older.decision_size_slope == 0.0
+    assert older.decide(np.full(64, 1.5)).confidence == pytest.approx(blind.decide(np.full(64, 1.5)).confidence)
     with pytest.raises(ModelError, match="decision_size_slope"):
         _model(decision_size_slope=-0.1)   # evidence cannot shrink as a group grows
     with pytest.raises(ModelError, match="decision_size_max"):
