@@ -7,8 +7,9 @@ regression never heard):
 
 * **window**: ``p_male = sigmoid(a_w * z + b_w)`` for one window's raw logit ``z`` (:meth:`predict_proba`);
 * **decision**: for a group of m windows (one turn, or all of a speaker's windows),
-  ``p_male = sigmoid((a_d + c_d * log2(min(m, m_max))) * zbar + b_d)`` with ``zbar`` the mean of the windows' raw logits, each
-  clipped to ``±logit_clip`` first so that a few extreme windows cannot carry a decision (:meth:`decide`). The
+  ``p_male = sigmoid((a_d + c_d * log2(min(m, m_max))) * zbar + b_d)`` with ``zbar`` the mean of the windows'
+  raw logits, each clipped to ``±logit_clip`` first so that a few extreme windows cannot carry a decision
+  (:meth:`decide`). The
   size slope ``c_d`` (``decision_size_slope``, from 2026-12-03; 0 in older files) lets the evidence grow with the
   group: fitted on held-out speakers' groups of 1 to 128 windows (``m_max``, ``decision_size_max``), a speaker
   heard for 100 windows whose mean logit is +2.3 is male with 0.99, a two-window turn with the same mean with 0.89,

@@ -175,8 +175,8 @@ def train_gender(
             "decision_input": "mean of the group's window logits, each clipped to +-logit_clip; for a group of m "
                               "windows p_male = sigmoid((a + decision_size_slope * log2(min(m, decision_size_max)))"
                               " * mean + b)"
-                              + (", fitted on held-out speakers' groups of 1-128 windows" if settings.size_aware
-                                 else ", fitted on held-out clips"),
+                              + (f", fitted on held-out speakers' groups of 1-{model.decision_size_max:g} windows"
+                                 if settings.size_aware else ", fitted on held-out clips"),
             "logit_clip": settings.logit_clip},
         "decision_policy": {
             "abstain_below": settings.abstain_below, "agree_min": settings.agree_min,

@@ -31,7 +31,6 @@ from dramapic.lab.voice_windows import SHIPPED_COPIES
 
 def install(cache: Path) -> None:
     memo.install(cache)  # its in-process fit memo is replaced by this one on disk (it predates ``copies``)
-    product_cc = cc
 
     def stored(path: Path, compute):
         if path.exists():
@@ -64,9 +63,9 @@ def install(cache: Path) -> None:
                             lambda: fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0])
         gender_model = stored(cache / "fits" / "gender" / f"{stem}_{code}.pkl",
                               lambda: fit_gender(table, excluded=excluded, settings=settings))
-        return product_cc.VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
+        return cc.VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
 
-    product_cc.fit_voice_models = fit_voice_models
+    cc.fit_voice_models = fit_voice_models
 
 
 def main(argv: list[str]) -> None:

@@ -13,7 +13,7 @@ def base():
     return lambda: None
 
 
-def _abstain_below(value: float, *, field: str = "abstain_below"):
+def _model_setting(field: str, value: float):
     real = diar.decide_turns
 
     def patched(model, **kw):
@@ -38,5 +38,6 @@ def _cluster_merge(threshold: float):
 
 VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
             **{f"clustermerge{int(t * 100)}": (lambda t=t: _cluster_merge(t)) for t in (0.5, 0.7, 0.9)},
-            **{f"abstain{int(v * 100)}": (lambda v=v: _abstain_below(v)) for v in (0.8, 0.85, 0.95, 0.97)},
-            **{f"agree{int(v * 100)}": (lambda v=v: _abstain_below(v, field="agree_min")) for v in (0.5, 0.6, 0.7, 0.9)}}
+            **{f"abstain{int(v * 100)}": (lambda v=v: _model_setting("abstain_below", v))
+               for v in (0.8, 0.85, 0.95, 0.97)},
+            **{f"agree{int(v * 100)}": (lambda v=v: _model_setting("agree_min", v)) for v in (0.5, 0.6, 0.7, 0.9)}}
