@@ -29,6 +29,11 @@ from dramapic.config import load_pipeline
 from dramapic.lab.voice_windows import SHIPPED_COPIES
 
 
+#: the hash (``memo._sha`` of the file's text) of ``dramapic/lab/train_speakers.py`` as it was from 9b4e18f to
+#: 41ccb99, the plain LDA whose fits the first runs' combined files hold
+FIRST_PROJECTION_CODE = "be6de23d89b1"
+
+
 def install(cache: Path) -> None:
     memo.install(cache)  # its in-process fit memo is replaced by this one on disk (it predates ``copies``)
 
@@ -56,9 +61,11 @@ def install(cache: Path) -> None:
         code = memo._sha(Path(gender_mod.__file__).read_text(), Path(gender_fit_mod.__file__).read_text(),
                          repr(settings))[:12]
         proj_code = memo._sha(Path(speakers_mod.__file__).read_text())[:12]
-        if both.exists() and not (cache / "fits" / "projection" / f"{stem}_{proj_code}.pkl").exists():
-            old = pickle.loads(both.read_bytes())  # the first runs' files: reuse their projection
+        if both.exists() and proj_code == FIRST_PROJECTION_CODE \
+                and not (cache / "fits" / "projection" / f"{stem}_{proj_code}.pkl").exists():
+            old = pickle.loads(both.read_bytes())  # the first runs' files: reuse their projection ...
             stored(cache / "fits" / "projection" / f"{stem}_{proj_code}.pkl", lambda: old.projection)
+            # ... only while the projection code is the one that fitted them (a new fit must never get an old one)
         projection = stored(cache / "fits" / "projection" / f"{stem}_{proj_code}.pkl",
                             lambda: fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0])
         gender_model = stored(cache / "fits" / "gender" / f"{stem}_{code}.pkl",
