@@ -1,6 +1,6 @@
-"""Training target: the speaker projection (``speaker-lda``), an LDA fitted by train-split speaker on resemblyzer
-embeddings, in which diarization clusters, with the clustering's stopping distance calibrated on held-out training
-speakers and stored next to it (``cluster_threshold``, ``calibration``)."""
+"""Training target: the speaker projection (``speaker-lda``), a regularised LDA fitted by train-split speaker on
+resemblyzer embeddings, in which diarization clusters, with the clustering's stopping distance calibrated on
+held-out training speakers and stored next to it (``cluster_threshold``, ``calibration``)."""
 
 from __future__ import annotations
 
@@ -34,10 +34,11 @@ compares near its stopping point."""
 PROJECTION_SHRINKAGE = 0.9
 """Shrinkage of the within-speaker covariance of the LDA towards a multiple of the identity (regularised LDA,
 Friedman 1989; scikit-learn's ``shrinkage``). Plain LDA whitens every within-speaker direction of the training
-corpora, including ones that belong to those corpora alone (their studios, their emotions); on a source it never
-saw, that whitening scattered the speakers again: simulated cluster pairs of a held-out source's dev speakers gave
-an equal error rate of 0.101 (mean of the five sources) against 0.078 at 0.9, lower on every source, and the
-cross-corpus protocol chose it (``dramapic/lab/experiments/issue14_projection_shrinkage/RESULTS.md``)."""
+corpora, including ones that belong to those corpora alone; on a source it never saw, that whitening scattered
+the speakers again: simulated cluster pairs of a held-out source's dev speakers gave an equal error rate of 0.101
+(mean of the five sources) against 0.078 at 0.9, lower on every source, and the cross-corpus protocol chose it
+with ``cluster_same_probability`` 0.25. Its cost: the acted emotions of one actor, which plain LDA whitened away,
+split more often (Emo-DB; ``dramapic/lab/experiments/issue14_projection_shrinkage/RESULTS.md``)."""
 
 
 def fit_lda(x: np.ndarray, speakers: np.ndarray, dim: int, *, shrinkage: float | None = PROJECTION_SHRINKAGE
@@ -125,11 +126,11 @@ def calibrate_threshold(x: np.ndarray, speaker: np.ndarray, clip: np.ndarray, st
     Speaker-grouped ``folds``-fold: an LDA (:func:`fit_lda` with ``shrinkage``) fitted on the other folds,
     cluster pairs simulated on the held-out one (:func:`simulate_pairs`), then a logistic regression
     ``P(same) = sigmoid(a + b * distance)``; the threshold is its equal-odds point ``-a / b`` (merging stops where
-    the calibrated odds fall below 1). With ``repeats`` > 1 the speakers are split ``repeats`` times (each split its own LDAs and pairs) and every pair is
-    pooled into the one regression: the split is a draw, and averaging over draws steadies ``(a, b)``. No dev
-    data is used. Returns ``{"cluster_threshold", "a", "b", "simulated_pair_eer", "eer_threshold",
-    "simulated_pairs", "fold_splits"}``, or None when the data cannot calibrate (smoke runs: too few speakers per
-    source).
+    the calibrated odds fall below 1). With ``repeats`` > 1 the speakers are split ``repeats`` times (each split
+    its own LDAs and pairs) and every pair is pooled into the one regression: the split is a draw, and averaging
+    over draws steadies ``(a, b)``. No dev data is used. Returns ``{"cluster_threshold", "a", "b",
+    "simulated_pair_eer", "eer_threshold", "simulated_pairs", "fold_splits"}``, or None when the data cannot
+    calibrate (smoke runs: too few speakers per source).
     """
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import roc_curve
