@@ -1,8 +1,11 @@
 """``../issue14_gender_fallback/harness.py`` (the stage-2 part of ``dramapic eval --cross-corpus`` over seeds,
 memoised) with the speaker projection of each held-out fit replaced by a regularised LDA: variants ``shrinkNN``
 (eigen solver, shrinkage NN/100, uncentred) and ``shrinkcNN`` (the same, centred on the training mean), combinable
-with pipeline settings as in the harness. The projections are fitted once per (excluded sources, seed) and kept
-under PROJ (25 s each); the gender models and everything else come from the harness's memo.
+with pipeline settings as in the harness; the pipeline is the current default's, so since `speaker-lda` v3 a bare
+``shrink90`` merges to P(same) 0.25 (the runs in RESULTS.md named ``shrink90`` alone were made at 0.45: give
+``speakers.cluster_same_probability=0.45`` to repeat them). The projections are fitted once per (excluded sources,
+seed) and kept under PROJ (25 s each); the gender models and everything else come from the harness's memo (the
+harness's own projection is still fitted first, once, and then replaced).
 
     cd ../issue14_gender_fallback
     python ../issue14_projection_shrinkage/harness_variants.py DATA WORK CACHE OUT 0,1,2 \
