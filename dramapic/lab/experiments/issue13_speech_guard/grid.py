@@ -16,6 +16,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from scipy.ndimage import uniform_filter1d
+
 from dramapic.analysis import stage1
 from dramapic.analysis.analyze import segments_from_frames
 from dramapic.analysis.stage1 import STAGE1_LABELS
@@ -23,7 +25,6 @@ from dramapic.config import load_pipeline
 from dramapic.lab.evaluate import _class_metrics, _stage1_accuracy, score_result
 from dramapic.lab.reference import load_reference
 from dramapic.lab.songcheck import score_song_frames
-from scipy.ndimage import uniform_filter1d
 
 pipe = load_pipeline(None)
 files = [pickle.loads(f.read_bytes()) for f in sorted(Path(sys.argv[1]).glob('*.pkl'))]

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'issue14_gender_fallback'))
+import harness
+
 import dramapic.lab.crosscorpus as cc
 import dramapic.lab.evaluate as ev
-import harness
 from dramapic.config import load_pipeline
 from dramapic.lab.reference import load_reference
 

@@ -19,10 +19,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / 'issue14_gender_fallback'))
-import dramapic.lab.crosscorpus as cc
-import dramapic.lab.train_speakers as ts
 import harness
 import variants
+
+import dramapic.lab.crosscorpus as cc
+import dramapic.lab.train_speakers as ts
 
 PROJ = Path(sys.argv[3]) / 'projection-variants'  # beside the harness memo
 

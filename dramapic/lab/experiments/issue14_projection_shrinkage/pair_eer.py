@@ -12,9 +12,10 @@ Spaces: raw resemblyzer, the plain LDA (svd solver, centred: the projection unti
 import sys
 
 import numpy as np
-from dramapic.lab.train_speakers import _project, fit_lda, simulate_pairs
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_curve
+
+from dramapic.lab.train_speakers import _project, fit_lda, simulate_pairs
 
 SOURCES = ("librispeech-train-clean-100", "emodb", "cv", "ravdess", "nemo")
 ALPHAS = tuple(float(a) for a in (sys.argv[2].split(",") if len(sys.argv) > 2 else ("0.3", "0.5", "0.7", "0.9",
