@@ -12,7 +12,6 @@ Spaces: raw resemblyzer, the plain LDA (svd solver, centred: the projection unti
 import sys
 
 import numpy as np
-from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.metrics import roc_curve
 
 from dramapic.lab.train_speakers import _project, fit_lda, simulate_pairs
@@ -44,12 +43,12 @@ for held in SOURCES:
     spaces = {"raw": unit(emb[test])}
     mean, components = fit_lda(emb[fit], spk[fit], 100, shrinkage=None)
     spaces["lda"] = _project(emb[test], mean, components)
+    centre = emb[fit].mean(axis=0)
     for alpha in ALPHAS:
-        lda = LinearDiscriminantAnalysis(solver="eigen", shrinkage=alpha).fit(emb[fit], spk[fit])
-        spaces[f"shrunk{alpha}"] = unit(emb[test] @ lda.scalings_[:, :100])
-        centre = emb[fit].mean(axis=0)
+        zero, components = fit_lda(emb[fit], spk[fit], 150, shrinkage=alpha)  # the product's fit, uncentred
+        spaces[f"shrunk{alpha}"] = _project(emb[test], zero, components[:, :100])
         for dim in (50, 100, 150):
-            spaces[f"shrunk{alpha}-centred-d{dim}"] = unit((emb[test] - centre) @ lda.scalings_[:, :dim])
+            spaces[f"shrunk{alpha}-centred-d{dim}"] = _project(emb[test], centre, components[:, :dim])
     line = []
     for name, z in spaces.items():
         d, same = simulate_pairs(z, spk[test], t["clip"][test], t["t0"][test], src[test], t["gender"][test],
