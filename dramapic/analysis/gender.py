@@ -9,12 +9,11 @@ regression never heard):
 * **decision**: for a group of m windows (one turn, or all of a speaker's windows),
   ``p_male = sigmoid((a_d + c_d * log2(min(m, m_max))) * zbar + b_d)`` with ``zbar`` the mean of the windows'
   raw logits, each clipped to ``±logit_clip`` first so that a few extreme windows cannot carry a decision
-  (:meth:`decide`). The
-  size slope ``c_d`` (``decision_size_slope``, from 2026-12-03; 0 in older files) lets the evidence grow with the
-  group: fitted on held-out speakers' groups of 1 to 128 windows (``m_max``, ``decision_size_max``), a speaker
-  heard for 100 windows whose mean logit is +2.3 is male with 0.99, a two-window turn with the same mean with 0.89,
-  below the threshold (a single calibration fitted on clips, as before, gave both 0.92 and made dramapic abstain
-  on whole, plainly male speakers).
+  (:meth:`decide`). The size slope ``c_d`` (``decision_size_slope``, from 2026-12-03; 0 in older files) lets the
+  evidence grow with the group: fitted on held-out speakers' groups of 1 to 128 windows (``m_max``,
+  ``decision_size_max``), a speaker heard for 100 windows whose mean logit is +2.3 is male with 0.99, a two-window
+  turn with the same mean with 0.89, below the threshold (a single calibration fitted on clips, as before, gave
+  both 0.92 and made dramapic abstain on whole, plainly male speakers).
 
 Below ``abstain_below`` confidence a decision's gender is None ("unknown"): dramapic prefers unknown to
 confidently wrong. :func:`decide_turns` is the policy of :func:`dramapic.analysis.diarization.label_voice_segments`.
@@ -25,8 +24,8 @@ version 2, ``feature_names`` (d,) str, ``window_calibration`` (2,), ``decision_c
 ``abstain_below``, ``agree_min``, ``override_p``, ``format_version`` and, optionally, ``decision_size_slope``
 (absent: 0, a decision calibration that ignores the group's size) with ``decision_size_max`` (the largest group
 the slope was fitted on; a bigger group counts as that size, so an hour-long part is never decided on an
-extrapolated slope). A file without ``feature_names`` is an
-embedding-only model of format 1 (d = 256): pitch ignored, identity calibration, never abstains.
+extrapolated slope). A file without ``feature_names`` is an embedding-only model of format 1 (d = 256): pitch
+ignored, identity calibration, never abstains.
 """
 
 from __future__ import annotations

@@ -308,8 +308,7 @@ def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed
     """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
     (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance; clean windows
     counted ``copies`` times, as ``dramapic train --copies`` does; the table's copies), both fitted on the train
-    windows of ``table`` outside ``excluded``: the voice protocol's
-    ``fit_fn``."""
+    windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``."""
     from .gender_fit import GenderTraining, fit_gender
     from .train_speakers import fit_projection
 
