@@ -21,10 +21,9 @@ Two methods (``speakers.cluster_method``):
 
 The stopping distance is by default read off the projection's own calibration (:func:`stopping_distance`): the
 distance at which same / different-speaker cluster pairs simulated from held-out *training* speakers
-(:mod:`dramapic.lab.train_speakers`) are ``cluster_same_probability`` likely to be one speaker (0.45, a little past the
-equal-odds point, chosen by the cross-corpus protocol in every leave-one-folder-out fold), not a distance tuned on
-the dev mixes. Figures:
-``models/README.md``.
+(:mod:`dramapic.lab.train_speakers`) are ``cluster_same_probability`` likely to be one speaker (0.25 with the
+regularised speaker-lda v3, past its equal-odds point; chosen by the cross-corpus protocol, 5 of 6
+leave-one-folder-out folds), not a distance tuned on the dev mixes. Figures: ``models/README.md``.
 """
 
 from __future__ import annotations
