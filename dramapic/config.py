@@ -129,6 +129,12 @@ class SpeakersConfig:
         talk (0 .. 1), so that the decision does not flip when the same voices come back ...
     max_small_speaker_s : float
         ... but never when it has this much talk or more (the cap of the share rule).
+    fold_same_probability : float
+        ``"constrained"``: a cluster under the share rule (with at least ``min_speaker_s`` of talk) is folded only
+        into a neighbour it is at least this likely to be one speaker with, by the projection's calibrated
+        P(same) of the pair (average linkage, as in merging); otherwise it stays a speaker: a minor character
+        whose voice is clearly another's is not folded into the lead for talking less (0 .. 1; 0: no gate, as
+        before 2026-12-04). Needs a calibrated projection; in a space without one only the share rule applies.
     switch_penalty : float
         Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
         windows of one voice segment.
@@ -164,6 +170,7 @@ class SpeakersConfig:
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
+    fold_same_probability: float = 0.05
     gender_resegment_weight: float = 0.1
 
     def __post_init__(self) -> None:
@@ -192,6 +199,8 @@ class SpeakersConfig:
             raise ConfigError("speakers.gender_link_confidence must be between 0.5 and 1")
         if not 0 <= self.min_speaker_share <= 1:
             raise ConfigError("speakers.min_speaker_share must be between 0 and 1")
+        if not 0 <= self.fold_same_probability < 1:
+            raise ConfigError("speakers.fold_same_probability must be at least 0 and below 1")
         if not 0 <= self.gender_resegment_weight <= 1:
             raise ConfigError("speakers.gender_resegment_weight must be between 0 and 1")
         if self.gender_link_min_s < 0 or self.max_small_speaker_s < 0:

@@ -17,7 +17,9 @@ Two methods (``speakers.cluster_method``):
     allowed neighbour when its talk is below ``max(min_speaker_s, min(min_speaker_share x the largest cluster's
     talk, max_small_speaker_s))``. Looping a recording scales every cluster's talk alike, so the decision no
     longer flips when the same voices come back. A small cluster of a confident gender no other cluster has
-    stays a speaker (a short female part among men).
+    stays a speaker (a short female part among men), and so does one (above ``min_speaker_s``) that the
+    calibration gives less than ``fold_same_probability`` of being its neighbour's speaker (a minor character
+    is not the lead for talking less; :func:`fold_distance`).
 
 The stopping distance is by default read off the projection's own calibration (:func:`stopping_distance`): the
 distance at which same / different-speaker cluster pairs simulated from held-out *training* speakers
@@ -69,10 +71,9 @@ def stopping_distance(options: SpeakersConfig, projection: Any | None) -> float:
     p = float(options.cluster_same_probability)
     calibration = getattr(projection, "calibration", None)
     if calibration is not None:
-        a, b = (float(v) for v in calibration)
-        # P(same) = sigmoid(a + b * distance), b < 0: solve for the distance where it equals p
-        distance = (math.log(p / (1.0 - p)) - a) / b if b != 0 else float("nan")
+        distance = _calibrated_distance(calibration, p)
         if not 0.0 < distance < 2.0:
+            a, b = (float(v) for v in calibration)
             raise ConfigError(f"speakers.cluster_same_probability {p} gives no usable distance with the projection "
                               f"{options.projection!r} (calibration {a:.3g}, {b:.3g}): set speakers.cluster_threshold")
         return distance
@@ -83,8 +84,41 @@ def stopping_distance(options: SpeakersConfig, projection: Any | None) -> float:
     return float(calibrated)
 
 
+def fold_distance(options: SpeakersConfig, projection: Any | None) -> float | None:
+    """The average-linkage distance beyond which a small cluster is not folded into its neighbour.
+
+    Parameters
+    ----------
+    options : SpeakersConfig
+        ``fold_same_probability``: the calibrated P(same speaker) below which the share rule leaves a cluster
+        alone; 0 switches the gate off.
+    projection : SpeakerProjection or None
+        The space the windows are clustered in.
+
+    Returns
+    -------
+    float or None
+        The distance where the projection's calibration gives ``fold_same_probability`` (up to 2, the largest
+        cosine distance); None when the gate is off or the space carries no calibration (raw embeddings, a
+        version-1 ``speaker-lda``): then only the seconds and share rules decide, as before the gate.
+    """
+    p = float(options.fold_same_probability)
+    calibration = getattr(projection, "calibration", None)
+    if p <= 0.0 or calibration is None:
+        return None
+    distance = _calibrated_distance(calibration, p)
+    return min(distance, 2.0) if distance > 0.0 else 0.0
+
+
+def _calibrated_distance(calibration: Any, p: float) -> float:
+    """Distance at which P(same) = sigmoid(a + b * distance) (b < 0) equals ``p``; nan when b is 0."""
+    a, b = (float(v) for v in calibration)
+    return (math.log(p / (1.0 - p)) - a) / b if b != 0 else float("nan")
+
+
 def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np.ndarray,
-                    options: SpeakersConfig, threshold: float, seed: int = 0) -> np.ndarray:
+                    options: SpeakersConfig, threshold: float, fold_threshold: float | None = None,
+                    seed: int = 0) -> np.ndarray:
     """Cluster ids of diarization windows.
 
     Parameters
@@ -100,6 +134,9 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
         ``cluster_method`` and the count settings.
     threshold : float
         Stopping distance (:func:`stopping_distance`).
+    fold_threshold : float or None
+        ``"constrained"``: a small cluster (with at least ``min_speaker_s`` of talk) farther than this from the
+        neighbour it would be folded into stays a speaker (:func:`fold_distance`); None: no such gate.
     seed : int
         Seeds the subsample above :data:`MAX_CLUSTER_WINDOWS` windows.
 
@@ -150,7 +187,8 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
             if options.min_speaker_s > 0:
                 ids = merge_small(embeddings, weights, ids, options.min_speaker_s, keep=options.min_speakers)
         else:
-            ids = _fold_small(np.asarray(embeddings, np.float64), weights, pf_all, ids, options)
+            ids = _fold_small(np.asarray(embeddings, np.float64), weights, pf_all, ids, options,
+                              fold_threshold=fold_threshold)
     return np.unique(ids, return_inverse=True)[1].astype(np.int64)
 
 
@@ -256,9 +294,10 @@ def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float,
     return label[ids]
 
 
-def _fold_small(x, w, pf, ids, options: SpeakersConfig) -> np.ndarray:
+def _fold_small(x, w, pf, ids, options: SpeakersConfig, *, fold_threshold: float | None = None) -> np.ndarray:
     """Fold clusters with little talk (absolute floor, or share of the largest cluster up to a cap) into their
-    most similar allowed neighbour, smallest first, while more than ``min_speakers`` are left."""
+    most similar allowed neighbour, smallest first, while more than ``min_speakers`` are left; one above the floor
+    whose average-linkage distance to that neighbour exceeds ``fold_threshold`` stays a speaker."""
     ids = np.unique(ids, return_inverse=True)[1]
     k = int(ids.max()) + 1
     sums, cnt, pfs, talk = _cluster_stats(x, w, pf, ids, k)
@@ -283,5 +322,9 @@ def _fold_small(x, w, pf, ids, options: SpeakersConfig) -> np.ndarray:
             continue
         sims[bad] = -np.inf
         t = others[int(np.argmax(sims))]
+        if fold_threshold is not None and talk[s] >= options.min_speaker_s \
+                and 1.0 - float((sums[s] / cnt[s]) @ (sums[t] / cnt[t])) > fold_threshold:
+            kept[s] = True  # clearly not its nearest neighbour's voice: a speaker who talks little
+            continue
         _fold_into(t, s, stats=(sums, cnt, pfs, talk), alive=alive, label=label)
     return label[ids]

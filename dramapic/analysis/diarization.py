@@ -30,7 +30,7 @@ from ..config import SpeakersConfig
 from ..errors import ModelError
 from ..progress import ProgressHook, silent_hook
 from ..result import SpeakerSummary
-from .clustering import cluster_windows, stopping_distance
+from .clustering import cluster_windows, fold_distance, stopping_distance
 from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
 from .gender import GenderClassifier, GenderDecision, decide_turns
 from .pitch import window_pitch_features
@@ -356,7 +356,8 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     if centroids is None:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
         ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
-                              options=options, threshold=stopping_distance(options, projection))
+                              options=options, threshold=stopping_distance(options, projection),
+                              fold_threshold=fold_distance(options, projection))
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
     k = cent.shape[0]

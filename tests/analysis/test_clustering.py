@@ -8,7 +8,12 @@ import dataclasses
 import numpy as np
 import pytest
 
-from dramapic.analysis.clustering import cluster_windows, forbidden, stopping_distance
+from dramapic.analysis.clustering import (
+    cluster_windows,
+    fold_distance,
+    forbidden,
+    stopping_distance,
+)
 from dramapic.analysis.diarization import SpeakerProjection
 from dramapic.analysis.embeddings import l2
 from dramapic.config import SpeakersConfig
@@ -149,6 +154,58 @@ def test_small_clusters_fold_by_share_of_the_largest():
     assert len(set(ids)) == 2 and len(set(ids[truth == 1])) == 1
 
 
+def _two_voices(cos: float, *, big: int = 100, small: int = 16, seed: int = 5):
+    """A lead (``big`` windows of 0.75 s) and a small cluster (``small`` windows) whose centres have cosine
+    similarity ``cos``: (embeddings, truth)."""
+    rng = np.random.default_rng(seed)
+    u, v = np.eye(16)[0], np.eye(16)[1]
+    centres = np.stack([u, cos * u + np.sqrt(1 - cos ** 2) * v])
+    truth = np.r_[np.zeros(big, int), np.ones(small, int)]
+    return l2(centres[truth] + 0.05 * rng.normal(size=(len(truth), 16))), truth
+
+
+def test_fold_gate_keeps_a_small_speaker_whose_voice_is_clearly_another():
+    threshold = 0.5  # merging stops at distance 0.5: both pairs below stay two clusters at first
+    opts = SpeakersConfig(cluster_threshold=threshold, min_speaker_s=3.0)
+    p = np.zeros(116)
+    weights = np.full(116, 0.75)  # 75 s lead, 12 s small: under 35 % of the lead, above the 3 s floor
+    far, truth = _two_voices(0.1)   # another voice (distance ~0.9)
+    near, _ = _two_voices(0.4)      # an emotion block of the lead's voice, say (distance ~0.6)
+    for emb in (far, near):  # without the gate the share rule folds either
+        assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=opts,
+                                       threshold=threshold))) == 1
+    # the gate at distance 0.75: the far one stays a speaker, whole; the near one is still folded
+    ids = cluster_windows(embeddings=far, weights=weights, p_female=p, options=opts, threshold=threshold,
+                          fold_threshold=0.75)
+    assert len(set(ids)) == 2 and len(set(ids[truth == 1])) == 1 and ids[0] != ids[-1]
+    assert len(set(cluster_windows(embeddings=near, weights=weights, p_female=p, options=opts,
+                                   threshold=threshold, fold_threshold=0.75))) == 1
+    # looped four times: the same decision (the gate reads distances, not seconds)
+    loop = cluster_windows(embeddings=np.tile(far, (4, 1)), weights=np.tile(weights, 4), p_female=np.tile(p, 4),
+                           options=opts, threshold=threshold, fold_threshold=0.75)
+    assert len(set(loop)) == 2
+    # the absolute floor is never gated: 3 windows (2.25 s) of another voice are still folded
+    tiny, _ = _two_voices(0.1, small=3)
+    assert len(set(cluster_windows(embeddings=tiny, weights=np.full(103, 0.75), p_female=np.zeros(103),
+                                   options=opts, threshold=threshold, fold_threshold=0.75))) == 1
+
+
+def test_fold_distance_from_the_calibration():
+    a, b = 8.7176, -21.558  # P(same) = sigmoid(a + b * d), the shipped speaker-lda v3 (equal odds at 0.404)
+    proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=-a / b,
+                             calibration=np.array([a, b]))
+    d = fold_distance(SpeakersConfig(fold_same_probability=0.05), proj)
+    assert 1.0 / (1.0 + np.exp(-(a + b * d))) == pytest.approx(0.05)
+    # beyond where merging stops (P 0.25): the gate acts only on clusters the merging left apart
+    assert d > stopping_distance(SpeakersConfig(), proj)
+    assert fold_distance(SpeakersConfig(fold_same_probability=0.0), proj) is None  # off
+    old = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.8)
+    assert fold_distance(SpeakersConfig(), old) is None  # no calibration: the share rule alone, as before
+    assert fold_distance(SpeakersConfig(cluster_threshold=0.7, projection=None), None) is None
+    # a probability so small it lies beyond the cosine range: capped at 2 (the gate never acts)
+    assert fold_distance(SpeakersConfig(fold_same_probability=1e-30), proj) == 2.0
+
+
 def test_min_speakers_bounds_the_constrained_merge():
     rng = np.random.default_rng(4)
     emb, _ = _speakers(rng, [30, 30, 30], spread=0.3)
@@ -171,7 +228,7 @@ def test_threshold_from_projection_when_the_yaml_gives_null():
         stopping_distance(equal_odds, old)
     with pytest.raises(ConfigError):
         stopping_distance(SpeakersConfig(), None)
-    with pytest.raises(ConfigError, match="calibration"):  # the default, 0.45, needs the calibration
+    with pytest.raises(ConfigError, match="calibration"):  # the default, 0.25, needs the calibration
         stopping_distance(SpeakersConfig(), proj)
     assert stopping_distance(SpeakersConfig(cluster_threshold=0.7), old) == pytest.approx(0.7)
     with pytest.raises(ModelError):
@@ -199,6 +256,7 @@ def test_threshold_from_the_calibration_at_the_asked_probability():
                                  {"gender_link_confidence": 0.4}, {"gender_link_confidence": 1.2},
                                  {"gender_link_min_s": -1.0}, {"min_speaker_share": 1.5},
                                  {"min_speaker_share": -0.1}, {"max_small_speaker_s": -3.0},
+                                 {"fold_same_probability": -0.1}, {"fold_same_probability": 1.0},
                                  {"projection": None}])
 def test_new_speaker_settings_are_checked(bad):
     with pytest.raises(ConfigError):
