@@ -133,8 +133,8 @@ class SpeakersConfig:
         ``"constrained"``: a cluster under the share rule (with at least ``min_speaker_s`` of talk) is folded only
         into a neighbour it is at least this likely to be one speaker with, by the projection's calibrated
         P(same) of the pair (average linkage, as in merging); otherwise it stays a speaker: a minor character
-        whose voice is clearly another's is not folded into the lead for talking less (0 .. 1; 0: no gate, as
-        before 2026-12-04). Needs a calibrated projection; in a space without one only the share rule applies.
+        whose voice is clearly another's is not folded into the lead for talking less (0 <= p < 1; 0: no gate,
+        as before 2026-12-04). Needs a calibrated projection; in a space without one only the share rule applies.
     switch_penalty : float
         Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
         windows of one voice segment.

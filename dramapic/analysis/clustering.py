@@ -107,7 +107,9 @@ def fold_distance(options: SpeakersConfig, projection: Any | None) -> float | No
     if p <= 0.0 or calibration is None:
         return None
     distance = _calibrated_distance(calibration, p)
-    return min(distance, 2.0) if distance > 0.0 else 0.0
+    if not math.isfinite(distance):  # a flat calibration (b = 0) says nothing about distances: no gate
+        return None
+    return min(max(distance, 0.0), 2.0)
 
 
 def _calibrated_distance(calibration: Any, p: float) -> float:

@@ -204,6 +204,9 @@ def test_fold_distance_from_the_calibration():
     assert fold_distance(SpeakersConfig(cluster_threshold=0.7, projection=None), None) is None
     # a probability so small it lies beyond the cosine range: capped at 2 (the gate never acts)
     assert fold_distance(SpeakersConfig(fold_same_probability=1e-30), proj) == 2.0
+    flat = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.8,
+                             calibration=np.array([0.0, 0.0]))
+    assert fold_distance(SpeakersConfig(), flat) is None  # a calibration that says nothing: no gate
 
 
 def test_min_speakers_bounds_the_constrained_merge():
