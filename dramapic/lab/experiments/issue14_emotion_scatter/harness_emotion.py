@@ -1,0 +1,55 @@
+"""``../issue14_gender_fallback/harness.py`` with each held-out fit's speaker projection replaced by
+``emotion_scatter.fit_lda_emotion`` (variants ``emoGG``: gamma GG/100); projections kept under CACHE/projection-emotion.
+
+    cd ../issue14_gender_fallback
+    python ../issue14_emotion_scatter/harness_emotion.py DATA WORK CACHE OUT 0,1,2 emo50 emo100 ...
+"""
+import dataclasses
+import pickle
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(HERE.parent / "issue14_gender_fallback"))
+import dramapic.lab.crosscorpus as cc
+import dramapic.lab.train_speakers as ts
+import harness
+import variants
+
+from emotion_scatter import fit_lda_emotion
+
+PROJ = Path(sys.argv[3]) / "projection-emotion"
+
+
+def emotion_variant(gamma):
+    def make():
+        real = cc.fit_voice_models
+
+        def fit(table, excluded, *, seed=0, copies=2):
+            models = real(table, excluded, seed=seed, copies=copies)
+            stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_g{gamma}"
+            path = PROJ / f"{stem}.pkl"
+            if path.exists():
+                projection = pickle.loads(path.read_bytes())
+            else:
+                keep = ts.fit_lda
+                ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma)
+                try:
+                    projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
+                finally:
+                    ts.fit_lda = keep
+                PROJ.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(pickle.dumps(projection))
+                print("fitted", stem, "threshold", projection.cluster_threshold, flush=True)
+            return dataclasses.replace(models, projection=projection)
+        cc.fit_voice_models = fit
+        return lambda: setattr(cc, "fit_voice_models", real)
+    return make
+
+
+for g in (0.0, 0.05, 0.1, 0.25, 0.5, 1.0):
+    variants.VARIANTS[f"emo{round(g * 100)}"] = emotion_variant(g)
+
+if __name__ == "__main__":
+    harness.main(sys.argv[1:])
