@@ -12,6 +12,7 @@ product's code.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import sys
 from pathlib import Path
@@ -40,55 +41,26 @@ def _p_same(mean_a: np.ndarray, mean_b: np.ndarray) -> float:
 
 
 def fold_gate(gate: float):
-    real_stop, real_fold = diarization.stopping_distance, clustering._fold_small
+    """The product's own gate (``clustering.fold_distance``) at P(same) ``gate`` whatever the pipeline says (0: the
+    folding as it was before the gate), every fold logged with its P(same) for ``who_went_where.py``."""
+    real_distance, real_fold_into = diarization.fold_distance, clustering._fold_into
 
-    def stopping_distance(options, projection):
+    def fold_distance(options, projection):
         CALIBRATION["ab"] = tuple(float(v) for v in projection.calibration)
-        return real_stop(options, projection)
+        return real_distance(dataclasses.replace(options, fold_same_probability=gate), projection)
 
-    def fold_small(x, w, pf, ids, options, *, fold_threshold=None):
-        # the product's _fold_small as it was before the gate (2026-12-04), with this gate where the target is
-        # chosen; the product's own gate (fold_threshold) is ignored, so foldgate00 stays the ungated product
-        ids = np.unique(ids, return_inverse=True)[1]
-        k = int(ids.max()) + 1
-        sums, cnt, pfs, talk = clustering._cluster_stats(x, w, pf, ids, k)
-        alive = np.ones(k, dtype=bool)
-        kept = np.zeros(k, dtype=bool)
-        label = np.arange(k)
-        while alive.sum() > max(1, options.min_speakers):
-            idx = np.flatnonzero(alive)
-            limit = max(options.min_speaker_s, min(options.min_speaker_share * talk[idx].max(),
-                                                   options.max_small_speaker_s))
-            cand = idx[~kept[idx]]
-            if len(cand) == 0:
-                break
-            s = cand[int(np.argmin(talk[cand]))]
-            if talk[s] >= limit:
-                break
-            others = idx[idx != s]
-            sims = clustering.l2(sums[others]) @ clustering.l2(sums[s])
-            bad = clustering._refused(pfs, cnt, talk, others, s, options)
-            if bad.all():
-                kept[s] = True
-                continue
-            sims[bad] = -np.inf
-            t = others[int(np.argmax(sims))]
-            p = _p_same(sums[s] / cnt[s], sums[t] / cnt[t])
-            # the absolute floor (min_speaker_s) is never gated: a few seconds are not a speaker either way
-            if p < gate and talk[s] >= options.min_speaker_s:
-                LOG.append({"talk": float(talk[s]), "into": float(talk[t]), "p_same": p, "kept": True})
-                kept[s] = True
-                continue
-            LOG.append({"talk": float(talk[s]), "into": float(talk[t]), "p_same": p, "kept": False})
-            clustering._fold_into(t, s, stats=(sums, cnt, pfs, talk), alive=alive, label=label)
-        return label[ids]
+    def fold_into(t, s, *, stats, alive, label):
+        sums, cnt, _, talk = stats
+        LOG.append({"talk": float(talk[s]), "into": float(talk[t]),
+                    "p_same": _p_same(sums[s] / cnt[s], sums[t] / cnt[t])})
+        real_fold_into(t, s, stats=stats, alive=alive, label=label)
 
-    diarization.stopping_distance = stopping_distance
-    clustering._fold_small = fold_small
+    diarization.fold_distance = fold_distance
+    clustering._fold_into = fold_into
 
     def undo():
-        diarization.stopping_distance = real_stop
-        clustering._fold_small = real_fold
+        diarization.fold_distance = real_distance
+        clustering._fold_into = real_fold_into
     return undo
 
 

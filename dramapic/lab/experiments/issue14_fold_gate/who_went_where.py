@@ -1,6 +1,6 @@
 """Who went where on chosen cross-corpus timelines, under a variant of ``run.py`` (``base``: the folding without a
-gate, ``foldgate00``), with every decision of the share folding logged (talk of the small cluster, of its target,
-and their calibrated P(same)).
+gate, ``foldgate00``), with every fold logged (talk of the small cluster, of its target, and their calibrated
+P(same)); a cluster the gate kept shows as a speaker of its own.
 
     python who_went_where.py DATA WORK CACHE SEED VARIANT cv_05 mixed_02 ...
 """
@@ -54,8 +54,7 @@ def main(argv):
                         m[ref_spk.index(sp), pred_spk.index(g["speaker"])] += o
         print(f"== {t.name}  DER {s.der:.3f}  pred {s.speakers_pred} ref {s.speakers_ref}")
         for entry in run.LOG:
-            print("   fold" if not entry["kept"] else "   kept",
-                  f"{entry['talk']:5.1f} s into {entry['into']:5.1f} s  P(same) {entry['p_same']:.3f}")
+            print("   fold", f"{entry['talk']:5.1f} s into {entry['into']:5.1f} s  P(same) {entry['p_same']:.3f}")
         pg = {}
         for g in segs:
             pg.setdefault(g["speaker"], set()).add(g["gender"])
