@@ -11,7 +11,7 @@ import numpy as np
 EMOTION_PREFIXES = ("emodb_", "ravdess_", "nemo_")
 
 
-def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0):
+def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0, prefixes=EMOTION_PREFIXES):
     from scipy import linalg
     from sklearn.discriminant_analysis import _class_cov, _cov
 
@@ -24,7 +24,7 @@ def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0):
     st = _cov(x, shrinkage)
     sb = st - sw
     if gamma > 0:
-        emo = [k for k, c in enumerate(classes) if str(c).startswith(EMOTION_PREFIXES)]
+        emo = [k for k, c in enumerate(classes) if str(c).startswith(prefixes)]
         if emo:
             s_emo = np.zeros_like(sw)
             for k in emo:

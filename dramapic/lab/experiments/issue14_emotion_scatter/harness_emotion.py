@@ -17,24 +17,24 @@ import dramapic.lab.train_speakers as ts
 import harness
 import variants
 
-from emotion_scatter import fit_lda_emotion
+from emotion_scatter import EMOTION_PREFIXES, fit_lda_emotion
 
 PROJ = Path(sys.argv[3]) / "projection-emotion"
 
 
-def emotion_variant(gamma):
+def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag=""):
     def make():
         real = cc.fit_voice_models
 
         def fit(table, excluded, *, seed=0, copies=2):
             models = real(table, excluded, seed=seed, copies=copies)
-            stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_g{gamma}"
+            stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_g{gamma}{tag}"
             path = PROJ / f"{stem}.pkl"
             if path.exists():
                 projection = pickle.loads(path.read_bytes())
             else:
                 keep = ts.fit_lda
-                ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma)
+                ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma, prefixes=prefixes)
                 try:
                     projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
                 finally:
@@ -48,8 +48,10 @@ def emotion_variant(gamma):
     return make
 
 
-for g in (0.0, 0.05, 0.1, 0.25, 0.5, 1.0):
+for g in (0.0, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.25, 0.5, 1.0):
     variants.VARIANTS[f"emo{round(g * 100)}"] = emotion_variant(g)
+    # ``emoGGrn``: RAVDESS and nEMO only (Emo-DB's ten actors left out of S_emo)
+    variants.VARIANTS[f"emo{round(g * 100)}rn"] = emotion_variant(g, ("ravdess_", "nemo_"), "rn")
 
 if __name__ == "__main__":
     harness.main(sys.argv[1:])
