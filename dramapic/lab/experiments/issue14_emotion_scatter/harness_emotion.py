@@ -12,12 +12,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "issue14_gender_fallback"))
-import dramapic.lab.crosscorpus as cc
-import dramapic.lab.train_speakers as ts
 import harness
 import variants
-
 from emotion_scatter import EMOTION_PREFIXES, fit_lda_emotion
+
+import dramapic.lab.crosscorpus as cc
+import dramapic.lab.train_speakers as ts
 
 PROJ = Path(sys.argv[3]) / "projection-emotion"
 
@@ -34,7 +34,8 @@ def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag=""):
                 projection = pickle.loads(path.read_bytes())
             else:
                 keep = ts.fit_lda
-                ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma, prefixes=prefixes)
+                ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma,
+                                                                            prefixes=prefixes)
                 try:
                     projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
                 finally:
