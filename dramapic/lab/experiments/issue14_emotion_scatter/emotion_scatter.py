@@ -11,7 +11,7 @@ import numpy as np
 EMOTION_PREFIXES = ("emodb_", "ravdess_", "nemo_")
 
 
-def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0, prefixes=EMOTION_PREFIXES):
+def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0, prefixes=EMOTION_PREFIXES, orthogonal=0):
     from scipy import linalg
     from sklearn.discriminant_analysis import _class_cov, _cov
 
@@ -32,6 +32,15 @@ def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0, prefixes=EMOT
                 if len(xk) >= 2:
                     s_emo += np.cov(xk, rowvar=False, bias=True)
             s_emo /= len(emo)
+            if orthogonal:
+                # keep the emotion scatter out of the top ``orthogonal`` directions in which the other (read-speech)
+                # speakers' means differ: suppress acted emotion only where it does not carry their identity
+                rest = [k for k in range(len(classes)) if k not in set(emo)]
+                means = np.stack([x[y == k].mean(axis=0) for k in rest])
+                _, u = np.linalg.eigh(np.cov(means, rowvar=False))
+                u = u[:, ::-1][:, :orthogonal]
+                keep = np.eye(len(sw)) - u @ u.T
+                s_emo = keep @ s_emo @ keep
             sw = sw + gamma * (np.trace(sw) / np.trace(s_emo)) * s_emo
     evals, evecs = linalg.eigh(sb, sw)
     evecs = evecs[:, np.argsort(evals)[::-1]]

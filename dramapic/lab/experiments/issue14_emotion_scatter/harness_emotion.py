@@ -22,7 +22,7 @@ import dramapic.lab.train_speakers as ts
 PROJ = Path(sys.argv[3]) / "projection-emotion"
 
 
-def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag=""):
+def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag="", orthogonal=0):
     def make():
         real = cc.fit_voice_models
 
@@ -35,7 +35,7 @@ def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag=""):
             else:
                 keep = ts.fit_lda
                 ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma,
-                                                                            prefixes=prefixes)
+                                                                            prefixes=prefixes, orthogonal=orthogonal)
                 try:
                     projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
                 finally:
@@ -53,6 +53,9 @@ for g in (0.0, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.25, 0.5, 1.0):
     variants.VARIANTS[f"emo{round(g * 100)}"] = emotion_variant(g)
     # ``emoGGrn``: RAVDESS and nEMO only (Emo-DB's ten actors left out of S_emo)
     variants.VARIANTS[f"emo{round(g * 100)}rn"] = emotion_variant(g, ("ravdess_", "nemo_"), "rn")
+    # ``emoGGoK``: S_emo kept out of the top K between-speaker directions of the other speakers' means
+    for k in (16, 32, 64):
+        variants.VARIANTS[f"emo{round(g * 100)}o{k}"] = emotion_variant(g, tag=f"o{k}", orthogonal=k)
 
 if __name__ == "__main__":
     harness.main(sys.argv[1:])
