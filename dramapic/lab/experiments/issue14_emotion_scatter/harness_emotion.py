@@ -20,14 +20,16 @@ import dramapic.lab.crosscorpus as cc
 import dramapic.lab.train_speakers as ts
 
 PROJ = Path(sys.argv[3]) / "projection-emotion"
+LIBRI = "librispeech-train-clean-100"
 
 
-def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag="", orthogonal=0):
+def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag="", orthogonal=0, dev_without=frozenset()):
     def make():
         real = cc.fit_voice_models
 
         def fit(table, excluded, *, seed=0, copies=2):
             models = real(table, excluded, seed=seed, copies=copies)
+            excluded = excluded or dev_without  # the dev mixes' projection fitted without these sources
             stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_g{gamma}{tag}"
             path = PROJ / f"{stem}.pkl"
             if path.exists():
@@ -53,6 +55,8 @@ for g in (0.0, 0.02, 0.03, 0.04, 0.05, 0.07, 0.1, 0.25, 0.5, 1.0):
     variants.VARIANTS[f"emo{round(g * 100)}"] = emotion_variant(g)
     # ``emoGGrn``: RAVDESS and nEMO only (Emo-DB's ten actors left out of S_emo)
     variants.VARIANTS[f"emo{round(g * 100)}rn"] = emotion_variant(g, ("ravdess_", "nemo_"), "rn")
+    # ``emoGGdl``: the dev mixes clustered in the projection fitted without LibriSpeech (a diagnostic)
+    variants.VARIANTS[f"emo{round(g * 100)}dl"] = emotion_variant(g, dev_without=frozenset({LIBRI}))
     # ``emoGGoK``: S_emo kept out of the top K between-speaker directions of the other speakers' means
     for k in (16, 32, 64):
         variants.VARIANTS[f"emo{round(g * 100)}o{k}"] = emotion_variant(g, tag=f"o{k}", orthogonal=k)
