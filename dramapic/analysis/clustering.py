@@ -304,7 +304,9 @@ def _fold_small(x, w, pf, ids, options: SpeakersConfig, *, fold_threshold: float
     k = int(ids.max()) + 1
     sums, cnt, pfs, talk = _cluster_stats(x, w, pf, ids, k)
     alive = np.ones(k, dtype=bool)
-    kept = np.zeros(k, dtype=bool)  # small, but of a confident gender no other cluster has: a speaker of its own
+    # small, but a speaker of its own: of a confident gender no other cluster has, or (the fold gate) clearly not
+    # its nearest allowed neighbour's voice
+    kept = np.zeros(k, dtype=bool)
     label = np.arange(k)
     while alive.sum() > max(1, options.min_speakers):
         idx = np.flatnonzero(alive)

@@ -35,7 +35,8 @@ def fit_lda_emotion(x, speakers, dim, *, shrinkage=0.9, gamma=0.0, prefixes=EMOT
             if orthogonal:
                 # keep the emotion scatter out of the top ``orthogonal`` directions in which the other (read-speech)
                 # speakers' means differ: suppress acted emotion only where it does not carry their identity
-                rest = [k for k in range(len(classes)) if k not in set(emo)]
+                acted = set(emo)
+                rest = [k for k in range(len(classes)) if k not in acted]
                 means = np.stack([x[y == k].mean(axis=0) for k in rest])
                 _, u = np.linalg.eigh(np.cov(means, rowvar=False))
                 u = u[:, ::-1][:, :orthogonal]
