@@ -13,7 +13,7 @@ import numpy as np
 
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE, STAGE1_LABELS
-from .data import _load, _rms, apply_room, low_pass, read_manifest, reencode, room_impulse, telephone
+from .data import _rms, apply_room, load_audio, low_pass, read_manifest, reencode, room_impulse, telephone
 
 log = logging.getLogger(__name__)
 
@@ -193,12 +193,38 @@ def label_frames(voice_items: Sequence[tuple[int, int, str]], song: np.ndarray, 
 
 
 
+#: the vocal-music manifest read beside ``manifest.csv`` (issue 13: the default stage 1 trains on its train part)
+EXTRA_MUSIC_MANIFEST = "manifest_extra_music.csv"
+
+
+def stage1_rows(manifest_csv: Path) -> list[dict[str, str]]:
+    """The rows stage 1's training material is drawn from: ``manifest_csv``'s, then -- when
+    :data:`EXTRA_MUSIC_MANIFEST` lies beside it -- its ``train`` rows outside the song check's held-out sources
+    (:data:`dramapic.lab.songcheck.HELDOUT_SOURCES`), tagged ``extra_music`` so that a track's parts stay in one fold.
+
+    Voices stay ``manifest_csv``'s alone: Common Voice, RAVDESS and nEMO (``manifest_extra.csv``) remain voices stage 1
+    never heard, which the cross-corpus member check relies on.
+    """
+    from .songcheck import HELDOUT_SOURCES
+
+    manifest_csv = Path(manifest_csv)
+    rows = read_manifest(manifest_csv)
+    extra = manifest_csv.with_name(EXTRA_MUSIC_MANIFEST)
+    if extra.is_file() and extra != manifest_csv:
+        rows += [{**r, "extra_music": "1"} for r in read_manifest(extra)
+                 if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
+    return rows
+
+
 def _source_group(row: dict[str, str], origin: str | None) -> str:
-    """The unit that must not cross folds: the speaker for voice, the original recording for music and noise."""
+    """The unit that must not cross folds: the speaker for voice, the original recording for music and noise (the
+    track for the extra music, whose ``speaker`` column holds the track id)."""
     import re
 
     if row["label"] == "voice" and row.get("speaker"):
         return "spk:" + row["speaker"]
+    if row.get("extra_music"):
+        return "track:" + (row.get("speaker") or row["path"])
     if origin:
         base = re.sub(r"\s*\[[0-9.]+-[0-9.]+ s\]\s*$", "", origin)
         us8k = re.search(r"UrbanSound8K .*/(\d+)-\d+-\d+-\d+\.wav", base)
@@ -225,7 +251,7 @@ class _Material:
 
     def audio(self, rel: str) -> np.ndarray:
         if rel not in self._cache:
-            self._cache[rel] = _load(self.root / rel)
+            self._cache[rel] = load_audio(self.root / rel)  # ffmpeg for the Opus files libsndfile refuses
         return self._cache[rel]
 
     def select(self, fold: int | None, label: str, subtypes: set[str] | None = None) -> list[dict[str, str]]:
@@ -450,7 +476,8 @@ def _augment_piece(x: np.ndarray, rng: np.random.Generator, aug: dict[str, Any])
 
 def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds: dict[str, float] | None = None,
                      reel_s: float = 60.0, max_clips: int | None = None) -> list[TrainingMix]:
-    """Isolated train-split clips laid end to end ("reels"), for the window members only.
+    """Isolated train-split clips laid end to end ("reels"), for the window members only (the material of
+    :func:`stage1_rows`, as the mixes).
 
     Mixes use a small part of the noise and music clips; reels show the window members many more of them. Per fold
     and per label, clips (long ones cut to a random excerpt of at most 8 s; speech cut into turn units) are placed
@@ -473,7 +500,7 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
     """
     manifest_csv = Path(manifest_csv)
     budget = {"voice": 900.0, "song": 1200.0, "noise": 1800.0, "silence": 1e9, **(seconds or {})}
-    mat = _Material(read_manifest(manifest_csv), manifest_csv.parent, n_folds=n_folds, seed=seed)
+    mat = _Material(stage1_rows(manifest_csv), manifest_csv.parent, n_folds=n_folds, seed=seed)
     reels: list[TrainingMix] = []
     gap = lambda r: int(r.uniform(0.1, 0.4) * SAMPLE_RATE) // FRAME * FRAME  # noqa: E731
     for fold in range(n_folds):
@@ -538,7 +565,8 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
 def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds_per_fold: float = 3600.0,
                          mix_s: tuple[float, float] = (45.0, 120.0), augment: bool = True,
                          max_clips: int | None = None, progress: ProgressHook = silent_hook) -> list[TrainingMix]:
-    """Drama-like stage-1 training mixes from ``split == "train"`` clips only (seeded).
+    """Drama-like stage-1 training mixes from ``split == "train"`` clips only (seeded): ``manifest_csv``'s, plus the
+    extra vocal music's when it lies beside it (:func:`stage1_rows`).
 
     Material is divided into ``n_folds`` disjoint folds by speaker (voice) and by original recording (music, noise):
     a mix uses one fold's material only, so members fitted on the other folds never heard it (cross-fitting).
@@ -551,7 +579,7 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
         About ``seconds_per_fold`` seconds of audio per fold.
     """
     manifest_csv = Path(manifest_csv)
-    rows = read_manifest(manifest_csv)
+    rows = stage1_rows(manifest_csv)
     mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     mixes: list[TrainingMix] = []
     total = n_folds * seconds_per_fold

@@ -11,8 +11,9 @@ at or above ``floor_db``) and it is a miss when the smoothed stage-1 path says `
 
 With ``member_check`` (what ``dramapic eval --song-check`` runs for an ensemble) the same clips also give stage 1's
 member check per music source: the share of audible song time the ensemble calls song against each member alone.
-The shipped stage 1 was fitted on ``manifest.csv`` only, so every ``manifest_extra_music.csv`` source is one it
-never heard; the others are marked ``(seen)``.
+The shipped stage 1 was fitted on the ``train`` music of ``manifest.csv`` and (since 2026-12-04) of
+``manifest_extra_music.csv``, so the sources it heard are marked ``(seen)`` (their ``dev`` clips are other tracks);
+the two :data:`HELDOUT_SOURCES` are music it never heard.
 
 Run it with ``dramapic eval --song-check --data /path/to/shared/data [--pipeline pipelines/song-safe.yaml]``.
 """
@@ -167,10 +168,13 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
 
 
 def trained_music_sources(*, data_root: Path) -> frozenset[str]:
-    """Sources of the ``train`` song rows of ``manifest.csv``: the music the shipped stage 1 was fitted on (its
-    other song-check sources, those of ``manifest_extra_music.csv``, it never heard)."""
-    with open(Path(data_root) / "manifest.csv", newline="", encoding="utf-8") as handle:
-        return frozenset(r["source"] for r in csv.DictReader(handle) if r["split"] == "train" and r["label"] == "song")
+    """Sources of the ``train`` song rows the shipped stage 1 was fitted on (:func:`dramapic.lab.mixes.stage1_rows`:
+    ``manifest.csv``'s and, since 2026-12-04, the extra music's outside :data:`HELDOUT_SOURCES`). Their ``dev``
+    clips are other tracks of a source it heard; only the held-out sources are music it never heard."""
+    from .mixes import stage1_rows
+
+    return frozenset(r["source"] for r in stage1_rows(Path(data_root) / "manifest.csv")
+                     if r["split"] == "train" and r["label"] == "song")
 
 
 def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None,

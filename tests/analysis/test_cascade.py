@@ -50,6 +50,12 @@ def _result(audio: np.ndarray, pipeline) -> AnalysisResult:
                           models=(), segments=tuple(segments), summary=summary)
 
 
+def _partition(segments) -> list[int | None]:
+    """Speaker ids renamed by first appearance (None stays None): equal for two labellings that differ by names."""
+    names: dict[str, int] = {}
+    return [None if s.speaker is None else names.setdefault(s.speaker, len(names)) for s in segments]
+
+
 @pytest.mark.slow
 def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     pipeline = load_pipeline(None)
@@ -64,8 +70,10 @@ def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     assert data["summary"]["gender_shares"] is None
     assert all(s["gender"] is None for s in data["summary"]["speakers"])
     # speakers are found all the same, from the same windows; only a turn change may sit one refine step (0.25 s)
-    # elsewhere, since with gender on the re-segmentation also weighs it (speakers.gender_resegment_weight)
-    assert [s.speaker for s in no_gender.segments] == [s.speaker for s in full.segments]
+    # elsewhere, since with gender on the re-segmentation also weighs it (speakers.gender_resegment_weight). Ids
+    # are numbered by talk time, and in these 25 s the two speakers talk 8.2 s and 7.9 s, so that one step may swap
+    # S1 and S2: the same partition of the turns is what must hold
+    assert _partition(no_gender.segments) == _partition(full.segments)
     step = pipeline.speakers.refine_hop_s + 1e-6
     assert all(abs(a.start - b.start) <= step and abs(a.end - b.end) <= step
                for a, b in zip(no_gender.segments, full.segments, strict=True))

@@ -101,3 +101,19 @@ def test_member_check_per_music_source_leaves_the_pipelines_own_result_unchanged
     assert report.rows[0].scores == report.rows[1].scores  # the same audio under two source names
     assert all(0.0 <= v <= 1.0 for v in report.rows[0].scores.values())
     assert "members" in checked.to_dict() and "called song" in checked.format_table()
+
+
+def test_the_seen_music_is_what_the_default_stage_1_was_trained_on(tmp_path):
+    from dramapic.lab.songcheck import HELDOUT_SOURCES, trained_music_sources
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (tmp_path / "manifest.csv").write_text(
+        columns + "m/a.wav,song,rock_song,,,fof,train,10\n" + "m/b.wav,song,orchestral_bgm,,,wesnoth,dev,10\n"
+        + "n/c.wav,noise,rain,,,fsd,train,5\n", encoding="utf-8")
+    assert trained_music_sources(data_root=tmp_path) == {"fof"}
+    held_out = min(HELDOUT_SOURCES)
+    (tmp_path / "manifest_extra_music.csv").write_text(
+        columns + "x/t1.opus,song,vocal_pop,,t1,usdx,train,15\n" + "x/t2.opus,song,vocal_pop,,t2,digabi,dev,15\n"
+        + f"x/t3.opus,song,a_cappella,,t3,{held_out},train,15\n", encoding="utf-8")
+    # the extra music's train sources were heard; its dev-only sources and the held-out ones were not
+    assert trained_music_sources(data_root=tmp_path) == {"fof", "usdx"}

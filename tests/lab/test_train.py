@@ -238,3 +238,28 @@ def test_a_yamnet_embedding_member_trains_and_runs_beside_the_logits_member(tmp_
     assert len(calls) == 1
     assert all(p.shape == (scores.n_frames, 4) for p in parts.values())
     assert not np.allclose(parts["stage1-yamnet-lr"], parts["stage1-yamnet-embedding-lr"])
+
+
+def test_stage1_material_takes_the_extra_music_train_rows_and_keeps_a_track_in_one_fold(tmp_path):
+    from dramapic.lab.mixes import EXTRA_MUSIC_MANIFEST, _Material, stage1_rows
+    from dramapic.lab.songcheck import HELDOUT_SOURCES
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (tmp_path / "manifest.csv").write_text(
+        columns + "v/a.wav,voice,read,female,spk1,libri,train,3\n" + "m/b.wav,song,rock_song,,,fof,train,10\n",
+        encoding="utf-8")
+    manifest = tmp_path / "manifest.csv"
+    assert [r["path"] for r in stage1_rows(manifest)] == ["v/a.wav", "m/b.wav"]  # no extra music beside it
+    held_out = min(HELDOUT_SOURCES)
+    (tmp_path / EXTRA_MUSIC_MANIFEST).write_text(
+        columns + "x/t1_p0.opus,song,vocal_pop,,t1,agb,train,15\n" + "x/t1_p1.opus,song,vocal_pop,,t1,agb,train,15\n"
+        + "x/t2_p0.opus,song,vocal_pop,,t2,agb,dev,15\n" + f"x/t3_p0.opus,song,a_cappella,,t3,{held_out},train,15\n",
+        encoding="utf-8")
+    rows = stage1_rows(manifest)
+    # manifest.csv's rows first (the same mixes as before wherever they do not draw extra music), then the extra
+    # music's train rows; its dev rows and the song check's held-out sources never
+    assert [r["path"] for r in rows] == ["v/a.wav", "m/b.wav", "x/t1_p0.opus", "x/t1_p1.opus"]
+    mat = _Material(rows, tmp_path, n_folds=2, seed=0)
+    assert mat.group["x/t1_p0.opus"] == mat.group["x/t1_p1.opus"] == "track:t1"
+    assert mat.fold["x/t1_p0.opus"] == mat.fold["x/t1_p1.opus"]
+    assert mat.group["v/a.wav"] == "spk:spk1" and mat.group["m/b.wav"] == "path:m/b.wav"
