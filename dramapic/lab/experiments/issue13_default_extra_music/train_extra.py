@@ -9,6 +9,10 @@ cappella, openair operatic: ``dramapic.lab.songcheck.HELDOUT_SOURCES``). A track
 stage 1 never heard and the cross-corpus member check keeps its meaning.
 
     python train_extra.py ../shared/data/manifest.csv MODELS_DIR     # a copy of models/; its stage-1 files replaced
+
+A record of the judged run: the product has done the same since (``dramapic.lab.mixes.stage1_rows``, byte-identical
+files from ``dramapic train --only stage1``), so against today's package this script refuses to run (it would add
+the extra music twice).
 """
 from __future__ import annotations
 
@@ -24,6 +28,8 @@ EXTRA_MUSIC = "manifest_extra_music.csv"
 
 
 def install(manifest_csv: Path) -> int:
+    if hasattr(mixes, "stage1_rows"):
+        raise SystemExit("the package already trains stage 1 on the extra music: dramapic train --only stage1")
     real_read, real_group = mixes.read_manifest, mixes._source_group
     extra = [r for r in real_read(manifest_csv.with_name(EXTRA_MUSIC))
              if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
