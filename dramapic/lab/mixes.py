@@ -13,7 +13,8 @@ import numpy as np
 
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE, STAGE1_LABELS
-from .data import _rms, apply_room, load_audio, low_pass, read_manifest, reencode, room_impulse, telephone
+from .data import (_rms, apply_room, load_audio, low_pass, manifests_beside, read_manifest, reencode, room_impulse,
+                   telephone)
 
 log = logging.getLogger(__name__)
 
@@ -207,13 +208,18 @@ def stage1_rows(manifest_csv: Path) -> list[dict[str, str]]:
     """
     from .songcheck import HELDOUT_SOURCES
 
-    manifest_csv = Path(manifest_csv)
+    manifest_csv, *extra = stage1_manifests(manifest_csv)
     rows = read_manifest(manifest_csv)
-    extra = manifest_csv.with_name(EXTRA_MUSIC_MANIFEST)
-    if extra.is_file() and extra != manifest_csv:
-        rows += [{**r, "extra_music": "1"} for r in read_manifest(extra)
+    for path in extra:
+        rows += [{**r, "extra_music": "1"} for r in read_manifest(path)
                  if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
     return rows
+
+
+def stage1_manifests(manifest_csv: Path) -> list[Path]:
+    """``manifest_csv`` and, when it lies beside it, :data:`EXTRA_MUSIC_MANIFEST`: the data manifests
+    :func:`stage1_rows` reads (and a stage-1 model entry records)."""
+    return manifests_beside(manifest_csv, (EXTRA_MUSIC_MANIFEST,))
 
 
 def _source_group(row: dict[str, str], origin: str | None) -> str:

@@ -17,7 +17,7 @@ from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE, STAGE1_LABELS
 from .data import save_npz, versions
-from .mixes import _SILENCE, EXTRA_MUSIC_MANIFEST, TrainingMix, build_clip_reels, build_training_mixes
+from .mixes import _SILENCE, EXTRA_MUSIC_MANIFEST, TrainingMix, build_clip_reels, build_training_mixes, stage1_manifests
 from .songcheck import HELDOUT_SOURCES
 
 log = logging.getLogger(__name__)
@@ -535,14 +535,13 @@ def train_stage1(
     label_seconds = np.bincount(np.concatenate(labels), minlength=4) * 0.01
     reel_labels = np.bincount(np.concatenate([r.labels for r in reel_items]), minlength=4) * 0.01 \
         if reel_items else np.zeros(4)
-    extra_music = manifest_csv.with_name(EXTRA_MUSIC_MANIFEST)
+    manifests = stage1_manifests(manifest_csv)
     training_data = {
         "manifest_sha256": file_sha256(manifest_csv), "split": "train",
         # the music and noise of the mixes and reels; voices are manifest_csv's alone
-        "manifests": [{"path": m.name, "sha256": file_sha256(m)}
-                      for m in (manifest_csv, extra_music) if m.is_file()],
+        "manifests": [{"path": m.name, "sha256": file_sha256(m)} for m in manifests],
         "extra_music": ({"manifest": EXTRA_MUSIC_MANIFEST, "rows": "train", "held_out_sources": sorted(HELDOUT_SOURCES),
-                         "fold_unit": "track (its speaker column)"} if extra_music.is_file() else None),
+                         "fold_unit": "track (its speaker column)"} if len(manifests) > 1 else None),
         "mixes": len(mixes), "seconds": round(seconds, 1), "folds": len(folds),
         "clip_reels_for_window_members": {
             "reels": len(reel_items), "seconds": round(float(sum(len(r.audio) for r in reel_items)) / SAMPLE_RATE, 1),

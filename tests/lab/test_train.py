@@ -144,6 +144,10 @@ def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
         assert item["labels"] == ["voice", "song", "noise", "silence"] and item["refines"] is None
         assert item["training_data"]["split"] == "train"
         assert item["training_data"]["manifest_sha256"] == file_sha256(_manifest_csv())
+        read = [m["path"] for m in item["training_data"]["manifests"]]
+        extra = (DATA / "manifest_extra_music.csv").is_file()
+        assert read == ["manifest.csv"] + ["manifest_extra_music.csv"] * extra
+        assert (item["training_data"]["extra_music"] is not None) == extra
         assert set(item["library_versions"]) >= {"numpy", "scikit-learn", "torch"}
         with np.load(path, allow_pickle=False) as data:
             assert all(data[k].dtype != object for k in data.files)
