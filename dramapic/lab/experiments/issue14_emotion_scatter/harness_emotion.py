@@ -5,7 +5,6 @@
     python ../issue14_emotion_scatter/harness_emotion.py DATA WORK CACHE OUT 0,1,2 emo50 emo100 ...
 """
 import dataclasses
-import pickle
 import sys
 from pathlib import Path
 
@@ -31,10 +30,7 @@ def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag="", orthogonal=0, dev_
             models = real(table, excluded, seed=seed, copies=copies)
             excluded = excluded or dev_without  # the dev mixes' projection fitted without these sources
             stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_g{gamma}{tag}"
-            path = PROJ / f"{stem}.pkl"
-            if path.exists():
-                projection = pickle.loads(path.read_bytes())
-            else:
+            def compute():
                 keep = ts.fit_lda
                 ts.fit_lda = lambda x, speakers, dim, **kw: fit_lda_emotion(x, speakers, dim, gamma=gamma,
                                                                             prefixes=prefixes, orthogonal=orthogonal)
@@ -42,9 +38,10 @@ def emotion_variant(gamma, prefixes=EMOTION_PREFIXES, tag="", orthogonal=0, dev_
                     projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
                 finally:
                     ts.fit_lda = keep
-                PROJ.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(pickle.dumps(projection))
                 print("fitted", stem, "threshold", projection.cluster_threshold, flush=True)
+                return projection
+
+            projection = harness.stored(PROJ / f"{stem}.pkl", compute)
             return dataclasses.replace(models, projection=projection)
         cc.fit_voice_models = fit
         return lambda: setattr(cc, "fit_voice_models", real)

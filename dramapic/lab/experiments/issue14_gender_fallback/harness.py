@@ -34,17 +34,19 @@ from dramapic.lab.voice_windows import SHIPPED_COPIES
 FIRST_PROJECTION_CODE = "be6de23d89b1"
 
 
+def stored(path: Path, compute):
+    """``compute()``'s value, pickled at ``path`` the first time (written whole or not at all) and read back after."""
+    if path.exists():
+        return pickle.loads(path.read_bytes())
+    value = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.with_suffix(".tmp").write_bytes(pickle.dumps(value))
+    path.with_suffix(".tmp").replace(path)
+    return value
+
+
 def install(cache: Path) -> None:
     memo.install(cache)  # its in-process fit memo is replaced by this one on disk (it predates ``copies``)
-
-    def stored(path: Path, compute):
-        if path.exists():
-            return pickle.loads(path.read_bytes())
-        value = compute()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.with_suffix(".tmp").write_bytes(pickle.dumps(value))
-        path.with_suffix(".tmp").replace(path)
-        return value
 
     def fit_voice_models(table, excluded, *, seed=0, copies=SHIPPED_COPIES):
         # the projection and the gender model are memoised apart, each keyed by the source of the code that fits

@@ -7,7 +7,6 @@ calibrations kept under CACHE/projection-bag.
     python ../issue14_space_bag/harness_bag.py DATA WORK CACHE OUT 0,1,2 bag50 bag50+speakers.cluster_same_probability=0.30
 """
 import dataclasses
-import pickle
 import sys
 from pathlib import Path
 
@@ -36,15 +35,13 @@ def bag_variant(alpha):
             first = real(table, excluded, seed=seed, copies=copies)
             second = emotion_fit(table, excluded, seed=seed, copies=copies).projection
             stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_a{alpha}"
-            path = CACHE / "projection-bag" / f"{stem}.pkl"
-            if path.exists():
-                projection = pickle.loads(path.read_bytes())
-            else:
+            def compute():
                 projection = fit_bag(table, excluded, seed=seed, copies=copies, alpha=alpha,
                                      first=first.projection, second_components=second._components)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_bytes(pickle.dumps(projection))
                 print("fitted", stem, "threshold", projection.cluster_threshold, flush=True)
+                return projection
+
+            projection = harness.stored(CACHE / "projection-bag" / f"{stem}.pkl", compute)
             return dataclasses.replace(first, projection=projection)
         cc.fit_voice_models = fit
         return lambda: setattr(cc, "fit_voice_models", real)
