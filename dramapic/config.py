@@ -74,6 +74,15 @@ class Stage2Config:
     gender_model: str = "gender-resemblyzer-pitch-lr"
     #: false: no gender model runs; every ``gender`` is null and the summary has no gender shares
     gender: bool = True
+    #: a voice segment whose stage-1 voice score (the mean over its frames) is below this gets no gender (null,
+    #: "unknown"): stage 1 is not sure it is a voice at all, so a female/male call there is a guess about what
+    #: may be a song. 0: a gender wherever stage 1 says voice. 0.55-0.70 score alike across corpora, 0.8 worse
+    #: (models/README.md, "Gender only where stage 1 is sure").
+    gender_min_voice: float = 0.6
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gender_min_voice < 1.0:
+            raise ConfigError(f"stage2.gender_min_voice must lie in [0, 1), got {self.gender_min_voice}")
 
 
 @dataclass(frozen=True)

@@ -165,11 +165,11 @@ def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipel
         return list(segments), None
     return refine_voice(audio, segments, settings=settings, projection=projection,
                         gender_model=loaders.gender_model(pipeline.stage2.gender_model) if pipeline.stage2.gender
-                        else None, progress=progress)
+                        else None, gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
 
 
 def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], *, settings: SpeakersConfig,
-                 projection, gender_model, encoder=None,
+                 projection, gender_model, gender_min_voice: float = 0.0, encoder=None,
                  progress: ProgressHook = silent_hook) -> tuple[list[Segment], list | None]:
     """Stage 2 with the models given: each segment :data:`STAGE2` refines becomes its speaker turns.
 
@@ -213,12 +213,19 @@ def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], 
             merged.append(segment)
             continue
         turns = next(turns_of)
+        # stage 1 unsure this is a voice at all (say a song's onset): no female/male call on it
+        sure_voice = segment.scores.get(STAGE2.refines, 1.0) >= gender_min_voice
         for i, turn in enumerate(turns):
             merged.append(dataclasses.replace(
                 segment, start=segment.start if i == 0 else turn.start,
-                end=segment.end if i == len(turns) - 1 else turn.end, gender=turn.gender,
+                end=segment.end if i == len(turns) - 1 else turn.end, gender=turn.gender if sure_voice else None,
                 speaker=turn.speaker, scores={**segment.scores, **turn.gender_scores}))
-    return merged, (list(labelling.speakers) if settings.enabled else None)
+    if not settings.enabled:
+        return merged, None
+    # a speaker heard only where stage 1 was unsure of voice has no gender either (the list agrees with the turns)
+    sure_speakers = {s.speaker for s in merged if s.label == STAGE2.refines and s.gender is not None}
+    return merged, [s if s.id in sure_speakers or s.gender is None else dataclasses.replace(s, gender=None)
+                    for s in labelling.speakers]
 
 
 def _after_frames(audio: np.ndarray | SpooledAudio, scores: DetectorScores, probabilities: np.ndarray,

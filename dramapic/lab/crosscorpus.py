@@ -344,7 +344,7 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
         # calibration (at speakers.cluster_same_probability), so a refitted projection keeps the meaning
         merged, _ = refine_voice(audio, segments, settings=settings, projection=models.projection,
                                  gender_model=models.gender_model if pipeline.stage2.gender else None,
-                                 progress=progress)
+                                 gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
         result = {"source": {"duration": len(audio) / SAMPLE_RATE}, "segments": [s.to_dict() for s in merged]}
         return score_result(result, load_reference(timeline.labels_csv))
 

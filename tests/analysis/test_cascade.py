@@ -3,13 +3,14 @@ leaves their fields null (JSON, cues, card, summary say less instead of guessing
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
 from dramapic import media
-from dramapic.analysis import analyze as analysis, composition
+from dramapic.analysis import analyze as analysis, composition, loaders
 from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError
 from dramapic.render import summary_lines
@@ -100,3 +101,52 @@ def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     neither = _result(sample_audio, pipeline.replace(stage2__gender=False, speakers__enabled=False))
     assert all(s.gender is None and s.speaker is None for s in neither.segments)
     assert len(summary_lines(neither.summary)) == 2  # genre and shares only
+
+
+def test_gender_min_voice_is_checked_and_keyed():
+    assert load_pipeline(None).stage2.gender_min_voice == pytest.approx(0.6)
+    # a setting that changes the results: it is part of the batch key, so an archive is redone under it
+    assert load_pipeline(None).to_dict()["stage2"]["gender_min_voice"] == pytest.approx(0.6)
+    for bad in (1.0, -0.1):
+        with pytest.raises(ConfigError, match="gender_min_voice"):
+            load_pipeline(None).replace(stage2__gender_min_voice=bad)
+
+
+@pytest.mark.slow
+def test_no_gender_where_stage1_is_unsure_of_voice(sample_audio):
+    """A voice segment stage 1 is unsure of (voice score below stage2.gender_min_voice) keeps its speaker and its
+    female/male scores but gets no gender; the sure ones are decided as before."""
+    pipeline = load_pipeline(None)
+    stage1_only = pipeline.replace(stage2__gender=False, speakers__enabled=False)
+    segments, _, _ = analysis.analyze_audio(sample_audio, stage1_only)
+    voice = [i for i, s in enumerate(segments) if s.label == "voice"]
+    assert len(voice) >= 2
+    unsure = voice[0]
+    segments[unsure] = dataclasses.replace(segments[unsure], scores={**segments[unsure].scores, "voice": 0.55})
+    settings, projection = analysis.speaker_settings(pipeline)
+    model = loaders.gender_model(pipeline.stage2.gender_model)
+
+    def refined(threshold: float):
+        merged, _ = analysis.refine_voice(sample_audio, segments, settings=settings, projection=projection,
+                                          gender_model=model, gender_min_voice=threshold)
+        inside = [s for s in merged if s.label == "voice" and segments[unsure].start <= s.start
+                  and s.end <= segments[unsure].end]
+        return merged, inside
+
+    merged, inside = refined(pipeline.stage2.gender_min_voice)
+    assert inside and all(s.gender is None and s.speaker and {"female", "male"} <= set(s.scores) for s in inside)
+    sure = [s for s in merged if s.label == "voice" and s not in inside]
+    assert sure and all(s.gender in ("female", "male") for s in sure)
+    _, ungated = refined(0.0)
+    assert [(s.start, s.end, s.speaker) for s in ungated] == [(s.start, s.end, s.speaker) for s in inside]
+    assert all(s.gender in ("female", "male") for s in ungated)
+    # a speaker heard only where stage 1 was unsure has no gender in the speaker list either
+    all_unsure = [dataclasses.replace(s, scores={**s.scores, "voice": 0.55}) if s.label == "voice" else s
+                  for s in segments]
+    merged, speakers = analysis.refine_voice(sample_audio, all_unsure, settings=settings, projection=projection,
+                                             gender_model=model, gender_min_voice=0.6)
+    assert speakers and all(s.gender is None for s in speakers)
+    assert all(s.gender is None for s in merged)
+    _, speakers = analysis.refine_voice(sample_audio, all_unsure, settings=settings, projection=projection,
+                                        gender_model=model, gender_min_voice=0.5)
+    assert {s.gender for s in speakers} == {"female", "male"}

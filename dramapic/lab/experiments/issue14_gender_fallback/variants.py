@@ -31,6 +31,26 @@ def _model_setting(field: str, value: float):
     return undo
 
 
+def _voice_gate(threshold: float):
+    """Gender None on the turns of a voice segment whose stage-1 voice score is below ``threshold`` (stage 1
+    unsure it is voice at all: a female/male call there is a guess about something that may be a song)."""
+    import dataclasses
+
+    import dramapic.analysis.analyze as analyze
+    real = analyze.refine_voice
+
+    def patched(audio, segments, **kw):
+        merged, speakers = real(audio, segments, **kw)
+        return [dataclasses.replace(s, gender=None) if s.label == "voice" and s.scores.get("voice", 1.0) < threshold
+                else s for s in merged], speakers
+
+    analyze.refine_voice = patched
+
+    def undo():
+        analyze.refine_voice = real
+    return undo
+
+
 def _cluster_merge(threshold: float):
     from cluster_merge import variant
     return variant(threshold)
@@ -40,4 +60,5 @@ VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
             **{f"clustermerge{int(t * 100)}": (lambda t=t: _cluster_merge(t)) for t in (0.5, 0.7, 0.9)},
             **{f"abstain{int(v * 100)}": (lambda v=v: _model_setting("abstain_below", v))
                for v in (0.8, 0.85, 0.95, 0.97)},
+            **{f"voicegate{int(v * 100)}": (lambda v=v: _voice_gate(v)) for v in (0.55, 0.6, 0.65, 0.7, 0.8)},
             **{f"agree{int(v * 100)}": (lambda v=v: _model_setting("agree_min", v)) for v in (0.5, 0.6, 0.7, 0.9)}}
