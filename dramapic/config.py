@@ -143,7 +143,8 @@ class SpeakersConfig:
         into a neighbour it is at least this likely to be one speaker with, by the projection's calibrated
         P(same) of the pair (average linkage, as in merging); otherwise it stays a speaker: a minor character
         whose voice is clearly another's is not folded into the lead for talking less (0 <= p < 1; 0: no gate,
-        as before 2026-12-04). Needs a calibrated projection; in a space without one only the share rule applies.
+        the default: 0.05 from 2026-12-04 to 2026-12-05, until it cost more than it gained with the stage 1 trained
+        with the extra music). Needs a calibrated projection; in a space without one only the share rule applies.
     switch_penalty : float
         Re-segmentation: cost (in cosine-similarity units) of a change of speaker between two neighbouring
         windows of one voice segment.
@@ -179,7 +180,7 @@ class SpeakersConfig:
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
-    fold_same_probability: float = 0.05
+    fold_same_probability: float = 0.0
     gender_resegment_weight: float = 0.1
 
     def __post_init__(self) -> None:
