@@ -61,4 +61,5 @@ VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
             **{f"abstain{int(v * 100)}": (lambda v=v: _model_setting("abstain_below", v))
                for v in (0.8, 0.85, 0.95, 0.97)},
             **{f"voicegate{int(v * 100)}": (lambda v=v: _voice_gate(v)) for v in (0.55, 0.6, 0.65, 0.7, 0.8)},
+            **{f"override{int(v * 100)}": (lambda v=v: _model_setting("override_p", v)) for v in (0.6, 0.7, 0.9)},
             **{f"agree{int(v * 100)}": (lambda v=v: _model_setting("agree_min", v)) for v in (0.5, 0.6, 0.7, 0.9)}}
