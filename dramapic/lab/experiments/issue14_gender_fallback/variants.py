@@ -36,7 +36,7 @@ def _voice_gate(threshold: float):
     unsure it is voice at all: a female/male call there is a guess about something that may be a song)."""
     import dataclasses
 
-    import dramapic.analysis.analyze as analyze
+    from dramapic.analysis import analyze
     real = analyze.refine_voice
 
     def patched(audio, segments, **kw):
