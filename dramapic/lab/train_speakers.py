@@ -182,6 +182,17 @@ def _verification(emb: np.ndarray, speakers: np.ndarray, rng: np.random.Generato
             "same_speaker_pairs": int(same.sum()), "pairs": int(len(same))}
 
 
+def projection_rows(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(),
+                    clean_repeats: int = 1) -> np.ndarray:
+    """Window indices :func:`fit_projection` fits on: :func:`~dramapic.lab.voice_windows.train_rows` outside
+    ``excluded``, then the clean ones ``clean_repeats - 1`` more times (see :func:`fit_projection`), shape (n,)."""
+    rows = train_rows(table, excluded=excluded)
+    if clean_repeats > 1:
+        clean = rows[table["condition"][rows] == "clean"]
+        rows = np.concatenate([rows] + [clean] * (clean_repeats - 1))
+    return rows
+
+
 def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] = frozenset(), dim: int = 100,
                    seed: int = 0, repeats: int = CALIBRATION_REPEATS, clean_repeats: int = 1,
                    shrinkage: float | None = PROJECTION_SHRINKAGE):
@@ -224,10 +235,7 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     """
     from ..analysis.diarization import SpeakerProjection
 
-    rows = train_rows(table, excluded=excluded)
-    if clean_repeats > 1:
-        clean = rows[table["condition"][rows] == "clean"]
-        rows = np.concatenate([rows] + [clean] * (clean_repeats - 1))
+    rows = projection_rows(table, excluded=excluded, clean_repeats=clean_repeats)
     x = table["emb"][rows].astype(np.float64)
     speaker = table["speaker"][rows]
     n_speakers = len(np.unique(speaker))

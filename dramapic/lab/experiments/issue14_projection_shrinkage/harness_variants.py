@@ -12,7 +12,6 @@ harness's own projection is still fitted first, once, and then replaced).
         shrink90+speakers.cluster_same_probability=0.2 speakers.cluster_same_probability=0.2 ...
 """
 import dataclasses
-import pickle
 import sys
 from pathlib import Path
 
@@ -43,18 +42,17 @@ def projection_variant(alpha, centred=False):
         def fit(table, excluded, *, seed=0, copies=2):
             models = real(table, excluded, seed=seed, copies=copies)
             stem = f"{'-'.join(sorted(excluded)) or 'none'}_s{seed}_c{copies}_a{alpha}{'c' if centred else ''}"
-            path = PROJ / f'{stem}.pkl'
-            if path.exists():
-                projection = pickle.loads(path.read_bytes())
-            else:
+            def compute():
                 keep = ts.fit_lda
                 ts.fit_lda = fit_shrunk(alpha, centred)
                 try:
                     projection = ts.fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
                 finally:
                     ts.fit_lda = keep
-                PROJ.mkdir(exist_ok=True); path.write_bytes(pickle.dumps(projection))
                 print('fitted', stem, 'threshold', projection.cluster_threshold, flush=True)
+                return projection
+
+            projection = harness.stored(PROJ / f'{stem}.pkl', compute)
             return dataclasses.replace(models, projection=projection)
         cc.fit_voice_models = fit
         return lambda: setattr(cc, 'fit_voice_models', real)

@@ -23,7 +23,6 @@ from emotion_scatter import fit_lda_emotion
 import dramapic.lab.train_speakers as ts
 from dramapic.analysis.diarization import SpeakerProjection
 from dramapic.analysis.embeddings import l2
-from dramapic.lab.voice_windows import train_rows
 
 GAMMA, ORTHOGONAL = 0.1, 32
 
@@ -60,11 +59,8 @@ class _Pair(tuple):
 def fit_bag(table, excluded, *, seed: int, copies: int, alpha: float, first: SpeakerProjection,
             second_components: np.ndarray) -> BaggedProjection:
     """Calibrate the joint space of two already fitted projections on held-out training speakers (the rows and
-    the random draws are those of ``train_speakers.fit_projection``)."""
-    rows = train_rows(table, excluded=excluded)
-    if copies > 1:
-        clean = rows[table["condition"][rows] == "clean"]
-        rows = np.concatenate([rows] + [clean] * (copies - 1))
+    the random draws are those of ``train_speakers.fit_projection``: ``train_speakers.projection_rows``)."""
+    rows = ts.projection_rows(table, excluded=excluded, clean_repeats=copies)
     x = table["emb"][rows].astype(np.float64)
     speaker = table["speaker"][rows]
     real_fit, real_project = ts.fit_lda, ts._project
