@@ -196,30 +196,59 @@ def label_frames(voice_items: Sequence[tuple[int, int, str]], song: np.ndarray, 
 
 #: the vocal-music manifest read beside ``manifest.csv`` (issue 13: the default stage 1 trains on its train part)
 EXTRA_MUSIC_MANIFEST = "manifest_extra_music.csv"
+#: the many-voices manifest beside ``manifest.csv`` (Common Voice, RAVDESS, nEMO): stage 1 *can* train on its train
+#: voices (``extra_voices=True``); the shipped stage 1 does not -- measured across corpora on 2026-12-05 it lost about
+#: a point of accuracy with them, over two training seeds (lab record ``issue14_stage1_voices``)
+EXTRA_VOICE_MANIFEST = "manifest_extra.csv"
+#: at most this many train speakers of each extra voice source (seeded choice, all their clips): Common Voice's
+#: 1,110 would otherwise be four casts in five; 200 is about LibriSpeech's 201
+EXTRA_VOICE_SPEAKERS = 200
 
 
-def stage1_rows(manifest_csv: Path) -> list[dict[str, str]]:
-    """The rows stage 1's training material is drawn from: ``manifest_csv``'s, then -- when
-    :data:`EXTRA_MUSIC_MANIFEST` lies beside it -- its ``train`` rows outside the song check's held-out sources
-    (:data:`dramapic.lab.songcheck.HELDOUT_SOURCES`), tagged ``extra_music`` so that a track's parts stay in one fold.
+def _some_speakers(rows: list[dict[str, str]], limit: int) -> list[dict[str, str]]:
+    """``rows`` of at most ``limit`` speakers per source, chosen by a fixed seed (independent of the mix seed, so
+    every stage-1 fit draws the same voices)."""
+    kept: set[tuple[str, str]] = set()
+    for source in sorted({r["source"] for r in rows}):
+        speakers = sorted({r["speaker"] for r in rows if r["source"] == source})
+        if len(speakers) > limit:
+            pick = np.random.default_rng([23, len(speakers)]).choice(len(speakers), size=limit, replace=False)
+            speakers = [speakers[i] for i in sorted(pick)]
+        kept |= {(source, s) for s in speakers}
+    return [r for r in rows if (r["source"], r["speaker"]) in kept]
 
-    Voices stay ``manifest_csv``'s alone: Common Voice, RAVDESS and nEMO (``manifest_extra.csv``) remain voices stage 1
-    never heard, which the cross-corpus member check relies on.
+
+def stage1_rows(manifest_csv: Path, *, extra_voices: bool = False,
+                excluded_voice_sources: Sequence[str] = ()) -> list[dict[str, str]]:
+    """The rows stage 1's training material is drawn from: ``manifest_csv``'s, then -- when they lie beside it --
+    :data:`EXTRA_MUSIC_MANIFEST`'s ``train`` rows outside the song check's held-out sources
+    (:data:`dramapic.lab.songcheck.HELDOUT_SOURCES`), tagged ``extra_music`` so that a track's parts stay in one fold,
+    and (``extra_voices``, off for the shipped files) :data:`EXTRA_VOICE_MANIFEST`'s ``train`` voices, at most
+    :data:`EXTRA_VOICE_SPEAKERS` speakers per source. By default the voices are ``manifest_csv``'s alone, so Common
+    Voice, RAVDESS and nEMO remain voices stage 1 never heard, which the cross-corpus member check relies on.
+
+    ``excluded_voice_sources`` drops every voice clip of those sources (manifest ``source`` values): the fits of the
+    cross-corpus protocol, which score a source with a stage 1 that never heard it.
     """
     from .songcheck import HELDOUT_SOURCES
 
-    manifest_csv, *extra = stage1_manifests(manifest_csv)
-    rows = read_manifest(manifest_csv)
+    excluded = set(excluded_voice_sources)
+    manifest_csv, *extra = stage1_manifests(manifest_csv, extra_voices=extra_voices)
+    rows = [r for r in read_manifest(manifest_csv) if not (r["label"] == "voice" and r["source"] in excluded)]
     for path in extra:
-        rows += [{**r, "extra_music": "1"} for r in read_manifest(path)
-                 if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
+        if path.name == EXTRA_MUSIC_MANIFEST:
+            rows += [{**r, "extra_music": "1"} for r in read_manifest(path)
+                     if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
+        else:
+            rows += _some_speakers([r for r in read_manifest(path) if r["split"] == "train" and r["label"] == "voice"
+                                    and r["speaker"] and r["source"] not in excluded], EXTRA_VOICE_SPEAKERS)
     return rows
 
 
-def stage1_manifests(manifest_csv: Path) -> list[Path]:
-    """``manifest_csv`` and, when it lies beside it, :data:`EXTRA_MUSIC_MANIFEST`: the data manifests
-    :func:`stage1_rows` reads (and a stage-1 model entry records)."""
-    return manifests_beside(manifest_csv, (EXTRA_MUSIC_MANIFEST,))
+def stage1_manifests(manifest_csv: Path, *, extra_voices: bool = False) -> list[Path]:
+    """``manifest_csv`` and, when they lie beside it, :data:`EXTRA_MUSIC_MANIFEST` and (``extra_voices``)
+    :data:`EXTRA_VOICE_MANIFEST`: the data manifests :func:`stage1_rows` reads (and a stage-1 model entry records)."""
+    return manifests_beside(manifest_csv, (EXTRA_MUSIC_MANIFEST,) + ((EXTRA_VOICE_MANIFEST,) if extra_voices else ()))
 
 
 def _source_group(row: dict[str, str], origin: str | None) -> str:
@@ -481,7 +510,8 @@ def _augment_piece(x: np.ndarray, rng: np.random.Generator, aug: dict[str, Any])
 
 
 def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds: dict[str, float] | None = None,
-                     reel_s: float = 60.0, max_clips: int | None = None) -> list[TrainingMix]:
+                     reel_s: float = 60.0, max_clips: int | None = None, extra_voices: bool = False,
+                     excluded_voice_sources: Sequence[str] = ()) -> list[TrainingMix]:
     """Isolated train-split clips laid end to end ("reels"), for the window members only (the material of
     :func:`stage1_rows`, as the mixes).
 
@@ -506,7 +536,8 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
     """
     manifest_csv = Path(manifest_csv)
     budget = {"voice": 900.0, "song": 1200.0, "noise": 1800.0, "silence": 1e9, **(seconds or {})}
-    mat = _Material(stage1_rows(manifest_csv), manifest_csv.parent, n_folds=n_folds, seed=seed)
+    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources)
+    mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     reels: list[TrainingMix] = []
     gap = lambda r: int(r.uniform(0.1, 0.4) * SAMPLE_RATE) // FRAME * FRAME  # noqa: E731
     for fold in range(n_folds):
@@ -570,14 +601,17 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
 
 def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds_per_fold: float = 3600.0,
                          mix_s: tuple[float, float] = (45.0, 120.0), augment: bool = True,
-                         max_clips: int | None = None, progress: ProgressHook = silent_hook) -> list[TrainingMix]:
+                         max_clips: int | None = None, extra_voices: bool = False,
+                         excluded_voice_sources: Sequence[str] = (),
+                         progress: ProgressHook = silent_hook) -> list[TrainingMix]:
     """Drama-like stage-1 training mixes from ``split == "train"`` clips only (seeded): ``manifest_csv``'s, plus the
     extra vocal music's when it lies beside it (:func:`stage1_rows`).
 
     Material is divided into ``n_folds`` disjoint folds by speaker (voice) and by original recording (music, noise):
     a mix uses one fold's material only, so members fitted on the other folds never heard it (cross-fitting).
 
-    ``max_clips`` (smoke runs) caps the voice clips per fold.
+    ``max_clips`` (smoke runs) caps the voice clips per fold; ``extra_voices`` and ``excluded_voice_sources`` choose
+    the voices as in :func:`stage1_rows`.
 
     Returns
     -------
@@ -585,7 +619,7 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
         About ``seconds_per_fold`` seconds of audio per fold.
     """
     manifest_csv = Path(manifest_csv)
-    rows = stage1_rows(manifest_csv)
+    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources)
     mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     mixes: list[TrainingMix] = []
     total = n_folds * seconds_per_fold

@@ -17,7 +17,8 @@ from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE, STAGE1_LABELS
 from .data import save_npz, versions
-from .mixes import _SILENCE, EXTRA_MUSIC_MANIFEST, TrainingMix, build_clip_reels, build_training_mixes, stage1_manifests
+from .mixes import (_SILENCE, EXTRA_MUSIC_MANIFEST, EXTRA_VOICE_MANIFEST, EXTRA_VOICE_SPEAKERS, TrainingMix,
+                    build_clip_reels, build_training_mixes, stage1_manifests)
 from .songcheck import HELDOUT_SOURCES
 
 log = logging.getLogger(__name__)
@@ -431,6 +432,8 @@ def train_stage1(
     reels: bool = True,
     reel_seconds: dict[str, float] | None = None,
     keep: dict[str, Any] | None = None,
+    extra_voices: bool = False,
+    excluded_voice_sources: Sequence[str] = (),
     progress: ProgressHook = silent_hook,
 ) -> list[dict[str, Any]]:
     """Train and register the stage-1 members and their stacker.
@@ -445,7 +448,8 @@ def train_stage1(
     ----------
     manifest_csv : Path
         The data manifest; only ``split == "train"`` clips are used, with the train part of
-        ``manifest_extra_music.csv`` among the music when it lies beside it (:func:`~dramapic.lab.mixes.stage1_rows`).
+        ``manifest_extra_music.csv`` among the music when it lies beside it (and, with ``extra_voices``, of
+        ``manifest_extra.csv`` among the voices; :func:`~dramapic.lab.mixes.stage1_rows`).
     out_dir : Path
         Models directory: one ``<name>.npz`` per member and for the stacker, registered in ``manifest.json``.
     seed : int
@@ -461,6 +465,11 @@ def train_stage1(
         (isolated train clips, 1 s window step); the out-of-fold predictions and the stacker use mixes only.
     reel_seconds : dict, optional
         Reel audio per fold and label (see :func:`build_clip_reels`).
+    extra_voices : bool
+        Also train on ``manifest_extra.csv``'s voices (at most :data:`~dramapic.lab.mixes.EXTRA_VOICE_SPEAKERS`
+        speakers per source); off for the shipped files (measured across corpora: worse).
+    excluded_voice_sources : sequence of str
+        Voice sources (manifest ``source``) left out entirely: the cross-corpus protocol's fits.
     keep : dict, optional
         For analysis: filled with the prepared mixes (``items``), their out-of-fold member probabilities
         (``oof``), the fold members (``fold_members``), the final members (``finals``) and the stacker.
@@ -473,15 +482,16 @@ def train_stage1(
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    voices = {"extra_voices": extra_voices, "excluded_voice_sources": tuple(excluded_voice_sources)}
     mixes = build_training_mixes(manifest_csv, seed=seed, seconds_per_fold=seconds_per_fold, mix_s=mix_s,
-                                 max_clips=max_clips, progress=progress)
+                                 max_clips=max_clips, progress=progress, **voices)
     t_mix = time.perf_counter() - t0
     items = prepare_mixes(mixes, progress=progress)
     t_det = time.perf_counter() - t0 - t_mix
     clock = time.perf_counter()
     reel_items: list[PreparedMix] = []
     if reels and any(kind in WINDOW_KINDS for _, kind, _ in members):
-        built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds)
+        built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds, **voices)
         reel_items = [PreparedMix(r.name, r.fold, r.audio, r.labels, None, window_hop_s=1.0) for r in built]
     t_reels = time.perf_counter() - clock
     yamnet_kinds = frozenset(kind for _, kind, _ in members if kind in YAMNET_KINDS)
@@ -535,13 +545,14 @@ def train_stage1(
     label_seconds = np.bincount(np.concatenate(labels), minlength=4) * 0.01
     reel_labels = np.bincount(np.concatenate([r.labels for r in reel_items]), minlength=4) * 0.01 \
         if reel_items else np.zeros(4)
-    manifests = stage1_manifests(manifest_csv)
+    manifests = stage1_manifests(manifest_csv, extra_voices=extra_voices)
+    names = {m.name for m in manifests}
     training_data = {
         "manifest_sha256": file_sha256(manifest_csv), "split": "train",
-        # the music and noise of the mixes and reels; voices are manifest_csv's alone
+        # the music and noise of the mixes and reels; voices are manifest_csv's alone unless extra_voices
         "manifests": [{"path": m.name, "sha256": file_sha256(m)} for m in manifests],
         "extra_music": ({"manifest": EXTRA_MUSIC_MANIFEST, "rows": "train", "held_out_sources": sorted(HELDOUT_SOURCES),
-                         "fold_unit": "track (its speaker column)"} if len(manifests) > 1 else None),
+                         "fold_unit": "track (its speaker column)"} if EXTRA_MUSIC_MANIFEST in names else None),
         "mixes": len(mixes), "seconds": round(seconds, 1), "folds": len(folds),
         "clip_reels_for_window_members": {
             "reels": len(reel_items), "seconds": round(float(sum(len(r.audio) for r in reel_items)) / SAMPLE_RATE, 1),
@@ -550,6 +561,11 @@ def train_stage1(
         "fold_split": "voice by speaker, music and noise by original recording (clips_origin.csv)",
         "augmentation": AUGMENTATION_TEXT, "mix_seed": seed,
     }
+    if EXTRA_VOICE_MANIFEST in names:  # (recorded only when used, so the shipped recipe's entries stay as they were)
+        training_data["extra_voices"] = {"manifest": EXTRA_VOICE_MANIFEST, "rows": "train voices", "speakers_per_source":
+                                         f"at most {EXTRA_VOICE_SPEAKERS} (seeded choice, all their clips)"}
+    if excluded_voice_sources:
+        training_data["excluded_voice_sources"] = sorted(excluded_voice_sources)
     if max_clips is not None:
         training_data["max_clips"] = max_clips
     total_s = round(time.perf_counter() - t0, 1)

@@ -267,3 +267,36 @@ def test_stage1_material_takes_the_extra_music_train_rows_and_keeps_a_track_in_o
     assert mat.group["x/t1_p0.opus"] == mat.group["x/t1_p1.opus"] == "track:t1"
     assert mat.fold["x/t1_p0.opus"] == mat.fold["x/t1_p1.opus"]
     assert mat.group["v/a.wav"] == "spk:spk1" and mat.group["m/b.wav"] == "path:m/b.wav"
+
+
+def test_stage1_material_can_take_extra_voices_capped_per_source_and_leave_out_sources(tmp_path, monkeypatch):
+    from dramapic.lab import mixes
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (tmp_path / "manifest.csv").write_text(
+        columns + "v/a.wav,voice,read,female,spk1,libri,train,3\n" + "m/b.wav,song,rock_song,,,fof,train,10\n",
+        encoding="utf-8")
+    manifest = tmp_path / "manifest.csv"
+    extra = [f"x/cv{k}_{c}.opus,voice,read,male,cv{k},cv,train,4\n" for k in range(5) for c in range(2)]
+    extra += ["x/r0.wav,voice,acted,female,r0,ravdess,train,3\n", "x/r1.wav,voice,acted,female,r1,ravdess,dev,3\n",
+              "x/n0.wav,voice,acted,male,,nemo,train,3\n"]
+    (tmp_path / mixes.EXTRA_VOICE_MANIFEST).write_text(columns + "".join(extra), encoding="utf-8")
+    monkeypatch.setattr(mixes, "EXTRA_VOICE_SPEAKERS", 3)
+
+    # the shipped recipe: manifest.csv's voices alone, the extra manifest not even recorded
+    assert [r["path"] for r in mixes.stage1_rows(manifest)] == ["v/a.wav", "m/b.wav"]
+    assert mixes.stage1_manifests(manifest) == [manifest]
+    rows = mixes.stage1_rows(manifest, extra_voices=True)
+    cv = [r for r in rows if r["source"] == "cv"]
+    # at most 3 speakers of a source, with all their clips; train rows with a speaker id only
+    assert len({r["speaker"] for r in cv}) == 3 and len(cv) == 6
+    assert [r["path"] for r in rows if r["source"] == "ravdess"] == ["x/r0.wav"]
+    assert not [r for r in rows if r["source"] == "nemo"]
+    assert [r["path"] for r in rows[:2]] == ["v/a.wav", "m/b.wav"]
+    assert mixes.stage1_rows(manifest, extra_voices=True) == rows  # the same voices every time
+    fewer = mixes.stage1_rows(manifest, extra_voices=True, excluded_voice_sources=["ravdess"])
+    assert {r["speaker"] for r in fewer if r["source"] == "cv"} == {r["speaker"] for r in cv}
+    # a held-out source is gone from both manifests; music stays
+    without = mixes.stage1_rows(manifest, extra_voices=True, excluded_voice_sources=["cv", "libri"])
+    assert [r["path"] for r in without] == ["m/b.wav", "x/r0.wav"]
+    assert mixes.stage1_manifests(manifest, extra_voices=True) == [manifest, tmp_path / mixes.EXTRA_VOICE_MANIFEST]
