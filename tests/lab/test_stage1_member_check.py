@@ -12,7 +12,7 @@ import pytest
 from dramapic.config import load_pipeline
 from dramapic.errors import InputError
 from dramapic.lab import variants
-from dramapic.lab.stage1_crosscorpus import stage1_member_check
+from dramapic.lab.stage1_crosscorpus import heard_voice_folders, stage1_member_check
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -70,3 +70,33 @@ def test_the_shipped_models_on_a_real_timeline(tmp_path):
     assert row.group == "cv" and set(row.scores) == {"ensemble", *pipeline.stage1.members}
     assert all(0.0 <= v <= 1.0 for v in row.scores.values())
     assert row.scores["ensemble"] > 0.95 and min(row.scores.values()) < row.scores["ensemble"]
+
+
+def test_folders_marked_seen_follow_the_stacker_training_record():
+    from dramapic.models import load_manifest
+
+    # the shipped stage 1: manifest.csv's voices only (its manifest entry records no extra voices)
+    record = load_manifest().get(load_pipeline(None).stage1.stacker).info["training_data"]
+    assert "extra_voices" not in record
+    assert heard_voice_folders(record) == {"librispeech-train-clean-100", "emodb"}
+    # trained with the extra voices: Common Voice, RAVDESS, nEMO and the mixed casts are seen ...
+    assert heard_voice_folders({"extra_voices": {"manifest": "manifest_extra.csv"}}) == {
+        "librispeech-train-clean-100", "emodb", "cv", "nemo", "ravdess", "mixed"}
+    # ... except a source the fit left out (the cross-corpus protocol's fits)
+    assert heard_voice_folders({"extra_voices": {"manifest": "manifest_extra.csv"},
+                                "excluded_voice_sources": ["cv", "emodb"]}) == {
+        "librispeech-train-clean-100", "nemo", "ravdess", "mixed"}
+    assert heard_voice_folders({"extra_voices": {}, "excluded_voice_sources": ["cv", "nemo", "ravdess"]}) == {
+        "librispeech-train-clean-100", "emodb"}
+
+
+def test_a_stage1_trained_on_the_extra_voices_marks_their_folders_seen(tmp_path, monkeypatch):
+    from dramapic.lab import stage1_crosscorpus
+
+    pipeline = load_pipeline(None)
+    members = pipeline.stage1.members
+    monkeypatch.setattr(variants, "evaluate_variants", lambda folder, pipeline_, **kw: SimpleNamespace(
+        stage1={k: SimpleNamespace(accuracy=0.9) for k in ("ensemble", *members)}))
+    monkeypatch.setattr(stage1_crosscorpus, "heard_voice_folders", lambda record: frozenset({"cv"}))
+    report = stage1_member_check(timelines=_tree(tmp_path, ["cv", "nemo"]), pipeline=pipeline)
+    assert [r.group for r in report.rows] == ["cv (voices seen)", "nemo"]
