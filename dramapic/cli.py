@@ -474,9 +474,14 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
     clips = songcheck_clips(data_root=args.data)
     if args.limit is not None:
         clips = clips[:args.limit]
+    record = None
+    if pipeline.stage1.model == "ensemble":  # a fit that left a music source out has it as unheard
+        from .models import load_manifest
+
+        record = load_manifest().get(pipeline.stage1.stacker).info.get("training_data")
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble",
-                            seen_sources=trained_music_sources(data_root=args.data))
+                            seen_sources=trained_music_sources(data_root=args.data, training_data=record))
     print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)

@@ -218,8 +218,8 @@ def _some_speakers(rows: list[dict[str, str]], limit: int) -> list[dict[str, str
     return [r for r in rows if (r["source"], r["speaker"]) in kept]
 
 
-def stage1_rows(manifest_csv: Path, *, extra_voices: bool = False,
-                excluded_voice_sources: Sequence[str] = ()) -> list[dict[str, str]]:
+def stage1_rows(manifest_csv: Path, *, extra_voices: bool = False, excluded_voice_sources: Sequence[str] = (),
+                excluded_music_sources: Sequence[str] = ()) -> list[dict[str, str]]:
     """The rows stage 1's training material is drawn from: ``manifest_csv``'s, then -- when they lie beside it --
     :data:`EXTRA_MUSIC_MANIFEST`'s ``train`` rows outside the song check's held-out sources
     (:data:`dramapic.lab.songcheck.HELDOUT_SOURCES`), tagged ``extra_music`` so that a track's parts stay in one fold,
@@ -227,21 +227,26 @@ def stage1_rows(manifest_csv: Path, *, extra_voices: bool = False,
     :data:`EXTRA_VOICE_SPEAKERS` speakers per source. By default the voices are ``manifest_csv``'s alone, so Common
     Voice, RAVDESS and nEMO remain voices stage 1 never heard, which the cross-corpus member check relies on.
 
-    ``excluded_voice_sources`` drops every voice clip of those sources (manifest ``source`` values): the fits of the
-    cross-corpus protocol, which score a source with a stage 1 that never heard it.
+    ``excluded_voice_sources`` / ``excluded_music_sources`` drop every voice / song clip of those sources (manifest
+    ``source`` values; some sources hold both): the fits of the cross-corpus protocol, which score a source with a
+    stage 1 that never heard it.
     """
     from .songcheck import HELDOUT_SOURCES
 
-    excluded = set(excluded_voice_sources)
+    excluded = {"voice": set(excluded_voice_sources), "song": set(excluded_music_sources)}
+
+    def kept(r: dict[str, str]) -> bool:
+        return r["source"] not in excluded.get(r["label"], ())
+
     manifest_csv, *extra = stage1_manifests(manifest_csv, extra_voices=extra_voices)
-    rows = [r for r in read_manifest(manifest_csv) if not (r["label"] == "voice" and r["source"] in excluded)]
+    rows = [r for r in read_manifest(manifest_csv) if kept(r)]
     for path in extra:
         if path.name == EXTRA_MUSIC_MANIFEST:
             rows += [{**r, "extra_music": "1"} for r in read_manifest(path)
-                     if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
+                     if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES and kept(r)]
         else:
             rows += _some_speakers([r for r in read_manifest(path) if r["split"] == "train" and r["label"] == "voice"
-                                    and r["speaker"] and r["source"] not in excluded], EXTRA_VOICE_SPEAKERS)
+                                    and r["speaker"] and kept(r)], EXTRA_VOICE_SPEAKERS)
     return rows
 
 
@@ -511,7 +516,8 @@ def _augment_piece(x: np.ndarray, rng: np.random.Generator, aug: dict[str, Any])
 
 def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds: dict[str, float] | None = None,
                      reel_s: float = 60.0, max_clips: int | None = None, extra_voices: bool = False,
-                     excluded_voice_sources: Sequence[str] = ()) -> list[TrainingMix]:
+                     excluded_voice_sources: Sequence[str] = (),
+                     excluded_music_sources: Sequence[str] = ()) -> list[TrainingMix]:
     """Isolated train-split clips laid end to end ("reels"), for the window members only (the material of
     :func:`stage1_rows`, as the mixes).
 
@@ -536,7 +542,8 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
     """
     manifest_csv = Path(manifest_csv)
     budget = {"voice": 900.0, "song": 1200.0, "noise": 1800.0, "silence": 1e9, **(seconds or {})}
-    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources)
+    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources,
+                       excluded_music_sources=excluded_music_sources)
     mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     reels: list[TrainingMix] = []
     gap = lambda r: int(r.uniform(0.1, 0.4) * SAMPLE_RATE) // FRAME * FRAME  # noqa: E731
@@ -602,7 +609,7 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
 def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds_per_fold: float = 3600.0,
                          mix_s: tuple[float, float] = (45.0, 120.0), augment: bool = True,
                          max_clips: int | None = None, extra_voices: bool = False,
-                         excluded_voice_sources: Sequence[str] = (),
+                         excluded_voice_sources: Sequence[str] = (), excluded_music_sources: Sequence[str] = (),
                          progress: ProgressHook = silent_hook) -> list[TrainingMix]:
     """Drama-like stage-1 training mixes from ``split == "train"`` clips only (seeded): ``manifest_csv``'s, plus the
     extra vocal music's when it lies beside it (:func:`stage1_rows`).
@@ -610,8 +617,8 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
     Material is divided into ``n_folds`` disjoint folds by speaker (voice) and by original recording (music, noise):
     a mix uses one fold's material only, so members fitted on the other folds never heard it (cross-fitting).
 
-    ``max_clips`` (smoke runs) caps the voice clips per fold; ``extra_voices`` and ``excluded_voice_sources`` choose
-    the voices as in :func:`stage1_rows`.
+    ``max_clips`` (smoke runs) caps the voice clips per fold; ``extra_voices`` and the ``excluded_*_sources`` choose
+    the material as in :func:`stage1_rows`.
 
     Returns
     -------
@@ -619,7 +626,8 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
         About ``seconds_per_fold`` seconds of audio per fold.
     """
     manifest_csv = Path(manifest_csv)
-    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources)
+    rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources,
+                       excluded_music_sources=excluded_music_sources)
     mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
     mixes: list[TrainingMix] = []
     total = n_folds * seconds_per_fold

@@ -167,14 +167,18 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
     return out
 
 
-def trained_music_sources(*, data_root: Path) -> frozenset[str]:
+def trained_music_sources(*, data_root: Path, training_data: Mapping[str, Any] | None = None) -> frozenset[str]:
     """Sources of the ``train`` song rows the shipped stage 1 was fitted on (:func:`dramapic.lab.mixes.stage1_rows`:
     ``manifest.csv``'s and, since 2026-12-04, the extra music's outside :data:`HELDOUT_SOURCES`). Their ``dev``
-    clips are other tracks of a source it heard; only the held-out sources are music it never heard."""
+    clips are other tracks of a source it heard; only the held-out sources are music it never heard.
+
+    ``training_data`` (the stacker's manifest record) removes the sources a fit left out (``excluded_music_sources``,
+    recorded by :func:`dramapic.lab.train_stage1.train_stage1` when used)."""
     from .mixes import stage1_rows
 
+    left_out = set((training_data or {}).get("excluded_music_sources", ()))
     return frozenset(r["source"] for r in stage1_rows(Path(data_root) / "manifest.csv")
-                     if r["split"] == "train" and r["label"] == "song")
+                     if r["split"] == "train" and r["label"] == "song" and r["source"] not in left_out)
 
 
 def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None,

@@ -434,6 +434,7 @@ def train_stage1(
     keep: dict[str, Any] | None = None,
     extra_voices: bool = False,
     excluded_voice_sources: Sequence[str] = (),
+    excluded_music_sources: Sequence[str] = (),
     progress: ProgressHook = silent_hook,
 ) -> list[dict[str, Any]]:
     """Train and register the stage-1 members and their stacker.
@@ -468,8 +469,8 @@ def train_stage1(
     extra_voices : bool
         Also train on ``manifest_extra.csv``'s voices (at most :data:`~dramapic.lab.mixes.EXTRA_VOICE_SPEAKERS`
         speakers per source); off for the shipped files (measured across corpora: worse).
-    excluded_voice_sources : sequence of str
-        Voice sources (manifest ``source``) left out entirely: the cross-corpus protocol's fits.
+    excluded_voice_sources, excluded_music_sources : sequence of str
+        Voice / music sources (manifest ``source``) left out entirely: the cross-corpus protocol's fits.
     keep : dict, optional
         For analysis: filled with the prepared mixes (``items``), their out-of-fold member probabilities
         (``oof``), the fold members (``fold_members``), the final members (``finals``) and the stacker.
@@ -482,7 +483,8 @@ def train_stage1(
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    voices = {"extra_voices": extra_voices, "excluded_voice_sources": tuple(excluded_voice_sources)}
+    voices = {"extra_voices": extra_voices, "excluded_voice_sources": tuple(excluded_voice_sources),
+              "excluded_music_sources": tuple(excluded_music_sources)}
     mixes = build_training_mixes(manifest_csv, seed=seed, seconds_per_fold=seconds_per_fold, mix_s=mix_s,
                                  max_clips=max_clips, progress=progress, **voices)
     t_mix = time.perf_counter() - t0
@@ -566,6 +568,8 @@ def train_stage1(
                                          f"at most {EXTRA_VOICE_SPEAKERS} (seeded choice, all their clips)"}
     if excluded_voice_sources:
         training_data["excluded_voice_sources"] = sorted(excluded_voice_sources)
+    if excluded_music_sources:
+        training_data["excluded_music_sources"] = sorted(excluded_music_sources)
     if max_clips is not None:
         training_data["max_clips"] = max_clips
     total_s = round(time.perf_counter() - t0, 1)

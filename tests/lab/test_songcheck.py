@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -117,3 +119,42 @@ def test_the_seen_music_is_what_the_default_stage_1_was_trained_on(tmp_path):
         + f"x/t3.opus,song,a_cappella,,t3,{held_out},train,15\n", encoding="utf-8")
     # the extra music's train sources were heard; its dev-only sources and the held-out ones were not
     assert trained_music_sources(data_root=tmp_path) == {"fof", "usdx"}
+    # a fit that left a source out (its stacker's training record says so) never heard it
+    assert trained_music_sources(data_root=tmp_path, training_data={"excluded_music_sources": ["usdx"]}) == {"fof"}
+    assert trained_music_sources(data_root=tmp_path, training_data={"split": "train"}) == {"fof", "usdx"}
+
+
+def test_the_cli_song_check_marks_a_source_unheard_when_the_stacker_left_it_out(tmp_path, monkeypatch, capsys):
+    import dataclasses
+    import shutil
+
+    from dramapic import models
+    from dramapic.cli import main
+    from dramapic.config import load_pipeline
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (tmp_path / "manifest.csv").write_text(columns + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
+    (tmp_path / "manifest_extra.csv").write_text(columns, encoding="utf-8")
+    (tmp_path / "manifest_extra_music.csv").write_text(columns + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n",
+                                                       encoding="utf-8")
+    (tmp_path / "x").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "samples" / "drama_sample.mp4", tmp_path / "x" / "b.mp4")
+
+    def run() -> str:
+        assert main(["eval", "--song-check", "--data", str(tmp_path), "--no-progress"]) == 0
+        return capsys.readouterr().out
+
+    assert "usdx (seen)" in run()  # the shipped stacker heard its train tracks
+    stacker = load_pipeline(None).stage1.stacker
+    real = models.load_manifest
+
+    def left_out(root=None):
+        manifest = real(root)
+        entry = manifest.entries[stacker]
+        record = {**entry.info["training_data"], "excluded_music_sources": ["usdx"]}
+        changed = dataclasses.replace(entry, info={**entry.info, "training_data": record})
+        return dataclasses.replace(manifest, entries={**manifest.entries, stacker: changed})
+
+    monkeypatch.setattr(models, "load_manifest", left_out)
+    out = run()
+    assert "usdx" in out and "usdx (seen)" not in out

@@ -300,3 +300,9 @@ def test_stage1_material_can_take_extra_voices_capped_per_source_and_leave_out_s
     without = mixes.stage1_rows(manifest, extra_voices=True, excluded_voice_sources=["cv", "libri"])
     assert [r["path"] for r in without] == ["m/b.wav", "x/r0.wav"]
     assert mixes.stage1_manifests(manifest, extra_voices=True) == [manifest, tmp_path / mixes.EXTRA_VOICE_MANIFEST]
+    # music sources are left out by label: a source with voices and songs keeps its voices
+    (tmp_path / mixes.EXTRA_MUSIC_MANIFEST).write_text(
+        columns + "x/t1.opus,song,vocal_pop,,t1,libri,train,15\n" + "x/t2.opus,song,piano,,t2,agb,train,15\n",
+        encoding="utf-8")
+    assert [r["path"] for r in mixes.stage1_rows(manifest, excluded_music_sources=["libri", "fof"])] == [
+        "v/a.wav", "x/t2.opus"]
