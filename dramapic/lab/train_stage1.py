@@ -483,17 +483,17 @@ def train_stage1(
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    voices = {"extra_voices": extra_voices, "excluded_voice_sources": tuple(excluded_voice_sources),
-              "excluded_music_sources": tuple(excluded_music_sources)}
+    material = {"extra_voices": extra_voices, "excluded_voice_sources": tuple(excluded_voice_sources),
+                "excluded_music_sources": tuple(excluded_music_sources)}
     mixes = build_training_mixes(manifest_csv, seed=seed, seconds_per_fold=seconds_per_fold, mix_s=mix_s,
-                                 max_clips=max_clips, progress=progress, **voices)
+                                 max_clips=max_clips, progress=progress, **material)
     t_mix = time.perf_counter() - t0
     items = prepare_mixes(mixes, progress=progress)
     t_det = time.perf_counter() - t0 - t_mix
     clock = time.perf_counter()
     reel_items: list[PreparedMix] = []
     if reels and any(kind in WINDOW_KINDS for _, kind, _ in members):
-        built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds, **voices)
+        built = build_clip_reels(manifest_csv, seed=seed, max_clips=max_clips, seconds=reel_seconds, **material)
         reel_items = [PreparedMix(r.name, r.fold, r.audio, r.labels, None, window_hop_s=1.0) for r in built]
     t_reels = time.perf_counter() - clock
     yamnet_kinds = frozenset(kind for _, kind, _ in members if kind in YAMNET_KINDS)
