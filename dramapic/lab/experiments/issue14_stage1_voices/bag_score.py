@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-
 from dramapic import media
 from dramapic.analysis import detectors
 from dramapic.analysis.stage1 import Stage1Ensemble, stage1_frame_labels
@@ -26,6 +25,8 @@ from dramapic.lab.variants import _segments_from_frames
 from dramapic.models import load_manifest
 from dramapic.result import SAMPLE_RATE, SCHEMA
 
+from score_voices import spec_files  # this folder's sibling script
+
 
 def main(argv: list[str]) -> None:
     data, timelines, out, name = Path(argv[0]), Path(argv[1]), Path(argv[2]), argv[3]
@@ -35,16 +36,11 @@ def main(argv: list[str]) -> None:
                                         members_mean_share=cfg.members_mean_share) for r in roots]
     results = json.loads(out.read_text()) if out.exists() else {}
     for spec in argv[5:]:
-        if spec == "dev_mixes":
-            folder, pattern = data / "dev_mixes", "devmix_*.labels.csv"
-        else:
-            folder_name, _, stem = spec.partition(":")
-            folder, pattern = timelines / folder_name, f"{stem or '*'}.labels.csv"
+        folder, pattern = spec_files(data, timelines, spec)
         scores: dict[str, list] = {}
         for labels_csv in sorted(folder.glob(pattern)):
-            stem = labels_csv.name.removesuffix(".labels.csv")
-            audio_path = next(p for p in labels_csv.parent.glob(stem + ".*") if p.suffix in (".opus", ".wav", ".flac"))
-            audio = media.decode_audio(media.probe(audio_path))
+            # the audio beside the labels, as evaluate_variants finds it
+            audio = media.decode_audio(media.probe(labels_csv.with_name(labels_csv.name.replace(".labels.csv", ".opus"))))
             duration = len(audio) / SAMPLE_RATE
             reference = load_reference(labels_csv)
             det = detectors.run_detectors(audio)

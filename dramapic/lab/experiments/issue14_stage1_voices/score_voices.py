@@ -19,17 +19,21 @@ from dramapic.config import load_pipeline
 from dramapic.lab.variants import evaluate_variants
 
 
+def spec_files(data: Path, timelines: Path, spec: str) -> tuple[Path, str]:
+    """The folder and glob pattern of a SPEC: ``dev_mixes``, a timeline folder, or ``folder:stem``."""
+    if spec == "dev_mixes":
+        return data / "dev_mixes", "devmix_*.labels.csv"
+    name, _, stem = spec.partition(":")
+    return timelines / name, f"{stem or '*'}.labels.csv"
+
+
 def main(argv: list[str]) -> None:
     data, timelines, out, variant = Path(argv[0]), Path(argv[1]), Path(argv[2]), argv[3]
     print("dramapic from", Path(dramapic.__file__).parent, flush=True)
     pipeline = load_pipeline(None)
     results = json.loads(out.read_text()) if out.exists() else {}
     for spec in argv[4:]:
-        if spec == "dev_mixes":
-            folder, pattern = data / "dev_mixes", "devmix_*.labels.csv"
-        else:
-            name, _, stem = spec.partition(":")
-            folder, pattern = timelines / name, f"{stem or '*'}.labels.csv"
+        folder, pattern = spec_files(data, timelines, spec)
         report = evaluate_variants(folder, pipeline, gender=False, pattern=pattern).to_dict()["stage1"]
         results.setdefault(variant, {})[spec] = report
         best = max((k for k in report if k.startswith("stage1-")), key=lambda k: report[k]["accuracy"])
