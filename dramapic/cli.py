@@ -17,7 +17,8 @@ from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
 
-STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file"}
+STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
+               "speech reference": "timeline"}
 TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
 
 
@@ -220,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus: the timeline tree (default: built once under --work)")
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
-                          help="--cross-corpus: where the voice window table and the built timelines are kept "
+                          help="--cross-corpus / --reference speech: where the voice window table, the built timelines "
+                               "and the speech references are kept "
                                "(default: ~/.cache/dramapic/cross-corpus)")
     evaluate.add_argument("--seeds", type=_seed_list, default=(0,), metavar="N[,N...]",
                           help="--cross-corpus: training seeds of the refitted gender and speaker models and of the "
@@ -230,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--copies", type=_positive_int, default=None, metavar="N",
                           help="--cross-corpus: augmented copies per voice clip in the window tables the held-out "
                                "models are fitted on (default 2, the shipped models'; as dramapic train --copies)")
+    evaluate.add_argument("--reference", choices=("as-built", "speech"), default="as-built",
+                          help="--mixes / --cross-corpus: score against the timelines' own labels (as-built, the "
+                               "default) or against a copy where utterance time that holds no speech in the clean "
+                               "clip (leading clicks, long pauses) is not voice (speech; needs --data; kept under "
+                               "--work)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -386,6 +393,10 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
     pipeline = _pipeline(args)
     if args.song_check:
+        if args.reference != "as-built":
+            from .errors import InputError
+
+            raise InputError("--reference applies to --mixes and --cross-corpus, not to --song-check")
         return _song_check(args, pipeline, progress)
     if args.cross_corpus:
         return _cross_corpus(args, pipeline, progress)
@@ -393,6 +404,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         from .errors import InputError
 
         raise InputError(f"mixes folder not found: {args.mixes}")
+    if args.reference == "speech":
+        args.mixes = _speech_reference(args, args.mixes, progress)
     if args.variants:  # --no-gender: the stage-1 variants only
         report = evaluate_variants(args.mixes, pipeline, limit=args.limit, gender=pipeline.stage2.gender,
                                    progress=progress)
@@ -418,13 +431,17 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         raise InputError("--cross-corpus needs --data, the shared data folder with manifest.csv")
     if not (args.data / "manifest.csv").is_file():
         raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
-    work = args.work or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dramapic" / "cross-corpus"
+    work = _eval_work(args)
     timelines = args.timelines
     if timelines is None:
         from .lab.timelines import build_timelines
 
         timelines = work / "timelines"
         build_timelines(data=args.data, out=timelines, progress=progress)
+    if args.reference == "speech":
+        timelines = _speech_reference(args, timelines, progress, tree=True)
+        if args.mixes is not None:
+            args.mixes = _speech_reference(args, args.mixes, progress)
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
     for seed in args.seeds:
@@ -462,6 +479,29 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                                         "runs": runs}),
                           args.json)
     return 0
+
+
+def _eval_work(args: argparse.Namespace) -> Path:
+    """``--work``, or the per-user cache folder of the evaluations."""
+    return args.work or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dramapic" / "cross-corpus"
+
+
+def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
+    """The speech-trimmed copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
+    import hashlib
+
+    from .errors import InputError
+    from .lab.speech_reference import speech_reference, speech_reference_tree
+
+    if args.data is None:
+        raise InputError("--reference speech needs --data, the shared data folder the timelines' clips come from")
+    if not Path(folder).is_dir():
+        raise InputError(f"timelines folder not found: {folder}")
+    where = Path(folder).resolve()
+    out = _eval_work(args) / "speech-reference" / f"{where.name}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
+    if tree:
+        return speech_reference_tree(where, data=args.data, out=out, progress=progress)
+    return speech_reference(where, data=args.data, out=out, progress=progress)
 
 
 def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
