@@ -412,10 +412,18 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     else:
         report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
                                 limit=args.limit)
+    _print_reference(args)
     print(report.format_table())
     if args.json:
-        write_json_atomic(report.to_dict(), args.json)
+        write_json_atomic({**report.to_dict(), "reference": args.reference}, args.json)
     return 0
+
+
+def _print_reference(args: argparse.Namespace) -> None:
+    """Say which ground truth the figures below are scored against when it is not the timelines' own."""
+    if args.reference == "speech":
+        print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
+              "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
 
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
@@ -444,6 +452,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
             args.mixes = _speech_reference(args, args.mixes, progress)
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
+    _print_reference(args)
     for seed in args.seeds:
         rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
                                   dev_mixes=args.mixes, limit=args.limit, seed=seed, copies=copies,
@@ -475,7 +484,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         write_json_atomic(_nan_to_none({"seed": runs[0]["seed"], "summary": runs[0]["summary"],
                                         "gender_calibration": runs[0]["gender_calibration"],
                                         "stage1_members": members, "files": runs[0]["files"],
-                                        "seeds": list(args.seeds), "copies": copies, "over_seeds": over_seeds,
+                                        "seeds": list(args.seeds), "copies": copies, "reference": args.reference,
+                                        "over_seeds": over_seeds,
                                         "runs": runs}),
                           args.json)
     return 0

@@ -206,3 +206,41 @@ def test_a_timeline_tree_is_copied_folder_by_folder_and_read_as_one(tmp_path, sa
     assert [(t.folder, t.name) for t in found] == [("cv", "devmix_01")]
     assert _labels(found[0].labels_csv) == _labels(tmp_path / "ref-tree" / "cv" / "devmix_01.labels.csv")
     assert _labels(found[0].labels_csv) != _labels(tree / "cv" / "devmix_01.labels.csv")
+
+
+def test_cross_corpus_scores_every_stage_on_the_speech_copies(tmp_path, sample_audio, monkeypatch, capsys):
+    """``eval --cross-corpus --reference speech``: the voice protocol, its dev mixes and stage 1's member check all
+    read the trimmed copies under --work (same audio, trimmed labels); the output and the JSON say so."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus, stage1_crosscorpus
+    from dramapic.lab.crosscorpus import find_timelines, held_out
+    from dramapic.lab.evaluate import score_result
+    from dramapic.lab.reference import load_reference
+
+    data, mixes, *_ = _make(tmp_path, sample_audio)
+    tree = tmp_path / "tree"
+    shutil.copytree(mixes, tree / "cv")
+    (data / "manifest.csv").write_text("path,label\n")
+    asked: dict = {}
+
+    def protocol(**kw):
+        asked.update(kw)
+        found = find_timelines(kw["timelines"], dev_mixes=kw["dev_mixes"])
+        result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": []}
+        return [(t, held_out(t), score_result(result, load_reference(t.labels_csv))) for t in found]
+
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", protocol)
+    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(
+        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    out = tmp_path / "xc.json"
+    assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
+                     "--work", str(tmp_path / "work"), "--reference", "speech", "--json", str(out),
+                     "--no-progress"]) == 0
+    copies = tmp_path / "work" / "speech-reference"
+    for where in (asked["timelines"], asked["dev_mixes"], asked["members"]["timelines"]):
+        assert copies in where.parents
+    assert asked["members"]["timelines"] == asked["timelines"]
+    trimmed = asked["timelines"] / "cv" / "devmix_01.labels.csv"
+    assert _voice_seconds(_labels(trimmed)) < _voice_seconds(_labels(tree / "cv" / "devmix_01.labels.csv"))
+    assert "Reference: speech" in capsys.readouterr().out
+    assert json.loads(out.read_text())["reference"] == "speech"
