@@ -217,7 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
                                "without it, scored on timelines of its dev speakers; then stage 1's member check on "
                                "the same timelines (needs --data)")
     evaluate.add_argument("--data", type=Path, default=None,
-                          help="--song-check / --cross-corpus: the shared data folder (manifests)")
+                          help="--song-check / --cross-corpus / --reference speech: the shared data folder "
+                               "(manifests, clips)")
     evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus: the timeline tree (default: built once under --work)")
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",

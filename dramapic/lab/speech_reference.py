@@ -162,8 +162,17 @@ def trimmed_labels(labels_csv: Path, *, data: Path, clips: dict[str, np.ndarray]
             rows = list(csv.DictReader(handle))
     except (OSError, ValueError) as err:
         raise InputError(f"cannot read timeline {name} for its speech reference: {err}") from None
-    if not rows or "items" not in recipe:
+    if not rows or not isinstance(recipe, dict) or "items" not in recipe:
         raise InputError(f"timeline {name}: no labels or no recipe items")
+    try:
+        return _trimmed(recipe, rows, data=data, clips=clips)
+    except (KeyError, ValueError, TypeError, AttributeError) as err:  # a hand-edited or foreign recipe
+        raise InputError(f"timeline {name}: its labels or recipe cannot be read as the timelines' ({err!r})") from None
+
+
+def _trimmed(recipe: Mapping[str, Any], rows: Sequence[Mapping[str, str]], *, data: Path,
+             clips: dict[str, np.ndarray] | None) -> tuple[list, list]:
+    """:func:`trimmed_labels` on a recipe and label rows already read."""
     n = round(float(rows[-1]["end"]) / FRAME_S)
     label = np.empty(n, dtype=object)
     for r in rows:

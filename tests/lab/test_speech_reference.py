@@ -244,3 +244,15 @@ def test_cross_corpus_scores_every_stage_on_the_speech_copies(tmp_path, sample_a
     assert _voice_seconds(_labels(trimmed)) < _voice_seconds(_labels(tree / "cv" / "devmix_01.labels.csv"))
     assert "Reference: speech" in capsys.readouterr().out
     assert json.loads(out.read_text())["reference"] == "speech"
+
+
+def test_a_malformed_recipe_is_one_typed_error(tmp_path, sample_audio):
+    data, mixes, *_ = _make(tmp_path, sample_audio)
+    recipe = json.loads((mixes / "devmix_01.json").read_text())
+    recipe["items"][1]["clips"] = ["extra/clips/cv/spk_f/a.wav@soon"]
+    (mixes / "devmix_01.json").write_text(json.dumps(recipe))
+    with pytest.raises(InputError, match="devmix_01"):
+        sr.speech_reference(mixes, data=data, out=tmp_path / "ref")
+    (mixes / "devmix_01.json").write_text("[]")
+    with pytest.raises(InputError, match="no recipe items"):
+        sr.speech_reference(mixes, data=data, out=tmp_path / "ref")
