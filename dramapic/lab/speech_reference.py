@@ -24,7 +24,6 @@ leans towards the product; what it measures is how much of a figure is the recip
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import os
 import shutil
@@ -35,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ..analysis.smoothing import runs_of
 from ..errors import InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
@@ -97,9 +97,8 @@ def clean_speech_frames(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE) ->
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
-    """[start, end) runs of True."""
-    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
-    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+    """[start, end) runs of True (the smoothing's run splitter on the 0/1 path)."""
+    return [(run.start, run.end) for run in runs_of(mask.astype(np.int8)) if run.label]
 
 
 def utterance_audio(item: Mapping[str, Any], *, data: Path, clips: dict[str, np.ndarray] | None = None
@@ -233,17 +232,17 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     OutputError
         ``out`` cannot be written.
     """
+    from .timelines import _clear_stale_staging, _sha256
+
     folder, out = Path(folder), Path(out)
     labels = sorted(folder.glob("*.labels.csv"))
     if not labels:
         raise InputError(f"no *.labels.csv timelines in {folder}")
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
-           "files": {p.name: _digest(p) for p in labels}
-           | {f"{_stem(p)}.json": _digest(p.with_name(f"{_stem(p)}.json")) for p in labels}}
+           "files": {p.name: _sha256(p, what="timeline file") for p in labels}
+           | {f"{_stem(p)}.json": _sha256(p.with_name(f"{_stem(p)}.json"), what="timeline recipe") for p in labels}}
     if _marker(out) == key:
         return out
-    from .timelines import _clear_stale_staging
-
     # written one level down in a hidden staging folder (never a folder of labels a reader of the tree could
     # take for timelines), then renamed into place; a killed writer's staging folder is removed by the next one
     try:
@@ -293,13 +292,6 @@ def speech_reference_tree(root: Path, *, data: Path, out: Path, folders: Sequenc
 
 def _stem(labels_csv: Path) -> str:
     return labels_csv.name[: -len(".labels.csv")]
-
-
-def _digest(path: Path) -> str:
-    try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
-    except OSError as err:
-        raise InputError(f"cannot read {path}: {err}") from None
 
 
 def _marker(out: Path) -> dict[str, Any] | None:
