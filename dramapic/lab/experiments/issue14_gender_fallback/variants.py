@@ -56,7 +56,29 @@ def _cluster_merge(threshold: float):
     return variant(threshold)
 
 
-VARIANTS = {"base": base, "sizeaware": base, "sizecap": base,
+def _file_centre(alpha: float):
+    """Cluster on per-recording centred embeddings (``../issue14_same_gender_merges``): subtract ``alpha`` x the
+    talk-weighted mean window, a bed shared by every window of a scene pulling them all together, then renormalise;
+    the stopping distance stays the projection's calibrated one."""
+    import numpy as np
+
+    from dramapic.analysis.embeddings import l2
+    real = diar.cluster_windows
+
+    def patched(*, embeddings, weights, **kw):
+        w = np.asarray(weights, dtype=np.float64)
+        mean = (embeddings * w[:, None]).sum(axis=0) / max(w.sum(), 1e-9)
+        return real(embeddings=l2(embeddings - alpha * mean), weights=weights, **kw)
+
+    diar.cluster_windows = patched
+
+    def undo():
+        diar.cluster_windows = real
+    return undo
+
+
+VARIANTS = {"base": base,
+            **{f"centre{int(a * 100)}": (lambda a=a: _file_centre(a)) for a in (0.2, 0.35)}, "sizeaware": base, "sizecap": base,
             **{f"clustermerge{int(t * 100)}": (lambda t=t: _cluster_merge(t)) for t in (0.5, 0.7, 0.9)},
             **{f"abstain{int(v * 100)}": (lambda v=v: _model_setting("abstain_below", v))
                for v in (0.8, 0.85, 0.95, 0.97)},
