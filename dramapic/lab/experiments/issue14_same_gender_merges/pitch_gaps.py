@@ -21,7 +21,9 @@ from dramapic.analysis.pitch import window_pitch_features
 def speakers_of(labels: Path) -> list[dict]:
     audio = media.decode_audio(media.probe(labels.with_name(labels.name.replace(".labels.csv", ".opus"))))
     utterances: dict[tuple[str, str], list[np.ndarray]] = {}
-    for row in csv.DictReader(open(labels, newline="")):
+    with open(labels, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
         if row["label"] != "voice" or "+" in row["speaker"]:
             continue
         start, end = float(row["start"]), float(row["end"])
