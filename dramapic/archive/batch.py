@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import dataclasses
 import fnmatch
-import glob
 import hashlib
 import json
 import logging
@@ -225,7 +224,8 @@ def _archive_folder(archive: str | Path) -> Path:
 
 def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
                skip_dirs: Iterable[Path] = ()) -> list[ArchiveFile]:
-    """The media files under ``archive``, recursively, sorted by relative path.
+    """The media files under ``archive``, recursively, sorted by relative path (a name that is not valid UTF-8
+    is skipped with a warning: it cannot be the file's key in the database).
 
     Parameters
     ----------
@@ -244,6 +244,10 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     root = _archive_folder(archive).resolve()
     skip = {Path(d).resolve() for d in skip_dirs}
     extensions = _normalise_extensions(options.extensions)
+    # every media file of a folder claims its stem, also one this batch's filters leave out: a later batch with
+    # other filters must give ep1.mp4 and ep1.mkv the same separate output folders, not one shared folder
+    media_like = extensions | _normalise_extensions(DEFAULT_EXTENSIONS)
+    stems: dict[tuple[str, str], int] = {}
     found = []
 
     def walk_error(err: OSError) -> None:
@@ -256,10 +260,20 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
             if name.startswith("."):
                 continue
             suffix = name.rsplit(".", 1)[-1].lower() if "." in name else ""
-            if suffix not in extensions or name.endswith(".dramapic.mp4"):
+            if suffix not in media_like or name.endswith(".dramapic.mp4"):
                 continue
             path = here / name
             rel = path.relative_to(root).as_posix()
+            try:
+                rel.encode("utf-8")
+            except UnicodeEncodeError:  # bytes of another encoding (CP949 from an old share): no database key
+                log.warning("skipped %s: its name is not valid UTF-8 (rename it to include it)",
+                            os.fsencode(rel).decode("utf-8", "backslashreplace"))
+                continue
+            key = (PurePosixPath(rel).parent.as_posix(), path.stem)
+            stems[key] = stems.get(key, 0) + 1
+            if suffix not in extensions:
+                continue
             if options.include and not _matches(rel, options.include):
                 continue
             if options.exclude and _matches(rel, options.exclude):
@@ -272,16 +286,13 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
             if not path.is_file():
                 continue
             found.append((path, rel, stat))
-    return _with_output_dirs(found)
+    return _with_output_dirs(found, stems)
 
 
-def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]]) -> list[ArchiveFile]:
+def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]],
+                      stems: dict[tuple[str, str], int]) -> list[ArchiveFile]:
     # Outputs are named after the file's stem (run.output_paths). Two files of one folder with the same stem
     # (ep1.mp4 and ep1.mkv) would overwrite each other's outputs: those get a folder of their own, "ep1.mkv.d/".
-    stems: dict[tuple[str, str], int] = {}
-    for path, rel, _ in found:
-        parent = PurePosixPath(rel).parent.as_posix()
-        stems[(parent, path.stem)] = stems.get((parent, path.stem), 0) + 1
     files = []
     for path, rel, stat in sorted(found, key=lambda f: f[1]):
         parent = PurePosixPath(rel).parent
@@ -413,15 +424,6 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _sweep_partials(directory: Path, stem: str) -> None:
-    # outputs are written as ".<stem>.XXXX.part.<ext>" and renamed at the end; a killed batch leaves them behind
-    for leftover in glob.glob(os.path.join(glob.escape(str(directory)), f".{glob.escape(stem)}.*.part.*")):
-        try:
-            os.unlink(leftover)
-        except OSError:
-            pass
-
-
 def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: PipelineConfig,
                  options: TaskOptions = TaskOptions()) -> FileOutcome:
     """Process one archive file: :func:`dramapic.run.run` with its outputs in ``out_dir`` (created if missing).
@@ -450,7 +452,6 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
     clock = time.perf_counter()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        _sweep_partials(directory, source.stem)
         run_options = RunOptions(output_dir=directory, subtitle_format=options.subtitle_format,
                                  video="burn" if options.burn else "none", overwrite=True,
                                  language=options.language, analysis=options.analysis)

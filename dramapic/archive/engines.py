@@ -127,41 +127,63 @@ class ProcessPoolEngine(Engine):
                                    initializer=_init_pool_worker, initargs=(self.pipeline, self.threads, os.getpid()))
 
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        """As :meth:`Engine.imap_unordered`. A worker that dies (out of memory, a crash in native code) breaks the
+        whole pool, and every job in flight fails with it, not only the one that killed it. Those jobs are not
+        failed: each is run again *alone* in a fresh pool, and only one that breaks a pool while alone is failed
+        (``BrokenProcessPool``); the others finish as if nothing had happened."""
+        from collections import deque
         from concurrent.futures import FIRST_COMPLETED, wait
         from concurrent.futures.process import BrokenProcessPool
 
         queue = iter(jobs)
-        pending: dict[Any, Hashable] = {}
+        suspects: deque[Job] = deque()  # in flight when a pool broke: each to be run alone
+        alone: Hashable | None = None  # the tag of the suspect running alone now
+        pending: dict[Any, tuple[Job, Any]] = {}  # future -> (its job, the executor it went to)
         exhausted = False
         while True:
-            while not exhausted and len(pending) < self.max_in_flight:
-                job = next(queue, None)
-                if job is None:
-                    exhausted = True
+            while alone is None:
+                isolate = bool(suspects)
+                if isolate:
+                    if pending:  # the others finish first: a suspect runs alone
+                        break
+                    job = suspects.popleft()
+                elif exhausted or len(pending) >= self.max_in_flight:
                     break
-                args, kwargs, tag = job
+                else:
+                    job = next(queue, None)
+                    if job is None:
+                        exhausted = True
+                        break
                 if self._executor is None:
                     self._executor = self._new_executor()
+                args, kwargs, tag = job
                 try:
                     # run_task: a worker told to stop (SIGTERM) cleans up the file in hand, then exits
                     future = self._executor.submit(run_task, fn, *args, **kwargs)
-                except BrokenProcessPool as err:
+                except BrokenProcessPool:  # it broke before this job reached it: not this job's doing
                     self._replace_broken()
-                    yield tag, None, err
+                    suspects.appendleft(job)
                     continue
-                pending[future] = tag
+                pending[future] = (job, self._executor)
+                if isolate:
+                    alone = tag
             if not pending:
                 return
             finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-            broken = False
             for future in finished:
-                tag = pending.pop(future)
-                error = future.exception()
+                job, executor = pending.pop(future)
+                tag = job[2]
+                error = (BrokenProcessPool("cancelled when its pool broke") if future.cancelled()
+                         else future.exception())
                 if isinstance(error, BrokenProcessPool):
-                    broken = True
+                    if executor is self._executor:  # not a pool already replaced for an earlier casualty
+                        self._replace_broken()
+                    if tag != alone:
+                        suspects.append(job)
+                        continue
+                if tag == alone:
+                    alone = None
                 yield tag, (None if error is not None else future.result()), error
-            if broken:
-                self._replace_broken()
 
     def _replace_broken(self) -> None:
         log.warning("a worker process died; starting a fresh pool for the remaining files")

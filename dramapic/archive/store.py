@@ -524,12 +524,20 @@ class _Transaction:
             try:
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
-                self._db.execute("ROLLBACK")
+                self._rollback()  # a failed COMMIT (disk full) may have rolled back already
                 raise OutputError(f"cannot write to the archive database: {err}") from None
-        elif self._db.in_transaction:
-            self._db.execute("ROLLBACK")
+        else:
+            self._rollback()
         if isinstance(value, sqlite3.Error):
             raise OutputError(f"cannot write to the archive database: {value}") from value
+
+    def _rollback(self) -> None:
+        if not self._db.in_transaction:
+            return
+        try:
+            self._db.execute("ROLLBACK")
+        except sqlite3.Error:  # the error that brought us here is the one to report
+            pass
 
 
 def _known_run(row: sqlite3.Row) -> KnownRun:

@@ -68,6 +68,45 @@ def test_find_media_filters_skips_and_mirrors(tmp_path):
         BatchOptions(scheduler="tcp://x:1")  # a scheduler only goes with the dask engine
 
 
+def test_filters_do_not_change_where_same_stem_files_write(tmp_path):
+    # a batch of the .mp4 files only and a later one of the .mkv files must not share a.ep1's outputs
+    for rel in ("a/ep1.mp4", "a/ep1.mkv", "a/ep2.mp4"):
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    only_mp4 = {f.rel: f.output_dir for f in find_media(tmp_path, BatchOptions(include=("*.mp4",)))}
+    only_mkv = {f.rel: f.output_dir for f in find_media(tmp_path, BatchOptions(extensions=("mkv",)))}
+    assert only_mp4 == {"a/ep1.mp4": "a/ep1.mp4.d", "a/ep2.mp4": "a"}
+    assert only_mkv == {"a/ep1.mkv": "a/ep1.mkv.d"}
+
+
+def test_a_name_that_is_not_utf8_is_skipped_with_a_warning(tmp_path, caplog):
+    raw = os.fsencode(tmp_path) + b"/" + "드라마".encode("cp949") + b".mp4"
+    with open(raw, "wb") as handle:
+        handle.write(b"x")
+    (tmp_path / "ep1.mp4").write_bytes(b"x")
+    with caplog.at_level("WARNING", logger="dramapic"):
+        assert [f.rel for f in find_media(tmp_path)] == ["ep1.mp4"]
+    assert "not valid UTF-8" in caplog.text
+
+
+def test_process_file_leaves_another_files_outputs_in_progress_alone(tmp_path):
+    # movie.trailer.mp4 is being written by another worker into the same folder when movie.mp4 starts
+    from dramapic.writers import OutputSet
+
+    out = tmp_path / "out"
+    out.mkdir()
+    (tmp_path / "movie.mp4").write_bytes(b"\x00" * 5000)
+    finals = [out / "movie.trailer.srt", out / "movie.trailer.dramapic.json"]
+    with OutputSet(overwrite=True) as other:
+        other.check(finals)
+        for final in finals:
+            other.reserve(final).write_text("half written")
+        outcome = process_file(tmp_path / "movie.mp4", out, rel="movie.mp4", pipeline=load_pipeline(None))
+        assert outcome.status == "failed"
+        other.commit()
+    assert all(final.read_text() == "half written" for final in finals)
+
+
 # -- one batch in this process ---------------------------------------------------------------------------------
 
 def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, monkeypatch):
@@ -327,15 +366,14 @@ def test_a_missing_model_stops_the_batch_before_any_file(tmp_path, monkeypatch, 
     (root / load_manifest(root).get(missing).files[0].path).unlink()
     monkeypatch.setattr(resources, "models_dir", lambda: root)
 
-    def must_not_run(*args, **kwargs):
-        raise AssertionError("a file was processed before the models were checked")
-
-    monkeypatch.setattr("dramapic.archive.batch.process_file", must_not_run)
+    processed = []  # an exception raised here would be caught as the file's failure: record the call instead
+    monkeypatch.setattr("dramapic.archive.batch.process_file", lambda *args, **kwargs: processed.append(args))
     archive = tmp_path / "archive"
     archive.mkdir()
     (archive / "ep1.mp4").write_bytes(b"\x00" * 1000)
     with pytest.raises(ModelError, match=missing):
         run_batch(archive, tmp_path / "out", pipeline=load_pipeline(None))
+    assert processed == []
 
 
 def test_a_batch_that_finds_no_media_says_so(tmp_path):

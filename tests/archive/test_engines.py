@@ -66,6 +66,24 @@ def _exit_or_echo(value):
     return value
 
 
+def _exit_or_echo_slowly(value):
+    if value == 1:
+        time.sleep(0.3)  # the others are running when this worker dies
+        os._exit(1)
+    time.sleep(1.0)
+    return value
+
+
+def test_a_dying_worker_fails_only_its_own_job_not_the_others_in_flight():
+    # the dead worker breaks the whole pool and every job in flight with it; only the one that breaks a pool
+    # again when run alone is failed, the bystanders run again and finish
+    jobs = [((1,), {}, "dies"), (("a",), {}, "a"), (("b",), {}, "b"), (("c",), {}, "c")]
+    with ProcessPoolEngine(2, max_in_flight=4) as engine:
+        results = {tag: (value, type(error).__name__ if error else None)
+                   for tag, value, error in engine.imap_unordered(_exit_or_echo_slowly, jobs)}
+    assert results == {"dies": (None, "BrokenProcessPool"), "a": ("a", None), "b": ("b", None), "c": ("c", None)}
+
+
 def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="unknown engine"):
         make_engine("spark")

@@ -63,6 +63,39 @@ def test_a_file_is_recorded_whole_or_not_at_all(tmp_path, monkeypatch):
         assert store.query("SELECT run_id FROM summaries")[0][0] == run_id
 
 
+class _FullDisk:
+    """A connection whose COMMIT fails as SQLite's does on a full disk: the transaction is already rolled back."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.db.in_transaction
+
+    def execute(self, sql: str, *args):
+        if sql == "COMMIT":
+            self.db.execute("ROLLBACK")
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+
+def test_a_commit_on_a_full_disk_is_one_typed_error_and_writes_nothing(tmp_path):
+    from dramapic.archive.store import _Transaction
+
+    db = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
+    db.execute("CREATE TABLE t (x)")
+    with pytest.raises(OutputError, match="disk is full"):
+        with _Transaction(_FullDisk(db)) as conn:
+            conn.execute("INSERT INTO t VALUES (1)")
+    assert not db.in_transaction and db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+    with pytest.raises(OutputError, match="disk is full"):  # an error inside the block: rolled back once
+        with _Transaction(db) as conn:
+            conn.execute("INSERT INTO t VALUES (2)")
+            raise sqlite3.OperationalError("database or disk is full")
+    assert not db.in_transaction and db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
+
+
 def test_retrying_a_key_updates_its_row_and_a_new_key_adds_one(tmp_path):
     with Store.open(tmp_path / DB_NAME) as store:
         store.record(make_record(status="failed", error="broken"), batch_id=None)
