@@ -618,7 +618,7 @@ class BatchProgress:
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:
             self.failed += 1
-            self._say(f"failed  {event.rel}: {event.error}", level=logging.WARNING)
+            self._say(f"failed  {event.rel}: {event.error}", level=logging.ERROR)  # shown with --quiet too
 
     def waiting(self, holder: str) -> None:
         self._say(f"another batch is running on this output folder ({holder}); waiting for it to finish",

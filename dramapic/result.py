@@ -24,6 +24,34 @@ def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
 
 
+# from_dict reads JSON written by someone else (dramapic report takes any .dramapic.json): a value of the wrong
+# type is a TypeError naming the field here, not a crash in whatever formats it later
+def _num(value: Any, field_name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{field_name}: a number, not {value!r}")
+    return float(value)
+
+
+def _opt_num(value: Any, field_name: str) -> float | None:
+    return None if value is None else _num(value, field_name)
+
+
+def _text(value: Any, field_name: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{field_name}: a string, not {value!r}")
+    return value
+
+
+def _opt_text(value: Any, field_name: str) -> str | None:
+    return None if value is None else _text(value, field_name)
+
+
+def _numbers(value: Any, field_name: str) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise TypeError(f"{field_name}: an object of numbers, not {value!r}")
+    return {_text(k, field_name): _num(v, f"{field_name}.{k}") for k, v in value.items()}
+
+
 @dataclass(frozen=True)
 class Segment:
     """A labelled stretch of the time line; ``gender`` and ``speaker`` are set only for voice."""
@@ -49,8 +77,12 @@ class Segment:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Segment":
-        return cls(start=data["start"], end=data["end"], label=data["label"], confidence=data["confidence"],
-                   scores=dict(data.get("scores", {})), gender=data.get("gender"), speaker=data.get("speaker"))
+        return cls(start=_num(data["start"], "segment start"), end=_num(data["end"], "segment end"),
+                   label=_text(data["label"], "segment label"),
+                   confidence=_num(data["confidence"], "segment confidence"),
+                   scores=_numbers(data.get("scores", {}), "segment scores"),
+                   gender=_opt_text(data.get("gender"), "segment gender"),
+                   speaker=_opt_text(data.get("speaker"), "segment speaker"))
 
 
 @dataclass(frozen=True)
@@ -66,8 +98,9 @@ class SpeakerSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "SpeakerSummary":
-        return cls(id=data["id"], gender=data.get("gender"), seconds=data["seconds"],
-                   gender_confidence=data.get("gender_confidence", 0.0))
+        return cls(id=_text(data["id"], "speaker id"), gender=_opt_text(data.get("gender"), "speaker gender"),
+                   seconds=_num(data["seconds"], "speaker seconds"),
+                   gender_confidence=_num(data.get("gender_confidence", 0.0), "speaker gender_confidence"))
 
 
 @dataclass(frozen=True)
@@ -82,7 +115,8 @@ class Genre:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Genre":
-        return cls(label=data["label"], confidence=data["confidence"], scores=dict(data["scores"]))
+        return cls(label=_text(data["label"], "genre label"), confidence=_num(data["confidence"], "genre confidence"),
+                   scores=_numbers(data["scores"], "genre scores"))
 
 
 @dataclass(frozen=True)
@@ -116,10 +150,14 @@ class Summary:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Summary":
         genders, speakers = data.get("gender_shares"), data.get("speakers")
-        return cls(duration=data["duration"], shares=dict(data["shares"]),
-                   gender_shares=None if genders is None else dict(genders),
+        if speakers is not None and not isinstance(speakers, list):
+            raise TypeError(f"summary speakers: a list or null, not {speakers!r}")
+        return cls(duration=_num(data["duration"], "summary duration"),
+                   shares=_numbers(data["shares"], "summary shares"),
+                   gender_shares=None if genders is None else _numbers(genders, "summary gender_shares"),
                    speakers=None if speakers is None else tuple(SpeakerSummary.from_dict(s) for s in speakers),
-                   genre=Genre.from_dict(data["genre"]), gender_unknown_share=data.get("gender_unknown_share"))
+                   genre=Genre.from_dict(data["genre"]),
+                   gender_unknown_share=_opt_num(data.get("gender_unknown_share"), "summary gender_unknown_share"))
 
 
 @dataclass(frozen=True)
@@ -160,9 +198,13 @@ class AnalysisResult:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnalysisResult":
         src = data["source"]
+        if not isinstance(data["segments"], list) or not isinstance(data["models"], list):
+            raise TypeError("segments and models: lists")
         return cls(
-            source=Source(path=src["path"], duration=src["duration"], sha256=src["sha256"]),
-            pipeline_name=data["pipeline"]["name"], pipeline_version=data["pipeline"]["version"],
+            source=Source(path=_text(src["path"], "source path"), duration=_num(src["duration"], "source duration"),
+                          sha256=_text(src["sha256"], "source sha256")),
+            pipeline_name=_text(data["pipeline"]["name"], "pipeline name"),
+            pipeline_version=_text(data["pipeline"]["version"], "pipeline version"),
             models=tuple(dict(m) for m in data["models"]),
             segments=tuple(Segment.from_dict(s) for s in data["segments"]),
             summary=Summary.from_dict(data["summary"]),

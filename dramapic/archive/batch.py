@@ -563,11 +563,12 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     KeyboardInterrupt
         After recording every file that had finished and marking the batch interrupted.
     """
-    from .engines import make_engine
+    from .engines import check_engine_installed, make_engine
 
     clock = time.perf_counter()
     pipeline = pipeline or load_pipeline(None)
     archive = _archive_folder(archive)
+    check_engine_installed(options.engine)  # before the output folder and its database exist
     out_dir = Path(out_dir)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)

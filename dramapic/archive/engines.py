@@ -224,7 +224,7 @@ class DaskEngine(Engine):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise ConfigError("--engine dask needs dask.distributed: pip install 'dramapic[archive]'") from None
+            raise ConfigError(f"--engine dask needs {ENGINE_PACKAGES['dask'][1]}") from None
         self._cluster = None
         self._pending: dict[Any, Hashable] = {}
         threads = None
@@ -330,7 +330,7 @@ class RayEngine(Engine):
         try:
             import ray
         except ImportError:
-            raise ConfigError("--engine ray needs ray: pip install 'dramapic[ray]'") from None
+            raise ConfigError(f"--engine ray needs {ENGINE_PACKAGES['ray'][1]}") from None
         self._ray = ray
         self._started_here = not ray.is_initialized()
         if self._started_here:
@@ -378,6 +378,24 @@ class RayEngine(Engine):
         self._pending.clear()
         if self._started_here and ray.is_initialized():
             ray.shutdown()
+
+
+#: the package each cluster engine needs, and how to get it
+ENGINE_PACKAGES = {"dask": ("distributed", "dask.distributed: pip install 'dramapic[archive]'"),
+                   "ray": ("ray", "ray: pip install 'dramapic[ray]'")}
+
+
+def check_engine_installed(kind: str) -> None:
+    """Raise :class:`ConfigError` when ``kind``'s package is missing: before a batch creates anything on disk
+    (reaching its cluster is :func:`make_engine`'s test, after the plan)."""
+    import importlib.util
+
+    if kind in ENGINE_PACKAGES:
+        package, hint = ENGINE_PACKAGES[kind]
+        if importlib.util.find_spec(package) is None:
+            raise ConfigError(f"--engine {kind} needs {hint}")
+    elif kind != "local":
+        raise ConfigError(f"unknown engine {kind!r} (known: local, dask, ray)")
 
 
 def make_engine(kind: str, *, workers: int = 1, scheduler: str | None = None, address: str | None = None,

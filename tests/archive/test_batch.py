@@ -387,3 +387,16 @@ def test_a_batch_that_finds_no_media_says_so(tmp_path):
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "no media files found" in lines[0] and "extensions: mkv" in lines[0], done.stderr
     assert "0 done, 0 skipped, 0 failed" in done.stdout
+
+
+def test_quiet_batch_still_names_the_files_that_failed(tmp_path):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "broken.mp4").write_bytes(b"\x00" * 5000)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cli("batch", str(archive), "-o", str(tmp_path / "out"), "-q"), capture_output=True,
+                          text=True, env=env, timeout=300)
+    assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
+    lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "broken.mp4" in lines[0] and "not a media file" in lines[0], done.stderr
+

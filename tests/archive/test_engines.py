@@ -93,6 +93,20 @@ def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
         make_engine("dask", scheduler="tcp://127.0.0.1:1")
 
 
+def test_a_missing_engine_package_stops_the_batch_before_anything_is_written(tmp_path, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "ep1.mp4").write_bytes(b"x")
+    with pytest.raises(ConfigError, match="--engine ray needs ray"):
+        run_batch(archive, tmp_path / "out" / "deep", pipeline=load_pipeline(None),
+                  options=BatchOptions(engine="ray"))
+    assert not (tmp_path / "out").exists()
+
+
 @pytest.fixture(scope="module")
 def dask_cluster():
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")

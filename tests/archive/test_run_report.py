@@ -4,12 +4,14 @@ really rendered by a headless Chromium."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from dramapic.archive.report import load_report_data, write_report
 from dramapic.archive.run_report import OTHER_LANE, VOICE_LANE, lanes, render_run_html
@@ -122,6 +124,30 @@ def test_a_run_without_speakers_or_gender_renders(tmp_path):
 
     page = _page(tmp_path, _run(speakers=[]))  # diarization ran and found nobody: not the same as off
     assert "No speaker was found" in page and "--no-speakers" not in page
+
+
+@pytest.mark.parametrize("where, value, named", [
+    (("segments", 0, "confidence"), None, "segment confidence"),
+    (("source", "duration"), "6.0", "source duration"),
+    (("summary", "genre", "scores", "drama"), "high", "genre scores.drama"),
+    (("summary", "speakers", 0, "seconds"), None, "speaker seconds"),
+    (("summary", "shares", "voice"), True, "summary shares.voice"),
+    (("segments",), "oops", "segments and models"),
+])
+def test_a_run_file_with_a_value_of_the_wrong_type_is_one_input_error(tmp_path, where, value, named):
+    from dramapic.archive.run_report import read_run
+    from dramapic.errors import InputError
+
+    data = _run().to_dict()
+    place = data
+    for key in where[:-1]:
+        place = place[key]
+    place[where[-1]] = value
+    path = tmp_path / "film.dramapic.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(InputError, match=re.escape(named)):
+        read_run(path)
+    assert not (tmp_path / "film.report.html").exists()
 
 
 def test_the_page_escapes_the_path_and_the_title(tmp_path):
