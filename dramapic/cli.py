@@ -11,11 +11,38 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from . import __version__
-from .errors import ConfigError, DramapicError
+from .errors import ConfigError, DramapicError, OutputError
 from .lifecycle import Terminated, terminate_as_interrupt
 from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
+
+class _StdoutClosed(Exception):
+    """Whoever read standard output went away (``dramapic run x.mp4 | head -1``): stop without a message."""
+
+
+def _stdout_to_devnull() -> None:
+    # what is still buffered for the closed or full stdout must not fail again when the interpreter exits
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
+def _print(*parts: object) -> None:
+    """print() to standard output, flushed: a closed pipe ends the command quietly, a full disk behind a
+    redirection (or any other write error) with one line."""
+    try:
+        print(*parts, flush=True)
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        raise _StdoutClosed from None
+    except OSError as err:
+        _stdout_to_devnull()
+        raise OutputError(f"cannot write to standard output: {err.strerror or err}") from None
+
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
                "speech reference": "timeline"}
@@ -322,7 +349,7 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if not args.quiet:
         genre = summary.genre
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
-        print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
+        _print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
         speaking = gender_seconds(outputs.result)
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
@@ -332,9 +359,9 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
                      for g in ("female", "male")]
             if speaking["unknown"] > 0:
                 parts.append(f"unknown {_duration(speaking['unknown'])}")
-            print("  speaking " + ", ".join(parts))
+            _print("  speaking " + ", ".join(parts))
         for key, path in outputs.files.items():
-            print(f"  {key:<9} {path}")
+            _print(f"  {key:<9} {path}")
     log.info("timings: %s", ", ".join(f"{k} {v:.2f}s" for k, v in outputs.timings.items()))
     return 0
 
@@ -359,7 +386,7 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.only == "gender-stacking":
         from .lab.train_gender import gender_stacking_experiment
 
-        print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
+        _print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
         return 0
     stages = train.DEFAULT_STAGES if args.only is None else (args.only,)
     done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,
@@ -370,19 +397,19 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
         for entry in done.get("stage1", []) + done.get("song-safe", []):
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
             metrics = metrics.get(entry["name"], metrics)
-            print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
+            _print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
                   f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
         if "gender" in done:
             for condition, m in done["gender"]["metrics"]["dev_windows"].get("all", {}).items():
-                print(f"{done['gender']['name']}: dev {condition}: window error {m['window_error']}, ECE "
+                _print(f"{done['gender']['name']}: dev {condition}: window error {m['window_error']}, ECE "
                       f"{m['window_ece']}, clip error {m['clip_error']}, abstention {m['clip_abstention']}")
         if "speakers" in done:
             for key, value in done["speakers"]["metrics"].get("dev_window_verification", {}).items():
-                print(f"{done['speakers']['name']}: dev window verification {key}: EER {value['eer']}, "
+                _print(f"{done['speakers']['name']}: dev window verification {key}: EER {value['eer']}, "
                       f"AUC {value['auc']}")
-            print(f"{done['speakers']['name']}: cluster threshold "
+            _print(f"{done['speakers']['name']}: cluster threshold "
                   f"{done['speakers']['calibration'].get('cluster_threshold')}")
-        print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
+        _print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
     return 0
 
 
@@ -414,7 +441,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
                                 limit=args.limit)
     _print_reference(args)
-    print(report.format_table())
+    _print(report.format_table())
     if args.json:
         write_json_atomic({**report.to_dict(), "reference": args.reference}, args.json)
     return 0
@@ -423,7 +450,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 def _print_reference(args: argparse.Namespace) -> None:
     """Say which ground truth the figures below are scored against when it is not the timelines' own."""
     if args.reference == "speech":
-        print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
+        _print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
               "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
 
 
@@ -461,24 +488,24 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         summary = summarize(rows)
         held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
         if len(args.seeds) > 1:
-            print(f"\nSeed {seed}:")
-        print(format_table(summary))
-        print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
+            _print(f"\nSeed {seed}:")
+        _print(format_table(summary))
+        _print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
               "(seconds of decided voice):")
-        print(held.format_table())
+        _print(held.format_table())
         runs.append({"seed": seed, "summary": summary, "gender_calibration": held.to_dict(), "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]})
     over_seeds = summarize_over_seeds({run["seed"]: run["summary"] for run in runs})
     if len(runs) > 1:
-        print(f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
-        print(format_over_seeds(over_seeds))
+        _print(f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
+        _print(format_over_seeds(over_seeds))
     members = None
     if pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
         report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
                                      folders=sorted({f["folder"] for f in runs[0]["files"]} - {DEV_MIXES}))
-        print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
-        print(report.format_table())
+        _print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
+        _print(report.format_table())
         members = report.to_dict()
     if args.json:
         # the first seed's figures at the top level (the one-seed layout), every seed under "runs"
@@ -533,7 +560,7 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble",
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))
-    print(report.format_table())
+    _print(report.format_table())
     if args.json:
         write_json_atomic(report.to_dict(), args.json)
     return 0
@@ -548,7 +575,7 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
             import json
 
-            print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA)))
+            _print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA)))
             return 0
         figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
                                            report=print)
@@ -558,7 +585,7 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)
-        print(bench.format_table(figures))
+        _print(bench.format_table(figures))
     if args.json:
         write_json_atomic(figures, args.json)
     return 0
@@ -671,14 +698,14 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
                     "them)", args.archive, ", ".join(extensions))
     if not args.quiet:
         speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
-        print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+        _print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
               f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
         if summary.failed_earlier:
-            print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped "
+            _print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped "
                   "(--retry-failed to try them again)")
         for path, error in summary.failures:
-            print(f"  failed   {path}: {error}")
-        print(f"  database {summary.database}")
+            _print(f"  failed   {path}: {error}")
+        _print(f"  database {summary.database}")
     return 1 if summary.failed else 0
 
 
@@ -689,7 +716,7 @@ def _cmd_report(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if not args.quiet:
         for kind, path in outputs.to_dict().items():
             if path:
-                print(f"  {kind:<8} {path}")
+                _print(f"  {kind:<8} {path}")
     return 0
 
 
@@ -726,6 +753,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.close()
         print("dramapic: error: out of memory", file=sys.stderr)
         return 1
+    except _StdoutClosed:
+        progress.close()
+        return 141  # as a shell reports a command ended by SIGPIPE
     finally:
         progress.close()
         sys.unraisablehook = previous_unraisable_hook

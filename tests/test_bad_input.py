@@ -178,6 +178,48 @@ def test_unicode_and_spaces_in_paths_work(tmp_path: Path):
 
 
 
+def test_a_path_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path):
+    raw = os.fsencode(tmp_path) + b"/caf\xe9.mp4"  # Latin-1 bytes, as copied from an old share
+    shutil.copy(SAMPLE, raw)
+    before = set(os.listdir(tmp_path))
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "dramapic", "run", raw, "--no-video"], capture_output=True,
+                          text=True, env=env, timeout=600)
+    assert_clean_failure(done, "not valid UTF-8", tmp_path, before)
+    assert "caf\\xe9.mp4" in done.stderr  # the name as it is, not as mojibake
+
+
+def _run_json(tmp_path: Path) -> Path:
+    from dramapic.writers import get_writer
+    from helpers import make_archive_result
+
+    path = tmp_path / "film.dramapic.json"
+    get_writer("json").write(make_archive_result("/videos/film.mp4", duration=30.0), path)
+    return path
+
+
+def test_standard_output_on_a_full_disk_is_one_line(tmp_path: Path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(_run_json(tmp_path))],
+                              stdout=full, stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+    assert done.returncode == 6 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "dramapic: error: cannot write to standard output: No space left on device"
+
+
+def test_a_closed_standard_output_ends_quietly(tmp_path: Path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first line (| head -0)
+    try:
+        done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(_run_json(tmp_path))],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, env=env, timeout=300)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == "", done.stderr
+    assert (tmp_path / "film.report.html").is_file()  # the work itself was done
+
+
 def test_a_full_temporary_disk_is_a_clean_error(monkeypatch):
     # the streamed analysis spools the decoded audio to TMPDIR (about 230 MB per hour): a full or unusable disk
     # there is an OutputError with advice, never an OSError traceback

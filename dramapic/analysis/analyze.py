@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -76,6 +77,11 @@ class AnalysisOptions:
 def check_input(path: Path) -> Path:
     """Raise :class:`InputError` for paths that cannot be media at all, before ffmpeg is involved."""
     path = Path(path)
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding (Latin-1, CP949): outputs and JSON are named after it
+        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
+        raise InputError(f"{shown}: the path is not valid UTF-8; rename the file (or its folder)") from None
     if not path.exists():
         raise InputError(f"no such file: {path}")
     if path.is_dir():
