@@ -214,15 +214,32 @@ def write_json_atomic(data, path: str | Path, *, indent: int = 1, ensure_ascii: 
     before any file is touched."""
     path = Path(path)
     text = json.dumps(data, indent=indent, ensure_ascii=ensure_ascii, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create {path.parent}: {_reason(err)}") from None
     outputs = OutputSet(overwrite=True)
     try:
-        outputs.reserve(path).write_text(text, encoding="utf-8")
+        try:
+            outputs.reserve(path).write_text(text, encoding="utf-8")
+        except OSError as err:  # a full disk: one line, like every other output
+            raise OutputError(f"cannot write {path.name} in {path.parent}: {_reason(err)}") from None
         outputs.commit()
     except BaseException:
         outputs.abort()
         raise
     return path
+
+
+def _reason(err: OSError) -> str:
+    return err.strerror or os.strerror(err.errno or errno.EIO)
+
+
+def _final_name(temporary: Path) -> str:
+    """The output a temporary from :meth:`OutputSet.reserve` stands for (``.ep1.ab12cd34.part.srt`` -> ``ep1.srt``),
+    for messages: the user knows the file they asked for, not our hidden one."""
+    match = re.fullmatch(rf"\.(.+)\.[A-Za-z0-9_]{{{_TEMP_RANDOM}}}\.part(\.[A-Za-z0-9]+)", temporary.name)
+    return f"{match.group(1)}{match.group(2)}" if match else temporary.name
 
 
 class ResultWriter:
@@ -238,8 +255,8 @@ class ResultWriter:
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
                 handle.write(self.render(result))
         except OSError as err:  # a full disk or a vanished folder is the output's problem, said in one line
-            raise OutputError(f"cannot write {Path(path).name} in {Path(path).parent}: "
-                              f"{err.strerror or os.strerror(err.errno or errno.EIO)}") from None
+            raise OutputError(f"cannot write {_final_name(Path(path))} in {Path(path).parent}: {_reason(err)}") \
+                from None
 
     def render(self, result: AnalysisResult) -> str:
         raise NotImplementedError

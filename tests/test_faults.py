@@ -399,3 +399,36 @@ def test_a_run_whose_output_folder_is_removed_during_analysis_still_writes(tmp_p
     monkeypatch.setattr(run_module, "analyze", analyse_while_the_folder_goes)
     outputs = run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none"))
     assert outputs.files["json"].exists() and outputs.files["json"].parent == out
+
+
+def test_a_json_report_on_a_full_disk_is_one_output_error_and_leaves_nothing(tmp_path: Path, monkeypatch):
+    # dramapic eval / bench / train --json write through write_json_atomic
+    import errno
+
+    from dramapic.writers import write_json_atomic
+
+    def full(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", full)
+    with pytest.raises(OutputError, match=r"cannot write eval\.json in .*: No space left on device"):
+        write_json_atomic({"a": 1}, tmp_path / "eval.json")
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_writer_error_names_the_output_not_its_temporary(tmp_path: Path):
+    from dramapic.writers import OutputSet, ResultWriter
+
+    class Big(ResultWriter):
+        def render(self, result):
+            return "x" * 1_000_000
+
+    if not os.path.exists("/dev/full"):
+        pytest.skip("no /dev/full on this system")
+    with OutputSet(overwrite=True) as outputs:
+        temporary = outputs.reserve(tmp_path / "ep1.dramapic.json")
+        temporary.unlink()
+        temporary.symlink_to("/dev/full")  # the temporary's writes fail as on a full disk
+        with pytest.raises(OutputError, match=r"^cannot write ep1\.dramapic\.json in "):
+            Big().write(None, temporary)
+        outputs.abort()
