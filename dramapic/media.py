@@ -119,8 +119,8 @@ class MediaInfo:
         return bool(self.video_streams)
 
 
-def _run(args: Sequence[str], *, what: str, error: type = MediaError,
-         timeout: float | None = None) -> subprocess.CompletedProcess:
+def _run(args: Sequence[str], *, what: str, error: type = MediaError, timeout: float | None = None,
+         first: bool = False) -> subprocess.CompletedProcess:
     log.debug("running %s", " ".join(args))
     try:
         done = subprocess.run(list(args), stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
@@ -131,7 +131,7 @@ def _run(args: Sequence[str], *, what: str, error: type = MediaError,
         raise MediaError(f"{what}: ffmpeg did not finish within {timeout:.0f} s") from None
     # some builds (Debian's 5.1) exit 0 after "Error writing trailer: No space left on device": the output is cut
     if done.returncode != 0 or _output_cause(done.stderr):
-        raise _failure(done.stderr, what=what, error=error)
+        raise _failure(done.stderr, what=what, error=error, first=first)
     return done
 
 
@@ -140,13 +140,14 @@ def _output_cause(stderr: bytes) -> str | None:
     return next((cause for cause in OUTPUT_CAUSES if cause.lower() in text), None)
 
 
-def _failure(stderr: bytes, *, what: str, error: type = MediaError) -> Exception:
+def _failure(stderr: bytes, *, what: str, error: type = MediaError, first: bool = False) -> Exception:
     """The error for a failed ffmpeg run: an output-side cause anywhere in stderr (a full disk) is an
-    :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line."""
+    :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line
+    (:func:`_last_error_line`)."""
     cause = _output_cause(stderr)
     if cause:
         return OutputError(f"{what}: {cause}")
-    return error(f"{what}: {_last_error_line(stderr)}")
+    return error(f"{what}: {_last_error_line(stderr, first=first)}")
 
 
 def _input_cause(text: str) -> str:
@@ -158,12 +159,31 @@ def _input_cause(text: str) -> str:
     return lines[-1].rsplit(": ", 1)[-1] if lines else "no streams found"
 
 
-def _last_error_line(stderr: bytes) -> str:
-    lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines() if ln.strip()]
-    # ffmpeg ends with generic lines ("Conversion failed!"); the specific cause is the last other line
-    generic = ("conversion failed", "error opening output", "exiting", "error while")
-    specific = [ln for ln in lines if not ln.lower().startswith(generic)]
-    return (specific or lines or ["ffmpeg failed without a message"])[-1]
+#: components' prefixes on ffmpeg's log lines ("[vost#0:0/libx264 @ 0x55d0c8a3b2c0] [enc:libx264 @ 0x5...] "):
+#: the addresses differ every run, and 7.x nests them
+_COMPONENTS = re.compile(r"^(?:\[([^\]]+?) @ 0x[0-9a-f]+\]\s*)+")
+#: ffmpeg's consequences of an error, in words that differ between builds ("Conversion failed!", 7.x's "Task
+#: finished with error code: -22"): never the cause
+_GENERIC = ("conversion failed", "error opening output", "exiting", "error while", "error initializing output",
+            "nothing was written", "error sending frames", "task finished with error", "terminating thread",
+            "could not open encoder", "frame=", "size=")
+
+
+def _last_error_line(stderr: bytes, *, first: bool = False) -> str:
+    """The most specific line of ffmpeg's stderr: the last one that is not a generic consequence, or with
+    ``first`` the first one (with ``-v error`` the cause comes first: an encoder's own complaint)."""
+    lines = []
+    for raw in stderr.decode("utf-8", "replace").splitlines():
+        line = raw.strip()
+        found = _COMPONENTS.match(line)
+        if found:  # "[enc:libx264 @ 0x...] Error ..." -> "enc:libx264: Error ..." (the innermost component)
+            line = f"{found.group(1)}: {line[found.end():]}"
+        if line:
+            lines.append(line)
+    specific = [ln for ln in lines if not ln.lower().split(": ", 1)[-1].startswith(_GENERIC)
+                and not ln.lower().startswith(_GENERIC)]
+    chosen = specific or lines or ["ffmpeg failed without a message"]
+    return chosen[0] if first else chosen[-1]
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
@@ -376,14 +396,17 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
         stderr.seek(0)
         text = stderr.read()
         if code != 0 or _output_cause(text):  # see _run: a failed trailer write can still exit 0
-            raise _failure(text, what=what)
+            raise _failure(text, what=what, first=True)  # -v error: the cause comes first
     if progress:
         progress(duration)
 
 
 def _audio_args(info: MediaInfo) -> list[str]:
     if all(stream.codec in MP4_AUDIO_CODECS for stream in info.audio_streams):
-        return ["-c:a", "copy"]
+        # FLAC in MP4 is still "experimental" to ffmpeg 5.x (Debian 12's): refused without -strict, which the
+        # static 7.x build no longer asks for; the flag is harmless where it is not needed
+        experimental = any(stream.codec == "flac" for stream in info.audio_streams)
+        return ["-c:a", "copy", *(["-strict", "experimental"] if experimental else [])]
     log.warning("%s: audio codec %s cannot be copied into MP4; re-encoding it to AAC",
                 info.path.name, ",".join(s.codec for s in info.audio_streams))
     return ["-c:a", "aac", "-b:a", "192k"]
@@ -401,6 +424,8 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to burn subtitles into")
     video = ffmpeg.input(file_arg(info.path))[f"v:{info.video_streams[0].index}"]
+    # yuv420p needs an even width and height: a 321x181 frame would fail in x264 after the whole analysis
+    video = video.filter("scale", "trunc(iw/2)*2", "trunc(ih/2)*2")
     video = video.filter("subtitles", filename=os.path.abspath(subtitles), fontsdir=os.path.abspath(fonts_dir),
                          charenc="UTF-8")
     # every frame at its own time: variable-rate input stays variable (the default would make it constant at the
@@ -410,7 +435,10 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
     args = graph.compile(cmd=ffmpeg_exe())
     # ffmpeg-python knows nothing of copying the input's audio; splice the maps in before the output path
     extra = ["-map", "0:a?", *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
-    args = [args[0], "-hide_banner", "-nostdin", "-y", *args[1:-1], *extra, *_progress_args(), args[-1]]
+    # -v error: stderr holds errors only, never the input's banner (a title saying "File too large" would read as
+    # a full disk) nor the build's progress lines; the progress comes from -progress on stdout
+    args = [args[0], "-hide_banner", "-nostdin", "-y", "-v", "error", *args[1:-1], *extra, *_progress_args(),
+            args[-1]]
     _run_with_progress(args, what=f"cannot burn subtitles into {info.path.name}", duration=info.duration,
                        progress=progress)
 
@@ -426,7 +454,7 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
             "-c:v", "copy", *_audio_args(info), "-c:s", "mov_text",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
             "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", file_arg(output)]
-    _run(args, what=f"cannot add subtitles to {info.path.name}")
+    _run(args, what=f"cannot add subtitles to {info.path.name}", first=True)  # -v error: the cause comes first
 
 
 def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None = None,
@@ -520,5 +548,6 @@ def plain_reencode(info: MediaInfo, output: Path, *, preset: str, crf: int) -> N
     """The same encode as :func:`burn_subtitles` without subtitles: the speed baseline for benchmarks."""
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-c:v", "libx264", "-preset", preset,
-            "-crf", str(crf), "-pix_fmt", "yuv420p", *_audio_args(info), "-f", "mp4", file_arg(output)]
+            "-crf", str(crf), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p", *_audio_args(info),
+            "-f", "mp4", file_arg(output)]
     _run(args, what=f"cannot re-encode {info.path.name}")

@@ -263,3 +263,34 @@ def test_the_binaries_are_chosen_by_environment_then_path_and_never_mixed(tmp_pa
     finally:
         media.ffmpeg_exe.cache_clear()
         media.ffprobe_exe.cache_clear()
+
+
+def test_burn_and_soft_subs_take_odd_frames_flac_audio_and_alarming_titles(tmp_path: Path):
+    # 321x181 4:4:4 (yuv420p needs even sides), FLAC audio (experimental in MP4 to ffmpeg 5.x) and a title whose
+    # words are also ffmpeg's full-disk message: all must come out as a video, with either ffmpeg build
+    source = tmp_path / "odd.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=321x181:rate=25:duration=2", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=2", "-pix_fmt", "yuv444p", "-c:v", "libx264", "-preset", "ultrafast",
+           "-c:a", "flac", "-metadata", "title=Why the File too large error happens", str(source))
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nvoice (0.90)\n\n", encoding="utf-8")
+    info = media.probe(source)
+    media.burn_subtitles(info, srt, tmp_path / "burned.mp4", fonts_dir=REPO / "dramapic" / "fonts",
+                         preset="ultrafast")
+    burned = media.probe(tmp_path / "burned.mp4")
+    assert (burned.video_streams[0].width, burned.video_streams[0].height) == (320, 180)
+    assert [s.codec for s in burned.audio_streams] == ["flac"]  # copied, not re-encoded
+    media.mux_subtitles(info, srt, tmp_path / "soft.mp4")
+    soft = media.probe(tmp_path / "soft.mp4")
+    assert [s.codec for s in soft.audio_streams] == ["flac"] and len(soft.video_streams) == 1
+
+
+def test_a_failed_burn_names_the_encoders_own_complaint(tmp_path: Path, short_video: Path):
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nvoice (0.90)\n\n", encoding="utf-8")
+    with pytest.raises(MediaError) as caught:
+        media.burn_subtitles(media.probe(short_video), srt, tmp_path / "burned.mp4",
+                             fonts_dir=REPO / "dramapic" / "fonts", preset="no-such-preset")
+    message = str(caught.value)
+    assert "no-such-preset" in message and " @ 0x" not in message, message
+    assert not (tmp_path / "burned.mp4").exists() or (tmp_path / "burned.mp4").stat().st_size == 0
