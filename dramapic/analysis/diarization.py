@@ -404,6 +404,10 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
             won[c] = True
     ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
     name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
+    asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
+    if len(ranked) < asked:  # said, not hidden: the user asked for a count this recording did not give
+        log.warning("%d speaker(s) asked for, %d found: after re-segmentation only %d cluster(s) of %d held a turn "
+                    "of their own (the others' windows are closer to them)", asked, len(ranked), len(ranked), k)
 
     # 4. genders: per speaker when it is confident and its windows agree, else per turn, else unknown
     decisions, by_speaker = decide_turns(gender_model, turn_rows=[[t[3] for t in turns] for turns in raw],

@@ -223,6 +223,16 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
     assert len(capped.speakers) == 1
 
 
+def test_a_forced_count_the_recording_does_not_give_is_said(encoder, gender_model, female, male, caplog):
+    # two voices asked to be four: the extra clusters hold no turn after re-segmentation and are dropped, aloud
+    audio, segments = _dialogue(female, male)
+    with caplog.at_level("WARNING", logger="dramapic"):
+        four = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder,
+                                    gender_model=gender_model, options=settings(num_speakers=4))
+    found = len(four.speakers)
+    assert found < 4 and f"4 speaker(s) asked for, {found} found" in caplog.text
+
+
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
