@@ -11,6 +11,8 @@ from ..result import GENDERS, STAGE1_LABELS, AnalysisResult, Genre, Segment, Spe
 GENRES = ("drama", "interview", "documentary", "music_show", "other")
 # "other" keeps a small constant score so that a video fitting none of the rules is not forced into one
 OTHER_SCORE = 0.15
+#: each speaker term of a genre rule when diarization was switched off (not known: neither yes nor no)
+UNKNOWN_SPEAKER_TERM = 0.5
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -59,7 +61,7 @@ def gender_seconds(result: AnalysisResult) -> dict[str, float]:
     return seconds
 
 
-def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
+def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary] | None, *,
                 music_under_voice: float = 0.0) -> Genre:
     """Score each genre by a documented rule over the composition and return the best.
 
@@ -81,23 +83,30 @@ def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary], *,
     ----------
     shares : dict
         Stage-1 label shares of the whole duration.
-    speakers : sequence of SpeakerSummary
+    speakers : sequence of SpeakerSummary, or None
+        None (diarization switched off): the speaker terms are not known, so each counts a neutral 0.5 instead
+        of 0 (no speakers would read as "not a drama" and make a confident "other"); the genre then rests on
+        the composition alone, with a lower confidence.
     music_under_voice : float
         Share of voice time with music detected underneath it (a music bed).
     """
     voice, song, noise = shares.get("voice", 0.0), shares.get("song", 0.0), shares.get("noise", 0.0)
-    talk = [s.seconds for s in speakers if s.seconds > 0]
-    count = len(talk)
-    dominance = max(talk) / sum(talk) if talk else 0.0
     music_total = song + music_under_voice * voice
-    pair = {2: 1.0, 3: 0.6}.get(count, 0.25)
+    if speakers is None:
+        pair = shared_talk = narrator = several = UNKNOWN_SPEAKER_TERM
+    else:
+        talk = [s.seconds for s in speakers if s.seconds > 0]
+        dominance = max(talk) / sum(talk) if talk else 0.0
+        pair = {2: 1.0, 3: 0.6}.get(len(talk), 0.25)
+        shared_talk = 1 - _ramp(dominance, 0.75, 0.95)
+        narrator = _ramp(dominance, 0.60, 0.85)
+        several = _ramp(len(talk), 1.5, 3.0)
     scores = {
         "music_show": _ramp(song, 0.30, 0.60),
-        "interview": _ramp(voice, 0.45, 0.75) * pair * (1 - _ramp(music_total, 0.10, 0.30))
-        * (1 - _ramp(dominance, 0.75, 0.95)),
-        "documentary": _ramp(voice, 0.30, 0.60) * _ramp(dominance, 0.60, 0.85)
+        "interview": _ramp(voice, 0.45, 0.75) * pair * (1 - _ramp(music_total, 0.10, 0.30)) * shared_talk,
+        "documentary": _ramp(voice, 0.30, 0.60) * narrator
         * max(_ramp(music_under_voice, 0.10, 0.40), _ramp(song, 0.05, 0.20)),
-        "drama": _ramp(count, 1.5, 3.0) * _ramp(song + noise, 0.10, 0.30) * (1 - _ramp(song, 0.40, 0.70))
+        "drama": several * _ramp(song + noise, 0.10, 0.30) * (1 - _ramp(song, 0.40, 0.70))
         * _ramp(voice, 0.20, 0.40),
         "other": OTHER_SCORE,
     }
@@ -117,5 +126,5 @@ def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[S
     shares = label_shares(segments, duration)
     return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
                    speakers=tuple(speakers) if speakers is not None else None,
-                   genre=infer_genre(shares, speakers or (), music_under_voice=music_under_voice),
+                   genre=infer_genre(shares, speakers, music_under_voice=music_under_voice),
                    gender_unknown_share=gender_unknown_share(segments) if gender else None)

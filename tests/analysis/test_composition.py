@@ -36,6 +36,17 @@ def test_genre_rules(shares, talk, bed, expected):
     assert genre.confidence == pytest.approx(max(genre.scores.values()))
 
 
+def test_a_genre_without_diarization_rests_on_the_composition_not_on_zero_speakers():
+    # a drama's composition with --no-speakers: speakers not known is not "nobody speaks" (was a confident other)
+    drama = {"voice": 0.5, "song": 0.2, "noise": 0.2, "silence": 0.1}
+    known = infer_genre(drama, speakers(30, 25, 20, 10), music_under_voice=0.2)
+    unknown = infer_genre(drama, None, music_under_voice=0.2)
+    assert unknown.label == known.label == "drama" and unknown.confidence < known.confidence
+    assert infer_genre(drama, [], music_under_voice=0.2).label == "other"  # diarization ran and found nobody
+    music = {"voice": 0.15, "song": 0.75, "noise": 0.05, "silence": 0.05}
+    assert infer_genre(music, None).label == "music_show"
+
+
 def test_summarize_round_trips_through_dict():
     from dramapic.result import Summary
 
