@@ -7,7 +7,9 @@ Outputs are named after the input (``movie.mp4`` → ``movie.dramapic.mp4``, ``m
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -74,6 +76,9 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     case no output file is left behind, nor a folder that this call created for them."""
     pipeline = pipeline or load_pipeline(None)
     source = check_input(Path(path))
+    if options.output_dir is not None:
+        # "new/../out" names out; taken literally, a failed run would remove out but leave new/ behind
+        options = dataclasses.replace(options, output_dir=Path(os.path.normpath(options.output_dir)))
     info = media.probe(source)
     notes = []
     want_video = options.video != "none"

@@ -112,6 +112,9 @@ class OutputSet:
             if size > limit:
                 raise OutputError(f"output file name too long: {final.name[:40]}… is {size} bytes, the file system "
                                   f"allows {limit} (rename the input or shorten its name)")
+        in_the_way = [str(p) for p in finals if p.is_dir()]
+        if in_the_way:  # --overwrite replaces files only: a folder there would fail half-way through the commit
+            raise OutputError(f"a folder is where an output goes: {', '.join(in_the_way)}")
         existing = [p for p in finals if p.exists()]
         if existing and not self.overwrite:
             names = ", ".join(str(p) for p in existing)
@@ -313,7 +316,9 @@ class RttmWriter(ResultWriter):
     extension = "rttm"
 
     def render(self, result: AnalysisResult) -> str:
-        uri = Path(result.source.path).stem.replace(" ", "_") or "audio"
+        # RTTM fields are split on white space: a tab or an ideographic space (U+3000, common in Korean and
+        # Japanese names) inside the file id would shift every field after it
+        uri = re.sub(r"\s", "_", Path(result.source.path).stem) or "audio"
         return "".join(
             f"SPEAKER {uri} 1 {s.start:.3f} {s.duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
             for s in result.segments if s.label == "voice" and s.speaker)

@@ -101,6 +101,9 @@ def test_a_failed_run_removes_the_output_folders_it_made_but_not_those_it_found(
     made = tmp_path / "new" / "deeper"
     assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4"), "-o", str(made)), "no audio stream")
     assert not (tmp_path / "new").exists(), "an empty output folder was left behind"
+    assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4"), "-o", str(tmp_path / "a" / ".." / "b")),
+                         "no audio stream")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
     found = tmp_path / "found"
     found.mkdir()
     assert_clean_failure(dramapic("run", str(tmp_path / "silent film.mp4"), "-o", str(found / "sub")),

@@ -38,6 +38,22 @@ def test_rttm_has_one_line_per_voice_segment():
     assert lines == ["SPEAKER movie 1 1.500 2.750 <NA> <NA> S1 <NA> <NA>"]
 
 
+def test_the_rttm_file_id_has_no_white_space_of_any_kind(tmp_path: Path):
+    import dataclasses
+
+    from dramapic.lab.reference import read_rttm
+
+    result = make_result()
+    named = dataclasses.replace(result, source=dataclasses.replace(result.source, path="/x/드라마\u30001화\tfinal.mp4"))
+    path = tmp_path / "film.rttm"
+    get_writer("rttm").write(named, path)
+    line = path.read_text(encoding="utf-8").splitlines()[0]
+    assert line.split()[1] == "드라마_1화_final" and len(line.split()) == 10
+    annotation = read_rttm(path, uri="드라마_1화_final")
+    assert [(round(s.start, 3), round(s.end, 3), label) for s, _, label in annotation.itertracks(yield_label=True)] \
+        == [(1.5, 4.25, "S1")]
+
+
 def test_json_round_trips():
     import json
 
@@ -91,3 +107,9 @@ def test_output_set_refuses_existing_without_overwrite(tmp_path: Path):
     with pytest.raises(OutputError, match="--overwrite"):
         OutputSet().check([tmp_path / "a.srt"])
     OutputSet(overwrite=True).check([tmp_path / "a.srt"])
+
+
+def test_a_folder_where_an_output_goes_is_refused_before_anything_is_written(tmp_path: Path):
+    (tmp_path / "a.rttm").mkdir()
+    with pytest.raises(OutputError, match="a folder is where an output goes"):
+        OutputSet(overwrite=True).check([tmp_path / "a.srt", tmp_path / "a.rttm"])
