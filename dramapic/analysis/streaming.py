@@ -226,13 +226,64 @@ class SpooledAudio:
         self.close()
 
 
+SPOOL_PREFIX = "dramapic-spool-"
+#: held locked (flock) by the run that owns a spool folder; one nobody holds was left by a run that was killed
+SPOOL_LOCK = ".in-use"
+
+
+def remove_stale_spools(root: str | Path) -> list[Path]:
+    """Remove the spool folders under ``root`` left by runs killed outright (``kill -9``, the OOM killer: no
+    clean-up runs), about 230 MB per hour of input each. A folder counts as left behind only when its lock file
+    exists and nobody holds it; a folder still being made (no lock yet) or in use is never touched."""
+    import fcntl
+    import shutil
+
+    removed = []
+    for folder in sorted(Path(root).glob(f"{SPOOL_PREFIX}*")):
+        try:
+            handle = os.open(folder / SPOOL_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # held: a live run's (or a file system without locks: leave it)
+            os.close(handle)
+            continue
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+        finally:
+            os.close(handle)
+    if removed:
+        log.info("removed %d audio spool folder(s) left by runs that were killed", len(removed))
+    return removed
+
+
 @contextlib.contextmanager
 def scratch_dir():
-    """A temporary folder for the audio spool, removed on exit; :class:`OutputError` when none can be made."""
+    """A temporary folder for the audio spool, removed on exit; :class:`OutputError` when none can be made.
+
+    While in use it holds a locked :data:`SPOOL_LOCK` file, so that a later run can tell a folder left by a killed
+    run (:func:`remove_stale_spools`, called here first) from one in use."""
+    import fcntl
+
+    remove_stale_spools(tempfile.gettempdir())
     try:
-        scratch = tempfile.TemporaryDirectory(prefix="dramapic-spool-")
+        scratch = tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX)
     except OSError as err:
         raise OutputError(f"cannot create a temporary folder in {tempfile.gettempdir()} for the audio spool: "
                           f"{err.strerror} (set TMPDIR to a writable folder)") from None
     with scratch as folder:
-        yield folder
+        handle = None
+        try:
+            # locked under a private name, then renamed: the lock file never exists unlocked
+            handle, name = tempfile.mkstemp(dir=folder, prefix=".lock-")
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            os.rename(name, os.path.join(folder, SPOOL_LOCK))
+        except OSError:  # no locks here: the folder is only removed by this run, as before
+            pass
+        try:
+            yield folder
+        finally:
+            if handle is not None:
+                os.close(handle)

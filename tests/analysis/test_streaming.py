@@ -305,3 +305,27 @@ def test_song_safe_members_in_chunks(sample_audio, pipeline):
 
     song_safe = load_pipeline(Path(__file__).resolve().parents[2] / "pipelines" / "song-safe.yaml")
     assert_frames_match(loaders.stage1_model(song_safe.stage1), sample_audio, song_safe, chunk_s=12.0)
+
+
+def test_a_spool_left_by_a_killed_run_is_removed_and_a_live_one_is_not(tmp_path: Path, monkeypatch):
+    import fcntl
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / f"{streaming.SPOOL_PREFIX}dead"  # its owner was killed: the lock file is there, unheld
+    stale.mkdir()
+    (stale / streaming.SPOOL_LOCK).write_bytes(b"")
+    (stale / "audio.f32").write_bytes(b"\0" * 4096)
+    making = tmp_path / f"{streaming.SPOOL_PREFIX}new"  # just made by another run: no lock file yet
+    making.mkdir()
+    with streaming.scratch_dir() as live:
+        live = Path(live)
+        assert not stale.exists() and making.is_dir()
+        assert (live / streaming.SPOOL_LOCK).is_file()
+        handle = os.open(live / streaming.SPOOL_LOCK, os.O_RDONLY)
+        try:
+            with pytest.raises(OSError):  # held by the run that owns it
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(handle)
+        assert streaming.remove_stale_spools(tmp_path) == [] and live.is_dir()
+    assert not live.exists() and making.is_dir()
