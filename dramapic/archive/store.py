@@ -283,18 +283,40 @@ class Store:
         if not create and not path.is_file():
             raise OutputError(f"no archive database at {path}")
         try:
-            db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            return cls._open(path, migrate=migrate, migrations=migrations)
+        except OutputError:
+            if create or migrate:
+                raise
+            # a reader (dramapic report) of an archive on a read-only disk or share: SQLite cannot make the WAL's
+            # shared-memory file there, so open it read-only, or as immutable when even that needs one
+            for query in ("mode=ro", "mode=ro&immutable=1"):
+                try:
+                    return cls._open(path, migrate=False, migrations=migrations, uri_query=query)
+                except OutputError:
+                    continue
+            raise
+
+    @classmethod
+    def _open(cls, path: Path, *, migrate: bool, migrations: Sequence[str], uri_query: str | None = None) -> "Store":
+        try:
+            if uri_query is None:
+                db = sqlite3.connect(path, timeout=30.0, isolation_level=None)
+            else:
+                uri = f"{path.resolve().as_uri()}?{uri_query}"
+                db = sqlite3.connect(uri, timeout=30.0, isolation_level=None, uri=True)
         except sqlite3.Error as err:
             raise OutputError(f"cannot open the archive database {path}: {err}") from None
         try:
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout = 30000")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                raise OutputError(f"{path}: SQLite refused WAL mode (got {mode}); is the folder on a network share?")
-            # FULL: a committed file survives a power cut, not only a killed process; one fsync per file is nothing
-            # next to minutes of analysis
-            db.execute("PRAGMA synchronous = FULL")
+            if uri_query is None:
+                mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    raise OutputError(f"{path}: SQLite refused WAL mode (got {mode}); is the folder on a network "
+                                      "share?")
+                # FULL: a committed file survives a power cut, not only a killed process; one fsync per file is
+                # nothing next to minutes of analysis
+                db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
             store = cls(db, path)
             store._check_schema(migrate=migrate, migrations=migrations)

@@ -96,6 +96,30 @@ def test_a_commit_on_a_full_disk_is_one_typed_error_and_writes_nothing(tmp_path)
     assert not db.in_transaction and db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
 
 
+def test_a_reader_falls_back_to_read_only_where_sqlite_cannot_open_it_for_writing(tmp_path, monkeypatch):
+    # a read-only disk or share: SQLite cannot create the WAL's -shm file there (simulated: a real read-only mount
+    # needs privileges); dramapic report must still read the archive, and a batch must still refuse it
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record(), batch_id=None)
+    real = Store._open
+    queries = []
+
+    def no_write_access(cls, path, *, uri_query=None, **kwargs):
+        queries.append(uri_query)
+        if uri_query is None:
+            raise OutputError(f"{path} is not a usable dramapic database: unable to open database file")
+        return real.__func__(cls, path, uri_query=uri_query, **kwargs)
+
+    monkeypatch.setattr(Store, "_open", classmethod(no_write_access))
+    with Store.open(tmp_path / DB_NAME, migrate=False, create=False) as store:
+        assert count(store, "runs") == 1
+        with pytest.raises(OutputError):  # read-only really
+            store.record(make_record(), batch_id=None)
+    assert queries == [None, "mode=ro"]
+    with pytest.raises(OutputError, match="unable to open"):
+        Store.open(tmp_path / DB_NAME)
+
+
 def test_retrying_a_key_updates_its_row_and_a_new_key_adds_one(tmp_path):
     with Store.open(tmp_path / DB_NAME) as store:
         store.record(make_record(status="failed", error="broken"), batch_id=None)
