@@ -80,7 +80,7 @@ class ReportData:
             "female_share": female / (female + male) if female + male > 0 else 0.0,
             "unknown_seconds": unknown,  # voice with gender left unknown: out of the female share, counted apart
             "unknown_share": unknown / (female + male + unknown) if female + male + unknown > 0 else 0.0,
-            "speakers": sum(v.n_speakers for v in done),
+            "speakers": sum(v.n_speakers for v in done if v.n_speakers is not None),  # of those diarized
             "label_seconds": label_seconds,
         }
 
@@ -347,7 +347,8 @@ def render_html(data: ReportData) -> str:
               "female share of speaking time with a known gender"),
         _card(_pct(totals["unknown_share"]) if totals["unknown_seconds"] else "0%",
               "of speaking time with gender unknown"),
-        _card(str(totals["speakers"]), "speakers (summed over videos)"),
+        _card(str(totals["speakers"]), "speakers (summed over videos)" if not any(v.n_speakers is None for v in done)
+              else "speakers (summed over the videos with diarization)"),
     ]
     working = [b for b in data.batches if b.get("finished") and b.get("audio_seconds")]
     if working:
@@ -396,18 +397,24 @@ def render_html(data: ReportData) -> str:
                               svg_each, bars_each, note) + "</section>")
 
     # speakers per video
+    # a video analysed with --no-speakers has no count: not counted as 0, shown as "–"
     counts: dict[int, int] = {}
     for video in done:
-        counts[video.n_speakers] = counts.get(video.n_speakers, 0) + 1
+        if video.n_speakers is not None:
+            counts[video.n_speakers] = counts.get(video.n_speakers, 0) + 1
+    undiarized = sum(v.n_speakers is None for v in done)
     span = range(0, max(counts, default=0) + 1)
     columns = [(str(n), float(counts.get(n, 0)), str(counts.get(n, 0))) for n in span]
     svg_hist, bars_hist = column_svg(columns, SPEAKER_COLOUR)
-    rows = [(v.path, {"speakers": float(v.n_speakers)}, str(v.n_speakers)) for v in shown]
-    peak_speakers = max((v.n_speakers for v in shown), default=0)
+    rows = [(v.path, {"speakers": float(v.n_speakers or 0)}, "–" if v.n_speakers is None else str(v.n_speakers))
+            for v in shown]
+    peak_speakers = max((v.n_speakers for v in shown if v.n_speakers is not None), default=0)
     svg_rows, bars_rows = stacked_rows_svg(rows, {"speakers": SPEAKER_COLOUR}, scale=float(peak_speakers) or None)
+    not_counted = (f" {undiarized} video(s) analysed without diarization (--no-speakers) are not counted."
+                   if undiarized else "")
     sections.append('<section id="speakers"><h2>Speakers per video</h2>'
-                    + _figure("speakers-histogram", "Number of videos (bar height) with each number of speakers.",
-                              svg_hist, bars_hist)
+                    + _figure("speakers-histogram", "Number of videos (bar height) with each number of speakers."
+                              + not_counted, svg_hist, bars_hist)
                     + _figure("speakers-per-video", "Speakers found in each video.", svg_rows, bars_rows, note)
                     + "</section>")
 
@@ -438,7 +445,7 @@ def render_html(data: ReportData) -> str:
 
     # every video
     table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
-                   [(v.path, _hours(v.duration or 0.0), v.genre or "", v.n_speakers,
+                   [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
                      *(_pct(v.shares.get(k, 0.0)) for k in LABELS), _pct(v.female_share), _pct(v.male_share))
                     for v in done], numeric=range(1, 10))
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')

@@ -137,8 +137,16 @@ _SCHEMA_2 = """
 ALTER TABLE summaries ADD COLUMN unknown_seconds REAL NOT NULL DEFAULT 0;
 """
 
+# version 3: a run made with --no-speakers has no speaker count (unknown), which is not 0 speakers; runs recorded
+# before are recognised by voice segments none of which has a speaker
+_SCHEMA_3 = """
+ALTER TABLE summaries ADD COLUMN speakers_known INTEGER NOT NULL DEFAULT 1;
+UPDATE summaries SET speakers_known = 0 WHERE n_speakers = 0 AND run_id IN (
+    SELECT run_id FROM segments WHERE label = 'voice' GROUP BY run_id HAVING count(speaker) = 0);
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -214,7 +222,7 @@ class VideoRecord:
     female_seconds: float = 0.0
     male_seconds: float = 0.0
     unknown_seconds: float = 0.0            # voice whose gender the model left unknown (0 with gender off)
-    n_speakers: int = 0
+    n_speakers: int | None = 0              # None: diarization was switched off (--no-speakers), not known
     speakers: tuple[dict[str, Any], ...] = ()
     genre: str | None = None
     genre_confidence: float = 0.0
@@ -253,7 +261,8 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
         shares=dict(summary.shares), female_share=float((summary.gender_shares or {}).get("female", 0.0)),
         male_share=float((summary.gender_shares or {}).get("male", 0.0)), female_seconds=by_gender["female"],
-        male_seconds=by_gender["male"], unknown_seconds=by_gender["unknown"], n_speakers=len(summary.speakers or ()),
+        male_seconds=by_gender["male"], unknown_seconds=by_gender["unknown"],
+        n_speakers=None if summary.speakers is None else len(summary.speakers),
         speakers=tuple(s.to_dict() for s in summary.speakers or ()), genre=summary.genre.label,
         genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
 
@@ -465,14 +474,14 @@ class Store:
         by_gender = gender_seconds(result)
         self._db.execute(
             "INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, "
-            "female_seconds, male_seconds, unknown_seconds, n_speakers, genre, genre_confidence, genre_scores_json) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "female_seconds, male_seconds, unknown_seconds, n_speakers, speakers_known, genre, genre_confidence, "
+            "genre_scores_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, result.duration, *(float(summary.shares.get(k, 0.0)) for k in ("voice", "song", "noise",
                                                                                        "silence")),
              float((summary.gender_shares or {}).get("female", 0.0)),
              float((summary.gender_shares or {}).get("male", 0.0)),
              by_gender["female"], by_gender["male"], by_gender["unknown"], len(summary.speakers or ()),
-             summary.genre.label,
+             int(summary.speakers is not None), summary.genre.label,
              summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True)))
 
     # -- reading -----------------------------------------------------------------------------------------------
@@ -500,7 +509,8 @@ class Store:
                     female_share=row["female_share"], male_share=row["male_share"],
                     female_seconds=row["female_seconds"], male_seconds=row["male_seconds"],
                     unknown_seconds=row["unknown_seconds"],
-                    n_speakers=row["n_speakers"], speakers=tuple(speakers.get(row["run_id"], ())),
+                    n_speakers=row["n_speakers"] if row["speakers_known"] else None,
+                    speakers=tuple(speakers.get(row["run_id"], ())),
                     genre=row["genre"], genre_confidence=row["genre_confidence"]))
             else:
                 records.append(VideoRecord(**common, error_type=row["error_type"], error=row["error"]))

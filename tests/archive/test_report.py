@@ -89,6 +89,27 @@ def test_csv_and_parquet_have_one_row_per_video(archive_out):
         assert outputs.parquet is None and not (archive_out / "report.parquet").exists()
 
 
+def test_a_video_without_diarization_is_not_counted_as_zero_speakers(archive_out):
+    data = make_result("ep05.mp4", genre="drama").to_dict()
+    data["summary"]["speakers"] = None
+    for segment in data["segments"]:
+        segment["speaker"] = None
+    from dramapic.result import AnalysisResult
+
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(make_record("s3/ep05.mp4", key="k5", result=AnalysisResult.from_dict(data)), batch_id=None)
+    outputs = write_report(archive_out)
+    page = outputs.html.read_text(encoding="utf-8")
+    assert "1 video(s) analysed without diarization (--no-speakers) are not counted" in page
+    assert "speakers (summed over the videos with diarization)" in page
+    videos = page[page.index('id="videos"'):]
+    row = videos[videos.index("s3/ep05.mp4"):].split("</tr>")[0]
+    assert "<td>–</td>" in row or ">–<" in row, row
+    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+        by_path = {r["path"]: r for r in csv.DictReader(handle)}
+    assert by_path["s3/ep05.mp4"]["speakers"] == "" and by_path["s1/ep02.mp4"]["speakers"] == "2"
+
+
 def test_report_of_a_single_run_json_through_the_cli(tmp_path):
     result = make_result("/videos/movie.mp4", genre="documentary")
     path = tmp_path / "movie.dramapic.json"

@@ -120,6 +120,33 @@ def test_a_reader_falls_back_to_read_only_where_sqlite_cannot_open_it_for_writin
         Store.open(tmp_path / DB_NAME)
 
 
+def _without_speakers(path: str):
+    data = make_result(path).to_dict()
+    data["summary"]["speakers"] = None
+    for segment in data["segments"]:
+        segment["speaker"] = None
+    from dramapic.result import AnalysisResult
+
+    return AnalysisResult.from_dict(data)
+
+
+def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(tmp_path):
+    from dramapic.archive.store import MIGRATIONS
+
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(make_record("old-off.mp4", result=_without_speakers("old-off.mp4")), batch_id=None)
+        store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
+    db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column
+    db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; PRAGMA user_version = 2;")
+    db.close()
+    assert len(MIGRATIONS) == 3
+    with Store.open(path) as store:
+        store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
+        counts = {v.path: v.n_speakers for v in store.videos()}
+    assert counts == {"new-off.mp4": None, "old-off.mp4": None, "old-on.mp4": 2}
+
+
 def test_retrying_a_key_updates_its_row_and_a_new_key_adds_one(tmp_path):
     with Store.open(tmp_path / DB_NAME) as store:
         store.record(make_record(status="failed", error="broken"), batch_id=None)
