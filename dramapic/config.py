@@ -138,6 +138,14 @@ class SpeakersConfig:
         talk (0 .. 1), so that the decision does not flip when the same voices come back ...
     max_small_speaker_s : float
         ... but never when it has this much talk or more (the cap of the share rule).
+    short_talk_share : float
+        ``"constrained"``: on a recording with little talk, ``min_speaker_s`` and ``gender_link_min_s`` shrink to
+        this share of its whole talk (0 .. 1; 0: fixed floors). A 20 s scene where a woman and a man talk 5 s each
+        is two speakers, not one cluster folded under a 6 s floor meant for long recordings. 0.2: the lowest share
+        that changes none of the full-length cross-corpus timelines or dev mixes (models/README.md, "Short scenes").
+    short_floor_s : float
+        ... but the floors never shrink below this many seconds: a single voice of a few seconds is not split in
+        two (3 s: fewer over-splits of the short scenes at the same DER, models/README.md, "Short scenes").
     fold_same_probability : float
         ``"constrained"``: a cluster under the share rule (with at least ``min_speaker_s`` of talk) is folded only
         into a neighbour it is at least this likely to be one speaker with, by the projection's calibrated
@@ -180,6 +188,8 @@ class SpeakersConfig:
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
     max_small_speaker_s: float = 30.0
+    short_talk_share: float = 0.2
+    short_floor_s: float = 3.0
     fold_same_probability: float = 0.0
     gender_resegment_weight: float = 0.1
 
@@ -209,6 +219,10 @@ class SpeakersConfig:
             raise ConfigError("speakers.gender_link_confidence must be between 0.5 and 1")
         if not 0 <= self.min_speaker_share <= 1:
             raise ConfigError("speakers.min_speaker_share must be between 0 and 1")
+        if not 0 <= self.short_talk_share <= 1:
+            raise ConfigError("speakers.short_talk_share must be between 0 and 1")
+        if self.short_floor_s < 0:
+            raise ConfigError("speakers.short_floor_s must not be negative")
         if not 0 <= self.fold_same_probability < 1:
             raise ConfigError("speakers.fold_same_probability must be at least 0 and below 1")
         if not 0 <= self.gender_resegment_weight <= 1:

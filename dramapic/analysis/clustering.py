@@ -30,6 +30,7 @@ leave-one-folder-out folds), not a distance tuned on the dev mixes. Figures: ``m
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any
 
@@ -174,6 +175,7 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
         elif sub.max() < low:
             sub = fcluster(z, t=low, criterion="maxclust")
     else:
+        options = short_recording_floors(options, total_talk_s=float(weights.sum()))
         fine = min(options.cluster_fine_threshold, threshold)
         sub = fcluster(z, t=fine, criterion="distance") if fine > 0 else np.arange(1, len(pick) + 1)
         sub = _constrained_merge(x, weights[pick], pf_all[pick], np.unique(sub, return_inverse=True)[1],
@@ -192,6 +194,19 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
             ids = _fold_small(np.asarray(embeddings, np.float64), weights, pf_all, ids, options,
                               fold_threshold=fold_threshold)
     return np.unique(ids, return_inverse=True)[1].astype(np.int64)
+
+
+def short_recording_floors(options: SpeakersConfig, *, total_talk_s: float) -> SpeakersConfig:
+    """``options`` with ``min_speaker_s`` and ``gender_link_min_s`` at most ``short_talk_share`` x the recording's
+    whole talk (unchanged when that share is 0, or the recording talks long enough for the floors to stand)."""
+    share = float(options.short_talk_share)
+    if share <= 0.0:
+        return options
+    floor = max(share * max(total_talk_s, 0.0), float(options.short_floor_s))
+    if floor >= options.min_speaker_s and floor >= options.gender_link_min_s:
+        return options
+    return dataclasses.replace(options, min_speaker_s=min(options.min_speaker_s, floor),
+                               gender_link_min_s=min(options.gender_link_min_s, floor))
 
 
 def merge_small(embeddings: np.ndarray, weights: np.ndarray, ids: np.ndarray, min_s: float,

@@ -12,6 +12,7 @@ from dramapic.analysis.clustering import (
     cluster_windows,
     fold_distance,
     forbidden,
+    short_recording_floors,
     stopping_distance,
 )
 from dramapic.analysis.diarization import SpeakerProjection
@@ -154,6 +155,29 @@ def test_small_clusters_fold_by_share_of_the_largest():
     assert len(set(ids)) == 2 and len(set(ids[truth == 1])) == 1
 
 
+def test_a_short_scene_keeps_two_speakers_under_the_floors_meant_for_long_recordings():
+    # a 20 s scene: a woman and a man talk 5.25 s and 4.5 s; the 6 s floors (talk, gender link) would fold them
+    rng = np.random.default_rng(11)
+    emb, truth = _speakers(rng, [7, 6], spread=0.3)
+    weights = np.full(len(emb), 0.75)
+    pf = np.where(truth == 0, 0.95, 0.05)
+    fixed = SpeakersConfig(cluster_threshold=0.5, short_talk_share=0.0)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=pf, options=fixed, threshold=0.5))) == 1
+    scaled = dataclasses.replace(fixed, short_talk_share=0.2, short_floor_s=3.0)
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=pf, options=scaled, threshold=0.5)
+    assert len(set(ids)) == 2 and all(len(set(ids[truth == k])) == 1 for k in (0, 1))
+    # the floors shrink only as far as the recording is short: 40 s of talk keeps the configured 6 s ...
+    assert short_recording_floors(scaled, total_talk_s=40.0) is scaled
+    short = short_recording_floors(scaled, total_talk_s=20.0)
+    assert (short.min_speaker_s, short.gender_link_min_s) == pytest.approx((4.0, 4.0))
+    # ... and never below short_floor_s
+    assert short_recording_floors(scaled, total_talk_s=9.75).min_speaker_s == pytest.approx(3.0)
+    no_floor = dataclasses.replace(scaled, short_floor_s=0.0)
+    assert short_recording_floors(no_floor, total_talk_s=9.75).gender_link_min_s == pytest.approx(1.95)
+    assert short_recording_floors(fixed, total_talk_s=9.75) is fixed
+    assert SpeakersConfig().short_talk_share == 0.2 and SpeakersConfig().short_floor_s == 3.0
+
+
 def _two_voices(cos: float, *, big: int = 100, small: int = 16, seed: int = 5):
     """A lead (``big`` windows of 0.75 s) and a small cluster (``small`` windows) whose centres have cosine
     similarity ``cos``: (embeddings, truth)."""
@@ -260,6 +284,7 @@ def test_threshold_from_the_calibration_at_the_asked_probability():
                                  {"gender_link_min_s": -1.0}, {"min_speaker_share": 1.5},
                                  {"min_speaker_share": -0.1}, {"max_small_speaker_s": -3.0},
                                  {"fold_same_probability": -0.1}, {"fold_same_probability": 1.0},
+                                 {"short_talk_share": -0.1}, {"short_talk_share": 1.5}, {"short_floor_s": -1.0},
                                  {"projection": None}])
 def test_new_speaker_settings_are_checked(bad):
     with pytest.raises(ConfigError):
