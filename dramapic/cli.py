@@ -17,6 +17,7 @@ from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
 
+
 class _StdoutClosed(Exception):
     """Whoever read standard output went away (``dramapic run x.mp4 | head -1``): stop without a message."""
 
@@ -350,7 +351,7 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         genre = summary.genre
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
         _print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
-              + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
+               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
         speaking = gender_seconds(outputs.result)
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
             # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden)
@@ -398,17 +399,17 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
             metrics = entry["metrics"]["out_of_fold_train_mixes"]
             metrics = metrics.get(entry["name"], metrics)
             _print(f"{entry['name']}: out-of-fold frame accuracy on train mixes "
-                  f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
+                   f"{metrics['frame_accuracy_non_silent']} ({entry['files'][0]['path']})")
         if "gender" in done:
             for condition, m in done["gender"]["metrics"]["dev_windows"].get("all", {}).items():
                 _print(f"{done['gender']['name']}: dev {condition}: window error {m['window_error']}, ECE "
-                      f"{m['window_ece']}, clip error {m['clip_error']}, abstention {m['clip_abstention']}")
+                       f"{m['window_ece']}, clip error {m['clip_error']}, abstention {m['clip_abstention']}")
         if "speakers" in done:
             for key, value in done["speakers"]["metrics"].get("dev_window_verification", {}).items():
                 _print(f"{done['speakers']['name']}: dev window verification {key}: EER {value['eer']}, "
-                      f"AUC {value['auc']}")
+                       f"AUC {value['auc']}")
             _print(f"{done['speakers']['name']}: cluster threshold "
-                  f"{done['speakers']['calibration'].get('cluster_threshold')}")
+                   f"{done['speakers']['calibration'].get('cluster_threshold')}")
         _print("seconds: " + ", ".join(f"{k} {v}" for k, v in done["seconds"].items()))
     return 0
 
@@ -451,7 +452,7 @@ def _print_reference(args: argparse.Namespace) -> None:
     """Say which ground truth the figures below are scored against when it is not the timelines' own."""
     if args.reference == "speech":
         _print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
-              "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
+               "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
 
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
@@ -491,7 +492,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
             _print(f"\nSeed {seed}:")
         _print(format_table(summary))
         _print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
-              "(seconds of decided voice):")
+               "(seconds of decided voice):")
         _print(held.format_table())
         runs.append({"seed": seed, "summary": summary, "gender_calibration": held.to_dict(), "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
@@ -699,10 +700,10 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if not args.quiet:
         speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
         _print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
-              f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
+               f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
         if summary.failed_earlier:
             _print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped "
-                  "(--retry-failed to try them again)")
+                   "(--retry-failed to try them again)")
         for path, error in summary.failures:
             _print(f"  failed   {path}: {error}")
         _print(f"  database {summary.database}")
