@@ -70,15 +70,16 @@ def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     assert all(s["gender"] is None for s in data["segments"])
     assert data["summary"]["gender_shares"] is None
     assert all(s["gender"] is None for s in data["summary"]["speakers"])
-    # speakers are found all the same, from the same windows; only a turn change may sit one refine step (0.25 s)
-    # elsewhere, since with gender on the re-segmentation also weighs it (speakers.gender_resegment_weight). Ids
-    # are numbered by talk time, and in these 25 s the two speakers talk 8.2 s and 7.9 s, so that one step may swap
-    # S1 and S2: the same partition of the turns is what must hold
+    # speakers are found all the same, from the same windows; only a turn change may sit elsewhere, since with
+    # gender on the re-segmentation also weighs it (speakers.gender_resegment_weight): by up to two refine steps
+    # (0.5 s) in these 25 s, whose 16 s of talk put the short-scene floors at 3.2 s (speakers.short_talk_share), so
+    # the man's 2 s over the music bed stays a third cluster whose centroid pulls the changes (one step with the
+    # 6 s floors). Ids are numbered by talk time, which the pull may swap: the same partition is what must hold
     assert _partition(no_gender.segments) == _partition(full.segments)
-    step = pipeline.speakers.refine_hop_s + 1e-6
+    step = 2 * pipeline.speakers.refine_hop_s + 1e-6
     assert all(abs(a.start - b.start) <= step and abs(a.end - b.end) <= step
                for a, b in zip(no_gender.segments, full.segments, strict=True))
-    assert sum((a.start, a.end) != (b.start, b.end) for a, b in zip(no_gender.segments, full.segments)) <= 2
+    assert sum((a.start, a.end) != (b.start, b.end) for a, b in zip(no_gender.segments, full.segments)) <= 4
     assert all("female" not in cue_text(s) and "male" not in cue_text(s) for s in no_gender.segments)
     lines = summary_lines(no_gender.summary)
     assert not any("female" in line for line in lines) and any("speaker" in line for line in lines)
