@@ -405,7 +405,7 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
     name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
     asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
-    if len(ranked) < asked:  # said, not hidden: the user asked for a count this recording did not give
+    if asked > 1 and len(ranked) < asked:  # said, not hidden: a count the user asked for that this recording lacks
         log.warning("%d speaker(s) asked for, %d found: after re-segmentation only %d cluster(s) of %d held a turn "
                     "of their own (the others' windows are closer to them)", asked, len(ranked), len(ranked), k)
 
