@@ -46,7 +46,7 @@ def _print(*parts: object) -> None:
 
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
-               "speech reference": "timeline"}
+               "speech reference": "timeline", "scenes": "timeline"}
 TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
 
 
@@ -154,6 +154,17 @@ def _seed_list(text: str) -> tuple[int, ...]:
     if any(seed < 0 for seed in seeds) or len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"seeds must be distinct non-negative integers: {text!r}")
     return seeds
+
+
+def _seconds_list(text: str) -> tuple[float, ...]:
+    """``--scenes``: comma-separated positive seconds, each once."""
+    try:
+        seconds = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of seconds: {text!r}") from None
+    if any(not 1.0 <= s <= 3600.0 for s in seconds) or len(set(seconds)) != len(seconds):
+        raise argparse.ArgumentTypeError(f"scene lengths must be distinct seconds from 1 to 3600: {text!r}")
+    return seconds
 
 
 def _whole_number_from(least: int) -> Callable[[str], int]:
@@ -266,6 +277,10 @@ def build_parser() -> argparse.ArgumentParser:
                                "default) or against a copy where utterance time that holds no speech in the clean "
                                "clip (leading clicks, long pauses) is not voice (speech; needs --data; kept under "
                                "--work)")
+    evaluate.add_argument("--scenes", type=_seconds_list, default=None, metavar="S[,S...]",
+                          help="--mixes / --cross-corpus: score short scenes instead of whole timelines - excerpts "
+                               "of these lengths in seconds (e.g. 20,30) cut from every timeline at 20%% and 60%% "
+                               "of the way in, references cut alike (kept under --work)")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -422,10 +437,10 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
     pipeline = _pipeline(args)
     if args.song_check:
-        if args.reference != "as-built":
+        if args.reference != "as-built" or args.scenes is not None:
             from .errors import InputError
 
-            raise InputError("--reference applies to --mixes and --cross-corpus, not to --song-check")
+            raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
         return _song_check(args, pipeline, progress)
     if args.cross_corpus:
         return _cross_corpus(args, pipeline, progress)
@@ -435,6 +450,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)
+    if args.scenes is not None:
+        args.mixes = _scenes(args, args.mixes, progress)
     if args.variants:  # --no-gender: the stage-1 variants only
         report = evaluate_variants(args.mixes, pipeline, limit=args.limit, gender=pipeline.stage2.gender,
                                    progress=progress)
@@ -444,12 +461,17 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     _print_reference(args)
     _print(report.format_table())
     if args.json:
-        write_json_atomic({**report.to_dict(), "reference": args.reference}, args.json)
+        write_json_atomic({**report.to_dict(), "reference": args.reference, "scenes": args.scenes}, args.json)
     return 0
 
 
 def _print_reference(args: argparse.Namespace) -> None:
     """Say which ground truth the figures below are scored against when it is not the timelines' own."""
+    if args.scenes is not None:
+        from .lab.scenes import POSITIONS
+
+        _print(f"Scenes: excerpts of {', '.join(f'{s:g}' for s in args.scenes)} s from every timeline, starting "
+               f"{' and '.join(f'{p:.0%}' for p in POSITIONS)} of the way in (dramapic/lab/scenes.py)")
     if args.reference == "speech":
         _print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
                "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
@@ -479,6 +501,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         timelines = _speech_reference(args, timelines, progress, tree=True)
         if args.mixes is not None:
             args.mixes = _speech_reference(args, args.mixes, progress)
+    if args.scenes is not None:
+        timelines = _scenes(args, timelines, progress, tree=True)
+        if args.mixes is not None:
+            args.mixes = _scenes(args, args.mixes, progress)
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
     _print_reference(args)
@@ -514,7 +540,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                                         "gender_calibration": runs[0]["gender_calibration"],
                                         "stage1_members": members, "files": runs[0]["files"],
                                         "seeds": list(args.seeds), "copies": copies, "reference": args.reference,
-                                        "over_seeds": over_seeds,
+                                        "scenes": args.scenes, "over_seeds": over_seeds,
                                         "runs": runs}),
                           args.json)
     return 0
@@ -541,6 +567,23 @@ def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProg
     if tree:
         return speech_reference_tree(where, data=args.data, out=out, progress=progress)
     return speech_reference(where, data=args.data, out=out, progress=progress)
+
+
+def _scenes(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
+    """The scene copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
+    import hashlib
+
+    from .errors import InputError
+    from .lab.scenes import scene_excerpts, scene_excerpts_tree
+
+    if not Path(folder).is_dir():
+        raise InputError(f"timelines folder not found: {folder}")
+    where = Path(folder).resolve()
+    lengths = "-".join(f"{s:g}" for s in args.scenes)
+    out = _eval_work(args) / "scenes" / f"{where.name}-{lengths}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
+    if tree:
+        return scene_excerpts_tree(where, out=out, lengths=args.scenes, progress=progress)
+    return scene_excerpts(where, out=out, lengths=args.scenes, progress=progress)
 
 
 def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
