@@ -12,15 +12,10 @@ instead of the whole timelines (``dramapic/lab/experiments/issue14_short_scenes`
 from __future__ import annotations
 
 import csv
-import json
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from ..errors import InputError, OutputError
+from ..errors import InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 
@@ -88,7 +83,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     """
     from .. import media
     from .speech_reference import _link
-    from .timelines import _STAGING, _clear_stale_staging, _sha256
+    from .timelines import _read_marker, _sha256, staged_copy
 
     folder, out = Path(folder), Path(out)
     if not lengths or any(not length > 0 for length in lengths):
@@ -105,17 +100,9 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
             files[f"{name}{ext}"] = _sha256(path.with_name(f"{name}{ext}"), what="timeline file")
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
            "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions], "files": files}
-    if _marker(out) == key:
+    if _read_marker(out, MARKER) == key:
         return out
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _clear_stale_staging(out.parent)
-        holder = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out.parent))
-    except OSError as err:
-        raise OutputError(f"cannot write under {out.parent}: {err}") from None
-    staging = holder / out.name
-    try:
-        staging.mkdir()
+    with staged_copy(out, marker=MARKER, key=key, what="the scene excerpts") as staging:
         for i, labels_csv in enumerate(labels):
             progress("scenes", i, len(labels))
             name = labels_csv.name[: -len(".labels.csv")]
@@ -143,14 +130,6 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
                                       bitrate="64k")
                     _link(labels_csv.with_name(f"{name}.json").resolve(), staging / f"{cut}.json")
         progress("scenes", len(labels), len(labels))
-        (staging / MARKER).write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
-        if out.exists():  # an outdated copy: moved into the staging folder, removed with it
-            out.rename(holder / f"{out.name}.old")
-        staging.rename(out)
-    except OSError as err:
-        raise OutputError(f"cannot write the scene excerpts {out}: {err}") from None
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
     return out
 
 
@@ -163,10 +142,3 @@ def scene_excerpts_tree(root: Path, *, out: Path, lengths: Sequence[float], posi
         scene_excerpts(Path(root) / name, out=Path(out) / name, lengths=lengths, positions=positions,
                        progress=progress)
     return Path(out)
-
-
-def _marker(out: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((out / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..analysis.smoothing import runs_of
-from ..errors import InputError, OutputError
+from ..errors import InputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 
@@ -48,7 +46,6 @@ PAD_S, BRIDGE_S, MIN_SPEECH_S = 0.1, 0.5, 0.1
 #: what an utterance's non-speech becomes, by the recipe item under it
 BED_LABELS = {"bed_music": "song", "bed_noise": "noise"}
 FRAME_S = 0.01
-_STAGING = ".staging-"
 
 
 def clean_speech_frames(audio: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
@@ -232,7 +229,7 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     OutputError
         ``out`` cannot be written.
     """
-    from .timelines import _clear_stale_staging, _sha256
+    from .timelines import _read_marker, _sha256, staged_copy
 
     folder, out = Path(folder), Path(out)
     labels = sorted(folder.glob("*.labels.csv"))
@@ -241,20 +238,10 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
            "files": {p.name: _sha256(p, what="timeline file") for p in labels}
            | {f"{_stem(p)}.json": _sha256(p.with_name(f"{_stem(p)}.json"), what="timeline recipe") for p in labels}}
-    if _marker(out) == key:
+    if _read_marker(out, MARKER) == key:
         return out
-    # written one level down in a hidden staging folder (never a folder of labels a reader of the tree could
-    # take for timelines), then renamed into place; a killed writer's staging folder is removed by the next one
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _clear_stale_staging(out.parent)
-        holder = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out.parent))
-    except OSError as err:
-        raise OutputError(f"cannot write under {out.parent}: {err}") from None
-    staging = holder / out.name
     clips: dict[str, np.ndarray] = {}
-    try:
-        staging.mkdir()
+    with staged_copy(out, marker=MARKER, key=key, what="the speech reference") as staging:
         for i, labels_csv in enumerate(labels):
             progress("speech reference", i, len(labels))
             name = _stem(labels_csv)
@@ -269,14 +256,6 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
             for ext in (".opus", ".json"):
                 _link(labels_csv.with_name(f"{name}{ext}").resolve(), staging / f"{name}{ext}")
         progress("speech reference", len(labels), len(labels))
-        (staging / MARKER).write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
-        if out.exists():  # an outdated copy: moved into the staging folder, removed with it
-            out.rename(holder / f"{out.name}.old")
-        staging.rename(out)
-    except OSError as err:
-        raise OutputError(f"cannot write the speech reference {out}: {err}") from None
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
     return out
 
 
@@ -292,13 +271,6 @@ def speech_reference_tree(root: Path, *, data: Path, out: Path, folders: Sequenc
 
 def _stem(labels_csv: Path) -> str:
     return labels_csv.name[: -len(".labels.csv")]
-
-
-def _marker(out: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((out / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
 
 
 def _link(target: Path, link: Path) -> None:

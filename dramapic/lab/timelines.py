@@ -39,6 +39,7 @@ Only ``split == "dev"`` rows are ever read; nothing is copied from the data fold
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import json
@@ -50,7 +51,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -244,11 +245,45 @@ def _folder_key(*, folder: str, seed: int, bitrate: str, manifests: Mapping[str,
             "manifests": dict(manifests), "casts": [[f, [[list(m) for m in c] for c in cs]] for f, cs in casts.items()]}
 
 
-def _read_marker(folder: Path) -> dict[str, Any] | None:
+def _read_marker(folder: Path, name: str = MARKER) -> dict[str, Any] | None:
     try:
-        return json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        return json.loads((folder / name).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+
+
+@contextlib.contextmanager
+def staged_copy(out: Path, *, marker: str, key: Mapping[str, Any], what: str) -> Iterator[Path]:
+    """A folder to write a derived copy of timelines into (the speech reference, the short scenes), published whole.
+
+    It lies one level down in a hidden staging folder beside ``out`` (never a folder of labels a reader of the tree
+    could take for timelines). When the block ends, ``key`` is written as the ``marker`` file and the folder is
+    renamed to ``out`` (an outdated ``out`` is moved aside and removed); when it raises, nothing is left. A killed
+    writer's staging folder is removed by the next one (:func:`_clear_stale_staging`).
+
+    Raises
+    ------
+    OutputError
+        ``out`` cannot be written (an ``OSError`` inside the block included), naming it as ``what``.
+    """
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        _clear_stale_staging(out.parent)
+        holder = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out.parent))
+    except OSError as err:
+        raise OutputError(f"cannot write under {out.parent}: {err}") from None
+    staging = holder / out.name
+    try:
+        staging.mkdir()
+        yield staging
+        (staging / marker).write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+        if out.exists():
+            out.rename(holder / f"{out.name}.old")
+        staging.rename(out)
+    except OSError as err:
+        raise OutputError(f"cannot write {what} {out}: {err}") from None
+    finally:
+        shutil.rmtree(holder, ignore_errors=True)
 
 
 def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:
