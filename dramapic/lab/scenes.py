@@ -116,7 +116,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
                     continue
                 for position in positions:
                     start = round(position * (duration - length), 2)
-                    cut = f"{name}_{round(length)}s{round(position * 100):02d}"
+                    cut = f"{name}_{length:g}s{round(position * 100):02d}"
                     with open(staging / f"{cut}.labels.csv", "w", newline="", encoding="utf-8") as handle:
                         writer = csv.DictWriter(handle, fieldnames=["start", "end", "label", "gender", "speaker"],
                                                 extrasaction="ignore")
