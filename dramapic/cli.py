@@ -622,7 +622,7 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
             _print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA)))
             return 0
         figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
-                                           report=print)
+                                           report=_print)
     else:
         from .lab import bench
 
