@@ -551,19 +551,26 @@ def _eval_work(args: argparse.Namespace) -> Path:
     return args.work or Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "dramapic" / "cross-corpus"
 
 
-def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
-    """The speech-trimmed copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
+def _copy_place(args: argparse.Namespace, folder: Path, kind: str, tag: str = "") -> tuple[Path, Path]:
+    """(the resolved ``folder``, where its ``kind`` copy goes under ``--work``): one place per source folder."""
     import hashlib
 
+    from .errors import InputError
+
+    if not Path(folder).is_dir():
+        raise InputError(f"timelines folder not found: {folder}")
+    where = Path(folder).resolve()
+    return where, _eval_work(args) / kind / f"{where.name}{tag}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
+
+
+def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
+    """The speech-trimmed copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
     from .errors import InputError
     from .lab.speech_reference import speech_reference, speech_reference_tree
 
     if args.data is None:
         raise InputError("--reference speech needs --data, the shared data folder the timelines' clips come from")
-    if not Path(folder).is_dir():
-        raise InputError(f"timelines folder not found: {folder}")
-    where = Path(folder).resolve()
-    out = _eval_work(args) / "speech-reference" / f"{where.name}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
+    where, out = _copy_place(args, folder, "speech-reference")
     if tree:
         return speech_reference_tree(where, data=args.data, out=out, progress=progress)
     return speech_reference(where, data=args.data, out=out, progress=progress)
@@ -571,16 +578,9 @@ def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProg
 
 def _scenes(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
     """The scene copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
-    import hashlib
-
-    from .errors import InputError
     from .lab.scenes import scene_excerpts, scene_excerpts_tree
 
-    if not Path(folder).is_dir():
-        raise InputError(f"timelines folder not found: {folder}")
-    where = Path(folder).resolve()
-    lengths = "-".join(f"{s:g}" for s in args.scenes)
-    out = _eval_work(args) / "scenes" / f"{where.name}-{lengths}-{hashlib.sha1(str(where).encode()).hexdigest()[:10]}"
+    where, out = _copy_place(args, folder, "scenes", "-" + "-".join(f"{s:g}" for s in args.scenes))
     if tree:
         return scene_excerpts_tree(where, out=out, lengths=args.scenes, progress=progress)
     return scene_excerpts(where, out=out, lengths=args.scenes, progress=progress)
