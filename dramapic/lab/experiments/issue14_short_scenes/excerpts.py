@@ -17,31 +17,24 @@ import sys
 from pathlib import Path
 
 from dramapic import media
+from dramapic.lab.scenes import cut_rows, cut_rttm
 
 
 def cut(labels: Path, out_dir: Path, start: float, length: float, tag: str) -> None:
-    """Write the excerpt ``[start, start + length)`` of the timeline ``labels`` names, as ``<name>_<tag>``."""
+    """Write the excerpt ``[start, start + length)`` of the timeline ``labels`` names, as ``<name>_<tag>``: labels and
+    RTTM cut by the product's own :mod:`dramapic.lab.scenes`, the audio cut by ffmpeg (``dramapic eval --scenes``
+    decodes, slices and encodes again instead)."""
     name = labels.name[: -len(".labels.csv")]
-    new, end = f"{name}_{tag}", start + length
+    new = f"{name}_{tag}"
     with open(labels, newline="", encoding="utf-8") as handle:
-        rows = []
-        for row in csv.DictReader(handle):
-            a, b = max(float(row["start"]), start), min(float(row["end"]), end)
-            if b - a > 1e-6:
-                rows.append({**row, "start": f"{a - start:.3f}", "end": f"{b - start:.3f}"})
-    rows[0]["start"] = "0.000"
+        rows = cut_rows(list(csv.DictReader(handle)), start=start, length=length)
     out_dir.mkdir(parents=True, exist_ok=True)
     with open(out_dir / f"{new}.labels.csv", "w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["start", "end", "label", "gender", "speaker"])
         writer.writeheader()
         writer.writerows(rows)
-    lines = []
-    for line in labels.with_name(f"{name}.rttm").read_text(encoding="utf-8").splitlines():
-        fields = line.split()
-        a, b = max(float(fields[3]), start), min(float(fields[3]) + float(fields[4]), end)
-        if b - a > 1e-6:
-            fields[1], fields[3], fields[4] = new, f"{a - start:.3f}", f"{b - a:.3f}"
-            lines.append(" ".join(fields))
+    lines = cut_rttm(labels.with_name(f"{name}.rttm").read_text(encoding="utf-8").splitlines(), name=new,
+                     start=start, length=length)
     (out_dir / f"{new}.rttm").write_text("".join(f"{ln}\n" for ln in lines), encoding="utf-8")
     recipe = out_dir / f"{new}.json"
     if not recipe.exists():
