@@ -143,11 +143,11 @@ def _output_cause(stderr: bytes) -> str | None:
 def _failure(stderr: bytes, *, what: str, error: type = MediaError, first: bool = False) -> Exception:
     """The error for a failed ffmpeg run: an output-side cause anywhere in stderr (a full disk) is an
     :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line
-    (:func:`_last_error_line`)."""
+    (:func:`_error_line`)."""
     cause = _output_cause(stderr)
     if cause:
         return OutputError(f"{what}: {cause}")
-    return error(f"{what}: {_last_error_line(stderr, first=first)}")
+    return error(f"{what}: {_error_line(stderr, first=first)}")
 
 
 def _input_cause(text: str) -> str:
@@ -169,7 +169,7 @@ _GENERIC = ("conversion failed", "error opening output", "exiting", "error while
             "could not open encoder", "frame=", "size=")
 
 
-def _last_error_line(stderr: bytes, *, first: bool = False) -> str:
+def _error_line(stderr: bytes, *, first: bool = False) -> str:
     """The most specific line of ffmpeg's stderr: the last one that is not a generic consequence, or with
     ``first`` the first one (with ``-v error`` the cause comes first: an encoder's own complaint)."""
     lines = []
