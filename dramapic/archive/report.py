@@ -20,7 +20,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
@@ -173,7 +173,8 @@ def _legend(colours: dict[str, str], values: dict[str, str] | None = None) -> st
 
 
 def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours: dict[str, str], *,
-                     scale: float | None = None, row_h: int = 22) -> tuple[str, int]:
+                     scale: float | None = None, row_h: int = 22,
+                     value_format: Callable[[float], str] | None = None) -> tuple[str, int]:
     """Horizontal stacked bars, one row per item.
 
     Parameters
@@ -184,6 +185,9 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
         Part name → colour, in stacking order.
     scale : float, optional
         The value a full-width bar stands for; default: each row is a 100% bar of its own total.
+    value_format : callable, optional
+        How a part's value reads in its tooltip when ``scale`` is given (default: a duration, the values being
+        seconds); without ``scale`` the tooltip gives the part's share of the row.
 
     Returns
     -------
@@ -212,7 +216,7 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
                 continue
             parts.append(f'<rect class="bar" data-part="{_e(key)}" x="{x:.2f}" y="{y + 2}" width="{width:.2f}" '
                          f'height="{row_h - 6}" fill="{colour}"><title>{_e(label)}: {_e(key)} '
-                         f"{_e(_share_or_time(value, total, scale))}</title></rect>")
+                         f"{_e(_share_or_time(value, total, scale, value_format))}</title></rect>")
             bars += 1
             x += width
         parts.append(f'<text class="value" x="{WIDTH - VALUE_W + 6}" y="{y + row_h * 0.68:.1f}">'
@@ -221,9 +225,10 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
     return "".join(parts), bars
 
 
-def _share_or_time(value: float, total: float, scale: float | None) -> str:
+def _share_or_time(value: float, total: float, scale: float | None,
+                   value_format: Callable[[float], str] | None = None) -> str:
     if scale:
-        return _hours(value)
+        return (value_format or _hours)(value)
     return _pct(value / total) if total > 0 else "0%"
 
 
@@ -409,7 +414,9 @@ def render_html(data: ReportData) -> str:
     rows = [(v.path, {"speakers": float(v.n_speakers or 0)}, "–" if v.n_speakers is None else str(v.n_speakers))
             for v in shown]
     peak_speakers = max((v.n_speakers for v in shown if v.n_speakers is not None), default=0)
-    svg_rows, bars_rows = stacked_rows_svg(rows, {"speakers": SPEAKER_COLOUR}, scale=float(peak_speakers) or None)
+    # the bars are counts, not seconds: their tooltips say "2", not "2.0 s"
+    svg_rows, bars_rows = stacked_rows_svg(rows, {"speakers": SPEAKER_COLOUR}, scale=float(peak_speakers) or None,
+                                           value_format=lambda n: f"{n:.0f}")
     not_counted = (f" {undiarized} video(s) analysed without diarization (--no-speakers) are not counted."
                    if undiarized else "")
     sections.append('<section id="speakers"><h2>Speakers per video</h2>'

@@ -70,6 +70,21 @@ def test_report_of_an_archive_is_self_contained_with_every_chart(archive_out):
     assert slowest.index("s1/ep02.mp4") < slowest.index("s1/ep01.mp4")
 
 
+def test_speaker_bars_read_as_counts_and_gender_bars_as_durations(archive_out):
+    page = write_report(archive_out).html.read_text(encoding="utf-8")
+
+    def tooltips(chart):
+        figure = page[page.index(f'data-chart="{chart}"'):]
+        figure = figure[:figure.index("</figure>")]
+        return re.findall(r"<rect class=\"bar\"[^>]*><title>([^<]+)</title>", figure)
+
+    # ep01 was recorded with 3 speakers: its bar says "3", not "3.0 s"
+    speakers = tooltips("speakers-per-video")
+    assert "s1/ep01.mp4: speakers 3" in speakers, speakers
+    assert not any(t.endswith(" s") for t in speakers), speakers
+    assert any(t.startswith("s1/ep02.mp4: female ") and t.endswith(" s") for t in tooltips("gender-per-video"))
+
+
 def test_csv_and_parquet_have_one_row_per_video(archive_out):
     outputs = write_report(archive_out)
     with open(outputs.csv, newline="", encoding="utf-8") as handle:
