@@ -267,6 +267,94 @@ def _segment_turns(start: float, end: float, centres: np.ndarray, sims: np.ndarr
     return [(edges[j], edges[j + 1], r[2], r[0], r[1]) for j, r in enumerate(runs)]
 
 
+def _resegment(seg: np.ndarray, times: np.ndarray, emb: np.ndarray, region: np.ndarray, p_female: np.ndarray,
+               cent: np.ndarray, options: SpeakersConfig) -> list[list[tuple[float, float, int, np.ndarray]]]:
+    """Every voice segment re-segmented against the centroids ``cent`` (k, d): the raw turns
+    ``[[(start, end, cluster, window_rows), ...] per segment]``.
+
+    With ``gender_resegment_weight``, a window also leans towards speakers of its own gender: the product of its
+    signed confidence (2 p - 1) and the speaker's (the same over the windows nearest its centroid) is added to the
+    similarity, so a confidently female stretch inside one segment is not handed to a confidently male speaker just
+    because his centroid lies a little closer. A segment without a usable window goes to the speaker of the turn
+    nearest to it in time.
+    """
+    k = cent.shape[0]
+    n_seg = seg.shape[0]
+    sims_all = emb @ cent.T
+    if options.gender_resegment_weight > 0:
+        nearest = np.argmax(sims_all, axis=1)
+        signed = 2.0 * p_female - 1.0
+        counts = np.bincount(nearest, minlength=k)
+        speaker_sign = np.bincount(nearest, weights=signed, minlength=k) / np.maximum(counts, 1)
+        sims_all = sims_all + options.gender_resegment_weight * signed[:, None] * speaker_sign[None, :]
+    per_seg = np.bincount(region, minlength=n_seg)
+    centres = times.mean(axis=1)
+    order = np.lexsort((centres, region))
+    offsets = np.concatenate([[0], np.cumsum(per_seg)])
+    raw: list[list[tuple[float, float, int, np.ndarray]]] = []
+    for s in range(n_seg):
+        rows = order[offsets[s]:offsets[s + 1]]
+        if len(rows) == 0:
+            raw.append([])
+            continue
+        turns = _segment_turns(float(seg[s, 0]), float(seg[s, 1]), centres[rows], sims_all[rows],
+                               options.switch_penalty, options.min_turn_s)
+        raw.append([(a, b, c, rows[i:j]) for a, b, c, i, j in turns])
+    has = np.flatnonzero(per_seg > 0)
+    for s in np.flatnonzero(per_seg == 0):  # no usable window: the speaker of the nearest turn in time
+        gap = np.maximum(0.0, np.maximum(seg[has, 0] - seg[s, 1], seg[s, 0] - seg[has, 1]))
+        near = int(has[int(np.argmin(gap))])
+        c = raw[near][0][2] if seg[near, 0] >= seg[s, 1] else raw[near][-1][2]
+        raw[s] = [(float(seg[s, 0]), float(seg[s, 1]), c, np.zeros(0, dtype=np.int64))]
+    return raw
+
+
+def _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, options: SpeakersConfig):
+    """The clustering's seconds floor once more, on the talk each speaker won in the re-segmentation.
+
+    The clustering folds clusters with less than ``min_speaker_s`` of talk (shrunk on a short scene:
+    :func:`~dramapic.analysis.clustering.short_recording_floors`), but it counts a cluster's *windows*, and the
+    re-segmentation may then hand part of them to a neighbour: cut to 25 s, the bundled sample kept a 3.6 s
+    cluster (a man over a music bed and two windows of the woman after him) that won 2.1 s of turns, a third
+    speaker. Here the speaker with the least won talk below that floor loses its centroid and every segment is
+    re-segmented against the others, until none is left below it or ``min_speakers`` remain. A speaker whose turns'
+    windows are of a confident gender (``gender_link_confidence``) that no other speaker has stays, as a short
+    female part among men does in the clustering. Only for ``cluster_method: constrained`` without
+    ``num_speakers`` (``ahc`` stays the former method bit for bit). Measured on the cross-corpus protocol, full
+    length and short scenes (models/README.md, "Short scenes"). Returns the centroids and raw turns.
+    """
+    if options.num_speakers is not None or options.cluster_method != "constrained":
+        return cent, raw
+    from .clustering import short_recording_floors
+
+    per_seg = np.bincount(region, minlength=seg.shape[0])
+    talk_s = float(np.clip(seg[:, 1] - seg[:, 0], 0.0, None)[per_seg > 0].sum())  # what the windows stand for
+    floor = short_recording_floors(options, total_talk_s=talk_s).min_speaker_s
+    confident = options.gender_link_confidence
+    while True:
+        k = cent.shape[0]
+        talk = np.zeros(k)
+        rows_of: list[list[np.ndarray]] = [[] for _ in range(k)]
+        for turns in raw:
+            for a, b, c, rows in turns:
+                talk[c] += b - a
+                rows_of[c].append(np.asarray(rows, dtype=np.int64))
+        alive = np.flatnonzero(talk > 0)
+        if len(alive) <= max(1, options.min_speakers):
+            return cent, raw
+        side = {}
+        for c in alive:
+            rows = np.concatenate(rows_of[c])
+            mean = float(p_female[rows].mean()) if len(rows) else 0.5
+            side[c] = 1 if mean >= confident else (-1 if mean <= 1.0 - confident else 0)
+        small = [c for c in alive[np.argsort(talk[alive], kind="stable")] if talk[c] < floor
+                 and not (side[c] != 0 and all(side[o] != side[c] for o in alive if o != c))]
+        if not small:
+            return cent, raw
+        cent = cent[[c for c in alive if c != small[0]]]
+        raw = _resegment(seg, times, emb, region, p_female, cent, options)
+
+
 def _probability_decider() -> GenderClassifier:
     """A model that only decides: identity calibration, never abstains, no agreement check (the decision rule
     for windows scored by someone else, :func:`diarize_windows`)."""
@@ -353,45 +441,21 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     # calibrated window probabilities (0.5 everywhere when gender is off: nothing refused, no gender pull)
     cal_a, cal_b = gender_model.window_calibration
     p_female = 1.0 / (1.0 + np.exp(cal_a * z + cal_b))
-    if centroids is None:
+    clustered_here = centroids is None
+    if clustered_here:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
         ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
                               options=options, threshold=stopping_distance(options, projection),
                               fold_threshold=fold_distance(options, projection))
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
-    k = cent.shape[0]
 
-    # 2. re-segment every voice segment against the centroids (Viterbi, then a minimum turn length). With
-    # gender_resegment_weight, a window also leans towards speakers of its own gender: the product of its signed
-    # confidence (2 p - 1) and the speaker's (the same over the windows nearest its centroid) is added to the
-    # similarity, so a confidently female stretch inside one segment is not handed to a confidently male speaker
-    # just because his centroid lies a little closer.
-    sims_all = emb @ cent.T
-    if options.gender_resegment_weight > 0:
-        nearest = np.argmax(sims_all, axis=1)
-        signed = 2.0 * p_female - 1.0
-        counts = np.bincount(nearest, minlength=k)
-        speaker_sign = np.bincount(nearest, weights=signed, minlength=k) / np.maximum(counts, 1)
-        sims_all = sims_all + options.gender_resegment_weight * signed[:, None] * speaker_sign[None, :]
-    centres = times.mean(axis=1)
-    order = np.lexsort((centres, region))
-    offsets = np.concatenate([[0], np.cumsum(per_seg)])
-    raw: list[list[tuple[float, float, int, np.ndarray]]] = []
-    for s in range(n_seg):
-        rows = order[offsets[s]:offsets[s + 1]]
-        if len(rows) == 0:
-            raw.append([])
-            continue
-        turns = _segment_turns(float(seg[s, 0]), float(seg[s, 1]), centres[rows], sims_all[rows],
-                               options.switch_penalty, options.min_turn_s)
-        raw.append([(a, b, c, rows[i:j]) for a, b, c, i, j in turns])
-    has = np.flatnonzero(per_seg > 0)
-    for s in np.flatnonzero(per_seg == 0):  # no usable window: the speaker of the nearest turn in time
-        gap = np.maximum(0.0, np.maximum(seg[has, 0] - seg[s, 1], seg[s, 0] - seg[has, 1]))
-        near = int(has[int(np.argmin(gap))])
-        c = raw[near][0][2] if seg[near, 0] >= seg[s, 1] else raw[near][-1][2]
-        raw[s] = [(float(seg[s, 0]), float(seg[s, 1]), c, np.zeros(0, dtype=np.int64))]
+    # 2. re-segment every voice segment against the centroids (Viterbi, then a minimum turn length); see
+    # _resegment for the gender pull
+    raw = _resegment(seg, times, emb, region, p_female, cent, options)
+    if clustered_here:
+        cent, raw = _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, options)
+    k = cent.shape[0]
 
     # 3. number speakers by talk time; clusters that won no turn are dropped
     talk = np.zeros(k)
@@ -514,9 +578,12 @@ def label_voice_segments(
        last window of a turn and the first of the next, extra windows are embedded every ``refine_hop_s``
        (0.25 s) and a second pass over all windows (same centroids, no re-clustering) places each change half-way
        between the centres of the two windows either side of it. Turns shorter than ``min_turn_s`` go to the
-       neighbouring speaker their windows resemble more. Overlapped speech therefore
-       gets one speaker, the one whose voice dominates the windows (usually the louder), and interjections
-       shorter than ``min_turn_s`` are absorbed by the surrounding turn.
+       neighbouring speaker their windows resemble more. With ``cluster_method: constrained`` and no
+       ``num_speakers``, a speaker whose turns of the first pass total less than the clustering's ``min_speaker_s``
+       floor (its windows passed it, its turns do not) loses its centroid and the first pass is redone without it,
+       unless it is the only speaker of its confident gender (:func:`_fold_after_resegmentation`). Overlapped
+       speech therefore gets one speaker, the one whose voice dominates the windows (usually the louder), and
+       interjections shorter than ``min_turn_s`` are absorbed by the surrounding turn.
     4. A segment with no usable window (shorter than 0.3 s, or digital silence) takes the speaker of the turn
        nearest in time.
     5. Speakers are numbered by talk time (the summed duration of their turns), ``S1`` most; a cluster that won
