@@ -102,12 +102,15 @@ def _unraisable_to_log(unraisable: sys.UnraisableHookArgs) -> None:
               exc_info=(unraisable.exc_type, unraisable.exc_value, unraisable.exc_traceback))
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, pipeline: bool = True) -> None:
+    """The options every command has; ``--pipeline`` only where the command runs a pipeline (``report`` reads
+    results and ``train`` fits models: a --pipeline there would be accepted and do nothing)."""
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--pipeline", type=Path, default=None,
-                        help="pipeline YAML (default: the bundled pipelines/default.yaml)")
+    if pipeline:
+        parser.add_argument("--pipeline", type=Path, default=None,
+                            help="pipeline YAML (default: the bundled pipelines/default.yaml)")
 
 
 def _stage_switches(parser: argparse.ArgumentParser) -> None:
@@ -236,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the voice window table (the embedding pass gender and speakers share) here and "
                             "reuse it when the manifests and settings are the same")
-    _common(train)
+    _common(train, pipeline=False)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
     evaluate.add_argument("--mixes", type=Path, default=None,
@@ -340,7 +343,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "the CSV and Parquet files go beside it")
     report.add_argument("--title", default=None, help="the report's title")
     report.add_argument("--no-parquet", action="store_true", help="no Parquet file even when pyarrow is installed")
-    _common(report)
+    _common(report, pipeline=False)
     return parser
 
 
@@ -619,10 +622,11 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
             import json
 
-            _print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA)))
+            _print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA,
+                                                         pipeline_path=args.pipeline)))
             return 0
         figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
-                                           report=_print)
+                                           pipeline_path=args.pipeline, report=_print)
     else:
         from .lab import bench
 

@@ -231,6 +231,13 @@ class SpeakersConfig:
             raise ConfigError("speakers: gender_link_min_s and max_small_speaker_s must not be negative")
         for name in ("min_speakers", "max_speakers", "num_speakers"):
             value = getattr(self, name)
+            # num_speakers has no default to take a type from (null), so the YAML reader lets 2.5 or "two" through
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not float(value).is_integer()):
+                raise ConfigError(f"speakers.{name} must be a whole number, got {value!r}")
+            if value is not None and not isinstance(value, int):
+                object.__setattr__(self, name, int(value))  # 2.0 from a YAML is the count 2
+                value = int(value)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
         if self.min_speakers > self.max_speakers:

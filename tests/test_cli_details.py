@@ -98,3 +98,47 @@ def test_bench_refuses_a_length_that_is_not_positive_before_building_anything(ca
     assert cli.main(["bench", "--minutes", minutes, "--analysis-only", "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"dramapic: error: --minutes must be a positive number, got {float(minutes):g}"]
+
+
+@pytest.mark.parametrize("command", [["report", "out"], ["train", "--data", "manifest.csv"]])
+def test_commands_that_run_no_pipeline_refuse_pipeline(capsys, command):
+    # report reads results and train fits the default stages: a --pipeline there was accepted and did nothing
+    with pytest.raises(SystemExit) as stop:
+        cli.main([*command, "--pipeline", "custom.yaml"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--pipeline" in err[0]
+
+
+def test_bench_speakers_measures_the_pipeline_it_is_given(tmp_path, capsys, monkeypatch):
+    import subprocess
+
+    from dramapic.lab import bench_speakers
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("speakers:\n  num_speakers: 2.5\n", encoding="utf-8")
+    started = []
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: started.append(a) or pytest.fail("a child started"))
+    # a bad YAML fails in one line before any measuring process starts
+    assert cli.main(["bench", "--speakers", "--hours", "0.01", "--pipeline", str(bad), "--no-progress"]) \
+        == ConfigError.exit_code
+    assert capsys.readouterr().err.strip() == "dramapic: error: speakers.num_speakers must be a whole number, got 2.5"
+    # a good one is handed to every child, which measures with its settings
+    good = tmp_path / "good.yaml"
+    good.write_text("speakers:\n  switch_penalty: 0.3\n", encoding="utf-8")
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+        stdout = '{"hours": 0.01, "audio_s": 36, "windows": 1, "diarization_s": 1, "rtf": 0.03, ' \
+                 '"cpu_per_audio_s": 0.03, "load_average": 1, "peak_added_mb": 1, "speakers_found": 2, ' \
+                 '"speakers_true": 2, "der": 0.0, "material": "x", "input_mb": 1, "peak_measure": "x"}'
+
+    monkeypatch.setattr(subprocess, "run", lambda args, **k: calls.append(args) or Done())
+    bench_speakers.run_sizes(hours=0.01, pipeline_path=good, report=lambda line: None)
+    assert len(calls) == 3 and all(c[c.index("--pipeline") + 1] == str(good.resolve()) for c in calls)
+    # ... and the child (bench --one) measures with it
+    seen = {}
+    monkeypatch.setattr(bench_speakers, "measure_one", lambda hours, data, **kw: seen.update(kw) or {"hours": hours})
+    assert cli.main(["bench", "--one", "0.01", "--pipeline", str(good), "--no-progress"]) == 0
+    assert seen == {"pipeline_path": good}

@@ -150,8 +150,9 @@ def _torch_threads() -> int:
     return int(torch.get_num_threads())
 
 
-def measure_one(hours: float, data: Path) -> dict:
-    """Build ``hours`` of dialogue and time the diarization on it (run in a fresh process)."""
+def measure_one(hours: float, data: Path, *, pipeline_path: Path | None = None) -> dict:
+    """Build ``hours`` of dialogue and time the diarization on it (run in a fresh process), with the speakers
+    settings and projection of the pipeline at ``pipeline_path`` (default: the bundled default pipeline)."""
     from pyannote.core import Annotation, Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -170,8 +171,8 @@ def measure_one(hours: float, data: Path) -> dict:
     build_s = time.perf_counter() - clock
     encoder = speakers.SpeakerEncoder()
     gender_model = speakers.GenderClassifier.from_manifest(load_manifest())
-    # the default pipeline's diarization: its settings and its trained speaker projection
-    options, projection = speaker_settings(load_pipeline(None))
+    # the pipeline's diarization: its settings and its trained speaker projection
+    options, projection = speaker_settings(load_pipeline(pipeline_path))
     speakers.label_voice_segments(audio[: 20 * SR], sample_rate=SR, segments=[(0.0, 20.0)], encoder=encoder,
                                   gender_model=gender_model, options=options,
                                   projection=projection)  # warm-up: first torch call allocates its pools
@@ -210,27 +211,33 @@ def measure_one(hours: float, data: Path) -> dict:
     }
 
 
-def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, report=print) -> dict:
+def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: Path | None = None,
+              report=print) -> dict:
     """``dramapic bench --speakers``: :func:`measure_one` at 1/4, 1/2 and all of ``hours``, each in a fresh process
-    (``dramapic bench --one H``), so that each peak memory is that size's alone. ``report`` gets one line per size
-    and a last line on growth. Returns ``{"runs": [figures per size]}``.
+    (``dramapic bench --one H``), so that each peak memory is that size's alone; with ``pipeline_path``, that
+    pipeline's diarization settings. ``report`` gets one line per size and a last line on growth. Returns
+    ``{"runs": [figures per size]}``.
 
     Raises
     ------
     ConfigError
-        ``hours`` is not positive; RuntimeError when a measuring process fails (with its stderr).
+        ``hours`` is not positive, or the pipeline is unreadable or invalid (checked before any process starts);
+        RuntimeError when a measuring process fails (with its stderr).
     """
+    from ..config import load_pipeline
     from ..errors import ConfigError
 
     if not hours > 0:
         raise ConfigError(f"--hours must be positive, got {hours}")
+    load_pipeline(pipeline_path)  # a bad YAML fails here, in one line, not in each child
+    pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
     rows = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
                                                     env.get("PYTHONPATH", "")) if p)
     for size in (hours / 4, hours / 2, hours):
         out = subprocess.run([sys.executable, "-m", "dramapic", "bench", "--one", str(size), "--data", str(data),
-                              "--no-progress"], capture_output=True, text=True, env=env, check=False)
+                              "--no-progress", *pipeline_args], capture_output=True, text=True, env=env, check=False)
         if out.returncode != 0:
             raise RuntimeError(f"measuring {size} h failed: {out.stderr.strip()}")
         row = json.loads(out.stdout.strip().splitlines()[-1])

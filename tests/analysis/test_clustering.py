@@ -305,3 +305,16 @@ def test_new_keys_from_yaml(tmp_path):
         path.write_text(text, encoding="utf-8")
         with pytest.raises(ConfigError):
             load_pipeline(path)
+
+
+@pytest.mark.parametrize("value", [2.5, "two", True])
+def test_num_speakers_from_a_yaml_must_be_a_whole_number(tmp_path, value):
+    from dramapic.config import load_pipeline
+
+    path = tmp_path / "p.yaml"
+    path.write_text(f"speakers:\n  num_speakers: {value!r}\n".replace("'", '"').replace("True", "true"),
+                    encoding="utf-8")
+    with pytest.raises(ConfigError, match="speakers.num_speakers must be a whole number"):
+        load_pipeline(path)
+    path.write_text("speakers:\n  num_speakers: 2.0\n", encoding="utf-8")
+    assert load_pipeline(path).speakers.num_speakers == 2 and isinstance(load_pipeline(path).speakers.num_speakers, int)
