@@ -439,6 +439,13 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .writers import write_json_atomic
 
     pipeline = _pipeline(args)
+    if not args.cross_corpus:  # these shape the held-out fits; elsewhere they would be ignored without a word
+        given = [flag for flag, on in (("--seeds", args.seeds != (0,)), ("--copies", args.copies is not None),
+                                       ("--timelines", args.timelines is not None)) if on]
+        if given:
+            from .errors import InputError
+
+            raise InputError(f"{', '.join(given)} apply to --cross-corpus only")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             from .errors import InputError
@@ -630,6 +637,9 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
     else:
         from .lab import bench
 
+        if args.input is not None and args.source is not None:
+            raise ConfigError("--input and --source exclude each other: --input is measured as it is, --source is "
+                              "repeated to build the input")
         figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)

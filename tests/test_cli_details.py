@@ -142,3 +142,17 @@ def test_bench_speakers_measures_the_pipeline_it_is_given(tmp_path, capsys, monk
     monkeypatch.setattr(bench_speakers, "measure_one", lambda hours, data, **kw: seen.update(kw) or {"hours": hours})
     assert cli.main(["bench", "--one", "0.01", "--pipeline", str(good), "--no-progress"]) == 0
     assert seen == {"pipeline_path": good}
+
+
+@pytest.mark.parametrize("extra", [["--seeds", "0,1"], ["--copies", "3"], ["--timelines", "t"]])
+def test_cross_corpus_settings_are_refused_elsewhere(capsys, tmp_path, extra):
+    from dramapic.errors import InputError
+
+    assert cli.main(["eval", "--mixes", str(tmp_path), *extra, "--no-progress"]) == InputError.exit_code
+    assert capsys.readouterr().err.strip() == f"dramapic: error: {extra[0]} apply to --cross-corpus only"
+
+
+def test_bench_input_and_source_exclude_each_other(capsys, tmp_path):
+    assert cli.main(["bench", "--input", str(SAMPLE), "--source", str(SAMPLE), "--no-progress"]) \
+        == ConfigError.exit_code
+    assert "--input and --source exclude each other" in capsys.readouterr().err
