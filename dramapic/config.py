@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -232,11 +233,12 @@ class SpeakersConfig:
         for name in ("min_speakers", "max_speakers", "num_speakers"):
             value = getattr(self, name)
             # num_speakers has no default to take a type from (null), so the YAML reader lets 2.5 or "two" through
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+            # numbers.Real, not (int, float): a count from numpy (np.int64) is a whole number too
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
                                       or not float(value).is_integer()):
                 raise ConfigError(f"speakers.{name} must be a whole number, got {value!r}")
-            if value is not None and not isinstance(value, int):
-                object.__setattr__(self, name, int(value))  # 2.0 from a YAML is the count 2
+            if value is not None and type(value) is not int:
+                object.__setattr__(self, name, int(value))  # 2.0 from a YAML (or np.int64(2)) is the count 2
                 value = int(value)
             if value is not None and value < 1:
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")

@@ -318,3 +318,14 @@ def test_num_speakers_from_a_yaml_must_be_a_whole_number(tmp_path, value):
         load_pipeline(path)
     path.write_text("speakers:\n  num_speakers: 2.0\n", encoding="utf-8")
     assert load_pipeline(path).speakers.num_speakers == 2 and isinstance(load_pipeline(path).speakers.num_speakers, int)
+
+
+def test_speaker_counts_from_numpy_are_whole_numbers():
+    from dramapic.config import SpeakersConfig
+
+    # a count computed with numpy (np.int64) is a whole number: it was refused as "must be a whole number"
+    options = SpeakersConfig(num_speakers=np.int64(2), min_speakers=np.int64(1), max_speakers=np.int64(4))
+    assert (options.num_speakers, options.min_speakers, options.max_speakers) == (2, 1, 4)
+    assert all(type(v) is int for v in (options.num_speakers, options.min_speakers, options.max_speakers))
+    with pytest.raises(ConfigError, match="must be a whole number"):
+        SpeakersConfig(num_speakers=np.float64(2.5))
