@@ -156,3 +156,18 @@ def test_bench_input_and_source_exclude_each_other(capsys, tmp_path):
     assert cli.main(["bench", "--input", str(SAMPLE), "--source", str(SAMPLE), "--no-progress"]) \
         == ConfigError.exit_code
     assert "--input and --source exclude each other" in capsys.readouterr().err
+
+
+def test_bench_speakers_refuses_an_unknown_projection_before_any_child(tmp_path, capsys, monkeypatch):
+    import subprocess
+
+    from dramapic.errors import ModelError
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("speakers:\n  projection: no-such-model\n", encoding="utf-8")
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
+    # was: each child failed, and the parent ended in a RuntimeError traceback (exit 1)
+    assert cli.main(["bench", "--speakers", "--hours", "0.01", "--pipeline", str(bad), "--no-progress"]) \
+        == ModelError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no-such-model" in err[0], err

@@ -222,14 +222,17 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     ------
     ConfigError
         ``hours`` is not positive, or the pipeline is unreadable or invalid (checked before any process starts);
-        RuntimeError when a measuring process fails (with its stderr).
+        ModelError when its speaker projection is missing or altered (the same); RuntimeError when a measuring
+        process fails (with its stderr).
     """
+    from ..analysis.analyze import speaker_settings
     from ..config import load_pipeline
     from ..errors import ConfigError
 
     if not hours > 0:
         raise ConfigError(f"--hours must be positive, got {hours}")
-    load_pipeline(pipeline_path)  # a bad YAML fails here, in one line, not in each child
+    # a bad YAML, or a projection not in the manifest, fails here in one line, not in each child (a traceback)
+    speaker_settings(load_pipeline(pipeline_path))
     pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
     rows = []
     env = dict(os.environ)
