@@ -344,6 +344,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     values = {}
     for name, value in raw.items():
         default = getattr(cls(), name) if name in known else None
+        if value is None and "None" in str(known[name].type):  # e.g. speakers.projection: null (raw embeddings)
+            values[name] = None
+            continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")

@@ -329,3 +329,15 @@ def test_speaker_counts_from_numpy_are_whole_numbers():
     assert all(type(v) is int for v in (options.num_speakers, options.min_speakers, options.max_speakers))
     with pytest.raises(ConfigError, match="must be a whole number"):
         SpeakersConfig(num_speakers=np.float64(2.5))
+
+
+def test_projection_null_from_a_yaml_means_raw_embeddings(tmp_path):
+    from dramapic.config import load_pipeline
+
+    # pipelines/default.yaml and the README say "null: raw embeddings"; the reader refused it ("expected text")
+    path = tmp_path / "p.yaml"
+    path.write_text("speakers:\n  projection: null\n  cluster_threshold: 0.4\n", encoding="utf-8")
+    assert load_pipeline(path).speakers.projection is None
+    path.write_text("speakers:\n  min_speakers: null\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_pipeline(path)
