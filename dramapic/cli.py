@@ -445,7 +445,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         if given:
             from .errors import InputError
 
-            raise InputError(f"{', '.join(given)} apply to --cross-corpus only")
+            raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --cross-corpus only")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             from .errors import InputError
@@ -638,8 +638,10 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         from .lab import bench
 
         if args.input is not None and args.source is not None:
-            raise ConfigError("--input and --source exclude each other: --input is measured as it is, --source is "
-                              "repeated to build the input")
+            from .errors import InputError
+
+            raise InputError("--input and --source exclude each other: --input is measured as it is, --source is "
+                             "repeated to build the input")
         figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)

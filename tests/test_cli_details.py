@@ -149,12 +149,14 @@ def test_cross_corpus_settings_are_refused_elsewhere(capsys, tmp_path, extra):
     from dramapic.errors import InputError
 
     assert cli.main(["eval", "--mixes", str(tmp_path), *extra, "--no-progress"]) == InputError.exit_code
-    assert capsys.readouterr().err.strip() == f"dramapic: error: {extra[0]} apply to --cross-corpus only"
+    assert capsys.readouterr().err.strip() == f"dramapic: error: {extra[0]} applies to --cross-corpus only"
 
 
 def test_bench_input_and_source_exclude_each_other(capsys, tmp_path):
+    from dramapic.errors import InputError
+
     assert cli.main(["bench", "--input", str(SAMPLE), "--source", str(SAMPLE), "--no-progress"]) \
-        == ConfigError.exit_code
+        == InputError.exit_code
     assert "--input and --source exclude each other" in capsys.readouterr().err
 
 

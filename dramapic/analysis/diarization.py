@@ -317,9 +317,15 @@ def _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, opt
     re-segmentation may then hand part of them to a neighbour: cut to 25 s, the bundled sample kept a 3.6 s
     cluster (a man over a music bed and two windows of the woman after him) that won 2.1 s of turns, a third
     speaker. Here the speaker with the least won talk below that floor loses its centroid and every segment is
-    re-segmented against the others, until none is left below it or ``min_speakers`` remain. A speaker whose turns'
-    windows are of a confident gender (``gender_link_confidence``) that no other speaker has stays, as a short
-    female part among men does in the clustering. Only for ``cluster_method: constrained`` without
+    re-segmented against the others, until none is left below it or ``min_speakers`` remain; centroids that won no
+    turn go with it (they would not be speakers anyway).
+
+    With ``gender_cannot_link`` on, a speaker whose turns' windows are of a confident gender
+    (``gender_link_confidence``) that no other speaker has stays: a short female part among men. That is looser than
+    the clustering's own exception, which also asks ``gender_link_min_s`` of talk (so, with the default equal
+    floors, never protects a cluster below ``min_speaker_s``) and every other cluster of the opposite confident
+    gender; without the exception the fold costs the dev-mix excerpts (``postfloor_all`` in
+    ``dramapic/lab/experiments/issue14_post_floor``). Only for ``cluster_method: constrained`` without
     ``num_speakers`` (``ahc`` stays the former method bit for bit). Measured on the cross-corpus protocol, full
     length and short scenes (models/README.md, "Short scenes"). Returns the centroids and raw turns.
     """
@@ -348,7 +354,8 @@ def _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, opt
             mean = float(p_female[rows].mean()) if len(rows) else 0.5
             side[c] = 1 if mean >= confident else (-1 if mean <= 1.0 - confident else 0)
         small = [c for c in alive[np.argsort(talk[alive], kind="stable")] if talk[c] < floor
-                 and not (side[c] != 0 and all(side[o] != side[c] for o in alive if o != c))]
+                 and not (options.gender_cannot_link and side[c] != 0
+                          and all(side[o] != side[c] for o in alive if o != c))]
         if not small:
             return cent, raw
         cent = cent[[c for c in alive if c != small[0]]]

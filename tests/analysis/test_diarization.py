@@ -517,6 +517,10 @@ def test_a_speaker_left_under_the_floor_by_the_resegmentation_is_folded():
     only_woman[:80] = 0.1
     only_woman[80:] = 0.95
     assert _fold_after_resegmentation(segments, times, emb, region, only_woman, cent, raw, options)[0] is cent
+    # ... unless the gender constraints are switched off
+    unconstrained = dataclasses.replace(options, gender_cannot_link=False)
+    assert _fold_after_resegmentation(segments, times, emb, region, only_woman, cent, raw, unconstrained)[0].shape[0] \
+        == 2
 
 
 def test_diarize_windows_reports_no_speaker_the_resegmentation_left_under_the_floor(monkeypatch):
