@@ -626,6 +626,13 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.speakers or args.one is not None:
         from .lab import bench_speakers
 
+        ignored = [flag for flag, on in (("--input", args.input is not None), ("--source", args.source is not None),
+                                         ("--analysis-only", args.analysis_only)) if on]
+        if ignored:  # --speakers builds its own dialogues and measures the diarization alone
+            from .errors import InputError
+
+            raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --speakers")
+
         if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
             import json
 

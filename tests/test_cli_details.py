@@ -173,3 +173,10 @@ def test_bench_speakers_refuses_an_unknown_projection_before_any_child(tmp_path,
         == ModelError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no-such-model" in err[0], err
+
+
+def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path):
+    from dramapic.errors import InputError
+
+    assert cli.main(["bench", "--speakers", "--input", str(SAMPLE), "--no-progress"]) == InputError.exit_code
+    assert capsys.readouterr().err.strip() == "dramapic: error: --input does not apply to --speakers"
