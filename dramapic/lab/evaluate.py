@@ -691,9 +691,8 @@ def evaluate_mixes(mixes_dir: Path, *, analyze_fn: Callable[[Path], AnalysisResu
     Raises
     ------
     InputError
-        When the folder holds no label files.
-    FileNotFoundError
-        When a mix lacks its audio or RTTM file.
+        When the folder holds no label files, a mix lacks its audio or RTTM file, or its labels or RTTM cannot be
+        read (:func:`~dramapic.lab.reference.load_reference`).
     """
     mixes_dir = Path(mixes_dir)
     label_files = sorted(mixes_dir.glob(pattern))
@@ -701,14 +700,18 @@ def evaluate_mixes(mixes_dir: Path, *, analyze_fn: Callable[[Path], AnalysisResu
         label_files = label_files[:max(limit, 0)]
     if not label_files:
         raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
-    scores: list[FileScores] = []
-    if progress is not None:
-        progress("evaluate", 0, len(label_files))
-    for i, labels_csv in enumerate(label_files, start=1):
+    # every reference read and every audio file found before the first (slow) analysis
+    mixes: list[tuple[Reference, Path]] = []
+    for labels_csv in label_files:
         reference = load_reference(labels_csv)
         audio = labels_csv.with_name(f"{reference.name}.opus")
         if not audio.is_file():
-            raise FileNotFoundError(f"audio {audio} is missing")
+            raise InputError(f"{labels_csv.name} has no audio beside it: {audio.name} is missing")
+        mixes.append((reference, audio))
+    scores: list[FileScores] = []
+    if progress is not None:
+        progress("evaluate", 0, len(label_files))
+    for i, (reference, audio) in enumerate(mixes, start=1):
         scores.append(score_result(analyze_fn(audio), reference, frame_s=frame_s, collar_s=collar_s))
         if progress is not None:
             progress("evaluate", i, len(label_files))

@@ -11,6 +11,7 @@ from typing import Any, Sequence
 import numpy as np
 from pyannote.core import Annotation, Segment
 
+from ..errors import InputError
 from ..result import FRAME_S, STAGE1_LABELS
 
 LABEL_INDEX = {label: i for i, label in enumerate(STAGE1_LABELS)}
@@ -171,18 +172,33 @@ def read_rttm(path: Path, *, uri: str | None = None) -> Annotation:
     -------
     pyannote.core.Annotation
         One track per line, labelled with the speaker id.
+
+    Raises
+    ------
+    InputError
+        When the file is missing or unreadable, or a ``SPEAKER`` line lacks its start, duration or speaker.
     """
     annotation = Annotation(uri=uri)
-    with open(path, encoding="utf-8") as handle:
-        for i, line in enumerate(handle):
-            parts = line.split()
-            if not parts or parts[0] != "SPEAKER":
-                continue
-            if annotation.uri is None:
-                annotation.uri = parts[1]
-            start, dur = float(parts[3]), float(parts[4])
-            if dur > 0:
-                annotation[Segment(start, start + dur), f"t{i}"] = parts[7]
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.readlines()
+    except FileNotFoundError:
+        raise InputError(f"RTTM file not found: {path}") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the RTTM file {path}: {err}") from None
+    for i, line in enumerate(lines):
+        parts = line.split()
+        if not parts or parts[0] != "SPEAKER":
+            continue
+        try:
+            start, dur, speaker = float(parts[3]), float(parts[4]), parts[7]
+        except (IndexError, ValueError):
+            raise InputError(f"{path}: line {i + 1} is not an RTTM SPEAKER line "
+                             "(SPEAKER uri channel start duration <NA> <NA> speaker ...)") from None
+        if annotation.uri is None:
+            annotation.uri = parts[1]
+        if dur > 0:
+            annotation[Segment(start, start + dur), f"t{i}"] = speaker
     return annotation
 
 
@@ -201,29 +217,42 @@ def load_reference(labels_csv: Path) -> Reference:
 
     Raises
     ------
-    FileNotFoundError
-        When the CSV or the RTTM file is missing.
-    ValueError
-        When a row has an unknown label or the rows are not a sorted, gap-free partition.
+    InputError
+        When the CSV or the RTTM file is missing or unreadable, the CSV lacks the ``start``, ``end`` and ``label``
+        columns, a row has a time that is not a number or an unknown label, or the rows are not a sorted, gap-free
+        partition.
     """
     labels_csv = Path(labels_csv)
     name = labels_csv.name.removesuffix(".labels.csv")
     rows: list[ReferenceRow] = []
-    with open(labels_csv, newline="", encoding="utf-8") as handle:
-        for record in csv.DictReader(handle):
-            label = record["label"].strip()
-            if label not in LABEL_INDEX:
-                raise ValueError(f"{labels_csv}: unknown label {label!r}")
-            row = ReferenceRow(start=float(record["start"]), end=float(record["end"]), label=label,
-                               genders=_split(record.get("gender")), speakers=_split(record.get("speaker")))
-            if rows and abs(row.start - rows[-1].end) > 1e-6:
-                raise ValueError(f"{labels_csv}: row at {row.start:.3f} does not start where the previous "
-                                 f"one ends ({rows[-1].end:.3f})")
-            if row.end < row.start:
-                raise ValueError(f"{labels_csv}: row at {row.start:.3f} ends before it starts")
-            rows.append(row)
+    try:
+        with open(labels_csv, newline="", encoding="utf-8") as handle:
+            records = list(csv.DictReader(handle))
+    except FileNotFoundError:
+        raise InputError(f"labels file not found: {labels_csv}") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise InputError(f"cannot read the labels file {labels_csv}: {err}") from None
+    if records and not {"start", "end", "label"} <= set(records[0]):
+        raise InputError(f"{labels_csv}: not a labels file (needs the columns start, end, label, gender, speaker)")
+    for line, record in enumerate(records, start=2):
+        label = (record["label"] or "").strip()
+        if label not in LABEL_INDEX:
+            raise InputError(f"{labels_csv}: unknown label {label!r}")
+        try:
+            start, end = float(record["start"]), float(record["end"])
+        except (TypeError, ValueError):
+            raise InputError(f"{labels_csv}: line {line}: start and end must be seconds, got "
+                             f"{record['start']!r}, {record['end']!r}") from None
+        row = ReferenceRow(start=start, end=end, label=label,
+                           genders=_split(record.get("gender")), speakers=_split(record.get("speaker")))
+        if rows and abs(row.start - rows[-1].end) > 1e-6:
+            raise InputError(f"{labels_csv}: row at {row.start:.3f} does not start where the previous "
+                             f"one ends ({rows[-1].end:.3f})")
+        if row.end < row.start:
+            raise InputError(f"{labels_csv}: row at {row.start:.3f} ends before it starts")
+        rows.append(row)
     if not rows:
-        raise ValueError(f"{labels_csv}: no rows")
+        raise InputError(f"{labels_csv}: no rows")
     rttm = labels_csv.with_name(f"{name}.rttm")
     annotation = read_rttm(rttm, uri=name)
     return Reference(name=name, duration=rows[-1].end, rows=tuple(rows), annotation=annotation)

@@ -455,3 +455,35 @@ def test_score_result_records_what_each_segment_claimed_and_how_often_it_was_rig
     # a result object carries the same claims as its dict form
     result = AnalysisResult.from_dict(data)
     assert score_result(result, reference, collar_s=0.0).gender_reliability == scored.gender_reliability
+
+
+def _stub_analysis(monkeypatch) -> list:
+    """``dramapic eval`` with an analysis that records what it was asked to analyse."""
+    analysed = []
+    analysis = types.ModuleType("dramapic.analysis.analyze")
+    analysis.analyze = lambda path, pipeline: analysed.append(path) or synth_prediction(1.0, 2.0)
+    config = types.ModuleType("dramapic.config")
+    config.load_pipeline = lambda name: object()
+    monkeypatch.setitem(sys.modules, "dramapic.analysis.analyze", analysis)
+    monkeypatch.setitem(sys.modules, "dramapic.config", config)
+    return analysed
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "devmix_02.labels.csv").write_text("foo,bar\n1,2\n"), "not a labels file"),
+    (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,abc,noise\n"), "must be seconds"),
+    (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,1,music\n"), "unknown label"),
+    (lambda d: (d / "devmix_02.rttm").write_text("SPEAKER devmix_02 1 abc\n"), "not an RTTM SPEAKER line"),
+    (lambda d: (d / "devmix_02.rttm").unlink(), "RTTM file not found"),
+    (lambda d: (d / "devmix_02.opus").unlink(), "devmix_02.opus is missing"),
+])
+def test_a_broken_mix_is_one_line_before_any_analysis(tmp_path, monkeypatch, capsys, damage, message):
+    mixes = tmp_path / "mixes"
+    for name in ("devmix_01", "devmix_02"):
+        write_synthetic(mixes, name, SYNTH_ROWS, SYNTH_TURNS)
+    damage(mixes)
+    analysed = _stub_analysis(monkeypatch)
+    assert main(["--mixes", str(mixes)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dramapic: error: ") and message in err and len(err.splitlines()) == 1
+    assert analysed == []    # refused before the first mix was analysed
