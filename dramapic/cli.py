@@ -246,7 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="folder of devmix_*.opus + .labels.csv + .rttm (required unless --song-check or "
                                "--cross-corpus; with --cross-corpus: the regression check)")
     evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
-    evaluate.add_argument("--limit", type=int, default=None, help="score only the first N mixes")
+    evaluate.add_argument("--limit", type=_positive_int, default=None, metavar="N",
+                          help="score only the first N mixes (--song-check: clips; --cross-corpus: timelines of "
+                               "each folder)")
     evaluate.add_argument("--variants", action="store_true",
                           help="score every stage-1 member alone, the ensemble and the hand rule, and gender in "
                                "the cascade against gender on every window (the model card's tables)")

@@ -180,3 +180,16 @@ def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path)
 
     assert cli.main(["bench", "--speakers", "--input", str(SAMPLE), "--no-progress"]) == InputError.exit_code
     assert capsys.readouterr().err.strip() == "dramapic: error: --input does not apply to --speakers"
+
+
+@pytest.mark.parametrize("argv", [
+    ["eval", "--mixes", "d", "--limit", "0"],
+    ["eval", "--mixes", "d", "--limit", "-3"],          # was mixes[:-3] / clips[:-3]: all but the last three
+    ["eval", "--song-check", "--data", "d", "--limit", "-1"],
+])
+def test_a_count_that_is_not_positive_is_a_usage_mistake(capsys, argv):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "must be at least 1" in err[0], err
