@@ -183,6 +183,17 @@ def _whole_number_from(least: int) -> Callable[[str], int]:
     return parse
 
 
+def _positive_seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds above 0 (``--seconds-per-fold``)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
+    if not 0.0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds: {text!r}")
+    return value
+
+
 # train: 0 copies = clean windows only (the window table's own meaning); eval's fits need augmented windows
 _non_negative_int = _whole_number_from(0)
 _positive_int = _whole_number_from(1)
@@ -224,13 +235,13 @@ def build_parser() -> argparse.ArgumentParser:
                             "when it lies next to it)")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--max-clips", type=int, default=None,
+    train.add_argument("--max-clips", type=_positive_int, default=None, metavar="N",
                        help="smoke run: use only this many clips and tiny models")
     train.add_argument("--only", choices=TRAIN_ONLY, default=None,
                        help="train only the stage-1 ensemble, the gender model or the speaker projection, or the "
                             "opt-in song-safe stage 1 (pipelines/song-safe.yaml), or run the gender-stacking "
                             "measurement (model-card figures; writes no model) (default: every model but song-safe)")
-    train.add_argument("--seconds-per-fold", type=float, default=None,
+    train.add_argument("--seconds-per-fold", type=_positive_seconds, default=None, metavar="S",
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
     train.add_argument("--copies", type=_non_negative_int, default=None, metavar="N",

@@ -186,6 +186,8 @@ def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path)
     ["eval", "--mixes", "d", "--limit", "0"],
     ["eval", "--mixes", "d", "--limit", "-3"],          # was mixes[:-3] / clips[:-3]: all but the last three
     ["eval", "--song-check", "--data", "d", "--limit", "-1"],
+    ["train", "--data", "m.csv", "--max-clips", "0"],     # was a traceback (no windows to fit) after the embedding
+    ["train", "--data", "m.csv", "--max-clips", "-2"],    # was a run on all clips but two of each split
 ])
 def test_a_count_that_is_not_positive_is_a_usage_mistake(capsys, argv):
     with pytest.raises(SystemExit) as stop:
@@ -193,3 +195,12 @@ def test_a_count_that_is_not_positive_is_a_usage_mistake(capsys, argv):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "must be at least 1" in err[0], err
+
+
+@pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf", "abc"])
+def test_seconds_per_fold_must_be_a_positive_number(capsys, seconds):
+    with pytest.raises(SystemExit) as stop:   # was a ValueError traceback from fit_stacker after the members' fits
+        cli.main(["train", "--data", "m.csv", "--only", "stage1", "--seconds-per-fold", seconds])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --seconds-per-fold" in err[0], err
