@@ -64,11 +64,40 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     dict
         ``{"stage1": [entries], "gender": entry, "speakers": entry, "song-safe": [entries], "seconds": {stage:
         wall seconds}}``; ``seconds["embed"]`` is the voice window table shared by gender and speakers.
+
+    Raises
+    ------
+    InputError
+        The manifest is missing or unreadable.
+    OutputError
+        ``out_dir`` is an existing file or cannot be created.
     """
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
         raise ValueError(f"unknown training stage(s) {sorted(unknown)}; known: {list(TRAIN_STAGES)}")
     read_manifest(manifest_csv)  # a missing or unreadable manifest is an InputError before anything is written
+    from ..run import _make_output_dir
+
+    # an --out that is a file (or lies under one) is one OutputError before any training; a failed training
+    # leaves no folder behind that it made
+    created = _make_output_dir(Path(out_dir))
+    try:
+        return _train_stages(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips, stages=stages,
+                             seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,
+                             progress=progress)
+    except BaseException:
+        for directory in created:
+            try:
+                directory.rmdir()  # only when empty: a stage that finished has registered its files there
+            except OSError:
+                break
+        raise
+
+
+def _train_stages(manifest_csv: Path, *, out_dir: Path, seed: int, max_clips: int | None, stages: Sequence[str],
+                  seconds_per_fold: float | None, augment: bool, copies: int | None, cache: Path | None,
+                  progress: ProgressHook) -> dict[str, Any]:
+    """The stages of :func:`train_all`, in order, into ``out_dir`` (which exists)."""
     out: dict[str, Any] = {"seconds": {}}
     if "stage1" in stages:
         clock = time.perf_counter()

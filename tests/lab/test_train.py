@@ -306,3 +306,29 @@ def test_stage1_material_can_take_extra_voices_capped_per_source_and_leave_out_s
         encoding="utf-8")
     assert [r["path"] for r in mixes.stage1_rows(manifest, excluded_music_sources=["libri", "fof"])] == [
         "v/a.wav", "x/t2.opus"]
+
+
+def test_an_out_that_is_a_file_is_one_line_and_a_failed_training_leaves_no_folder_it_made(monkeypatch, tmp_path,
+                                                                                           capsys):
+    from dramapic import cli
+    from dramapic.errors import InputError
+    from dramapic.lab import train
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+
+    def no_voices(**kwargs):
+        raise InputError("no voice clip")
+
+    monkeypatch.setattr(train, "build_window_table", no_voices)
+    target = tmp_path / "models"
+    target.write_text("not a folder")
+    for out in (target, target / "sub"):   # was FileExistsError / NotADirectoryError, a traceback
+        assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", "gender",
+                         "--no-progress"]) == 6
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("dramapic: error: ") and str(target) in err[0], err
+    fresh = tmp_path / "new" / "models"
+    assert cli.main(["train", "--data", str(manifest), "--out", str(fresh), "--only", "gender", "--no-progress"]) == 2
+    assert not (tmp_path / "new").exists()    # the folders it made for the models are gone again
