@@ -273,7 +273,7 @@ def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = fro
     sources -= set(excluded)
     rows = _rows(data, sources, settings)
     if len(np.unique(data["gender"][rows])) < 2:
-        raise ValueError(f"train windows of {sorted(sources)} do not hold both genders: nothing to fit")
+        raise ValueError(f"train windows of {sorted(map(str, sources))} do not hold both genders: nothing to fit")
     rows, params = _base(data, sources, settings)
     wcal, dcal, size_slope = (1.0, 0.0), (1.0, 0.0), 0.0
     if settings.calibrate and len(sources) > 1:

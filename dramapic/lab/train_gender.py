@@ -19,6 +19,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..errors import InputError
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import GENDERS, SAMPLE_RATE
@@ -133,7 +134,7 @@ def train_gender(
     Raises
     ------
     InputError
-        A missing manifest; ValueError when the train windows do not hold both genders.
+        A missing manifest, or train windows that do not hold both genders.
     """
     t0 = time.perf_counter()
     manifest_csv, out_dir = Path(manifest_csv), Path(out_dir)
@@ -145,7 +146,11 @@ def train_gender(
     settings = settings or GenderTraining(seed=seed)
     if not augment:
         settings = dataclasses.replace(settings, conditions=("clean",))
-    model = fit_gender(table, settings=settings)
+    try:
+        model = fit_gender(table, settings=settings)
+    except ValueError as err:  # the data, not the code: say which manifest (and that a smoke run took too few clips)
+        smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+        raise InputError(f"{manifest_csv}: {err}{smoke}") from None
     fit_s = time.perf_counter() - t0 - embed_s
     path = out_dir / MODEL_FILE
     model.to_npz(path)

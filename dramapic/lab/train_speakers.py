@@ -11,6 +11,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..errors import InputError
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from .data import EVAL_SEED, save_npz, versions
@@ -301,6 +302,11 @@ def train_speaker_projection(
     -------
     dict
         The registered manifest entry.
+
+    Raises
+    ------
+    InputError
+        A missing manifest, or train clips of too few speakers to fit the projection.
     """
     from ..analysis.embeddings import l2
 
@@ -314,8 +320,9 @@ def train_speaker_projection(
     try:
         projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
                                                                         clean_repeats=copies)
-    except ValueError as err:
-        raise ValueError(f"{manifest_csv}: {err}") from None
+    except ValueError as err:  # too few speakers in the data (or in a smoke run's clips): not a fault of the code
+        smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+        raise InputError(f"{manifest_csv}: {err}{smoke}") from None
     if calibration is None:
         log.warning("speaker projection: too few speakers per source to calibrate the stopping distance; "
                     "the pipeline then needs speakers.cluster_threshold")

@@ -332,3 +332,27 @@ def test_an_out_that_is_a_file_is_one_line_and_a_failed_training_leaves_no_folde
     fresh = tmp_path / "new" / "models"
     assert cli.main(["train", "--data", str(manifest), "--out", str(fresh), "--only", "gender", "--no-progress"]) == 2
     assert not (tmp_path / "new").exists()    # the folders it made for the models are gone again
+
+
+@pytest.mark.parametrize("only, says", [("gender", "do not hold both genders"), ("speakers", "at least 3 speakers")])
+def test_too_little_data_to_fit_is_one_line_naming_the_smoke_run(monkeypatch, tmp_path, capsys, only, says):
+    """``--max-clips 1`` (or a manifest of one gender, of two speakers): the fit has nothing to learn from, which was
+    a ValueError traceback after the embedding pass."""
+    from dramapic import cli
+    from dramapic.lab import train
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,male,spk1,libri,train,3\n", encoding="utf-8")
+    n = 8   # windows of two male train speakers of one source
+    table = {"emb": np.ones((n, 256), np.float32), "pitch": np.zeros((n, 6), np.float32),
+             "clip": np.repeat(np.arange(2), 4), "t0": np.zeros(n), "condition": np.array(["clean"] * n),
+             "speaker": np.repeat(np.array(["spk1", "spk2"]), 4), "source": np.array(["libri"] * n),
+             "gender": np.array(["male"] * n), "split": np.array(["train"] * n), "clip_f0_flag": np.array(["", ""])}
+    monkeypatch.setattr(train, "build_window_table", lambda **kwargs: table)
+    out = tmp_path / "models"
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", only, "--max-clips", "1",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: {manifest}: ") and says in err[0], err
+    assert "smoke run of 1 clip(s)" in err[0] and not out.exists()
