@@ -41,20 +41,46 @@ class _Clip:
     duration: float
 
 
-def read_manifest(manifest_csv: Path) -> list[dict[str, str]]:
-    """The rows of a data manifest; :class:`InputError` when it is missing, unreadable or has no ``path`` column."""
+#: the columns the lab reads from every row of a data manifest (the shared manifests have a few more)
+DATA_COLUMNS: tuple[str, ...] = ("path", "label", "subtype", "gender", "speaker", "source", "split", "duration_s")
+
+
+def read_manifest(manifest_csv: Path, *, columns: Sequence[str] = ("path",),
+                  empty_ok: bool = False) -> list[dict[str, str]]:
+    """The rows of a data manifest.
+
+    Parameters
+    ----------
+    manifest_csv : Path
+        The CSV file.
+    columns : sequence of str
+        Columns its header must name (:data:`DATA_COLUMNS` for a data manifest; ``path`` always).
+    empty_ok : bool
+        Whether a header without rows is a manifest of no clips (an extra manifest) rather than an error.
+
+    Raises
+    ------
+    InputError
+        The file is missing or unreadable, has no rows (unless ``empty_ok``) or lacks one of ``columns``.
+    """
     manifest_csv = Path(manifest_csv)
     try:
         with open(manifest_csv, newline="", encoding="utf-8") as handle:
-            rows = list(csv.DictReader(handle))
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+            header = reader.fieldnames or []
     except FileNotFoundError:
         raise InputError(f"data manifest not found: {manifest_csv}") from None
     except IsADirectoryError:
         raise InputError(f"{manifest_csv} is a directory, not a data manifest (manifest.csv)") from None
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise InputError(f"cannot read the data manifest {manifest_csv}: {err}") from None
-    if not rows or "path" not in rows[0]:
+    if (not rows and not (empty_ok and header)) or "path" not in header:
         raise InputError(f"{manifest_csv} has no rows with a 'path' column; is it a dramapic data manifest?")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise InputError(f"{manifest_csv} lacks the column(s) {', '.join(missing)}; a dramapic data manifest has "
+                         f"{', '.join(DATA_COLUMNS)}")
     return rows
 
 

@@ -20,7 +20,6 @@ Run it with ``dramapic eval --song-check --data /path/to/shared/data [--pipeline
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..result import FRAME_S, STAGE1_LABELS
-from .data import DATA_MANIFESTS
+from .data import DATA_COLUMNS, DATA_MANIFESTS, read_manifest
 from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport
 
 #: ``train``-split sources that no stage-1 fit may use: they are the check's a cappella and operatic material
@@ -141,15 +140,14 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
     Raises
     ------
     InputError
-        ``data_root`` lacks the manifests.
+        ``data_root`` lacks the manifests, or one is unreadable or lacks a column the check reads.
     """
     rows: list[dict[str, str]] = []
     for name in DATA_MANIFESTS:
         path = Path(data_root) / name
         if not path.is_file():
             raise InputError(f"song check: {path} not found (pass the shared data folder)")
-        with open(path, newline="", encoding="utf-8") as handle:
-            rows += [{**r, "manifest": name} for r in csv.DictReader(handle)]
+        rows += [{**r, "manifest": name} for r in read_manifest(path, columns=DATA_COLUMNS, empty_ok=True)]
     out, seen = [], set()
     for r in rows:
         keep = (r["manifest"] == "manifest_extra_music.csv" and r["split"] == "dev") \

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 
 from ..progress import ProgressHook, silent_hook
-from .data import read_manifest
+from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import SMOKE_OVERRIDES, STAGE1_MEMBERS, train_stage1
@@ -68,14 +68,18 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     Raises
     ------
     InputError
-        The manifest is missing or unreadable.
+        The manifest is missing or unreadable, or it or an extra manifest beside it lacks a column of
+        :data:`~dramapic.lab.data.DATA_COLUMNS`.
     OutputError
         ``out_dir`` is an existing file or cannot be created.
     """
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
         raise ValueError(f"unknown training stage(s) {sorted(unknown)}; known: {list(TRAIN_STAGES)}")
-    read_manifest(manifest_csv)  # a missing or unreadable manifest is an InputError before anything is written
+    # a missing or unreadable manifest, or one without the columns the stages read (here or beside it: the extra
+    # manifests), is an InputError before anything is written
+    for manifest in manifests_beside(manifest_csv, DATA_MANIFESTS[1:]):
+        read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != Path(manifest_csv))
     from ..run import _make_output_dir
 
     # an --out that is a file (or lies under one) is one OutputError before any training; a failed training

@@ -158,3 +158,14 @@ def test_the_cli_song_check_marks_a_source_unheard_when_the_stacker_left_it_out(
     monkeypatch.setattr(models, "load_manifest", left_out)
     out = run()
     assert "usdx" in out and "usdx (seen)" not in out
+
+
+def test_a_manifest_without_a_column_the_check_reads_is_one_line(tmp_path, capsys):
+    from dramapic import cli
+
+    for name in ("manifest.csv", "manifest_extra.csv", "manifest_extra_music.csv"):   # no source column
+        (tmp_path / name).write_text("path,label,subtype,gender,speaker,split,duration_s\n"
+                                     "m/a.opus,song,rock_song,,,dev,10\n", encoding="utf-8")
+    assert cli.main(["eval", "--song-check", "--data", str(tmp_path), "--no-progress"]) == 2   # was KeyError
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: ") and "lacks the column(s) source" in err[0], err

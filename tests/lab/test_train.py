@@ -189,7 +189,7 @@ def test_gender_and_speakers_default_to_the_shipped_copies(monkeypatch, tmp_path
     from dramapic.lab.voice_windows import SHIPPED_COPIES
 
     asked = {}
-    monkeypatch.setattr(train, "read_manifest", lambda path: [])
+    monkeypatch.setattr(train, "read_manifest", lambda path, **kwargs: [])
     monkeypatch.setattr(train, "build_window_table", lambda **kw: asked.setdefault("table", kw["copies"]) and {})
     monkeypatch.setattr(train, "train_gender", lambda m, **kw: asked.setdefault("gender", kw["copies"]))
     monkeypatch.setattr(train, "train_speaker_projection", lambda m, **kw: asked.setdefault("speakers", kw["copies"]))
@@ -356,3 +356,25 @@ def test_too_little_data_to_fit_is_one_line_naming_the_smoke_run(monkeypatch, tm
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"dramapic: error: {manifest}: ") and says in err[0], err
     assert "smoke run of 1 clip(s)" in err[0] and not out.exists()
+
+
+@pytest.mark.parametrize("only", ["stage1", "gender"])
+def test_a_manifest_without_a_column_training_reads_is_one_line_before_anything(monkeypatch, tmp_path, capsys, only):
+    from dramapic import cli
+    from dramapic.lab import train
+
+    for stage in ("train_stage1", "build_window_table"):
+        monkeypatch.setattr(train, stage, lambda *a, **k: pytest.fail("ran a stage on a manifest it cannot read"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,speaker\nv/a.wav,voice,spk1\n", encoding="utf-8")
+    out = tmp_path / "models"
+    # was a KeyError traceback ('source' in stage 1's material, 'split' in the window table)
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", only, "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "lacks the column(s) subtype, gender, source, split, duration_s" in err[0], err
+    assert not out.exists()
+    (tmp_path / "manifest_extra.csv").write_text("path,label\nx.wav,voice\n", encoding="utf-8")
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", only, "--no-progress"]) == 2
+    assert "manifest_extra.csv lacks the column(s) subtype" in capsys.readouterr().err

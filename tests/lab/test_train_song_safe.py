@@ -289,7 +289,7 @@ def test_song_safe_is_opt_in(monkeypatch, tmp_path):
     seen = {}
     monkeypatch.setattr(train_song_safe, "train_song_safe", lambda manifest, **kw: seen.update(kw) or [])
     manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label\nx.wav,voice\n", encoding="utf-8")
+    manifest.write_text(",".join(COLUMNS) + "\nx.wav,voice" + "," * (len(COLUMNS) - 2) + "\n", encoding="utf-8")
     done = train.train_all(manifest, out_dir=tmp_path, stages=("song-safe",), max_clips=3)
     assert done["song-safe"] == [] and seen["max_voice_clips"] == 3
     assert seen["seconds_per_fold"] == 60.0 and seen["mix_s"] == (20.0, 40.0)
