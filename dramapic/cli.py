@@ -662,6 +662,7 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
             raise InputError("--input and --source exclude each other: --input is measured as it is, --source is "
                              "repeated to build the input")
+        _pipeline(args)  # a bad --pipeline, --preset or --crf is refused before the input is built, as by run
         figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)

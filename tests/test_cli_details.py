@@ -204,3 +204,14 @@ def test_seconds_per_fold_must_be_a_positive_number(capsys, seconds):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "argument --seconds-per-fold" in err[0], err
+
+
+@pytest.mark.parametrize("option, value", [("crf", "99"), ("preset", "warp-speed")])
+def test_bench_refuses_a_bad_x264_setting_before_building_anything(monkeypatch, capsys, option, value):
+    from dramapic.lab import bench
+
+    # --crf 99 was benchmarked as if valid; --preset warp-speed failed only at the burn-in, after the analysis
+    monkeypatch.setattr(bench, "benchmark", lambda **kwargs: pytest.fail("built and measured a bad setting"))
+    assert cli.main(["bench", f"--{option}", value, "--minutes", "0.1", "--no-progress"]) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: ") and f"--{option}" in err[0], err
