@@ -652,6 +652,12 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
             _print(json.dumps(bench_speakers.measure_one(args.one, args.data or bench_speakers.DEFAULT_DATA,
                                                          pipeline_path=args.pipeline)))
             return 0
+        if args.data is not None and not (args.data / "manifest.csv").is_file():
+            from .errors import InputError
+
+            # only the default folder may be missing (the bundled sample stands in for it): a --data that is not
+            # the shared data folder would measure other material than asked for
+            raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
         figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
                                            pipeline_path=args.pipeline, report=_print)
     else:

@@ -215,3 +215,21 @@ def test_bench_refuses_a_bad_x264_setting_before_building_anything(monkeypatch, 
     assert cli.main(["bench", f"--{option}", value, "--minutes", "0.1", "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dramapic: error: ") and f"--{option}" in err[0], err
+
+
+def test_bench_speakers_refuses_a_data_folder_without_the_manifest(monkeypatch, tmp_path, capsys):
+    from dramapic.lab import bench_speakers
+
+    # it measured the bundled sample instead, as if --data had not been given (exit 0)
+    monkeypatch.setattr(bench_speakers, "run_sizes", lambda **kwargs: pytest.fail("measured other material"))
+    assert cli.main(["bench", "--speakers", "--data", str(tmp_path), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dramapic: error: no manifest.csv in {tmp_path}: --data must be the shared data folder"]
+
+
+def test_bench_speakers_ends_in_the_measuring_process_s_one_line(tmp_path, capsys):
+    (tmp_path / "manifest.csv").write_text("path,label,speaker\nv/a.wav,voice,nobody\n", encoding="utf-8")
+    # was a RuntimeError traceback around the measuring process's own FileNotFoundError traceback
+    assert cli.main(["bench", "--speakers", "--data", str(tmp_path), "--hours", "0.001", "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: measuring 0.00025 h failed: no voice clips of "), err

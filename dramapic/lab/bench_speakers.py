@@ -52,23 +52,31 @@ SPEAKERS = {  # train-split speaker id -> how to cut turns from its clips (4 fem
 
 
 def _load_speakers(data: Path) -> dict[str, list[np.ndarray]]:
+    """The clips of :data:`SPEAKERS` in ``data / "manifest.csv"``; :class:`InputError` when one has none or a clip
+    cannot be read."""
     import soundfile as sf
 
-    clips: dict[str, list[np.ndarray]] = {s: [] for s in SPEAKERS}
-    with open(data / "manifest.csv", newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle):
-            if row["label"] == "voice" and row["speaker"] in clips:
-                audio, sr = sf.read(str(data / row["path"]), dtype="float32")
-                if audio.ndim > 1:
-                    audio = audio.mean(axis=1)
-                if sr != SR:
-                    from ..analysis.embeddings import _as_mono_16k
+    from ..errors import InputError
+    from .data import read_manifest
 
-                    audio = _as_mono_16k(audio, sr)
-                clips[row["speaker"]].append(audio)
+    clips: dict[str, list[np.ndarray]] = {s: [] for s in SPEAKERS}
+    for row in read_manifest(data / "manifest.csv", columns=("path", "label", "speaker")):
+        if row["label"] == "voice" and row["speaker"] in clips:
+            try:
+                audio, sr = sf.read(str(data / row["path"]), dtype="float32")
+            except (OSError, RuntimeError, sf.LibsndfileError) as err:
+                raise InputError(f"cannot read {data / row['path']}: {err}") from None
+            if audio.ndim > 1:
+                audio = audio.mean(axis=1)
+            if sr != SR:
+                from ..analysis.embeddings import _as_mono_16k
+
+                audio = _as_mono_16k(audio, sr)
+            clips[row["speaker"]].append(audio)
     missing = [s for s, c in clips.items() if not c]
     if missing:
-        raise FileNotFoundError(f"no clips of {missing} in {data / 'manifest.csv'}")
+        raise InputError(f"no voice clips of {', '.join(missing)} in {data / 'manifest.csv'}: the dialogue is built "
+                         "from these train speakers of the shared data")
     return clips
 
 
@@ -211,6 +219,19 @@ def measure_one(hours: float, data: Path, *, pipeline_path: Path | None = None) 
     }
 
 
+def _child_error(returncode: int, stderr: str, what: str):
+    """The DramapicError a ``dramapic bench --one`` process ended with: the class of its exit code, its one line
+    (or, from a process that died otherwise, the last line it wrote)."""
+    from ..errors import ConfigError, DramapicError, InputError, MediaError, ModelError, OutputError
+
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    said = lines[-1].removeprefix("dramapic: error: ") if lines else f"exit status {returncode}"
+    for kind in (InputError, MediaError, ConfigError, ModelError, OutputError):
+        if kind.exit_code == returncode:
+            return kind(f"{what}: {said}")
+    return DramapicError(f"{what}: {said}")
+
+
 def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: Path | None = None,
               report=print) -> dict:
     """``dramapic bench --speakers``: :func:`measure_one` at 1/4, 1/2 and all of ``hours``, each in a fresh process
@@ -222,8 +243,9 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     ------
     ConfigError
         ``hours`` is not positive, or the pipeline is unreadable or invalid (checked before any process starts);
-        ModelError when its speaker projection is missing or altered (the same); RuntimeError when a measuring
-        process fails (with its stderr).
+        ModelError when its speaker projection is missing or altered (the same).
+    DramapicError
+        A measuring process failed: the error it ended with (its class by its exit code) and its message.
     """
     from ..analysis.analyze import speaker_settings
     from ..config import load_pipeline
@@ -242,7 +264,7 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
         out = subprocess.run([sys.executable, "-m", "dramapic", "bench", "--one", str(size), "--data", str(data),
                               "--no-progress", *pipeline_args], capture_output=True, text=True, env=env, check=False)
         if out.returncode != 0:
-            raise RuntimeError(f"measuring {size} h failed: {out.stderr.strip()}")
+            raise _child_error(out.returncode, out.stderr, f"measuring {size:g} h failed")
         row = json.loads(out.stdout.strip().splitlines()[-1])
         rows.append(row)
         report(f"{row['hours']:5.2f} h  audio {row['audio_s']:7.0f} s  windows {row['windows']:6d}  "
