@@ -178,9 +178,10 @@ def measure_one(hours: float, data: Path, *, pipeline_path: Path | None = None) 
         material = "samples/drama_sample.mp4 repeated"
     build_s = time.perf_counter() - clock
     encoder = speakers.SpeakerEncoder()
-    gender_model = speakers.GenderClassifier.from_manifest(load_manifest())
-    # the pipeline's diarization: its settings and its trained speaker projection
-    options, projection = speaker_settings(load_pipeline(pipeline_path))
+    pipeline = load_pipeline(pipeline_path)
+    gender_model = speakers.GenderClassifier.from_manifest(load_manifest(), pipeline.stage2.gender_model)
+    # the pipeline's diarization: its settings, its gender model and its trained speaker projection
+    options, projection = speaker_settings(pipeline)
     speakers.label_voice_segments(audio[: 20 * SR], sample_rate=SR, segments=[(0.0, 20.0)], encoder=encoder,
                                   gender_model=gender_model, options=options,
                                   projection=projection)  # warm-up: first torch call allocates its pools
