@@ -77,11 +77,13 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     Raises
     ------
     InputError
-        No timeline in ``folder``, a file of one missing, a length not positive or a position outside 0 .. 1.
+        No timeline in ``folder``, a file of one missing, its labels or RTTM malformed
+        (:func:`~dramapic.lab.reference.load_reference`), a length not positive or a position outside 0 .. 1.
     OutputError
         ``out`` cannot be written.
     """
     from .. import media
+    from .reference import load_reference
     from .speech_reference import _link
     from .timelines import _read_marker, _sha256, staged_copy
 
@@ -102,6 +104,8 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
            "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions], "files": files}
     if _read_marker(out, MARKER) == key:
         return out
+    for path in labels:  # labels or RTTM that cannot be read are one InputError before anything is cut
+        load_reference(path)
     with staged_copy(out, marker=MARKER, key=key, what="the scene excerpts") as staging:
         for i, labels_csv in enumerate(labels):
             progress("scenes", i, len(labels))

@@ -178,3 +178,14 @@ def test_cross_corpus_scores_every_stage_on_the_scenes(tmp_path, sample_audio, m
         "devmix_01_20s20.labels.csv", "devmix_01_20s60.labels.csv"]
     assert "Scenes: excerpts of 20 s" in capsys.readouterr().out
     assert json.loads(out.read_text())["scenes"] == [20.0]
+
+
+@pytest.mark.parametrize("labels, says", [("start,stop,what\n0,1,voice\n", "not a labels file"),
+                                          ("start,end,label\n0,abc,voice\n", "must be seconds"),
+                                          ("start,end,label\n", "no rows")])
+def test_malformed_labels_are_one_typed_error_before_anything_is_cut(tmp_path, sample_audio, labels, says):
+    source = _timeline(tmp_path / "mixes", sample_audio)
+    (source / "devmix_01.labels.csv").write_text(labels)
+    with pytest.raises(InputError, match=says):   # was KeyError 'end' / ValueError from max() of nothing
+        scenes.scene_excerpts(source, out=tmp_path / "o", lengths=(20.0,))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mixes"]   # no copy, no staging folder
