@@ -606,7 +606,13 @@ def _scenes(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, t
     where, out = _copy_place(args, folder, "scenes", "-" + "-".join(f"{s:g}" for s in args.scenes))
     if tree:
         return scene_excerpts_tree(where, out=out, lengths=args.scenes, progress=progress)
-    return scene_excerpts(where, out=out, lengths=args.scenes, progress=progress)
+    made = scene_excerpts(where, out=out, lengths=args.scenes, progress=progress)
+    if not any(made.glob("*.labels.csv")):  # every timeline shorter than every length: nothing to score
+        from .errors import InputError
+
+        raise InputError(f"no timeline in {folder} is {min(args.scenes):g} s long or longer: no scene of "
+                         f"{', '.join(f'{s:g}' for s in args.scenes)} s to cut (--scenes)")
+    return made
 
 
 def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:

@@ -189,3 +189,15 @@ def test_malformed_labels_are_one_typed_error_before_anything_is_cut(tmp_path, s
     with pytest.raises(InputError, match=says):   # was KeyError 'end' / ValueError from max() of nothing
         scenes.scene_excerpts(source, out=tmp_path / "o", lengths=(20.0,))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["mixes"]   # no copy, no staging folder
+
+
+def test_scenes_longer_than_every_mix_are_one_line_saying_so(tmp_path, sample_audio, capsys):
+    from dramapic import cli
+
+    source = _timeline(tmp_path / "mixes", sample_audio)   # 40 s
+    # was 'no devmix_*.labels.csv files in WORK/scenes/mixes-...: not a folder of dev mixes', about the work copy
+    assert cli.main(["eval", "--mixes", str(source), "--scenes", "50,60", "--work", str(tmp_path / "work"),
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dramapic: error: no timeline in {source} is 50 s long or longer: no scene of 50, 60 s to cut "
+                   "(--scenes)"]
