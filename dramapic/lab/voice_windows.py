@@ -39,7 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 from .data import apply_room, augment_clip, load_audio, manifests_beside, read_manifest, room_impulse
@@ -163,6 +163,8 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     ------
     InputError
         A missing manifest, or no voice clip with a gender or speaker.
+    OutputError
+        ``cache`` cannot be made a folder (checked before the embedding pass) or the table cannot be written there.
     """
     manifest_csv = Path(manifest_csv)
     manifests = voice_manifests(manifest_csv)
@@ -173,6 +175,13 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     if cache is not None:
         digest = _digest(manifests, seed=seed, splits=splits, max_clips=max_clips, copies=copies)
         cached = Path(cache) / f"window-table-{digest}.npz"
+        try:  # a cache folder that cannot be made fails here, not after the embedding pass
+            if cached.parent.exists() and not cached.parent.is_dir():
+                raise NotADirectoryError(0, "it is an existing file, not a folder")
+            cached.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise OutputError(f"cannot use {cache} as the window table's cache folder: "
+                              f"{err.strerror or err}") from None
         if cached.is_file():
             log.info("window table: reusing %s", cached)
             with np.load(cached, allow_pickle=False) as data:
@@ -317,14 +326,19 @@ def _assemble(parts, rows, described, flags) -> dict[str, np.ndarray]:
 
 
 def _save_atomic(path: Path, table: dict[str, np.ndarray]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".window-table-", suffix=".npz")
-    os.close(fd)
+    """Write the table to ``path`` under a temporary name renamed when complete; :class:`OutputError` when it cannot
+    be written (nothing is left then)."""
+    tmp = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".window-table-", suffix=".npz")
+        os.close(fd)
         np.savez(tmp, **table)
         os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(f"cannot write the window table {path}: {err.strerror or err}") from None
     finally:
-        if os.path.exists(tmp):
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
 
 

@@ -257,3 +257,21 @@ def test_voice_protocol_limit_keeps_the_first_timelines_of_each_folder(tmp_path,
     rows = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=None, work=tmp_path, limit=2)
     assert [(t.name, excluded, score) for t, excluded, score in rows] == [
         ("cv_01", {"cv"}, "cv_01"), ("cv_02", {"cv"}, "cv_02"), ("emodb_01", {"emodb"}, "emodb_01")]
+
+
+def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding(data, tmp_path, monkeypatch):
+    from dramapic.errors import OutputError
+
+    class NoEncoder:
+        def __init__(self):
+            raise AssertionError("embedded before finding out the cache cannot be written")
+
+    monkeypatch.setattr("dramapic.analysis.embeddings.SpeakerEncoder", NoEncoder)
+    blocker = tmp_path / "cache"
+    blocker.write_text("a file")
+    for cache in (blocker, blocker / "sub"):   # was FileExistsError / NotADirectoryError after the whole pass
+        with pytest.raises(OutputError, match="cache folder"):
+            build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, cache=cache)
+    with pytest.raises(OutputError, match="cannot write the window table"):
+        voice_windows._save_atomic(blocker / "table.npz", {"a": np.zeros(2)})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
