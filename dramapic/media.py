@@ -518,6 +518,59 @@ def encode_opus(samples: np.ndarray, output: Path, *, sample_rate: int = SAMPLE_
         raise _failure(done.stderr, what=f"cannot encode {Path(output).name}")
 
 
+#: ``codec`` of :func:`lossy_round_trip`: (ffmpeg encoder, file extension)
+LOSSY_CODECS = {"opus": ("libopus", "ogg"), "aac": ("aac", "m4a"), "mp3": ("libmp3lame", "mp3")}
+
+
+def lossy_round_trip(samples: np.ndarray, *, codec: str, bitrate_k: int,
+                     sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Mono ``samples`` encoded with ``codec`` at ``bitrate_k`` kbit/s and decoded again (the lab's augmentation).
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n_samples,)
+        Mono float audio at ``sample_rate``.
+    codec : str
+        One of :data:`LOSSY_CODECS` (opus, aac, mp3).
+    bitrate_k : int
+        Target bitrate in kbit/s.
+    sample_rate : int
+        Rate of ``samples`` in Hz.
+
+    Returns
+    -------
+    np.ndarray, shape (n_samples,)
+        float32, cut or padded with zeros to the input's length.
+
+    Raises
+    ------
+    MediaError
+        ffmpeg (or its encoder) is missing or failed.
+    OutputError
+        The temporary folder's disk is full or read-only.
+    """
+    encoder, ext = LOSSY_CODECS[codec]
+    what = f"cannot re-encode a clip as {codec} at {bitrate_k} kbit/s"
+    with tempfile.TemporaryDirectory(prefix="dramapic-enc-") as tmp:
+        path = Path(tmp) / f"x.{ext}"
+        args = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1",
+                "-i", "-", "-c:a", encoder, "-b:a", f"{bitrate_k}k", str(path)]
+        log.debug("running %s", " ".join(args))
+        try:
+            done = subprocess.run(args, input=np.ascontiguousarray(samples, np.float32).tobytes(),
+                                  capture_output=True)
+        except FileNotFoundError:
+            raise MediaError(f"{what}: {args[0]} not found") from None
+        if done.returncode != 0 or _output_cause(done.stderr):
+            raise _failure(done.stderr, what=what)
+        raw = _run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(sample_rate),
+                    "-f", "f32le", "-"], what=what).stdout
+    decoded = np.frombuffer(raw, np.float32)
+    out = np.zeros(len(samples), np.float32)
+    out[: min(len(samples), len(decoded))] = decoded[: len(samples)]
+    return out
+
+
 def loop_media(source: Path, output: Path, *, seconds: float, size: str | None = None, rate: int = 25) -> None:
     """Write ``source``'s first audio track repeated for ``seconds``, alone or under a moving test pattern.
 

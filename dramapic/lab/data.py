@@ -243,24 +243,11 @@ def low_pass(x: np.ndarray, cutoff_hz: float) -> np.ndarray:
 
 
 def reencode(x: np.ndarray, codec: str, bitrate_k: int) -> np.ndarray:
-    """Lossy round trip through ffmpeg: ``codec`` in {"opus", "aac", "mp3"} at ``bitrate_k`` kbit/s, same length."""
-    import subprocess
-    import tempfile
+    """Lossy round trip through ffmpeg (:func:`dramapic.media.lossy_round_trip`): ``codec`` in {"opus", "aac", "mp3"}
+    at ``bitrate_k`` kbit/s, same length; :class:`~dramapic.errors.MediaError` when ffmpeg fails."""
+    from ..media import lossy_round_trip
 
-    from ..media import ffmpeg_exe
-
-    encoder, ext = {"opus": ("libopus", "ogg"), "aac": ("aac", "m4a"), "mp3": ("libmp3lame", "mp3")}[codec]
-    with tempfile.TemporaryDirectory(prefix="dramapic-enc-") as tmp:
-        path = Path(tmp) / f"x.{ext}"
-        subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(SAMPLE_RATE),
-                        "-ac", "1", "-i", "-", "-c:a", encoder, "-b:a", f"{bitrate_k}k", str(path)],
-                       input=np.ascontiguousarray(x, np.float32).tobytes(), check=True, capture_output=True)
-        raw = subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-ac", "1",
-                              "-ar", str(SAMPLE_RATE), "-f", "f32le", "-"], check=True, capture_output=True).stdout
-    y = np.frombuffer(raw, np.float32)
-    out = np.zeros(len(x), np.float32)
-    out[: min(len(x), len(y))] = y[: len(x)]
-    return out
+    return lossy_round_trip(x, codec=codec, bitrate_k=bitrate_k, sample_rate=SAMPLE_RATE)
 
 
 def versions() -> dict[str, str]:

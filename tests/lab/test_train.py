@@ -104,6 +104,22 @@ def test_reencode_keeps_length_and_alignment():
         assert abs(int(np.argmax(lags)) - 40) <= 2, codec
 
 
+def test_a_failed_lossy_round_trip_is_a_media_error(monkeypatch):
+    """The augmentation's re-encoding runs ffmpeg through dramapic.media: a failure is one typed error, not a
+    CalledProcessError traceback out of ``dramapic train``."""
+    from dramapic import media
+    from dramapic.errors import MediaError
+    from dramapic.lab.data import reencode
+
+    monkeypatch.setenv(media.FFMPEG_ENV, "false")   # an "ffmpeg" that always fails
+    media.ffmpeg_exe.cache_clear()
+    try:
+        with pytest.raises(MediaError, match="cannot re-encode a clip as mp3 at 32 kbit/s"):
+            reencode(np.zeros(16_000, np.float32), "mp3", 32)
+    finally:
+        media.ffmpeg_exe.cache_clear()
+
+
 def test_training_mixes_use_train_material_in_disjoint_folds():
     import csv
 
