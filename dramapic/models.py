@@ -113,8 +113,16 @@ def load_manifest(root: Path | None = None) -> Manifest:
 
 
 def register_model(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """Add or replace ``entry`` in ``root/manifest.json`` (used by training), filling in file checksums."""
+    """Add or replace ``entry`` in ``root/manifest.json`` (used by training), filling in file checksums.
+
+    Raises
+    ------
+    ModelError
+        ``root/manifest.json`` exists but is unreadable or not a model manifest (it is left as it is).
+    """
     path = root / MANIFEST_NAME
+    if path.exists():
+        load_manifest(root)  # a file that is not a model manifest is a ModelError, not a JSON traceback
     manifest = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {"models": []}
     entry = dict(entry)
     entry["files"] = [{"path": f["path"], "sha256": file_sha256(root / f["path"])} for f in entry["files"]]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 
+from ..models import MANIFEST_NAME, load_manifest
 from ..progress import ProgressHook, silent_hook
 from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
 from .train_gender import train_gender
@@ -72,6 +73,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         :data:`~dramapic.lab.data.DATA_COLUMNS`.
     OutputError
         ``out_dir`` is an existing file or cannot be created.
+    ModelError
+        ``out_dir`` holds a ``manifest.json`` that is not a readable model manifest (found before any training).
     """
     unknown = set(stages) - set(TRAIN_STAGES)
     if unknown:
@@ -85,6 +88,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     # an --out that is a file (or lies under one) is one OutputError before any training; a failed training
     # leaves no folder behind that it made
     created = _make_output_dir(Path(out_dir))
+    if (Path(out_dir) / MANIFEST_NAME).exists():
+        load_manifest(out_dir)  # the manifest the models are registered in is unusable: say so before training
     try:
         return _train_stages(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips, stages=stages,
                              seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,

@@ -394,3 +394,28 @@ def test_a_manifest_without_a_column_training_reads_is_one_line_before_anything(
                         "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
     assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", only, "--no-progress"]) == 2
     assert "manifest_extra.csv lacks the column(s) subtype" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"something": "else"}', '{"models": [{"name": "x"}]}'])
+def test_an_out_folder_whose_manifest_is_not_a_model_manifest_is_refused_before_training(monkeypatch, tmp_path,
+                                                                                         capsys, text):
+    from dramapic import cli
+    from dramapic.errors import ModelError
+    from dramapic.lab import train
+    from dramapic.models import register_model
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    monkeypatch.setattr(train, "build_window_table", lambda **kw: pytest.fail("trained into an unusable folder"))
+    out = tmp_path / "models"
+    out.mkdir()
+    (out / "manifest.json").write_text(text, encoding="utf-8")
+    # was a JSONDecodeError / KeyError traceback from register_model after the whole training, the model file left
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", "gender", "--no-progress"]) == 5
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: model manifest {out / 'manifest.json'} is "), err
+    (out / "m.npz").write_bytes(b"x")
+    with pytest.raises(ModelError):
+        register_model(out, {"name": "m", "version": "1", "files": [{"path": "m.npz"}]})
+    assert (out / "manifest.json").read_text(encoding="utf-8") == text
