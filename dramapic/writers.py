@@ -234,6 +234,23 @@ def write_json_atomic(data, path: str | Path, *, indent: int = 1, ensure_ascii: 
     return path
 
 
+def write_npz_atomic(arrays: dict, path: str | Path, *, compressed: bool = False) -> Path:
+    """Write ``arrays`` as ``.npz`` to ``path`` under a temporary name beside it (``NAME.tmp.npz``), renamed when
+    complete; a write that fails (a full disk: :class:`OutputError`) or is interrupted leaves no temporary."""
+    import numpy as np
+
+    path = Path(path)
+    tmp = path.with_name(path.stem + ".tmp.npz")
+    try:
+        (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
+        tmp.replace(path)
+    except OSError as err:
+        raise OutputError(f"cannot write {path.name} in {path.parent}: {_reason(err)}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def _reason(err: OSError) -> str:
     return err.strerror or os.strerror(err.errno or errno.EIO)
 

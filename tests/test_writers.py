@@ -113,3 +113,27 @@ def test_a_folder_where_an_output_goes_is_refused_before_anything_is_written(tmp
     (tmp_path / "a.rttm").mkdir()
     with pytest.raises(OutputError, match="a folder is where an output goes"):
         OutputSet(overwrite=True).check([tmp_path / "a.srt", tmp_path / "a.rttm"])
+
+
+@pytest.mark.parametrize("stop", [OSError(28, "No space left on device"), KeyboardInterrupt()])
+def test_a_model_file_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatch, stop):
+    """``dramapic train`` on a full disk (or stopped while writing): was an OSError traceback with NAME.tmp.npz left
+    half-written in the models folder."""
+    import numpy as np
+
+    from dramapic.analysis.gender import GenderClassifier
+    from dramapic.lab.data import save_npz
+
+    def half_then_fail(file, **arrays):
+        Path(file).write_bytes(b"PK\x03\x04 half a zip")
+        raise stop
+
+    monkeypatch.setattr(np, "savez", half_then_fail)
+    monkeypatch.setattr(np, "savez_compressed", half_then_fail)
+    model = GenderClassifier(mean=np.zeros(256), scale=np.ones(256), coef=np.ones(256), intercept=np.zeros(1),
+                             labels=("female", "male"))
+    for write in (lambda: save_npz(tmp_path, "speaker-lda.npz", {"a": np.zeros(3)}),
+                  lambda: model.to_npz(tmp_path / "gender.npz")):
+        with pytest.raises(OutputError if isinstance(stop, OSError) else KeyboardInterrupt):
+            write()
+        assert list(tmp_path.iterdir()) == []

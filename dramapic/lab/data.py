@@ -263,7 +263,8 @@ def versions() -> dict[str, str]:
 
 
 def save_npz(out_dir: Path, filename: str, arrays: dict[str, np.ndarray]) -> None:
-    path = out_dir / filename
-    tmp = path.with_name(path.stem + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    tmp.replace(path)
+    """A model file, compressed and atomically (:func:`dramapic.writers.write_npz_atomic`: a full disk is an
+    OutputError, and nothing half-written is left)."""
+    from ..writers import write_npz_atomic
+
+    write_npz_atomic(arrays, Path(out_dir) / filename, compressed=True)
