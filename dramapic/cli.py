@@ -459,6 +459,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
             from .errors import InputError
 
             raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --cross-corpus only")
+    _check_json_target(args.json)
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             from .errors import InputError
@@ -486,6 +487,22 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.json:
         write_json_atomic({**report.to_dict(), "reference": args.reference, "scenes": args.scenes}, args.json)
     return 0
+
+
+def _check_json_target(path: Path | None) -> None:
+    """``--json``: refused before the (long) evaluation or benchmark when it cannot be written - a folder, or a
+    path under a file or under a folder this user cannot write - not after it."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise OutputError(f"--json {path} is a folder, not a file")
+    folder = path.absolute().parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise OutputError(f"cannot write --json {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write --json {path}: {folder} is not writable")
 
 
 def _print_reference(args: argparse.Namespace) -> None:
@@ -642,6 +659,7 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
 def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .writers import write_json_atomic
 
+    _check_json_target(args.json)
     if args.speakers or args.one is not None:
         from .lab import bench_speakers
 

@@ -233,3 +233,21 @@ def test_bench_speakers_ends_in_the_measuring_process_s_one_line(tmp_path, capsy
     assert cli.main(["bench", "--speakers", "--data", str(tmp_path), "--hours", "0.001", "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dramapic: error: measuring 0.00025 h failed: no voice clips of "), err
+
+
+@pytest.mark.parametrize("command", [["eval", "--mixes", "{tmp}"], ["eval", "--song-check", "--data", "{tmp}"],
+                                     ["bench", "--analysis-only"], ["bench", "--speakers"]])
+def test_a_json_target_that_cannot_be_written_is_refused_before_the_work(monkeypatch, tmp_path, capsys, command):
+    from dramapic.lab import bench, bench_speakers, evaluate, songcheck
+
+    for module, name in ((evaluate, "evaluate_mixes"), (songcheck, "songcheck_clips"), (bench, "benchmark"),
+                         (bench_speakers, "run_sizes")):
+        monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("ran the whole work before refusing --json"))
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    # was: the evaluation or benchmark ran to its end, then 'cannot create ...: File exists'
+    for target, says in ((blocker / "report.json", "is a file, not a folder"), (tmp_path, "is a folder")):
+        assert cli.main([*argv, "--json", str(target), "--no-progress"]) == OutputError.exit_code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("dramapic: error: ") and says in err[0], err
