@@ -251,3 +251,20 @@ def test_a_json_target_that_cannot_be_written_is_refused_before_the_work(monkeyp
         assert cli.main([*argv, "--json", str(target), "--no-progress"]) == OutputError.exit_code
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith("dramapic: error: ") and says in err[0], err
+
+
+def test_bench_names_a_source_without_audio_or_not_media(tmp_path, capsys):
+    from dramapic import media
+
+    picture = tmp_path / "picture.mp4"
+    media.encode_test_video(picture, seconds=1.0, audio=None, size="64x36")
+    text = tmp_path / "notes.csv"
+    text.write_text("a,b\n1,2\n")
+    # were 'cannot build bench.mka from picture.mp4: To ignore this, add a trailing '?' to the map.' (ffmpeg's
+    # advice) and a MediaError where --input of the same file is an InputError
+    for source, code, says in ((picture, 3, "picture.mp4 has no audio stream"),
+                               (text, 2, "notes.csv is not a media file")):
+        assert cli.main(["bench", "--source", str(source), "--minutes", "0.05", "--analysis-only",
+                         "--no-progress"]) == code
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err

@@ -53,7 +53,18 @@ def build_input(path: Path, *, minutes: float, size: str | None, source: Path = 
 
     ``path`` should be Matroska (``.mkv``, or ``.mka`` without picture); ffmpeg loops the audio packets, so the
     audio is never held in this process.
+
+    Raises
+    ------
+    InputError
+        ``source`` is not media ffmpeg can read.
+    MediaError
+        ``source`` has no audio stream, or building failed.
     """
+    from ..errors import MediaError
+
+    if not media.probe(Path(source)).audio_streams:  # else ffmpeg's own "add a trailing '?' to the map" advice
+        raise MediaError(f"{Path(source).name} has no audio stream to build the benchmark's input from")
     media.loop_media(source, path, seconds=minutes * 60, size=size)
     return path
 
