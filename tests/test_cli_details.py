@@ -268,3 +268,14 @@ def test_bench_names_a_source_without_audio_or_not_media(tmp_path, capsys):
                          "--no-progress"]) == code
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
+
+
+@pytest.mark.parametrize("hours", ["inf", "0", "-1", "nan"])
+def test_bench_speakers_refuses_hours_that_are_not_a_positive_number(monkeypatch, capsys, hours):
+    import subprocess
+
+    # --hours inf started measuring processes that built a dialogue until memory ran out
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("started a measuring process"))
+    assert cli.main(["bench", "--speakers", "--hours", hours, "--no-progress"]) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dramapic: error: --hours must be a positive number, got {float(hours)}"]

@@ -243,8 +243,8 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     Raises
     ------
     ConfigError
-        ``hours`` is not positive, or the pipeline is unreadable or invalid (checked before any process starts);
-        ModelError when its speaker projection is missing or altered (the same).
+        ``hours`` is not a positive (finite) number, or the pipeline is unreadable or invalid (checked before any
+        process starts); ModelError when its speaker projection is missing or altered (the same).
     DramapicError
         A measuring process failed: the error it ended with (its class by its exit code) and its message.
     """
@@ -252,8 +252,8 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     from ..config import load_pipeline
     from ..errors import ConfigError
 
-    if not hours > 0:
-        raise ConfigError(f"--hours must be positive, got {hours}")
+    if not 0 < hours < float("inf"):  # infinite hours would build a dialogue until memory runs out
+        raise ConfigError(f"--hours must be a positive number, got {hours}")
     # a bad YAML, or a projection not in the manifest, fails here in one line, not in each child (a traceback)
     speaker_settings(load_pipeline(pipeline_path))
     pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
