@@ -234,7 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="manifest.csv of the training data (gender and speakers also fit manifest_extra.csv "
                             "when it lies next to it)")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
+                       help="seeds the training data's draws and the fits (default 0, the shipped models')")
     train.add_argument("--max-clips", type=_positive_int, default=None, metavar="N",
                        help="smoke run: use only this many clips and tiny models")
     train.add_argument("--only", choices=TRAIN_ONLY, default=None,

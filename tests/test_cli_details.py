@@ -188,13 +188,14 @@ def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path)
     ["eval", "--song-check", "--data", "d", "--limit", "-1"],
     ["train", "--data", "m.csv", "--max-clips", "0"],     # was a traceback (no windows to fit) after the embedding
     ["train", "--data", "m.csv", "--max-clips", "-2"],    # was a run on all clips but two of each split
+    ["train", "--data", "m.csv", "--seed", "-1"],         # was numpy's ValueError after the embedding pass
 ])
 def test_a_count_that_is_not_positive_is_a_usage_mistake(capsys, argv):
     with pytest.raises(SystemExit) as stop:
         cli.main(argv)
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "must be at least 1" in err[0], err
+    assert len(err) == 1 and "must be at least " in err[0], err
 
 
 @pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf", "abc"])

@@ -32,6 +32,11 @@ _P_CROP = 0.5
 _CROP_S = (1.5, 4.0)
 
 
+class NotEnoughData(InputError, ValueError):
+    """The training data hold too little to fit a model (one gender, fewer than 3 speakers): an InputError for the
+    CLI, and the ValueError the fitting functions have always raised."""
+
+
 @dataclass(frozen=True)
 class _Clip:
     path: Path

@@ -43,6 +43,7 @@ import numpy as np
 from ..analysis.embeddings import EMBEDDING_DIM
 from ..analysis.gender import GenderClassifier
 from ..analysis.pitch import FEATURE_NAMES
+from .data import NotEnoughData
 
 log = logging.getLogger(__name__)
 
@@ -266,14 +267,14 @@ def fit_gender(data: Mapping[str, np.ndarray], *, excluded: frozenset[str] = fro
 
     Raises
     ------
-    ValueError
-        When the kept train windows do not hold both genders.
+    NotEnoughData
+        (a ValueError) When the kept train windows do not hold both genders.
     """
     sources = set(np.unique(data["source"][(data["split"] == "train") & np.isin(data["gender"], GENDER_VALUES)]))
     sources -= set(excluded)
     rows = _rows(data, sources, settings)
     if len(np.unique(data["gender"][rows])) < 2:
-        raise ValueError(f"train windows of {sorted(map(str, sources))} do not hold both genders: nothing to fit")
+        raise NotEnoughData(f"train windows of {sorted(map(str, sources))} do not hold both genders: nothing to fit")
     rows, params = _base(data, sources, settings)
     wcal, dcal, size_slope = (1.0, 0.0), (1.0, 0.0), 0.0
     if settings.calibrate and len(sources) > 1:

@@ -19,12 +19,11 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import InputError
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import GENDERS, SAMPLE_RATE
-from .data import _SNR_DB, EVAL_SEED, _load, _load_piece, _subset, _voice_clips, augment_clip, mix_at_snr, \
-    read_manifest, versions
+from .data import _SNR_DB, EVAL_SEED, NotEnoughData, _load, _load_piece, _subset, _voice_clips, augment_clip, \
+    mix_at_snr, read_manifest, versions
 from .gender_fit import GenderTraining, fit_gender
 from .voice_windows import FLAGS_FILE, SHIPPED_COPIES, build_window_table, voice_manifests
 
@@ -148,9 +147,9 @@ def train_gender(
         settings = dataclasses.replace(settings, conditions=("clean",))
     try:
         model = fit_gender(table, settings=settings)
-    except ValueError as err:  # the data, not the code: say which manifest (and that a smoke run took too few clips)
+    except NotEnoughData as err:  # the data, not the code: say which manifest (and that a smoke run took too few)
         smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
-        raise InputError(f"{manifest_csv}: {err}{smoke}") from None
+        raise NotEnoughData(f"{manifest_csv}: {err}{smoke}") from None
     fit_s = time.perf_counter() - t0 - embed_s
     path = out_dir / MODEL_FILE
     model.to_npz(path)

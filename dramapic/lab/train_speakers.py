@@ -11,10 +11,9 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..errors import InputError
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
-from .data import EVAL_SEED, save_npz, versions
+from .data import EVAL_SEED, NotEnoughData, save_npz, versions
 from .voice_windows import SHIPPED_COPIES, build_window_table, train_rows, voice_manifests
 
 log = logging.getLogger(__name__)
@@ -231,8 +230,8 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
 
     Raises
     ------
-    ValueError
-        Fewer than 3 speakers to fit.
+    NotEnoughData
+        (a ValueError) Fewer than 3 speakers to fit.
     """
     from ..analysis.diarization import SpeakerProjection
 
@@ -241,7 +240,7 @@ def fit_projection(table: Mapping[str, np.ndarray], *, excluded: frozenset[str] 
     speaker = table["speaker"][rows]
     n_speakers = len(np.unique(speaker))
     if n_speakers < 3:
-        raise ValueError("a speaker projection needs train clips of at least 3 speakers")
+        raise NotEnoughData("a speaker projection needs train clips of at least 3 speakers")
     mean, components = fit_lda(x, speaker, dim, shrinkage=shrinkage)
     calibration = calibrate_threshold(x, speaker, table["clip"][rows].astype(np.int64),
                                       table["t0"][rows].astype(np.float64), table["source"][rows],
@@ -320,9 +319,9 @@ def train_speaker_projection(
     try:
         projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
                                                                         clean_repeats=copies)
-    except ValueError as err:  # too few speakers in the data (or in a smoke run's clips): not a fault of the code
+    except NotEnoughData as err:  # too few speakers in the data (or in a smoke run's clips)
         smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
-        raise InputError(f"{manifest_csv}: {err}{smoke}") from None
+        raise NotEnoughData(f"{manifest_csv}: {err}{smoke}") from None
     if calibration is None:
         log.warning("speaker projection: too few speakers per source to calibrate the stopping distance; "
                     "the pipeline then needs speakers.cluster_threshold")
