@@ -22,8 +22,8 @@ import numpy as np
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import GENDERS, SAMPLE_RATE
-from .data import _SNR_DB, EVAL_SEED, NotEnoughData, _load, _load_piece, _subset, _voice_clips, augment_clip, \
-    mix_at_snr, read_manifest, versions
+from .data import _SNR_DB, DATA_COLUMNS, EVAL_SEED, NotEnoughData, _load, _load_piece, _subset, _voice_clips, \
+    augment_clip, mix_at_snr, read_manifest, versions
 from .gender_fit import GenderTraining, fit_gender
 from .voice_windows import FLAGS_FILE, SHIPPED_COPIES, build_window_table, voice_manifests
 
@@ -239,6 +239,12 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
     -------
     dict
         Window accuracies of each member, the stacker and the plain mean, clean and mixed, and the stacker's weights.
+
+    Raises
+    ------
+    InputError
+        The manifest is missing or lacks a column; NotEnoughData (an InputError) when the clips (``max_clips`` of
+        each split) cannot fit both members out of fold or leave nothing to measure.
     """
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.linear_model import LogisticRegression
@@ -249,12 +255,16 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
 
     manifest_csv = Path(manifest_csv)
     root = manifest_csv.parent
-    rows = read_manifest(manifest_csv)
+    rows = read_manifest(manifest_csv, columns=DATA_COLUMNS)
     rng = np.random.default_rng(seed)
     train = _subset(_voice_clips(rows, root, "train"), max_clips, rng)
     dev = _subset(_voice_clips(rows, root, "dev"), max_clips, np.random.default_rng(EVAL_SEED))
     beds_train = [root / r["path"] for r in rows if r["split"] == "train" and r["label"] in ("song", "noise")]
     beds_dev = [root / r["path"] for r in rows if r["split"] == "dev" and r["label"] in ("song", "noise")]
+    smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+    if not dev or not beds_dev or len({c.gender for c in train}) < 2:
+        raise NotEnoughData(f"{manifest_csv}: the experiment needs train voice clips of both genders, dev voice "
+                            f"clips and dev music or noise{smoke}")
     encoder = SpeakerEncoder()
 
     def windows(audios: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -281,6 +291,9 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
     speakers = np.unique(groups)
     fold_of = dict(zip(speakers, np.random.default_rng([seed, 3]).permutation(len(speakers)) % 2))
     fold = np.asarray([fold_of[g] for g in groups])
+    if any(len(np.unique(y[fold != k])) < 2 for k in (0, 1)):  # each out-of-fold fit needs both genders
+        raise NotEnoughData(f"{manifest_csv}: either half of the train speakers must leave both genders to fit the "
+                            f"members out of fold on{smoke}")
 
     def fit_lr(mask):
         scaler = StandardScaler().fit(emb[mask])

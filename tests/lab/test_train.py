@@ -419,3 +419,17 @@ def test_an_out_folder_whose_manifest_is_not_a_model_manifest_is_refused_before_
     with pytest.raises(ModelError):
         register_model(out, {"name": "m", "version": "1", "files": [{"path": "m.npz"}]})
     assert (out / "manifest.json").read_text(encoding="utf-8") == text
+
+
+def test_the_gender_stacking_measurement_ends_in_one_line_on_unusable_data(tmp_path, capsys):
+    from dramapic import cli
+
+    bad = tmp_path / "manifest.csv"
+    bad.write_text("path,label,speaker\nv/a.wav,voice,spk1\n", encoding="utf-8")
+    # were a KeyError ('split') traceback, and sklearn's "needs samples of at least 2 classes" ValueError traceback
+    for data, says in ((bad, "lacks the column(s) subtype, gender, source, split, duration_s"),
+                       (_manifest_csv(), "must leave both genders")):
+        assert cli.main(["train", "--only", "gender-stacking", "--data", str(data), "--max-clips", "2",
+                         "--no-progress"]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"dramapic: error: {data}") and says in err[0], err
