@@ -206,16 +206,16 @@ class GenderClassifier:
         from ..writers import write_npz_atomic
 
         labels = ("male", "female") if self._positive == "female" else ("female", "male")
-        arrays = dict(mean=self._mean, scale=self._scale, coef=self._coef, intercept=np.asarray([self._intercept]),
-                      labels=np.asarray(labels, dtype="<U8"),
-                      feature_names=np.asarray(self.feature_names or [f"emb_{i}" for i in range(len(self._coef))]),
-                      window_calibration=np.asarray(self.window_calibration),
-                      decision_calibration=np.asarray(self.decision_calibration),
-                      logit_clip=np.asarray(self.logit_clip), abstain_below=np.asarray(self.abstain_below),
-                      agree_min=np.asarray(self.agree_min), override_p=np.asarray(self.override_p),
-                      decision_size_slope=np.asarray(self.decision_size_slope),
-                      decision_size_max=np.asarray(self.decision_size_max),
-                      format_version=np.asarray(FORMAT_VERSION))
+        arrays = {"mean": self._mean, "scale": self._scale, "coef": self._coef,
+                  "intercept": np.asarray([self._intercept]), "labels": np.asarray(labels, dtype="<U8"),
+                  "feature_names": np.asarray(self.feature_names or [f"emb_{i}" for i in range(len(self._coef))]),
+                  "window_calibration": np.asarray(self.window_calibration),
+                  "decision_calibration": np.asarray(self.decision_calibration),
+                  "logit_clip": np.asarray(self.logit_clip), "abstain_below": np.asarray(self.abstain_below),
+                  "agree_min": np.asarray(self.agree_min), "override_p": np.asarray(self.override_p),
+                  "decision_size_slope": np.asarray(self.decision_size_slope),
+                  "decision_size_max": np.asarray(self.decision_size_max),
+                  "format_version": np.asarray(FORMAT_VERSION)}
         write_npz_atomic(arrays, Path(path))
 
     # -- scoring --------------------------------------------------------------------------------------------------

@@ -199,5 +199,5 @@ def test_scenes_longer_than_every_mix_are_one_line_saying_so(tmp_path, sample_au
     assert cli.main(["eval", "--mixes", str(source), "--scenes", "50,60", "--work", str(tmp_path / "work"),
                      "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"dramapic: error: no timeline in {source} is 50 s long or longer: no scene of 50, 60 s to cut "
-                   "(--scenes)"]
+    assert err == [(f"dramapic: error: no timeline in {source} is 50 s long or longer: no scene of 50, 60 s to cut "
+                    "(--scenes)")]

@@ -7,13 +7,18 @@ speaker, in the shipped speaker-lda space, for each subtraction weight ALPHA (po
 
     python bed_subtraction.py ALPHAS FLOOR TIMELINE.opus [...]      # e.g. 0,0.5,1 0.1 WORK/timelines/*/*_0[1-6].opus
 """
-import json, sys, csv
+import csv
+import json
+import sys
 from pathlib import Path
-import numpy as np, torch
+
+import numpy as np
+import torch
 from resemblyzer.audio import wav_to_mel_spectrogram
-from dramapic.lab.data import load_audio
-from dramapic.analysis.embeddings import SpeakerEncoder
+
 from dramapic.analysis.diarization import SpeakerProjection
+from dramapic.analysis.embeddings import SpeakerEncoder
+from dramapic.lab.data import load_audio
 from dramapic.models import load_manifest
 
 enc = SpeakerEncoder()._encoder
@@ -37,10 +42,13 @@ for f in files:
     n = mel.shape[0]
     ref = np.zeros(n, bool)
     spk_of = np.full(n, "", object)
-    for r in csv.DictReader(open(tl.with_suffix(".labels.csv"))):
+    with open(tl.with_suffix(".labels.csv"), newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for r in rows:
         a, b = int(float(r["start"]) * 100), int(float(r["end"]) * 100)
         if r["label"] == "voice":
-            ref[a:b] = True; spk_of[a:b] = r["speaker"]
+            ref[a:b] = True
+            spk_of[a:b] = r["speaker"]
     wins = {a: [] for a in ALPHAS}; who = []
     for blk in meta["blocks"]:
         if blk["kind"] != "dialogue" or blk.get("bed") in (None, "none"):
