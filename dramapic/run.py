@@ -18,11 +18,11 @@ from pathlib import Path
 from . import media, resources
 from .analysis.analyze import AnalysisOptions, analyze, check_input
 from .config import PipelineConfig, load_pipeline
-from .errors import ConfigError, OutputError
+from .errors import ConfigError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
-from .writers import CUE_WORDS, OutputSet, get_writer
+from .writers import CUE_WORDS, OutputSet, get_writer, make_output_dir
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
         want_video = False
     finals = output_paths(source, options, with_video=want_video)
-    created = _make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
+    created = make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
     try:
         return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)
     except BaseException:
@@ -97,22 +97,6 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
             except OSError:
                 break
         raise
-
-
-def _make_output_dir(directory: Path) -> list[Path]:
-    """Create ``directory`` (and missing parents); return the folders this call created, deepest first."""
-    if directory.exists() and not directory.is_dir():
-        raise OutputError(f"output directory {directory} is an existing file, not a directory")
-    missing = []
-    probe = directory.absolute()
-    while not probe.exists() and probe != probe.parent:
-        missing.append(probe)
-        probe = probe.parent
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise OutputError(f"cannot create output directory {directory}: {err.strerror}") from None
-    return missing
 
 
 def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Path], want_video: bool,
@@ -127,7 +111,7 @@ def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Pa
         if options.output_dir is not None:
             # another run that made this folder and then failed removes it while still empty (run()): made again
             # here, so that the minutes of analysis are not lost to a missing folder
-            _make_output_dir(Path(options.output_dir))
+            make_output_dir(Path(options.output_dir))
         clock = time.perf_counter()
         subtitle_writer = get_writer(options.subtitle_format, language=options.language)
         temporary = {key: outputs.reserve(final) for key, final in finals.items()}

@@ -234,6 +234,24 @@ def write_json_atomic(data, path: str | Path, *, indent: int = 1, ensure_ascii: 
     return path
 
 
+def make_output_dir(directory: Path) -> list[Path]:
+    """Create ``directory`` (and missing parents); return the folders this call created, deepest first (so that
+    a run or a training that fails can remove the ones it made). :class:`OutputError` when it is a file or cannot be
+    made."""
+    if directory.exists() and not directory.is_dir():
+        raise OutputError(f"output directory {directory} is an existing file, not a directory")
+    missing = []
+    probe = directory.absolute()
+    while not probe.exists() and probe != probe.parent:
+        missing.append(probe)
+        probe = probe.parent
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OutputError(f"cannot create output directory {directory}: {err.strerror}") from None
+    return missing
+
+
 def write_npz_atomic(arrays: dict, path: str | Path, *, compressed: bool = False) -> Path:
     """Write ``arrays`` as ``.npz`` to ``path`` under a temporary name beside it (``NAME.tmp.npz``), renamed when
     complete; a write that fails (a full disk: :class:`OutputError`) or is interrupted leaves no temporary."""

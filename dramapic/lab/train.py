@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-
 from ..models import MANIFEST_NAME, load_manifest
 from ..progress import ProgressHook, silent_hook
 from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
@@ -83,11 +82,11 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     # manifests), is an InputError before anything is written
     for manifest in manifests_beside(manifest_csv, DATA_MANIFESTS[1:]):
         read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != Path(manifest_csv))
-    from ..run import _make_output_dir
+    from ..writers import make_output_dir
 
     # an --out that is a file (or lies under one) is one OutputError before any training; a failed training
     # leaves no folder behind that it made
-    created = _make_output_dir(Path(out_dir))
+    created = make_output_dir(Path(out_dir))
     if (Path(out_dir) / MANIFEST_NAME).exists():
         load_manifest(out_dir)  # the manifest the models are registered in is unusable: say so before training
     try:
