@@ -22,7 +22,7 @@ from .errors import ConfigError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
-from .writers import CUE_WORDS, OutputSet, get_writer, make_output_dir
+from .writers import CUE_WORDS, OutputSet, get_writer, make_output_dir, remove_made_dirs
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,8 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)
     except BaseException:
         # a run that fails (or is stopped) leaves nothing behind: not even the folders it made for its outputs
-        for directory in created:
-            try:
-                directory.rmdir()  # only when empty: another run may be writing into it by now
-            except OSError:
-                break
+        # (while empty: another run may be writing into one by now)
+        remove_made_dirs(created)
         raise
 
 

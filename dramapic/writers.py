@@ -252,6 +252,16 @@ def make_output_dir(directory: Path) -> list[Path]:
     return missing
 
 
+def remove_made_dirs(created: Sequence[Path]) -> None:
+    """Remove the folders :func:`make_output_dir` made (deepest first) while they are empty: a run or a training
+    that fails leaves none behind, but never takes away what another process has written into one meanwhile."""
+    for directory in created:
+        try:
+            directory.rmdir()
+        except OSError:
+            break
+
+
 def write_npz_atomic(arrays: dict, path: str | Path, *, compressed: bool = False) -> Path:
     """Write ``arrays`` as ``.npz`` to ``path`` under a temporary name beside it (``NAME.tmp.npz``), renamed when
     complete; a write that fails (a full disk: :class:`OutputError`) or is interrupted leaves no temporary."""

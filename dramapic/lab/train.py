@@ -82,7 +82,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     # manifests), is an InputError before anything is written
     for manifest in manifests_beside(manifest_csv, DATA_MANIFESTS[1:]):
         read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != Path(manifest_csv))
-    from ..writers import make_output_dir
+    from ..writers import make_output_dir, remove_made_dirs
 
     # an --out that is a file (or lies under one) is one OutputError before any training; a failed training
     # leaves no folder behind that it made
@@ -94,11 +94,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
                              seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,
                              progress=progress)
     except BaseException:
-        for directory in created:
-            try:
-                directory.rmdir()  # only when empty: a stage that finished has registered its files there
-            except OSError:
-                break
+        remove_made_dirs(created)  # only the empty ones: a stage that finished has registered its files there
         raise
 
 
