@@ -461,6 +461,10 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
             raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --cross-corpus only")
     _check_json_target(args.json)
+    if args.song_check and args.cross_corpus:
+        from .errors import InputError
+
+        raise InputError("--song-check and --cross-corpus are two runs: ask for one at a time")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             from .errors import InputError

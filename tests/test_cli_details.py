@@ -280,3 +280,26 @@ def test_bench_speakers_refuses_hours_that_are_not_a_positive_number(monkeypatch
     assert cli.main(["bench", "--speakers", "--hours", hours, "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"dramapic: error: --hours must be a positive number, got {float(hours)}"]
+
+
+@pytest.mark.parametrize("size", ["abc", "0x0", "1280x", "99999x720"])
+def test_bench_refuses_a_picture_size_it_cannot_build_before_building(capsys, size):
+    assert cli.main(["bench", "--size", size, "--no-progress"]) == ConfigError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dramapic: error: --size must be WIDTHxHEIGHT in pixels, 16x16 to 7680x4320 (e.g. 1280x720), "
+                   f"got {size!r}"]
+
+
+def test_eval_runs_one_protocol_at_a_time(capsys, tmp_path):
+    from dramapic.errors import InputError
+
+    assert cli.main(["eval", "--song-check", "--cross-corpus", "--data", str(tmp_path), "--no-progress"]) \
+        == InputError.exit_code
+    assert "--song-check and --cross-corpus are two runs" in capsys.readouterr().err
+
+
+def test_bench_speakers_refuses_a_pipeline_without_diarization(capsys, tmp_path):
+    off = tmp_path / "off.yaml"
+    off.write_text("speakers:\n  enabled: false\n", encoding="utf-8")
+    assert cli.main(["bench", "--speakers", "--pipeline", str(off), "--no-progress"]) == ConfigError.exit_code
+    assert "switches diarization off" in capsys.readouterr().err

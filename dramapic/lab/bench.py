@@ -244,12 +244,20 @@ def benchmark(*, input_path: Path | None = None, source: Path | None = None, min
     Raises
     ------
     ConfigError
-        ``minutes`` is not a positive number (when the input is built).
+        ``minutes`` is not a positive number, or ``size`` is not WIDTHxHEIGHT in pixels (when the input is built).
     """
+    import re
+
     from ..errors import ConfigError
 
     if input_path is None and not (minutes > 0 and minutes != float("inf")):
         raise ConfigError(f"--minutes must be a positive number, got {minutes:g}")
+    if input_path is None and not analysis_only and size is not None:
+        # else ffmpeg's own words about its lavfi filter, after the scratch folder is made
+        match = re.fullmatch(r"(\d+)x(\d+)", size)
+        if not match or not (16 <= int(match[1]) <= 7680 and 16 <= int(match[2]) <= 4320):
+            raise ConfigError("--size must be WIDTHxHEIGHT in pixels, 16x16 to 7680x4320 (e.g. 1280x720), "
+                              f"got {size!r}")
     source = source or SAMPLE
     with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
         workdir = Path(scratch)

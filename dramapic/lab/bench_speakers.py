@@ -255,7 +255,10 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     if not 0 < hours < float("inf"):  # infinite hours would build a dialogue until memory runs out
         raise ConfigError(f"--hours must be a positive number, got {hours}")
     # a bad YAML, or a projection not in the manifest, fails here in one line, not in each child (a traceback)
-    speaker_settings(load_pipeline(pipeline_path))
+    pipeline = load_pipeline(pipeline_path)
+    if not pipeline.speakers.enabled:
+        raise ConfigError("the pipeline switches diarization off (speakers.enabled: false): nothing to measure")
+    speaker_settings(pipeline)
     pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
     rows = []
     env = dict(os.environ)
