@@ -19,15 +19,11 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numpy as np
-
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "issue14_gender_fallback"))
 
 import harness
 import variants
-
-from dramapic.analysis.clustering import short_recording_floors
 
 _spec = importlib.util.spec_from_file_location("reseg_iter_variants",
                                                HERE.parent / "issue14_reseg_iter" / "variants.py")
@@ -35,35 +31,9 @@ reseg = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(reseg)
 
 
-def _post_floor(*, keep_unique_gender: bool = True):
-    def second_pass(out, inputs, resegment, options, projection):
-        _, w, pf = inputs
-        floor = short_recording_floors(options, total_talk_s=float(np.sum(w))).min_speaker_s
-        conf = options.gender_link_confidence
-        while True:
-            _, cent, raw = out
-            talk, rows_of, won = reseg._turn_rows(raw, cent.shape[0])
-            alive = np.flatnonzero(won)
-            if len(alive) <= max(1, options.min_speakers):
-                return out
-            small = [c for c in alive[np.argsort(talk[alive], kind="stable")] if talk[c] < floor]
-            if keep_unique_gender:
-                sides = {}
-                for c in alive:
-                    r = np.concatenate(rows_of[c]) if rows_of[c] else np.zeros(0, np.int64)
-                    m = float(pf[r].mean()) if len(r) else 0.5
-                    sides[c] = 1 if m >= conf else (-1 if m <= 1 - conf else 0)
-                small = [c for c in small
-                         if not (sides[c] != 0 and all(sides[o] != sides[c] for o in alive if o != c))]
-            if not small:
-                return out
-            out = resegment(cent[[c for c in alive if c != small[0]]])
-
-    return reseg._after_first_pass(second_pass)
-
-
-variants.VARIANTS["postfloor"] = lambda: _post_floor()
-variants.VARIANTS["postfloor_all"] = lambda: _post_floor(keep_unique_gender=False)
+# the sibling experiment's post-resegmentation fold, with the seconds floor alone
+variants.VARIANTS["postfloor"] = lambda: reseg._post_fold(seconds_floor_only=True)
+variants.VARIANTS["postfloor_all"] = lambda: reseg._post_fold(keep_unique_gender=False, seconds_floor_only=True)
 
 if __name__ == "__main__":
     harness.main(sys.argv[1:])

@@ -114,24 +114,34 @@ def _turn_link(max_windows: int, *, fold: bool = True):
     return _after_first_pass(second_pass)
 
 
-def _post_fold(*, keep_unique_gender: bool = True):
+def _post_fold(*, keep_unique_gender: bool = True, seconds_floor_only: bool = False):
     """The share folding once more after the re-segmentation: a speaker whose talk in the turns it won is below
     ``max(min_speaker_s, min(min_speaker_share x the largest speaker's talk, max_small_speaker_s))`` loses its
     centroid (smallest first) and the recording is re-segmented against the others; with ``keep_unique_gender``
-    a speaker of a confident gender no other speaker has stays (as in the clustering's folding)."""
+    a speaker of a confident gender no other speaker has stays (as in the clustering's folding).
+
+    With ``seconds_floor_only`` the limit is the seconds floor alone, as the clustering used it (``min_speaker_s``
+    shrunk on a short scene by ``short_recording_floors``): ``../issue14_post_floor``'s ``postfloor``, the rule the
+    product ships as ``diarization._fold_after_resegmentation``."""
+    from dramapic.analysis.clustering import short_recording_floors
 
     def second_pass(out, inputs, resegment, options, projection):
-        pf = inputs[2]
+        _, w, pf = inputs
+        floor = short_recording_floors(options, total_talk_s=float(np.sum(w))).min_speaker_s
         conf = options.gender_link_confidence
         while True:
             _, cent, raw = out
-            talk, rows_of, _ = _turn_rows(raw, cent.shape[0])
-            alive = np.flatnonzero(talk > 0)
+            talk, rows_of, won = _turn_rows(raw, cent.shape[0])
+            alive = np.flatnonzero(won if seconds_floor_only else talk > 0)
             if len(alive) <= max(1, options.min_speakers):
                 return out
-            limit = max(options.min_speaker_s, min(options.min_speaker_share * talk[alive].max(),
-                                                   options.max_small_speaker_s))
-            small = [c for c in alive[np.argsort(talk[alive])] if talk[c] < limit]
+            if seconds_floor_only:
+                limit, order = floor, np.argsort(talk[alive], kind="stable")
+            else:
+                limit = max(options.min_speaker_s, min(options.min_speaker_share * talk[alive].max(),
+                                                       options.max_small_speaker_s))
+                order = np.argsort(talk[alive])
+            small = [c for c in alive[order] if talk[c] < limit]
             if keep_unique_gender:
                 sides = {}
                 for c in alive:
