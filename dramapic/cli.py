@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
 from . import __version__
-from .errors import ConfigError, DramapicError, OutputError
+from .errors import ConfigError, DramapicError, InputError, OutputError
 from .lifecycle import Terminated, terminate_as_interrupt
 from .threads import configure_threads
 
@@ -457,25 +457,17 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         given = [flag for flag, on in (("--seeds", args.seeds != (0,)), ("--copies", args.copies is not None),
                                        ("--timelines", args.timelines is not None)) if on]
         if given:
-            from .errors import InputError
-
             raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --cross-corpus only")
     _check_json_target(args.json)
     if args.song_check and args.cross_corpus:
-        from .errors import InputError
-
         raise InputError("--song-check and --cross-corpus are two runs: ask for one at a time")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
-            from .errors import InputError
-
             raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
         return _song_check(args, pipeline, progress)
     if args.cross_corpus:
         return _cross_corpus(args, pipeline, progress)
     if args.mixes is None or not args.mixes.is_dir():
-        from .errors import InputError
-
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)
@@ -523,7 +515,6 @@ def _print_reference(args: argparse.Namespace) -> None:
 
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
-    from .errors import InputError
     from .lab.crosscorpus import (DEV_MIXES, format_over_seeds, format_table, run_voice_protocol, summarize,
                                   summarize_over_seeds)
     from .lab.evaluate import _nan_to_none, aggregate
@@ -600,8 +591,6 @@ def _copy_place(args: argparse.Namespace, folder: Path, kind: str, tag: str = ""
     """(the resolved ``folder``, where its ``kind`` copy goes under ``--work``): one place per source folder."""
     import hashlib
 
-    from .errors import InputError
-
     if not Path(folder).is_dir():
         raise InputError(f"timelines folder not found: {folder}")
     where = Path(folder).resolve()
@@ -610,7 +599,6 @@ def _copy_place(args: argparse.Namespace, folder: Path, kind: str, tag: str = ""
 
 def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
     """The speech-trimmed copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
-    from .errors import InputError
     from .lab.speech_reference import speech_reference, speech_reference_tree
 
     if args.data is None:
@@ -630,15 +618,12 @@ def _scenes(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, t
         return scene_excerpts_tree(where, out=out, lengths=args.scenes, progress=progress)
     made = scene_excerpts(where, out=out, lengths=args.scenes, progress=progress)
     if not any(made.glob("*.labels.csv")):  # every timeline shorter than every length: nothing to score
-        from .errors import InputError
-
         raise InputError(f"no timeline in {folder} is {min(args.scenes):g} s long or longer: no scene of "
                          f"{', '.join(f'{s:g}' for s in args.scenes)} s to cut (--scenes)")
     return made
 
 
 def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
-    from .errors import InputError
     from .lab.songcheck import run_song_check, songcheck_clips, trained_music_sources
     from .writers import write_json_atomic
 
@@ -671,8 +656,6 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         ignored = [flag for flag, on in (("--input", args.input is not None), ("--source", args.source is not None),
                                          ("--analysis-only", args.analysis_only)) if on]
         if ignored:  # --speakers builds its own dialogues and measures the diarization alone
-            from .errors import InputError
-
             raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --speakers")
 
         if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
@@ -682,8 +665,6 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
                                                          pipeline_path=args.pipeline)))
             return 0
         if args.data is not None and not (args.data / "manifest.csv").is_file():
-            from .errors import InputError
-
             # only the default folder may be missing (the bundled sample stands in for it): a --data that is not
             # the shared data folder would measure other material than asked for
             raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
@@ -693,8 +674,6 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         from .lab import bench
 
         if args.input is not None and args.source is not None:
-            from .errors import InputError
-
             raise InputError("--input and --source exclude each other: --input is measured as it is, --source is "
                              "repeated to build the input")
         _pipeline(args)  # a bad --pipeline, --preset or --crf is refused before the input is built, as by run
