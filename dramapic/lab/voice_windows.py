@@ -42,6 +42,7 @@ import numpy as np
 from ..errors import InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
+from ..writers import make_output_dir
 from .data import apply_room, augment_clip, load_audio, manifests_beside, read_manifest, room_impulse
 
 log = logging.getLogger(__name__)
@@ -176,12 +177,9 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         digest = _digest(manifests, seed=seed, splits=splits, max_clips=max_clips, copies=copies)
         cached = Path(cache) / f"window-table-{digest}.npz"
         try:  # a cache folder that cannot be made fails here, not after the embedding pass
-            if cached.parent.exists() and not cached.parent.is_dir():
-                raise NotADirectoryError(0, "it is an existing file, not a folder")
-            cached.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as err:
-            raise OutputError(f"cannot use {cache} as the window table's cache folder: "
-                              f"{err.strerror or err}") from None
+            make_output_dir(cached.parent)
+        except OutputError as err:
+            raise OutputError(f"cannot use {cache} as the window table's cache folder: {err}") from None
         if cached.is_file():
             log.info("window table: reusing %s", cached)
             with np.load(cached, allow_pickle=False) as data:
