@@ -37,6 +37,11 @@ class NotEnoughData(InputError, ValueError):
     CLI, and the ValueError the fitting functions have always raised."""
 
 
+def smoke_hint(max_clips: int | None) -> str:
+    """What a :class:`NotEnoughData` message adds when a smoke run (``--max-clips``) took the clips: '' otherwise."""
+    return "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+
+
 @dataclass(frozen=True)
 class _Clip:
     path: Path

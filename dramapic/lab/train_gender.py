@@ -23,7 +23,7 @@ from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import GENDERS, SAMPLE_RATE
 from .data import _SNR_DB, DATA_COLUMNS, EVAL_SEED, NotEnoughData, _load, _load_piece, _subset, _voice_clips, \
-    augment_clip, mix_at_snr, read_manifest, versions
+    augment_clip, mix_at_snr, read_manifest, smoke_hint, versions
 from .gender_fit import GenderTraining, fit_gender
 from .voice_windows import FLAGS_FILE, SHIPPED_COPIES, build_window_table, voice_manifests
 
@@ -148,7 +148,7 @@ def train_gender(
     try:
         model = fit_gender(table, settings=settings)
     except NotEnoughData as err:  # the data, not the code: say which manifest (and that a smoke run took too few)
-        smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+        smoke = smoke_hint(max_clips)
         raise NotEnoughData(f"{manifest_csv}: {err}{smoke}") from None
     fit_s = time.perf_counter() - t0 - embed_s
     path = out_dir / MODEL_FILE
@@ -261,7 +261,7 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
     dev = _subset(_voice_clips(rows, root, "dev"), max_clips, np.random.default_rng(EVAL_SEED))
     beds_train = [root / r["path"] for r in rows if r["split"] == "train" and r["label"] in ("song", "noise")]
     beds_dev = [root / r["path"] for r in rows if r["split"] == "dev" and r["label"] in ("song", "noise")]
-    smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+    smoke = smoke_hint(max_clips)
     if not dev or not beds_dev or len({c.gender for c in train}) < 2:
         raise NotEnoughData(f"{manifest_csv}: the experiment needs train voice clips of both genders, dev voice "
                             f"clips and dev music or noise{smoke}")

@@ -13,7 +13,7 @@ import numpy as np
 
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
-from .data import EVAL_SEED, NotEnoughData, save_npz, versions
+from .data import EVAL_SEED, NotEnoughData, save_npz, smoke_hint, versions
 from .voice_windows import SHIPPED_COPIES, build_window_table, train_rows, voice_manifests
 
 log = logging.getLogger(__name__)
@@ -320,7 +320,7 @@ def train_speaker_projection(
         projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
                                                                         clean_repeats=copies)
     except NotEnoughData as err:  # too few speakers in the data (or in a smoke run's clips)
-        smoke = "" if max_clips is None else f" (a smoke run of {max_clips} clip(s) per split: take more)"
+        smoke = smoke_hint(max_clips)
         raise NotEnoughData(f"{manifest_csv}: {err}{smoke}") from None
     if calibration is None:
         log.warning("speaker projection: too few speakers per source to calibrate the stopping distance; "
