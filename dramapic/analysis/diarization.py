@@ -309,6 +309,18 @@ def _resegment(seg: np.ndarray, times: np.ndarray, emb: np.ndarray, region: np.n
     return raw
 
 
+def _won_talk(raw, k: int) -> tuple[np.ndarray, list[list[np.ndarray]]]:
+    """Per cluster of ``raw`` turns (``[[(start, end, cluster, window_rows), ...] per segment]``): the seconds of
+    its turns (k,) and the window rows of each of them (an empty list for a cluster that won no turn)."""
+    talk = np.zeros(k)
+    rows_of: list[list[np.ndarray]] = [[] for _ in range(k)]
+    for turns in raw:
+        for a, b, c, rows in turns:
+            talk[c] += b - a
+            rows_of[c].append(np.asarray(rows, dtype=np.int64))
+    return talk, rows_of
+
+
 def _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, options: SpeakersConfig):
     """The clustering's seconds floor once more, on the talk each speaker won in the re-segmentation.
 
@@ -338,13 +350,7 @@ def _fold_after_resegmentation(seg, times, emb, region, p_female, cent, raw, opt
     floor = short_recording_floors(options, total_talk_s=talk_s).min_speaker_s
     confident = options.gender_link_confidence
     while True:
-        k = cent.shape[0]
-        talk = np.zeros(k)
-        rows_of: list[list[np.ndarray]] = [[] for _ in range(k)]
-        for turns in raw:
-            for a, b, c, rows in turns:
-                talk[c] += b - a
-                rows_of[c].append(np.asarray(rows, dtype=np.int64))
+        talk, rows_of = _won_talk(raw, cent.shape[0])
         alive = np.flatnonzero(talk > 0)
         if len(alive) <= max(1, options.min_speakers):
             return cent, raw
@@ -465,14 +471,12 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     k = cent.shape[0]
 
     # 3. number speakers by talk time; clusters that won no turn are dropped
-    talk = np.zeros(k)
+    talk, rows_of = _won_talk(raw, k)
     member = np.full(emb.shape[0], -1, dtype=np.int64)
-    won = np.zeros(k, dtype=bool)
-    for turns in raw:
-        for a, b, c, rows in turns:
-            talk[c] += b - a
+    for c, parts in enumerate(rows_of):
+        for rows in parts:
             member[rows] = c
-            won[c] = True
+    won = [bool(parts) for parts in rows_of]  # a turn without windows (a segment too short for one) counts too
     ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
     name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
     asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
