@@ -159,6 +159,14 @@ def _seed_list(text: str) -> tuple[int, ...]:
     return seeds
 
 
+def _name_list(text: str) -> tuple[str, ...]:
+    """``--refit-stage1``: comma-separated names, each once."""
+    names = tuple(part.strip() for part in text.split(","))
+    if not all(names) or len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"not a comma-separated list of distinct names: {text!r}")
+    return names
+
+
 def _seconds_list(text: str) -> tuple[float, ...]:
     """``--scenes``: comma-separated positive seconds, each once."""
     try:
@@ -298,6 +306,13 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--mixes / --cross-corpus: score short scenes instead of whole timelines - excerpts "
                                "of these lengths in seconds (e.g. 20,30) cut from every timeline at 20%% and 60%% "
                                "of the way in, references cut alike (kept under --work)")
+    evaluate.add_argument("--refit-stage1", type=_name_list, nargs="?", const=(), default=None,
+                          metavar="SOURCE[,SOURCE...]",
+                          help="--song-check / --cross-corpus: stage 1's member check with stage 1 refitted by the "
+                               "shipped recipe without each source it was trained on (music sources for the song "
+                               "check, voice folders for the cross-corpus timelines), so that every row is a source "
+                               "it never heard; about 16 min a fit on 2 cores, fits kept under --work; optionally "
+                               "only these sources or folders")
     _stage_switches(evaluate)
     _common(evaluate)
 
@@ -461,6 +476,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     _check_json_target(args.json)
     if args.song_check and args.cross_corpus:
         raise InputError("--song-check and --cross-corpus are two runs: ask for one at a time")
+    if args.refit_stage1 is not None and not (args.song_check or args.cross_corpus):
+        raise InputError("--refit-stage1 applies to --song-check and --cross-corpus only")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
@@ -516,7 +533,7 @@ def _print_reference(args: argparse.Namespace) -> None:
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
     from .lab.crosscorpus import (DEV_MIXES, format_over_seeds, format_table, run_voice_protocol, summarize,
-                                  summarize_over_seeds)
+                                  summarize_over_seeds, timeline_folders)
     from .lab.evaluate import _nan_to_none, aggregate
     from .lab.stage1_crosscorpus import stage1_member_check
     from .lab.voice_windows import SHIPPED_COPIES
@@ -541,6 +558,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         timelines = _scenes(args, timelines, progress, tree=True)
         if args.mixes is not None:
             args.mixes = _scenes(args, args.mixes, progress)
+    if args.refit_stage1:  # a wrong folder name is refused now, not after the stage-2 protocol
+        from .lab.stage1_refits import restrict_groups
+
+        restrict_groups(timeline_folders(timelines), args.refit_stage1, what="timeline folder")
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
     _print_reference(args)
@@ -564,9 +585,20 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         _print(f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
         _print(format_over_seeds(over_seeds))
     members = None
-    if pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
+    folders = sorted({f["folder"] for f in runs[0]["files"]} - {DEV_MIXES})
+    if args.refit_stage1 is not None:
+        from .lab.stage1_refits import refit_voice_member_check
+
+        report = refit_voice_member_check(timelines=timelines, pipeline=pipeline, data=args.data, work=work,
+                                          folders=folders, only=args.refit_stage1 or None, limit=args.limit,
+                                          progress=progress)
+        _print("\nStage 1 on the same timelines, refitted without the voices of each folder it heard, accuracy (the "
+               "ensemble against each member alone):")
+        _print(report.format_table())
+        members = report.to_dict()
+    elif pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
         report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
-                                     folders=sorted({f["folder"] for f in runs[0]["files"]} - {DEV_MIXES}))
+                                     folders=folders)
         _print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
         _print(report.format_table())
         members = report.to_dict()
@@ -637,12 +669,27 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
         from .models import load_manifest
 
         record = load_manifest().get(pipeline.stage1.stacker).info.get("training_data")
+    refit = args.refit_stage1 is not None
+    if refit:  # a wrong source name is refused now, not after the song check
+        from .lab.stage1_refits import restrict_groups
+
+        restrict_groups(sorted({c.source for c in clips}), args.refit_stage1 or None, what="music source")
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
-                            member_check=pipeline.stage1.model == "ensemble",
+                            member_check=pipeline.stage1.model == "ensemble" and not refit,
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))
     _print(report.format_table())
+    out = report.to_dict()
+    if refit:  # the member check once more, each source scored by a stage 1 that never heard it
+        from .lab.stage1_refits import refit_song_member_check
+
+        members = refit_song_member_check(data=args.data, work=_eval_work(args), pipeline=pipeline,
+                                          only=args.refit_stage1 or None, limit=args.limit, progress=progress)
+        _print("\nPer music source, share of song time called song, stage 1 refitted without each source it heard "
+               "(the ensemble against each member alone):")
+        _print(members.format_table())
+        out["members"] = members.to_dict()
     if args.json:
-        write_json_atomic(report.to_dict(), args.json)
+        write_json_atomic(out, args.json)
     return 0
 
 

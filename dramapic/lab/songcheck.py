@@ -180,7 +180,7 @@ def trained_music_sources(*, data_root: Path, training_data: Mapping[str, Any] |
 
 
 def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[str, int, int], None] | None = None,
-                   member_check: bool = False, seen_sources: Collection[str] = ()) -> SongCheck:
+                   member_check: bool = False, seen_sources: Collection[str] = (), manifest=None) -> SongCheck:
     """Run the pipeline's stage 1 (detectors, model, smoothing) on every clip and score it.
 
     Parameters
@@ -196,13 +196,22 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
         ``dramapic eval --variants`` scores members); ``SongCheck.members`` holds the table and its check.
     seen_sources : collection of str
         Music sources stage 1 was trained on (their rows are marked ``(seen)``).
+    manifest : dramapic.models.Manifest, optional
+        Load the ensemble's members and stacker from this model manifest instead of the shipped ``models/`` (a
+        stage 1 refitted without a source: :mod:`dramapic.lab.stage1_refits`).
     """
     from .. import media
     from ..analysis import detectors, loaders
     from ..analysis.stage1 import stage1_frame_labels
 
     cfg = pipeline.stage1
-    model = loaders.stage1_model(cfg)
+    if manifest is not None and cfg.model == "ensemble":
+        from ..analysis.stage1 import Stage1Ensemble
+
+        model = Stage1Ensemble.from_manifest(manifest, members=cfg.members, stacker=cfg.stacker,
+                                             members_mean_share=cfg.members_mean_share)
+    else:
+        model = loaders.stage1_model(cfg)
     members = list(getattr(model, "members", ())) if member_check else []
     if member_check and not members:
         raise InputError("the member check needs stage1.model: ensemble")

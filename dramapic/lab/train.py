@@ -18,7 +18,7 @@ from ..progress import ProgressHook, silent_hook
 from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
-from .train_stage1 import SMOKE_OVERRIDES, STAGE1_MEMBERS, train_stage1
+from .train_stage1 import shipped_recipe, train_stage1
 from .voice_windows import SHIPPED_COPIES, build_window_table
 
 log = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     max_clips : int, optional
         Smoke run: few clips (stage 1: this many voice clips per fold and 20 s of mixes per clip; gender: this many
         train and dev clips; song-safe: this many voice clips per voice group and fold) and tiny members
-        (:data:`SMOKE_OVERRIDES`).
+        (:data:`~dramapic.lab.train_stage1.SMOKE_OVERRIDES`).
     stages : sequence of str
         Which of :data:`TRAIN_STAGES` to train (default :data:`DEFAULT_STAGES`).
     seconds_per_fold : float, optional
@@ -105,15 +105,8 @@ def _train_stages(manifest_csv: Path, *, out_dir: Path, seed: int, max_clips: in
     out: dict[str, Any] = {"seconds": {}}
     if "stage1" in stages:
         clock = time.perf_counter()
-        members = STAGE1_MEMBERS
-        if max_clips is not None:
-            members = tuple((name, kind, {**params, **SMOKE_OVERRIDES.get(kind, {})})
-                            for name, kind, params in STAGE1_MEMBERS)
-        sec = seconds_per_fold if seconds_per_fold is not None else (
-            3600.0 if max_clips is None else 20.0 * max_clips)
-        out["stage1"] = train_stage1(manifest_csv, out_dir=out_dir, seed=seed, seconds_per_fold=sec,
-                                     members=members, max_clips=max_clips,
-                                     mix_s=(45.0, 120.0) if max_clips is None else (20.0, 40.0), progress=progress)
+        out["stage1"] = train_stage1(manifest_csv, out_dir=out_dir, seed=seed, progress=progress,
+                                     **shipped_recipe(max_clips=max_clips, seconds_per_fold=seconds_per_fold))
         out["seconds"]["stage1"] = round(time.perf_counter() - clock, 1)
     table = None
     copies = SHIPPED_COPIES if copies is None else copies

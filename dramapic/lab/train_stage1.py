@@ -593,3 +593,17 @@ def train_stage1(
 #: Member overrides of smoke runs (``max_clips`` set): a handful of tiny models, for CI.
 SMOKE_OVERRIDES: dict[str, dict[str, Any]] = {"seed-forest": {"n_trees": 3, "max_leaf_nodes": 32},
                                               "logmel-cnn": {"epochs": 1}}
+
+
+def shipped_recipe(*, max_clips: int | None = None, seconds_per_fold: float | None = None) -> dict[str, Any]:
+    """The keyword arguments of :func:`train_stage1` that ``dramapic train --only stage1`` passes: the shipped
+    recipe, or with ``max_clips`` its smoke run (tiny members, 20 s of mix per clip and fold, shorter mixes). The
+    cross-corpus refits (:mod:`dramapic.lab.stage1_refits`) train with the same, so that a fit without a source
+    differs from the shipped files by that source alone."""
+    smoke = max_clips is not None
+    members = STAGE1_MEMBERS if not smoke else tuple(
+        (name, kind, {**params, **SMOKE_OVERRIDES.get(kind, {})}) for name, kind, params in STAGE1_MEMBERS)
+    return {"members": members, "max_clips": max_clips,
+            "seconds_per_fold": seconds_per_fold if seconds_per_fold is not None else (
+                20.0 * max_clips if smoke else 3600.0),
+            "mix_s": (20.0, 40.0) if smoke else (45.0, 120.0)}
