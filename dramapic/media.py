@@ -302,8 +302,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     Raises
     ------
     MediaError
-        No such audio track, ffmpeg failed, many decoding errors, or a file that ends well before its stated
-        duration.
+        No such audio track, ffmpeg failed, many decoding errors, NaN or infinite samples, or a file that ends
+        well before its stated duration.
     """
     tracks = info.audio_streams
     if not tracks:
@@ -334,6 +334,12 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                     break
                 usable = len(block) - len(block) % 4
                 audio = np.frombuffer(block[:usable], dtype="<f4").astype(np.float32)
+                # float PCM (a 32-bit WAV) carries NaN and inf as they are: no model can analyse them
+                bad = np.flatnonzero(~np.isfinite(audio))
+                if bad.size:
+                    first = (decoded_samples + bad[0]) / sample_rate
+                    raise MediaError(f"{info.path.name} holds NaN or infinite audio samples (corrupt "
+                                     f"floating-point audio), the first at {first:.2f} s")
                 decoded_samples += audio.shape[0]
                 yield audio
             code = proc.wait()

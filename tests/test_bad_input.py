@@ -116,6 +116,17 @@ def test_audio_shorter_than_one_second(tmp_path: Path):
     assert_clean_failure(dramapic("run", str(tmp_path / "short.mp4")), "at least 1 s", tmp_path, {"short.mp4"})
 
 
+def test_float_audio_with_nan_or_infinite_samples_is_refused_in_one_line(tmp_path: Path):
+    import soundfile
+
+    audio = tone(4.0)
+    audio[16000:16100] = np.nan  # a 32-bit float WAV carries these as they are; ffmpeg passes them on
+    audio[32000:32050] = np.inf
+    soundfile.write(tmp_path / "broken.wav", audio, 16000, subtype="FLOAT")
+    assert_clean_failure(dramapic("run", str(tmp_path / "broken.wav")), "NaN or infinite", tmp_path,
+                         {"broken.wav"})
+
+
 def test_output_directory_not_writable(tmp_path: Path):
     if os.geteuid() == 0:
         # root writes anywhere; a path under a regular file is unwritable for everyone
