@@ -18,7 +18,7 @@ from pathlib import Path
 from . import media, resources
 from .analysis.analyze import AnalysisOptions, analyze, check_input
 from .config import PipelineConfig, load_pipeline
-from .errors import ConfigError
+from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
@@ -86,6 +86,11 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
         want_video = False
     finals = output_paths(source, options, with_video=want_video)
+    # an input named like one of its outputs (a video saved as clip.srt) would be replaced by it under --overwrite
+    for final in finals.values():
+        if final.exists() and os.path.samefile(final, source):
+            raise OutputError(f"the output {final} is the input itself; write the outputs elsewhere (-o DIR) or "
+                              f"rename the input")
     created = make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
     try:
         return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)

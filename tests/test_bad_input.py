@@ -166,6 +166,13 @@ def test_existing_outputs_are_refused_without_overwrite(tmp_path: Path):
     assert (tmp_path / "movie.srt").read_text() == "keep me"
 
 
+def test_an_input_named_like_its_output_is_never_replaced_by_it(tmp_path: Path):
+    shutil.copy(SAMPLE, tmp_path / "clip.srt")  # a video saved under a subtitle's name: ffmpeg reads it anyway
+    done = dramapic("run", str(tmp_path / "clip.srt"), "--overwrite", "--no-video")
+    assert_clean_failure(done, "is the input itself", tmp_path, {"clip.srt"})
+    assert (tmp_path / "clip.srt").read_bytes() == SAMPLE.read_bytes()
+
+
 def test_unknown_audio_track(tmp_path: Path):
     assert_clean_failure(dramapic("run", str(SAMPLE), "-o", str(tmp_path), "--audio-track", "3"),
                          "--audio-track 3", tmp_path)
