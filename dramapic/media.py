@@ -13,6 +13,7 @@ as an option nor ``co:lon.mp4`` as a protocol.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -97,6 +98,16 @@ class StreamInfo:
     width: int | None = None
     height: int | None = None
     attached_picture: bool = False
+    #: degrees of the display matrix: a phone's portrait video is often stored landscape and turned on playback
+    rotation: int = 0
+
+    @property
+    def display_size(self) -> tuple[int | None, int | None]:
+        """(width, height) as the picture is shown, and burned (ffmpeg turns it upright): swapped by a quarter
+        turn."""
+        if self.rotation % 180 == 90:
+            return self.height, self.width
+        return self.width, self.height
 
 
 @dataclass(frozen=True)
@@ -187,6 +198,8 @@ def _error_line(stderr: bytes, *, first: bool = False) -> str:
 
 
 _DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+#: the display matrix under a stream ("displaymatrix: rotation of -90.00 degrees" in 5.x, "Display Matrix: ..." later)
+_ROTATION = re.compile(r"^\s*display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
 
 
@@ -204,6 +217,9 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
             break
         found = _STREAM.match(line)
         if not found:
+            turned = _ROTATION.match(line)
+            if turned and streams and streams[-1].kind == "video":  # side data follows its stream's line
+                streams[-1] = dataclasses.replace(streams[-1], rotation=round(float(turned.group(1))))
             continue
         kind, codec, rest = found.group(1).lower(), found.group(2), found.group(3)
         index = counts.get(kind, 0)
@@ -227,6 +243,17 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
     return duration, streams
 
 
+def _ffprobe_rotation(raw: dict) -> int:
+    """Degrees of a stream's display matrix in ffprobe's JSON (side data; the ``rotate`` tag of old builds)."""
+    for side in raw.get("side_data_list", []):
+        if "rotation" in side:
+            return round(float(side["rotation"]))
+    try:  # a tag is free text in Matroska: anything but a number there is no rotation
+        return round(float(raw.get("tags", {}).get("rotate", 0)))
+    except (TypeError, ValueError, OverflowError):
+        return 0
+
+
 def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
     try:
         done = subprocess.run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format",
@@ -248,7 +275,8 @@ def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
             index=index, kind=kind, codec=raw.get("codec_name", "unknown"),
             sample_rate=int(raw["sample_rate"]) if raw.get("sample_rate") else None,
             channels=raw.get("channels"), width=raw.get("width"), height=raw.get("height"),
-            attached_picture=bool(raw.get("disposition", {}).get("attached_pic"))))
+            attached_picture=bool(raw.get("disposition", {}).get("attached_pic")),
+            rotation=_ffprobe_rotation(raw)))
     return (float(duration) if duration not in (None, "N/A") else None), streams
 
 

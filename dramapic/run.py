@@ -146,7 +146,9 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
     stream = info.video_streams[0]
     with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:
         ass = Path(scratch) / "cues.ass"
-        write_ass(result, pipeline.render, ass, width=stream.width, height=stream.height, language=options.language)
+        # the canvas of the picture as burned: a portrait phone video stored landscape is turned upright first
+        width, height = stream.display_size
+        write_ass(result, pipeline.render, ass, width=width, height=height, language=options.language)
         media.burn_subtitles(info, ass, temporary["video"], fonts_dir=resources.fonts_dir(),
                              preset=pipeline.render.preset, crf=pipeline.render.crf,
                              progress=lambda done: progress("burn", done, info.duration))

@@ -1,16 +1,29 @@
-"""A portrait frame (720x1280) gets a card, cues and a badge sized to its width: no line wider than the canvas."""
+"""A portrait frame (720x1280) gets a card, cues and a badge sized to its width: no line wider than the canvas; a
+portrait video stored landscape with a display matrix (as phones record) is drawn on its upright canvas."""
 
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
 
 import pytest
 
-from dramapic.config import RenderConfig
+from dramapic import media
+from dramapic import run as run_module
+from dramapic.config import RenderConfig, load_pipeline
+from dramapic.progress import silent_hook
 from dramapic.render import build_ass
+from dramapic.run import RunOptions
 from helpers import make_result
 
 TAGS = re.compile(r"\{[^}]*\}")
+
+
+def ffmpeg(*args: str) -> None:
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", *args],
+                          capture_output=True)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
 
 
 def estimate(text: str, size: int) -> float:
@@ -52,3 +65,46 @@ def test_a_portrait_card_is_still_readable():
     assert play_x == 608
     # about 2.5 % of the frame's height or more: 32 px on a 1280-line frame
     assert sizes["Card"] >= 27 and sizes["Cue"] >= 30
+
+
+# -- a phone's portrait video stored landscape, with a display matrix ----------------------------------------------
+
+#: the same quarter turn as ffmpeg 5.x (Debian 12) and later builds print it under the stream
+ROTATED_BANNERS = [
+    "  Stream #0:0[0x1](und): Video: h264 (High), yuv420p(tv), 1920x1080, 25 fps\n"
+    "    Side data:\n      displaymatrix: rotation of -90.00 degrees\n",
+    "  Stream #0:0[0x1](und): Video: h264 (High), yuv420p(tv), 1920x1080, 25 fps\n"
+    "    Side data:\n      Display Matrix: rotation of 90.00 degrees\n",
+]
+
+
+@pytest.mark.parametrize("banner", ROTATED_BANNERS)
+def test_the_banner_says_a_quarter_turn_shows_a_portrait_frame(banner):
+    _, streams = media.parse_ffmpeg_banner(banner + "  Stream #0:1: Audio: aac (LC), 48000 Hz, stereo, fltp\n")
+    assert streams[0].display_size == (1080, 1920)
+    assert streams[1].rotation == 0  # side data belongs to the stream above it only
+
+
+def test_ffprobe_rotation_from_side_data_or_an_old_tag():
+    assert media._ffprobe_rotation({"side_data_list": [{"side_data_type": "Display Matrix", "rotation": -90}]}) == -90
+    assert media._ffprobe_rotation({"tags": {"rotate": "270"}}) == 270
+    assert media._ffprobe_rotation({"tags": {"rotate": "sideways"}}) == 0  # free text in Matroska
+
+
+def test_a_rotated_video_is_burned_on_a_canvas_of_its_upright_shape(tmp_path: Path, monkeypatch):
+    source = tmp_path / "stored.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=1", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(source))
+    rotated = tmp_path / "phone.mp4"
+    try:  # ffmpeg 6 and later: an input option; 5.x: the rotate tag, which later builds ignore
+        ffmpeg("-display_rotation", "90", "-i", str(source), "-c", "copy", str(rotated))
+    except AssertionError:
+        ffmpeg("-i", str(source), "-c", "copy", "-metadata:s:v:0", "rotate=90", str(rotated))
+    info = media.probe(rotated)
+    assert info.video_streams[0].display_size == (180, 320)
+    scripts = []
+    monkeypatch.setattr(media, "burn_subtitles", lambda info, ass, output, **_: scripts.append(ass.read_text()))
+    run_module._write_video(info, make_result(), {"video": tmp_path / "out.mp4"}, load_pipeline(None),
+                            RunOptions(), silent_hook)
+    play = tuple(int(re.search(rf"PlayRes{axis}: (\d+)", scripts[0]).group(1)) for axis in "XY")
+    assert play[0] < play[1], play  # a portrait canvas: a landscape one would be squeezed into the upright frame

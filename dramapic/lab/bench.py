@@ -140,7 +140,8 @@ def analysis_worker(input_path: str, workdir: str, pipeline_path: str | None = N
     get_writer("srt").write(result, work / "cues.srt")
     if info.has_video:
         stream = info.video_streams[0]
-        write_ass(result, pipeline.render, work / "cues.ass", width=stream.width, height=stream.height)
+        width, height = stream.display_size  # as burned: a rotated portrait video is turned upright
+        write_ass(result, pipeline.render, work / "cues.ass", width=width, height=height)
     timings["write"] = time.perf_counter() - clock
     # ru_maxrss is in kilobytes on Linux
     peak_process = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
