@@ -100,14 +100,17 @@ class StreamInfo:
     attached_picture: bool = False
     #: degrees of the display matrix: a phone's portrait video is often stored landscape and turned on playback
     rotation: int = 0
+    #: width of one stored pixel on screen (SAR): 64/45 for a 16:9 DVD or SD broadcast stored as 720x576
+    pixel_aspect: float = 1.0
 
     @property
     def display_size(self) -> tuple[int | None, int | None]:
-        """(width, height) as the picture is shown, and burned (ffmpeg turns it upright): swapped by a quarter
-        turn."""
+        """(width, height) as the picture is shown, and burned (ffmpeg turns it upright): the width stretched by
+        the pixel aspect, swapped by a quarter turn."""
+        width = round(self.width * self.pixel_aspect) if self.width else self.width
         if self.rotation % 180 == 90:
-            return self.height, self.width
-        return self.width, self.height
+            return self.height, width
+        return width, self.height
 
 
 @dataclass(frozen=True)
@@ -237,10 +240,21 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
         elif kind == "video":
             size = re.search(r", (\d{2,5})x(\d{2,5})", rest)
             if size:
+                sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
                 info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
-                                  height=int(size.group(2)), attached_picture=info.attached_picture)
+                                  height=int(size.group(2)), attached_picture=info.attached_picture,
+                                  pixel_aspect=_ratio(*sar.groups()) if sar else 1.0)
         streams.append(info)
     return duration, streams
+
+
+def _ratio(numerator: str, denominator: str) -> float:
+    """``64:45`` as a number; 1.0 for an unknown one (``0:1``, ``N/A``), which players show as square pixels."""
+    try:
+        value = int(numerator) / int(denominator)
+    except (ValueError, ZeroDivisionError):
+        return 1.0
+    return value if value > 0 else 1.0
 
 
 def _ffprobe_rotation(raw: dict) -> int:
@@ -276,7 +290,8 @@ def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
             sample_rate=int(raw["sample_rate"]) if raw.get("sample_rate") else None,
             channels=raw.get("channels"), width=raw.get("width"), height=raw.get("height"),
             attached_picture=bool(raw.get("disposition", {}).get("attached_pic")),
-            rotation=_ffprobe_rotation(raw)))
+            rotation=_ffprobe_rotation(raw),
+            pixel_aspect=_ratio(*str(raw.get("sample_aspect_ratio", "1:1")).partition(":")[::2])))
     return (float(duration) if duration not in (None, "N/A") else None), streams
 
 
@@ -460,8 +475,13 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
     video = ffmpeg.input(file_arg(info.path))[f"v:{info.video_streams[0].index}"]
     # yuv420p needs an even width and height: a 321x181 frame would fail in x264 after the whole analysis
     video = video.filter("scale", "trunc(iw/2)*2", "trunc(ih/2)*2")
+    stream = info.video_streams[0]
+    # non-square pixels (a 16:9 DVD or SD broadcast stored as 720x576): libass is told the frame's shape on screen,
+    # or it draws letters round in stored pixels, which the player then shows 1.42 times too wide
+    shown = {"original_size": "{}x{}".format(*stream.display_size)} \
+        if stream.pixel_aspect != 1.0 and stream.width and stream.height else {}
     video = video.filter("subtitles", filename=os.path.abspath(subtitles), fontsdir=os.path.abspath(fonts_dir),
-                         charenc="UTF-8")
+                         charenc="UTF-8", **shown)
     # every frame at its own time: variable-rate input stays variable (the default would make it constant at the
     # stream's nominal rate, dropping frames), and a fine time base keeps the timestamps exact
     graph = ffmpeg.output(video, file_arg(output), vcodec="libx264", preset=preset, crf=crf, pix_fmt="yuv420p",

@@ -294,3 +294,38 @@ def test_a_failed_burn_names_the_encoders_own_complaint(tmp_path: Path, short_vi
     message = str(caught.value)
     assert "no-such-preset" in message and " @ 0x" not in message, message
     assert not (tmp_path / "burned.mp4").exists() or (tmp_path / "burned.mp4").stat().st_size == 0
+
+
+# -- non-square pixels --------------------------------------------------------------------------------------------
+
+def test_the_banner_and_ffprobe_give_the_pixel_aspect_of_an_anamorphic_frame():
+    _, streams = media.parse_ffmpeg_banner("  Stream #0:0: Video: mpeg2video (Main), yuv420p(tv, top first), "
+                                           "720x576 [SAR 64:45 DAR 16:9], 25 fps\n")
+    assert streams[0].pixel_aspect == pytest.approx(64 / 45) and streams[0].display_size == (1024, 576)
+    assert media._ratio("0", "1") == 1.0 and media._ratio("N/A", "") == 1.0  # unknown: shown square
+
+
+def _text_width_on_screen(tmp_path: Path, size: str, sar: str) -> int:
+    """Width in screen pixels of one big line burned into a ``size`` frame of pixel aspect ``sar``."""
+    source = tmp_path / f"{sar.replace('/', '-')}.mp4"
+    ffmpeg("-f", "lavfi", "-i", f"color=black:size={size}:rate=25:duration=1,setsar={sar}", "-c:v", "libx264",
+           "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source))
+    ass = tmp_path / "big.ass"
+    ass.write_text("[Script Info]\nScriptType: v4.00+\nPlayResX: 1920\nPlayResY: 1080\n\n[V4+ Styles]\nFormat: Name, "
+                   "Fontname, Fontsize, PrimaryColour, BackColour, Outline, Shadow, Alignment\n"
+                   "Style: A,NanumGothic,300,&H00FFFFFF,&H00000000,0,0,5\n\n[Events]\nFormat: Layer, Start, End, "
+                   "Style, Text\nDialogue: 0,0:00:00.00,0:00:05.00,A,OOO\n", encoding="utf-8")
+    burned = tmp_path / "burned.mp4"
+    media.burn_subtitles(media.probe(source), ass, burned, fonts_dir=REPO / "dramapic" / "fonts", preset="ultrafast")
+    done = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(burned), "-vf", "scale=iw*sar:ih,setsar=1",
+                           "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    frame = np.frombuffer(done.stdout, np.uint8).reshape(576, -1)
+    columns = np.flatnonzero((frame > 128).any(axis=0))
+    return int(columns[-1] - columns[0])
+
+
+def test_letters_burned_on_non_square_pixels_keep_their_shape_on_screen(tmp_path: Path):
+    square = _text_width_on_screen(tmp_path, "1024x576", "1")
+    anamorphic = _text_width_on_screen(tmp_path, "720x576", "64/45")  # 16:9 PAL DVD: shown 1024 wide
+    assert anamorphic == pytest.approx(square, rel=0.05)  # drawn round in stored pixels they were 1.42 times wider
