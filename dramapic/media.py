@@ -354,10 +354,14 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if not 0 <= audio_track < len(tracks):
         raise MediaError(f"{info.path.name} has {len(tracks)} audio track(s); --audio-track {audio_track} "
                          f"does not exist (tracks are numbered from 0)")
-    # asetpts: timestamps regenerated from the sample count, so a file whose timestamps jump back (a looped
-    # concatenation) decodes without the raw muxer's complaints; the samples are the same, in the same order
+    # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
+    # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
+    # keeps it from filling or trimming anywhere else. asetpts: timestamps regenerated from the sample count, so a
+    # file whose timestamps jump back (a looped concatenation) decodes without the raw muxer's complaints; the
+    # samples are the same, in the same order
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
-            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "asetpts=N/SR/TB",
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
+            "-af", "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB",
             "-ac", "1", "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"

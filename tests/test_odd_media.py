@@ -329,3 +329,21 @@ def test_letters_burned_on_non_square_pixels_keep_their_shape_on_screen(tmp_path
     square = _text_width_on_screen(tmp_path, "1024x576", "1")
     anamorphic = _text_width_on_screen(tmp_path, "720x576", "64/45")  # 16:9 PAL DVD: shown 1024 wide
     assert anamorphic == pytest.approx(square, rel=0.05)  # drawn round in stored pixels they were 1.42 times wider
+
+
+# -- an audio track that starts after the video ---------------------------------------------------------------------
+
+def test_audio_that_starts_after_the_video_is_decoded_on_the_videos_clock(tmp_path: Path):
+    (tmp_path / "tone.f32").write_bytes(tone(3.0).tobytes())
+    ffmpeg("-f", "f32le", "-ar", "16000", "-ac", "1", "-i", str(tmp_path / "tone.f32"), "-c:a", "flac",
+           str(tmp_path / "tone.mka"))
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=4", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", str(tmp_path / "video.mkv"))
+    # the tone's first sample is shown 1 s after the first frame (as in broadcast captures and edited files)
+    source = tmp_path / "late.mkv"
+    ffmpeg("-i", str(tmp_path / "video.mkv"), "-itsoffset", "1", "-i", str(tmp_path / "tone.mka"), "-map", "0:v",
+           "-map", "1:a", "-c", "copy", str(source))
+    audio = media.decode_audio(media.probe(source))
+    first = np.flatnonzero(np.abs(audio) > 0.01)[0] / 16000
+    assert first == pytest.approx(1.0, abs=0.05)  # not at 0: cues would come a second before their sound
+    assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.1)
