@@ -127,6 +127,22 @@ def test_float_audio_with_nan_or_infinite_samples_is_refused_in_one_line(tmp_pat
                          {"broken.wav"})
 
 
+def test_an_input_that_vanishes_during_the_analysis_is_an_input_error(tmp_path: Path, monkeypatch):
+    from dramapic.analysis.analyze import analyze
+    from dramapic.errors import InputError
+
+    source = make_video(tmp_path / "moved away.mp4", audio=tone(3.0), seconds=3.0)
+    decode = media.stream_audio
+
+    def decode_then_move(*args, **kwargs):  # the file goes once its audio has been read (a share unmounted)
+        yield from decode(*args, **kwargs)
+        source.unlink()
+
+    monkeypatch.setattr(media, "stream_audio", decode_then_move)
+    with pytest.raises(InputError, match="cannot read .*moved away.mp4 any more"):
+        analyze(source)
+
+
 def test_output_directory_not_writable(tmp_path: Path):
     if os.geteuid() == 0:
         # root writes anywhere; a path under a regular file is unwritable for everyone

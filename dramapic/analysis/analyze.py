@@ -320,7 +320,11 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     clock = time.perf_counter()
     summary = composition.summarize(segments, duration, speakers, music_under_voice=music_under_voice,
                                     gender=pipeline.stage2.gender)
-    source = Source(path=str(path), duration=duration, sha256=file_sha256(path))
+    try:
+        sha256 = file_sha256(path)
+    except OSError as err:  # moved, deleted or unmounted while it was analysed (ffmpeg held it open till then)
+        raise InputError(f"cannot read {path} any more: {err.strerror}") from None
+    source = Source(path=str(path), duration=duration, sha256=sha256)
     timings["summary"] = time.perf_counter() - clock
     return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
                           models=loaders.model_infos(pipeline),
