@@ -411,12 +411,38 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         raise MediaError(f"{info.path.name} is corrupt: ffmpeg reported {len(errors)} decoding errors, "
                          f"first: {errors[0]}")
     decoded = decoded_samples / sample_rate
-    # a cut-off file still decodes, silently shorter than its container says
+    # a cut-off file still decodes, silently shorter than its container says; but a whole one may have audio that
+    # ends before its pictures do (a silent end card), which the pictures tell apart: a cut file ends both
     if info.duration > 2.0 and decoded < 0.9 * info.duration:
-        raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
-                         f"the container says {info.duration:.1f} s")
+        pictures = _video_end(info)
+        if pictures < 0.9 * info.duration:
+            raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
+                             f"the container says {info.duration:.1f} s")
+        log.warning("%s: its audio ends at %.1f s, its video at %.1f s; the analysis covers the audio",
+                    info.path.name, decoded, pictures)
     if errors:
         log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
+
+
+def _video_end(info: MediaInfo) -> float:
+    """Seconds to the last packet of the first picture stream (packets read, not decoded); 0 without one."""
+    if not info.has_video:
+        return 0.0
+    # what was read counts, whatever the exit status: a cut file may end in a read error
+    done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
+                           "-map", f"0:v:{info.video_streams[0].index}", "-c", "copy", "-f", "framecrc", "-"],
+                          stdin=subprocess.DEVNULL, capture_output=True, preexec_fn=child_dies_with_parent())
+    lines = done.stdout.decode("ascii", "replace").splitlines()
+    base = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("#tb 0:")), "1/1")
+    num, den = (int(x) for x in base.split("/"))
+    end = 0.0
+    for line in lines:  # framecrc: stream, dts, pts, duration, size, checksum; times in the stream's time base
+        fields = line.split(",")
+        if line.startswith("#") or len(fields) < 4 or not fields[2].strip().lstrip("-").isdigit() \
+                or not fields[3].strip().isdigit():
+            continue
+        end = max(end, (int(fields[2]) + int(fields[3])) * num / den)
+    return end
 
 
 def _progress_args() -> list[str]:

@@ -347,3 +347,22 @@ def test_audio_that_starts_after_the_video_is_decoded_on_the_videos_clock(tmp_pa
     first = np.flatnonzero(np.abs(audio) > 0.01)[0] / 16000
     assert first == pytest.approx(1.0, abs=0.05)  # not at 0: cues would come a second before their sound
     assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.1)
+
+
+def test_audio_that_ends_before_the_video_is_analysed_but_a_cut_file_is_refused(tmp_path: Path):
+    (tmp_path / "tone.f32").write_bytes(tone(3.0).tobytes())
+    # a whole file: 3 s of audio under 5 s of pictures (a silent end card), not a cut one
+    source = tmp_path / "end card.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=5", "-f", "f32le", "-ar", "16000", "-ac", "1",
+           "-i", str(tmp_path / "tone.f32"), "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", str(source))
+    info = media.probe(source)
+    assert info.duration == pytest.approx(5.0, abs=0.1)
+    assert media.decode_audio(info).shape[0] / 16000 == pytest.approx(3.0, abs=0.1)
+    # the same file cut in half ends its pictures too: still truncated
+    cut = tmp_path / "cut.mp4"
+    ffmpeg("-i", str(source), "-c", "copy", "-movflags", "+faststart", str(tmp_path / "fast.mp4"))
+    data = (tmp_path / "fast.mp4").read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match="truncated"):
+        media.decode_audio(media.probe(cut))
