@@ -148,6 +148,8 @@ UPDATE summaries SET speakers_known = 0 WHERE n_speakers = 0 AND run_id IN (
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3)
 SCHEMA_VERSION = len(MIGRATIONS)
+#: the tables every version of the schema has (what tells a dramapic database from another program's)
+_TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
 
 
 @dataclass(frozen=True)
@@ -346,6 +348,12 @@ class Store:
     def _check_schema(self, *, migrate: bool, migrations: Sequence[str]) -> None:
         version = self.schema_version
         target = len(migrations)
+        # another program's SQLite file under our name: never add our tables to it, never read it as ours (its
+        # user_version may be anything; a query would then fail on the first missing table with a traceback)
+        tables = set(self.tables())
+        if (version == 0 and tables) or (version > 0 and migrations is MIGRATIONS and not _TABLES <= tables):
+            raise OutputError(f"{self.path} is not a dramapic database (another program's SQLite file?); move it "
+                              "away or choose another output folder")
         if version > target:
             raise OutputError(f"{self.path} has schema version {version}, newer than this dramapic understands "
                               f"({target}); upgrade dramapic")

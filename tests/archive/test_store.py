@@ -249,3 +249,16 @@ def test_readers_see_committed_files_while_a_batch_writes(tmp_path):
             writer._db.execute("ROLLBACK")
         finally:
             reader.close()
+
+
+@pytest.mark.parametrize("user_version", [0, SCHEMA_VERSION, 99])
+def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path, user_version):
+    path = tmp_path / DB_NAME
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE notes (text TEXT)")
+        db.execute(f"PRAGMA user_version = {user_version}")
+    for kwargs in ({}, {"migrate": False, "create": False}):  # a batch, and a report
+        with pytest.raises(OutputError, match="not a dramapic database"):
+            Store.open(path, **kwargs)
+    with sqlite3.connect(path) as db:  # none of our tables added to it
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["notes"]
