@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +28,8 @@ from ..render import LABEL_RGB
 from ..result import AnalysisResult
 from .store import DB_NAME, Store, VideoRecord, video_record
 from ..writers import OutputSet
+
+log = logging.getLogger(__name__)
 
 LABELS = ("voice", "song", "noise", "silence")
 # the summary card's colours (render.LABEL_COLOURS, there in ASS blue-green-red order)
@@ -554,6 +557,10 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     finals = [html_path, csv_path] + ([parquet_path] if parquet_path else [])
     with OutputSet(overwrite=True) as outputs:
         outputs.check(finals)
+        # left by a report that was killed (the OOM killer, on a big archive): the Parquet one too when this report
+        # writes none
+        for stale in outputs.remove_stale([html_path, csv_path, html_path.with_suffix(".parquet")]):
+            log.info("removed %s, left by an earlier report that did not finish", stale)
         temporary = [outputs.reserve(p) for p in finals]
         try:
             temporary[0].write_text(render_html(data), encoding="utf-8")

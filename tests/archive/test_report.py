@@ -155,6 +155,23 @@ def test_bad_report_sources_are_refused(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("dramapic: error: no such file or folder")
 
 
+def test_a_report_removes_what_a_killed_report_left_behind(archive_out):
+    # a report killed half-way (SIGKILL: no cleanup runs) leaves its temporaries; the next report removes them
+    script = ("import os, sys\nfrom pathlib import Path\nfrom dramapic.writers import OutputSet\n"
+              "outputs = OutputSet(overwrite=True)\n"
+              "for name in ('report.html', 'report.csv', 'report.parquet'):\n"
+              "    outputs.reserve(Path(sys.argv[1]) / name).write_text('half written')\n"
+              "os.kill(os.getpid(), 9)\n")
+    killed = subprocess.run([sys.executable, "-c", script, str(archive_out)], cwd=REPO,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert killed.returncode == -9
+    leftovers = sorted(p.name for p in archive_out.glob(".report.*"))
+    assert len(leftovers) == 3, leftovers
+    write_report(archive_out, parquet=False)
+    assert sorted(p.name for p in archive_out.iterdir() if p.name.startswith(".")) == []
+    assert (archive_out / "report.html").is_file()
+
+
 # -- a real browser --------------------------------------------------------------------------------------------
 
 def _browser() -> str:
