@@ -8,7 +8,8 @@ what they found into ``data-`` attributes (``data-rendered-bars`` on each chart,
 
 What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
 time, overall and per video; speakers per video; the composition of each video; the slowest files and the
-failed ones; a table of every video. One run's JSON gets a page of its own instead
+failed ones; a table of the videos (charts and tables show at most :data:`MAX_ROWS` videos; the CSV has every one).
+One run's JSON gets a page of its own instead
 (:mod:`dramapic.archive.run_report`: its time line, shares, speakers, genre and source).
 """
 
@@ -37,7 +38,7 @@ LABEL_COLOURS = LABEL_RGB  # one set of label colours: the video's (render.py)
 GENDER_COLOURS = {"female": "#C2185B", "male": "#00897B"}
 GENRE_COLOUR = "#6A5ACD"
 SPEAKER_COLOUR = "#4E79A7"
-MAX_ROWS = 1000          # per-video charts show at most this many videos (the CSV has all of them)
+MAX_ROWS = 1000          # per-video charts and tables show at most this many videos (the CSV has all of them)
 SLOWEST = 10
 
 CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share",
@@ -447,8 +448,11 @@ def render_html(data: ReportData) -> str:
     sections.append(f'<section id="slowest"><h2>Slowest files</h2>{slow}</section>')
     failed = data.failed
     if failed:
+        # capped like the charts: a table row per file of an archive of a million files is a page no browser opens
+        listed, failed_note = _limited(failed)
         table = _table(("file", "error", "message", "attempts"),
-                       [(v.path, v.error_type or "", v.error or "", v.attempts) for v in failed], numeric=(3,))
+                       [(v.path, v.error_type or "", v.error or "", v.attempts) for v in listed], numeric=(3,))
+        table += f'<p class="note">{_e(failed_note)}</p>' if failed_note else ""
     else:
         table = '<p class="sub ok">No failed files.</p>'
     sections.append(f'<section id="failed"><h2>Failed files ({len(failed)})</h2>{table}</section>')
@@ -457,7 +461,8 @@ def render_html(data: ReportData) -> str:
     table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
                    [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
                      *(_pct(v.shares.get(k, 0.0)) for k in LABELS), _pct(v.female_share), _pct(v.male_share))
-                    for v in done], numeric=range(1, 10))
+                    for v in shown], numeric=range(1, 10))
+    table += f'<p class="note">{_e(note)}</p>' if note else ""
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')
 
     generated = time.strftime("%Y-%m-%d %H:%M", time.localtime(data.generated or time.time()))

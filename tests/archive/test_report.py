@@ -155,6 +155,27 @@ def test_bad_report_sources_are_refused(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("dramapic: error: no such file or folder")
 
 
+def test_a_huge_archive_gives_a_page_of_bounded_size(monkeypatch):
+    # the charts and both tables stop at MAX_ROWS videos (the CSV has all): a page of a row per file of an archive
+    # of a million files would be hundreds of megabytes
+    from dramapic.archive import report
+    from dramapic.archive.report import ReportData, render_csv, render_html
+    from dramapic.archive.store import VideoRecord
+
+    monkeypatch.setattr(report, "MAX_ROWS", 3)
+    videos = tuple(VideoRecord(path=f"ep{i:02d}.mp4", status="done", duration=60.0, shares={"voice": 1.0},
+                               n_speakers=1, genre="drama", seconds=5.0) for i in range(8))
+    videos += tuple(VideoRecord(path=f"bad{i:02d}.mp4", status="failed", error="broken") for i in range(8))
+    data = ReportData(title="big", source="/out", videos=videos)
+    page = render_html(data)
+    for section, name in (("videos", "ep"), ("failed", "bad")):
+        body = re.search(rf'<section id="{section}">(.*?)</section>', page).group(1)
+        assert re.findall(rf"<td>({name}\d+)\.mp4</td>", body) == [f"{name}00", f"{name}01", f"{name}02"]
+        assert "showing the first 3 of 8 videos" in body
+    assert "All videos (8)" in page and "Failed files (8)" in page
+    assert len(render_csv(data).splitlines()) == 1 + 16
+
+
 def test_a_report_removes_what_a_killed_report_left_behind(archive_out):
     # a report killed half-way (SIGKILL: no cleanup runs) leaves its temporaries; the next report removes them
     script = ("import os, sys\nfrom pathlib import Path\nfrom dramapic.writers import OutputSet\n"
