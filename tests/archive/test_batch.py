@@ -68,6 +68,22 @@ def test_find_media_filters_skips_and_mirrors(tmp_path):
         BatchOptions(scheduler="tcp://x:1")  # a scheduler only goes with the dask engine
 
 
+def test_a_negative_audio_track_is_refused_before_anything_is_written(tmp_path):
+    from dramapic.analysis.analyze import AnalysisOptions
+
+    with pytest.raises(ConfigError, match="--audio-track must be 0 or more"):
+        BatchOptions(task=TaskOptions(analysis=AnalysisOptions(audio_track=-1)))
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "ep1.mp4").write_bytes(b"\x00" * 1000)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cli("batch", str(archive), "-o", str(tmp_path / "out"), "--audio-track", "-1"),
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == ConfigError.exit_code, done.stderr
+    assert done.stderr.startswith("dramapic: error: --audio-track must be 0 or more") and "Traceback" not in done.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_filters_do_not_change_where_same_stem_files_write(tmp_path):
     # a batch of the .mp4 files only and a later one of the .mkv files must not share a.ep1's outputs
     for rel in ("a/ep1.mp4", "a/ep1.mkv", "a/ep2.mp4"):
