@@ -429,6 +429,15 @@ def _worker_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def _stat_of(path: Path) -> tuple[int, int] | None:
+    """(size, mtime_ns) of ``path``; None when it cannot be read."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_size, stat.st_mtime_ns
+
+
 def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: PipelineConfig,
                  options: TaskOptions = TaskOptions()) -> FileOutcome:
     """Process one archive file: :func:`dramapic.run.run` with its outputs in ``out_dir`` (created if missing).
@@ -455,6 +464,7 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
     directory = Path(out_dir)
     started = time.time()
     clock = time.perf_counter()
+    before = _stat_of(source)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         run_options = RunOptions(output_dir=directory, subtitle_format=options.subtitle_format,
@@ -477,6 +487,16 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
                            seconds=time.perf_counter() - clock, worker=_worker_id(),
                            error_type=type(err).__name__, error=message or type(err).__name__)
     result = outputs.result
+    if _stat_of(source) != before:
+        # The analysis read the file, then hashed it: a file written meanwhile (still being copied into the archive)
+        # would have the analysis of its old or partial content recorded under its new content's sha256, and be
+        # skipped as done from then on. Failed under the key of no content instead, it is "changed" to the next
+        # batch, which processes it again.
+        return FileOutcome(rel=rel, status="failed", key=file_key(None, pipeline, result.models, options),
+                           sha256=None, started=started, finished=time.time(), seconds=time.perf_counter() - clock,
+                           worker=_worker_id(), error_type="InputError",
+                           error=f"{source} changed while it was being processed (still being copied?); the next "
+                                 "batch processes it again")
     key = file_key(result.source.sha256, pipeline, result.models, options)
     return FileOutcome(rel=rel, status="done", key=key, sha256=result.source.sha256, started=started,
                        finished=time.time(), seconds=time.perf_counter() - clock, worker=_worker_id(),

@@ -201,6 +201,37 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
         assert {i.reason for i in plan.items} == {"changed"}
 
 
+def test_a_file_written_while_it_is_processed_is_processed_again_by_the_next_batch(archive, tmp_path, monkeypatch):
+    # the analysis reads the file and hashes it at the end: a file still being copied into the archive must not
+    # keep the analysis of its partial content under its final content's sha256
+    from dramapic.analysis import analyze as analyze_module
+    from dramapic.models import file_sha256
+
+    out = tmp_path / "out"
+    target = archive / "season2/ep06.mp4"
+    options = BatchOptions(include=("ep06.*",))
+
+    def written_meanwhile(path):
+        shutil.copyfile(archive / "season2/ep04.mp4", target)  # another content: the copy finished
+        os.utime(target, ns=(time.time_ns(), time.time_ns() + 10**9))
+        return file_sha256(path)
+
+    monkeypatch.setattr(analyze_module, "file_sha256", written_meanwhile)
+    first = run_batch(archive, out, options=options)
+    assert (first.done, first.failed) == (0, 1)
+    assert "changed while it was being processed" in first.failures[0][1]
+    monkeypatch.undo()
+
+    second = run_batch(archive, out, options=options)  # no --retry-failed needed
+    assert (second.done, second.failed, second.skipped) == (1, 0, 0)
+    with Store.open(out / DB_NAME) as store:
+        run = store.run_by_id(store.known_file("season2/ep06.mp4").current_run_id)
+        assert run.status == "done"
+        sha = store.query("SELECT sha256 FROM runs WHERE id = ?", (run.id,))[0][0]
+    assert sha == file_sha256(target)
+    assert run_batch(archive, out, options=options).skipped == 1
+
+
 def test_process_file_reports_failure_instead_of_raising(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 5000)
     outcome = process_file(tmp_path / "broken.mp4", tmp_path / "out", rel="broken.mp4", pipeline=load_pipeline(None))
