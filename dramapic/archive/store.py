@@ -639,6 +639,9 @@ class BatchLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
                           f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
+        except OSError as err:  # a full disk (the holder's note), a share without locks (ENOLCK)
+            os.close(fd)
+            raise OutputError(f"cannot lock {self.path}: {err.strerror or err}") from None
         except BaseException:
             os.close(fd)
             raise

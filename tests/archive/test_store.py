@@ -211,6 +211,26 @@ time.sleep(float(sys.argv[2]))
 """
 
 
+@pytest.mark.parametrize("failing", ["flock", "pwrite"])
+def test_a_lock_that_cannot_be_taken_or_written_is_one_typed_error(tmp_path, monkeypatch, failing):
+    # flock: a network share without lock support (ENOLCK); pwrite: the holder's note on a full disk (ENOSPC)
+    import errno
+    import fcntl
+    import os
+
+    code = errno.ENOLCK if failing == "flock" else errno.ENOSPC
+
+    def fail(*args, **kwargs):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(fcntl if failing == "flock" else os, failing, fail)
+    with pytest.raises(OutputError, match=f"cannot lock .*{os.strerror(code)}"):
+        BatchLock(tmp_path).acquire()
+    monkeypatch.undo()
+    with BatchLock(tmp_path) as lock:  # the failed attempt holds nothing
+        assert lock.held
+
+
 def _hold_lock(folder, seconds: float) -> subprocess.Popen:
     holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(folder), str(seconds)], cwd=REPO,
                               stdout=subprocess.PIPE, text=True)
