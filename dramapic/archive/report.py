@@ -545,7 +545,8 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
                  parquet: bool = True) -> ReportOutputs:
     """Write the HTML report and its CSV (and Parquet when pyarrow is importable and ``parquet``).
 
-    The CSV and Parquet files sit beside the HTML with the same stem. All files are written under temporary
+    ``output`` is the HTML file, or an existing folder to write it in under its default name. The CSV and Parquet
+    files sit beside the HTML with the same stem. All files are written under temporary
     names and renamed together; existing reports are replaced.
 
     Raises
@@ -555,6 +556,8 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     source = Path(source)
     data = load_report_data(source, title=title)
     html_path = Path(output) if output is not None else default_output(source)
+    if html_path.is_dir():  # a folder to put the report in (not "FOLDER.html" beside it)
+        html_path = html_path / default_output(source).name
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_name(html_path.name + ".html")
     csv_path = html_path.with_suffix(".csv")

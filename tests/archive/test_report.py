@@ -155,6 +155,15 @@ def test_bad_report_sources_are_refused(tmp_path):
     assert done.returncode == 2 and done.stderr.startswith("dramapic: error: no such file or folder")
 
 
+def test_a_folder_given_as_the_output_gets_the_report_inside_it(archive_out, tmp_path):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    outputs = write_report(archive_out, output=reports, parquet=False)
+    assert (outputs.html, outputs.csv) == (reports / "report.html", reports / "report.csv")
+    assert outputs.html.is_file() and outputs.csv.is_file()
+    assert not (tmp_path / "reports.html").exists()
+
+
 def test_a_huge_archive_gives_a_page_of_bounded_size(monkeypatch):
     # the charts and both tables stop at MAX_ROWS videos (the CSV has all): a page of a row per file of an archive
     # of a million files would be hundreds of megabytes
