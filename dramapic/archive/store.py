@@ -27,6 +27,7 @@ Tables (schema version 1)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -407,15 +408,17 @@ class Store:
     # -- files and runs ----------------------------------------------------------------------------------------
 
     def known_file(self, path: str) -> KnownFile | None:
-        row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        with self._reading():
+            row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
         if row is None:
             return None
         return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"],
                          sha256=row["sha256"], current_run_id=row["current_run_id"])
 
     def run_by_id(self, run_id: int) -> KnownRun | None:
-        row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
-        return None if row is None else _known_run(row)
+        with self._reading():
+            row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+            return None if row is None else _known_run(row)
 
     def note_file(self, path: str, *, size: int, mtime_ns: int, sha256: str | None) -> None:
         """Remember a file's current size, mtime and checksum (so an unchanged file is not hashed again)."""
@@ -496,17 +499,18 @@ class Store:
 
     def videos(self) -> list[VideoRecord]:
         """Every archive file with a current run, sorted by path: its summary when done, its error when failed."""
-        rows = self._db.execute(
-            "SELECT f.path, r.id AS run_id, r.status, r.duration, r.seconds, r.finished, r.worker, r.error_type, "
-            "r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
-            "LEFT JOIN summaries s ON s.run_id = r.id ORDER BY f.path").fetchall()
         speakers: dict[int, list[dict[str, Any]]] = {}
-        for row in self._db.execute(
-                "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
-                "ORDER BY sp.run_id, sp.seconds DESC"):
-            speakers.setdefault(row["run_id"], []).append(
-                {"id": row["speaker"], "gender": row["gender"], "seconds": row["seconds"],
-                 "gender_confidence": row["gender_confidence"]})
+        with self._reading():
+            rows = self._db.execute(
+                "SELECT f.path, r.id AS run_id, r.status, r.duration, r.seconds, r.finished, r.worker, "
+                "r.error_type, r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
+                "LEFT JOIN summaries s ON s.run_id = r.id ORDER BY f.path").fetchall()
+            for row in self._db.execute(
+                    "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
+                    "ORDER BY sp.run_id, sp.seconds DESC"):
+                speakers.setdefault(row["run_id"], []).append(
+                    {"id": row["speaker"], "gender": row["gender"], "seconds": row["seconds"],
+                     "gender_confidence": row["gender_confidence"]})
         records = []
         for row in rows:
             common = dict(path=row["path"], status=row["status"], duration=row["duration"], seconds=row["seconds"],
@@ -525,7 +529,8 @@ class Store:
         return records
 
     def batches(self) -> list[dict[str, Any]]:
-        return [dict(row) for row in self._db.execute("SELECT * FROM batches ORDER BY id")]
+        with self._reading():
+            return [dict(row) for row in self._db.execute("SELECT * FROM batches ORDER BY id")]
 
     def query(self, sql: str, parameters: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Read-only helper for tests and ad-hoc inspection."""
@@ -535,6 +540,17 @@ class Store:
 
     def _transaction(self) -> "_Transaction":
         return _Transaction(self._db)
+
+    @contextlib.contextmanager
+    def _reading(self) -> Iterator[None]:
+        """Reads that meet a damaged file (a bad sector, a torn copy) end in one :class:`OutputError` line: SQLite
+        finds the damage only on the pages a query touches, long after the database opened fine."""
+        try:
+            yield
+        except (sqlite3.DatabaseError, ValueError) as err:  # ValueError: a JSON column that no longer parses
+            reason = str(err).split(" with text ", 1)[0]  # not the undecodable bytes themselves
+            raise OutputError(f"cannot read the archive database {self.path}: {reason} (if it is damaged, restore "
+                              "it from a backup or move it away)") from None
 
     def close(self) -> None:
         self._db.close()

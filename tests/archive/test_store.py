@@ -194,6 +194,44 @@ def test_not_a_database_is_refused(tmp_path):
         Store.open(tmp_path / "missing.sqlite", create=False)
 
 
+def _damage(path, table: str) -> None:
+    """Overwrite the b-tree page header of ``table``'s root page, as a bad sector would."""
+    with sqlite3.connect(path) as db:
+        root = db.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", (table,)).fetchone()[0]
+        page = db.execute("PRAGMA page_size").fetchone()[0]
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    with open(path, "r+b") as handle:
+        handle.seek((root - 1) * page)
+        handle.write(b"\xff" * 16)
+
+
+def test_a_database_damaged_after_it_was_written_is_one_typed_error(tmp_path):
+    # SQLite opens a damaged file fine and finds the damage on the first page a query reads: the batch (planning)
+    # and the report must end in one line there, not in a traceback
+    from dramapic.archive.report import write_report
+
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.begin_batch(archive="/archive", engine="local", workers=1, options={})
+        store.record(make_record("ep1.mp4"), batch_id=None)
+    with sqlite3.connect(path) as db:  # a JSON column that no longer parses, and bytes that are not UTF-8
+        db.execute("UPDATE runs SET outputs_json = '{\"json\": \"ep1.mp4.js'")
+        db.execute("UPDATE batches SET archive = CAST(x'2f80ff' AS TEXT)")
+    with Store.open(path) as store:
+        assert store.known_file("ep1.mp4") is not None
+        with pytest.raises(OutputError, match="cannot read the archive database .*: Unterminated string"):
+            store.run_by_id(1)
+        with pytest.raises(OutputError, match="cannot read the archive database .*decode") as caught:
+            store.batches()
+        assert "\x80" not in str(caught.value)
+    _damage(path, "runs")
+    with Store.open(path) as store:
+        with pytest.raises(OutputError, match="cannot read the archive database .*malformed"):
+            store.videos()
+    with pytest.raises(OutputError, match="malformed"):
+        write_report(tmp_path)
+
+
 def test_second_lock_on_the_same_folder_is_refused(tmp_path):
     with BatchLock(tmp_path):
         with pytest.raises(OutputError, match=f"another batch is running on {tmp_path}"):
