@@ -376,6 +376,36 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     return cls(**values)
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a key given twice in one mapping is an error: PyYAML keeps the last one silently,
+    so a setting (or a whole section) written higher up in the file would be dropped without a word."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` may be overridden key by key
+                continue
+            key = self.construct_object(key_node, deep=True)
+            try:
+                duplicate = key in seen
+            except TypeError:  # an unhashable key: PyYAML's own check below says so
+                continue
+            if duplicate:
+                raise yaml.constructor.ConstructorError("while constructing a mapping", node.start_mark,
+                                                        f"found duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _yaml_problem(err: yaml.YAMLError) -> str:
+    """One line of a YAML error: what is wrong and where (its first line alone, "while scanning ...", says
+    neither)."""
+    problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
+    if not problem:
+        return str(err).splitlines()[0]
+    return f"{problem} (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else problem
+
+
 def default_pipeline_path() -> Path:
     return resources.pipelines_dir() / "default.yaml"
 
@@ -384,12 +414,14 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     """Load a pipeline YAML file (``None``: the bundled ``pipelines/default.yaml``)."""
     path = Path(path) if path is not None else default_pipeline_path()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         raise ConfigError(f"pipeline file not found: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"pipeline path is a directory, not a YAML file: {path}") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+    except yaml.YAMLError as err:
+        raise ConfigError(f"pipeline file {path} is not valid YAML: {_yaml_problem(err)}") from None
+    except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")

