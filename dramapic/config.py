@@ -237,8 +237,9 @@ class SpeakersConfig:
             value = getattr(self, name)
             # num_speakers has no default to take a type from (null), so the YAML reader lets 2.5 or "two" through
             # numbers.Real, not (int, float): a count from numpy (np.int64) is a whole number too
-            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real)
-                                      or not float(value).is_integer()):
+            # an Integral is whole as it is: float() of one too large for a float would be an OverflowError
+            if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or (
+                    not isinstance(value, numbers.Integral) and not float(value).is_integer())):
                 raise ConfigError(f"speakers.{name} must be a whole number, got {value!r}")
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))  # 2.0 from a YAML (or np.int64(2)) is the count 2
@@ -335,6 +336,15 @@ _LATER_KEYS = (("stage2", "gender"), ("speakers", "min_speakers"), ("speakers", 
                ("speakers", "enabled"))
 
 
+def _finite(value: int | float) -> bool:
+    """Whether a YAML number is finite: an integer too large for a float (YAML has no bound on them) is not, and
+    must not end in math's OverflowError."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if raw is None:
         return cls()
@@ -343,7 +353,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown)}; known: {sorted(known)}")
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown, key=str)}; known: {sorted(known)}")
     values = {}
     for name, value in raw.items():
         default = getattr(cls(), name) if name in known else None
@@ -354,7 +364,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
                 raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
             if isinstance(default, int) and not float(value).is_integer():
                 raise ConfigError(f"{where}.{name}: expected a whole number, got {value!r}")
@@ -369,7 +379,7 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             value = tuple(value)
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                                         and math.isfinite(v) for v in value.values()):
+                                                         and _finite(v) for v in value.values()):
                 raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {value!r}")
             value = {str(k): float(v) for k, v in value.items()}
         values[name] = value
@@ -421,6 +431,8 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         raise ConfigError(f"pipeline path is a directory, not a YAML file: {path}") from None
     except yaml.YAMLError as err:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {_yaml_problem(err)}") from None
+    except RecursionError:  # PyYAML builds nested lists and mappings recursively
+        raise ConfigError(f"pipeline file {path} is not valid YAML: nested too deeply") from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
@@ -428,7 +440,8 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     sections = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
     unknown = set(raw) - set(sections) - {"name", "version"}
     if unknown:
-        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown)}")
+        # key=str: YAML keys may be numbers too (`1: x`), which do not sort among names
+        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}")
     try:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
     except TypeError as err:

@@ -47,6 +47,15 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("speakers:\n  max_speakers: 3\n  max_speakers: 9\n", r"duplicate key 'max_speakers' \(line 3"),
     ("speakers:\n  max_speakers: 3\nrender:\n  crf: 18\nspeakers:\n  min_speakers: 2\n", "duplicate key 'speakers'"),
     ("speakers:\n\twindow_s: 1\n", r"found character '\\t'.*\(line 2"),
+    # what the checks themselves choked on (tracebacks): an integer too large for a float, keys that are not all
+    # names (they did not sort for the message), nesting deeper than Python's recursion limit
+    ("speakers:\n  window_s: 1" + "0" * 400 + "\n", "window_s: expected a number"),
+    ("render:\n  crf: 1" + "0" * 400 + "\n", "crf: expected a number"),
+    ("stage1:\n  min_duration_s: {voice: 1" + "0" * 400 + ", song: 0.5, noise: 0.5, silence: 0.3}\n",
+     "mapping of numbers"),
+    ("1: x\ncolour: red\n", r"unknown section\(s\) \[1, 'colour'\]"),
+    ("speakers:\n  1: x\n  colour: red\n", r"unknown key\(s\) \[1, 'colour'\]"),
+    ("stage1: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"
@@ -61,6 +70,12 @@ def test_a_merge_key_may_be_overridden(tmp_path: Path):
     path.write_text("name: merged\nrender:\n  <<: {crf: 28, preset: fast}\n  crf: 30\n", encoding="utf-8")
     render = load_pipeline(path).render
     assert (render.crf, render.preset) == (30, "fast")
+
+
+def test_a_speaker_count_too_large_for_a_float_is_still_a_whole_number(tmp_path: Path):
+    path = tmp_path / "many.yaml"
+    path.write_text("speakers:\n  num_speakers: 1" + "0" * 400 + "\n", encoding="utf-8")
+    assert load_pipeline(path).speakers.num_speakers == 10 ** 400
 
 
 def test_missing_pipeline_file(tmp_path: Path):
