@@ -306,7 +306,15 @@ class PipelineConfig:
     source: str = ""
 
     def replace(self, **changes: Any) -> "PipelineConfig":
-        """A copy with top-level fields or ``section__field`` entries changed (``render__crf=18``)."""
+        """A copy with top-level fields or ``section__field`` entries changed (``render__crf=18``).
+
+        A section's values are checked as the YAML's are.
+
+        Raises
+        ------
+        ConfigError
+            An unknown section or key, or a value the YAML would be refused for (NaN, "false" for a switch).
+        """
         sections: dict[str, dict[str, Any]] = {}
         top: dict[str, Any] = {}
         for key, value in changes.items():
@@ -316,7 +324,16 @@ class PipelineConfig:
             else:
                 top[key] = value
         for section, values in sections.items():
-            top[section] = dataclasses.replace(getattr(self, section), **values)
+            if section not in _SECTIONS:
+                raise ConfigError(f"unknown pipeline section {section!r} (known: {', '.join(_SECTIONS)})")
+            current = getattr(self, section)
+            # through the YAML's own checks: the dataclass checks alone let a NaN through every bound written
+            # `x < 0`, took the text "false" as a true switch, and met "18" for a number with a TypeError
+            merged = {**{f.name: getattr(current, f.name) for f in fields(current)}, **values}
+            try:
+                top[section] = _build(_SECTIONS[section], merged, section)
+            except TypeError as err:
+                raise ConfigError(f"{section}: {err}") from None
         return dataclasses.replace(self, **top)
 
     def to_dict(self) -> dict[str, Any]:
@@ -331,6 +348,7 @@ class PipelineConfig:
         return data
 
 
+_SECTIONS = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
 _DEFAULTS = {"stage2": Stage2Config(), "speakers": SpeakersConfig()}
 _LATER_KEYS = (("stage2", "gender"), ("speakers", "min_speakers"), ("speakers", "num_speakers"),
                ("speakers", "enabled"))
@@ -437,7 +455,7 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")
-    sections = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
+    sections = _SECTIONS
     unknown = set(raw) - set(sections) - {"name", "version"}
     if unknown:
         # key=str: YAML keys may be numbers too (`1: x`), which do not sort among names

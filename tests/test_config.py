@@ -88,3 +88,30 @@ def test_replace_validates_sections():
     assert pipeline.replace(render__crf=30).render.crf == 30
     with pytest.raises(ConfigError):
         pipeline.replace(render__preset="turbo")
+
+
+@pytest.mark.parametrize("change, message", [
+    # the dataclass checks alone took these: a NaN passes every bound written `x < 0`, and the text "false" is a
+    # true switch (gender stayed on)
+    ({"stage1__switch_penalty": float("nan")}, "switch_penalty: expected a number"),
+    ({"speakers__min_speaker_s": float("nan")}, "min_speaker_s: expected a number"),
+    ({"stage1__silence_floor_db": float("inf")}, "silence_floor_db: expected a number"),
+    ({"stage1__speech_weights": {"silero": float("nan")}}, "mapping of numbers"),
+    ({"stage2__gender": "false"}, "gender: expected true/false"),
+    ({"speakers__enabled": "no"}, "enabled: expected true/false"),
+    # and these ended in a TypeError or AttributeError traceback
+    ({"render__crf": "18"}, "crf: expected a number"),
+    ({"speakers__bogus": 1}, "unknown key"),
+    ({"bogus__crf": 1}, "unknown pipeline section 'bogus'"),
+])
+def test_replace_checks_values_as_the_yaml_does(change, message):
+    with pytest.raises(ConfigError, match=message):
+        load_pipeline(None).replace(**change)
+
+
+def test_replace_keeps_the_other_settings_of_the_section():
+    pipeline = load_pipeline(None).replace(speakers__max_speakers=12)
+    changed = pipeline.replace(speakers__min_speakers=10, render__crf=18.0)
+    assert (changed.speakers.min_speakers, changed.speakers.max_speakers) == (10, 12)
+    assert changed.render.crf == 18 and type(changed.render.crf) is int
+    assert changed.speakers.projection == pipeline.speakers.projection and changed.stage1 == pipeline.stage1
