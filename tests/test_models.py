@@ -35,6 +35,28 @@ def test_altered_missing_and_unlisted_files_are_refused(tmp_path: Path):
         manifest.get("no-such-model")
 
 
+def test_an_unreadable_model_file_is_a_model_error(tmp_path: Path, monkeypatch):
+    import dramapic.models as models
+
+    root = tmp_path / "models"
+    shutil.copytree(resources.models_dir(), root)
+    entry = next(iter(load_manifest(root).entries.values()))
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    # as a file of mode 000 read by a user other than root: an OSError traceback before
+    monkeypatch.setattr(models, "file_sha256", unreadable)
+    models._verified.cache_clear()  # the pretrained weights were hashed by earlier tests
+    models._pretrained_cached.cache_clear()
+    with pytest.raises(ModelError, match="cannot read .*Permission denied"):
+        load_manifest(root).get(entry.name).file()
+    with pytest.raises(ModelError, match="pretrained silero-vad: cannot read .*Permission denied"):
+        models.verify_pretrained("silero-vad")
+    with pytest.raises(ModelError, match="cannot read .*Permission denied"):
+        models.pretrained_models()
+
+
 def test_register_model_writes_checksums(tmp_path: Path):
     (tmp_path / "toy.npz").write_bytes(b"weights")
     register_model(tmp_path, {"name": "toy", "version": "1", "files": [{"path": "toy.npz"}], "labels": ["a"]})
