@@ -111,13 +111,21 @@ def load_manifest(root: Path | None = None) -> Manifest:
     try:
         for item in raw["models"]:
             files = tuple(ModelFile(f["path"], f["sha256"]) for f in item["files"])
+            # checked here, where the manifest is read: an empty list or a path that is not text failed only when
+            # the model was loaded, with an IndexError or TypeError traceback
+            if not isinstance(item["name"], str) or not files or not all(
+                    isinstance(f.path, str) and isinstance(f.sha256, str) for f in files):
+                raise TypeError(f"model {item['name']!r} needs a name and at least one file, each with a path "
+                                f"and a sha256 as text")
             info = {k: v for k, v in item.items() if k not in {"name", "version", "files", "labels"}}
             entries[item["name"]] = ModelEntry(
                 name=item["name"], version=str(item["version"]), files=files,
                 labels=tuple(item.get("labels", ())), info=info, root=root,
             )
-    except (KeyError, TypeError) as err:
+    except KeyError as err:
         raise ModelError(f"model manifest {path} is malformed: missing {err}") from None
+    except TypeError as err:
+        raise ModelError(f"model manifest {path} is malformed: {err}") from None
     return Manifest(root=root, entries=entries)
 
 

