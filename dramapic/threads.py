@@ -24,6 +24,17 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _limit_loaded_pools(threads: int) -> None:
+    # a spawned worker has numpy (and its BLAS pool, sized from the environment) loaded before any of its code
+    # runs: unpickling its initializer imports it. The variables come too late for that pool; threadpoolctl (a
+    # scikit-learn dependency) resizes the pools already loaded.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn depends on it
+        return
+    threadpool_limits(limits=threads)
+
+
 def configure_threads(threads: int | None = None, *, workers: int = 1) -> int:
     """Give this process ``threads`` threads per library (default: its share of the cores among ``workers``).
 
@@ -32,7 +43,12 @@ def configure_threads(threads: int | None = None, *, workers: int = 1) -> int:
     """
     chosen = threads or max(1, available_cores() // max(1, workers))
     for name in _ENV_VARS:
-        os.environ.setdefault(name, str(chosen))
+        if threads:  # a share given (a pool worker's) wins over the whole machine's count its parent left here
+            os.environ[name] = str(chosen)
+        else:
+            os.environ.setdefault(name, str(chosen))
+    if threads:
+        _limit_loaded_pools(chosen)
     try:
         import torch
 
