@@ -14,6 +14,7 @@ speaker whose gender is null is "unknown".
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -45,6 +46,19 @@ dl.source dt{color:#666}dl.source dd{margin:0;word-break:break-all}
 """
 
 
+def _not_json(constant: str) -> float:
+    # NaN and Infinity are not JSON, but Python's reader takes them: a hand-edited one ended in a ValueError or
+    # OverflowError traceback where the time line rounds it
+    raise ValueError(f"{constant} is not a number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: Python's reader makes it infinity
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
 def read_run(source: Path) -> AnalysisResult:
     """One run's ``.dramapic.json``, checked.
 
@@ -56,14 +70,14 @@ def read_run(source: Path) -> AnalysisResult:
     if not source.exists():
         raise InputError(f"no such file or folder: {source}")
     try:
-        data = json.loads(source.read_text(encoding="utf-8"))
+        data = json.loads(source.read_text(encoding="utf-8"), parse_constant=_not_json, parse_float=_finite)
     except (OSError, UnicodeDecodeError, ValueError) as err:
         raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InputError(f"{source} is not a {SCHEMA} JSON file (no \"schema\": \"{SCHEMA}\")")
     try:
         return AnalysisResult.from_dict(data)
-    except (KeyError, TypeError, ValueError, AttributeError) as err:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as err:  # Overflow: 1 and 400 zeros
         raise InputError(f"{source} is not a valid {SCHEMA} file (missing or bad {err})") from None
 
 

@@ -150,6 +150,28 @@ def test_a_run_file_with_a_value_of_the_wrong_type_is_one_input_error(tmp_path, 
     assert not (tmp_path / "film.report.html").exists()
 
 
+@pytest.mark.parametrize("where, token", [
+    (("source", "duration"), "Infinity"), (("segments", 0, "start"), "NaN"),
+    (("summary", "genre", "scores", "drama"), "-Infinity"), (("segments", 1, "end"), "1e999"),
+    (("source", "duration"), "1" + "0" * 400),
+])
+def test_a_run_file_with_a_number_that_is_not_finite_is_one_input_error(tmp_path, where, token):
+    # not JSON, but Python's reader takes NaN and Infinity (and reads 1e999 as infinity): a hand-edited one ended in
+    # a ValueError or OverflowError traceback where the time line rounds it
+    from dramapic.errors import InputError
+
+    data = _run().to_dict()
+    place = data
+    for key in where[:-1]:
+        place = place[key]
+    place[where[-1]] = "@number@"
+    path = tmp_path / "film.dramapic.json"
+    path.write_text(json.dumps(data).replace('"@number@"', token), encoding="utf-8")
+    with pytest.raises(InputError, match="film.dramapic.json is not a"):
+        write_report(path)
+    assert not (tmp_path / "film.report.html").exists()
+
+
 def test_the_page_escapes_the_path_and_the_title(tmp_path):
     page = _page(tmp_path, _run(path='/v/<script>alert(1)</script> & "x".mp4'))
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &quot;x&quot;.mp4" in page
