@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from dramapic import media
+from dramapic.errors import ConfigError
 from helpers import REPO, SAMPLE, tone
 
 
@@ -192,6 +193,14 @@ def test_an_input_named_like_its_output_is_never_replaced_by_it(tmp_path: Path):
 def test_unknown_audio_track(tmp_path: Path):
     assert_clean_failure(dramapic("run", str(SAMPLE), "-o", str(tmp_path), "--audio-track", "3"),
                          "--audio-track 3", tmp_path)
+
+
+def test_a_negative_audio_track_is_a_usage_mistake_refused_before_any_work(tmp_path: Path):
+    # as batch refuses it (exit 4, configuration), not a media error (3) once ffmpeg has probed the file
+    done = dramapic("run", str(SAMPLE), "-o", str(tmp_path / "out"), "--audio-track", "-1")
+    assert done.returncode == ConfigError.exit_code, done.stderr
+    assert_clean_failure(done, "--audio-track must be 0 or more (tracks are numbered from 0), not -1")
+    assert not (tmp_path / "out").exists()
 
 
 def test_bad_pipeline_file(tmp_path: Path):
