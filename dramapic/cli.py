@@ -484,7 +484,9 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         return _song_check(args, pipeline, progress)
     if args.cross_corpus:
         return _cross_corpus(args, pipeline, progress)
-    if args.mixes is None or not args.mixes.is_dir():
+    if args.mixes is None:  # not "mixes folder not found: None"
+        raise InputError("eval needs --mixes DIR, or --song-check / --cross-corpus with --data DIR")
+    if not args.mixes.is_dir():
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)

@@ -298,6 +298,16 @@ def test_eval_runs_one_protocol_at_a_time(capsys, tmp_path):
     assert "--song-check and --cross-corpus are two runs" in capsys.readouterr().err
 
 
+def test_eval_without_mixes_says_what_it_needs(capsys, tmp_path):
+    from dramapic.errors import InputError
+
+    assert cli.main(["eval", "--no-progress"]) == InputError.exit_code
+    assert capsys.readouterr().err.strip() == \
+        "dramapic: error: eval needs --mixes DIR, or --song-check / --cross-corpus with --data DIR"
+    assert cli.main(["eval", "--mixes", str(tmp_path / "nope"), "--no-progress"]) == InputError.exit_code
+    assert capsys.readouterr().err.strip() == f"dramapic: error: mixes folder not found: {tmp_path / 'nope'}"
+
+
 def test_bench_speakers_refuses_a_pipeline_without_diarization(capsys, tmp_path):
     off = tmp_path / "off.yaml"
     off.write_text("speakers:\n  enabled: false\n", encoding="utf-8")
