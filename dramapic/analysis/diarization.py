@@ -434,10 +434,11 @@ def _valid(times, emb, region, male_logits):
 
 
 def _diarize(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
-             projection=None):
+             projection=None, say_count=True):
     """:func:`diarize_windows` on raw male logits (n,) decided by ``gender_model``, also returning the centroids
     (k, d) (in the projected space when ``projection`` is given) and the raw turns
-    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered."""
+    ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered.
+    ``say_count=False``: no warning about a count asked for and not found (a first pass a second one replaces)."""
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     n_seg = seg.shape[0]
     if n_seg == 0:
@@ -479,10 +480,8 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     won = [bool(parts) for parts in rows_of]  # a turn without windows (a segment too short for one) counts too
     ranked = [c for c in sorted(range(k), key=lambda c: (-talk[c], c)) if won[c]]
     name = {c: f"S{i + 1}" for i, c in enumerate(ranked)}
-    asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
-    if asked > 1 and len(ranked) < asked:  # said, not hidden: a count the user asked for that this recording lacks
-        log.warning("%d speaker(s) asked for, %d found: after re-segmentation only %d cluster(s) of %d held a turn "
-                    "of their own (the others' windows are closer to them)", asked, len(ranked), len(ranked), k)
+    if say_count:
+        _say_count(options, len(ranked), k)
 
     # 4. genders: per speaker when it is confident and its windows agree, else per turn, else unknown
     decisions, by_speaker = decide_turns(gender_model, turn_rows=[[t[3] for t in turns] for turns in raw],
@@ -503,6 +502,14 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     log.debug("speakers: %d segments, %d windows, %d clusters, %d speakers, %d turns", n_seg, emb.shape[0], k,
               len(speakers), sum(len(t) for t in out))
     return VoiceLabelling(turns=tuple(out), speakers=tuple(speakers)), cent, raw
+
+
+def _say_count(options: SpeakersConfig, found: int, clusters: int) -> None:
+    """Warn when fewer speakers hold a turn than ``--num-speakers`` / ``--min-speakers`` asked for."""
+    asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
+    if asked > 1 and found < asked:  # said, not hidden: a count the user asked for that this recording lacks
+        log.warning("%d speaker(s) asked for, %d found: after re-segmentation only %d cluster(s) of %d held a turn "
+                    "of their own (the others' windows are closer to them)", asked, found, found, clusters)
 
 
 def _refinement_starts(segments: np.ndarray, times: np.ndarray, raw, window_s: float,
@@ -618,7 +625,10 @@ def label_voice_segments(
     if not options.enabled:
         return _without_speakers(seg, region, z, gender_model)
     decider = gender_model if gender_model is not None else _probability_decider()
-    result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection)
+    # the count is said once, of the final pass (the refined one replaces the first; it used to be said twice)
+    result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection,
+                                 say_count=False)
+    refined = False
     if options.refine_hop_s < options.hop_s and any(len(turns) > 1 for turns in raw):
         starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
         if len(starts):
@@ -633,6 +643,9 @@ def label_voice_segments(
             log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
             result = _diarize(seg, times, emb, region, z, options, decider, centroids=cent,
                               projection=projection)[0]
+            refined = True
+    if not refined and cent is not None:
+        _say_count(options, len(result.speakers), cent.shape[0])
     return result if gender_model is not None else _without_gender(result)
 
 

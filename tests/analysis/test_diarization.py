@@ -231,6 +231,8 @@ def test_a_forced_count_the_recording_does_not_give_is_said(encoder, gender_mode
                                     gender_model=gender_model, options=settings(num_speakers=4))
     found = len(four.speakers)
     assert found < 4 and f"4 speaker(s) asked for, {found} found" in caplog.text
+    # said once, of the result given: not again for the first pass that the refined one replaces
+    assert caplog.text.count("asked for") == 1, caplog.text
 
 
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
