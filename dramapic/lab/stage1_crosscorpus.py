@@ -10,8 +10,9 @@ Two uses:
 
 * :func:`stage1_member_check` -- what ``dramapic eval --cross-corpus`` prints under the stage-2 table: the shipped
   stage 1 (not refitted) on the voice-source timelines, per folder, the ensemble against each member alone. Folders
-  whose voices it heard are marked (:func:`heard_voice_folders`, read from the stacker's training record: LibriSpeech
-  and Emo-DB for the shipped files, which never heard Common Voice, RAVDESS or nEMO).
+  whose voices it heard are marked (:func:`heard_voice_sources`, read from the stacker's training record: LibriSpeech
+  and Emo-DB for the shipped files, which never heard Common Voice, RAVDESS or nEMO; the mixed casts hold some of
+  both).
 * The refit over music sources too, lab only (``dramapic/lab/experiments/issue13_songs/run13.py loo VARIANT``:
   source-tagged training mixes, one 150 s dev timeline per held-out voice / music source built by
   ``data13.crosscorpus_timelines``, scores = accuracy over non-silent frames outside a 0.25 s collar): it refits
@@ -29,7 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .crosscorpus import MIXED, SHORT, cross_corpus, timeline_folders
+from .crosscorpus import SHORT, cross_corpus, timeline_folders
 
 ENSEMBLE = "ensemble"
 
@@ -134,26 +135,40 @@ def leave_one_source_out(*, groups: Sequence[str], fit: Callable[[str], Mapping[
 
 
 #: voice sources of the timeline tree whose speakers stage 1 is always trained on (train split of manifest.csv); the
-#: other folders' voices (Common Voice, RAVDESS, nEMO, and the mixed casts drawn from them) the shipped stage 1 never
-#: heard
+#: other sources' voices (Common Voice, RAVDESS, nEMO) the shipped stage 1 never heard
 STAGE1_VOICE_SOURCES = ("librispeech-train-clean-100", "emodb")
 #: the voice sources of manifest_extra.csv: heard only by a stage 1 trained with ``extra_voices``
 #: (:func:`dramapic.lab.mixes.stage1_rows`)
 EXTRA_VOICE_SOURCES = ("cv", "nemo", "ravdess")
 
 
-def heard_voice_folders(training_data: Mapping[str, Any]) -> frozenset[str]:
-    """The timeline folders whose voice sources a stage 1 heard in training, from its stacker's manifest entry's
+def heard_voice_sources(training_data: Mapping[str, Any]) -> frozenset[str]:
+    """The voice sources of the timeline tree a stage 1 heard in training, from its stacker's manifest entry's
     ``training_data`` (``extra_voices`` and ``excluded_voice_sources`` are recorded there when used): the
-    :data:`STAGE1_VOICE_SOURCES`, plus :data:`EXTRA_VOICE_SOURCES` and the ``mixed`` casts drawn from them when it
-    trained on the extra voices, minus any source left out."""
+    :data:`STAGE1_VOICE_SOURCES`, plus :data:`EXTRA_VOICE_SOURCES` when it trained on the extra voices, minus any
+    source left out."""
     heard = set(STAGE1_VOICE_SOURCES)
     if training_data.get("extra_voices"):
         heard |= set(EXTRA_VOICE_SOURCES)
     heard -= set(training_data.get("excluded_voice_sources", ()))
-    if heard & set(EXTRA_VOICE_SOURCES):
-        heard.add(MIXED)
     return frozenset(heard)
+
+
+def folder_sources(root: Path, folder: str) -> frozenset[str]:
+    """The voice sources of a timeline folder's casts: the folder's own source, or for :data:`~dramapic.lab.crosscorpus.MIXED` every source
+    its timelines' recipes name (``NAME.json`` beside ``NAME.labels.csv``; a timeline without one adds none)."""
+    import json
+
+    from .crosscorpus import SOURCES, recipe_sources
+
+    if folder in SOURCES:
+        return frozenset([folder])
+    out: set[str] = set()
+    for labels in Path(root, folder).glob("*.labels.csv"):
+        recipe = labels.with_name(labels.name[: -len(".labels.csv")] + ".json")
+        if recipe.is_file():
+            out |= set(recipe_sources(json.loads(recipe.read_text(encoding="utf-8"))))
+    return frozenset(out)
 
 
 def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | None = None, limit: int | None = None,
@@ -164,8 +179,8 @@ def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | N
     :func:`dramapic.lab.variants.evaluate_variants` (the pipeline's detectors, each member, the stacker, the song
     guard and smoothing; accuracy over non-silent frames outside the 0.25 s collar). Stage 1 is not refitted: the
     folders whose voices it never heard are held out by construction, those whose sources' speakers it was trained on
-    (:func:`heard_voice_folders` of the stacker's manifest entry: LibriSpeech and Emo-DB for the shipped files) are
-    named ``... (voices seen)``; their music and noise are dev-split clips of stage 1's own sources.
+    (:func:`heard_voice_sources` of the stacker's manifest entry: LibriSpeech and Emo-DB for the shipped files; a
+    ``mixed`` cast with a speaker of one of them) are named ``... (voices seen)``; their music and noise are dev-split clips of stage 1's own sources.
 
     Parameters
     ----------
@@ -195,11 +210,12 @@ def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | N
         raise InputError(f"no timeline folders under {root}")
     if pipeline.stage1.model != "ensemble":
         raise InputError("the member check needs stage1.model: ensemble")
-    heard = heard_voice_folders(load_manifest().get(pipeline.stage1.stacker).info.get("training_data") or {})
+    heard = heard_voice_sources(load_manifest().get(pipeline.stage1.stacker).info.get("training_data") or {})
     scores = {}
     for folder in names:  # nothing is refitted: the shipped stage 1, each member alone and the ensemble
         variants = evaluate_variants(root / folder, pipeline, gender=False, limit=limit, progress=progress,
                                      pattern="*.labels.csv").stage1
-        label = SHORT.get(folder, folder) + (" (voices seen)" if folder in heard else "")
+        # seen: a source of the folder's casts is one stage 1 trained on (a mixed cast with a LibriSpeech reader)
+        label = SHORT.get(folder, folder) + (" (voices seen)" if folder_sources(root, folder) & heard else "")
         scores[label] = {name: variants[name].accuracy for name in (ENSEMBLE, *pipeline.stage1.members)}
     return CrossCorpusReport.from_scores(scores)

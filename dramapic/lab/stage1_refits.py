@@ -33,8 +33,8 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 from ..errors import InputError, ModelError
 from ..models import MANIFEST_NAME, Manifest, file_sha256, load_manifest
 from ..progress import ProgressHook, silent_hook
-from .crosscorpus import MIXED, SHORT, Timeline, find_timelines, timeline_folders
-from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport, heard_voice_folders
+from .crosscorpus import SHORT, Timeline, find_timelines, timeline_folders
+from .stage1_crosscorpus import ENSEMBLE, CrossCorpusReport, heard_voice_sources
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,7 @@ def refit_voice_member_check(*, timelines: Path, pipeline, data: Path, work: Pat
     from .variants import evaluate_variants
 
     shipped, record, seed = shipped_stage1(pipeline)
-    heard = heard_voice_folders(record) - {MIXED}
+    heard = heard_voice_sources(record)
     root = Path(timelines)
     names = restrict_groups(list(folders) if folders is not None else timeline_folders(root), only, what="timeline folder")
     if not names:

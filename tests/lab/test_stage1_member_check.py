@@ -12,7 +12,7 @@ import pytest
 from dramapic.config import load_pipeline
 from dramapic.errors import InputError
 from dramapic.lab import variants
-from dramapic.lab.stage1_crosscorpus import heard_voice_folders, stage1_member_check
+from dramapic.lab.stage1_crosscorpus import heard_voice_sources, stage1_member_check
 
 SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 
@@ -78,16 +78,34 @@ def test_folders_marked_seen_follow_the_stacker_training_record():
     # the shipped stage 1: manifest.csv's voices only (its manifest entry records no extra voices)
     record = load_manifest().get(load_pipeline(None).stage1.stacker).info["training_data"]
     assert "extra_voices" not in record
-    assert heard_voice_folders(record) == {"librispeech-train-clean-100", "emodb"}
-    # trained with the extra voices: Common Voice, RAVDESS, nEMO and the mixed casts are seen ...
-    assert heard_voice_folders({"extra_voices": {"manifest": "manifest_extra.csv"}}) == {
-        "librispeech-train-clean-100", "emodb", "cv", "nemo", "ravdess", "mixed"}
+    assert heard_voice_sources(record) == {"librispeech-train-clean-100", "emodb"}
+    # trained with the extra voices: Common Voice, RAVDESS and nEMO are heard too ...
+    assert heard_voice_sources({"extra_voices": {"manifest": "manifest_extra.csv"}}) == {
+        "librispeech-train-clean-100", "emodb", "cv", "nemo", "ravdess"}
     # ... except a source the fit left out (the cross-corpus protocol's fits)
-    assert heard_voice_folders({"extra_voices": {"manifest": "manifest_extra.csv"},
+    assert heard_voice_sources({"extra_voices": {"manifest": "manifest_extra.csv"},
                                 "excluded_voice_sources": ["cv", "emodb"]}) == {
-        "librispeech-train-clean-100", "nemo", "ravdess", "mixed"}
-    assert heard_voice_folders({"extra_voices": {}, "excluded_voice_sources": ["cv", "nemo", "ravdess"]}) == {
+        "librispeech-train-clean-100", "nemo", "ravdess"}
+    assert heard_voice_sources({"extra_voices": {}, "excluded_voice_sources": ["cv", "nemo", "ravdess"]}) == {
         "librispeech-train-clean-100", "emodb"}
+
+
+def test_a_mixed_folder_is_seen_when_one_of_its_casts_holds_a_voice_source_stage1_heard(tmp_path, monkeypatch):
+    """The shipped stage 1 never heard Common Voice or RAVDESS, but every mixed cast of the protocol has a LibriSpeech
+    or Emo-DB speaker: such a folder is not held out (it used to be printed as if it were)."""
+    import json
+
+    pipeline = load_pipeline(None)
+    members = pipeline.stage1.members
+    monkeypatch.setattr(variants, "evaluate_variants", lambda folder, pipeline_, **kw: SimpleNamespace(
+        stage1={k: SimpleNamespace(accuracy=0.9) for k in ("ensemble", *members)}))
+    root = _tree(tmp_path, ["mixed", "cv"])
+    (root / "mixed" / "mixed_00.json").write_text(json.dumps({"speakers": [{"source": "cv"}, {"source": "ravdess"}]}))
+    report = stage1_member_check(timelines=root, pipeline=pipeline)
+    assert [r.group for r in report.rows] == ["cv", "mixed"]
+    (root / "mixed" / "mixed_00.json").write_text(json.dumps({"speakers": [{"source": "cv"}, {"source": "emodb"}]}))
+    report = stage1_member_check(timelines=root, pipeline=pipeline)
+    assert [r.group for r in report.rows] == ["cv", "mixed (voices seen)"]
 
 
 def test_a_stage1_trained_on_the_extra_voices_marks_their_folders_seen(tmp_path, monkeypatch):
@@ -97,6 +115,6 @@ def test_a_stage1_trained_on_the_extra_voices_marks_their_folders_seen(tmp_path,
     members = pipeline.stage1.members
     monkeypatch.setattr(variants, "evaluate_variants", lambda folder, pipeline_, **kw: SimpleNamespace(
         stage1={k: SimpleNamespace(accuracy=0.9) for k in ("ensemble", *members)}))
-    monkeypatch.setattr(stage1_crosscorpus, "heard_voice_folders", lambda record: frozenset({"cv"}))
+    monkeypatch.setattr(stage1_crosscorpus, "heard_voice_sources", lambda record: frozenset({"cv"}))
     report = stage1_member_check(timelines=_tree(tmp_path, ["cv", "nemo"]), pipeline=pipeline)
     assert [r.group for r in report.rows] == ["cv (voices seen)", "nemo"]
