@@ -186,7 +186,8 @@ def refit_voice_member_check(*, timelines: Path, pipeline, data: Path, work: Pat
     shipped, record, seed = shipped_stage1(pipeline)
     heard = heard_voice_sources(record)
     root = Path(timelines)
-    names = restrict_groups(list(folders) if folders is not None else timeline_folders(root), only, what="timeline folder")
+    names = restrict_groups(list(folders) if folders is not None else timeline_folders(root), only,
+                            what="timeline folder")
     if not names:
         raise InputError(f"no timeline folders under {root}")
     fits: dict[frozenset[str], Manifest] = {frozenset(): shipped}
