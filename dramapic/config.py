@@ -259,8 +259,15 @@ class SpeakersConfig:
         Raises
         ------
         ConfigError
-            A count below 1, ``num_speakers`` together with a bound, or ``min_speakers > max_speakers``.
+            A count below 1, ``num_speakers`` together with a bound, ``min_speakers > max_speakers``, or any count
+            when diarization is off (``enabled: false``, ``--no-speakers``): it would be ignored without a word.
         """
+        given = [f"--{name.replace('_', '-')}" for name, value in (
+            ("num_speakers", num_speakers), ("min_speakers", min_speakers), ("max_speakers", max_speakers))
+            if value is not None]
+        if given and not self.enabled:
+            raise ConfigError(f"{', '.join(given)} {'needs' if len(given) == 1 else 'need'} speaker diarization, "
+                              "which --no-speakers (or speakers.enabled: false) switches off")
         if num_speakers is not None and (min_speakers is not None or max_speakers is not None):
             raise ConfigError("--num-speakers fixes the count; it cannot be combined with "
                               "--min-speakers/--max-speakers")

@@ -410,9 +410,14 @@ def test_cli_refuses_impossible_speaker_counts(tmp_path, capsys):
     media.write_bytes(b"not read: the counts are checked first")
     for argv, message in ((["--num-speakers", "2", "--max-speakers", "3"], "cannot be combined"),
                           (["--min-speakers", "3", "--max-speakers", "2"], "larger than"),
-                          (["--max-speakers", "0"], "at least 1")):
+                          (["--max-speakers", "0"], "at least 1"),
+                          # a count with diarization off used to be ignored without a word
+                          (["--no-speakers", "--num-speakers", "2"], "--num-speakers needs speaker diarization"),
+                          (["--no-speakers", "--min-speakers", "2", "--max-speakers", "3"],
+                           "--min-speakers, --max-speakers need speaker diarization")):
         assert main(["run", str(media), "--no-video", *argv]) == 4
-        assert message in capsys.readouterr().err
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0]
 
 
 def test_bench_builds_a_long_dialogue():
