@@ -90,11 +90,13 @@ class CrossCorpusReport:
 
     def format_table(self) -> str:
         names = [ENSEMBLE] + sorted({n for r in self.rows for n in r.scores} - {ENSEMBLE})
-        lines = [f"{'held-out source':<28}" + "".join(f"{_short(n):>15}" for n in names) + f"{'best member':>16}  ok"]
+        wide = max([28] + [len(r.group) + 2 for r in self.rows])  # a refit's row name is long: keep columns aligned
+        lines = [f"{'held-out source':<{wide}}" + "".join(f"{_short(n):>15}" for n in names)
+                 + f"{'best member':>16}  ok"]
         for r in self.rows:
             cells = "".join(f"{r.scores[n]:>15.4f}" if n in r.scores else f"{'-':>15}" for n in names)
             ok = "yes" if r.ensemble_at_least_best_member else "NO"
-            lines.append(f"{r.group:<28}{cells}{_short(r.best_member):>16}  {ok}")
+            lines.append(f"{r.group:<{wide}}{cells}{_short(r.best_member):>16}  {ok}")
         lines.append(f"CHECK no member beats the ensemble on any held-out source: {self.check}")
         return "\n".join(lines)
 
