@@ -478,6 +478,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         raise InputError("--song-check and --cross-corpus are two runs: ask for one at a time")
     if args.refit_stage1 is not None and not (args.song_check or args.cross_corpus):
         raise InputError("--refit-stage1 applies to --song-check and --cross-corpus only")
+    if args.refit_stage1 is not None and pipeline.stage1.model != "ensemble":  # before the long run, not after it
+        raise InputError("--refit-stage1 needs stage1.model: ensemble (the hand rule is not trained)")
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")

@@ -199,10 +199,14 @@ def test_the_song_check_refits_only_the_music_sources_stage1_heard(tmp_path, mon
     (["--mixes", "m", "--refit-stage1"], "applies to --song-check and --cross-corpus only"),
     (["--song-check", "--data", "d", "--refit-stage1", "a,,b"], "distinct names"),
     (["--song-check", "--data", "d", "--refit-stage1", "a,a"], "distinct names"),
+    (["--song-check", "--data", "d", "--refit-stage1", "--pipeline", "RULE"], "needs stage1.model: ensemble"),
 ])
-def test_refit_stage1_refusals_are_one_line(argv, says, capsys):
+def test_refit_stage1_refusals_are_one_line(argv, says, capsys, tmp_path):
     from dramapic import cli
 
+    rule = tmp_path / "rule.yaml"
+    rule.write_text("stage1:\n  model: rule\n", encoding="utf-8")
+    argv = [str(rule) if a == "RULE" else a for a in argv]
     try:
         rc = cli.main(["eval", *argv, "--no-progress"])
     except SystemExit as stop:  # argparse's own refusal of the value, one line too
