@@ -48,10 +48,6 @@ class RunOptions:
             raise ConfigError(f"video mode must be one of {', '.join(VIDEO_MODES)}")
         if self.language not in CUE_WORDS:
             raise ConfigError(f"language must be one of {', '.join(CUE_WORDS)}")
-        if self.analysis.audio_track < 0:
-            # a usage mistake, refused before any work as by batch (BatchOptions), not a media error after the probe
-            raise ConfigError(f"--audio-track must be 0 or more (tracks are numbered from 0), not "
-                              f"{self.analysis.audio_track}")
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import numpy as np
 from . import composition, loaders
 from .. import media
 from ..config import PipelineConfig, SpeakersConfig, load_pipeline
-from ..errors import InputError, OutputError
+from ..errors import ConfigError, InputError, OutputError
 from ..models import file_sha256
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_S, GENDERS, STAGE1_LABELS, AnalysisResult, Segment, Source, SAMPLE_RATE
@@ -73,6 +73,14 @@ class AnalysisOptions:
     #: bounds on the automatic speaker count; None: the pipeline's ``speakers.min_speakers`` / ``max_speakers``
     min_speakers: int | None = None
     max_speakers: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.audio_track < 0:
+            # a usage mistake, refused before any work (run and batch alike), not a media error after the probe;
+            # in a batch each file's failure would replace its done run and the next batch would redo the archive
+            raise ConfigError(f"--audio-track must be 0 or more (tracks are numbered from 0), not "
+                              f"{self.audio_track}")
+
 
 def check_input(path: Path) -> Path:
     """Raise :class:`InputError` for paths that cannot be media at all, before ffmpeg is involved."""

@@ -81,11 +81,6 @@ class BatchOptions:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, not {self.engine!r}")
         if self.workers < 1:
             raise ConfigError("--workers must be at least 1")
-        if self.task.analysis.audio_track < 0:
-            # refused here, not file by file: each file's failure would become its current run, in place of a done
-            # one, and the next batch with the right track would redo the whole archive
-            raise ConfigError(f"--audio-track must be 0 or more (tracks are numbered from 0), not "
-                              f"{self.task.analysis.audio_track}")
         if not self.extensions:
             raise ConfigError("no media extensions given")
         if self.scheduler and self.engine != "dask":
