@@ -24,13 +24,18 @@ def _stage1_ensemble(members: tuple[str, ...], stacker: str, members_mean_share:
                                         members_mean_share=members_mean_share)
 
 
-def stage1_model(config: Stage1Config) -> DetectorCombiner | Stage1Ensemble:
+def stage1_model(config: Stage1Config, *, manifest=None) -> DetectorCombiner | Stage1Ensemble:
     """The stage-1 model of ``config``: the trained ensemble, or the hand rule (``model: rule``).
 
     Both are called as ``frame_probabilities(audio, scores) -> (n_frames, 4)`` on any chunk of at least 1 s.
+    ``manifest`` (a :class:`~dramapic.models.Manifest`) loads the ensemble from it instead of the shipped
+    ``models/``, uncached (a stage 1 refitted without a source: :mod:`dramapic.lab.stage1_refits`).
     """
     if config.model == "rule":
         return DetectorCombiner(config)
+    if manifest is not None:
+        return Stage1Ensemble.from_manifest(manifest, members=config.members, stacker=config.stacker,
+                                            members_mean_share=config.members_mean_share)
     return _stage1_ensemble(tuple(config.members), config.stacker, float(config.members_mean_share))
 
 

@@ -205,13 +205,7 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     from ..analysis.stage1 import stage1_frame_labels
 
     cfg = pipeline.stage1
-    if manifest is not None and cfg.model == "ensemble":
-        from ..analysis.stage1 import Stage1Ensemble
-
-        model = Stage1Ensemble.from_manifest(manifest, members=cfg.members, stacker=cfg.stacker,
-                                             members_mean_share=cfg.members_mean_share)
-    else:
-        model = loaders.stage1_model(cfg)
+    model = loaders.stage1_model(cfg, manifest=manifest)
     members = list(getattr(model, "members", ())) if member_check else []
     if member_check and not members:
         raise InputError("the member check needs stage1.model: ensemble")

@@ -119,13 +119,9 @@ def refit_without(*, data: Path, work: Path, voice_sources: Collection[str] = ()
 def _kept_refit(folder: Path, key: Mapping[str, Any]) -> Manifest | None:
     """The refit in ``folder`` when it was fitted from ``key`` and its model manifest reads (each file's sha256 is
     checked when it is loaded); None when it must be fitted (again)."""
-    import json
+    from .timelines import _read_marker
 
-    try:
-        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    if marker != key or not (folder / MANIFEST_NAME).is_file():
+    if _read_marker(folder, MARKER) != key or not (folder / MANIFEST_NAME).is_file():
         return None
     try:
         return load_manifest(folder)
