@@ -157,20 +157,14 @@ def heard_voice_sources(training_data: Mapping[str, Any]) -> frozenset[str]:
 
 
 def folder_sources(root: Path, folder: str) -> frozenset[str]:
-    """The voice sources of a timeline folder's casts: the folder's own source, or for :data:`~dramapic.lab.crosscorpus.MIXED` every source
-    its timelines' recipes name (``NAME.json`` beside ``NAME.labels.csv``; a timeline without one adds none)."""
-    import json
-
-    from .crosscorpus import SOURCES, recipe_sources
+    """The voice sources of a timeline folder's casts: the folder's own source, or for
+    :data:`~dramapic.lab.crosscorpus.MIXED` every source its timelines' recipes name
+    (:func:`~dramapic.lab.crosscorpus.find_timelines`, which refuses a timeline without its recipe)."""
+    from .crosscorpus import SOURCES, find_timelines
 
     if folder in SOURCES:
         return frozenset([folder])
-    out: set[str] = set()
-    for labels in Path(root, folder).glob("*.labels.csv"):
-        recipe = labels.with_name(labels.name[: -len(".labels.csv")] + ".json")
-        if recipe.is_file():
-            out |= set(recipe_sources(json.loads(recipe.read_text(encoding="utf-8"))))
-    return frozenset(out)
+    return frozenset(source for t in find_timelines(root, folders=[folder]) for source in t.sources)
 
 
 def stage1_member_check(*, timelines: Path, pipeline, folders: Sequence[str] | None = None, limit: int | None = None,
