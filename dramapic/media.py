@@ -348,12 +348,9 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         No such audio track, ffmpeg failed, many decoding errors, NaN or infinite samples, or a file that ends
         well before its stated duration.
     """
-    tracks = info.audio_streams
-    if not tracks:
+    if not info.audio_streams:
         raise MediaError(f"{info.path.name} has no audio stream")
-    if not 0 <= audio_track < len(tracks):
-        raise MediaError(f"{info.path.name} has {len(tracks)} audio track(s); --audio-track {audio_track} "
-                         f"does not exist (tracks are numbered from 0)")
+    _check_audio_track(info, audio_track)
     # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
     # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
     # keeps it from filling or trimming anywhere else. asetpts: timestamps regenerated from the sample count, so a
@@ -480,6 +477,29 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
         progress(duration)
 
 
+def _check_audio_track(info: MediaInfo, audio_track: int) -> None:
+    tracks = info.audio_streams
+    if tracks and not 0 <= audio_track < len(tracks):
+        raise MediaError(f"{info.path.name} has {len(tracks)} audio track(s); --audio-track {audio_track} "
+                         f"does not exist (tracks are numbered from 0)")
+
+
+def _audio_maps(info: MediaInfo, audio_track: int) -> list[str]:
+    """Maps for every audio track of input 0, the analysed one first and the only default one.
+
+    The captioned video describes ``audio_track``: a player starts with the default track (the first where none
+    is marked), so that one must be it, or the cues and the card would describe audio the viewer does not hear.
+    The other tracks are kept (a dub, a commentary), after it and no longer default. ``+``/``-`` change the one flag
+    and keep the rest the input had (ffmpeg 5.0 and later; 4.x reads them as default / none)."""
+    _check_audio_track(info, audio_track)
+    count = len(info.audio_streams)
+    order = [audio_track, *(n for n in range(count) if n != audio_track)]
+    maps = [arg for n in order for arg in ("-map", f"0:a:{n}")]
+    flags = [arg for position in range(count)
+             for arg in (f"-disposition:a:{position}", "+default" if position == 0 else "-default")]
+    return maps + flags
+
+
 def _audio_args(info: MediaInfo) -> list[str]:
     if all(stream.codec in MP4_AUDIO_CODECS for stream in info.audio_streams):
         # FLAC in MP4 is still "experimental" to ffmpeg 5.x (Debian 12's): refused without -strict, which the
@@ -492,10 +512,11 @@ def _audio_args(info: MediaInfo) -> list[str]:
 
 
 def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir: Path, preset: str = "veryfast",
-                   crf: int = 20, progress: Callable[[float], None] | None = None) -> None:
+                   crf: int = 20, audio_track: int = 0, progress: Callable[[float], None] | None = None) -> None:
     """Re-encode the first video stream with ``subtitles`` (an ASS or SRT file) drawn by libass.
 
-    The audio streams are copied as they are (re-encoded to AAC only where MP4 cannot hold the codec).
+    The audio streams are copied as they are (re-encoded to AAC only where MP4 cannot hold the codec), the analysed
+    ``audio_track`` first and the default one (:func:`_audio_maps`).
     ``fonts_dir`` is passed to libass so rendering uses the bundled fonts, never the system's.
     """
     import ffmpeg  # ffmpeg-python: builds the filter graph and escapes the paths inside it
@@ -518,7 +539,7 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
                           movflags="+faststart", f="mp4", fps_mode="vfr", enc_time_base="1/90000")
     args = graph.compile(cmd=ffmpeg_exe())
     # ffmpeg-python knows nothing of copying the input's audio; splice the maps in before the output path
-    extra = ["-map", "0:a?", *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
+    extra = [*_audio_maps(info, audio_track), *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
     # -v error: stderr holds errors only, never the input's banner (a title saying "File too large" would read as
     # a full disk) nor the build's progress lines; the progress comes from -progress on stdout
     args = [args[0], "-hide_banner", "-nostdin", "-y", "-v", "error", *args[1:-1], *extra, *_progress_args(),
@@ -527,14 +548,16 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
                        progress=progress)
 
 
-def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: str = "und") -> None:
-    """Copy video and audio untouched into MP4 and add ``subtitles`` (SRT) as a mov_text stream."""
+def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: str = "und",
+                  audio_track: int = 0) -> None:
+    """Copy video and audio untouched into MP4 and add ``subtitles`` (SRT) as a mov_text stream; the analysed
+    ``audio_track`` comes first and is the default one (:func:`_audio_maps`)."""
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to add subtitles to")
     # -f srt: an SRT without cues (a silent file) is an empty file, which ffmpeg would not recognise by probing
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-sub_charenc", "UTF-8", "-f", "srt", "-i", file_arg(subtitles),
-            "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-map", "1:s:0",
+            "-map", f"0:v:{info.video_streams[0].index}", *_audio_maps(info, audio_track), "-map", "1:s:0",
             "-c:v", "copy", *_audio_args(info), "-c:s", "mov_text",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
             "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", file_arg(output)]

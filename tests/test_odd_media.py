@@ -15,8 +15,12 @@ import numpy as np
 import pytest
 
 from dramapic import media
+from dramapic import run as run_module
+from dramapic.analysis.analyze import AnalysisOptions
 from dramapic.errors import InputError, MediaError, OutputError
-from helpers import REPO, SAMPLE, tone
+from dramapic.result import Segment
+from dramapic.run import RunOptions
+from helpers import REPO, SAMPLE, make_result, tone
 
 
 def dramapic(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -366,3 +370,43 @@ def test_audio_that_ends_before_the_video_is_analysed_but_a_cut_file_is_refused(
     cut.write_bytes(data[: len(data) // 2])
     with pytest.raises(MediaError, match="truncated"):
         media.decode_audio(media.probe(cut))
+
+
+# -- the analysed audio track is the one the captioned video plays ----------------------------------------------------
+
+def _default_audio(path: Path) -> list[str]:
+    """The audio stream lines of ``ffmpeg -i``'s banner marked ``(default)`` (every build prints the flag there,
+    ffprobe or not)."""
+    # exits 1 (no output file given) after printing the banner
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", media.file_arg(path)],
+                          check=False, capture_output=True, text=True)
+    return [ln.strip() for ln in done.stderr.splitlines() if ": Audio: " in ln and "(default)" in ln]
+
+
+def _pitch(info: media.MediaInfo, track: int) -> int:
+    audio = media.decode_audio(info, audio_track=track)[:16000]
+    return int(np.argmax(np.abs(np.fft.rfft(audio))))  # 1 s of audio: bin = Hz
+
+
+@pytest.mark.parametrize("video", ["burn", "soft"])
+def test_the_captioned_video_plays_the_audio_track_that_was_analysed_first_and_keeps_the_other(
+        tmp_path: Path, monkeypatch, video: str):
+    # a Korean track (300 Hz) that the input marks as its default, and an English one (1200 Hz) to analyse
+    source = tmp_path / "dub.mp4"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10:duration=1", "-f", "lavfi", "-i",
+           "sine=frequency=300:duration=1", "-f", "lavfi", "-i", "sine=frequency=1200:duration=1", "-map", "0",
+           "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           "-metadata:s:a:0", "language=kor", "-metadata:s:a:1", "language=eng", str(source))
+    assert ["(kor)" in line for line in _default_audio(source)] == [True]
+    result = make_result([Segment(0.0, 1.0, "voice", 0.9, {"voice": 0.9})])  # cues within the 1 s video
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: result)
+    done = run_module.run(source, options=RunOptions(output_dir=tmp_path / "out", video=video,
+                                                     analysis=AnalysisOptions(audio_track=1)))
+    captioned = done.files["video"]
+    # the analysed track first and the only default one, so a player starts with what the cues describe ...
+    defaults = _default_audio(captioned)
+    assert len(defaults) == 1 and "(eng)" in defaults[0], defaults
+    info = media.probe(captioned)
+    assert _pitch(info, 0) == pytest.approx(1200, abs=5)
+    # ... and the other track is still there to switch to
+    assert len(info.audio_streams) == 2 and _pitch(info, 1) == pytest.approx(300, abs=5)
