@@ -127,7 +127,30 @@ def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Pa
             _write_video(info, result, temporary, pipeline, options, progress)
             timings["video"] = time.perf_counter() - clock
         files = dict(zip(temporary, outputs.commit()))
+        if options.overwrite and not want_video:
+            notes.extend(_remove_older_video(source, options))
     return RunOutputs(result=result, files=files, notes=tuple(notes), timings=timings)
+
+
+def _remove_older_video(source: Path, options: RunOptions) -> list[str]:
+    """Remove the captioned video an earlier run of ``source`` left where this one (which writes none) has just
+    replaced the SRT, JSON and RTTM; a note saying what became of it.
+
+    Left there, it would sit beside the new outputs and show the older analysis. Only under ``--overwrite`` (the
+    user gave leave to replace this run's outputs, and that video is one of them) and only that exact name, never
+    the input itself (a hard link to it)."""
+    video = output_paths(source, options, with_video=True)["video"]
+    try:
+        if video.is_dir() or not os.path.lexists(video) or (video.exists() and os.path.samefile(video, source)):
+            return []
+        video.unlink()
+    except FileNotFoundError:  # removed meanwhile
+        return []
+    except OSError as err:  # the new outputs are published: not a failure of the run, but not left unsaid
+        return [(f"could not remove {video}, the captioned video of an earlier run ({err.strerror or err}): it "
+                 f"does not show this analysis")]
+    log.info("removed %s, the captioned video of an earlier run: this run wrote no video", video)
+    return [f"removed {video}, the captioned video of an earlier run (this run wrote no video)"]
 
 
 def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[str, Path],

@@ -1,0 +1,42 @@
+"""``run()``'s handling of its output folder: what an earlier run left there, and names that clash. The analysis
+is replaced by a fixed result, so these tests take the time of writing the outputs only."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from helpers import SAMPLE, make_result
+
+from dramapic import run as run_module
+from dramapic.run import RunOptions
+
+
+@pytest.fixture
+def no_analysis(monkeypatch):
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result())
+
+
+def test_overwrite_without_a_video_removes_the_earlier_runs_captioned_video_and_nothing_else(tmp_path: Path,
+                                                                                                no_analysis):
+    out = tmp_path / "out"
+    out.mkdir()
+    older = out / "drama_sample.dramapic.mp4"  # burned by an earlier run, from its analysis
+    older.write_bytes(b"the older analysis")
+    others = ["drama_sample.mp4", "drama_sample.dramapic.mp4.bak", "other.dramapic.mp4", "drama_sample.mkv"]
+    for name in others:
+        (out / name).write_bytes(b"not this run's")
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none", overwrite=True))
+    # the folder holds one run's outputs: no captioned video of another analysis beside the new JSON
+    assert not older.exists()
+    assert sorted(os.listdir(out)) == sorted([*others, "drama_sample.srt", "drama_sample.dramapic.json",
+                                              "drama_sample.rttm"])
+    assert [note for note in done.notes if str(older) in note and "removed" in note], done.notes
+
+
+def test_without_overwrite_an_earlier_captioned_video_is_left_alone(tmp_path: Path, no_analysis):
+    older = tmp_path / "drama_sample.dramapic.mp4"
+    older.write_bytes(b"the older analysis")
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
+    assert older.read_bytes() == b"the older analysis" and not done.notes
