@@ -8,6 +8,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import math
 import os
 import re
 import tempfile
@@ -299,9 +300,10 @@ class ResultWriter:
         self.language = language
 
     def write(self, result: AnalysisResult, path: Path) -> None:
+        text = self.render(result)  # before the file is opened: a result the format refuses leaves no empty file
         try:
             with open(path, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(self.render(result))
+                handle.write(text)
         except OSError as err:  # a full disk or a vanished folder is the output's problem, said in one line
             raise OutputError(f"cannot write {_final_name(Path(path))} in {Path(path).parent}: {_reason(err)}") \
                 from None
@@ -348,11 +350,31 @@ class VttWriter(ResultWriter):
         return "\n".join(lines)
 
 
+def _not_finite(data, where: str = "") -> str | None:
+    """Where the first NaN or infinity in ``data`` (a JSON tree) is: ``segments[1].confidence = nan``."""
+    if isinstance(data, float) and not math.isfinite(data):
+        return f"{where or 'the value'} = {data}"
+    children = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, (list, tuple)) else ()
+    for key, value in children:
+        found = _not_finite(value, f"{where}[{key}]" if isinstance(key, int) else f"{where}.{key}".lstrip("."))
+        if found:
+            return found
+    return None
+
+
 class JsonWriter(ResultWriter):
     extension = "json"
 
     def render(self, result: AnalysisResult) -> str:
-        return json.dumps(result.to_dict(), indent=2, ensure_ascii=False) + "\n"
+        data = result.to_dict()
+        try:
+            # NaN and Infinity are not JSON: Python would write them, and strict readers (dramapic report among
+            # them) would refuse the file later, far from the run that made it
+            return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except ValueError:
+            where = _not_finite(data) or "a value"
+            raise OutputError(f"cannot write the JSON output: {where} is not a finite number (NaN and infinity are "
+                              f"not JSON)") from None
 
 
 class RttmWriter(ResultWriter):

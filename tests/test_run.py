@@ -10,6 +10,8 @@ import pytest
 from helpers import SAMPLE, make_result
 
 from dramapic import run as run_module
+from dramapic.errors import OutputError
+from dramapic.result import Segment
 from dramapic.run import RunOptions
 
 
@@ -40,3 +42,12 @@ def test_without_overwrite_an_earlier_captioned_video_is_left_alone(tmp_path: Pa
     older.write_bytes(b"the older analysis")
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
     assert older.read_bytes() == b"the older analysis" and not done.notes
+
+
+def test_a_result_holding_nan_is_one_output_error_and_leaves_nothing(tmp_path: Path, monkeypatch):
+    nan = make_result([Segment(0.0, 1.0, "voice", 0.9, {"voice": float("nan")})])
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: nan)
+    out = tmp_path / "new"
+    with pytest.raises(OutputError, match=r"segments\[0\]\.scores\.voice = nan is not a finite number"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none"))
+    assert not out.exists()  # no output, no temporary, not the folder the run made for them

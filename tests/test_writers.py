@@ -5,7 +5,7 @@ import pysrt
 import pytest
 
 from dramapic.errors import OutputError
-from dramapic.result import AnalysisResult
+from dramapic.result import AnalysisResult, Segment
 from dramapic.writers import OutputSet, cue_text, get_writer
 from helpers import make_result
 
@@ -61,6 +61,17 @@ def test_json_round_trips():
     data = json.loads(get_writer("json").render(result))
     assert data["schema"] == "dramapic/1"
     assert AnalysisResult.from_dict(data).to_dict() == data
+
+
+@pytest.mark.parametrize(("value", "where"), [(float("nan"), r"segments\[0\]\.confidence = nan"),
+                                             (float("inf"), r"segments\[0\]\.confidence = inf")])
+def test_json_refuses_nan_and_infinity_in_one_typed_error_and_writes_no_file(tmp_path: Path, value, where):
+    # Python's json writes NaN and Infinity; they are not JSON, and dramapic report refuses such a file
+    result = make_result([Segment(0.0, 1.0, "voice", value, {"voice": 0.9})])
+    path = tmp_path / "movie.dramapic.json"
+    with pytest.raises(OutputError, match=rf"cannot write the JSON output: {where} is not a finite number"):
+        get_writer("json").write(result, path)
+    assert os.listdir(tmp_path) == []  # not even an empty file
 
 
 def test_unknown_format():
