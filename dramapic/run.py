@@ -22,7 +22,7 @@ from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
-from .writers import CUE_WORDS, OutputSet, get_writer, make_output_dir, remove_made_dirs
+from .writers import CUE_WORDS, OutputSet, case_twin, get_writer, make_output_dir, remove_made_dirs
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +91,14 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         if final.exists() and os.path.samefile(final, source):
             raise OutputError(f"the output {final} is the input itself; write the outputs elsewhere (-o DIR) or "
                               f"rename the input")
+        # EP01.mp4's outputs are ep01.mp4's too where case is ignored (macOS, Windows, SMB shares): --overwrite gives
+        # leave to replace this input's outputs, not another's; refused on any file system, so that the folder stays
+        # whole when copied to such a share
+        twin = case_twin(final)
+        if twin:
+            raise OutputError(f"the output {final.name} would replace {twin} in {final.parent}: names that differ "
+                              f"only in case are one file on macOS and Windows (write the outputs elsewhere with "
+                              f"-o DIR, or rename the input)")
     created = make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
     try:
         return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)
@@ -141,7 +149,8 @@ def _remove_older_video(source: Path, options: RunOptions) -> list[str]:
     the input itself (a hard link to it)."""
     video = output_paths(source, options, with_video=True)["video"]
     try:
-        if video.is_dir() or not os.path.lexists(video) or (video.exists() and os.path.samefile(video, source)):
+        if video.is_dir() or not os.path.lexists(video) or (video.exists() and os.path.samefile(video, source)) \
+                or case_twin(video):  # EP01.dramapic.mp4, which "ep01.dramapic.mp4" opens where case is ignored
             return []
         video.unlink()
     except FileNotFoundError:  # removed meanwhile

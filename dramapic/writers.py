@@ -12,6 +12,7 @@ import math
 import os
 import re
 import tempfile
+import unicodedata
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -89,6 +90,28 @@ def temporary_stem(final: Path, *, limit: int = 255) -> str:
     tag = "~" + hashlib.sha1(stem.encode()).hexdigest()[:8]
     cut = stem.encode()[:max(0, budget - len(tag))].decode("utf-8", "ignore")
     return cut + tag
+
+
+def name_key(name: str) -> str:
+    """``name`` as a case-insensitive file system compares it (macOS, Windows, and SMB or exFAT shares mounted
+    anywhere): case folded and Unicode-normalised (macOS keeps Hangul decomposed), so ``EP01.srt`` and ``ep01.srt``
+    give one key, whichever file system this machine has."""
+    return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
+
+
+def case_twin(path: Path) -> str | None:
+    """The name in ``path``'s folder that differs from ``path``'s only by case (``EP01.srt`` for ``ep01.srt``): on
+    a case-insensitive file system the one file both names open. ``None`` when there is none, when the folder
+    lists ``path`` itself, or cannot be read."""
+    try:
+        names = os.listdir(path.parent)
+    except OSError:
+        return None
+    exact = unicodedata.normalize("NFC", path.name)
+    if any(unicodedata.normalize("NFC", n) == exact for n in names):  # there by its own name (a case-sensitive one)
+        return None
+    key = name_key(path.name)
+    return next((n for n in sorted(names) if name_key(n) == key), None)
 
 
 class OutputSet:

@@ -4,6 +4,7 @@ is replaced by a fixed result, so these tests take the time of writing the outpu
 from __future__ import annotations
 
 import os
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from dramapic import run as run_module
 from dramapic.errors import OutputError
 from dramapic.result import Segment
 from dramapic.run import RunOptions
+from dramapic.writers import case_twin
 
 
 @pytest.fixture
@@ -51,3 +53,24 @@ def test_a_result_holding_nan_is_one_output_error_and_leaves_nothing(tmp_path: P
     with pytest.raises(OutputError, match=r"segments\[0\]\.scores\.voice = nan is not a finite number"):
         run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none"))
     assert not out.exists()  # no output, no temporary, not the folder the run made for them
+
+
+def test_an_output_named_like_another_inputs_but_for_case_is_refused_before_any_work(tmp_path: Path, monkeypatch):
+    # DRAMA_SAMPLE.mp4's subtitles, where drama_sample.mp4's go: one file on macOS and Windows (whatever this
+    # machine's file system), which --overwrite gives no leave to replace
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
+    other = tmp_path / "DRAMA_SAMPLE.srt"
+    other.write_text("another input's subtitles")
+    with pytest.raises(OutputError, match="drama_sample.srt would replace DRAMA_SAMPLE.srt .*differ only in case"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
+    assert os.listdir(tmp_path) == ["DRAMA_SAMPLE.srt"] and other.read_text() == "another input's subtitles"
+
+
+def test_case_twin_finds_the_name_a_case_insensitive_file_system_would_open(tmp_path: Path):
+    (tmp_path / "EP01.srt").write_text("x")
+    assert case_twin(tmp_path / "ep01.srt") == "EP01.srt"
+    assert case_twin(tmp_path / "EP01.srt") is None  # the file itself
+    assert case_twin(tmp_path / "ep02.srt") is None
+    nfd = unicodedata.normalize("NFD", "드라마.srt")  # as macOS stores Hangul
+    (tmp_path / nfd).write_text("x")
+    assert case_twin(tmp_path / unicodedata.normalize("NFC", "드라마.srt")) is None  # the same name to the user

@@ -30,6 +30,7 @@ from ..analysis.analyze import AnalysisOptions
 from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
+from ..writers import name_key
 from .store import DB_NAME, BatchLock, RunRecord, Store
 
 log = logging.getLogger(__name__)
@@ -248,6 +249,8 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     # other filters must give ep1.mp4 and ep1.mkv the same separate output folders, not one shared folder
     media_like = extensions | _normalise_extensions(DEFAULT_EXTENSIONS)
     stems: dict[tuple[str, str], int] = {}
+    # the same (folder, stem) pairs as a case-insensitive file system sees them: name_key -> the exact pairs
+    slots: dict[tuple[str, str], set[tuple[str, str]]] = {}
     found = []
 
     def walk_error(err: OSError) -> None:
@@ -272,6 +275,7 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
                 continue
             key = (PurePosixPath(rel).parent.as_posix(), path.stem)
             stems[key] = stems.get(key, 0) + 1
+            slots.setdefault(_slot(key), set()).add(key)
             if suffix not in extensions:
                 continue
             if options.include and not _matches(rel, options.include):
@@ -286,18 +290,30 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
             if not path.is_file():
                 continue
             found.append((path, rel, stat))
-    return _with_output_dirs(found, stems)
+    return _with_output_dirs(found, stems, slots)
 
 
-def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]],
-                      stems: dict[tuple[str, str], int]) -> list[ArchiveFile]:
+def _slot(key: tuple[str, str]) -> tuple[str, str]:
+    return name_key(key[0]), name_key(key[1])
+
+
+def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]], stems: dict[tuple[str, str], int],
+                      slots: dict[tuple[str, str], set[tuple[str, str]]]) -> list[ArchiveFile]:
     # Outputs are named after the file's stem (run.output_paths). Two files of one folder with the same stem
     # (ep1.mp4 and ep1.mkv) would overwrite each other's outputs: those get a folder of their own, "ep1.mkv.d/".
+    # Where only case tells them apart (EP01.mp4 and ep01.mp4, or Season1/x.mp4 and season1/x.mp4) the outputs are
+    # one file on a case-insensitive file system (an output folder on a macOS, Windows or SMB share), and so are
+    # "EP01.mp4.d/" and "ep01.mp4.d/": each gets a folder named with a hash of its exact path, which no folding of
+    # case merges, and which the same file gets again in every batch
     files = []
     for path, rel, stat in sorted(found, key=lambda f: f[1]):
         parent = PurePosixPath(rel).parent
+        key = (parent.as_posix(), path.stem)
         output_dir = "" if parent.as_posix() == "." else parent.as_posix()
-        if stems[(parent.as_posix(), path.stem)] > 1:
+        if len(slots[_slot(key)]) > 1:
+            tag = hashlib.sha1(rel.encode("utf-8")).hexdigest()[:8]
+            output_dir = (parent / f"{path.name}.{tag}.d").as_posix().removeprefix("./")
+        elif stems[key] > 1:
             output_dir = (parent / f"{path.name}.d").as_posix().removeprefix("./")
         files.append(ArchiveFile(path=path, rel=rel, size=stat.st_size, mtime_ns=stat.st_mtime_ns,
                                  output_dir=output_dir))

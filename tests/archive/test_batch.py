@@ -7,6 +7,7 @@ test-pattern videos, plus one file of random bytes named like a video.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -28,6 +29,7 @@ from dramapic.archive.store import DB_NAME, Store
 from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, make_archive, runs_table,
                      validate_contract)
 from dramapic.result import SAMPLE_RATE
+from dramapic.writers import name_key
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +95,27 @@ def test_filters_do_not_change_where_same_stem_files_write(tmp_path):
     only_mkv = {f.rel: f.output_dir for f in find_media(tmp_path, BatchOptions(extensions=("mkv",)))}
     assert only_mp4 == {"a/ep1.mp4": "a/ep1.mp4.d", "a/ep2.mp4": "a"}
     assert only_mkv == {"a/ep1.mkv": "a/ep1.mkv.d"}
+
+
+def test_names_that_differ_only_in_case_never_share_an_output(tmp_path):
+    # one file each where case is ignored (the output folder on a macOS, Windows or SMB share), whatever this
+    # machine's file system: EP01's outputs must not be replaced by ep01's, nor Season1's by season1's
+    rels = ("a/EP01.mp4", "a/ep01.mkv", "Season1/x.mp4", "season1/X.mp4", "a/ep02.mp4", "b/ep1.mp4", "b/ep1.mkv")
+    for rel in rels:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"x")
+    if len(list(tmp_path.rglob("*.*"))) < len(rels):
+        pytest.skip("this file system ignores case: the archive cannot hold both names")
+    found = {f.rel: f.output_dir for f in find_media(tmp_path)}
+    outputs = [name_key(f"{found[rel]}/{Path(rel).stem}.srt") for rel in rels]
+    assert len(set(outputs)) == len(rels), found
+    # a folder of their own, named with a hash of the exact path ("EP01.mp4.d" and "ep01.mp4.d" would be one)
+    assert found["a/EP01.mp4"] == f"a/EP01.mp4.{hashlib.sha1(b'a/EP01.mp4').hexdigest()[:8]}.d"
+    assert len({name_key(found[rel]) for rel in ("Season1/x.mp4", "season1/X.mp4")}) == 2
+    # the same folders whatever the filters; the others' are as before
+    assert {f.rel: f.output_dir for f in find_media(tmp_path, BatchOptions(include=("a/*.mp4",)))} == \
+        {"a/EP01.mp4": found["a/EP01.mp4"], "a/ep02.mp4": "a"}
+    assert (found["b/ep1.mp4"], found["b/ep1.mkv"]) == ("b/ep1.mp4.d", "b/ep1.mkv.d")
 
 
 def test_a_name_that_is_not_utf8_is_skipped_with_a_warning(tmp_path, caplog):
