@@ -208,3 +208,22 @@ def assert_consistent(out: Path, *, good: set[str]) -> None:
             assert n_segments == len(data["segments"]) and n_summaries == 1
     leftovers = [p for p in out.rglob("*") if ".part" in p.name]
     assert leftovers == []
+
+
+def fake_done_worker(path, out_dir, *, rel, pipeline, options):
+    """A batch worker that succeeds at once: what ``process_file`` returns (a small result, its JSON written,
+    keyed like a real run so later batches skip it), without the analysis."""
+    from dramapic.archive.batch import FileOutcome, expected_models, file_key
+    from dramapic.models import file_sha256
+
+    sha = file_sha256(path)
+    models = expected_models(pipeline)
+    result = make_archive_result(rel).to_dict()
+    result["source"]["sha256"], result["models"] = sha, [dict(m) for m in models]
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    output = Path(out_dir) / (Path(rel).stem + ".dramapic.json")
+    output.write_text(json.dumps(result), encoding="utf-8")
+    now = time.time()
+    return FileOutcome(rel=rel, status="done", key=file_key(sha, pipeline, models, options), sha256=sha,
+                       started=now, finished=now, seconds=1.0, worker="test:1", result=result,
+                       outputs={"json": str(output)})

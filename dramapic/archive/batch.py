@@ -31,7 +31,7 @@ from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..writers import name_key
-from .store import DB_NAME, BatchLock, RunRecord, Store
+from .store import DB_NAME, BatchLock, KnownRun, RunRecord, Store
 
 log = logging.getLogger(__name__)
 
@@ -395,7 +395,8 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
     A file whose size and mtime match the database reuses its recorded sha256; any other known file is hashed
     again (a touched but unchanged file is still skipped). A file the database has never seen is processed
     without hashing it here (its worker does). Skipped: an up-to-date ``done`` run whose outputs are all still
-    there, and an up-to-date ``failed`` run unless ``retry_failed``.
+    there, and an up-to-date ``failed`` run unless ``retry_failed`` (also the failed redo of a finished file, which
+    leaves the finished run current: see :meth:`Store.record`).
     """
     from ..models import file_sha256
 
@@ -417,15 +418,28 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
                 continue
             if (known.size, known.mtime_ns, known.sha256) != (item.size, item.mtime_ns, sha):
                 store.note_file(item.rel, size=item.size, mtime_ns=item.mtime_ns, sha256=sha)
-        current = models_current(run.models, installed) and file_key(sha, pipeline, run.models,
-                                                                       options.task) == run.key
-        if not current:
-            items.append(PlanItem(item, "run", "changed"))
+        def up_to_date(run: KnownRun) -> bool:
+            return models_current(run.models, installed) and file_key(sha, pipeline, run.models,
+                                                                      options.task) == run.key
+
+        if not up_to_date(run):
+            # a finished file whose redo failed stays done (Store.record), its failure in a row of its own: skipped
+            # like any failure until --retry-failed, not redone by every batch
+            failed = (next((r for r in store.failed_runs(known.id) if up_to_date(r)), None)
+                      if run.status == "done" else None)
+            if failed is None:
+                items.append(PlanItem(item, "run", "changed"))
+            else:
+                items.append(PlanItem(item, "run", "retry", failed.key) if options.retry_failed
+                             else PlanItem(item, "skip", "failed earlier", failed.key))
         elif run.status == "done":
             if _outputs_present(run.outputs, out_dir):
                 items.append(PlanItem(item, "skip", "done", run.key))
-            else:
+            elif run.error is None:
                 items.append(PlanItem(item, "run", "outputs missing", run.key))
+            else:  # redoing its missing outputs failed already (the error is on the run it kept)
+                items.append(PlanItem(item, "run", "retry", run.key) if options.retry_failed
+                             else PlanItem(item, "skip", "failed earlier", run.key))
         elif options.retry_failed:
             items.append(PlanItem(item, "run", "retry", run.key))
         else:

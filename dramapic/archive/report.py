@@ -455,6 +455,15 @@ def render_html(data: ReportData) -> str:
         table += f'<p class="note">{_e(failed_note)}</p>' if failed_note else ""
     else:
         table = '<p class="sub ok">No failed files.</p>'
+    # a finished file whose redo failed is still done, with its earlier result (Store.record): listed apart, so
+    # that neither its result nor the failure goes unseen
+    kept = [v for v in done if v.error or v.error_type]
+    if kept:
+        listed, kept_note = _limited(kept)
+        table += (f'<h3 id="redo-failed">Redone and failed, earlier result kept ({len(kept)})</h3>'
+                  + _table(("file", "error", "message", "attempts"),
+                           [(v.path, v.error_type or "", v.error or "", v.attempts) for v in listed], numeric=(3,)))
+        table += f'<p class="note">{_e(kept_note)}</p>' if kept_note else ""
     sections.append(f'<section id="failed"><h2>Failed files ({len(failed)})</h2>{table}</section>')
 
     # every video

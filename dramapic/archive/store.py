@@ -232,7 +232,7 @@ class VideoRecord:
     seconds: float | None = None            # wall-clock processing time
     finished: float | None = None            # unix time
     worker: str = ""
-    error_type: str | None = None
+    error_type: str | None = None           # failed: why; done: why a later redo failed (this result was kept)
     error: str | None = None
     attempts: int = 1
 
@@ -436,10 +436,18 @@ class Store:
         A second record for the same (file, key) replaces the first one's row and children (a retried failure,
         or a file redone because its outputs went missing): there is never more than one row per (file, key).
 
+        A failure never takes the place of a ``done`` run that is the file's current one (a finished file redone
+        because its content, pipeline, models or options changed, or its outputs went missing, whose redo failed).
+        A failed run renames no output into place, so the finished run's outputs are still the ones in ``OUT_DIR``:
+        it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error`` (a
+        successful redo clears them). A failure under another key also gets a row of its own (what
+        :func:`~dramapic.archive.batch.plan_batch` skips until ``--retry-failed``); one under the done run's own key
+        only counts as an attempt of that run.
+
         Returns
         -------
         int
-            The run id.
+            The id of the run recorded, or of the done run that stays current when a redo under its own key failed.
         """
         now = time.time()
         with self._transaction():
@@ -449,6 +457,18 @@ class Store:
                 "sha256 = coalesce(excluded.sha256, files.sha256), last_seen = excluded.last_seen",
                 (record.path, record.size, record.mtime_ns, record.sha256, now, now))
             file_id = self._db.execute("SELECT id FROM files WHERE path = ?", (record.path,)).fetchone()[0]
+            finished = None
+            if record.status == "failed":
+                finished = self._db.execute(
+                    "SELECT r.id, r.key FROM files f JOIN runs r ON r.id = f.current_run_id "
+                    "WHERE f.id = ? AND r.status = 'done'", (file_id,)).fetchone()
+            if finished is not None:
+                same_key = finished["key"] == record.key
+                self._db.execute("UPDATE runs SET error_type = ?, error = ?, attempts = attempts + ? WHERE id = ?",
+                                 (record.error_type or "Error", record.error or record.error_type or "failed",
+                                  int(same_key), finished["id"]))
+                if same_key:
+                    return int(finished["id"])
             values = dict(
                 file_id=file_id, key=record.key, batch_id=batch_id, status=record.status, sha256=record.sha256,
                 pipeline_name=record.pipeline_name, pipeline_version=record.pipeline_version,
@@ -469,8 +489,16 @@ class Store:
                 self._db.execute(f"DELETE FROM {table} WHERE run_id = ?", (run_id,))
             if record.result is not None:
                 self._insert_result(run_id, record.result)
-            self._db.execute("UPDATE files SET current_run_id = ? WHERE id = ?", (run_id, file_id))
+            if finished is None:
+                self._db.execute("UPDATE files SET current_run_id = ? WHERE id = ?", (run_id, file_id))
         return int(run_id)
+
+    def failed_runs(self, file_id: int) -> list[KnownRun]:
+        """The file's failed runs, newest first (a failed redo of a finished file is one, though not current)."""
+        with self._reading():
+            rows = self._db.execute("SELECT * FROM runs WHERE file_id = ? AND status = 'failed' "
+                                    "ORDER BY finished DESC, id DESC", (file_id,)).fetchall()
+            return [_known_run(row) for row in rows]
 
     def _insert_result(self, run_id: int, result: AnalysisResult) -> None:
         self._db.executemany(
@@ -523,7 +551,8 @@ class Store:
                     unknown_seconds=row["unknown_seconds"],
                     n_speakers=row["n_speakers"] if row["speakers_known"] else None,
                     speakers=tuple(speakers.get(row["run_id"], ())),
-                    genre=row["genre"], genre_confidence=row["genre_confidence"]))
+                    genre=row["genre"], genre_confidence=row["genre_confidence"],
+                    error_type=row["error_type"], error=row["error"]))  # a redo of it that failed, if any
             else:
                 records.append(VideoRecord(**common, error_type=row["error_type"], error=row["error"]))
         return records

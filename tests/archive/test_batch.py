@@ -26,8 +26,8 @@ from dramapic.archive.batch import (BatchOptions, TaskOptions, expected_key, fil
 from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError, InputError
 from dramapic.archive.store import DB_NAME, Store
-from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, make_archive, runs_table,
-                     validate_contract)
+from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, fake_done_worker, make_archive,
+                     runs_table, validate_contract)
 from dramapic.result import SAMPLE_RATE
 from dramapic.writers import name_key
 
@@ -470,3 +470,90 @@ def test_quiet_batch_still_names_the_files_that_failed(tmp_path):
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "broken.mp4" in lines[0] and "not a media file" in lines[0], done.stderr
 
+
+
+# -- a failed redo of a finished file ---------------------------------------------------------------------------
+
+def _redo_fails(path, out_dir, *, rel, pipeline, options):
+    """ep1's worker dies (the engine reports an exception); ep2's returns a failure, as process_file does."""
+    if rel == "ep1.mp4":
+        raise RuntimeError("worker lost")
+    from dramapic.archive.batch import FileOutcome
+
+    now = time.time()
+    return FileOutcome(rel=rel, status="failed", key=expected_key(file_sha256_of(path), pipeline, options),
+                       sha256=file_sha256_of(path), started=now, finished=now, seconds=0.5, worker="test:2",
+                       error_type="MediaError", error="ffmpeg crashed on the redo")
+
+
+def file_sha256_of(path) -> str:
+    from dramapic.models import file_sha256
+
+    return file_sha256(path)
+
+
+def test_a_failed_redo_keeps_the_earlier_success(tmp_path, monkeypatch):
+    # ep1 is redone because its content changed (a new key), ep2 because its outputs went missing (its own key);
+    # both redos fail: the finished runs stay current and whole (their outputs are still the ones in OUT_DIR), the
+    # failure is noted, and the next batch skips them as failed until --retry-failed
+    from dramapic.archive.report import write_report
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("ep1.mp4", "ep2.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    first = {r["path"]: r for r in runs_table(out / DB_NAME)}
+    (archive / "ep1.mp4").write_bytes(b"new content" * 100)
+    (out / "ep2.dramapic.json").unlink()
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", _redo_fails)
+    redo = run_batch(archive, out)
+    assert (redo.done, redo.failed) == (0, 2)
+    runs = runs_table(out / DB_NAME)
+    with Store.open(out / DB_NAME) as store:
+        for path in ("ep1.mp4", "ep2.mp4"):
+            current = store.run_by_id(store.known_file(path).current_run_id)
+            assert current.status == "done" and current.id == first[path]["id"]
+            assert store.query("SELECT count(*) FROM summaries WHERE run_id = ?", (current.id,))[0][0] == 1
+            assert store.query("SELECT count(*) FROM segments WHERE run_id = ?", (current.id,))[0][0] > 0
+        videos = {v.path: v for v in store.videos()}
+    assert {v.status for v in videos.values()} == {"done"}
+    assert videos["ep1.mp4"].error_type == "RuntimeError" and "worker lost" in videos["ep1.mp4"].error
+    assert videos["ep2.mp4"].error == "ffmpeg crashed on the redo" and videos["ep2.mp4"].attempts == 2
+    assert videos["ep2.mp4"].duration == 60.0 and videos["ep2.mp4"].genre == "drama"
+    ep1 = [r for r in runs if r["path"] == "ep1.mp4"]  # the failure under the new content's key: a row of its own
+    assert [r["status"] for r in ep1] == ["done", "failed"] and ep1[0]["key"] != ep1[1]["key"]
+    assert len([r for r in runs if r["path"] == "ep2.mp4"]) == 1
+
+    # reported as done with their result, the failed redo shown apart
+    outputs = write_report(out, parquet=False)
+    page = outputs.html.read_text(encoding="utf-8")
+    assert "Failed files (0)" in page and "Redone and failed, earlier result kept (2)" in page
+    assert "All videos (2)" in page and "ffmpeg crashed on the redo" in page
+    import csv
+
+    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+        rows = {r["path"]: r for r in csv.DictReader(handle)}
+    assert rows["ep1.mp4"]["status"] == "done" and float(rows["ep1.mp4"]["duration_s"]) == 60.0
+    assert rows["ep2.mp4"]["error"] == "ffmpeg crashed on the redo"
+
+    # the next batch skips them like any failure; --retry-failed redoes them, and a success clears the note
+    def must_not_run(*args, **kwargs):
+        raise AssertionError(f"re-processed {kwargs.get('rel')}")
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", must_not_run)
+    again = run_batch(archive, out)
+    assert (again.done, again.failed, again.failed_earlier) == (0, 0, 2)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    retried = run_batch(archive, out, options=BatchOptions(retry_failed=True))
+    assert (retried.done, retried.failed) == (2, 0)
+    with Store.open(out / DB_NAME) as store:
+        videos = {v.path: v for v in store.videos()}
+        assert all(v.status == "done" and v.error is None for v in videos.values())
+        ep1 = store.run_by_id(store.known_file("ep1.mp4").current_run_id)
+    assert ep1.id != first["ep1.mp4"]["id"] and ep1.key != first["ep1.mp4"]["key"]  # the new content's run
+    assert (out / "ep2.dramapic.json").is_file()
+    assert run_batch(archive, out).skipped == 2
