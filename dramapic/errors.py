@@ -37,3 +37,10 @@ class OutputError(DramapicError):
     """Outputs cannot be written: the directory is not writable, or files exist and --overwrite was not given."""
 
     exit_code = 6
+
+
+class EngineError(DramapicError):
+    """The Dask or Ray cluster a batch runs on was lost mid-batch (scheduler gone, connection closed, the cluster's
+    own processes died): not any one file's failure. What finished before is recorded; the next batch goes on."""
+
+    exit_code = 7

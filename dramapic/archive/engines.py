@@ -31,7 +31,7 @@ import signal
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from ..config import PipelineConfig
-from ..errors import ConfigError
+from ..errors import ConfigError, EngineError
 from ..lifecycle import run_task
 from ..threads import available_cores
 
@@ -214,6 +214,32 @@ class ProcessPoolEngine(Engine):
                 process.kill()
 
 
+def _one_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
+
+
+def _dask_cancel_reasons(error: BaseException) -> set[str]:
+    """Why distributed cancelled futures (``FuturesCancelledError`` holds one group per reason)."""
+    reasons = {str(getattr(error, "reason", "") or "")}
+    for group in getattr(error, "error_groups", ()):
+        reasons.add(str(group.reason))
+    return reasons - {""}
+
+
+def _dask_cluster_lost(error: BaseException) -> bool:
+    """True when ``error`` came from the cluster itself, not from one task: the client's connection to the scheduler
+    closed or timed out, the client was closed, or it cancelled every future on losing the scheduler. A worker that
+    died running a task is not one of them: that task's future errs with ``KilledWorker``, and only its file fails."""
+    from concurrent.futures import CancelledError
+
+    from distributed.client import ClosedClientError
+
+    if isinstance(error, CancelledError):
+        return "scheduler-connection-lost" in _dask_cancel_reasons(error)
+    return isinstance(error, (ClosedClientError, OSError, TimeoutError))  # CommClosedError is an OSError
+
+
 class DaskEngine(Engine):
     """Jobs as ``distributed`` futures on a running cluster (``scheduler``) or on a local cluster."""
 
@@ -227,6 +253,7 @@ class DaskEngine(Engine):
             raise ConfigError(f"--engine dask needs {ENGINE_PACKAGES['dask'][1]}") from None
         self._cluster = None
         self._pending: dict[Any, Hashable] = {}
+        self._address = scheduler or "(local)"
         threads = None
         try:
             if scheduler:
@@ -254,31 +281,67 @@ class DaskEngine(Engine):
     def client(self):
         return self._client
 
+    def _lost(self, error: BaseException) -> EngineError:
+        if "scheduler-connection-lost" in _dask_cancel_reasons(error):
+            reason = "the connection to the scheduler closed"
+        else:
+            reason = _one_line(error)
+        return EngineError(f"lost the Dask cluster {self._address} ({reason}); the files finished before are "
+                           "recorded: run the batch again to process the rest")
+
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        """As :meth:`Engine.imap_unordered`. A task whose worker died (``KilledWorker``) fails its file alone; the
+        cluster itself going away (scheduler gone, connection closed) raises :class:`EngineError` instead of failing
+        every file in flight and every file after them."""
+        from concurrent.futures import CancelledError
+
         from distributed import wait
 
         queue = iter(jobs)
         pending = self._pending
         more = True
         while True:
-            if more:
-                # pure=False: two files are never "the same task" even when their arguments hash alike
-                more = _top_up(queue, pending, self.max_in_flight,
-                               lambda args, kwargs: self._client.submit(fn, *args, pure=False, retries=0, **kwargs))
-            if not pending:
-                return
-            with self._client.as_current():  # distributed.wait looks for the "current" client
-                finished = wait(list(pending), return_when="FIRST_COMPLETED").done
-            for future in finished:
-                tag = pending.pop(future)
-                if future.status == "finished":
-                    yield tag, future.result(), None
-                else:
+            try:
+                if more:
+                    # pure=False: two files are never "the same task" even when their arguments hash alike
+                    more = _top_up(queue, pending, self.max_in_flight,
+                                   lambda args, kwargs: self._client.submit(fn, *args, pure=False, retries=0,
+                                                                            **kwargs))
+                if not pending:
+                    return
+                cancelled: dict[Any, BaseException] = {}
+                try:
+                    with self._client.as_current():  # distributed.wait looks for the "current" client
+                        finished = wait(list(pending), return_when="FIRST_COMPLETED").done
+                except CancelledError as err:  # wait raises for cancelled futures instead of returning them
+                    if _dask_cluster_lost(err):
+                        raise
+                    cancelled = {e.key: e for group in getattr(err, "error_groups", ()) for e in group.errors}
+                    finished = [f for f in pending if f.status != "pending"]
+                results = []
+                for future in finished:
+                    if future.status == "finished":
+                        try:
+                            results.append((future, future.result(), None))
+                        except Exception as err:  # noqa: BLE001  (its data went with its worker, or the cluster)
+                            if _dask_cluster_lost(err):
+                                raise
+                            results.append((future, None, err))
+                        continue
                     try:
-                        error = future.exception()
+                        error = cancelled.get(future.key) or future.exception()
                     except Exception as err:  # noqa: BLE001  (a cancelled or lost future)
+                        if _dask_cluster_lost(err):
+                            raise
                         error = err
-                    yield tag, None, error if isinstance(error, BaseException) else RuntimeError(str(error))
+                    results.append((future, None, error if isinstance(error, BaseException)
+                                    else RuntimeError(f"task {future.status}")))
+            except Exception as err:
+                if not _dask_cluster_lost(err):
+                    raise
+                raise self._lost(err) from None
+            for future, value, error in results:
+                yield pending.pop(future), value, error
                 future.release()
         # an interrupted generator leaves futures behind; close() cancels them
 
@@ -291,10 +354,20 @@ class DaskEngine(Engine):
                 except Exception:  # noqa: BLE001  (closing anyway)
                     pass
             self._pending.clear()
-            client.close()
+            try:
+                client.close()
+            except Exception as err:  # noqa: BLE001  (a lost cluster: its error, on its way out, is the one to tell)
+                if not cancel:
+                    raise
+                log.debug("closing the Dask client failed: %s", err)
         if self._cluster is not None:
-            self._cluster.close()
-            self._cluster = None
+            cluster, self._cluster = self._cluster, None
+            try:
+                cluster.close()
+            except Exception as err:  # noqa: BLE001  (as above)
+                if not cancel:
+                    raise
+                log.debug("closing the local Dask cluster failed: %s", err)
 
 
 def _warm_up_plugin_base():
@@ -321,6 +394,12 @@ class WarmUpPlugin(_warm_up_plugin_base()):
             log.warning("Dask worker %s could not load the models: %s", getattr(worker, "address", "?"), err)
 
 
+#: what ``ray.get`` raises for one task's own end (it raised, its worker process crashed or was killed for memory,
+#: its node died, it was cancelled or could not be placed, its result was lost): that file fails, the batch goes on
+RAY_TASK_ERRORS = ("RayTaskError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "TaskCancelledError",
+                   "TaskUnschedulableError", "RuntimeEnvSetupError", "ObjectLostError")
+
+
 class RayEngine(Engine):
     """Jobs as Ray tasks (one CPU each) on a running cluster (``address``) or on a local Ray."""
 
@@ -332,6 +411,10 @@ class RayEngine(Engine):
         except ImportError:
             raise ConfigError(f"--engine ray needs {ENGINE_PACKAGES['ray'][1]}") from None
         self._ray = ray
+        self._address = address or "(local)"
+        exceptions = getattr(ray, "exceptions", None)
+        self._task_errors = tuple(getattr(exceptions, name) for name in RAY_TASK_ERRORS
+                                  if isinstance(getattr(exceptions, name, None), type))
         self._started_here = not ray.is_initialized()
         if self._started_here:
             try:
@@ -346,26 +429,58 @@ class RayEngine(Engine):
         self.max_in_flight = max_in_flight or 2 * max(1, cpus)
         self._pending: dict[Any, Hashable] = {}
 
+    def _lost(self, error: BaseException) -> EngineError:
+        return EngineError(f"lost the Ray cluster {self._address} ({_one_line(error)}); the files finished before "
+                           "are recorded: run the batch again to process the rest")
+
+    def _cluster_error(self, error: BaseException) -> bool:
+        """An error of Ray itself or of its connection (a RayError, a closed or refused connection, a time-out, the
+        gRPC of Ray's client), not one of this code's own mistakes, which go on as they are."""
+        base = getattr(getattr(self._ray, "exceptions", None), "RayError", None)
+        return (isinstance(base, type) and isinstance(error, base)) or isinstance(error, (OSError, TimeoutError)) \
+            or type(error).__module__.split(".")[0] in ("ray", "grpc")
+
+    def _cluster_alive(self) -> bool:
+        """Whether the cluster still answers and has a CPU to run on: a task's worker that crashed is that file's
+        failure, but every task crashes when the cluster goes, and that must not fail the whole archive."""
+        try:
+            return bool(self._ray.is_initialized()) and self._ray.cluster_resources().get("CPU", 0) > 0
+        except Exception:  # noqa: BLE001  (not answering is the answer)
+            return False
+
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
+        """As :meth:`Engine.imap_unordered`. A task that failed on its own (:data:`RAY_TASK_ERRORS`: its worker
+        crashed, its node died, ...) fails its file while the cluster still answers; an error from the cluster
+        itself (from ``ray.wait``, from submitting, or any other from ``ray.get``) raises :class:`EngineError`."""
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
         queue = iter(jobs)
         pending = self._pending
         more = True
         while True:
-            if more:
-                more = _top_up(queue, pending, self.max_in_flight, lambda args, kwargs: remote.remote(*args, **kwargs))
-            if not pending:
-                return
-            ready, _ = ray.wait(list(pending), num_returns=1)
+            try:
+                if more:
+                    more = _top_up(queue, pending, self.max_in_flight,
+                                   lambda args, kwargs: remote.remote(*args, **kwargs))
+                if not pending:
+                    return
+                ready, _ = ray.wait(list(pending), num_returns=1)
+            except Exception as err:
+                if not self._cluster_error(err):
+                    raise
+                raise self._lost(err) from None  # RaySystemError, ConnectionError, ...: the cluster's
             for ref in ready:
-                tag = pending.pop(ref)
                 try:
                     value = ray.get(ref)
-                except Exception as err:  # noqa: BLE001  (RayTaskError, WorkerCrashedError, ...)
-                    yield tag, None, err
+                except Exception as err:  # noqa: BLE001  (sorted below)
+                    if isinstance(err, self._task_errors):
+                        if not self._cluster_alive():
+                            raise self._lost(err) from None
+                    elif self._cluster_error(err):  # LocalRayletDiedError, RaySystemError, ...
+                        raise self._lost(err) from None
+                    yield pending.pop(ref), None, err
                 else:
-                    yield tag, value, None
+                    yield pending.pop(ref), value, None
 
     def close(self, *, cancel: bool = False) -> None:
         ray = self._ray
@@ -376,8 +491,13 @@ class RayEngine(Engine):
                 except Exception:  # noqa: BLE001
                     pass
         self._pending.clear()
-        if self._started_here and ray.is_initialized():
-            ray.shutdown()
+        try:
+            if self._started_here and ray.is_initialized():
+                ray.shutdown()
+        except Exception as err:  # noqa: BLE001  (a lost cluster: its error, on its way out, is the one to tell)
+            if not cancel:
+                raise
+            log.debug("shutting Ray down failed: %s", err)
 
 
 #: the package each cluster engine needs, and how to get it

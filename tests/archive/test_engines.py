@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 import time
 
 import pytest
@@ -13,7 +14,7 @@ from dramapic.config import load_pipeline
 from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
 from dramapic.errors import ConfigError
 from dramapic.archive.store import DB_NAME, Store
-from helpers import CLIPS, REPO, assert_consistent, make_archive
+from helpers import CLIPS, REPO, assert_consistent, fake_done_worker, make_archive
 
 JOBS = [((4.0,), {}, "four"), ((-1.0,), {}, "negative"), ((9.0,), {}, "nine")]
 
@@ -146,3 +147,225 @@ def test_batch_on_ray(small_archive, tmp_path, monkeypatch):
     assert (summary.done, summary.failed) == (len(clips), 0), summary.failures
     assert_consistent(tmp_path / "out", good=set(clips))
     assert time.monotonic() - clock < 300
+
+
+# -- a cluster lost mid-batch, a worker killed under one task ----------------------------------------------------
+
+_RELEASE = threading.Event()  # what the tasks still in flight wait for when the cluster goes away
+
+
+def _done_or_stuck(path, out_dir, *, rel, pipeline, options):
+    """a.mp4 finishes; the others are still running when the scheduler goes away."""
+    if rel == "a.mp4":
+        return fake_done_worker(path, out_dir, rel=rel, pipeline=pipeline, options=options)
+    _RELEASE.wait(60)
+    raise RuntimeError("released")
+
+
+def _killed_or_echo(value):
+    from types import SimpleNamespace
+
+    from distributed import KilledWorker
+
+    if value == "dies":  # what the scheduler reports for a task whose workers all died running it
+        raise KilledWorker(f"process_file-{value}", SimpleNamespace(address="tcp://10.0.0.9:4242"), 3)
+    return value
+
+
+def test_a_killed_dask_worker_fails_only_its_own_file():
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  dashboard_address=None) as cluster:
+        with DaskEngine(cluster.scheduler_address) as engine:
+            jobs = [(("dies",), {}, "dies"), (("a",), {}, "a"), (("b",), {}, "b")]
+            assert collect(engine, _killed_or_echo, jobs) == {"dies": (None, "KilledWorker"), "a": ("a", None),
+                                                              "b": ("b", None)}
+
+
+def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monkeypatch, capsys):
+    # the scheduler goes away after a.mp4 is recorded, with b.mp4 and c.mp4 in flight: one typed error (exit 7),
+    # a.mp4 stays recorded, b.mp4 and c.mp4 are not recorded as failed (the cluster's fault, not theirs), and the
+    # next batch processes them
+    from dramapic import cli
+    from dramapic.archive.store import Store as RealStore
+    from dramapic.errors import EngineError
+
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.analysis.loaders.warm_up", lambda *args, **kwargs: None)  # no models needed
+    monkeypatch.setattr("dramapic.archive.batch.process_file", _done_or_stuck)
+    import dask
+
+    # the cluster's own worker keeps calling the dead scheduler for this long before it closes (30 s by default)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        cluster = distributed.LocalCluster(n_workers=1, threads_per_worker=3, processes=False,
+                                           dashboard_address=None)
+        record = RealStore.record
+
+        def record_then_lose_the_scheduler(self, run, *, batch_id):
+            run_id = record(self, run, batch_id=batch_id)
+            if run.path == "a.mp4":
+                cluster.sync(cluster.scheduler.close)
+            return run_id
+
+        monkeypatch.setattr(RealStore, "record", record_then_lose_the_scheduler)
+        _RELEASE.clear()
+        try:
+            code = cli.main(["batch", str(archive), "-o", str(out), "--engine", "dask", "--scheduler",
+                             cluster.scheduler_address, "--no-progress"])
+        finally:
+            _RELEASE.set()
+            cluster.close()
+    err = capsys.readouterr().err
+    assert code == EngineError.exit_code == 7, err
+    lines = [ln for ln in err.splitlines() if ln.startswith("dramapic:")]
+    assert len(lines) == 1 and lines[0].startswith("dramapic: error: lost the Dask cluster"), err
+    assert "connection to the scheduler closed" in lines[0] and "Traceback" not in err
+    with RealStore.open(out / DB_NAME) as store:
+        assert [(r["path"], r["status"]) for r in store.query(
+            "SELECT f.path, r.status FROM runs r JOIN files f ON f.id = r.file_id")] == [("a.mp4", "done")]
+        assert [b["status"] for b in store.batches()] == ["interrupted"]
+    monkeypatch.undo()
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    again = run_batch(archive, out, pipeline=load_pipeline(None))
+    assert (again.done, again.skipped, again.failed) == (2, 1, 0)
+
+
+class _Ref:
+    """An object reference (hashable by identity, as Ray's are)."""
+
+    def __init__(self, kind: str, value) -> None:
+        self.kind, self.value = kind, value
+
+
+class _FakeRay:
+    """Enough of ``ray`` for RayEngine: tasks run when submitted; the test decides what ``get`` and ``wait`` meet."""
+
+    class exceptions:  # noqa: N801  (the module it stands for)
+        class RayError(Exception):
+            pass
+
+        class RayTaskError(RayError):
+            pass
+
+        class WorkerCrashedError(RayError):
+            pass
+
+        class RaySystemError(RayError):
+            pass
+
+        class LocalRayletDiedError(RayError):
+            pass
+
+    def __init__(self) -> None:
+        self.initialized = False
+        self.alive = True
+        self.crash: set[str] = set()       # a task whose worker crashes
+        self.fail_wait_after: int | None = None  # the cluster goes after so many results
+        self.results = 0
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self.initialized = True
+
+    def shutdown(self):
+        self.initialized = False
+
+    def cluster_resources(self):
+        if not self.alive:
+            raise ConnectionError("GCS unreachable")
+        return {"CPU": 2.0}
+
+    def remote(self, **options):
+        ray = self
+
+        def wrap(fn):
+            class Remote:
+                @staticmethod
+                def remote(*args, **kwargs):
+                    tag = kwargs.get("rel", args[0] if args else None)
+                    if tag in ray.crash:
+                        return _Ref("crash", tag)
+                    try:
+                        return _Ref("value", fn(*args, **kwargs))
+                    except Exception as err:  # noqa: BLE001
+                        return _Ref("error", err)
+            return Remote
+        return wrap
+
+    def wait(self, refs, num_returns=1):
+        if self.fail_wait_after is not None and self.results >= self.fail_wait_after:
+            raise self.exceptions.RaySystemError("System error: the GCS connection was lost")
+        return refs[:num_returns], refs[num_returns:]
+
+    def get(self, ref):
+        self.results += 1
+        kind, value = ref.kind, ref.value
+        if kind == "crash":
+            raise self.exceptions.WorkerCrashedError("The worker died unexpectedly while executing this task.")
+        if kind == "error":
+            raise self.exceptions.RayTaskError(str(value))
+        return value
+
+    def cancel(self, ref, force=False):
+        pass
+
+
+@pytest.fixture
+def fake_ray(monkeypatch):
+    import importlib.util
+    import sys
+
+    ray = _FakeRay()
+    monkeypatch.setitem(sys.modules, "ray", ray)
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: object() if name == "ray" else real(name, *a))
+    return ray
+
+
+def _echo(value):
+    return value
+
+
+def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_error(fake_ray):
+    from dramapic.archive.engines import RayEngine
+    from dramapic.errors import EngineError
+
+    jobs = [(("a",), {}, "a"), (("dies",), {}, "dies"), (("b",), {}, "b")]
+    fake_ray.crash = {"dies"}
+    with RayEngine() as engine:  # the cluster answers: only the crashed task's file fails
+        assert collect(engine, _echo, jobs) == {"a": ("a", None), "dies": (None, "WorkerCrashedError"),
+                                                "b": ("b", None)}
+        assert collect(engine) == {**EXPECTED, "negative": (None, "RayTaskError")}  # a task that raised
+    with pytest.raises(EngineError, match=r"lost the Ray cluster \(local\) \(WorkerCrashedError: The worker died"):
+        with RayEngine() as engine:
+            fake_ray.alive = False  # every task "crashes" because the cluster went: not the files' failure
+            collect(engine, _echo, jobs)
+    fake_ray.alive, fake_ray.crash, fake_ray.fail_wait_after, fake_ray.results = True, set(), 1, 0
+    with pytest.raises(EngineError, match="RaySystemError: System error: the GCS connection was lost"):
+        with RayEngine() as engine:
+            collect(engine, _echo, jobs)
+
+
+def test_a_lost_ray_cluster_mid_batch_keeps_what_finished(fake_ray, tmp_path, monkeypatch):
+    from dramapic.errors import EngineError
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    fake_ray.fail_wait_after = 1
+    with pytest.raises(EngineError, match="lost the Ray cluster"):
+        run_batch(archive, out, pipeline=load_pipeline(None), options=BatchOptions(engine="ray"))
+    with Store.open(out / DB_NAME) as store:
+        assert [(r["path"], r["status"]) for r in store.query(
+            "SELECT f.path, r.status FROM runs r JOIN files f ON f.id = r.file_id")] == [("a.mp4", "done")]
+        assert [b["status"] for b in store.batches()] == ["interrupted"]
