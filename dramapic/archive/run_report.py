@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import time
 from pathlib import Path
 
@@ -59,19 +60,60 @@ def _finite(text: str) -> float:
     return value
 
 
+#: the largest file read as a run's JSON. A run's JSON takes about 470 bytes a segment, and the default pipeline's
+#: shortest segment lasts 0.3 s: a 24-hour recording cut that finely is some 290,000 segments, 135 MB. Anything
+#: larger is another kind of file (a video, a disk image given by mistake), refused before it is read into memory.
+MAX_RUN_JSON_BYTES = 256 * 2**20
+#: how much of a file is looked at before it is read whole: a JSON object's "{" comes first (after white space)
+HEAD_BYTES = 4096
+SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _read_json_text(source: Path) -> str:
+    """The text of ``source`` once its first bytes and its size say it can be a run's JSON (:class:`InputError`
+    otherwise, without reading the rest: ``dramapic report`` given a 50 GB video must not read 50 GB)."""
+    try:
+        info = source.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO would block the open, /dev/zero never ends
+            raise InputError(f"{source} is not a regular file (dramapic report takes an output folder or a run's "
+                             ".dramapic.json)")
+        with source.open("rb") as handle:
+            head = handle.read(HEAD_BYTES)
+            if head.startswith(SQLITE_MAGIC):
+                raise InputError(f"{source} is an SQLite database, not a run's JSON: pass the output folder it is in "
+                                 f"(dramapic report {source.parent})")
+            if not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):  # (a BOM is refused by the JSON reader)
+                raise InputError(f"{source} is not a dramapic JSON file (it does not start with a JSON object)")
+            if info.st_size > MAX_RUN_JSON_BYTES:
+                raise InputError(f"{source} is not a dramapic JSON file ({info.st_size / 2**20:,.0f} MiB; a run's "
+                                 f"JSON is far below {MAX_RUN_JSON_BYTES // 2**20} MiB)")
+            # at most the cap, and one byte more to notice a file that grew since its size was read
+            rest = handle.read(MAX_RUN_JSON_BYTES + 1 - len(head))
+    except OSError as err:
+        raise InputError(f"cannot read {source}: {err.strerror or err}") from None
+    if len(head) + len(rest) > MAX_RUN_JSON_BYTES:
+        raise InputError(f"{source} is not a dramapic JSON file (larger than {MAX_RUN_JSON_BYTES // 2**20} MiB)")
+    try:
+        return (head + rest).decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
+
+
 def read_run(source: Path) -> AnalysisResult:
     """One run's ``.dramapic.json``, checked.
 
     Raises
     ------
     InputError
-        The file is missing, unreadable, not JSON, not ``dramapic/1``, or lacks a field the contract requires.
+        The file is missing, unreadable, not a regular file, does not start like JSON, is larger than any run's JSON
+        (:data:`MAX_RUN_JSON_BYTES`), is not JSON, not ``dramapic/1``, or lacks a field the contract requires.
     """
     if not source.exists():
         raise InputError(f"no such file or folder: {source}")
+    text = _read_json_text(source)
     try:
-        data = json.loads(source.read_text(encoding="utf-8"), parse_constant=_not_json, parse_float=_finite)
-    except (OSError, UnicodeDecodeError, ValueError) as err:
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite)
+    except ValueError as err:
         raise InputError(f"{source} is not a dramapic JSON file ({err})") from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise InputError(f"{source} is not a {SCHEMA} JSON file (no \"schema\": \"{SCHEMA}\")")

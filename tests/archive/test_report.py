@@ -290,3 +290,62 @@ def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(archi
     text = render_csv(ReportData(title="t", source="s", videos=(
         VideoRecord(path="a.mp4", status="done", duration=-1.5, genre_confidence=0.25),)))
     assert text.splitlines()[1].startswith("a.mp4,done,-1.5,")
+
+
+class _NoWholeRead:
+    """A file handle that refuses to be read whole or in a piece larger than ``limit`` bytes."""
+
+    def __init__(self, handle, limit: int) -> None:
+        self._handle, self._limit = handle, limit
+
+    def read(self, size=-1):
+        if size is None or size < 0 or size > self._limit:
+            raise AssertionError(f"read {self._handle.name} whole (size {size})")
+        return self._handle.read(size)
+
+    def __getattr__(self, name):
+        return getattr(self._handle, name)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self._handle.close()
+
+
+def test_a_huge_file_that_is_not_a_run_json_is_refused_without_reading_it(tmp_path, monkeypatch):
+    # a 2 GiB video (sparse: no disk used) given by mistake: its first bytes say it is no JSON, and a file that
+    # starts like JSON but is larger than any run's JSON is refused by its size; neither is read whole
+    from dramapic.archive import run_report
+
+    video = tmp_path / "movie.mp4"
+    with open(video, "wb") as handle:
+        handle.write(b"\x00\x00\x00\x20ftypisom")
+        handle.truncate(2**31)
+    looks_like_json = tmp_path / "big.json"
+    with open(looks_like_json, "wb") as handle:
+        handle.write(b'  {"schema": "dramapic/1", "segments": [')
+        handle.truncate(2**31)
+    database = tmp_path / "out" / DB_NAME
+    database.parent.mkdir()
+    with Store.open(database) as store:
+        store.record(make_record(), batch_id=None)
+
+    real_open = Path.open
+    monkeypatch.setattr(Path, "open", lambda self, *a, **k: _NoWholeRead(real_open(self, *a, **k), 1 << 20))
+    with pytest.raises(InputError, match="movie.mp4 is not a dramapic JSON file .it does not start with a JSON"):
+        write_report(video)
+    with pytest.raises(InputError, match=r"big.json is not a dramapic JSON file \(2,048 MiB; a run's JSON is far "
+                                         r"below 256 MiB\)"):
+        write_report(looks_like_json)
+    with pytest.raises(InputError, match="is an SQLite database, not a run's JSON: pass the output folder"):
+        write_report(database)
+    with pytest.raises(InputError, match="not a regular file"):
+        load_report_data(Path(os.devnull))
+    assert not list(tmp_path.glob("*report*")) and not list(tmp_path.glob(".*"))  # nothing written
+    monkeypatch.undo()
+    # a real run's JSON is still read (the cap is far above one)
+    path = tmp_path / "run.dramapic.json"
+    get_writer("json").write(make_result("/videos/run.mp4"), path)
+    assert run_report.MAX_RUN_JSON_BYTES > 100 * path.stat().st_size
+    assert load_report_data(path).run is not None
