@@ -65,9 +65,10 @@ MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
 
 
 def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre: str = "drama", speakers: int = 2,
-                female: float = 0.5, song: float = 0.2) -> AnalysisResult:
+                female: float = 0.5, song: float = 0.2, gender: bool = True) -> AnalysisResult:
     """A small but valid AnalysisResult: a voice stretch split between female and male speakers, then song,
-    then silence."""
+    then silence. ``gender=False``: what a run with gender switched off (--no-gender) writes: no gender shares,
+    every gender null, no female / male scores."""
     voice_end = duration * 0.6
     song_end = voice_end + duration * song
     split = voice_end * female
@@ -87,6 +88,11 @@ def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre
                      "confidence": 0.95, "scores": {"voice": 0.0, "song": 0.0, "noise": 0.05, "silence": 0.95}})
     speaker_list = [{"id": f"S{i + 1}", "gender": "female" if i == 0 else "male",
                      "seconds": voice_end / speakers, "gender_confidence": 0.9} for i in range(speakers)]
+    if not gender:
+        for item in segments + speaker_list:
+            item["gender"] = None
+            for score in ("female", "male"):
+                item.get("scores", {}).pop(score, None)
     return AnalysisResult.from_dict({
         "schema": "dramapic/1",
         "source": {"path": path, "duration": duration, "sha256": "c" * 64},
@@ -95,7 +101,8 @@ def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre
         "segments": segments,
         "summary": {"duration": duration,
                     "shares": {"voice": 0.6, "song": song, "noise": 0.0, "silence": 0.4 - song},
-                    "gender_shares": {"female": female, "male": 1 - female},
+                    "gender_shares": {"female": female, "male": 1 - female} if gender else None,
+                    "gender_unknown_share": 0.0 if gender else None,
                     "speakers": speaker_list,
                     "genre": {"label": genre, "confidence": 0.5, "scores": {genre: 0.5, "other": 0.1}}},
     })

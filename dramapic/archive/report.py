@@ -72,9 +72,11 @@ class ReportData:
         audio = sum(v.duration or 0.0 for v in done)
         processing = sum(v.seconds or 0.0 for v in done if v.seconds)
         timed_audio = sum(v.duration or 0.0 for v in done if v.seconds)
-        female = sum(v.female_seconds for v in done)
-        male = sum(v.male_seconds for v in done)
-        unknown = sum(v.unknown_seconds for v in done)
+        # a video analysed with gender off (--no-gender) has no gender figures: out of these sums, not counted as 0
+        measured = [v for v in done if v.female_seconds is not None]
+        female = sum(v.female_seconds or 0.0 for v in measured)
+        male = sum(v.male_seconds or 0.0 for v in measured)
+        unknown = sum(v.unknown_seconds or 0.0 for v in measured)
         label_seconds = {k: sum((v.duration or 0.0) * v.shares.get(k, 0.0) for v in done) for k in LABELS}
         return {
             "videos": len(done), "failed": len(self.failed), "audio_hours": audio / 3600.0,
@@ -84,6 +86,7 @@ class ReportData:
             "female_share": female / (female + male) if female + male > 0 else 0.0,
             "unknown_seconds": unknown,  # voice with gender left unknown: out of the female share, counted apart
             "unknown_share": unknown / (female + male + unknown) if female + male + unknown > 0 else 0.0,
+            "gender_measured": len(measured),  # the videos the gender figures come from
             "speakers": sum(v.n_speakers for v in done if v.n_speakers is not None),  # of those diarized
             "label_seconds": label_seconds,
         }
@@ -346,6 +349,8 @@ def render_html(data: ReportData) -> str:
     sections = []
 
     factor = totals["realtime_factor"]
+    ungendered = len(done) - totals["gender_measured"]
+    without_gender = " (of the videos analysed with gender)" if ungendered else ""
     cards = [
         _card(str(totals["videos"]), "videos analysed"),
         _card(str(totals["failed"]), "failed"),
@@ -353,9 +358,9 @@ def render_html(data: ReportData) -> str:
         _card(_hours(totals["processing_hours"] * 3600), "processing time (sum over files)"),
         _card(f"{factor:.1f}×" if factor else "–", "real time per worker (audio ÷ processing time)"),
         _card(_pct(totals["female_share"]) if totals["female_seconds"] + totals["male_seconds"] else "–",
-              "female share of speaking time with a known gender"),
-        _card(_pct(totals["unknown_share"]) if totals["unknown_seconds"] else "0%",
-              "of speaking time with gender unknown"),
+              "female share of speaking time with a known gender" + without_gender),
+        _card(_pct(totals["unknown_share"]) if totals["unknown_seconds"] else "0%" if totals["gender_measured"]
+              else "–", "of speaking time with gender unknown" + without_gender),
         _card(str(totals["speakers"]), "speakers (summed over videos)" if not any(v.n_speakers is None for v in done)
               else "speakers (summed over the videos with diarization)"),
     ]
@@ -395,13 +400,17 @@ def render_html(data: ReportData) -> str:
     svg_all, bars_all = stacked_rows_svg([("all videos", overall, _hours(sum(overall.values())))], GENDER_COLOURS,
                                          row_h=34)
     shown, note = _limited(done)
-    peak = max((v.female_seconds + v.male_seconds for v in shown), default=0.0)
-    rows = [(v.path, {"female": v.female_seconds, "male": v.male_seconds},
-             _hours(v.female_seconds + v.male_seconds)) for v in shown]
+    peak = max(((v.female_seconds or 0.0) + (v.male_seconds or 0.0) for v in shown), default=0.0)
+    rows = [(v.path, {}, "–") if v.female_seconds is None else
+            (v.path, {"female": v.female_seconds, "male": v.male_seconds or 0.0},
+             _hours(v.female_seconds + (v.male_seconds or 0.0))) for v in shown]
     svg_each, bars_each = stacked_rows_svg(rows, GENDER_COLOURS, scale=peak or None)
     gender_legend = _legend(GENDER_COLOURS, {k: _hours(v) for k, v in overall.items()})
+    not_measured = (f" {ungendered} video(s) analysed without gender (--no-gender) are not counted."
+                    if ungendered else "")
     sections.append('<section id="gender"><h2>Female and male speaking time</h2>' + gender_legend
-                    + _figure("gender-overall", "Speaking time with a known gender, whole archive.", svg_all, bars_all)
+                    + _figure("gender-overall", "Speaking time with a known gender, whole archive." + not_measured,
+                              svg_all, bars_all)
                     + _figure("gender-per-video", "Speaking time per video (bar length: seconds of voice).",
                               svg_each, bars_each, note) + "</section>")
 
@@ -469,7 +478,8 @@ def render_html(data: ReportData) -> str:
     # every video
     table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
                    [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
-                     *(_pct(v.shares.get(k, 0.0)) for k in LABELS), _pct(v.female_share), _pct(v.male_share))
+                     *(_pct(v.shares.get(k, 0.0)) for k in LABELS),
+                     *("–" if share is None else _pct(share) for share in (v.female_share, v.male_share)))
                     for v in shown], numeric=range(1, 10))
     table += f'<p class="note">{_e(note)}</p>' if note else ""
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')

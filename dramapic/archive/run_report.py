@@ -7,8 +7,9 @@ with its scores, and the source. Same rules as the archive page (:mod:`dramapic.
 inline CSS and SVG, nothing fetched, and only the small script that measures the drawn charts.
 
 A run's JSON may have been made with ``--no-speakers`` (``summary.speakers`` is null) or ``--no-gender``
-(``summary.gender_shares`` is null, every gender null): the page says so instead of showing zeros, and a
-speaker whose gender is null is "unknown".
+(``summary.gender_shares`` is null, every gender null): the page says so instead of showing zeros. A speaker whose
+gender is null is "unknown" when gender was estimated (the model was not sure enough), and "–" when it was
+switched off: nothing was measured, so nothing is unknown.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ from pathlib import Path
 from ..errors import InputError
 from ..render import LABEL_RGB
 from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
-from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, WIDTH, _card, _e, _figure, _hours,
-                     _legend, _pct, _table, column_svg, stacked_rows_svg)
+from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, SPEAKER_COLOUR, WIDTH, _card, _e, _figure,
+                     _hours, _legend, _pct, _table, column_svg, stacked_rows_svg)
 
 #: a speaker whose gender is null (gender switched off, or the model was not sure enough)
 UNKNOWN_COLOUR = "#9C8FA8"
@@ -160,8 +161,10 @@ def lanes(result: AnalysisResult) -> list[tuple[str, str, list[Segment]]]:
             turns[segment.speaker].append(segment)
         else:
             loose.append(segment)
-    out = [(f"speaker:{speaker}", f"{speaker} · {genders.get(speaker) or 'unknown'}", turns[speaker])
-           for speaker in order]
+    # gender off: the lane is the speaker's alone, not "unknown" as if the model had been unsure
+    gender_on = result.summary.gender_shares is not None
+    out = [(f"speaker:{speaker}", f"{speaker} · {genders.get(speaker) or 'unknown'}" if gender_on else speaker,
+            turns[speaker]) for speaker in order]
     if loose:
         out.append(("voice", VOICE_LANE, loose))
     out.append(("other", OTHER_LANE, other))
@@ -179,6 +182,7 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
     """
     duration = max(result.duration, max((s.end for s in result.segments), default=0.0), 1e-6)
     rows = lanes(result)
+    gender_on = result.summary.gender_shares is not None
     plot_x, plot_w = LANE_LABEL_W, WIDTH - LANE_LABEL_W - 10
     height = AXIS_H + len(rows) * LANE_H + 6
     parts = [f'<svg class="plot" viewBox="0 0 {WIDTH} {height}" width="{WIDTH}" height="{height}" role="img" '
@@ -197,7 +201,7 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
         parts.append(f'<g class="lane" data-lane="{_e(key)}" data-turns="{len(segments)}">'
                      f'<rect class="lane-bg" x="{plot_x}" y="{y + 2}" width="{plot_w}" height="{LANE_H - 4}"/>')
         swatch = ""
-        if key.startswith("speaker:"):
+        if key.startswith("speaker:") and gender_on:  # the swatch is the speaker's gender colour
             gender = title.rsplit(" · ", 1)[-1]
             swatch = (f'<rect x="4" y="{y + 8}" width="10" height="10" rx="2" '
                       f'fill="{SPEAKER_GENDER_COLOURS.get(gender, UNKNOWN_COLOUR)}"/>')
@@ -209,7 +213,7 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
             what = segment.label
             if segment.speaker:
                 what += f", {segment.speaker}"
-            if segment.label == "voice":
+            if segment.label == "voice" and gender_on:
                 what += f", {segment.gender or 'gender unknown'}"
             parts.append(f'<rect class="bar" data-label="{_e(segment.label)}" x="{x:.2f}" y="{y + 4}" '
                          f'width="{width:.2f}" height="{LANE_H - 8}" fill="{LABEL_RGB.get(segment.label, "#000")}">'
@@ -298,14 +302,20 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
             if segment.label == "voice" and segment.speaker in turns:
                 turns[segment.speaker] += 1
         peak = max(s.seconds for s in speakers) or None
-        rows = [(s.id, {s.gender or "unknown": s.seconds}, _hours(s.seconds)) for s in speakers]
-        svg, bars = stacked_rows_svg(rows, SPEAKER_GENDER_COLOURS, scale=peak)
+        if summary.gender_shares is None:  # gender off: not measured ("–"), which is not "unknown"
+            rows = [(s.id, {"talk": s.seconds}, _hours(s.seconds)) for s in speakers]
+            svg, bars = stacked_rows_svg(rows, {"talk": SPEAKER_COLOUR}, scale=peak)
+            legend, caption = "", "Talk time per speaker (gender was not estimated: --no-gender)."
+        else:
+            rows = [(s.id, {s.gender or "unknown": s.seconds}, _hours(s.seconds)) for s in speakers]
+            svg, bars = stacked_rows_svg(rows, SPEAKER_GENDER_COLOURS, scale=peak)
+            legend, caption = _legend(SPEAKER_GENDER_COLOURS), "Talk time per speaker, coloured by gender."
         table = _table(("speaker", "gender", "gender confidence", "talk time", "share of talk", "turns"),
-                       [(s.id, s.gender or "unknown", "–" if s.gender is None else f"{s.gender_confidence:.2f}",
+                       [(s.id, "–" if summary.gender_shares is None else s.gender or "unknown",
+                         "–" if s.gender is None else f"{s.gender_confidence:.2f}",
                          _hours(s.seconds), _pct(s.seconds / voice_seconds) if voice_seconds else "–", turns[s.id])
                         for s in speakers], numeric=(2, 3, 4, 5))
-        body = (_legend(SPEAKER_GENDER_COLOURS)
-                + _figure("speakers", "Talk time per speaker, coloured by gender.", svg, bars) + table)
+        body = legend + _figure("speakers", caption, svg, bars) + table
     sections.append(f'<section id="speakers"><h2>Speakers</h2>{body}</section>')
 
     # genre

@@ -146,8 +146,19 @@ UPDATE summaries SET speakers_known = 0 WHERE n_speakers = 0 AND run_id IN (
     SELECT run_id FROM segments WHERE label = 'voice' GROUP BY run_id HAVING count(speaker) = 0);
 """
 
+# version 4: a run made with --no-gender measured no gender, which is not 0 % female and 0 % male; runs recorded before
+# are recognised by voice segments none of which has a gender or a female score (gender on always scores it, even
+# where it leaves the gender unknown, and then counts unknown seconds)
+_SCHEMA_4 = """
+ALTER TABLE summaries ADD COLUMN gender_known INTEGER NOT NULL DEFAULT 1;
+UPDATE summaries SET gender_known = 0
+WHERE female_seconds = 0 AND male_seconds = 0 AND unknown_seconds = 0 AND run_id IN (
+    SELECT run_id FROM segments WHERE label = 'voice' GROUP BY run_id
+    HAVING count(gender) = 0 AND sum(scores_json LIKE '%"female"%') = 0);
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
@@ -220,11 +231,12 @@ class VideoRecord:
     status: str
     duration: float | None = None
     shares: dict[str, float] = field(default_factory=dict)
-    female_share: float = 0.0
-    male_share: float = 0.0
-    female_seconds: float = 0.0
-    male_seconds: float = 0.0
-    unknown_seconds: float = 0.0            # voice whose gender the model left unknown (0 with gender off)
+    # the four gender figures are None for a run made with gender switched off (--no-gender): not measured
+    female_share: float | None = 0.0
+    male_share: float | None = 0.0
+    female_seconds: float | None = 0.0
+    male_seconds: float | None = 0.0
+    unknown_seconds: float | None = 0.0     # voice whose gender the model left unknown
     n_speakers: int | None = 0              # None: diarization was switched off (--no-speakers), not known
     speakers: tuple[dict[str, Any], ...] = ()
     genre: str | None = None
@@ -260,11 +272,14 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
     """The :class:`VideoRecord` of one analysis (what ``dramapic report RUN.json`` shows)."""
     summary = result.summary
     by_gender = gender_seconds(result)
+    measured = summary.gender_shares is not None  # None: gender switched off, nothing to show as 0 %
     return VideoRecord(
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
-        shares=dict(summary.shares), female_share=float((summary.gender_shares or {}).get("female", 0.0)),
-        male_share=float((summary.gender_shares or {}).get("male", 0.0)), female_seconds=by_gender["female"],
-        male_seconds=by_gender["male"], unknown_seconds=by_gender["unknown"],
+        shares=dict(summary.shares),
+        female_share=float(summary.gender_shares.get("female", 0.0)) if measured else None,
+        male_share=float(summary.gender_shares.get("male", 0.0)) if measured else None,
+        female_seconds=by_gender["female"] if measured else None, male_seconds=by_gender["male"] if measured else None,
+        unknown_seconds=by_gender["unknown"] if measured else None,
         n_speakers=None if summary.speakers is None else len(summary.speakers),
         speakers=tuple(s.to_dict() for s in summary.speakers or ()), genre=summary.genre.label,
         genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
@@ -514,14 +529,15 @@ class Store:
         self._db.execute(
             "INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, "
             "female_seconds, male_seconds, unknown_seconds, n_speakers, speakers_known, genre, genre_confidence, "
-            "genre_scores_json) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "genre_scores_json, gender_known) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (run_id, result.duration, *(float(summary.shares.get(k, 0.0)) for k in ("voice", "song", "noise",
                                                                                        "silence")),
              float((summary.gender_shares or {}).get("female", 0.0)),
              float((summary.gender_shares or {}).get("male", 0.0)),
              by_gender["female"], by_gender["male"], by_gender["unknown"], len(summary.speakers or ()),
              int(summary.speakers is not None), summary.genre.label,
-             summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True)))
+             summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True),
+             int(summary.gender_shares is not None)))
 
     # -- reading -----------------------------------------------------------------------------------------------
 
@@ -544,11 +560,14 @@ class Store:
             common = dict(path=row["path"], status=row["status"], duration=row["duration"], seconds=row["seconds"],
                           finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"])
             if row["status"] == "done" and row["genre"] is not None:
+                gender = bool(row["gender_known"])  # off (--no-gender): the zeros stored mean "not measured"
                 records.append(VideoRecord(
                     **common, shares={k: row[k] for k in ("voice", "song", "noise", "silence")},
-                    female_share=row["female_share"], male_share=row["male_share"],
-                    female_seconds=row["female_seconds"], male_seconds=row["male_seconds"],
-                    unknown_seconds=row["unknown_seconds"],
+                    female_share=row["female_share"] if gender else None,
+                    male_share=row["male_share"] if gender else None,
+                    female_seconds=row["female_seconds"] if gender else None,
+                    male_seconds=row["male_seconds"] if gender else None,
+                    unknown_seconds=row["unknown_seconds"] if gender else None,
                     n_speakers=row["n_speakers"] if row["speakers_known"] else None,
                     speakers=tuple(speakers.get(row["run_id"], ())),
                     genre=row["genre"], genre_confidence=row["genre_confidence"],

@@ -349,3 +349,50 @@ def test_a_huge_file_that_is_not_a_run_json_is_refused_without_reading_it(tmp_pa
     get_writer("json").write(make_result("/videos/run.mp4"), path)
     assert run_report.MAX_RUN_JSON_BYTES > 100 * path.stat().st_size
     assert load_report_data(path).run is not None
+
+
+def test_a_video_analysed_without_gender_shows_a_dash_not_zero(archive_out, tmp_path):
+    # --no-gender measured no gender: "–" in the page, empty cells in the CSV, out of the archive's gender totals
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(make_record("s3/ep05.mp4", key="k5", result=make_result("ep05.mp4", gender=False)),
+                     batch_id=None)
+    outputs = write_report(archive_out)
+    page = outputs.html.read_text(encoding="utf-8")
+    videos = page[page.index('id="videos"'):]
+    row = videos[videos.index("s3/ep05.mp4"):].split("</tr>")[0]
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row)[-2:] == ["–", "–"], row
+    assert "1 video(s) analysed without gender (--no-gender) are not counted" in page
+    assert "female share of speaking time with a known gender (of the videos analysed with gender)" in page
+    per_video = page[page.index('data-chart="gender-per-video"'):]
+    assert re.search(r'<title>s3/ep05.mp4</title>[^<]*</text><text class="value"[^>]*>–</text>', per_video)
+    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+        by_path = {r["path"]: r for r in csv.DictReader(handle)}
+    gender_columns = ("female_share", "male_share", "female_s", "male_s", "unknown_s")
+    assert [by_path["s3/ep05.mp4"][c] for c in gender_columns] == [""] * 5
+    assert by_path["s3/ep05.mp4"]["speakers"] == "2" and by_path["s3/ep05.mp4"]["voice"] == "0.6"
+    assert by_path["s1/ep01.mp4"]["female_share"] == "0.5"  # measured ones as before
+    totals = load_report_data(archive_out).totals()
+    assert totals["gender_measured"] == 4 and totals["female_seconds"] == pytest.approx(18 + 43.2 + 18 + 0)
+    if parquet_available():
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(outputs.parquet).to_pydict()
+        index = table["path"].index("s3/ep05.mp4")
+        assert [table[c][index] for c in gender_columns] == [None] * 5
+
+    # an archive with no gender at all: no "0 %" anywhere for it
+    only = tmp_path / "only"
+    only.mkdir()
+    with Store.open(only / DB_NAME) as store:
+        store.record(make_record("a.mp4", result=make_result("a.mp4", gender=False)), batch_id=None)
+    page = write_report(only, parquet=False).html.read_text(encoding="utf-8")
+    cards = dict((label, value) for value, label in re.findall(r"<b>([^<]*)</b><span>([^<]*)</span>", page))
+    assert cards["female share of speaking time with a known gender (of the videos analysed with gender)"] == "–"
+    assert cards["of speaking time with gender unknown (of the videos analysed with gender)"] == "–"
+
+    # one run's JSON made with --no-gender: its CSV row has empty gender cells too
+    path = tmp_path / "film.dramapic.json"
+    get_writer("json").write(make_result("/videos/film.mp4", gender=False), path)
+    with open(write_report(path, parquet=False).csv, newline="", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert [row[c] for c in gender_columns] == [""] * 5

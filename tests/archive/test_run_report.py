@@ -117,7 +117,10 @@ def test_a_run_without_speakers_or_gender_renders(tmp_path):
     page = _page(tmp_path, _run(gender_shares=None))
     assert "--no-gender" in page and 'data-chart="gender"' not in page
     assert list(_lanes(page)) == ["speaker:S1", "speaker:S2", "speaker:S3", "other"]
-    assert page.count("<td>unknown</td>") == 3 and "S1 · unknown" in page
+    # gender off measured nothing: "–", never "unknown" (which says the model was unsure)
+    speakers = page[page.index('id="speakers"'):page.index('id="genre"')]
+    assert re.findall(r"<td>(S\d)</td><td>–</td><td class=\"num\">–</td>", speakers) == ["S1", "S2", "S3"]
+    assert "unknown" not in page and "S1 · " not in page
 
     page = _page(tmp_path, _run(speakers=None, gender_shares=None))
     assert "--no-speakers" in page and "--no-gender" in page

@@ -137,10 +137,11 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
     with Store.open(path) as store:
         store.record(make_record("old-off.mp4", result=_without_speakers("old-off.mp4")), batch_id=None)
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
-    db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column
-    db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; PRAGMA user_version = 2;")
+    db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column (nor later ones)
+    db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; ALTER TABLE summaries DROP COLUMN "
+                     "gender_known; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 3
+    assert len(MIGRATIONS) == 4
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -320,3 +321,42 @@ def test_another_programs_sqlite_file_is_refused_and_left_as_it_was(tmp_path, us
             Store.open(path, **kwargs)
     with sqlite3.connect(path) as db:  # none of our tables added to it
         assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["notes"]
+
+
+def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_path):
+    # gender switched off (--no-gender) measured nothing: None, not 0 % female and 0 % male; a run with gender on
+    # whose voice the model left all unknown is measured (its unknown seconds say so)
+    from dramapic.archive.store import video_record
+    from dramapic.result import AnalysisResult
+
+    def all_unknown(path):
+        data = make_result(path).to_dict()
+        for segment in data["segments"]:
+            segment["gender"] = None  # the scores keep female / male: the model ran, it was not sure
+        data["summary"]["gender_shares"] = {"female": 0.0, "male": 0.0}
+        data["summary"]["gender_unknown_share"] = 1.0
+        return AnalysisResult.from_dict(data)
+
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(make_record("old-off.mp4", result=make_result("old-off.mp4", gender=False)), batch_id=None)
+        store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
+        store.record(make_record("old-unsure.mp4", key="k3", result=all_unknown("old-unsure.mp4")), batch_id=None)
+    db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column
+    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; PRAGMA user_version = 3;")
+    db.close()
+    with Store.open(path) as store:
+        assert store.schema_version == 4
+        store.record(make_record("new-off.mp4", key="k4", result=make_result("new-off.mp4", gender=False)),
+                     batch_id=None)
+        videos = {v.path: v for v in store.videos()}
+    for name in ("old-off.mp4", "new-off.mp4"):
+        video = videos[name]
+        assert (video.female_share, video.male_share, video.female_seconds, video.male_seconds,
+                video.unknown_seconds) == (None,) * 5, name
+        assert video.n_speakers == 2 and video.shares["voice"] == 0.6  # the rest was measured as ever
+    assert (videos["old-on.mp4"].female_share, videos["old-on.mp4"].female_seconds) == (0.5, pytest.approx(18.0))
+    unsure = videos["old-unsure.mp4"]
+    assert (unsure.female_share, unsure.male_share) == (0.0, 0.0) and unsure.unknown_seconds == pytest.approx(36.0)
+    record = video_record(make_result("x.mp4", gender=False))  # the same from one run's JSON
+    assert (record.female_share, record.male_seconds, record.unknown_seconds) == (None, None, None)
