@@ -418,7 +418,8 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
                 continue
             if (known.size, known.mtime_ns, known.sha256) != (item.size, item.mtime_ns, sha):
                 store.note_file(item.rel, size=item.size, mtime_ns=item.mtime_ns, sha256=sha)
-        def up_to_date(run: KnownRun) -> bool:
+
+        def up_to_date(run: KnownRun, sha: str = sha) -> bool:  # this file's sha, bound now
             return models_current(run.models, installed) and file_key(sha, pipeline, run.models,
                                                                       options.task) == run.key
 

@@ -323,14 +323,14 @@ class DaskEngine(Engine):
                     if future.status == "finished":
                         try:
                             results.append((future, future.result(), None))
-                        except Exception as err:  # noqa: BLE001  (its data went with its worker, or the cluster)
+                        except Exception as err:  # its data went with its worker, or the cluster did
                             if _dask_cluster_lost(err):
                                 raise
                             results.append((future, None, err))
                         continue
                     try:
                         error = cancelled.get(future.key) or future.exception()
-                    except Exception as err:  # noqa: BLE001  (a cancelled or lost future)
+                    except Exception as err:  # a cancelled or lost future
                         if _dask_cluster_lost(err):
                             raise
                         error = err
@@ -356,7 +356,7 @@ class DaskEngine(Engine):
             self._pending.clear()
             try:
                 client.close()
-            except Exception as err:  # noqa: BLE001  (a lost cluster: its error, on its way out, is the one to tell)
+            except Exception as err:  # a lost cluster: its error, on its way out, is the one to tell
                 if not cancel:
                     raise
                 log.debug("closing the Dask client failed: %s", err)
@@ -364,7 +364,7 @@ class DaskEngine(Engine):
             cluster, self._cluster = self._cluster, None
             try:
                 cluster.close()
-            except Exception as err:  # noqa: BLE001  (as above)
+            except Exception as err:  # as above
                 if not cancel:
                     raise
                 log.debug("closing the local Dask cluster failed: %s", err)
@@ -494,7 +494,7 @@ class RayEngine(Engine):
         try:
             if self._started_here and ray.is_initialized():
                 ray.shutdown()
-        except Exception as err:  # noqa: BLE001  (a lost cluster: its error, on its way out, is the one to tell)
+        except Exception as err:  # a lost cluster: its error, on its way out, is the one to tell
             if not cancel:
                 raise
             log.debug("shutting Ray down failed: %s", err)

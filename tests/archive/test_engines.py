@@ -174,12 +174,11 @@ def _killed_or_echo(value):
 
 def test_a_killed_dask_worker_fails_only_its_own_file():
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    jobs = [(("dies",), {}, "dies"), (("a",), {}, "a"), (("b",), {}, "b")]
     with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
-                                  dashboard_address=None) as cluster:
-        with DaskEngine(cluster.scheduler_address) as engine:
-            jobs = [(("dies",), {}, "dies"), (("a",), {}, "a"), (("b",), {}, "b")]
-            assert collect(engine, _killed_or_echo, jobs) == {"dies": (None, "KilledWorker"), "a": ("a", None),
-                                                              "b": ("b", None)}
+                                  dashboard_address=None) as cluster, DaskEngine(cluster.scheduler_address) as engine:
+        assert collect(engine, _killed_or_echo, jobs) == {"dies": (None, "KilledWorker"), "a": ("a", None),
+                                                          "b": ("b", None)}
 
 
 def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monkeypatch, capsys):
@@ -245,7 +244,7 @@ class _Ref:
 class _FakeRay:
     """Enough of ``ray`` for RayEngine: tasks run when submitted; the test decides what ``get`` and ``wait`` meet."""
 
-    class exceptions:  # noqa: N801  (the module it stands for)
+    class exceptions:  # named as the module it stands for
         class RayError(Exception):
             pass
 
@@ -343,14 +342,14 @@ def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_err
         assert collect(engine, _echo, jobs) == {"a": ("a", None), "dies": (None, "WorkerCrashedError"),
                                                 "b": ("b", None)}
         assert collect(engine) == {**EXPECTED, "negative": (None, "RayTaskError")}  # a task that raised
-    with pytest.raises(EngineError, match=r"lost the Ray cluster \(local\) \(WorkerCrashedError: The worker died"):
-        with RayEngine() as engine:
-            fake_ray.alive = False  # every task "crashes" because the cluster went: not the files' failure
-            collect(engine, _echo, jobs)
+    with pytest.raises(EngineError, match=r"lost the Ray cluster \(local\) \(WorkerCrashedError: The worker died"), \
+            RayEngine() as engine:
+        fake_ray.alive = False  # every task "crashes" because the cluster went: not the files' failure
+        collect(engine, _echo, jobs)
     fake_ray.alive, fake_ray.crash, fake_ray.fail_wait_after, fake_ray.results = True, set(), 1, 0
-    with pytest.raises(EngineError, match="RaySystemError: System error: the GCS connection was lost"):
-        with RayEngine() as engine:
-            collect(engine, _echo, jobs)
+    with pytest.raises(EngineError, match="RaySystemError: System error: the GCS connection was lost"), \
+            RayEngine() as engine:
+        collect(engine, _echo, jobs)
 
 
 def test_a_lost_ray_cluster_mid_batch_keeps_what_finished(fake_ray, tmp_path, monkeypatch):

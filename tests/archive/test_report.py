@@ -386,7 +386,7 @@ def test_a_video_analysed_without_gender_shows_a_dash_not_zero(archive_out, tmp_
     with Store.open(only / DB_NAME) as store:
         store.record(make_record("a.mp4", result=make_result("a.mp4", gender=False)), batch_id=None)
     page = write_report(only, parquet=False).html.read_text(encoding="utf-8")
-    cards = dict((label, value) for value, label in re.findall(r"<b>([^<]*)</b><span>([^<]*)</span>", page))
+    cards = {label: value for value, label in re.findall(r"<b>([^<]*)</b><span>([^<]*)</span>", page)}
     assert cards["female share of speaking time with a known gender (of the videos analysed with gender)"] == "–"
     assert cards["of speaking time with gender unknown (of the videos analysed with gender)"] == "–"
 
