@@ -611,6 +611,8 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     InputError, OutputError, ConfigError, ModelError
         For the archive as a whole (missing archive, output folder locked or unwritable, bad pipeline, missing
         model); one file's failure is recorded and never raised.
+    EngineError
+        The Dask or Ray cluster was lost mid-batch; as for KeyboardInterrupt, what finished is recorded.
     KeyboardInterrupt
         After recording every file that had finished and marking the batch interrupted.
     """

@@ -4,9 +4,10 @@ results back to the batch, which alone writes the database.
 
 All engines share one small interface, :meth:`Engine.imap_unordered`: give it a function and an iterable of
 ``(args, kwargs, tag)`` jobs, get ``(tag, value, error)`` triples back in completion order. ``error`` is ``None``
-when the call returned; otherwise it is the exception that the *engine* saw (a worker process that died, a task the
-cluster lost). Only a bounded number of jobs is in flight at a time, so an interrupted batch stops promptly and a
-huge archive is not submitted at once.
+when the call returned; otherwise it is the exception that the *engine* saw for that job (a worker process that died
+running it). A Dask or Ray cluster lost as a whole (scheduler gone, connection closed) is no job's failure: it raises
+:class:`~dramapic.errors.EngineError`. Only a bounded number of jobs is in flight at a time, so an interrupted batch
+stops promptly and a huge archive is not submitted at once.
 
 ``local``
     ``workers=1``: in this process (models load on first use and stay loaded). ``workers=N``: a
