@@ -223,7 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="add the subtitles as a stream (mov_text) instead of burning them: no re-encode")
     video.add_argument("--no-video", action="store_true", help="write the analysis outputs only")
     run.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
-    run.add_argument("--audio-track", type=int, default=0, metavar="N", help="audio track to analyse (from 0)")
+    run.add_argument("--audio-track", type=int, default=None, metavar="N",
+                     help="audio track to analyse, from 0 (default: the one the file marks as default)")
     run.add_argument("--num-speakers", type=int, default=None, metavar="N",
                      help="force the number of speakers instead of estimating it")
     run.add_argument("--min-speakers", type=int, default=None, metavar="N",
@@ -358,7 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--burn", action="store_true", help="also write the captioned video (re-encodes: slow)")
     batch.add_argument("--format", choices=("srt", "vtt"), default="srt", help="subtitle format (default: srt)")
     batch.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
-    batch.add_argument("--audio-track", type=int, default=0, metavar="N", help="audio track to analyse (from 0)")
+    batch.add_argument("--audio-track", type=int, default=None, metavar="N",
+                       help="audio track to analyse, from 0 (default: the one the file marks as default)")
     batch.add_argument("--retry-failed", action="store_true", help="process files that failed before again")
     batch.add_argument("--wait", action="store_true",
                        help="if another batch is writing to the output folder, wait for it instead of refusing")

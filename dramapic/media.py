@@ -102,6 +102,8 @@ class StreamInfo:
     rotation: int = 0
     #: width of one stored pixel on screen (SAR): 64/45 for a 16:9 DVD or SD broadcast stored as 720x576
     pixel_aspect: float = 1.0
+    #: marked as the track a player starts with (disposition ``default``)
+    default: bool = False
 
     @property
     def display_size(self) -> tuple[int | None, int | None]:
@@ -122,6 +124,16 @@ class MediaInfo:
     @property
     def audio_streams(self) -> tuple[StreamInfo, ...]:
         return tuple(s for s in self.streams if s.kind == "audio")
+
+    def audio_track(self, requested: int | None = None) -> int:
+        """The audio track to analyse: ``requested`` (``--audio-track N``), else the one the file marks as default.
+
+        A player starts with the default track; a dub or a commentary marked default is what the viewer hears, so
+        it is what the cues and the summary must describe. Where none is marked (or several: Matroska marks every
+        track default unless told otherwise) the first of them, else track 0."""
+        if requested is not None:
+            return requested
+        return next((s.index for s in self.audio_streams if s.default), 0)
 
     @property
     def video_streams(self) -> tuple[StreamInfo, ...]:
@@ -227,7 +239,10 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
         kind, codec, rest = found.group(1).lower(), found.group(2), found.group(3)
         index = counts.get(kind, 0)
         counts[kind] = index + 1
-        info = StreamInfo(index=index, kind=kind, codec=codec, attached_picture="(attached pic)" in rest)
+        # the dispositions close the line: "..., 128 kb/s (default)" (stream titles and tags come on later lines)
+        default = "(default)" in rest
+        info = StreamInfo(index=index, kind=kind, codec=codec, attached_picture="(attached pic)" in rest,
+                          default=default)
         if kind == "audio":
             rate = re.search(r"(\d+) Hz", rest)
             layout = re.search(r"Hz, ([^,]+)", rest)
@@ -236,14 +251,14 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
                 numbers = re.findall(r"\d+", layout.group(1))
                 channels = sum(int(n) for n in numbers[:2]) if numbers else None
             info = StreamInfo(index=index, kind=kind, codec=codec,
-                              sample_rate=int(rate.group(1)) if rate else None, channels=channels)
+                              sample_rate=int(rate.group(1)) if rate else None, channels=channels, default=default)
         elif kind == "video":
             size = re.search(r", (\d{2,5})x(\d{2,5})", rest)
             if size:
                 sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
                 info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
                                   height=int(size.group(2)), attached_picture=info.attached_picture,
-                                  pixel_aspect=_ratio(*sar.groups()) if sar else 1.0)
+                                  pixel_aspect=_ratio(*sar.groups()) if sar else 1.0, default=default)
         streams.append(info)
     return duration, streams
 
@@ -290,6 +305,7 @@ def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
             sample_rate=int(raw["sample_rate"]) if raw.get("sample_rate") else None,
             channels=raw.get("channels"), width=raw.get("width"), height=raw.get("height"),
             attached_picture=bool(raw.get("disposition", {}).get("attached_pic")),
+            default=bool(raw.get("disposition", {}).get("default")),
             rotation=_ffprobe_rotation(raw),
             pixel_aspect=_ratio(*str(raw.get("sample_aspect_ratio", "1:1")).partition(":")[::2])))
     return (float(duration) if duration not in (None, "N/A") else None), streams

@@ -171,7 +171,7 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
             get_writer("srt", language=options.language).write(result, srt)
         try:
             media.mux_subtitles(info, srt, temporary["video"], language="kor" if options.language == "ko" else "eng",
-                                audio_track=options.analysis.audio_track)
+                                audio_track=info.audio_track(options.analysis.audio_track))
         finally:
             if srt != temporary["subtitles"]:
                 srt.unlink(missing_ok=True)
@@ -184,5 +184,5 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
         write_ass(result, pipeline.render, ass, width=width, height=height, language=options.language)
         media.burn_subtitles(info, ass, temporary["video"], fonts_dir=resources.fonts_dir(),
                              preset=pipeline.render.preset, crf=pipeline.render.crf,
-                             audio_track=options.analysis.audio_track,
+                             audio_track=info.audio_track(options.analysis.audio_track),
                              progress=lambda done: progress("burn", done, info.duration))

@@ -10,7 +10,7 @@ from helpers import REPO, SAMPLE
 def test_parser_defaults():
     args = build_parser().parse_args(["run", "movie.mp4"])
     assert (args.format, args.soft_subs, args.no_video, args.overwrite, args.audio_track) == ("srt", False, False,
-                                                                                               False, 0)
+                                                                                               False, None)
 
 
 def test_soft_subs_and_no_video_are_exclusive():

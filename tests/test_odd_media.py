@@ -410,3 +410,55 @@ def test_the_captioned_video_plays_the_audio_track_that_was_analysed_first_and_k
     assert _pitch(info, 0) == pytest.approx(1200, abs=5)
     # ... and the other track is still there to switch to
     assert len(info.audio_streams) == 2 and _pitch(info, 1) == pytest.approx(300, abs=5)
+
+
+def _dub_marked_default(path: Path) -> Path:
+    """A video whose first audio track (300 Hz, Korean) is not the default and whose second (1200 Hz, English) is:
+    the dub a player starts with."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10:duration=1", "-f", "lavfi", "-i",
+           "sine=frequency=300:duration=1", "-f", "lavfi", "-i", "sine=frequency=1200:duration=1", "-map", "0",
+           "-map", "1", "-map", "2", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac",
+           "-metadata:s:a:0", "language=kor", "-metadata:s:a:1", "language=eng",
+           "-disposition:a:0", "0", "-disposition:a:1", "default", str(path))
+    assert ["(eng)" in line for line in _default_audio(path)] == [True]
+    return path
+
+
+@pytest.mark.parametrize("prober", ["ffprobe", "banner"])
+def test_probe_knows_which_audio_track_the_file_marks_as_default(tmp_path: Path, monkeypatch, prober: str):
+    source = _dub_marked_default(tmp_path / "dub.mp4")
+    if prober == "banner":
+        monkeypatch.setattr(media, "ffprobe_exe", lambda: None)
+    elif not media.ffprobe_exe():
+        pytest.skip("no ffprobe beside this ffmpeg")
+    info = media.probe(source)
+    assert [s.default for s in info.audio_streams] == [False, True]
+    assert info.audio_track() == 1 and info.audio_track(0) == 0
+    # nothing marked (or everything, as Matroska does unless told): the first track
+    assert media.MediaInfo(path=source, duration=1.0, streams=(
+        media.StreamInfo(index=0, kind="audio", codec="aac"),
+        media.StreamInfo(index=1, kind="audio", codec="aac"))).audio_track() == 0
+
+
+def test_without_audio_track_the_analysis_hears_the_track_a_player_starts_with(tmp_path: Path, monkeypatch):
+    from dramapic.analysis import analyze as analyze_module
+
+    source = _dub_marked_default(tmp_path / "dub.mp4")
+    asked = []
+
+    def stream_audio(info, *, audio_track, **kwargs):
+        asked.append(audio_track)
+        raise InputError("stop here")  # the track asked for is all this test needs
+
+    monkeypatch.setattr(analyze_module.media, "stream_audio", stream_audio)
+    for options, track in ((AnalysisOptions(), 1), (AnalysisOptions(audio_track=0), 0)):
+        with pytest.raises(InputError, match="stop here"):
+            analyze_module.analyze(source, options=options)
+        assert asked.pop() == track
+    # and the captioned video keeps that track first and default, as the input had it
+    result = make_result([Segment(0.0, 1.0, "voice", 0.9, {"voice": 0.9})])
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: result)
+    done = run_module.run(source, options=RunOptions(output_dir=tmp_path / "out", video="soft"))
+    defaults = _default_audio(done.files["video"])
+    assert len(defaults) == 1 and "(eng)" in defaults[0], defaults
+    assert _pitch(media.probe(done.files["video"]), 0) == pytest.approx(1200, abs=5)

@@ -68,14 +68,15 @@ CASCADE = (STAGE1, STAGE2)
 class AnalysisOptions:
     """Per-run choices that are not part of the pipeline definition."""
 
-    audio_track: int = 0
+    #: the audio track to analyse, from 0; None: the one the file marks as default (``MediaInfo.audio_track``)
+    audio_track: int | None = None
     num_speakers: int | None = None
     #: bounds on the automatic speaker count; None: the pipeline's ``speakers.min_speakers`` / ``max_speakers``
     min_speakers: int | None = None
     max_speakers: int | None = None
 
     def __post_init__(self) -> None:
-        if self.audio_track < 0:
+        if self.audio_track is not None and self.audio_track < 0:
             # a usage mistake, refused before any work (run and batch alike), not a media error after the probe;
             # in a batch each file's failure would replace its done run and the next batch would redo the archive
             raise ConfigError(f"--audio-track must be 0 or more (tracks are numbered from 0), not "
@@ -309,7 +310,8 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
         clock = time.perf_counter()
         analysed = timings["detectors"] + timings["stage1"]
         with open(spool_path, "wb") as spool:
-            for piece in media.stream_audio(info, audio_track=options.audio_track, chunk_s=PIECE_S):
+            for piece in media.stream_audio(info, audio_track=info.audio_track(options.audio_track),
+                                            chunk_s=PIECE_S):
                 try:
                     spool.write(memoryview(np.ascontiguousarray(piece, dtype=np.float32)))
                 except OSError as err:
