@@ -8,11 +8,18 @@ and the dev mixes are used only for measuring.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Sequence
 
+from ..errors import OutputError
+from ..lifecycle import signals_held
 from ..models import MANIFEST_NAME, load_manifest
 from ..progress import ProgressHook, silent_hook
 from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
@@ -39,7 +46,9 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     manifest_csv : Path
         The data manifest; only ``split == "train"`` rows are fitted (``dev`` rows only measure the gender model).
     out_dir : Path
-        Models directory (``manifest.json`` is updated entry by entry).
+        Models directory. Every stage trains into a hidden staging folder inside it; when all of them are done the
+        new model files and ``manifest.json`` are moved in together (:func:`staged_models`), so a training that
+        fails or is interrupted leaves ``out_dir`` as it was.
     seed : int
         Seeds everything; the same seed and data give the same files.
     max_clips : int, optional
@@ -71,7 +80,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         The manifest is missing or unreadable, or it or an extra manifest beside it lacks a column of
         :data:`~dramapic.lab.data.DATA_COLUMNS`.
     OutputError
-        ``out_dir`` is an existing file or cannot be created.
+        ``out_dir`` is an existing file, cannot be created or written, or a folder stands where a model file goes.
     ModelError
         ``out_dir`` holds a ``manifest.json`` that is not a readable model manifest (found before any training).
     """
@@ -90,12 +99,70 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     if (Path(out_dir) / MANIFEST_NAME).exists():
         load_manifest(out_dir)  # the manifest the models are registered in is unusable: say so before training
     try:
-        return _train_stages(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips, stages=stages,
-                             seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,
-                             progress=progress)
+        with staged_models(Path(out_dir)) as staging:
+            return _train_stages(manifest_csv, out_dir=staging, seed=seed, max_clips=max_clips, stages=stages,
+                                 seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,
+                                 progress=progress)
     except BaseException:
-        remove_made_dirs(created)  # only the empty ones: a stage that finished has registered its files there
+        remove_made_dirs(created)  # only the empty ones: nothing was published into them
         raise
+
+
+@contextlib.contextmanager
+def staged_models(out_dir: Path) -> Iterator[Path]:
+    """A staging folder inside ``out_dir`` that starts with a copy of its ``manifest.json``: train into it, and at
+    the end of the block its model files and then the manifest are moved into ``out_dir``.
+
+    Why: the stages register one file after another (a stage-1 member, its manifest entry, the next member, ...,
+    the stacker). Written straight into ``out_dir`` (the bundled ``models/`` by default), a training stopped
+    half-way - Ctrl-C, SIGTERM, a full disk, a stage that fails - left new members beside an old stacker, or a file
+    whose sha256 the manifest did not list yet: a models folder that no longer loads, or loads a mixture. Now the
+    files are published together, with Ctrl-C and the terminating signals held while they are moved (renames
+    within one folder: no copying, nothing half-written); when the block raises, ``out_dir`` is left as it was and
+    the staging folder is removed. A staging folder of a training killed with SIGKILL is removed by the next
+    training into the same folder.
+
+    Raises
+    ------
+    OutputError
+        ``out_dir`` cannot be written, or a folder stands where a model file or the manifest goes.
+    """
+    # the timelines' staging folders' name and clean-up: a killed training's folder is found by its pid and removed
+    # by the next training, as a killed build's is (imported here: timelines pulls in the scoring code)
+    from .timelines import _STAGING, _clear_stale_staging
+
+    staging = None
+    try:
+        _clear_stale_staging(out_dir)
+        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out_dir))
+        if (out_dir / MANIFEST_NAME).is_file():  # the entries of the models this training does not replace
+            shutil.copyfile(out_dir / MANIFEST_NAME, staging / MANIFEST_NAME)
+    except OSError as err:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise OutputError(f"cannot write in the models folder {out_dir}: {err.strerror or err}") from None
+    try:
+        yield staging
+        _publish(staging, out_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    """Move the staged model files into ``out_dir``, ``manifest.json`` last (a reader never finds an entry whose
+    file is not there yet)."""
+    names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST_NAME)
+    if (staging / MANIFEST_NAME).is_file():
+        names.append(MANIFEST_NAME)
+    in_the_way = [str(out_dir / name) for name in names if (out_dir / name).is_dir()]
+    if in_the_way:  # refused before the first file is moved: a rename would fail half-way through
+        raise OutputError(f"a folder is where a model file goes: {', '.join(in_the_way)}")
+    with signals_held():
+        try:
+            for name in names:
+                os.replace(staging / name, out_dir / name)
+        except OSError as err:
+            raise OutputError(f"cannot publish the trained models in {out_dir}: {err.strerror or err}") from None
 
 
 def _train_stages(manifest_csv: Path, *, out_dir: Path, seed: int, max_clips: int | None, stages: Sequence[str],

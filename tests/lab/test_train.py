@@ -433,3 +433,75 @@ def test_the_gender_stacking_measurement_ends_in_one_line_on_unusable_data(tmp_p
                          "--no-progress"]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and err[0].startswith(f"dramapic: error: {data}") and says in err[0], err
+
+
+def _models_folder_with_one_model(out: Path) -> dict[str, bytes]:
+    """A models folder holding one registered model; returns every file's bytes, to compare after a training."""
+    from dramapic.models import register_model
+
+    out.mkdir()
+    (out / "old.npz").write_bytes(b"old model")
+    register_model(out, {"name": "old", "version": "1", "files": [{"path": "old.npz"}]})
+    return {p.name: p.read_bytes() for p in out.iterdir()}
+
+
+@pytest.mark.parametrize("stop", ["sigterm", "interrupt", "full disk"])
+def test_a_training_stopped_half_way_leaves_the_models_folder_as_it_was(monkeypatch, tmp_path, capsys, stop):
+    """The stages register file after file; a training stopped between two of them left a new member beside the
+    old stacker (or a file the manifest did not list yet) in models/. Now nothing is published until every stage is
+    done, and no staging folder is left behind."""
+    import os
+    import signal
+
+    from dramapic import cli
+    from dramapic.errors import OutputError
+    from dramapic.lab import train
+    from dramapic.models import register_model
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    out = tmp_path / "models"
+    before = _models_folder_with_one_model(out)
+
+    def half_a_stage(manifest_csv, *, out_dir, **kwargs):
+        for name in ("old", "member-a"):   # a retrained model, then a new one
+            (Path(out_dir) / f"{name}.npz").write_bytes(b"new " + name.encode())
+            register_model(Path(out_dir), {"name": name, "version": "2", "files": [{"path": f"{name}.npz"}]})
+        if stop == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+        if stop == "interrupt":
+            raise KeyboardInterrupt
+        raise OutputError("cannot write member-b.npz: No space left on device")
+
+    monkeypatch.setattr(train, "train_stage1", half_a_stage)
+    code = cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", "stage1", "--no-progress"])
+    assert code == {"sigterm": 143, "interrupt": 130, "full disk": 6}[stop]
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # no new file, no staging folder
+
+
+def test_a_finished_training_publishes_its_files_and_keeps_the_other_entries(monkeypatch, tmp_path):
+    from dramapic.lab import train
+    from dramapic.models import register_model
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    out = tmp_path / "models"
+    _models_folder_with_one_model(out)
+    (out / ".staging-999999999-x").mkdir()   # left by a training killed with SIGKILL (no such process)
+
+    def stage(manifest_csv, *, out_dir, **kwargs):
+        assert Path(out_dir).parent == out and not (out / "member-a.npz").exists()   # staged, not published yet
+        (Path(out_dir) / "member-a.npz").write_bytes(b"new member")
+        return [register_model(Path(out_dir), {"name": "member-a", "version": "1",
+                                               "files": [{"path": "member-a.npz"}]})]
+
+    monkeypatch.setattr(train, "train_stage1", stage)
+    train.train_all(manifest, out_dir=out, stages=("stage1",))
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "member-a.npz", "old.npz"]
+    listed = load_manifest(out)
+    assert sorted(listed.entries) == ["member-a", "old"]
+    assert listed.get("member-a").file() == out / "member-a.npz"   # its sha256 matches
+    assert listed.get("old").file() == out / "old.npz"
