@@ -98,12 +98,22 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     created = make_output_dir(Path(out_dir))
     if (Path(out_dir) / MANIFEST_NAME).exists():
         load_manifest(out_dir)  # the manifest the models are registered in is unusable: say so before training
+    cache_created: list[Path] = []
+    if cache is not None and ("gender" in stages or "speakers" in stages):
+        # the window table is built after stage 1 (most of an hour): a --cache that cannot be a folder is refused
+        # now, in the words the table's builder uses, not then
+        try:
+            cache_created = make_output_dir(Path(cache))
+        except OutputError as err:
+            remove_made_dirs(created)
+            raise OutputError(f"cannot use {cache} as the window table's cache folder: {err}") from None
     try:
         with staged_models(Path(out_dir)) as staging:
             return _train_stages(manifest_csv, out_dir=staging, seed=seed, max_clips=max_clips, stages=stages,
                                  seconds_per_fold=seconds_per_fold, augment=augment, copies=copies, cache=cache,
                                  progress=progress)
     except BaseException:
+        remove_made_dirs(cache_created)  # while empty: a window table written there is kept for the next run
         remove_made_dirs(created)  # only the empty ones: nothing was published into them
         raise
 

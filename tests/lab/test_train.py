@@ -505,3 +505,22 @@ def test_a_finished_training_publishes_its_files_and_keeps_the_other_entries(mon
     assert sorted(listed.entries) == ["member-a", "old"]
     assert listed.get("member-a").file() == out / "member-a.npz"   # its sha256 matches
     assert listed.get("old").file() == out / "old.npz"
+
+
+def test_a_cache_folder_that_cannot_be_made_is_refused_before_stage_1(monkeypatch, tmp_path, capsys):
+    """``--cache`` is first used by the window table, built after stage 1: a cache under a file failed only then,
+    with the stage-1 fit lost."""
+    from dramapic import cli
+    from dramapic.lab import train
+
+    monkeypatch.setattr(train, "train_stage1", lambda *a, **k: pytest.fail("trained stage 1 before checking --cache"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    (tmp_path / "a-file").write_text("x")
+    out = tmp_path / "new" / "models"
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--cache", str(tmp_path / "a-file" / "c"),
+                     "--no-progress"]) == 6
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "as the window table's cache folder" in err[0], err
+    assert not (tmp_path / "new").exists()     # the models folder it made is gone again
