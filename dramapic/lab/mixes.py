@@ -13,8 +13,8 @@ import numpy as np
 
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_SAMPLES, GENDERS, SAMPLE_RATE, STAGE1_LABELS
-from .data import (_rms, apply_room, load_audio, low_pass, manifests_beside, read_manifest, reencode, room_impulse,
-                   telephone)
+from .data import (NotEnoughData, _rms, apply_room, load_audio, low_pass, manifests_beside, read_manifest, reencode,
+                   room_impulse, smoke_hint, telephone)
 
 log = logging.getLogger(__name__)
 
@@ -606,6 +606,14 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
     return reels
 
 
+def _lacking(manifest_csv: Path, fold: int, n_folds: int, lacking: Sequence[str], max_clips: int | None) -> str:
+    """What :func:`build_training_mixes` says when a fold lacks material."""
+    return (f"{manifest_csv}: fold {fold + 1} of {n_folds} of stage 1's training mixes has no train "
+            f"{' and no '.join(lacking)} (speakers and recordings are split across {n_folds} folds, so stage 1 needs "
+            f"train voice, song and noise clips of at least {n_folds} speakers or recordings each)"
+            + (smoke_hint(max_clips) if any(x.startswith("voice") for x in lacking) else ""))
+
+
 def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, seconds_per_fold: float = 3600.0,
                          mix_s: tuple[float, float] = (45.0, 120.0), augment: bool = True,
                          max_clips: int | None = None, extra_voices: bool = False,
@@ -624,11 +632,21 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
     -------
     list of TrainingMix
         About ``seconds_per_fold`` seconds of audio per fold.
+
+    Raises
+    ------
+    NotEnoughData
+        A fold has no train voice clip with speech, no song or no noise clip (an InputError: the mixes draw on all
+        three, and a fold without one failed deep in the mixing with a numpy ValueError traceback).
     """
     manifest_csv = Path(manifest_csv)
     rows = stage1_rows(manifest_csv, extra_voices=extra_voices, excluded_voice_sources=excluded_voice_sources,
                        excluded_music_sources=excluded_music_sources)
     mat = _Material(rows, manifest_csv.parent, n_folds=n_folds, seed=seed)
+    for fold in range(n_folds):  # every fold's material before any clip is decoded
+        lacking = [label for label in ("voice", "song", "noise") if not mat.select(fold, label)]
+        if lacking:
+            raise NotEnoughData(_lacking(manifest_csv, fold, n_folds, lacking, max_clips))
     mixes: list[TrainingMix] = []
     total = n_folds * seconds_per_fold
     for fold in range(n_folds):
@@ -641,6 +659,8 @@ def build_training_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2,
             key = r["speaker"] or r["path"]
             for unit in speech_units(mat.audio(r["path"]), rng):
                 speakers.setdefault(key, []).append((unit, r["gender"] if r["gender"] in GENDERS else ""))
+        if not speakers:
+            raise NotEnoughData(_lacking(manifest_csv, fold, n_folds, ["voice clip with speech"], max_clips))
         for key in speakers:
             order = rng.permutation(len(speakers[key]))
             speakers[key] = [speakers[key][i] for i in order]

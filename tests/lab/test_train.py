@@ -524,3 +524,28 @@ def test_a_cache_folder_that_cannot_be_made_is_refused_before_stage_1(monkeypatc
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "as the window table's cache folder" in err[0], err
     assert not (tmp_path / "new").exists()     # the models folder it made is gone again
+
+
+@pytest.mark.parametrize("rows, says", [
+    (["v/a.wav,voice,read,female,spk1,libri,train,3", "v/b.wav,voice,read,male,spk2,libri,train,3"],
+     "has no train song and no noise"),
+    (["m/a.wav,song,rock_song,,,fof,train,10", "m/b.wav,song,rock_song,,,fof2,train,10",
+      "n/a.wav,noise,street,,,us8k,train,4", "n/b.wav,noise,street,,,us8k2,train,4"], "has no train voice"),
+])
+def test_stage1_material_that_cannot_fill_a_fold_is_one_line_before_any_clip_is_decoded(monkeypatch, tmp_path,
+                                                                                       capsys, rows, says):
+    """A manifest without song or noise train clips (or without voices) ended ``dramapic train --only stage1`` in a
+    numpy ValueError traceback ("high <= 0") from deep inside the mixing."""
+    from dramapic import cli
+    from dramapic.lab import mixes
+
+    monkeypatch.setattr(mixes, "load_audio", lambda path: pytest.fail("decoded a clip before checking the folds"))
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n" + "\n".join(rows) + "\n",
+                        encoding="utf-8")
+    out = tmp_path / "models"
+    assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", "stage1", "--max-clips", "2",
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: {manifest}: fold ") and says in err[0], err
+    assert not out.exists()
