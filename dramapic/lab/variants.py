@@ -149,6 +149,12 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     Returns
     -------
     VariantsReport
+
+    Raises
+    ------
+    InputError
+        No label file matches, a mix lacks its audio, or its labels or RTTM cannot be read (found before any mix is
+        scored).
     """
     import time
 
@@ -159,6 +165,18 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble, stage1_frame_labels
     from ..models import load_manifest
 
+    label_files = sorted(Path(mixes_dir).glob(pattern))[: limit if limit is not None else None]
+    if not label_files:
+        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
+    # every reference read and every audio file found before the models load and the first (slow) mix is scored,
+    # as evaluate_mixes does: a broken last mix failed after all the others had been scored
+    mixes = []
+    for labels_csv in label_files:
+        reference = load_reference(labels_csv)
+        audio_path = labels_csv.with_name(f"{reference.name}.opus")
+        if not audio_path.is_file():
+            raise InputError(f"{labels_csv.name} has no audio beside it: {audio_path.name} is missing")
+        mixes.append((reference, audio_path))
     pipeline = pipeline or load_pipeline(None)
     manifest = manifest or load_manifest()
     cfg = pipeline.stage1
@@ -176,9 +194,6 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
         encoder = SpeakerEncoder()
         gender_model = GenderClassifier.from_manifest(manifest, pipeline.stage2.gender_model)
         sp = pipeline.speakers
-    label_files = sorted(Path(mixes_dir).glob(pattern))[: limit if limit is not None else None]
-    if not label_files:
-        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
     stage1: dict[str, list[FileScores]] = {}
     genders: dict[str, list[FileScores]] = {}
     seconds: dict[str, float] = {}
@@ -189,11 +204,9 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
         seconds[name] = seconds.get(name, 0.0) + now - clock
         return now
 
-    for i, labels_csv in enumerate(label_files):
+    for i, (reference, audio_path) in enumerate(mixes):
         if progress is not None:
             progress("variants", i, len(label_files))
-        reference = load_reference(labels_csv)
-        audio_path = labels_csv.with_name(f"{reference.name}.opus")
         audio = media.decode_audio(media.probe(audio_path))
         duration = audio.shape[0] / SAMPLE_RATE
         duration_total += duration

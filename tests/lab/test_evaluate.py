@@ -487,3 +487,26 @@ def test_a_broken_mix_is_one_line_before_any_analysis(tmp_path, monkeypatch, cap
     err = capsys.readouterr().err
     assert err.startswith("dramapic: error: ") and message in err and len(err.splitlines()) == 1
     assert analysed == []    # refused before the first mix was analysed
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,1,music\n"), "unknown label"),
+    (lambda d: (d / "devmix_02.rttm").unlink(), "RTTM file not found"),
+    (lambda d: (d / "devmix_02.opus").unlink(), "devmix_02.opus is missing"),
+])
+def test_variants_refuse_a_broken_mix_before_any_model_loads(tmp_path, monkeypatch, capsys, damage, message):
+    """``eval --variants`` read each mix's labels and audio only when its turn came: a broken last mix ended the run
+    after every mix before it had been scored (minutes each)."""
+    from dramapic import media
+    from dramapic.analysis import stage1
+
+    mixes = tmp_path / "mixes"
+    for name in ("devmix_01", "devmix_02"):
+        write_synthetic(mixes, name, SYNTH_ROWS, SYNTH_TURNS)
+    damage(mixes)
+    monkeypatch.setattr(stage1.Stage1Ensemble, "from_manifest",
+                        classmethod(lambda *a, **k: pytest.fail("loaded the models before checking the mixes")))
+    monkeypatch.setattr(media, "probe", lambda *a, **k: pytest.fail("decoded a mix before checking the others"))
+    assert main(["--mixes", str(mixes), "--variants"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("dramapic: error: ") and message in err and len(err.splitlines()) == 1
