@@ -516,13 +516,24 @@ def _check_json_target(path: Path | None) -> None:
         return
     if path.is_dir():
         raise OutputError(f"--json {path} is a folder, not a file")
-    folder = path.absolute().parent
+    _check_writable_below(path.absolute().parent, f"cannot write --json {path}")
+
+
+def _check_work_target(work: Path) -> None:
+    """``--work``: refused before the (long) run whose fits it keeps when it cannot be a folder this user writes."""
+    if work.exists() and not work.is_dir():
+        raise OutputError(f"--work {work} is a file, not a folder")
+    _check_writable_below(work.absolute(), f"cannot use --work {work}")
+
+
+def _check_writable_below(folder: Path, what: str) -> None:
+    """``folder``, or the nearest of its parents that exists, is a folder this user can write in."""
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
     if not folder.is_dir():
-        raise OutputError(f"cannot write --json {path}: {folder} is a file, not a folder")
+        raise OutputError(f"{what}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write --json {path}: {folder} is not writable")
+        raise OutputError(f"{what}: {folder} is not writable")
 
 
 def _print_reference(args: argparse.Namespace) -> None:
@@ -667,6 +678,8 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
 
     if args.data is None:
         raise InputError("--song-check needs --data (the shared data folder with the manifests)")
+    if args.refit_stage1 is not None:  # the refits are the first to write under --work, after the song check
+        _check_work_target(_eval_work(args))
     clips = songcheck_clips(data_root=args.data)
     if args.limit is not None:
         clips = clips[:args.limit]

@@ -224,3 +224,21 @@ def test_the_report_marks_which_rows_were_refitted():
     assert report.check is False and table[1].startswith("libri (refit without)")
     # the columns stay aligned when a row's name is longer than the usual 28 characters
     assert len({len(line.rsplit("  ", 1)[0]) for line in table[:3]}) == 1 and table[2].endswith("yes")
+
+
+@pytest.mark.parametrize("under", ["a-file", "a-file/sub"])
+def test_a_work_folder_the_refits_cannot_use_is_refused_before_the_song_check(tmp_path, monkeypatch, capsys, under):
+    """With ``--song-check`` the refits are the first to write under ``--work``, and they run after the song check:
+    a ``--work`` that is a file (or lies under one) failed only after the song check had run."""
+    from dramapic import cli
+
+    def no_song_check(**kwargs):
+        raise AssertionError("--work must be refused before the song check runs")
+
+    monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", no_song_check)
+    monkeypatch.setattr("dramapic.lab.songcheck.songcheck_clips", lambda **kw: no_song_check())
+    (tmp_path / "a-file").write_text("x")
+    assert cli.main(["eval", "--song-check", "--data", str(tmp_path), "--refit-stage1", "--work",
+                     str(tmp_path / under), "--no-progress"]) == 6
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: ") and "--work" in err[0] and "a-file" in err[0], err
