@@ -104,7 +104,9 @@ def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixe
     Raises
     ------
     InputError
-        No timeline found, or a timeline without its recipe.
+        No timeline found, or a timeline without its recipe, with a recipe that is not one (unreadable, not JSON,
+        no list of speakers), or without its RTTM or audio file (found here, before any fit or analysis: they were
+        a JSON traceback, or one line only when the timeline's turn came, after the window table and the fits).
     """
     root = Path(root)
     names = list(folders) if folders is not None else timeline_folders(root)
@@ -116,11 +118,26 @@ def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixe
             recipe = labels.with_name(f"{name}.json")
             if not recipe.is_file():
                 raise InputError(f"timeline {labels} has no recipe {recipe.name}: its sources are unknown")
-            sources = recipe_sources(json.loads(recipe.read_text(encoding="utf-8")))
-            out.append(Timeline(name=name, folder=folder, labels_csv=labels, sources=sources))
+            for needed in (f"{name}.rttm", f"{name}.opus"):
+                if not labels.with_name(needed).is_file():
+                    raise InputError(f"timeline {labels} has no {needed} beside it")
+            out.append(Timeline(name=name, folder=folder, labels_csv=labels, sources=_read_recipe(recipe)))
     if not out:
         raise InputError(f"no *.labels.csv timelines under {root}")
     return out
+
+
+def _read_recipe(recipe: Path) -> tuple[str, ...]:
+    """The voice sources of a timeline's recipe file (:func:`recipe_sources`); :class:`InputError` when it cannot be
+    read or is not a recipe."""
+    try:
+        data = json.loads(recipe.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise InputError(f"cannot read the timeline recipe {recipe}: {err}") from None
+    cast = data.get("speakers", []) if isinstance(data, dict) else None
+    if not isinstance(cast, list) or not all(isinstance(member, dict) for member in cast):
+        raise InputError(f"{recipe} is not a timeline recipe (a JSON object whose 'speakers' is a list of objects)")
+    return recipe_sources(data)
 
 
 def held_out(timeline: Timeline) -> frozenset[str]:

@@ -175,3 +175,19 @@ def test_several_seeds_are_summarised_by_mean_and_range(tree, tmp_path, monkeypa
     top = next(r for r in saved["summary"] if r["set"] == "mean (held-out)")
     assert top["gender_error"] == pytest.approx(0.5)                # the first seed's, as with one seed
     assert next(r for r in saved["over_seeds"] if r["set"] == "mean (held-out)")["gender_error"] == pytest.approx(.25)
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda d: (d / "cv_01.json").write_text("{broken"), "cannot read the timeline recipe"),
+    (lambda d: (d / "cv_01.json").write_text("[1, 2]"), "is not a timeline recipe"),
+    (lambda d: (d / "cv_01.json").write_text('{"speakers": ["cv_3"]}'), "is not a timeline recipe"),
+    (lambda d: (d / "cv_01.opus").unlink(), "has no cv_01.opus beside it"),
+    (lambda d: (d / "cv_01.rttm").unlink(), "has no cv_01.rttm beside it"),
+])
+def test_a_broken_timeline_is_one_input_error_when_the_tree_is_read(tree, damage, says):
+    """A recipe that is not JSON was a JSONDecodeError traceback out of ``eval --cross-corpus --timelines``; a
+    timeline without its audio or RTTM failed only when its turn came, after the window table and the fits."""
+    root, _ = tree
+    damage(root / "cv")
+    with pytest.raises(InputError, match=says):
+        find_timelines(root)

@@ -21,6 +21,8 @@ def _tree(root: Path, folders) -> Path:
     for folder in folders:
         (root / folder).mkdir(parents=True)
         (root / folder / f"{folder}_00.labels.csv").write_text("start,end,label,gender,speaker\n0,1,voice,,\n")
+        for ext in (".rttm", ".opus"):  # a timeline's other files, which reading the tree checks are there
+            (root / folder / f"{folder}_00{ext}").write_bytes(b"")
     return root
 
 

@@ -96,6 +96,8 @@ def _timeline(root: Path, folder: str, name: str, sources) -> None:
     where.mkdir(parents=True, exist_ok=True)
     (where / f"{name}.labels.csv").write_text("start,end,label,gender,speaker\n0,1,voice,,\n", encoding="utf-8")
     (where / f"{name}.json").write_text(json.dumps({"speakers": [{"source": s} for s in sources]}), encoding="utf-8")
+    for ext in (".rttm", ".opus"):  # a timeline's other files, which reading the tree checks are there
+        (where / f"{name}{ext}").write_bytes(b"")
 
 
 def test_the_voice_check_refits_only_for_voices_stage1_heard_and_pools_each_folder(tmp_path, monkeypatch):
