@@ -560,6 +560,13 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         raise InputError("--cross-corpus needs --data, the shared data folder with manifest.csv")
     if not (args.data / "manifest.csv").is_file():
         raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
+    if args.mixes is not None:
+        # the regression check's folder is globbed for timelines with the tree: a wrong one gave no dev-mix row at
+        # all, without a word (and a missing one only once the timelines were built)
+        if not args.mixes.is_dir():
+            raise InputError(f"mixes folder not found: {args.mixes}")
+        if not any(args.mixes.glob("*.labels.csv")):
+            raise InputError(f"no *.labels.csv files in {args.mixes}: --mixes must be the folder of dev mixes")
     work = _eval_work(args)
     timelines = args.timelines
     if timelines is None:

@@ -191,3 +191,20 @@ def test_a_broken_timeline_is_one_input_error_when_the_tree_is_read(tree, damage
     damage(root / "cv")
     with pytest.raises(InputError, match=says):
         find_timelines(root)
+
+
+@pytest.mark.parametrize("mixes, says", [("missing", "mixes folder not found"), ("empty", "no *.labels.csv files")])
+def test_a_regression_check_folder_without_dev_mixes_is_refused(tree, tmp_path, monkeypatch, capsys, mixes, says):
+    """``--cross-corpus --mixes DIR`` with a wrong DIR ran the whole protocol and printed no dev-mix row, without a
+    word: the folder is globbed for timelines along with the tree."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus
+
+    root, _ = tree
+    (tmp_path / "manifest.csv").write_text("path,label\n")
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: pytest.fail("ran without the dev mixes"))
+    assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root), "--mixes",
+                     str(tmp_path / mixes), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: ") and says in err[0], err
