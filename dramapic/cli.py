@@ -478,6 +478,11 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     _check_json_target(args.json)
     if args.song_check and args.cross_corpus:
         raise InputError("--song-check and --cross-corpus are two runs: ask for one at a time")
+    if (args.song_check or args.cross_corpus) and args.variants:  # else ignored without a word
+        mode = "--song-check" if args.song_check else "--cross-corpus"
+        raise InputError(f"--variants applies to --mixes alone, not to {mode}")
+    if args.song_check and args.mixes is not None:  # the song check's clips come from --data: --mixes was ignored
+        raise InputError("--mixes does not apply to --song-check (its clips come from --data)")
     if args.refit_stage1 is not None and not (args.song_check or args.cross_corpus):
         raise InputError("--refit-stage1 applies to --song-check and --cross-corpus only")
     if args.refit_stage1 is not None and pipeline.stage1.model != "ensemble":  # before the long run, not after it

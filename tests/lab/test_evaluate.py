@@ -510,3 +510,16 @@ def test_variants_refuse_a_broken_mix_before_any_model_loads(tmp_path, monkeypat
     assert main(["--mixes", str(mixes), "--variants"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("dramapic: error: ") and message in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["--song-check", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --song-check"),
+    (["--cross-corpus", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --cross-corpus"),
+    (["--song-check", "--data", "d", "--mixes", "m"], "--mixes does not apply to --song-check"),
+])
+def test_a_flag_the_mode_would_ignore_is_a_usage_error(argv, says, capsys):
+    """``--variants`` with the song check or the cross-corpus protocol, ``--mixes`` with the song check: the run went
+    on and the flag did nothing, without a word (as --seeds or --reference elsewhere are refused)."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
