@@ -818,7 +818,8 @@ class BatchProgress:
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:
             self.failed += 1
-            self._say(f"failed  {event.rel}: {event.error}", level=logging.ERROR)  # shown with --quiet too
+            kept = " (earlier result kept)" if event.kept else ""
+            self._say(f"failed  {event.rel}{kept}: {event.error}", level=logging.ERROR)  # shown with --quiet too
 
     def waiting(self, holder: str) -> None:
         self._say(f"another batch is running on this output folder ({holder}); waiting for it to finish",
@@ -871,13 +872,19 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
                     "them)", args.archive, ", ".join(extensions))
     if not args.quiet:
         speed = f", {summary.realtime_factor:.1f}× real time" if summary.realtime_factor else ""
-        _print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed; "
+        # a failed redo of a finished file leaves its earlier result current (as the report's "Redone and failed,
+        # earlier result kept" list says): "failed" alone would read as a file without a result
+        kept = f" (earlier result kept: {summary.failed_kept})" if summary.failed_kept else ""
+        _print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed{kept}; "
                f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
         if summary.failed_earlier:
-            _print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped "
+            kept = (f", {summary.failed_earlier_kept} of them with their earlier result kept"
+                    if summary.failed_earlier_kept else "")
+            _print(f"  {summary.failed_earlier} file(s) failed in an earlier batch and were skipped{kept} "
                    "(--retry-failed to try them again)")
+        kept_paths = set(summary.kept)
         for path, error in summary.failures:
-            _print(f"  failed   {path}: {error}")
+            _print(f"  failed   {path}{' (earlier result kept)' if path in kept_paths else ''}: {error}")
         _print(f"  database {summary.database}")
     return 1 if summary.failed else 0
 

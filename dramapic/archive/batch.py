@@ -114,6 +114,7 @@ class PlanItem:
     action: str                   # "run" | "skip"
     reason: str                   # new | changed | retry | outputs missing | done | failed earlier
     key: str | None = None        # the key of the file's up-to-date run, when it has one
+    kept: bool = False            # failed earlier: a redo of a finished file failed, its earlier result is current
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class BatchEvent:
     n_speakers: int | None = None
     error: str | None = None
     worker: str = ""
+    kept: bool = False                      # failed: a redo whose file's earlier result stays current
 
 
 @dataclass(frozen=True)
@@ -188,6 +190,15 @@ class BatchSummary:
     elapsed: float               # wall clock of the whole batch
     database: Path
     failures: tuple[tuple[str, str], ...] = ()     # (path, error) of this batch's failures
+    # of those failures, and of the files skipped as failed earlier: the failed redos of finished files, whose
+    # earlier result stays current (outputs and database row); "failed" alone would read as "no result"
+    kept: tuple[str, ...] = ()
+    failed_earlier_kept: int = 0
+
+    @property
+    def failed_kept(self) -> int:
+        """How many of this batch's failures were redos that left the file's earlier result current."""
+        return len(self.kept)
 
     @property
     def realtime_factor(self) -> float | None:
@@ -198,7 +209,8 @@ class BatchSummary:
         return {"found": self.found, "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "failed_earlier": self.failed_earlier, "audio_seconds": self.audio_seconds,
                 "elapsed": self.elapsed, "realtime_factor": self.realtime_factor, "database": str(self.database),
-                "failures": [list(f) for f in self.failures]}
+                "failures": [list(f) for f in self.failures], "kept": list(self.kept),
+                "failed_earlier_kept": self.failed_earlier_kept}
 
 
 # -- finding files ---------------------------------------------------------------------------------------------
@@ -432,7 +444,7 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
                 items.append(PlanItem(item, "run", "changed"))
             else:
                 items.append(PlanItem(item, "run", "retry", failed.key) if options.retry_failed
-                             else PlanItem(item, "skip", "failed earlier", failed.key))
+                             else PlanItem(item, "skip", "failed earlier", failed.key, kept=True))
         elif run.status == "done":
             if _outputs_present(run.outputs, out_dir):
                 items.append(PlanItem(item, "skip", "done", run.key))
@@ -440,7 +452,7 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
                 items.append(PlanItem(item, "run", "outputs missing", run.key))
             else:  # redoing its missing outputs failed already (the error is on the run it kept)
                 items.append(PlanItem(item, "run", "retry", run.key) if options.retry_failed
-                             else PlanItem(item, "skip", "failed earlier", run.key))
+                             else PlanItem(item, "skip", "failed earlier", run.key, kept=True))
         elif options.retry_failed:
             items.append(PlanItem(item, "run", "retry", run.key))
         else:
@@ -553,12 +565,12 @@ def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfi
         result=result)
 
 
-def _event(outcome: FileOutcome) -> BatchEvent:
+def _event(outcome: FileOutcome, *, kept: bool = False) -> BatchEvent:
     summary = (outcome.result or {}).get("summary") or {}
     return BatchEvent(rel=outcome.rel, status=outcome.status, duration=outcome.duration, seconds=outcome.seconds,
                       genre=(summary.get("genre") or {}).get("label"),
                       n_speakers=len(summary["speakers"]) if summary.get("speakers") is not None else None,
-                      error=outcome.error, worker=outcome.worker)
+                      error=outcome.error, worker=outcome.worker, kept=kept)
 
 
 def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConfig, task: TaskOptions,
@@ -648,6 +660,7 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         done = failed = 0
         audio = 0.0
         failures: list[tuple[str, str]] = []
+        kept: list[str] = []
         status = "interrupted"
         progress("batch", 0, len(todo))
         try:
@@ -663,14 +676,20 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
                         outcome = value if error is None else _engine_failure(item, error, pipeline, task,
                                                                               submitted)
                         store.record(_record_for(outcome, item.file, pipeline, task, out_root), batch_id=batch_id)
+                        kept_here = False
                         if outcome.status == "done":
                             done += 1
                             audio += outcome.duration or 0.0
                         else:
                             failed += 1
                             failures.append((item.file.rel, outcome.error or ""))
+                            # Store.record left a finished run current: the file still has its earlier result
+                            current = store.current_run(item.file.rel)
+                            kept_here = current is not None and current.status == "done"
+                            if kept_here:
+                                kept.append(item.file.rel)
                         if on_file is not None:
-                            on_file(_event(outcome))
+                            on_file(_event(outcome, kept=kept_here))
                         progress("batch", done + failed, len(todo))
             status = "finished"
         finally:
@@ -679,4 +698,5 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     return BatchSummary(found=len(plan.items), done=done, skipped=len(plan.skipped), failed=failed,
                         failed_earlier=plan.count("failed earlier"), audio_seconds=audio,
                         elapsed=time.perf_counter() - clock, database=out_dir / DB_NAME,
-                        failures=tuple(failures))
+                        failures=tuple(failures), kept=tuple(kept),
+                        failed_earlier_kept=sum(1 for i in plan.items if i.reason == "failed earlier" and i.kept))

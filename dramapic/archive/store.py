@@ -435,6 +435,13 @@ class Store:
             row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             return None if row is None else _known_run(row)
 
+    def current_run(self, path: str) -> KnownRun | None:
+        """The run whose outputs are in ``OUT_DIR`` now for this archive path (None for a file never recorded)."""
+        with self._reading():
+            row = self._db.execute("SELECT r.* FROM files f JOIN runs r ON r.id = f.current_run_id WHERE f.path = ?",
+                                   (path,)).fetchone()
+            return None if row is None else _known_run(row)
+
     def note_file(self, path: str, *, size: int, mtime_ns: int, sha256: str | None) -> None:
         """Remember a file's current size, mtime and checksum (so an unchanged file is not hashed again)."""
         now = time.time()

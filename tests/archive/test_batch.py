@@ -557,3 +557,35 @@ def test_a_failed_redo_keeps_the_earlier_success(tmp_path, monkeypatch):
     assert ep1.id != first["ep1.mp4"]["id"] and ep1.key != first["ep1.mp4"]["key"]  # the new content's run
     assert (out / "ep2.dramapic.json").is_file()
     assert run_batch(archive, out).skipped == 2
+
+
+def test_the_cli_says_when_a_failed_redo_kept_the_earlier_result(tmp_path, monkeypatch, capsys, caplog):
+    # "2 failed" alone reads as two files without a result: the summary and each file's line say which failures
+    # were redos that left the earlier result current (as the report's "Redone and failed, earlier result kept")
+    from dramapic import cli
+
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("ep1.mp4", "ep2.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    (archive / "ep1.mp4").write_bytes(b"new content" * 100)
+    (out / "ep2.dramapic.json").unlink()
+    (archive / "ep3.mp4").write_bytes(b"never done" * 100)  # fails with no earlier result: plainly failed
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", _redo_fails)
+    assert cli.main(["batch", str(archive), "-o", str(out), "--no-progress"]) == 1
+    captured = capsys.readouterr()
+    assert "0 done, 0 skipped, 3 failed (earlier result kept: 2);" in captured.out, captured.out
+    assert "  failed   ep1.mp4 (earlier result kept): the worker processing it failed" in captured.out
+    assert "  failed   ep2.mp4 (earlier result kept): ffmpeg crashed on the redo" in captured.out
+    assert "  failed   ep3.mp4: ffmpeg crashed on the redo" in captured.out
+    assert "failed  ep2.mp4 (earlier result kept): ffmpeg crashed" in caplog.text, caplog.text  # the file's line
+    assert "failed  ep3.mp4: ffmpeg crashed" in caplog.text
+
+    assert cli.main(["batch", str(archive), "-o", str(out), "--no-progress"]) == 0  # all three skipped now
+    captured = capsys.readouterr()
+    assert ("3 file(s) failed in an earlier batch and were skipped, 2 of them with their earlier result kept"
+            in captured.out), captured.out
