@@ -446,6 +446,12 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
                 items.append(PlanItem(item, "run", "retry", failed.key) if options.retry_failed
                              else PlanItem(item, "skip", "failed earlier", failed.key, kept=True))
         elif run.status == "done":
+            if run.error is not None and run.error_key not in (None, run.key) and not any(
+                    r.key == run.error_key and up_to_date(r) for r in store.failed_runs(known.id)):
+                # the note is another key's failed redo (new content since restored, options since set back): the
+                # run is this file's current result again, and its own redo has not failed
+                store.clear_redo_note(run.id)
+                run = dataclasses.replace(run, error=None, error_key=None)
             if _outputs_present(run.outputs, out_dir):
                 items.append(PlanItem(item, "skip", "done", run.key))
             elif run.error is None:

@@ -9,7 +9,7 @@ Only one batch may write to an output folder at a time: :class:`BatchLock` holds
 ``OUT_DIR/dramapic.lock`` for the whole batch. The kernel releases it when the holder exits, however it exits
 (``SIGKILL`` included), so a crashed batch never leaves a stale lock behind.
 
-Tables (schema version 1)
+Tables (schema version 1; later versions add columns, see :data:`MIGRATIONS`)
 -------------------------
 ``batches``
     one row per ``dramapic batch`` invocation: when, on which archive, with which engine, how it ended.
@@ -157,8 +157,21 @@ WHERE female_seconds = 0 AND male_seconds = 0 AND unknown_seconds = 0 AND run_id
     HAVING count(gender) = 0 AND sum(scores_json LIKE '%"female"%') = 0);
 """
 
+# version 5: the key whose processing an error is about. On a done run it names the failed redo the run was kept
+# through: a note left by another key's redo (new content, since restored) must not block a redo under the run's own
+# key. A note recorded before is matched to the newest failed row of the file with the same error under another key,
+# else it is taken as the run's own (blocking, as it was)
+_SCHEMA_5 = """
+ALTER TABLE runs ADD COLUMN error_key TEXT;
+UPDATE runs SET error_key = key WHERE status = 'failed' AND error IS NOT NULL;
+UPDATE runs SET error_key = coalesce(
+    (SELECT f.key FROM runs f WHERE f.file_id = runs.file_id AND f.status = 'failed' AND f.key != runs.key
+     AND f.error = runs.error ORDER BY f.finished DESC, f.id DESC LIMIT 1), key)
+WHERE status = 'done' AND error IS NOT NULL;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
@@ -189,6 +202,7 @@ class KnownRun:
     outputs: dict[str, str]
     models: tuple[dict[str, Any], ...] = ()
     error: str | None = None
+    error_key: str | None = None     # the key whose processing failed (on a done run: a redo's, see Store.record)
 
 
 @dataclass(frozen=True)
@@ -461,8 +475,8 @@ class Store:
         A failure never takes the place of a ``done`` run that is the file's current one (a finished file redone
         because its content, pipeline, models or options changed, or its outputs went missing, whose redo failed).
         A failed run renames no output into place, so the finished run's outputs are still the ones in ``OUT_DIR``:
-        it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error`` (a
-        successful redo clears them). A failure under another key also gets a row of its own (what
+        it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error`` and the
+        failed key in ``error_key`` (a successful redo clears them). A failure under another key also gets a row of its own (what
         :func:`~dramapic.archive.batch.plan_batch` skips until ``--retry-failed``); one under the done run's own key
         only counts as an attempt of that run.
 
@@ -486,9 +500,10 @@ class Store:
                     "WHERE f.id = ? AND r.status = 'done'", (file_id,)).fetchone()
             if finished is not None:
                 same_key = finished["key"] == record.key
-                self._db.execute("UPDATE runs SET error_type = ?, error = ?, attempts = attempts + ? WHERE id = ?",
-                                 (record.error_type or "Error", record.error or record.error_type or "failed",
-                                  int(same_key), finished["id"]))
+                self._db.execute(
+                    "UPDATE runs SET error_type = ?, error = ?, error_key = ?, attempts = attempts + ? WHERE id = ?",
+                    (record.error_type or "Error", record.error or record.error_type or "failed", record.key,
+                     int(same_key), finished["id"]))
                 if same_key:
                     return int(finished["id"])
             values = dict(
@@ -498,6 +513,7 @@ class Store:
                 options_json=json.dumps(record.options, sort_keys=True), started=record.started,
                 finished=record.finished, seconds=record.seconds, duration=record.duration, worker=record.worker,
                 error_type=record.error_type, error=record.error,
+                error_key=record.key if record.status == "failed" else None,
                 outputs_json=json.dumps(record.outputs, sort_keys=True))
             columns = ", ".join(values)
             updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("file_id", "key"))
@@ -514,6 +530,14 @@ class Store:
             if finished is None:
                 self._db.execute("UPDATE files SET current_run_id = ? WHERE id = ?", (run_id, file_id))
         return int(run_id)
+
+    def clear_redo_note(self, run_id: int) -> None:
+        """Forget the failed redo noted on a done run (see :meth:`record`): the plan found the run current again (its
+        content restored, its options back), so the redo that failed is not this file's state any more. The failed
+        redo's own row stays, and is skipped like any failure should that key come back."""
+        with self._transaction():
+            self._db.execute("UPDATE runs SET error_type = NULL, error = NULL, error_key = NULL "
+                             "WHERE id = ? AND status = 'done'", (run_id,))
 
     def failed_runs(self, file_id: int) -> list[KnownRun]:
         """The file's failed runs, newest first (a failed redo of a finished file is one, though not current)."""
@@ -654,7 +678,7 @@ class _Transaction:
 def _known_run(row: sqlite3.Row) -> KnownRun:
     return KnownRun(id=row["id"], file_id=row["file_id"], key=row["key"], status=row["status"],
                     attempts=row["attempts"], batch_id=row["batch_id"], outputs=json.loads(row["outputs_json"]),
-                    models=tuple(json.loads(row["models_json"])), error=row["error"])
+                    models=tuple(json.loads(row["models_json"])), error=row["error"], error_key=row["error_key"])
 
 
 class BatchLock:

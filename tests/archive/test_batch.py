@@ -589,3 +589,60 @@ def test_the_cli_says_when_a_failed_redo_kept_the_earlier_result(tmp_path, monke
     captured = capsys.readouterr()
     assert ("3 file(s) failed in an earlier batch and were skipped, 2 of them with their earlier result kept"
             in captured.out), captured.out
+
+
+def test_a_failed_redo_of_content_since_restored_does_not_block_the_runs_own_redo(tmp_path, monkeypatch):
+    # ep2's new content fails; its old content comes back, so the kept run is current again: the note of the other
+    # content's redo is cleared (nothing failed for this content), and when its outputs go missing the run is redone
+    # as any finished file is, not skipped as "failed earlier" until --retry-failed
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    original = b"ep2.mp4" * 100
+    (archive / "ep2.mp4").write_bytes(original)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 1
+    (archive / "ep2.mp4").write_bytes(b"new content" * 100)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", _redo_fails)
+    assert run_batch(archive, out).failed == 1
+    with Store.open(out / DB_NAME) as store:
+        (video,) = store.videos()
+    assert video.status == "done" and video.error == "ffmpeg crashed on the redo"
+
+    (archive / "ep2.mp4").write_bytes(original)
+    plans = []
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out, on_plan=plans.append).skipped == 1
+    assert [(i.action, i.reason) for i in plans[-1].items] == [("skip", "done")]
+    with Store.open(out / DB_NAME) as store:
+        (video,) = store.videos()
+    assert video.status == "done" and (video.error_type, video.error) == (None, None)
+
+    (out / "ep2.dramapic.json").unlink()
+    summary = run_batch(archive, out, on_plan=plans.append)
+    assert [(i.action, i.reason) for i in plans[-1].items] == [("run", "outputs missing")]
+    assert (summary.done, summary.failed_earlier) == (1, 0) and (out / "ep2.dramapic.json").is_file()
+
+    # the other content's failure is still its own: back again, it is skipped as failed until --retry-failed
+    (archive / "ep2.mp4").write_bytes(b"new content" * 100)
+    assert run_batch(archive, out, on_plan=plans.append).failed_earlier == 1
+    assert [(i.action, i.reason, i.kept) for i in plans[-1].items] == [("skip", "failed earlier", True)]
+
+
+def test_a_failed_redo_under_the_runs_own_key_still_waits_for_retry_failed(tmp_path, monkeypatch):
+    # the note of a redo under the run's own key (its outputs went missing, redoing them failed) is left as it is
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "ep2.mp4").write_bytes(b"ep2.mp4" * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 1
+    (out / "ep2.dramapic.json").unlink()
+    monkeypatch.setattr("dramapic.archive.batch.process_file", _redo_fails)
+    assert run_batch(archive, out).failed == 1
+    plans = []
+    assert run_batch(archive, out, on_plan=plans.append).failed_earlier == 1
+    assert [(i.action, i.reason) for i in plans[-1].items] == [("skip", "failed earlier")]
+    with Store.open(out / DB_NAME) as store:
+        (video,) = store.videos()
+    assert video.error == "ffmpeg crashed on the redo"

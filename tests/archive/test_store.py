@@ -139,9 +139,9 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
     db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; ALTER TABLE summaries DROP COLUMN "
-                     "gender_known; PRAGMA user_version = 2;")
+                     "gender_known; ALTER TABLE runs DROP COLUMN error_key; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 4
+    assert len(MIGRATIONS) == 5
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -343,10 +343,11 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
         store.record(make_record("old-unsure.mp4", key="k3", result=all_unknown("old-unsure.mp4")), batch_id=None)
     db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column
-    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; PRAGMA user_version = 3;")
+    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
-        assert store.schema_version == 4
+        assert store.schema_version == 5
         store.record(make_record("new-off.mp4", key="k4", result=make_result("new-off.mp4", gender=False)),
                      batch_id=None)
         videos = {v.path: v for v in store.videos()}
@@ -360,3 +361,26 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
     assert (unsure.female_share, unsure.male_share) == (0.0, 0.0) and unsure.unknown_seconds == pytest.approx(36.0)
     record = video_record(make_result("x.mp4", gender=False))  # the same from one run's JSON
     assert (record.female_share, record.male_seconds, record.unknown_seconds) == (None, None, None)
+
+
+def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
+    # schema 4 noted a failed redo on the done run it kept without the key that failed: the upgrade takes it from
+    # the file's failed row with the same error under another key (a new-content redo), else the run's own key (its
+    # outputs-missing redo failed), so only the latter goes on blocking that run's own redo
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        for name in ("new.mp4", "own.mp4"):
+            store.record(make_record(name), batch_id=None)
+        store.record(make_record("new.mp4", key="k2", status="failed", error="ffmpeg crashed"), batch_id=None)
+        store.record(make_record("own.mp4", status="failed", error="disk full"), batch_id=None)
+        store.record(make_record("plain.mp4", status="failed", error="not a media file"), batch_id=None)
+    db = sqlite3.connect(path)  # as schema 4 left them: no error_key column
+    db.executescript("ALTER TABLE runs DROP COLUMN error_key; PRAGMA user_version = 4;")
+    db.close()
+    with Store.open(path) as store:
+        assert store.schema_version == 5
+        notes = {(r["path"], r["key"]): (r["status"], r["error"], r["error_key"]) for r in iter_runs(store)}
+    assert notes == {("new.mp4", "k1"): ("done", "ffmpeg crashed", "k2"),
+                     ("new.mp4", "k2"): ("failed", "ffmpeg crashed", "k2"),
+                     ("own.mp4", "k1"): ("done", "disk full", "k1"),
+                     ("plain.mp4", "k1"): ("failed", "not a media file", "k1")}
