@@ -583,6 +583,7 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                     started: float) -> FileOutcome:
     # the worker itself died or the cluster lost the task: the file is recorded as failed (--retry-failed)
     from ..models import file_sha256
+    from .engines import TaskCancelledError
 
     sha = None
     key = item.key
@@ -593,11 +594,13 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
             pass
         key = expected_key(sha or "", pipeline, task)
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    if isinstance(error, TaskCancelledError):  # no worker failed: the engine's own words say what happened
+        text = message
+    else:
+        text = f"the worker processing it failed: {type(error).__name__}" + (f": {message}" if message else "")
     return FileOutcome(rel=item.file.rel, status="failed", key=key, sha256=sha, started=started,
                        finished=time.time(), seconds=time.time() - started, worker="",
-                       error_type=type(error).__name__,
-                       error=f"the worker processing it failed: {type(error).__name__}"
-                             + (f": {message}" if message else ""))
+                       error_type=type(error).__name__, error=text)
 
 
 def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions = BatchOptions(),

@@ -43,6 +43,11 @@ Job = tuple[tuple, dict, Hashable]
 Result = tuple[Hashable, Any, BaseException | None]
 
 
+class TaskCancelledError(RuntimeError):
+    """What an engine reports for a job its cluster cancelled (the scheduler dropped it, another client cancelled it):
+    the job itself never answered, so ``str(err)`` says in words what happened, for the file's failure row."""
+
+
 class Engine:
     """Base class. Use as a context manager; leaving it with an exception cancels what is still in flight."""
 
@@ -241,6 +246,28 @@ def _dask_cluster_lost(error: BaseException) -> bool:
     return isinstance(error, (ClosedClientError, OSError, TimeoutError))  # CommClosedError is an OSError
 
 
+def _cancellation(future) -> BaseException:
+    """The ``CancelledError`` a cancelled future holds (its ``result()`` raises it; ``exception()`` answers None)."""
+    from concurrent.futures import CancelledError
+
+    try:
+        future.result()
+    except CancelledError as err:
+        return err
+    except Exception as err:  # noqa: BLE001  (whatever it holds, it is the answer)
+        return err
+    return CancelledError(f"{future.key} cancelled")
+
+
+def _cancelled_message(error: BaseException) -> str:
+    """The words for a file whose Dask task was cancelled, with the scheduler's reason where it gave one (the task's
+    own key says nothing to the user)."""
+    reasons = sorted(_dask_cancel_reasons(error) - {"unknown"})
+    why = f" ({'; '.join(reasons)})" if reasons else ""
+    note = str(getattr(error, "msg", "") or "").strip()
+    return f"the Dask cluster cancelled this file's task{why}" + (f": {note.splitlines()[0]}" if note else "")
+
+
 class DaskEngine(Engine):
     """Jobs as ``distributed`` futures on a running cluster (``scheduler``) or on a local cluster."""
 
@@ -293,7 +320,9 @@ class DaskEngine(Engine):
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
         """As :meth:`Engine.imap_unordered`. A task whose worker died (``KilledWorker``) fails its file alone; the
         cluster itself going away (scheduler gone, connection closed) raises :class:`EngineError` instead of failing
-        every file in flight and every file after them."""
+        every file in flight and every file after them. A task whose result was lost with its worker stays in
+        flight: the scheduler computes it again. One the cluster cancelled fails its file with a
+        :class:`TaskCancelledError` that gives the scheduler's reason."""
         from concurrent.futures import CancelledError
 
         from distributed import wait
@@ -321,6 +350,17 @@ class DaskEngine(Engine):
                     finished = [f for f in pending if f.status != "pending"]
                 results = []
                 for future in finished:
+                    if future.status == "lost":
+                        # the worker holding its result died; the scheduler computes it again (this client still
+                        # wants it) and it comes back finished or erred. Asking it now would wait for that, then
+                        # answer "no error" and fail a file whose task succeeded
+                        continue
+                    if future.status == "cancelled":
+                        reason = cancelled.get(future.key) or _cancellation(future)
+                        if _dask_cluster_lost(reason):
+                            raise reason
+                        results.append((future, None, TaskCancelledError(_cancelled_message(reason))))
+                        continue
                     if future.status == "finished":
                         try:
                             results.append((future, future.result(), None))
@@ -335,8 +375,8 @@ class DaskEngine(Engine):
                         if _dask_cluster_lost(err):
                             raise
                         error = err
-                    results.append((future, None, error if isinstance(error, BaseException)
-                                    else RuntimeError(f"task {future.status}")))
+                    results.append((future, None, error if isinstance(error, BaseException) else TaskCancelledError(
+                        f"the Dask cluster gave no result for this file's task (its status: {future.status})")))
             except Exception as err:
                 if not _dask_cluster_lost(err):
                     raise

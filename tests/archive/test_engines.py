@@ -234,6 +234,133 @@ def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monke
     assert (again.done, again.skipped, again.failed) == (2, 1, 0)
 
 
+# -- a Dask future lost or cancelled by its cluster ----------------------------------------------------------------
+
+class _FakeDaskFuture:
+    """A ``distributed`` future that goes through ``fates``, one per ``wait`` of the batch, as the scheduler moves it:
+    "lost" (its worker died holding the result; the scheduler computes it again), "cancelled" (with a reason)."""
+
+    def __init__(self, key, value, fates: list[str]) -> None:
+        self.key, self.value, self.fates, self.status = key, value, list(fates), "pending"
+
+    def advance(self) -> None:
+        if self.fates:
+            self.status = self.fates.pop(0).split(":")[0]
+
+    def _cancelled(self):
+        from distributed.client import FutureCancelledError
+
+        return FutureCancelledError(self.key, self.reason)
+
+    @property
+    def reason(self) -> str:
+        return "unknown"
+
+    def result(self):
+        while self.status == "lost":  # as distributed: waits until the data is computed again
+            self.advance()
+        if self.status == "cancelled":
+            raise self._cancelled()
+        return self.value
+
+    def exception(self) -> None:
+        """Waits as result() does, then answers None: none of these tasks erred."""
+        while self.status == "lost":
+            self.advance()
+
+    def release(self) -> None:
+        pass
+
+
+class _FakeDaskClient:
+    def __init__(self, fates: dict[str, list[str]]) -> None:
+        self.fates = fates
+
+    def submit(self, fn, *args, pure, retries, **kwargs):
+        tag = kwargs.get("rel", args[0] if args else None)
+        return _FakeDaskFuture(tag, fn(*args, **kwargs), self.fates[tag])
+
+    def as_current(self):
+        import contextlib
+
+        return contextlib.nullcontext()
+
+    def nthreads(self):
+        return {"tcp://10.0.0.9:4242": 3}
+
+    def register_plugin(self, *args, **kwargs) -> None:
+        pass
+
+    def cancel(self, *args, **kwargs) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _fake_dask_wait(fs, timeout=None, return_when="ALL_COMPLETED"):
+    """distributed.wait: the futures that are not pending (a lost one too, though its event is not set), and a
+    FuturesCancelledError for cancelled ones."""
+    from types import SimpleNamespace
+
+    from distributed.client import CancelledFuturesGroup, FutureCancelledError, FuturesCancelledError
+
+    for future in fs:
+        future.advance()
+    cancelled = [f for f in fs if f.status == "cancelled"]
+    if cancelled:
+        raise FuturesCancelledError([CancelledFuturesGroup(
+            errors=[FutureCancelledError(f.key, "lost dependencies") for f in cancelled], reason="lost dependencies")])
+    return SimpleNamespace(done={f for f in fs if f.status != "pending"})
+
+
+@pytest.fixture
+def fake_dask(monkeypatch):
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+
+    def install(fates: dict[str, list[str]]) -> None:
+        client = _FakeDaskClient(fates)
+        monkeypatch.setattr(distributed, "Client", lambda *args, **kwargs: client)
+        monkeypatch.setattr(distributed, "wait", _fake_dask_wait)
+
+    return install
+
+
+def test_a_lost_dask_future_is_computed_again_and_a_cancelled_one_says_so(fake_dask):
+    # "lost": the worker holding its result died, and the scheduler computes it again: its value comes back (before,
+    # future.exception() waited for that and then answered None: a file done twice was failed as "task finished").
+    # "cancelled" by the cluster: the file's error says so in words, not as a worker's RuntimeError
+    from dramapic.archive.engines import TaskCancelledError
+
+    fake_dask({"a": ["finished"], "lost": ["lost", "lost", "finished"], "gone": ["pending", "cancelled"]})
+    with DaskEngine("tcp://10.0.0.9:8786") as engine:
+        results = {tag: (value, error) for tag, value, error in engine.imap_unordered(str.upper, [
+            (("a",), {}, "a"), (("lost",), {}, "lost"), (("gone",), {}, "gone")])}
+    assert results["a"] == ("A", None) and results["lost"] == ("LOST", None)
+    value, error = results["gone"]
+    assert value is None and isinstance(error, TaskCancelledError)
+    assert str(error) == "the Dask cluster cancelled this file's task (lost dependencies)"
+
+
+def test_a_task_the_dask_cluster_cancelled_fails_its_file_with_that_reason(fake_dask, tmp_path, monkeypatch):
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("a.mp4", "b.mp4", "c.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    fake_dask({"a.mp4": ["finished"], "b.mp4": ["lost", "finished"], "c.mp4": ["cancelled"]})
+    summary = run_batch(archive, out, pipeline=load_pipeline(None),
+                        options=BatchOptions(engine="dask", scheduler="tcp://10.0.0.9:8786"))
+    assert (summary.done, summary.failed) == (2, 1), summary.failures
+    with Store.open(out / DB_NAME) as store:
+        rows = {r["path"]: r for r in store.query(
+            "SELECT f.path, r.status, r.error_type, r.error FROM runs r JOIN files f ON f.id = r.file_id")}
+    assert rows["b.mp4"]["status"] == "done"
+    assert (rows["c.mp4"]["status"], rows["c.mp4"]["error_type"]) == ("failed", "TaskCancelledError")
+    assert rows["c.mp4"]["error"] == "the Dask cluster cancelled this file's task (lost dependencies)"
+
+
 class _Ref:
     """An object reference (hashable by identity, as Ray's are)."""
 
