@@ -1,28 +1,15 @@
 """The archive database: ``OUT_DIR/dramapic.sqlite``, written by ``dramapic batch`` and read by ``dramapic report``.
 
-SQLite in WAL mode, so a report can read while a batch writes. The schema is versioned with
-``PRAGMA user_version`` and brought up to date by :data:`MIGRATIONS` (one transaction per step). Every finished
-file is recorded in **one** transaction (its file row, its run row, the run's segments, speakers and summary), so a
-batch killed at any moment leaves either all of a file's rows or none of them.
+SQLite in WAL mode, so a report can read while a batch writes. Every finished file is recorded in **one**
+transaction (its file row, its run row, the run's segments, speakers and summary), so a batch killed at any moment
+leaves either all of a file's rows or none of them.
 
 Only one batch may write to an output folder at a time: :class:`BatchLock` holds an exclusive ``flock`` on
 ``OUT_DIR/dramapic.lock`` for the whole batch. The kernel releases it when the holder exits, however it exits
 (``SIGKILL`` included), so a crashed batch never leaves a stale lock behind.
 
-Tables (schema version 1; later versions add columns, see :data:`MIGRATIONS`)
--------------------------
-``batches``
-    one row per ``dramapic batch`` invocation: when, on which archive, with which engine, how it ended.
-``files``
-    one row per media file of the archive (``path`` relative to the archive root), with the size, mtime and
-    sha256 last seen, and ``current_run_id``: the run whose outputs are in the output folder now.
-``runs``
-    one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
-    and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
-    failed file updates its row, it never adds a second one.
-``segments``, ``speakers``, ``summaries``
-    the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
-    summary row (shares, female and male speaking time, speaker count, genre).
+The schema (its tables, versioned with ``PRAGMA user_version``, the migrations that bring an older database up to
+date, the check that a file is a dramapic database) is :mod:`dramapic.archive.schema`'s.
 """
 
 from __future__ import annotations
@@ -40,141 +27,10 @@ from typing import Any, Callable, Iterator, Sequence
 from ..analysis.composition import gender_seconds
 from ..errors import OutputError
 from ..result import AnalysisResult
+from .schema import MIGRATIONS, SCHEMA_VERSION, check_schema, schema_version, table_names  # noqa: F401 (re-export)
 
 DB_NAME = "dramapic.sqlite"
 LOCK_NAME = "dramapic.lock"
-
-_SCHEMA_1 = """
-CREATE TABLE batches (
-    id             INTEGER PRIMARY KEY,
-    started        REAL NOT NULL,
-    finished       REAL,
-    status         TEXT NOT NULL CHECK (status IN ('running', 'finished', 'interrupted')),
-    archive        TEXT NOT NULL,
-    engine         TEXT NOT NULL,
-    workers        INTEGER NOT NULL,
-    options_json   TEXT NOT NULL,
-    host           TEXT,
-    pid            INTEGER,
-    n_done         INTEGER NOT NULL DEFAULT 0,
-    n_skipped      INTEGER NOT NULL DEFAULT 0,
-    n_failed       INTEGER NOT NULL DEFAULT 0,
-    audio_seconds  REAL NOT NULL DEFAULT 0
-);
-CREATE TABLE files (
-    id              INTEGER PRIMARY KEY,
-    path            TEXT NOT NULL UNIQUE,
-    size            INTEGER NOT NULL,
-    mtime_ns        INTEGER NOT NULL,
-    sha256          TEXT,
-    current_run_id  INTEGER REFERENCES runs(id) ON DELETE SET NULL,
-    first_seen      REAL NOT NULL,
-    last_seen       REAL NOT NULL
-);
-CREATE TABLE runs (
-    id                INTEGER PRIMARY KEY,
-    file_id           INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
-    key               TEXT NOT NULL,
-    batch_id          INTEGER REFERENCES batches(id),
-    status            TEXT NOT NULL CHECK (status IN ('done', 'failed')),
-    sha256            TEXT,
-    pipeline_name     TEXT NOT NULL,
-    pipeline_version  TEXT NOT NULL,
-    pipeline_sha256   TEXT NOT NULL,
-    models_json       TEXT NOT NULL,
-    options_json      TEXT NOT NULL,
-    started           REAL NOT NULL,
-    finished          REAL NOT NULL,
-    seconds           REAL NOT NULL,
-    duration          REAL,
-    worker            TEXT,
-    attempts          INTEGER NOT NULL DEFAULT 1,
-    error_type        TEXT,
-    error             TEXT,
-    outputs_json      TEXT NOT NULL DEFAULT '{}',
-    UNIQUE (file_id, key)
-);
-CREATE INDEX runs_batch ON runs(batch_id);
-CREATE TABLE segments (
-    run_id       INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    idx          INTEGER NOT NULL,
-    start_s      REAL NOT NULL,
-    end_s        REAL NOT NULL,
-    label        TEXT NOT NULL,
-    gender       TEXT,
-    speaker      TEXT,
-    confidence   REAL NOT NULL,
-    scores_json  TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-) WITHOUT ROWID;
-CREATE TABLE speakers (
-    run_id             INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    speaker            TEXT NOT NULL,
-    gender             TEXT,
-    seconds            REAL NOT NULL,
-    gender_confidence  REAL NOT NULL,
-    PRIMARY KEY (run_id, speaker)
-) WITHOUT ROWID;
-CREATE TABLE summaries (
-    run_id             INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
-    duration           REAL NOT NULL,
-    voice              REAL NOT NULL,
-    song               REAL NOT NULL,
-    noise              REAL NOT NULL,
-    silence            REAL NOT NULL,
-    female_share       REAL NOT NULL,
-    male_share         REAL NOT NULL,
-    female_seconds     REAL NOT NULL,
-    male_seconds       REAL NOT NULL,
-    n_speakers         INTEGER NOT NULL,
-    genre              TEXT NOT NULL,
-    genre_confidence   REAL NOT NULL,
-    genre_scores_json  TEXT NOT NULL
-);
-"""
-
-# version 2: the gender model may leave voice "unknown" (issue 14); its seconds are kept apart from female/male
-_SCHEMA_2 = """
-ALTER TABLE summaries ADD COLUMN unknown_seconds REAL NOT NULL DEFAULT 0;
-"""
-
-# version 3: a run made with --no-speakers has no speaker count (unknown), which is not 0 speakers; runs recorded
-# before are recognised by voice segments none of which has a speaker
-_SCHEMA_3 = """
-ALTER TABLE summaries ADD COLUMN speakers_known INTEGER NOT NULL DEFAULT 1;
-UPDATE summaries SET speakers_known = 0 WHERE n_speakers = 0 AND run_id IN (
-    SELECT run_id FROM segments WHERE label = 'voice' GROUP BY run_id HAVING count(speaker) = 0);
-"""
-
-# version 4: a run made with --no-gender measured no gender, which is not 0 % female and 0 % male; runs recorded before
-# are recognised by voice segments none of which has a gender or a female score (gender on always scores it, even
-# where it leaves the gender unknown, and then counts unknown seconds)
-_SCHEMA_4 = """
-ALTER TABLE summaries ADD COLUMN gender_known INTEGER NOT NULL DEFAULT 1;
-UPDATE summaries SET gender_known = 0
-WHERE female_seconds = 0 AND male_seconds = 0 AND unknown_seconds = 0 AND run_id IN (
-    SELECT run_id FROM segments WHERE label = 'voice' GROUP BY run_id
-    HAVING count(gender) = 0 AND sum(scores_json LIKE '%"female"%') = 0);
-"""
-
-# version 5: the key whose processing an error is about. On a done run it names the failed redo the run was kept
-# through: a note left by another key's redo (new content, since restored) must not block a redo under the run's own
-# key. A note recorded before is matched to the newest failed row of the file with the same error under another key,
-# else it is taken as the run's own (blocking, as it was)
-_SCHEMA_5 = """
-ALTER TABLE runs ADD COLUMN error_key TEXT;
-UPDATE runs SET error_key = key WHERE status = 'failed' AND error IS NOT NULL;
-UPDATE runs SET error_key = coalesce(
-    (SELECT f.key FROM runs f WHERE f.file_id = runs.file_id AND f.status = 'failed' AND f.key != runs.key
-     AND f.error = runs.error ORDER BY f.finished DESC, f.id DESC LIMIT 1), key)
-WHERE status = 'done' AND error IS NOT NULL;
-"""
-
-# MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5)
-SCHEMA_VERSION = len(MIGRATIONS)
-#: the tables every version of the schema has (what tells a dramapic database from another program's)
-_TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
 
 
 @dataclass(frozen=True)
@@ -359,8 +215,8 @@ class Store:
                 # nothing next to minutes of analysis
                 db.execute("PRAGMA synchronous = FULL")
             db.execute("PRAGMA foreign_keys = ON")
+            check_schema(db, path, migrate=migrate, migrations=migrations)
             store = cls(db, path)
-            store._check_schema(migrate=migrate, migrations=migrations)
         except sqlite3.DatabaseError as err:
             db.close()
             raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
@@ -373,39 +229,10 @@ class Store:
 
     @property
     def schema_version(self) -> int:
-        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
-
-    def _check_schema(self, *, migrate: bool, migrations: Sequence[str]) -> None:
-        version = self.schema_version
-        target = len(migrations)
-        # another program's SQLite file under our name: never add our tables to it, never read it as ours (its
-        # user_version may be anything; a query would then fail on the first missing table with a traceback)
-        tables = set(self.tables())
-        if (version == 0 and tables) or (version > 0 and migrations is MIGRATIONS and not _TABLES <= tables):
-            raise OutputError(f"{self.path} is not a dramapic database (another program's SQLite file?); move it "
-                              "away or choose another output folder")
-        if version > target:
-            raise OutputError(f"{self.path} has schema version {version}, newer than this dramapic understands "
-                              f"({target}); upgrade dramapic")
-        if version == target:
-            return
-        if not migrate:
-            raise OutputError(f"{self.path} has schema version {version}, older than {target}; "
-                              "run `dramapic batch` on it once to upgrade it")
-        for step in range(version, target):
-            # the script and the version bump commit together: a failed step leaves the previous version intact
-            try:
-                self._db.executescript(f"BEGIN IMMEDIATE;\n{migrations[step]}\nPRAGMA user_version = {step + 1};\n"
-                                       "COMMIT;")
-            except sqlite3.Error as err:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise OutputError(f"{self.path}: migrating the schema from version {step} to {step + 1} failed: "
-                                  f"{err}") from None
+        return schema_version(self._db)
 
     def tables(self) -> list[str]:
-        rows = self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-        return [r[0] for r in rows]
+        return table_names(self._db)
 
     def integrity_check(self) -> str:
         """``"ok"`` when SQLite finds nothing wrong, and no foreign key points nowhere."""
