@@ -455,6 +455,7 @@ def test_without_audio_track_the_analysis_hears_the_track_a_player_starts_with(t
         with pytest.raises(InputError, match="stop here"):
             analyze_module.analyze(source, options=options)
         assert asked.pop() == track
+    monkeypatch.undo()  # media.stream_audio is the module's own: the checks below decode for real
     # and the captioned video keeps that track first and default, as the input had it
     result = make_result([Segment(0.0, 1.0, "voice", 0.9, {"voice": 0.9})])
     monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: result)
