@@ -156,15 +156,20 @@ class OutputSet:
             handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{final.suffix}", dir=final.parent)
         except OSError as err:
             raise OutputError(f"cannot write in {final.parent}: {err.strerror}") from None
+        temporary = Path(name)
+        self._pending.append((temporary, final))  # from here on, whatever fails, abort removes it
+        self._locks.append(handle)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)  # held until commit or abort: "in use, not stale"
         except OSError:  # a file system without locks: the file is merely not protected from remove_stale
             pass
-        self._locks.append(handle)
         # mkstemp makes the file private (0600); an output is an ordinary file, readable as the umask allows
-        os.chmod(name, ordinary_file_mode())
-        temporary = Path(name)
-        self._pending.append((temporary, final))
+        try:
+            os.chmod(name, ordinary_file_mode())
+        except OSError:
+            # FAT and exFAT (USB drives, camera cards) have no per-file modes: every file has the mount's, and the
+            # kernel refuses a change of the r/x bits with EPERM. The file is then as readable as any other there.
+            pass
         return temporary
 
     @staticmethod

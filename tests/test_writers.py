@@ -113,6 +113,25 @@ def test_outputs_get_the_umask_mode_not_the_private_temporary_one(tmp_path: Path
         assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o644, name
 
 
+def test_outputs_are_written_where_the_file_system_refuses_a_mode_change(tmp_path: Path, monkeypatch):
+    """FAT and exFAT (a USB drive, a camera card) answer chmod 0644 with EPERM (every file there has the mount's
+    mode): was a PermissionError traceback after the whole analysis, with an empty temporary left behind."""
+    import errno
+
+    from dramapic.writers import write_json_atomic
+
+    def refused(path, mode, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(os, "chmod", refused)
+    with OutputSet() as outputs:
+        get_writer("srt").write(make_result(), outputs.reserve(tmp_path / "movie.srt"))
+        outputs.commit()
+    write_json_atomic({"a": 1}, tmp_path / "eval.json")
+    assert sorted(os.listdir(tmp_path)) == ["eval.json", "movie.srt"]
+    assert "voice · female · S1" in (tmp_path / "movie.srt").read_text(encoding="utf-8")
+
+
 def test_output_set_refuses_existing_without_overwrite(tmp_path: Path):
     (tmp_path / "a.srt").write_text("old")
     with pytest.raises(OutputError, match="--overwrite"):
