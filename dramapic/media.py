@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
+# Video codecs the MP4 muxer takes as they are (ffmpeg 5.1 and 7.x); anything else (ProRes, VP8, Theora, DivX 3,
+# WMV, FLV, FFV1, DV) is re-encoded to H.264 by --soft-subs, which would otherwise fail after the whole analysis.
+MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg", "vp9", "av1"}
 MAX_DECODE_ERRORS = 10
 #: the environment variables that choose the binaries
 FFMPEG_ENV, FFPROBE_ENV = "DRAMAPIC_FFMPEG", "DRAMAPIC_FFPROBE"
@@ -565,19 +568,38 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
 
 
 def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: str = "und",
-                  audio_track: int = 0) -> None:
+                  audio_track: int = 0, preset: str = "veryfast", crf: int = 20,
+                  progress: Callable[[float], None] | None = None) -> None:
     """Copy video and audio untouched into MP4 and add ``subtitles`` (SRT) as a mov_text stream; the analysed
-    ``audio_track`` comes first and is the default one (:func:`_audio_maps`)."""
+    ``audio_track`` comes first and is the default one (:func:`_audio_maps`).
+
+    A codec MP4 cannot hold is re-encoded instead of copied, as :func:`burn_subtitles` would: video to H.264 with
+    ``preset`` and ``crf`` (``progress`` is fed while it runs), audio to AAC."""
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to add subtitles to")
+    stream = info.video_streams[0]
+    if stream.codec in MP4_VIDEO_CODECS:
+        video = ["-c:v", "copy"]
+    else:
+        log.warning("%s: video codec %s cannot be copied into MP4; re-encoding it to H.264", info.path.name,
+                    stream.codec)
+        # the encode burn_subtitles makes, without the subtitles filter: even sides for yuv420p, every frame at
+        # its own time
+        video = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+                 "-pix_fmt", "yuv420p", "-fps_mode:v", "vfr", "-enc_time_base:v", "1/90000"]
     # -f srt: an SRT without cues (a silent file) is an empty file, which ffmpeg would not recognise by probing
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-sub_charenc", "UTF-8", "-f", "srt", "-i", file_arg(subtitles),
-            "-map", f"0:v:{info.video_streams[0].index}", *_audio_maps(info, audio_track), "-map", "1:s:0",
-            "-c:v", "copy", *_audio_args(info), "-c:s", "mov_text",
+            "-map", f"0:v:{stream.index}", *_audio_maps(info, audio_track), "-map", "1:s:0",
+            *video, *_audio_args(info), "-c:s", "mov_text",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
-            "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4", file_arg(output)]
-    _run(args, what=f"cannot add subtitles to {info.path.name}", first=True)  # -v error: the cause comes first
+            "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4"]
+    what = f"cannot add subtitles to {info.path.name}"
+    if video[1] == "copy":  # seconds: no progress to report
+        _run([*args, file_arg(output)], what=what, first=True)  # -v error: the cause comes first
+    else:
+        _run_with_progress([*args, *_progress_args(), file_arg(output)], what=what, duration=info.duration,
+                           progress=progress)
 
 
 def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None = None,

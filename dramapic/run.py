@@ -171,7 +171,9 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
             get_writer("srt", language=options.language).write(result, srt)
         try:
             media.mux_subtitles(info, srt, temporary["video"], language="kor" if options.language == "ko" else "eng",
-                                audio_track=info.audio_track(options.analysis.audio_track))
+                                audio_track=info.audio_track(options.analysis.audio_track),
+                                preset=pipeline.render.preset, crf=pipeline.render.crf,
+                                progress=lambda done: progress("burn", done, info.duration))
         finally:
             if srt != temporary["subtitles"]:
                 srt.unlink(missing_ok=True)

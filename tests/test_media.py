@@ -75,6 +75,28 @@ def test_soft_subs_copy_video_and_audio_bit_exact(tmp_path: Path):
     assert np.array_equal(media.decode_audio(muxed), media.decode_audio(info))
 
 
+@pytest.mark.parametrize("codec, container", [("prores", "mov"), ("ffv1", "mkv")])
+def test_soft_subs_re_encode_a_video_codec_mp4_cannot_hold(tmp_path: Path, codec, container):
+    """ProRes (an editor's or a camera's MOV) or FFV1 cannot be copied into MP4: --soft-subs failed with "Could not
+    find tag for codec" after the whole analysis. Such a video is re-encoded to H.264, the PCM audio to AAC."""
+    source = tmp_path / f"edit.{container}"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=162x90:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=duration=1", "-c:v", codec, "-c:a", "pcm_s16le", media.file_arg(source)],
+               what="make a test video")
+    info = media.probe(source)
+    assert info.video_streams[0].codec == codec
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:00,800\nvoice · female · S1 (0.90)\n", encoding="utf-8")
+    media.mux_subtitles(info, srt, tmp_path / "out.mp4")
+    muxed = media.probe(tmp_path / "out.mp4")
+    assert [(s.kind, s.codec) for s in muxed.streams] == [("video", "h264"), ("audio", "aac"),
+                                                          ("subtitle", "mov_text")]
+    assert (muxed.streams[0].width, muxed.streams[0].height) == (162, 90)
+    done = []  # an encode takes minutes on a real video: it reports how far it has come, as burn-in does
+    media.mux_subtitles(info, srt, tmp_path / "again.mp4", preset="ultrafast", progress=done.append)
+    assert done and done[-1] == info.duration
+
+
 def test_stream_audio_yields_fixed_chunks_equal_to_whole_decode():
     info = media.probe(SAMPLE)
     chunks = list(media.stream_audio(info, chunk_s=10.0))

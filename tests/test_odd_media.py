@@ -463,3 +463,23 @@ def test_without_audio_track_the_analysis_hears_the_track_a_player_starts_with(t
     defaults = _default_audio(done.files["video"])
     assert len(defaults) == 1 and "(eng)" in defaults[0], defaults
     assert _pitch(media.probe(done.files["video"]), 0) == pytest.approx(1200, abs=5)
+
+
+def test_soft_subs_of_a_prores_mov_give_a_captioned_mp4_and_report_the_encode(tmp_path: Path, monkeypatch):
+    """``dramapic run --soft-subs`` of an editor's ProRes MOV failed after the whole analysis (MP4 cannot hold
+    ProRes): its video is re-encoded with the pipeline's x264 settings, and the encode reports its progress."""
+    from dramapic.config import load_pipeline
+
+    source = tmp_path / "edit.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=1", "-f", "lavfi", "-i", "sine=duration=1",
+           "-c:v", "prores", "-c:a", "pcm_s16le", media.file_arg(source))
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result(
+        [Segment(0.0, 1.0, "voice", 0.9, {"voice": 0.9})]))
+    stages = []
+    pipeline = load_pipeline(None).replace(render__preset="ultrafast")
+    done = run_module.run(source, options=RunOptions(output_dir=tmp_path / "out", video="soft"), pipeline=pipeline,
+                          progress=lambda stage, *args: stages.append(stage))
+    muxed = media.probe(done.files["video"])
+    assert [(s.kind, s.codec) for s in muxed.streams] == [("video", "h264"), ("audio", "aac"),
+                                                          ("subtitle", "mov_text")]
+    assert "burn" in stages
