@@ -75,9 +75,10 @@ def _pct(value: float) -> str:
     return f"{round(value * 100):d}%"
 
 
-def summary_lines(summary: Summary, *, language: str = "en") -> list[str]:
+def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = False) -> list[str]:
     """The summary as short lines of text: genre, label shares, gender shares, speakers (a stage switched off
-    gives no line: it says less rather than a made-up zero)."""
+    gives no line: it says less rather than a made-up zero). ``narrow`` (a portrait frame): the unknown-gender
+    share gets a line of its own."""
     words, card = CUE_WORDS[language], CARD_WORDS[language]
     genre = card["genres"].get(summary.genre.label, summary.genre.label)
     shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
@@ -87,8 +88,11 @@ def summary_lines(summary: Summary, *, language: str = "en") -> list[str]:
         line = f"{genders} {card['speech']}"
         # shares are of the speech whose gender is known; what the model left unknown is counted apart
         if summary.gender_unknown_share:
-            line += f" · {card['unknown']} {_pct(summary.gender_unknown_share)}"
-        lines.append(line)
+            unknown = f"{card['unknown']} {_pct(summary.gender_unknown_share)}"
+            # on one line it is the card's and the badge's widest, and on a narrow frame every line shrinks with it
+            lines += [line, unknown] if narrow else [f"{line} · {unknown}"]
+        else:
+            lines.append(line)
     if summary.speakers is not None:
         count = len(summary.speakers)
         lines.append(f"{count} {card['speaker'] if count == 1 else card['speakers']}")
@@ -115,7 +119,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     """The complete ASS script (cues, summary card, badge) for one result."""
     canvas = Canvas.for_video(width, height)
     portrait = canvas.width < canvas.height
-    lines = summary_lines(result.summary, language=language)
+    lines = summary_lines(result.summary, language=language, narrow=portrait)
     cue_texts = [_escape(cue_text(s, language=language)) for s in captioned(result.segments)]
     # sizes follow the frame's height, but no line may be wider than the frame allows: a portrait frame (9:16)
     # is 608 units wide, so its card, cues and badge shrink to fit instead of wrapping mid-phrase

@@ -67,6 +67,29 @@ def test_a_portrait_card_is_still_readable():
     assert sizes["Card"] >= 27 and sizes["Cue"] >= 30
 
 
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_a_gender_unknown_share_does_not_shrink_a_portrait_card_and_badge(language):
+    """Real results often leave some voice's gender unknown (--no-speakers most of it): on one line with the gender
+    shares it was the widest line, and a 720x1280 card fell from 27 to 16 units, the badge to 17."""
+    import dataclasses
+
+    result = make_result()
+    shown = dataclasses.replace(result, summary=dataclasses.replace(result.summary, gender_unknown_share=0.23))
+    config = RenderConfig(font_family="NanumGothic", card_seconds=6.0)
+    for size in ((720, 1280), (1080, 1920)):
+        sizes = {}
+        for name, each in (("plain", result), ("unknown", shown)):
+            text = build_ass(each, config, width=size[0], height=size[1], language=language)
+            styles = re.finditer(r"^Style: (\w+),[^,]+,(\d+),", text, re.MULTILINE)
+            sizes[name] = {m.group(1): int(m.group(2)) for m in styles}
+        assert sizes["unknown"]["Card"] >= sizes["plain"]["Card"] >= 27
+        assert sizes["unknown"]["Badge"] >= min(sizes["plain"]["Badge"], 27)
+        unknown_word = "gender unknown 23%" if language == "en" else "성별 미상 23%"
+        card = next(ln for ln in text.splitlines() if ",Card," in ln)
+        badge = next(ln for ln in text.splitlines() if ",Badge," in ln)
+        assert f"\\N{unknown_word}\\N" in card and f"\\N{unknown_word}\\N" in badge
+
+
 # -- a phone's portrait video stored landscape, with a display matrix ----------------------------------------------
 
 #: the same quarter turn as ffmpeg 5.x (Debian 12) and later builds print it under the stream
