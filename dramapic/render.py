@@ -84,15 +84,18 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
     shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
     lines = [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares]
     if summary.gender_shares is not None:
-        genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
-        line = f"{genders} {card['speech']}"
-        # shares are of the speech whose gender is known; what the model left unknown is counted apart
+        # shares are of the speech whose gender is known; what the model left unknown is counted apart. Without
+        # such speech (no voice at all, or none the model was sure of) both shares are 0: "female 0% · male 0% of
+        # speech" would be a made-up zero, so only the unknown part is said, or nothing
+        parts = []
+        if any(summary.gender_shares.values()):
+            genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
+            parts.append(f"{genders} {card['speech']}")
         if summary.gender_unknown_share:
-            unknown = f"{card['unknown']} {_pct(summary.gender_unknown_share)}"
-            # on one line it is the card's and the badge's widest, and on a narrow frame every line shrinks with it
-            lines += [line, unknown] if narrow else [f"{line} · {unknown}"]
-        else:
-            lines.append(line)
+            parts.append(f"{card['unknown']} {_pct(summary.gender_unknown_share)}")
+        # on one line the two are the card's and the badge's widest, and on a narrow frame every line shrinks with it
+        if parts:
+            lines += parts if narrow else [" · ".join(parts)]
     if summary.speakers is not None:
         count = len(summary.speakers)
         lines.append(f"{count} {card['speaker'] if count == 1 else card['speakers']}")

@@ -61,6 +61,27 @@ def test_card_and_badge_count_unknown_separately():
     assert not any("unknown" in line for line in summary_lines(_unknown_result(gender=False).summary))
 
 
+@pytest.mark.parametrize("undecided, line", [(True, "gender unknown 100%"), (False, None)])
+def test_no_voice_of_known_gender_gives_no_made_up_female_and_male_zeros(undecided, line):
+    """Every voice left unknown (the sample with --no-speakers), or no voice at all (a music show): both gender
+    shares are 0, and the card and badge said "female 0% · male 0% of speech"."""
+    result = _unknown_result()
+    if undecided:
+        segments = tuple(dataclasses.replace(s, gender=None) for s in result.segments)
+    else:
+        segments = (Segment(0.0, 12.0, "song", 0.8, {"song": 0.8}),)
+    summary = summarize(segments, 12.0, (), gender=True)
+    assert summary.gender_shares == {"female": 0.0, "male": 0.0}  # what the JSON keeps: both 0 when none is known
+    quiet = dataclasses.replace(result, segments=segments, summary=summary)
+    for narrow in (False, True):
+        lines = summary_lines(summary, narrow=narrow)
+        assert not any("female" in each or "male" in each for each in lines), lines
+        assert (line in lines) if line else len(lines) == 3  # genre, shares, speakers
+    for size in ((640, 360), (360, 640)):
+        text = build_ass(quiet, RenderConfig(), width=size[0], height=size[1])
+        assert "0% of speech" not in text and (line is None or line in text)
+
+
 def test_store_and_report_keep_unknown_seconds(tmp_path):
     from dramapic.archive.report import load_report_data, summary_rows
 
