@@ -52,6 +52,19 @@ def captioned(segments: Iterable[Segment]) -> list[Segment]:
     return [s for s in segments if s.label != "silence"]
 
 
+def timed_cues(segments: Iterable[Segment]) -> list[tuple[int, int, Segment]]:
+    """``(start_ms, end_ms, segment)`` for each captioned segment that still lasts once its times are whole
+    milliseconds, as SRT and WebVTT write them. A shorter one (the clipped last frame of a pipeline without minimum
+    durations, ``min_duration_s: 0``) would be a cue that ends as it starts: invalid WebVTT, and a cue SRT players
+    drop or flash."""
+    cues = []
+    for segment in captioned(segments):
+        start, end = round(segment.start * 1000), round(segment.end * 1000)
+        if end > start:
+            cues.append((start, end, segment))
+    return cues
+
+
 def ordinary_file_mode() -> int:
     """The mode ``open()`` would give a new file under this process's umask (0644 under the usual 022)."""
     try:  # Linux: read the umask without the set-and-restore below, which races with other threads' files
@@ -349,10 +362,9 @@ class SrtWriter(ResultWriter):
         import pysrt
 
         items = pysrt.SubRipFile()
-        for number, segment in enumerate(captioned(result.segments), start=1):
+        for number, (start, end, segment) in enumerate(timed_cues(result.segments), start=1):
             items.append(pysrt.SubRipItem(
-                index=number, start=pysrt.SubRipTime.from_ordinal(round(segment.start * 1000)),
-                end=pysrt.SubRipTime.from_ordinal(round(segment.end * 1000)),
+                index=number, start=pysrt.SubRipTime.from_ordinal(start), end=pysrt.SubRipTime.from_ordinal(end),
                 text=cue_text(segment, language=self.language)))
         return "".join(f"{item}\n" for item in items)
 
@@ -372,8 +384,8 @@ class VttWriter(ResultWriter):
 
     def render(self, result: AnalysisResult) -> str:
         lines = ["WEBVTT", ""]
-        for number, segment in enumerate(captioned(result.segments), start=1):
-            lines += [str(number), f"{clock_time(segment.start)} --> {clock_time(segment.end)}",
+        for number, (start, end, segment) in enumerate(timed_cues(result.segments), start=1):
+            lines += [str(number), f"{clock_time(start / 1000)} --> {clock_time(end / 1000)}",
                       cue_text(segment, language=self.language), ""]
         return "\n".join(lines)
 

@@ -33,6 +33,24 @@ def test_vtt(tmp_path: Path):
     assert text.startswith("WEBVTT\n\n1\n00:00:01.500 --> 00:00:04.250\nvoice · female · S1 (0.91)\n")
 
 
+def test_a_segment_shorter_than_a_millisecond_gets_no_cue_and_the_numbering_stays_whole():
+    """With ``min_duration_s: 0`` a label may change on the clipped last frame (10.0004 s of audio): its segment
+    lasts 0.4 ms, and SRT and VTT wrote a cue "00:00:10.000 --> 00:00:10.000" (invalid WebVTT)."""
+    import re
+
+    segments = [Segment(0.0, 1.0001, "voice", 0.9, {"voice": 0.9}, None, "S1"),
+                Segment(1.0001, 1.0004, "noise", 0.6, {"noise": 0.6}),   # 1.000 --> 1.000 once in milliseconds
+                Segment(1.0004, 10.0, "song", 0.8, {"song": 0.8}),
+                Segment(10.0, 10.0004, "noise", 0.6, {"noise": 0.6})]
+    result = make_result(segments)
+    srt = pysrt.from_string(get_writer("srt").render(result))
+    assert [(i.index, str(i.start), str(i.end), i.text) for i in srt] == [
+        (1, "00:00:00,000", "00:00:01,000", "voice · S1 (0.90)"), (2, "00:00:01,000", "00:00:10,000", "song (0.80)")]
+    vtt = get_writer("vtt").render(result)
+    timings = re.findall(r"^(\d+)\n(\S+) --> (\S+)$", vtt, re.MULTILINE)
+    assert timings == [("1", "00:00:00.000", "00:00:01.000"), ("2", "00:00:01.000", "00:00:10.000")]
+
+
 def test_rttm_has_one_line_per_voice_segment():
     lines = get_writer("rttm").render(make_result()).splitlines()
     assert lines == ["SPEAKER movie 1 1.500 2.750 <NA> <NA> S1 <NA> <NA>"]
