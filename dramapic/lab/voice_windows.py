@@ -34,6 +34,8 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
@@ -61,6 +63,9 @@ CLIPS_PER_BATCH = 16
 FLAGS_FILE = Path("extra") / "gender_f0_flags.tsv"
 PER_WINDOW = ("emb", "pitch", "clip", "condition", "t0", "t1")
 COPIED = ("speaker", "source", "gender", "split", "language", "subtype")
+#: every array of a table (:func:`_assemble`): a kept file lacking one is not a table to reuse
+TABLE_KEYS = frozenset(PER_WINDOW + COPIED + tuple(f"clip_{k}" for k in COPIED)
+                       + ("clip_path", "clip_duration", "clip_aug", "clip_f0_flag"))
 
 
 def voice_manifests(manifest_csv: Path) -> list[Path]:
@@ -151,7 +156,8 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         Processes that embed (default: 2 when the machine has them and there are more than 8 batches, else 1).
     cache : Path, optional
         A folder: the table is read from ``window-table-<digest>.npz`` there when the same manifests, seed and
-        settings made it, else built and written there (atomically).
+        settings made it, else built and written there (atomically). A kept file that cannot be read back as a
+        table (truncated, not a zip, arrays missing) is removed with a warning and the table built again.
     progress : ProgressHook
         Called as ``progress("embed", clips_done, clips_total)``.
 
@@ -181,9 +187,10 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         except OutputError as err:
             raise OutputError(f"cannot use {cache} as the window table's cache folder: {err}") from None
         if cached.is_file():
-            log.info("window table: reusing %s", cached)
-            with np.load(cached, allow_pickle=False) as data:
-                return {k: data[k] for k in data.files}
+            kept = _read_cached(cached)
+            if kept is not None:
+                log.info("window table: reusing %s", cached)
+                return kept
     root = manifest_csv.parent
     order = speaker_round_robin(rows, seed=TABLE_SEED + seed)
     chosen: list[int] = []
@@ -320,6 +327,30 @@ def _assemble(parts, rows, described, flags) -> dict[str, np.ndarray]:
     table["clip_duration"] = np.asarray([float(r["duration_s"] or 0) for r in rows], np.float32)
     table["clip_aug"] = np.asarray([described.get(i, "") for i in range(len(rows))])
     table["clip_f0_flag"] = np.asarray([flags.get(r["speaker"], "") for r in rows])
+    return table
+
+
+def _read_cached(path: Path) -> dict[str, np.ndarray] | None:
+    """The table kept in ``path``, or None when it cannot be read back as one (then it is removed, with a warning).
+
+    The file is only ever written whole (:func:`_save_atomic`), but a disk that filled up, a copy cut short or a
+    hand edit can still leave a damaged one; it is a cache, so it is rebuilt rather than ending the run (it was a
+    ``BadZipFile`` or ``ValueError`` traceback, and the next run met the same file)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            table = {k: data[k] for k in data.files}
+        missing = sorted(TABLE_KEYS - set(table))
+        if missing:
+            raise ValueError(f"no {', '.join(missing)}")
+        if len({len(table[k]) for k in PER_WINDOW + COPIED}) != 1:
+            raise ValueError("its per-window arrays differ in length")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as err:
+        log.warning("window table %s is unreadable (%s): removing it and building the table again", path, err)
+        try:
+            path.unlink()
+        except OSError:     # a file that cannot be removed is overwritten by the rebuilt table, or that fails alone
+            pass
+        return None
     return table
 
 

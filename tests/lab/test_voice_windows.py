@@ -120,6 +120,29 @@ def test_cache_is_reused_and_keyed_by_the_settings(data, tmp_path, monkeypatch):
     assert list(tmp_path.glob("window-table-*.npz")) == [stored]
 
 
+@pytest.mark.parametrize("damage", [
+    lambda raw, path: path.write_bytes(raw[: len(raw) // 2]),            # cut short: BadZipFile
+    lambda raw, path: path.write_bytes(b"not a zip at all"),               # ValueError (pickled data)
+    lambda raw, path: path.write_bytes(b""),                               # EOFError
+    lambda raw, path: np.savez(path, emb=np.zeros((2, 256), np.float32)),  # a zip, but not a table
+], ids=["truncated", "not-a-zip", "empty", "not-a-table"])
+def test_a_damaged_cached_table_is_rebuilt_with_a_warning(data, tmp_path, caplog, damage):
+    """A kept ``window-table-*.npz`` that cannot be read back was a ``BadZipFile`` / ``ValueError`` traceback, on
+    every run until someone found and removed the file; it is a cache: rebuilt (and kept again) instead."""
+    first = build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, cache=tmp_path)
+    (stored,) = tmp_path.glob("window-table-*.npz")
+    with open(stored, "rb") as handle:
+        damage(handle.read(), stored)
+    with caplog.at_level("WARNING", logger="dramapic.lab.voice_windows"):
+        again = build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, cache=tmp_path)
+    assert any("unreadable" in r.getMessage() and stored.name in r.getMessage() for r in caplog.records)
+    for key in first:
+        assert np.array_equal(again[key], first[key]), key
+    # the rebuilt table is kept in its place, whole, and read back next time
+    assert list(tmp_path.glob("window-table-*.npz")) == [stored] and not list(tmp_path.glob(".window-table-*"))
+    assert set(voice_windows._read_cached(stored)) == set(first)
+
+
 def test_train_rows_leave_out_dev_and_excluded_sources(table):
     rows = train_rows(table)
     assert set(table["split"][rows]) == {"train"} and set(table["source"][rows]) == {"alpha", "beta"}
