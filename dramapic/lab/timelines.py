@@ -246,10 +246,23 @@ def _folder_key(*, folder: str, seed: int, bitrate: str, manifests: Mapping[str,
 
 
 def _read_marker(folder: Path, name: str = MARKER) -> dict[str, Any] | None:
+    """The marker ``name`` of a kept folder (timelines, a derived copy, a stage-1 refit), or None when there is none
+    or it is damaged (cut short, not JSON, not a JSON object): the folder then counts as not built and is built
+    again, with a warning (a marker that was valid JSON but no object ended in an AttributeError traceback)."""
+    path = folder / name
     try:
-        return json.loads((folder / name).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        marker = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return None
+    except (OSError, ValueError) as err:
+        marker, why = None, str(err)
+    else:
+        why = "not a JSON object"
+    if isinstance(marker, dict):
+        return marker
+    if path.exists():  # not a folder that was never built (or whose marker cannot even be looked at)
+        log.warning("%s is unreadable (%s): %s counts as not built", path, why, folder.name)
+    return None
 
 
 @contextlib.contextmanager
@@ -292,6 +305,8 @@ def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:
     if marker is None or any(marker.get(k) != v for k, v in key.items()):
         return False
     files = marker.get("files") or {}
+    if not isinstance(files, dict):
+        return False
     for name, digest in files.items():
         try:
             if _sha256(folder / name, what="timeline file") != digest:

@@ -258,6 +258,36 @@ def test_a_complete_tree_is_reused_and_a_changed_one_rebuilt(data, tmp_path, fas
     assert sorted(p.name for p in out.iterdir()) == sorted([LIBRI, CV, MIXED, timelines.INDEX])
 
 
+@pytest.mark.parametrize("damage", [
+    lambda text: text[: len(text) // 2],                                        # cut short
+    lambda text: "",
+    lambda text: "[1, 2]",
+    lambda text: "null",
+    lambda text: json.dumps({**json.loads(text), "files": ["cv_01.opus"]}),     # its key, but files not a mapping
+], ids=["cut-short", "empty", "a-list", "null", "files-not-a-mapping"])
+def test_a_damaged_marker_is_a_folder_built_again_not_a_traceback(data, tmp_path, fast_audio, caplog, damage):
+    """A kept folder's ``build.json`` that is not a JSON object (a list, ``null``) ended the next build in an
+    AttributeError traceback; cut short, it was rebuilt without a word about why."""
+    out = tmp_path / "timelines"
+    build_timelines(data=data, out=out, seed=3, casts=CASTS)
+    before = _files(out / CV)
+    marker = out / CV / MARKER
+    damaged = damage(marker.read_text(encoding="utf-8"))
+    marker.write_text(damaged, encoding="utf-8")
+    fast_audio.clear()
+    with caplog.at_level("WARNING", logger="dramapic.lab.timelines"):
+        assert build_timelines(data=data, out=out, seed=3, casts=CASTS) == [out / f for f in CASTS]
+    assert fast_audio == ["cv_01.opus"] and _files(out / CV) == before          # that folder alone, built again
+    assert json.loads(marker.read_text())["seed"] == 3
+    try:
+        an_object = isinstance(json.loads(damaged), dict)
+    except ValueError:
+        an_object = False
+    if not an_object:  # said why the folder was built again
+        assert any(MARKER in r.getMessage() and "unreadable" in r.getMessage() for r in caplog.records)
+    assert [f["folder"] for f in json.loads((out / timelines.INDEX).read_text())["folders"]] == [CV, LIBRI, MIXED]
+
+
 def test_an_interrupted_build_leaves_nothing_to_score(data, tmp_path, monkeypatch, fast_audio):
     out = tmp_path / "timelines"
     raw = timelines.media.encode_opus
