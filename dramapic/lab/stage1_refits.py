@@ -117,17 +117,23 @@ def refit_without(*, data: Path, work: Path, voice_sources: Collection[str] = ()
 
 
 def _kept_refit(folder: Path, key: Mapping[str, Any]) -> Manifest | None:
-    """The refit in ``folder`` when it was fitted from ``key`` and its model manifest reads (each file's sha256 is
-    checked when it is loaded); None when it must be fitted (again)."""
+    """The refit in ``folder`` when it was fitted from ``key``, its model manifest reads and every file it lists is
+    there with its sha256; None when it must be fitted (again). The files are checked here, not only when a model
+    loads: a damaged kept file then ended the run in "does not match its sha256 ... reinstall dramapic", after the
+    checks before it, where fitting it again is all it takes."""
     from .timelines import _read_marker
 
     if _read_marker(folder, MARKER) != key or not (folder / MANIFEST_NAME).is_file():
         return None
     try:
-        return load_manifest(folder)
+        manifest = load_manifest(folder)
+        for entry in manifest.entries.values():
+            for listed in entry.files:
+                entry.file(listed.path)
     except ModelError as err:
         log.warning("stage-1 refit %s is unreadable (%s): fitting it again", folder.name, err)
         return None
+    return manifest
 
 
 def restrict_groups(groups: Sequence[str], only: Collection[str] | None, *, what: str) -> list[str]:

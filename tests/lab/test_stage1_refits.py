@@ -81,6 +81,44 @@ def test_a_failed_or_killed_fit_leaves_nothing_a_later_run_could_load(tmp_path, 
     assert list((tmp_path / "stage1-refits").iterdir()) == []
 
 
+@pytest.mark.parametrize("damage", [
+    lambda folder: (folder / "refit.json").write_text('{"voice_sources_left_out": ["em', encoding="utf-8"),
+    lambda folder: (folder / "refit.json").write_text("[]", encoding="utf-8"),
+    lambda folder: (folder / "stage1-stacker-lr.npz").write_bytes(b"cut sh"),
+    lambda folder: (folder / "stage1-stacker-lr.npz").unlink(),
+    lambda folder: (folder / "manifest.json").write_text("{", encoding="utf-8"),
+], ids=["marker-cut-short", "marker-not-an-object", "model-file-cut-short", "model-file-gone", "manifest-cut-short"])
+def test_a_damaged_kept_refit_is_fitted_again(tmp_path, monkeypatch, caplog, damage):
+    """A kept fit whose model file was damaged was handed out as it was: the run went on to the member check and
+    ended there in "does not match its sha256 ... reinstall dramapic or retrain the model", every time, until the
+    folder was found and removed by hand. A kept fit is a cache: one that cannot be read back is fitted again."""
+    from dramapic.lab import train_stage1
+    from dramapic.models import register_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.csv").write_text(COLUMNS, encoding="utf-8")
+    fits = []
+
+    def fake_training(manifest_csv, *, out_dir, **kwargs):
+        fits.append(kwargs["excluded_voice_sources"])
+        (out_dir / "stage1-stacker-lr.npz").write_bytes(b"weights of fit %d" % len(fits))
+        register_model(out_dir, {"name": "stage1-stacker-lr", "version": "1",
+                                 "files": [{"path": "stage1-stacker-lr.npz"}]})
+
+    monkeypatch.setattr(train_stage1, "train_stage1", fake_training)
+    work = tmp_path / "work"
+    first = stage1_refits.refit_without(data=data, work=work, voice_sources=["emodb"])
+    assert fits == [["emodb"]] and stage1_refits.refit_without(data=data, work=work, voice_sources=["emodb"]) == first
+    damage(first.root)
+    with caplog.at_level("WARNING"):
+        again = stage1_refits.refit_without(data=data, work=work, voice_sources=["emodb"])
+    assert fits == [["emodb"], ["emodb"]] and again.root == first.root      # fitted again, in the same place
+    assert again.get("stage1-stacker-lr").file().read_bytes() == b"weights of fit 2"
+    assert any("unreadable" in r.getMessage() for r in caplog.records)
+    assert sorted(p.name for p in (work / "stage1-refits").iterdir()) == [first.root.name]
+
+
 def test_a_refit_needs_the_shared_data_and_something_to_leave_out(tmp_path):
     with pytest.raises(InputError, match="no manifest.csv"):
         stage1_refits.refit_without(data=tmp_path, work=tmp_path, music_sources=["x"])
