@@ -68,7 +68,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     out : Path
         The copy (module docstring), with a marker. Written whole into a staging folder and renamed into place;
         reused while the marker says it was made by this format, with these lengths and positions, from the same
-        files.
+        files, and its own files are unchanged.
     lengths : sequence of float
         Excerpt lengths in seconds; a timeline shorter than a length gives no excerpt of it.
     positions : sequence of float
@@ -85,7 +85,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     from .. import media
     from .reference import load_reference
     from .speech_reference import _link
-    from .timelines import _read_marker, _sha256, staged_copy
+    from .timelines import _sha256, kept_copy, staged_copy
 
     folder, out = Path(folder), Path(out)
     if not lengths or any(not length > 0 for length in lengths):
@@ -102,7 +102,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
             files[f"{name}{ext}"] = _sha256(path.with_name(f"{name}{ext}"), what="timeline file")
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
            "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions], "files": files}
-    if _read_marker(out, MARKER) == key:
+    if kept_copy(out, marker=MARKER, key=key):
         return out
     for path in labels:  # labels or RTTM that cannot be read are one InputError before anything is cut
         load_reference(path)

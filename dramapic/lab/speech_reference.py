@@ -220,7 +220,7 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     out : Path
         The copy: ``NAME.labels.csv`` and ``NAME.rttm`` rewritten, ``NAME.opus`` and ``NAME.json`` linked to the
         originals, a marker. Written whole into a staging folder and renamed into place; reused while the marker
-        says it was made by this format from the same labels and recipes.
+        says it was made by this format from the same labels and recipes and its files are unchanged.
 
     Raises
     ------
@@ -229,7 +229,7 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     OutputError
         ``out`` cannot be written.
     """
-    from .timelines import _read_marker, _sha256, staged_copy
+    from .timelines import _sha256, kept_copy, staged_copy
 
     folder, out = Path(folder), Path(out)
     labels = sorted(folder.glob("*.labels.csv"))
@@ -238,7 +238,7 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
            "files": {p.name: _sha256(p, what="timeline file") for p in labels}
            | {f"{_stem(p)}.json": _sha256(p.with_name(f"{_stem(p)}.json"), what="timeline recipe") for p in labels}}
-    if _read_marker(out, MARKER) == key:
+    if kept_copy(out, marker=MARKER, key=key):
         return out
     clips: dict[str, np.ndarray] = {}
     with staged_copy(out, marker=MARKER, key=key, what="the speech reference") as staging:

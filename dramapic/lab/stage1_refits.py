@@ -121,9 +121,9 @@ def _kept_refit(folder: Path, key: Mapping[str, Any]) -> Manifest | None:
     there with its sha256; None when it must be fitted (again). The files are checked here, not only when a model
     loads: a damaged kept file then ended the run in "does not match its sha256 ... reinstall dramapic", after the
     checks before it, where fitting it again is all it takes."""
-    from .timelines import _read_marker
+    from .timelines import kept_copy
 
-    if _read_marker(folder, MARKER) != key or not (folder / MANIFEST_NAME).is_file():
+    if not kept_copy(folder, marker=MARKER, key=key) or not (folder / MANIFEST_NAME).is_file():
         return None
     try:
         manifest = load_manifest(folder)

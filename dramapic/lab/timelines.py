@@ -77,6 +77,8 @@ DEFAULT_BITRATE = "32k"
 #: bump when a change alters what a seed builds: folders built by another format are rebuilt, never reused
 FORMAT = 1
 MARKER = "build.json"
+#: the key of a :func:`staged_copy` marker that lists the copy's files and their sha256
+OUTPUTS = "outputs"
 INDEX = "timelines.json"
 _STAGING = ".staging-"
 
@@ -270,8 +272,9 @@ def staged_copy(out: Path, *, marker: str, key: Mapping[str, Any], what: str) ->
     """A folder to write a derived copy of timelines into (the speech reference, the short scenes), published whole.
 
     It lies one level down in a hidden staging folder beside ``out`` (never a folder of labels a reader of the tree
-    could take for timelines). When the block ends, ``key`` is written as the ``marker`` file and the folder is
-    renamed to ``out`` (an outdated ``out`` is moved aside and removed); when it raises, nothing is left. A killed
+    could take for timelines). When the block ends, ``key`` and the sha256 of every file the block wrote
+    (:data:`OUTPUTS`; :func:`kept_copy` checks both) are written as the ``marker`` file and the folder is renamed
+    to ``out`` (an outdated ``out`` is moved aside and removed); when it raises, nothing is left. A killed
     writer's staging folder is removed by the next one (:func:`_clear_stale_staging`).
 
     Raises
@@ -289,7 +292,9 @@ def staged_copy(out: Path, *, marker: str, key: Mapping[str, Any], what: str) ->
     try:
         staging.mkdir()
         yield staging
-        (staging / marker).write_text(json.dumps(key, indent=1) + "\n", encoding="utf-8")
+        # what the copy holds, so that a file of it damaged or removed later is found (kept_copy), not scored
+        outputs = {p.name: _sha256(p, what=what) for p in sorted(staging.iterdir()) if p.is_file()}
+        (staging / marker).write_text(json.dumps({**key, OUTPUTS: outputs}, indent=1) + "\n", encoding="utf-8")
         if out.exists():
             out.rename(holder / f"{out.name}.old")
         staging.rename(out)
@@ -297,6 +302,31 @@ def staged_copy(out: Path, *, marker: str, key: Mapping[str, Any], what: str) ->
         raise OutputError(f"cannot write {what} {out}: {err}") from None
     finally:
         shutil.rmtree(holder, ignore_errors=True)
+
+
+def kept_copy(out: Path, *, marker: str, key: Mapping[str, Any]) -> bool:
+    """Whether ``out`` is a copy :func:`staged_copy` published from ``key`` and every file it holds is there,
+    unchanged: else it is to be made again (a copy's file cut short was scored as it was - a labels file cut
+    between rows is a shorter reference, not an error - on every run that reused it).
+
+    A copy made before its files were recorded in its marker is taken as it is, as it was then."""
+    found = _read_marker(out, marker)
+    if found is None or {k: v for k, v in found.items() if k != OUTPUTS} != dict(key):
+        return False
+    outputs = found.get(OUTPUTS, {})
+    if not isinstance(outputs, dict):
+        log.warning("%s is unreadable (its %r is not a mapping): %s counts as not built", out / marker, OUTPUTS,
+                    out.name)
+        return False
+    for name, digest in outputs.items():
+        try:
+            same = _sha256(out / name, what="kept file") == digest
+        except InputError:
+            same = False
+        if not same:
+            log.warning("%s: %s is missing or changed since it was made; making %s again", out, name, out.name)
+            return False
+    return True
 
 
 def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:

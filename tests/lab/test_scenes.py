@@ -86,6 +86,27 @@ def test_the_copy_is_reused_until_its_source_or_lengths_change(tmp_path, sample_
     assert [p.name for p in out.parent.iterdir()] == ["scenes"]  # no staging folder left
 
 
+def test_an_excerpt_removed_or_cut_short_is_made_again(tmp_path, sample_audio, monkeypatch):
+    """The scene copy was reused whatever became of its files: an excerpt removed from it was no longer scored,
+    one cut short was scored as it was."""
+    source = _timeline(tmp_path / "mixes", sample_audio)
+    out = tmp_path / "work" / "scenes"
+    scenes.scene_excerpts(source, out=out, lengths=(20.0,), positions=(0.5,))
+    whole = {p.name: p.read_bytes() for p in out.iterdir() if p.name != scenes.MARKER}
+    written = []
+    real = media.encode_opus
+    monkeypatch.setattr(media, "encode_opus", lambda *a, **k: written.append(a[1].name) or real(*a, **k))
+    for damage in (lambda: (out / "devmix_01_20s50.labels.csv").unlink(),
+                   lambda: (out / "devmix_01_20s50.opus").write_bytes(whole["devmix_01_20s50.opus"][:500])):
+        damage()
+        scenes.scene_excerpts(source, out=out, lengths=(20.0,), positions=(0.5,))
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != scenes.MARKER}.keys() == whole.keys()
+        assert (out / "devmix_01_20s50.labels.csv").read_bytes() == whole["devmix_01_20s50.labels.csv"]
+    assert written == ["devmix_01_20s50.opus"] * 2
+    scenes.scene_excerpts(source, out=out, lengths=(20.0,), positions=(0.5,))
+    assert len(written) == 2                                                     # whole again: reused
+
+
 def test_bad_requests_are_one_typed_error(tmp_path, sample_audio):
     source = _timeline(tmp_path / "mixes", sample_audio)
     with pytest.raises(InputError, match="positive"):

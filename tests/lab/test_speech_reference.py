@@ -148,6 +148,29 @@ def test_the_copy_is_reused_until_its_source_changes(tmp_path, sample_audio, mon
     assert not list(tmp_path.glob(".staging-*"))
 
 
+def test_a_damaged_copy_is_made_again_and_an_older_marker_still_reused(tmp_path, sample_audio, monkeypatch, caplog):
+    """A copy's labels cut short between two rows read as a shorter, valid reference: every run that reused the
+    copy scored against it without a word. The marker now lists the copy's files; one changed is made again."""
+    data, mixes, *_ = _make(tmp_path, sample_audio)
+    out = sr.speech_reference(mixes, data=data, out=tmp_path / "ref")
+    copied = out / "devmix_01.labels.csv"
+    whole = copied.read_text()
+    copied.write_text("".join(whole.splitlines(keepends=True)[:3]))     # two rows of seven: still a reference
+    with caplog.at_level("WARNING", logger="dramapic.lab.timelines"):
+        sr.speech_reference(mixes, data=data, out=tmp_path / "ref")
+    assert copied.read_text() == whole
+    assert any("devmix_01.labels.csv" in r.getMessage() and "changed" in r.getMessage() for r in caplog.records)
+    # a copy made before the marker listed its files is reused as it was then, not made again
+    from dramapic.lab.timelines import OUTPUTS
+
+    marker = out / sr.MARKER
+    older = {k: v for k, v in json.loads(marker.read_text()).items() if k != OUTPUTS}
+    marker.write_text(json.dumps(older))
+    with monkeypatch.context() as m:
+        m.setattr(sr, "trimmed_labels", lambda *a, **k: pytest.fail("made again although nothing changed"))
+        assert sr.speech_reference(mixes, data=data, out=tmp_path / "ref") == out
+
+
 def test_bad_recipes_fail_with_one_typed_error(tmp_path, sample_audio):
     data, mixes, *_ = _make(tmp_path, sample_audio, offset_shift=0.2)
     with pytest.raises(InputError, match="not where the recipe says"):
