@@ -692,9 +692,8 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
         raise InputError("--song-check needs --data (the shared data folder with the manifests)")
     if args.refit_stage1 is not None:  # the refits are the first to write under --work, after the song check
         _check_work_target(_eval_work(args))
-    clips = songcheck_clips(data_root=args.data)
-    if args.limit is not None:
-        clips = clips[:args.limit]
+    every_clip = songcheck_clips(data_root=args.data)
+    clips = every_clip[:args.limit] if args.limit is not None else every_clip
     record = None
     if pipeline.stage1.model == "ensemble":  # a fit that left a music source out has it as unheard
         from .models import load_manifest
@@ -704,7 +703,9 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
     if refit:  # a wrong source name is refused now, not after the song check
         from .lab.stage1_refits import restrict_groups
 
-        restrict_groups(sorted({c.source for c in clips}), args.refit_stage1 or None, what="music source")
+        # every source of the check, as the refits see them: --limit keeps the first clips of each source there,
+        # so a source without a clip among the song check's first --limit ones is still one to name
+        restrict_groups(sorted({c.source for c in every_clip}), args.refit_stage1 or None, what="music source")
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble" and not refit,
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))

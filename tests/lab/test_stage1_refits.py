@@ -235,6 +235,35 @@ def test_the_song_check_refits_only_the_music_sources_stage1_heard(tmp_path, mon
     assert len(err) == 1 and "no music source nosuch" in err[0] and "usdx" in err[0]
 
 
+def _song_data(root: Path) -> Path:
+    """Manifests of a song check with two music sources, one clip each (usdx, then newsrc), and those clips."""
+    (root / "manifest.csv").write_text(COLUMNS + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
+    (root / "manifest_extra.csv").write_text(COLUMNS, encoding="utf-8")
+    (root / "manifest_extra_music.csv").write_text(
+        COLUMNS + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
+        encoding="utf-8")
+    (root / "x").mkdir()
+    for name in ("b.mp4", "c.mp4"):
+        shutil.copy(SAMPLES / "drama_sample.mp4", root / "x" / name)
+    return root
+
+
+def test_limit_does_not_narrow_the_sources_the_song_refits_may_name(tmp_path, monkeypatch, capsys):
+    """``--limit 1 --refit-stage1 newsrc``: the refits take the first clip of each source, but the name was checked
+    against the sources of the song check's first clip alone ("no music source newsrc (known: usdx)")."""
+    from dramapic import cli
+    from dramapic.lab.songcheck import score_song_frames
+
+    data = _song_data(tmp_path)
+    asked = []
+    monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", lambda **kw: score_song_frames([]))
+    monkeypatch.setattr(stage1_refits, "refit_song_member_check", lambda **kw: asked.append(kw) or
+                        CrossCorpusReport.from_scores({"newsrc": {"ensemble": 1.0, "stage1-yamnet-lr": 0.9}}))
+    assert cli.main(["eval", "--song-check", "--data", str(data), "--limit", "1", "--refit-stage1", "newsrc",
+                     "--work", str(tmp_path / "work"), "--no-progress"]) == 0, capsys.readouterr().err
+    assert [(kw["only"], kw["limit"]) for kw in asked] == [(("newsrc",), 1)]
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--mixes", "m", "--refit-stage1"], "applies to --song-check and --cross-corpus only"),
     (["--song-check", "--data", "d", "--refit-stage1", "a,,b"], "distinct names"),
