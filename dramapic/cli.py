@@ -700,12 +700,12 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
 
         record = load_manifest().get(pipeline.stage1.stacker).info.get("training_data")
     refit = args.refit_stage1 is not None
-    if refit:  # a wrong source name is refused now, not after the song check
-        from .lab.stage1_refits import restrict_groups
+    if refit:  # a wrong source name, or a clip the refits score missing, is refused now, not after the song check
+        from .lab.stage1_refits import refit_song_clips
 
         # every source of the check, as the refits see them: --limit keeps the first clips of each source there,
         # so a source without a clip among the song check's first --limit ones is still one to name
-        restrict_groups(sorted({c.source for c in every_clip}), args.refit_stage1 or None, what="music source")
+        refit_song_clips(every_clip, only=args.refit_stage1 or None, limit=args.limit)
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble" and not refit,
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))

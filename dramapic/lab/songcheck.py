@@ -165,6 +165,24 @@ def songcheck_clips(*, data_root: Path) -> list[SongClip]:
     return out
 
 
+def check_clips_present(clips: Sequence[SongClip]) -> None:
+    """Refuse a clip list with a clip whose file is not there, before any model loads.
+
+    A missing clip was found only when its turn came (after every clip before it, minutes of work, had been run),
+    and in ffmpeg's words; ``eval --mixes`` likewise checks every mix before the first analysis.
+
+    Raises
+    ------
+    InputError
+        Naming the first missing clip and how many are missing.
+    """
+    missing = [clip.path for clip in clips if not Path(clip.path).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more of the {len(clips)} clips)" if len(missing) > 1 else ""
+        raise InputError(f"song check: clip {missing[0]} not found{more}: --data must be the whole shared data "
+                         f"folder the manifests list")
+
+
 def trained_music_sources(*, data_root: Path, training_data: Mapping[str, Any] | None = None) -> frozenset[str]:
     """Sources of the ``train`` song rows the shipped stage 1 was fitted on (:func:`dramapic.lab.mixes.stage1_rows`:
     ``manifest.csv``'s and, since 2026-12-04, the extra music's outside :data:`HELDOUT_SOURCES`). Their ``dev``
@@ -199,11 +217,17 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     manifest : dramapic.models.Manifest, optional
         Load the ensemble's members and stacker from this model manifest instead of the shipped ``models/`` (a
         stage 1 refitted without a source: :mod:`dramapic.lab.stage1_refits`).
+
+    Raises
+    ------
+    InputError
+        A clip's file is missing (:func:`check_clips_present`, before the models load).
     """
     from .. import media
     from ..analysis import detectors, loaders
     from ..analysis.stage1 import stage1_frame_labels
 
+    check_clips_present(clips)
     cfg = pipeline.stage1
     model = loaders.stage1_model(cfg, manifest=manifest)
     members = list(getattr(model, "members", ())) if member_check else []

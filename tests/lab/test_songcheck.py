@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from dramapic.config import STAGE1_LABELS
+from dramapic.config import STAGE1_LABELS, load_pipeline
+from dramapic.errors import InputError
 from dramapic.lab.songcheck import score_song_frames, songcheck_clips
 
 VOICE, SONG, SILENCE = (STAGE1_LABELS.index(k) for k in ("voice", "song", "silence"))
@@ -169,3 +170,63 @@ def test_a_manifest_without_a_column_the_check_reads_is_one_line(tmp_path, capsy
     assert cli.main(["eval", "--song-check", "--data", str(tmp_path), "--no-progress"]) == 2   # was KeyError
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dramapic: error: ") and "lacks the column(s) source" in err[0], err
+
+
+def _two_clip_data(root: Path) -> Path:
+    """A song check of two clips, one per source (usdx, then newsrc); only the first one's file is there."""
+    import shutil
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (root / "manifest.csv").write_text(columns + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
+    (root / "manifest_extra.csv").write_text(columns, encoding="utf-8")
+    (root / "manifest_extra_music.csv").write_text(
+        columns + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
+        encoding="utf-8")
+    (root / "x").mkdir()
+    shutil.copy(Path(__file__).resolve().parents[2] / "samples" / "drama_sample.mp4", root / "x" / "b.mp4")
+    return root
+
+
+def test_a_missing_clip_is_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys):
+    """The song check ran every clip before a missing one (minutes each on the real clips) and then ended in ffmpeg's
+    words ("c.mp4 is not a media file ffmpeg can read"); every clip is now looked for first, as eval --mixes does."""
+    from dramapic import cli, media
+    from dramapic.analysis import loaders
+
+    data = _two_clip_data(tmp_path)
+    monkeypatch.setattr(loaders, "stage1_model", lambda *a, **k: pytest.fail("loaded stage 1 before the clips"))
+    monkeypatch.setattr(media, "probe", lambda *a, **k: pytest.fail("ran a clip before looking for the others"))
+    assert cli.main(["eval", "--song-check", "--data", str(data), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    said = f"song check: clip {data / 'x' / 'c.mp4'} not found: --data must be the whole shared data folder"
+    assert err == [f"dramapic: error: {said} the manifests list"]
+    # the first clip alone (--limit 1) is all there: the check is of the clips the run scores
+
+    class Loading(Exception):
+        pass
+
+    def loading(*args, **kwargs):
+        raise Loading
+
+    monkeypatch.setattr(loaders, "stage1_model", loading)
+    with pytest.raises(Loading):
+        cli.main(["eval", "--song-check", "--data", str(data), "--limit", "1", "--no-progress"])
+
+
+def test_a_missing_clip_the_refits_score_is_refused_before_the_song_check(tmp_path, monkeypatch, capsys):
+    """``--refit-stage1 --limit 1``: the song check scores the first clip, the refits the first of each source; one
+    of theirs missing was found only after the song check and a refit (about 16 minutes each)."""
+    from dramapic import cli
+    from dramapic.lab import stage1_refits
+
+    data = _two_clip_data(tmp_path)
+    monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", lambda **kw: pytest.fail("ran the song check"))
+    monkeypatch.setattr(stage1_refits, "refit_without", lambda **kw: pytest.fail("fitted stage 1"))
+    assert cli.main(["eval", "--song-check", "--data", str(data), "--limit", "1", "--refit-stage1", "--work",
+                     str(tmp_path / "work"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"clip {data / 'x' / 'c.mp4'} not found" in err[0], err
+    # the library call checks them too, before its first fit
+    with pytest.raises(InputError, match="c.mp4 not found"):
+        stage1_refits.refit_song_member_check(data=data, work=tmp_path / "work", pipeline=load_pipeline(None),
+                                              limit=1)
