@@ -321,8 +321,9 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
     bench.add_argument("--source", type=Path, default=None,
                        help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")
-    bench.add_argument("--minutes", type=float, default=2.0, help="length of the built input (default 2)")
-    bench.add_argument("--size", default="1280x720", help="picture size of the built input (default 1280x720)")
+    # None: not given (the defaults are bench.benchmark's), so that one given where it does nothing is refused
+    bench.add_argument("--minutes", type=float, default=None, help="length of the built input (default 2)")
+    bench.add_argument("--size", default=None, help="picture size of the built input (default 1280x720)")
     bench.add_argument("--analysis-only", action="store_true",
                        help="no burn-in: the built input is audio only, and only the analysis is measured")
     bench.add_argument("--preset", default=None, help="x264 preset for burn-in (default: from the pipeline)")
@@ -330,7 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--speakers", action="store_true",
                        help="diarization alone on long dialogues of train-split speakers, at 1/4, 1/2 and all of "
                             "--hours, each in a fresh process")
-    bench.add_argument("--hours", type=float, default=2.0, help="--speakers: the longest input (default 2)")
+    bench.add_argument("--hours", type=float, default=None, help="--speakers: the longest input (default 2)")
     bench.add_argument("--data", type=Path, default=None,
                        help="--speakers: the shared data folder with manifest.csv (default: ../shared/data)")
     bench.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # internal: one size, JSON out
@@ -733,9 +734,12 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         from .lab import bench_speakers
 
         ignored = [flag for flag, on in (("--input", args.input is not None), ("--source", args.source is not None),
-                                         ("--analysis-only", args.analysis_only)) if on]
+                                         ("--minutes", args.minutes is not None), ("--size", args.size is not None),
+                                         ("--analysis-only", args.analysis_only), ("--preset", args.preset is not None),
+                                         ("--crf", args.crf is not None)) if on]
         if ignored:  # --speakers builds its own dialogues and measures the diarization alone
             raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --speakers")
+        longest = {} if args.hours is None else {"hours": args.hours}
 
         if args.one is not None:  # one size, measured in this fresh process: JSON on stdout for the parent
             import json
@@ -747,16 +751,32 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
             # only the default folder may be missing (the bundled sample stands in for it): a --data that is not
             # the shared data folder would measure other material than asked for
             raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
-        figures = bench_speakers.run_sizes(hours=args.hours, data=args.data or bench_speakers.DEFAULT_DATA,
+        figures = bench_speakers.run_sizes(**longest, data=args.data or bench_speakers.DEFAULT_DATA,
                                            pipeline_path=args.pipeline, report=_print)
     else:
         from .lab import bench
 
+        # each of these did nothing here, without a word: --hours and --data shape the diarization benchmark
+        # alone, and an --input was measured as it is whatever length and picture were asked for
+        speakers_only = [flag for flag, on in (("--hours", args.hours is not None), ("--data", args.data is not None))
+                         if on]
+        if speakers_only:
+            raise InputError(f"{', '.join(speakers_only)} {'applies' if len(speakers_only) == 1 else 'apply'} to "
+                             f"--speakers only")
         if args.input is not None and args.source is not None:
             raise InputError("--input and --source exclude each other: --input is measured as it is, --source is "
                              "repeated to build the input")
+        shaping = [flag for flag, on in (("--minutes", args.minutes is not None), ("--size", args.size is not None))
+                   if on]
+        if args.input is not None and shaping:
+            raise InputError(f"{', '.join(shaping)} {'does' if len(shaping) == 1 else 'do'} not apply to --input: it "
+                             f"is measured as it is ({'they shape' if len(shaping) > 1 else 'it shapes'} the built "
+                             f"input)")
+        if args.analysis_only and args.size is not None:
+            raise InputError("--size does not apply to --analysis-only: its built input is audio only")
         _pipeline(args)  # a bad --pipeline, --preset or --crf is refused before the input is built, as by run
-        figures = bench.benchmark(input_path=args.input, source=args.source, minutes=args.minutes, size=args.size,
+        built = {name: value for name, value in (("minutes", args.minutes), ("size", args.size)) if value is not None}
+        figures = bench.benchmark(input_path=args.input, source=args.source, **built,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)
         _print(bench.format_table(figures))

@@ -182,6 +182,53 @@ def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path)
     assert capsys.readouterr().err.strip() == "dramapic: error: --input does not apply to --speakers"
 
 
+@pytest.mark.parametrize("argv, says", [
+    # --input is measured as it is: the length and picture of the built input did nothing
+    (["--input", "IN", "--minutes", "3"], "--minutes does not apply to --input: it is measured as it is"),
+    (["--input", "IN", "--size", "640x360"], "--size does not apply to --input"),
+    (["--input", "IN", "--minutes", "3", "--size", "640x360"], "--minutes, --size do not apply to --input"),
+    (["--analysis-only", "--size", "640x360"], "--size does not apply to --analysis-only"),
+    # --hours and --data shape the diarization benchmark alone
+    (["--hours", "1"], "--hours applies to --speakers only"),
+    (["--data", "DATA", "--minutes", "1"], "--data applies to --speakers only"),
+    (["--hours", "1", "--data", "DATA"], "--hours, --data apply to --speakers only"),
+    # ... which builds its own dialogues and burns nothing in
+    (["--speakers", "--minutes", "3"], "--minutes does not apply to --speakers"),
+    (["--speakers", "--size", "640x360", "--crf", "20"], "--size, --crf do not apply to --speakers"),
+    (["--speakers", "--preset", "fast"], "--preset does not apply to --speakers"),
+])
+def test_a_bench_option_that_would_do_nothing_is_a_usage_error(monkeypatch, capsys, tmp_path, argv, says):
+    from dramapic.errors import InputError
+    from dramapic.lab import bench, bench_speakers
+
+    monkeypatch.setattr(bench, "benchmark", lambda **kwargs: pytest.fail(f"measured, ignoring an option: {kwargs}"))
+    monkeypatch.setattr(bench_speakers, "run_sizes", lambda **kwargs: pytest.fail("measured, ignoring an option"))
+    argv = [{"IN": str(SAMPLE), "DATA": str(tmp_path)}.get(a, a) for a in argv]
+    assert cli.main(["bench", *argv, "--no-progress"]) == InputError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
+
+
+def test_bench_hands_on_only_the_options_given(monkeypatch, capsys):
+    """Unset, --minutes, --size and --hours are the benchmarks' own defaults (2 minutes of 1280x720, 2 hours)."""
+    import inspect
+
+    from dramapic.lab import bench, bench_speakers
+
+    built, longest = inspect.signature(bench.benchmark).parameters, inspect.signature(bench_speakers.run_sizes).parameters
+    assert (built["minutes"].default, built["size"].default, longest["hours"].default) == (2.0, "1280x720", 2.0)
+    seen = []
+    monkeypatch.setattr(bench, "benchmark", lambda **kwargs: seen.append(kwargs) or {})
+    monkeypatch.setattr(bench, "format_table", lambda figures: "")
+    monkeypatch.setattr(bench_speakers, "run_sizes", lambda **kwargs: seen.append(kwargs) or {})
+    for argv in (["--minutes", "3", "--size", "640x360"], ["--input", str(SAMPLE)], ["--speakers", "--hours", "1"],
+                 ["--speakers"]):
+        assert cli.main(["bench", *argv, "--no-progress"]) == 0
+    assert (seen[0]["minutes"], seen[0]["size"]) == (3.0, "640x360")
+    assert "minutes" not in seen[1] and "size" not in seen[1] and seen[1]["input_path"] == SAMPLE
+    assert seen[2]["hours"] == 1.0 and "hours" not in seen[3]
+
+
 @pytest.mark.parametrize("argv", [
     ["eval", "--mixes", "d", "--limit", "0"],
     ["eval", "--mixes", "d", "--limit", "-3"],          # was mixes[:-3] / clips[:-3]: all but the last three
