@@ -491,11 +491,21 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
+        if args.work is not None and args.refit_stage1 is None:  # only the refits keep anything there
+            raise InputError("--work applies to --song-check only with --refit-stage1 (its fits are kept there)")
         return _song_check(args, pipeline, progress)
     if args.cross_corpus:
         return _cross_corpus(args, pipeline, progress)
     if args.mixes is None:  # not "mixes folder not found: None"
         raise InputError("eval needs --mixes DIR, or --song-check / --cross-corpus with --data DIR")
+    # on the mixes, --data is read by the speech reference alone, and --work keeps it and the scenes: without
+    # them the run went on and the flag did nothing, without a word
+    if args.data is not None and args.reference != "speech":
+        raise InputError("--data applies to --mixes only with --reference speech (and to --song-check and "
+                         "--cross-corpus)")
+    if args.work is not None and args.reference != "speech" and args.scenes is None:
+        raise InputError("--work applies to --mixes only with --reference speech or --scenes (and to --cross-corpus "
+                         "and --song-check --refit-stage1)")
     if not args.mixes.is_dir():
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.reference == "speech":

@@ -512,14 +512,37 @@ def test_variants_refuse_a_broken_mix_before_any_model_loads(tmp_path, monkeypat
     assert err.startswith("dramapic: error: ") and message in err and len(err.splitlines()) == 1
 
 
+def test_data_and_work_are_taken_where_the_mixes_use_them(tmp_path, monkeypatch):
+    """``--reference speech`` reads --data and keeps its copy under --work, ``--scenes`` keeps its copy there: those
+    stay allowed (the refusal is of a flag that does nothing)."""
+    from dramapic import cli as the_cli
+
+    seen = []
+    monkeypatch.setattr(the_cli, "_speech_reference", lambda args, folder, progress: seen.append("speech") or folder)
+    monkeypatch.setattr(the_cli, "_scenes", lambda args, folder, progress: seen.append("scenes") or folder)
+    analysed = _stub_analysis(monkeypatch)
+    mixes = tmp_path / "mixes"
+    write_synthetic(mixes, "devmix_01", SYNTH_ROWS, SYNTH_TURNS)
+    assert main(["--mixes", str(mixes), "--reference", "speech", "--data", "d", "--work", "w"]) == 0
+    assert main(["--mixes", str(mixes), "--scenes", "20", "--work", "w"]) == 0
+    assert seen == ["speech", "scenes"] and len(analysed) == 2
+
+
 @pytest.mark.parametrize("argv, says", [
     (["--song-check", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --song-check"),
     (["--cross-corpus", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --cross-corpus"),
     (["--song-check", "--data", "d", "--mixes", "m"], "--mixes does not apply to --song-check"),
+    # plain --mixes reads --data only for the speech reference, and keeps only it and the scenes under --work
+    (["--mixes", "m", "--data", "d"], "--data applies to --mixes only with --reference speech"),
+    (["--mixes", "m", "--variants", "--data", "d"], "--data applies to --mixes only with --reference speech"),
+    (["--mixes", "m", "--work", "w"], "--work applies to --mixes only with --reference speech or --scenes"),
+    (["--mixes", "m", "--data", "d", "--work", "w", "--scenes", "20"], "--data applies to --mixes only with "),
+    (["--song-check", "--data", "d", "--work", "w"], "--work applies to --song-check only with --refit-stage1"),
 ])
 def test_a_flag_the_mode_would_ignore_is_a_usage_error(argv, says, capsys):
-    """``--variants`` with the song check or the cross-corpus protocol, ``--mixes`` with the song check: the run went
-    on and the flag did nothing, without a word (as --seeds or --reference elsewhere are refused)."""
+    """``--variants`` with the song check or the cross-corpus protocol, ``--mixes`` with the song check, ``--data``
+    or ``--work`` where nothing reads them: the run went on and the flag did nothing, without a word (as --seeds or
+    --reference elsewhere are refused)."""
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
