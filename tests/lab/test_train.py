@@ -286,7 +286,7 @@ def test_stage1_material_takes_the_extra_music_train_rows_and_keeps_a_track_in_o
 
 
 def test_stage1_material_can_take_extra_voices_capped_per_source_and_leave_out_sources(tmp_path, monkeypatch):
-    from dramapic.lab import mixes
+    from dramapic.lab import mixes, stage1_material
 
     columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
     (tmp_path / "manifest.csv").write_text(
@@ -297,7 +297,7 @@ def test_stage1_material_can_take_extra_voices_capped_per_source_and_leave_out_s
     extra += ["x/r0.wav,voice,acted,female,r0,ravdess,train,3\n", "x/r1.wav,voice,acted,female,r1,ravdess,dev,3\n",
               "x/n0.wav,voice,acted,male,,nemo,train,3\n"]
     (tmp_path / mixes.EXTRA_VOICE_MANIFEST).write_text(columns + "".join(extra), encoding="utf-8")
-    monkeypatch.setattr(mixes, "EXTRA_VOICE_SPEAKERS", 3)
+    monkeypatch.setattr(stage1_material, "EXTRA_VOICE_SPEAKERS", 3)   # where stage1_rows reads it
 
     # the shipped recipe: manifest.csv's voices alone, the extra manifest not even recorded
     assert [r["path"] for r in mixes.stage1_rows(manifest)] == ["v/a.wav", "m/b.wav"]
@@ -537,9 +537,10 @@ def test_stage1_material_that_cannot_fill_a_fold_is_one_line_before_any_clip_is_
     """A manifest without song or noise train clips (or without voices) ended ``dramapic train --only stage1`` in a
     numpy ValueError traceback ("high <= 0") from deep inside the mixing."""
     from dramapic import cli
-    from dramapic.lab import mixes
+    from dramapic.lab import stage1_material
 
-    monkeypatch.setattr(mixes, "load_audio", lambda path: pytest.fail("decoded a clip before checking the folds"))
+    monkeypatch.setattr(stage1_material, "load_audio",
+                        lambda path: pytest.fail("decoded a clip before checking the folds"))
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n" + "\n".join(rows) + "\n",
                         encoding="utf-8")
