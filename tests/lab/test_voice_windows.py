@@ -274,6 +274,8 @@ def test_voice_protocol_limit_keeps_the_first_timelines_of_each_folder(tmp_path,
         for name in names:
             (tmp_path / folder / f"{name}.labels.csv").write_text("start,end,label,gender,speaker\n")
             (tmp_path / folder / f"{name}.json").write_text(json.dumps({"speakers": [{"id": "x", "source": folder}]}))
+            for suffix in (".rttm", ".opus"):  # a timeline's other files, which find_timelines looks for
+                (tmp_path / folder / f"{name}{suffix}").write_bytes(b"")
     monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: {})
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: timeline.name)
     monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: excluded)
