@@ -135,31 +135,28 @@ def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Pa
             _write_video(info, result, temporary, pipeline, options, progress)
             timings["video"] = time.perf_counter() - clock
         files = dict(zip(temporary, outputs.commit()))
-        if options.overwrite and not want_video:
-            notes.extend(_remove_older_video(source, options))
+        if not want_video:
+            notes.extend(_older_video_note(source, options))
     return RunOutputs(result=result, files=files, notes=tuple(notes), timings=timings)
 
 
-def _remove_older_video(source: Path, options: RunOptions) -> list[str]:
-    """Remove the captioned video an earlier run of ``source`` left where this one (which writes none) has just
-    replaced the SRT, JSON and RTTM; a note saying what became of it.
+def _older_video_note(source: Path, options: RunOptions) -> list[str]:
+    """A note on the captioned video an earlier run of ``source`` left where this one, which writes none, has just
+    written the SRT, JSON and RTTM: it shows that run's analysis, which this folder's files no longer are.
 
-    Left there, it would sit beside the new outputs and show the older analysis. Only under ``--overwrite`` (the
-    user gave leave to replace this run's outputs, and that video is one of them) and only that exact name, never
-    the input itself (a hard link to it)."""
+    Said, never removed: an hour's encode the user may still want (the same models give the same analysis; a batch
+    that drops ``--burn`` redoes every file) is not this run's to delete, even under ``--overwrite``, which gives
+    leave to replace the outputs this run writes. Only that exact name, never the input itself (a hard link to
+    it) nor a name that differs only in case (another input's, where case is ignored)."""
     video = output_paths(source, options, with_video=True)["video"]
     try:
-        if video.is_dir() or not os.path.lexists(video) or (video.exists() and os.path.samefile(video, source)) \
-                or case_twin(video):  # EP01.dramapic.mp4, which "ep01.dramapic.mp4" opens where case is ignored
+        if not video.is_file() or os.path.samefile(video, source) or case_twin(video):
             return []
-        video.unlink()
-    except FileNotFoundError:  # removed meanwhile
+    except OSError:  # gone meanwhile, or unreadable: nothing to say about it
         return []
-    except OSError as err:  # the new outputs are published: not a failure of the run, but not left unsaid
-        return [(f"could not remove {video}, the captioned video of an earlier run ({err.strerror or err}): it "
-                 f"does not show this analysis")]
-    log.info("removed %s, the captioned video of an earlier run: this run wrote no video", video)
-    return [f"removed {video}, the captioned video of an earlier run (this run wrote no video)"]
+    log.warning("%s is left from an earlier run: it shows that run's analysis, not this one's", video)
+    return [f"{video} is left from an earlier run: it shows that run's analysis, not this one's (this run wrote "
+            f"no video)"]
 
 
 def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[str, Path],

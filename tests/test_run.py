@@ -22,28 +22,27 @@ def no_analysis(monkeypatch):
     monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result())
 
 
-def test_overwrite_without_a_video_removes_the_earlier_runs_captioned_video_and_nothing_else(tmp_path: Path,
-                                                                                                no_analysis):
+@pytest.mark.parametrize("overwrite", [True, False])
+def test_a_run_without_a_video_says_an_earlier_captioned_video_is_left_and_removes_nothing(tmp_path: Path,
+                                                                                          no_analysis, overwrite):
     out = tmp_path / "out"
     out.mkdir()
-    older = out / "drama_sample.dramapic.mp4"  # burned by an earlier run, from its analysis
+    older = out / "drama_sample.dramapic.mp4"  # burned by an earlier run, from its analysis: an hour's encode
     older.write_bytes(b"the older analysis")
     others = ["drama_sample.mp4", "drama_sample.dramapic.mp4.bak", "other.dramapic.mp4", "drama_sample.mkv"]
     for name in others:
         (out / name).write_bytes(b"not this run's")
-    done = run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none", overwrite=True))
-    # the folder holds one run's outputs: no captioned video of another analysis beside the new JSON
-    assert not older.exists()
-    assert sorted(os.listdir(out)) == sorted([*others, "drama_sample.srt", "drama_sample.dramapic.json",
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=out, video="none", overwrite=overwrite))
+    assert older.read_bytes() == b"the older analysis"
+    assert sorted(os.listdir(out)) == sorted([*others, older.name, "drama_sample.srt", "drama_sample.dramapic.json",
                                               "drama_sample.rttm"])
-    assert [note for note in done.notes if str(older) in note and "removed" in note], done.notes
+    # ... but not left unsaid: it sits beside the new JSON and shows another analysis
+    assert [note for note in done.notes if str(older) in note and "earlier run" in note], done.notes
 
 
-def test_without_overwrite_an_earlier_captioned_video_is_left_alone(tmp_path: Path, no_analysis):
-    older = tmp_path / "drama_sample.dramapic.mp4"
-    older.write_bytes(b"the older analysis")
+def test_without_an_earlier_captioned_video_there_is_nothing_to_say(tmp_path: Path, no_analysis):
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
-    assert older.read_bytes() == b"the older analysis" and not done.notes
+    assert not done.notes
 
 
 def test_a_result_holding_nan_is_one_output_error_and_leaves_nothing(tmp_path: Path, monkeypatch):
