@@ -663,6 +663,38 @@ def aggregate(scores: Sequence[FileScores]) -> Report:
     return Report(files=tuple(scores))
 
 
+def read_mixes(mixes_dir: Path, *, pattern: str = "*.labels.csv",
+               limit: int | None = None) -> list[tuple[Reference, Path]]:
+    """Every dev mix of a folder, its reference read and its audio found: what each way of scoring the mixes does
+    before the models load and the first (slow) mix is scored, so that a broken last mix is found then, not after
+    all the others.
+
+    Returns
+    -------
+    list of (Reference, Path)
+        Each mix's reference and its ``NAME.opus``, in name order; the first ``limit`` when given.
+
+    Raises
+    ------
+    InputError
+        No label file matches, a mix lacks its audio, or its labels or RTTM cannot be read.
+    """
+    mixes_dir = Path(mixes_dir)
+    label_files = sorted(mixes_dir.glob(pattern))
+    if limit is not None:
+        label_files = label_files[:max(limit, 0)]
+    if not label_files:
+        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
+    mixes: list[tuple[Reference, Path]] = []
+    for labels_csv in label_files:
+        reference = load_reference(labels_csv)
+        audio = labels_csv.with_name(f"{reference.name}.opus")
+        if not audio.is_file():
+            raise InputError(f"{labels_csv.name} has no audio beside it: {audio.name} is missing")
+        mixes.append((reference, audio))
+    return mixes
+
+
 def evaluate_mixes(mixes_dir: Path, *, analyze_fn: Callable[[Path], AnalysisResult | Mapping[str, Any]],
                    progress: Callable[[str, float, float], None] | None = None, limit: int | None = None,
                    pattern: str = "devmix_*.labels.csv", frame_s: float = FRAME_S,
@@ -694,25 +726,12 @@ def evaluate_mixes(mixes_dir: Path, *, analyze_fn: Callable[[Path], AnalysisResu
         When the folder holds no label files, a mix lacks its audio or RTTM file, or its labels or RTTM cannot be
         read (:func:`~dramapic.lab.reference.load_reference`).
     """
-    mixes_dir = Path(mixes_dir)
-    label_files = sorted(mixes_dir.glob(pattern))
-    if limit is not None:
-        label_files = label_files[:max(limit, 0)]
-    if not label_files:
-        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
-    # every reference read and every audio file found before the first (slow) analysis
-    mixes: list[tuple[Reference, Path]] = []
-    for labels_csv in label_files:
-        reference = load_reference(labels_csv)
-        audio = labels_csv.with_name(f"{reference.name}.opus")
-        if not audio.is_file():
-            raise InputError(f"{labels_csv.name} has no audio beside it: {audio.name} is missing")
-        mixes.append((reference, audio))
+    mixes = read_mixes(mixes_dir, pattern=pattern, limit=limit)
     scores: list[FileScores] = []
     if progress is not None:
-        progress("evaluate", 0, len(label_files))
+        progress("evaluate", 0, len(mixes))
     for i, (reference, audio) in enumerate(mixes, start=1):
         scores.append(score_result(analyze_fn(audio), reference, frame_s=frame_s, collar_s=collar_s))
         if progress is not None:
-            progress("evaluate", i, len(label_files))
+            progress("evaluate", i, len(mixes))
     return aggregate(scores)

@@ -11,10 +11,9 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError
 from ..result import FRAME_S, SAMPLE_RATE, SCHEMA, STAGE1_LABELS
-from .evaluate import FileScores, Report, _fmt, _nan_to_none, aggregate, score_result
-from .reference import GENDER_FEMALE, GENDER_MALE, GENDER_NONE, SILENCE, VOICE, load_reference
+from .evaluate import FileScores, Report, _fmt, _nan_to_none, aggregate, read_mixes, score_result
+from .reference import GENDER_FEMALE, GENDER_MALE, GENDER_NONE, SILENCE, VOICE
 
 GENDER_VARIANTS = ("sequential", "sequential_windows", "independent", "sequential_windows_oracle_stage1")
 
@@ -165,18 +164,7 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
     from ..analysis.stage1 import DetectorCombiner, Stage1Ensemble, stage1_frame_labels
     from ..models import load_manifest
 
-    label_files = sorted(Path(mixes_dir).glob(pattern))[: limit if limit is not None else None]
-    if not label_files:
-        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
-    # every reference read and every audio file found before the models load and the first (slow) mix is scored,
-    # as evaluate_mixes does: a broken last mix failed after all the others had been scored
-    mixes = []
-    for labels_csv in label_files:
-        reference = load_reference(labels_csv)
-        audio_path = labels_csv.with_name(f"{reference.name}.opus")
-        if not audio_path.is_file():
-            raise InputError(f"{labels_csv.name} has no audio beside it: {audio_path.name} is missing")
-        mixes.append((reference, audio_path))
+    mixes = read_mixes(mixes_dir, pattern=pattern, limit=limit)  # all found before the models load
     pipeline = pipeline or load_pipeline(None)
     manifest = manifest or load_manifest()
     cfg = pipeline.stage1
@@ -206,7 +194,7 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
 
     for i, (reference, audio_path) in enumerate(mixes):
         if progress is not None:
-            progress("variants", i, len(label_files))
+            progress("variants", i, len(mixes))
         audio = media.decode_audio(media.probe(audio_path))
         duration = audio.shape[0] / SAMPLE_RATE
         duration_total += duration
@@ -267,7 +255,7 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             genders.setdefault(name, []).append(score_result(result, reference))
             clock = tick(f"gender_{name}", clock)
     if progress is not None:
-        progress("variants", len(label_files), len(label_files))
+        progress("variants", len(mixes), len(mixes))
     return VariantsReport(stage1={k: aggregate(v) for k, v in stage1.items()},
                           gender={k: aggregate(v) for k, v in genders.items()}, seconds=seconds,
                           duration=duration_total)
