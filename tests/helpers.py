@@ -192,6 +192,14 @@ def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = T
     return root
 
 
+def placeholder_archive(root: Path, names) -> Path:
+    """A folder of files named like media whose content is their name (for a batch whose worker is faked)."""
+    root.mkdir()
+    for name in names:
+        (root / name).write_bytes(name.encode() * 100)
+    return root
+
+
 def runs_table(db: Path) -> list[dict]:
     with sqlite3.connect(db) as connection:
         connection.row_factory = sqlite3.Row

@@ -27,7 +27,7 @@ from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError, InputError
 from dramapic.archive.store import DB_NAME, Store
 from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, fake_done_worker, make_archive,
-                     runs_table, validate_contract)
+                     placeholder_archive, runs_table, validate_contract)
 from dramapic.result import SAMPLE_RATE
 from dramapic.writers import name_key
 
@@ -498,10 +498,7 @@ def test_a_failed_redo_keeps_the_earlier_success(tmp_path, monkeypatch):
     # failure is noted, and the next batch skips them as failed until --retry-failed
     from dramapic.archive.report import write_report
 
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for name in ("ep1.mp4", "ep2.mp4"):
-        (archive / name).write_bytes(name.encode() * 100)
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "ep2.mp4"))
     out = tmp_path / "out"
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     assert run_batch(archive, out).done == 2
@@ -564,10 +561,7 @@ def test_the_cli_says_when_a_failed_redo_kept_the_earlier_result(tmp_path, monke
     # were redos that left the earlier result current (as the report's "Redone and failed, earlier result kept")
     from dramapic import cli
 
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for name in ("ep1.mp4", "ep2.mp4"):
-        (archive / name).write_bytes(name.encode() * 100)
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "ep2.mp4"))
     out = tmp_path / "out"
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     assert run_batch(archive, out).done == 2

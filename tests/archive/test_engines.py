@@ -14,7 +14,7 @@ from dramapic.config import load_pipeline
 from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
 from dramapic.errors import ConfigError
 from dramapic.archive.store import DB_NAME, Store
-from helpers import CLIPS, REPO, assert_consistent, fake_done_worker, make_archive
+from helpers import CLIPS, REPO, assert_consistent, fake_done_worker, make_archive, placeholder_archive
 
 JOBS = [((4.0,), {}, "four"), ((-1.0,), {}, "negative"), ((9.0,), {}, "nine")]
 
@@ -190,10 +190,7 @@ def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monke
     from dramapic.errors import EngineError
 
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for name in ("a.mp4", "b.mp4", "c.mp4"):
-        (archive / name).write_bytes(name.encode() * 100)
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4", "c.mp4"))
     out = tmp_path / "out"
     monkeypatch.setattr("dramapic.analysis.loaders.warm_up", lambda *args, **kwargs: None)  # no models needed
     monkeypatch.setattr("dramapic.archive.batch.process_file", _done_or_stuck)
@@ -343,10 +340,7 @@ def test_a_lost_dask_future_is_computed_again_and_a_cancelled_one_says_so(fake_d
 
 
 def test_a_task_the_dask_cluster_cancelled_fails_its_file_with_that_reason(fake_dask, tmp_path, monkeypatch):
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for name in ("a.mp4", "b.mp4", "c.mp4"):
-        (archive / name).write_bytes(name.encode() * 100)
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4", "c.mp4"))
     out = tmp_path / "out"
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     fake_dask({"a.mp4": ["finished"], "b.mp4": ["lost", "finished"], "c.mp4": ["cancelled"]})
@@ -482,10 +476,7 @@ def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_err
 def test_a_lost_ray_cluster_mid_batch_keeps_what_finished(fake_ray, tmp_path, monkeypatch):
     from dramapic.errors import EngineError
 
-    archive = tmp_path / "archive"
-    archive.mkdir()
-    for name in ("a.mp4", "b.mp4", "c.mp4"):
-        (archive / name).write_bytes(name.encode() * 100)
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4", "c.mp4"))
     out = tmp_path / "out"
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     fake_ray.fail_wait_after = 1
