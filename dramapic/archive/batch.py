@@ -150,6 +150,9 @@ class FileOutcome:
     error_type: str | None = None
     error: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    #: failed after its outputs were written (the file changed while it was processed): an earlier finished run's
+    #: outputs are gone, so that run cannot stay the file's current one (Store.record)
+    outputs_written: bool = False
 
     @property
     def duration(self) -> float | None:
@@ -159,7 +162,7 @@ class FileOutcome:
         return {"rel": self.rel, "status": self.status, "key": self.key, "sha256": self.sha256,
                 "started": self.started, "finished": self.finished, "seconds": self.seconds, "worker": self.worker,
                 "result": self.result, "outputs": dict(self.outputs), "error_type": self.error_type,
-                "error": self.error, "timings": dict(self.timings)}
+                "error": self.error, "timings": dict(self.timings), "outputs_written": self.outputs_written}
 
 
 @dataclass(frozen=True)
@@ -538,7 +541,7 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
         # batch, which processes it again.
         return FileOutcome(rel=rel, status="failed", key=file_key(None, pipeline, result.models, options),
                            sha256=None, started=started, finished=time.time(), seconds=time.perf_counter() - clock,
-                           worker=_worker_id(), error_type="InputError",
+                           worker=_worker_id(), error_type="InputError", outputs_written=True,
                            error=f"{source} changed while it was being processed (still being copied?); the next "
                                  "batch processes it again")
     key = file_key(result.source.sha256, pipeline, result.models, options)
@@ -568,7 +571,7 @@ def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfi
         models=tuple(result.models) if result is not None else expected_models(pipeline), options=task.to_dict(),
         started=outcome.started, finished=outcome.finished, seconds=outcome.seconds, worker=outcome.worker,
         duration=outcome.duration, error_type=outcome.error_type, error=outcome.error, outputs=outputs,
-        result=result)
+        result=result, outputs_written=outcome.outputs_written)
 
 
 def _event(outcome: FileOutcome, *, kept: bool = False) -> BatchEvent:

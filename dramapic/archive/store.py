@@ -85,6 +85,9 @@ class RunRecord:
     error: str | None = None
     outputs: dict[str, str] = field(default_factory=dict)   # kind -> path relative to OUT_DIR
     result: AnalysisResult | None = None
+    #: a failure that came after this run's outputs replaced the folder's (the file changed while it was
+    #: processed): the failure becomes current even over a finished run, whose outputs are no longer there
+    outputs_written: bool = False
 
     def __post_init__(self) -> None:
         if self.status not in ("done", "failed"):
@@ -305,7 +308,9 @@ class Store:
         it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error`` and the
         failed key in ``error_key`` (a successful redo clears them). A failure under another key also gets a row of its own (what
         :func:`~dramapic.archive.batch.plan_batch` skips until ``--retry-failed``); one under the done run's own key
-        only counts as an attempt of that run.
+        only counts as an attempt of that run. The exception is a failure with ``outputs_written`` (the file changed
+        while it was processed, after its new outputs were in place): the finished run's outputs are gone, so the
+        failure becomes current as any other, and the next batch processes the file again.
 
         Returns
         -------
@@ -321,7 +326,7 @@ class Store:
                 (record.path, record.size, record.mtime_ns, record.sha256, now, now))
             file_id = self._db.execute("SELECT id FROM files WHERE path = ?", (record.path,)).fetchone()[0]
             finished = None
-            if record.status == "failed":
+            if record.status == "failed" and not record.outputs_written:
                 finished = self._db.execute(
                     "SELECT r.id, r.key FROM files f JOIN runs r ON r.id = f.current_run_id "
                     "WHERE f.id = ? AND r.status = 'done'", (file_id,)).fetchone()

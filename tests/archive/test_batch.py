@@ -556,6 +556,35 @@ def test_a_failed_redo_keeps_the_earlier_success(tmp_path, monkeypatch):
     assert run_batch(archive, out).skipped == 2
 
 
+def test_a_redo_that_wrote_its_outputs_and_then_failed_does_not_keep_the_earlier_run(tmp_path, monkeypatch):
+    # the file changed while its redo was processed: the redo's outputs had replaced the finished run's, so that
+    # run cannot stay current (its result is no longer what OUT_DIR holds); the next batch processes it again
+    from dramapic.archive.batch import FileOutcome, expected_models
+
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4",))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 1
+    (out / "ep1.dramapic.json").unlink()  # outputs missing: redone under its own key
+
+    def wrote_then_changed(path, out_dir, *, rel, pipeline, options):
+        done = fake_done_worker(path, out_dir, rel=rel, pipeline=pipeline, options=options)  # outputs replaced
+        # keyed as process_file keys it: by no content, so that the next batch sees the file "changed"
+        return FileOutcome(rel=rel, status="failed", key=file_key(None, pipeline, expected_models(pipeline), options),
+                           sha256=None, started=done.started,
+                           finished=done.finished, seconds=done.seconds, worker=done.worker,
+                           error_type="InputError", error="ep1.mp4 changed while it was being processed",
+                           outputs_written=True)
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", wrote_then_changed)
+    assert run_batch(archive, out).failed == 1
+    with Store.open(out / DB_NAME) as store:
+        assert store.run_by_id(store.known_file("ep1.mp4").current_run_id).status == "failed"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    again = run_batch(archive, out)
+    assert (again.done, again.failed_earlier) == (1, 0)
+
+
 def test_the_cli_says_when_a_failed_redo_kept_the_earlier_result(tmp_path, monkeypatch, capsys, caplog):
     # "2 failed" alone reads as two files without a result: the summary and each file's line say which failures
     # were redos that left the earlier result current (as the report's "Redone and failed, earlier result kept")
