@@ -40,6 +40,10 @@ class RunOptions:
     language: str = "en"                    # cue and card language: "en" | "ko"
     rttm: bool = True
     analysis: AnalysisOptions = field(default_factory=AnalysisOptions)
+    #: refuse an output whose name differs only in case from a file already in its folder (another input's, where
+    #: case is ignored). A batch turns it off: its archive's case twins get folders of their own (find_media), so
+    #: such a file there is the output of an archive file since renamed by case, which the rename must not block
+    refuse_case_twins: bool = True
 
     def __post_init__(self) -> None:
         if self.subtitle_format not in ("srt", "vtt"):
@@ -94,7 +98,7 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         # EP01.mp4's outputs are ep01.mp4's too where case is ignored (macOS, Windows, SMB shares): --overwrite gives
         # leave to replace this input's outputs, not another's; refused on any file system, so that the folder stays
         # whole when copied to such a share
-        twin = case_twin(final)
+        twin = case_twin(final) if options.refuse_case_twins else None
         if twin:
             raise OutputError(f"the output {final.name} would replace {twin} in {final.parent}: names that differ "
                               f"only in case are one file on macOS and Windows (write the outputs elsewhere with "

@@ -516,7 +516,7 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
         directory.mkdir(parents=True, exist_ok=True)
         run_options = RunOptions(output_dir=directory, subtitle_format=options.subtitle_format,
                                  video="burn" if options.burn else "none", overwrite=True,
-                                 language=options.language, analysis=options.analysis)
+                                 language=options.language, analysis=options.analysis, refuse_case_twins=False)
         outputs = run(source, options=run_options, pipeline=pipeline)
     except Exception as err:  # noqa: BLE001  (one bad file must not stop the archive)
         try:

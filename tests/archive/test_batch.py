@@ -27,7 +27,7 @@ from dramapic.config import load_pipeline
 from dramapic.errors import ConfigError, InputError
 from dramapic.archive.store import DB_NAME, Store
 from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, fake_done_worker, make_archive,
-                     placeholder_archive, runs_table, validate_contract)
+                     make_result, placeholder_archive, runs_table, validate_contract)
 from dramapic.result import SAMPLE_RATE
 from dramapic.writers import name_key
 
@@ -583,6 +583,25 @@ def test_a_redo_that_wrote_its_outputs_and_then_failed_does_not_keep_the_earlier
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     again = run_batch(archive, out)
     assert (again.done, again.failed_earlier) == (1, 0)
+
+
+def test_an_archive_file_renamed_by_case_is_processed_again_not_refused(tmp_path, monkeypatch):
+    # ep01.mp4 done, then renamed EP01.mp4 (on Linux): its old ep01.* outputs are no other archive file's (find_media
+    # gives case twins of one archive folders of their own), so the rename must not fail the file in every batch
+    import shutil
+
+    from dramapic import run as run_module
+
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result())
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    shutil.copyfile(SAMPLE, archive / "ep01.mp4")
+    out = tmp_path / "out"
+    assert run_batch(archive, out).done == 1
+    (archive / "ep01.mp4").rename(archive / "EP01.mp4")
+    again = run_batch(archive, out)
+    assert (again.done, again.failed) == (1, 0), again.failures
+    assert (out / "EP01.dramapic.json").is_file() or name_key("EP01.dramapic.json") in map(name_key, os.listdir(out))
 
 
 def test_the_cli_says_when_a_failed_redo_kept_the_earlier_result(tmp_path, monkeypatch, capsys, caplog):
