@@ -9,6 +9,7 @@ and the dev mixes are used only for measuring.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -152,15 +153,36 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
             shutil.rmtree(staging, ignore_errors=True)
         raise OutputError(f"cannot write in the models folder {out_dir}: {err.strerror or err}") from None
     try:
+        started_with = _manifest_models(staging)
         yield staging
-        _publish(staging, out_dir)
+        _publish(staging, out_dir, started_with=started_with)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _publish(staging: Path, out_dir: Path) -> None:
+def _manifest_models(folder: Path) -> list[dict[str, Any]]:
+    path = folder / MANIFEST_NAME
+    return json.loads(path.read_text(encoding="utf-8"))["models"] if path.is_file() else []
+
+
+def _publish(staging: Path, out_dir: Path, *, started_with: list[dict[str, Any]] | None = None) -> None:
     """Move the staged model files into ``out_dir``, ``manifest.json`` last (a reader never finds an entry whose
-    file is not there yet)."""
+    file is not there yet).
+
+    The manifest moved in is ``out_dir``'s as it is *now* with the entries this training registered put in: an
+    entry another training registered there meanwhile (``--only gender`` beside ``--only stage1``) is kept, not
+    replaced by the copy this one started from (``started_with``)."""
+    from ..writers import write_json_atomic
+
+    if (staging / MANIFEST_NAME).is_file():
+        mine = [m for m in _manifest_models(staging) if m not in (started_with or [])]
+        try:
+            live = _manifest_models(out_dir)
+        except (OSError, ValueError, KeyError, TypeError):
+            live = []  # unreadable now (it was checked before training): this training's manifest replaces it
+        names = {m["name"] for m in mine}
+        merged = sorted([m for m in live if m.get("name") not in names] + mine, key=lambda m: m["name"])
+        write_json_atomic({"models": merged}, staging / MANIFEST_NAME, indent=2, ensure_ascii=False)
     names = sorted(p.name for p in staging.iterdir() if p.name != MANIFEST_NAME)
     if (staging / MANIFEST_NAME).is_file():
         names.append(MANIFEST_NAME)

@@ -507,6 +507,32 @@ def test_a_finished_training_publishes_its_files_and_keeps_the_other_entries(mon
     assert listed.get("old").file() == out / "old.npz"
 
 
+def test_an_entry_registered_beside_a_training_while_it_ran_is_kept_when_it_publishes(monkeypatch, tmp_path):
+    # another training (--only gender) registered its model in the same folder while this one ran: publishing
+    # this one's manifest, copied when it started, would have dropped that entry and left its file unlisted
+    from dramapic.lab import train
+    from dramapic.models import register_model
+
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    out = tmp_path / "models"
+    _models_folder_with_one_model(out)
+
+    def stage(manifest_csv, *, out_dir, **kwargs):
+        (out / "gender.npz").write_bytes(b"the other training's")
+        register_model(out, {"name": "gender", "version": "2", "files": [{"path": "gender.npz"}]})
+        (Path(out_dir) / "member-a.npz").write_bytes(b"new member")
+        return [register_model(Path(out_dir), {"name": "member-a", "version": "1",
+                                               "files": [{"path": "member-a.npz"}]})]
+
+    monkeypatch.setattr(train, "train_stage1", stage)
+    train.train_all(manifest, out_dir=out, stages=("stage1",))
+    listed = load_manifest(out)
+    assert sorted(listed.entries) == ["gender", "member-a", "old"]
+    assert listed.get("gender").file() == out / "gender.npz" and listed.get("member-a").file() == out / "member-a.npz"
+
+
 def test_a_cache_folder_that_cannot_be_made_is_refused_before_stage_1(monkeypatch, tmp_path, capsys):
     """``--cache`` is first used by the window table, built after stage 1: a cache under a file failed only then,
     with the stage-1 fit lost."""
