@@ -158,7 +158,8 @@ def _older_video_note(source: Path, options: RunOptions) -> list[str]:
             return []
     except OSError:  # gone meanwhile, or unreadable: nothing to say about it
         return []
-    log.warning("%s is left from an earlier run: it shows that run's analysis, not this one's", video)
+    # said once, by the note the CLI prints (a batch's log keeps it at debug level)
+    log.debug("%s is left from an earlier run: it shows that run's analysis, not this one's", video)
     return [f"{video} is left from an earlier run: it shows that run's analysis, not this one's (this run wrote "
             f"no video)"]
 
