@@ -192,6 +192,23 @@ def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = T
     return root
 
 
+def song_check_data(root: Path, *, clips: tuple[str, ...] = ("b.mp4", "c.mp4")) -> Path:
+    """The manifests of a song check with two music sources, one dev clip each (``x/b.mp4`` of usdx, which stage 1
+    heard in training, then ``x/c.mp4`` of newsrc, which it did not), and the bundled sample copied as ``clips``."""
+    import shutil
+
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    (root / "manifest.csv").write_text(columns + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
+    (root / "manifest_extra.csv").write_text(columns, encoding="utf-8")
+    (root / "manifest_extra_music.csv").write_text(
+        columns + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
+        encoding="utf-8")
+    (root / "x").mkdir()
+    for name in clips:
+        shutil.copy(SAMPLE, root / "x" / name)
+    return root
+
+
 def placeholder_archive(root: Path, names) -> Path:
     """A folder of files named like media whose content is their name (for a batch whose worker is faked)."""
     root.mkdir()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import song_check_data
 
 from dramapic.config import STAGE1_LABELS, load_pipeline
 from dramapic.errors import InputError
@@ -172,28 +173,13 @@ def test_a_manifest_without_a_column_the_check_reads_is_one_line(tmp_path, capsy
     assert len(err) == 1 and err[0].startswith("dramapic: error: ") and "lacks the column(s) source" in err[0], err
 
 
-def _two_clip_data(root: Path) -> Path:
-    """A song check of two clips, one per source (usdx, then newsrc); only the first one's file is there."""
-    import shutil
-
-    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
-    (root / "manifest.csv").write_text(columns + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
-    (root / "manifest_extra.csv").write_text(columns, encoding="utf-8")
-    (root / "manifest_extra_music.csv").write_text(
-        columns + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
-        encoding="utf-8")
-    (root / "x").mkdir()
-    shutil.copy(Path(__file__).resolve().parents[2] / "samples" / "drama_sample.mp4", root / "x" / "b.mp4")
-    return root
-
-
 def test_a_missing_clip_is_one_line_before_any_model_loads(tmp_path, monkeypatch, capsys):
     """The song check ran every clip before a missing one (minutes each on the real clips) and then ended in ffmpeg's
     words ("c.mp4 is not a media file ffmpeg can read"); every clip is now looked for first, as eval --mixes does."""
     from dramapic import cli, media
     from dramapic.analysis import loaders
 
-    data = _two_clip_data(tmp_path)
+    data = song_check_data(tmp_path, clips=("b.mp4",))  # only the first clip's file is there
     monkeypatch.setattr(loaders, "stage1_model", lambda *a, **k: pytest.fail("loaded stage 1 before the clips"))
     monkeypatch.setattr(media, "probe", lambda *a, **k: pytest.fail("ran a clip before looking for the others"))
     assert cli.main(["eval", "--song-check", "--data", str(data), "--no-progress"]) == 2
@@ -219,7 +205,7 @@ def test_a_missing_clip_the_refits_score_is_refused_before_the_song_check(tmp_pa
     from dramapic import cli
     from dramapic.lab import stage1_refits
 
-    data = _two_clip_data(tmp_path)
+    data = song_check_data(tmp_path, clips=("b.mp4",))  # only the first clip's file is there
     monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", lambda **kw: pytest.fail("ran the song check"))
     monkeypatch.setattr(stage1_refits, "refit_without", lambda **kw: pytest.fail("fitted stage 1"))
     assert cli.main(["eval", "--song-check", "--data", str(data), "--limit", "1", "--refit-stage1", "--work",

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 
 import pytest
 from helpers import SHARED_DATA as DATA
+from helpers import song_check_data
 
 from dramapic.config import load_pipeline
 from dramapic.errors import InputError
@@ -17,7 +18,6 @@ from dramapic.lab import stage1_refits
 from dramapic.lab.stage1_crosscorpus import CrossCorpusReport
 from dramapic.models import load_manifest
 
-SAMPLES = Path(__file__).resolve().parents[2] / "samples"
 COLUMNS = "path,label,subtype,gender,speaker,source,split,duration_s\n"
 
 
@@ -189,14 +189,7 @@ def test_the_song_check_refits_only_the_music_sources_stage1_heard(tmp_path, mon
     from dramapic import cli
     from dramapic.analysis import stage1
 
-    (tmp_path / "manifest.csv").write_text(COLUMNS + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
-    (tmp_path / "manifest_extra.csv").write_text(COLUMNS, encoding="utf-8")
-    (tmp_path / "manifest_extra_music.csv").write_text(
-        COLUMNS + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
-        encoding="utf-8")
-    (tmp_path / "x").mkdir()
-    for name in ("b.mp4", "c.mp4"):
-        shutil.copy(SAMPLES / "drama_sample.mp4", tmp_path / "x" / name)
+    song_check_data(tmp_path)
     fits, loaded = [], []
 
     fit = tmp_path / "fit"  # a copy of the shipped files stands in for the fit: what is checked is where it goes
@@ -235,26 +228,13 @@ def test_the_song_check_refits_only_the_music_sources_stage1_heard(tmp_path, mon
     assert len(err) == 1 and "no music source nosuch" in err[0] and "usdx" in err[0]
 
 
-def _song_data(root: Path) -> Path:
-    """Manifests of a song check with two music sources, one clip each (usdx, then newsrc), and those clips."""
-    (root / "manifest.csv").write_text(COLUMNS + "m/a.wav,song,vocal_pop,,,usdx,train,10\n", encoding="utf-8")
-    (root / "manifest_extra.csv").write_text(COLUMNS, encoding="utf-8")
-    (root / "manifest_extra_music.csv").write_text(
-        COLUMNS + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
-        encoding="utf-8")
-    (root / "x").mkdir()
-    for name in ("b.mp4", "c.mp4"):
-        shutil.copy(SAMPLES / "drama_sample.mp4", root / "x" / name)
-    return root
-
-
 def test_limit_does_not_narrow_the_sources_the_song_refits_may_name(tmp_path, monkeypatch, capsys):
     """``--limit 1 --refit-stage1 newsrc``: the refits take the first clip of each source, but the name was checked
     against the sources of the song check's first clip alone ("no music source newsrc (known: usdx)")."""
     from dramapic import cli
     from dramapic.lab.songcheck import score_song_frames
 
-    data = _song_data(tmp_path)
+    data = song_check_data(tmp_path)
     asked = []
     monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", lambda **kw: score_song_frames([]))
     monkeypatch.setattr(stage1_refits, "refit_song_member_check", lambda **kw: asked.append(kw) or

@@ -330,9 +330,7 @@ def test_an_out_that_is_a_file_is_one_line_and_a_failed_training_leaves_no_folde
     from dramapic.errors import InputError
     from dramapic.lab import train
 
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
 
     def no_voices(**kwargs):
         raise InputError("no voice clip")
@@ -404,9 +402,7 @@ def test_an_out_folder_whose_manifest_is_not_a_model_manifest_is_refused_before_
     from dramapic.lab import train
     from dramapic.models import register_model
 
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
     monkeypatch.setattr(train, "build_window_table", lambda **kw: pytest.fail("trained into an unusable folder"))
     out = tmp_path / "models"
     out.mkdir()
@@ -435,6 +431,14 @@ def test_the_gender_stacking_measurement_ends_in_one_line_on_unusable_data(tmp_p
         assert len(err) == 1 and err[0].startswith(f"dramapic: error: {data}") and says in err[0], err
 
 
+def _one_voice_manifest(folder: Path) -> Path:
+    """``folder/manifest.csv`` with one train voice clip (its audio is never read: the stages are faked)."""
+    manifest = folder / "manifest.csv"
+    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
+                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    return manifest
+
+
 def _models_folder_with_one_model(out: Path) -> dict[str, bytes]:
     """A models folder holding one registered model; returns every file's bytes, to compare after a training."""
     from dramapic.models import register_model
@@ -458,9 +462,7 @@ def test_a_training_stopped_half_way_leaves_the_models_folder_as_it_was(monkeypa
     from dramapic.lab import train
     from dramapic.models import register_model
 
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
     out = tmp_path / "models"
     before = _models_folder_with_one_model(out)
 
@@ -485,9 +487,7 @@ def test_a_finished_training_publishes_its_files_and_keeps_the_other_entries(mon
     from dramapic.lab import train
     from dramapic.models import register_model
 
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
     out = tmp_path / "models"
     _models_folder_with_one_model(out)
     (out / ".staging-999999999-x").mkdir()   # left by a training killed with SIGKILL (no such process)
@@ -513,9 +513,7 @@ def test_an_entry_registered_beside_a_training_while_it_ran_is_kept_when_it_publ
     from dramapic.lab import train
     from dramapic.models import register_model
 
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
     out = tmp_path / "models"
     _models_folder_with_one_model(out)
 
@@ -540,9 +538,7 @@ def test_a_cache_folder_that_cannot_be_made_is_refused_before_stage_1(monkeypatc
     from dramapic.lab import train
 
     monkeypatch.setattr(train, "train_stage1", lambda *a, **k: pytest.fail("trained stage 1 before checking --cache"))
-    manifest = tmp_path / "manifest.csv"
-    manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
-                        "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    manifest = _one_voice_manifest(tmp_path)
     (tmp_path / "a-file").write_text("x")
     out = tmp_path / "new" / "models"
     assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--cache", str(tmp_path / "a-file" / "c"),
