@@ -318,13 +318,19 @@ def kept_copy(out: Path, *, marker: str, key: Mapping[str, Any]) -> bool:
         log.warning("%s is unreadable (its %r is not a mapping): %s counts as not built", out / marker, OUTPUTS,
                     out.name)
         return False
-    for name, digest in outputs.items():
+    return _files_unchanged(out, outputs, again=f"making {out.name} again")
+
+
+def _files_unchanged(folder: Path, files: Mapping[str, str], *, again: str) -> bool:
+    """Whether every file of ``files`` (name -> sha256) is in ``folder``, unchanged; else a warning naming the first
+    that is not and what follows (``again``): what a kept timeline folder and a kept copy both check."""
+    for name, digest in files.items():
         try:
-            same = _sha256(out / name, what="kept file") == digest
+            why = "changed since it was made" if _sha256(folder / name, what="kept file") != digest else None
         except InputError:
-            same = False
-        if not same:
-            log.warning("%s: %s is missing or changed since it was made; making %s again", out, name, out.name)
+            why = "missing"
+        if why:
+            log.warning("%s: %s is %s; %s", folder, name, why, again)
             return False
     return True
 
@@ -337,15 +343,7 @@ def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:
     files = marker.get("files") or {}
     if not isinstance(files, dict):
         return False
-    for name, digest in files.items():
-        try:
-            if _sha256(folder / name, what="timeline file") != digest:
-                log.warning("timelines %s: %s changed since it was built; rebuilding the folder", folder.name, name)
-                return False
-        except InputError:
-            log.warning("timelines %s: %s is missing; rebuilding the folder", folder.name, name)
-            return False
-    return bool(files)
+    return bool(files) and _files_unchanged(folder, files, again="rebuilding the folder")
 
 
 def _clear_stale_staging(out: Path) -> None:
