@@ -805,6 +805,7 @@ class BatchProgress:
         self._plan_bar = None
         self.audio = 0.0
         self.failed = 0
+        self.kept = 0       # of the failed: redos whose file's earlier result stays current
 
     def plan(self, plan) -> None:
         parts = [f"{len(plan.items)} media file(s)", f"{len(plan.to_run)} to process"]
@@ -836,8 +837,14 @@ class BatchProgress:
             self._bar = tqdm(total=total, desc="batch", unit="file", file=sys.stderr, dynamic_ncols=True,
                              bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} files [{elapsed}<{remaining}]{postfix}")
         self._bar.n = min(completed, total)
-        self._bar.set_postfix_str(f"{self.audio / 3600:.2f} h audio, {self.failed} failed", refresh=False)
+        self._bar.set_postfix_str(self.counter(), refresh=False)
         self._bar.refresh()
+
+    def counter(self) -> str:
+        """The bar's running count, worded as the final summary is: "failed" alone would read as files without a
+        result, where a failed redo left the file's earlier one current."""
+        kept = f" (earlier result kept: {self.kept})" if self.kept else ""
+        return f"{self.audio / 3600:.2f} h audio, {self.failed} failed{kept}"
 
     def file(self, event) -> None:
         if event.status == "done":
@@ -849,6 +856,7 @@ class BatchProgress:
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:
             self.failed += 1
+            self.kept += bool(event.kept)
             kept = " (earlier result kept)" if event.kept else ""
             self._say(f"failed  {event.rel}{kept}: {event.error}", level=logging.ERROR)  # shown with --quiet too
 

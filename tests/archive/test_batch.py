@@ -688,3 +688,48 @@ def test_a_failed_redo_under_the_runs_own_key_still_waits_for_retry_failed(tmp_p
     with Store.open(out / DB_NAME) as store:
         (video,) = store.videos()
     assert video.error == "ffmpeg crashed on the redo"
+
+
+class _Bar:
+    """Enough of a tqdm bar for BatchProgress (tqdm draws on a terminal only)."""
+
+    def __init__(self, **kwargs) -> None:
+        self.n, self.postfix = 0, ""
+
+    def set_postfix_str(self, text, refresh=True):
+        self.postfix = text
+
+    def refresh(self):
+        pass
+
+    def close(self):
+        pass
+
+    @staticmethod
+    def write(text, file=None):
+        pass
+
+
+def test_the_progress_bar_counts_failed_redos_that_kept_the_earlier_result(monkeypatch):
+    # the live counter says what the final summary says: "2 failed" alone reads as two files without a result
+    import types
+
+    from dramapic.archive.batch import BatchEvent
+    from dramapic.cli import BatchProgress
+
+    monkeypatch.setitem(sys.modules, "tqdm", types.SimpleNamespace(tqdm=_Bar))
+    shown = BatchProgress(enabled=True)
+    shown("batch", 0, 2)
+    shown.file(BatchEvent(rel="ep1.mp4", status="failed", error="ffmpeg crashed", kept=True))
+    shown("batch", 1, 2)
+    assert shown._bar.postfix == "0.00 h audio, 1 failed (earlier result kept: 1)"
+    shown.close()
+    bar = BatchProgress(enabled=False)
+    bar.file(BatchEvent(rel="ep1.mp4", status="failed", error="ffmpeg crashed", kept=True))
+    bar.file(BatchEvent(rel="ep2.mp4", status="failed", error="ffmpeg crashed"))
+    assert bar.counter() == "0.00 h audio, 2 failed (earlier result kept: 1)"
+    bar.file(BatchEvent(rel="ep3.mp4", status="done", duration=7200.0, seconds=60.0, genre="drama"))
+    assert bar.counter() == "2.00 h audio, 2 failed (earlier result kept: 1)"
+    plain = BatchProgress(enabled=False)
+    plain.file(BatchEvent(rel="ep4.mp4", status="failed", error="ffmpeg crashed"))
+    assert plain.counter() == "0.00 h audio, 1 failed"  # no failure kept anything: nothing to add
