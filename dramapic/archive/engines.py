@@ -456,6 +456,8 @@ class RayEngine(Engine):
         exceptions = getattr(ray, "exceptions", None)
         self._task_errors = tuple(getattr(exceptions, name) for name in RAY_TASK_ERRORS
                                   if isinstance(getattr(exceptions, name, None), type))
+        cancelled = getattr(exceptions, "TaskCancelledError", None)
+        self._cancelled = cancelled if isinstance(cancelled, type) else None
         self._started_here = not ray.is_initialized()
         if self._started_here:
             try:
@@ -492,7 +494,8 @@ class RayEngine(Engine):
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
         """As :meth:`Engine.imap_unordered`. A task that failed on its own (:data:`RAY_TASK_ERRORS`: its worker
         crashed, its node died, ...) fails its file while the cluster still answers; an error from the cluster
-        itself (from ``ray.wait``, from submitting, or any other from ``ray.get``) raises :class:`EngineError`."""
+        itself (from ``ray.wait``, from submitting, or any other from ``ray.get``) raises :class:`EngineError`. A task
+        the cluster cancelled fails its file with a :class:`TaskCancelledError` saying so."""
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
         queue = iter(jobs)
@@ -517,6 +520,9 @@ class RayEngine(Engine):
                     if isinstance(err, self._task_errors):
                         if not self._cluster_alive():
                             raise self._lost(err) from None
+                        if self._cancelled is not None and isinstance(err, self._cancelled):
+                            # no worker failed (Ray's own words only name the task's id): said as Dask's is
+                            err = TaskCancelledError("the Ray cluster cancelled this file's task")
                     elif self._cluster_error(err):  # LocalRayletDiedError, RaySystemError, ...
                         raise self._lost(err) from None
                     yield pending.pop(ref), None, err

@@ -381,10 +381,14 @@ class _FakeRay:
         class LocalRayletDiedError(RayError):
             pass
 
+        class TaskCancelledError(RayError):
+            pass
+
     def __init__(self) -> None:
         self.initialized = False
         self.alive = True
         self.crash: set[str] = set()       # a task whose worker crashes
+        self.cancelled: set[str] = set()   # a task the cluster cancels
         self.fail_wait_after: int | None = None  # the cluster goes after so many results
         self.results = 0
 
@@ -412,6 +416,8 @@ class _FakeRay:
                     tag = kwargs.get("rel", args[0] if args else None)
                     if tag in ray.crash:
                         return _Ref("crash", tag)
+                    if tag in ray.cancelled:
+                        return _Ref("cancelled", tag)
                     try:
                         return _Ref("value", fn(*args, **kwargs))
                     except Exception as err:  # noqa: BLE001
@@ -431,6 +437,9 @@ class _FakeRay:
             raise self.exceptions.WorkerCrashedError("The worker died unexpectedly while executing this task.")
         if kind == "error":
             raise self.exceptions.RayTaskError(str(value))
+        if kind == "cancelled":  # Ray's words, task id and all
+            raise self.exceptions.TaskCancelledError("Task: TaskID(16310a0f0a45af5cffffffffffffffffffffffff01000000) "
+                                                     "was cancelled.")
         return value
 
     def cancel(self, ref, force=False):
@@ -486,3 +495,18 @@ def test_a_lost_ray_cluster_mid_batch_keeps_what_finished(fake_ray, tmp_path, mo
         assert [(r["path"], r["status"]) for r in store.query(
             "SELECT f.path, r.status FROM runs r JOIN files f ON f.id = r.file_id")] == [("a.mp4", "done")]
         assert [b["status"] for b in store.batches()] == ["interrupted"]
+
+
+def test_a_task_the_ray_cluster_cancelled_fails_its_file_as_cancelled(fake_ray, tmp_path, monkeypatch):
+    # no worker failed: the file's row says the task was cancelled, not "the worker processing it failed"
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "c.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    fake_ray.cancelled = {"c.mp4"}
+    summary = run_batch(archive, out, pipeline=load_pipeline(None), options=BatchOptions(engine="ray"))
+    assert (summary.done, summary.failed) == (1, 1), summary.failures
+    with Store.open(out / DB_NAME) as store:
+        rows = {r["path"]: tuple(r)[1:] for r in store.query(
+            "SELECT f.path, r.status, r.error_type, r.error FROM runs r JOIN files f ON f.id = r.file_id")}
+    assert rows == {"a.mp4": ("done", None, None),
+                    "c.mp4": ("failed", "TaskCancelledError", "the Ray cluster cancelled this file's task")}
