@@ -117,7 +117,7 @@ def load_report_data(source: str | Path, *, title: str | None = None) -> ReportD
     InputError
         ``source`` is missing, a folder without a database, or a file that is not a dramapic/1 JSON.
     OutputError
-        The database cannot be read (newer or older schema, damaged file).
+        The database cannot be read (a newer schema, a damaged file).
     """
     source = Path(source)
     if source.is_dir():
@@ -125,7 +125,7 @@ def load_report_data(source: str | Path, *, title: str | None = None) -> ReportD
         if not database.is_file():
             raise InputError(f"{source} has no {DB_NAME}: run `dramapic batch ARCHIVE -o {source}` first, or pass "
                              "a run's .dramapic.json")
-        with Store.open(database, migrate=False, create=False) as store:
+        with Store.open_reader(database) as store:  # an archive an older dramapic wrote is read upgraded
             videos = tuple(store.videos())
             batches = tuple(store.batches())
         return ReportData(title=title or f"dramapic archive report: {source.resolve().name}",

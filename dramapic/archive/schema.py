@@ -164,6 +164,11 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
 
 
+class OlderSchemaError(OutputError):
+    """The database has an older schema and was opened without ``migrate`` (what a reader then works around, see
+    :meth:`~dramapic.archive.store.Store.open_reader`)."""
+
+
 def schema_version(db: sqlite3.Connection) -> int:
     return int(db.execute("PRAGMA user_version").fetchone()[0])
 
@@ -197,8 +202,8 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
     if version == target:
         return
     if not migrate:
-        raise OutputError(f"{path} has schema version {version}, older than {target}; "
-                          "run `dramapic batch` on it once to upgrade it")
+        raise OlderSchemaError(f"{path} has schema version {version}, older than {target}; "
+                               "run `dramapic batch` on it once to upgrade it")
     for step in range(version, target):
         # the script and the version bump commit together: a failed step leaves the previous version intact
         try:

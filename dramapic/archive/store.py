@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import socket
 import sqlite3
@@ -27,7 +28,10 @@ from typing import Any, Callable, Iterator, Sequence
 from ..analysis.composition import gender_seconds
 from ..errors import OutputError
 from ..result import AnalysisResult
+from . import schema
 from .schema import MIGRATIONS, SCHEMA_VERSION, check_schema, schema_version, table_names  # noqa: F401 (re-export)
+
+log = logging.getLogger(__name__)
 
 DB_NAME = "dramapic.sqlite"
 LOCK_NAME = "dramapic.lock"
@@ -166,8 +170,9 @@ class Store:
     path : Path
         The SQLite file (created when missing, unless ``create=False``).
     migrate : bool
-        Bring an older schema up to date. Without it an older schema is refused (readers such as the report
-        never write). Hold the :class:`BatchLock` when migrating.
+        Bring an older schema up to date. Without it an older schema is refused (a reader opens the database with
+        :meth:`open_reader`, which upgrades it under the lock or reads it upgraded in memory). Hold the
+        :class:`BatchLock` when migrating.
     migrations : sequence of str
         The migration scripts (tests pass their own; default :data:`MIGRATIONS`).
     """
@@ -184,8 +189,8 @@ class Store:
             raise OutputError(f"no archive database at {path}")
         try:
             return cls._open(path, migrate=migrate, migrations=migrations)
-        except OutputError:
-            if create or migrate:
+        except OutputError as err:
+            if create or migrate or isinstance(err, schema.OlderSchemaError):
                 raise
             # a reader (dramapic report) of an archive on a read-only disk or share: SQLite cannot make the WAL's
             # shared-memory file there, so open it read-only, or as immutable when even that needs one
@@ -195,6 +200,69 @@ class Store:
                 except OutputError:
                     continue
             raise
+
+    @classmethod
+    def open_reader(cls, path: str | Path, *, migrations: Sequence[str] = MIGRATIONS) -> Store:
+        """Open an existing database to read it (``dramapic report``), whatever dramapic version wrote it.
+
+        An older schema is brought up to date as a batch would: in place, one transaction per step, while this
+        process holds the output folder's :class:`BatchLock` (so never under a running batch). Where that cannot be
+        done (another batch, of an older dramapic, holds the lock; the file or its folder cannot be written) the
+        database is read through the migrations in a private in-memory copy and the file is left as it is.
+
+        Raises
+        ------
+        OutputError
+            No database at ``path``; another program's file; a newer schema; a damaged file.
+        """
+        path = Path(path)
+        try:
+            return cls.open(path, migrate=False, create=False, migrations=migrations)
+        except schema.OlderSchemaError:
+            pass
+        lock = BatchLock(path.parent)
+        try:
+            lock.acquire()
+        except OutputError as err:
+            why = str(err)
+        else:
+            try:
+                return cls._open(path, migrate=True, migrations=migrations)
+            except OutputError as err:  # a read-only file in a writable folder, a migration that failed
+                why = str(err)
+            finally:
+                lock.release()
+        log.info("reading %s through the schema upgrade in memory, the file unchanged (%s)", path, why)
+        return cls._migrated_copy(path, migrations=migrations)
+
+    @classmethod
+    def _migrated_copy(cls, path: Path, *, migrations: Sequence[str]) -> Store:
+        """The database at ``path`` copied into memory (read-only, as :meth:`open` reads it) and migrated there."""
+        copy = sqlite3.connect(":memory:", isolation_level=None)
+        try:
+            for query in ("mode=ro", "mode=ro&immutable=1"):  # as open() reads a database it cannot write
+                try:
+                    source = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=30.0)
+                    try:
+                        source.backup(copy)  # a consistent snapshot, also while a batch writes
+                    finally:
+                        source.close()
+                except sqlite3.Error as err:
+                    failure = err
+                    continue
+                break
+            else:
+                raise OutputError(f"cannot open the archive database {path}: {failure}")
+            copy.row_factory = sqlite3.Row
+            copy.execute("PRAGMA foreign_keys = ON")
+            check_schema(copy, path, migrate=True, migrations=migrations)
+        except sqlite3.DatabaseError as err:
+            copy.close()
+            raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
+        except BaseException:
+            copy.close()
+            raise
+        return cls(copy, path)
 
     @classmethod
     def _open(cls, path: Path, *, migrate: bool, migrations: Sequence[str], uri_query: str | None = None) -> "Store":

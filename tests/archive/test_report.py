@@ -141,6 +141,22 @@ def test_report_of_a_single_run_json_through_the_cli(tmp_path):
     assert len(data.videos) == 1 and data.totals()["audio_hours"] == pytest.approx(60 / 3600)
 
 
+def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archive_out):
+    import sqlite3
+
+    db = sqlite3.connect(archive_out / DB_NAME)  # as schema 3 left it: no gender_known, no error_key
+    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "PRAGMA user_version = 3;")
+    db.close()
+    done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
+                          text=True, cwd=REPO, check=False)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    with open(archive_out / "report.csv", newline="", encoding="utf-8") as handle:
+        rows = {row["path"]: row for row in csv.DictReader(handle)}
+    assert len(rows) == 5 and rows["s1/ep02.mp4"]["female_share"] == "0.8"
+    assert rows["s2/broken.mp4"]["status"] == "failed"
+
+
 def test_bad_report_sources_are_refused(tmp_path):
     with pytest.raises(InputError, match="has no dramapic.sqlite"):
         write_report(tmp_path)

@@ -384,3 +384,79 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
                      ("new.mp4", "k2"): ("failed", "ffmpeg crashed", "k2"),
                      ("own.mp4", "k1"): ("done", "disk full", "k1"),
                      ("plain.mp4", "k1"): ("failed", "not a media file", "k1")}
+
+
+def _schema_3_archive(out) -> None:
+    """An output folder whose database schema 3 left: a run made with --no-gender, one with gender on."""
+    out.mkdir()
+    with Store.open(out / DB_NAME) as store:
+        store.record(make_record("old-off.mp4", result=make_result("old-off.mp4", gender=False)), batch_id=None)
+        store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
+    db = sqlite3.connect(out / DB_NAME)
+    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "PRAGMA user_version = 3;")
+    db.close()
+
+
+def _gender_read(store: Store) -> dict:
+    return {v.path: v.female_share for v in store.videos()}
+
+
+def test_a_reader_upgrades_an_older_archive_under_the_lock(tmp_path):
+    # dramapic report on an archive an older dramapic wrote: no batch needed first; the upgrade is the batch's own
+    out = tmp_path / "out"
+    _schema_3_archive(out)
+    with pytest.raises(OutputError, match="older than 5"):  # Store.open without migrate still refuses it
+        Store.open(out / DB_NAME, migrate=False, create=False)
+    with Store.open_reader(out / DB_NAME) as store:
+        assert _gender_read(store) == {"old-off.mp4": None, "old-on.mp4": 0.5}
+    with sqlite3.connect(out / DB_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    BatchLock(out).acquire().release()  # the reader let go of the lock
+
+
+@pytest.mark.parametrize("obstacle", ["batch running", "read-only folder", "read-only file"])
+def test_a_reader_that_cannot_upgrade_an_older_archive_reads_it_upgraded_in_memory(tmp_path, monkeypatch, obstacle):
+    # another batch (of the older dramapic) holds the folder, or nothing there can be written (simulated: the tests
+    # run as root, whom a read-only mode does not stop): the report reads the upgrade of a copy; the file is unchanged
+    out = tmp_path / "out"
+    _schema_3_archive(out)
+    before = (out / DB_NAME).read_bytes()
+    holder = BatchLock(out)
+    if obstacle == "batch running":
+        holder.acquire()
+    elif obstacle == "read-only folder":
+        monkeypatch.setattr(BatchLock, "acquire", lambda self: (_ for _ in ()).throw(
+            OutputError(f"cannot create the lock file {self.path}: Read-only file system")))
+    else:
+        real = Store._open
+
+        def read_only(cls, path, *, migrate, uri_query=None, **kwargs):
+            if migrate:
+                raise OutputError(f"{path}: migrating the schema from version 3 to 4 failed: attempt to write a "
+                                  "readonly database")
+            return real.__func__(cls, path, migrate=migrate, uri_query=uri_query, **kwargs)
+
+        monkeypatch.setattr(Store, "_open", classmethod(read_only))
+    try:
+        with Store.open_reader(out / DB_NAME) as store:
+            assert _gender_read(store) == {"old-off.mp4": None, "old-on.mp4": 0.5}
+            assert store.schema_version == SCHEMA_VERSION
+    finally:
+        holder.release()
+    assert (out / DB_NAME).read_bytes() == before
+    with sqlite3.connect(out / DB_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
+
+
+def test_a_reader_still_refuses_a_newer_or_foreign_database(tmp_path):
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(make_record(), batch_id=None)
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA user_version = 99")
+    db.close()
+    with pytest.raises(OutputError, match="newer than this dramapic"):
+        Store.open_reader(path)
+    with pytest.raises(OutputError, match="no archive database"):
+        Store.open_reader(tmp_path / "missing.sqlite")
