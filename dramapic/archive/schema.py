@@ -164,7 +164,12 @@ SCHEMA_VERSION = len(MIGRATIONS)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})
 
 
-class OlderSchemaError(OutputError):
+class SchemaRefused(OutputError):
+    """The database's schema is not one this dramapic reads as it is: another program's file, a newer or an older
+    schema. A verdict on the content: opening the file another way (read-only) does not change it."""
+
+
+class OlderSchemaError(SchemaRefused):
     """The database has an older schema and was opened without ``migrate`` (what a reader then works around, see
     :meth:`~dramapic.archive.store.Store.open_reader`)."""
 
@@ -194,11 +199,11 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
     # user_version may be anything; a query would then fail on the first missing table with a traceback)
     tables = set(table_names(db))
     if (version == 0 and tables) or (version > 0 and migrations is MIGRATIONS and not _TABLES <= tables):
-        raise OutputError(f"{path} is not a dramapic database (another program's SQLite file?); move it "
-                          "away or choose another output folder")
+        raise SchemaRefused(f"{path} is not a dramapic database (another program's SQLite file?); move it "
+                            "away or choose another output folder")
     if version > target:
-        raise OutputError(f"{path} has schema version {version}, newer than this dramapic understands "
-                          f"({target}); upgrade dramapic")
+        raise SchemaRefused(f"{path} has schema version {version}, newer than this dramapic understands "
+                            f"({target}); upgrade dramapic")
     if version == target:
         return
     if not migrate:

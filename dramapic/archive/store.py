@@ -190,7 +190,9 @@ class Store:
         try:
             return cls._open(path, migrate=migrate, migrations=migrations)
         except OutputError as err:
-            if create or migrate or isinstance(err, schema.OlderSchemaError):
+            # a verdict on the schema stands: read as immutable, a database whose newer schema is still in its WAL
+            # (a newer dramapic's batch writing it) read as the older one its main file holds, a stale snapshot
+            if create or migrate or isinstance(err, schema.SchemaRefused):
                 raise
             # a reader (dramapic report) of an archive on a read-only disk or share: SQLite cannot make the WAL's
             # shared-memory file there, so open it read-only, or as immutable when even that needs one

@@ -460,3 +460,20 @@ def test_a_reader_still_refuses_a_newer_or_foreign_database(tmp_path):
         Store.open_reader(path)
     with pytest.raises(OutputError, match="no archive database"):
         Store.open_reader(tmp_path / "missing.sqlite")
+
+
+def test_a_reader_refuses_a_newer_schema_still_in_the_write_ahead_log(tmp_path):
+    # a newer dramapic's batch has upgraded the database and is still writing it: the upgrade is in the WAL, not yet
+    # in the main file. The verdict "newer" stands; it used to be retried as immutable, which ignores the WAL and
+    # read the main file's older schema: a stale snapshot, reported as the archive
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(make_record(), batch_id=None)
+    newer = sqlite3.connect(path, isolation_level=None)  # left open: nothing checkpoints the WAL
+    try:
+        newer.execute("PRAGMA user_version = 99")
+        for opening in (lambda: Store.open(path, migrate=False, create=False), lambda: Store.open_reader(path)):
+            with pytest.raises(OutputError, match="version 99, newer than this dramapic"):
+                opening().close()
+    finally:
+        newer.close()
