@@ -666,9 +666,13 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         if previous and previous[-1]["archive"] != str(archive.resolve()):
             log.warning("%s was last filled from %s; files are matched by their path relative to the archive root",
                         out_dir, previous[-1]["archive"])
-        batch_id = store.begin_batch(archive=str(archive.resolve()), engine=options.engine,
-                                     workers=options.workers, options=options.to_dict())
         todo = {item.file.rel: item for item in plan.to_run}
+        # never more workers than files: each extra pool process (or local Dask / Ray worker) would load the models
+        # for nothing, and the cores are shared out among all the workers asked for (threads.py), idle ones too. A
+        # pool asked for stays a pool, of one process for one file: a crash there fails the file, not the batch
+        workers = max(1, min(options.workers, len(todo)))
+        batch_id = store.begin_batch(archive=str(archive.resolve()), engine=options.engine, workers=workers,
+                                     options=options.to_dict())
         done = failed = 0
         audio = 0.0
         failures: list[tuple[str, str]] = []
@@ -681,8 +685,8 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
                          {"rel": item.file.rel, "pipeline": pipeline, "options": task}, item.file.rel)
                         for item in todo.values()]
                 submitted = time.time()
-                with make_engine(options.engine, workers=options.workers, scheduler=options.scheduler,
-                                 address=options.address, pipeline=pipeline) as engine:
+                with make_engine(options.engine, workers=workers, scheduler=options.scheduler,
+                                 address=options.address, pipeline=pipeline, pool=options.workers > 1) as engine:
                     for tag, value, error in engine.imap_unordered(process_file, jobs):
                         item = todo[tag]
                         outcome = value if error is None else _engine_failure(item, error, pipeline, task,

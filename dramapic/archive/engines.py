@@ -566,8 +566,11 @@ def check_engine_installed(kind: str) -> None:
 
 
 def make_engine(kind: str, *, workers: int = 1, scheduler: str | None = None, address: str | None = None,
-                pipeline: PipelineConfig | None = None) -> Engine:
+                pipeline: PipelineConfig | None = None, pool: bool | None = None) -> Engine:
     """The engine ``dramapic batch --engine`` names.
+
+    ``pool`` (local): a process pool even of one worker, where a crash in native code fails its file and not the
+    batch (default: a pool when ``workers`` > 1, else this process).
 
     Raises
     ------
@@ -575,7 +578,8 @@ def make_engine(kind: str, *, workers: int = 1, scheduler: str | None = None, ad
         Unknown engine, or its package is not installed, or its cluster cannot be reached.
     """
     if kind == "local":
-        return SerialEngine() if workers <= 1 else ProcessPoolEngine(workers, pipeline=pipeline)
+        return ProcessPoolEngine(workers, pipeline=pipeline) if (workers > 1 if pool is None else pool) \
+            else SerialEngine()
     if kind == "dask":
         return DaskEngine(scheduler, workers=workers, pipeline=pipeline)
     if kind == "ray":

@@ -733,3 +733,28 @@ def test_the_progress_bar_counts_failed_redos_that_kept_the_earlier_result(monke
     plain = BatchProgress(enabled=False)
     plain.file(BatchEvent(rel="ep4.mp4", status="failed", error="ffmpeg crashed"))
     assert plain.counter() == "0.00 h audio, 1 failed"  # no failure kept anything: nothing to add
+
+
+def test_a_pool_is_never_larger_than_the_files_to_process(tmp_path, monkeypatch):
+    # --workers 64 for two changed files: two workers (each loads the models and gets its share of the cores), and
+    # one file alone runs in the batch's own process, with no pool to start
+    from dramapic.archive import engines
+
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    asked = []
+    real = engines.make_engine
+
+    def recording(kind, *, workers=1, pool=None, **kwargs):
+        asked.append((workers, type(real(kind, workers=workers, pool=pool)).__name__))  # a pool starts on first use
+        return engines.SerialEngine()  # run them here: what is checked is the engine the batch asked for
+
+    monkeypatch.setattr(engines, "make_engine", recording)
+    assert run_batch(archive, out, options=BatchOptions(workers=64)).done == 2
+    (archive / "b.mp4").write_bytes(b"changed" * 100)
+    assert run_batch(archive, out, options=BatchOptions(workers=64)).done == 1
+    # still a pool, of one: a crash in native code fails that file instead of the batch
+    assert asked == [(2, "ProcessPoolEngine"), (1, "ProcessPoolEngine")]
+    with Store.open(out / DB_NAME) as store:
+        assert [b["workers"] for b in store.batches()] == [2, 1]
