@@ -170,8 +170,12 @@ class SchemaRefused(OutputError):
 
 
 class OlderSchemaError(SchemaRefused):
-    """The database has an older schema and was opened without ``migrate`` (what a reader then works around, see
-    :meth:`~dramapic.archive.store.Store.open_reader`)."""
+    """The database has an older schema (``version``; 0: no tables yet) and was opened without ``migrate`` (what a
+    reader then works around, see :meth:`~dramapic.archive.store.Store.open_reader`)."""
+
+    def __init__(self, message: str, *, version: int) -> None:
+        super().__init__(message)
+        self.version = version
 
 
 def schema_version(db: sqlite3.Connection) -> int:
@@ -208,7 +212,7 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
         return
     if not migrate:
         raise OlderSchemaError(f"{path} has schema version {version}, older than {target}; "
-                               "run `dramapic batch` on it once to upgrade it")
+                               "run `dramapic batch` on it once to upgrade it", version=version)
     for step in range(version, target):
         # the script and the version bump commit together: a failed step leaves the previous version intact
         try:

@@ -220,8 +220,10 @@ class Store:
         path = Path(path)
         try:
             return cls.open(path, migrate=False, create=False, migrations=migrations)
-        except schema.OlderSchemaError:
-            pass
+        except schema.OlderSchemaError as err:
+            if err.version == 0:  # no tables at all (an empty file): nothing to upgrade, and no archive to read
+                raise OutputError(f"{path} is empty, not an archive database yet (a batch stopped as it "
+                                  "created it?); run `dramapic batch` to fill it") from None
         lock = BatchLock(path.parent)
         try:
             lock.acquire()

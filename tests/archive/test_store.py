@@ -460,6 +460,11 @@ def test_a_reader_still_refuses_a_newer_or_foreign_database(tmp_path):
         Store.open_reader(path)
     with pytest.raises(OutputError, match="no archive database"):
         Store.open_reader(tmp_path / "missing.sqlite")
+    (tmp_path / "empty.sqlite").write_bytes(b"")  # a batch killed as it created the file: nothing to read
+    with pytest.raises(OutputError, match="is empty, not an archive database yet"):
+        Store.open_reader(tmp_path / "empty.sqlite")
+    with sqlite3.connect(tmp_path / "empty.sqlite") as db:  # no tables created in it by a reader
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0
 
 
 def test_a_reader_refuses_a_newer_schema_still_in_the_write_ahead_log(tmp_path):
