@@ -658,6 +658,13 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
 
     with BatchLock(out_dir, wait=options.wait, on_wait=on_wait), Store.open(out_dir / DB_NAME) as store:
         files = find_media(archive, options, skip_dirs=[out_root])
+        walked = {f.rel for f in files}
+        # a recorded file that is not in the archive any more (deleted, moved, renamed) is no part of its report; one
+        # this batch's filters leave out is still there
+        gone = store.note_missing(lambda rel: rel in walked or (archive / rel).is_file())
+        if gone:
+            log.warning("%d file(s) recorded earlier are no longer in %s (e.g. %s): left out of the report",
+                        len(gone), archive, gone[0])
         expected_models(pipeline)  # a missing or altered model stops the batch here, not once per file
         plan = plan_batch(files, store, pipeline, options, out_dir=out_root, progress=progress)
         if on_plan is not None:

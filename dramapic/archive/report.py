@@ -57,6 +57,8 @@ class ReportData:
     generated: float = 0.0
     #: the analysis itself when the source is one run's JSON (its page is drawn from it)
     run: AnalysisResult | None = None
+    #: files recorded earlier that a batch found gone from the archive (deleted, moved, renamed): not in ``videos``
+    missing: tuple[str, ...] = ()
 
     @property
     def done(self) -> tuple[VideoRecord, ...]:
@@ -93,7 +95,8 @@ class ReportData:
 
     def to_dict(self) -> dict[str, Any]:
         return {"title": self.title, "source": self.source, "generated": self.generated, "totals": self.totals(),
-                "videos": [v.to_dict() for v in self.videos], "batches": [dict(b) for b in self.batches]}
+                "videos": [v.to_dict() for v in self.videos], "batches": [dict(b) for b in self.batches],
+                "missing": list(self.missing)}
 
 
 @dataclass(frozen=True)
@@ -128,8 +131,9 @@ def load_report_data(source: str | Path, *, title: str | None = None) -> ReportD
         with Store.open_reader(database) as store:  # an archive an older dramapic wrote is read upgraded
             videos = tuple(store.videos())
             batches = tuple(store.batches())
+            missing = tuple(store.missing())
         return ReportData(title=title or f"dramapic archive report: {source.resolve().name}",
-                          source=str(source), videos=videos, batches=batches, generated=time.time())
+                          source=str(source), videos=videos, batches=batches, generated=time.time(), missing=missing)
     from .run_report import read_run  # it imports this module's drawing helpers
 
     result = read_run(source)
@@ -371,7 +375,9 @@ def render_html(data: ReportData) -> str:
         cards.append(_card(f"{last['audio_seconds'] / wall:.1f}×",
                            f"real time, last batch ({last['n_done']} done, {last['workers']} worker(s), "
                            f"{last['engine']})"))
-    sections.append(f'<section id="totals"><h2>Archive totals</h2><div class="cards">{"".join(cards)}</div>'
+    gone = (f'<p class="note" id="missing">{len(data.missing)} file(s) recorded earlier are no longer in the archive '
+            f"(deleted, moved or renamed) and are not counted, e.g. {_e(data.missing[0])}</p>" if data.missing else "")
+    sections.append(f'<section id="totals"><h2>Archive totals</h2><div class="cards">{"".join(cards)}</div>{gone}'
                     "</section>")
 
     # overall composition

@@ -13,7 +13,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
     one row per ``dramapic batch`` invocation: when, on which archive, with which engine, how it ended.
 ``files``
     one row per media file of the archive (``path`` relative to the archive root), with the size, mtime and
-    sha256 last seen, and ``current_run_id``: the run whose outputs are in the output folder now.
+    sha256 last seen, and ``current_run_id``: the run whose outputs are in the output folder now (and, since
+    version 6, ``missing_since``: when a batch found it gone from the archive).
 ``runs``
     one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
     and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
@@ -157,8 +158,15 @@ UPDATE runs SET error_key = coalesce(
 WHERE status = 'done' AND error IS NOT NULL;
 """
 
+# version 6: when a batch last found a recorded file gone from the archive (deleted, or moved or renamed: then it is
+# recorded again under its new path); NULL while it is there. The report leaves such files out, where it counted them
+# as part of the archive (a moved file twice). Files recorded before are taken as present until a batch looks
+_SCHEMA_6 = """
+ALTER TABLE files ADD COLUMN missing_since REAL;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

@@ -365,8 +365,38 @@ class Store:
             self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, sha256, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "sha256 = excluded.sha256, last_seen = excluded.last_seen",
+                "sha256 = excluded.sha256, last_seen = excluded.last_seen, missing_since = NULL",
                 (path, size, mtime_ns, sha256, now, now))
+
+    def note_missing(self, present: Callable[[str], bool]) -> list[str]:
+        """Mark every recorded file for which ``present(path)`` is false as gone from the archive (deleted, moved or
+        renamed: :meth:`videos` leaves it out), and a file marked so that is back as present again.
+
+        Returns
+        -------
+        list of str
+            The paths newly found gone.
+        """
+        with self._reading():
+            rows = self._db.execute("SELECT id, path, missing_since FROM files").fetchall()
+        # the file system is asked outside the transaction: the batch lock keeps other writers away meanwhile
+        verdicts = [(row, present(row["path"])) for row in rows]
+        gone = [row for row, here in verdicts if not here and row["missing_since"] is None]
+        back = [row for row, here in verdicts if here and row["missing_since"] is not None]
+        if gone or back:
+            now = time.time()
+            with self._transaction():
+                self._db.executemany("UPDATE files SET missing_since = ? WHERE id = ?",
+                                     [(now, row["id"]) for row in gone])
+                self._db.executemany("UPDATE files SET missing_since = NULL WHERE id = ?",
+                                     [(row["id"],) for row in back])
+        return [row["path"] for row in gone]
+
+    def missing(self) -> list[str]:
+        """The recorded files a batch found gone from the archive, by path."""
+        with self._reading():
+            return [row[0] for row in self._db.execute(
+                "SELECT path FROM files WHERE missing_since IS NOT NULL ORDER BY path")]
 
     def record(self, record: RunRecord, *, batch_id: int | None) -> int:
         """Store one processed file in a single transaction and make it the file's current run.
@@ -394,7 +424,8 @@ class Store:
             self._db.execute(
                 "INSERT INTO files (path, size, mtime_ns, sha256, first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (path) DO UPDATE SET size = excluded.size, mtime_ns = excluded.mtime_ns, "
-                "sha256 = coalesce(excluded.sha256, files.sha256), last_seen = excluded.last_seen",
+                "sha256 = coalesce(excluded.sha256, files.sha256), last_seen = excluded.last_seen, "
+                "missing_since = NULL",
                 (record.path, record.size, record.mtime_ns, record.sha256, now, now))
             file_id = self._db.execute("SELECT id FROM files WHERE path = ?", (record.path,)).fetchone()[0]
             finished = None
@@ -477,16 +508,17 @@ class Store:
     # -- reading -----------------------------------------------------------------------------------------------
 
     def videos(self) -> list[VideoRecord]:
-        """Every archive file with a current run, sorted by path: its summary when done, its error when failed."""
+        """Every archive file with a current run, sorted by path: its summary when done, its error when failed. A
+        file the last batch found gone from the archive (:meth:`note_missing`) is left out."""
         speakers: dict[int, list[dict[str, Any]]] = {}
         with self._reading():
             rows = self._db.execute(
                 "SELECT f.path, r.id AS run_id, r.status, r.duration, r.seconds, r.finished, r.worker, "
                 "r.error_type, r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
-                "LEFT JOIN summaries s ON s.run_id = r.id ORDER BY f.path").fetchall()
+                "LEFT JOIN summaries s ON s.run_id = r.id WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
             for row in self._db.execute(
                     "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
-                    "ORDER BY sp.run_id, sp.seconds DESC"):
+                    "WHERE f.missing_since IS NULL ORDER BY sp.run_id, sp.seconds DESC"):
                 speakers.setdefault(row["run_id"], []).append(
                     {"id": row["speaker"], "gender": row["gender"], "seconds": row["seconds"],
                      "gender_confidence": row["gender_confidence"]})

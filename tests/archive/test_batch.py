@@ -758,3 +758,32 @@ def test_a_pool_is_never_larger_than_the_files_to_process(tmp_path, monkeypatch)
     assert asked == [(2, "ProcessPoolEngine"), (1, "ProcessPoolEngine")]
     with Store.open(out / DB_NAME) as store:
         assert [b["workers"] for b in store.batches()] == [2, 1]
+
+
+def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkeypatch, caplog):
+    # a team reorganises its archive: a moved file was counted twice (old path and new), a deleted one forever
+    from dramapic.archive.report import load_report_data, render_csv, render_html
+
+    archive = tmp_path / "archive"
+    (archive / "s1").mkdir(parents=True)
+    for name in ("s1/ep1.mp4", "s1/ep2.mp4", "s1/ep3.mp4", "trailer.mp4"):
+        (archive / name).write_bytes(name.encode() * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 4
+    (archive / "s2").mkdir()
+    (archive / "s1/ep1.mp4").rename(archive / "s2/ep1.mp4")  # moved
+    (archive / "s1/ep2.mp4").unlink()  # deleted
+    # a batch whose filters leave trailer.mp4 out: it is still in the archive, still in the report
+    again = run_batch(archive, out, options=BatchOptions(exclude=("trailer*",)))
+    assert (again.done, again.skipped) == (1, 1)
+    assert "2 file(s) recorded earlier are no longer in" in caplog.text
+    data = load_report_data(out)
+    assert [v.path for v in data.videos] == ["s1/ep3.mp4", "s2/ep1.mp4", "trailer.mp4"]
+    assert data.missing == ("s1/ep1.mp4", "s1/ep2.mp4") and data.totals()["videos"] == 3
+    assert "2 file(s) recorded earlier are no longer in the archive" in render_html(data)
+    assert "s1/ep2.mp4" not in render_csv(data)
+    (archive / "s1/ep2.mp4").write_bytes(b"s1/ep2.mp4" * 100)  # restored: counted again, and not redone
+    assert run_batch(archive, out).skipped == 4
+    data = load_report_data(out)
+    assert data.missing == ("s1/ep1.mp4",) and len(data.videos) == 4

@@ -146,7 +146,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
 
     db = sqlite3.connect(archive_out / DB_NAME)  # as schema 3 left it: no gender_known, no error_key
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
-                     "PRAGMA user_version = 3;")
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
                           text=True, cwd=REPO, check=False)

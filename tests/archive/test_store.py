@@ -139,9 +139,10 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
     db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; ALTER TABLE summaries DROP COLUMN "
-                     "gender_known; ALTER TABLE runs DROP COLUMN error_key; PRAGMA user_version = 2;")
+                     "gender_known; ALTER TABLE runs DROP COLUMN error_key; ALTER TABLE files DROP COLUMN "
+                     "missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 5
+    assert len(MIGRATIONS) == 6
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -342,12 +343,12 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
         store.record(make_record("old-off.mp4", result=make_result("old-off.mp4", gender=False)), batch_id=None)
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
         store.record(make_record("old-unsure.mp4", key="k3", result=all_unknown("old-unsure.mp4")), batch_id=None)
-    db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column
+    db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
-                     "PRAGMA user_version = 3;")
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
-        assert store.schema_version == 5
+        assert store.schema_version == SCHEMA_VERSION
         store.record(make_record("new-off.mp4", key="k4", result=make_result("new-off.mp4", gender=False)),
                      batch_id=None)
         videos = {v.path: v for v in store.videos()}
@@ -374,11 +375,12 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
         store.record(make_record("new.mp4", key="k2", status="failed", error="ffmpeg crashed"), batch_id=None)
         store.record(make_record("own.mp4", status="failed", error="disk full"), batch_id=None)
         store.record(make_record("plain.mp4", status="failed", error="not a media file"), batch_id=None)
-    db = sqlite3.connect(path)  # as schema 4 left them: no error_key column
-    db.executescript("ALTER TABLE runs DROP COLUMN error_key; PRAGMA user_version = 4;")
+    db = sqlite3.connect(path)  # as schema 4 left them: no error_key column (nor later ones)
+    db.executescript("ALTER TABLE runs DROP COLUMN error_key; ALTER TABLE files DROP COLUMN missing_since; "
+                     "PRAGMA user_version = 4;")
     db.close()
     with Store.open(path) as store:
-        assert store.schema_version == 5
+        assert store.schema_version == SCHEMA_VERSION
         notes = {(r["path"], r["key"]): (r["status"], r["error"], r["error_key"]) for r in iter_runs(store)}
     assert notes == {("new.mp4", "k1"): ("done", "ffmpeg crashed", "k2"),
                      ("new.mp4", "k2"): ("failed", "ffmpeg crashed", "k2"),
@@ -394,7 +396,7 @@ def _schema_3_archive(out) -> None:
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
     db = sqlite3.connect(out / DB_NAME)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
-                     "PRAGMA user_version = 3;")
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
 
 
@@ -406,7 +408,7 @@ def test_a_reader_upgrades_an_older_archive_under_the_lock(tmp_path):
     # dramapic report on an archive an older dramapic wrote: no batch needed first; the upgrade is the batch's own
     out = tmp_path / "out"
     _schema_3_archive(out)
-    with pytest.raises(OutputError, match="older than 5"):  # Store.open without migrate still refuses it
+    with pytest.raises(OutputError, match=f"older than {SCHEMA_VERSION}"):  # Store.open without migrate still refuses it
         Store.open(out / DB_NAME, migrate=False, create=False)
     with Store.open_reader(out / DB_NAME) as store:
         assert _gender_read(store) == {"old-off.mp4": None, "old-on.mp4": 0.5}
