@@ -1,6 +1,6 @@
-"""The archive database's schema: its tables, the migrations that bring an older database up to date, and the check
-that tells a dramapic database from another program's SQLite file (what :class:`~dramapic.archive.store.Store` runs
-on opening one).
+"""The archive database's schema: its tables, the migrations that bring an older database up to date (in the file,
+or in a copy in memory for a reader that cannot write it), and the check that tells a dramapic database from another
+program's SQLite file (what :class:`~dramapic.archive.store.Store` runs on opening one).
 
 The schema is versioned with ``PRAGMA user_version``; :data:`MIGRATIONS` brings an older database up to date, one
 transaction per step.
@@ -231,3 +231,40 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
                 db.execute("ROLLBACK")
             raise OutputError(f"{path}: migrating the schema from version {step} to {step + 1} failed: "
                               f"{err}") from None
+
+
+def migrated_copy(path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> sqlite3.Connection:
+    """The database at ``path`` copied into memory and brought up to date there, the file left as it is (what a
+    reader uses where it cannot upgrade the file). It is read read-only, or as immutable where even that needs a
+    file SQLite cannot create (a read-only disk or share).
+
+    Raises
+    ------
+    OutputError
+        The file cannot be read; it is not a dramapic database; a newer schema; a failed migration step.
+    """
+    copy = sqlite3.connect(":memory:", isolation_level=None)
+    try:
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                source = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=30.0)
+                try:
+                    source.backup(copy)  # a consistent snapshot, also while a batch writes
+                finally:
+                    source.close()
+            except sqlite3.Error as err:
+                failure = err
+                continue
+            break
+        else:
+            raise OutputError(f"cannot open the archive database {path}: {failure}")
+        copy.row_factory = sqlite3.Row
+        copy.execute("PRAGMA foreign_keys = ON")
+        check_schema(copy, path, migrate=True, migrations=migrations)
+    except sqlite3.DatabaseError as err:
+        copy.close()
+        raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
+    except BaseException:
+        copy.close()
+        raise
+    return copy

@@ -237,36 +237,7 @@ class Store:
             finally:
                 lock.release()
         log.info("reading %s through the schema upgrade in memory, the file unchanged (%s)", path, why)
-        return cls._migrated_copy(path, migrations=migrations)
-
-    @classmethod
-    def _migrated_copy(cls, path: Path, *, migrations: Sequence[str]) -> Store:
-        """The database at ``path`` copied into memory (read-only, as :meth:`open` reads it) and migrated there."""
-        copy = sqlite3.connect(":memory:", isolation_level=None)
-        try:
-            for query in ("mode=ro", "mode=ro&immutable=1"):  # as open() reads a database it cannot write
-                try:
-                    source = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=30.0)
-                    try:
-                        source.backup(copy)  # a consistent snapshot, also while a batch writes
-                    finally:
-                        source.close()
-                except sqlite3.Error as err:
-                    failure = err
-                    continue
-                break
-            else:
-                raise OutputError(f"cannot open the archive database {path}: {failure}")
-            copy.row_factory = sqlite3.Row
-            copy.execute("PRAGMA foreign_keys = ON")
-            check_schema(copy, path, migrate=True, migrations=migrations)
-        except sqlite3.DatabaseError as err:
-            copy.close()
-            raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
-        except BaseException:
-            copy.close()
-            raise
-        return cls(copy, path)
+        return cls(schema.migrated_copy(path, migrations=migrations), path)
 
     @classmethod
     def _open(cls, path: Path, *, migrate: bool, migrations: Sequence[str], uri_query: str | None = None) -> "Store":
