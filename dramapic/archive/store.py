@@ -199,6 +199,8 @@ class Store:
             for query in ("mode=ro", "mode=ro&immutable=1"):
                 try:
                     return cls._open(path, migrate=False, migrations=migrations, uri_query=query)
+                except schema.SchemaRefused:  # opened: its verdict (an older schema: open_reader reads it upgraded)
+                    raise
                 except OutputError:
                     continue
             raise

@@ -417,7 +417,7 @@ def test_a_reader_upgrades_an_older_archive_under_the_lock(tmp_path):
     BatchLock(out).acquire().release()  # the reader let go of the lock
 
 
-@pytest.mark.parametrize("obstacle", ["batch running", "read-only folder", "read-only file"])
+@pytest.mark.parametrize("obstacle", ["batch running", "read-only disk", "read-only file"])
 def test_a_reader_that_cannot_upgrade_an_older_archive_reads_it_upgraded_in_memory(tmp_path, monkeypatch, obstacle):
     # another batch (of the older dramapic) holds the folder, or nothing there can be written (simulated: the tests
     # run as root, whom a read-only mode does not stop): the report reads the upgrade of a copy; the file is unchanged
@@ -427,9 +427,17 @@ def test_a_reader_that_cannot_upgrade_an_older_archive_reads_it_upgraded_in_memo
     holder = BatchLock(out)
     if obstacle == "batch running":
         holder.acquire()
-    elif obstacle == "read-only folder":
+    elif obstacle == "read-only disk":  # no lock file, and SQLite cannot open it for writing (no -shm file)
         monkeypatch.setattr(BatchLock, "acquire", lambda self: (_ for _ in ()).throw(
             OutputError(f"cannot create the lock file {self.path}: Read-only file system")))
+        real = Store._open
+
+        def no_write_access(cls, path, *, uri_query=None, **kwargs):
+            if uri_query is None:
+                raise OutputError(f"{path} is not a usable dramapic database: unable to open database file")
+            return real.__func__(cls, path, uri_query=uri_query, **kwargs)
+
+        monkeypatch.setattr(Store, "_open", classmethod(no_write_access))
     else:
         real = Store._open
 
