@@ -271,9 +271,21 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     def walk_error(err: OSError) -> None:
         log.warning("cannot read %s: %s", err.filename, err.strerror)
 
-    for directory, subdirs, names in os.walk(root, onerror=walk_error):
+    # a folder linked into the archive from elsewhere (a season kept on another disk) is searched like any other, as
+    # a linked file is. A link to a folder of the archive is not followed (its files are found where they are, under
+    # the paths they always had), nor a second link to a folder searched already
+    inside = str(root) + os.sep
+    searched: set[str] = set()
+    for directory, subdirs, names in os.walk(root, onerror=walk_error, followlinks=True):
         here = Path(directory)
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and (here / d).resolve() not in skip)
+        real = os.path.realpath(directory)
+        if real in searched:
+            log.warning("skipped %s: it is %s, searched already (a symbolic link to it)", here, real)
+            subdirs[:] = []
+            continue
+        searched.add(real)
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and (here / d).resolve() not in skip
+                            and not _links_inside(here / d, inside))
         for name in sorted(names):
             if name.startswith("."):
                 continue
@@ -306,6 +318,11 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
                 continue
             found.append((path, rel, stat))
     return _with_output_dirs(found, stems, slots)
+
+
+def _links_inside(folder: Path, inside: str) -> bool:
+    """Whether ``folder`` is a symbolic link to a folder whose real path starts with ``inside``."""
+    return folder.is_symlink() and (os.path.realpath(folder) + os.sep).startswith(inside)
 
 
 def _slot(key: tuple[str, str]) -> tuple[str, str]:

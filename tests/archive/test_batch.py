@@ -787,3 +787,23 @@ def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkey
     assert run_batch(archive, out).skipped == 4
     data = load_report_data(out)
     assert data.missing == ("s1/ep1.mp4",) and len(data.videos) == 4
+
+
+def test_a_folder_linked_into_the_archive_is_searched_and_a_link_loop_is_not(tmp_path, caplog):
+    # season2 lives on another disk, linked into the archive: its files were silently left out (a linked file was
+    # found, a linked folder not)
+    archive, disk = tmp_path / "archive", tmp_path / "disk2"
+    (disk / "season2").mkdir(parents=True)
+    (disk / "season2" / "ep1.mp4").write_bytes(b"x")
+    (archive / "season1").mkdir(parents=True)
+    (archive / "season1" / "ep1.mp4").write_bytes(b"x")
+    (archive / "season2").symlink_to(disk / "season2")
+    # links to folders of the archive itself: their files are found where they are, a loop is not searched forever
+    (archive / "season1" / "again").symlink_to(archive)
+    (archive / "latest").symlink_to(archive / "season1")
+    (archive / "season2 copy").symlink_to(disk / "season2")  # the same folder linked twice: its files once
+    (disk / "season2" / "up").symlink_to(disk)  # a loop outside the archive
+    with caplog.at_level("WARNING", logger="dramapic"):
+        found = [(f.rel, f.output_dir) for f in find_media(archive)]
+    assert found == [("season1/ep1.mp4", "season1"), ("season2/ep1.mp4", "season2")]
+    assert caplog.text.count("searched already") == 2, caplog.text  # "season2 copy", season2/up/season2
