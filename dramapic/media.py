@@ -579,7 +579,9 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
         raise MediaError(f"{info.path.name} has no video stream to add subtitles to")
     stream = info.video_streams[0]
     if stream.codec in MP4_VIDEO_CODECS:
-        video = ["-c:v", "copy"]
+        # HEVC copied from Matroska or MPEG-TS is tagged hev1 by the MP4 muxer, which QuickTime, iOS and Safari
+        # refuse to play; hvc1 is the same bitstream with its parameter sets in the sample description, as Apple asks
+        video = ["-c:v", "copy", *(["-tag:v", "hvc1"] if stream.codec == "hevc" else [])]
     else:
         log.warning("%s: video codec %s cannot be copied into MP4; re-encoding it to H.264", info.path.name,
                     stream.codec)

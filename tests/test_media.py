@@ -97,6 +97,54 @@ def test_soft_subs_re_encode_a_video_codec_mp4_cannot_hold(tmp_path: Path, codec
     assert done and done[-1] == info.duration
 
 
+def _builds() -> list[str]:
+    """Both ffmpeg builds dramapic meets: Debian's on PATH and imageio-ffmpeg's static one."""
+    import shutil
+
+    import imageio_ffmpeg
+
+    return sorted({exe for exe in (shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()) if exe})
+
+
+def _encoders(exe: str) -> str:
+    return media._run([exe, "-hide_banner", "-encoders"], what="list the encoders").stdout.decode("utf-8", "replace")
+
+
+@pytest.mark.parametrize("build", _builds())
+def test_soft_subs_tag_copied_hevc_hvc1_for_apple_players(tmp_path: Path, monkeypatch, build):
+    """HEVC copied from Matroska into MP4 was tagged hev1, which QuickTime, iOS and Safari will not play."""
+    import shutil
+    import subprocess
+
+    maker = next((exe for exe in _builds() if " libx265 " in _encoders(exe)), None)
+    if maker is None:
+        pytest.skip("no ffmpeg here has libx265 to make an HEVC test video")
+    checker = shutil.which("ffprobe")
+    if checker is None:
+        pytest.skip("needs ffprobe to read the codec tag")
+    source = tmp_path / "hevc.mkv"
+    media._run([maker, "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=1",
+                "-f", "lavfi", "-i", "sine=duration=1", "-c:v", "libx265", "-x265-params", "log-level=error",
+                "-preset", "ultrafast", "-c:a", "aac", media.file_arg(source)], what="make a test video")
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:00,800\nvoice (0.90)\n", encoding="utf-8")
+    try:
+        monkeypatch.setenv(media.FFMPEG_ENV, build)
+        monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+        info = media.probe(source)
+        assert info.video_streams[0].codec == "hevc"
+        media.mux_subtitles(info, srt, tmp_path / "out.mp4")
+    finally:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+    tag = subprocess.run([checker, "-v", "error", "-select_streams", "v:0", "-show_entries",
+                          "stream=codec_name,codec_tag_string", "-of", "csv=p=0", str(tmp_path / "out.mp4")],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert tag == "hevc,hvc1"
+
+
 def test_stream_audio_yields_fixed_chunks_equal_to_whole_decode():
     info = media.probe(SAMPLE)
     chunks = list(media.stream_audio(info, chunk_s=10.0))
