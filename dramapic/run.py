@@ -167,18 +167,18 @@ def _older_video_note(source: Path, options: RunOptions) -> list[str]:
 def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[str, Path],
                  pipeline: PipelineConfig, options: RunOptions, progress: ProgressHook) -> None:
     if options.video == "soft":
-        srt = temporary["subtitles"]
-        if options.subtitle_format != "srt":  # mov_text is made from SRT; VTT users still get an SRT stream
-            srt = temporary["subtitles"].with_name(temporary["subtitles"].stem + ".srt.tmp")
-            get_writer("srt", language=options.language).write(result, srt)
-        try:
+        # mov_text is made from SRT; VTT users still get an SRT stream, written in a folder of this run's own: an
+        # unlocked file beside the outputs would be taken for a killed run's leftover by a run of the same input
+        # starting meanwhile (OutputSet.remove_stale), which would remove it from under this one's ffmpeg
+        with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:
+            srt = temporary["subtitles"]
+            if options.subtitle_format != "srt":
+                srt = Path(scratch) / "cues.srt"
+                get_writer("srt", language=options.language).write(result, srt)
             media.mux_subtitles(info, srt, temporary["video"], language="kor" if options.language == "ko" else "eng",
                                 audio_track=info.audio_track(options.analysis.audio_track),
                                 preset=pipeline.render.preset, crf=pipeline.render.crf,
                                 progress=lambda done: progress("burn", done, info.duration))
-        finally:
-            if srt != temporary["subtitles"]:
-                srt.unlink(missing_ok=True)
         return
     stream = info.video_streams[0]
     with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:

@@ -79,7 +79,8 @@ def ordinary_file_mode() -> int:
     return 0o666 & ~mask
 
 
-#: room kept below the file-name limit in temporary names, for the ``.srt.tmp`` a VTT run adds for ``--soft-subs``
+#: room kept below the file-name limit in temporary names (for the ``.srt.tmp`` earlier versions added for a VTT run
+#: with ``--soft-subs``; kept, so that the same final name still gives the same stem)
 _TEMP_SPARE = 8
 _TEMP_RANDOM = 8  # the length of mkstemp's random part
 
@@ -195,7 +196,8 @@ class OutputSet:
         for final in finals:
             directory = final.parent
             stem = temporary_stem(final, limit=name_max(directory))
-            # ".part.EXT", and ".part.srt.tmp" (the SRT a VTT run muxes with --soft-subs)
+            # ".part.EXT", and ".part.srt.tmp" (left by earlier versions, which wrote the SRT a VTT run muxes with
+            # --soft-subs there, unlocked; it is now written in a scratch folder of the run's own)
             pattern = re.compile(rf"\.{re.escape(stem)}\.[A-Za-z0-9_]{{{_TEMP_RANDOM}}}\.part\.[A-Za-z0-9]+"
                                  rf"(\.tmp)?")
             try:

@@ -73,3 +73,31 @@ def test_case_twin_finds_the_name_a_case_insensitive_file_system_would_open(tmp_
     nfd = unicodedata.normalize("NFD", "드라마.srt")  # as macOS stores Hangul
     (tmp_path / nfd).write_text("x")
     assert case_twin(tmp_path / unicodedata.normalize("NFC", "드라마.srt")) is None  # the same name to the user
+
+
+def test_a_vtt_soft_subs_run_keeps_its_srt_from_a_run_of_the_same_input_starting_meanwhile(tmp_path: Path,
+                                                                                            monkeypatch):
+    """The SRT a VTT run muxes with --soft-subs was an unlocked ``.part.srt.tmp`` beside the outputs: a second run of
+    the same input, starting while ffmpeg read it, took it for a killed run's leftover and removed it."""
+    from dramapic import media
+    from dramapic.writers import OutputSet
+
+    options = RunOptions(output_dir=tmp_path, subtitle_format="vtt", video="soft")
+    finals = list(run_module.output_paths(SAMPLE, options, with_video=True).values())
+    mux = media.mux_subtitles
+    removed = []
+
+    def second_run_starts(info, subtitles, output, **kwargs):
+        removed.extend(OutputSet.remove_stale(finals))  # what the second run does first
+        assert subtitles.is_file(), "the SRT to mux was removed"
+        mux(info, subtitles, output, **kwargs)
+
+    monkeypatch.setattr(media, "mux_subtitles", second_run_starts)
+    short = make_result([Segment(0.0, 1.5, "noise", 0.8, {"noise": 0.8}),
+                         Segment(1.5, 4.0, "song", 0.9, {"song": 0.9})])
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: short)  # cues within the sample's 26 s
+    done = run_module.run(SAMPLE, options=options)
+    assert removed == []
+    assert [s.codec for s in media.probe(done.files["video"]).streams if s.kind == "subtitle"] == ["mov_text"]
+    assert sorted(os.listdir(tmp_path)) == ["drama_sample.dramapic.json", "drama_sample.dramapic.mp4",
+                                            "drama_sample.rttm", "drama_sample.vtt"]
