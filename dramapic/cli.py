@@ -782,8 +782,13 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
             raise InputError(f"{', '.join(shaping)} {'does' if len(shaping) == 1 else 'do'} not apply to --input: it "
                              f"is measured as it is ({'they shape' if len(shaping) > 1 else 'it shapes'} the built "
                              f"input)")
-        if args.analysis_only and args.size is not None:
-            raise InputError("--size does not apply to --analysis-only: its built input is audio only")
+        # --analysis-only encodes no picture: a preset or CRF given there would only be printed in the report, as if
+        # it had been measured
+        encoding = [flag for flag, on in (("--size", args.size is not None), ("--preset", args.preset is not None),
+                                          ("--crf", args.crf is not None)) if on]
+        if args.analysis_only and encoding:
+            raise InputError(f"{', '.join(encoding)} {'does' if len(encoding) == 1 else 'do'} not apply to "
+                             f"--analysis-only: it encodes no video (its built input is audio only)")
         _pipeline(args)  # a bad --pipeline, --preset or --crf is refused before the input is built, as by run
         built = {name: value for name, value in (("minutes", args.minutes), ("size", args.size)) if value is not None}
         figures = bench.benchmark(input_path=args.input, source=args.source, **built,

@@ -188,6 +188,11 @@ def test_bench_speakers_refuses_the_options_of_the_other_bench(capsys, tmp_path)
     (["--input", "IN", "--size", "640x360"], "--size does not apply to --input"),
     (["--input", "IN", "--minutes", "3", "--size", "640x360"], "--minutes, --size do not apply to --input"),
     (["--analysis-only", "--size", "640x360"], "--size does not apply to --analysis-only"),
+    # ... nor a preset or CRF, which only appeared in its report
+    (["--analysis-only", "--preset", "slow"], "--preset does not apply to --analysis-only: it encodes no video"),
+    (["--analysis-only", "--crf", "18"], "--crf does not apply to --analysis-only"),
+    (["--analysis-only", "--size", "640x360", "--preset", "fast", "--crf", "30"],
+     "--size, --preset, --crf do not apply to --analysis-only"),
     # --hours and --data shape the diarization benchmark alone
     (["--hours", "1"], "--hours applies to --speakers only"),
     (["--data", "DATA", "--minutes", "1"], "--data applies to --speakers only"),
