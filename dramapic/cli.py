@@ -384,6 +384,10 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.composition import gender_seconds
     from .run import RunOptions, run
 
+    encoding = [flag for flag, on in (("--preset", args.preset is not None), ("--crf", args.crf is not None)) if on]
+    if args.no_video and encoding:  # nothing is encoded: the x264 settings would do nothing, without a word
+        raise InputError(f"{', '.join(encoding)} {'does' if len(encoding) == 1 else 'do'} not apply to --no-video: "
+                         f"it encodes no video")
     pipeline = _pipeline(args)
     # impossible speaker counts are refused here, before any work (the one check: SpeakersConfig.for_run)
     pipeline.speakers.for_run(num_speakers=args.num_speakers, min_speakers=args.min_speakers,

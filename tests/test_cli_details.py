@@ -214,6 +214,22 @@ def test_a_bench_option_that_would_do_nothing_is_a_usage_error(monkeypatch, caps
     assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
 
 
+@pytest.mark.parametrize("argv, says", [
+    (["--preset", "slow"], "--preset does not apply to --no-video: it encodes no video"),
+    (["--crf", "18"], "--crf does not apply to --no-video"),
+    (["--preset", "slow", "--crf", "18"], "--preset, --crf do not apply to --no-video"),
+])
+def test_x264_settings_with_no_video_are_a_usage_error(monkeypatch, capsys, argv, says):
+    """``run --no-video --preset slow`` ran and encoded nothing: the setting did nothing, without a word."""
+    from dramapic import run as run_module
+    from dramapic.errors import InputError
+
+    monkeypatch.setattr(run_module, "run", lambda *args, **kwargs: pytest.fail("ran, ignoring an option"))
+    assert cli.main(["run", str(SAMPLE), "--no-video", *argv, "--no-progress"]) == InputError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
+
+
 def test_bench_hands_on_only_the_options_given(monkeypatch, capsys):
     """Unset, --minutes, --size and --hours are the benchmarks' own defaults (2 minutes of 1280x720, 2 hours)."""
     import inspect
