@@ -593,7 +593,10 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-sub_charenc", "UTF-8", "-f", "srt", "-i", file_arg(subtitles),
             "-map", f"0:v:{stream.index}", *_audio_maps(info, audio_track), "-map", "1:s:0",
-            *video, *_audio_args(info), "-c:s", "mov_text",
+            # a cue's duration is kept in the subtitle track's time base, microseconds by default, where the MP4
+            # muxer refuses one over 2^31 (a song or noise segment longer than 35.8 minutes: a concert, a long
+            # ambience); milliseconds are SRT's own resolution and hold cues of 24 days
+            *video, *_audio_args(info), "-c:s", "mov_text", "-time_base:s", "1:1000",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
             "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4"]
     what = f"cannot add subtitles to {info.path.name}"

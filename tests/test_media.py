@@ -145,6 +145,30 @@ def test_soft_subs_tag_copied_hevc_hvc1_for_apple_players(tmp_path: Path, monkey
     assert tag == "hevc,hvc1"
 
 
+@pytest.mark.parametrize("build", _builds())
+def test_soft_subs_take_a_cue_longer_than_36_minutes(tmp_path: Path, monkeypatch, build):
+    """One song or noise segment over 2^31 microseconds (35.8 min: a concert) failed --soft-subs after the whole
+    analysis: "Application provided duration: 2300000000 is invalid"."""
+    source = tmp_path / "concert.mp4"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "color=black:size=32x32:rate=1:duration=2400",
+                "-f", "lavfi", "-i", "anullsrc=r=8000:cl=mono", "-t", "2400", "-c:v", "libx264", "-preset", "ultrafast",
+                "-c:a", "aac", "-b:a", "8k", media.file_arg(source)], what="make a test video")
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:01,000 --> 00:38:21,000\nsong (0.90)\n\n2\n00:38:21,000 --> 00:39:00,500\n"
+                   "voice (0.80)\n", encoding="utf-8")
+    try:
+        monkeypatch.setenv(media.FFMPEG_ENV, build)
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+        media.mux_subtitles(media.probe(source), srt, tmp_path / "out.mp4")
+        cues = media._run([media.ffmpeg_exe(), "-v", "error", "-i", media.file_arg(tmp_path / "out.mp4"),
+                           "-map", "0:s:0", "-f", "srt", "-"], what="read the cues back").stdout.decode()
+    finally:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+    assert "00:00:01,000 --> 00:38:21,000" in cues and "00:38:21,000 --> 00:39:00,500" in cues, cues
+
+
 def test_stream_audio_yields_fixed_chunks_equal_to_whole_decode():
     info = media.probe(SAMPLE)
     chunks = list(media.stream_audio(info, chunk_s=10.0))
