@@ -43,6 +43,19 @@ def test_missing_path(tmp_path: Path):
                          tmp_path)
 
 
+def test_a_broken_symbolic_link_or_a_loop_of_them_is_said_as_such(tmp_path: Path):
+    """Both were "no such file", of a name that ls lists."""
+    (tmp_path / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")
+    (tmp_path / "a.mp4").symlink_to(tmp_path / "b.mp4")
+    (tmp_path / "b.mp4").symlink_to(tmp_path / "a.mp4")
+    before = set(os.listdir(tmp_path))
+    assert_clean_failure(dramapic("run", str(tmp_path / "gone.mp4")),
+                         f"gone.mp4 is a symbolic link to {tmp_path / 'moved-away.mp4'}, which does not exist",
+                         tmp_path, before)
+    assert_clean_failure(dramapic("run", str(tmp_path / "a.mp4")), "a.mp4 is a loop of symbolic links", tmp_path,
+                         before)
+
+
 def test_directory(tmp_path: Path):
     (tmp_path / "dir.mp4").mkdir()
     assert_clean_failure(dramapic("run", str(tmp_path / "dir.mp4")), "is a directory", tmp_path, {"dir.mp4"})

@@ -19,6 +19,7 @@ Memory does not grow with the duration of the input; it takes two passes:
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import os
 import time
@@ -92,6 +93,14 @@ def check_input(path: Path) -> Path:
         shown = os.fsencode(path).decode("utf-8", "backslashreplace")
         raise InputError(f"{shown}: the path is not valid UTF-8; rename the file (or its folder)") from None
     if not path.exists():
+        if path.is_symlink():  # the link itself is there (ls lists it): "no such file" would puzzle
+            try:
+                target = os.readlink(path)
+                os.stat(path)
+            except OSError as err:
+                if err.errno == errno.ELOOP:
+                    raise InputError(f"{path} is a loop of symbolic links, not a media file") from None
+                raise InputError(f"{path} is a symbolic link to {target}, which does not exist") from None
         raise InputError(f"no such file: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a media file")
