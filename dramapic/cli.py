@@ -105,8 +105,10 @@ def _unraisable_to_log(unraisable: sys.UnraisableHookArgs) -> None:
 def _common(parser: argparse.ArgumentParser, *, pipeline: bool = True) -> None:
     """The options every command has; ``--pipeline`` only where the command runs a pipeline (``report`` reads
     results and ``train`` fits models: a --pipeline there would be accepted and do nothing)."""
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
-    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    # -q with -v: the one would silence the other without a word
+    loudness = parser.add_mutually_exclusive_group()
+    loudness.add_argument("-q", "--quiet", action="store_true", help="no progress bars, errors only")
+    loudness.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     if pipeline:
         parser.add_argument("--pipeline", type=Path, default=None,

@@ -98,3 +98,13 @@ def test_a_usage_mistake_is_one_line_and_exit_2(capsys, argv, says):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0] and err[0].startswith("dramapic") and "--help" in err[0], err
+
+
+@pytest.mark.parametrize("command", [["run", "movie.mp4"], ["report", "out"], ["batch", "archive", "-o", "out"]])
+def test_quiet_and_verbose_together_are_a_usage_error(command, capsys):
+    """``-q -v`` ran with --quiet alone: the --verbose asked for was silenced without a word."""
+    with pytest.raises(SystemExit) as stopped:
+        build_parser().parse_args([*command, "-q", "-v"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "-v/--verbose: not allowed with argument -q/--quiet" in err[0], err
