@@ -215,7 +215,9 @@ def _error_line(stderr: bytes, *, first: bool = False) -> str:
     return chosen[0] if first else chosen[-1]
 
 
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
+#: the input's own "  Duration: ..." line, never a tag's value that says "Duration: ..." (tags come first, as
+#: "    title           : Duration: 10:00:00.00", which would be taken for the length and the file for truncated)
+_DURATION = re.compile(r"^\s*Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.MULTILINE)
 #: the display matrix under a stream ("displaymatrix: rotation of -90.00 degrees" in 5.x, "Display Matrix: ..." later)
 _ROTATION = re.compile(r"^\s*display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")

@@ -31,6 +31,22 @@ def test_parse_ffmpeg_banner_without_ffprobe():
     assert [s.codec for s in info.video_streams] == ["h264"]  # cover art is not a picture stream
 
 
+def test_a_tag_saying_duration_is_not_the_length_of_the_file_without_ffprobe(tmp_path: Path, monkeypatch):
+    """Without ffprobe (imageio-ffmpeg's build) the first "Duration:" of the banner was taken, a title's among
+    them: a 5 s file titled "Duration: 10:00:00.00" was 36000 s long, and refused as truncated."""
+    path = tmp_path / "titled.mkv"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-i", media.file_arg(SAMPLE), "-t", "5", "-c", "copy",
+                "-metadata", "title=Duration: 10:00:00.00", media.file_arg(path)], what="make a test file")
+    lengths = set()
+    for probe_exe in {media.ffprobe_exe(), None}:
+        with monkeypatch.context() as patch:
+            patch.setattr(media, "ffprobe_exe", lambda exe=probe_exe: exe)
+            info = media.probe(path)
+            lengths.add(round(info.duration))
+            assert media.decode_audio(info).shape[0] > 4 * 16000
+    assert lengths == {5}
+
+
 def test_probe_and_decode_sample():
     info = media.probe(SAMPLE)
     assert info.has_video and len(info.audio_streams) == 1
