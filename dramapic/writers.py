@@ -52,6 +52,13 @@ def captioned(segments: Iterable[Segment]) -> list[Segment]:
     return [s for s in segments if s.label != "silence"]
 
 
+def milliseconds(seconds: float) -> int:
+    """``seconds`` in whole milliseconds, rounded as the JSON writes times (``round(t, 3)``), so that every output
+    gives a segment the same times: ``round(t * 1000)`` rounds a tie such as the end of 10.0085 s of audio (an end
+    at the last sample) the other way, and the last cue ended 1 ms before the JSON's segment."""
+    return round(round(seconds, 3) * 1000)
+
+
 def timed_cues(segments: Iterable[Segment]) -> list[tuple[int, int, Segment]]:
     """``(start_ms, end_ms, segment)`` for each captioned segment that still lasts once its times are whole
     milliseconds, as SRT and WebVTT write them. A shorter one (the clipped last frame of a pipeline without minimum
@@ -59,7 +66,7 @@ def timed_cues(segments: Iterable[Segment]) -> list[tuple[int, int, Segment]]:
     drop or flash."""
     cues = []
     for segment in captioned(segments):
-        start, end = round(segment.start * 1000), round(segment.end * 1000)
+        start, end = milliseconds(segment.start), milliseconds(segment.end)
         if end > start:
             cues.append((start, end, segment))
     return cues
@@ -428,8 +435,10 @@ class RttmWriter(ResultWriter):
         # RTTM fields are split on white space: a tab or an ideographic space (U+3000, common in Korean and
         # Japanese names) inside the file id would shift every field after it
         uri = re.sub(r"\s", "_", Path(result.source.path).stem) or "audio"
+        # onset and duration from the JSON's millisecond times: formatted apart, start + duration could end 1 ms off
         return "".join(
-            f"SPEAKER {uri} 1 {s.start:.3f} {s.duration:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
+            f"SPEAKER {uri} 1 {milliseconds(s.start) / 1000:.3f} "
+            f"{(milliseconds(s.end) - milliseconds(s.start)) / 1000:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
             for s in result.segments if s.label == "voice" and s.speaker)
 
 

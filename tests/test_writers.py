@@ -51,6 +51,33 @@ def test_a_segment_shorter_than_a_millisecond_gets_no_cue_and_the_numbering_stay
     assert timings == [("1", "00:00:00.000", "00:00:01.000"), ("2", "00:00:01.000", "00:00:10.000")]
 
 
+def test_subtitles_rttm_and_json_give_every_segment_the_same_milliseconds():
+    """The last segment ends at the last sample (n / 16000 s), where a time may fall half-way between two
+    milliseconds: SRT and VTT rounded it one way and the JSON the other, and RTTM's start + duration, each rounded
+    apart, could end 1 ms off too."""
+    import re
+
+    def seconds(stamp: str) -> float:
+        hours, minutes, rest = stamp.replace(",", ".").split(":")
+        return round(int(hours) * 3600 + int(minutes) * 60 + float(rest), 3)
+
+    mismatches = []
+    for n in range(160_008, 160_008 + 16 * 200, 16):  # every end that is a half millisecond: 10.0005, 10.0015, ...
+        segments = [Segment(0.0, 7.27, "noise", 0.9, {"noise": 0.9}),
+                    Segment(7.27, n / 16000, "voice", 0.9, {"voice": 0.9}, None, "S1")]
+        result = make_result(segments)
+        json_times = [(s["start"], s["end"]) for s in result.to_dict()["segments"]]
+        srt = [(seconds(i.start.to_time().isoformat()), seconds(i.end.to_time().isoformat()))
+               for i in pysrt.from_string(get_writer("srt").render(result))]
+        vtt = [(seconds(a), seconds(b)) for a, b in
+               re.findall(r"^(\S+) --> (\S+)$", get_writer("vtt").render(result), re.MULTILINE)]
+        onset, duration = get_writer("rttm").render(result).split()[3:5]
+        rttm = [(float(onset), round(float(onset) + float(duration), 3))]
+        if not srt == vtt == json_times or rttm != json_times[1:]:
+            mismatches.append((n / 16000, json_times, srt, vtt, rttm))
+    assert not mismatches, mismatches[:3]
+
+
 def test_rttm_has_one_line_per_voice_segment():
     lines = get_writer("rttm").render(make_result()).splitlines()
     assert lines == ["SPEAKER movie 1 1.500 2.750 <NA> <NA> S1 <NA> <NA>"]
