@@ -229,18 +229,63 @@ class OutputSet:
         return removed
 
     def commit(self) -> list[Path]:
+        """Give every reserved file its final name. All or nothing: when one cannot be published (without
+        ``overwrite``: an output another run of the same input published meanwhile), those this call has already
+        published are removed again and :class:`OutputError` says why; the temporaries go with :meth:`abort`."""
         if not self.overwrite:
             self.check([final for _, final in self._pending])
-        done = []
-        for temporary, final in self._pending:
-            try:
-                os.replace(temporary, final)
-            except OSError as err:
-                raise OutputError(f"cannot write {final}: {err.strerror}") from None
-            done.append(final)
+        done: list[tuple[Path, os.stat_result]] = []
+        try:
+            for (temporary, final), handle in zip(self._pending, self._locks):
+                # the temporary's identity, to remove on roll-back only the file this call put there
+                identity = os.fstat(handle)
+                if self.overwrite:
+                    self._replace(temporary, final)
+                else:
+                    self._publish_new(temporary, final)
+                done.append((final, identity))
+        except BaseException:
+            self._roll_back(done)
+            self.abort()
+            raise
         self._pending.clear()
         self._release()
-        return done
+        return [final for final, _ in done]
+
+    @staticmethod
+    def _replace(temporary: Path, final: Path) -> None:
+        try:
+            os.replace(temporary, final)
+        except OSError as err:
+            raise OutputError(f"cannot write {final}: {_reason(err)}") from None
+
+    @classmethod
+    def _publish_new(cls, temporary: Path, final: Path) -> None:
+        """Publish ``temporary`` as ``final`` only if ``final`` does not exist, atomically: a hard link fails with
+        EEXIST when another run of the same input has published its output since :meth:`check` (a rename would
+        silently replace it). File systems without hard links (FAT, exFAT: EPERM; some network and FUSE ones:
+        ENOTSUP, ENOSYS) fall back to check-then-rename, which leaves that window open there only."""
+        try:
+            os.link(temporary, final)
+        except FileExistsError:
+            raise OutputError(f"output already exists: {final} (use --overwrite to replace)") from None
+        except OSError:  # no hard links here; any real fault (a full disk, a read-only folder) the rename reports
+            if os.path.lexists(final):
+                raise OutputError(f"output already exists: {final} (use --overwrite to replace)") from None
+            cls._replace(temporary, final)
+            return
+        temporary.unlink(missing_ok=True)  # else abort removes it; final keeps the data either way
+
+    @staticmethod
+    def _roll_back(done: Sequence[tuple[Path, os.stat_result]]) -> None:
+        """Remove the outputs this commit published, so that a failure part-way leaves no half-set: only while the
+        name still holds the file this commit put there (never another run's, published since)."""
+        for final, identity in reversed(done):
+            try:
+                if os.path.samestat(identity, os.lstat(final)):
+                    os.unlink(final)
+            except OSError:
+                pass
 
     def abort(self) -> None:
         for temporary, _ in self._pending:

@@ -212,3 +212,68 @@ def test_a_model_file_that_cannot_be_written_leaves_nothing(tmp_path, monkeypatc
         with pytest.raises(OutputError if isinstance(stop, OSError) else KeyboardInterrupt):
             write()
         assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_another_run_publishes_after_the_check_is_not_replaced(tmp_path: Path, monkeypatch):
+    """Two runs of one input finishing together: commit checked "exists?" and then renamed, so the later run
+    replaced the earlier one's files without --overwrite. The race is made certain here: the other run's file
+    appears just after the check."""
+    finals = [tmp_path / "a.srt", tmp_path / "a.json"]
+    check = OutputSet.check
+
+    def check_then_the_other_run_publishes(self, paths):
+        check(self, paths)
+        finals[1].write_text("the other run's")
+
+    with pytest.raises(OutputError, match=r"a\.json.*--overwrite"), OutputSet() as outputs:
+        for final in finals:
+            outputs.reserve(final).write_text("this run's")
+        monkeypatch.setattr(OutputSet, "check", check_then_the_other_run_publishes)
+        outputs.commit()
+    assert finals[1].read_text() == "the other run's"
+    assert sorted(os.listdir(tmp_path)) == ["a.json"]  # no half-set of this run's, no temporary
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_commit_that_fails_part_way_takes_back_what_it_published(tmp_path: Path, monkeypatch, overwrite):
+    """The second rename failing (a vanished folder, an I/O error) left the first output published: a half-set
+    (a new SRT beside no JSON, or beside the JSON of an older run)."""
+    import errno
+
+    finals = [tmp_path / "a.srt", tmp_path / "a.json", tmp_path / "a.rttm"]
+    if overwrite:
+        (tmp_path / "a.rttm").write_text("older run's")
+
+    def failing_on(real):
+        def publish(source, target, *args, **kwargs):
+            if Path(target) == finals[1]:
+                raise OSError(errno.EIO, "Input/output error")
+            return real(source, target, *args, **kwargs)
+        return publish
+
+    monkeypatch.setattr(os, "link", failing_on(os.link))
+    monkeypatch.setattr(os, "replace", failing_on(os.replace))
+    with pytest.raises(OutputError, match=r"cannot write .*a\.json: Input/output error"), \
+            OutputSet(overwrite=overwrite) as outputs:
+        for final in finals:
+            outputs.reserve(final).write_text("this run's")
+        outputs.commit()
+    assert sorted(os.listdir(tmp_path)) == (["a.rttm"] if overwrite else [])
+    if overwrite:
+        assert (tmp_path / "a.rttm").read_text() == "older run's"  # never reached: left as it was
+
+
+def test_outputs_are_published_where_the_file_system_has_no_hard_links(tmp_path: Path, monkeypatch):
+    """FAT and exFAT refuse link() with EPERM: the outputs are renamed into place, still refusing one that
+    exists."""
+    import errno
+
+    def no_links(source, target, *args, **kwargs):
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with OutputSet() as outputs:
+        outputs.reserve(tmp_path / "a.srt").write_text("done")
+        assert outputs.commit() == [tmp_path / "a.srt"]
+    assert sorted(os.listdir(tmp_path)) == ["a.srt"]
+    assert (tmp_path / "a.srt").read_text() == "done"
