@@ -359,19 +359,31 @@ def remove_made_dirs(created: Sequence[Path]) -> None:
 
 
 def write_npz_atomic(arrays: dict, path: str | Path, *, compressed: bool = False) -> Path:
-    """Write ``arrays`` as ``.npz`` to ``path`` under a temporary name beside it (``NAME.tmp.npz``), renamed when
-    complete; a write that fails (a full disk: :class:`OutputError`) or is interrupted leaves no temporary."""
+    """Write ``arrays`` as ``.npz`` to ``path`` under a temporary name of its own beside it (``.NAME.XXXXXXXX.npz``),
+    renamed when complete; a write that fails (a full disk: :class:`OutputError`) or is interrupted leaves no
+    temporary. Two writers of one path (two trainings sharing a models folder) each write their own temporary: the
+    last rename wins, and neither renames the other's half-written file."""
     import numpy as np
 
     path = Path(path)
-    tmp = path.with_name(path.stem + ".tmp.npz")
+    tmp = None
     try:
+        # suffix .npz: numpy appends it to a name without it, and would write a file other than the one made here
+        stem = temporary_stem(path, limit=name_max(path.parent))
+        handle, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=".npz", dir=path.parent)
+        os.close(handle)
+        tmp = Path(name)
+        try:  # mkstemp's 0600 would make a model file private to this user
+            os.chmod(tmp, ordinary_file_mode())
+        except OSError:  # FAT and exFAT: no per-file modes (see OutputSet.reserve)
+            pass
         (np.savez_compressed if compressed else np.savez)(tmp, **arrays)
         tmp.replace(path)
     except OSError as err:
         raise OutputError(f"cannot write {path.name} in {path.parent}: {_reason(err)}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
     return path
 
 

@@ -277,3 +277,35 @@ def test_outputs_are_published_where_the_file_system_has_no_hard_links(tmp_path:
         assert outputs.commit() == [tmp_path / "a.srt"]
     assert sorted(os.listdir(tmp_path)) == ["a.srt"]
     assert (tmp_path / "a.srt").read_text() == "done"
+
+
+def test_two_writers_of_one_model_file_do_not_share_a_temporary(tmp_path: Path, monkeypatch):
+    """Every writer used NAME.tmp.npz: a second writer of the same path (two trainings sharing a models folder)
+    truncated the first one's half-written temporary, renamed it into place, and the first one's remaining bytes
+    then landed in the published file (or its rename found nothing). Here writer B runs whole while A is half-way."""
+    import io
+
+    import numpy as np
+
+    from dramapic.writers import write_npz_atomic
+
+    real_savez = np.savez
+    final = tmp_path / "gender.npz"
+    wanted = io.BytesIO()
+    real_savez(wanted, a=np.arange(1000.0))
+    a_bytes = wanted.getvalue()
+
+    def slow_a_then_b(file, **arrays):
+        if "b" in arrays:  # writer B: written whole
+            return real_savez(file, **arrays)
+        with open(file, "wb") as handle:  # writer A: half, then B, then the rest
+            handle.write(a_bytes[:len(a_bytes) // 2])
+            handle.flush()
+            write_npz_atomic({"b": np.zeros(3)}, final)
+            handle.write(a_bytes[len(a_bytes) // 2:])
+
+    monkeypatch.setattr(np, "savez", slow_a_then_b)
+    write_npz_atomic({"a": np.arange(1000.0)}, final)
+    with np.load(final) as data:  # the last rename wins, whole
+        assert list(data) == ["a"] and np.array_equal(data["a"], np.arange(1000.0))
+    assert os.listdir(tmp_path) == ["gender.npz"]
