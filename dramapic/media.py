@@ -514,6 +514,8 @@ def _audio_maps(info: MediaInfo, audio_track: int) -> list[str]:
     and keep the rest the input had (ffmpeg 5.0 and later; 4.x reads them as default / none)."""
     _check_audio_track(info, audio_track)
     count = len(info.audio_streams)
+    if count == 0:  # a silent video: "-map 0:a:0" would match no stream, and ffmpeg would refuse the whole command
+        return []
     order = [audio_track, *(n for n in range(count) if n != audio_track)]
     maps = [arg for n in order for arg in ("-map", f"0:a:{n}")]
     flags = [arg for position in range(count)

@@ -91,6 +91,21 @@ def test_soft_subs_copy_video_and_audio_bit_exact(tmp_path: Path):
     assert np.array_equal(media.decode_audio(muxed), media.decode_audio(info))
 
 
+def test_soft_subs_on_a_video_without_audio(tmp_path: Path):
+    """mux_subtitles (library use: run refuses such input earlier) mapped audio track 0 of a video that has none:
+    "Stream map '0:a:0' matches no streams"."""
+    source = tmp_path / "mute.mp4"
+    media._run([media.ffmpeg_exe(), "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=1",
+                "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", media.file_arg(source)],
+               what="make a test video")
+    info = media.probe(source)
+    assert not info.audio_streams
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:00,800\nnoise (0.90)\n", encoding="utf-8")
+    media.mux_subtitles(info, srt, tmp_path / "out.mp4")
+    assert [s.kind for s in media.probe(tmp_path / "out.mp4").streams] == ["video", "subtitle"]
+
+
 @pytest.mark.parametrize("codec, container", [("prores", "mov"), ("ffv1", "mkv")])
 def test_soft_subs_re_encode_a_video_codec_mp4_cannot_hold(tmp_path: Path, codec, container):
     """ProRes (an editor's or a camera's MOV) or FFV1 cannot be copied into MP4: --soft-subs failed with "Could not
