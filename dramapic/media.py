@@ -159,21 +159,35 @@ def _run(args: Sequence[str], *, what: str, error: type = MediaError, timeout: f
     except subprocess.TimeoutExpired:
         raise MediaError(f"{what}: ffmpeg did not finish within {timeout:.0f} s") from None
     # some builds (Debian's 5.1) exit 0 after "Error writing trailer: No space left on device": the output is cut
-    if done.returncode != 0 or _output_cause(done.stderr):
-        raise _failure(done.stderr, what=what, error=error, first=first)
+    if done.returncode != 0 or _output_cause(done.stderr, args=args):
+        raise _failure(done.stderr, what=what, error=error, first=first, args=args)
     return done
 
 
-def _output_cause(stderr: bytes) -> str | None:
-    text = stderr.decode("utf-8", "replace").lower()
+def _echoed_paths(args: Sequence[str]) -> list[str]:
+    """The files named in an ffmpeg command (its ``file:`` arguments), as ffmpeg may echo them in its messages:
+    with and without the prefix, longest first."""
+    names = {form for arg in args if arg.startswith("file:") for form in (arg, arg[5:])}
+    return sorted(names, key=len, reverse=True)
+
+
+def _output_cause(stderr: bytes, *, args: Sequence[str] = ()) -> str | None:
+    """The output-side cause (:data:`OUTPUT_CAUSES`) ffmpeg reports in ``stderr``, if any. The files named in
+    ``args`` are taken out of the text first: ffmpeg echoes them ("file:/…/No space left on device.mp4: Invalid
+    data found…"), and a name is not a full disk."""
+    text = stderr.decode("utf-8", "replace")
+    for path in _echoed_paths(args):
+        text = text.replace(path, "")
+    text = text.lower()
     return next((cause for cause in OUTPUT_CAUSES if cause.lower() in text), None)
 
 
-def _failure(stderr: bytes, *, what: str, error: type = MediaError, first: bool = False) -> Exception:
+def _failure(stderr: bytes, *, what: str, error: type = MediaError, first: bool = False,
+             args: Sequence[str] = ()) -> Exception:
     """The error for a failed ffmpeg run: an output-side cause anywhere in stderr (a full disk) is an
     :class:`OutputError` named by that cause; otherwise ``error`` with the most specific line
-    (:func:`_error_line`)."""
-    cause = _output_cause(stderr)
+    (:func:`_error_line`). ``args``, the command, names the files whose names are no cause (:func:`_output_cause`)."""
+    cause = _output_cause(stderr, args=args)
     if cause:
         return OutputError(f"{what}: {cause}")
     return error(f"{what}: {_error_line(stderr, first=first)}")
@@ -415,7 +429,7 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         stderr.seek(0)
         text = stderr.read()
     if code != 0:
-        raise _failure(text, what=what)
+        raise _failure(text, what=what, args=args)
     lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
     # timestamp complaints are not decoding errors: the audio is all there (counted, warned about once)
     stamps = [ln for ln in lines if any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS)]
@@ -492,8 +506,8 @@ def _run_with_progress(args: list[str], *, what: str, duration: float,
             raise
         stderr.seek(0)
         text = stderr.read()
-        if code != 0 or _output_cause(text):  # see _run: a failed trailer write can still exit 0
-            raise _failure(text, what=what, first=True)  # -v error: the cause comes first
+        if code != 0 or _output_cause(text, args=args):  # see _run: a failed trailer write can still exit 0
+            raise _failure(text, what=what, first=True, args=args)  # -v error: the cause comes first
     if progress:
         progress(duration)
 
@@ -631,7 +645,7 @@ def encode_test_video(output: Path, *, seconds: float, audio: np.ndarray | None 
     except FileNotFoundError:
         raise MediaError(f"{args[0]} not found") from None
     if done.returncode != 0:
-        raise _failure(done.stderr, what=f"cannot encode {output.name}")
+        raise _failure(done.stderr, what=f"cannot encode {output.name}", args=args)
 
 
 def encode_opus(samples: np.ndarray, output: Path, *, sample_rate: int = SAMPLE_RATE, bitrate: str = "32k") -> None:
@@ -668,8 +682,8 @@ def encode_opus(samples: np.ndarray, output: Path, *, sample_rate: int = SAMPLE_
         done = subprocess.run(args, input=np.ascontiguousarray(samples, dtype="<f4").tobytes(), capture_output=True)
     except FileNotFoundError:
         raise MediaError(f"cannot encode {Path(output).name}: {args[0]} not found") from None
-    if done.returncode != 0 or _output_cause(done.stderr):
-        raise _failure(done.stderr, what=f"cannot encode {Path(output).name}")
+    if done.returncode != 0 or _output_cause(done.stderr, args=args):
+        raise _failure(done.stderr, what=f"cannot encode {Path(output).name}", args=args)
 
 
 #: ``codec`` of :func:`lossy_round_trip`: (ffmpeg encoder, file extension)

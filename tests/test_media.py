@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from dramapic import media
-from dramapic.errors import InputError, MediaError
+from dramapic.errors import InputError, MediaError, OutputError
 from helpers import SAMPLE, tone
 
 BANNER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
@@ -232,3 +232,26 @@ def test_stream_audio_stopped_early_leaves_no_process():
     assert set(_child_processes()) - before, "ffmpeg should be running while the stream is open"
     stream.close()
     assert set(_child_processes()) - before == set()
+
+
+@pytest.mark.parametrize("build", _builds())
+def test_a_file_name_that_says_disk_full_is_not_a_full_disk(tmp_path: Path, monkeypatch, build):
+    """ffmpeg echoes the files it was given in its errors: an output in a folder that is gone, or an unreadable
+    input, named "No space left on device…" was reported as a full disk (OutputError) instead of what happened."""
+    srt = tmp_path / "s.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:00,800\nvoice (0.90)\n", encoding="utf-8")
+    garbage = tmp_path / "Disk quota exceeded.mp4"
+    garbage.write_bytes(b"\x00\x01 not media " * 50)
+    try:
+        monkeypatch.setenv(media.FFMPEG_ENV, build)
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
+        with pytest.raises(MediaError, match="No such file or directory") as failed:
+            media.mux_subtitles(media.probe(SAMPLE), srt, tmp_path / "gone" / "No space left on device.mp4")
+        assert not isinstance(failed.value, OutputError)
+        with pytest.raises(MediaError, match="Invalid data found") as failed:
+            media.extract_frame(garbage, at=0.0, output=tmp_path / "frame.png")
+        assert not isinstance(failed.value, OutputError)
+    finally:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()
