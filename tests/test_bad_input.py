@@ -43,6 +43,17 @@ def test_missing_path(tmp_path: Path):
                          tmp_path)
 
 
+def test_standard_input_is_said_to_be_unsupported(tmp_path: Path, monkeypatch):
+    """``run -`` said "no such file: -", as though a file had been asked for; a file that is named "-" is read."""
+    from dramapic.analysis.analyze import check_input
+
+    assert_clean_failure(dramapic("run", "-", cwd=tmp_path), "reading from standard input (-) is not supported",
+                         tmp_path)
+    monkeypatch.chdir(tmp_path)
+    Path("-").write_bytes(b"anything")
+    assert check_input(Path("-")) == Path("-")
+
+
 def test_a_broken_symbolic_link_or_a_loop_of_them_is_said_as_such(tmp_path: Path):
     """Both were "no such file", of a name that ls lists."""
     (tmp_path / "gone.mp4").symlink_to(tmp_path / "moved-away.mp4")

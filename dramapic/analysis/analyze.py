@@ -101,6 +101,9 @@ def check_input(path: Path) -> Path:
                 if err.errno == errno.ELOOP:
                     raise InputError(f"{path} is a loop of symbolic links, not a media file") from None
                 raise InputError(f"{path} is a symbolic link to {target}, which does not exist") from None
+        if str(path) == "-":  # the Unix convention for a pipe: not a file named "-", which would be there
+            raise InputError("reading from standard input (-) is not supported: give the path of a media file "
+                             "(the analysis and the video output read the input more than once)")
         raise InputError(f"no such file: {path}")
     if path.is_dir():
         raise InputError(f"{path} is a directory, not a media file")
