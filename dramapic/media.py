@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -84,6 +84,26 @@ def ffprobe_exe() -> str | None:
         return chosen
     beside = Path(ffmpeg_exe()).with_name("ffprobe")
     return str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+
+
+#: a line of ``ffmpeg -filters``: " ..C scale   V->V   Scale the input…" (5.x has three flag columns, 7.x two)
+_FILTER_LINE = re.compile(r"^ [A-Z.|]{2,3} (\w+)\s+\S*->\S*", re.MULTILINE)
+
+
+@cache
+def ffmpeg_filters(exe: str) -> frozenset[str]:
+    """The filters the ffmpeg at ``exe`` was built with (``ffmpeg -filters``), asked once per binary."""
+    done = _run([exe, "-hide_banner", "-nostdin", "-filters"], what=f"cannot list the filters of {exe}", timeout=60)
+    return frozenset(_FILTER_LINE.findall(done.stdout.decode("utf-8", "replace")))
+
+
+def check_burn_in() -> None:
+    """Refuse before any analysis when the chosen ffmpeg cannot burn subtitles: its ``subtitles`` filter comes with
+    libass, which some builds leave out, and the burn-in would otherwise fail only after the whole analysis."""
+    exe = ffmpeg_exe()
+    if "subtitles" not in ffmpeg_filters(exe):
+        raise MediaError(f"{exe} has no 'subtitles' filter (it was built without libass), which burning the cues "
+                         f"in needs: use --soft-subs or --no-video, or set ${FFMPEG_ENV} to an ffmpeg with libass")
 
 
 def file_arg(path: Path | str) -> str:

@@ -89,6 +89,8 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     if want_video and not info.has_video:
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")
         want_video = False
+    if want_video and options.video == "burn":
+        media.check_burn_in()  # an ffmpeg without libass: said now, not after minutes of analysis
     finals = output_paths(source, options, with_video=want_video)
     # an input named like one of its outputs (a video saved as clip.srt) would be replaced by it under --overwrite
     for final in finals.values():

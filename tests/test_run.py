@@ -11,7 +11,7 @@ import pytest
 from helpers import SAMPLE, make_result
 
 from dramapic import run as run_module
-from dramapic.errors import OutputError
+from dramapic.errors import MediaError, OutputError
 from dramapic.result import Segment
 from dramapic.run import RunOptions
 from dramapic.writers import case_twin
@@ -101,3 +101,32 @@ def test_a_vtt_soft_subs_run_keeps_its_srt_from_a_run_of_the_same_input_starting
     assert [s.codec for s in media.probe(done.files["video"]).streams if s.kind == "subtitle"] == ["mov_text"]
     assert sorted(os.listdir(tmp_path)) == ["drama_sample.dramapic.json", "drama_sample.dramapic.mp4",
                                             "drama_sample.rttm", "drama_sample.vtt"]
+
+
+def test_an_ffmpeg_without_libass_is_refused_before_any_work_when_burning_in(tmp_path: Path, monkeypatch):
+    """Burn-in (the default) with an ffmpeg built without libass failed only after the whole analysis."""
+    from dramapic import media
+
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
+    monkeypatch.setattr(media, "ffmpeg_filters", lambda exe: frozenset({"scale", "anullsrc"}))
+    out = tmp_path / "new"
+    with pytest.raises(MediaError, match=r"has no 'subtitles' filter .*--soft-subs or --no-video.*DRAMAPIC_FFMPEG"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=out))
+    assert not out.exists()
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result())
+    for video in ("none", "soft"):  # neither needs libass
+        run_module.run(SAMPLE, options=RunOptions(output_dir=out, video=video, overwrite=True))
+
+
+def test_both_ffmpeg_builds_here_have_the_subtitles_filter():
+    """The probe behind the check above, on the real builds (both have libass): a probe that misread ffmpeg's list
+    would refuse every burn-in."""
+    import imageio_ffmpeg
+
+    from dramapic import media
+
+    for exe in ("/usr/bin/ffmpeg", imageio_ffmpeg.get_ffmpeg_exe()):
+        if not os.path.exists(exe):
+            continue
+        filters = media.ffmpeg_filters(exe)
+        assert {"subtitles", "scale", "anullsrc"} <= filters, exe
