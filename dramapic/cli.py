@@ -405,8 +405,10 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     summary = outputs.result.summary
     if not args.quiet:
         genre = summary.genre
+        # no genre: too little but silence to judge (composition.GENRE_MIN_CONTENT_S)
+        genre_text = "unknown genre" if genre is None else f"{genre.label.replace('_', ' ')} ({genre.confidence:.2f})"
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
-        _print(f"{args.input.name}: {genre.label.replace('_', ' ')} ({genre.confidence:.2f}), {speakers}"
+        _print(f"{args.input.name}: {genre_text}, {speakers}"
                + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
         speaking = gender_seconds(outputs.result)
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
@@ -862,7 +864,8 @@ class BatchProgress:
             self.audio += event.duration or 0.0
             speed = (event.duration or 0.0) / event.seconds if event.seconds else 0.0
             speakers = f"{event.n_speakers} speaker(s), " if event.n_speakers is not None else ""
-            self._say(f"done    {event.rel}: {str(event.genre).replace('_', ' ')}, {speakers}"
+            genre = (event.genre or "unknown genre").replace("_", " ")  # None: too little but silence to judge
+            self._say(f"done    {event.rel}: {genre}, {speakers}"
                       f"{event.duration or 0.0:.0f} s of audio in {event.seconds or 0.0:.1f} s "
                       f"({speed:.1f}× real time)", level=logging.INFO)
         else:

@@ -26,10 +26,10 @@ LABEL_COLOURS = {label: f"&H{rgb[5:7]}{rgb[3:5]}{rgb[1:3]}&" for label, rgb in L
 CARD_WORDS = {
     "en": {"title": "dramapic summary", "speech": "of speech", "unknown": "gender unknown", "speakers": "speakers", "speaker": "speaker",
            "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
-                                         "music_show": "music show", "other": "other"}},
+                                         "music_show": "music show", "other": "other", "unknown": "unknown"}},
     "ko": {"title": "dramapic 요약", "speech": "발화 중", "unknown": "성별 미상", "speakers": "화자", "speaker": "화자",
            "genre": "장르", "genres": {"drama": "드라마", "interview": "인터뷰", "documentary": "다큐멘터리",
-                                      "music_show": "음악 프로그램", "other": "기타"}},
+                                      "music_show": "음악 프로그램", "other": "기타", "unknown": "미상"}},
 }
 
 
@@ -80,9 +80,12 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
     gives no line: it says less rather than a made-up zero). ``narrow`` (a portrait frame): the unknown-gender
     share gets a line of its own."""
     words, card = CUE_WORDS[language], CARD_WORDS[language]
-    genre = card["genres"].get(summary.genre.label, summary.genre.label)
     shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
-    lines = [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares]
+    if summary.genre is None:  # too little but silence to judge: said, with no confidence to show
+        lines = [f"{card['genre']}: {card['genres']['unknown']}", shares]
+    else:
+        genre = card["genres"].get(summary.genre.label, summary.genre.label)
+        lines = [f"{card['genre']}: {genre} ({summary.genre.confidence:.2f})", shares]
     if summary.gender_shares is not None:
         # shares are of the speech whose gender is known; what the model left unknown is counted apart. Without
         # such speech (no voice at all, or none the model was sure of) both shares are 0: "female 0% · male 0% of

@@ -126,14 +126,15 @@ class Summary:
     ``gender_shares`` (female / male) are shares of the voice time whose gender is *known* and sum to 1 (both 0
     when none is); ``gender_unknown_share`` is the share of all voice time whose gender the model left unknown
     (its abstention rate). Both are None when gender was switched off, ``speakers`` None when diarization was:
-    unknown, which is not the same as none.
+    unknown, which is not the same as none. ``genre`` is None (unknown) when there was too little besides silence
+    to judge (:data:`dramapic.analysis.composition.GENRE_MIN_CONTENT_S`).
     """
 
     duration: float
     shares: dict[str, float]
     gender_shares: dict[str, float] | None
     speakers: tuple[SpeakerSummary, ...] | None
-    genre: Genre
+    genre: Genre | None
     gender_unknown_share: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,19 +145,19 @@ class Summary:
             else {k: _r(v, 4) for k, v in self.gender_shares.items()},
             "gender_unknown_share": None if self.gender_unknown_share is None else _r(self.gender_unknown_share, 4),
             "speakers": None if self.speakers is None else [s.to_dict() for s in self.speakers],
-            "genre": self.genre.to_dict(),
+            "genre": None if self.genre is None else self.genre.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Summary":
-        genders, speakers = data.get("gender_shares"), data.get("speakers")
+        genders, speakers, genre = data.get("gender_shares"), data.get("speakers"), data["genre"]
         if speakers is not None and not isinstance(speakers, list):
             raise TypeError(f"summary speakers: a list or null, not {speakers!r}")
         return cls(duration=_num(data["duration"], "summary duration"),
                    shares=_numbers(data["shares"], "summary shares"),
                    gender_shares=None if genders is None else _numbers(genders, "summary gender_shares"),
                    speakers=None if speakers is None else tuple(SpeakerSummary.from_dict(s) for s in speakers),
-                   genre=Genre.from_dict(data["genre"]),
+                   genre=None if genre is None else Genre.from_dict(genre),
                    gender_unknown_share=_opt_num(data.get("gender_unknown_share"), "summary gender_unknown_share"))
 
 

@@ -13,6 +13,12 @@ GENRES = ("drama", "interview", "documentary", "music_show", "other")
 OTHER_SCORE = 0.15
 #: each speaker term of a genre rule when diarization was switched off (not known: neither yes nor no)
 UNKNOWN_SPEAKER_TERM = 0.5
+#: seconds of voice, song and noise below which no genre is inferred (None: unknown). The rules read the shape of a
+#: programme (several speakers taking turns, a narrator over a music bed, a song share): a few seconds show none of
+#: it, and the shares of silence-dominated or very short input then decide alone, for "other (1.00)" on a silent file
+#: or a confident guess on a two-second one. 5 s is one exchange of lines or a few bars of music, and about the
+#: shortest stretch in which stage 2 finds a second speaker; unknown is preferred to confidently wrong.
+GENRE_MIN_CONTENT_S = 5.0
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -121,10 +127,13 @@ def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[S
     """The composition summary of one analysed video.
 
     ``speakers`` None (diarization switched off) and ``gender`` false (gender switched off) leave the summary's
-    ``speakers`` and ``gender_shares`` / ``gender_unknown_share`` None: not known, rather than empty or zero.
+    ``speakers`` and ``gender_shares`` / ``gender_unknown_share`` None: not known, rather than empty or zero. The
+    genre is None (unknown) when there is less than :data:`GENRE_MIN_CONTENT_S` of anything but silence to judge.
     """
     shares = label_shares(segments, duration)
+    content = sum(s.duration for s in segments if s.label != "silence")
+    genre = infer_genre(shares, speakers, music_under_voice=music_under_voice) \
+        if content >= GENRE_MIN_CONTENT_S else None
     return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
-                   speakers=tuple(speakers) if speakers is not None else None,
-                   genre=infer_genre(shares, speakers, music_under_voice=music_under_voice),
+                   speakers=tuple(speakers) if speakers is not None else None, genre=genre,
                    gender_unknown_share=gender_unknown_share(segments) if gender else None)

@@ -20,6 +20,7 @@ import stat
 import time
 from pathlib import Path
 
+from ..analysis.composition import GENRE_MIN_CONTENT_S
 from ..errors import InputError
 from ..render import LABEL_RGB
 from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
@@ -258,7 +259,8 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
               "speakers" + (" (not separated)" if speakers is None else "")),
         _card("–" if female is None else _pct(female),
               "female share of voice" + (" (gender off)" if summary.gender_shares is None else "")),
-        _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
+        _card("unknown", "genre (too little but silence to judge)") if summary.genre is None
+        else _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
     ]
     sections.append(f'<section id="run"><h2>This run</h2><div class="cards">{"".join(cards)}</div></section>')
 
@@ -320,10 +322,15 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
 
     # genre
     genre = summary.genre
-    scores = sorted(genre.scores.items(), key=lambda item: (-item[1], item[0]))
-    svg, bars = column_svg([(name, max(0.0, float(score)), f"{score:.2f}") for name, score in scores], GENRE_COLOUR)
-    sections.append(f'<section id="genre"><h2>Genre: {_e(genre.label)} ({_pct(genre.confidence)})</h2>'
-                    + _figure("genre", "The genre model's score for each genre.", svg, bars) + "</section>")
+    if genre is None:  # no scores to draw: the rules were not applied
+        sections.append('<section id="genre"><h2>Genre: unknown</h2><p>Too little audio besides silence to judge a '
+                        f'genre (under {GENRE_MIN_CONTENT_S:g} s of voice, song and noise).</p></section>')
+    else:
+        scores = sorted(genre.scores.items(), key=lambda item: (-item[1], item[0]))
+        svg, bars = column_svg([(name, max(0.0, float(score)), f"{score:.2f}") for name, score in scores],
+                               GENRE_COLOUR)
+        sections.append(f'<section id="genre"><h2>Genre: {_e(genre.label)} ({_pct(genre.confidence)})</h2>'
+                        + _figure("genre", "The genre model's score for each genre.", svg, bars) + "</section>")
 
     # source
     models = ", ".join(f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in result.models) or "–"

@@ -35,6 +35,9 @@ log = logging.getLogger(__name__)
 
 DB_NAME = "dramapic.sqlite"
 LOCK_NAME = "dramapic.lock"
+#: the genre of a run with too little but silence to judge (its JSON's null): summaries.genre is NOT NULL, so the
+#: word is kept, with confidence 0 and no scores, as the reports show it
+UNKNOWN_GENRE = "unknown"
 
 
 @dataclass(frozen=True)
@@ -158,8 +161,10 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
         female_seconds=by_gender["female"] if measured else None, male_seconds=by_gender["male"] if measured else None,
         unknown_seconds=by_gender["unknown"] if measured else None,
         n_speakers=None if summary.speakers is None else len(summary.speakers),
-        speakers=tuple(s.to_dict() for s in summary.speakers or ()), genre=summary.genre.label,
-        genre_confidence=summary.genre.confidence, seconds=seconds, finished=finished, worker=worker)
+        speakers=tuple(s.to_dict() for s in summary.speakers or ()),
+        genre=summary.genre.label if summary.genre else UNKNOWN_GENRE,
+        genre_confidence=summary.genre.confidence if summary.genre else 0.0, seconds=seconds, finished=finished,
+        worker=worker)
 
 
 class Store:
@@ -474,8 +479,9 @@ class Store:
              float((summary.gender_shares or {}).get("female", 0.0)),
              float((summary.gender_shares or {}).get("male", 0.0)),
              by_gender["female"], by_gender["male"], by_gender["unknown"], len(summary.speakers or ()),
-             int(summary.speakers is not None), summary.genre.label,
-             summary.genre.confidence, json.dumps(summary.genre.scores, sort_keys=True),
+             int(summary.speakers is not None), summary.genre.label if summary.genre else UNKNOWN_GENRE,
+             summary.genre.confidence if summary.genre else 0.0,
+             json.dumps(summary.genre.scores if summary.genre else {}, sort_keys=True),
              int(summary.gender_shares is not None)))
 
     # -- reading -----------------------------------------------------------------------------------------------
