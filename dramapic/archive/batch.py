@@ -603,7 +603,7 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                     started: float) -> FileOutcome:
     # the worker itself died or the cluster lost the task: the file is recorded as failed (--retry-failed)
     from ..models import file_sha256
-    from .engines import TaskCancelledError
+    from .engines import EngineTaskError
 
     sha = None
     key = item.key
@@ -614,7 +614,7 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
             pass
         key = expected_key(sha or "", pipeline, task)
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    if isinstance(error, TaskCancelledError):  # no worker failed: the engine's own words say what happened
+    if isinstance(error, EngineTaskError):  # no worker failed: the engine's own words say what happened
         text = message
     else:
         text = f"the worker processing it failed: {type(error).__name__}" + (f": {message}" if message else "")

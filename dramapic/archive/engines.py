@@ -43,9 +43,21 @@ Job = tuple[tuple, dict, Hashable]
 Result = tuple[Hashable, Any, BaseException | None]
 
 
-class TaskCancelledError(RuntimeError):
-    """What an engine reports for a job its cluster cancelled (the scheduler dropped it, another client cancelled it):
-    the job itself never answered, so ``str(err)`` says in words what happened, for the file's failure row."""
+class EngineTaskError(RuntimeError):
+    """What an engine reports for a job that ended with no worker failing (the job itself never answered, or its
+    answer was lost): ``str(err)`` says in words what happened, for the file's failure row."""
+
+
+class TaskCancelledError(EngineTaskError):
+    """A job its cluster cancelled (the scheduler dropped it, another client cancelled it)."""
+
+
+class TaskNotStartedError(EngineTaskError):
+    """A job its cluster could not start: no node can run it, its runtime environment could not be set up."""
+
+
+class TaskResultLostError(EngineTaskError):
+    """A job whose result the cluster lost before the batch read it (it may have run, outputs and all)."""
 
 
 class Engine:
@@ -441,6 +453,25 @@ RAY_TASK_ERRORS = ("RayTaskError", "WorkerCrashedError", "OutOfMemoryError", "No
                    "TaskUnschedulableError", "RuntimeEnvSetupError", "ObjectLostError")
 
 
+def _ray_detail(error: BaseException) -> str:
+    """The first line of what Ray says went wrong (its ``error_message``, without its class's own preamble)."""
+    text = str(getattr(error, "error_message", None) or "").strip()
+    return f": {text.splitlines()[0]}" if text else ""
+
+
+#: the task errors of :data:`RAY_TASK_ERRORS` where no worker failed, and the file's failure in words
+RAY_NO_WORKER_FAILED: dict[str, Callable[[BaseException], EngineTaskError]] = {
+    "TaskCancelledError": lambda err: TaskCancelledError("the Ray cluster cancelled this file's task"),
+    "TaskUnschedulableError": lambda err: TaskNotStartedError(
+        f"the Ray cluster could not schedule this file's task{_ray_detail(err)}"),
+    "RuntimeEnvSetupError": lambda err: TaskNotStartedError(
+        f"the Ray cluster could not set up this file's task's runtime environment{_ray_detail(err)}"),
+    # OwnerDiedError, ObjectFetchTimedOutError, ObjectReconstructionFailedError, ... are ObjectLostErrors
+    "ObjectLostError": lambda err: TaskResultLostError(
+        "the Ray cluster lost this file's result (its outputs may be written); --retry-failed processes it again"),
+}
+
+
 class RayEngine(Engine):
     """Jobs as Ray tasks (one CPU each) on a running cluster (``address``) or on a local Ray."""
 
@@ -456,8 +487,8 @@ class RayEngine(Engine):
         exceptions = getattr(ray, "exceptions", None)
         self._task_errors = tuple(getattr(exceptions, name) for name in RAY_TASK_ERRORS
                                   if isinstance(getattr(exceptions, name, None), type))
-        cancelled = getattr(exceptions, "TaskCancelledError", None)
-        self._cancelled = cancelled if isinstance(cancelled, type) else None
+        self._no_worker_failed = tuple((getattr(exceptions, name), words) for name, words in RAY_NO_WORKER_FAILED.items()
+                                       if isinstance(getattr(exceptions, name, None), type))
         self._started_here = not ray.is_initialized()
         if self._started_here:
             try:
@@ -495,7 +526,8 @@ class RayEngine(Engine):
         """As :meth:`Engine.imap_unordered`. A task that failed on its own (:data:`RAY_TASK_ERRORS`: its worker
         crashed, its node died, ...) fails its file while the cluster still answers; an error from the cluster
         itself (from ``ray.wait``, from submitting, or any other from ``ray.get``) raises :class:`EngineError`. A task
-        the cluster cancelled fails its file with a :class:`TaskCancelledError` saying so."""
+        the cluster cancelled, could not start or whose result it lost fails its file with an :class:`EngineTaskError`
+        saying so (:data:`RAY_NO_WORKER_FAILED`)."""
         ray = self._ray
         remote = ray.remote(num_cpus=1, max_retries=0)(fn)
         queue = iter(jobs)
@@ -520,9 +552,10 @@ class RayEngine(Engine):
                     if isinstance(err, self._task_errors):
                         if not self._cluster_alive():
                             raise self._lost(err) from None
-                        if self._cancelled is not None and isinstance(err, self._cancelled):
-                            # no worker failed (Ray's own words only name the task's id): said as Dask's is
-                            err = TaskCancelledError("the Ray cluster cancelled this file's task")
+                        # no worker failed: "the worker processing it failed" would be untrue, and Ray's own words
+                        # name the task's or object's id; said as Dask's are
+                        err = next((words(err) for kind, words in self._no_worker_failed if isinstance(err, kind)),
+                                   err)
                     elif self._cluster_error(err):  # LocalRayletDiedError, RaySystemError, ...
                         raise self._lost(err) from None
                     yield pending.pop(ref), None, err

@@ -384,11 +384,36 @@ class _FakeRay:
         class TaskCancelledError(RayError):
             pass
 
+        class TaskUnschedulableError(RayError):  # Ray's words, as its own class puts them
+            def __init__(self, error_message):
+                self.error_message = error_message
+
+            def __str__(self):
+                return f"The task is not schedulable: {self.error_message}"
+
+        class RuntimeEnvSetupError(RayError):
+            def __init__(self, error_message=None):
+                self.error_message = error_message
+
+            def __str__(self):
+                return "\n".join(["Failed to setup runtime environment."] + [self.error_message] * bool(self.error_message))
+
+        class ObjectLostError(RayError):
+            def __str__(self):
+                return ("Failed to retrieve object 00ffffffffffffffffffffffffffffffffffffff0100000001000000. To see "
+                        "information about where this ObjectRef was created in Python, set the environment variable "
+                        "RAY_record_ref_creation_sites=1 during `ray start` and `ray.init()`.\n\nAll copies of the "
+                        "object are lost due to node failure.")
+
+        class OwnerDiedError(ObjectLostError):
+            pass
+
     def __init__(self) -> None:
         self.initialized = False
         self.alive = True
         self.crash: set[str] = set()       # a task whose worker crashes
         self.cancelled: set[str] = set()   # a task the cluster cancels
+        self.raises: dict[str, BaseException] = {}  # a task whose ray.get raises this
         self.fail_wait_after: int | None = None  # the cluster goes after so many results
         self.results = 0
 
@@ -418,6 +443,8 @@ class _FakeRay:
                         return _Ref("crash", tag)
                     if tag in ray.cancelled:
                         return _Ref("cancelled", tag)
+                    if tag in ray.raises:
+                        return _Ref("raises", ray.raises[tag])
                     try:
                         return _Ref("value", fn(*args, **kwargs))
                     except Exception as err:  # noqa: BLE001
@@ -440,6 +467,8 @@ class _FakeRay:
         if kind == "cancelled":  # Ray's words, task id and all
             raise self.exceptions.TaskCancelledError("Task: TaskID(16310a0f0a45af5cffffffffffffffffffffffff01000000) "
                                                      "was cancelled.")
+        if kind == "raises":
+            raise value
         return value
 
     def cancel(self, ref, force=False):
@@ -510,3 +539,30 @@ def test_a_task_the_ray_cluster_cancelled_fails_its_file_as_cancelled(fake_ray, 
             "SELECT f.path, r.status, r.error_type, r.error FROM runs r JOIN files f ON f.id = r.file_id")}
     assert rows == {"a.mp4": ("done", None, None),
                     "c.mp4": ("failed", "TaskCancelledError", "the Ray cluster cancelled this file's task")}
+
+
+def test_a_ray_task_that_never_ran_or_whose_result_was_lost_says_so(fake_ray, tmp_path, monkeypatch):
+    # no worker failed: a task Ray could not place, one whose runtime environment could not be set up, one whose
+    # result the cluster lost; each file's row says what happened, in a line, not "the worker processing it failed"
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "u.mp4", "e.mp4", "l.mp4", "o.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    errors = fake_ray.exceptions
+    fake_ray.raises = {
+        "u.mp4": errors.TaskUnschedulableError("the node specified by NodeAffinitySchedulingStrategy is dead"),
+        "e.mp4": errors.RuntimeEnvSetupError("pip install failed: no such package 'nope'\nTraceback ..."),
+        "l.mp4": errors.ObjectLostError(), "o.mp4": errors.OwnerDiedError()}
+    summary = run_batch(archive, out, pipeline=load_pipeline(None), options=BatchOptions(engine="ray"))
+    assert (summary.done, summary.failed) == (1, 4), summary.failures
+    with Store.open(out / DB_NAME) as store:
+        rows = {r["path"]: tuple(r)[1:] for r in store.query(
+            "SELECT f.path, r.status, r.error_type, r.error FROM runs r JOIN files f ON f.id = r.file_id")}
+    lost = ("failed", "TaskResultLostError", ("the Ray cluster lost this file's result (its outputs may be written); "
+                                              "--retry-failed processes it again"))
+    assert rows == {
+        "a.mp4": ("done", None, None),
+        "u.mp4": ("failed", "TaskNotStartedError", ("the Ray cluster could not schedule this file's task: the node "
+                                                       "specified by NodeAffinitySchedulingStrategy is dead")),
+        "e.mp4": ("failed", "TaskNotStartedError", ("the Ray cluster could not set up this file's task's runtime "
+                                                       "environment: pip install failed: no such package 'nope'")),
+        "l.mp4": lost, "o.mp4": lost}
