@@ -875,8 +875,7 @@ class BatchProgress:
             self._say(f"failed  {event.rel}{kept}: {event.error}", level=logging.ERROR)  # shown with --quiet too
 
     def waiting(self, holder: str) -> None:
-        self._say(f"another batch is running on this output folder ({holder}); waiting for it to finish",
-                  level=logging.WARNING)
+        self._say(f"{holder}; waiting for it to finish", level=logging.WARNING)  # who holds it, and since when
 
     def _say(self, text: str, *, level: int) -> None:
         if self._bar is not None:

@@ -643,7 +643,8 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     on_file : callable, optional
         Called with a :class:`BatchEvent` for every processed file, as it finishes.
     on_wait : callable, optional
-        Called when ``options.wait`` is set and another batch holds the output folder.
+        Called when ``options.wait`` is set and another batch (or a report upgrading the database) holds the output
+        folder, with who holds it and since when.
     on_plan : callable, optional
         Called with the :class:`Plan` once it is made, before any file is processed.
 

@@ -231,7 +231,7 @@ class Store:
             if err.version == 0:  # no tables at all (an empty file): nothing to upgrade, and no archive to read
                 raise OutputError(f"{path} is empty, not an archive database yet (a batch stopped as it "
                                   "created it?); run `dramapic batch` to fill it") from None
-        lock = BatchLock(path.parent)
+        lock = BatchLock(path.parent, role="report")  # a batch refused meanwhile is told a report holds it
         try:
             lock.acquire()
         except OutputError as err:
@@ -596,15 +596,23 @@ def _known_run(row: sqlite3.Row) -> KnownRun:
                     models=tuple(json.loads(row["models_json"])), error=row["error"], error_key=row["error_key"])
 
 
+#: what holds a :class:`BatchLock`, as its refusal says it: the holder's note starts with the role
+LOCK_HOLDERS = {"batch": "another batch is running on", "report": "a report is upgrading the archive database in"}
+
+
 class BatchLock:
-    """An exclusive lock on an output folder for the length of one batch (``flock`` on ``OUT_DIR/dramapic.lock``).
+    """An exclusive lock on an output folder for the length of one batch (``flock`` on ``OUT_DIR/dramapic.lock``),
+    or of a report's upgrade of an older database.
 
     Parameters
     ----------
     out_dir : Path
         The batch's output folder (must exist).
+    role : str
+        Who takes it, ``batch`` or ``report``: written in the holder's note, so that whoever is refused is told who
+        holds the folder.
     wait : bool
-        Wait for the other batch to finish instead of refusing.
+        Wait for the holder to finish instead of refusing.
     on_wait : callable, optional
         Called once with the holder's description when the lock is taken and ``wait`` is set.
     poll_s : float
@@ -613,12 +621,15 @@ class BatchLock:
     Raises
     ------
     OutputError
-        On :meth:`acquire`, when another batch holds the lock and ``wait`` is false.
+        On :meth:`acquire`, when another batch (or a report) holds the lock and ``wait`` is false.
     """
 
-    def __init__(self, out_dir: str | Path, *, wait: bool = False, on_wait: Callable[[str], None] | None = None,
-                 poll_s: float = 0.5) -> None:
+    def __init__(self, out_dir: str | Path, *, role: str = "batch", wait: bool = False,
+                 on_wait: Callable[[str], None] | None = None, poll_s: float = 0.5) -> None:
+        if role not in LOCK_HOLDERS:
+            raise ValueError(f"unknown lock role {role!r}")
         self.path = Path(out_dir) / LOCK_NAME
+        self.role = role
         self.wait = wait
         self.on_wait = on_wait
         self.poll_s = poll_s
@@ -638,16 +649,16 @@ class BatchLock:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                     break
                 except BlockingIOError:
-                    holder = self._holder(fd)
+                    who, holder = self._holder(fd)
                     if not self.wait:
-                        raise OutputError(f"another batch is running on {self.path.parent} ({holder}); "
+                        raise OutputError(f"{who} {self.path.parent} ({holder}); "
                                           "wait for it to finish or pass --wait") from None
                     if not told and self.on_wait is not None:
-                        self.on_wait(holder)
+                        self.on_wait(f"{who} this output folder ({holder})")
                         told = True
                     time.sleep(self.poll_s)
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since "
+            os.pwrite(fd, f"{self.role} pid {os.getpid()} on {socket.gethostname()} since "
                           f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
         except OSError as err:  # a full disk (the holder's note), a share without locks (ENOLCK)
             os.close(fd)
@@ -659,12 +670,16 @@ class BatchLock:
         return self
 
     @staticmethod
-    def _holder(fd: int) -> str:
+    def _holder(fd: int) -> tuple[str, str]:
+        """Who holds the lock, in words (:data:`LOCK_HOLDERS`), and the note's ``pid N on HOST since TIME``."""
         try:
             text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
         except OSError:
             text = ""
-        return text or "holder unknown"
+        role, _, rest = text.partition(" ")
+        if role not in LOCK_HOLDERS:  # an older dramapic's note ("pid N on ..."): only batches took the lock
+            role, rest = "batch", text
+        return LOCK_HOLDERS[role], rest or "holder unknown"
 
     def release(self) -> None:
         if self._fd is not None:

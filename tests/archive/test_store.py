@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 import sys
@@ -240,6 +241,39 @@ def test_second_lock_on_the_same_folder_is_refused(tmp_path):
             BatchLock(tmp_path).acquire()
     with BatchLock(tmp_path) as again:  # released on exit
         assert again.held
+
+
+def test_a_batch_refused_by_a_report_upgrading_the_database_says_so(tmp_path, monkeypatch):
+    # dramapic report holds the folder's lock for the moment it upgrades an older database: a batch started then is
+    # told a report holds it, with the report's pid, not that "another batch is running"
+    out = tmp_path / "out"
+    _schema_3_archive(out)
+    refusals = []
+    real = Store._open
+
+    def batch_meanwhile(cls, path, **kwargs):
+        if kwargs.get("migrate"):  # the upgrade, under the report's lock
+            try:
+                BatchLock(out).acquire().release()
+            except OutputError as err:
+                refusals.append(str(err))
+        return real.__func__(cls, path, **kwargs)
+
+    monkeypatch.setattr(Store, "_open", classmethod(batch_meanwhile))
+    with Store.open_reader(out / DB_NAME):
+        pass
+    assert len(refusals) == 1, refusals
+    assert refusals[0].startswith(f"a report is upgrading the archive database in {out} (pid {os.getpid()} on "), \
+        refusals[0]
+    assert refusals[0].endswith("; wait for it to finish or pass --wait")
+    assert "another batch" not in refusals[0]
+    # --wait: told the same while it waits (the report lets go as it is told)
+    report = BatchLock(out, role="report").acquire()
+    told = []
+    with BatchLock(out, wait=True, on_wait=lambda holder: (told.append(holder), report.release()), poll_s=0.01):
+        pass
+    assert len(told) == 1 and told[0].startswith(f"a report is upgrading the archive database in this output folder "
+                                                 f"(pid {os.getpid()} on "), told
 
 
 HOLDER = """
