@@ -680,7 +680,11 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         # a recorded file that is not in the archive any more (deleted, moved, renamed) is no part of its report; one
         # this batch's filters leave out is still there
         gone = store.note_missing(lambda rel: rel in walked or (archive / rel).is_file())
-        if gone:
+        if gone is None:
+            log.warning("none of the %d file(s) recorded in %s is in %s: a different archive, or one not mounted? "
+                        "None is marked gone (the report still shows them)",
+                        store.query("SELECT count(*) FROM files")[0][0], out_dir / DB_NAME, archive)
+        elif gone:
             log.warning("%d file(s) recorded earlier are no longer in %s (e.g. %s): left out of the report",
                         len(gone), archive, gone[0])
         expected_models(pipeline)  # a missing or altered model stops the batch here, not once per file

@@ -346,19 +346,25 @@ class Store:
                 "sha256 = excluded.sha256, last_seen = excluded.last_seen, missing_since = NULL",
                 (path, size, mtime_ns, sha256, now, now))
 
-    def note_missing(self, present: Callable[[str], bool]) -> list[str]:
+    def note_missing(self, present: Callable[[str], bool]) -> list[str] | None:
         """Mark every recorded file for which ``present(path)`` is false as gone from the archive (deleted, moved or
         renamed: :meth:`videos` leaves it out), and a file marked so that is back as present again.
 
+        When files are recorded and not one of them is present, nothing is marked: that is an archive not mounted
+        (an empty mount point) or another folder, far likelier than an archive emptied, and marking them all gone
+        would empty the report until a batch on the right folder ran.
+
         Returns
         -------
-        list of str
-            The paths newly found gone.
+        list of str or None
+            The paths newly found gone; None when none of the recorded files is present (nothing changed).
         """
         with self._reading():
             rows = self._db.execute("SELECT id, path, missing_since FROM files").fetchall()
         # the file system is asked outside the transaction: the batch lock keeps other writers away meanwhile
         verdicts = [(row, present(row["path"])) for row in rows]
+        if verdicts and not any(here for _, here in verdicts):
+            return None
         gone = [row for row, here in verdicts if not here and row["missing_since"] is None]
         back = [row for row, here in verdicts if here and row["missing_since"] is not None]
         if gone or back:

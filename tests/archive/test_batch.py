@@ -789,6 +789,34 @@ def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkey
     assert data.missing == ("s1/ep1.mp4",) and len(data.videos) == 4
 
 
+def test_a_batch_on_an_unmounted_or_other_archive_marks_nothing_gone(tmp_path, monkeypatch, caplog):
+    # the archive's disk not mounted (an empty mount point), or a wrong folder: none of the recorded files is there.
+    # Marking them all gone emptied the report until a batch on the right folder ran again
+    from dramapic.archive.report import load_report_data
+
+    archive, empty, other = tmp_path / "archive", tmp_path / "mnt", tmp_path / "other"
+    placeholder_archive(archive, ("ep1.mp4", "ep2.mp4"))
+    empty.mkdir()
+    placeholder_archive(other, ("film.mp4",))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    caplog.clear()
+    assert run_batch(empty, out).found == 0
+    warned = [r.getMessage() for r in caplog.records if "none of the 2 file(s) recorded" in r.getMessage()]
+    assert len(warned) == 1 and "a different archive, or one not mounted" in warned[0], caplog.text
+    assert "no longer in" not in caplog.text
+    data = load_report_data(out)
+    assert [v.path for v in data.videos] == ["ep1.mp4", "ep2.mp4"] and data.missing == ()
+    assert run_batch(other, out).done == 1  # a wrong folder with media of its own: its files are added, none gone
+    assert [v.path for v in load_report_data(out).videos] == ["ep1.mp4", "ep2.mp4", "film.mp4"]
+    (archive / "ep2.mp4").unlink()  # the right archive again, one file really deleted: that one is gone
+    caplog.clear()
+    run_batch(archive, out)
+    assert "2 file(s) recorded earlier are no longer in" in caplog.text  # ep2.mp4 and film.mp4
+    assert [v.path for v in load_report_data(out).videos] == ["ep1.mp4"]
+
+
 def test_a_folder_linked_into_the_archive_is_searched_and_a_link_loop_is_not(tmp_path, caplog):
     # season2 lives on another disk, linked into the archive: its files were silently left out (a linked file was
     # found, a linked folder not)
