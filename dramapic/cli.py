@@ -344,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("archive", type=Path, help="the archive folder (searched recursively)")
     batch.add_argument("-o", "--output-dir", type=Path, required=True,
                        help="where outputs (mirroring the archive) and dramapic.sqlite go")
-    batch.add_argument("--workers", type=int, default=1, metavar="N",
+    batch.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                        help="parallel workers (local: processes on this machine; default 1, in this process)")
     batch.add_argument("--engine", choices=("local", "dask", "ray"), default="local",
                        help="where files are processed (default: local)")

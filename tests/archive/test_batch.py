@@ -760,6 +760,20 @@ def test_a_pool_is_never_larger_than_the_files_to_process(tmp_path, monkeypatch)
         assert [b["workers"] for b in store.batches()] == [2, 1]
 
 
+@pytest.mark.parametrize("workers", ["0", "-2", "two"])
+def test_workers_below_one_is_a_usage_error(tmp_path, capsys, workers):
+    # --workers 0 exited 4 (a configuration error) after the pipeline was read, where every other number checked
+    # by argparse is a usage mistake: exit 2, one line, before anything runs
+    from dramapic.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["batch", str(tmp_path), "-o", str(tmp_path / "out"), "--workers", workers])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --workers: " in err[0] and "--help" in err[0], err
+    assert not (tmp_path / "out").exists()
+
+
 def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkeypatch, caplog):
     # a team reorganises its archive: a moved file was counted twice (old path and new), a deleted one forever
     from dramapic.archive.report import load_report_data, render_csv, render_html
