@@ -30,6 +30,7 @@ from ..analysis.analyze import AnalysisOptions
 from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
+from ..threads import available_cores
 from ..writers import name_key
 from .store import DB_NAME, BatchLock, KnownRun, RunRecord, Store
 
@@ -623,6 +624,19 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                        error_type=type(error).__name__, error=text)
 
 
+def _warn_past_the_cores(options: BatchOptions, workers: int) -> None:
+    """Warn once when the batch starts more worker processes on this machine than it has cores: each loads the models
+    and they share the cores (``threads.py``), so the extra ones cost memory and bring no speed. Not refused: the
+    cores may be busy elsewhere, or a worker may wait on a slow disk."""
+    here = options.engine == "local" or (options.engine == "dask" and not options.scheduler) \
+        or (options.engine == "ray" and not options.address)
+    cores = available_cores()
+    if here and workers > 1 and workers > cores:
+        log.warning("--workers %d: %d worker processes on this machine's %d core%s: each loads the models (about "
+                    "0.6 GB of memory, near 1 GB while it analyses) and they share the cores, so more than %d cost "
+                    "memory and bring no speed", options.workers, workers, cores, "s" * (cores != 1), cores)
+
+
 def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions = BatchOptions(),
               pipeline: PipelineConfig | None = None, progress: ProgressHook = silent_hook,
               on_file: Callable[[BatchEvent], None] | None = None,
@@ -700,6 +714,7 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         # for nothing, and the cores are shared out among all the workers asked for (threads.py), idle ones too. A
         # pool asked for stays a pool, of one process for one file: a crash there fails the file, not the batch
         workers = max(1, min(options.workers, len(todo)))
+        _warn_past_the_cores(options, workers)
         batch_id = store.begin_batch(archive=str(archive.resolve()), engine=options.engine, workers=workers,
                                      options=options.to_dict())
         done = failed = 0

@@ -774,6 +774,32 @@ def test_workers_below_one_is_a_usage_error(tmp_path, capsys, workers):
     assert not (tmp_path / "out").exists()
 
 
+def test_more_workers_than_cores_is_warned_about_once(tmp_path, monkeypatch, caplog):
+    # every worker process loads the models (about 0.6 GB each) and the cores are shared among them: --workers 16
+    # on a 2-core machine costs memory and gains nothing, and nothing said so
+    from dramapic.archive import engines
+
+    archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4", "c.mp4", "d.mp4"))
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    monkeypatch.setattr("dramapic.archive.batch.available_cores", lambda: 2)
+    monkeypatch.setattr(engines, "make_engine", lambda kind, **kwargs: engines.SerialEngine())
+
+    def warnings(options, out):
+        caplog.clear()
+        assert run_batch(archive, tmp_path / out, options=options).failed == 0
+        return [r.getMessage() for r in caplog.records if r.levelname == "WARNING" and "core" in r.getMessage()]
+
+    said = warnings(BatchOptions(workers=16), "out16")
+    assert len(said) == 1, said
+    assert said[0].startswith("--workers 16: 4 worker processes on this machine's 2 cores: each loads the models"), \
+        said[0]
+    assert warnings(BatchOptions(workers=2), "out2") == []  # as many as the cores: nothing to say
+    assert warnings(BatchOptions(workers=8), "out16") == []  # all done: no worker starts
+    assert len(warnings(BatchOptions(workers=3, engine="dask"), "dask")) == 1  # a local Dask cluster: the same
+    # a running cluster's workers are on its own machines, whatever this one has
+    assert warnings(BatchOptions(workers=3, engine="dask", scheduler="tcp://10.0.0.5:8786"), "remote") == []
+
+
 def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkeypatch, caplog):
     # a team reorganises its archive: a moved file was counted twice (old path and new), a deleted one forever
     from dramapic.archive.report import load_report_data, render_csv, render_html
