@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterable, Sequence
 
+from .. import media
 from ..analysis.analyze import AnalysisOptions
 from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
@@ -624,14 +625,19 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                        error_type=type(error).__name__, error=text)
 
 
+def _on_this_machine(options: BatchOptions) -> bool:
+    """True when every file is processed on this machine (a local pool, a local Dask or Ray cluster): what this
+    machine's ffmpeg or cores can do is then what the workers can do."""
+    return options.engine == "local" or (options.engine == "dask" and not options.scheduler) \
+        or (options.engine == "ray" and not options.address)
+
+
 def _warn_past_the_cores(options: BatchOptions, workers: int) -> None:
     """Warn once when the batch starts more worker processes on this machine than it has cores: each loads the models
     and they share the cores (``threads.py``), so the extra ones cost memory and bring no speed. Not refused: the
     cores may be busy elsewhere, or a worker may wait on a slow disk."""
-    here = options.engine == "local" or (options.engine == "dask" and not options.scheduler) \
-        or (options.engine == "ray" and not options.address)
     cores = available_cores()
-    if here and workers > 1 and workers > cores:
+    if _on_this_machine(options) and workers > 1 and workers > cores:
         log.warning("--workers %d: %d worker processes on this machine's %d core%s: each loads the models (about "
                     "0.6 GB of memory, near 1 GB while it analyses) and they share the cores, so more than %d cost "
                     "memory and bring no speed", options.workers, workers, cores, "s" * (cores != 1), cores)
@@ -702,6 +708,10 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
             log.warning("%d file(s) recorded earlier are no longer in %s (e.g. %s): left out of the report",
                         len(gone), archive, gone[0])
         expected_models(pipeline)  # a missing or altered model stops the batch here, not once per file
+        if options.task.burn and _on_this_machine(options):
+            # an ffmpeg without libass: said once here, not as a failure of every file after its analysis (a remote
+            # cluster's workers have their own ffmpeg, and each file there still says it)
+            media.check_burn_in()
         plan = plan_batch(files, store, pipeline, options, out_dir=out_root, progress=progress)
         if on_plan is not None:
             on_plan(plan)

@@ -273,6 +273,29 @@ def test_burn_writes_the_captioned_video_too(archive, tmp_path):
     assert media.probe(out / "season2/extra/ep05.dramapic.mp4").has_video
 
 
+
+def test_a_burn_batch_with_an_ffmpeg_without_libass_stops_before_any_file(archive, tmp_path, monkeypatch):
+    """Every file failed on its own, each after its analysis; now the batch stops once, up front, as a run does.
+    A batch that burns nothing, or whose workers are another machine's, is not stopped by this machine's ffmpeg."""
+    from dramapic.archive import batch as batch_module
+    from dramapic.errors import MediaError
+
+    monkeypatch.setattr(media, "ffmpeg_filters", lambda exe: frozenset({"scale", "anullsrc"}))
+    class Planned(Exception):
+        pass
+
+    def plan_batch(*args, **kwargs):
+        raise Planned
+
+    monkeypatch.setattr(batch_module, "plan_batch", plan_batch)
+    with pytest.raises(MediaError, match=r"has no 'subtitles' filter"):
+        run_batch(archive, tmp_path / "out", options=BatchOptions(task=TaskOptions(burn=True)))
+    assert batch_module._on_this_machine(BatchOptions(engine="dask"))
+    assert not batch_module._on_this_machine(BatchOptions(engine="dask", scheduler="tcp://elsewhere:8786"))
+    assert not batch_module._on_this_machine(BatchOptions(engine="ray", address="elsewhere:6379"))
+    with pytest.raises(Planned):  # no burn: the check is not made, the batch goes on to plan
+        run_batch(archive, tmp_path / "out2", options=BatchOptions())
+
 def _wait_for(condition, *, timeout: float, what: str, process: subprocess.Popen | None = None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
