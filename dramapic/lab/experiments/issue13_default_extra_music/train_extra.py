@@ -10,9 +10,14 @@ stage 1 never heard and the cross-corpus member check keeps its meaning.
 
     python train_extra.py ../shared/data/manifest.csv MODELS_DIR     # a copy of models/; its stage-1 files replaced
 
-A record of the judged run: the product has done the same since (``dramapic.lab.mixes.stage1_rows``, byte-identical
-files from ``dramapic train --only stage1``), so against today's package this script refuses to run (it would add
-the extra music twice).
+A record of the judged run, written against commit ``d2609f0`` (the last one before the product trained stage 1 on
+the extra music): it patches ``mixes.read_manifest``, ``mixes._source_group`` and ``mixes._load``, which that
+commit's ``dramapic/lab/mixes.py`` had. To run it, check that commit out beside this repository
+(``git worktree add --detach ../dramapic-d2609f0 d2609f0``) and from this folder
+``PYTHONPATH=<that checkout> python train_extra.py ...``. It is not ported to today's package because
+there is nothing left to patch: the product has done the same since (``dramapic.lab.stage1_material.stage1_rows``,
+byte-identical files from ``dramapic train --only stage1``), so against today's package this script refuses to run
+(it would add the extra music twice).
 """
 from __future__ import annotations
 
@@ -29,7 +34,8 @@ EXTRA_MUSIC = "manifest_extra_music.csv"
 
 def install(manifest_csv: Path) -> int:
     if hasattr(mixes, "stage1_rows"):
-        raise SystemExit("the package already trains stage 1 on the extra music: dramapic train --only stage1")
+        raise SystemExit("the package already trains stage 1 on the extra music: dramapic train --only stage1 "
+                         "(this record runs against commit d2609f0)")
     real_read, real_group = mixes.read_manifest, mixes._source_group
     extra = [r for r in real_read(manifest_csv.with_name(EXTRA_MUSIC))
              if r["split"] == "train" and r["source"] not in HELDOUT_SOURCES]
