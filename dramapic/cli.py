@@ -48,6 +48,12 @@ def _print(*parts: object) -> None:
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
                "speech reference": "timeline", "scenes": "timeline"}
 TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
+# which `train --only` targets each training option shapes: given for any other, it did nothing, without a word
+TRAIN_OPTION_TARGETS = (("--out", "out", ("stage1", "gender", "speakers", "song-safe")),
+                        ("--seconds-per-fold", "seconds_per_fold", ("stage1", "song-safe")),
+                        ("--no-augment", "no_augment", ("gender",)),
+                        ("--copies", "copies", ("gender", "speakers", "gender-stacking")),
+                        ("--cache", "cache", ("gender", "speakers")))
 
 
 class TqdmProgress:
@@ -257,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
     train.add_argument("--copies", type=_non_negative_int, default=None, metavar="N",
-                       help="gender and speakers: augmented copies per voice clip (default 2, the shipped models'; "
-                            "0: clean windows only)")
+                       help="gender and speakers (and gender-stacking): augmented copies per voice clip (default 2, "
+                            "the shipped models'; 0: clean windows only)")
     train.add_argument("--cache", type=Path, default=None, metavar="DIR",
                        help="keep the voice window table (the embedding pass gender and speakers share) here and "
                             "reuse it when the manifests and settings are the same")
@@ -442,10 +448,17 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from . import resources
     from .lab import train
 
+    ignored = [flag for flag, name, targets in TRAIN_OPTION_TARGETS
+               if args.only not in (None, *targets) and getattr(args, name) is not None
+               and getattr(args, name) is not False]
+    if ignored:
+        raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --only {args.only}")
     if args.only == "gender-stacking":
         from .lab.train_gender import gender_stacking_experiment
 
-        _print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips), indent=2))
+        copies = {} if args.copies is None else {"copies": args.copies}
+        _print(json.dumps(gender_stacking_experiment(args.data, seed=args.seed, max_clips=args.max_clips, **copies),
+                          indent=2))
         return 0
     stages = train.DEFAULT_STAGES if args.only is None else (args.only,)
     done = train.train_all(args.data, out_dir=args.out or resources.models_dir(), seed=args.seed,

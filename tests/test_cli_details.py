@@ -381,3 +381,36 @@ def test_bench_speakers_refuses_a_pipeline_without_diarization(capsys, tmp_path)
     off.write_text("speakers:\n  enabled: false\n", encoding="utf-8")
     assert cli.main(["bench", "--speakers", "--pipeline", str(off), "--no-progress"]) == ConfigError.exit_code
     assert "switches diarization off" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    # each was accepted and did nothing: the target asked for never reads it
+    (["--only", "gender", "--seconds-per-fold", "60"], "--seconds-per-fold does not apply to --only gender"),
+    (["--only", "stage1", "--copies", "0", "--no-augment"], "--no-augment, --copies do not apply to --only stage1"),
+    (["--only", "song-safe", "--cache", "c"], "--cache does not apply to --only song-safe"),
+    (["--only", "speakers", "--no-augment"], "--no-augment does not apply to --only speakers"),
+    (["--only", "gender-stacking", "--out", "m"], "--out does not apply to --only gender-stacking"),
+])
+def test_a_train_option_of_another_target_is_a_usage_error(monkeypatch, capsys, argv, says):
+    from dramapic.errors import InputError
+    from dramapic.lab import train, train_gender
+
+    monkeypatch.setattr(train, "train_all", lambda *a, **kw: pytest.fail(f"trained, ignoring an option: {kw}"))
+    monkeypatch.setattr(train_gender, "gender_stacking_experiment", lambda *a, **kw: pytest.fail("measured"))
+    assert cli.main(["train", "--data", "m.csv", *argv, "--no-progress"]) == InputError.exit_code
+    assert capsys.readouterr().err.strip().splitlines() == [f"dramapic: error: {says}"]
+
+
+def test_train_hands_each_option_to_the_targets_it_shapes(monkeypatch, capsys, tmp_path):
+    from dramapic.lab import train, train_gender
+
+    seen = []
+    monkeypatch.setattr(train, "train_all", lambda manifest, **kw: seen.append(kw) or {"seconds": {}})
+    monkeypatch.setattr(train_gender, "gender_stacking_experiment", lambda manifest, **kw: seen.append(kw) or {})
+    for argv in (["--only", "gender-stacking", "--copies", "3"], ["--only", "gender-stacking"],
+                 ["--only", "speakers", "--copies", "0", "--cache", "c", "--out", str(tmp_path)],
+                 ["--copies", "1", "--no-augment", "--seconds-per-fold", "60", "--out", str(tmp_path)]):
+        assert cli.main(["train", "--data", "m.csv", *argv, "--no-progress", "-q"]) == 0
+    assert seen[0]["copies"] == 3 and "copies" not in seen[1]  # was the experiment's own 2, --copies unread
+    assert (seen[2]["copies"], str(seen[2]["cache"])) == (0, "c")
+    assert (seen[3]["copies"], seen[3]["augment"], seen[3]["seconds_per_fold"]) == (1, False, 60.0)
