@@ -108,6 +108,13 @@ def load_manifest(root: Path | None = None) -> Manifest:
     except (OSError, ValueError) as err:
         raise ModelError(f"model manifest {path} is unreadable: {err}") from None
     entries = {}
+    # the shape is checked in words: Python's own ("list indices must be integers or slices, not str") said nothing
+    # a person editing the file could act on
+    if not isinstance(raw, dict) or not isinstance(raw.get("models"), list) or not all(
+            isinstance(item, dict) and isinstance(item.get("files"), list)
+            and all(isinstance(f, dict) for f in item["files"]) for item in raw["models"]):
+        raise ModelError(f"model manifest {path} is malformed: expected {{\"models\": [{{\"name\": ..., "
+                         f"\"version\": ..., \"files\": [{{\"path\": ..., \"sha256\": ...}}]}}, ...]}}")
     try:
         for item in raw["models"]:
             files = tuple(ModelFile(f["path"], f["sha256"]) for f in item["files"])

@@ -73,6 +73,16 @@ def test_bad_manifest_is_a_model_error(tmp_path: Path):
         load_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("text", ['[]', 'null', '{"models": 5}', '{"models": [5]}', '{"models": [{"files": "x"}]}',
+                                  '{"models": [{"name": "a", "version": "1", "files": [["a.npz", "0"]]}]}'])
+def test_a_manifest_of_another_shape_is_a_model_error_that_says_the_shape(tmp_path: Path, text: str):
+    # was Python's own words ("list indices must be integers or slices, not str", "'int' object is not iterable")
+    (tmp_path / "manifest.json").write_text(text, encoding="utf-8")
+    with pytest.raises(ModelError, match=r'malformed: expected \{"models": \[\{"name": ') as caught:
+        load_manifest(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("fault", [
     {"files": []}, {"files": [{"path": 5, "sha256": "0" * 64}]}, {"files": [{"path": "x.npz", "sha256": None}]},
     {"name": 5},
