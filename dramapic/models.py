@@ -124,6 +124,8 @@ def load_manifest(root: Path | None = None) -> Manifest:
                     isinstance(f.path, str) and isinstance(f.sha256, str) for f in files):
                 raise TypeError(f"model {item['name']!r} needs a name and at least one file, each with a path "
                                 f"and a sha256 as text")
+            if item["name"] in entries:  # which of two entries (two sha256s) was meant cannot be told: the last won
+                raise TypeError(f"model {item['name']!r} is listed twice")
             info = {k: v for k, v in item.items() if k not in {"name", "version", "files", "labels"}}
             entries[item["name"]] = ModelEntry(
                 name=item["name"], version=str(item["version"]), files=files,

@@ -83,6 +83,15 @@ def test_a_manifest_of_another_shape_is_a_model_error_that_says_the_shape(tmp_pa
     assert "\n" not in str(caught.value)
 
 
+def test_a_model_listed_twice_is_a_model_error(tmp_path: Path):
+    # the last entry was taken without a word: which file (and sha256) a hand-merged manifest meant is unknown
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    data["models"].append({**data["models"][0], "version": "99"})
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"malformed: model '{data['models'][0]['name']}' is listed twice"):
+        load_manifest(tmp_path)
+
+
 @pytest.mark.parametrize("fault", [
     {"files": []}, {"files": [{"path": 5, "sha256": "0" * 64}]}, {"files": [{"path": "x.npz", "sha256": None}]},
     {"name": 5},
