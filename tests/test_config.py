@@ -56,6 +56,8 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("1: x\ncolour: red\n", r"unknown section\(s\) \[1, 'colour'\]"),
     ("speakers:\n  1: x\n  colour: red\n", r"unknown key\(s\) \[1, 'colour'\]"),
     ("stage1: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+    # a negative length showed no card at all, without a word (0 is the way to ask for none)
+    ("render:\n  card_seconds: -1\n", r"render.card_seconds must be 0 \(no summary card\) or more seconds, got -1"),
 ])
 def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message: str):
     path = tmp_path / "bad.yaml"
