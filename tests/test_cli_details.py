@@ -93,11 +93,11 @@ def test_extensions_replace_or_add(monkeypatch, tmp_path, given, has, lacks):
     assert has <= seen["extensions"] and not (lacks & seen["extensions"])
 
 
-@pytest.mark.parametrize("minutes", ["-1", "0", "nan"])
+@pytest.mark.parametrize("minutes", ["-1", "0", "nan", "1e308"])  # 1e308 min reached ffmpeg as duration=inf
 def test_bench_refuses_a_length_that_is_not_positive_before_building_anything(capsys, minutes):
     assert cli.main(["bench", "--minutes", minutes, "--analysis-only", "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"dramapic: error: --minutes must be a positive number, got {float(minutes):g}"]
+    assert err == [f"dramapic: error: --minutes must be a positive number up to 1e+06, got {float(minutes):g}"]
 
 
 @pytest.mark.parametrize("command", [["report", "out"], ["train", "--data", "manifest.csv"]])
@@ -339,7 +339,7 @@ def test_bench_names_a_source_without_audio_or_not_media(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
 
 
-@pytest.mark.parametrize("hours", ["inf", "0", "-1", "nan"])
+@pytest.mark.parametrize("hours", ["inf", "0", "-1", "nan", "1e306"])  # 1e306 h: infinite seconds
 def test_bench_speakers_refuses_hours_that_are_not_a_positive_number(monkeypatch, capsys, hours):
     import subprocess
 
@@ -347,7 +347,7 @@ def test_bench_speakers_refuses_hours_that_are_not_a_positive_number(monkeypatch
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("started a measuring process"))
     assert cli.main(["bench", "--speakers", "--hours", hours, "--no-progress"]) == ConfigError.exit_code
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"dramapic: error: --hours must be a positive number, got {float(hours)}"]
+    assert err == [f"dramapic: error: --hours must be a positive number up to 10000, got {float(hours)}"]
 
 
 @pytest.mark.parametrize("size", ["abc", "0x0", "1280x", "99999x720"])

@@ -235,6 +235,10 @@ def format_table(report: dict) -> str:
     return "\n".join(lines)
 
 
+#: ``--minutes`` at most (about two years): beyond it the length was a duration of inf for ffmpeg
+MAX_MINUTES = 1e6
+
+
 def benchmark(*, input_path: Path | None = None, source: Path | None = None, minutes: float = 2.0,
               size: str | None = "1280x720", analysis_only: bool = False, preset: str | None = None,
               crf: int | None = None, pipeline_path: Path | None = None) -> dict:
@@ -245,14 +249,16 @@ def benchmark(*, input_path: Path | None = None, source: Path | None = None, min
     Raises
     ------
     ConfigError
-        ``minutes`` is not a positive number, or ``size`` is not WIDTHxHEIGHT in pixels (when the input is built).
+        ``minutes`` is not a positive number up to :data:`MAX_MINUTES`, or ``size`` is not WIDTHxHEIGHT in pixels
+        (when the input is built).
     """
     import re
 
     from ..errors import ConfigError
 
-    if input_path is None and not (minutes > 0 and minutes != float("inf")):
-        raise ConfigError(f"--minutes must be a positive number, got {minutes:g}")
+    # capped: 1e308 minutes passed and reached ffmpeg as a duration of inf (a media error, exit 3)
+    if input_path is None and not 0 < minutes <= MAX_MINUTES:
+        raise ConfigError(f"--minutes must be a positive number up to {MAX_MINUTES:g}, got {minutes:g}")
     if input_path is None and not analysis_only and size is not None:
         # else ffmpeg's own words about its lavfi filter, after the scratch folder is made
         match = re.fullmatch(r"(\d+)x(\d+)", size)

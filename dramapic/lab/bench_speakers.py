@@ -44,6 +44,8 @@ from ..result import SAMPLE_RATE as SR
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
+#: ``--hours`` at most (more than a year of audio, far beyond any machine's memory; 1e306 h was infinite seconds)
+MAX_HOURS = 1e4
 SPEAKERS = {  # train-split speaker id -> how to cut turns from its clips (4 female, 4 male)
     "emodb_16": "clip", "emodb_15": "clip",
     "libri_7178": "excerpt", "libri_8465": "excerpt", "libri_441": "excerpt",
@@ -243,8 +245,8 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     Raises
     ------
     ConfigError
-        ``hours`` is not a positive (finite) number, or the pipeline is unreadable or invalid (checked before any
-        process starts); ModelError when its speaker projection is missing or altered (the same).
+        ``hours`` is not a positive number up to :data:`MAX_HOURS`, or the pipeline is unreadable or invalid
+        (checked before any process starts); ModelError when its speaker projection is missing or altered (the same).
     DramapicError
         A measuring process failed: the error it ended with (its class by its exit code) and its message.
     """
@@ -252,8 +254,9 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     from ..config import load_pipeline
     from ..errors import ConfigError
 
-    if not 0 < hours < float("inf"):  # infinite hours would build a dialogue until memory runs out
-        raise ConfigError(f"--hours must be a positive number, got {hours}")
+    # infinite hours (or 1e306, infinite seconds) would build a dialogue until memory runs out
+    if not 0 < hours <= MAX_HOURS:
+        raise ConfigError(f"--hours must be a positive number up to {MAX_HOURS:g}, got {hours}")
     # a bad YAML, or a projection not in the manifest, fails here in one line, not in each child (a traceback)
     pipeline = load_pipeline(pipeline_path)
     if not pipeline.speakers.enabled:
