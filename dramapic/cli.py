@@ -452,7 +452,8 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
                if args.only not in (None, *targets) and getattr(args, name) is not None
                and getattr(args, name) is not False]
     if ignored:
-        raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --only {args.only}")
+        raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --only "
+                         f"{args.only}")
     if args.only == "gender-stacking":
         from .lab.train_gender import gender_stacking_experiment
 

@@ -305,7 +305,8 @@ class RenderConfig:
         if not 0.01 <= self.subtitle_font_scale <= 0.2:
             raise ConfigError("render.subtitle_font_scale must be between 0.01 and 0.2")
         if not 0 <= self.card_seconds < math.inf:  # a negative length drew no card, without a word
-            raise ConfigError(f"render.card_seconds must be 0 (no summary card) or more seconds, got {self.card_seconds}")
+            raise ConfigError(f"render.card_seconds must be 0 (no summary card) or more seconds, got "
+                              f"{self.card_seconds}")
 
 
 @dataclass(frozen=True)
