@@ -297,7 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus / --reference speech: where the voice window table, the built timelines "
                                "and the speech references are kept "
-                               "(default: ~/.cache/dramapic/cross-corpus)")
+                               "(default: $XDG_CACHE_HOME/dramapic/cross-corpus, ~/.cache/dramapic/cross-corpus "
+                               "when that is unset)")
     evaluate.add_argument("--seeds", type=_seed_list, default=(0,), metavar="N[,N...]",
                           help="--cross-corpus: training seeds of the refitted gender and speaker models and of the "
                                "window table's augmentation (default 0, the shipped models' seed); with several, "
@@ -341,7 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "--hours, each in a fresh process")
     bench.add_argument("--hours", type=float, default=None, help="--speakers: the longest input (default 2)")
     bench.add_argument("--data", type=Path, default=None,
-                       help="--speakers: the shared data folder with manifest.csv (default: ../shared/data)")
+                       help="--speakers: the shared data folder with manifest.csv (default: shared/data beside "
+                            "the dramapic source checkout; when that is missing, the bundled sample's voices, "
+                            "repeated)")
     bench.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # internal: one size, JSON out
     bench.add_argument("--json", type=Path, default=None, help="also write the figures here as JSON")
     _common(bench)

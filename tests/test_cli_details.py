@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -414,3 +415,21 @@ def test_train_hands_each_option_to_the_targets_it_shapes(monkeypatch, capsys, t
     assert seen[0]["copies"] == 3 and "copies" not in seen[1]  # was the experiment's own 2, --copies unread
     assert (seen[2]["copies"], str(seen[2]["cache"])) == (0, "c")
     assert (seen[3]["copies"], seen[3]["augment"], seen[3]["seconds_per_fold"]) == (1, False, 60.0)
+
+
+def test_help_says_the_defaults_the_code_takes(monkeypatch, capsys):
+    """--work is under $XDG_CACHE_HOME when that is set, and bench --speakers without the shared data measures the
+    sample: the help said ~/.cache/... and ../shared/data (read against the working folder) alone."""
+    from dramapic.lab import bench_speakers
+
+    for argv in (["eval", "--help"], ["bench", "--help"]):
+        with pytest.raises(SystemExit):
+            cli.main(argv)
+    helps = " ".join(capsys.readouterr().out.split())
+    assert ("(default: $XDG_CACHE_HOME/dramapic/cross-corpus, ~/.cache/dramapic/cross-corpus when that is unset)"
+            in helps)
+    assert ("(default: shared/data beside the dramapic source checkout; when that is missing, the bundled sample"
+            in helps)
+    assert bench_speakers.DEFAULT_DATA == bench_speakers.REPO.parent / "shared" / "data"
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
+    assert cli._eval_work(cli.build_parser().parse_args(["eval"])) == Path("/somewhere/dramapic/cross-corpus")
