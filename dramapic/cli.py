@@ -516,6 +516,10 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.song_check:
         if args.reference != "as-built" or args.scenes is not None:
             raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
+        stage2 = [flag for flag, on in (("--no-gender", args.no_gender), ("--no-speakers", args.no_speakers)) if on]
+        if stage2:  # the song check runs stage 1 alone: they were accepted and changed nothing
+            raise InputError(f"{', '.join(stage2)} {'does' if len(stage2) == 1 else 'do'} not apply to --song-check "
+                             "(it scores stage 1 alone)")
         if args.work is not None and args.refit_stage1 is None:  # only the refits keep anything there
             raise InputError("--work applies to --song-check only with --refit-stage1 (its fits are kept there)")
         return _song_check(args, pipeline, progress)

@@ -433,3 +433,16 @@ def test_help_says_the_defaults_the_code_takes(monkeypatch, capsys):
     assert bench_speakers.DEFAULT_DATA == bench_speakers.REPO.parent / "shared" / "data"
     monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
     assert cli._eval_work(cli.build_parser().parse_args(["eval"])) == Path("/somewhere/dramapic/cross-corpus")
+
+
+@pytest.mark.parametrize("switches, says", [(["--no-gender"], "--no-gender does"),
+                                            (["--no-speakers", "--no-gender"], "--no-gender, --no-speakers do")])
+def test_eval_song_check_refuses_the_stage_2_switches(monkeypatch, capsys, tmp_path, switches, says):
+    # the song check scores stage 1 alone: the switches were accepted and changed nothing
+    from dramapic.errors import InputError
+
+    monkeypatch.setattr(cli, "_song_check", lambda *a: pytest.fail("ran the song check, ignoring a switch"))
+    argv = ["eval", "--song-check", "--data", str(tmp_path), *switches, "--no-progress"]
+    assert cli.main(argv) == InputError.exit_code
+    assert capsys.readouterr().err.strip().splitlines() == [
+        f"dramapic: error: {says} not apply to --song-check (it scores stage 1 alone)"]
