@@ -186,8 +186,8 @@ def _seconds_list(text: str) -> tuple[float, ...]:
     return seconds
 
 
-def _whole_number_from(least: int) -> Callable[[str], int]:
-    """An argparse type: a whole number of at least ``least`` (``--copies``)."""
+def _whole_number_from(least: int, most: int | None = None) -> Callable[[str], int]:
+    """An argparse type: a whole number of at least ``least`` (``--copies``), and at most ``most`` when given."""
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -195,6 +195,8 @@ def _whole_number_from(least: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
         if value < least:
             raise argparse.ArgumentTypeError(f"must be at least {least}: {text!r}")
+        if most is not None and value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}: {text!r}")
         return value
     return parse
 
@@ -212,6 +214,9 @@ def _positive_seconds(text: str) -> float:
 
 # train: 0 copies = clean windows only (the window table's own meaning); eval's fits need augmented windows
 _non_negative_int = _whole_number_from(0)
+# train --seed: the stage-1 forest's random_state (scikit-learn takes 0 .. 2**32 - 1; a larger seed failed with a
+# traceback once the training mixes were built)
+_train_seed = _whole_number_from(0, 2**32 - 1)
 _positive_int = _whole_number_from(1)
 
 
@@ -251,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="manifest.csv of the training data (gender and speakers also fit manifest_extra.csv "
                             "when it lies next to it)")
     train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
-    train.add_argument("--seed", type=_non_negative_int, default=0, metavar="N",
-                       help="seeds the training data's draws and the fits (default 0, the shipped models')")
+    train.add_argument("--seed", type=_train_seed, default=0, metavar="N",
+                       help="seeds the training data's draws and the fits, 0 to 4294967295 (default 0, the shipped "
+                            "models')")
     train.add_argument("--max-clips", type=_positive_int, default=None, metavar="N",
                        help="smoke run: use only this many clips and tiny models")
     train.add_argument("--only", choices=TRAIN_ONLY, default=None,

@@ -267,6 +267,16 @@ def test_a_count_that_is_not_positive_is_a_usage_mistake(capsys, argv):
     assert len(err) == 1 and "must be at least " in err[0], err
 
 
+def test_train_seed_is_one_scikit_learn_takes(capsys):
+    # 2**32 passed, and the stage-1 forest's fit failed with a traceback once the training mixes were built
+    assert cli.build_parser().parse_args(["train", "--data", "m.csv", "--seed", str(2**32 - 1)]).seed == 2**32 - 1
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["train", "--data", "m.csv", "--seed", str(2**32)])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "argument --seed: must be at most 4294967295: '4294967296'" in err[0], err
+
+
 @pytest.mark.parametrize("seconds", ["0", "-5", "nan", "inf", "abc"])
 def test_seconds_per_fold_must_be_a_positive_number(capsys, seconds):
     with pytest.raises(SystemExit) as stop:   # was a ValueError traceback from fit_stacker after the members' fits

@@ -300,8 +300,9 @@ def gender_stacking_experiment(manifest_csv: Path, *, seed: int = 0, copies: int
         return scaler, LogisticRegression(C=0.03, max_iter=5000).fit(scaler.transform(emb[mask]), y[mask])
 
     def fit_rf(mask, k):
+        # within scikit-learn's 0 .. 2**32 - 1 for every --seed dramapic train takes (the same states below 429496730)
         return RandomForestClassifier(n_estimators=n_trees, max_leaf_nodes=512, min_samples_leaf=2, n_jobs=2,
-                                      random_state=seed * 10 + k).fit(seed_x[mask], y[mask])
+                                      random_state=(seed * 10 + k) % 2**32).fit(seed_x[mask], y[mask])
 
     oof = np.zeros((len(y), 2))
     for k in (0, 1):
