@@ -543,6 +543,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
                          "and --song-check --refit-stage1)")
     if not args.mixes.is_dir():
         raise InputError(f"mixes folder not found: {args.mixes}")
+    if args.reference == "speech" or args.scenes is not None:  # their copies are kept under --work
+        _check_work_target(_eval_work(args))
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)
     if args.scenes is not None:
@@ -619,6 +621,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         if not any(args.mixes.glob("*.labels.csv")):
             raise InputError(f"no *.labels.csv files in {args.mixes}: --mixes must be the folder of dev mixes")
     work = _eval_work(args)
+    _check_work_target(work)  # one line naming --work, not the first writer's "[Errno 20] Not a directory: ..."
     timelines = args.timelines
     if timelines is None:
         from .lab.timelines import build_timelines

@@ -456,3 +456,18 @@ def test_eval_song_check_refuses_the_stage_2_switches(monkeypatch, capsys, tmp_p
     assert cli.main(argv) == InputError.exit_code
     assert capsys.readouterr().err.strip().splitlines() == [
         f"dramapic: error: {says} not apply to --song-check (it scores stage 1 alone)"]
+
+
+@pytest.mark.parametrize("argv", [["--cross-corpus", "--data", "DATA"], ["--mixes", "MIXES", "--scenes", "20"],
+                                  ["--mixes", "MIXES", "--reference", "speech", "--data", "DATA"]])
+def test_eval_names_a_work_folder_that_is_a_file(monkeypatch, capsys, tmp_path, argv):
+    # was the first writer's "cannot create the timeline folder .../timelines: [Errno 20] Not a directory: ..."
+    from dramapic.lab import timelines
+
+    data, mixes, work = tmp_path / "data", tmp_path / "mixes", tmp_path / "work.txt"
+    data.mkdir(), mixes.mkdir(), work.write_text("notes")
+    (data / "manifest.csv").write_text("path,label,split\n")
+    monkeypatch.setattr(timelines, "build_timelines", lambda **kw: pytest.fail("built timelines under a file"))
+    argv = [{"DATA": str(data), "MIXES": str(mixes)}.get(a, a) for a in argv]
+    assert cli.main(["eval", *argv, "--work", str(work), "--no-progress"]) == OutputError.exit_code
+    assert capsys.readouterr().err.strip().splitlines() == [f"dramapic: error: --work {work} is a file, not a folder"]
