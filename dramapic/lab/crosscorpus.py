@@ -123,6 +123,13 @@ def find_timelines(root: Path, *, folders: Iterable[str] | None = None, dev_mixe
                     raise InputError(f"timeline {labels} has no {needed} beside it")
             out.append(Timeline(name=name, folder=folder, labels_csv=labels, sources=_read_recipe(recipe)))
     if not out:
+        # said apart: a path that is not there, and a flat folder of timelines (dev mixes) where the tree of one
+        # sub-folder per source belongs, were both "no *.labels.csv timelines under" a folder
+        if not root.is_dir():
+            raise InputError(f"timelines folder not found: {root}")
+        if any(root.glob("*.labels.csv")):
+            raise InputError(f"{root} holds timelines itself, not one sub-folder of them per source: not a timeline "
+                             "tree (dev mixes go to --mixes)")
         raise InputError(f"no *.labels.csv timelines under {root}")
     return out
 

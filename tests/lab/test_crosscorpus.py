@@ -48,8 +48,10 @@ def test_discovery_and_exclusion_sets(tree):
     assert [held_out(t) for t in found] == [{"cv"}, {"cv"}, {"emodb"}, {"cv", "nemo"}, frozenset()]
     assert recipe_sources({}) == ()
     assert [t.name for t in find_timelines(root, folders=["emodb"])] == ["emodb_00"]
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="timelines folder not found: .*nothing$"):
         find_timelines(root / "nothing")
+    with pytest.raises(InputError, match="cv holds timelines itself, not one sub-folder of them per source"):
+        find_timelines(root / "cv")  # a flat folder: was "no *.labels.csv timelines under" it, which it holds
     (root / "cv" / "cv_01.json").unlink()
     with pytest.raises(InputError, match="recipe"):
         find_timelines(root)
