@@ -463,6 +463,11 @@ def _cmd_train(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if ignored:
         raise InputError(f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply to --only "
                          f"{args.only}")
+    if args.max_clips is not None and args.out is None and args.only != "gender-stacking":
+        # the default --out is the bundled models/: a smoke run's tiny models replaced the shipped ones there, and
+        # every later `dramapic run` used them, without a word
+        raise InputError("--max-clips is a smoke run (tiny models): give --out DIR for them, or they would replace "
+                         "the shipped models in the bundled models/")
     if args.only == "gender-stacking":
         from .lab.train_gender import gender_stacking_experiment
 

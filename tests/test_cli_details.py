@@ -471,3 +471,19 @@ def test_eval_names_a_work_folder_that_is_a_file(monkeypatch, capsys, tmp_path, 
     argv = [{"DATA": str(data), "MIXES": str(mixes)}.get(a, a) for a in argv]
     assert cli.main(["eval", *argv, "--work", str(work), "--no-progress"]) == OutputError.exit_code
     assert capsys.readouterr().err.strip().splitlines() == [f"dramapic: error: --work {work} is a file, not a folder"]
+
+
+def test_a_smoke_training_needs_its_own_models_folder(monkeypatch, capsys, tmp_path):
+    # without --out its tiny models replaced the shipped ones in the bundled models/, for every later run
+    from dramapic.errors import InputError
+    from dramapic.lab import train
+
+    seen = []
+    monkeypatch.setattr(train, "train_all", lambda manifest, **kw: seen.append(kw) or {"seconds": {}})
+    assert cli.main(["train", "--data", "m.csv", "--max-clips", "4", "--no-progress"]) == InputError.exit_code
+    says = ("dramapic: error: --max-clips is a smoke run (tiny models): give --out DIR for them, or they would "
+            "replace the shipped models in the bundled models/")
+    assert capsys.readouterr().err.strip().splitlines() == [says]
+    assert not seen
+    assert cli.main(["train", "--data", "m.csv", "--max-clips", "4", "--out", str(tmp_path), "-q"]) == 0
+    assert seen[0]["out_dir"] == tmp_path and seen[0]["max_clips"] == 4
