@@ -59,11 +59,12 @@ def _load_speakers(data: Path) -> dict[str, list[np.ndarray]]:
     import soundfile as sf
 
     from ..errors import InputError
-    from .data import read_manifest
+    from .data import _must_exist, read_manifest
 
     clips: dict[str, list[np.ndarray]] = {s: [] for s in SPEAKERS}
     for row in read_manifest(data / "manifest.csv", columns=("path", "label", "speaker")):
         if row["label"] == "voice" and row["speaker"] in clips:
+            _must_exist(data / row["path"])  # not libsndfile's "System error."
             try:
                 audio, sr = sf.read(str(data / row["path"]), dtype="float32")
             except (OSError, RuntimeError, sf.LibsndfileError) as err:

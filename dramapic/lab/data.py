@@ -106,9 +106,17 @@ def manifests_beside(manifest_csv: Path, names: Sequence[str]) -> list[Path]:
     return [manifest_csv] + [m for m in extra if m.is_file() and m != manifest_csv]
 
 
+def _must_exist(path: Path) -> None:
+    """A clip the manifests list but the data folder lacks is one line naming its path: libsndfile's "System
+    error." (a traceback where nothing caught it) and ffmpeg's words about the bare file name named neither."""
+    if not Path(path).is_file():
+        raise InputError(f"clip listed in the manifest not found: {path}")
+
+
 def _load(path: Path) -> np.ndarray:
     import soundfile as sf
 
+    _must_exist(path)
     audio, sr = sf.read(str(path), dtype="float32", always_2d=True)
     audio = audio.mean(axis=1)
     if sr != SAMPLE_RATE:
@@ -139,6 +147,7 @@ def _load_piece(path: Path, n: int, rng: np.random.Generator) -> np.ndarray:
     the whole file where possible."""
     import soundfile as sf
 
+    _must_exist(path)
     with sf.SoundFile(str(path)) as handle:
         frames, sr = handle.frames, handle.samplerate
         if sr == SAMPLE_RATE and frames > n:
