@@ -45,6 +45,13 @@ def _print(*parts: object) -> None:
         raise OutputError(f"cannot write to standard output: {err.strerror or err}") from None
 
 
+def _say(args: argparse.Namespace, *parts: object) -> None:
+    """A line of a command's report on standard output, left out with --quiet ("errors only", as run and train
+    do: eval's and bench's tables were printed whatever it said)."""
+    if not args.quiet:
+        _print(*parts)
+
+
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
                "speech reference": "timeline", "scenes": "timeline"}
 TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
@@ -561,7 +568,7 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         report = evaluate_mixes(args.mixes, analyze_fn=lambda p: analyze(p, pipeline), progress=progress,
                                 limit=args.limit)
     _print_reference(args)
-    _print(report.format_table())
+    _say(args, report.format_table())
     if args.json:
         write_json_atomic({**report.to_dict(), "reference": args.reference, "scenes": args.scenes}, args.json)
     return 0
@@ -599,11 +606,12 @@ def _print_reference(args: argparse.Namespace) -> None:
     if args.scenes is not None:
         from .lab.scenes import POSITIONS
 
-        _print(f"Scenes: excerpts of {', '.join(f'{s:g}' for s in args.scenes)} s from every timeline, starting "
-               f"{' and '.join(f'{p:.0%}' for p in POSITIONS)} of the way in (dramapic/lab/scenes.py)")
+        _say(args, f"Scenes: excerpts of {', '.join(f'{s:g}' for s in args.scenes)} s from every timeline, "
+                   f"starting {' and '.join(f'{p:.0%}' for p in POSITIONS)} of the way in (dramapic/lab/scenes.py)")
     if args.reference == "speech":
-        _print("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); the "
-               "recipe's clip edges and long pauses count as what lies under them (dramapic/lab/speech_reference.py)")
+        _say(args, "Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); "
+                   "the recipe's clip edges and long pauses count as what lies under them "
+                   "(dramapic/lab/speech_reference.py)")
 
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> int:
@@ -655,18 +663,18 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         summary = summarize(rows)
         held = aggregate([scores for t, _, scores in rows if t.folder != DEV_MIXES]).gender_calibration
         if len(args.seeds) > 1:
-            _print(f"\nSeed {seed}:")
-        _print(format_table(summary))
-        _print("\nGender probability shown on voice cues against how often it was right, held-out timelines pooled "
-               "(seconds of decided voice):")
-        _print(held.format_table())
+            _say(args, f"\nSeed {seed}:")
+        _say(args, format_table(summary))
+        _say(args, "\nGender probability shown on voice cues against how often it was right, held-out timelines "
+                   "pooled (seconds of decided voice):")
+        _say(args, held.format_table())
         runs.append({"seed": seed, "summary": summary, "gender_calibration": held.to_dict(), "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
             for t, excluded, scores in rows]})
     over_seeds = summarize_over_seeds({run["seed"]: run["summary"] for run in runs})
     if len(runs) > 1:
-        _print(f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
-        _print(format_over_seeds(over_seeds))
+        _say(args, f"\nOver the {len(runs)} seeds, mean (lowest-highest): compare settings on these, not on one seed")
+        _say(args, format_over_seeds(over_seeds))
     members = None
     folders = sorted({f["folder"] for f in runs[0]["files"]} - {DEV_MIXES})
     if args.refit_stage1 is not None:
@@ -675,15 +683,15 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         report = refit_voice_member_check(timelines=timelines, pipeline=pipeline, data=args.data, work=work,
                                           folders=folders, only=args.refit_stage1 or None, limit=args.limit,
                                           progress=progress)
-        _print("\nStage 1 on the same timelines, refitted without the voices of each folder it heard, accuracy (the "
-               "ensemble against each member alone):")
-        _print(report.format_table())
+        _say(args, "\nStage 1 on the same timelines, refitted without the voices of each folder it heard, accuracy "
+                   "(the ensemble against each member alone):")
+        _say(args, report.format_table())
         members = report.to_dict()
     elif pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
         report = stage1_member_check(timelines=timelines, pipeline=pipeline, limit=args.limit, progress=progress,
                                      folders=folders)
-        _print("\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
-        _print(report.format_table())
+        _say(args, "\nStage 1 on the same timelines, accuracy (the ensemble against each member alone):")
+        _say(args, report.format_table())
         members = report.to_dict()
     if args.json:
         # the first seed's figures at the top level (the one-seed layout), every seed under "runs"
@@ -763,16 +771,16 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble" and not refit,
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))
-    _print(report.format_table())
+    _say(args, report.format_table())
     out = report.to_dict()
     if refit:  # the member check once more, each source scored by a stage 1 that never heard it
         from .lab.stage1_refits import refit_song_member_check
 
         members = refit_song_member_check(data=args.data, work=_eval_work(args), pipeline=pipeline,
                                           only=args.refit_stage1 or None, limit=args.limit, progress=progress)
-        _print("\nPer music source, share of song time called song, stage 1 refitted without each source it heard "
-               "(the ensemble against each member alone):")
-        _print(members.format_table())
+        _say(args, "\nPer music source, share of song time called song, stage 1 refitted without each source it "
+                   "heard (the ensemble against each member alone):")
+        _say(args, members.format_table())
         out["members"] = members.to_dict()
     if args.json:
         write_json_atomic(out, args.json)
@@ -805,7 +813,8 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
             # the shared data folder would measure other material than asked for
             raise InputError(f"no manifest.csv in {args.data}: --data must be the shared data folder")
         figures = bench_speakers.run_sizes(**longest, data=args.data or bench_speakers.DEFAULT_DATA,
-                                           pipeline_path=args.pipeline, report=_print)
+                                           pipeline_path=args.pipeline,
+                                           report=lambda line: _say(args, line))
     else:
         from .lab import bench
 
@@ -837,7 +846,7 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
         figures = bench.benchmark(input_path=args.input, source=args.source, **built,
                                   analysis_only=args.analysis_only, preset=args.preset, crf=args.crf,
                                   pipeline_path=args.pipeline)
-        _print(bench.format_table(figures))
+        _say(args, bench.format_table(figures))
     if args.json:
         write_json_atomic(figures, args.json)
     return 0

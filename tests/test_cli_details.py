@@ -487,3 +487,29 @@ def test_a_smoke_training_needs_its_own_models_folder(monkeypatch, capsys, tmp_p
     assert not seen
     assert cli.main(["train", "--data", "m.csv", "--max-clips", "4", "--out", str(tmp_path), "-q"]) == 0
     assert seen[0]["out_dir"] == tmp_path and seen[0]["max_clips"] == 4
+
+
+def test_quiet_leaves_out_the_lab_reports(monkeypatch, capsys, tmp_path):
+    """--quiet is "errors only": eval and bench printed their tables whatever it said (run and train did not)."""
+    import json
+
+    from dramapic.lab import bench, bench_speakers, evaluate
+
+    class Report:
+        def format_table(self):
+            return "TABLE"
+
+        def to_dict(self):
+            return {"files": []}
+
+    monkeypatch.setattr(evaluate, "evaluate_mixes", lambda *a, **kw: Report())
+    monkeypatch.setattr(bench, "benchmark", lambda **kw: {"figures": 1})
+    monkeypatch.setattr(bench, "format_table", lambda figures: "TABLE")
+    monkeypatch.setattr(bench_speakers, "run_sizes", lambda **kw: kw["report"]("ROW") or {"runs": []})
+    out = tmp_path / "eval.json"
+    for argv in (["eval", "--mixes", str(tmp_path), "--json", str(out)], ["bench"], ["bench", "--speakers"]):
+        assert cli.main([*argv, "--no-progress"]) == 0
+        assert capsys.readouterr().out.strip() in ("TABLE", "ROW")
+        assert cli.main([*argv, "-q"]) == 0
+        assert capsys.readouterr().out == ""
+    assert json.loads(out.read_text())["files"] == []  # what -q keeps: the --json file
