@@ -109,6 +109,8 @@ SCRIPTS = sorted(EXPERIMENTS.rglob("*.py"))
 
 
 def test_there_are_scripts_to_check():
+    if not EXPERIMENTS.is_dir():  # a source tree without them (they do not ship in the wheel)
+        pytest.skip(f"no {EXPERIMENTS}")
     assert len(SCRIPTS) > 20
 
 
