@@ -302,6 +302,11 @@ class RenderConfig:
             raise ConfigError(f"render.preset {self.preset!r} is not an x264 preset ({', '.join(sorted(presets))})")
         if not 0 <= self.crf <= 51:
             raise ConfigError("render.crf must be between 0 and 51")
+        # one name, written into the subtitle script's comma-separated style lines as it is: a comma or line break
+        # shifted every field after it (the font size became the rest of the name), an empty name left libass to guess
+        if not self.font_family.strip() or any(c in self.font_family for c in ",\r\n"):
+            raise ConfigError(f"render.font_family must be one font family name (no commas or line breaks), got "
+                              f"{self.font_family!r}")
         if not 0.01 <= self.subtitle_font_scale <= 0.2:
             raise ConfigError("render.subtitle_font_scale must be between 0.01 and 0.2")
         if not 0 <= self.card_seconds < math.inf:  # a negative length drew no card, without a word

@@ -63,6 +63,9 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("1: x\ncolour: red\n", r"unknown section\(s\) \[1, 'colour'\]"),
     ("speakers:\n  1: x\n  colour: red\n", r"unknown key\(s\) \[1, 'colour'\]"),
     ("stage1: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+    # written into the subtitle script's comma-separated style lines: "Noto, Sans" made the font size " Sans"
+    ("render:\n  font_family: Noto, Sans\n", r"render.font_family must be one font family name .*'Noto, Sans'"),
+    ("render:\n  font_family: ''\n", "render.font_family must be one font family name"),
     # a negative length showed no card at all, without a word (0 is the way to ask for none)
     ("render:\n  card_seconds: -1\n", r"render.card_seconds must be 0 \(no summary card\) or more seconds, got -1"),
 ])
