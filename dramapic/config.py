@@ -485,5 +485,13 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
     except TypeError as err:
         raise ConfigError(f"pipeline file {path}: {err}") from None
-    return PipelineConfig(name=str(raw.get("name", path.stem)), version=str(raw.get("version", "1")),
+    for key in ("name", "version"):
+        # recorded with every result (and in a batch's pipeline checksum) as text: YAML reads `version: 1.10` as
+        # the number 1.1, and a list or mapping became its Python spelling, without a word
+        value = raw.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
+            hint = f' (YAML reads it as the number {value}: quote it, {key}: "...")' if isinstance(value, float) else ""
+            raise ConfigError(f"pipeline file {path}: {key} must be text{hint}, got {value!r}")
+    name, version = raw.get("name"), raw.get("version")  # null (`name:` left empty) is not given: not "None"
+    return PipelineConfig(name=str(path.stem if name is None else name), version=str(1 if version is None else version),
                           source=str(path), **built)

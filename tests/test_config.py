@@ -63,6 +63,10 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("1: x\ncolour: red\n", r"unknown section\(s\) \[1, 'colour'\]"),
     ("speakers:\n  1: x\n  colour: red\n", r"unknown key\(s\) \[1, 'colour'\]"),
     ("stage1: " + "[" * 20000 + "]" * 20000 + "\n", "nested too deeply"),
+    # recorded as text: 1.10 was read as the number 1.1, a list became "['a']", without a word
+    ("version: 1.10\n", r'version must be text \(YAML reads it as the number 1.1: quote it, version: "..."\), got'),
+    ("name: [a]\n", r"name must be text, got \['a'\]"),
+    ("version: true\n", "version must be text, got True"),
     # written into the subtitle script's comma-separated style lines: "Noto, Sans" made the font size " Sans"
     ("render:\n  font_family: Noto, Sans\n", r"render.font_family must be one font family name .*'Noto, Sans'"),
     ("render:\n  font_family: ''\n", "render.font_family must be one font family name"),
@@ -74,6 +78,12 @@ def test_invalid_pipelines_raise_config_error(tmp_path: Path, text: str, message
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError, match=message):
         load_pipeline(path)
+
+
+def test_an_empty_name_or_version_is_the_default_not_none(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("name:\nversion:\n", encoding="utf-8")  # were recorded as "None"
+    assert (load_pipeline(path).name, load_pipeline(path).version) == ("mine", "1")
 
 
 def test_a_merge_key_may_be_overridden(tmp_path: Path):
