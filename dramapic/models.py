@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -124,6 +125,11 @@ def load_manifest(root: Path | None = None) -> Manifest:
                     isinstance(f.path, str) and isinstance(f.sha256, str) for f in files):
                 raise TypeError(f"model {item['name']!r} needs a name and at least one file, each with a path "
                                 f"and a sha256 as text")
+            # a checksum that is not one (cut short, a placeholder) made its file "altered or corrupt" when loaded
+            bad = [f.path for f in files if not re.fullmatch(r"[0-9a-fA-F]{64}", f.sha256)]
+            if bad:
+                raise TypeError(f"model {item['name']!r}: the sha256 of {', '.join(bad)} is not 64 hex digits")
+            files = tuple(ModelFile(f.path, f.sha256.lower()) for f in files)  # as hashlib writes it
             if item["name"] in entries:  # which of two entries (two sha256s) was meant cannot be told: the last won
                 raise TypeError(f"model {item['name']!r} is listed twice")
             info = {k: v for k, v in item.items() if k not in {"name", "version", "files", "labels"}}

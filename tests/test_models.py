@@ -83,6 +83,23 @@ def test_a_manifest_of_another_shape_is_a_model_error_that_says_the_shape(tmp_pa
     assert "\n" not in str(caught.value)
 
 
+def test_a_sha256_that_is_not_one_is_malformed_and_case_does_not_matter(tmp_path: Path):
+    # a checksum cut short read as "altered or corrupt" only when the model loaded; an upper-case one (as some
+    # tools print it) read as altered although the file was intact
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    entry = data["models"][0]
+    name = entry["files"][0]["path"]
+    (tmp_path / name).write_bytes((resources.models_dir() / name).read_bytes())
+    entry["files"][0]["sha256"] = entry["files"][0]["sha256"].upper()
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    assert load_manifest(tmp_path).get(entry["name"]).file().is_file()
+    entry["files"][0]["sha256"] = entry["files"][0]["sha256"][:40]
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"malformed: model '{entry['name']}': the sha256 of "
+                                         f"{entry['files'][0]['path']} is not 64 hex digits"):
+        load_manifest(tmp_path)
+
+
 def test_a_model_listed_twice_is_a_model_error(tmp_path: Path):
     # the last entry was taken without a word: which file (and sha256) a hand-merged manifest meant is unknown
     data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
