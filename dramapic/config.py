@@ -480,7 +480,8 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     unknown = set(raw) - set(sections) - {"name", "version"}
     if unknown:
         # key=str: YAML keys may be numbers too (`1: x`), which do not sort among names
-        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}")
+        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}; known: "
+                          f"{', '.join(['name', 'version', *sections])}")
     try:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
     except TypeError as err:

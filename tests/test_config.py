@@ -29,6 +29,8 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("render:\n  preset: turbo\n", "preset"),
     ("stage1:\n  bogus: 1\n", "unknown key"),
     ("colour: red\n", "unknown section"),
+    ("Stage1:\n  switch_penalty: 5\n",  # the sections a mistyped one could have meant were not named
+     r"unknown section\(s\) \['Stage1'\]; known: name, version, stage1, stage2, speakers, render$"),
     ("stage1:\n  min_duration_s: {voice: 0.3}\n", "min_duration_s"),
     ("render:\n  badge: maybe\n", "true/false"),
     ("- a list\n", "mapping"),
