@@ -165,8 +165,18 @@ _SCHEMA_6 = """
 ALTER TABLE files ADD COLUMN missing_since REAL;
 """
 
+# version 7: version 4 could tell a run made with gender switched off only by its voice (no gender and no female /
+# male score anywhere); one with no voice at all kept gender_known = 1 and read as 0 % female, 0 % male. Its models
+# say it: a run with gender off used no gender model (loaders.trained_model_names), and every gender model dramapic
+# ships or trains is named gender-... A run with gender on and no voice keeps its measured zeros
+_SCHEMA_7 = """
+UPDATE summaries SET gender_known = 0
+WHERE gender_known = 1 AND female_seconds = 0 AND male_seconds = 0 AND unknown_seconds = 0 AND run_id IN (
+    SELECT id FROM runs WHERE models_json NOT LIKE '%"name": "gender-%');
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

@@ -12,7 +12,7 @@ import pytest
 
 from dramapic.errors import OutputError
 from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, Store, iter_runs
-from helpers import REPO, make_archive_result as make_result, make_record
+from helpers import MODELS, REPO, make_archive_result as make_result, make_record
 
 
 def count(store: Store, table: str) -> int:
@@ -143,7 +143,7 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
                      "gender_known; ALTER TABLE runs DROP COLUMN error_key; ALTER TABLE files DROP COLUMN "
                      "missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 6
+    assert len(MIGRATIONS) == 7  # the columns of every later version are dropped above (7 adds none)
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -397,6 +397,44 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
     record = video_record(make_result("x.mp4", gender=False))  # the same from one run's JSON
     assert (record.female_share, record.male_seconds, record.unknown_seconds) == (None, None, None)
 
+
+
+def test_the_upgrade_tells_a_gender_off_run_without_voice_by_its_models(tmp_path):
+    # schema 4 could tell --no-gender only by the voice it left ungendered: a run with no voice at all kept reading
+    # 0 % female / 0 % male. Its models tell (no gender model ran); a gender-on run without voice keeps its zeros
+    import dataclasses
+
+    from dramapic.result import AnalysisResult
+
+    def without_voice(path, *, gender):
+        data = make_result(path, gender=gender).to_dict()
+        for segment in data["segments"]:
+            if segment["label"] == "voice":
+                segment.update(label="noise", gender=None, speaker=None)
+        data["summary"].update(shares={"voice": 0.0, "song": 0.2, "noise": 0.6, "silence": 0.2}, speakers=[])
+        if gender:
+            data["summary"].update(gender_shares={"female": 0.0, "male": 0.0}, gender_unknown_share=0.0)
+        return AnalysisResult.from_dict(data)
+
+    no_gender_model = tuple(m for m in MODELS if not m["name"].startswith("gender-"))
+    assert no_gender_model and len(no_gender_model) < len(MODELS)
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(dataclasses.replace(make_record("off.mp4", result=without_voice("off.mp4", gender=False)),
+                                         models=no_gender_model), batch_id=None)
+        store.record(make_record("on.mp4", key="k2", result=without_voice("on.mp4", gender=True)), batch_id=None)
+        store.record(dataclasses.replace(make_record("off-voice.mp4", key="k3",
+                                                     result=make_result("off-voice.mp4", gender=False)),
+                                         models=no_gender_model), batch_id=None)
+    db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
+    db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
+    db.close()
+    with Store.open(path) as store:
+        videos = {v.path: v for v in store.videos()}
+    for name in ("off.mp4", "off-voice.mp4"):
+        assert (videos[name].female_share, videos[name].male_seconds) == (None, None), name
+    assert (videos["on.mp4"].female_share, videos["on.mp4"].male_seconds) == (0.0, 0.0)
 
 def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
     # schema 4 noted a failed redo on the done run it kept without the key that failed: the upgrade takes it from
