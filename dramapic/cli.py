@@ -308,10 +308,10 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
                           help="--cross-corpus: the timeline tree (default: built once under --work)")
     evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
-                          help="--cross-corpus / --reference speech: where the voice window table, the built timelines "
-                               "and the speech references are kept "
-                               "(default: $XDG_CACHE_HOME/dramapic/cross-corpus, ~/.cache/dramapic/cross-corpus "
-                               "when that is unset)")
+                          help="--cross-corpus / --reference speech / --scenes / --refit-stage1: where the voice "
+                               "window table, the built timelines, the speech references, the scene excerpts and "
+                               "the stage-1 refits are kept (default: $XDG_CACHE_HOME/dramapic/cross-corpus, "
+                               "~/.cache/dramapic/cross-corpus when that is unset)")
     evaluate.add_argument("--seeds", type=_seed_list, default=(0,), metavar="N[,N...]",
                           help="--cross-corpus: training seeds of the refitted gender and speaker models and of the "
                                "window table's augmentation (default 0, the shipped models' seed); with several, "
