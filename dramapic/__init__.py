@@ -7,10 +7,18 @@ try:
 except PackageNotFoundError:  # running from a source checkout that is not installed
     __version__ = "0.0.0+source"
 
-from .errors import ConfigError, DramapicError, InputError, MediaError, ModelError, OutputError  # noqa: E402
+from .errors import (  # noqa: E402
+    ConfigError,
+    DramapicError,
+    EngineError,
+    InputError,
+    MediaError,
+    ModelError,
+    OutputError,
+)
 
 __all__ = ["__version__", "analyze", "load_pipeline", "AnalysisResult", "DramapicError", "InputError",
-           "MediaError", "ModelError", "ConfigError", "OutputError"]
+           "MediaError", "ModelError", "ConfigError", "OutputError", "EngineError"]
 
 
 def __getattr__(name: str):
