@@ -196,6 +196,8 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
         Part name → colour, in stacking order.
     scale : float, optional
         The value a full-width bar stands for; default: each row is a 100% bar of its own total.
+    row_h : int
+        Height of a row in pixels.
     value_format : callable, optional
         How a part's value reads in its tooltip when ``scale`` is given (default: a duration, the values being
         seconds); without ``scale`` the tooltip gives the part's share of the row.

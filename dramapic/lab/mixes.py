@@ -429,10 +429,21 @@ def build_clip_reels(manifest_csv: Path, *, seed: int = 0, n_folds: int = 2, sec
 
     Parameters
     ----------
+    manifest_csv : Path
+        The data manifest (:func:`stage1_rows`).
+    seed : int
+        Seeds the folds (those of :func:`build_training_mixes` given the same arguments), the draws and every
+        reel.
+    n_folds : int
+        Folds of the material, disjoint in speakers and sources.
     seconds : dict, optional
         Audio per fold and label (default voice 900 s, song 1,200 s, noise 1,800 s, silence: every clip).
+    reel_s : float
+        A reel is closed (and re-encoded on its own) once it holds this many seconds.
     max_clips : int, optional
         Smoke runs: at most this many clips per fold and label.
+    extra_voices, excluded_voice_sources, excluded_music_sources
+        As :func:`stage1_rows`.
 
     Returns
     -------

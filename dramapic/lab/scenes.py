@@ -73,6 +73,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
         Excerpt lengths in seconds; a timeline shorter than a length gives no excerpt of it.
     positions : sequence of float
         Starts as shares (0 .. 1) of the room each timeline leaves.
+    progress : ProgressHook
 
     Raises
     ------

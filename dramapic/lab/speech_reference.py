@@ -221,6 +221,7 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
         The copy: ``NAME.labels.csv`` and ``NAME.rttm`` rewritten, ``NAME.opus`` and ``NAME.json`` linked to the
         originals, a marker. Written whole into a staging folder and renamed into place; reused while the marker
         says it was made by this format from the same labels and recipes and its files are unchanged.
+    progress : ProgressHook
 
     Raises
     ------

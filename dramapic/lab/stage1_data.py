@@ -171,6 +171,8 @@ def random_eq(x: np.ndarray, *, rng: np.random.Generator) -> np.ndarray:
     Parameters
     ----------
     x : np.ndarray, shape (n_samples,)
+    rng : np.random.Generator
+        Draws the tilt, whether there is a band, its centre and gain.
 
     Returns
     -------
@@ -195,6 +197,8 @@ def varispeed(x: np.ndarray, *, factor: float) -> np.ndarray:
     Parameters
     ----------
     x : np.ndarray, shape (n_samples,)
+    factor : float
+        Speed factor (above 1: faster and higher).
 
     Returns
     -------
@@ -284,6 +288,8 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
         ``manifest.csv``; ``manifest_extra.csv`` and ``manifest_extra_music.csv`` are read when they lie next to it.
     seed : int
         Seeds the folds, the draws and every mix.
+    n_folds : int
+        Folds of the material, disjoint in speaker / recording / track.
     seconds_per_fold : float
         Mix audio per fold (the full recipe: 3,600 s).
     mix_s : tuple of float
@@ -295,6 +301,7 @@ def build_source_tagged_mixes(manifest_csv: Path, *, seed: int = 0, n_folds: int
         whatever the budget, so ``(64, 35)`` rebuilds the 99 mixes the shipped song-safe files were fitted on.
     augmentation : MusicAugmentation, optional
         Default :data:`MUSIC_AUGMENTATION` (the shipped files' settings).
+    progress : ProgressHook
 
     Returns
     -------

@@ -178,6 +178,7 @@ def refit_voice_member_check(*, timelines: Path, pipeline, data: Path, work: Pat
         At most this many timelines per folder.
     max_clips : int, optional
         Smoke fits (tests).
+    progress : ProgressHook
 
     Returns
     -------

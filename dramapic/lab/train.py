@@ -68,6 +68,7 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     cache : Path, optional
         Folder where the voice window table (:mod:`~dramapic.lab.voice_windows`, the embedding pass gender and
         speakers share) is kept between runs.
+    progress : ProgressHook
 
     Returns
     -------

@@ -162,8 +162,15 @@ def fit_song_safe(items: Sequence[PreparedMix], *, seed: int = 0,
     ----------
     items : sequence of PreparedMix
         Mixes with their detector scores (:func:`train_stage1.prepare_mixes`), from at least two folds.
+    seed : int
+        Seeds the member fits.
     members : sequence of (name, kind, overrides)
         Trained kinds take :data:`train_stage1.MEMBER_DEFAULTS` overrides; untrained kinds none.
+    stacker_C : float
+        Inverse L2 regularisation strength of the stacker.
+    frame_step : int
+        The stacker is fitted on every ``frame_step``-th frame.
+    progress : ProgressHook
 
     Returns
     -------
@@ -330,9 +337,18 @@ def train_song_safe(
     mixes_per_fold : sequence of int, optional
         Exactly this many mixes per fold instead of ``seconds_per_fold``; ``(64, 35)`` rebuilds the mixes the
         shipped files were fitted on (:func:`~dramapic.lab.stage1_data.build_source_tagged_mixes`).
+    augmentation : MusicAugmentation
+        How the mixes' music is augmented (default: the shipped files' settings).
+    members : sequence of (name, kind, overrides)
+        The members (:data:`SONG_SAFE_MEMBERS`), as :func:`fit_song_safe`.
+    stacker_name : str
+        Manifest name of the stacker.
+    stacker_C : float
+        The stacker's ``C`` (:func:`fit_song_safe`).
     keep : dict, optional
         For analysis: filled with the mixes (``mixes``), the prepared mixes (``items``) and the :class:`SongSafeFit`
         (``fit``).
+    progress : ProgressHook
 
     Returns
     -------

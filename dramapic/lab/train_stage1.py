@@ -336,6 +336,12 @@ def fit_stacker(member_probs: Sequence[Sequence[np.ndarray]], labels: Sequence[n
     member_probs : sequence over mixes of sequences over members of arrays (n_frames, k)
         Out-of-fold member probabilities.
     labels : sequence over mixes of arrays (n_frames,)
+    C : float
+        Inverse L2 regularisation strength of the logistic regression.
+    frame_step : int
+        Every ``frame_step``-th frame of each mix is fitted (neighbouring 10 ms frames say nearly the same).
+    n_labels : int
+        Labels of the full output; a label no mix holds (tiny smoke runs) gets a logit of -20.
 
     Returns
     -------
@@ -459,6 +465,12 @@ def train_stage1(
         Mix audio per fold (the full training uses 3,600 s).
     members : sequence of (name, kind, overrides)
         The members to train (:data:`STAGE1_MEMBERS`); overrides change :data:`MEMBER_DEFAULTS`.
+    stacker_name : str
+        Manifest name of the stacker.
+    stacker_C : float
+        The stacker's ``C`` (:func:`fit_stacker`).
+    mix_s : tuple of float
+        Range of a mix's target length, seconds.
     max_clips : int, optional
         Smoke runs: use at most this many voice clips per fold.
     reels : bool
@@ -474,6 +486,7 @@ def train_stage1(
     keep : dict, optional
         For analysis: filled with the prepared mixes (``items``), their out-of-fold member probabilities
         (``oof``), the fold members (``fold_members``), the final members (``finals``) and the stacker.
+    progress : ProgressHook
 
     Returns
     -------
