@@ -214,6 +214,9 @@ def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], 
     projection : SpeakerProjection or None
     gender_model : GenderClassifier or None
         None: genders stay None.
+    gender_min_voice : float
+        A refined segment whose stage-1 ``scores["voice"]`` is below this gets no gender, nor does a speaker heard
+        only there (``stage2.gender_min_voice``; 0: every segment may get one).
     encoder : SpeakerEncoder, optional
         Default: the process's shared one.
     progress : ProgressHook

@@ -67,6 +67,10 @@ def frame_energy_db(audio: np.ndarray, *, window_s: float = 0.025, floor_db: flo
     ----------
     audio : np.ndarray, shape (n_samples,)
         Mono float audio at 16 kHz in [-1, 1].
+    window_s : float
+        Window length in seconds.
+    floor_db : float
+        The lowest level returned (digital silence would be minus infinity).
 
     Returns
     -------
@@ -121,6 +125,10 @@ def silero_speech_prob(audio: np.ndarray, *, chunk_s: float = 30.0, warmup_windo
     Parameters
     ----------
     audio : np.ndarray, shape (n_samples,)
+    chunk_s : float
+        Length of a batch row in seconds (rounded down to whole silero windows).
+    warmup_windows : int
+        silero windows (512 samples) of the audio before a row that it reads first, to settle its state.
     offset : int
         Position of ``audio[0]`` in the whole recording when ``audio`` is a piece of it (a multiple of
         :data:`ALIGN_SAMPLES`). The batch rows are laid from the start of the recording, not of the piece, so

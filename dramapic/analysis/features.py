@@ -193,6 +193,8 @@ def log_mel_patches(*, y: np.ndarray, sr: int = SAMPLE_RATE, n_mels: int = 64, w
         Windows as in :func:`window_starts`.
     n_fft : int
         STFT size (Hann window); the STFT hop is ``frame_s``.
+    frame_s : float
+        Frame step in seconds (the 10 ms grid).
 
     Returns
     -------
@@ -237,6 +239,8 @@ def windows_to_frames(*, values: np.ndarray, centres: np.ndarray, n_frames: int,
         Window centres in seconds, increasing.
     n_frames : int
         Frames of the output grid; frame ``i`` is centred at ``(i + 0.5) * frame_s``.
+    frame_s : float
+        Frame step of the output grid in seconds.
 
     Returns
     -------
