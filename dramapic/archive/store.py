@@ -172,14 +172,10 @@ class Store:
 
     Parameters
     ----------
+    connection : sqlite3.Connection
+        The open database (:meth:`open` makes it).
     path : Path
-        The SQLite file (created when missing, unless ``create=False``).
-    migrate : bool
-        Bring an older schema up to date. Without it an older schema is refused (a reader opens the database with
-        :meth:`open_reader`, which upgrades it under the lock or reads it upgraded in memory). Hold the
-        :class:`BatchLock` when migrating.
-    migrations : sequence of str
-        The migration scripts (tests pass their own; default :data:`MIGRATIONS`).
+        The SQLite file it is.
     """
 
     def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
@@ -189,6 +185,21 @@ class Store:
     @classmethod
     def open(cls, path: str | Path, *, migrate: bool = True, create: bool = True,
              migrations: Sequence[str] = MIGRATIONS) -> "Store":
+        """Open (or create) the archive database at ``path``.
+
+        Parameters
+        ----------
+        path : str or Path
+            The SQLite file.
+        migrate : bool
+            Bring an older schema up to date. Without it an older schema is refused (a reader opens the database
+            with :meth:`open_reader`, which upgrades it under the lock or reads it upgraded in memory). Hold the
+            :class:`BatchLock` when migrating.
+        create : bool
+            Create the file when it is missing (false: a missing file is an ``OutputError``).
+        migrations : sequence of str
+            The migration scripts (tests pass their own; default :data:`MIGRATIONS`).
+        """
         path = Path(path)
         if not create and not path.is_file():
             raise OutputError(f"no archive database at {path}")
