@@ -342,7 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     bench = commands.add_parser("bench", help="measure speed and memory (analysis, burn-in; or diarization alone)")
     bench.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
     bench.add_argument("--source", type=Path, default=None,
-                       help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4)")
+                       help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4 "
+                            "of the source checkout; an installed dramapic has none)")
     # None: not given (the defaults are bench.benchmark's), so that one given where it does nothing is refused
     bench.add_argument("--minutes", type=float, default=None, help="length of the built input (default 2)")
     bench.add_argument("--size", default=None, help="picture size of the built input (default 1280x720)")

@@ -513,3 +513,30 @@ def test_quiet_leaves_out_the_lab_reports(monkeypatch, capsys, tmp_path):
         assert cli.main([*argv, "-q"]) == 0
         assert capsys.readouterr().out == ""
     assert json.loads(out.read_text())["files"] == []  # what -q keeps: the --json file
+
+
+def test_bench_without_the_bundled_sample_asks_for_a_source(monkeypatch, capsys, tmp_path):
+    from dramapic.errors import InputError
+    from dramapic.lab import bench
+
+    # an installed dramapic has no samples/: the built input's default source is missing (was ffmpeg's
+    # "drama_sample.mp4 is not a media file ... (No such file or directory)", naming no option)
+    monkeypatch.setattr(bench, "SAMPLE", tmp_path / "samples" / "drama_sample.mp4")
+    monkeypatch.setattr(bench, "build_input", lambda *a, **k: pytest.fail("built an input from a missing sample"))
+    assert cli.main(["bench", "--analysis-only", "--minutes", "0.1", "--no-progress"]) == InputError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--source" in err[0] and "--input" in err[0], err
+
+
+def test_bench_speakers_without_data_or_the_bundled_sample_asks_for_data(monkeypatch, capsys, tmp_path):
+    import subprocess
+
+    from dramapic.errors import InputError
+    from dramapic.lab import bench_speakers
+
+    # no shared data folder and no samples/ (an installed dramapic): refused before any measuring process, which
+    # each failed on the missing sample
+    monkeypatch.setattr(bench_speakers, "SAMPLE", tmp_path / "samples" / "drama_sample.mp4", raising=False)
+    monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
+    with pytest.raises(InputError, match="--data"):
+        bench_speakers.run_sizes(hours=0.01, data=tmp_path / "shared" / "data", report=lambda line: None)

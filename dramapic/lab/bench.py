@@ -265,6 +265,13 @@ def benchmark(*, input_path: Path | None = None, source: Path | None = None, min
         if not match or not (16 <= int(match[1]) <= 7680 and 16 <= int(match[2]) <= 4320):
             raise ConfigError("--size must be WIDTHxHEIGHT in pixels, 16x16 to 7680x4320 (e.g. 1280x720), "
                               f"got {size!r}")
+    if input_path is None and source is None and not SAMPLE.is_file():
+        from ..errors import InputError
+
+        # an installed dramapic has no samples/: ffmpeg's "drama_sample.mp4 is not a media file ... (No such file or
+        # directory)" named no way out
+        raise InputError(f"the bundled sample {SAMPLE.name} is not here (it is in the source checkout's samples/, "
+                         "not in an installed dramapic): give --source FILE or --input FILE")
     source = source or SAMPLE
     with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
         workdir = Path(scratch)

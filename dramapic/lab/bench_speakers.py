@@ -44,6 +44,8 @@ from ..result import SAMPLE_RATE as SR
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data"
+#: the stand-in without the shared data: in the source checkout only, not in an installed dramapic
+SAMPLE = REPO / "samples" / "drama_sample.mp4"
 #: ``--hours`` at most (more than a year of audio, far beyond any machine's memory; 1e306 h was infinite seconds)
 MAX_HOURS = 1e4
 SPEAKERS = {  # train-split speaker id -> how to cut turns from its clips (4 female, 4 male)
@@ -120,10 +122,9 @@ def build_from_sample(seconds: float):
     """The bundled sample repeated to about ``seconds``, with its ground-truth voice rows as segments."""
     from .. import media
 
-    sample = REPO / "samples" / "drama_sample.mp4"
-    audio = media.decode_audio(media.probe(sample))
+    audio = media.decode_audio(media.probe(SAMPLE))
     rows = []
-    with open(sample.with_suffix(".labels.csv"), newline="", encoding="utf-8") as handle:
+    with open(SAMPLE.with_suffix(".labels.csv"), newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
             if row["label"] == "voice":
                 rows.append((float(row["start"]), float(row["end"]), row["speaker"]))
@@ -263,6 +264,13 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
     if not pipeline.speakers.enabled:
         raise ConfigError("the pipeline switches diarization off (speakers.enabled: false): nothing to measure")
     speaker_settings(pipeline)
+    if not (data / "manifest.csv").is_file() and not SAMPLE.is_file():
+        from ..errors import InputError
+
+        # each child failed on the missing sample, one after the other
+        raise InputError(f"no manifest.csv in {data} and no bundled sample to stand in ({SAMPLE.name} is in the "
+                         "source checkout's samples/, not in an installed dramapic): give --data, the shared data "
+                         "folder")
     pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
     rows = []
     env = dict(os.environ)
