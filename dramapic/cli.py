@@ -273,7 +273,8 @@ def build_parser() -> argparse.ArgumentParser:
                             "opt-in song-safe stage 1 (pipelines/song-safe.yaml), or run the gender-stacking "
                             "measurement (model-card figures; writes no model) (default: every model but song-safe)")
     train.add_argument("--seconds-per-fold", type=_positive_seconds, default=None, metavar="S",
-                       help="stage 1: seconds of training mixes per fold (default 3600; smoke runs 20 per clip)")
+                       help="stage 1 and song-safe: seconds of training mixes per fold (default 3600; smoke runs 20 "
+                            "per clip)")
     train.add_argument("--no-augment", action="store_true", help="gender: fit on clean windows only")
     train.add_argument("--copies", type=_non_negative_int, default=None, metavar="N",
                        help="gender and speakers (and gender-stacking): augmented copies per voice clip (default 2, "
