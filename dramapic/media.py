@@ -40,6 +40,16 @@ MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
 # WMV, FLV, FFV1, DV) is re-encoded to H.264 by --soft-subs, which would otherwise fail after the whole analysis.
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg", "vp9", "av1"}
 MAX_DECODE_ERRORS = 10
+#: a stereo piece whose mid (L + R) is this much weaker in energy than its side (L - R) has one channel out of
+#: phase (a miswired deck or broadcast chain, a VHS hi-fi fault): mixed to mono, its dialogue cancels to near silence
+ANTI_PHASE_RATIO = 0.1
+#: ... unless the side is this quiet itself (RMS, -70 dBFS): noise-floor pieces may correlate either way
+ANTI_PHASE_FLOOR = 3e-4
+#: seconds of stereo judged at a time: long enough that a passing effect mixed out of phase does not turn a piece
+PHASE_BLOCK_S = 5.0
+#: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
+#: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
+_DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
 #: the environment variables that choose the binaries
 FFMPEG_ENV, FFPROBE_ENV = "DRAMAPIC_FFMPEG", "DRAMAPIC_FFPROBE"
 #: causes on the output side that ffmpeg reports in its own words (errno strings): a full disk is not bad media
@@ -406,6 +416,9 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if not info.audio_streams:
         raise MediaError(f"{info.path.name} has no audio stream")
     _check_audio_track(info, audio_track)
+    # a stereo track is decoded as it is and mixed to mono here, a piece at a time, so that a piece whose channels
+    # cancel (one out of phase) can be analysed as their difference instead of as the near-silence of their sum
+    channels = 2 if info.audio_streams[audio_track].channels == 2 else 1
     # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
     # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
     # keeps it from filling or trimming anywhere else. asetpts: timestamps regenerated from the sample count, so a
@@ -414,11 +427,16 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
             "-af", "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB",
-            "-ac", "1", "-ar", str(sample_rate),
+            "-ac", str(channels), "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"
-    chunk_bytes = max(1, round(chunk_s * sample_rate)) * 4
+    chunk_samples = max(1, round(chunk_s * sample_rate))
+    # stereo is read, and its phase judged, in blocks of PHASE_BLOCK_S whatever the chunk size: the pieces of any
+    # chunk_s stitched together equal the whole decode
+    frame_bytes = 4 * channels
+    read_bytes = (round(PHASE_BLOCK_S * sample_rate) if channels == 2 else chunk_samples) * frame_bytes
     decoded_samples = 0
+    anti_phase_samples = 0
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -427,12 +445,21 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
             raise MediaError(f"{what}: {args[0]} not found") from None
         try:
             assert proc.stdout is not None
+            pending: list[np.ndarray] = []
+            pending_n = 0
             while True:
-                block = proc.stdout.read(chunk_bytes)
+                block = proc.stdout.read(read_bytes)
                 if not block:
                     break
-                usable = len(block) - len(block) % 4
+                usable = len(block) - len(block) % frame_bytes
                 audio = np.frombuffer(block[:usable], dtype="<f4").astype(np.float32)
+                if channels == 2:
+                    audio, flipped = _stereo_to_mono(audio.reshape(-1, 2))
+                    if flipped and not anti_phase_samples:
+                        log.warning("%s: the two audio channels cancel out when mixed to mono (one is out of "
+                                    "phase), from %.1f s; their difference (L-R) is analysed there instead",
+                                    info.path.name, decoded_samples / sample_rate)
+                    anti_phase_samples += audio.shape[0] if flipped else 0
                 # float PCM (a 32-bit WAV) carries NaN and inf as they are: no model can analyse them
                 bad = np.flatnonzero(~np.isfinite(audio))
                 if bad.size:
@@ -440,7 +467,15 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                     raise MediaError(f"{info.path.name} holds NaN or infinite audio samples (corrupt "
                                      f"floating-point audio), the first at {first:.2f} s")
                 decoded_samples += audio.shape[0]
-                yield audio
+                pending.append(audio)
+                pending_n += audio.shape[0]
+                while pending_n >= chunk_samples:
+                    joined = np.concatenate(pending) if len(pending) > 1 else pending[0]
+                    yield joined[:chunk_samples]
+                    pending = [joined[chunk_samples:]] if joined.shape[0] > chunk_samples else []
+                    pending_n -= chunk_samples
+            if pending_n:
+                yield np.concatenate(pending)
             code = proc.wait()
         finally:
             if proc.poll() is None:  # the consumer stopped early or failed
@@ -474,6 +509,26 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                     info.path.name, decoded, pictures)
     if errors:
         log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
+    if anti_phase_samples:
+        log.info("%s: %.1f s of %.1f s analysed as L-R (channels out of phase)", info.path.name,
+                 anti_phase_samples / sample_rate, decoded_samples / sample_rate)
+
+
+def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:
+    """Mix (n, 2) stereo to mono as ffmpeg's ``-ac 1`` does, or as L - R where the channels cancel.
+
+    Returns the mono samples and whether they are the difference. The side must be :data:`ANTI_PHASE_RATIO` times
+    stronger than the mid: a decorrelated pair, or dialogue on one channel only, has mid and side of equal energy,
+    an in-phase pair far more mid, so only a channel inverted as a whole (or nearly) is turned back.
+    """
+    left, right = frames[:, 0], frames[:, 1]
+    mid = left * _DOWNMIX_GAIN + right * _DOWNMIX_GAIN
+    side = left * _DOWNMIX_GAIN - right * _DOWNMIX_GAIN
+    mid_energy = float(np.mean(np.square(mid, dtype=np.float64))) if mid.size else 0.0
+    side_energy = float(np.mean(np.square(side, dtype=np.float64))) if side.size else 0.0
+    if side_energy > ANTI_PHASE_FLOOR ** 2 and mid_energy < ANTI_PHASE_RATIO * side_energy:
+        return side, True
+    return mid, False
 
 
 def _video_end(info: MediaInfo) -> float:
