@@ -45,8 +45,13 @@ MAX_DECODE_ERRORS = 10
 ANTI_PHASE_RATIO = 0.1
 #: ... unless the side is this quiet itself (RMS, -70 dBFS): noise-floor pieces may correlate either way
 ANTI_PHASE_FLOOR = 3e-4
-#: seconds of stereo judged at a time: long enough that a passing effect mixed out of phase does not turn a piece
-PHASE_BLOCK_S = 5.0
+#: a block whose mean is this far off zero, and this large a share of its spread (standard deviation), carries a DC
+#: offset (a capture card's or tape deck's bias): inaudible, but silence under it reads as a steady sound to every
+#: level, VAD and spectral model. Ordinary audio's 5 s means stay under 0.0014 and 0.02 of the spread
+DC_OFFSET_MIN, DC_OFFSET_SHARE = 1e-3, 0.05
+#: seconds of audio judged at a time (its phase, its DC offset): long enough that a passing effect mixed out of phase
+#: or a low note does not turn a block; a fixed grid, whatever the chunk size
+BLOCK_S = 5.0
 #: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
 #: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
 _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
@@ -431,12 +436,13 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"
     chunk_samples = max(1, round(chunk_s * sample_rate))
-    # stereo is read, and its phase judged, in blocks of PHASE_BLOCK_S whatever the chunk size: the pieces of any
-    # chunk_s stitched together equal the whole decode
+    # the audio is read, and judged, in blocks of BLOCK_S whatever the chunk size: the pieces of any chunk_s
+    # stitched together equal the whole decode
     frame_bytes = 4 * channels
-    read_bytes = (round(PHASE_BLOCK_S * sample_rate) if channels == 2 else chunk_samples) * frame_bytes
+    read_bytes = round(BLOCK_S * sample_rate) * frame_bytes
     decoded_samples = 0
-    anti_phase_samples = 0
+    anti_phase_samples = dc_samples = 0
+    offset = 0.0
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile() as stderr:
         try:
@@ -460,6 +466,12 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                                     "phase), from %.1f s; their difference (L-R) is analysed there instead",
                                     info.path.name, decoded_samples / sample_rate)
                     anti_phase_samples += audio.shape[0] if flipped else 0
+                audio, offset = _without_dc_offset(audio, previous=offset, whole=audio.shape[0] >= sample_rate)
+                if offset and not dc_samples:
+                    log.warning("%s: its audio has a DC offset of %+.3f (it sits off zero, a recording fault), from "
+                                "%.1f s; it is taken out before analysis", info.path.name, offset,
+                                decoded_samples / sample_rate)
+                dc_samples += audio.shape[0] if offset else 0
                 # float PCM (a 32-bit WAV) carries NaN and inf as they are: no model can analyse them
                 bad = np.flatnonzero(~np.isfinite(audio))
                 if bad.size:
@@ -512,6 +524,21 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if anti_phase_samples:
         log.info("%s: %.1f s of %.1f s analysed as L-R (channels out of phase)", info.path.name,
                  anti_phase_samples / sample_rate, decoded_samples / sample_rate)
+
+
+def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool = True) -> tuple[np.ndarray, float]:
+    """``audio`` less its mean where that is a DC offset (:data:`DC_OFFSET_MIN`, :data:`DC_OFFSET_SHARE`), and
+    the offset taken out (0.0: none, ``audio`` itself is returned, sample for sample).
+
+    A block too short to judge (``whole`` false: the last, under 1 s) has the ``previous`` block's offset taken
+    out, if any: a fading tail's mean over a fraction of a second says little, a capture's bias holds to its end.
+    """
+    if not whole:
+        return (audio - np.float32(previous), previous) if previous else (audio, 0.0)
+    mean = float(np.mean(audio, dtype=np.float64)) if audio.size else 0.0
+    if abs(mean) > DC_OFFSET_MIN and abs(mean) > DC_OFFSET_SHARE * float(np.std(audio, dtype=np.float64)):
+        return audio - np.float32(mean), mean
+    return audio, 0.0
 
 
 def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:

@@ -318,3 +318,45 @@ def test_stereo_pieces_stitched_equal_the_whole_decode_whatever_the_chunk(tmp_pa
         pieces = list(media.stream_audio(info, chunk_s=chunk_s))
         assert [p.shape[0] for p in pieces[:-1]] == [round(chunk_s * 16000)] * (len(pieces) - 1)
         assert np.array_equal(np.concatenate(pieces), whole)
+
+
+@pytest.mark.parametrize("offset", [0.02, -0.3])
+def test_a_dc_offset_is_taken_out_of_the_decoded_audio(tmp_path: Path, caplog, offset):
+    """A capture with a DC offset (the waveform sitting off zero: a card's or deck's bias) is inaudible, but its
+    silences read as a steady sound: 0.02 took the sample's silence share from 12 % to none. The offset is now
+    removed where it is found, with a warning; the sound itself is left as it was."""
+    import soundfile as sf
+
+    sound = _dialogue_like(11.0)
+    path = tmp_path / "offset.wav"
+    sf.write(path, sound + offset, 16000, subtype="FLOAT")
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        audio = media.decode_audio(media.probe(path))
+    assert abs(float(np.mean(audio))) < 1e-4
+    assert np.abs(audio - sound).max() < 0.01
+    assert "DC offset" in caplog.text
+
+
+def test_ordinary_audio_keeps_its_own_small_mean():
+    """Content has a mean of its own (a low note, an asymmetric waveform): under the DC thresholds it is not an
+    offset, and the sample decodes to the very samples ffmpeg gives."""
+    info = media.probe(SAMPLE)
+    plain = subprocess.run([media.ffmpeg_exe(), "-v", "error", "-i", str(SAMPLE), "-map", "0:a:0", "-af",
+                            "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB", "-ac", "1",
+                            "-ar", "16000", "-f", "f32le", "pipe:1"], capture_output=True, check=True).stdout
+    assert np.array_equal(media.decode_audio(info), np.frombuffer(plain, "<f4"))
+
+
+def test_a_short_tail_is_judged_by_the_block_before_it(tmp_path: Path):
+    """The last block of a file may be a fraction of a second, whose mean says little: a fading breath there is
+    no DC offset and stays as it was, while a capture's offset is taken out to its very end."""
+    import soundfile as sf
+
+    sound = _dialogue_like(10.3)
+    tail = np.arange(10 * 16000, sound.size)
+    sound[tail] = -0.002 + 0.005 * np.sin(2 * np.pi * 3.0 * tail / 16000)  # 0.3 s of a slow, off-centre swell
+    path = tmp_path / "tail.wav"
+    sf.write(path, sound, 16000, subtype="FLOAT")
+    assert np.array_equal(media.decode_audio(media.probe(path)), sound)
+    sf.write(path, sound + 0.02, 16000, subtype="FLOAT")
+    assert np.abs(media.decode_audio(media.probe(path))[tail] - sound[tail]).max() < 1e-3
