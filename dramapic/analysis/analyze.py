@@ -44,6 +44,11 @@ from .streaming import CHUNK_S, CONTEXT_S, PIECE_S, ChunkedStage1, SpooledAudio,
 log = logging.getLogger(__name__)
 
 MIN_AUDIO_S = 1.0
+#: dBFS that the loudest second of a programme reaches at least: ordinary ones reach -9 to -21 (the sample -17,
+#: the dev mixes -9 to -19). Stage 1 reads level as well as sound, so where a whole recording is this faint (a
+#: transfer made with the gain far down), its voice and music are partly taken for silence: 20 dB down (-37), the
+#: sample loses a third of its song and a sixth of its voice; 35 dB down, most of both
+QUIET_DBFS = -35.0
 # voice frames with this much AED music/singing underneath count towards a music bed (genre rules)
 MUSIC_BED_THRESHOLD = 0.5
 
@@ -272,6 +277,19 @@ def _after_frames(audio: np.ndarray | SpooledAudio, scores: DetectorScores, prob
     return merged, speakers, music_under_voice
 
 
+def _warn_if_quiet(name: str, energy_db: np.ndarray) -> None:
+    """Say so when a whole recording is too faint for stage 1 to tell its sound from silence: otherwise a
+    transfer made at a low level comes out as mostly or wholly "silence", with nothing to tell why. The level is
+    the loudest second's (mean power of 100 frames): a few seconds of sound in hours of silence are not quiet."""
+    power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
+    width = min(round(1.0 / FRAME_S), power.shape[0])
+    loudest = 10.0 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max()) if width else -np.inf
+    if loudest < QUIET_DBFS:
+        log.warning("%s is very quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21); sound "
+                    "this faint is partly or wholly taken for silence. Raise its level (e.g. ffmpeg -af loudnorm) "
+                    "and analyse it again", name, loudest)
+
+
 def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: AnalysisOptions = AnalysisOptions(),
                   progress: ProgressHook = silent_hook, timings: dict[str, float] | None = None,
                   chunk_s: float = CHUNK_S, context_s: float = CONTEXT_S) -> tuple[list[Segment], list | None, float]:
@@ -341,6 +359,7 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
             raise InputError(f"{path.name} has only {duration:.2f} s of audio; at least {MIN_AUDIO_S:.0f} s is "
                              f"needed")
         scores, probabilities = first.finish()
+        _warn_if_quiet(path.name, scores.energy_db)
         with SpooledAudio(spool_path) as audio:
             segments, speakers, music_under_voice = _after_frames(audio, scores, probabilities, pipeline,
                                                                   options=options, progress=progress,
