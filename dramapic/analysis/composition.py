@@ -19,6 +19,10 @@ UNKNOWN_SPEAKER_TERM = 0.5
 #: or a confident guess on a two-second one. 5 s is one exchange of lines or a few bars of music, and about the
 #: shortest stretch in which stage 2 finds a second speaker; unknown is preferred to confidently wrong.
 GENRE_MIN_CONTENT_S = 5.0
+#: seconds of unbroken silence that are dead air (blank tape before or after a capture, a recorder left running,
+#: digital padding) rather than a pause of the programme: the genre rules read the programme's shares without it.
+#: A drama padded with four minutes of it was otherwise an "other (1.00)", its voice share diluted under 0.2
+DEAD_AIR_S = 30.0
 
 
 def _ramp(value: float, low: float, high: float) -> float:
@@ -32,6 +36,30 @@ def label_shares(segments: Sequence[Segment], duration: float) -> dict[str, floa
     for segment in segments:
         seconds[segment.label] += segment.duration
     return {label: (value / duration if duration > 0 else 0.0) for label, value in seconds.items()}
+
+
+def dead_air_seconds(segments: Sequence[Segment]) -> float:
+    """Seconds in runs of silence of at least :data:`DEAD_AIR_S` (adjacent silence segments joined)."""
+    total = run = 0.0
+    for segment in segments:
+        if segment.label == "silence":
+            run += segment.duration
+            continue
+        total += run if run >= DEAD_AIR_S else 0.0
+        run = 0.0
+    return total + (run if run >= DEAD_AIR_S else 0.0)
+
+
+def programme_shares(segments: Sequence[Segment], duration: float) -> dict[str, float]:
+    """Share of each stage-1 label in ``duration`` less its dead air (:func:`dead_air_seconds`): what the genre
+    rules read. The same as :func:`label_shares` where there is none."""
+    dead_air = dead_air_seconds(segments)
+    if not dead_air:
+        return label_shares(segments, duration)
+    seconds = {label: share * duration for label, share in label_shares(segments, duration).items()}
+    seconds["silence"] = max(0.0, seconds["silence"] - dead_air)
+    programme = sum(seconds.values())
+    return {label: (value / programme if programme > 0 else 0.0) for label, value in seconds.items()}
 
 
 def gender_shares(segments: Sequence[Segment]) -> dict[str, float]:
@@ -128,11 +156,13 @@ def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[S
 
     ``speakers`` None (diarization switched off) and ``gender`` false (gender switched off) leave the summary's
     ``speakers`` and ``gender_shares`` / ``gender_unknown_share`` None: not known, rather than empty or zero. The
-    genre is None (unknown) when there is less than :data:`GENRE_MIN_CONTENT_S` of anything but silence to judge.
+    genre is None (unknown) when there is less than :data:`GENRE_MIN_CONTENT_S` of anything but silence to judge,
+    and judged on :func:`programme_shares` (without dead air) otherwise.
     """
     shares = label_shares(segments, duration)
     content = sum(s.duration for s in segments if s.label != "silence")
-    genre = infer_genre(shares, speakers, music_under_voice=music_under_voice) \
+    # the summary's shares are of the whole duration; the genre's, of the programme without its dead air
+    genre = infer_genre(programme_shares(segments, duration), speakers, music_under_voice=music_under_voice) \
         if content >= GENRE_MIN_CONTENT_S else None
     return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
                    speakers=tuple(speakers) if speakers is not None else None, genre=genre,

@@ -52,3 +52,28 @@ def test_summarize_round_trips_through_dict():
 
     summary = summarize([seg(0, 5, "voice", "male", "S1"), seg(5, 10, "noise")], 10.0, speakers(5))
     assert Summary.from_dict(summary.to_dict()).to_dict() == summary.to_dict()
+
+
+def _drama(offset: float) -> list:
+    """40 s of a drama's composition from ``offset``: three speakers, a song, a short pause, noise."""
+    return [seg(offset, offset + 10, "voice", "female", "S1"), seg(offset + 10, offset + 18, "voice", "male", "S2"),
+            seg(offset + 18, offset + 24, "voice", "male", "S3"),
+            seg(offset + 24, offset + 31, "song"), seg(offset + 31, offset + 36, "silence"),
+            seg(offset + 36, offset + 40, "noise")]
+
+
+def test_dead_air_does_not_turn_a_drama_into_other():
+    """A capture with minutes of blank tape or digital padding around the programme (the sample between two
+    130 s stretches of digital silence came out "other (1.00)"): its voice share, diluted under 0.2, failed every
+    rule. The genre now reads the programme without runs of silence of 30 s or more; the shares stay of the
+    whole duration, and a short pause still counts."""
+    padded = [seg(0, 130, "silence"), *_drama(130), seg(170, 250, "silence"), seg(250, 300, "silence")]
+    alone = summarize(_drama(0), 40.0, speakers(10, 8, 6))
+    summary = summarize(padded, 300.0, speakers(10, 8, 6))
+    assert summary.shares["silence"] == pytest.approx(265 / 300)
+    assert summary.genre.label == alone.genre.label == "drama"
+    assert summary.genre.scores == pytest.approx(alone.genre.scores)
+    # pauses under 30 s are the programme's own and count as they always did
+    paused = [*_drama(0), seg(40, 69, "silence")]
+    assert summarize(paused, 69.0, speakers(10, 8, 6)).genre.scores == pytest.approx(
+        infer_genre(label_shares(paused, 69.0), speakers(10, 8, 6)).scores)
