@@ -405,7 +405,11 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     """Decode one audio track to mono float32 at ``sample_rate`` and yield it in ``chunk_s`` pieces.
 
     Memory stays at one chunk however long the input. The checks that need the whole stream (decoding errors,
-    truncation) run when the stream ends, so a caller learns of a bad file before it writes anything.
+    truncation) run when the stream ends, so a caller learns of a bad file before it writes anything. Two recording
+    faults are mended on the way, each with a warning, judged per :data:`BLOCK_S` block on a fixed grid (so any
+    ``chunk_s`` gives the same samples): stereo whose channels cancel in the mono mix is taken from its louder
+    channel (:func:`_stereo_to_mono`), and a DC offset is taken out (:func:`_without_dc_offset`). Other audio is
+    exactly what ffmpeg's own downmix gives.
 
     Yields
     ------
@@ -421,8 +425,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if not info.audio_streams:
         raise MediaError(f"{info.path.name} has no audio stream")
     _check_audio_track(info, audio_track)
-    # a stereo track is decoded as it is and mixed to mono here, a piece at a time, so that a piece whose channels
-    # cancel (one out of phase) can be analysed as their difference instead of as the near-silence of their sum
+    # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
+    # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if info.audio_streams[audio_track].channels == 2 else 1
     # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
     # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
@@ -463,7 +467,7 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                     audio, flipped = _stereo_to_mono(audio.reshape(-1, 2))
                     if flipped and not anti_phase_samples:
                         log.warning("%s: the two audio channels cancel out when mixed to mono (one is out of "
-                                    "phase), from %.1f s; their difference (L-R) is analysed there instead",
+                                    "phase), from %.1f s; the louder channel alone is analysed there instead",
                                     info.path.name, decoded_samples / sample_rate)
                     anti_phase_samples += audio.shape[0] if flipped else 0
                 audio, offset = _without_dc_offset(audio, previous=offset, whole=audio.shape[0] >= sample_rate)
@@ -522,7 +526,7 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if errors:
         log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
     if anti_phase_samples:
-        log.info("%s: %.1f s of %.1f s analysed as L-R (channels out of phase)", info.path.name,
+        log.info("%s: %.1f s of %.1f s analysed from one channel (out of phase)", info.path.name,
                  anti_phase_samples / sample_rate, decoded_samples / sample_rate)
 
 
@@ -542,11 +546,14 @@ def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool 
 
 
 def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:
-    """Mix (n, 2) stereo to mono as ffmpeg's ``-ac 1`` does, or as L - R where the channels cancel.
+    """Mix (n, 2) stereo to mono as ffmpeg's ``-ac 1`` does, or take its louder channel where the two cancel.
 
-    Returns the mono samples and whether they are the difference. The side must be :data:`ANTI_PHASE_RATIO` times
-    stronger than the mid: a decorrelated pair, or dialogue on one channel only, has mid and side of equal energy,
-    an in-phase pair far more mid, so only a channel inverted as a whole (or nearly) is turned back.
+    Returns the mono samples and whether they are one channel. The side (L - R) must be :data:`ANTI_PHASE_RATIO`
+    times stronger than the mid (L + R): a decorrelated pair, or dialogue on one channel only, has mid and side of
+    equal energy, an in-phase pair far more mid, so only a channel inverted as a whole (or nearly) is turned to.
+    One channel rather than L - R: where the mix itself is that wide (a loud effect spread out of phase over
+    dialogue in the centre), L - R would cancel the dialogue instead, and a channel holds both. It is scaled to the
+    level the pair would mix to in phase.
     """
     left, right = frames[:, 0], frames[:, 1]
     mid = left * _DOWNMIX_GAIN + right * _DOWNMIX_GAIN
@@ -554,7 +561,9 @@ def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:
     mid_energy = float(np.mean(np.square(mid, dtype=np.float64))) if mid.size else 0.0
     side_energy = float(np.mean(np.square(side, dtype=np.float64))) if side.size else 0.0
     if side_energy > ANTI_PHASE_FLOOR ** 2 and mid_energy < ANTI_PHASE_RATIO * side_energy:
-        return side, True
+        louder = left if np.mean(np.square(left, dtype=np.float64)) >= np.mean(np.square(right, dtype=np.float64)) \
+            else right
+        return louder * (2 * _DOWNMIX_GAIN), True
     return mid, False
 
 

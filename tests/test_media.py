@@ -275,15 +275,26 @@ def _dialogue_like(seconds: float, seed: int = 0) -> np.ndarray:
 
 def test_stereo_with_one_channel_out_of_phase_is_not_decoded_as_silence(tmp_path: Path, caplog):
     """R = -L (a miswired deck or broadcast chain, a VHS hi-fi fault) summed to mono by ``-ac 1`` cancelled to
-    digital silence: the whole dialogue came out as "silence". Such a piece is now analysed as L-R, with a warning."""
+    digital silence: the whole dialogue came out as "silence". Such a piece is now analysed from its louder channel,
+    with a warning."""
     left = _dialogue_like(12.0)
     path = _stereo(tmp_path, left, -left)
     with caplog.at_level("WARNING", logger="dramapic.media"):
         audio = media.decode_audio(media.probe(path))
-    # L-R with ffmpeg's stereo downmix gain: the level a correctly wired copy (R = L) decodes to
+    # the level a correctly wired copy (R = L) decodes to
     expected = np.sqrt(np.mean(np.square(left * np.sqrt(2.0), dtype=np.float64)))
     assert np.sqrt(np.mean(np.square(audio, dtype=np.float64))) == pytest.approx(expected, rel=0.05)
     assert "out of phase" in caplog.text
+
+
+def test_dialogue_in_the_centre_of_a_mix_that_cancels_is_kept(tmp_path: Path):
+    """A mix wide enough to cancel in mono (a loud effect spread out of phase) may still carry dialogue in the
+    centre, in phase: L - R would cancel that instead. One channel holds both."""
+    dialogue = _dialogue_like(6.0)
+    effect = 4 * _dialogue_like(6.0, seed=3)[::-1]
+    audio = media.decode_audio(media.probe(_stereo(tmp_path, dialogue + effect, dialogue - effect)))
+    # the dialogue's part of the decoded audio: sqrt(2) as in an in-phase mix, none at all in L - R
+    assert float(np.dot(audio, dialogue) / np.dot(dialogue, dialogue)) == pytest.approx(np.sqrt(2.0), rel=0.1)
 
 
 @pytest.mark.parametrize("build", _builds())
