@@ -257,8 +257,11 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
         _card(str(voice_turns), "voice turns"),
         _card("–" if speakers is None else str(len(speakers)),
               "speakers" + (" (not separated)" if speakers is None else "")),
+        # a share of the voice whose gender is known (as the JSON's gender_shares and the archive page have it):
+        # "of voice" read 75% where the female voice was 60% of all voice, a fifth of it of unknown gender
         _card("–" if female is None else _pct(female),
-              "female share of voice" + (" (gender off)" if summary.gender_shares is None else "")),
+              "female share of voice" + (" (gender off)" if summary.gender_shares is None
+                                         else " with a known gender")),
         _card("unknown", "genre (too little but silence to judge)") if summary.genre is None
         else _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
     ]
@@ -286,10 +289,15 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
         parts.append('<p class="sub">Gender was not estimated for this run (--no-gender).</p>')
     else:
         shares = {k: float(summary.gender_shares.get(k, 0.0)) for k in GENDER_COLOURS}
-        svg, bars = stacked_rows_svg([("voice time", shares, _hours(seconds["voice"]))], GENDER_COLOURS, row_h=34)
+        # the bar spans the voice of known gender only, so its time is that voice's, and the rest is said apart:
+        # the JSON's gender_unknown_share was nowhere on the page, and the bar's "voice time" counted it in
+        unknown = summary.gender_unknown_share or 0.0
+        known_seconds = seconds["voice"] * (1.0 - unknown)
+        svg, bars = stacked_rows_svg([("known gender", shares, _hours(known_seconds))], GENDER_COLOURS, row_h=34)
         parts += [_legend(GENDER_COLOURS, {k: _pct(v) for k, v in shares.items()}),
-                  _figure("gender", "Female and male shares of the voice time (voice of unknown gender is left "
-                          "out).", svg, bars)]
+                  _figure("gender", "Female and male shares of the voice time whose gender is known.", svg, bars,
+                          f"Gender unknown: {_hours(seconds['voice'] * unknown)} ({_pct(unknown)} of the voice "
+                          "time), left out of these shares." if unknown else "")]
     sections.append("".join(parts) + "</section>")
 
     # speakers

@@ -225,3 +225,19 @@ def test_the_single_run_page_renders_in_headless_chromium(tmp_path):
     for label in ("voice", "song", "silence"):
         colour = np.array([int(LABEL_RGB[label][i:i + 2], 16) for i in (1, 3, 5)])
         assert (np.abs(pixels - colour).sum(axis=1) < 30).sum() > 500, f"no {label} blocks in the screenshot"
+
+
+def test_voice_of_unknown_gender_is_shown_apart_from_the_known_shares(tmp_path):
+    """S3's 3 s of the 20 s of voice have no gender (gender_unknown_share 0.15 in the JSON): the page never said
+    so, its gender bar read "voice time 20.0 s" for 17 s of known gender, and its card "female share of voice 65%"
+    where female voice is 55% of all voice."""
+    page = _page(tmp_path, _run(gender_unknown_share=0.15))
+    cards = page[page.index('id="run"'):page.index('id="timeline"')]
+    assert "<b>65%</b><span>female share of voice with a known gender</span>" in cards
+    gender = page[page.index('data-chart="gender"'):page.index('id="speakers"')]
+    assert "known gender" in gender and "17.0 s" in gender and "20.0 s" not in gender
+    assert "Gender unknown: 3.0 s (15% of the voice time)" in gender
+    # nothing unknown: no such note
+    page = _page(tmp_path, _run(gender_unknown_share=0.0))
+    gender = page[page.index('data-chart="gender"'):page.index('id="speakers"')]
+    assert "Gender unknown" not in gender and "20.0 s" in gender
