@@ -38,6 +38,8 @@ VOICE_LANE = "voice (no speaker)"
 LANE_LABEL_W = 150
 LANE_H = 26
 AXIS_H = 26
+#: a generous width of one character of a tick label (11 px digits are about 6.5 px wide)
+TICK_CHAR_W = 7.0
 MIN_BLOCK_W = 0.6  # px: a 10 ms turn in a two-hour film still shows (and still counts as drawn)
 
 RUN_CSS = """
@@ -192,9 +194,13 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
     tick = 0.0
     while tick <= duration + 1e-9:
         x = plot_x + plot_w * tick / duration
+        label = _clock(tick)
+        # centred on its tick, a label at the end of the axis (a 30 s clip's "0:30") ran past the drawing's right
+        # edge and was cut to "0:3": there it ends at its tick instead
+        anchor = "end" if x + TICK_CHAR_W * len(label) / 2 > WIDTH else "middle"
         parts.append(f'<line class="tick" x1="{x:.2f}" y1="{AXIS_H - 6}" x2="{x:.2f}" y2="{height - 4}"/>'
-                     f'<text class="tick-label" x="{x:.2f}" y="{AXIS_H - 10}" text-anchor="middle">'
-                     f"{_clock(tick)}</text>")
+                     f'<text class="tick-label" x="{x:.2f}" y="{AXIS_H - 10}" text-anchor="{anchor}">'
+                     f"{label}</text>")
         tick += step
     bars = 0
     for index, (key, title, segments) in enumerate(rows):

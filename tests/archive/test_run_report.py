@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from dramapic.archive.report import load_report_data, write_report
-from dramapic.archive.run_report import OTHER_LANE, VOICE_LANE, lanes, render_run_html
+from dramapic.archive.run_report import OTHER_LANE, VOICE_LANE, lanes, render_run_html, timeline_svg
 from dramapic.render import LABEL_RGB
 from dramapic.result import AnalysisResult
 from dramapic.writers import get_writer
@@ -241,3 +241,14 @@ def test_voice_of_unknown_gender_is_shown_apart_from_the_known_shares(tmp_path):
     page = _page(tmp_path, _run(gender_unknown_share=0.0))
     gender = page[page.index('data-chart="gender"'):page.index('id="speakers"')]
     assert "Gender unknown" not in gender and "20.0 s" in gender
+
+
+def test_no_tick_label_of_the_time_line_runs_past_its_right_edge():
+    """A 30 s run's last tick, "0:30", sits at the axis' end: centred there, its right half was cut off."""
+    svg, _ = timeline_svg(_run())
+    width = float(re.search(r'viewBox="0 0 (\d+)', svg).group(1))
+    labels = re.findall(r'<text class="tick-label" x="([\d.]+)"[^>]*text-anchor="(\w+)">([^<]+)</text>', svg)
+    assert labels[-1][2] == "0:30"
+    for x, anchor, text in labels:
+        right = float(x) + {"middle": 0.5, "end": 0.0}[anchor] * 6.5 * len(text)
+        assert right <= width, (text, x, anchor)
