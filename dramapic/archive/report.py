@@ -518,7 +518,9 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
             "male_s": _round(v.male_seconds) if v.status == "done" else None,
             "unknown_s": _round(v.unknown_seconds) if v.status == "done" else None,
             "speakers": v.n_speakers if v.status == "done" else None, "genre": v.genre,
-            "genre_confidence": _round(v.genre_confidence) if v.status == "done" else None,
+            # an unknown genre was not judged (the JSON's genre is null): the store's confidence 0 for it is a
+            # placeholder, and a made-up 0.0 beside "unknown" in a spreadsheet read as a measured zero
+            "genre_confidence": _round(v.genre_confidence) if v.status == "done" and v.genre != "unknown" else None,
             "processing_s": _round(v.seconds), "realtime_factor": _round(v.realtime_factor),
             "worker": v.worker or None, "attempts": v.attempts, "error_type": v.error_type, "error": v.error,
         })

@@ -412,3 +412,19 @@ def test_a_video_analysed_without_gender_shows_a_dash_not_zero(archive_out, tmp_
     with open(write_report(path, parquet=False).csv, newline="", encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert [row[c] for c in gender_columns] == [""] * 5
+
+
+def test_an_unknown_genre_has_no_confidence_in_the_csv(tmp_path):
+    """The JSON's genre is null (too little but silence to judge); the store keeps "unknown" with confidence 0,
+    which the CSV wrote as 0.0: a measured zero, not "not judged". A judged genre keeps its confidence."""
+    from dataclasses import replace
+
+    quiet = make_result("quiet.mp4")
+    quiet = replace(quiet, summary=replace(quiet.summary, genre=None))
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("quiet.mp4", key="k1", result=quiet), batch_id=None)
+        store.record(make_record("ep01.mp4", key="k2", result=make_result("ep01.mp4", genre="drama")), batch_id=None)
+    outputs = write_report(tmp_path)
+    rows = {r["path"]: r for r in csv.DictReader(outputs.csv.open(encoding="utf-8", newline=""))}
+    assert rows["quiet.mp4"]["genre"] == "unknown" and rows["quiet.mp4"]["genre_confidence"] == ""
+    assert rows["ep01.mp4"]["genre"] == "drama" and float(rows["ep01.mp4"]["genre_confidence"]) > 0
