@@ -487,7 +487,10 @@ def render_html(data: ReportData) -> str:
     table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
                    [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
                      *(_pct(v.shares.get(k, 0.0)) for k in LABELS),
-                     *("–" if share is None else _pct(share) for share in (v.female_share, v.male_share)))
+                     # no voice of known gender gives both shares 0 (as in the JSON): "0%" and "0%" would be
+                     # made-up zeros, so both read "–" as for gender off
+                     *("–" if share is None or not (v.female_share or v.male_share) else _pct(share)
+                       for share in (v.female_share, v.male_share)))
                     for v in shown], numeric=range(1, 10))
     table += f'<p class="note">{_e(note)}</p>' if note else ""
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')

@@ -257,6 +257,9 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
 
     voice_turns = sum(1 for s in result.segments if s.label == "voice")
     female = (summary.gender_shares or {}).get("female")
+    # no voice of known gender (no voice at all, or none the model was sure of): the JSON's shares are both 0, and
+    # "0%" would be a made-up zero (the burned-in card says nothing then either)
+    gender_known = bool(summary.gender_shares) and any(summary.gender_shares.values())
     cards = [
         _card(_hours(duration), "duration"),
         _card(_pct(summary.shares.get("voice", 0.0)), "voice"),
@@ -265,9 +268,10 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
               "speakers" + (" (not separated)" if speakers is None else "")),
         # a share of the voice whose gender is known (as the JSON's gender_shares and the archive page have it):
         # "of voice" read 75% where the female voice was 60% of all voice, a fifth of it of unknown gender
-        _card("–" if female is None else _pct(female),
+        _card(_pct(female) if gender_known else "–",
               "female share of voice" + (" (gender off)" if summary.gender_shares is None
-                                         else " with a known gender")),
+                                         else " with a known gender" if gender_known
+                                         else " (no voice of known gender)")),
         _card("unknown", "genre (too little but silence to judge)") if summary.genre is None
         else _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
     ]
@@ -293,6 +297,10 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
              _figure("shares", "Share of the duration that is voice, song, noise and silence.", svg, bars), table]
     if summary.gender_shares is None:
         parts.append('<p class="sub">Gender was not estimated for this run (--no-gender).</p>')
+    elif not gender_known:
+        parts.append('<p class="sub">No voice has a known gender'
+                     + (f": all {_hours(seconds['voice'])} of voice is of unknown gender.</p>" if seconds["voice"] > 0
+                        else " (there is no voice).</p>"))
     else:
         shares = {k: float(summary.gender_shares.get(k, 0.0)) for k in GENDER_COLOURS}
         # the bar spans the voice of known gender only, so its time is that voice's, and the rest is said apart:

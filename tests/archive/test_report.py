@@ -428,3 +428,20 @@ def test_an_unknown_genre_has_no_confidence_in_the_csv(tmp_path):
     rows = {r["path"]: r for r in csv.DictReader(outputs.csv.open(encoding="utf-8", newline=""))}
     assert rows["quiet.mp4"]["genre"] == "unknown" and rows["quiet.mp4"]["genre_confidence"] == ""
     assert rows["ep01.mp4"]["genre"] == "drama" and float(rows["ep01.mp4"]["genre_confidence"]) > 0
+
+
+def test_a_video_without_voice_of_known_gender_shows_dashes_not_zeros(tmp_path):
+    """Gender on but no voice of known gender (a music show): both shares are 0 in the JSON and the store, and
+    the videos table said "0%" female and "0%" male; it says "–" as the burned-in card says nothing."""
+    from dataclasses import replace
+
+    result = make_result("show.mp4")
+    result = replace(result, summary=replace(result.summary, gender_shares={"female": 0.0, "male": 0.0}))
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("show.mp4", key="k1", result=result), batch_id=None)
+        store.record(make_record("ep01.mp4", key="k2", result=make_result("ep01.mp4", female=0.8)), batch_id=None)
+    page = write_report(tmp_path).html.read_text(encoding="utf-8")
+    videos = page[page.index('id="videos"'):]
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", videos))
+    assert rows["show.mp4"].endswith('<td class="num">–</td><td class="num">–</td>')
+    assert rows["ep01.mp4"].endswith('<td class="num">80%</td><td class="num">20%</td>')

@@ -252,3 +252,14 @@ def test_no_tick_label_of_the_time_line_runs_past_its_right_edge():
     for x, anchor, text in labels:
         right = float(x) + {"middle": 0.5, "end": 0.0}[anchor] * 6.5 * len(text)
         assert right <= width, (text, x, anchor)
+
+
+def test_no_voice_of_known_gender_shows_no_made_up_female_and_male_zeros(tmp_path):
+    """All voice of unknown gender: the JSON's gender shares are both 0 (gender was on, but nothing is known), and
+    the page said "0% female share of voice" and drew a "female 0% · male 0%" legend over an empty bar."""
+    page = _page(tmp_path, _run(gender_shares={"female": 0.0, "male": 0.0}, gender_unknown_share=1.0))
+    cards = page[page.index('id="run"'):page.index('id="timeline"')]
+    assert "<b>–</b><span>female share of voice (no voice of known gender)</span>" in cards
+    shares = page[page.index('id="shares"'):page.index('id="speakers"')]
+    assert "female 0%" not in shares and 'data-chart="gender"' not in shares
+    assert "all 20.0 s of voice is of unknown gender" in shares
