@@ -158,9 +158,11 @@ def _short(text: str, limit: int = 38) -> str:
 
 
 def _hours(seconds: float) -> str:
-    if seconds >= 3600:
+    """``12.5 s``, ``3.2 min`` or ``1.50 h``. The unit is chosen on the value as shown: 59.97 s read "60.0 s"
+    beside a minute's "1.0 min", and 3599.9 s "60.0 min"."""
+    if round(seconds / 60, 1) >= 60:
         return f"{seconds / 3600:.2f} h"
-    if seconds >= 60:
+    if round(seconds, 1) >= 60:
         return f"{seconds / 60:.1f} min"
     return f"{seconds:.1f} s"
 

@@ -445,3 +445,12 @@ def test_a_video_without_voice_of_known_gender_shows_dashes_not_zeros(tmp_path):
     rows = dict(re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", videos))
     assert rows["show.mp4"].endswith('<td class="num">–</td><td class="num">–</td>')
     assert rows["ep01.mp4"].endswith('<td class="num">80%</td><td class="num">20%</td>')
+
+
+@pytest.mark.parametrize("seconds, shown", [(0.0, "0.0 s"), (59.9, "59.9 s"), (59.97, "1.0 min"), (60.0, "1.0 min"),
+                                            (90.0, "1.5 min"), (3599.9, "1.00 h"), (3600.0, "1.00 h"),
+                                            (5400.0, "1.50 h")])
+def test_durations_never_read_60_of_a_smaller_unit(seconds, shown):
+    from dramapic.archive.report import _hours
+
+    assert _hours(seconds) == shown
