@@ -273,7 +273,9 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
                                          else " with a known gender" if gender_known
                                          else " (no voice of known gender)")),
         _card("unknown", "genre (too little but silence to judge)") if summary.genre is None
-        else _card(summary.genre.label, f"genre ({_pct(summary.genre.confidence)} confident)"),
+        # the confidence as the JSON, the burned-in card, the run's summary line and the score bars below give it
+        # (0.68): the page said "68%" over bars reading 0.68 for the same number
+        else _card(summary.genre.label, f"genre (confidence {summary.genre.confidence:.2f})"),
     ]
     sections.append(f'<section id="run"><h2>This run</h2><div class="cards">{"".join(cards)}</div></section>')
 
@@ -351,7 +353,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
         scores = sorted(genre.scores.items(), key=lambda item: (-item[1], item[0]))
         svg, bars = column_svg([(name, max(0.0, float(score)), f"{score:.2f}") for name, score in scores],
                                GENRE_COLOUR)
-        sections.append(f'<section id="genre"><h2>Genre: {_e(genre.label)} ({_pct(genre.confidence)})</h2>'
+        sections.append(f'<section id="genre"><h2>Genre: {_e(genre.label)} ({genre.confidence:.2f})</h2>'
                         + _figure("genre", "The genre model's score for each genre.", svg, bars) + "</section>")
 
     # source

@@ -97,7 +97,8 @@ def test_one_run_gets_its_own_page_with_a_lane_per_speaker(tmp_path):
     assert re.search(r"<td>S3</td><td>unknown</td><td class=\"num\">–</td><td class=\"num\">3.0 s</td>", speakers)
     assert "S3 · unknown" in page
     genre = page[page.index('id="genre"'):page.index('id="source"')]
-    assert "drama (70%)" in genre and "news" in genre and "0.20" in genre and "music_show" in genre
+    # the confidence reads as the JSON, the burned-in card and the score bars give it, not as a percentage
+    assert "drama (0.70)" in genre and "%" not in genre and "news" in genre and "0.20" in genre and "music_show" in genre
     source = page[page.index('id="source"'):]
     assert "/videos/film.mp4" in source and "30.00 s" in source
     # nothing is fetched; the only script is the page's own rendering check
@@ -233,6 +234,7 @@ def test_voice_of_unknown_gender_is_shown_apart_from_the_known_shares(tmp_path):
     where female voice is 55% of all voice."""
     page = _page(tmp_path, _run(gender_unknown_share=0.15))
     cards = page[page.index('id="run"'):page.index('id="timeline"')]
+    assert "<b>drama</b><span>genre (confidence 0.70)</span>" in cards
     assert "<b>65%</b><span>female share of voice with a known gender</span>" in cards
     gender = page[page.index('data-chart="gender"'):page.index('id="speakers"')]
     assert "known gender" in gender and "17.0 s" in gender and "20.0 s" not in gender
