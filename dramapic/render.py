@@ -125,7 +125,11 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     """The complete ASS script (cues, summary card, badge) for one result."""
     canvas = Canvas.for_video(width, height)
     portrait = canvas.width < canvas.height
-    lines = summary_lines(result.summary, language=language, narrow=portrait)
+    # the figures as the JSON keeps them (shares to 4 places, the genre's confidence to 3), which the reports and the
+    # archive read: rounded again from the unrounded ones, a share of 0.12504 read "13%" here and "12%" there (the
+    # JSON's 0.125), and a confidence of 0.67496 "(0.67)" here and "(0.68)" there
+    summary = Summary.from_dict(result.summary.to_dict())
+    lines = summary_lines(summary, language=language, narrow=portrait)
     cue_texts = [_escape(cue_text(s, language=language)) for s in captioned(result.segments)]
     # sizes follow the frame's height, but no line may be wider than the frame allows: a portrait frame (9:16)
     # is 608 units wide, so its card, cues and badge shrink to fit instead of wrapping mid-phrase
@@ -134,7 +138,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     panel_w, panel_h = round(canvas.width * (0.92 if portrait else 0.8)), round(canvas.height * 0.56)
     words = CUE_WORDS[language]
     # the shares line doubles as the bar's legend: each label in its bar colour; two to a row on a narrow frame
-    shares = list(result.summary.shares.items())
+    shares = list(summary.shares.items())
     rows = [shares[i:i + 2] for i in range(0, len(shares), 2)] if portrait else [shares]
     legend_rows = [" · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {_pct(v)}{{\\c&HFFFFFF&}}"
                               for k, v in row) for row in rows]
@@ -175,7 +179,7 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
         events.append(f"Dialogue: 2,{start},{end},Card,,0,0,0,,{{\\an8\\pos({canvas.width // 2},"
                       f"{panel_y + round(panel_h * 0.06)})}}{text}")
         bar_w, bar_h = round(panel_w * 0.86), round(canvas.height * 0.035)
-        events += _bar(result.summary, x=(canvas.width - bar_w) // 2,
+        events += _bar(summary, x=(canvas.width - bar_w) // 2,
                        y=panel_y + panel_h - bar_h - round(panel_h * 0.1), width=bar_w, height=bar_h,
                        start=start, end=end)
     if config.badge and duration > card_end:

@@ -37,3 +37,26 @@ def test_summary_lines_escape_nothing_dangerous():
     lines = summary_lines(make_result().summary)
     assert lines[0] == "genre: music show (0.80)"
     assert not any(re.search(r"[{}\\]", line) for line in lines)
+
+
+def test_card_and_badge_show_the_figures_the_json_keeps():
+    """The card was drawn from the unrounded summary, the reports from the JSON's (shares to 4 places, the genre's
+    confidence to 3): at a half percent the two rounded apart (0.12504: "13%" on the video, "12%" on the report)."""
+    import dataclasses
+
+    from dramapic.archive.report import _pct
+    from dramapic.result import Genre
+
+    result = make_result()
+    summary = dataclasses.replace(
+        result.summary, shares={"voice": 0.12504, "song": 0.5, "noise": 0.0, "silence": 0.37496},
+        genre=Genre("drama", 0.67496, {"drama": 0.67496, "other": 0.32504}))
+    result = dataclasses.replace(result, summary=summary)
+    json_summary = result.to_dict()["summary"]
+    assert json_summary["shares"]["voice"] == 0.125 and json_summary["genre"]["confidence"] == 0.675
+    text = build_ass(result, RenderConfig(), width=1920, height=1080)
+    card = next(ln for ln in text.splitlines() if ",Card," in ln)
+    badge = next(ln for ln in text.splitlines() if ",Badge," in ln)
+    shown = _pct(json_summary["shares"]["voice"])  # the report's figure, from the JSON
+    assert shown == "12%" and f"voice {shown}" in card and "voice 13%" not in card
+    assert "drama (0.68)" in card and "drama (0.68)" in badge
