@@ -28,6 +28,23 @@ def test_genre_is_printed_as_words_not_as_an_identifier(monkeypatch, capsys, tmp
     assert "music show (" in out and "music_show" not in out
 
 
+
+def test_the_summary_line_prints_the_figures_the_json_keeps(monkeypatch, capsys, tmp_path):
+    # the line rounded the unrounded shares: 0.12504 read "voice 13%" where the JSON (0.125), the card and the reports
+    # read 12%; the genre's 0.67496 "(0.67)" where they read 0.675 -> "(0.68)"
+    result = make_result()
+    shares = {"voice": 0.12504, "song": 0.8, "noise": 0.05, "silence": 0.02496}
+    summary = replace(result.summary, shares=shares, genre=replace(result.summary.genre, confidence=0.67496))
+    result = replace(result, summary=summary)
+
+    import dramapic.run as run_module
+
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: run_module.RunOutputs(result=result, files={}))
+    args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
+    assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
+    line = capsys.readouterr().out.splitlines()[0]
+    assert "voice 12%" in line and "(0.68)" in line, line
+
 def test_a_stage_that_already_ran_full_is_not_drawn_again(monkeypatch):
     made = []
 
