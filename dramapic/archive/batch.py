@@ -24,6 +24,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
+from stat import S_ISREG
 from typing import Any, Callable, Iterable, Sequence
 
 from .. import media
@@ -275,8 +276,8 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
 
     # a folder linked into the archive from elsewhere (a season kept on another disk) is searched like any other, as
     # a linked file is. A link to a folder of the archive is not followed (its files are found where they are, under
-    # the paths they always had), nor a second link to a folder searched already
-    inside = str(root) + os.sep
+    # the paths they always had), nor a second link to a folder searched already, nor a link to a folder that holds
+    # the archive ("up -> ..", a home folder, "/"), which would walk the files around it
     searched: set[str] = set()
     for directory, subdirs, names in os.walk(root, onerror=walk_error, followlinks=True):
         here = Path(directory)
@@ -286,8 +287,8 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
             subdirs[:] = []
             continue
         searched.add(real)
-        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".") and (here / d).resolve() not in skip
-                            and not _links_inside(here / d, inside))
+        subdirs[:] = sorted(d for d in subdirs if not d.startswith(".")
+                            and Path(os.path.realpath(here / d)) not in skip and _followed(here / d, str(root)))
         for name in sorted(names):
             if name.startswith("."):
                 continue
@@ -322,9 +323,17 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     return _with_output_dirs(found, stems, slots)
 
 
-def _links_inside(folder: Path, inside: str) -> bool:
-    """Whether ``folder`` is a symbolic link to a folder whose real path starts with ``inside``."""
-    return folder.is_symlink() and (os.path.realpath(folder) + os.sep).startswith(inside)
+def _followed(folder: Path, root: str) -> bool:
+    """Whether the walk of the archive ``root`` (a real path) goes into ``folder``: any folder but a symbolic link
+    to a folder of the archive or to one that holds it (os.path.islink: a folder that cannot be looked at is not a
+    link, and the walk says it cannot read it)."""
+    if not os.path.islink(folder):
+        return True
+    real = os.path.realpath(folder)
+    common = os.path.commonpath([real, root])
+    if common == real and real != root:
+        log.warning("skipped %s: it links to %s, which holds the archive", folder, real)
+    return common not in (real, root)
 
 
 def _slot(key: tuple[str, str]) -> tuple[str, str]:
@@ -625,6 +634,18 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                        error_type=type(error).__name__, error=text)
 
 
+def _recorded_file_present(path: Path) -> bool:
+    """Whether a recorded file this batch's walk did not list is still there (its filters left it out). Only a file
+    that is not there is gone: one the batch cannot look at (a folder's permissions changed, a stale network share)
+    is not known gone, and its folder's own warning comes from the walk."""
+    try:
+        return S_ISREG(os.stat(path).st_mode)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError:
+        return True
+
+
 def _on_this_machine(options: BatchOptions) -> bool:
     """True when every file is processed on this machine (a local pool, a local Dask or Ray cluster): what this
     machine's ffmpeg or cores can do is then what the workers can do."""
@@ -699,7 +720,9 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         walked = {f.rel for f in files}
         # a recorded file that is not in the archive any more (deleted, moved, renamed) is no part of its report; one
         # this batch's filters leave out is still there
-        gone = store.note_missing(lambda rel: rel in walked or (archive / rel).is_file())
+        found = {(f.size, f.mtime_ns) for f in files}
+        gone = store.note_missing(lambda rel: rel in walked or _recorded_file_present(archive / rel),
+                                  moved_here=lambda size, mtime_ns: (size, mtime_ns) in found)
         if gone is None:
             log.warning("none of the %d file(s) recorded in %s is in %s: a different archive, or one not mounted? "
                         "None is marked gone (the report still shows them)",

@@ -357,13 +357,16 @@ class Store:
                 "sha256 = excluded.sha256, last_seen = excluded.last_seen, missing_since = NULL",
                 (path, size, mtime_ns, sha256, now, now))
 
-    def note_missing(self, present: Callable[[str], bool]) -> list[str] | None:
+    def note_missing(self, present: Callable[[str], bool], *, moved_here: Callable[[int, int], bool] | None = None
+                     ) -> list[str] | None:
         """Mark every recorded file for which ``present(path)`` is false as gone from the archive (deleted, moved or
         renamed: :meth:`videos` leaves it out), and a file marked so that is back as present again.
 
-        When files are recorded and not one of them is present, nothing is marked: that is an archive not mounted
-        (an empty mount point) or another folder, far likelier than an archive emptied, and marking them all gone
-        would empty the report until a batch on the right folder ran.
+        When files are recorded and not one of them is present, nothing is marked unless one of them was moved
+        here: ``moved_here(size, mtime_ns)`` true for a recorded file's size and modification time (a rename keeps
+        both) says the archive was reorganised, whose old paths are gone. Otherwise it is an archive not mounted (an
+        empty mount point) or another folder, far likelier than an archive emptied, and marking them all gone would
+        empty the report until a batch on the right folder ran.
 
         Returns
         -------
@@ -371,10 +374,11 @@ class Store:
             The paths newly found gone; None when none of the recorded files is present (nothing changed).
         """
         with self._reading():
-            rows = self._db.execute("SELECT id, path, missing_since FROM files").fetchall()
+            rows = self._db.execute("SELECT id, path, size, mtime_ns, missing_since FROM files").fetchall()
         # the file system is asked outside the transaction: the batch lock keeps other writers away meanwhile
         verdicts = [(row, present(row["path"])) for row in rows]
-        if verdicts and not any(here for _, here in verdicts):
+        if verdicts and not any(here for _, here in verdicts) and not (
+                moved_here is not None and any(moved_here(row["size"], row["mtime_ns"]) for row in rows)):
             return None
         gone = [row for row, here in verdicts if not here and row["missing_since"] is None]
         back = [row for row, here in verdicts if here and row["missing_since"] is not None]

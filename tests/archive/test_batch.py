@@ -880,6 +880,68 @@ def test_a_batch_on_an_unmounted_or_other_archive_marks_nothing_gone(tmp_path, m
     assert [v.path for v in load_report_data(out).videos] == ["ep1.mp4"]
 
 
+
+def test_an_archive_moved_whole_into_a_new_folder_is_not_taken_for_an_unmounted_one(tmp_path, monkeypatch, caplog):
+    # every episode put into "Season 1/": not one recorded path is there, as on an empty mount point, but the files
+    # are (same sizes, same modification times). Nothing was marked gone and the report counted every file twice
+    from dramapic.archive.report import load_report_data
+
+    archive = tmp_path / "archive"
+    placeholder_archive(archive, ("ep1.mp4", "ep2.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    (archive / "Season 1").mkdir()
+    for name in ("ep1.mp4", "ep2.mp4"):
+        (archive / name).rename(archive / "Season 1" / name)
+    caplog.clear()
+    run_batch(archive, out)
+    assert "a different archive, or one not mounted" not in caplog.text
+    assert "2 file(s) recorded earlier are no longer in" in caplog.text
+    assert [v.path for v in load_report_data(out).videos] == ["Season 1/ep1.mp4", "Season 1/ep2.mp4"]
+
+
+
+def test_a_link_to_a_folder_holding_the_archive_is_not_followed(tmp_path, caplog):
+    # "up -> ..": the walk followed it into the archive's parent and took its sibling folders' files as the archive's
+    archive = tmp_path / "archive"
+    placeholder_archive(archive, ("ep1.mp4",))
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other/private.mp4").write_bytes(b"private" * 100)
+    (archive / "up").symlink_to("..")
+    (archive / "top").symlink_to("/")
+    assert [f.rel for f in find_media(archive)] == ["ep1.mp4"]
+    assert "skipped" in caplog.text and "which holds the archive" in caplog.text
+
+def test_a_recorded_file_the_batch_cannot_look_at_is_not_a_traceback_nor_gone(tmp_path, monkeypatch):
+    # a folder's permissions changed (or a stale share): Path.is_file raised PermissionError out of the batch, a
+    # traceback before any file was processed; such a file is not known gone either
+    import os as os_module
+
+    from dramapic.archive import batch as batch_module
+
+    archive = tmp_path / "archive"
+    placeholder_archive(archive, ("open.mp4",))
+    (archive / "locked").mkdir()
+    (archive / "locked/ep.mp4").write_bytes(b"locked" * 100)
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    real_stat = os_module.stat
+
+    def stat(path, *args, **kwargs):
+        if "locked" in os_module.fspath(path):
+            raise PermissionError(13, "Permission denied", os_module.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(batch_module.os, "stat", stat)
+    assert batch_module._recorded_file_present(archive / "locked/ep.mp4")
+    assert not batch_module._recorded_file_present(archive / "nothing.mp4")
+    assert not batch_module._recorded_file_present(archive / "open.mp4/inside.mp4")  # a file where a folder was
+    run_batch(archive, out, options=BatchOptions(include=("open*",)))  # locked/ep.mp4 left out: only stat can tell
+    with Store.open(out / DB_NAME) as store:
+        assert store.missing() == []
+
 def test_a_folder_linked_into_the_archive_is_searched_and_a_link_loop_is_not(tmp_path, caplog):
     # season2 lives on another disk, linked into the archive: its files were silently left out (a linked file was
     # found, a linked folder not)
