@@ -591,16 +591,17 @@ def _check_json_target(path: Path | None) -> None:
 
 def _check_work_target(work: Path) -> None:
     """``--work``: refused before the (long) run whose fits it keeps when it cannot be a folder this user writes."""
-    if work.exists() and not work.is_dir():
+    # os.path's checks: Path's raise PermissionError under a folder this user cannot search (a traceback)
+    if os.path.exists(work) and not os.path.isdir(work):
         raise OutputError(f"--work {work} is a file, not a folder")
     _check_writable_below(work.absolute(), f"cannot use --work {work}")
 
 
 def _check_writable_below(folder: Path, what: str) -> None:
     """``folder``, or the nearest of its parents that exists, is a folder this user can write in."""
-    while not folder.exists() and folder != folder.parent:
+    while not os.path.exists(folder) and folder != folder.parent:
         folder = folder.parent
-    if not folder.is_dir():
+    if not os.path.isdir(folder):
         raise OutputError(f"{what}: {folder} is a file, not a folder")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"{what}: {folder} is not writable")

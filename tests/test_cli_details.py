@@ -490,6 +490,26 @@ def test_eval_names_a_work_folder_that_is_a_file(monkeypatch, capsys, tmp_path, 
     assert capsys.readouterr().err.strip().splitlines() == [f"dramapic: error: --work {work} is a file, not a folder"]
 
 
+
+def test_a_work_folder_under_a_folder_this_user_cannot_search_is_one_line(monkeypatch, tmp_path):
+    # Path.exists raised PermissionError under a folder without search permission: a traceback, not one line
+    import os as os_module
+
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    real_stat, real_access = os_module.stat, os_module.access
+
+    def stat(path, *args, **kwargs):  # as the kernel answers for what lies in a folder one cannot search
+        if os_module.fspath(path).startswith(str(secret) + os_module.sep):
+            raise PermissionError(13, "Permission denied", os_module.fspath(path))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os_module, "stat", stat)
+    monkeypatch.setattr(os_module, "access", lambda path, mode, **kw: os_module.fspath(path) != str(secret)
+                        and real_access(path, mode, **kw))
+    with pytest.raises(OutputError, match=r"cannot use --work .*secret/w: .*secret is not writable"):
+        cli._check_work_target(secret / "w")
+
 def test_a_smoke_training_needs_its_own_models_folder(monkeypatch, capsys, tmp_path):
     # without --out its tiny models replaced the shipped ones in the bundled models/, for every later run
     from dramapic.errors import InputError
