@@ -4,7 +4,7 @@ parent.
 ``kill PID`` (SIGTERM), a closed terminal (SIGHUP) and Ctrl-C (SIGINT) all end a run the same way: an exception
 is raised in the main thread, so every ``finally`` and context manager on the way out runs (ffmpeg children are
 killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
-128 + the signal's number (130, 143, 129). Where an exception must not land half-way it waits: a SIGTERM, SIGHUP
+128 + the signal's number (130, 143, 129). A signal the process was started ignoring stays ignored (``nohup``). Where an exception must not land half-way it waits: a SIGTERM, SIGHUP
 or Ctrl-C that arrives inside an import (a half-imported module breaks whatever uses it next) is sent again a
 moment later, and around a native handle being made :func:`signals_held` holds them until that stretch ends.
 
@@ -99,15 +99,17 @@ def _interrupt(signum: int, frame: Any) -> None:
 @contextlib.contextmanager
 def terminate_as_interrupt(signals: tuple[int, ...] = TERMINATING) -> Iterator[None]:
     """Within the block, ``signals`` raise :class:`Terminated` in the main thread (elsewhere: does nothing), and
-    Ctrl-C, when Python's own handler has it, still raises KeyboardInterrupt but never inside an import (an
-    ignored SIGINT, as in a shell's background job, stays ignored)."""
+    Ctrl-C, when Python's own handler has it, still raises KeyboardInterrupt but never inside an import. A signal
+    this process was started ignoring stays ignored: ``nohup dramapic batch ...`` must outlive the closed
+    terminal's SIGHUP (as an ignored SIGINT, in a shell's background job, stays ignored)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     _raised.clear()
     previous = {}
     for signum in signals:
-        previous[signum] = signal.signal(signum, _raise_terminated)
+        if signal.getsignal(signum) is not signal.SIG_IGN:
+            previous[signum] = signal.signal(signum, _raise_terminated)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _interrupt)
     try:
@@ -214,10 +216,13 @@ def become_worker(parent: int, *, interval: float = 1.0) -> None:
 
     Call once at the start of the worker. SIGTERM (sent by the pool on cancel, by the kernel when the parent dies,
     or by the watchdog thread) raises :class:`Terminated` inside a task run by :func:`run_task` and exits at once
-    when the worker is idle. SIGHUP is treated the same.
+    when the worker is idle. SIGHUP is treated the same, unless the worker was started ignoring it (the batch runs
+    under ``nohup``: a closed terminal's SIGHUP reaches the workers too, which must go on).
     """
     for signum in TERMINATING:
-        signal.signal(signum, _worker_signal)
+        # SIGTERM is always taken: the pool and the parent-death signal stop a worker with it
+        if signum == signal.SIGTERM or signal.getsignal(signum) is not signal.SIG_IGN:
+            signal.signal(signum, _worker_signal)
     _set_parent_death_signal(signal.SIGTERM)
     # a watchdog as well: the death signal is Linux-only, and follows the parent *thread* that started the worker
     threading.Thread(target=_watch_parent, args=(parent, interval), name="dramapic-parent-watch",

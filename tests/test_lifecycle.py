@@ -129,3 +129,34 @@ def test_an_ignored_ctrl_c_stays_ignored():
             assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_a_terminating_signal_started_ignored_stays_ignored():
+    # `nohup dramapic batch ...`: the closed terminal's SIGHUP stopped the batch all the same, as the handler
+    # replaced the SIG_IGN that nohup had set
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            _signal_self(signal.SIGHUP)  # nothing happens
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL  # a signal not ignored is still taken
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
+def test_a_pool_worker_started_ignoring_sighup_keeps_ignoring_it_but_takes_sigterm():
+    import subprocess
+
+    # a batch under nohup: the hang-up reaches its workers too (one process group), which must go on
+    code = ("import os, signal\n"
+            "signal.signal(signal.SIGHUP, signal.SIG_IGN)\n"
+            "from dramapic.lifecycle import become_worker\n"
+            "become_worker(os.getppid())\n"
+            "print(signal.getsignal(signal.SIGHUP) is signal.SIG_IGN, signal.getsignal(signal.SIGTERM) is not "
+            "signal.SIG_DFL)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": repo})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
