@@ -237,13 +237,13 @@ class OutputSet:
         done: list[tuple[Path, os.stat_result]] = []
         try:
             for (temporary, final), handle in zip(self._pending, self._locks):
-                # the temporary's identity, to remove on roll-back only the file this call put there
-                identity = os.fstat(handle)
+                # the temporary's identity, to remove on roll-back only the file this call put there. Noted before
+                # the rename: a signal that arrives during it raises as it returns, with the output published
+                done.append((final, os.fstat(handle)))
                 if self.overwrite:
                     self._replace(temporary, final)
                 else:
                     self._publish_new(temporary, final)
-                done.append((final, identity))
         except BaseException:
             self._roll_back(done)
             self.abort()
@@ -279,7 +279,8 @@ class OutputSet:
     @staticmethod
     def _roll_back(done: Sequence[tuple[Path, os.stat_result]]) -> None:
         """Remove the outputs this commit published, so that a failure part-way leaves no half-set: only while the
-        name still holds the file this commit put there (never another run's, published since)."""
+        name still holds the file this commit put there (never another run's, published since, nor the file that
+        was there when the publishing of the last one failed)."""
         for final, identity in reversed(done):
             try:
                 if os.path.samestat(identity, os.lstat(final)):

@@ -263,6 +263,30 @@ def test_a_commit_that_fails_part_way_takes_back_what_it_published(tmp_path: Pat
         assert (tmp_path / "a.rttm").read_text() == "older run's"  # never reached: left as it was
 
 
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_signal_that_lands_as_an_output_is_published_takes_that_output_back_too(tmp_path: Path, monkeypatch,
+                                                                                 overwrite):
+    """A SIGTERM or Ctrl-C raised just as a rename or link returns (Python runs the handler at the next bytecode,
+    so one that arrives during the system call lands there) left that output published: the roll-back knew only
+    those published before it. Found with `kill` during the commit of `dramapic run`: a lone JSON was left."""
+    finals = [tmp_path / "a.srt", tmp_path / "a.json", tmp_path / "a.rttm"]
+
+    def interrupted_after(real):
+        def publish(source, target, *args, **kwargs):
+            real(source, target, *args, **kwargs)
+            if Path(target) == finals[1]:
+                raise KeyboardInterrupt
+        return publish
+
+    monkeypatch.setattr(os, "link", interrupted_after(os.link))
+    monkeypatch.setattr(os, "replace", interrupted_after(os.replace))
+    with pytest.raises(KeyboardInterrupt), OutputSet(overwrite=overwrite) as outputs:
+        for final in finals:
+            outputs.reserve(final).write_text("this run's")
+        outputs.commit()
+    assert os.listdir(tmp_path) == []  # no half-set, no temporary
+
+
 def test_outputs_are_published_where_the_file_system_has_no_hard_links(tmp_path: Path, monkeypatch):
     """FAT and exFAT refuse link() with EPERM: the outputs are renamed into place, still refusing one that
     exists."""
