@@ -22,14 +22,24 @@ class _StdoutClosed(Exception):
     """Whoever read standard output went away (``dramapic run x.mp4 | head -1``): stop without a message."""
 
 
-def _stdout_to_devnull() -> None:
-    # what is still buffered for the closed or full stdout must not fail again when the interpreter exits
+def _to_devnull(stream) -> None:
+    # what is still buffered for the closed or full stream must not fail again when the interpreter exits
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        os.dup2(devnull, stream.fileno())
         os.close(devnull)
     except (OSError, ValueError):
         pass
+
+
+def _complain(line: str) -> None:
+    """The one line on standard error. Where it cannot be written (the terminal has gone: a closed ssh session,
+    whose SIGHUP ended the command, gives EIO; a closed pipe) it is dropped, so the exit code still says what
+    happened: the failed print raised, and the command ended with 1 and a traceback nobody could see."""
+    try:
+        print(line, file=sys.stderr, flush=True)
+    except (OSError, ValueError):
+        _to_devnull(sys.stderr)  # else the interpreter's last flush fails again, and exits 120
 
 
 def _print(*parts: object) -> None:
@@ -38,10 +48,10 @@ def _print(*parts: object) -> None:
     try:
         print(*parts, flush=True)
     except BrokenPipeError:
-        _stdout_to_devnull()
+        _to_devnull(sys.stdout)
         raise _StdoutClosed from None
     except OSError as err:
-        _stdout_to_devnull()
+        _to_devnull(sys.stdout)
         raise OutputError(f"cannot write to standard output: {err.strerror or err}") from None
 
 
@@ -1021,19 +1031,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             return handlers[args.command](args, progress)
     except DramapicError as err:
         progress.close()
-        print(f"dramapic: error: {err}", file=sys.stderr)
+        _complain(f"dramapic: error: {err}")
         return err.exit_code
     except Terminated as stop:
         progress.close()
-        print(f"dramapic: terminated by {stop.signal_name}", file=sys.stderr)
+        _complain(f"dramapic: terminated by {stop.signal_name}")
         return stop.exit_code
     except KeyboardInterrupt:
         progress.close()
-        print("dramapic: interrupted", file=sys.stderr)
+        _complain("dramapic: interrupted")
         return 130
     except MemoryError:
         progress.close()
-        print("dramapic: error: out of memory", file=sys.stderr)
+        _complain("dramapic: error: out of memory")
         return 1
     except _StdoutClosed:
         progress.close()

@@ -290,6 +290,46 @@ def test_a_closed_standard_output_ends_quietly(tmp_path: Path):
     assert (tmp_path / "film.report.html").is_file()  # the work itself was done
 
 
+def test_an_error_line_that_cannot_be_written_still_ends_with_the_error_code(tmp_path: Path):
+    # stderr's reader gone (`dramapic ... 2>&1 | head -0`): the failed print of the one line raised, and the command
+    # ended with 1 (and a traceback nobody saw) instead of the input error's 2
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(tmp_path / "missing.json")], check=False,
+                              stdout=subprocess.PIPE, stderr=write_end, text=True, env=env, timeout=300)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 2, done.returncode
+
+
+def test_a_hang_up_whose_terminal_has_gone_still_exits_129(monkeypatch):
+    # a closed ssh session: SIGHUP ends the command, and its terminal fails every write with EIO; the one line
+    # could not be printed, and the exit code was 1 (a failure) where 129 says it was hung up
+    import errno
+    import io
+    import signal
+
+    from dramapic import cli
+    from dramapic.lifecycle import Terminated
+
+    class GoneTerminal(io.TextIOBase):
+        def write(self, text):
+            raise OSError(errno.EIO, "Input/output error")
+
+        def fileno(self):
+            raise io.UnsupportedOperation("no file descriptor")  # nothing to redirect: the write alone is dropped
+
+    def hung_up(args, progress):
+        raise Terminated(signal.SIGHUP)
+
+    monkeypatch.setattr(cli, "_cmd_report", hung_up)
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbose, quiet: None)
+    monkeypatch.setattr(sys, "stderr", GoneTerminal())
+    assert cli.main(["report", "x.json"]) == 129
+
+
 def test_a_full_temporary_disk_is_a_clean_error(monkeypatch):
     # the streamed analysis spools the decoded audio to TMPDIR (about 230 MB per hour): a full or unusable disk
     # there is an OutputError with advice, never an OSError traceback
