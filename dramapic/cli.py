@@ -938,14 +938,23 @@ class BatchProgress:
         self._say(f"{holder}; waiting for it to finish", level=logging.WARNING)  # who holds it, and since when
 
     def _say(self, text: str, *, level: int) -> None:
-        if self._bar is not None:
-            from tqdm import tqdm
+        try:
+            if self._bar is not None:
+                from tqdm import tqdm
 
-            tqdm.write(text, file=sys.stderr)
-        elif self.enabled and level >= logging.INFO:
-            print(text, file=sys.stderr)
-        else:
-            log.log(level, text)
+                tqdm.write(text, file=sys.stderr)
+                return
+            if self.enabled and level >= logging.INFO:
+                print(text, file=sys.stderr)
+                return
+        except (OSError, ValueError):
+            # the terminal has gone: `dramapic batch ... &` and then `exit` sends the batch no SIGHUP (bash's
+            # huponexit is off), so it goes on with a terminal that fails every write (EIO). A line nobody can see
+            # must not stop the rest of the archive: from here on they go to the log, which drops what it cannot
+            # write, and the bar (which tqdm stops drawing itself) is no longer updated
+            self.enabled = False
+            self._bar = None
+        log.log(level, text)
 
     def close(self) -> None:
         for bar in (self._plan_bar, self._bar):

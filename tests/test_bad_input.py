@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import shutil
 import subprocess
@@ -290,6 +292,16 @@ def test_a_closed_standard_output_ends_quietly(tmp_path: Path):
     assert (tmp_path / "film.report.html").is_file()  # the work itself was done
 
 
+class _GoneTerminal(io.TextIOBase):
+    """The standard error of a command whose terminal has gone (the ssh session ended): every write fails."""
+
+    def write(self, text):
+        raise OSError(errno.EIO, "Input/output error")
+
+    def fileno(self):
+        raise io.UnsupportedOperation("no file descriptor")  # nothing to redirect: the write alone is dropped
+
+
 def test_an_error_line_that_cannot_be_written_still_ends_with_the_error_code(tmp_path: Path):
     # stderr's reader gone (`dramapic ... 2>&1 | head -0`): the failed print of the one line raised, and the command
     # ended with 1 (and a traceback nobody saw) instead of the input error's 2
@@ -307,27 +319,38 @@ def test_an_error_line_that_cannot_be_written_still_ends_with_the_error_code(tmp
 def test_a_hang_up_whose_terminal_has_gone_still_exits_129(monkeypatch):
     # a closed ssh session: SIGHUP ends the command, and its terminal fails every write with EIO; the one line
     # could not be printed, and the exit code was 1 (a failure) where 129 says it was hung up
-    import errno
-    import io
     import signal
 
     from dramapic import cli
     from dramapic.lifecycle import Terminated
-
-    class GoneTerminal(io.TextIOBase):
-        def write(self, text):
-            raise OSError(errno.EIO, "Input/output error")
-
-        def fileno(self):
-            raise io.UnsupportedOperation("no file descriptor")  # nothing to redirect: the write alone is dropped
 
     def hung_up(args, progress):
         raise Terminated(signal.SIGHUP)
 
     monkeypatch.setattr(cli, "_cmd_report", hung_up)
     monkeypatch.setattr(cli, "_setup_logging", lambda verbose, quiet: None)
-    monkeypatch.setattr(sys, "stderr", GoneTerminal())
+    monkeypatch.setattr(sys, "stderr", _GoneTerminal())
     assert cli.main(["report", "x.json"]) == 129
+
+
+@pytest.mark.parametrize("bar", [True, False])
+def test_a_batch_whose_terminal_has_gone_goes_on(monkeypatch, bar):
+    # `dramapic batch ... &`, then `exit`: bash sends no SIGHUP to its jobs (huponexit is off), so the batch goes on
+    # with a terminal that fails every write (EIO); its next "done" line raised, and the batch stopped there with a
+    # traceback, the rest of the archive never done
+    from dramapic.archive.batch import BatchEvent
+    from dramapic.cli import BatchProgress
+
+    monkeypatch.setattr(sys, "stderr", _GoneTerminal())
+    progress = BatchProgress(enabled=True)
+    if bar:
+        progress("batch", 0, 3)  # tqdm's own drawing drops what fails with EIO: only the lines between raised
+    progress.file(BatchEvent(rel="ep1.mp4", status="done", duration=10.0, seconds=1.0, genre="drama", n_speakers=2))
+    progress.file(BatchEvent(rel="ep2.mp4", status="failed", error="ffmpeg crashed"))
+    progress.waiting("another batch holds the folder")
+    progress("batch", 2, 3)
+    progress.close()
+    assert progress.counter() == "0.00 h audio, 1 failed"
 
 
 def test_a_full_temporary_disk_is_a_clean_error(monkeypatch):
