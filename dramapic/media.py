@@ -341,7 +341,8 @@ def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
     try:
         done = subprocess.run([ffprobe_exe(), "-v", "error", "-print_format", "json", "-show_format",
                                "-show_streams", file_arg(path)],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                              preexec_fn=child_dies_with_parent())
     except subprocess.TimeoutExpired:
         raise MediaError(f"cannot read {path.name}: ffprobe did not finish within 120 s") from None
     if done.returncode != 0:  # worded as the ffmpeg banner path words it: the same input, the same message
@@ -371,8 +372,11 @@ def probe(path: Path) -> MediaInfo:
     if ffprobe_exe():
         duration, streams = _probe_with_ffprobe(path)
     else:
+        # the timeout is this process's to enforce: killed outright, it would leave a probe of a file on a hung
+        # network share running for good, but for the parent-death signal
         done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_arg(path)],
-                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120)
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120,
+                              preexec_fn=child_dies_with_parent())
         text = done.stderr.decode("utf-8", "replace")
         duration, streams = parse_ffmpeg_banner(text)
         if not streams:

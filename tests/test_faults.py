@@ -432,3 +432,29 @@ def test_a_writer_error_names_the_output_not_its_temporary(tmp_path: Path):
         with pytest.raises(OutputError, match=r"^cannot write ep1\.dramapic\.json in "):
             Big().write(None, temporary)
         outputs.abort()
+
+
+@pytest.mark.parametrize("tool", ["ffprobe", "ffmpeg"])
+def test_sigkill_during_a_probe_takes_the_prober_with_it(tmp_path: Path, tool: str):
+    # the probe's 120 s timeout is enforced by dramapic itself: killed outright while ffprobe (or ffmpeg's banner)
+    # hung on a file of a stalled network share, it left the prober running for good
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    pid_file = tmp_path / "prober.pid"
+    hanging = tmp_path / f"hanging-{tool}"
+    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO), media.FFMPEG_ENV: str(hanging) if tool == "ffmpeg" else "ffmpeg",
+           media.FFPROBE_ENV: str(hanging) if tool == "ffprobe" else ""}
+    if tool == "ffmpeg":  # no ffprobe beside a hanging ffmpeg: the banner is read
+        env.pop(media.FFPROBE_ENV)
+    proc = subprocess.Popen([sys.executable, "-c", f"from dramapic import media; media.probe({str(SAMPLE)!r})"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        prober = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=120,
+                              what="the probe to start", proc=proc))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert_gone({prober}, timeout=5)
