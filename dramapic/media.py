@@ -454,7 +454,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     log.debug("running %s", " ".join(args))
     with tempfile.TemporaryFile() as stderr:
         try:
-            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr)
+            proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+                                    preexec_fn=child_dies_with_parent())
         except FileNotFoundError:
             raise MediaError(f"{what}: {args[0]} not found") from None
         try:

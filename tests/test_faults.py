@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -458,3 +459,29 @@ def test_sigkill_during_a_probe_takes_the_prober_with_it(tmp_path: Path, tool: s
     finally:
         proc.kill()
     assert_gone({prober}, timeout=5)
+
+
+def test_sigkill_during_decoding_takes_the_decoder_with_it(tmp_path: Path):
+    # the decoder dies of a broken pipe once its reader is gone, but one stuck reading a hung share never writes
+    # again: killed outright then, dramapic left it running for good
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the parent-death signal is Linux's")
+    probe = shutil.which("ffprobe")
+    if probe is None:
+        pytest.skip("no ffprobe to probe with beside the hanging decoder")
+    pid_file = tmp_path / "decoder.pid"
+    hanging = tmp_path / "hanging-ffmpeg"
+    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    env = {**os.environ, "PYTHONPATH": str(REPO), media.FFMPEG_ENV: str(hanging), media.FFPROBE_ENV: probe}
+    code = f"from dramapic import media; next(media.stream_audio(media.probe({str(SAMPLE)!r})), None)"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        decoder = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=120,
+                               what="the decoder to start", proc=proc))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert_gone({decoder}, timeout=5)
