@@ -49,6 +49,9 @@ MIN_AUDIO_S = 1.0
 #: transfer made with the gain far down), its voice and music are partly taken for silence: 20 dB down (-37), the
 #: sample loses a third of its song and a sixth of its voice; 35 dB down, most of both
 QUIET_DBFS = -35.0
+#: below this the loudest second is no sound at all (digital silence, a track left empty: the energy floor is
+#: -100 dBFS, a 16-bit file's dither about -90): raising its level would change nothing, so it is said as such
+SOUNDLESS_DBFS = -80.0
 # voice frames with this much AED music/singing underneath count towards a music bed (genre rules)
 MUSIC_BED_THRESHOLD = 0.5
 
@@ -284,7 +287,9 @@ def _warn_if_quiet(name: str, energy_db: np.ndarray) -> None:
     power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
     width = min(round(1.0 / FRAME_S), power.shape[0])
     loudest = 10.0 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max()) if width else -np.inf
-    if loudest < QUIET_DBFS:
+    if loudest < SOUNDLESS_DBFS:  # nothing to raise: normalising silence changes nothing
+        log.warning("%s holds no sound: its loudest second reaches %.0f dBFS (silence throughout)", name, loudest)
+    elif loudest < QUIET_DBFS:
         log.warning("%s is very quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21); sound "
                     "this faint is partly or wholly taken for silence. Raise its level (e.g. ffmpeg -af loudnorm) "
                     "and analyse it again", name, loudest)

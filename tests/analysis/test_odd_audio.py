@@ -40,5 +40,9 @@ def test_a_few_seconds_of_sound_in_hours_of_silence_are_not_very_quiet(caplog):
     with caplog.at_level("WARNING", logger=analysis.__name__):
         analysis._warn_if_quiet("mostly_silent.wav", energy)
         assert "very quiet" not in caplog.text
+        analysis._warn_if_quiet("faint.wav", np.full(5_000, -50.0, dtype=np.float32))
+        assert "faint.wav is very quiet" in caplog.text and "Raise its level" in caplog.text
+        # digital silence: nothing to raise (normalising it changes nothing), so no such advice
+        caplog.clear()
         analysis._warn_if_quiet("silent.wav", energy[:5_000])
-        assert "silent.wav is very quiet" in caplog.text
+        assert "silent.wav holds no sound" in caplog.text and "Raise" not in caplog.text
