@@ -760,7 +760,7 @@ def test_the_progress_bar_counts_failed_redos_that_kept_the_earlier_result(monke
 
 def test_a_pool_is_never_larger_than_the_files_to_process(tmp_path, monkeypatch):
     # --workers 64 for two changed files: two workers (each loads the models and gets its share of the cores), and
-    # one file alone runs in the batch's own process, with no pool to start
+    # one file alone a pool of one (a native crash then fails the file, not the batch)
     from dramapic.archive import engines
 
     archive = placeholder_archive(tmp_path / "archive", ("a.mp4", "b.mp4"))
