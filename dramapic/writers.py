@@ -205,8 +205,9 @@ class OutputSet:
             stem = temporary_stem(final, limit=name_max(directory))
             # ".part.EXT", and ".part.srt.tmp" (left by earlier versions, which wrote the SRT a VTT run muxes with
             # --soft-subs there, unlocked; it is now written in a scratch folder of the run's own)
+            # ".part.EXT.old": an earlier output a commit kept aside (OutputSet._keep_aside), left by a killed run
             pattern = re.compile(rf"\.{re.escape(stem)}\.[A-Za-z0-9_]{{{_TEMP_RANDOM}}}\.part\.[A-Za-z0-9]+"
-                                 rf"(\.tmp)?")
+                                 rf"(\.tmp|\.old)?")
             try:
                 names = [n for n in os.listdir(directory) if pattern.fullmatch(n)]
             except OSError:
@@ -231,15 +232,19 @@ class OutputSet:
     def commit(self) -> list[Path]:
         """Give every reserved file its final name. All or nothing: when one cannot be published (without
         ``overwrite``: an output another run of the same input published meanwhile), those this call has already
-        published are removed again and :class:`OutputError` says why; the temporaries go with :meth:`abort`."""
+        published are removed again, an earlier output each replaced is put back (``overwrite``), and
+        :class:`OutputError` says why; the temporaries go with :meth:`abort`."""
         if not self.overwrite:
             self.check([final for _, final in self._pending])
-        done: list[tuple[Path, os.stat_result]] = []
+        done: list[tuple[Path, os.stat_result, Path | None]] = []
         try:
             for (temporary, final), handle in zip(self._pending, self._locks):
+                # an earlier output this one replaces is kept aside until the whole set is in place, to be put
+                # back if it is not: otherwise a failure part-way left the earlier run's SRT gone beside its JSON
+                kept = self._keep_aside(final, temporary) if self.overwrite else None
                 # the temporary's identity, to remove on roll-back only the file this call put there. Noted before
                 # the rename: a signal that arrives during it raises as it returns, with the output published
-                done.append((final, os.fstat(handle)))
+                done.append((final, os.fstat(handle), kept))
                 if self.overwrite:
                     self._replace(temporary, final)
                 else:
@@ -248,9 +253,24 @@ class OutputSet:
             self._roll_back(done)
             self.abort()
             raise
+        for _, _, kept in done:
+            if kept is not None:
+                kept.unlink(missing_ok=True)
         self._pending.clear()
         self._release()
-        return [final for final, _ in done]
+        return [final for final, _, _ in done]
+
+    @staticmethod
+    def _keep_aside(final: Path, temporary: Path) -> Path | None:
+        """A second name (a hard link) for the earlier output at ``final``, beside this run's temporary and named
+        like it (so that :meth:`remove_stale` clears one a killed run left), or None: nothing there, or a file
+        system without hard links (FAT, exFAT), where the earlier output cannot be put back."""
+        kept = temporary.with_name(temporary.name + ".old")
+        try:
+            os.link(final, kept, follow_symlinks=False)
+        except OSError:
+            return None
+        return kept
 
     @staticmethod
     def _replace(temporary: Path, final: Path) -> None:
@@ -277,16 +297,21 @@ class OutputSet:
         temporary.unlink(missing_ok=True)  # else abort removes it; final keeps the data either way
 
     @staticmethod
-    def _roll_back(done: Sequence[tuple[Path, os.stat_result]]) -> None:
+    def _roll_back(done: Sequence[tuple[Path, os.stat_result, Path | None]]) -> None:
         """Remove the outputs this commit published, so that a failure part-way leaves no half-set: only while the
         name still holds the file this commit put there (never another run's, published since, nor the file that
-        was there when the publishing of the last one failed)."""
-        for final, identity in reversed(done):
+        was there when the publishing of the last one failed). An earlier output kept aside is put back."""
+        for final, identity, kept in reversed(done):
             try:
                 if os.path.samestat(identity, os.lstat(final)):
-                    os.unlink(final)
+                    if kept is not None:
+                        os.replace(kept, final)
+                    else:
+                        os.unlink(final)
             except OSError:
                 pass
+            if kept is not None:
+                kept.unlink(missing_ok=True)  # not needed: the earlier output is still (or again) at final
 
     def abort(self) -> None:
         for temporary, _ in self._pending:

@@ -206,7 +206,7 @@ def test_a_later_run_removes_stale_temporaries_but_not_those_of_a_live_run(tmp_p
 
     finals = [tmp_path / "ep1.srt", tmp_path / "ep1.dramapic.json", tmp_path / "ep1.dramapic.mp4"]
     stale = [tmp_path / ".ep1.k2j4h5g6.part.srt", tmp_path / ".ep1.dramapic.a1b2c3d4.part.mp4",
-             tmp_path / ".ep1.q9w8e7r6.part.srt.tmp"]
+             tmp_path / ".ep1.q9w8e7r6.part.srt.tmp", tmp_path / ".ep1.m3n4b5v6.part.srt.old"]
     other = [tmp_path / ".ep10.k2j4h5g6.part.srt", tmp_path / ".ep1.x.k2j4h5g6.part.srt", tmp_path / "ep1.srt.bak"]
     for path in stale + other:
         path.write_text("x")

@@ -241,8 +241,9 @@ def test_a_commit_that_fails_part_way_takes_back_what_it_published(tmp_path: Pat
     import errno
 
     finals = [tmp_path / "a.srt", tmp_path / "a.json", tmp_path / "a.rttm"]
-    if overwrite:
-        (tmp_path / "a.rttm").write_text("older run's")
+    if overwrite:  # an earlier run's set, which --overwrite replaced in part and then removed the SRT of
+        for final in finals:
+            final.write_text("older run's")
 
     def failing_on(real):
         def publish(source, target, *args, **kwargs):
@@ -258,10 +259,21 @@ def test_a_commit_that_fails_part_way_takes_back_what_it_published(tmp_path: Pat
         for final in finals:
             outputs.reserve(final).write_text("this run's")
         outputs.commit()
-    assert sorted(os.listdir(tmp_path)) == (["a.rttm"] if overwrite else [])
-    if overwrite:
-        assert (tmp_path / "a.rttm").read_text() == "older run's"  # never reached: left as it was
+    assert sorted(os.listdir(tmp_path)) == (["a.json", "a.rttm", "a.srt"] if overwrite else [])
+    if overwrite:  # the earlier set whole again: the SRT put back, the JSON and RTTM never replaced
+        assert [final.read_text() for final in finals] == ["older run's"] * 3
 
+
+
+def test_an_overwrite_that_succeeds_leaves_no_earlier_output_aside(tmp_path: Path):
+    finals = [tmp_path / "a.srt", tmp_path / "a.json"]
+    finals[0].write_text("older run's")
+    with OutputSet(overwrite=True) as outputs:
+        for final in finals:
+            outputs.reserve(final).write_text("this run's")
+        outputs.commit()
+    assert sorted(os.listdir(tmp_path)) == ["a.json", "a.srt"]
+    assert [final.read_text() for final in finals] == ["this run's"] * 2
 
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_signal_that_lands_as_an_output_is_published_takes_that_output_back_too(tmp_path: Path, monkeypatch,
