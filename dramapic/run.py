@@ -10,13 +10,13 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import media, resources
 from .analysis.analyze import AnalysisOptions, analyze, check_input
+from .analysis.streaming import scratch_dir
 from .config import PipelineConfig, load_pipeline
 from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
@@ -172,7 +172,7 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
         # mov_text is made from SRT; VTT users still get an SRT stream, written in a folder of this run's own: an
         # unlocked file beside the outputs would be taken for a killed run's leftover by a run of the same input
         # starting meanwhile (OutputSet.remove_stale), which would remove it from under this one's ffmpeg
-        with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:
+        with scratch_dir(prefix="dramapic-subs-", purpose="the subtitles to add") as scratch:
             srt = temporary["subtitles"]
             if options.subtitle_format != "srt":
                 srt = Path(scratch) / "cues.srt"
@@ -183,7 +183,8 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
                                 progress=lambda done: progress("burn", done, info.duration))
         return
     stream = info.video_streams[0]
-    with tempfile.TemporaryDirectory(prefix="dramapic-") as scratch:
+    # a folder of scratch_dir's: one a run killed outright (SIGKILL) leaves is cleared by the next run
+    with scratch_dir(prefix="dramapic-burn-", purpose="the subtitle script to burn in") as scratch:
         ass = Path(scratch) / "cues.ass"
         # the canvas of the picture as burned: a portrait phone video stored landscape is turned upright first
         width, height = stream.display_size

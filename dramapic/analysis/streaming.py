@@ -227,6 +227,8 @@ class SpooledAudio:
 
 
 SPOOL_PREFIX = "dramapic-spool-"
+#: every scratch folder :func:`scratch_dir` makes starts so (the spool's, the burn-in's subtitle script's)
+SCRATCH_PREFIX = "dramapic-"
 #: held locked (flock) by the run that owns a spool folder; one nobody holds was left by a run that was killed
 SPOOL_LOCK = ".in-use"
 
@@ -239,7 +241,8 @@ def remove_stale_spools(root: str | Path) -> list[Path]:
     import shutil
 
     removed = []
-    for folder in sorted(Path(root).glob(f"{SPOOL_PREFIX}*")):
+    # any scratch folder of scratch_dir's: only one holding an unheld lock file is removed, never another program's
+    for folder in sorted(Path(root).glob(f"{SCRATCH_PREFIX}*")):
         try:
             handle = os.open(folder / SPOOL_LOCK, os.O_RDONLY | os.O_NOFOLLOW)
         except OSError:
@@ -255,13 +258,15 @@ def remove_stale_spools(root: str | Path) -> list[Path]:
         finally:
             os.close(handle)
     if removed:
-        log.info("removed %d audio spool folder(s) left by runs that were killed", len(removed))
+        log.info("removed %d scratch folder(s) (audio spools, subtitle scripts) left by runs that were killed",
+                 len(removed))
     return removed
 
 
 @contextlib.contextmanager
-def scratch_dir():
-    """A temporary folder for the audio spool, removed on exit; :class:`OutputError` when none can be made.
+def scratch_dir(*, prefix: str = SPOOL_PREFIX, purpose: str = "the audio spool"):
+    """A temporary folder (for ``purpose``: the audio spool, by default), removed on exit; :class:`OutputError`
+    when none can be made. ``prefix`` must start with :data:`SCRATCH_PREFIX`.
 
     While in use it holds a locked :data:`SPOOL_LOCK` file, so that a later run can tell a folder left by a killed
     run (:func:`remove_stale_spools`, called here first) from one in use."""
@@ -269,9 +274,9 @@ def scratch_dir():
 
     remove_stale_spools(tempfile.gettempdir())
     try:
-        scratch = tempfile.TemporaryDirectory(prefix=SPOOL_PREFIX)
+        scratch = tempfile.TemporaryDirectory(prefix=prefix)
     except OSError as err:
-        raise OutputError(f"cannot create a temporary folder in {tempfile.gettempdir()} for the audio spool: "
+        raise OutputError(f"cannot create a temporary folder in {tempfile.gettempdir()} for {purpose}: "
                           f"{err.strerror} (set TMPDIR to a writable folder)") from None
     with scratch as folder:
         handle = None

@@ -13,7 +13,7 @@ import pytest
 from dramapic.analysis import analyze as analysis, detectors, loaders, streaming
 from dramapic import media
 from dramapic.config import STAGE1_LABELS, Stage1Config, load_pipeline
-from dramapic.errors import InputError, MediaError
+from dramapic.errors import InputError, MediaError, OutputError
 from dramapic.analysis.smoothing import smooth_labels
 from dramapic.analysis.stage1 import DetectorCombiner
 from helpers import SAMPLE, tone
@@ -329,3 +329,22 @@ def test_a_spool_left_by_a_killed_run_is_removed_and_a_live_one_is_not(tmp_path:
             os.close(handle)
         assert streaming.remove_stale_spools(tmp_path) == [] and live.is_dir()
     assert not live.exists() and making.is_dir()
+
+
+def test_a_burn_in_scratch_folder_left_by_a_killed_run_is_removed_too(tmp_path: Path, monkeypatch):
+    # the subtitle script's folder of a run killed during burn-in (kill -9) was a plain temporary folder: no later
+    # run removed it. It is now one of scratch_dir's, cleared as a spool is; another program's folder is not
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    stale = tmp_path / "dramapic-burn-dead"
+    stale.mkdir()
+    (stale / streaming.SPOOL_LOCK).write_bytes(b"")
+    (stale / "cues.ass").write_text("[Script Info]")
+    foreign = tmp_path / "dramapic-notes"  # no lock file: not ours to judge
+    foreign.mkdir()
+    with streaming.scratch_dir(prefix="dramapic-burn-", purpose="the subtitle script") as live:
+        assert Path(live).name.startswith("dramapic-burn-") and (Path(live) / streaming.SPOOL_LOCK).is_file()
+        assert not stale.exists() and foreign.is_dir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(OutputError, match="for the subtitle script: "), \
+            streaming.scratch_dir(prefix="dramapic-burn-", purpose="the subtitle script"):
+        pass
