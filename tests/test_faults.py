@@ -435,30 +435,43 @@ def test_a_writer_error_names_the_output_not_its_temporary(tmp_path: Path):
         outputs.abort()
 
 
+def _hanging(tmp_path: Path, name: str) -> tuple[Path, Path]:
+    """A stand-in for ffmpeg or ffprobe that writes its pid and hangs (as on a stalled network share)."""
+    pid_file = tmp_path / f"{name}.pid"
+    hanging = tmp_path / name
+    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
+    hanging.chmod(0o755)
+    return hanging, pid_file
+
+
+def _sigkill_parent_then_child_is_gone(code: str, env: dict[str, str], pid_file: Path, *, what: str) -> None:
+    """Run ``code`` in a fresh interpreter until the hanging child has started, kill the interpreter outright and
+    check that the child went with it."""
+    proc = subprocess.Popen([sys.executable, "-c", code], env={**env, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        child = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=120,
+                             what=f"the {what} to start", proc=proc))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert_gone({child}, timeout=5)
+
+
 @pytest.mark.parametrize("tool", ["ffprobe", "ffmpeg"])
 def test_sigkill_during_a_probe_takes_the_prober_with_it(tmp_path: Path, tool: str):
     # the probe's 120 s timeout is enforced by dramapic itself: killed outright while ffprobe (or ffmpeg's banner)
     # hung on a file of a stalled network share, it left the prober running for good
     if not sys.platform.startswith("linux"):
         pytest.skip("the parent-death signal is Linux's")
-    pid_file = tmp_path / "prober.pid"
-    hanging = tmp_path / f"hanging-{tool}"
-    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
-    hanging.chmod(0o755)
-    env = {**os.environ, "PYTHONPATH": str(REPO), media.FFMPEG_ENV: str(hanging) if tool == "ffmpeg" else "ffmpeg",
+    hanging, pid_file = _hanging(tmp_path, f"hanging-{tool}")
+    env = {**os.environ, media.FFMPEG_ENV: str(hanging) if tool == "ffmpeg" else "ffmpeg",
            media.FFPROBE_ENV: str(hanging) if tool == "ffprobe" else ""}
     if tool == "ffmpeg":  # no ffprobe beside a hanging ffmpeg: the banner is read
         env.pop(media.FFPROBE_ENV)
-    proc = subprocess.Popen([sys.executable, "-c", f"from dramapic import media; media.probe({str(SAMPLE)!r})"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        prober = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=120,
-                              what="the probe to start", proc=proc))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
-    assert_gone({prober}, timeout=5)
+    _sigkill_parent_then_child_is_gone(f"from dramapic import media; media.probe({str(SAMPLE)!r})", env, pid_file,
+                                       what="probe")
 
 
 def test_sigkill_during_decoding_takes_the_decoder_with_it(tmp_path: Path):
@@ -469,19 +482,7 @@ def test_sigkill_during_decoding_takes_the_decoder_with_it(tmp_path: Path):
     probe = shutil.which("ffprobe")
     if probe is None:
         pytest.skip("no ffprobe to probe with beside the hanging decoder")
-    pid_file = tmp_path / "decoder.pid"
-    hanging = tmp_path / "hanging-ffmpeg"
-    hanging.write_text(f"#!/bin/sh\necho $$ > {pid_file}\nexec sleep 600\n")
-    hanging.chmod(0o755)
-    env = {**os.environ, "PYTHONPATH": str(REPO), media.FFMPEG_ENV: str(hanging), media.FFPROBE_ENV: probe}
+    hanging, pid_file = _hanging(tmp_path, "hanging-ffmpeg")
+    env = {**os.environ, media.FFMPEG_ENV: str(hanging), media.FFPROBE_ENV: probe}
     code = f"from dramapic import media; next(media.stream_audio(media.probe({str(SAMPLE)!r})), None)"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    try:
-        decoder = int(wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip(), timeout=120,
-                               what="the decoder to start", proc=proc))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=60)
-    finally:
-        proc.kill()
-    assert_gone({decoder}, timeout=5)
+    _sigkill_parent_then_child_is_gone(code, env, pid_file, what="decoder")
