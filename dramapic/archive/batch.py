@@ -22,6 +22,7 @@ import logging
 import os
 import socket
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from stat import S_ISREG
@@ -423,7 +424,9 @@ def expected_key(sha256: str, pipeline: PipelineConfig, task: TaskOptions) -> st
 
 
 def _outputs_present(outputs: dict[str, str], out_dir: Path) -> bool:
-    return bool(outputs) and all((out_dir / p).is_file() for p in outputs.values())
+    # an output folder copied with its archive to or from macOS may spell the names in the other normal form
+    return bool(outputs) and all(any((out_dir / spelled).is_file() for spelled in (
+        p, unicodedata.normalize("NFC", p), unicodedata.normalize("NFD", p))) for p in outputs.values())
 
 
 def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineConfig, options: BatchOptions, *,
@@ -646,6 +649,51 @@ def _recorded_file_present(path: Path) -> bool:
         return True
 
 
+def _same_file_or_none(old: Path, new: Path) -> bool:
+    """Whether the recorded ``old`` is no file of its own beside the walked ``new``: not there, or the very file
+    (a normalisation-insensitive file system, macOS's, opens both spellings of a name as one file). One that cannot
+    be looked at is not known to be the same."""
+    try:
+        recorded = os.stat(old)
+    except (FileNotFoundError, NotADirectoryError):
+        return True
+    except OSError:
+        return False
+    try:
+        return os.path.samestat(recorded, os.stat(new))
+    except OSError:
+        return False
+
+
+def _respell_recorded(files: Sequence[ArchiveFile], store: Store, archive: Path) -> int:
+    """Match each walked file the database does not know by its path to a recorded file whose path differs from it
+    only by Unicode normalisation, and record that file under the walked spelling; returns how many.
+
+    An archive copied between macOS (names in decomposed form, NFD: Hangul jamo, accents apart) and a disk that
+    keeps them composed (NFC), or the other way, gives every such name another spelling, the same to a reader: as a
+    new path each file would be analysed again and counted twice. A file is matched only where exactly one walked
+    and one recorded spelling share the normalised name and the recorded one is no other file still in the archive
+    (on Linux both spellings can be two files). :func:`plan_batch` then checks its content as for any file."""
+    recorded = store.paths()
+    walked = {f.rel for f in files}
+    known = set(recorded)
+    olds: dict[str, list[str]] = {}
+    for path in recorded:
+        if path not in walked:
+            olds.setdefault(unicodedata.normalize("NFC", path), []).append(path)
+    news: dict[str, list[str]] = {}
+    for rel in walked - known:
+        news.setdefault(unicodedata.normalize("NFC", rel), []).append(rel)
+    renames = {}
+    for name, spellings in news.items():
+        candidates = olds.get(name, [])
+        if len(spellings) == 1 and len(candidates) == 1 and _same_file_or_none(archive / candidates[0],
+                                                                                archive / spellings[0]):
+            renames[candidates[0]] = spellings[0]
+    store.respell(renames)
+    return len(renames)
+
+
 def _on_this_machine(options: BatchOptions) -> bool:
     """True when every file is processed on this machine (a local pool, a local Dask or Ray cluster): what this
     machine's ffmpeg or cores can do is then what the workers can do."""
@@ -718,6 +766,10 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     with BatchLock(out_dir, wait=options.wait, on_wait=on_wait), Store.open(out_dir / DB_NAME) as store:
         files = find_media(archive, options, skip_dirs=[out_root])
         walked = {f.rel for f in files}
+        respelled = _respell_recorded(files, store, archive)
+        if respelled:
+            log.info("%d file(s) recorded under another Unicode spelling of their path (NFC / NFD, an archive "
+                     "copied from or to macOS) are recorded under the archive's spelling now", respelled)
         # a recorded file that is not in the archive any more (deleted, moved, renamed) is no part of its report; one
         # this batch's filters leave out is still there
         found = {(f.size, f.mtime_ns) for f in files}

@@ -335,6 +335,19 @@ class Store:
         return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"],
                          sha256=row["sha256"], current_run_id=row["current_run_id"])
 
+    def paths(self) -> list[str]:
+        """Every recorded archive path (gone ones included)."""
+        with self._reading():
+            return [row[0] for row in self._db.execute("SELECT path FROM files ORDER BY path")]
+
+    def respell(self, renames: dict[str, str]) -> None:
+        """Record each file of ``renames`` (old path → new path, the new one not recorded yet) under its new path,
+        all in one transaction: its runs, their results and its checksum stay the file's."""
+        if renames:
+            with self._transaction():
+                self._db.executemany("UPDATE files SET path = ? WHERE path = ?",
+                                     [(new, old) for old, new in renames.items()])
+
     def run_by_id(self, run_id: int) -> KnownRun | None:
         with self._reading():
             row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()

@@ -942,6 +942,82 @@ def test_a_recorded_file_the_batch_cannot_look_at_is_not_a_traceback_nor_gone(tm
     with Store.open(out / DB_NAME) as store:
         assert store.missing() == []
 
+@pytest.mark.parametrize("before, after", [("NFC", "NFD"), ("NFD", "NFC")])
+def test_an_archive_copied_with_its_names_in_the_other_unicode_form_is_not_done_again(tmp_path, monkeypatch, before,
+                                                                                       after):
+    # an archive copied from a macOS disk (Hangul names decomposed, NFD) to one that composes them (NFC), or back:
+    # every file read as new, analysed again (hours) and counted twice in the report
+    import unicodedata
+
+    names = ("시즌1/드라마 1화.mp4", "시즌1/드라마 2화.mp4", "café.mp4")
+    archive, out = tmp_path / "archive", tmp_path / "out"
+
+    def copy(source, form):
+        for name in names:
+            (archive / unicodedata.normalize(form, name)).parent.mkdir(parents=True, exist_ok=True)
+            if source is None:
+                (archive / unicodedata.normalize(form, name)).write_bytes(name.encode() * 100)
+            else:
+                shutil.copy2(source / unicodedata.normalize(before, name), archive / unicodedata.normalize(form, name))
+
+    copy(None, before)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 3
+    outputs = sorted(p.relative_to(out) for p in out.rglob("*.dramapic.json"))
+    shutil.move(archive, tmp_path / "old")
+    copy(tmp_path / "old", after)
+    assert sorted(f.rel for f in find_media(archive)) == sorted(unicodedata.normalize(after, n) for n in names)
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("an unchanged file was processed again")
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", must_not_run)
+    again = run_batch(archive, out)
+    assert (again.done, again.skipped, again.failed) == (0, 3, 0)
+    with Store.open(out / DB_NAME) as store:
+        assert store.missing() == []
+        assert sorted(v.path for v in store.videos()) == sorted(unicodedata.normalize(after, n) for n in names)
+        assert store.query("SELECT count(*) FROM files")[0][0] == 3
+    assert sorted(p.relative_to(out) for p in out.rglob("*.dramapic.json")) == outputs  # none written elsewhere
+
+    # the same checks as for any file: new content under the new spelling is redone, still one file
+    (archive / unicodedata.normalize(after, names[2])).write_bytes(b"new content" * 100)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert (run_batch(archive, out).done, run_batch(archive, out).skipped) == (1, 3)
+    with Store.open(out / DB_NAME) as store:
+        assert store.query("SELECT count(*) FROM files")[0][0] == 3 and store.missing() == []
+
+
+def test_an_output_folder_copied_with_its_names_in_the_other_unicode_form_still_has_its_outputs(tmp_path,
+                                                                                                 monkeypatch):
+    # the output folder went along with its archive, its names decomposed too: its outputs are there, not missing
+    import unicodedata
+
+    name = "드라마 1화.mp4"
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    placeholder_archive(archive, (name,))
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 1
+    (archive / name).rename(archive / unicodedata.normalize("NFD", name))
+    (out / "드라마 1화.dramapic.json").rename(out / unicodedata.normalize("NFD", "드라마 1화.dramapic.json"))
+    assert run_batch(archive, out).skipped == 1
+
+
+def test_two_files_whose_names_differ_only_by_unicode_form_stay_two(tmp_path, monkeypatch):
+    # on Linux "é" composed and decomposed are two names, two files: neither takes the other's record
+    import unicodedata
+
+    archive, out = tmp_path / "archive", tmp_path / "out"
+    nfc, nfd = unicodedata.normalize("NFC", "café.mp4"), unicodedata.normalize("NFD", "café.mp4")
+    placeholder_archive(archive, (nfc,))
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 1
+    (archive / nfd).write_bytes(b"another file" * 100)
+    assert (run_batch(archive, out).done, run_batch(archive, out).skipped) == (1, 2)
+    with Store.open(out / DB_NAME) as store:
+        assert sorted(v.path for v in store.videos()) == sorted((nfc, nfd)) and store.missing() == []
+
+
 def test_a_folder_linked_into_the_archive_is_searched_and_a_link_loop_is_not(tmp_path, caplog):
     # season2 lives on another disk, linked into the archive: its files were silently left out (a linked file was
     # found, a linked folder not)
