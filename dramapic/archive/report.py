@@ -28,7 +28,7 @@ from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
 from ..result import AnalysisResult
 from .store import DB_NAME, Store, VideoRecord, video_record
-from ..writers import OutputSet
+from ..writers import OutputSet, make_output_dir, remove_made_dirs
 
 log = logging.getLogger(__name__)
 
@@ -598,8 +598,9 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
                  parquet: bool = True) -> ReportOutputs:
     """Write the HTML report and its CSV (and Parquet when pyarrow is importable and ``parquet``).
 
-    ``output`` is the HTML file, or an existing folder to write it in under its default name. The CSV and Parquet
-    files sit beside the HTML with the same stem. All files are written under temporary
+    ``output`` is the HTML file, or an existing folder to write it in under its default name; missing folders
+    above the HTML file are created (as ``run -o`` and ``batch -o`` create theirs), and removed again when the report
+    fails. The CSV and Parquet files sit beside the HTML with the same stem. All files are written under temporary
     names and renamed together; existing reports are replaced.
 
     Raises
@@ -616,19 +617,24 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     csv_path = html_path.with_suffix(".csv")
     parquet_path = html_path.with_suffix(".parquet") if parquet and parquet_available() else None
     finals = [html_path, csv_path] + ([parquet_path] if parquet_path else [])
-    with OutputSet(overwrite=True) as outputs:
-        outputs.check(finals)
-        # left by a report that was killed (the OOM killer, on a big archive): the Parquet one too when this report
-        # writes none
-        for stale in outputs.remove_stale([html_path, csv_path, html_path.with_suffix(".parquet")]):
-            log.info("removed %s, left by an earlier report that did not finish", stale)
-        temporary = [outputs.reserve(p) for p in finals]
-        try:
-            temporary[0].write_text(render_html(data), encoding="utf-8")
-            temporary[1].write_text(render_csv(data), encoding="utf-8", newline="")  # its CRLF as it is
-            if parquet_path:
-                write_parquet(data, temporary[2])
-        except OSError as err:
-            raise OutputError(f"cannot write the report: {err.strerror or err}") from None
-        outputs.commit()
+    created = make_output_dir(html_path.parent)  # after the source is read: a bad source makes no folder
+    try:
+        with OutputSet(overwrite=True) as outputs:
+            outputs.check(finals)
+            # left by a report that was killed (the OOM killer, on a big archive): the Parquet one too when this
+            # report writes none
+            for stale in outputs.remove_stale([html_path, csv_path, html_path.with_suffix(".parquet")]):
+                log.info("removed %s, left by an earlier report that did not finish", stale)
+            temporary = [outputs.reserve(p) for p in finals]
+            try:
+                temporary[0].write_text(render_html(data), encoding="utf-8")
+                temporary[1].write_text(render_csv(data), encoding="utf-8", newline="")  # its CRLF as it is
+                if parquet_path:
+                    write_parquet(data, temporary[2])
+            except OSError as err:
+                raise OutputError(f"cannot write the report: {err.strerror or err}") from None
+            outputs.commit()
+    except BaseException:  # Ctrl-C included: a failed report leaves no empty folder it made
+        remove_made_dirs(created)
+        raise
     return ReportOutputs(html=html_path, csv=csv_path, parquet=parquet_path)

@@ -180,6 +180,29 @@ def test_a_folder_given_as_the_output_gets_the_report_inside_it(archive_out, tmp
     assert not (tmp_path / "reports.html").exists()
 
 
+def test_a_report_named_in_a_missing_folder_creates_it_and_a_failed_one_removes_it(archive_out, tmp_path,
+                                                                                    monkeypatch, capsys):
+    # `report -o missing/r.html` said "output directory does not exist" where `run -o` creates its folder
+    from dramapic import cli
+    from dramapic.archive import report
+
+    target = tmp_path / "reports" / "2026" / "r.html"
+    assert cli.main(["report", str(archive_out), "-o", str(target), "--no-parquet"]) == 0
+    assert target.is_file() and target.with_suffix(".csv").is_file()
+    assert str(target) in capsys.readouterr().out
+
+    def full_disk(data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "render_csv", full_disk)
+    assert cli.main(["report", str(archive_out), "-o", str(tmp_path / "new" / "deeper" / "r.html")]) != 0
+    assert "No space left on device" in capsys.readouterr().err
+    assert not (tmp_path / "new").exists()  # the folders it made are gone with the failed report
+    (tmp_path / "file").write_text("x")
+    assert cli.main(["report", str(archive_out), "-o", str(tmp_path / "file" / "r.html")]) != 0
+    assert "is an existing file" in capsys.readouterr().err
+
+
 def test_a_huge_archive_gives_a_page_of_bounded_size(monkeypatch):
     # the charts and both tables stop at MAX_ROWS videos (the CSV has all): a page of a row per file of an archive
     # of a million files would be hundreds of megabytes
