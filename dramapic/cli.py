@@ -406,8 +406,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = commands.add_parser("report", help="HTML report (+ CSV) of an archive's output folder or of one run")
     report.add_argument("source", type=Path, help="a batch output folder (with dramapic.sqlite) or a .dramapic.json")
-    report.add_argument("-o", "--output", type=Path, default=None,
-                        help="the HTML file (missing folders are created), or a folder to write it in (default: "
+    report.add_argument("-o", "--output", default=None,  # a str: Path would drop the "/" of "reports/"
+                        help="the HTML file (missing folders are created), or a folder to write it in (one that "
+                             "exists, or a name ending in /; default: "
                              "OUT_DIR/report.html, or NAME.report.html beside the JSON); the CSV and Parquet files "
                              "go beside it")
     report.add_argument("--title", default=None, help="the report's title")

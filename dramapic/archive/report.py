@@ -19,6 +19,7 @@ import csv
 import html
 import io
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,7 +599,8 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
                  parquet: bool = True) -> ReportOutputs:
     """Write the HTML report and its CSV (and Parquet when pyarrow is importable and ``parquet``).
 
-    ``output`` is the HTML file, or an existing folder to write it in under its default name; missing folders
+    ``output`` is the HTML file, or a folder to write it in under its default name (one that exists, or a string
+    ending in a path separator); missing folders
     above the HTML file are created (as ``run -o`` and ``batch -o`` create theirs), and removed again when the report
     fails. The CSV and Parquet files sit beside the HTML with the same stem. All files are written under temporary
     names and renamed together; existing reports are replaced.
@@ -610,7 +612,9 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     source = Path(source)
     data = load_report_data(source, title=title)
     html_path = Path(output) if output is not None else default_output(source)
-    if html_path.is_dir():  # a folder to put the report in (not "FOLDER.html" beside it)
+    # a folder to put the report in (not "FOLDER.html" beside it): one that exists, or a name ending in a separator
+    # ("reports/", which Path drops: the string says it), created as the HTML file's missing folders are
+    if html_path.is_dir() or (output is not None and str(output).endswith(("/", os.sep))):
         html_path = html_path / default_output(source).name
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_name(html_path.name + ".html")

@@ -203,6 +203,15 @@ def test_a_report_named_in_a_missing_folder_creates_it_and_a_failed_one_removes_
     assert "is an existing file" in capsys.readouterr().err
 
 
+def test_a_missing_folder_given_as_the_output_with_a_slash_gets_the_report_inside_it(archive_out, tmp_path, capsys):
+    # "-o reports/" wrote reports.html beside it: the slash that says "a folder" was dropped with the Path
+    from dramapic import cli
+
+    assert cli.main(["report", str(archive_out), "-o", f"{tmp_path / 'reports'}/", "--no-parquet"]) == 0
+    assert (tmp_path / "reports" / "report.html").is_file() and (tmp_path / "reports" / "report.csv").is_file()
+    assert not (tmp_path / "reports.html").exists()
+
+
 def test_a_huge_archive_gives_a_page_of_bounded_size(monkeypatch):
     # the charts and both tables stop at MAX_ROWS videos (the CSV has all): a page of a row per file of an archive
     # of a million files would be hundreds of megabytes
