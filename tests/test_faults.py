@@ -24,11 +24,20 @@ from helpers import REPO, SAMPLE
 
 # -- helpers -----------------------------------------------------------------------------------------------------
 
+def _as_from_a_terminal() -> None:
+    """The signal dispositions of a command typed at a terminal: the test suite itself may run under ``nohup`` or
+    as a shell's background job, which ignore SIGHUP and SIGINT, and dramapic keeps a signal it was started
+    ignoring ignored (nohup's promise), so the signals these tests send would do nothing."""
+    for signum in (signal.SIGHUP, signal.SIGINT):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start(*args: str, tmp: Path, cwd: Path | None = None) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp), "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "dramapic", *args, "--no-progress"], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_as_from_a_terminal)
 
 
 def children() -> dict[int, list[int]]:
