@@ -26,8 +26,9 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from ..errors import OutputError
@@ -243,6 +244,20 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
                               f"{err}") from None
 
 
+@contextlib.contextmanager
+def closed_on_failure(db: sqlite3.Connection, path: Path) -> Iterator[None]:
+    """Close ``db`` when the block fails (what opening a database does until it hands the connection on), a SQLite
+    fault said as the unusable database it is."""
+    try:
+        yield
+    except sqlite3.DatabaseError as err:
+        db.close()
+        raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
+    except BaseException:
+        db.close()
+        raise
+
+
 def migrated_copy(path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> sqlite3.Connection:
     """The database at ``path`` copied into memory and brought up to date there, the file left as it is (what a
     reader uses where it cannot upgrade the file). It is read read-only, or as immutable where even that needs a
@@ -254,7 +269,7 @@ def migrated_copy(path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> sqli
         The file cannot be read; it is not a dramapic database; a newer schema; a failed migration step.
     """
     copy = sqlite3.connect(":memory:", isolation_level=None)
-    try:
+    with closed_on_failure(copy, path):
         for query in ("mode=ro", "mode=ro&immutable=1"):
             try:
                 source = sqlite3.connect(f"{path.resolve().as_uri()}?{query}", uri=True, timeout=30.0)
@@ -271,10 +286,4 @@ def migrated_copy(path: Path, *, migrations: Sequence[str] = MIGRATIONS) -> sqli
         copy.row_factory = sqlite3.Row
         copy.execute("PRAGMA foreign_keys = ON")
         check_schema(copy, path, migrate=True, migrations=migrations)
-    except sqlite3.DatabaseError as err:
-        copy.close()
-        raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
-    except BaseException:
-        copy.close()
-        raise
     return copy

@@ -267,7 +267,7 @@ class Store:
                 db = sqlite3.connect(uri, timeout=30.0, isolation_level=None, uri=True)
         except sqlite3.Error as err:
             raise OutputError(f"cannot open the archive database {path}: {err}") from None
-        try:
+        with schema.closed_on_failure(db, path):
             db.row_factory = sqlite3.Row
             db.execute("PRAGMA busy_timeout = 30000")
             if uri_query is None:
@@ -281,12 +281,6 @@ class Store:
             db.execute("PRAGMA foreign_keys = ON")
             check_schema(db, path, migrate=migrate, migrations=migrations)
             store = cls(db, path)
-        except sqlite3.DatabaseError as err:
-            db.close()
-            raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
-        except BaseException:
-            db.close()
-            raise
         return store
 
     # -- schema ------------------------------------------------------------------------------------------------
