@@ -632,7 +632,10 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
             temporary = [outputs.reserve(p) for p in finals]
             try:
                 temporary[0].write_text(render_html(data), encoding="utf-8")
-                temporary[1].write_text(render_csv(data), encoding="utf-8", newline="")  # its CRLF as it is
+                # utf-8-sig: a byte-order mark first, without which Excel reads a UTF-8 CSV in the machine's ANSI
+                # code page and shows a Korean (or any non-ASCII) file name as mojibake; pandas, LibreOffice and
+                # Python's csv with encoding="utf-8-sig" take it as it is. newline="": its CRLF as it is
+                temporary[1].write_text(render_csv(data), encoding="utf-8-sig", newline="")
                 if parquet_path:
                     write_parquet(data, temporary[2])
             except OSError as err:

@@ -555,7 +555,7 @@ def test_a_failed_redo_keeps_the_earlier_success(tmp_path, monkeypatch):
     assert "All videos (2)" in page and "ffmpeg crashed on the redo" in page
     import csv
 
-    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         rows = {r["path"]: r for r in csv.DictReader(handle)}
     assert rows["ep1.mp4"]["status"] == "done" and float(rows["ep1.mp4"]["duration_s"]) == 60.0
     assert rows["ep2.mp4"]["error"] == "ffmpeg crashed on the redo"

@@ -87,7 +87,7 @@ def test_speaker_bars_read_as_counts_and_gender_bars_as_durations(archive_out):
 
 def test_csv_and_parquet_have_one_row_per_video(archive_out):
     outputs = write_report(archive_out)
-    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         rows = list(csv.DictReader(handle))
     assert tuple(rows[0]) == CSV_COLUMNS and len(rows) == 5
     by_path = {r["path"]: r for r in rows}
@@ -120,7 +120,7 @@ def test_a_video_without_diarization_is_not_counted_as_zero_speakers(archive_out
     videos = page[page.index('id="videos"'):]
     row = videos[videos.index("s3/ep05.mp4"):].split("</tr>")[0]
     assert "<td>–</td>" in row or ">–<" in row, row
-    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         by_path = {r["path"]: r for r in csv.DictReader(handle)}
     assert by_path["s3/ep05.mp4"]["speakers"] == "" and by_path["s1/ep02.mp4"]["speakers"] == "2"
 
@@ -151,7 +151,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
                           text=True, cwd=REPO, check=False)
     assert done.returncode == 0 and done.stderr == "", done.stderr
-    with open(archive_out / "report.csv", newline="", encoding="utf-8") as handle:
+    with open(archive_out / "report.csv", newline="", encoding="utf-8-sig") as handle:
         rows = {row["path"]: row for row in csv.DictReader(handle)}
     assert len(rows) == 5 and rows["s1/ep02.mp4"]["female_share"] == "0.8"
     assert rows["s2/broken.mp4"]["status"] == "failed"
@@ -322,7 +322,7 @@ def test_csv_text_that_a_spreadsheet_would_run_as_a_formula_is_neutralised(archi
             store.record(make_record(path, key=f"f{index}", result=make_result(path)), batch_id=None)
         store.record(make_record("=bad.mp4", key="fb", status="failed", error="-ERR @x =1"), batch_id=None)
     outputs = write_report(archive_out, parquet=False)
-    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         rows = {r["path"]: r for r in csv.DictReader(handle)}
     for path in dangerous:
         row = rows["'" + path]  # neutralised, otherwise unchanged
@@ -413,7 +413,7 @@ def test_a_video_analysed_without_gender_shows_a_dash_not_zero(archive_out, tmp_
     assert "female share of speaking time with a known gender (of the videos analysed with gender)" in page
     per_video = page[page.index('data-chart="gender-per-video"'):]
     assert re.search(r'<title>s3/ep05.mp4</title>[^<]*</text><text class="value"[^>]*>–</text>', per_video)
-    with open(outputs.csv, newline="", encoding="utf-8") as handle:
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         by_path = {r["path"]: r for r in csv.DictReader(handle)}
     gender_columns = ("female_share", "male_share", "female_s", "male_s", "unknown_s")
     assert [by_path["s3/ep05.mp4"][c] for c in gender_columns] == [""] * 5
@@ -441,7 +441,7 @@ def test_a_video_analysed_without_gender_shows_a_dash_not_zero(archive_out, tmp_
     # one run's JSON made with --no-gender: its CSV row has empty gender cells too
     path = tmp_path / "film.dramapic.json"
     get_writer("json").write(make_result("/videos/film.mp4", gender=False), path)
-    with open(write_report(path, parquet=False).csv, newline="", encoding="utf-8") as handle:
+    with open(write_report(path, parquet=False).csv, newline="", encoding="utf-8-sig") as handle:
         (row,) = list(csv.DictReader(handle))
     assert [row[c] for c in gender_columns] == [""] * 5
 
@@ -457,7 +457,7 @@ def test_an_unknown_genre_has_no_confidence_in_the_csv(tmp_path):
         store.record(make_record("quiet.mp4", key="k1", result=quiet), batch_id=None)
         store.record(make_record("ep01.mp4", key="k2", result=make_result("ep01.mp4", genre="drama")), batch_id=None)
     outputs = write_report(tmp_path)
-    rows = {r["path"]: r for r in csv.DictReader(outputs.csv.open(encoding="utf-8", newline=""))}
+    rows = {r["path"]: r for r in csv.DictReader(outputs.csv.open(encoding="utf-8-sig", newline=""))}
     assert rows["quiet.mp4"]["genre"] == "unknown" and rows["quiet.mp4"]["genre_confidence"] == ""
     assert rows["ep01.mp4"]["genre"] == "drama" and float(rows["ep01.mp4"]["genre_confidence"]) > 0
 
@@ -486,3 +486,15 @@ def test_durations_never_read_60_of_a_smaller_unit(seconds, shown):
     from dramapic.archive.report import _hours
 
     assert _hours(seconds) == shown
+
+
+def test_the_csv_opens_in_a_spreadsheet_with_korean_file_names_intact(tmp_path):
+    """Excel reads a UTF-8 CSV without a byte-order mark in the machine's ANSI code page: a Korean drama archive's
+    file names came out as mojibake. The CSV starts with the UTF-8 BOM; read as UTF-8-with-BOM the header's first
+    column is "path", not "\\ufeffpath", and the names are intact."""
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("드라마/1화.mp4", key="k1", result=make_result("1화.mp4")), batch_id=None)
+    raw = write_report(tmp_path, parquet=False).csv.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\xef\xbb\xbf") == 1
+    header, row = raw.decode("utf-8-sig").split("\r\n")[:2]
+    assert header.split(",")[0] == "path" and row.startswith("드라마/1화.mp4,")
