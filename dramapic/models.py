@@ -63,7 +63,10 @@ def file_sha256(path: Path) -> str:
 
 
 @lru_cache(maxsize=64)
-def _verified(path: str, size: int, mtime_ns: int, expected: str) -> bool:
+def _verified(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> bool:
+    # hashed once per state of the file: size and mtime alone let a same-size rewrite that put the old mtime back
+    # (os.utime, cp -p, rsync -t) pass unhashed within one process; the inode changes when the file is replaced,
+    # and the change time on any write or utime, and neither can be set back by the writer
     return file_sha256(Path(path)) == expected
 
 
@@ -72,7 +75,7 @@ def _matches(path: Path, expected_sha256: str, *, what: str) -> bool:
     :class:`ModelError` naming ``what``, not an OSError traceback."""
     try:
         stat = path.stat()
-        return _verified(str(path), stat.st_size, stat.st_mtime_ns, expected_sha256)
+        return _verified(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino, expected_sha256)
     except OSError as err:
         raise ModelError(f"{what}: cannot read {path}: {err.strerror or err}") from None
 

@@ -35,6 +35,30 @@ def test_altered_missing_and_unlisted_files_are_refused(tmp_path: Path):
         manifest.get("no-such-model")
 
 
+def test_a_same_size_rewrite_with_the_old_mtime_put_back_is_still_caught(tmp_path: Path):
+    """A verdict was cached by path, size and mtime: a file rewritten in place with other bytes of the same size
+    and its modification time restored (cp -p, rsync -t, os.utime) passed as verified within the same process."""
+    import os
+    import time
+
+    root = tmp_path / "models"
+    shutil.copytree(resources.models_dir(), root)
+    entry = next(iter(load_manifest(root).entries.values()))
+    target = root / entry.files[0].path
+    load_manifest(root).get(entry.name).file()  # verified once: the verdict is cached
+    before = target.stat()
+    data = bytearray(target.read_bytes())
+    data[-1] ^= 0xFF
+    time.sleep(0.01)  # a change time that differs from the first write's even on a coarse clock
+    with open(target, "r+b") as handle:  # in place: same inode, same size
+        handle.write(bytes(data))
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    after = target.stat()
+    assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    with pytest.raises(ModelError, match="does not match its sha256"):
+        load_manifest(root).get(entry.name).file()
+
+
 def test_an_unreadable_model_file_is_a_model_error(tmp_path: Path, monkeypatch):
     import dramapic.models as models
 
