@@ -314,8 +314,9 @@ class VoiceModels:
     Attributes
     ----------
     excluded : frozenset of str
-    gender_model : GenderClassifier
-    projection : SpeakerProjection
+    gender_model : GenderClassifier or None
+    projection : SpeakerProjection or None
+        Both None when the pipeline scores neither gender nor speakers (nothing is fitted then).
     """
 
     excluded: frozenset[str]
@@ -323,8 +324,10 @@ class VoiceModels:
     projection: Any
 
     def to_dict(self) -> dict[str, Any]:
-        return {"excluded": sorted(self.excluded), "gender_sources": self.gender_model.model_info.get("sources"),
-                "cluster_threshold": self.projection.cluster_threshold}
+        # both None when neither gender nor speakers is scored (nothing was fitted)
+        return {"excluded": sorted(self.excluded),
+                "gender_sources": None if self.gender_model is None else self.gender_model.model_info.get("sources"),
+                "cluster_threshold": None if self.projection is None else self.projection.cluster_threshold}
 
 
 def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0,
@@ -426,9 +429,16 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
             if seen[t.folder] <= limit:
                 kept.append(t)
         found = kept
-    table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
-                               seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
-                               progress=progress)
+    if pipeline is None or pipeline.stage2.gender or pipeline.speakers.enabled:
+        table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
+                                   seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
+                                   progress=progress)
+
+        def fit(excluded: frozenset[str]) -> VoiceModels:
+            return fit_voice_models(table, excluded, seed=seed, copies=copies)
+    else:  # --no-gender --no-speakers: stage 1 alone is scored, and the table (minutes of embedding) would go unused
+        def fit(excluded: frozenset[str]) -> VoiceModels:
+            return VoiceModels(excluded=excluded, gender_model=None, projection=None)
     score = voice_score_fn(pipeline)
     done = [0]
 
@@ -439,5 +449,4 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
         return out
 
     progress("cross-corpus", 0, len(found))
-    return cross_corpus(found, fit_fn=lambda excluded: fit_voice_models(table, excluded, seed=seed, copies=copies),
-                        score_fn=counted)
+    return cross_corpus(found, fit_fn=fit, score_fn=counted)

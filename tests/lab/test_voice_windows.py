@@ -284,6 +284,27 @@ def test_voice_protocol_limit_keeps_the_first_timelines_of_each_folder(tmp_path,
         ("cv_01", {"cv"}, "cv_01"), ("cv_02", {"cv"}, "cv_02"), ("emodb_01", {"emodb"}, "emodb_01")]
 
 
+def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_path, monkeypatch):
+    """eval --cross-corpus --no-gender --no-speakers scores stage 1 alone, but built the voice window table
+    (minutes of embedding) and fitted both models per held-out source all the same."""
+    from dramapic.config import load_pipeline
+    from dramapic.lab import crosscorpus
+
+    (tmp_path / "cv").mkdir()
+    (tmp_path / "cv" / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n")
+    (tmp_path / "cv" / "cv_01.json").write_text(json.dumps({"speakers": [{"id": "x", "source": "cv"}]}))
+    for suffix in (".rttm", ".opus"):
+        (tmp_path / "cv" / f"cv_01{suffix}").write_bytes(b"")
+    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kw: pytest.fail("built the window table"))
+    monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda *a, **kw: pytest.fail("fitted stage 2"))
+    monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: models)
+    pipeline = load_pipeline(None).replace(stage2__gender=False, speakers__enabled=False)
+    ((timeline, excluded, models),) = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path,
+                                                                     pipeline=pipeline, work=tmp_path)
+    assert excluded == {"cv"} and (models.gender_model, models.projection) == (None, None)
+    assert models.to_dict() == {"excluded": ["cv"], "gender_sources": None, "cluster_threshold": None}
+
+
 def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding(data, tmp_path, monkeypatch):
     from dramapic.errors import OutputError
 
