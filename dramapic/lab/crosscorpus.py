@@ -373,7 +373,7 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
                                  gender_model=models.gender_model if pipeline.stage2.gender else None,
                                  gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
         result = {"source": {"duration": len(audio) / SAMPLE_RATE}, "segments": [s.to_dict() for s in merged]}
-        return score_result(result, load_reference(timeline.labels_csv))
+        return score_result(result, load_reference(timeline.labels_csv), gender_scored=pipeline.stage2.gender)
 
     return score
 

@@ -234,6 +234,10 @@ class FileScores:
     gender_reliability, label_reliability : tuple of (confidence, seconds, seconds_right)
         One record per predicted voice segment with a decided gender / per predicted segment (see the module
         docstring, "calibration").
+    gender_scored : bool
+        Whether the analysis decided gender at all. False for a run with gender switched off (``--no-gender``):
+        its gender error, abstention and female-share error are then NaN ("-", null), not the 100 % that
+        scoring every voice frame as "unknown" would give.
     """
 
     name: str
@@ -258,6 +262,7 @@ class FileScores:
     voice_frames_pred: int = 0
     gender_reliability: tuple[ReliabilityRecord, ...] = ()
     label_reliability: tuple[ReliabilityRecord, ...] = ()
+    gender_scored: bool = True
 
     @property
     def gender_calibration(self) -> Calibration:
@@ -271,8 +276,8 @@ class FileScores:
 
     @property
     def abstention(self) -> float:
-        """Share of predicted voice frames whose gender is unknown (NaN without predicted voice)."""
-        return _ratio(self.gender_abstained, self.voice_frames_pred)
+        """Share of predicted voice frames whose gender is unknown (NaN without predicted voice or gender)."""
+        return _ratio(self.gender_abstained, self.voice_frames_pred) if self.gender_scored else float("nan")
 
     @property
     def confusion_matrix(self) -> np.ndarray:
@@ -291,12 +296,14 @@ class FileScores:
 
     @property
     def gender_error(self) -> float:
-        """Share of single-gender reference voice frames not predicted as voice of that gender."""
-        return _ratio(self.gender_errors, self.gender_frames)
+        """Share of single-gender reference voice frames not predicted as voice of that gender (NaN without gender)."""
+        return _ratio(self.gender_errors, self.gender_frames) if self.gender_scored else float("nan")
 
     @property
     def female_share_error(self) -> float:
-        """``|predicted - reference|`` female share of voice time, in percentage points."""
+        """``|predicted - reference|`` female share of voice time, in percentage points (NaN without gender)."""
+        if not self.gender_scored:
+            return float("nan")
         return 100.0 * abs(self.female_share_pred - self.female_share_ref)
 
     @property
@@ -322,6 +329,7 @@ class FileScores:
             "predicted_duration": round(self.predicted_duration, 3), "uncovered_s": round(self.uncovered_s, 3),
             "accuracy": self.accuracy, "classes": self.class_metrics,
             "labels": list(STAGE1_LABELS), "confusion": [list(r) for r in self.confusion],
+            "gender_scored": self.gender_scored,
             "gender_error": self.gender_error, "gender_errors": self.gender_errors,
             "gender_frames": self.gender_frames, "abstention": self.abstention,
             "gender_abstained": self.gender_abstained, "voice_frames_pred": self.voice_frames_pred,
@@ -373,7 +381,8 @@ def _collar_mask(boundaries: Sequence[float], *, n_frames: int, frame_s: float, 
 
 
 def score_result(result: AnalysisResult | Mapping[str, Any], reference: Reference, *,
-                 frame_s: float = FRAME_S, collar_s: float = COLLAR_S) -> FileScores:
+                 frame_s: float = FRAME_S, collar_s: float = COLLAR_S, gender_scored: bool | None = None
+                 ) -> FileScores:
     """Score one analysis result against its reference.
 
     Parameters
@@ -387,6 +396,9 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         Frame length of the frame metrics (10 ms).
     collar_s : float, optional
         Frames whose centre lies closer than this to a reference row boundary are not scored (0.25 s).
+    gender_scored : bool, optional
+        Whether the analysis decided gender (:attr:`FileScores.gender_scored`); None reads it off the result: a
+        ``summary`` whose ``gender_shares`` is null is a run with gender switched off, no summary counts as on.
 
     Returns
     -------
@@ -475,7 +487,16 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         speakers_pred=len(speakers), speakers_ref=len(reference.speakers), predicted_duration=predicted_duration,
         gender_abstained=int(abstained.sum()), voice_frames_pred=int(pred_voice.sum()),
         gender_reliability=gender_records, label_reliability=label_records,
+        gender_scored=_gender_decided(result) if gender_scored is None else bool(gender_scored),
     )
+
+
+def _gender_decided(result: AnalysisResult | Mapping[str, Any]) -> bool:
+    """False for a result of a run with gender switched off: its summary's ``gender_shares`` is null."""
+    if isinstance(result, AnalysisResult):
+        return result.summary.gender_shares is not None
+    summary = result.get("summary")
+    return not isinstance(summary, Mapping) or summary.get("gender_shares", True) is not None
 
 
 def _reliability(spans: Sequence[tuple[int, int, Mapping[str, Any]]], *, keep: np.ndarray, ref_labels: np.ndarray,
@@ -538,13 +559,15 @@ class Report:
 
     @property
     def gender_error(self) -> float:
-        """Gender error pooled over frames."""
-        return _ratio(sum(f.gender_errors for f in self.files), sum(f.gender_frames for f in self.files))
+        """Gender error pooled over frames of the files whose analysis decided gender."""
+        scored = [f for f in self.files if f.gender_scored]
+        return _ratio(sum(f.gender_errors for f in scored), sum(f.gender_frames for f in scored))
 
     @property
     def abstention(self) -> float:
-        """Abstention pooled over predicted voice frames."""
-        return _ratio(sum(f.gender_abstained for f in self.files), sum(f.voice_frames_pred for f in self.files))
+        """Abstention pooled over predicted voice frames of the files whose analysis decided gender."""
+        scored = [f for f in self.files if f.gender_scored]
+        return _ratio(sum(f.gender_abstained for f in scored), sum(f.voice_frames_pred for f in scored))
 
     @property
     def female_share_error(self) -> float:

@@ -328,6 +328,35 @@ def test_abstained_gender_is_left_out_of_the_error_and_reported_as_abstention(tm
     assert "abst" in report.format_table()
 
 
+def test_a_run_with_gender_switched_off_has_no_gender_figures_not_100_percent_errors(tmp_path):
+    """eval --no-gender printed gender error 1.000, abstention 1.000 and female-share error 100.0: every voice frame
+    of a run that decided no gender was scored as unknown. Its gender figures are "-" (null in the JSON), and pooled
+    figures are taken over the files whose run decided gender."""
+    rows = [(0.0, 2.0, "voice", "female", "A"), (2.0, 4.0, "voice", "male", "B")]
+    reference = load_reference(write_synthetic(tmp_path, "nog", rows, [(0.0, 2.0, "A"), (2.0, 4.0, "B")]))
+    segments = [{"start": 0.0, "end": 2.0, "label": "voice", "gender": None, "speaker": "S1"},
+                {"start": 2.0, "end": 4.0, "label": "voice", "gender": None, "speaker": "S2"}]
+    off = result_dict(segments, 4.0)
+    off["summary"] = {"gender_shares": None}  # what a --no-gender run writes
+    scored = score_result(off, reference, collar_s=0.0)
+    assert not scored.gender_scored
+    assert np.isnan(scored.gender_error) and np.isnan(scored.abstention) and np.isnan(scored.female_share_error)
+    assert scored.accuracy == 1.0 and scored.speakers_pred == 2  # the rest is scored as before
+    data = scored.to_dict()
+    assert (data["gender_scored"], data["gender_error"], data["abstention"], data["female_share_error"]) == (
+        False, None, None, None)
+    # abstaining on every frame with gender on stays a measured 100 % abstention
+    on = score_result(result_dict(segments, 4.0), reference, collar_s=0.0)
+    assert on.gender_scored and on.abstention == 1.0
+    assert not score_result(result_dict(segments, 4.0), reference, collar_s=0.0, gender_scored=False).gender_scored
+    total = aggregate([scored, scored])
+    assert np.isnan(total.gender_error) and np.isnan(total.abstention) and np.isnan(total.female_share_error)
+    line = [r for r in total.format_table().splitlines() if r.startswith("TOTAL")][0].split()
+    assert line[6:9] == ["-", "-", "-"]  # gend err, abst, fem pp
+    mixed = aggregate([scored, on])  # pooled over the file that decided gender only
+    assert mixed.abstention == 1.0 and mixed.female_share_error == on.female_share_error == 50.0
+
+
 def test_aggregate_pools_frames_and_der(tmp_path):
     reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
     good = score_result(synth_prediction(1.0, 2.0), reference, collar_s=0.0)
