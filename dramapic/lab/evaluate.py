@@ -28,6 +28,9 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
   reports in ``summary.gender_shares``, unknown voice left out. Reference female share = the same over all
   reference ``voice`` frames (a gender-less reference frame counts 0, a ``female+male`` overlap 0.5). A share is
   0 when there is no such voice.
+* A run with gender switched off (``--no-gender``: its ``summary.gender_shares`` is null) has none of these three:
+  they are NaN (printed ``-``, null in JSON) rather than the 100 % that scoring its unknown voice would give, and
+  pooled figures are taken over the files whose run decided gender.
 * **composition share error** - the mean over voice, song, noise, silence of
   ``|predicted share - reference share|`` of the whole file's frames, in percentage points (no collar).
 * **DER** - ``pyannote.metrics.diarization.DiarizationErrorRate(collar=0.5, skip_overlap=False)`` between the
