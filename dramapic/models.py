@@ -66,7 +66,8 @@ def file_sha256(path: Path) -> str:
 def _verified(path: str, size: int, mtime_ns: int, ctime_ns: int, inode: int, expected: str) -> bool:
     # hashed once per state of the file: size and mtime alone let a same-size rewrite that put the old mtime back
     # (os.utime, cp -p, rsync -t) pass unhashed within one process; the inode changes when the file is replaced,
-    # and the change time on any write or utime, and neither can be set back by the writer
+    # and on POSIX the change time on any write or utime, which the writer cannot set back (on Windows st_ctime is
+    # the creation time: there a same-size in-place rewrite with the old mtime still goes unseen within a process)
     return file_sha256(Path(path)) == expected
 
 

@@ -1,5 +1,6 @@
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ def test_altered_missing_and_unlisted_files_are_refused(tmp_path: Path):
         manifest.get("no-such-model")
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="st_ctime is the creation time on Windows")
 def test_a_same_size_rewrite_with_the_old_mtime_put_back_is_still_caught(tmp_path: Path):
     """A verdict was cached by path, size and mtime: a file rewritten in place with other bytes of the same size
     and its modification time restored (cp -p, rsync -t, os.utime) passed as verified within the same process."""
@@ -55,6 +57,8 @@ def test_a_same_size_rewrite_with_the_old_mtime_put_back_is_still_caught(tmp_pat
     os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
     after = target.stat()
     assert (after.st_size, after.st_mtime_ns, after.st_ino) == (before.st_size, before.st_mtime_ns, before.st_ino)
+    if after.st_ctime_ns == before.st_ctime_ns:  # a filesystem that keeps whole seconds: nothing tells them apart
+        pytest.skip("this filesystem's change time did not move within the test")
     with pytest.raises(ModelError, match="does not match its sha256"):
         load_manifest(root).get(entry.name).file()
 

@@ -355,6 +355,7 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
 
     from .. import media
     from ..analysis.analyze import analyze_audio, refine_voice
+    from ..analysis.loaders import uses_stage2
     from ..result import SAMPLE_RATE
     from .evaluate import score_result
     from .reference import load_reference
@@ -369,9 +370,12 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
         segments, _, _ = analyze_audio(audio, stage1_only)
         # speakers.cluster_threshold null (the default) reads the stopping distance off this projection's own
         # calibration (at speakers.cluster_same_probability), so a refitted projection keeps the meaning
-        merged, _ = refine_voice(audio, segments, settings=settings, projection=models.projection,
-                                 gender_model=models.gender_model if pipeline.stage2.gender else None,
-                                 gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
+        if not uses_stage2(pipeline):  # stage 1 alone: refine_voice would embed every voice window for nothing
+            merged = segments
+        else:
+            merged, _ = refine_voice(audio, segments, settings=settings, projection=models.projection,
+                                     gender_model=models.gender_model if pipeline.stage2.gender else None,
+                                     gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
         result = {"source": {"duration": len(audio) / SAMPLE_RATE}, "segments": [s.to_dict() for s in merged]}
         return score_result(result, load_reference(timeline.labels_csv), gender_scored=pipeline.stage2.gender)
 

@@ -223,7 +223,8 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
                 p, scores, settings=cfg if name in ("rule", "ensemble", "ensemble-stacker-alone") else unguarded)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(paths[name], None, duration)}
-            stage1.setdefault(name, []).append(score_result(result, reference))
+            # stage-1 segments carry no gender: not scored as 100 % unknown voice
+            stage1.setdefault(name, []).append(score_result(result, reference, gender_scored=False))
         clock = time.perf_counter()
         if not gender:
             continue

@@ -305,6 +305,33 @@ def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_
     assert models.to_dict() == {"excluded": ["cv"], "gender_sources": None, "cluster_threshold": None}
 
 
+def test_voice_scoring_without_gender_and_speakers_runs_no_stage_2(tmp_path, monkeypatch):
+    """With both switched off the protocol scores stage 1's segments as they are: refine_voice embedded every
+    voice window first (resemblyzer over the whole timeline) and only then found there was nothing to decide."""
+    from types import SimpleNamespace
+
+    from dramapic import media
+    from dramapic.analysis import analyze as analyze_module
+    from dramapic.config import load_pipeline
+    from dramapic.lab import crosscorpus
+    from dramapic.result import Segment
+
+    labels = tmp_path / "cv_01.labels.csv"
+    labels.write_text("start,end,label,gender,speaker\n0.000,2.000,voice,female,A\n")
+    (tmp_path / "cv_01.rttm").write_text("SPEAKER cv_01 1 0.000 2.000 <NA> <NA> A <NA> <NA>\n")
+    monkeypatch.setattr(media, "probe", lambda path: path)
+    monkeypatch.setattr(media, "decode_audio", lambda info: np.zeros(32000, np.float32))
+    voice = Segment(start=0.0, end=2.0, label="voice", confidence=0.9)
+    monkeypatch.setattr(analyze_module, "analyze_audio", lambda audio, pipeline: ([voice], None, None))
+    monkeypatch.setattr(analyze_module, "refine_voice", lambda *a, **kw: pytest.fail("stage 2 ran"))
+    pipeline = load_pipeline(None).replace(stage2__gender=False, speakers__enabled=False)
+    score = crosscorpus.voice_score_fn(pipeline)
+    nothing = crosscorpus.VoiceModels(excluded=frozenset({"cv"}), gender_model=None, projection=None)
+    scores = score(nothing, SimpleNamespace(audio=tmp_path / "cv_01.opus", labels_csv=labels))
+    assert scores.class_metrics["voice"]["recall"] == 1.0 and not scores.gender_scored
+    assert np.isnan(scores.gender_error) and scores.speakers_pred == 0
+
+
 def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding(data, tmp_path, monkeypatch):
     from dramapic.errors import OutputError
 
