@@ -351,7 +351,7 @@ def test_a_run_with_gender_switched_off_has_no_gender_figures_not_100_percent_er
     assert not score_result(result_dict(segments, 4.0), reference, collar_s=0.0, gender_scored=False).gender_scored
     total = aggregate([scored, scored])
     assert np.isnan(total.gender_error) and np.isnan(total.abstention) and np.isnan(total.female_share_error)
-    line = [r for r in total.format_table().splitlines() if r.startswith("TOTAL")][0].split()
+    line = next(r for r in total.format_table().splitlines() if r.startswith("TOTAL")).split()
     assert line[6:9] == ["-", "-", "-"]  # gend err, abst, fem pp
     mixed = aggregate([scored, on])  # pooled over the file that decided gender only
     assert mixed.abstention == 1.0 and mixed.female_share_error == on.female_share_error == 50.0

@@ -299,8 +299,8 @@ def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_
     monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda *a, **kw: pytest.fail("fitted stage 2"))
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: models)
     pipeline = load_pipeline(None).replace(stage2__gender=False, speakers__enabled=False)
-    ((timeline, excluded, models),) = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path,
-                                                                     pipeline=pipeline, work=tmp_path)
+    ((_, excluded, models),) = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path,
+                                                              pipeline=pipeline, work=tmp_path)
     assert excluded == {"cv"} and (models.gender_model, models.projection) == (None, None)
     assert models.to_dict() == {"excluded": ["cv"], "gender_sources": None, "cluster_threshold": None}
 
