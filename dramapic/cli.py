@@ -12,7 +12,7 @@ from typing import Callable, NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError, InputError, OutputError
-from .lifecycle import Terminated, terminate_as_interrupt
+from .lifecycle import Terminated, resending_unraisable_hook, terminate_as_interrupt
 from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
@@ -1031,7 +1031,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     progress = TqdmProgress(enabled=show_bars)
     handlers = {"run": _cmd_run, "train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "batch": _cmd_batch,
                 "report": _cmd_report}
-    previous_unraisable_hook, sys.unraisablehook = sys.unraisablehook, _unraisable_to_log
+    previous_unraisable_hook = sys.unraisablehook
+    sys.unraisablehook = resending_unraisable_hook(_unraisable_to_log)
     try:
         # SIGTERM and SIGHUP end every command like Ctrl-C: children stopped, temporaries removed, one line
         with terminate_as_interrupt():

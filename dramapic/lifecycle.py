@@ -82,6 +82,28 @@ def _resent_after_import(signum: int, frame: Any) -> bool:
     return True
 
 
+def resending_unraisable_hook(fallback: Callable[[Any], None]) -> Callable[[Any], None]:
+    """A ``sys.unraisablehook`` that gives a stop swallowed by a callback back to the signal, and ``fallback`` the rest.
+
+    A signal handler raises where the interrupted code is, and some code cannot pass an exception on: a hook run
+    after ``fork`` (logging's ``_releaseLock``, every time a worker starts ffmpeg), a finaliser, a weakref callback.
+    There :class:`Terminated` or Ctrl-C's KeyboardInterrupt was printed as "Exception ignored in ..." with a
+    traceback, then lost: the task went on as if never told to stop. Such a stop is sent again shortly (as inside
+    an import), and lands in code that unwinds.
+    """
+    def hook(unraisable: Any) -> None:
+        stop = unraisable.exc_value
+        if isinstance(stop, Terminated):
+            _raised.clear()  # the raise that was swallowed did not count: the next delivery must raise
+            threading.Timer(_RETRY_S, os.kill, (os.getpid(), stop.signum)).start()
+        elif isinstance(stop, KeyboardInterrupt):
+            threading.Timer(_RETRY_S, os.kill, (os.getpid(), signal.SIGINT)).start()
+        else:
+            fallback(unraisable)
+
+    return hook
+
+
 def _raise_terminated(signum: int, frame: Any) -> None:
     # once: a second `kill` while the first one's cleanup runs must not cut that cleanup short
     if _raised.is_set() or _resent_after_import(signum, frame):
@@ -223,6 +245,7 @@ def become_worker(parent: int, *, interval: float = 1.0) -> None:
         # SIGTERM is always taken: the pool and the parent-death signal stop a worker with it
         if signum == signal.SIGTERM or signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _worker_signal)
+    sys.unraisablehook = resending_unraisable_hook(sys.unraisablehook)
     _set_parent_death_signal(signal.SIGTERM)
     # a watchdog as well: the death signal is Linux-only, and follows the parent *thread* that started the worker
     threading.Thread(target=_watch_parent, args=(parent, interval), name="dramapic-parent-watch",

@@ -10,6 +10,7 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -90,6 +91,56 @@ def test_a_failing_finaliser_during_a_command_goes_to_the_log_not_to_stderr(monk
     assert capsys.readouterr().err == ""
     assert any("_handle" in record.getMessage() for record in caplog.records)
     assert sys.unraisablehook is hook
+
+
+class _KilledInItsFinaliser:
+    """An object whose finaliser is where SIGTERM lands, as it landed in logging's after-fork hook when a batch worker
+    started ffmpeg: Python cannot pass an exception on from there."""
+
+    def __del__(self):
+        signal.raise_signal(signal.SIGTERM)
+
+
+def test_a_stop_swallowed_by_a_finaliser_is_delivered_again_and_ends_the_command(monkeypatch, capsys, tmp_path):
+    # was: "Exception ignored in ... Traceback ... Terminated: 15" on stderr, and the command ran on to exit 0
+    finished = []
+
+    def command(args, progress):
+        _KilledInItsFinaliser()  # dropped at once: the signal's Terminated is raised inside __del__
+        time.sleep(3.0)          # sent again, it lands here
+        finished.append(True)
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_report", command)
+    hook = sys.unraisablehook
+    assert cli.main(["report", str(tmp_path), "--no-progress"]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err
+    assert not finished and "Exception ignored" not in err and "Traceback" not in err, err
+    assert "SIGTERM" in err and sys.unraisablehook is hook
+
+
+def test_a_pool_worker_whose_stop_is_swallowed_still_unwinds_its_task(tmp_path):
+    # a batch worker killed while starting ffmpeg: the stop landed in logging's after-fork hook, was printed as an
+    # ignored exception with a traceback (a flaky CI failure of the Ctrl-C batch test) and lost
+    import subprocess
+
+    code = ("import os, signal, sys, time\n"
+            "sys.path.insert(0, sys.argv[1])\n"
+            "from test_lifecycle import _KilledInItsFinaliser\n"
+            "from dramapic.lifecycle import become_worker, run_task\n"
+            "def task():\n"
+            "    try:\n"
+            "        _KilledInItsFinaliser()\n"
+            "        time.sleep(3.0)\n"
+            "        print('task finished')\n"
+            "    finally:\n"
+            "        print('unwound', flush=True)\n"
+            "become_worker(os.getppid())\n"
+            "run_task(task)\n")
+    done = subprocess.run([sys.executable, "-c", code, str(Path(__file__).parent)], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).parent.parent, check=False)
+    assert done.returncode == 128 + signal.SIGTERM, (done.stdout, done.stderr)
+    assert done.stdout == "unwound\n" and "Exception ignored" not in done.stderr, (done.stdout, done.stderr)
 
 
 def test_a_terminating_signal_during_an_import_lands_after_the_import(tmp_path, monkeypatch):
