@@ -70,6 +70,12 @@ def _importing(frame: Any) -> bool:
     return False
 
 
+def _send_again(signum: int) -> None:
+    """Send ``signum`` to this process again in :data:`_RETRY_S`, from a timer thread: Python's handler then runs
+    in the main thread wherever it is by then."""
+    threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
+
+
 def _resent_after_import(signum: int, frame: Any) -> bool:
     """When the interrupted code runs inside an import, send ``signum`` again shortly and say so (True).
 
@@ -78,7 +84,7 @@ def _resent_after_import(signum: int, frame: Any) -> bool:
     traceback. Sent again until it lands outside any import, the signal raises where it is safe."""
     if not _importing(frame):
         return False
-    threading.Timer(_RETRY_S, os.kill, (os.getpid(), signum)).start()
+    _send_again(signum)
     return True
 
 
@@ -95,9 +101,9 @@ def resending_unraisable_hook(fallback: Callable[[Any], None]) -> Callable[[Any]
         stop = unraisable.exc_value
         if isinstance(stop, Terminated):
             _raised.clear()  # the raise that was swallowed did not count: the next delivery must raise
-            threading.Timer(_RETRY_S, os.kill, (os.getpid(), stop.signum)).start()
+            _send_again(stop.signum)
         elif isinstance(stop, KeyboardInterrupt):
-            threading.Timer(_RETRY_S, os.kill, (os.getpid(), signal.SIGINT)).start()
+            _send_again(signal.SIGINT)
         else:
             fallback(unraisable)
 

@@ -422,6 +422,7 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     list of (Timeline, frozenset, FileScores)
         As :func:`cross_corpus`; summarise with :func:`summarize`.
     """
+    from ..analysis.loaders import uses_stage2
     from .voice_windows import build_window_table
 
     found = find_timelines(timelines, folders=folders, dev_mixes=dev_mixes)
@@ -433,7 +434,7 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
             if seen[t.folder] <= limit:
                 kept.append(t)
         found = kept
-    if pipeline is None or pipeline.stage2.gender or pipeline.speakers.enabled:
+    if pipeline is None or uses_stage2(pipeline):
         table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
                                    seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
                                    progress=progress)
