@@ -209,7 +209,7 @@ def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> li
                     "female_share_error": report.female_share_error,
                     "female_share_error_max": max((f.female_share_error for f in files), default=math.nan),
                     "der": report.der,
-                    "count_exact": sum(f.speaker_count_error == 0 for f in files) / len(files),
+                    "count_exact": _count_exact(files),
                     "gender_ece": report.gender_calibration.ece})
     held = [r for r in out if r["folder"] != DEV_MIXES]
     if held:
@@ -221,6 +221,13 @@ def summarize(rows: Sequence[tuple[Timeline, frozenset[str], FileScores]]) -> li
             mean[k] = sum(values) / len(values) if values else math.nan
         out.insert(len(held), mean)
     return out
+
+
+def _count_exact(files: Sequence[FileScores]) -> float:
+    """Share of the files with the exact speaker count, over those whose analysis told speakers apart (NaN when
+    none did: a ``--no-speakers`` run counts nobody, which is not a count of 0 right)."""
+    scored = [f for f in files if f.speakers_scored]
+    return sum(f.speaker_count_error == 0 for f in scored) / len(scored) if scored else math.nan
 
 
 def format_table(summary: Sequence[Mapping[str, Any]]) -> str:
@@ -316,7 +323,7 @@ class VoiceModels:
     excluded : frozenset of str
     gender_model : GenderClassifier or None
     projection : SpeakerProjection or None
-        Both None when the pipeline scores neither gender nor speakers (nothing is fitted then).
+        None where the pipeline does not score gender / speakers (that model is not fitted then).
     """
 
     excluded: frozenset[str]
@@ -324,23 +331,25 @@ class VoiceModels:
     projection: Any
 
     def to_dict(self) -> dict[str, Any]:
-        # both None when neither gender nor speakers is scored (nothing was fitted)
+        # None where gender / speakers are not scored (that model was not fitted)
         return {"excluded": sorted(self.excluded),
                 "gender_sources": None if self.gender_model is None else self.gender_model.model_info.get("sources"),
                 "cluster_threshold": None if self.projection is None else self.projection.cluster_threshold}
 
 
 def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0,
-                     copies: int = SHIPPED_COPIES) -> VoiceModels:
+                     copies: int = SHIPPED_COPIES, gender: bool = True, speakers: bool = True) -> VoiceModels:
     """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
     (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance; clean windows
     counted ``copies`` times, as ``dramapic train --copies`` does; the table's copies), both fitted on the train
-    windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``."""
+    windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``. ``gender`` / ``speakers`` false
+    leaves that model out (None): a run that does not score it has no use for it."""
     from .gender_fit import GenderTraining, fit_gender
     from .train_speakers import fit_projection
 
-    gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed))
-    projection = fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0]
+    gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed)) if gender else None
+    projection = (fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0] if speakers
+                  else None)
     return VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
 
 
@@ -377,7 +386,8 @@ def voice_score_fn(pipeline, *, progress: ProgressHook = silent_hook) -> Callabl
                                      gender_model=models.gender_model if pipeline.stage2.gender else None,
                                      gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
         result = {"source": {"duration": len(audio) / SAMPLE_RATE}, "segments": [s.to_dict() for s in merged]}
-        return score_result(result, load_reference(timeline.labels_csv), gender_scored=pipeline.stage2.gender)
+        return score_result(result, load_reference(timeline.labels_csv), gender_scored=pipeline.stage2.gender,
+                            speakers_scored=pipeline.speakers.enabled)
 
     return score
 
@@ -440,7 +450,9 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
                                    progress=progress)
 
         def fit(excluded: frozenset[str]) -> VoiceModels:
-            return fit_voice_models(table, excluded, seed=seed, copies=copies)
+            return fit_voice_models(table, excluded, seed=seed, copies=copies,
+                                    gender=pipeline is None or pipeline.stage2.gender,
+                                    speakers=pipeline is None or pipeline.speakers.enabled)
     else:  # --no-gender --no-speakers: stage 1 alone is scored, and the table (minutes of embedding) would go unused
         def fit(excluded: frozenset[str]) -> VoiceModels:
             return VoiceModels(excluded=excluded, gender_model=None, projection=None)

@@ -38,6 +38,9 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
   ``"S1+S2"`` adds one track per id), scored on the UEM ``[0, duration]``; speaker labels are mapped optimally.
   DER = (false alarm + missed detection + confusion) / total reference speech.
 * **speaker-count error** - ``|#distinct predicted speaker ids - #distinct reference speakers|``.
+* A run with diarization switched off (``--no-speakers``: its ``summary.speakers`` is null) has neither DER nor
+  speaker-count error: NaN (``-``, null), not the 100 % DER and "0 speakers" its speaker-less turns would give;
+  pooled figures are taken over the files whose run told speakers apart.
 * **calibration** - whether a stated confidence means what it says (:func:`calibration`). *Gender*: every
   predicted ``voice`` segment with one decided gender states ``scores[gender]`` (the probability shown on its
   cue); it is right on the share of its scored single-gender reference voice frames whose gender is that one
@@ -241,6 +244,10 @@ class FileScores:
         Whether the analysis decided gender at all. False for a run with gender switched off (``--no-gender``):
         its gender error, abstention and female-share error are then NaN ("-", null), not the 100 % that
         scoring every voice frame as "unknown" would give.
+    speakers_scored : bool
+        Whether the analysis told speakers apart at all. False for a run with diarization switched off
+        (``--no-speakers``): its DER and speaker-count error are then NaN ("-", null), not the 100 % DER and
+        "0 predicted speakers" that scoring turns without a speaker would give.
     """
 
     name: str
@@ -266,6 +273,7 @@ class FileScores:
     gender_reliability: tuple[ReliabilityRecord, ...] = ()
     label_reliability: tuple[ReliabilityRecord, ...] = ()
     gender_scored: bool = True
+    speakers_scored: bool = True
 
     @property
     def gender_calibration(self) -> Calibration:
@@ -316,13 +324,13 @@ class FileScores:
 
     @property
     def der(self) -> float:
-        """Diarization error rate (0..; may exceed 1)."""
-        return _der(self.der_components)
+        """Diarization error rate (0..; may exceed 1; NaN without speakers)."""
+        return _der(self.der_components) if self.speakers_scored else float("nan")
 
     @property
-    def speaker_count_error(self) -> int:
-        """``|#predicted speakers - #reference speakers|``."""
-        return abs(self.speakers_pred - self.speakers_ref)
+    def speaker_count_error(self) -> int | float:
+        """``|#predicted speakers - #reference speakers|`` (NaN without speakers)."""
+        return abs(self.speakers_pred - self.speakers_ref) if self.speakers_scored else float("nan")
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (NaN becomes null)."""
@@ -332,7 +340,7 @@ class FileScores:
             "predicted_duration": round(self.predicted_duration, 3), "uncovered_s": round(self.uncovered_s, 3),
             "accuracy": self.accuracy, "classes": self.class_metrics,
             "labels": list(STAGE1_LABELS), "confusion": [list(r) for r in self.confusion],
-            "gender_scored": self.gender_scored,
+            "gender_scored": self.gender_scored, "speakers_scored": self.speakers_scored,
             "gender_error": self.gender_error, "gender_errors": self.gender_errors,
             "gender_frames": self.gender_frames, "abstention": self.abstention,
             "gender_abstained": self.gender_abstained, "voice_frames_pred": self.voice_frames_pred,
@@ -384,8 +392,8 @@ def _collar_mask(boundaries: Sequence[float], *, n_frames: int, frame_s: float, 
 
 
 def score_result(result: AnalysisResult | Mapping[str, Any], reference: Reference, *,
-                 frame_s: float = FRAME_S, collar_s: float = COLLAR_S, gender_scored: bool | None = None
-                 ) -> FileScores:
+                 frame_s: float = FRAME_S, collar_s: float = COLLAR_S, gender_scored: bool | None = None,
+                 speakers_scored: bool | None = None) -> FileScores:
     """Score one analysis result against its reference.
 
     Parameters
@@ -402,6 +410,10 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
     gender_scored : bool, optional
         Whether the analysis decided gender (:attr:`FileScores.gender_scored`); None reads it off the result: a
         ``summary`` whose ``gender_shares`` is null is a run with gender switched off, no summary counts as on.
+    speakers_scored : bool, optional
+        Whether the analysis told speakers apart (:attr:`FileScores.speakers_scored`); None reads it off the
+        result: a ``summary`` whose ``speakers`` is null is a run with diarization switched off, no summary counts
+        as on.
 
     Returns
     -------
@@ -490,16 +502,18 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         speakers_pred=len(speakers), speakers_ref=len(reference.speakers), predicted_duration=predicted_duration,
         gender_abstained=int(abstained.sum()), voice_frames_pred=int(pred_voice.sum()),
         gender_reliability=gender_records, label_reliability=label_records,
-        gender_scored=_gender_decided(result) if gender_scored is None else bool(gender_scored),
+        gender_scored=_decided(result, "gender_shares") if gender_scored is None else bool(gender_scored),
+        speakers_scored=_decided(result, "speakers") if speakers_scored is None else bool(speakers_scored),
     )
 
 
-def _gender_decided(result: AnalysisResult | Mapping[str, Any]) -> bool:
-    """False for a result of a run with gender switched off: its summary's ``gender_shares`` is null."""
+def _decided(result: AnalysisResult | Mapping[str, Any], field: str) -> bool:
+    """False for a result of a run with that part of stage 2 switched off: its summary's ``field``
+    (``gender_shares`` for gender, ``speakers`` for diarization) is null."""
     if isinstance(result, AnalysisResult):
-        return result.summary.gender_shares is not None
+        return getattr(result.summary, field) is not None
     summary = result.get("summary")
-    return not isinstance(summary, Mapping) or summary.get("gender_shares", True) is not None
+    return not isinstance(summary, Mapping) or summary.get(field, True) is not None
 
 
 def _reliability(spans: Sequence[tuple[int, int, Mapping[str, Any]]], *, keep: np.ndarray, ref_labels: np.ndarray,
@@ -584,8 +598,8 @@ class Report:
 
     @property
     def der_components(self) -> dict[str, float]:
-        """Summed DER components (seconds)."""
-        return {k: float(sum(f.der_components[k] for f in self.files)) for k in DER_COMPONENTS}
+        """DER components (seconds) summed over the files whose analysis told speakers apart."""
+        return {k: float(sum(f.der_components[k] for f in self.files if f.speakers_scored)) for k in DER_COMPONENTS}
 
     @property
     def gender_calibration(self) -> Calibration:
@@ -599,12 +613,12 @@ class Report:
 
     @property
     def der(self) -> float:
-        """DER pooled from the summed components."""
-        return _der(self.der_components) if self.files else float("nan")
+        """DER pooled from the summed components (NaN when no file's analysis told speakers apart)."""
+        return _der(self.der_components) if any(f.speakers_scored for f in self.files) else float("nan")
 
     @property
     def speaker_count_error(self) -> float:
-        """Mean of the per-file speaker-count errors."""
+        """Mean of the per-file speaker-count errors (of the files whose analysis told speakers apart)."""
         return _mean([float(f.speaker_count_error) for f in self.files])
 
     @property
@@ -644,10 +658,11 @@ class Report:
         for f in self.files:
             rows.append(line(f.name, f.duration, f.accuracy, f.class_metrics, f.gender_error, f.abstention,
                              f.female_share_error, f.composition_error, f.der,
-                             f"{f.speakers_pred}/{f.speakers_ref}"))
+                             f"{f.speakers_pred}/{f.speakers_ref}" if f.speakers_scored else f"-/{f.speakers_ref}"))
+        count_error = self.speaker_count_error
         rows.append(line("TOTAL", self.duration, self.accuracy, self.class_metrics, self.gender_error,
                          self.abstention, self.female_share_error, self.composition_error, self.der,
-                         f"±{_fmt(self.speaker_count_error, '.2f')}"))
+                         "-" if math.isnan(count_error) else f"±{count_error:.2f}"))
         widths = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
 
         def render(r: tuple[str, ...]) -> str:

@@ -210,3 +210,26 @@ def test_a_regression_check_folder_without_dev_mixes_is_refused(tree, tmp_path, 
                      str(tmp_path / mixes), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("dramapic: error: ") and says in err[0], err
+
+
+def test_a_run_that_told_no_speakers_apart_has_no_count_figure(tree):
+    """With diarization switched off every timeline predicts 0 speakers: "count exact 0 %" would read as a measured
+    failure; it is "-" (NaN), and a set where some files told speakers apart counts those only."""
+    root, dev = tree
+
+    def score_fn(model, timeline):
+        result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": [
+            {"start": 0.0, "end": 1.0, "label": "voice", "gender": "female", "speaker": None},
+            {"start": 1.0, "end": 2.0, "label": "voice", "gender": "male", "speaker": None}]}
+        # cv_00 is scored as a run with speakers on that found none: a real miss, counted
+        return score_result(result, load_reference(timeline.labels_csv), collar_s=0.0,
+                            speakers_scored=timeline.name == "cv_00")
+
+    rows = cross_corpus(find_timelines(root, dev_mixes=dev), fit_fn=lambda excluded: None, score_fn=score_fn)
+    by = {r["set"]: r for r in summarize(rows)}
+    assert by["cv"]["count_exact"] == 0.0 and by["cv"]["der"] == 1.0  # over cv_00 alone
+    assert math.isnan(by["emodb"]["count_exact"]) and math.isnan(by["emodb"]["der"])
+    assert by["emodb"]["gender_error"] == 0.0
+    assert by["mean (held-out)"]["count_exact"] == 0.0  # the mean of the sets that have the figure
+    line = next(r for r in format_table(summarize(rows)).splitlines() if r.startswith("emodb")).split()
+    assert line[-3:-1] == ["-", "-"]  # DER %, count exact %

@@ -357,6 +357,40 @@ def test_a_run_with_gender_switched_off_has_no_gender_figures_not_100_percent_er
     assert mixed.abstention == 1.0 and mixed.female_share_error == on.female_share_error == 50.0
 
 
+
+def test_a_run_with_speakers_switched_off_has_no_der_or_count_not_100_percent(tmp_path):
+    """eval --no-speakers printed DER 1.000 and "0/2" speakers per file (and count exact 0 in the cross-corpus
+    table): the speaker-less turns of a run that told nobody apart were scored as missed speech. Its DER and
+    count error are "-" (null in the JSON), and pooled figures are taken over the files that told speakers apart."""
+    rows = [(0.0, 2.0, "voice", "female", "A"), (2.0, 4.0, "voice", "male", "B")]
+    reference = load_reference(write_synthetic(tmp_path, "nospk", rows, [(0.0, 2.0, "A"), (2.0, 4.0, "B")]))
+    segments = [{"start": 0.0, "end": 2.0, "label": "voice", "gender": "female", "speaker": None},
+                {"start": 2.0, "end": 4.0, "label": "voice", "gender": "male", "speaker": None}]
+    off = result_dict(segments, 4.0)
+    off["summary"] = {"gender_shares": {"female": 0.5, "male": 0.5}, "speakers": None}  # a --no-speakers run
+    scored = score_result(off, reference, collar_s=0.0)
+    assert not scored.speakers_scored and scored.gender_scored
+    assert np.isnan(scored.der) and np.isnan(scored.speaker_count_error)
+    assert scored.gender_error == 0.0 and scored.accuracy == 1.0  # the rest is scored as before
+    data = scored.to_dict()
+    assert (data["speakers_scored"], data["der"], data["speaker_count_error"]) == (False, None, None)
+    # the same turns with diarization on (no summary: counts as on) are a measured 100 % DER
+    on = score_result(result_dict(segments, 4.0), reference, collar_s=0.0)
+    assert on.speakers_scored and on.der == 1.0 and on.speaker_count_error == 2
+    assert not score_result(result_dict(segments, 4.0), reference, collar_s=0.0, speakers_scored=False).speakers_scored
+    total = aggregate([scored, scored])
+    assert np.isnan(total.der) and np.isnan(total.speaker_count_error)
+    json.dumps(total.to_dict(), allow_nan=False)
+    table = total.format_table().splitlines()
+    assert next(r for r in table if r.startswith("nospk")).split()[-2:] == ["-", "-/2"]  # DER, spk p/r
+    assert next(r for r in table if r.startswith("TOTAL")).split()[-2:] == ["-", "-"]
+    right = score_result(result_dict([{**s, "speaker": k} for s, k in zip(segments, ("S1", "S2"))], 4.0), reference,
+                         collar_s=0.0)
+    mixed = aggregate([scored, right])  # pooled over the file that told speakers apart only
+    assert mixed.der == 0.0 and mixed.speaker_count_error == 0.0
+    assert mixed.der_components["total"] == pytest.approx(right.der_components["total"])
+
+
 def test_aggregate_pools_frames_and_der(tmp_path):
     reference = load_reference(write_synthetic(tmp_path, "syn", SYNTH_ROWS, SYNTH_TURNS))
     good = score_result(synth_prediction(1.0, 2.0), reference, collar_s=0.0)

@@ -166,6 +166,16 @@ def test_voice_models_are_fitted_without_the_held_out_source(table):
     assert json.loads(json.dumps(models.to_dict()))["excluded"] == ["beta"]
 
 
+@pytest.mark.parametrize("gender, speakers", [(False, True), (True, False)])
+def test_voice_models_leave_out_the_model_a_run_does_not_score(table, gender, speakers):
+    """eval --cross-corpus --no-gender (or --no-speakers) fitted both stage-2 models per held-out source, one of
+    them for nothing."""
+    from dramapic.lab.crosscorpus import fit_voice_models
+
+    models = fit_voice_models(table, frozenset({"beta"}), gender=gender, speakers=speakers)
+    assert (models.gender_model is not None, models.projection is not None) == (gender, speakers)
+
+
 def test_gender_and_speaker_trainers_share_one_table(data, table, tmp_path):
     from dramapic.analysis.diarization import SpeakerProjection
     from dramapic.analysis.gender import GenderClassifier
@@ -305,6 +315,26 @@ def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_
     assert models.to_dict() == {"excluded": ["cv"], "gender_sources": None, "cluster_threshold": None}
 
 
+
+@pytest.mark.parametrize("gender, speakers", [(False, True), (True, False)])
+def test_voice_protocol_fits_only_the_models_the_run_scores(tmp_path, monkeypatch, gender, speakers):
+    from dramapic.config import load_pipeline
+    from dramapic.lab import crosscorpus
+
+    (tmp_path / "cv").mkdir()
+    (tmp_path / "cv" / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n")
+    (tmp_path / "cv" / "cv_01.json").write_text(json.dumps({"speakers": [{"id": "x", "source": "cv"}]}))
+    for suffix in (".rttm", ".opus"):
+        (tmp_path / "cv" / f"cv_01{suffix}").write_bytes(b"")
+    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kw: {})
+    asked = []
+    monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: asked.append(kw))
+    monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: None)
+    pipeline = load_pipeline(None).replace(stage2__gender=gender, speakers__enabled=speakers)
+    crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=pipeline, work=tmp_path)
+    assert [(kw["gender"], kw["speakers"]) for kw in asked] == [(gender, speakers)]
+
+
 def test_voice_scoring_without_gender_and_speakers_runs_no_stage_2(tmp_path, monkeypatch):
     """With both switched off the protocol scores stage 1's segments as they are: refine_voice embedded every
     voice window first (resemblyzer over the whole timeline) and only then found there was nothing to decide."""
@@ -330,6 +360,7 @@ def test_voice_scoring_without_gender_and_speakers_runs_no_stage_2(tmp_path, mon
     scores = score(nothing, SimpleNamespace(audio=tmp_path / "cv_01.opus", labels_csv=labels))
     assert scores.class_metrics["voice"]["recall"] == 1.0 and not scores.gender_scored
     assert np.isnan(scores.gender_error) and scores.speakers_pred == 0
+    assert not scores.speakers_scored and np.isnan(scores.der)  # not a measured 100 % DER
 
 
 def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding(data, tmp_path, monkeypatch):
