@@ -130,8 +130,8 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
     half-way - Ctrl-C, SIGTERM, a full disk, a stage that fails - left new members beside an old stacker, or a file
     whose sha256 the manifest did not list yet: a models folder that no longer loads, or loads a mixture. Now the
     files are published together, with Ctrl-C and the terminating signals held while they are moved (renames
-    within one folder: no copying, nothing half-written); when the block raises, ``out_dir`` is left as it was and
-    the staging folder is removed. A staging folder of a training killed with SIGKILL is removed by the next
+    within one folder: no copying, nothing half-written; a rename that fails half-way is undone); when the block
+    raises, ``out_dir`` is left as it was and the staging folder is removed. A staging folder of a training killed with SIGKILL is removed by the next
     training into the same folder.
 
     Raises
@@ -190,12 +190,48 @@ def _publish(staging: Path, out_dir: Path, *, started_with: list[dict[str, Any]]
     in_the_way = [str(out_dir / name) for name in names if (out_dir / name).is_dir()]
     if in_the_way:  # refused before the first file is moved: a rename would fail half-way through
         raise OutputError(f"a folder is where a model file goes: {', '.join(in_the_way)}")
+    # each file it replaces is kept (a hard link in the staging folder, a copy where links are not allowed) until
+    # the manifest is in: a rename that fails half-way (an I/O error, a file locked on a network share) puts the
+    # replaced files back and takes the new ones out, so the folder is never new members beside an old stacker
+    kept = staging / ".replaced"
+    moved: list[str] = []
     with signals_held():
         try:
+            kept.mkdir()
             for name in names:
+                if (out_dir / name).exists():
+                    _keep_copy(out_dir / name, kept / name)
                 os.replace(staging / name, out_dir / name)
+                moved.append(name)
         except OSError as err:
-            raise OutputError(f"cannot publish the trained models in {out_dir}: {err.strerror or err}") from None
+            left = _put_back(moved, out_dir=out_dir, kept=kept)
+            undone = (f"; could not put back {', '.join(left)}: retrain into this folder" if left
+                      else "; the folder is as it was")
+            raise OutputError(f"cannot publish the trained models in {out_dir}: {err.strerror or err}{undone}"
+                              ) from None
+
+
+def _keep_copy(path: Path, copy: Path) -> None:
+    """``copy`` holds what ``path`` holds now: a hard link (no bytes copied), or a copy on a filesystem without."""
+    try:
+        os.link(path, copy)
+    except OSError:
+        shutil.copy2(path, copy)
+
+
+def _put_back(moved: Sequence[str], *, out_dir: Path, kept: Path) -> list[str]:
+    """Undo a publish that failed after ``moved``: each replaced file back from ``kept``, each added one removed.
+    Returns the names that could not be restored (empty when the folder is as it was)."""
+    left = []
+    for name in reversed(moved):
+        try:
+            if (kept / name).exists():
+                os.replace(kept / name, out_dir / name)
+            else:
+                (out_dir / name).unlink()
+        except OSError:
+            left.append(name)
+    return left
 
 
 def _train_stages(manifest_csv: Path, *, out_dir: Path, seed: int, max_clips: int | None, stages: Sequence[str],
