@@ -255,6 +255,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--overwrite", action="store_true", help="replace outputs that already exist")
     run.add_argument("--audio-track", type=int, default=None, metavar="N",
                      help="audio track to analyse, from 0 (default: the one the file marks as default)")
+    run.add_argument("--audio-channel", choices=("left", "right"), default=None,
+                     help="analyse one channel of the track instead of its mix: a bilingual broadcast's "
+                          "dual-mono track carries one language per channel (default: the mix)")
     run.add_argument("--num-speakers", type=int, default=None, metavar="N",
                      help="force the number of speakers instead of estimating it")
     run.add_argument("--min-speakers", type=int, default=None, metavar="N",
@@ -398,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--language", choices=("en", "ko"), default="en", help="language of cues and summary card")
     batch.add_argument("--audio-track", type=int, default=None, metavar="N",
                        help="audio track to analyse, from 0 (default: the one the file marks as default)")
+    batch.add_argument("--audio-channel", choices=("left", "right"), default=None,
+                       help="analyse one channel of each track instead of its mix (dual-mono bilingual "
+                            "broadcasts; default: the mix)")
     batch.add_argument("--retry-failed", action="store_true", help="process files that failed before again")
     batch.add_argument("--wait", action="store_true",
                        help="if another batch is writing to the output folder, wait for it instead of refusing")
@@ -435,7 +441,8 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         output_dir=args.output_dir, subtitle_format=args.format, overwrite=args.overwrite, language=args.language,
         video="soft" if args.soft_subs else "none" if args.no_video else "burn",
         analysis=AnalysisOptions(audio_track=args.audio_track, num_speakers=args.num_speakers,
-                                 min_speakers=args.min_speakers, max_speakers=args.max_speakers))
+                                 min_speakers=args.min_speakers, max_speakers=args.max_speakers,
+                                 audio_channel=args.audio_channel))
     outputs = run(args.input, options=options, pipeline=pipeline, progress=progress)
     for note in outputs.notes:
         log.warning(note)
@@ -977,7 +984,7 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
     options = BatchOptions(
         extensions=extensions, include=tuple(args.include), exclude=tuple(args.exclude),
         task=TaskOptions(burn=args.burn, subtitle_format=args.format, language=args.language,
-                         analysis=AnalysisOptions(audio_track=args.audio_track)),
+                         analysis=AnalysisOptions(audio_track=args.audio_track, audio_channel=args.audio_channel)),
         retry_failed=args.retry_failed, engine=args.engine, workers=args.workers, scheduler=args.scheduler,
         address=args.address, wait=args.wait)
     pipeline = _pipeline(args)

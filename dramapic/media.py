@@ -52,6 +52,9 @@ DC_OFFSET_MIN, DC_OFFSET_SHARE = 1e-3, 0.05
 #: seconds of audio judged at a time (its phase, its DC offset): long enough that a passing effect mixed out of phase
 #: or a low note does not turn a block; a fixed grid, whatever the chunk size
 BLOCK_S = 5.0
+#: the channels ``--audio-channel`` may choose, by position in the track (a dual-mono bilingual broadcast carries
+#: one language on each; of a surround track these are front left and front right)
+AUDIO_CHANNELS = {"left": 0, "right": 1}
 #: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
 #: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
 _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
@@ -388,8 +391,9 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(path=path, duration=float(duration or 0.0), streams=tuple(streams))
 
 
-def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Decode one audio track to mono float32 at ``sample_rate``, whole.
+def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE,
+                 audio_channel: str | None = None) -> np.ndarray:
+    """Decode one audio track (or one channel of it: ``audio_channel``) to mono float32 at ``sample_rate``, whole.
 
     Returns
     -------
@@ -400,12 +404,12 @@ def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     MediaError
         As :func:`stream_audio`.
     """
-    chunks = list(stream_audio(info, audio_track=audio_track, sample_rate=sample_rate))
+    chunks = list(stream_audio(info, audio_track=audio_track, sample_rate=sample_rate, audio_channel=audio_channel))
     return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
 
 
 def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE,
-                 chunk_s: float = 60.0) -> Iterator[np.ndarray]:
+                 chunk_s: float = 60.0, audio_channel: str | None = None) -> Iterator[np.ndarray]:
     """Decode one audio track to mono float32 at ``sample_rate`` and yield it in ``chunk_s`` pieces.
 
     Memory stays at one chunk however long the input. The checks that need the whole stream (decoding errors,
@@ -414,6 +418,11 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     ``chunk_s`` gives the same samples): stereo whose channels cancel in the mono mix is taken from its louder
     channel (:func:`_stereo_to_mono`), and a DC offset is taken out (:func:`_without_dc_offset`). Other audio is
     exactly what ffmpeg's own downmix gives.
+
+    ``audio_channel`` (``"left"`` or ``"right"``: the track's first or second channel, front left / right of a
+    surround track) decodes that channel alone instead of the mix: a bilingual broadcast carries one language per
+    channel of a "dual mono" track, and their mix is two languages at once. A one-channel track has nothing to
+    choose from: its channel is decoded, with a warning.
 
     Yields
     ------
@@ -429,9 +438,18 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if not info.audio_streams:
         raise MediaError(f"{info.path.name} has no audio stream")
     _check_audio_track(info, audio_track)
+    if audio_channel is not None and audio_channel not in AUDIO_CHANNELS:
+        raise ValueError(f"audio_channel must be one of {sorted(AUDIO_CHANNELS)} or None, not {audio_channel!r}")
+    track_channels = info.audio_streams[audio_track].channels
+    pick = []  # the one channel asked for, by position (c0, c1: a layout-free name every ffmpeg build knows)
+    if audio_channel is not None and track_channels == 1:
+        log.warning("%s: audio track %d has one channel, so --audio-channel %s has nothing to choose from; that "
+                    "channel is analysed", info.path.name, audio_track, audio_channel)
+    elif audio_channel is not None:
+        pick = [f"pan=mono|c0=c{AUDIO_CHANNELS[audio_channel]}"]
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
-    channels = 2 if info.audio_streams[audio_track].channels == 2 else 1
+    channels = 2 if track_channels == 2 and not pick else 1
     # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
     # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
     # keeps it from filling or trimming anywhere else. asetpts: timestamps regenerated from the sample count, so a
@@ -439,7 +457,7 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # samples are the same, in the same order
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
-            "-af", "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB",
+            "-af", ",".join([*pick, "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB"]),
             "-ac", str(channels), "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"

@@ -371,3 +371,35 @@ def test_a_short_tail_is_judged_by_the_block_before_it(tmp_path: Path):
     assert np.array_equal(media.decode_audio(media.probe(path)), sound)
     sf.write(path, sound + 0.02, 16000, subtype="FLOAT")
     assert np.abs(media.decode_audio(media.probe(path))[tail] - sound[tail]).max() < 1e-3
+
+
+@pytest.mark.parametrize("build", _builds())
+def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, monkeypatch, caplog, build):
+    """A bilingual broadcast carries one language per channel of a "dual mono" track: mixed, the analysis heard both
+    at once. ``audio_channel`` decodes the one asked for, sample for sample, with either ffmpeg build; the stitched
+    pieces equal the whole decode as for the mix."""
+    monkeypatch.setenv(media.FFMPEG_ENV, build)
+    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
+    media.ffmpeg_exe.cache_clear()
+    media.ffprobe_exe.cache_clear()
+    left, right = _dialogue_like(7.0), _dialogue_like(7.0, seed=1)
+    try:
+        info = media.probe(_stereo(tmp_path, left, right))
+        assert np.array_equal(media.decode_audio(info, audio_channel="left"), left)
+        assert np.array_equal(media.decode_audio(info, audio_channel="right"), right)
+        pieces = list(media.stream_audio(info, audio_channel="right", chunk_s=2.0))
+        assert len(pieces) == 4 and np.array_equal(np.concatenate(pieces), right)
+        mix = media.decode_audio(info)
+        assert not np.array_equal(mix, left) and not np.array_equal(mix, right)  # the default is still the mix
+        import soundfile as sf
+
+        sf.write(tmp_path / "mono.wav", left, 16000, subtype="FLOAT")
+        mono = media.probe(tmp_path / "mono.wav")
+        with caplog.at_level("WARNING", logger="dramapic.media"):
+            assert np.array_equal(media.decode_audio(mono, audio_channel="right"), left)
+        assert "has one channel, so --audio-channel right has nothing to choose from" in caplog.text
+        with pytest.raises(ValueError, match="audio_channel"):
+            media.decode_audio(info, audio_channel="centre")
+    finally:
+        media.ffmpeg_exe.cache_clear()
+        media.ffprobe_exe.cache_clear()

@@ -6,6 +6,7 @@ ffmpeg too (packet timestamps from the ``framecrc`` muxer, which every build has
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -483,3 +484,23 @@ def test_soft_subs_of_a_prores_mov_give_a_captioned_mp4_and_report_the_encode(tm
     assert [(s.kind, s.codec) for s in muxed.streams] == [("video", "h264"), ("audio", "aac"),
                                                           ("subtitle", "mov_text")]
     assert "burn" in stages
+
+
+# -- one channel of a dual-mono bilingual track ------------------------------------------------------------------------
+
+def test_one_channel_of_a_dual_mono_track_is_analysed_alone(tmp_path: Path):
+    """A bilingual broadcast carries one language per channel of one track; the mix is both at once. Here the
+    sample's dialogue is on the left and nothing on the right: each channel is analysed as what it holds."""
+    source = tmp_path / "dual.mp4"
+    ffmpeg("-t", "13", "-i", str(SAMPLE), "-af", "pan=stereo|c0=c0|c1=0*c0", "-c:v", "copy", "-c:a", "aac",
+           str(source))
+    shares = {}
+    for channel in ("left", "right"):
+        done = dramapic("run", str(source), "-o", str(tmp_path / channel), "--no-video", "--no-progress", "-q",
+                        "--audio-channel", channel)
+        assert done.returncode == 0, done.stderr
+        shares[channel] = json.loads((tmp_path / channel / "dual.dramapic.json").read_text())["summary"]["shares"]
+    assert shares["left"]["voice"] > 0.5
+    assert shares["right"]["voice"] == 0.0 and shares["right"]["silence"] == 1.0
+    bad = dramapic("run", str(source), "-o", str(tmp_path / "bad"), "--audio-channel", "centre")
+    assert bad.returncode == 2 and "invalid choice: 'centre'" in bad.stderr

@@ -83,8 +83,14 @@ class AnalysisOptions:
     #: bounds on the automatic speaker count; None: the pipeline's ``speakers.min_speakers`` / ``max_speakers``
     min_speakers: int | None = None
     max_speakers: int | None = None
+    #: one channel of the track to analyse instead of its mix (``"left"`` / ``"right"``: a dual-mono bilingual
+    #: broadcast carries one language per channel); None: the mix
+    audio_channel: str | None = None
 
     def __post_init__(self) -> None:
+        if self.audio_channel is not None and self.audio_channel not in media.AUDIO_CHANNELS:
+            raise ConfigError(f"--audio-channel must be one of {', '.join(media.AUDIO_CHANNELS)}, not "
+                              f"{self.audio_channel!r}")
         if self.audio_track is not None and self.audio_track < 0:
             # a usage mistake, refused before any work (run and batch alike), not a media error after the probe;
             # in a batch each file's failure would replace its done run and the next batch would redo the archive
@@ -349,7 +355,7 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
         analysed = timings["detectors"] + timings["stage1"]
         with open(spool_path, "wb") as spool:
             for piece in media.stream_audio(info, audio_track=info.audio_track(options.audio_track),
-                                            chunk_s=PIECE_S):
+                                            chunk_s=PIECE_S, audio_channel=options.audio_channel):
                 try:
                     spool.write(memoryview(np.ascontiguousarray(piece, dtype=np.float32)))
                 except OSError as err:

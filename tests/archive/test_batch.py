@@ -148,6 +148,35 @@ def test_process_file_leaves_another_files_outputs_in_progress_alone(tmp_path):
 
 # -- one batch in this process ---------------------------------------------------------------------------------
 
+
+def test_the_audio_channel_is_part_of_a_files_key_and_reaches_the_analysis(tmp_path, monkeypatch):
+    """--audio-channel left and right analyse different languages of one dual-mono file: a batch redone with the
+    other channel must redo it, and one with the default (the mix) keeps the key batches had before the option."""
+    from dramapic import cli as cli_module
+    from dramapic.analysis.analyze import AnalysisOptions
+    from dramapic.archive import batch as batch_module
+    from dramapic.config import load_pipeline
+
+    pipeline = load_pipeline(None)
+    keys = {channel: expected_key("0" * 64, pipeline, TaskOptions(analysis=AnalysisOptions(audio_channel=channel)))
+            for channel in (None, "left", "right")}
+    assert len(set(keys.values())) == 3
+    assert "audio_channel" not in TaskOptions().to_dict()["analysis"]  # the default leaves older keys as they were
+    with pytest.raises(ConfigError, match="--audio-channel must be one of left, right"):
+        AnalysisOptions(audio_channel="centre")
+    seen = []
+
+    def run_batch(archive, out, *, options, **kwargs):
+        seen.append(options)
+        raise InputError("stopped here")
+
+    monkeypatch.setattr(batch_module, "run_batch", run_batch)
+    (tmp_path / "archive").mkdir()
+    assert cli_module.main(["batch", str(tmp_path / "archive"), "-o", str(tmp_path / "out"), "--audio-channel",
+                            "right", "--no-progress", "-q"]) == InputError.exit_code
+    assert seen[0].task.analysis.audio_channel == "right"
+
+
 def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, monkeypatch):
     out = tmp_path / "out"
     pipeline = load_pipeline(None)
