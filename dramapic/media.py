@@ -55,6 +55,11 @@ BLOCK_S = 5.0
 #: the channels ``--audio-channel`` may choose, by position in the track (a dual-mono bilingual broadcast carries
 #: one language on each; of a surround track these are front left and front right)
 AUDIO_CHANNELS = {"left": 0, "right": 1}
+#: a forward jump of the audio timestamps from MIN_AUDIO_GAP_S to MAX_AUDIO_GAP_S seconds is a gap (a capture's
+#: dropout: filled with silence, so later cues keep to the video); a longer one is a discontinuity carried straight
+#: on (ffmpeg's own ``-dts_delta_threshold`` default), a shorter one timestamp jitter
+MIN_AUDIO_GAP_S = 0.1
+MAX_AUDIO_GAP_S = 10.0
 #: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
 #: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
 _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
@@ -450,14 +455,23 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if track_channels == 2 and not pick else 1
-    # aresample: an audio track that starts after the file does (after its video: a broadcast capture, an edit list)
-    # is preceded by that much silence, so that every time found is the video's time too; the huge min_hard_comp
-    # keeps it from filling or trimming anywhere else. asetpts: timestamps regenerated from the sample count, so a
-    # file whose timestamps jump back (a looped concatenation) decodes without the raw muxer's complaints; the
-    # samples are the same, in the same order
+    # the audio on the video's clock, so that every time found is the video's time too and cues come with their
+    # sound. (1) An audio track that starts after the file does (a broadcast capture, an edit list) is preceded by
+    # that much silence (aresample first_pts). (2) A gap in its timestamps of MIN_AUDIO_GAP_S to MAX_AUDIO_GAP_S (a
+    # capture's dropout) is filled with that much silence: closed up, every later cue came that much early. (3)
+    # Anything else carries straight on, sample after sample, as a plain decode gives it: an overlap (the priming
+    # samples at each join of a looped or concatenated file), a jump back, a jump forward beyond MAX_AUDIO_GAP_S.
+    # The first asetpts does that: it places each frame right after the samples before it plus the gaps found so
+    # far (st/ld keep, from frame to frame: 0 the gap before this frame, 1 the gaps' sum, 2 the samples consumed
+    # before the previous frame), so aresample's hard compensation sees only those gaps and never trims. The last
+    # asetpts regenerates the timestamps from the sample count for the raw muxer
+    timeline = ("asetpts='st(0,PTS-PREV_INPTS-(NB_CONSUMED_SAMPLES-ld(2))/SR/TB);"
+                f"st(1,ld(1)+if(gt(ld(0),{MIN_AUDIO_GAP_S:g}/TB)*lte(ld(0),{MAX_AUDIO_GAP_S:g}/TB),ld(0),0));"
+                "st(2,NB_CONSUMED_SAMPLES);STARTPTS+NB_CONSUMED_SAMPLES/SR/TB+ld(1)',"
+                "aresample=first_pts=0:min_comp=0.001:min_hard_comp=0.05,asetpts=N/SR/TB")
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
-            "-af", ",".join([*pick, "aresample=first_pts=0:min_comp=0.001:min_hard_comp=100000,asetpts=N/SR/TB"]),
+            "-af", ",".join([*pick, timeline]),
             "-ac", str(channels), "-ar", str(sample_rate),
             "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"

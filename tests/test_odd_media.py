@@ -354,6 +354,34 @@ def test_audio_that_starts_after_the_video_is_decoded_on_the_videos_clock(tmp_pa
     assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.1)
 
 
+
+def _pitch_onset(audio: np.ndarray, freq: float) -> float:
+    """The first 0.1 s step where ``freq`` is the loudest component (16 kHz audio)."""
+    peaks = [np.argmax(np.abs(np.fft.rfft(audio[k:k + 1600]))) * 10 for k in range(0, len(audio) - 1600, 1600)]
+    return next(i for i, hz in enumerate(peaks) if abs(hz - freq) < 30) * 0.1
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
+def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_path: Path, container: str):
+    """A capture whose audio drops out for 2 s under continuous pictures: the decode closed the gap up, so every
+    sound after it, and every cue, came 2 s early for the rest of the file (and it said the audio ended 2 s before
+    the video). The gap is now that much silence."""
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=10", "-c:v", "libx264", "-preset",
+           "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", str(tmp_path / "v.ts"))
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=48000", "-c:a", "aac", "-f", "mpegts",
+           str(tmp_path / "a1.ts"))
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=880:duration=4:sample_rate=48000", "-c:a", "aac",
+           "-output_ts_offset", "6", "-f", "mpegts", str(tmp_path / "a2.ts"))
+    (tmp_path / "a.ts").write_bytes((tmp_path / "a1.ts").read_bytes() + (tmp_path / "a2.ts").read_bytes())
+    source = tmp_path / f"dropout.{container}"
+    ffmpeg("-i", str(tmp_path / "v.ts"), "-i", str(tmp_path / "a.ts"), "-map", "0:v", "-map", "1:a", "-c", "copy",
+           str(source))
+    audio = media.decode_audio(media.probe(source))
+    assert audio.shape[0] / 16000 == pytest.approx(10.0, abs=0.05)
+    assert _pitch_onset(audio, 880.0) == pytest.approx(6.0, abs=0.1)   # was 4.0
+    assert np.abs(audio[int(4.2 * 16000):int(5.8 * 16000)]).max() == 0.0   # the dropout is silence
+
+
 def test_audio_that_ends_before_the_video_is_analysed_but_a_cut_file_is_refused(tmp_path: Path):
     (tmp_path / "tone.f32").write_bytes(tone(3.0).tobytes())
     # a whole file: 3 s of audio under 5 s of pictures (a silent end card), not a cut one
