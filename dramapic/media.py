@@ -60,6 +60,10 @@ AUDIO_CHANNELS = {"left": 0, "right": 1}
 #: on (ffmpeg's own ``-dts_delta_threshold`` default), a shorter one timestamp jitter
 MIN_AUDIO_GAP_S = 0.1
 MAX_AUDIO_GAP_S = 10.0
+#: ... and is filled only once the audio after it has kept to the new time this long: a packet or two stamped wrong
+#: (a capture's bit error) jump ahead and come back, and filling them would put everything after them late. The
+#: silence then goes in this much after the gap's start, an error cues can bear
+AUDIO_GAP_CONFIRM_S = 0.1
 #: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
 #: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
 _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
@@ -450,25 +454,16 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if audio_channel is not None and track_channels == 1:
         log.warning("%s: audio track %d has one channel, so --audio-channel %s has nothing to choose from; that "
                     "channel is analysed", info.path.name, audio_track, audio_channel)
+    elif audio_channel is not None and track_channels is None:
+        # pan's second channel of a one-channel track is digital silence, without a word from ffmpeg
+        log.warning("%s: how many channels audio track %d has is not known, so --audio-channel %s cannot be "
+                    "trusted; the track's mix is analysed", info.path.name, audio_track, audio_channel)
     elif audio_channel is not None:
         pick = [f"pan=mono|c0=c{AUDIO_CHANNELS[audio_channel]}"]
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if track_channels == 2 and not pick else 1
-    # the audio on the video's clock, so that every time found is the video's time too and cues come with their
-    # sound. (1) An audio track that starts after the file does (a broadcast capture, an edit list) is preceded by
-    # that much silence (aresample first_pts). (2) A gap in its timestamps of MIN_AUDIO_GAP_S to MAX_AUDIO_GAP_S (a
-    # capture's dropout) is filled with that much silence: closed up, every later cue came that much early. (3)
-    # Anything else carries straight on, sample after sample, as a plain decode gives it: an overlap (the priming
-    # samples at each join of a looped or concatenated file), a jump back, a jump forward beyond MAX_AUDIO_GAP_S.
-    # The first asetpts does that: it places each frame right after the samples before it plus the gaps found so
-    # far (st/ld keep, from frame to frame: 0 the gap before this frame, 1 the gaps' sum, 2 the samples consumed
-    # before the previous frame), so aresample's hard compensation sees only those gaps and never trims. The last
-    # asetpts regenerates the timestamps from the sample count for the raw muxer
-    timeline = ("asetpts='st(0,PTS-PREV_INPTS-(NB_CONSUMED_SAMPLES-ld(2))/SR/TB);"
-                f"st(1,ld(1)+if(gt(ld(0),{MIN_AUDIO_GAP_S:g}/TB)*lte(ld(0),{MAX_AUDIO_GAP_S:g}/TB),ld(0),0));"
-                "st(2,NB_CONSUMED_SAMPLES);STARTPTS+NB_CONSUMED_SAMPLES/SR/TB+ld(1)',"
-                "aresample=first_pts=0:min_comp=0.001:min_hard_comp=0.05,asetpts=N/SR/TB")
+    timeline = _timeline_filter(_first_audio_pts(info, audio_track))
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
             "-af", ",".join([*pick, timeline]),
@@ -565,6 +560,61 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     if anti_phase_samples:
         log.info("%s: %.1f s of %.1f s analysed from one channel (out of phase)", info.path.name,
                  anti_phase_samples / sample_rate, decoded_samples / sample_rate)
+
+
+
+def _first_audio_pts(info: MediaInfo, audio_track: int) -> int | None:
+    """The first decoded frame's timestamp on ffmpeg's timeline of the file, in the audio filters' time base (0 =
+    the file's start, as its pictures show it), read with ``ashowinfo``; None when ffmpeg does not say (the decode
+    that follows reports what is wrong)."""
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1", "-f", "null", "-"]
+    try:
+        done = _run(args, what=f"cannot read the audio of {info.path.name}")
+    except (MediaError, OutputError):
+        return None
+    found = re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s", done.stderr.decode("utf-8", "replace"))
+    return int(found.group(1)) if found else None
+
+
+def _timeline_filter(first_pts: int | None) -> str:
+    """The filters that put the decoded audio on the video's clock, so that every time found is the video's time
+    too and cues come with their sound.
+
+    1. An audio track that starts after the file does (a broadcast capture, an edit list) is preceded by that much
+       silence (``aresample=first_pts=0``).
+    2. A forward jump of its timestamps of :data:`MIN_AUDIO_GAP_S` to :data:`MAX_AUDIO_GAP_S` that the audio keeps
+       to for :data:`AUDIO_GAP_CONFIRM_S` (a capture's dropout) is filled with that much silence: closed up, every
+       later cue came that much early.
+    3. Anything else carries straight on, sample after sample, as a plain decode gives it: an overlap (the priming
+       samples at each join of a looped or concatenated file), a jump back, a jump beyond :data:`MAX_AUDIO_GAP_S`,
+       a jump either way that comes back within :data:`AUDIO_GAP_CONFIRM_S` (a few packets stamped wrong).
+
+    The first ``asetpts`` decides: it places each frame right after the samples before it plus the gaps filled so
+    far, so that ``aresample``'s hard compensation sees those gaps only and never trims. Its memory (``st``/``ld``,
+    kept from frame to frame): 0 this frame's distance from where the samples put it, 1 the gaps' sum, 2 the shift
+    taken at the jumps carried on, 3 the jump waiting to be confirmed (0: none), 4 the samples consumed when it
+    was seen. ffmpeg builds the filters afresh where the audio's channels or rate change mid-stream (a broadcast's
+    stereo adverts between 5.1 programme): the new graph's first frame is not the track's first (``first_pts``
+    tells them apart), so it starts at 0 rather than have ``first_pts=0`` put its whole start time of silence in
+    front of it. The last ``asetpts`` regenerates the timestamps from the sample count for the raw muxer.
+    """
+    tolerance, gap_min, gap_max = MIN_AUDIO_GAP_S / 2, MIN_AUDIO_GAP_S, MAX_AUDIO_GAP_S
+    # the track's first frame keeps its time (the silence in front of a late track); a rebuilt graph's starts at 0
+    start = "STARTPTS" if first_pts is None else f"if(eq(STARTPTS,{first_pts}),STARTPTS,0)"
+    place = "NB_CONSUMED_SAMPLES/SR/TB+ld(1)"
+    decide = (
+        f"st(0,PTS-STARTPTS-({place})+ld(2));"
+        # nothing waiting: any jump waits to be confirmed
+        f"if(eq(ld(3),0),if(gt(abs(ld(0)),{gap_min:g}/TB),st(3,ld(0))+st(4,NB_CONSUMED_SAMPLES),0),"
+        # a jump waiting, and the audio keeps to it: once long enough, a gap is filled, any other jump carried on
+        f"if(lte(abs(ld(0)-ld(3)),{tolerance:g}/TB),if(gte(NB_CONSUMED_SAMPLES-ld(4),{AUDIO_GAP_CONFIRM_S:g}*SR),"
+        f"if(gt(ld(3),{gap_min:g}/TB)*lte(ld(3),{gap_max:g}/TB),st(1,ld(1)+ld(3)),st(2,ld(2)-ld(3)))+st(3,0),0),"
+        # back on the old time: the jump was a glitch; yet another jump waits in its place
+        f"if(lte(abs(ld(0)),{tolerance:g}/TB),st(3,0),st(3,ld(0))+st(4,NB_CONSUMED_SAMPLES))));"
+    )
+    return (f"asetpts='{decide}{start}+{place}',aresample=first_pts=0:min_comp=0.001:min_hard_comp=0.05,"
+            "asetpts=N/SR/TB")
 
 
 def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool = True) -> tuple[np.ndarray, float]:

@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 from pathlib import Path
 
@@ -398,6 +399,12 @@ def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, monke
         with caplog.at_level("WARNING", logger="dramapic.media"):
             assert np.array_equal(media.decode_audio(mono, audio_channel="right"), left)
         assert "has one channel, so --audio-channel right has nothing to choose from" in caplog.text
+        # a channel count the probe could not read: pan's "second channel" of a mono track would be silence
+        unknown = dataclasses.replace(mono, streams=tuple(dataclasses.replace(st, channels=None)
+                                                          for st in mono.streams))
+        with caplog.at_level("WARNING", logger="dramapic.media"):
+            assert np.array_equal(media.decode_audio(unknown, audio_channel="right"), left)
+        assert "cannot be trusted; the track's mix is analysed" in caplog.text
         with pytest.raises(ValueError, match="audio_channel"):
             media.decode_audio(info, audio_channel="centre")
     finally:

@@ -355,17 +355,15 @@ def test_audio_that_starts_after_the_video_is_decoded_on_the_videos_clock(tmp_pa
 
 
 
-def _pitch_onset(audio: np.ndarray, freq: float) -> float:
-    """The first 0.1 s step where ``freq`` is the loudest component (16 kHz audio)."""
-    peaks = [np.argmax(np.abs(np.fft.rfft(audio[k:k + 1600]))) * 10 for k in range(0, len(audio) - 1600, 1600)]
-    return next(i for i, hz in enumerate(peaks) if abs(hz - freq) < 30) * 0.1
+def _tone_times(audio: np.ndarray, freq: float) -> list[float]:
+    """The 0.1 s steps (their start, s) where ``freq`` is the loudest component (16 kHz audio)."""
+    steps = range(0, len(audio) - 1600, 1600)
+    return [k / 16000 for k in steps if abs(np.argmax(np.abs(np.fft.rfft(audio[k:k + 1600]))) * 10 - freq) < 30]
 
 
-@pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
-def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_path: Path, container: str):
-    """A capture whose audio drops out for 2 s under continuous pictures: the decode closed the gap up, so every
-    sound after it, and every cue, came 2 s early for the rest of the file (and it said the audio ended 2 s before
-    the video). The gap is now that much silence."""
+def _tones_under_pictures(tmp_path: Path, container: str, *, bsf: str | None = None) -> Path:
+    """10 s of pictures over 440 Hz for 0-4 s and 880 Hz for 6-10 s, the audio's timestamps saying so (a 2 s
+    dropout); with ``bsf``, the audio packets' timestamps rewritten by that bitstream filter."""
     ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=10", "-c:v", "libx264", "-preset",
            "ultrafast", "-pix_fmt", "yuv420p", "-f", "mpegts", str(tmp_path / "v.ts"))
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=48000", "-c:a", "aac", "-f", "mpegts",
@@ -375,11 +373,56 @@ def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_
     (tmp_path / "a.ts").write_bytes((tmp_path / "a1.ts").read_bytes() + (tmp_path / "a2.ts").read_bytes())
     source = tmp_path / f"dropout.{container}"
     ffmpeg("-i", str(tmp_path / "v.ts"), "-i", str(tmp_path / "a.ts"), "-map", "0:v", "-map", "1:a", "-c", "copy",
-           str(source))
-    audio = media.decode_audio(media.probe(source))
+           *(["-bsf:a", bsf] if bsf else []), str(source))
+    return source
+
+
+@pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
+def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_path: Path, container: str):
+    """A capture whose audio drops out for 2 s under continuous pictures: the decode closed the gap up, so every
+    sound after it, and every cue, came 2 s early for the rest of the file (and it said the audio ended 2 s before
+    the video). The gap is now that much silence, put in once the audio has kept to its new time for
+    AUDIO_GAP_CONFIRM_S (that much of the sound after it comes before the silence)."""
+    audio = media.decode_audio(media.probe(_tones_under_pictures(tmp_path, container)))
     assert audio.shape[0] / 16000 == pytest.approx(10.0, abs=0.05)
-    assert _pitch_onset(audio, 880.0) == pytest.approx(6.0, abs=0.1)   # was 4.0
-    assert np.abs(audio[int(4.2 * 16000):int(5.8 * 16000)]).max() == 0.0   # the dropout is silence
+    high = _tone_times(audio, 880.0)
+    assert len(high) >= 38 and high[2] == pytest.approx(6.0 + media.AUDIO_GAP_CONFIRM_S, abs=0.1)  # was 4.0
+    assert max(_tone_times(audio, 440.0)) < 4.0
+    gap = audio[int((4.0 + media.AUDIO_GAP_CONFIRM_S + 0.1) * 16000):int(5.9 * 16000)]
+    assert np.abs(gap).max() == 0.0   # the dropout is silence
+
+
+@pytest.mark.parametrize("shift", [3, -3])
+def test_two_packets_stamped_wrong_do_not_move_the_audio_after_them(tmp_path: Path, shift: int):
+    """Two audio packets stamped 3 s off (a capture's bit error) and then the old time again: no gap, nothing to
+    fill; taken for a dropout, 3 s of silence went in and everything after came 3 s late."""
+    (tmp_path / "tone.f32").write_bytes(tone(12.0).tobytes())
+    ffmpeg("-f", "f32le", "-ar", "16000", "-ac", "1", "-i", str(tmp_path / "tone.f32"), "-c:a", "mp2", "-ar",
+           "48000", "-f", "mpegts", str(tmp_path / "plain.ts"))
+    glitch = tmp_path / "glitch.ts"
+    ffmpeg("-i", str(tmp_path / "plain.ts"), "-c", "copy", "-bsf:a",
+           f"setts=pts='if(between(N,200,201),PTS+{shift}*90000,PTS)'", "-f", "mpegts", str(glitch))
+    audio = media.decode_audio(media.probe(glitch))
+    assert audio.shape[0] / 16000 == pytest.approx(12.0, abs=0.05)
+    assert np.abs(audio).min() < 0.01 and np.sqrt(np.mean(np.square(audio[160000:170000]))) > 0.1  # no silence put in
+
+
+def test_a_channel_layout_change_mid_stream_adds_no_silence(tmp_path: Path):
+    """A broadcast capture whose adverts are stereo and whose programme is 5.1: ffmpeg rebuilds the audio filters
+    at each change, and the rebuilt graph's aresample took its first frame for a late start and put that many
+    seconds of silence in front of it (a 9 s file decoded to 18 s, every cue after the change late)."""
+    parts = []
+    for k, layout in enumerate(("stereo", "5.1", "stereo")):
+        part = tmp_path / f"part{k}.ts"
+        ffmpeg("-f", "lavfi", "-i", f"sine=frequency={440 * (k + 1)}:duration=3:sample_rate=48000", "-af",
+               f"aformat=channel_layouts={layout}", "-c:a", "ac3", "-f", "mpegts", str(part))
+        parts.append(f"file '{part}'\n")
+    (tmp_path / "list.txt").write_text("".join(parts), encoding="utf-8")
+    joined = tmp_path / "joined.ts"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", str(tmp_path / "list.txt"), "-c", "copy", str(joined))
+    audio = media.decode_audio(media.probe(joined))
+    assert audio.shape[0] / 16000 == pytest.approx(9.0, abs=0.1)
+    assert min(_tone_times(audio, 1320.0)) == pytest.approx(6.0, abs=0.15)
 
 
 def test_audio_that_ends_before_the_video_is_analysed_but_a_cut_file_is_refused(tmp_path: Path):
