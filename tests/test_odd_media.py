@@ -354,7 +354,6 @@ def test_audio_that_starts_after_the_video_is_decoded_on_the_videos_clock(tmp_pa
     assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.1)
 
 
-
 def _tone_times(audio: np.ndarray, freq: float) -> list[float]:
     """The 0.1 s steps (their start, s) where ``freq`` is the loudest component (16 kHz audio)."""
     steps = range(0, len(audio) - 1600, 1600)

@@ -348,7 +348,8 @@ class FileScores:
             "female_share_error": self.female_share_error,
             "shares_pred": dict(self.shares_pred), "shares_ref": dict(self.shares_ref),
             "composition_error": self.composition_error,
-            "der": self.der, "der_components": dict(self.der_components),
+            # an unscored file's components (all speech "missed") would read as a measured 100 % when pooled
+            "der": self.der, "der_components": dict(self.der_components) if self.speakers_scored else None,
             "speakers_pred": self.speakers_pred, "speakers_ref": self.speakers_ref,
             "speaker_count_error": self.speaker_count_error,
             "gender_ece": self.gender_calibration.ece, "label_ece": self.label_calibration.ece,

@@ -223,8 +223,9 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
                 p, scores, settings=cfg if name in ("rule", "ensemble", "ensemble-stacker-alone") else unguarded)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(paths[name], None, duration)}
-            # stage-1 segments carry no gender: not scored as 100 % unknown voice
-            stage1.setdefault(name, []).append(score_result(result, reference, gender_scored=False))
+            # stage-1 segments carry no gender and no speaker: not scored as 100 % unknown voice and 100 % DER
+            stage1.setdefault(name, []).append(score_result(result, reference, gender_scored=False,
+                                                            speakers_scored=False))
         clock = time.perf_counter()
         if not gender:
             continue
@@ -253,7 +254,8 @@ def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: i
             codes = np.where(path == VOICE, np.where(frame_p >= 0.5, GENDER_FEMALE, GENDER_MALE), GENDER_NONE)
             result = {"schema": SCHEMA, "source": {"duration": duration},
                       "segments": _segments_from_frames(path, codes, duration)}
-            genders.setdefault(name, []).append(score_result(result, reference))
+            # window-level gender: no speakers told apart (not a 100 % DER)
+            genders.setdefault(name, []).append(score_result(result, reference, speakers_scored=False))
             clock = tick(f"gender_{name}", clock)
     if progress is not None:
         progress("variants", len(mixes), len(mixes))

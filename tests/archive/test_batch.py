@@ -302,7 +302,6 @@ def test_burn_writes_the_captioned_video_too(archive, tmp_path):
     assert media.probe(out / "season2/extra/ep05.dramapic.mp4").has_video
 
 
-
 def test_a_burn_batch_with_an_ffmpeg_without_libass_stops_before_any_file(archive, tmp_path, monkeypatch):
     """Every file failed on its own, each after its analysis; now the batch stops once, up front, as a run does.
     A batch that burns nothing, or whose workers are another machine's, is not stopped by this machine's ffmpeg."""
@@ -521,7 +520,6 @@ def test_quiet_batch_still_names_the_files_that_failed(tmp_path):
     assert done.returncode == 1 and done.stdout == "", (done.stdout, done.stderr)
     lines = [ln for ln in done.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and "broken.mp4" in lines[0] and "not a media file" in lines[0], done.stderr
-
 
 
 # -- a failed redo of a finished file ---------------------------------------------------------------------------
@@ -909,7 +907,6 @@ def test_a_batch_on_an_unmounted_or_other_archive_marks_nothing_gone(tmp_path, m
     assert [v.path for v in load_report_data(out).videos] == ["ep1.mp4"]
 
 
-
 def test_an_archive_moved_whole_into_a_new_folder_is_not_taken_for_an_unmounted_one(tmp_path, monkeypatch, caplog):
     # every episode put into "Season 1/": not one recorded path is there, as on an empty mount point, but the files
     # are (same sizes, same modification times). Nothing was marked gone and the report counted every file twice
@@ -928,7 +925,6 @@ def test_an_archive_moved_whole_into_a_new_folder_is_not_taken_for_an_unmounted_
     assert "a different archive, or one not mounted" not in caplog.text
     assert "2 file(s) recorded earlier are no longer in" in caplog.text
     assert [v.path for v in load_report_data(out).videos] == ["Season 1/ep1.mp4", "Season 1/ep2.mp4"]
-
 
 
 def test_a_link_to_a_folder_holding_the_archive_is_not_followed(tmp_path, caplog):

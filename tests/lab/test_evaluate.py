@@ -357,7 +357,6 @@ def test_a_run_with_gender_switched_off_has_no_gender_figures_not_100_percent_er
     assert mixed.abstention == 1.0 and mixed.female_share_error == on.female_share_error == 50.0
 
 
-
 def test_a_run_with_speakers_switched_off_has_no_der_or_count_not_100_percent(tmp_path):
     """eval --no-speakers printed DER 1.000 and "0/2" speakers per file (and count exact 0 in the cross-corpus
     table): the speaker-less turns of a run that told nobody apart were scored as missed speech. Its DER and
@@ -373,7 +372,8 @@ def test_a_run_with_speakers_switched_off_has_no_der_or_count_not_100_percent(tm
     assert np.isnan(scored.der) and np.isnan(scored.speaker_count_error)
     assert scored.gender_error == 0.0 and scored.accuracy == 1.0  # the rest is scored as before
     data = scored.to_dict()
-    assert (data["speakers_scored"], data["der"], data["speaker_count_error"]) == (False, None, None)
+    assert (data["speakers_scored"], data["der"], data["speaker_count_error"], data["der_components"]) == (
+        False, None, None, None)
     # the same turns with diarization on (no summary: counts as on) are a measured 100 % DER
     on = score_result(result_dict(segments, 4.0), reference, collar_s=0.0)
     assert on.speakers_scored and on.der == 1.0 and on.speaker_count_error == 2
@@ -457,6 +457,8 @@ def test_variants_compare_members_ensemble_and_gender_cascades_on_a_real_mix(cap
     # the product (stage 2 inside stage-1 voice, speakers) is scored with DER; gender with a perfect stage 1 is
     # at least as good as gender on the windows stage 1 found
     assert report.gender["sequential"].der < 1.0
+    # the window-level variants and stage 1 alone tell no speakers apart: no DER, not a measured 100 %
+    assert np.isnan(report.gender["sequential_windows"].der) and np.isnan(report.stage1["ensemble"].der)
     assert report.gender["sequential_windows_oracle_stage1"].gender_error <= \
         report.gender["sequential_windows"].gender_error + 1e-9
     table = report.format_table()

@@ -17,7 +17,6 @@ from helpers import REPO
 from helpers import SHARED_DATA as DATA
 
 
-
 def _manifest_csv() -> Path:
     path = DATA / "manifest.csv"
     if not path.is_file():
@@ -481,7 +480,6 @@ def test_a_training_stopped_half_way_leaves_the_models_folder_as_it_was(monkeypa
     assert code == {"sigterm": 143, "interrupt": 130, "full disk": 6}[stop]
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before   # no new file, no staging folder
-
 
 
 @pytest.mark.parametrize("links", [True, False])

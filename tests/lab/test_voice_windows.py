@@ -315,7 +315,6 @@ def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_
     assert models.to_dict() == {"excluded": ["cv"], "gender_sources": None, "cluster_threshold": None}
 
 
-
 @pytest.mark.parametrize("gender, speakers", [(False, True), (True, False)])
 def test_voice_protocol_fits_only_the_models_the_run_scores(tmp_path, monkeypatch, gender, speakers):
     from dramapic.config import load_pipeline
