@@ -145,6 +145,7 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
 
     staging = None
     try:
+        _restore_interrupted_publish(out_dir)
         _clear_stale_staging(out_dir)
         staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out_dir))
         if (out_dir / MANIFEST_NAME).is_file():  # the entries of the models this training does not replace
@@ -159,6 +160,25 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
         _publish(staging, out_dir, started_with=started_with)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+
+def _restore_interrupted_publish(out_dir: Path) -> None:
+    """Undo the publish of a training killed outright (SIGKILL, a power cut) between two of its renames: its
+    staging folder still holds ``manifest.json`` (moved last) and, under ``.replaced``, the files it had replaced
+    so far. They go back, so the models folder matches its manifest again before the stale folder is removed (a
+    file the publish added, listed by no manifest, is left: nothing loads it). A finished publish (its manifest
+    moved in) or one never begun (no ``.replaced``) has nothing to undo."""
+    from .timelines import _STAGING, _alive
+
+    for staging in out_dir.glob(_STAGING + "*"):
+        pid = staging.name[len(_STAGING):].split("-", 1)[0]
+        kept = staging / ".replaced"
+        if not pid.isdigit() or _alive(int(pid)) or not kept.is_dir() or not (staging / MANIFEST_NAME).is_file():
+            continue
+        for copy in kept.iterdir():
+            os.replace(copy, out_dir / copy.name)
+            log.warning("put back %s: a training killed while publishing had replaced it", out_dir / copy.name)
 
 
 def _manifest_models(folder: Path) -> list[dict[str, Any]]:

@@ -526,6 +526,40 @@ def test_a_publish_that_fails_half_way_puts_the_models_folder_back(monkeypatch, 
     assert load_manifest(out).get("old").file() == out / "old.npz"     # and it loads
 
 
+
+def test_a_publish_killed_outright_half_way_is_undone_by_the_next_training(monkeypatch, tmp_path):
+    """SIGKILL between two renames of a publish left the retrained file beside the old manifest (whose sha256 no
+    longer matched it) and the only copy of the old file in the dead training's staging folder, which the next
+    training then deleted. The next training puts the old file back first."""
+    from dramapic.lab import train
+    from dramapic.models import register_model
+
+    manifest = _one_voice_manifest(tmp_path)
+    out = tmp_path / "models"
+    before = _models_folder_with_one_model(out)
+    dead = out / ".staging-999999999-x"   # no such process
+    (dead / ".replaced").mkdir(parents=True)
+    (dead / ".replaced" / "old.npz").write_bytes(before["old.npz"])
+    (dead / "manifest.json").write_text("{}")   # not moved in yet: the publish did not finish
+    (out / "old.npz").write_bytes(b"half-published new model")
+
+    def stage(manifest_csv, *, out_dir, **kwargs):
+        assert (out / "old.npz").read_bytes() == before["old.npz"] and not dead.exists()
+        (Path(out_dir) / "member-a.npz").write_bytes(b"new member")
+        return [register_model(Path(out_dir), {"name": "member-a", "version": "1",
+                                               "files": [{"path": "member-a.npz"}]})]
+
+    monkeypatch.setattr(train, "train_stage1", stage)
+    train.train_all(manifest, out_dir=out, stages=("stage1",))
+    assert load_manifest(out).get("old").file() == out / "old.npz"   # its sha256 matches again
+    # a finished publish (manifest moved in) is left as it is
+    done = out / ".staging-999999998-y"
+    (done / ".replaced").mkdir(parents=True)
+    (done / ".replaced" / "old.npz").write_bytes(b"the version before")
+    train.train_all(manifest, out_dir=out, stages=("stage1",))
+    assert (out / "old.npz").read_bytes() == before["old.npz"] and not done.exists()
+
+
 def test_a_finished_training_publishes_its_files_and_keeps_the_other_entries(monkeypatch, tmp_path):
     from dramapic.lab import train
     from dramapic.models import register_model
