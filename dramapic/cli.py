@@ -4,6 +4,7 @@ exit code. Everything else lives in the library."""
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -52,6 +53,10 @@ def _print(*parts: object) -> None:
         raise _StdoutClosed from None
     except OSError as err:
         _to_devnull(sys.stdout)
+        if err.errno == errno.EIO:
+            # the terminal has gone (a batch left running in the background of a closed session): nobody can read
+            # the report, and the work is done and kept; the exit code says so, not "output error" (6)
+            return
         raise OutputError(f"cannot write to standard output: {err.strerror or err}") from None
 
 

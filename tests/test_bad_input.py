@@ -333,6 +333,33 @@ def test_a_hang_up_whose_terminal_has_gone_still_exits_129(monkeypatch):
     assert cli.main(["report", "x.json"]) == 129
 
 
+
+def test_a_report_that_cannot_reach_a_gone_terminal_still_ends_as_the_work_did(monkeypatch):
+    """A batch left running in the background of a closed session finished the archive, then its summary line met
+    the gone terminal (EIO) and the command exited 6, "output error", though every result was kept. The line is
+    dropped and the exit code is the work's; a full disk behind a redirection stays an output error."""
+    from dramapic import cli
+    from dramapic.errors import OutputError
+
+    def finished(args, progress):
+        cli._print("batch: 3 done, 0 skipped, 0 failed")
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_report", finished)
+    monkeypatch.setattr(cli, "_setup_logging", lambda verbose, quiet: None)
+    monkeypatch.setattr(cli, "_to_devnull", lambda stream: None)
+    monkeypatch.setattr(sys, "stdout", _GoneTerminal())
+    assert cli.main(["report", "x.json"]) == 0
+
+    class _FullDisk(_GoneTerminal):
+        def write(self, text):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(sys, "stdout", _FullDisk())
+    with pytest.raises(OutputError, match="No space left on device"):
+        cli._print("a line")
+
+
 @pytest.mark.parametrize("bar", [True, False])
 def test_a_batch_whose_terminal_has_gone_goes_on(monkeypatch, bar):
     # `dramapic batch ... &`, then `exit`: bash sends no SIGHUP to its jobs (huponexit is off), so the batch goes on
