@@ -468,7 +468,7 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
             "-af", ",".join([*pick, timeline]),
             "-ac", str(channels), "-ar", str(sample_rate),
-            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1", *_video_clock(info, frames=1)]
     what = f"cannot decode the audio of {info.path.name}"
     chunk_samples = max(1, round(chunk_s * sample_rate))
     # the audio is read, and judged, in blocks of BLOCK_S whatever the chunk size: the pieces of any chunk_s
@@ -535,13 +535,19 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         raise _failure(text, what=what, args=args)
     lines = [ln.strip() for ln in text.decode("utf-8", "replace").splitlines() if ln.strip()]
     # timestamp complaints are not decoding errors: the audio is all there (counted, warned about once)
-    stamps = [ln for ln in lines if any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS)]
-    errors = [ln for ln in lines if ln not in stamps]
-    # the raw output's own complaints: the timeline filters regenerate the timestamps gap-free, and start again
-    # where ffmpeg rebuilds them, at a change of the audio's channels or rate (stereo adverts in 5.1 programme);
-    # the input's timestamps are not at fault, and the samples are all there, in order
-    rebuilt = [ln for ln in stamps if "[f32le @" in ln]
-    stamps = [ln for ln in stamps if ln not in rebuilt]
+    # one pass, each line sorted once: after a mid-stream format change every later packet adds a complaint (a
+    # 2 h capture: some 200,000 lines), and a list membership test per line took minutes
+    errors, stamps, rebuilt = [], [], []
+    for ln in lines:
+        if not any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS):
+            errors.append(ln)
+        # the raw output's own complaints: the timeline filters regenerate the timestamps gap-free, and start again
+        # where ffmpeg rebuilds them, at a change of the audio's channels or rate (stereo adverts in 5.1
+        # programme); the input's timestamps are not at fault, and the samples are all there, in order
+        elif "[f32le @" in ln:
+            rebuilt.append(ln)
+        else:
+            stamps.append(ln)
     if rebuilt:
         log.info("%s: its audio changes channels or sample rate mid-stream; decoded as one stream", info.path.name)
     if stamps:
@@ -570,18 +576,40 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
 
 
 
+def _video_clock(info: MediaInfo, *, frames: int | None = None) -> list[str]:
+    """A second output that copies the first video stream's packets to nowhere (``frames`` of them), beside an
+    audio-only one: with its video stream unused, ffmpeg starts an MPEG-TS file's timeline at its *audio*, and a
+    capture whose audio starts after its pictures was decoded as if it started with them (every cue that much
+    early). Copied, not decoded: no cost. Nothing for a file without pictures."""
+    if not info.video_streams:
+        return []
+    limit = ["-frames:v", str(frames)] if frames is not None else []
+    return ["-map", f"0:v:{info.video_streams[0].index}", "-c:v", "copy", *limit, "-f", "null", "-"]
+
+
 def _first_audio_pts(info: MediaInfo, audio_track: int) -> int | None:
     """The first decoded frame's timestamp on ffmpeg's timeline of the file, in the audio filters' time base (0 =
-    the file's start, as its pictures show it), read with ``ashowinfo``; None when ffmpeg does not say (the decode
-    that follows reports what is wrong)."""
+    the file's start, as its pictures show it), read with ``ashowinfo``; None when ffmpeg does not say (a warning:
+    the decode that follows reports what is wrong with the file, if anything).
+
+    Its own ``subprocess`` call, not :func:`_run`: at ``-v info`` the banner prints the file's tags, and a title
+    that reads "No space left on device" must not be taken for a full disk."""
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
-            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1", "-f", "null", "-"]
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1", "-f", "null", "-",
+            *_video_clock(info, frames=1)]
+    log.debug("running %s", " ".join(args))
     try:
-        done = _run(args, what=f"cannot read the audio of {info.path.name}")
-    except (MediaError, OutputError):
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False,
+                              preexec_fn=child_dies_with_parent())
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    found = done and re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s",
+                               done.stderr.decode("utf-8", "replace"))
+    if not found:
+        log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
+                    "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)
         return None
-    found = re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s", done.stderr.decode("utf-8", "replace"))
-    return int(found.group(1)) if found else None
+    return int(found.group(1))
 
 
 def _timeline_filter(first_pts: int | None) -> str:
