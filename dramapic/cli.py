@@ -7,6 +7,7 @@ import argparse
 import errno
 import logging
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
@@ -43,6 +44,14 @@ def _complain(line: str) -> None:
         _to_devnull(sys.stderr)  # else the interpreter's last flush fails again, and exits 120
 
 
+def _on_terminal(stream) -> bool:
+    """Whether ``stream`` writes to a terminal device (one whose session has gone still is one)."""
+    try:
+        return stat.S_ISCHR(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError):
+        return False
+
+
 def _print(*parts: object) -> None:
     """print() to standard output, flushed: a closed pipe ends the command quietly, a full disk behind a
     redirection (or any other write error) with one line."""
@@ -53,9 +62,10 @@ def _print(*parts: object) -> None:
         raise _StdoutClosed from None
     except OSError as err:
         _to_devnull(sys.stdout)
-        if err.errno == errno.EIO:
+        if err.errno == errno.EIO and _on_terminal(sys.stdout):
             # the terminal has gone (a batch left running in the background of a closed session): nobody can read
-            # the report, and the work is done and kept; the exit code says so, not "output error" (6)
+            # the report, and the work is done and kept; the exit code says so, not "output error" (6). EIO from a
+            # file (a failing disk or network share behind a redirection) stays an output error: its reader lost it
             return
         raise OutputError(f"cannot write to standard output: {err.strerror or err}") from None
 

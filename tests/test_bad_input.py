@@ -349,7 +349,12 @@ def test_a_report_that_cannot_reach_a_gone_terminal_still_ends_as_the_work_did(m
     monkeypatch.setattr(cli, "_setup_logging", lambda verbose, quiet: None)
     monkeypatch.setattr(cli, "_to_devnull", lambda stream: None)
     monkeypatch.setattr(sys, "stdout", _GoneTerminal())
+    monkeypatch.setattr(cli, "_on_terminal", lambda stream: True)
     assert cli.main(["report", "x.json"]) == 0
+    # the same error from a file behind a redirection (a failing disk, a network share) loses what it was for
+    monkeypatch.setattr(cli, "_on_terminal", lambda stream: False)
+    with pytest.raises(OutputError, match="Input/output error"):
+        cli._print("a line")
 
     class _FullDisk(_GoneTerminal):
         def write(self, text):
@@ -358,6 +363,22 @@ def test_a_report_that_cannot_reach_a_gone_terminal_still_ends_as_the_work_did(m
     monkeypatch.setattr(sys, "stdout", _FullDisk())
     with pytest.raises(OutputError, match="No space left on device"):
         cli._print("a line")
+
+
+def test_a_terminal_is_told_from_a_file_and_a_pipe(tmp_path: Path):
+    from dramapic.cli import _on_terminal
+
+    leader, follower = os.openpty()
+    try:
+        with open(follower, "w", closefd=False) as tty, open(tmp_path / "out.txt", "w") as file:
+            assert _on_terminal(tty) and not _on_terminal(file) and not _on_terminal(_GoneTerminal())
+    finally:
+        os.close(leader)
+        os.close(follower)
+    read_end, write_end = os.pipe()
+    with open(write_end, "w") as pipe:
+        assert not _on_terminal(pipe)
+    os.close(read_end)
 
 
 @pytest.mark.parametrize("bar", [True, False])
