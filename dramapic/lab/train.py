@@ -166,9 +166,12 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
 def _restore_interrupted_publish(out_dir: Path) -> None:
     """Undo the publish of a training killed outright (SIGKILL, a power cut) between two of its renames: its
     staging folder still holds ``manifest.json`` (moved last) and, under ``.replaced``, the files it had replaced
-    so far. They go back, so the models folder matches its manifest again before the stale folder is removed (a
-    file the publish added, listed by no manifest, is left: nothing loads it). A finished publish (its manifest
-    moved in) or one never begun (no ``.replaced``) has nothing to undo."""
+    so far. Each goes back, so the models folder matches its manifest again before the stale folder is removed,
+    if the file now in its place is still the one that training published: moved in (no longer staged) and with
+    the sha256 its staged manifest lists (not a copy cut short by the kill, nor a later training's file). A file
+    the publish added, listed by no manifest, is left: nothing loads it. A finished publish (its manifest moved
+    in) or one never begun (no ``.replaced``) has nothing to undo."""
+    from ..models import file_sha256
     from .timelines import _STAGING, _alive
 
     for staging in out_dir.glob(_STAGING + "*"):
@@ -176,9 +179,16 @@ def _restore_interrupted_publish(out_dir: Path) -> None:
         kept = staging / ".replaced"
         if not pid.isdigit() or _alive(int(pid)) or not kept.is_dir() or not (staging / MANIFEST_NAME).is_file():
             continue
+        try:
+            published = {f["path"]: f["sha256"] for m in _manifest_models(staging) for f in m.get("files", [])}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue  # its manifest unreadable: nothing can be told apart safely
         for copy in kept.iterdir():
-            os.replace(copy, out_dir / copy.name)
-            log.warning("put back %s: a training killed while publishing had replaced it", out_dir / copy.name)
+            here = out_dir / copy.name
+            if (staging / copy.name).exists() or not here.is_file() or file_sha256(here) != published.get(copy.name):
+                continue
+            os.replace(copy, here)
+            log.warning("put back %s: a training killed while publishing had replaced it", here)
 
 
 def _manifest_models(folder: Path) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -540,8 +541,14 @@ def test_a_publish_killed_outright_half_way_is_undone_by_the_next_training(monke
     dead = out / ".staging-999999999-x"   # no such process
     (dead / ".replaced").mkdir(parents=True)
     (dead / ".replaced" / "old.npz").write_bytes(before["old.npz"])
-    (dead / "manifest.json").write_text("{}")   # not moved in yet: the publish did not finish
     (out / "old.npz").write_bytes(b"half-published new model")
+    # not moved in yet (the publish did not finish): the manifest lists what it published
+    (dead / "manifest.json").write_text(json.dumps({"models": [{"name": "old", "version": "2", "files": [
+        {"path": "old.npz", "sha256": hashlib.sha256(b"half-published new model").hexdigest()}]}]}))
+    # a copy the kill cut short, of a file that was never moved (still staged): left alone
+    (dead / ".replaced" / "stacker.npz").write_bytes(b"cut sh")
+    (dead / "stacker.npz").write_bytes(b"new stacker")
+    (out / "stacker.npz").write_bytes(b"intact old stacker")
 
     def stage(manifest_csv, *, out_dir, **kwargs):
         assert (out / "old.npz").read_bytes() == before["old.npz"] and not dead.exists()
@@ -552,6 +559,15 @@ def test_a_publish_killed_outright_half_way_is_undone_by_the_next_training(monke
     monkeypatch.setattr(train, "train_stage1", stage)
     train.train_all(manifest, out_dir=out, stages=("stage1",))
     assert load_manifest(out).get("old").file() == out / "old.npz"   # its sha256 matches again
+    assert (out / "stacker.npz").read_bytes() == b"intact old stacker"
+    # a later training's file in its place (the dead pid was alive for a while) is not overwritten
+    late = out / ".staging-999999997-z"
+    (late / ".replaced").mkdir(parents=True)
+    (late / ".replaced" / "old.npz").write_bytes(b"older still")
+    (late / "manifest.json").write_text(json.dumps({"models": [{"name": "old", "version": "2", "files": [
+        {"path": "old.npz", "sha256": hashlib.sha256(b"what that training published").hexdigest()}]}]}))
+    train.train_all(manifest, out_dir=out, stages=("stage1",))
+    assert (out / "old.npz").read_bytes() == before["old.npz"] and not late.exists()
     # a finished publish (manifest moved in) is left as it is
     done = out / ".staging-999999998-y"
     (done / ".replaced").mkdir(parents=True)
