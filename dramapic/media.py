@@ -463,12 +463,13 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if track_channels == 2 and not pick else 1
-    timeline = _timeline_filter(_first_audio_pts(info, audio_track))
+    first_pts, clock = _audio_start(info, audio_track)
+    timeline = _timeline_filter(first_pts)
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
             "-af", ",".join([*pick, timeline]),
             "-ac", str(channels), "-ar", str(sample_rate),
-            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1", *_video_clock(info, frames=1)]
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1", *clock]
     what = f"cannot decode the audio of {info.path.name}"
     chunk_samples = max(1, round(chunk_s * sample_rate))
     # the audio is read, and judged, in blocks of BLOCK_S whatever the chunk size: the pieces of any chunk_s
@@ -576,40 +577,44 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
 
 
 
-def _video_clock(info: MediaInfo, *, frames: int | None = None) -> list[str]:
-    """A second output that copies the first video stream's packets to nowhere (``frames`` of them), beside an
-    audio-only one: with its video stream unused, ffmpeg starts an MPEG-TS file's timeline at its *audio*, and a
-    capture whose audio starts after its pictures was decoded as if it started with them (every cue that much
-    early). Copied, not decoded: no cost. Nothing for a file without pictures."""
+def _video_clock(info: MediaInfo) -> list[str]:
+    """A second output that copies the first video packet to nowhere, beside an audio-only one: with its video
+    stream unused, ffmpeg starts an MPEG-TS file's timeline at its *audio*, and a capture whose audio starts after
+    its pictures was decoded as if it started with them (every cue that much early). Copied, not decoded: no cost.
+    Nothing for a file without pictures."""
     if not info.video_streams:
         return []
-    limit = ["-frames:v", str(frames)] if frames is not None else []
-    return ["-map", f"0:v:{info.video_streams[0].index}", "-c:v", "copy", *limit, "-f", "null", "-"]
+    return ["-map", f"0:v:{info.video_streams[0].index}", "-c:v", "copy", "-frames:v", "1", "-f", "null", "-"]
 
 
-def _first_audio_pts(info: MediaInfo, audio_track: int) -> int | None:
+def _audio_start(info: MediaInfo, audio_track: int) -> tuple[int | None, list[str]]:
     """The first decoded frame's timestamp on ffmpeg's timeline of the file, in the audio filters' time base (0 =
-    the file's start, as its pictures show it), read with ``ashowinfo``; None when ffmpeg does not say (a warning:
-    the decode that follows reports what is wrong with the file, if anything).
+    the file's start, as its pictures show it), read with ``ashowinfo``, and the :func:`_video_clock` arguments
+    the decode is to use: none where the video stream cannot even be copied (a broadcast capture's video PID that
+    holds no packets: "Could not write header"), which is tried first here, so that it never fails the decode.
+    None when ffmpeg does not say (a warning: the decode that follows reports what is wrong with the file, if
+    anything).
 
     Its own ``subprocess`` call, not :func:`_run`: at ``-v info`` the banner prints the file's tags, and a title
     that reads "No space left on device" must not be taken for a full disk."""
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
-            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1", "-f", "null", "-",
-            *_video_clock(info, frames=1)]
-    log.debug("running %s", " ".join(args))
-    try:
-        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False,
-                              preexec_fn=child_dies_with_parent())
-    except (OSError, subprocess.TimeoutExpired):
-        done = None
-    found = done and re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s",
-                               done.stderr.decode("utf-8", "replace"))
-    if not found:
-        log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
-                    "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)
-        return None
-    return int(found.group(1))
+    clock = _video_clock(info)
+    for extra in ([clock, []] if clock else [[]]):
+        args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
+                "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1",
+                "-f", "null", "-", *extra]
+        log.debug("running %s", " ".join(args))
+        try:
+            done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False,
+                                  preexec_fn=child_dies_with_parent())
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        found = re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s",
+                          done.stderr.decode("utf-8", "replace"))
+        if found and done.returncode == 0:
+            return int(found.group(1)), extra
+    log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
+                "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)
+    return None, []
 
 
 def _timeline_filter(first_pts: int | None) -> str:

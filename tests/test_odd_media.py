@@ -379,6 +379,22 @@ def _tones_under_pictures(tmp_path: Path, container: str, *, bsf: str | None = N
     return source
 
 
+
+def test_a_capture_whose_video_pid_holds_no_packets_still_decodes(tmp_path: Path, caplog):
+    """A broadcast capture can list a video stream that holds no packet (a PID in the tables, nothing sent): the
+    decode's copy of one video packet (to keep the file's own clock) failed there with "Could not write header",
+    and the whole file with it. It is then decoded on the audio's clock, with no warning needed."""
+    source = tmp_path / "no_pictures.ts"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=440:duration=4:sample_rate=48000", "-f", "lavfi", "-i",
+           "testsrc2=size=160x90:rate=25:duration=4", "-map", "0:a", "-map", "1:v", "-c:a", "mp2", "-c:v",
+           "mpeg2video", "-vf", "select=0", "-fps_mode", "passthrough", str(source))
+    info = media.probe(source)
+    assert info.audio_streams and info.streams[-1].kind == "video"
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        audio = media.decode_audio(info)
+    assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.05) and "did not say" not in caplog.text
+
+
 @pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
 def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_path: Path, container: str):
     """A capture whose audio drops out for 2 s under continuous pictures: the decode closed the gap up, so every
