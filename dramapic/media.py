@@ -24,7 +24,7 @@ import tempfile
 from dataclasses import dataclass
 from functools import cache, lru_cache
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -154,6 +154,9 @@ class StreamInfo:
     pixel_aspect: float = 1.0
     #: marked as the track a player starts with (disposition ``default``)
     default: bool = False
+    #: the stream's first timestamp in seconds, as the container states it (None: not said; Debian's ffmpeg banner
+    #: does not, its ffprobe and newer banners do)
+    start_time: float | None = None
 
     @property
     def display_size(self) -> tuple[int | None, int | None]:
@@ -325,6 +328,9 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
                 info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
                                   height=int(size.group(2)), attached_picture=info.attached_picture,
                                   pixel_aspect=_ratio(*sar.groups()) if sar else 1.0, default=default)
+        started = re.search(r", start (-?\d+(?:\.\d+)?)", rest)
+        if started:
+            info = dataclasses.replace(info, start_time=float(started.group(1)))
         streams.append(info)
     return duration, streams
 
@@ -336,6 +342,14 @@ def _ratio(numerator: str, denominator: str) -> float:
     except (ValueError, ZeroDivisionError):
         return 1.0
     return value if value > 0 else 1.0
+
+
+def _seconds(value: Any) -> float | None:
+    """ffprobe's ``"1.400000"`` as a float; None for ``"N/A"``, missing or unreadable."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
 
 
 def _ffprobe_rotation(raw: dict) -> int:
@@ -374,7 +388,8 @@ def _probe_with_ffprobe(path: Path) -> tuple[float | None, list[StreamInfo]]:
             attached_picture=bool(raw.get("disposition", {}).get("attached_pic")),
             default=bool(raw.get("disposition", {}).get("default")),
             rotation=_ffprobe_rotation(raw),
-            pixel_aspect=_ratio(*str(raw.get("sample_aspect_ratio", "1:1")).partition(":")[::2])))
+            pixel_aspect=_ratio(*str(raw.get("sample_aspect_ratio", "1:1")).partition(":")[::2]),
+            start_time=_seconds(raw.get("start_time"))))
     return (float(duration) if duration not in (None, "N/A") else None), streams
 
 
@@ -463,13 +478,12 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if track_channels == 2 and not pick else 1
-    first_pts, clock = _audio_start(info, audio_track)
-    timeline = _timeline_filter(first_pts)
+    timeline = _timeline_filter(*_audio_start(info, audio_track))
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn",
             "-af", ",".join([*pick, timeline]),
             "-ac", str(channels), "-ar", str(sample_rate),
-            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1", *clock]
+            "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     what = f"cannot decode the audio of {info.path.name}"
     chunk_samples = max(1, round(chunk_s * sample_rate))
     # the audio is read, and judged, in blocks of BLOCK_S whatever the chunk size: the pieces of any chunk_s
@@ -539,8 +553,17 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # one pass, each line sorted once: after a mid-stream format change every later packet adds a complaint (a
     # 2 h capture: some 200,000 lines), and a list membership test per line took minutes
     errors, stamps, rebuilt = [], [], []
+    # what the pictures' (or subtitles') decoders and parsers say while ffmpeg opens the file (it decodes a few
+    # frames of every stream to learn their formats) is about them: a capture with damaged video and intact audio
+    # was refused as corrupt audio
+    # (newer builds also name an input stream's own messages "[vist#0:1/h264 @ ...]", subtitles "sist", data "dist")
+    others = tuple({f"[{s.codec} @" for s in info.streams if s.kind != "audio"} |
+                   {"[NULL @", "[vist#", "[sist#", "[dist#"})
+    pictures = 0
     for ln in lines:
-        if not any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS):
+        if ln.startswith(others):
+            pictures += 1
+        elif not any(w.lower() in ln.lower() for w in TIMESTAMP_WARNINGS):
             errors.append(ln)
         # the raw output's own complaints: the timeline filters regenerate the timestamps gap-free, and start again
         # where ffmpeg rebuilds them, at a change of the audio's channels or rate (stereo adverts in 5.1
@@ -551,6 +574,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
             stamps.append(ln)
     if rebuilt:
         log.info("%s: its audio changes channels or sample rate mid-stream; decoded as one stream", info.path.name)
+    if pictures:
+        log.debug("%s: %d complaint(s) of ffmpeg about its other streams, not its audio", info.path.name, pictures)
     if stamps:
         log.warning("%s: its timestamps are not monotonic (%d complaint(s) from ffmpeg, first: %s); the audio was "
                     "decoded in stream order", info.path.name, len(stamps), stamps[0])
@@ -577,52 +602,55 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
 
 
 
-def _video_clock(info: MediaInfo) -> list[str]:
-    """A second output that copies the first video packet to nowhere, beside an audio-only one: with its video
-    stream unused, ffmpeg starts an MPEG-TS file's timeline at its *audio*, and a capture whose audio starts after
-    its pictures was decoded as if it started with them (every cue that much early). Copied, not decoded: no cost.
-    Nothing for a file without pictures."""
-    if not info.video_streams:
-        return []
-    return ["-map", f"0:v:{info.video_streams[0].index}", "-c:v", "copy", "-frames:v", "1", "-f", "null", "-"]
+def _audio_start(info: MediaInfo, audio_track: int) -> tuple[int | None, float]:
+    """Where the track's audio starts on the file's clock, as the timeline filters need it.
 
-
-def _audio_start(info: MediaInfo, audio_track: int) -> tuple[int | None, list[str]]:
-    """The first decoded frame's timestamp on ffmpeg's timeline of the file, in the audio filters' time base (0 =
-    the file's start, as its pictures show it), read with ``ashowinfo``, and the :func:`_video_clock` arguments
-    the decode is to use: none where the video stream cannot even be copied (a broadcast capture's video PID that
-    holds no packets: "Could not write header"), which is tried first here, so that it never fails the decode.
-    None when ffmpeg does not say (a warning: the decode that follows reports what is wrong with the file, if
-    anything).
+    Returns
+    -------
+    first_pts : int or None
+        The first decoded frame's timestamp on ffmpeg's timeline of the audio decode, in the audio filters' time
+        base, read with ``ashowinfo``; None when ffmpeg does not say (a warning: the decode that follows reports
+        what is wrong with the file, if anything).
+    extra_s : float
+        Seconds of silence to put in front beyond that: the late start of an MPEG-TS capture's audio after its
+        pictures. With the video unused, ffmpeg starts a TS (or MPEG-PS) file's timeline at its audio, so the
+        decode sees no late start; the streams' own start times (the probe's) tell it. Mapping the video into the
+        decode instead made its parser's complaints about damaged pictures count as audio errors.
 
     Its own ``subprocess`` call, not :func:`_run`: at ``-v info`` the banner prints the file's tags, and a title
-    that reads "No space left on device" must not be taken for a full disk."""
-    clock = _video_clock(info)
-    for extra in ([clock, []] if clock else [[]]):
-        args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
-                "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1",
-                "-f", "null", "-", *extra]
-        log.debug("running %s", " ".join(args))
-        try:
-            done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False,
-                                  preexec_fn=child_dies_with_parent())
-        except (OSError, subprocess.TimeoutExpired):
-            continue
-        found = re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+)\s",
-                          done.stderr.decode("utf-8", "replace"))
-        if found and done.returncode == 0:
-            return int(found.group(1)), extra
-    log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
-                "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)
-    return None, []
+    that reads "No space left on device" must not be taken for a full disk.
+    """
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "info", "-i", file_arg(info.path),
+            "-map", f"0:a:{audio_track}", "-vn", "-sn", "-dn", "-af", "ashowinfo", "-frames:a", "1", "-f", "null", "-"]
+    log.debug("running %s", " ".join(args))
+    try:
+        done = subprocess.run(args, stdin=subprocess.DEVNULL, capture_output=True, timeout=300, check=False,
+                              preexec_fn=child_dies_with_parent())
+    except (OSError, subprocess.TimeoutExpired):
+        done = None
+    found = done and re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+) pts_time:\s*(-?[\d.]+)\s",
+                               done.stderr.decode("utf-8", "replace"))
+    if not found:
+        log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
+                    "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)
+        return None, 0.0
+    first_pts, first_s = int(found.group(1)), float(found.group(2))
+    audio = info.audio_streams[audio_track].start_time
+    video = info.video_streams[0].start_time if info.video_streams else None
+    if audio is None or video is None:
+        return first_pts, 0.0
+    # the audio's start after the pictures' as the container states them, beyond what the decode's timeline shows
+    extra = (audio - min(audio, video)) - first_s
+    return first_pts, extra if extra > 0.005 else 0.0
 
 
-def _timeline_filter(first_pts: int | None) -> str:
+def _timeline_filter(first_pts: int | None, extra_s: float = 0.0) -> str:
     """The filters that put the decoded audio on the video's clock, so that every time found is the video's time
     too and cues come with their sound.
 
     1. An audio track that starts after the file does (a broadcast capture, an edit list) is preceded by that much
-       silence (``aresample=first_pts=0``).
+       silence (``aresample=first_pts=0``), ``extra_s`` more where the decode's timeline cannot show it (MPEG-TS:
+       :func:`_audio_start`).
     2. A forward jump of its timestamps of :data:`MIN_AUDIO_GAP_S` to :data:`MAX_AUDIO_GAP_S` that the audio keeps
        to for :data:`AUDIO_GAP_CONFIRM_S` (a capture's dropout) is filled with that much silence: closed up, every
        later cue came that much early.
@@ -641,7 +669,7 @@ def _timeline_filter(first_pts: int | None) -> str:
     """
     tolerance, gap_min, gap_max = MIN_AUDIO_GAP_S / 2, MIN_AUDIO_GAP_S, MAX_AUDIO_GAP_S
     # the track's first frame keeps its time (the silence in front of a late track); a rebuilt graph's starts at 0
-    start = "STARTPTS" if first_pts is None else f"if(eq(STARTPTS,{first_pts}),STARTPTS,0)"
+    start = "STARTPTS" if first_pts is None else f"if(eq(STARTPTS,{first_pts}),STARTPTS+{extra_s:.6f}/TB,0)"
     place = "NB_CONSUMED_SAMPLES/SR/TB+ld(1)"
     decide = (
         f"st(0,PTS-STARTPTS-({place})+ld(2));"

@@ -395,6 +395,30 @@ def test_a_capture_whose_video_pid_holds_no_packets_still_decodes(tmp_path: Path
     assert audio.shape[0] / 16000 == pytest.approx(4.0, abs=0.05) and "did not say" not in caplog.text
 
 
+
+def test_damaged_pictures_do_not_fail_the_audio(tmp_path: Path):
+    """A capture with reception errors in its video and intact audio: mapping the video into the audio decode (to
+    keep a TS file's clock) let the h264 parser's complaints about every damaged picture count as audio decoding
+    errors, and the file was refused as corrupt. The audio decode reads the audio alone."""
+    source = tmp_path / "clean.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=20", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=20:sample_rate=48000", "-c:v", "libx264", "-preset", "ultrafast", "-g", "250",
+           "-c:a", "mp2", str(source))
+    data = bytearray(source.read_bytes())
+    rng = np.random.default_rng(3)
+    video_pid = 0x100
+    for off in range(188 * 50, len(data) - 187, 188):   # bytes just after slice start codes, video packets only
+        if ((data[off + 1] & 0x1F) << 8 | data[off + 2]) != video_pid:
+            continue
+        at = bytes(data[off + 4:off + 188]).find(b"\x00\x00\x01\x41")
+        if at >= 0 and at + 8 < 184 and rng.random() < 0.5:
+            data[off + 4 + at + 4 + int(rng.integers(3))] ^= int(rng.integers(1, 256))
+    damaged = tmp_path / "damaged.ts"
+    damaged.write_bytes(bytes(data))
+    audio = media.decode_audio(media.probe(damaged))
+    assert audio.shape[0] / 16000 == pytest.approx(20.0, abs=0.05)
+
+
 @pytest.mark.parametrize("container", ["ts", "mkv", "mp4"])
 def test_a_dropout_in_the_audio_is_filled_so_later_sound_keeps_to_the_video(tmp_path: Path, container: str):
     """A capture whose audio drops out for 2 s under continuous pictures: the decode closed the gap up, so every
