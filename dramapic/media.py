@@ -600,6 +600,9 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         log.info("%s: %.1f s of %.1f s analysed from one channel (out of phase)", info.path.name,
                  anti_phase_samples / sample_rate, decoded_samples / sample_rate)
 
+#: ashowinfo's line of the first frame: its pts (filter time base) and pts_time (as "%.6g" prints it: "1", "0.007",
+#: "2.08333e-05")
+_FIRST_FRAME = re.compile(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+) pts_time:\s*(-?[\d.]+(?:e[-+]?\d+)?)\s")
 
 
 def _audio_start(info: MediaInfo, audio_track: int) -> tuple[int | None, float]:
@@ -628,8 +631,7 @@ def _audio_start(info: MediaInfo, audio_track: int) -> tuple[int | None, float]:
                               preexec_fn=child_dies_with_parent())
     except (OSError, subprocess.TimeoutExpired):
         done = None
-    found = done and re.search(r"Parsed_ashowinfo\S* @ \S+\] n:\s*0 pts:\s*(-?\d+) pts_time:\s*(-?[\d.]+)\s",
-                               done.stderr.decode("utf-8", "replace"))
+    found = done and _FIRST_FRAME.search(done.stderr.decode("utf-8", "replace"))
     if not found:
         log.warning("%s: ffmpeg did not say where audio track %d starts; it is taken to start with the file, and a "
                     "change of its channels or rate mid-stream may add silence", info.path.name, audio_track)

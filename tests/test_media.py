@@ -410,3 +410,11 @@ def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, monke
     finally:
         media.ffmpeg_exe.cache_clear()
         media.ffprobe_exe.cache_clear()
+
+
+def test_the_first_audio_frame_is_read_however_ffmpeg_prints_its_time():
+    """ashowinfo prints pts_time with %.6g: a start one tick after 0 reads "2.08333e-05", which the first pattern
+    missed (the track was then taken to start with the file, and a format change mid-stream added silence)."""
+    line = "[Parsed_ashowinfo_0 @ 0x55d0] n:0 pts:{} pts_time:{} pos:37398 fmt:fltp channels:1 chlayout:mono "
+    for pts, seconds in (("1", "2.08333e-05"), ("48000", "1"), ("-336", "-0.007")):
+        assert media._FIRST_FRAME.search(line.format(pts, seconds)).groups() == (pts, seconds)
