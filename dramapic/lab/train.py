@@ -131,8 +131,9 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
     whose sha256 the manifest did not list yet: a models folder that no longer loads, or loads a mixture. Now the
     files are published together, with Ctrl-C and the terminating signals held while they are moved (renames
     within one folder: no copying, nothing half-written; a rename that fails half-way is undone); when the block
-    raises, ``out_dir`` is left as it was and the staging folder is removed. A staging folder of a training killed with SIGKILL is removed by the next
-    training into the same folder.
+    raises, ``out_dir`` is left as it was and the staging folder is removed. A staging folder of a training killed
+    with SIGKILL is removed by the next training into the same folder, which first undoes its publish if it was
+    killed half-way through one (:func:`_restore_interrupted_publish`).
 
     Raises
     ------
@@ -160,7 +161,6 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
         _publish(staging, out_dir, started_with=started_with)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
 
 
 def _restore_interrupted_publish(out_dir: Path) -> None:
