@@ -24,6 +24,8 @@ PINNED = {
     "issue14_gender": "ee44cd0",
     "issue14_speakers": "ee44cd0",
     "issue13_default_extra_music/train_extra.py": "d2609f0",
+    # run with its music_augment.patch applied (the opt-in recipe was measured and dropped, not kept in the package)
+    "issue13_music_augment": "4bec137",
 }
 
 
