@@ -346,13 +346,22 @@ def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:
     return bool(files) and _files_unchanged(folder, files, again="rebuilding the folder")
 
 
-def _clear_stale_staging(out: Path) -> None:
-    """Remove staging folders of builds whose process is gone (killed mid-way); a live build's are left alone."""
+def _stale_staging(out: Path) -> list[Path]:
+    """The staging folders in ``out`` whose process is gone (killed mid-way; named ``.staging-<pid>-...``); a live
+    build's or training's are not among them."""
+    stale = []
     for path in out.glob(_STAGING + "*"):
         pid = path.name[len(_STAGING):].split("-", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
-            log.info("removing %s, left by an interrupted build", path)
-            shutil.rmtree(path, ignore_errors=True)
+            stale.append(path)
+    return stale
+
+
+def _clear_stale_staging(out: Path) -> None:
+    """Remove staging folders of builds whose process is gone (killed mid-way); a live build's are left alone."""
+    for path in _stale_staging(out):
+        log.info("removing %s, left by an interrupted build", path)
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _alive(pid: int) -> bool:

@@ -172,12 +172,11 @@ def _restore_interrupted_publish(out_dir: Path) -> None:
     the publish added, listed by no manifest, is left: nothing loads it. A finished publish (its manifest moved
     in) or one never begun (no ``.replaced``) has nothing to undo."""
     from ..models import file_sha256
-    from .timelines import _STAGING, _alive
+    from .timelines import _stale_staging
 
-    for staging in out_dir.glob(_STAGING + "*"):
-        pid = staging.name[len(_STAGING):].split("-", 1)[0]
+    for staging in _stale_staging(out_dir):
         kept = staging / ".replaced"
-        if not pid.isdigit() or _alive(int(pid)) or not kept.is_dir() or not (staging / MANIFEST_NAME).is_file():
+        if not kept.is_dir() or not (staging / MANIFEST_NAME).is_file():
             continue
         try:
             published = {f["path"]: f["sha256"] for m in _manifest_models(staging) for f in m.get("files", [])}
