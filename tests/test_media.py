@@ -143,6 +143,19 @@ def _encoders(exe: str) -> str:
     return media._run([exe, "-hide_banner", "-encoders"], what="list the encoders").stdout.decode("utf-8", "replace")
 
 
+
+@pytest.fixture(params=_builds())
+def chosen_build(request, monkeypatch) -> str:
+    """Each ffmpeg build chosen as a user would ($DRAMAPIC_FFMPEG; the ffprobe beside it, or none and the banner),
+    the cached lookups cleared before and after."""
+    monkeypatch.setenv(media.FFMPEG_ENV, request.param)
+    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
+    media.ffmpeg_exe.cache_clear()
+    media.ffprobe_exe.cache_clear()
+    yield request.param
+    media.ffmpeg_exe.cache_clear()
+    media.ffprobe_exe.cache_clear()
+
 @pytest.mark.parametrize("build", _builds())
 def test_soft_subs_tag_copied_hevc_hvc1_for_apple_players(tmp_path: Path, monkeypatch, build):
     """HEVC copied from Matroska into MP4 was tagged hev1, which QuickTime, iOS and Safari will not play."""
@@ -298,24 +311,15 @@ def test_dialogue_in_the_centre_of_a_mix_that_cancels_is_kept(tmp_path: Path):
     assert float(np.dot(audio, dialogue) / np.dot(dialogue, dialogue)) == pytest.approx(np.sqrt(2.0), rel=0.1)
 
 
-@pytest.mark.parametrize("build", _builds())
-def test_ordinary_stereo_decodes_to_exactly_the_ffmpeg_downmix(tmp_path: Path, monkeypatch, build):
+def test_ordinary_stereo_decodes_to_exactly_the_ffmpeg_downmix(tmp_path: Path, chosen_build):
     """Stereo is mixed to mono in Python (to see a cancelling pair), in the same float32 arithmetic as ffmpeg's
     ``-ac 1``: in-phase, decorrelated and one-sided stereo decode to the very samples they always did."""
-    monkeypatch.setenv(media.FFMPEG_ENV, build)
-    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
     left, other = _dialogue_like(7.0), _dialogue_like(7.0, seed=1)
-    try:
-        for right in (0.8 * np.roll(left, 5), other, np.zeros_like(left)):
-            path = _stereo(tmp_path, left, right)
-            plain = subprocess.run([build, "-v", "error", "-i", str(path), "-ac", "1", "-ar", "16000", "-f", "f32le",
-                                    "pipe:1"], capture_output=True, check=True).stdout
-            assert np.array_equal(media.decode_audio(media.probe(path)), np.frombuffer(plain, "<f4"))
-    finally:
-        media.ffmpeg_exe.cache_clear()
-        media.ffprobe_exe.cache_clear()
+    for right in (0.8 * np.roll(left, 5), other, np.zeros_like(left)):
+        path = _stereo(tmp_path, left, right)
+        plain = subprocess.run([chosen_build, "-v", "error", "-i", str(path), "-ac", "1", "-ar", "16000", "-f",
+                                "f32le", "pipe:1"], capture_output=True, check=True).stdout
+        assert np.array_equal(media.decode_audio(media.probe(path)), np.frombuffer(plain, "<f4"))
 
 
 def test_stereo_pieces_stitched_equal_the_whole_decode_whatever_the_chunk(tmp_path: Path):
@@ -374,42 +378,33 @@ def test_a_short_tail_is_judged_by_the_block_before_it(tmp_path: Path):
     assert np.abs(media.decode_audio(media.probe(path))[tail] - sound[tail]).max() < 1e-3
 
 
-@pytest.mark.parametrize("build", _builds())
-def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, monkeypatch, caplog, build):
+def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, caplog, chosen_build):
     """A bilingual broadcast carries one language per channel of a "dual mono" track: mixed, the analysis heard both
     at once. ``audio_channel`` decodes the one asked for, sample for sample, with either ffmpeg build; the stitched
     pieces equal the whole decode as for the mix."""
-    monkeypatch.setenv(media.FFMPEG_ENV, build)
-    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
     left, right = _dialogue_like(7.0), _dialogue_like(7.0, seed=1)
-    try:
-        info = media.probe(_stereo(tmp_path, left, right))
-        assert np.array_equal(media.decode_audio(info, audio_channel="left"), left)
-        assert np.array_equal(media.decode_audio(info, audio_channel="right"), right)
-        pieces = list(media.stream_audio(info, audio_channel="right", chunk_s=2.0))
-        assert len(pieces) == 4 and np.array_equal(np.concatenate(pieces), right)
-        mix = media.decode_audio(info)
-        assert not np.array_equal(mix, left) and not np.array_equal(mix, right)  # the default is still the mix
-        import soundfile as sf
+    info = media.probe(_stereo(tmp_path, left, right))
+    assert np.array_equal(media.decode_audio(info, audio_channel="left"), left)
+    assert np.array_equal(media.decode_audio(info, audio_channel="right"), right)
+    pieces = list(media.stream_audio(info, audio_channel="right", chunk_s=2.0))
+    assert len(pieces) == 4 and np.array_equal(np.concatenate(pieces), right)
+    mix = media.decode_audio(info)
+    assert not np.array_equal(mix, left) and not np.array_equal(mix, right)  # the default is still the mix
+    import soundfile as sf
 
-        sf.write(tmp_path / "mono.wav", left, 16000, subtype="FLOAT")
-        mono = media.probe(tmp_path / "mono.wav")
-        with caplog.at_level("WARNING", logger="dramapic.media"):
-            assert np.array_equal(media.decode_audio(mono, audio_channel="right"), left)
-        assert "has one channel, so --audio-channel right has nothing to choose from" in caplog.text
-        # a channel count the probe could not read: pan's "second channel" of a mono track would be silence
-        unknown = dataclasses.replace(mono, streams=tuple(dataclasses.replace(st, channels=None)
-                                                          for st in mono.streams))
-        with caplog.at_level("WARNING", logger="dramapic.media"):
-            assert np.array_equal(media.decode_audio(unknown, audio_channel="right"), left)
-        assert "cannot be trusted; the track's mix is analysed" in caplog.text
-        with pytest.raises(ValueError, match="audio_channel"):
-            media.decode_audio(info, audio_channel="centre")
-    finally:
-        media.ffmpeg_exe.cache_clear()
-        media.ffprobe_exe.cache_clear()
+    sf.write(tmp_path / "mono.wav", left, 16000, subtype="FLOAT")
+    mono = media.probe(tmp_path / "mono.wav")
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        assert np.array_equal(media.decode_audio(mono, audio_channel="right"), left)
+    assert "has one channel, so --audio-channel right has nothing to choose from" in caplog.text
+    # a channel count the probe could not read: pan's "second channel" of a mono track would be silence
+    unknown = dataclasses.replace(mono, streams=tuple(dataclasses.replace(st, channels=None)
+                                                      for st in mono.streams))
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        assert np.array_equal(media.decode_audio(unknown, audio_channel="right"), left)
+    assert "cannot be trusted; the track's mix is analysed" in caplog.text
+    with pytest.raises(ValueError, match="audio_channel"):
+        media.decode_audio(info, audio_channel="centre")
 
 
 def test_the_first_audio_frame_is_read_however_ffmpeg_prints_its_time():
