@@ -449,6 +449,15 @@ def _models_folder_with_one_model(out: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
+
+def _register_new(out_dir: Path, *names: str) -> None:
+    """What a stage does, in brief: each model written ("new NAME") and registered as version 2, in this order."""
+    from dramapic.models import register_model
+
+    for name in names:
+        (out_dir / f"{name}.npz").write_bytes(b"new " + name.encode())
+        register_model(out_dir, {"name": name, "version": "2", "files": [{"path": f"{name}.npz"}]})
+
 @pytest.mark.parametrize("stop", ["sigterm", "interrupt", "full disk"])
 def test_a_training_stopped_half_way_leaves_the_models_folder_as_it_was(monkeypatch, tmp_path, capsys, stop):
     """The stages register file after file; a training stopped between two of them left a new member beside the
@@ -460,16 +469,13 @@ def test_a_training_stopped_half_way_leaves_the_models_folder_as_it_was(monkeypa
     from dramapic import cli
     from dramapic.errors import OutputError
     from dramapic.lab import train
-    from dramapic.models import register_model
 
     manifest = _one_voice_manifest(tmp_path)
     out = tmp_path / "models"
     before = _models_folder_with_one_model(out)
 
     def half_a_stage(manifest_csv, *, out_dir, **kwargs):
-        for name in ("old", "member-a"):   # a retrained model, then a new one
-            (Path(out_dir) / f"{name}.npz").write_bytes(b"new " + name.encode())
-            register_model(Path(out_dir), {"name": name, "version": "2", "files": [{"path": f"{name}.npz"}]})
+        _register_new(Path(out_dir), "old", "member-a")   # a retrained model, then a new one
         if stop == "sigterm":
             os.kill(os.getpid(), signal.SIGTERM)
         if stop == "interrupt":
@@ -494,16 +500,13 @@ def test_a_publish_that_fails_half_way_puts_the_models_folder_back(monkeypatch, 
 
     from dramapic import cli
     from dramapic.lab import train
-    from dramapic.models import register_model
 
     manifest = _one_voice_manifest(tmp_path)
     out = tmp_path / "models"
     before = _models_folder_with_one_model(out)
 
     def stage(manifest_csv, *, out_dir, **kwargs):
-        for name in ("member-a", "old"):   # a new model, then a retrained one
-            (Path(out_dir) / f"{name}.npz").write_bytes(b"new " + name.encode())
-            register_model(Path(out_dir), {"name": name, "version": "2", "files": [{"path": f"{name}.npz"}]})
+        _register_new(Path(out_dir), "member-a", "old")   # a new model, then a retrained one
         return []
 
     real_replace = os.replace
