@@ -487,8 +487,9 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 
 def _duration(seconds: float) -> str:
-    """12.4 s, 3 min 05 s, 1 h 02 min: speaking time as people read it."""
-    if seconds < 60:
+    """12.4 s, 3 min 05 s, 1 h 02 min: speaking time as people read it. The unit is chosen on the value as shown
+    (59.96 s is "1 min 00 s", not "60.0 s"), as the reports' durations are."""
+    if round(seconds, 1) < 60:
         return f"{seconds:.1f} s"
     minutes, secs = divmod(round(seconds), 60)
     if minutes < 60:

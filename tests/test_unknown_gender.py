@@ -120,7 +120,9 @@ def test_run_prints_speaking_time_by_gender_with_the_unknown_part(monkeypatch, c
         assert speaking == ([expected] if expected else []), lines
 
 
-@pytest.mark.parametrize("seconds, shown", [(12.44, "12.4 s"), (185.0, "3 min 05 s"), (3725.0, "1 h 02 min")])
+@pytest.mark.parametrize("seconds, shown", [(12.44, "12.4 s"), (185.0, "3 min 05 s"), (3725.0, "1 h 02 min"),
+                                            # rounded to a tenth, 59.96 s read "60.0 s" beside "1 min 00 s"
+                                            (59.94, "59.9 s"), (59.96, "1 min 00 s"), (3599.6, "1 h 00 min")])
 def test_speaking_time_reads_as_people_write_it(seconds, shown):
     from dramapic.cli import _duration
 
