@@ -441,7 +441,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
     from .analysis.composition import gender_seconds
-    from .result import Summary
+    from .result import AnalysisResult
     from .run import RunOptions, run
 
     encoding = [flag for flag, on in (("--preset", args.preset is not None), ("--crf", args.crf is not None)) if on]
@@ -463,7 +463,8 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         log.warning(note)
     # the figures as the JSON keeps them, which the card, the reports and the archive show: rounded again from the
     # unrounded ones, a share of 0.12504 read "13%" here and "12%" everywhere else (the JSON's 0.125)
-    summary = Summary.from_dict(outputs.result.summary.to_dict())
+    as_json = AnalysisResult.from_dict(outputs.result.to_dict())
+    summary = as_json.summary
     if not args.quiet:
         genre = summary.genre
         # no genre: too little but silence to judge (composition.GENRE_MIN_CONTENT_S)
@@ -471,11 +472,12 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
         _print(f"{args.input.name}: {genre_text}, {speakers}"
                + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
-        speaking = gender_seconds(outputs.result)
+        speaking = gender_seconds(as_json)  # the seconds the archive stores: of the JSON's millisecond times
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
-            # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden)
+            # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden);
+            # each share the JSON's gender_shares, as the card and the reports read it
             known = speaking["female"] + speaking["male"]
-            parts = [f"{g} {_duration(speaking[g])}" + (f" ({speaking[g] / known:.0%})" if known > 0 else "")
+            parts = [f"{g} {_duration(speaking[g])}" + (f" ({summary.gender_shares[g]:.0%})" if known > 0 else "")
                      for g in ("female", "male")]
             if speaking["unknown"] > 0:
                 parts.append(f"unknown {_duration(speaking['unknown'])}")

@@ -45,6 +45,27 @@ def test_the_summary_line_prints_the_figures_the_json_keeps(monkeypatch, capsys,
     line = capsys.readouterr().out.splitlines()[0]
     assert "voice 12%" in line and "(0.68)" in line, line
 
+def test_the_speaking_line_prints_the_gender_shares_the_json_keeps(monkeypatch, capsys, tmp_path):
+    # the "(13%)" came from the unrounded seconds: 12.504 s of 100 s of known voice, where the JSON's gender_shares
+    # (0.125), the card and the reports read 12%
+    from dramapic.analysis.composition import summarize
+    from dramapic.result import Segment
+
+    segments = [Segment(0.0, 12.504, "voice", 0.9, {"voice": 0.9, "female": 0.95, "male": 0.05}, "female", "S1"),
+                Segment(12.504, 100.0, "voice", 0.9, {"voice": 0.9, "female": 0.05, "male": 0.95}, "male", "S2")]
+    result = make_result(segments)
+    result = replace(result, summary=summarize(segments, 100.0, result.summary.speakers))
+    assert result.to_dict()["summary"]["gender_shares"] == {"female": 0.125, "male": 0.875}
+
+    import dramapic.run as run_module
+
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: run_module.RunOutputs(result=result, files={}))
+    args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
+    assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
+    (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  speaking")]
+    assert line == "  speaking female 12.5 s (12%), male 1 min 27 s (88%)", line
+
+
 def test_a_stage_that_already_ran_full_is_not_drawn_again(monkeypatch):
     made = []
 
