@@ -515,11 +515,14 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
     """One dict per video with the :data:`CSV_COLUMNS`."""
     rows = []
     for v in data.videos:
+        # shares of no voice (none of known gender: both 0 in the JSON) are not measured zeros, which a spreadsheet's
+        # mean of female_share would count: empty, as the page's "–"; the seconds (0) are measured
+        shared = v.status == "done" and bool(v.female_share or v.male_share)
         rows.append({
             "path": v.path, "status": v.status, "duration_s": _round(v.duration),
             **{k: _round(v.shares.get(k)) if v.status == "done" else None for k in LABELS},
-            "female_share": _round(v.female_share) if v.status == "done" else None,
-            "male_share": _round(v.male_share) if v.status == "done" else None,
+            "female_share": _round(v.female_share) if shared else None,
+            "male_share": _round(v.male_share) if shared else None,
             "female_s": _round(v.female_seconds) if v.status == "done" else None,
             "male_s": _round(v.male_seconds) if v.status == "done" else None,
             "unknown_s": _round(v.unknown_seconds) if v.status == "done" else None,

@@ -479,6 +479,29 @@ def test_a_video_without_voice_of_known_gender_shows_dashes_not_zeros(tmp_path):
     assert rows["ep01.mp4"].endswith('<td class="num">80%</td><td class="num">20%</td>')
 
 
+def test_a_video_without_voice_of_known_gender_has_empty_shares_in_the_csv(tmp_path):
+    """The shares of no voice are not 0 % female and 0 % male: the CSV (and Parquet) wrote 0.0 and 0.0, which a
+    spreadsheet's mean of female_share counted as a measured zero; the cells are empty, as the page's "–". Its
+    seconds are measured zeros and stay 0.0."""
+    from dataclasses import replace
+
+    result = make_result("show.mp4")
+    result = replace(result, summary=replace(result.summary, gender_shares={"female": 0.0, "male": 0.0}))
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("show.mp4", key="k1", result=result), batch_id=None)
+        store.record(make_record("ep01.mp4", key="k2", result=make_result("ep01.mp4", female=0.8)), batch_id=None)
+    outputs = write_report(tmp_path)
+    rows = {r["path"]: r for r in csv.DictReader(outputs.csv.open(encoding="utf-8-sig", newline=""))}
+    assert (rows["show.mp4"]["female_share"], rows["show.mp4"]["male_share"]) == ("", "")
+    assert float(rows["ep01.mp4"]["female_share"]) == pytest.approx(0.8)
+    assert float(rows["ep01.mp4"]["male_share"]) == pytest.approx(0.2)
+    if outputs.parquet is not None:
+        import pyarrow.parquet as pq
+
+        table = {r["path"]: r for r in pq.read_table(outputs.parquet).to_pylist()}
+        assert (table["show.mp4"]["female_share"], table["show.mp4"]["male_share"]) == (None, None)
+
+
 @pytest.mark.parametrize("seconds, shown", [(0.0, "0.0 s"), (59.9, "59.9 s"), (59.97, "1.0 min"), (60.0, "1.0 min"),
                                             (90.0, "1.5 min"), (3599.9, "1.00 h"), (3600.0, "1.00 h"),
                                             (5400.0, "1.50 h")])
