@@ -510,7 +510,7 @@ class JsonWriter(ResultWriter):
 
 
 class RttmWriter(ResultWriter):
-    """NIST RTTM, one SPEAKER line per voice segment with a speaker id."""
+    """NIST RTTM, one SPEAKER line per voice segment with a speaker id that lasts in whole milliseconds."""
 
     extension = "rttm"
 
@@ -518,11 +518,18 @@ class RttmWriter(ResultWriter):
         # RTTM fields are split on white space: a tab or an ideographic space (U+3000, common in Korean and
         # Japanese names) inside the file id would shift every field after it
         uri = re.sub(r"\s", "_", Path(result.source.path).stem) or "audio"
-        # onset and duration from the JSON's millisecond times: formatted apart, start + duration could end 1 ms off
-        return "".join(
-            f"SPEAKER {uri} 1 {milliseconds(s.start) / 1000:.3f} "
-            f"{(milliseconds(s.end) - milliseconds(s.start)) / 1000:.3f} <NA> <NA> {s.speaker} <NA> <NA>\n"
-            for s in result.segments if s.label == "voice" and s.speaker)
+        lines = []
+        for segment in result.segments:
+            if segment.label != "voice" or not segment.speaker:
+                continue
+            # onset and duration from the JSON's millisecond times: formatted apart, start + duration could end 1 ms
+            # off. A turn under half a millisecond (the clipped last frame, min_duration_s: 0) gets no line, as it
+            # gets no cue: duration 0.000 makes dscore refuse the whole file, and pyannote drops it
+            start, end = milliseconds(segment.start), milliseconds(segment.end)
+            if end > start:
+                lines.append(f"SPEAKER {uri} 1 {start / 1000:.3f} {(end - start) / 1000:.3f} <NA> <NA> "
+                             f"{segment.speaker} <NA> <NA>\n")
+        return "".join(lines)
 
 
 WRITERS: dict[str, type[ResultWriter]] = {cls.extension: cls for cls in (SrtWriter, VttWriter, JsonWriter, RttmWriter)}

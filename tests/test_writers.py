@@ -83,6 +83,17 @@ def test_rttm_has_one_line_per_voice_segment():
     assert lines == ["SPEAKER movie 1 1.500 2.750 <NA> <NA> S1 <NA> <NA>"]
 
 
+def test_a_voice_turn_shorter_than_a_millisecond_gets_no_rttm_line():
+    """With ``min_duration_s: 0`` a voice turn may last only the clipped last frame (0.4 ms): its RTTM line had
+    duration 0.000, which dscore refuses, and the whole file with it ("Turn duration <= 0 seconds"), and
+    pyannote drops. It gets no line, as it gets no cue."""
+    segments = [Segment(0.0, 9.9996, "voice", 0.9, {"voice": 0.9}, None, "S1"),
+                Segment(9.9996, 10.0, "voice", 0.6, {"voice": 0.6}, None, "S2")]
+    lines = get_writer("rttm").render(make_result(segments)).splitlines()
+    assert lines == ["SPEAKER movie 1 0.000 10.000 <NA> <NA> S1 <NA> <NA>"]
+    assert all(float(line.split()[4]) > 0 for line in lines)
+
+
 def test_the_rttm_file_id_has_no_white_space_of_any_kind(tmp_path: Path):
     import dataclasses
 
