@@ -24,6 +24,7 @@ from ..analysis.composition import GENRE_MIN_CONTENT_S
 from ..errors import InputError
 from ..render import LABEL_RGB
 from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
+from ..writers import milliseconds
 from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, SPEAKER_COLOUR, WIDTH, _card, _e, _figure,
                      _hours, _legend, _pct, _table, column_svg, stacked_rows_svg)
 
@@ -136,6 +137,13 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def _stamp(seconds: float) -> str:
+    """A segment's time to the millisecond, as its cue has it (``0:12.200``, ``1:00:01.200``): whole seconds gave a
+    0.3 s turn "0:12–0:12"."""
+    whole, fraction = divmod(milliseconds(max(0.0, seconds)), 1000)
+    return f"{_clock(whole)}.{fraction:03d}"
+
+
 def _tick_step(duration: float, wanted: int = 8) -> float:
     """A round tick spacing (1 s … 1 h) giving about ``wanted`` ticks over ``duration``."""
     for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200):
@@ -224,7 +232,7 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
                 what += f", {segment.gender or 'gender unknown'}"
             parts.append(f'<rect class="bar" data-label="{_e(segment.label)}" x="{x:.2f}" y="{y + 4}" '
                          f'width="{width:.2f}" height="{LANE_H - 8}" fill="{LABEL_RGB.get(segment.label, "#000")}">'
-                         f"<title>{_e(_clock(segment.start))}–{_e(_clock(segment.end))} "
+                         f"<title>{_e(_stamp(segment.start))}–{_e(_stamp(segment.end))} "
                          f"({segment.end - segment.start:.2f} s) {_e(what)}, confidence "
                          f"{segment.confidence:.2f}</title></rect>")
             bars += 1

@@ -265,3 +265,22 @@ def test_no_voice_of_known_gender_shows_no_made_up_female_and_male_zeros(tmp_pat
     shares = page[page.index('id="shares"'):page.index('id="speakers"')]
     assert "female 0%" not in shares and 'data-chart="gender"' not in shares
     assert "all 20.0 s of voice is of unknown gender" in shares
+
+
+def test_a_block_s_tooltip_gives_its_times_to_the_millisecond():
+    """The tooltips gave whole seconds: a 0.3 s turn from 12.2 s read "0:12–0:12 (0.30 s)", and a turn from
+    3599.5 s to 3601.2 s "1:00:00–1:00:01"; they read as its cue does, to the millisecond."""
+    data = _run().to_dict()
+    data["source"]["duration"] = data["summary"]["duration"] = 3602.0
+    data["segments"][-1]["end"] = 3602.0
+    data["segments"][3].update(start=9.0, end=12.2)
+    data["segments"][4].update(start=12.2, end=12.5)
+    data["segments"][-1].update(start=27.0, end=3599.5)
+    data["segments"].append({"start": 3599.5, "end": 3601.2, "label": "voice", "gender": "male", "speaker": "S2",
+                             "confidence": 0.9, "scores": {"voice": 0.9}})
+    data["segments"].append({"start": 3601.2, "end": 3602.0, "label": "silence", "gender": None, "speaker": None,
+                             "confidence": 0.9, "scores": {"silence": 0.9}})
+    svg, _ = timeline_svg(AnalysisResult.from_dict(data))
+    tips = re.findall(r"<title>([^<]+)</title>", svg)
+    assert any(tip.startswith("0:12.200–0:12.500 (0.30 s) voice, S2") for tip in tips), tips
+    assert any(tip.startswith("59:59.500–1:00:01.200 (1.70 s) voice, S2") for tip in tips), tips
