@@ -156,7 +156,9 @@ def segments_from_frames(labels: np.ndarray, probabilities: np.ndarray | None, *
     for run in runs_of(labels):
         start = run.start * FRAME_S
         end = min(run.end * FRAME_S, duration)
-        if end <= start:
+        # the last frame clipped to under half a millisecond (min_duration_s: 0 lets it stand alone) would read
+        # start == end in the JSON's millisecond times and in every cue: the segment before it takes its place
+        if (end - start < 0.0005 and segments) or end <= start:
             continue
         if probabilities is None:
             segments.append(Segment(start=start, end=end, label=label_names[run.label], confidence=1.0))

@@ -33,3 +33,17 @@ def test_min_durations_absorb_short_runs_into_best_neighbour():
 def test_smooth_labels_handles_empty_and_single_frame():
     assert smooth_labels(np.zeros((0, 4)), switch_penalty=3, min_frames=np.ones(4, int)).shape == (0,)
     assert smooth_labels(_probs([2]), switch_penalty=3, min_frames=np.full(4, 30)).tolist() == [2]
+
+
+def test_a_last_frame_clipped_under_a_millisecond_is_no_segment_of_its_own():
+    from dramapic.analysis.analyze import segments_from_frames
+    from dramapic.writers import milliseconds
+
+    # 10.0004 s of audio: 1,001 frames, the last one 0.4 ms long, given its own label (min_duration_s: 0)
+    labels = np.array([0] * 1000 + [1])
+    segments = segments_from_frames(labels, _probs(labels), duration=10.0004)
+    assert [s.label for s in segments] == ["voice"]
+    assert segments[-1].end == 10.0004
+    assert all(milliseconds(s.end) > milliseconds(s.start) for s in segments)
+    # a last frame of a millisecond or more keeps its label
+    assert [s.label for s in segments_from_frames(labels, _probs(labels), duration=10.0012)] == ["voice", "song"]
