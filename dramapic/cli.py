@@ -187,6 +187,16 @@ class _OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
+    def parse_args(self, args=None, namespace=None):
+        known, extras = self.parse_known_args(args, namespace)
+        if extras:
+            # said by the command's parser: argparse's own said "see dramapic --help", whose help lists the
+            # commands, not the option a misspelt one (run --frmat) was meant to be
+            commands = next((a for a in self._actions if isinstance(a, argparse._SubParsersAction)), None)
+            command = commands.choices.get(getattr(known, commands.dest, None)) if commands else None
+            (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
+        return known
+
 
 def _seed_list(text: str) -> tuple[int, ...]:
     """``--seeds``: comma-separated non-negative integers, each once."""

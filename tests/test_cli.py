@@ -108,3 +108,20 @@ def test_quiet_and_verbose_together_are_a_usage_error(command, capsys):
     assert stopped.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "-v/--verbose: not allowed with argument -q/--quiet" in err[0], err
+
+
+@pytest.mark.parametrize("argv, command, says", [
+    (["run", "movie.mp4", "--frmat", "vtt"], "dramapic run", "unrecognized arguments: --frmat vtt"),
+    (["report", "out", "--titel", "T"], "dramapic report", "unrecognized arguments: --titel T"),
+])
+def test_a_misspelt_option_points_to_the_help_of_its_command(capsys, argv, command, says):
+    """``dramapic run x.mp4 --frmat vtt`` said "see dramapic --help", whose help lists the commands, not the
+    option meant."""
+    from dramapic.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says in err[0], err
+    assert err[0].startswith(f"{command}: error: ") and err[0].endswith(f"(see {command} --help)"), err
