@@ -4,13 +4,14 @@ exit code. Everything else lives in the library."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import logging
 import os
 import stat
 import sys
 from pathlib import Path
-from typing import Callable, NoReturn, Sequence
+from typing import Callable, Iterator, NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError, InputError, OutputError
@@ -131,6 +132,20 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     # the libraries' own INFO chatter (numba, matplotlib, ...) is noise even with --verbose
     for noisy in ("numba", "matplotlib", "urllib3", "h5py"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+
+
+@contextlib.contextmanager
+def _logs_above_bars(bars: bool) -> Iterator[None]:
+    """While progress bars may be drawn, log records are written above them (tqdm.write): a warning written to
+    stderr as it was (ffmpeg's decoding errors, a DC offset, found while the detectors' bar runs) went on the bar's
+    own line, after its text, and left the bar's stub on the screen."""
+    if not bars:
+        yield
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():
+        yield
 
 
 def _unraisable_to_log(unraisable: sys.UnraisableHookArgs) -> None:
@@ -1070,7 +1085,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sys.unraisablehook = resending_unraisable_hook(_unraisable_to_log)
     try:
         # SIGTERM and SIGHUP end every command like Ctrl-C: children stopped, temporaries removed, one line
-        with terminate_as_interrupt():
+        with terminate_as_interrupt(), _logs_above_bars(show_bars):
             # before any model loads: one thread budget for torch and BLAS on this machine (importing torch takes
             # seconds, so a kill may land here: inside the block it ends in the same one line, once the import is
             # done - lifecycle never raises inside an import)

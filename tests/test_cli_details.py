@@ -92,6 +92,38 @@ def test_a_stage_that_already_ran_full_is_not_drawn_again(monkeypatch):
     assert len(made) == 2
 
 
+def test_a_log_line_while_a_bar_is_drawn_gets_a_line_of_its_own(monkeypatch):
+    """A warning logged while a progress bar was on the terminal (ffmpeg's decoding errors or a DC offset, found
+    while the detectors' bar runs) was written on the bar's own line, after its text: "detectors 40%|███ | 2/5
+    step [...]WARNING dramapic.media: ...", and the bar's stub stayed on the screen above the next one."""
+    import io
+    import logging
+    import sys
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    terminal = Terminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setenv("TERM", "xterm")
+    # pytest's own handlers on the root logger would make the CLI's logging.basicConfig a no-op
+    monkeypatch.setattr(logging.root, "handlers", [])
+    monkeypatch.setattr(logging.root, "level", logging.root.level)
+
+    def command(args, progress):
+        progress("detectors", 2.0, 5.0)
+        logging.getLogger("dramapic.media").warning("movie.mp4: its audio has a DC offset")
+        progress("detectors", 5.0, 5.0)
+        return 0
+
+    monkeypatch.setattr(cli, "_cmd_run", command)
+    assert cli.main(["run", "movie.mp4"]) == 0
+    (line,) = [ln for ln in terminal.getvalue().split("\n") if "DC offset" in ln]
+    assert line.split("\r")[-1] == "WARNING dramapic.media: movie.mp4: its audio has a DC offset", repr(line)
+    assert logging.root.handlers and all(type(h) is logging.StreamHandler for h in logging.root.handlers)
+
+
 @pytest.mark.parametrize("option, value", [("crf", 99), ("preset", "warp-speed")])
 def test_a_bad_x264_setting_names_the_option_as_typed(option, value):
     args = argparse.Namespace(pipeline=None, no_gender=False, no_speakers=False, preset=None, crf=None)
