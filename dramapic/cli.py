@@ -164,7 +164,7 @@ def _common(parser: argparse.ArgumentParser, *, pipeline: bool = True) -> None:
     loudness.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     if pipeline:
-        parser.add_argument("--pipeline", type=Path, default=None,
+        parser.add_argument("--pipeline", type=_path, default=None,
                             help="pipeline YAML (default: the bundled pipelines/default.yaml)")
 
 
@@ -211,6 +211,20 @@ class _OneLineParser(argparse.ArgumentParser):
             command = commands.choices.get(getattr(known, commands.dest, None)) if commands else None
             (command or self).error(f"unrecognized arguments: {' '.join(extras)}")
         return known
+
+
+def _path(text: str) -> Path:
+    """An argparse type: a path, never empty. An empty argument (``-o "$OUT"`` with OUT unset) was the current
+    folder: ``run x.mp4 -o ""`` wrote there rather than beside the input, ``run ""`` named "." as the input."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path")
+    return Path(text)
+
+
+def _non_empty(text: str) -> str:
+    """An argparse type: ``_path`` for an option kept as text (report's ``-o``, whose trailing "/" Path drops)."""
+    _path(text)
+    return text
 
 
 def _seed_list(text: str) -> tuple[int, ...]:
@@ -285,8 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", help="analyse one video and write subtitles, JSON and a captioned video")
-    run.add_argument("input", type=Path, help="a video or audio file that ffmpeg can read")
-    run.add_argument("-o", "--output-dir", type=Path, default=None, help="where to write (default: beside input)")
+    run.add_argument("input", type=_path, help="a video or audio file that ffmpeg can read")
+    run.add_argument("-o", "--output-dir", type=_path, default=None, help="where to write (default: beside input)")
     run.add_argument("--format", choices=("srt", "vtt"), default="srt", help="subtitle format (default: srt)")
     video = run.add_mutually_exclusive_group()
     video.add_argument("--soft-subs", action="store_true",
@@ -312,10 +326,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = commands.add_parser("train", help="train every model file (stage-1 ensemble, gender, speaker "
                                               "projection) from a data manifest")
-    train.add_argument("--data", type=Path, required=True,
+    train.add_argument("--data", type=_path, required=True,
                        help="manifest.csv of the training data (gender and speakers also fit manifest_extra.csv "
                             "when it lies next to it)")
-    train.add_argument("--out", type=Path, default=None, help="models directory (default: the bundled models/)")
+    train.add_argument("--out", type=_path, default=None, help="models directory (default: the bundled models/)")
     train.add_argument("--seed", type=_train_seed, default=0, metavar="N",
                        help="seeds the training data's draws and the fits, 0 to 4294967295 (default 0, the shipped "
                             "models')")
@@ -332,16 +346,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--copies", type=_non_negative_int, default=None, metavar="N",
                        help="gender and speakers (and gender-stacking): augmented copies per voice clip (default 2, "
                             "the shipped models'; 0: clean windows only)")
-    train.add_argument("--cache", type=Path, default=None, metavar="DIR",
+    train.add_argument("--cache", type=_path, default=None, metavar="DIR",
                        help="keep the voice window table (the embedding pass gender and speakers share) here and "
                             "reuse it when the manifests and settings are the same")
     _common(train, pipeline=False)
 
     evaluate = commands.add_parser("eval", help="score the pipeline on mixes with frame-level ground truth")
-    evaluate.add_argument("--mixes", type=Path, default=None,
+    evaluate.add_argument("--mixes", type=_path, default=None,
                           help="folder of devmix_*.opus + .labels.csv + .rttm (required unless --song-check or "
                                "--cross-corpus; with --cross-corpus: the regression check)")
-    evaluate.add_argument("--json", type=Path, default=None, help="also write the report as JSON here")
+    evaluate.add_argument("--json", type=_path, default=None, help="also write the report as JSON here")
     evaluate.add_argument("--limit", type=_positive_int, default=None, metavar="N",
                           help="score only the first N mixes (--song-check: clips; --cross-corpus: timelines of "
                                "each folder)")
@@ -356,12 +370,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="instead: gender and speakers across corpora - for each voice source, models fitted "
                                "without it, scored on timelines of its dev speakers; then stage 1's member check on "
                                "the same timelines (needs --data)")
-    evaluate.add_argument("--data", type=Path, default=None,
+    evaluate.add_argument("--data", type=_path, default=None,
                           help="--song-check / --cross-corpus / --reference speech: the shared data folder "
                                "(manifests, clips)")
-    evaluate.add_argument("--timelines", type=Path, default=None, metavar="DIR",
+    evaluate.add_argument("--timelines", type=_path, default=None, metavar="DIR",
                           help="--cross-corpus: the timeline tree (default: built once under --work)")
-    evaluate.add_argument("--work", type=Path, default=None, metavar="DIR",
+    evaluate.add_argument("--work", type=_path, default=None, metavar="DIR",
                           help="--cross-corpus / --reference speech / --scenes / --refit-stage1: where the voice "
                                "window table, the built timelines, the speech references, the scene excerpts and "
                                "the stage-1 refits are kept (default: $XDG_CACHE_HOME/dramapic/cross-corpus, "
@@ -394,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(evaluate)
 
     bench = commands.add_parser("bench", help="measure speed and memory (analysis, burn-in; or diarization alone)")
-    bench.add_argument("--input", type=Path, default=None, help="benchmark this file instead of a built one")
-    bench.add_argument("--source", type=Path, default=None,
+    bench.add_argument("--input", type=_path, default=None, help="benchmark this file instead of a built one")
+    bench.add_argument("--source", type=_path, default=None,
                        help="media whose audio is repeated to build the input (default: samples/drama_sample.mp4 "
                             "of the source checkout; an installed dramapic has none)")
     # None: not given (the defaults are bench.benchmark's), so that one given where it does nothing is refused
@@ -409,17 +423,17 @@ def build_parser() -> argparse.ArgumentParser:
                        help="diarization alone on long dialogues of train-split speakers, at 1/4, 1/2 and all of "
                             "--hours, each in a fresh process")
     bench.add_argument("--hours", type=float, default=None, help="--speakers: the longest input (default 2)")
-    bench.add_argument("--data", type=Path, default=None,
+    bench.add_argument("--data", type=_path, default=None,
                        help="--speakers: the shared data folder with manifest.csv (default: shared/data beside "
                             "the dramapic source checkout; when that is missing, the bundled sample's voices, "
                             "repeated)")
     bench.add_argument("--one", type=float, default=None, help=argparse.SUPPRESS)  # internal: one size, JSON out
-    bench.add_argument("--json", type=Path, default=None, help="also write the figures here as JSON")
+    bench.add_argument("--json", type=_path, default=None, help="also write the figures here as JSON")
     _common(bench)
 
     batch = commands.add_parser("batch", help="tag a whole archive: resumable, parallel, with a database of results")
-    batch.add_argument("archive", type=Path, help="the archive folder (searched recursively)")
-    batch.add_argument("-o", "--output-dir", type=Path, required=True,
+    batch.add_argument("archive", type=_path, help="the archive folder (searched recursively)")
+    batch.add_argument("-o", "--output-dir", type=_path, required=True,
                        help="where outputs (mirroring the archive) and dramapic.sqlite go")
     batch.add_argument("--workers", type=_positive_int, default=1, metavar="N",
                        help="parallel workers (local: processes on this machine; default 1, in this process)")
@@ -451,8 +465,8 @@ def build_parser() -> argparse.ArgumentParser:
     _common(batch)
 
     report = commands.add_parser("report", help="HTML report (+ CSV) of an archive's output folder or of one run")
-    report.add_argument("source", type=Path, help="a batch output folder (with dramapic.sqlite) or a .dramapic.json")
-    report.add_argument("-o", "--output", default=None,  # a str: Path would drop the "/" of "reports/"
+    report.add_argument("source", type=_path, help="a batch output folder (with dramapic.sqlite) or a .dramapic.json")
+    report.add_argument("-o", "--output", type=_non_empty, default=None,  # a str: Path drops the "/" of "reports/"
                         help="the HTML file (missing folders are created), or a folder to write it in (one that "
                              "exists, or a name ending in /; default: "
                              "OUT_DIR/report.html, or NAME.report.html beside the JSON); the CSV and Parquet files "

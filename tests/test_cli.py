@@ -125,3 +125,20 @@ def test_a_misspelt_option_points_to_the_help_of_its_command(capsys, argv, comma
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says in err[0], err
     assert err[0].startswith(f"{command}: error: ") and err[0].endswith(f"(see {command} --help)"), err
+
+
+@pytest.mark.parametrize("argv, option", [
+    (["run", ""], "input"),
+    (["run", "movie.mp4", "-o", ""], "-o/--output-dir"),
+    (["run", "movie.mp4", "--pipeline", ""], "--pipeline"),
+    (["batch", "archive", "-o", ""], "-o/--output-dir"),
+    (["report", "out", "-o", ""], "-o/--output"),
+])
+def test_an_empty_path_is_a_usage_mistake(capsys, argv, option):
+    """An empty argument (``-o "$OUT"`` with OUT unset) was the current folder: ``run x.mp4 -o ""`` wrote into it
+    instead of beside the input, as without -o, and ``run ""`` said ". is a directory, not a media file"."""
+    with pytest.raises(SystemExit) as stop:
+        build_parser().parse_args(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"argument {option}: an empty path" in err[0], err
