@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import numbers
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -444,6 +445,14 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                                                         f"found duplicate key {key!r}", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+# YAML 1.1, which PyYAML reads, takes a number in exponent form only with a dot and a signed exponent (1.0e+3):
+# `refine_hop_s: 1e-1` (or 3.e2) was the text "1e-1", refused as "expected a number, got '1e-1'", where every YAML
+# 1.2 and JSON reader reads a number. Only plain scalars are resolved: a quoted '1e-1' stays text
+_UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float",
+                                       re.compile(r"^[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)[eE][-+]?[0-9]+$"),
+                                       list("-+0123456789."))
 
 
 def _yaml_problem(err: yaml.YAMLError) -> str:

@@ -102,6 +102,18 @@ def test_a_speaker_count_too_large_for_a_float_is_still_a_whole_number(tmp_path:
     assert load_pipeline(path).speakers.num_speakers == 10 ** 400
 
 
+@pytest.mark.parametrize("written, value", [("1e-1", 0.1), ("2E+1", 20.0), ("-5e1", -50.0), ("3.e2", 300.0)])
+def test_a_number_in_exponent_form_without_a_dot_is_a_number(tmp_path: Path, written: str, value: float):
+    """YAML 1.1, which PyYAML reads, takes a float only with a dot: ``refine_hop_s: 1e-1`` was the text "1e-1" and
+    was refused with "expected a number, got '1e-1'", a number as every other YAML and JSON reader reads it."""
+    path = tmp_path / "mine.yaml"
+    path.write_text(f"stage1:\n  silence_floor_db: {written}\n", encoding="utf-8")
+    assert load_pipeline(path).stage1.silence_floor_db == value
+    path.write_text(f"stage1:\n  silence_floor_db: '{written}'\n", encoding="utf-8")  # quoted: text, as before
+    with pytest.raises(ConfigError, match="expected a number"):
+        load_pipeline(path)
+
+
 def test_missing_pipeline_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="not found"):
         load_pipeline(tmp_path / "nope.yaml")
