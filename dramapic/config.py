@@ -481,7 +481,9 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {_yaml_problem(err)}") from None
     except RecursionError:  # PyYAML builds nested lists and mappings recursively
         raise ConfigError(f"pipeline file {path} is not valid YAML: nested too deeply") from None
-    except (OSError, UnicodeDecodeError) as err:
+    except OSError as err:  # not the YAML's fault: unreadable (permissions, an I/O error)
+        raise ConfigError(f"cannot read pipeline file {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")

@@ -119,6 +119,21 @@ def test_missing_pipeline_file(tmp_path: Path):
         load_pipeline(tmp_path / "nope.yaml")
 
 
+def test_an_unreadable_pipeline_file_is_not_called_invalid_yaml(tmp_path: Path, monkeypatch):
+    """A file this user may not read was "pipeline file mine.yaml is not valid YAML: [Errno 13] Permission denied:
+    'mine.yaml'": nothing was wrong with its YAML."""
+    path = tmp_path / "mine.yaml"
+    path.write_text("name: mine\n", encoding="utf-8")
+
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert str(caught.value) == f"cannot read pipeline file {path}: Permission denied"
+
+
 def test_replace_validates_sections():
     pipeline = load_pipeline(None)
     assert pipeline.replace(render__crf=30).render.crf == 30
