@@ -199,10 +199,20 @@ def _pipeline(args: argparse.Namespace):
 class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage mistake is one line (and exit 2) like every other bad input; --help shows the usage."""
 
+    #: the words being parsed (the command's parser is another object, so kept on the class)
+    _words: tuple[str, ...] = ()
+
     def error(self, message: str) -> NoReturn:
+        # a file named -dash.mp4 is taken for an option: "required: input", with the input right there, puzzled
+        dashed = next((w for w in _OneLineParser._words if w.startswith("-") and w != "-"
+                       and w.split("=", 1)[0] not in self._option_string_actions and os.path.lexists(w)), None)
+        if dashed:
+            message += f"; {dashed} is taken for an option: write ./{dashed}, or put it last after --"
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
     def parse_args(self, args=None, namespace=None):
+        words = tuple(sys.argv[1:] if args is None else args)
+        _OneLineParser._words = words[:words.index("--")] if "--" in words else words  # after it: no options
         known, extras = self.parse_known_args(args, namespace)
         if extras:
             # said by the command's parser: argparse's own said "see dramapic --help", whose help lists the

@@ -142,3 +142,22 @@ def test_an_empty_path_is_a_usage_mistake(capsys, argv, option):
     assert stop.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"argument {option}: an empty path" in err[0], err
+
+
+@pytest.mark.parametrize("argv", [["run", "-dash.mp4"], ["run", "-o", "out", "-dash.mp4"]])
+def test_a_file_whose_name_starts_with_a_dash_is_shown_how_to_write_it(capsys, monkeypatch, tmp_path, argv):
+    """``dramapic run -dash.mp4`` said "the following arguments are required: input", with the input right there:
+    argparse takes the name for an option. The line now says how to write it (as README does)."""
+    from dramapic.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "-dash.mp4").write_bytes(b"media")
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    assert stop.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "-dash.mp4 is taken for an option: write ./-dash.mp4, or put it last after --" in err[0]
+    (tmp_path / "-dash.mp4").unlink()  # no such file: nothing to say about it
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert "taken for an option" not in capsys.readouterr().err
