@@ -262,6 +262,7 @@ class SpeakersConfig:
                 max_speakers: int | None = None) -> "SpeakersConfig":
         """These settings with one run's speaker count: exactly ``num_speakers``, or between the bounds given
         (a missing upper bound is the pipeline's ``max_speakers``, raised to ``min_speakers`` when that is more).
+        A count or bounds given here replace a count the pipeline fixes (``num_speakers``).
 
         Raises
         ------
@@ -284,8 +285,11 @@ class SpeakersConfig:
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
         low = self.min_speakers if min_speakers is None else min_speakers
         high = max(self.max_speakers, low) if max_speakers is None else max_speakers
-        return dataclasses.replace(self, min_speakers=low, max_speakers=high,
-                                   num_speakers=self.num_speakers if num_speakers is None else num_speakers)
+        # bounds asked for replace the pipeline's fixed count: kept, it would win over them in the clustering, and
+        # --min-speakers / --max-speakers would do nothing, without a word
+        bounded = min_speakers is not None or max_speakers is not None
+        fixed = num_speakers if num_speakers is not None else None if bounded else self.num_speakers
+        return dataclasses.replace(self, min_speakers=low, max_speakers=high, num_speakers=fixed)
 
 
 @dataclass(frozen=True)

@@ -114,6 +114,21 @@ def test_a_number_in_exponent_form_without_a_dot_is_a_number(tmp_path: Path, wri
         load_pipeline(path)
 
 
+def test_a_run_s_speaker_bounds_replace_a_count_the_pipeline_fixes():
+    """A pipeline with ``speakers.num_speakers: 3`` kept the count 3 under ``--max-speakers 2`` (or
+    ``--min-speakers``): the clustering takes a fixed count over the bounds, so the option did nothing, without a
+    word. The command line's ``--num-speakers`` already replaced the pipeline's count; its bounds now do too."""
+    from dramapic.config import SpeakersConfig
+
+    fixed = SpeakersConfig(num_speakers=3)
+    assert fixed.for_run().num_speakers == 3
+    assert fixed.for_run(num_speakers=5).num_speakers == 5
+    bounded = fixed.for_run(max_speakers=2)
+    assert (bounded.num_speakers, bounded.min_speakers, bounded.max_speakers) == (None, 1, 2)
+    bounded = fixed.for_run(min_speakers=4)
+    assert (bounded.num_speakers, bounded.min_speakers, bounded.max_speakers) == (None, 4, 8)
+
+
 def test_missing_pipeline_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="not found"):
         load_pipeline(tmp_path / "nope.yaml")
