@@ -209,10 +209,13 @@ class SpeakersConfig:
         if not 0.2 < self.window_s <= MAX_SECONDS:
             raise ConfigError(f"speakers.window_s must be more than 0.2 s and at most {MAX_SECONDS:g} s, got "
                               f"{self.window_s}")
-        if not (0 < self.hop_s <= self.window_s):
-            raise ConfigError("speakers: need 0 < hop_s <= window_s")
-        if not self.refine_hop_s > 0:
-            raise ConfigError("speakers.refine_hop_s must be positive")
+        # windows are placed on the 10 ms mel-frame grid: a finer step only multiplies the windows (1e-9 s asked
+        # for 67 GiB of window starts, 1e-18 s ended in numpy's "array is too big" traceback after stage 1)
+        if not (0.01 <= self.hop_s <= self.window_s):
+            raise ConfigError(f"speakers: need 0.01 <= hop_s <= window_s (10 ms frames), got hop_s {self.hop_s}")
+        if not self.refine_hop_s >= 0.01:
+            raise ConfigError(f"speakers.refine_hop_s must be at least 0.01 s (one 10 ms frame), got "
+                              f"{self.refine_hop_s}")
         if self.cluster_threshold is not None and (isinstance(self.cluster_threshold, bool) or not isinstance(
                 self.cluster_threshold, (int, float)) or not 0 < self.cluster_threshold < 2):
             raise ConfigError("speakers.cluster_threshold must be between 0 and 2 (cosine distance), or null for "

@@ -72,6 +72,10 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     # written into the subtitle script's comma-separated style lines: "Noto, Sans" made the font size " Sans"
     ("render:\n  font_family: Noto, Sans\n", r"render.font_family must be one font family name .*'Noto, Sans'"),
     ("render:\n  font_family: ''\n", "render.font_family must be one font family name"),
+    # finer than the 10 ms frames windows are placed on: 1e-18 s ended the analysis in a ValueError traceback
+    # (numpy's "array is too big"), 1e-9 s in "out of memory", both after the whole of stage 1
+    ("speakers:\n  refine_hop_s: 1.0e-18\n", r"speakers.refine_hop_s must be at least 0.01 s \(one 10 ms frame\)"),
+    ("speakers:\n  hop_s: 0.001\n", r"speakers: need 0.01 <= hop_s <= window_s"),
     # a negative length showed no card at all, without a word (0 is the way to ask for none)
     ("render:\n  card_seconds: -1\n", r"render.card_seconds must be 0 \(no summary card\) or more seconds, got -1"),
 ])
