@@ -160,7 +160,8 @@ class OutputSet:
         in_the_way = [str(p) for p in finals if p.is_dir()]
         if in_the_way:  # --overwrite replaces files only: a folder there would fail half-way through the commit
             raise OutputError(f"a folder is where an output goes: {', '.join(in_the_way)}")
-        existing = [p for p in finals if p.exists()]
+        # lexists: a link whose target is gone is there too (the rename refuses it, after all the work)
+        existing = [p for p in finals if os.path.lexists(p)]
         if existing and not self.overwrite:
             names = ", ".join(str(p) for p in existing)
             raise OutputError(f"output already exists: {names} (use --overwrite to replace)")

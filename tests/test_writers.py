@@ -245,6 +245,21 @@ def test_an_output_another_run_publishes_after_the_check_is_not_replaced(tmp_pat
     assert sorted(os.listdir(tmp_path)) == ["a.json"]  # no half-set of this run's, no temporary
 
 
+def test_a_dangling_link_at_an_output_name_is_refused_before_the_work(tmp_path: Path):
+    """A symbolic link whose target is gone, at an output's name, passed the check ("exists?" follows links): the
+    run analysed the whole input and then failed at the rename with "output already exists". It is refused at the
+    check now; --overwrite replaces the link itself, as it replaces any output."""
+    final = tmp_path / "a.srt"
+    final.symlink_to(tmp_path / "gone.srt")
+    with pytest.raises(OutputError, match=r"output already exists: .*a\.srt"):
+        OutputSet().check([final])
+    with OutputSet(overwrite=True) as outputs:
+        outputs.check([final])
+        outputs.reserve(final).write_text("this run's")
+        outputs.commit()
+    assert not final.is_symlink() and final.read_text() == "this run's"
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
 def test_a_commit_that_fails_part_way_takes_back_what_it_published(tmp_path: Path, monkeypatch, overwrite):
     """The second rename failing (a vanished folder, an I/O error) left the first output published: a half-set
