@@ -8,9 +8,11 @@ Outputs are named after the input (``movie.mp4`` → ``movie.dramapic.mp4``, ``m
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -105,6 +107,17 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
             raise OutputError(f"the output {final.name} would replace {twin} in {final.parent}: names that differ "
                               f"only in case are one file on macOS and Windows (write the outputs elsewhere with "
                               f"-o DIR, or rename the input)")
+    # ep1.mp4's outputs are where ep1.mkv's went (the name loses the extension): "output already exists, use
+    # --overwrite" did not say that they are another input's, nor did --overwrite, which replaced them
+    owner = _recorded_input(finals["json"])
+    if owner is not None and _name_key(owner) != _name_key(source.name):
+        if not options.overwrite:
+            there = ", ".join(str(p) for p in finals.values() if os.path.lexists(p))
+            raise OutputError(f"output already exists: {there}, written for {owner} (its {finals['json'].name} says "
+                              f"so); write {source.name}'s outputs elsewhere with -o DIR, or use --overwrite to "
+                              f"replace them")
+        notes.append(f"replaced the outputs of {owner} in {finals['json'].parent} (its {finals['json'].name} named "
+                     f"it as their input): {source.name} has the same name without its extension")
     created = make_output_dir(Path(options.output_dir)) if options.output_dir is not None else []
     try:
         return _analyse_and_write(source, info, finals, want_video, notes, pipeline, options, progress)
@@ -113,6 +126,23 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         # (while empty: another run may be writing into one by now)
         remove_made_dirs(created)
         raise
+
+
+def _recorded_input(json_path: Path) -> str | None:
+    """The file name of the input an earlier run's JSON was written for; None where there is no such JSON or it
+    cannot be read as one (a damaged or foreign file is the output check's business, not this one's)."""
+    try:
+        with open(json_path, encoding="utf-8") as stream:
+            recorded = json.load(stream)["source"]["path"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return Path(recorded).name if isinstance(recorded, str) and recorded else None
+
+
+def _name_key(name: str) -> str:
+    """A file name as a file system that folds case and Unicode form (macOS, Windows) compares it: a name respelled
+    only so is the same input's."""
+    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Path], want_video: bool,

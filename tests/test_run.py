@@ -3,6 +3,7 @@ is replaced by a fixed result, so these tests take the time of writing the outpu
 
 from __future__ import annotations
 
+import json
 import os
 import unicodedata
 from pathlib import Path
@@ -130,3 +131,45 @@ def test_both_ffmpeg_builds_here_have_the_subtitles_filter():
             continue
         filters = media.ffmpeg_filters(exe)
         assert {"subtitles", "scale", "anullsrc"} <= filters, exe
+
+
+def _earlier_outputs_of(folder: Path, input_name: str) -> dict[str, str]:
+    """What a run of ``input_name`` left in ``folder`` (its stem is the sample's): name -> text."""
+    earlier = {"drama_sample.srt": "1\n00:00:00,000 --> 00:00:01,000\nvoice\n",
+               "drama_sample.dramapic.json": json.dumps({"source": {"path": f"/archive/{input_name}"}})}
+    for name, text in earlier.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return earlier
+
+
+def test_outputs_of_another_input_with_the_same_stem_are_named_as_its_own_before_any_work(tmp_path: Path,
+                                                                                         monkeypatch):
+    # drama_sample.mkv's outputs are where drama_sample.mp4's go: the refusal says whose they are
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
+    earlier = _earlier_outputs_of(tmp_path, "drama_sample.mkv")
+    with pytest.raises(OutputError, match=r"output already exists: .*drama_sample\.srt.*written for "
+                                          r"drama_sample\.mkv .*-o DIR, or use --overwrite"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
+    assert {p.name: p.read_text(encoding="utf-8") for p in tmp_path.iterdir()} == earlier
+
+
+def test_overwriting_another_inputs_outputs_says_whose_they_were(tmp_path: Path, no_analysis):
+    _earlier_outputs_of(tmp_path, "drama_sample.mkv")
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
+    assert [n for n in done.notes if "replaced the outputs of drama_sample.mkv" in n], done.notes
+    assert json.loads((tmp_path / "drama_sample.dramapic.json").read_text(encoding="utf-8"))["source"]["path"] \
+        != "/archive/drama_sample.mkv"
+
+
+@pytest.mark.parametrize("recorded", ["drama_sample.mp4", "DRAMA_SAMPLE.MP4", None])
+def test_outputs_of_this_input_or_of_no_known_input_get_the_usual_refusal_and_no_note(tmp_path: Path, no_analysis,
+                                                                                      recorded):
+    if recorded is None:
+        (tmp_path / "drama_sample.dramapic.json").write_text("not json", encoding="utf-8")
+    else:
+        _earlier_outputs_of(tmp_path, recorded)
+    with pytest.raises(OutputError, match=r"output already exists: .* \(use --overwrite to replace\)") as refused:
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
+    assert "written for" not in str(refused.value)
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
+    assert not done.notes
