@@ -490,7 +490,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
     from .analysis.analyze import AnalysisOptions
     from .analysis.composition import gender_seconds
-    from .result import AnalysisResult
+    from .result import AnalysisResult, whole_percentages
     from .run import RunOptions, run
 
     encoding = [flag for flag, on in (("--preset", args.preset is not None), ("--crf", args.crf is not None)) if on]
@@ -520,13 +520,15 @@ def _cmd_run(args: argparse.Namespace, progress: TqdmProgress) -> int:
         genre_text = "unknown genre" if genre is None else f"{genre.label.replace('_', ' ')} ({genre.confidence:.2f})"
         speakers = f"{len(summary.speakers)} speaker(s), " if summary.speakers is not None else ""
         _print(f"{args.input.name}: {genre_text}, {speakers}"
-               + ", ".join(f"{k} {v:.0%}" for k, v in summary.shares.items()))
+               # whole percentages adding up to 100, as the card and the reports show them
+               + ", ".join(f"{k} {v}%" for k, v in whole_percentages(shares=summary.shares).items()))
         speaking = gender_seconds(as_json)  # the seconds the archive stores: of the JSON's millisecond times
         if summary.gender_shares is not None and sum(speaking.values()) > 0:
             # the content teams' headline numbers: who speaks how long, by gender (abstentions shown, not hidden);
             # each share the JSON's gender_shares, as the card and the reports read it
             known = speaking["female"] + speaking["male"]
-            parts = [f"{g} {_duration(speaking[g])}" + (f" ({summary.gender_shares[g]:.0%})" if known > 0 else "")
+            percent = whole_percentages(shares={g: summary.gender_shares.get(g, 0.0) for g in ("female", "male")})
+            parts = [f"{g} {_duration(speaking[g])}" + (f" ({percent[g]}%)" if known > 0 else "")
                      for g in ("female", "male")]
             if speaking["unknown"] > 0:
                 parts.append(f"unknown {_duration(speaking['unknown'])}")

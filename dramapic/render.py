@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import RenderConfig
 from .errors import OutputError
-from .result import AnalysisResult, Summary
+from .result import AnalysisResult, Summary, whole_percentages
 from .writers import CUE_WORDS, captioned, clock_time, cue_text
 
 CANVAS_HEIGHT = 1080
@@ -72,7 +72,13 @@ def _escape(text: str) -> str:
 
 
 def _pct(value: float) -> str:
+    """A share shown alone (the unknown-gender share) as a whole percentage."""
     return f"{round(value * 100):d}%"
+
+
+def _pcts(shares: dict[str, float]) -> dict[str, str]:
+    """Shares of one whole shown together (labels, female / male) as whole percentages adding up to 100."""
+    return {key: f"{value:d}%" for key, value in whole_percentages(shares=shares).items()}
 
 
 def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = False) -> list[str]:
@@ -80,7 +86,7 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
     gives no line: it says less rather than a made-up zero). ``narrow`` (a portrait frame): the unknown-gender
     share gets a line of its own."""
     words, card = CUE_WORDS[language], CARD_WORDS[language]
-    shares = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.shares.items())
+    shares = " · ".join(f"{words[k]} {v}" for k, v in _pcts(summary.shares).items())
     if summary.genre is None:  # too little but silence to judge: said, with no confidence to show
         lines = [f"{card['genre']}: {card['genres']['unknown']}", shares]
     else:
@@ -92,7 +98,7 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
         # speech" would be a made-up zero, so only the unknown part is said, or nothing
         parts = []
         if any(summary.gender_shares.values()):
-            genders = " · ".join(f"{words[k]} {_pct(v)}" for k, v in summary.gender_shares.items())
+            genders = " · ".join(f"{words[k]} {v}" for k, v in _pcts(summary.gender_shares).items())
             parts.append(f"{genders} {card['speech']}")
         if summary.gender_unknown_share:
             parts.append(f"{card['unknown']} {_pct(summary.gender_unknown_share)}")
@@ -138,9 +144,9 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     panel_w, panel_h = round(canvas.width * (0.92 if portrait else 0.8)), round(canvas.height * 0.56)
     words = CUE_WORDS[language]
     # the shares line doubles as the bar's legend: each label in its bar colour; two to a row on a narrow frame
-    shares = list(summary.shares.items())
+    shares = list(_pcts(summary.shares).items())
     rows = [shares[i:i + 2] for i in range(0, len(shares), 2)] if portrait else [shares]
-    legend_rows = [" · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {_pct(v)}{{\\c&HFFFFFF&}}"
+    legend_rows = [" · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {v}{{\\c&HFFFFFF&}}"
                               for k, v in row) for row in rows]
     card_size = fitted_size(round(canvas.height * 0.045),
                             [CARD_WORDS[language]["title"], lines[0], *legend_rows, *lines[2:]], panel_w * 0.9)

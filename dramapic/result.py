@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +24,56 @@ GENDERS = ("female", "male")
 
 def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
+
+
+#: how far a set's sum may be from 1 and still be shares of one whole: the JSON keeps each share to 4 places, so
+#: four shares that summed to 1 can sum to 1 ± 0.0002 as read back
+WHOLE_TOLERANCE = 1e-3
+
+
+def whole_percentages(*, shares: Mapping[str, float]) -> dict[str, int]:
+    """Whole percentages of one whole that add up to exactly 100, by the largest-remainder (Hamilton) method.
+
+    Each share gets the whole part of its percentage; the points still missing to 100 go one each to the shares
+    with the largest fractional parts. Rounded each on its own, voice / song / noise / silence of 0.3333, 0.3333,
+    0.3334 and 0 read 33 + 33 + 33 + 0 = 99 %; here they read 33 + 33 + 34 + 0.
+
+    Parameters
+    ----------
+    shares : mapping of str to float
+        Shares of one whole (the label shares of a duration, the female / male shares of the voice of known gender),
+        meant to sum to 1; the result keeps the mapping's keys and order.
+
+    Returns
+    -------
+    dict of str to int
+        The whole percentage of each share. Equal fractional parts (to 9 decimals, below float noise) are settled
+        in favour of the larger share, then of the one earlier in the mapping, so the same shares always read the
+        same. A set that is not shares of one whole (its sum more than :data:`WHOLE_TOLERANCE` away from 1, as
+        when all are 0, the gender shares of no voice of known gender; or a value negative, as a hand-edited JSON
+        may have) is not made to add up: each value is rounded on its own, half to even, as it always was.
+
+    Raises
+    ------
+    ValueError
+        A value is NaN or infinite: it has no whole percentage.
+    """
+    values = {key: float(value) for key, value in shares.items()}
+    bad = [key for key, value in values.items() if not math.isfinite(value)]
+    if bad:
+        raise ValueError(f"no whole percentage of {', '.join(f'{k}={values[k]}' for k in bad)}: not a share")
+    total = math.fsum(values.values())
+    if abs(total - 1.0) > WHOLE_TOLERANCE or any(value < 0 for value in values.values()):
+        return {key: round(100 * value) for key, value in values.items()}
+    # rounded to 9 places: 100 * 0.29 is 28.999999999999996, whose whole part 28 would make a tie-break of float noise
+    quotas = {key: round(100 * value / total, 9) for key, value in values.items()}
+    whole = {key: math.floor(quota) for key, quota in quotas.items()}
+    missing = 100 - sum(whole.values())
+    position = {key: index for index, key in enumerate(values)}
+    ranked = sorted(values, key=lambda k: (-round(quotas[k] - whole[k], 9), -quotas[k], position[k]))
+    for key in ranked[:max(0, missing)]:
+        whole[key] += 1
+    return whole
 
 
 # from_dict reads JSON written by someone else (dramapic report takes any .dramapic.json): a value of the wrong

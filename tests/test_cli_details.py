@@ -31,9 +31,10 @@ def test_genre_is_printed_as_words_not_as_an_identifier(monkeypatch, capsys, tmp
 
 def test_the_summary_line_prints_the_figures_the_json_keeps(monkeypatch, capsys, tmp_path):
     # the line rounded the unrounded shares: 0.12504 read "voice 13%" where the JSON (0.125), the card and the reports
-    # read 12%; the genre's 0.67496 "(0.67)" where they read 0.675 -> "(0.68)"
+    # read 12%; the genre's 0.67496 "(0.67)" where they read 0.675 -> "(0.68)". The shares add up to 100: the JSON's
+    # 12.5 and 77.5 tie, and the larger takes the missing point (the unrounded 12.504 would take it from 77.496)
     result = make_result()
-    shares = {"voice": 0.12504, "song": 0.8, "noise": 0.05, "silence": 0.02496}
+    shares = {"voice": 0.12504, "song": 0.77496, "noise": 0.05, "silence": 0.05}
     summary = replace(result.summary, shares=shares, genre=replace(result.summary.genre, confidence=0.67496))
     result = replace(result, summary=summary)
 
@@ -43,7 +44,7 @@ def test_the_summary_line_prints_the_figures_the_json_keeps(monkeypatch, capsys,
     args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
     assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
     line = capsys.readouterr().out.splitlines()[0]
-    assert "voice 12%" in line and "(0.68)" in line, line
+    assert "voice 12%, song 78%, noise 5%, silence 5%" in line and "(0.68)" in line, line
 
 def test_the_speaking_line_prints_the_gender_shares_the_json_keeps(monkeypatch, capsys, tmp_path):
     # the "(13%)" came from the unrounded seconds: 12.504 s of 100 s of known voice, where the JSON's gender_shares
@@ -64,6 +65,29 @@ def test_the_speaking_line_prints_the_gender_shares_the_json_keeps(monkeypatch, 
     assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
     (line,) = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("  speaking")]
     assert line == "  speaking female 12.5 s (12%), male 1 min 27 s (88%)", line
+
+
+def test_the_summary_and_speaking_lines_add_up_to_100(monkeypatch, capsys, tmp_path):
+    # each share was rounded on its own: thirds read "voice 33%, song 33%, noise 33%, silence 0%" (99 %), and
+    # female 0.425 / male 0.575 "(42%)" and "(57%)" (99 %: 100 * 0.575 is 57.49999999999999)
+    from dramapic.result import Segment
+
+    segments = [Segment(0.0, 4.25, "voice", 0.9, {"voice": 0.9, "female": 0.95, "male": 0.05}, "female", "S1"),
+                Segment(4.25, 10.0, "voice", 0.9, {"voice": 0.9, "female": 0.05, "male": 0.95}, "male", "S2")]
+    result = make_result(segments)
+    summary = replace(result.summary, shares={"voice": 0.3333, "song": 0.3333, "noise": 0.3334, "silence": 0.0},
+                      gender_shares={"female": 0.425, "male": 0.575})
+    result = replace(result, summary=summary)
+
+    import dramapic.run as run_module
+
+    monkeypatch.setattr(run_module, "run", lambda *a, **k: run_module.RunOutputs(result=result, files={}))
+    args = cli.build_parser().parse_args(["run", str(SAMPLE), "-o", str(tmp_path), "--no-video"])
+    assert cli._cmd_run(args, cli.TqdmProgress(enabled=False)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith(", voice 33%, song 33%, noise 34%, silence 0%"), lines[0]
+    (speaking,) = [ln for ln in lines if ln.startswith("  speaking")]
+    assert speaking == "  speaking female 4.2 s (42%), male 5.8 s (58%)", speaking
 
 
 def test_a_stage_that_already_ran_full_is_not_drawn_again(monkeypatch):

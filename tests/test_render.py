@@ -60,3 +60,27 @@ def test_card_and_badge_show_the_figures_the_json_keeps():
     shown = _pct(json_summary["shares"]["voice"])  # the report's figure, from the JSON
     assert shown == "12%" and f"voice {shown}" in card and "voice 13%" not in card
     assert "drama (0.68)" in card and "drama (0.68)" in badge
+
+
+def test_the_card_s_shares_add_up_to_100():
+    """Each share was rounded on its own: thirds read "voice 33% · song 33% · noise 33% · silence 0%" (99 %) on the
+    card, its legend and the summary lines, and female 0.425 / male 0.575 "female 42% · male 57%" (99 %)."""
+    import dataclasses
+
+    result = make_result()
+    summary = dataclasses.replace(result.summary, shares={"voice": 0.3333, "song": 0.3333, "noise": 0.3334,
+                                                          "silence": 0.0},
+                                  gender_shares={"female": 0.425, "male": 0.575})
+    lines = summary_lines(summary)
+    assert lines[1] == "voice 33% · song 33% · noise 34% · silence 0%"
+    assert lines[2] == "female 42% · male 58% of speech"
+    result = dataclasses.replace(result, summary=summary)
+    for width, height in ((1920, 1080), (1080, 1920)):  # the legend on one row, and two to a row (portrait)
+        text = build_ass(result, RenderConfig(), width=width, height=height)
+        card = next(ln for ln in text.splitlines() if ",Card," in ln)
+        plain = re.sub(r"\{[^}]*\}", "", card)
+        labels = [int(n) for n in re.findall(r"(?:voice|song|noise|silence) (\d+)%", plain)]
+        genders = [int(n) for n in re.findall(r"(?:female|male) (\d+)%", plain)]
+        assert labels == [33, 33, 34, 0] and genders == [42, 58], plain
+        badge = next(ln for ln in text.splitlines() if ",Badge," in ln)
+        assert "female 42% · male 58% of speech" in badge

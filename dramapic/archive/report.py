@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
-from ..result import AnalysisResult
+from ..result import AnalysisResult, whole_percentages
 from .store import DB_NAME, Store, VideoRecord, video_record
 from ..writers import OutputSet, make_output_dir, remove_made_dirs
 
@@ -169,7 +169,13 @@ def _hours(seconds: float) -> str:
 
 
 def _pct(value: float) -> str:
+    """A share shown alone (the female share of the archive, one speaker's share of talk)."""
     return f"{100 * value:.0f}%"
+
+
+def _pcts(shares: dict[str, float]) -> dict[str, str]:
+    """Shares of one whole shown together (labels, female / male) as whole percentages adding up to 100."""
+    return {key: f"{value}%" for key, value in whole_percentages(shares=shares).items()}
 
 
 def _figure(name: str, caption: str, svg: str, bars: int, note: str = "") -> str:
@@ -203,7 +209,7 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
         Height of a row in pixels.
     value_format : callable, optional
         How a part's value reads in its tooltip when ``scale`` is given (default: a duration, the values being
-        seconds); without ``scale`` the tooltip gives the part's share of the row.
+        seconds); without ``scale`` the tooltip gives the part's share of the row (the row's shares adding up to 100).
 
     Returns
     -------
@@ -222,6 +228,9 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
                      f"<title>{_e(label)}</title>{_e(_short(label))}</text>")
         total = sum(max(0.0, v) for v in values.values())
         full = scale if scale else total
+        # without a scale the parts of a row are one whole, their tooltips the row's shares: adding up to 100, as
+        # the legend above reads them
+        shares = _pcts({k: max(0.0, v) / total for k, v in values.items()}) if not scale and total > 0 else {}
         x = float(LABEL_W)
         for key, colour in colours.items():
             value = max(0.0, values.get(key, 0.0))
@@ -232,20 +241,13 @@ def stacked_rows_svg(rows: Sequence[tuple[str, dict[str, float], str]], colours:
                 continue
             parts.append(f'<rect class="bar" data-part="{_e(key)}" x="{x:.2f}" y="{y + 2}" width="{width:.2f}" '
                          f'height="{row_h - 6}" fill="{colour}"><title>{_e(label)}: {_e(key)} '
-                         f"{_e(_share_or_time(value, total, scale, value_format))}</title></rect>")
+                         f"{_e((value_format or _hours)(value) if scale else shares[key])}</title></rect>")
             bars += 1
             x += width
         parts.append(f'<text class="value" x="{WIDTH - VALUE_W + 6}" y="{y + row_h * 0.68:.1f}">'
                      f"{_e(value_text)}</text>")
     parts.append("</svg>")
     return "".join(parts), bars
-
-
-def _share_or_time(value: float, total: float, scale: float | None,
-                   value_format: Callable[[float], str] | None = None) -> str:
-    if scale:
-        return (value_format or _hours)(value)
-    return _pct(value / total) if total > 0 else "0%"
 
 
 def column_svg(columns: Sequence[tuple[str, float, str]], colour: str, *, height: int = 220) -> tuple[str, int]:
@@ -389,8 +391,8 @@ def render_html(data: ReportData) -> str:
     label_seconds = totals["label_seconds"]
     total_seconds = sum(label_seconds.values())
     svg, bars = stacked_rows_svg([("all videos", label_seconds, _hours(total_seconds))], LABEL_COLOURS, row_h=34)
-    legend = _legend(LABEL_COLOURS, {k: _pct(v / total_seconds) if total_seconds else "0%"
-                                     for k, v in label_seconds.items()})
+    legend = _legend(LABEL_COLOURS, _pcts({k: v / total_seconds for k, v in label_seconds.items()}) if total_seconds
+                     else {k: "0%" for k in label_seconds})
     sections.append('<section id="composition"><h2>Composition</h2>' + legend
                     + _figure("composition", "Share of all audio time that is voice, song, noise and silence.",
                               svg, bars) + "</section>")
@@ -489,11 +491,11 @@ def render_html(data: ReportData) -> str:
     # every video
     table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
                    [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
-                     *(_pct(v.shares.get(k, 0.0)) for k in LABELS),
+                     *_pcts({k: v.shares.get(k, 0.0) for k in LABELS}).values(),
                      # no voice of known gender gives both shares 0 (as in the JSON): "0%" and "0%" would be
                      # made-up zeros, so both read "–" as for gender off
-                     *("–" if share is None or not (v.female_share or v.male_share) else _pct(share)
-                       for share in (v.female_share, v.male_share)))
+                     *(("–", "–") if v.female_share is None or not (v.female_share or v.male_share)
+                       else _pcts({"female": v.female_share, "male": v.male_share or 0.0}).values()))
                     for v in shown], numeric=range(1, 10))
     table += f'<p class="note">{_e(note)}</p>' if note else ""
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')

@@ -26,7 +26,7 @@ from ..render import LABEL_RGB
 from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
 from ..writers import milliseconds
 from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, SPEAKER_COLOUR, WIDTH, _card, _e, _figure,
-                     _hours, _legend, _pct, _table, column_svg, stacked_rows_svg)
+                     _hours, _legend, _pct, _pcts, _table, column_svg, stacked_rows_svg)
 
 #: a speaker whose gender is null (gender switched off, or the model was not sure enough)
 UNKNOWN_COLOUR = "#9C8FA8"
@@ -264,19 +264,21 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
     sections = []
 
     voice_turns = sum(1 for s in result.segments if s.label == "voice")
-    female = (summary.gender_shares or {}).get("female")
     # no voice of known gender (no voice at all, or none the model was sure of): the JSON's shares are both 0, and
     # "0%" would be a made-up zero (the burned-in card says nothing then either)
     gender_known = bool(summary.gender_shares) and any(summary.gender_shares.values())
+    # each set of shares as whole percentages adding up to 100; a card reads its share as the legend below does
+    label_pct = _pcts({k: summary.shares.get(k, 0.0) for k in STAGE1_LABELS})
+    gender_pct = _pcts({k: float(summary.gender_shares.get(k, 0.0)) for k in GENDER_COLOURS}) if gender_known else {}
     cards = [
         _card(_hours(duration), "duration"),
-        _card(_pct(summary.shares.get("voice", 0.0)), "voice"),
+        _card(label_pct["voice"], "voice"),
         _card(str(voice_turns), "voice turns"),
         _card("–" if speakers is None else str(len(speakers)),
               "speakers" + (" (not separated)" if speakers is None else "")),
         # a share of the voice whose gender is known (as the JSON's gender_shares and the archive page have it):
         # "of voice" read 75% where the female voice was 60% of all voice, a fifth of it of unknown gender
-        _card(_pct(female) if gender_known else "–",
+        _card(gender_pct["female"] if gender_known else "–",
               "female share of voice" + (" (gender off)" if summary.gender_shares is None
                                          else " with a known gender" if gender_known
                                          else " (no voice of known gender)")),
@@ -299,7 +301,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
     # shares
     seconds = {k: duration * summary.shares.get(k, 0.0) for k in STAGE1_LABELS}
     svg, bars = stacked_rows_svg([("whole duration", dict(summary.shares), _hours(duration))], LABEL_RGB, row_h=34)
-    legend = _legend(LABEL_RGB, {k: _pct(summary.shares.get(k, 0.0)) for k in STAGE1_LABELS})
+    legend = _legend(LABEL_RGB, label_pct)
     table = _table(("label", "share", "time", "segments"),
                    [(k, f"{100 * summary.shares.get(k, 0.0):.1f}%", _hours(seconds[k]),
                      sum(1 for s in result.segments if s.label == k)) for k in STAGE1_LABELS], numeric=(1, 2, 3))
@@ -318,7 +320,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
         unknown = summary.gender_unknown_share or 0.0
         known_seconds = seconds["voice"] * (1.0 - unknown)
         svg, bars = stacked_rows_svg([("known gender", shares, _hours(known_seconds))], GENDER_COLOURS, row_h=34)
-        parts += [_legend(GENDER_COLOURS, {k: _pct(v) for k, v in shares.items()}),
+        parts += [_legend(GENDER_COLOURS, gender_pct),
                   _figure("gender", "Female and male shares of the voice time whose gender is known.", svg, bars,
                           f"Gender unknown: {_hours(seconds['voice'] * unknown)} ({_pct(unknown)} of the voice "
                           "time), left out of these shares." if unknown else "")]

@@ -479,6 +479,31 @@ def test_a_video_without_voice_of_known_gender_shows_dashes_not_zeros(tmp_path):
     assert rows["ep01.mp4"].endswith('<td class="num">80%</td><td class="num">20%</td>')
 
 
+def test_a_video_s_shares_in_the_table_and_the_legend_add_up_to_100(tmp_path):
+    """Each share was rounded on its own: the videos table read voice / song / noise / silence of 0.3333, 0.3333,
+    0.3334 and 0 as 33 + 33 + 33 + 0 = 99 % and female 0.425 / male 0.575 as 42 + 57 = 99 %, the composition
+    legend and its bar's tooltips the same 99 %. The CSV keeps the shares unrounded."""
+    from dataclasses import replace
+
+    result = make_result("thirds.mp4")
+    result = replace(result, summary=replace(
+        result.summary, shares={"voice": 0.3333, "song": 0.3333, "noise": 0.3334, "silence": 0.0},
+        gender_shares={"female": 0.425, "male": 0.575}))
+    with Store.open(tmp_path / DB_NAME) as store:
+        store.record(make_record("thirds.mp4", key="k1", result=result), batch_id=None)
+    outputs = write_report(tmp_path)
+    page = outputs.html.read_text(encoding="utf-8")
+    videos = page[page.index('id="videos"'):]
+    row = dict(re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", videos))["thirds.mp4"]
+    assert re.findall(r'<td class="num">(\d+%)</td>', row) == ["33%", "33%", "34%", "0%", "42%", "58%"], row
+    composition = page[page.index('id="composition"'):page.index('id="genres"')]
+    assert re.findall(r"</i>(\w+ \d+%)</span>", composition) == ["voice 33%", "song 33%", "noise 34%", "silence 0%"]
+    assert re.findall(r"<title>all videos: (\w+ \d+%)</title></rect>", composition) == [
+        "voice 33%", "song 33%", "noise 34%"]
+    (csv_row,) = csv.DictReader(outputs.csv.open(encoding="utf-8-sig", newline=""))
+    assert float(csv_row["noise"]) == 0.3334 and float(csv_row["female_share"]) == 0.425
+
+
 def test_a_video_without_voice_of_known_gender_has_empty_shares_in_the_csv(tmp_path):
     """The shares of no voice are not 0 % female and 0 % male: the CSV (and Parquet) wrote 0.0 and 0.0, which a
     spreadsheet's mean of female_share counted as a measured zero; the cells are empty, as the page's "–". Its

@@ -284,3 +284,23 @@ def test_a_block_s_tooltip_gives_its_times_to_the_millisecond():
     tips = re.findall(r"<title>([^<]+)</title>", svg)
     assert any(tip.startswith("0:12.200–0:12.500 (0.30 s) voice, S2") for tip in tips), tips
     assert any(tip.startswith("59:59.500–1:00:01.200 (1.70 s) voice, S2") for tip in tips), tips
+
+
+def test_a_set_of_shares_on_the_page_adds_up_to_100(tmp_path):
+    """Each share was rounded on its own: voice / song / noise / silence of 0.3334, 0.3333, 0.3333 and 0 read
+    33 + 33 + 33 + 0 = 99 % in the legend and the bar's tooltips, female 0.455 / male 0.545 read 46 + 55 = 101 %;
+    the cards read their share as the legend does."""
+    page = _page(tmp_path, _run(shares={"voice": 0.3334, "song": 0.3333, "noise": 0.3333, "silence": 0.0},
+                                gender_shares={"female": 0.455, "male": 0.545}))
+    cards = page[page.index('id="run"'):page.index('id="timeline"')]
+    assert "<b>34%</b><span>voice</span>" in cards
+    assert "<b>45%</b><span>female share of voice with a known gender</span>" in cards
+    shares = page[page.index('id="shares"'):page.index('id="speakers"')]
+    legends = re.findall(r'<div class="legend">(.*?)</div>', shares)
+    assert [re.findall(r"</i>(\w+ \d+%)</span>", legend) for legend in legends] == [
+        ["voice 34%", "song 33%", "noise 33%", "silence 0%"], ["female 45%", "male 55%"]]
+    tips = re.findall(r"<title>[^<:]+: (\w+ \d+%)</title></rect>", shares)
+    assert tips == ["voice 34%", "song 33%", "noise 33%", "female 45%", "male 55%"]
+    # the JSON keeps the shares unrounded (to 4 places)
+    data = json.loads((tmp_path / "film.dramapic.json").read_text(encoding="utf-8"))
+    assert data["summary"]["shares"]["voice"] == 0.3334 and data["summary"]["gender_shares"]["female"] == 0.455
