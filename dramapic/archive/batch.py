@@ -550,17 +550,24 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
                                  language=options.language, analysis=options.analysis, refuse_case_twins=False)
         outputs = run(source, options=run_options, pipeline=pipeline)
     except Exception as err:  # noqa: BLE001  (one bad file must not stop the archive)
+        message = str(err) if isinstance(err, DramapicError) else f"{type(err).__name__}: {err}"
+        if isinstance(err, OSError) and not isinstance(err, DramapicError):
+            message = f"cannot write outputs in {directory}: {err.strerror or err}"
         try:
             sha = file_sha256(source)
         except OSError:
             sha = None
+        if sha is not None and _stat_of(source) != before:
+            # a file still being copied fails on its partial content (an MP4 without its index yet) and is hashed
+            # once the copy has ended: under its final content's key the failure would be skipped as "failed
+            # earlier" by every batch. Failed under the key of no content, it is "changed" to the next batch
+            sha = None
+            message = (f"{source} changed while it was being processed (still being copied?); the next batch "
+                       f"processes it again ({message})")
         try:
             key = expected_key(sha or "", pipeline, options)
         except DramapicError:
             key = file_key(sha, pipeline, (), options)
-        message = str(err) if isinstance(err, DramapicError) else f"{type(err).__name__}: {err}"
-        if isinstance(err, OSError) and not isinstance(err, DramapicError):
-            message = f"cannot write outputs in {directory}: {err.strerror or err}"
         return FileOutcome(rel=rel, status="failed", key=key, sha256=sha, started=started, finished=time.time(),
                            seconds=time.perf_counter() - clock, worker=_worker_id(),
                            error_type=type(err).__name__, error=message or type(err).__name__)
@@ -626,6 +633,8 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
             sha = file_sha256(item.file.path)
         except OSError:
             pass
+        if _stat_of(item.file.path) != (item.file.size, item.file.mtime_ns):
+            sha = None  # changed since the walk (still being copied?): no verdict on its final content (process_file)
         key = expected_key(sha or "", pipeline, task)
     message = str(error).strip().splitlines()[0] if str(error).strip() else ""
     if isinstance(error, EngineTaskError):  # no worker failed: the engine's own words say what happened

@@ -284,6 +284,44 @@ def test_a_file_written_while_it_is_processed_is_processed_again_by_the_next_bat
     assert run_batch(archive, out, options=options).skipped == 1
 
 
+def test_a_file_that_fails_while_it_is_still_copied_is_processed_again_by_the_next_batch(tmp_path, monkeypatch):
+    # a file still being copied into the archive fails on its partial content (an MP4 whose index is not written
+    # yet); the copy ends before the failure is recorded: the failure must not be recorded under the final
+    # content's sha256, where the next batch would skip the whole file as failed until --retry-failed
+    from dramapic import run as run_module
+
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4",))
+    out = tmp_path / "out"
+
+    def fails_on_the_partial_copy(source, **kwargs):
+        (archive / "ep1.mp4").write_bytes(b"the whole episode" * 1000)  # the copy finished meanwhile
+        raise InputError("ep1.mp4 is not a media file ffmpeg can read (moov atom not found)")
+
+    monkeypatch.setattr(run_module, "run", fails_on_the_partial_copy)
+    first = run_batch(archive, out)
+    assert (first.done, first.failed) == (0, 1)
+    assert "changed while it was being processed" in first.failures[0][1]
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    second = run_batch(archive, out)  # no --retry-failed needed
+    assert (second.done, second.failed_earlier) == (1, 0)
+
+
+def test_a_file_whose_worker_died_while_it_was_still_copied_is_processed_again(tmp_path, monkeypatch):
+    # the same when the worker itself dies on the partial copy: the batch hashes the file, whose copy has ended
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4",))
+    out = tmp_path / "out"
+
+    def dies_on_the_partial_copy(path, out_dir, *, rel, pipeline, options):
+        (archive / "ep1.mp4").write_bytes(b"the whole episode" * 1000)
+        raise RuntimeError("worker lost")  # what the engine reports for a worker that died
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", dies_on_the_partial_copy)
+    assert run_batch(archive, out).failed == 1
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    second = run_batch(archive, out)
+    assert (second.done, second.failed_earlier) == (1, 0)
+
+
 def test_process_file_reports_failure_instead_of_raising(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 5000)
     outcome = process_file(tmp_path / "broken.mp4", tmp_path / "out", rel="broken.mp4", pipeline=load_pipeline(None))
