@@ -239,7 +239,24 @@ def _archive_folder(archive: str | Path) -> Path:
     if not root.is_dir():
         raise InputError(f"{root} is not a folder (dramapic batch takes an archive folder; use dramapic run for "
                          "one file)")
+    shown = _not_utf8(root)
+    if shown is not None:
+        raise InputError(f"{shown}: the archive folder's path is not valid UTF-8; rename it (or the folder holding "
+                         "it)")
     return root
+
+
+def _not_utf8(folder: Path) -> str | None:
+    """``folder``'s real path, shown with its stray bytes escaped, when it is not valid UTF-8 (bytes of another
+    encoding, CP949 or Latin-1 from an old share); None when it is. The database keeps the archive's path, and each
+    failure's words name the file and its output folder: SQLite takes only UTF-8 text, and such a batch ended in a
+    traceback."""
+    real = folder.resolve()
+    try:
+        str(real).encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(real).decode("utf-8", "backslashreplace")
+    return None
 
 
 def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
@@ -259,7 +276,7 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
     Raises
     ------
     InputError
-        ``archive`` is missing or not a folder.
+        ``archive`` is missing or not a folder, or its path is not valid UTF-8.
     """
     root = _archive_folder(archive).resolve()
     skip = {Path(d).resolve() for d in skip_dirs}
@@ -763,6 +780,9 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     archive = _archive_folder(archive)
     check_engine_installed(options.engine)  # before the output folder and its database exist
     out_dir = Path(out_dir)
+    shown = _not_utf8(out_dir)
+    if shown is not None:  # before it is made: its report could not be written either
+        raise OutputError(f"{shown}: the output folder's path is not valid UTF-8; choose another")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

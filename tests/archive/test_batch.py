@@ -24,7 +24,7 @@ from dramapic import media
 from dramapic.archive.batch import (BatchOptions, TaskOptions, expected_key, file_key, find_media, installed_models,
                             models_current, plan_batch, process_file, run_batch)
 from dramapic.config import load_pipeline
-from dramapic.errors import ConfigError, InputError
+from dramapic.errors import ConfigError, InputError, OutputError
 from dramapic.archive.store import DB_NAME, Store
 from helpers import (CLIP_S, CLIPS, CORRUPT, REPO, SAMPLE, assert_consistent, fake_done_worker, make_archive,
                      make_result, placeholder_archive, runs_table, validate_contract)
@@ -126,6 +126,26 @@ def test_a_name_that_is_not_utf8_is_skipped_with_a_warning(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="dramapic"):
         assert [f.rel for f in find_media(tmp_path)] == ["ep1.mp4"]
     assert "not valid UTF-8" in caplog.text
+
+
+def test_an_archive_or_output_folder_whose_path_is_not_utf8_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    # a season folder named in CP949 on an old share: the database keeps the archive's path, and a failure's words
+    # name the output folder; SQLite takes only UTF-8 text, so such a batch ended in a traceback
+    from dramapic import cli
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/" + "드라마".encode("cp949"))
+    placeholder_archive(Path(odd), ("ep1.mp4",))
+    assert cli.main(["batch", odd, "-o", str(tmp_path / "out"), "--no-progress"]) == InputError.exit_code
+    error = capsys.readouterr().err
+    assert error.startswith("dramapic: error: ") and "not valid UTF-8" in error and len(error.splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+    good = placeholder_archive(tmp_path / "archive", ("ep1.mp4",))
+    assert cli.main(["batch", str(good), "-o", odd + "-out", "--no-progress"]) == OutputError.exit_code
+    error = capsys.readouterr().err
+    assert "output folder's path is not valid UTF-8" in error and len(error.splitlines()) == 1
+    assert not Path(odd + "-out").exists()
 
 
 def test_process_file_leaves_another_files_outputs_in_progress_alone(tmp_path):
