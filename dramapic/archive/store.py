@@ -595,6 +595,11 @@ class _Transaction:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
             raise OutputError(f"the archive database is busy or read-only: {err}") from None
+        except BaseException:
+            # Ctrl-C or kill landing as BEGIN returned (after waiting on another program's write lock): no __exit__
+            # follows, and an open transaction would fail the batch's closing record in other words than its stop
+            self._rollback()
+            raise
         return self._db
 
     def __exit__(self, kind, value, traceback) -> None:

@@ -97,6 +97,33 @@ def test_a_commit_on_a_full_disk_is_one_typed_error_and_writes_nothing(tmp_path)
     assert not db.in_transaction and db.execute("SELECT count(*) FROM t").fetchone()[0] == 0
 
 
+class _CtrlCAsBeginReturns(_FullDisk):
+    """A connection where Ctrl-C lands the moment BEGIN IMMEDIATE returns (Python raises it right after the call:
+    a batch waiting there on a database another program holds a write lock on gets it as soon as the lock frees)."""
+
+    def execute(self, sql: str, *args):
+        cursor = self.db.execute(sql, *args)
+        if sql == "BEGIN IMMEDIATE":
+            raise KeyboardInterrupt
+        return cursor
+
+
+def test_ctrl_c_as_a_transaction_begins_leaves_none_open(tmp_path):
+    # the batch's finally then records the batch as interrupted: with the transaction left open that failed with
+    # "the archive database is busy or read-only: cannot start a transaction within a transaction" (exit 6), not
+    # "interrupted" (130), and the batch's row stayed "running"
+    from dramapic.archive.store import _Transaction
+
+    db = sqlite3.connect(tmp_path / "x.sqlite", isolation_level=None)
+    db.execute("CREATE TABLE t (x)")
+    with pytest.raises(KeyboardInterrupt), _Transaction(_CtrlCAsBeginReturns(db)) as conn:
+        conn.execute("INSERT INTO t VALUES (1)")
+    assert not db.in_transaction
+    with _Transaction(db) as conn:
+        conn.execute("INSERT INTO t VALUES (2)")
+    assert db.execute("SELECT x FROM t").fetchall() == [(2,)]
+
+
 def test_a_reader_falls_back_to_read_only_where_sqlite_cannot_open_it_for_writing(tmp_path, monkeypatch):
     # a read-only disk or share: SQLite cannot create the WAL's -shm file there (simulated: a real read-only mount
     # needs privileges); dramapic report must still read the archive, and a batch must still refuse it
