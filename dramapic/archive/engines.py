@@ -295,6 +295,7 @@ class DaskEngine(Engine):
         self._pending: dict[Any, Hashable] = {}
         self._address = scheduler or "(local)"
         threads = None
+        failure = None
         try:
             if scheduler:
                 self._client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
@@ -304,14 +305,19 @@ class DaskEngine(Engine):
                                              dashboard_address=None)
                 self._client = Client(self._cluster, set_as_default=False)
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
+            failure = str(err)
+        if failure is not None:
             if self._cluster is not None:
                 self._cluster.close()
             # the half-built Client closes itself in __del__; left to a later garbage collection, that can run
-            # inside the next Client's start-up and deadlock on distributed's loop lock, so collect it now
+            # inside the next Client's start-up and deadlock on distributed's loop lock, so collect it now. Only
+            # once the except block has let go of its error: that error's traceback holds the Client (so does an
+            # exception raised inside the block, as its context), which then lived on to the interpreter's exit,
+            # where closing it waited 60 s and printed a traceback after the one line ("--scheduler not-a-url")
             import gc
 
             gc.collect()
-            raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {err}") from None
+            raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {failure}")
         if pipeline is not None:
             self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")
         threads_total = sum(self._client.nthreads().values()) or 1

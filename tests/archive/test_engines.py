@@ -94,6 +94,19 @@ def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
         make_engine("dask", scheduler="tcp://127.0.0.1:1")
 
 
+@pytest.mark.parametrize("scheduler", ["not a url", "tcp://dask-head"])
+def test_a_malformed_scheduler_address_leaves_no_half_built_client_behind(scheduler):
+    # --scheduler with no port (a typo): the refusal was one line, but the Client that failed to start stayed
+    # reachable from it until the interpreter's exit, where closing it waited 60 s and printed a traceback
+    import gc
+
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with pytest.raises(ConfigError, match=f"cannot reach the Dask scheduler {scheduler}"):
+        make_engine("dask", scheduler=scheduler)
+    assert not [c for c in gc.get_objects() if type(c) is distributed.Client
+                and getattr(c, "_start_arg", None) == scheduler]
+
+
 def test_a_missing_engine_package_stops_the_batch_before_anything_is_written(tmp_path, monkeypatch):
     import importlib.util
 
