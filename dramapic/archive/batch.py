@@ -663,6 +663,17 @@ def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConf
                        error_type=type(error).__name__, error=text)
 
 
+#: how a file's failure ends when a disk ran out of room, in the system's words (media.OUTPUT_CAUSES: ffmpeg's too)
+OUT_OF_ROOM = ("No space left on device", "Disk quota exceeded")
+
+
+def _out_of_room(outcome: FileOutcome) -> bool:
+    """Whether ``outcome`` failed because a disk (the output folder's, the temporary folder's) is full. Its error
+    ends with the system's words (a file's name, earlier in the line, is no cause)."""
+    return outcome.status == "failed" and outcome.error_type in ("OutputError", "OSError") \
+        and (outcome.error or "").rstrip().endswith(OUT_OF_ROOM)
+
+
 def _recorded_file_present(path: Path) -> bool:
     """Whether a recorded file this batch's walk did not list is still there (its filters left it out). Only a file
     that is not there is gone: one the batch cannot look at (a folder's permissions changed, a stale network share)
@@ -767,7 +778,7 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     ------
     InputError, OutputError, ConfigError, ModelError
         For the archive as a whole (missing archive, output folder locked or unwritable, bad pipeline, missing
-        model); one file's failure is recorded and never raised.
+        model, a disk that filled up: what finished is recorded); one file's failure is recorded and never raised.
     EngineError
         The Dask or Ray cluster was lost mid-batch; as for KeyboardInterrupt, what finished is recorded.
     KeyboardInterrupt
@@ -849,6 +860,11 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
                         item = todo[tag]
                         outcome = value if error is None else _engine_failure(item, error, pipeline, task,
                                                                               submitted)
+                        if _out_of_room(outcome):
+                            # no fault of the file: every file after it would be analysed and fail the same, each
+                            # recorded failed and skipped by the next batches until --retry-failed
+                            raise OutputError(f"{item.file.rel}: {outcome.error}; the batch stops here, the files "
+                                              "finished before are recorded: free space and run the batch again")
                         store.record(_record_for(outcome, item.file, pipeline, task, out_root), batch_id=batch_id)
                         kept_here = False
                         if outcome.status == "done":

@@ -342,6 +342,37 @@ def test_a_file_whose_worker_died_while_it_was_still_copied_is_processed_again(t
     assert (second.done, second.failed_earlier) == (1, 0)
 
 
+@pytest.mark.parametrize("cause", ["No space left on device", "Disk quota exceeded"])
+def test_a_disk_that_fills_up_stops_the_batch_and_fails_no_file(tmp_path, monkeypatch, cause):
+    # every file after it would be analysed (minutes each) and then fail to write its outputs, each recorded as
+    # failed, which the next batch, once space is freed, skipped as "failed earlier" until --retry-failed
+    from dramapic import run as run_module
+
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "ep2.mp4", "ep3.mp4"))
+    out = tmp_path / "out"
+
+    def no_room(source, *, options, pipeline):
+        raise OutputError(f"cannot write ep2.srt in {options.output_dir}: {cause}")
+
+    def disk_fills_at_ep2(path, out_dir, *, rel, pipeline, options):
+        if rel != "ep2.mp4":
+            return fake_done_worker(path, out_dir, rel=rel, pipeline=pipeline, options=options)
+        with monkeypatch.context() as patch:
+            patch.setattr(run_module, "run", no_room)
+            return process_file(path, out_dir, rel=rel, pipeline=pipeline, options=options)
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", disk_fills_at_ep2)
+    with pytest.raises(OutputError, match=f"ep2.mp4.*{cause}.*run the batch again"):
+        run_batch(archive, out)
+    with Store.open(out / DB_NAME) as store:
+        assert [(r["path"], r["status"]) for r in store.query(
+            "SELECT f.path, r.status FROM runs r JOIN files f ON f.id = r.file_id")] == [("ep1.mp4", "done")]
+        assert store.batches()[-1]["status"] == "interrupted"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    again = run_batch(archive, out)  # space freed: no --retry-failed needed
+    assert (again.done, again.skipped, again.failed_earlier) == (2, 1, 0)
+
+
 def test_process_file_reports_failure_instead_of_raising(tmp_path):
     (tmp_path / "broken.mp4").write_bytes(b"\x00" * 5000)
     outcome = process_file(tmp_path / "broken.mp4", tmp_path / "out", rel="broken.mp4", pipeline=load_pipeline(None))
