@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import time
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +23,7 @@ from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
-from .writers import CUE_WORDS, OutputSet, case_twin, get_writer, make_output_dir, remove_made_dirs
+from .writers import CUE_WORDS, OutputSet, case_twin, get_writer, make_output_dir, name_key, remove_made_dirs
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +109,7 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     # ep1.mp4's outputs are where ep1.mkv's went (the name loses the extension): "output already exists, use
     # --overwrite" did not say that they are another input's, nor did --overwrite, which replaced them
     owner = _recorded_input(finals["json"])
-    if owner is not None and _name_key(owner) != _name_key(source.name):
+    if owner is not None and name_key(owner) != name_key(source.name):
         if not options.overwrite:
             there = ", ".join(str(p) for p in finals.values() if os.path.lexists(p))
             raise OutputError(f"output already exists: {there}, written for {owner} (its {finals['json'].name} says "
@@ -137,12 +136,6 @@ def _recorded_input(json_path: Path) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return Path(recorded).name if isinstance(recorded, str) and recorded else None
-
-
-def _name_key(name: str) -> str:
-    """A file name as a file system that folds case and Unicode form (macOS, Windows) compares it: a name respelled
-    only so is the same input's."""
-    return unicodedata.normalize("NFC", name).casefold()
 
 
 def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Path], want_video: bool,

@@ -120,6 +120,17 @@ def name_key(name: str) -> str:
     return unicodedata.normalize("NFC", unicodedata.normalize("NFC", name).casefold())
 
 
+def not_utf8(path: Path) -> str | None:
+    """``path`` shown with its stray bytes escaped when it is not valid UTF-8 (bytes of another encoding, Latin-1 or
+    CP949 from an old share); None when it is. What dramapic writes names its input and output paths (the JSON, the
+    archive's SQLite, the reports' HTML, CSV and Parquet) in UTF-8: such a path is refused in one line up front."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    return None
+
+
 def case_twin(path: Path) -> str | None:
     """The name in ``path``'s folder that differs from ``path``'s only by case (``EP01.srt`` for ``ep01.srt``): on
     a case-insensitive file system the one file both names open. ``None`` when there is none, when the folder

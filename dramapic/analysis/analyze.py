@@ -36,6 +36,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..models import file_sha256
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_S, GENDERS, STAGE1_LABELS, AnalysisResult, Segment, Source, SAMPLE_RATE
+from ..writers import not_utf8
 from .detectors import DetectorScores
 from .smoothing import runs_of
 from .stage1 import stage1_frame_labels
@@ -101,11 +102,9 @@ class AnalysisOptions:
 def check_input(path: Path) -> Path:
     """Raise :class:`InputError` for paths that cannot be media at all, before ffmpeg is involved."""
     path = Path(path)
-    try:
-        str(path).encode("utf-8")
-    except UnicodeEncodeError:  # bytes of another encoding (Latin-1, CP949): outputs and JSON are named after it
-        shown = os.fsencode(path).decode("utf-8", "backslashreplace")
-        raise InputError(f"{shown}: the path is not valid UTF-8; rename the file (or its folder)") from None
+    shown = not_utf8(path)
+    if shown is not None:  # bytes of another encoding (Latin-1, CP949): outputs and JSON are named after it
+        raise InputError(f"{shown}: the path is not valid UTF-8; rename the file (or its folder)")
     if not path.exists():
         if path.is_symlink():  # the link itself is there (ls lists it): "no such file" would puzzle
             try:

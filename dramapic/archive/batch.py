@@ -34,7 +34,7 @@ from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..threads import available_cores
-from ..writers import name_key
+from ..writers import name_key, not_utf8
 from .store import DB_NAME, BatchLock, KnownRun, RunRecord, Store
 
 log = logging.getLogger(__name__)
@@ -247,16 +247,10 @@ def _archive_folder(archive: str | Path) -> Path:
 
 
 def _not_utf8(folder: Path) -> str | None:
-    """``folder``'s real path, shown with its stray bytes escaped, when it is not valid UTF-8 (bytes of another
-    encoding, CP949 or Latin-1 from an old share); None when it is. The database keeps the archive's path, and each
-    failure's words name the file and its output folder: SQLite takes only UTF-8 text, and such a batch ended in a
-    traceback."""
-    real = folder.resolve()
-    try:
-        str(real).encode("utf-8")
-    except UnicodeEncodeError:
-        return os.fsencode(real).decode("utf-8", "backslashreplace")
-    return None
+    """``folder``'s real path, shown with its stray bytes escaped, when it is not valid UTF-8; None when it is. The
+    database keeps the archive's path, and each failure's words name the file and its output folder: SQLite takes
+    only UTF-8 text, and such a batch ended in a traceback."""
+    return not_utf8(folder.resolve())
 
 
 def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,

@@ -29,7 +29,7 @@ from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
 from ..result import AnalysisResult, whole_percentages
 from .store import DB_NAME, Store, VideoRecord, video_record
-from ..writers import OutputSet, make_output_dir, remove_made_dirs
+from ..writers import OutputSet, make_output_dir, not_utf8, remove_made_dirs
 
 log = logging.getLogger(__name__)
 
@@ -615,6 +615,11 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     InputError, OutputError
     """
     source = Path(source)
+    # the report names its source and its own files (the page's title, pyarrow's path): bytes of another encoding
+    # there ended in a UnicodeEncodeError traceback, as they did in a batch (which refuses such folders now)
+    shown = not_utf8(source.resolve())
+    if shown is not None:
+        raise InputError(f"{shown}: the path is not valid UTF-8; rename it (or the folder holding it)")
     data = load_report_data(source, title=title)
     html_path = Path(output) if output is not None else default_output(source)
     # a folder to put the report in (not "FOLDER.html" beside it): one that exists, or a name ending in a separator
@@ -623,6 +628,9 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
         html_path = html_path / default_output(source).name
     if html_path.suffix.lower() not in (".html", ".htm"):
         html_path = html_path.with_name(html_path.name + ".html")
+    shown = not_utf8(html_path.resolve())
+    if shown is not None:
+        raise OutputError(f"{shown}: the report's path is not valid UTF-8; choose another")
     csv_path = html_path.with_suffix(".csv")
     parquet_path = html_path.with_suffix(".parquet") if parquet and parquet_available() else None
     finals = [html_path, csv_path] + ([parquet_path] if parquet_path else [])

@@ -546,3 +546,22 @@ def test_the_csv_opens_in_a_spreadsheet_with_korean_file_names_intact(tmp_path):
     assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\xef\xbb\xbf") == 1
     header, row = raw.decode("utf-8-sig").split("\r\n")[:2]
     assert header.split(",")[0] == "path" and row.startswith("드라마/1화.mp4,")
+
+
+def test_a_source_or_report_path_that_is_not_utf8_is_refused_in_one_line(archive_out, tmp_path, capsys):
+    # an output folder renamed on an old share (CP949): the page's title and pyarrow's path are UTF-8 text, and the
+    # report ended in a UnicodeEncodeError traceback
+    from dramapic import cli
+
+    odd = os.fsdecode(os.fsencode(tmp_path) + b"/" + "드라마".encode("cp949"))
+    shutil.copytree(archive_out, odd)
+    assert cli.main(["report", odd]) == InputError.exit_code
+    error = capsys.readouterr().err
+    assert error.startswith("dramapic: error: ") and "not valid UTF-8" in error and len(error.splitlines()) == 1
+    assert sorted(os.listdir(odd)) == [DB_NAME]
+
+    report = odd + "-reports/report.html"
+    assert cli.main(["report", str(archive_out), "-o", report]) == OutputError.exit_code
+    error = capsys.readouterr().err
+    assert "report's path is not valid UTF-8" in error and len(error.splitlines()) == 1
+    assert not os.path.exists(os.path.dirname(report))
