@@ -11,7 +11,7 @@ import csv
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -111,6 +111,23 @@ def _must_exist(path: Path) -> None:
     error." (a traceback where nothing caught it) and ffmpeg's words about the bare file name named neither."""
     if not Path(path).is_file():
         raise InputError(f"clip listed in the manifest not found: {path}")
+
+
+def check_listed_clips(paths: Iterable[Path]) -> None:
+    """Every clip of ``paths`` (listed by a data manifest) is a file: what a long pass over the clips (the stage-1
+    mixes, the embedding pass) checks before it starts, where :func:`_must_exist` found a missing one only when its
+    turn came.
+
+    Raises
+    ------
+    InputError
+        Naming the first missing clip (in path order) and how many are missing.
+    """
+    listed = {Path(p) for p in paths}
+    missing = sorted(p for p in listed if not p.is_file())
+    if missing:
+        more = f" (and {len(missing) - 1} more of the {len(listed)} clips)" if len(missing) > 1 else ""
+        raise InputError(f"clip listed in the manifest not found: {missing[0]}{more}")
 
 
 def _load(path: Path) -> np.ndarray:

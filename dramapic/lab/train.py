@@ -23,7 +23,7 @@ from ..errors import OutputError
 from ..lifecycle import signals_held
 from ..models import MANIFEST_NAME, load_manifest
 from ..progress import ProgressHook, silent_hook
-from .data import DATA_COLUMNS, DATA_MANIFESTS, manifests_beside, read_manifest
+from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, manifests_beside, read_manifest
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import shipped_recipe, train_stage1
@@ -80,7 +80,8 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
     ------
     InputError
         The manifest is missing or unreadable, or it or an extra manifest beside it lacks a column of
-        :data:`~dramapic.lab.data.DATA_COLUMNS`.
+        :data:`~dramapic.lab.data.DATA_COLUMNS`, or a clip of the splits the ``stages`` read is missing (all found
+        before any training).
     OutputError
         ``out_dir`` is an existing file, cannot be created or written, or a folder stands where a model file goes.
     ModelError
@@ -91,8 +92,10 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         raise ValueError(f"unknown training stage(s) {sorted(unknown)}; known: {list(TRAIN_STAGES)}")
     # a missing or unreadable manifest, or one without the columns the stages read (here or beside it: the extra
     # manifests), is an InputError before anything is written
-    for manifest in manifests_beside(manifest_csv, DATA_MANIFESTS[1:]):
-        read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != Path(manifest_csv))
+    rows = {("manifest.csv" if i == 0 else manifest.name):
+            read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != Path(manifest_csv))
+            for i, manifest in enumerate(manifests_beside(manifest_csv, DATA_MANIFESTS[1:]))}
+    _check_clips_present(Path(manifest_csv), rows, stages=stages)
     from ..writers import make_output_dir, remove_made_dirs
 
     # an --out that is a file (or lies under one) is one OutputError before any training; a failed training
@@ -118,6 +121,34 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         remove_made_dirs(cache_created)  # while empty: a window table written there is kept for the next run
         remove_made_dirs(created)  # only the empty ones: nothing was published into them
         raise
+
+
+#: the data manifests each stage reads (``manifest.csv``: the one given as --data) and the splits of them it reads
+_STAGE_READS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "stage1": (("manifest.csv", "manifest_extra_music.csv"), ("train",)),
+    "song-safe": (DATA_MANIFESTS, ("train",)),
+    # the window table embeds the voices of both splits (dev measures) over beds of both splits
+    "gender": (DATA_MANIFESTS, ("train", "dev")),
+    "speakers": (DATA_MANIFESTS, ("train", "dev")),
+}
+
+
+def _check_clips_present(manifest_csv: Path, rows: dict[str, list[dict[str, str]]], *,
+                         stages: Sequence[str]) -> None:
+    """Every clip the ``stages`` may read is in the data folder: checked before any training (a stat per clip, a
+    fraction of a second for the shared data). A missing one was found only when its turn came: a voice clip
+    after stage 1 and part of the embedding pass (most of an hour), a music clip of the reels after the stage-1
+    mixes were built and measured.
+
+    Raises
+    ------
+    InputError
+        Naming the first missing clip and how many are missing.
+    """
+    wanted = {(name, split) for stage in stages if stage in _STAGE_READS
+              for name in _STAGE_READS[stage][0] for split in _STAGE_READS[stage][1]}
+    check_listed_clips(manifest_csv.parent / r["path"] for name, listed in rows.items() for r in listed
+                       if (name, r["split"]) in wanted)
 
 
 @contextlib.contextmanager

@@ -358,6 +358,7 @@ def test_too_little_data_to_fit_is_one_line_naming_the_smoke_run(monkeypatch, tm
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
                         "v/a.wav,voice,read,male,spk1,libri,train,3\n", encoding="utf-8")
+    _placeholders(tmp_path, ["v/a.wav"])
     n = 8   # windows of two male train speakers of one source
     table = {"emb": np.ones((n, 256), np.float32), "pitch": np.zeros((n, 6), np.float32),
              "clip": np.repeat(np.arange(2), 4), "t0": np.zeros(n), "condition": np.array(["clean"] * n),
@@ -432,11 +433,59 @@ def test_the_gender_stacking_measurement_ends_in_one_line_on_unusable_data(tmp_p
 
 
 def _one_voice_manifest(folder: Path) -> Path:
-    """``folder/manifest.csv`` with one train voice clip (its audio is never read: the stages are faked)."""
+    """``folder/manifest.csv`` with one train voice clip (a placeholder file: its audio is never read, the stages
+    are faked; a listed clip that is not there is refused before training)."""
     manifest = folder / "manifest.csv"
     manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n"
                         "v/a.wav,voice,read,female,spk1,libri,train,3\n", encoding="utf-8")
+    _placeholders(folder, ["v/a.wav"])
     return manifest
+
+
+def _placeholders(folder: Path, paths) -> None:
+    """Empty files where a manifest's clips go (never decoded by the tests that use them)."""
+    for rel in paths:
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).touch()
+
+
+@pytest.mark.parametrize("only, missing", [
+    ("stage1", "m/b.wav"),          # a train song: read by the reels, after the stage-1 mixes were measured
+    ("gender", "v/dev.wav"),        # a dev voice: embedded after stage 1, part-way through the embedding pass
+    ("speakers", "x/c.wav"),        # a train voice of the extra manifest
+    ("song-safe", "x/c.wav"),
+    (None, "v/dev.wav"),
+])
+def test_a_clip_the_stages_read_that_is_missing_is_one_line_before_any_training(monkeypatch, tmp_path, capsys,
+                                                                                 only, missing):
+    from dramapic import cli
+    from dramapic.lab import train, train_song_safe
+
+    for stage in ("train_stage1", "build_window_table"):
+        monkeypatch.setattr(train, stage, lambda *a, **k: pytest.fail("trained with a clip missing"))
+    monkeypatch.setattr(train_song_safe, "train_song_safe", lambda *a, **k: pytest.fail("trained with a clip missing"))
+    columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
+    listed = {"manifest.csv": ["v/a.wav,voice,read,female,spk1,libri,train,3", "m/b.wav,song,rock,,,fof,train,9",
+                               "v/dev.wav,voice,read,male,spk2,libri,dev,3"],
+              "manifest_extra.csv": ["x/c.wav,voice,read,male,cv1,cv,train,3"]}
+    for name, rows in listed.items():
+        (tmp_path / name).write_text(columns + "\n".join(rows) + "\n", encoding="utf-8")
+    _placeholders(tmp_path, [r.split(",")[0] for rows in listed.values() for r in rows if not r.startswith(missing)])
+    out = tmp_path / "models"
+    only_args = [] if only is None else ["--only", only]
+    assert cli.main(["train", "--data", str(tmp_path / "manifest.csv"), "--out", str(out), *only_args,
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"clip listed in the manifest not found: {tmp_path / missing}" in err[0], err
+    assert not out.exists()
+    # a clip no asked-for stage reads (stage 1 reads neither dev voices nor the extra voices) is not asked for
+    if only == "stage1":
+        _placeholders(tmp_path, [missing])
+        (tmp_path / "v" / "dev.wav").unlink()
+        (tmp_path / "x" / "c.wav").unlink()
+        monkeypatch.setattr(train, "train_stage1", lambda *a, **k: [])
+        assert cli.main(["train", "--data", str(tmp_path / "manifest.csv"), "--out", str(out), "--only", "stage1",
+                         "--no-progress", "-q"]) == 0
 
 
 def _models_folder_with_one_model(out: Path) -> dict[str, bytes]:
@@ -662,6 +711,7 @@ def test_stage1_material_that_cannot_fill_a_fold_is_one_line_before_any_clip_is_
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label,subtype,gender,speaker,source,split,duration_s\n" + "\n".join(rows) + "\n",
                         encoding="utf-8")
+    _placeholders(tmp_path, [r.split(",")[0] for r in rows])
     out = tmp_path / "models"
     assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", "stage1", "--max-clips", "2",
                      "--no-progress"]) == 2
