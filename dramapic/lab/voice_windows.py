@@ -169,7 +169,8 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     Raises
     ------
     InputError
-        A missing manifest, or no voice clip with a gender or speaker.
+        A missing manifest, or one without a column of :data:`~dramapic.lab.data.DATA_COLUMNS`, no voice clip with a
+        gender or speaker, or a clip or bed to read that is not there (all checked before the embedding pass).
     OutputError
         ``cache`` cannot be made a folder (checked before the embedding pass) or the table cannot be written there.
     """
@@ -197,6 +198,7 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     for split in splits:
         in_split = [i for i in order if rows[i]["split"] == split]
         chosen += in_split if max_clips is None else in_split[:max_clips]
+    _check_material(manifest_csv, clips=[root / rows[i]["path"] for i in chosen], splits=splits)
     batches = [chosen[b0:b0 + CLIPS_PER_BATCH] for b0 in range(0, len(chosen), CLIPS_PER_BATCH)]
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(batches) > 8 else 1
@@ -233,6 +235,24 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     if cached is not None:
         _save_atomic(cached, table)
     return table
+
+
+def _check_material(manifest_csv: Path, *, clips: Sequence[Path], splits: Sequence[str]) -> None:
+    """Before the embedding pass (minutes; most of an hour for the shared data): the manifests it reads have the
+    lab's columns, and every clip it embeds and every bed it may mix in is there. A manifest without ``gender`` was
+    embedded whole and then refused as "train windows ... do not hold both genders"; a missing clip was found only
+    when its batch came.
+
+    Raises
+    ------
+    InputError
+        A manifest lacks a column of :data:`~dramapic.lab.data.DATA_COLUMNS`, or a clip is missing.
+    """
+    from .data import DATA_COLUMNS, check_listed_clips
+
+    for manifest in manifests_beside(manifest_csv, ["manifest_extra.csv", "manifest_extra_music.csv"]):
+        read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != manifest_csv)
+    check_listed_clips([*clips, *(bed for split in splits for bed in bed_rows(manifest_csv, split))])
 
 
 class _Embedder:

@@ -378,3 +378,44 @@ def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding
     with pytest.raises(OutputError, match="cannot write the window table"):
         voice_windows._save_atomic(blocker / "table.npz", {"a": np.zeros(2)})
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache"]
+
+
+@pytest.mark.parametrize("damage, says", [
+    (lambda root: (root / "clips" / "beta3_1.wav").unlink(),      # a dev voice
+     "clip listed in the manifest not found: {root}/clips/beta3_1.wav"),
+    (lambda root: (root / "clips" / "noise_dev.wav").unlink(),    # a bed
+     "clip listed in the manifest not found: {root}/clips/noise_dev.wav"),
+    (lambda root: _drop_column(root / "manifest.csv", "gender"), "lacks the column(s) gender"),
+])
+def test_eval_cross_corpus_refuses_missing_clips_or_columns_before_the_embedding_pass(data, tmp_path, monkeypatch,
+                                                                                       capsys, damage, says):
+    """``eval --cross-corpus`` builds the window table from --data (minutes of embedding for the shared data): a
+    missing dev voice or bed was found only when its batch came, and a manifest without ``gender`` was embedded
+    whole, then refused as "train windows of [] do not hold both genders"."""
+    import shutil
+
+    from dramapic import cli
+
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    damage(root)
+    tree = tmp_path / "timelines" / "cv"
+    tree.mkdir(parents=True)
+    (tree / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n")
+    (tree / "cv_01.json").write_text(json.dumps({"speakers": [{"id": "x", "source": "cv"}]}))
+    for suffix in (".rttm", ".opus"):
+        (tree / f"cv_01{suffix}").write_bytes(b"")
+    monkeypatch.setattr(voice_windows, "_Embedder", lambda *a: pytest.fail("embedded before checking the data"))
+    assert cli.main(["eval", "--cross-corpus", "--data", str(root), "--timelines", str(tmp_path / "timelines"),
+                     "--work", str(tmp_path / "work"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says.format(root=root) in err[0], err
+
+
+def _drop_column(manifest, column: str) -> None:
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[f for f in FIELDS if f != column], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
