@@ -650,6 +650,12 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         raise InputError(f"mixes folder not found: {args.mixes}")
     if args.reference == "speech" or args.scenes is not None:  # their copies are kept under --work
         _check_work_target(_eval_work(args))
+        from .lab.evaluate import MIXES_PATTERN, mix_files
+
+        # the copies (of every mix, whatever --limit) are scored, not this folder: a folder without dev mixes was
+        # copied and then refused in the name of the copy under --work, and a mix without its audio was found only
+        # when its copy's turn came
+        mix_files(args.mixes, pattern=MIXES_PATTERN)
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)
     if args.scenes is not None:

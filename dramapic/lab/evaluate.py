@@ -77,6 +77,8 @@ from .reference import (DER_COMPONENTS, GENDER_CODES, GENDER_FEMALE, GENDER_MALE
 
 COLLAR_S = 0.25
 DER_COLLAR_S = 0.5
+#: the label files of a folder of dev mixes (``dramapic eval --mixes``)
+MIXES_PATTERN = "devmix_*.labels.csv"
 
 
 # ------------------------------------------------------------------------------------------------ scores
@@ -705,11 +707,43 @@ def aggregate(scores: Sequence[FileScores]) -> Report:
     return Report(files=tuple(scores))
 
 
+def mix_files(mixes_dir: Path, *, pattern: str = "*.labels.csv",
+              limit: int | None = None) -> list[tuple[Path, Path]]:
+    """The label files of a folder of dev mixes and the audio beside each, found without reading them: what
+    ``dramapic eval --reference speech`` and ``--scenes`` check before they copy the folder (the copy rewrites the
+    references, so they are not read here).
+
+    Returns
+    -------
+    list of (Path, Path)
+        Each mix's ``NAME.labels.csv`` (matching ``pattern``) and its ``NAME.opus``, in name order; the first
+        ``limit`` when given.
+
+    Raises
+    ------
+    InputError
+        No label file matches, or a mix lacks its audio.
+    """
+    mixes_dir = Path(mixes_dir)
+    label_files = sorted(mixes_dir.glob(pattern))
+    if limit is not None:
+        label_files = label_files[:max(limit, 0)]
+    if not label_files:
+        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
+    found = []
+    for labels_csv in label_files:
+        audio = labels_csv.with_name(f"{labels_csv.name.removesuffix('.labels.csv')}.opus")
+        if not audio.is_file():
+            raise InputError(f"{labels_csv.name} has no audio beside it: {audio.name} is missing")
+        found.append((labels_csv, audio))
+    return found
+
+
 def read_mixes(mixes_dir: Path, *, pattern: str = "*.labels.csv",
                limit: int | None = None) -> list[tuple[Reference, Path]]:
-    """Every dev mix of a folder, its reference read and its audio found: what each way of scoring the mixes does
-    before the models load and the first (slow) mix is scored, so that a broken last mix is found then, not after
-    all the others.
+    """Every dev mix of a folder, its reference read and its audio found (:func:`mix_files`): what each way of
+    scoring the mixes does before the models load and the first (slow) mix is scored, so that a broken last mix is
+    found then, not after all the others.
 
     Returns
     -------
@@ -721,25 +755,13 @@ def read_mixes(mixes_dir: Path, *, pattern: str = "*.labels.csv",
     InputError
         No label file matches, a mix lacks its audio, or its labels or RTTM cannot be read.
     """
-    mixes_dir = Path(mixes_dir)
-    label_files = sorted(mixes_dir.glob(pattern))
-    if limit is not None:
-        label_files = label_files[:max(limit, 0)]
-    if not label_files:
-        raise InputError(f"no {pattern} files in {mixes_dir}: not a folder of dev mixes")
-    mixes: list[tuple[Reference, Path]] = []
-    for labels_csv in label_files:
-        reference = load_reference(labels_csv)
-        audio = labels_csv.with_name(f"{reference.name}.opus")
-        if not audio.is_file():
-            raise InputError(f"{labels_csv.name} has no audio beside it: {audio.name} is missing")
-        mixes.append((reference, audio))
-    return mixes
+    return [(load_reference(labels_csv), audio)
+            for labels_csv, audio in mix_files(mixes_dir, pattern=pattern, limit=limit)]
 
 
 def evaluate_mixes(mixes_dir: Path, *, analyze_fn: Callable[[Path], AnalysisResult | Mapping[str, Any]],
                    progress: Callable[[str, float, float], None] | None = None, limit: int | None = None,
-                   pattern: str = "devmix_*.labels.csv", frame_s: float = FRAME_S,
+                   pattern: str = MIXES_PATTERN, frame_s: float = FRAME_S,
                    collar_s: float = COLLAR_S) -> Report:
     """Analyse and score every labelled mix of a folder.
 

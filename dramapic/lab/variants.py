@@ -12,7 +12,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..result import FRAME_S, SAMPLE_RATE, SCHEMA, STAGE1_LABELS
-from .evaluate import FileScores, Report, _fmt, _nan_to_none, aggregate, read_mixes, score_result
+from .evaluate import MIXES_PATTERN, FileScores, Report, _fmt, _nan_to_none, aggregate, read_mixes, score_result
 from .reference import GENDER_FEMALE, GENDER_MALE, GENDER_NONE, SILENCE, VOICE
 
 GENDER_VARIANTS = ("sequential", "sequential_windows", "independent", "sequential_windows_oracle_stage1")
@@ -124,7 +124,7 @@ def _frame_female(times: np.ndarray, p_female: np.ndarray, n_frames: int, frame_
 
 def evaluate_variants(mixes_dir: Path, pipeline=None, *, manifest=None, limit: int | None = None,
                       gender: bool = True, progress: Callable[[str, float, float], None] | None = None,
-                      pattern: str = "devmix_*.labels.csv") -> VariantsReport:
+                      pattern: str = MIXES_PATTERN) -> VariantsReport:
     """Score every stage-1 member alone, the ensemble and the hand rule, and the gender variants, on labelled mixes.
 
     Stage-1 variants share the detectors' scores of each file and the pipeline's smoothing (Viterbi switching

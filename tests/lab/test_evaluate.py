@@ -611,3 +611,31 @@ def test_a_flag_the_mode_would_ignore_is_a_usage_error(argv, says, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"dramapic: error: {says}"), err
+
+
+@pytest.mark.parametrize("copy", [["--scenes", "20"], ["--reference", "speech", "--data", "DATA"]])
+@pytest.mark.parametrize("damage, message", [
+    (lambda d: [p.rename(p.with_name(p.name.replace("devmix_", "cv_"))) for p in sorted(d.iterdir())],
+     "no devmix_*.labels.csv files in {mixes}"),
+    (lambda d: (d / "devmix_02.opus").unlink(), "devmix_02.labels.csv has no audio beside it"),
+])
+def test_mixes_scored_through_a_copy_are_checked_before_it_is_made(tmp_path, monkeypatch, capsys, copy, damage,
+                                                                   message):
+    """``--scenes`` and ``--reference speech`` score copies made under --work: a folder without dev mixes was
+    copied and then refused in the name of the copy ("no devmix_*.labels.csv files in ~/.cache/.../scenes/..."),
+    and a mix without its audio only when its copy's turn came, after the mixes before it."""
+    from dramapic.lab import scenes, speech_reference
+
+    mixes = tmp_path / "mixes"
+    for name in ("devmix_01", "devmix_02"):
+        write_synthetic(mixes, name, SYNTH_ROWS, SYNTH_TURNS)
+    damage(mixes)
+    for module, names in ((scenes, ("scene_excerpts",)), (speech_reference, ("speech_reference",))):
+        for name in names:
+            monkeypatch.setattr(module, name, lambda *a, **k: pytest.fail("made a copy of a folder it cannot score"))
+    analysed = _stub_analysis(monkeypatch)
+    argv = [{"DATA": str(tmp_path)}.get(a, a) for a in copy]
+    assert main(["--mixes", str(mixes), *argv, "--work", str(tmp_path / "work"), "--limit", "1"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message.format(mixes=mixes) in err[0], err
+    assert analysed == [] and not (tmp_path / "work").exists()
