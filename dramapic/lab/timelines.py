@@ -60,7 +60,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 from .crosscorpus import MIXED
-from .data import DATA_MANIFESTS, read_manifest
+from .data import DATA_MANIFESTS, check_listed_clips, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -676,6 +676,8 @@ def _tracks_of(rows: Sequence[Mapping[str, str]], subtypes: frozenset[str]) -> d
 
 
 _Unit = tuple[np.ndarray, list[str]]      # (audio, the clip spans it came from)
+#: the columns of every data manifest the timelines read
+_COLUMNS = ("path", "split", "label", "subtype", "gender", "speaker", "language", "source", "duration_s")
 
 
 class _Material:
@@ -686,13 +688,10 @@ class _Material:
         self.data = data
         self.seed = seed
         rows: list[dict[str, str]] = []
-        for name in DATA_MANIFESTS:
-            rows += [r for r in read_manifest(data / name) if r.get("split") == "dev"]
-        missing = {"label", "subtype", "gender", "speaker", "language", "source", "duration_s"} - set(rows[0] if
-                                                                                                     rows else ())
-        if not rows or missing:
-            raise InputError(f"the manifests under {data} have no dev rows"
-                             + (f" (missing columns: {', '.join(sorted(missing))})" if rows else ""))
+        for name in DATA_MANIFESTS:  # each manifest's columns: the first row's alone let an extra one lack one
+            rows += [r for r in read_manifest(data / name, columns=_COLUMNS) if r["split"] == "dev"]
+        if not rows:
+            raise InputError(f"the manifests under {data} have no dev rows")
         rows = [r for r in rows if not (r["label"] == "song" and r["subtype"] in _SUNG)]
         self._cache: dict[str, np.ndarray] = {}
         by_spk: dict[str, list[dict[str, str]]] = defaultdict(list)
@@ -717,6 +716,12 @@ class _Material:
             if not found:
                 raise InputError(f"the data under {data} have no dev {what}: cannot build timelines")
         room = [r["path"] for r in rows if r["label"] == "silence"]
+        # every clip the draws may read is there before the first timeline is cut: a missing one was found when its
+        # turn came, after the timelines before it
+        check_listed_clips(data / p for p in [*(r["path"] for rs in self._rows.values() for r in rs),
+                                              *(p for t in self.bed_tracks.values() for p in t),
+                                              *(p for t in self.stretch_tracks.values() for p in t),
+                                              *self.noise_rows, *room])
         self.bed_pool, self.stretch_pool = _Pool(self.bed_tracks), _Pool(self.stretch_tracks)
         self.noise_pool = _Pool(self.noise_rows)
         self.room_pool = _Pool([p for p in room if _rms_db(self.audio(p)) > -120] or room)

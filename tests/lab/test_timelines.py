@@ -337,6 +337,37 @@ def test_errors_are_typed(data, tmp_path, fast_audio):
     assert (foreign / "mine.labels.csv").is_file()
 
 
+@pytest.mark.parametrize("damage, says", [
+    # the first cast draws on LibriSpeech: the last CV clip was found missing only after its timelines were cut
+    (lambda root: (root / "extra/clips/cv/cv_m2/cv_m2_2.wav").unlink(),
+     "clip listed in the manifest not found: {root}/extra/clips/cv/cv_m2/cv_m2_2.wav"),
+    (lambda root: (root / "clips/music/theme_01.wav").unlink(),
+     "clip listed in the manifest not found: {root}/clips/music/theme_01.wav"),
+    # manifest.csv has every column: an extra manifest without one was a KeyError traceback
+    (lambda root: _drop_column(root / "manifest_extra.csv", "language"), "lacks the column(s) language"),
+])
+def test_missing_clips_or_columns_are_one_line_before_any_timeline_is_cut(data, tmp_path, monkeypatch, damage,
+                                                                          says):
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(data, root)
+    damage(root)
+    monkeypatch.setattr(timelines, "_plan_timeline", lambda *a: pytest.fail("cut a timeline before checking"))
+    with pytest.raises(InputError) as raised:
+        build_timelines(data=root, out=tmp_path / "out", casts=CASTS)
+    assert says.format(root=root) in str(raised.value)
+
+
+def _drop_column(manifest, column: str) -> None:
+    with open(manifest, newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    with open(manifest, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=[c for c in COLUMNS if c != column], extrasaction="ignore")
+        w.writeheader()
+        w.writerows(rows)
+
+
 def test_default_casts_are_the_protocol_s_28_timelines():
     assert list(DEFAULT_CASTS) == [LIBRI, EMODB, CV, "ravdess", "nemo", MIXED]
     assert [len(c) for c in DEFAULT_CASTS.values()] == [5, 4, 6, 5, 4, 4]
