@@ -750,8 +750,12 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         if args.mixes is not None:
             args.mixes = _scenes(args, args.mixes, progress)
     if args.refit_stage1:  # a wrong folder name is refused now, not after the stage-2 protocol
+        from .lab.crosscorpus import find_timelines
         from .lab.stage1_refits import restrict_groups
 
+        # a --timelines that is no tree (missing, or a flat folder of timelines) is said as such first: it was
+        # "--refit-stage1: no timeline folder cv (known: )"
+        find_timelines(timelines)
         restrict_groups(timeline_folders(timelines), args.refit_stage1, what="timeline folder")
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []

@@ -265,6 +265,29 @@ def test_refit_stage1_refusals_are_one_line(argv, says, capsys, tmp_path):
     assert len(err) == 1 and says in err[0]
 
 
+@pytest.mark.parametrize("place, says", [
+    ("missing", "timelines folder not found: {tl}"),
+    ("flat", "{tl} holds timelines itself, not one sub-folder of them per source"),
+])
+def test_refit_stage1_names_a_timelines_folder_that_is_no_tree(tmp_path, capsys, place, says):
+    """``--cross-corpus --timelines DIR --refit-stage1 cv`` with a DIR that is missing or holds the timelines
+    itself said "--refit-stage1: no timeline folder cv (known: )", as if the name were wrong."""
+    from dramapic import cli
+
+    data, tl = tmp_path / "data", tmp_path / "timelines"
+    data.mkdir()
+    (data / "manifest.csv").write_text("path,label\n")
+    if place == "flat":
+        tl.mkdir()
+        for suffix in (".labels.csv", ".rttm", ".opus"):
+            (tl / f"cv_01{suffix}").write_text("")
+        (tl / "cv_01.json").write_text('{"speakers": []}')
+    assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tl), "--refit-stage1", "cv",
+                     "--work", str(tmp_path / "work"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and says.format(tl=tl) in err[0], err
+
+
 def test_the_report_marks_which_rows_were_refitted():
     report = CrossCorpusReport.from_scores({"libri (refit without)": {"ensemble": 0.9, "stage1-yamnet-lr": 0.95},
                                             "debian_singularity_music (refit without)": {
