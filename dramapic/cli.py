@@ -757,6 +757,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         # "--refit-stage1: no timeline folder cv (known: )"
         find_timelines(timelines)
         restrict_groups(timeline_folders(timelines), args.refit_stage1, what="timeline folder")
+    if args.refit_stage1 is not None:  # the refits' training clips, before the stage-2 protocol that runs first
+        from .lab.stage1_refits import check_refit_material
+
+        check_refit_material(args.data)
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
     _print_reference(args)
@@ -872,6 +876,9 @@ def _song_check(args: argparse.Namespace, pipeline, progress: TqdmProgress) -> i
         # every source of the check, as the refits see them: --limit keeps the first clips of each source there,
         # so a source without a clip among the song check's first --limit ones is still one to name
         refit_song_clips(every_clip, only=args.refit_stage1 or None, limit=args.limit)
+        from .lab.stage1_refits import check_refit_material
+
+        check_refit_material(args.data)  # and the refits' training clips
     report = run_song_check(clips=clips, pipeline=pipeline, progress=progress,
                             member_check=pipeline.stage1.model == "ensemble" and not refit,
                             seen_sources=trained_music_sources(data_root=args.data, training_data=record))

@@ -195,7 +195,8 @@ def make_archive(root: Path, clips: dict[str, int] = CLIPS, *, corrupt: bool = T
 
 def song_check_data(root: Path, *, clips: tuple[str, ...] = ("b.mp4", "c.mp4")) -> Path:
     """The manifests of a song check with two music sources, one dev clip each (``x/b.mp4`` of usdx, which stage 1
-    heard in training, then ``x/c.mp4`` of newsrc, which it did not), and the bundled sample copied as ``clips``."""
+    heard in training, then ``x/c.mp4`` of newsrc, which it did not), and the bundled sample copied as ``clips``;
+    usdx's train track ``m/a.wav`` is an empty placeholder (the refits that would read it are faked)."""
     import shutil
 
     columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"
@@ -204,6 +205,8 @@ def song_check_data(root: Path, *, clips: tuple[str, ...] = ("b.mp4", "c.mp4")) 
     (root / "manifest_extra_music.csv").write_text(
         columns + "x/b.mp4,song,vocal_pop,,t2,usdx,dev,43\n" + "x/c.mp4,song,vocal_pop,,t3,newsrc,dev,43\n",
         encoding="utf-8")
+    (root / "m").mkdir()
+    (root / "m" / "a.wav").touch()
     (root / "x").mkdir()
     for name in clips:
         shutil.copy(SAMPLE, root / "x" / name)

@@ -119,6 +119,29 @@ def refit_without(*, data: Path, work: Path, voice_sources: Collection[str] = ()
     return load_manifest(folder)
 
 
+def check_refit_material(data: Path) -> None:
+    """Every ``train`` clip a refit may fit on (stage 1's material, :func:`~dramapic.lab.mixes.stage1_rows`) is in
+    ``data``, and the manifests it reads have the lab's columns: what ``eval --refit-stage1`` checks before the song
+    check or the stage-2 protocol, which run before the first refit (about 16 minutes each). A missing clip was
+    found part-way through a fit.
+
+    Raises
+    ------
+    InputError
+        No ``manifest.csv`` in ``data``, a manifest lacks a column of :data:`~dramapic.lab.data.DATA_COLUMNS`, or a
+        clip is missing.
+    """
+    from .data import DATA_COLUMNS, check_listed_clips, read_manifest
+    from .mixes import stage1_manifests, stage1_rows
+
+    manifest_csv = Path(data) / "manifest.csv"
+    if not manifest_csv.is_file():
+        raise InputError(f"no manifest.csv in {data}: --data must be the shared data folder")
+    for manifest in stage1_manifests(manifest_csv):
+        read_manifest(manifest, columns=DATA_COLUMNS, empty_ok=manifest != manifest_csv)
+    check_listed_clips(manifest_csv.parent / r["path"] for r in stage1_rows(manifest_csv) if r["split"] == "train")
+
+
 def _kept_refit(folder: Path, key: Mapping[str, Any]) -> Manifest | None:
     """The refit in ``folder`` when it was fitted from ``key``, its model manifest reads and every file it lists is
     there with its sha256; None when it must be fitted (again). The files are checked here, not only when a model

@@ -288,6 +288,29 @@ def test_refit_stage1_names_a_timelines_folder_that_is_no_tree(tmp_path, capsys,
     assert len(err) == 1 and says.format(tl=tl) in err[0], err
 
 
+@pytest.mark.parametrize("mode", ["song-check", "cross-corpus"])
+def test_a_training_clip_the_refits_would_read_that_is_missing_is_one_line_before_the_long_run(tmp_path, monkeypatch,
+                                                                                                capsys, mode):
+    """The refits run after the song check (or the stage-2 protocol): a train clip missing from --data was found
+    part-way through the first of them (about 16 minutes each)."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus
+
+    data = song_check_data(tmp_path)
+    (data / "m" / "a.wav").unlink()
+    monkeypatch.setattr("dramapic.lab.songcheck.run_song_check", lambda **kw: pytest.fail("ran the song check"))
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: pytest.fail("ran the stage-2 protocol"))
+    monkeypatch.setattr(stage1_refits, "refit_without", lambda **kw: pytest.fail("fitted"))
+    argv = ["--song-check"]
+    if mode == "cross-corpus":
+        _timeline(tmp_path / "timelines", "cv", "cv_01", ["cv"])
+        argv = ["--cross-corpus", "--timelines", str(tmp_path / "timelines")]
+    assert cli.main(["eval", *argv, "--data", str(data), "--refit-stage1", "--work", str(tmp_path / "work"),
+                     "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"clip listed in the manifest not found: {data / 'm' / 'a.wav'}" in err[0], err
+
+
 def test_the_report_marks_which_rows_were_refitted():
     report = CrossCorpusReport.from_scores({"libri (refit without)": {"ensemble": 0.9, "stage1-yamnet-lr": 0.95},
                                             "debian_singularity_music (refit without)": {
