@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -240,6 +241,8 @@ def load_reference(labels_csv: Path) -> Reference:
             raise InputError(f"{labels_csv}: unknown label {label!r}")
         try:
             start, end = float(record["start"]), float(record["end"])
+            if not (math.isfinite(start) and math.isfinite(end)):  # 'inf' and 'nan' parse: a traceback downstream
+                raise ValueError
         except (TypeError, ValueError):
             raise InputError(f"{labels_csv}: line {line}: start and end must be seconds, got "
                              f"{record['start']!r}, {record['end']!r}") from None

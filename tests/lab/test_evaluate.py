@@ -537,6 +537,9 @@ def _stub_analysis(monkeypatch) -> list:
 @pytest.mark.parametrize("damage, message", [
     (lambda d: (d / "devmix_02.labels.csv").write_text("foo,bar\n1,2\n"), "not a labels file"),
     (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,abc,noise\n"), "must be seconds"),
+    # they parse as numbers: an OverflowError / ValueError traceback when the frames were counted
+    (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,inf,noise\n"), "must be seconds"),
+    (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,nan,noise\n"), "must be seconds"),
     (lambda d: (d / "devmix_02.labels.csv").write_text("start,end,label\n0,1,music\n"), "unknown label"),
     (lambda d: (d / "devmix_02.rttm").write_text("SPEAKER devmix_02 1 abc\n"), "not an RTTM SPEAKER line"),
     (lambda d: (d / "devmix_02.rttm").unlink(), "RTTM file not found"),
