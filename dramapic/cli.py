@@ -722,6 +722,14 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     from .lab.voice_windows import SHIPPED_COPIES
     from .writers import write_json_atomic
 
+    from .analysis.loaders import uses_stage2
+
+    shaping = [flag for flag, on in (("--seeds", args.seeds != (0,)), ("--copies", args.copies is not None)) if on]
+    if shaping and not uses_stage2(pipeline):
+        # they shape the held-out gender and speaker fits and their window table; with stage 2 off (--no-gender
+        # --no-speakers, or the pipeline's) there are none: --copies did nothing and each seed ran the same
+        raise InputError(f"{', '.join(shaping)} {'does' if len(shaping) == 1 else 'do'} not apply to --cross-corpus "
+                         "without gender and speakers (stage 1 alone is scored: no model is fitted)")
     if args.data is None:
         raise InputError("--cross-corpus needs --data, the shared data folder with manifest.csv")
     if not (args.data / "manifest.csv").is_file():

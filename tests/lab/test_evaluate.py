@@ -606,6 +606,12 @@ def test_data_and_work_are_taken_where_the_mixes_use_them(tmp_path, monkeypatch)
     (["--mixes", "m", "--work", "w"], "--work applies to --mixes only with --reference speech or --scenes"),
     (["--mixes", "m", "--data", "d", "--work", "w", "--scenes", "20"], "--data applies to --mixes only with "),
     (["--song-check", "--data", "d", "--work", "w"], "--work applies to --song-check only with --refit-stage1"),
+    # they shape the held-out gender and speaker fits: with neither scored none is fitted (--copies did nothing,
+    # and every seed ran the same)
+    (["--cross-corpus", "--data", "d", "--no-gender", "--no-speakers", "--copies", "3"],
+     "--copies does not apply to --cross-corpus without gender and speakers"),
+    (["--cross-corpus", "--data", "d", "--no-gender", "--no-speakers", "--seeds", "0,1", "--copies", "1"],
+     "--seeds, --copies do not apply to --cross-corpus without gender and speakers"),
 ])
 def test_a_flag_the_mode_would_ignore_is_a_usage_error(argv, says, capsys):
     """``--variants`` with the song check or the cross-corpus protocol, ``--mixes`` with the song check, ``--data``
