@@ -75,7 +75,9 @@ def read_manifest(manifest_csv: Path, *, columns: Sequence[str] = ("path",),
     """
     manifest_csv = Path(manifest_csv)
     try:
-        with open(manifest_csv, newline="", encoding="utf-8") as handle:
+        # utf-8-sig: a manifest saved by Excel or Notepad starts with a byte-order mark, which would make the first
+        # column "\ufeffpath" and the file "no rows with a 'path' column"; a file without one reads the same
+        with open(manifest_csv, newline="", encoding="utf-8-sig") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)
             header = reader.fieldnames or []

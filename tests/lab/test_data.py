@@ -28,3 +28,14 @@ def test_bench_speakers_names_a_missing_clip_as_the_trainers_do(tmp_path):
     with pytest.raises(InputError) as caught:
         bench_speakers._load_speakers(tmp_path)
     assert str(caught.value) == f"clip listed in the manifest not found: {tmp_path / 'clips' / speaker}.opus"
+
+
+def test_a_manifest_saved_with_a_byte_order_mark_reads_as_one_without(tmp_path):
+    # Excel's "CSV UTF-8" and Notepad put a BOM first: its first column was "\ufeffpath", and the manifest "has no
+    # rows with a 'path' column"
+    text = "path,split,label\nclips/a.opus,train,voice\n"
+    plain, marked = tmp_path / "plain.csv", tmp_path / "marked.csv"
+    plain.write_text(text, encoding="utf-8")
+    marked.write_text(text, encoding="utf-8-sig")
+    assert data.read_manifest(marked, columns=("path", "split")) == data.read_manifest(plain) \
+        == [{"path": "clips/a.opus", "split": "train", "label": "voice"}]
