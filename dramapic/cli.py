@@ -680,7 +680,23 @@ def _check_json_target(path: Path | None) -> None:
         return
     if path.is_dir():
         raise OutputError(f"--json {path} is a folder, not a file")
+    # a report replaces an earlier report, not any file a slip of the keyboard names: "--json M/devmix_01.opus"
+    # turned a dev mix, "bench --input ep.mkv --json ep.mkv" the video, into JSON
+    if os.path.isfile(path) and not _holds_json(path):
+        raise OutputError(f"--json {path} is an existing file that is not JSON; not replaced (name a new file, or "
+                          f"remove it first)")
     _check_writable_below(path.absolute().parent, f"cannot write --json {path}")
+
+
+def _holds_json(path: Path) -> bool:
+    """Whether ``path`` is a JSON document (an earlier report), judged by its first non-blank byte, or empty; an
+    unreadable file counts as one (writing it will say what is wrong)."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096).lstrip()
+    except OSError:
+        return True
+    return not head or head[:1] in (b"{", b"[")
 
 
 def _check_work_target(work: Path) -> None:

@@ -427,6 +427,26 @@ def test_a_json_target_that_cannot_be_written_is_refused_before_the_work(monkeyp
         assert len(err) == 1 and err[0].startswith("dramapic: error: ") and says in err[0], err
 
 
+@pytest.mark.parametrize("command", [["eval", "--mixes", "{tmp}"], ["bench", "--analysis-only"]])
+def test_a_json_target_that_is_another_kind_of_file_is_not_replaced(monkeypatch, tmp_path, capsys, command):
+    # "eval --mixes M --json M/devmix_01.opus" turned a dev mix into JSON; an earlier report (or an empty file) is
+    # still replaced
+    from dramapic.lab import bench, evaluate
+
+    monkeypatch.setattr(evaluate, "evaluate_mixes", lambda *a, **k: pytest.fail("ran before refusing --json"))
+    monkeypatch.setattr(bench, "benchmark", lambda *a, **k: pytest.fail("ran before refusing --json"))
+    mix = tmp_path / "devmix_01.opus"
+    mix.write_bytes(b"OggS\x00\x02 audio")
+    argv = [part.replace("{tmp}", str(tmp_path)) for part in command]
+    assert cli.main([*argv, "--json", str(mix), "--no-progress"]) == OutputError.exit_code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is an existing file that is not JSON; not replaced" in err[0], err
+    assert mix.read_bytes() == b"OggS\x00\x02 audio"
+    for earlier in (b'  {"accuracy": 0.9}', b"", b"[1, 2]"):
+        mix.write_bytes(earlier)
+        cli._check_json_target(mix)  # an earlier report: replaced as before
+
+
 def test_bench_names_a_source_without_audio_or_not_media(tmp_path, capsys):
     from dramapic import media
 
