@@ -1141,6 +1141,24 @@ def _cmd_report(args: argparse.Namespace, progress: TqdmProgress) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The ``dramapic`` command: returns its exit code; every error, signal and interrupt is one line."""
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        # a second Ctrl-C (hands press it twice) landing while the first one's line was being written: Python's
+        # traceback after it, and the 130 lost. Said once, if the first line did not get out
+        if not _said_interrupted:
+            _complain("dramapic: interrupted")
+        return 130
+
+
+#: whether "dramapic: interrupted" has been written (by _main's handler), so that main does not say it twice
+_said_interrupted = False
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    global _said_interrupted
+    _said_interrupted = False
     parser = build_parser()
     args = parser.parse_args(argv)
     _setup_logging(args.verbose, args.quiet)
@@ -1169,6 +1187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         progress.close()
         _complain("dramapic: interrupted")
+        _said_interrupted = True
         return 130
     except MemoryError:
         progress.close()
@@ -1178,8 +1197,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress.close()
         return 141  # as a shell reports a command ended by SIGPIPE
     finally:
+        sys.unraisablehook = previous_unraisable_hook  # first: a second Ctrl-C may land in the close below
         progress.close()
-        sys.unraisablehook = previous_unraisable_hook
 
 
 if __name__ == "__main__":

@@ -161,3 +161,39 @@ def test_a_file_whose_name_starts_with_a_dash_is_shown_how_to_write_it(capsys, m
     with pytest.raises(SystemExit):
         main(argv)
     assert "taken for an option" not in capsys.readouterr().err
+
+
+def test_a_second_ctrl_c_while_the_first_is_being_said_still_ends_in_one_line_and_130(monkeypatch, capsys, tmp_path):
+    # impatient hands press Ctrl-C twice: the second landed in main's own handler, which ended in Python's
+    # traceback and lost the exit code
+    from dramapic import cli
+
+    def interrupted(args, progress):
+        raise KeyboardInterrupt
+
+    said = []
+
+    def complain_once_interrupted(line):
+        if not said:
+            said.append("cut short")
+            raise KeyboardInterrupt  # the second press, before the first line got out
+        said.append(line)
+
+    monkeypatch.setattr(cli, "_cmd_report", interrupted)
+    monkeypatch.setattr(cli, "_complain", complain_once_interrupted)
+    assert cli.main(["report", str(tmp_path)]) == 130
+    assert said == ["cut short", "dramapic: interrupted"]
+
+    # the first line out, the second press after it (in the clean-up that follows): said once
+    said.clear()
+    monkeypatch.setattr(cli, "_complain", lambda line: said.append(line))
+    closes = []
+
+    def close_then_interrupted(self):
+        closes.append(1)
+        if len(closes) == 2:  # the handler's close, then the finally's: the second press lands there
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli.TqdmProgress, "close", close_then_interrupted)
+    assert cli.main(["report", str(tmp_path)]) == 130
+    assert said == ["dramapic: interrupted"] and len(closes) == 2
