@@ -3,6 +3,7 @@ records and archives, the JSON contract check. Tests import from here, never fro
 
 from __future__ import annotations
 
+import csv
 import json
 import sqlite3
 import time
@@ -263,3 +264,14 @@ def fake_done_worker(path, out_dir, *, rel, pipeline, options):
     return FileOutcome(rel=rel, status="done", key=file_key(sha, pipeline, models, options), sha256=sha,
                        started=now, finished=now, seconds=1.0, worker="test:1", result=result,
                        outputs={"json": str(output)})
+
+
+def drop_manifest_column(manifest: Path, column: str) -> None:
+    """Rewrite a data manifest without one of its columns (the lab's "lacks the column(s)" refusals)."""
+    with open(manifest, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle)
+        rows, fields = list(reader), [f for f in reader.fieldnames or () if f != column]
+    with open(manifest, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import drop_manifest_column
 
 from dramapic import media
 from dramapic.errors import ConfigError, InputError, OutputError
@@ -344,7 +345,7 @@ def test_errors_are_typed(data, tmp_path, fast_audio):
     (lambda root: (root / "clips/music/theme_01.wav").unlink(),
      "clip listed in the manifest not found: {root}/clips/music/theme_01.wav"),
     # manifest.csv has every column: an extra manifest without one was a KeyError traceback
-    (lambda root: _drop_column(root / "manifest_extra.csv", "language"), "lacks the column(s) language"),
+    (lambda root: drop_manifest_column(root / "manifest_extra.csv", "language"), "lacks the column(s) language"),
 ])
 def test_missing_clips_or_columns_are_one_line_before_any_timeline_is_cut(data, tmp_path, monkeypatch, damage,
                                                                           says):
@@ -358,14 +359,6 @@ def test_missing_clips_or_columns_are_one_line_before_any_timeline_is_cut(data, 
         build_timelines(data=root, out=tmp_path / "out", casts=CASTS)
     assert says.format(root=root) in str(raised.value)
 
-
-def _drop_column(manifest, column: str) -> None:
-    with open(manifest, newline="", encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    with open(manifest, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=[c for c in COLUMNS if c != column], extrasaction="ignore")
-        w.writeheader()
-        w.writerows(rows)
 
 
 def test_default_casts_are_the_protocol_s_28_timelines():

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
+from helpers import drop_manifest_column
 
 from dramapic.lab import voice_windows
 from dramapic.lab.voice_windows import build_window_table, train_rows
@@ -385,7 +386,7 @@ def test_a_cache_that_cannot_be_a_folder_is_an_output_error_before_the_embedding
      "clip listed in the manifest not found: {root}/clips/beta3_1.wav"),
     (lambda root: (root / "clips" / "noise_dev.wav").unlink(),    # a bed
      "clip listed in the manifest not found: {root}/clips/noise_dev.wav"),
-    (lambda root: _drop_column(root / "manifest.csv", "gender"), "lacks the column(s) gender"),
+    (lambda root: drop_manifest_column(root / "manifest.csv", "gender"), "lacks the column(s) gender"),
 ])
 def test_eval_cross_corpus_refuses_missing_clips_or_columns_before_the_embedding_pass(data, tmp_path, monkeypatch,
                                                                                        capsys, damage, says):
@@ -410,12 +411,3 @@ def test_eval_cross_corpus_refuses_missing_clips_or_columns_before_the_embedding
                      "--work", str(tmp_path / "work"), "--no-progress"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and says.format(root=root) in err[0], err
-
-
-def _drop_column(manifest, column: str) -> None:
-    with open(manifest, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
-    with open(manifest, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=[f for f in FIELDS if f != column], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(rows)
