@@ -239,18 +239,13 @@ def _archive_folder(archive: str | Path) -> Path:
     if not root.is_dir():
         raise InputError(f"{root} is not a folder (dramapic batch takes an archive folder; use dramapic run for "
                          "one file)")
-    shown = _not_utf8(root)
+    # its real path: the database keeps it, and each failure's words name the file and its output folder (SQLite
+    # takes only UTF-8 text; such a batch ended in a traceback)
+    shown = not_utf8(root.resolve())
     if shown is not None:
         raise InputError(f"{shown}: the archive folder's path is not valid UTF-8; rename it (or the folder holding "
                          "it)")
     return root
-
-
-def _not_utf8(folder: Path) -> str | None:
-    """``folder``'s real path, shown with its stray bytes escaped, when it is not valid UTF-8; None when it is. The
-    database keeps the archive's path, and each failure's words name the file and its output folder: SQLite takes
-    only UTF-8 text, and such a batch ended in a traceback."""
-    return not_utf8(folder.resolve())
 
 
 def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
@@ -785,7 +780,7 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
     archive = _archive_folder(archive)
     check_engine_installed(options.engine)  # before the output folder and its database exist
     out_dir = Path(out_dir)
-    shown = _not_utf8(out_dir)
+    shown = not_utf8(out_dir.resolve())
     if shown is not None:  # before it is made: its report could not be written either
         raise OutputError(f"{shown}: the output folder's path is not valid UTF-8; choose another")
     try:
