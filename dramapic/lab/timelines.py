@@ -60,7 +60,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 from .crosscorpus import MIXED
-from .data import DATA_MANIFESTS, check_listed_clips, read_manifest
+from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -677,7 +677,7 @@ def _tracks_of(rows: Sequence[Mapping[str, str]], subtypes: frozenset[str]) -> d
 
 _Unit = tuple[np.ndarray, list[str]]      # (audio, the clip spans it came from)
 #: the columns of every data manifest the timelines read
-_COLUMNS = ("path", "split", "label", "subtype", "gender", "speaker", "language", "source", "duration_s")
+_COLUMNS = (*DATA_COLUMNS, "language")
 
 
 class _Material:
