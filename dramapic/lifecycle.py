@@ -231,21 +231,27 @@ def child_dies_with_parent() -> Callable[[], None] | None:
     return in_child
 
 
-def _watch_parent(parent: int, interval: float) -> None:
+def _watch_parent(parent: int, interval: float, grace: float) -> None:
     while True:
         if os.getppid() != parent:  # re-parented: the parent is gone
             os.kill(os.getpid(), signal.SIGTERM)
-            return
+            # the stop unwinds the task in hand within a second or two; one that does not (swallowed by a
+            # library's broad except, or the main thread stuck in native code) must not leave an orphan analysing
+            # for minutes with nobody to take its result: after the grace period the process ends as it is
+            time.sleep(grace)
+            os._exit(128 + signal.SIGTERM)
         time.sleep(interval)
 
 
-def become_worker(parent: int, *, interval: float = 1.0) -> None:
+def become_worker(parent: int, *, interval: float = 1.0, grace: float = 10.0) -> None:
     """Make this process (a pool worker) end when ``parent`` ends, cleaning up the task in hand.
 
     Call once at the start of the worker. SIGTERM (sent by the pool on cancel, by the kernel when the parent dies,
     or by the watchdog thread) raises :class:`Terminated` inside a task run by :func:`run_task` and exits at once
     when the worker is idle. SIGHUP is treated the same, unless the worker was started ignoring it (the batch runs
-    under ``nohup``: a closed terminal's SIGHUP reaches the workers too, which must go on).
+    under ``nohup``: a closed terminal's SIGHUP reaches the workers too, which must go on). The watchdog, polling
+    every ``interval`` seconds, ends the process outright ``grace`` seconds after it finds the parent gone, should
+    the task in hand not have unwound by then.
     """
     for signum in TERMINATING:
         # SIGTERM is always taken: the pool and the parent-death signal stop a worker with it
@@ -254,7 +260,7 @@ def become_worker(parent: int, *, interval: float = 1.0) -> None:
     sys.unraisablehook = resending_unraisable_hook(sys.unraisablehook)
     _set_parent_death_signal(signal.SIGTERM)
     # a watchdog as well: the death signal is Linux-only, and follows the parent *thread* that started the worker
-    threading.Thread(target=_watch_parent, args=(parent, interval), name="dramapic-parent-watch",
+    threading.Thread(target=_watch_parent, args=(parent, interval, grace), name="dramapic-parent-watch",
                      daemon=True).start()
     if os.getppid() != parent:  # the parent died before the prctl took effect
         os._exit(128 + signal.SIGTERM)

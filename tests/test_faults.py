@@ -19,7 +19,7 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import OutputError
-from helpers import REPO, SAMPLE
+from helpers import REPO, SAMPLE, process_alive
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -64,14 +64,6 @@ def descendants(pid: int) -> set[int]:
     return found
 
 
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
-            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"  # a zombie has ended
-    except OSError:
-        return False
-
-
 def command_line(pid: int) -> str:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as handle:
@@ -99,9 +91,9 @@ def ours(tmp: Path) -> list[str]:
 
 def assert_gone(pids: set[int], *, timeout: float = 20.0) -> None:
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and any(alive(p) for p in pids):
+    while time.monotonic() < deadline and any(process_alive(p) for p in pids):
         time.sleep(0.2)
-    left = {p: command_line(p) for p in pids if alive(p)}
+    left = {p: command_line(p) for p in pids if process_alive(p)}
     for pid in left:  # do not leave them running for the rest of the suite
         os.kill(pid, signal.SIGKILL)
     assert not left, f"still running: {left}"

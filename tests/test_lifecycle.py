@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import process_alive
 
 from dramapic import cli
 from dramapic.lifecycle import Terminated, signals_held, terminate_as_interrupt
@@ -141,6 +142,45 @@ def test_a_pool_worker_whose_stop_is_swallowed_still_unwinds_its_task(tmp_path):
                           timeout=60, cwd=Path(__file__).parent.parent, check=False)
     assert done.returncode == 128 + signal.SIGTERM, (done.stdout, done.stderr)
     assert done.stdout == "unwound\n" and "Exception ignored" not in done.stderr, (done.stdout, done.stderr)
+
+
+def test_an_orphaned_worker_whose_task_never_unwinds_ends_after_the_grace_period(tmp_path):
+    # the parent of a batch killed with SIGKILL: a worker whose stop was swallowed (or whose main thread sat in
+    # native code) went on analysing with nobody to take its result - a flaky CI failure of the SIGKILL batch test
+    import subprocess
+
+    worker = ("import os, sys, time\n"
+              "from dramapic.lifecycle import Terminated, become_worker, run_task\n"
+              "def stubborn():\n"
+              "    while True:\n"
+              "        try:\n"
+              "            time.sleep(0.1)\n"
+              "        except Terminated:\n"
+              "            pass  # swallowed, as a library's broad except would\n"
+              "become_worker(os.getppid(), interval=0.1, grace=0.5)\n"
+              "run_task(stubborn)\n")
+    parent = ("import subprocess, sys, time\n"
+              "child = subprocess.Popen([sys.executable, '-c', sys.argv[1]])\n"
+              "print(child.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(cli.__file__)))
+    proc = subprocess.Popen([sys.executable, "-c", parent, worker], stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": repo})
+    try:
+        child = int(proc.stdout.readline())
+        time.sleep(1.0)  # the worker is in its task
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and process_alive(child):
+            time.sleep(0.1)
+        still = process_alive(child)
+    finally:
+        proc.kill()
+        proc.stdout.close()
+    if still:
+        os.kill(child, signal.SIGKILL)
+    assert not still, "the orphaned worker is still running"
 
 
 def test_a_terminating_signal_during_an_import_lands_after_the_import(tmp_path, monkeypatch):
