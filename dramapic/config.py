@@ -254,8 +254,8 @@ class SpeakersConfig:
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))  # 2.0 from a YAML (or np.int64(2)) is the count 2
                 value = int(value)
-            if value is not None and value < 1:
-                raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
+            if value is not None and value < 1:  # the YAML's key: a run's options are checked in for_run
+                raise ConfigError(f"speakers.{name} must be at least 1, got {value}")
         if self.min_speakers > self.max_speakers:
             raise ConfigError(f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})")
         if self.min_speaker_s < 0 or self.switch_penalty < 0 or self.min_turn_s < 0:
@@ -502,7 +502,7 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
                           f"{', '.join(['name', 'version', *sections])}")
     try:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
-    except TypeError as err:
+    except (TypeError, ConfigError) as err:  # a section's own checks name the key; which file is said here
         raise ConfigError(f"pipeline file {path}: {err}") from None
     for key in ("name", "version"):
         # recorded with every result (and in a batch's pipeline checksum) as text: YAML reads `version: 1.10` as

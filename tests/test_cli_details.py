@@ -217,7 +217,8 @@ def test_bench_speakers_measures_the_pipeline_it_is_given(tmp_path, capsys, monk
     # a bad YAML fails in one line before any measuring process starts
     assert cli.main(["bench", "--speakers", "--hours", "0.01", "--pipeline", str(bad), "--no-progress"]) \
         == ConfigError.exit_code
-    assert capsys.readouterr().err.strip() == "dramapic: error: speakers.num_speakers must be a whole number, got 2.5"
+    assert capsys.readouterr().err.strip() == \
+        f"dramapic: error: pipeline file {bad}: speakers.num_speakers must be a whole number, got 2.5"
     # a good one is handed to every child, which measures with its settings
     good = tmp_path / "good.yaml"
     good.write_text("speakers:\n  switch_penalty: 0.3\n", encoding="utf-8")

@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -185,3 +186,24 @@ def test_replace_keeps_the_other_settings_of_the_section():
     assert (changed.speakers.min_speakers, changed.speakers.max_speakers) == (10, 12)
     assert changed.render.crf == 18 and type(changed.render.crf) is int
     assert changed.speakers.projection == pipeline.speakers.projection and changed.stage1 == pipeline.stage1
+
+
+@pytest.mark.parametrize("text, message", [
+    # a section's own checks said the key but not the file: with two --pipeline files about, which one?
+    ("stage1:\n  model: rul\n", "stage1.model must be one of"),
+    ("stage1:\n  bogus: 1\n", r"stage1: unknown key\(s\) \['bogus'\]"),
+    ("speakers:\n  window_s: 0.1\n", "speakers.window_s must be more than 0.2 s"),
+    ("render:\n  crf: 70\n", "render.crf must be between 0 and 51"),
+    ("stage2:\n  gender: 'no'\n", "stage2.gender: expected true/false"),
+    ("stage1: [1, 2]\n", "stage1: expected a mapping"),
+    # and a count from the YAML was named as the command line's option
+    ("speakers:\n  max_speakers: 0\n", "speakers.max_speakers must be at least 1, got 0"),
+])
+def test_every_error_in_a_pipeline_file_names_the_file(tmp_path: Path, text: str, message: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    said = str(caught.value)
+    assert said.startswith(f"pipeline file {path}: ") and "\n" not in said
+    assert re.search(message, said), said
