@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
 import re
@@ -377,6 +378,7 @@ class PipelineConfig:
         return data
 
 
+_TOP_KEYS = ("name", "version")
 _SECTIONS = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
 _DEFAULTS = {"stage2": Stage2Config(), "speakers": SpeakersConfig()}
 _LATER_KEYS = (("stage2", "gender"), ("speakers", "min_speakers"), ("speakers", "num_speakers"),
@@ -392,6 +394,35 @@ def _finite(value: int | float) -> bool:
         return False
 
 
+def _unknown_hints(unknown: set, section: str | None) -> str:
+    """What each unknown key of ``section`` (None: the top level) was likely meant to be, as `` (...)``, or "".
+
+    A key of another section, or a section inside one, is a slip of indentation and says where it belongs; else the
+    closest known name is offered, as git and pip do ("did you mean"); a key far from every name gets no guess."""
+    owners = {}
+    for name, cls in _SECTIONS.items():
+        for key in (f.name for f in fields(cls)):
+            owners.setdefault(key, []).append(name)
+    here = [*_TOP_KEYS, *_SECTIONS] if section is None else [f.name for f in fields(_SECTIONS[section])]
+    hints = []
+    for key in sorted((k for k in unknown if isinstance(k, str)), key=str):
+        elsewhere = [name for name in owners.get(key, ()) if name != section]
+        if section is not None and (key in _SECTIONS or key in _TOP_KEYS):
+            hint = f"{key!r} is a section of its own, at the top level" if key in _SECTIONS else \
+                f"{key!r} belongs at the top level"
+        elif elsewhere:
+            hint = f"{key!r} belongs under {' or '.join(f'{name}:' for name in elsewhere)}"
+        elif close := difflib.get_close_matches(key.lower(), here, n=1, cutoff=0.75):
+            hint = f"did you mean {close[0]!r}?"
+        elif close := difflib.get_close_matches(key.lower(), [k for k in owners if section not in owners[k]], n=1,
+                                                cutoff=0.75):
+            hint = f"did you mean {' or '.join(f'{name}: {close[0]}' for name in owners[close[0]])}?"
+        else:
+            continue
+        hints.append(hint if len(unknown) == 1 or hint.startswith(repr(key)) else f"{key!r}: {hint}")
+    return f" ({'; '.join(hints)})" if hints else ""
+
+
 def _build(cls: type, raw: Any, where: str) -> Any:
     if raw is None:
         return cls()
@@ -400,7 +431,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown, key=str)}; known: {sorted(known)}")
+        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown, key=str)}{_unknown_hints(unknown, where)}; "
+                          f"known: {sorted(known)}")
     values = {}
     for name, value in raw.items():
         default = getattr(cls(), name) if name in known else None
@@ -495,11 +527,11 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")
     sections = _SECTIONS
-    unknown = set(raw) - set(sections) - {"name", "version"}
+    unknown = set(raw) - set(sections) - set(_TOP_KEYS)
     if unknown:
         # key=str: YAML keys may be numbers too (`1: x`), which do not sort among names
-        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}; known: "
-                          f"{', '.join(['name', 'version', *sections])}")
+        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}"
+                          f"{_unknown_hints(unknown, None)}; known: {', '.join([*_TOP_KEYS, *sections])}")
     try:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}
     except (TypeError, ConfigError) as err:  # a section's own checks name the key; which file is said here

@@ -31,7 +31,8 @@ def test_override_file_changes_only_given_fields(tmp_path: Path):
     ("stage1:\n  bogus: 1\n", "unknown key"),
     ("colour: red\n", "unknown section"),
     ("Stage1:\n  switch_penalty: 5\n",  # the sections a mistyped one could have meant were not named
-     r"unknown section\(s\) \['Stage1'\]; known: name, version, stage1, stage2, speakers, render$"),
+     (r"unknown section\(s\) \['Stage1'\] \(did you mean 'stage1'\?\); known: name, version, stage1, stage2, "
+      r"speakers, render$")),
     ("stage1:\n  min_duration_s: {voice: 0.3}\n", "min_duration_s"),
     ("render:\n  badge: maybe\n", "true/false"),
     ("- a list\n", "mapping"),
@@ -207,3 +208,33 @@ def test_every_error_in_a_pipeline_file_names_the_file(tmp_path: Path, text: str
     said = str(caught.value)
     assert said.startswith(f"pipeline file {path}: ") and "\n" not in said
     assert re.search(message, said), said
+
+
+@pytest.mark.parametrize("text, hint", [
+    # a typo of a key or section: the list of known ones was there, the one meant was not picked out
+    ("stage1:\n  modle: rule\n", "did you mean 'model'?"),
+    ("speakers:\n  max_speaker: 3\n", "did you mean 'max_speakers'?"),
+    ("speaker:\n  enabled: false\n", "did you mean 'speakers'?"),
+    ("Stage1:\n  switch_penalty: 5\n", "did you mean 'stage1'?"),
+    # a key in the wrong section, or at the top level (its section's indentation lost)
+    ("window_s: 1.5\n", "'window_s' belongs under speakers:"),
+    ("speakers:\n  crf: 18\n", "'crf' belongs under render:"),
+    ("switch_penalty: 5\n", "'switch_penalty' belongs under stage1: or speakers:"),
+    ("stage2:\n  windw_s: 2\n", "did you mean speakers: window_s?"),
+    # a section nested inside another one (indented too far)
+    ("speakers:\n  render:\n    crf: 18\n", "'render' is a section of its own, at the top level"),
+])
+def test_an_unknown_key_says_which_one_was_meant(tmp_path: Path, text: str, hint: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert hint in str(caught.value) and "\n" not in str(caught.value), str(caught.value)
+
+
+def test_an_unknown_key_far_from_every_known_one_gets_no_guess(tmp_path: Path):
+    path = tmp_path / "mine.yaml"
+    path.write_text("speakers:\n  colour: red\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert "did you mean" not in str(caught.value) and "belongs under" not in str(caught.value)
