@@ -165,7 +165,7 @@ def _common(parser: argparse.ArgumentParser, *, pipeline: bool = True) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     if pipeline:
         parser.add_argument("--pipeline", type=_path, default=None,
-                            help="pipeline YAML (default: the bundled pipelines/default.yaml)")
+                            help="pipeline YAML, or a bundled one's name (song-safe); default: the bundled default.yaml")
 
 
 def _stage_switches(parser: argparse.ArgumentParser) -> None:

@@ -507,13 +507,36 @@ def default_pipeline_path() -> Path:
     return resources.pipelines_dir() / "default.yaml"
 
 
+def bundled_pipelines() -> list[str]:
+    """The names of the pipelines dramapic ships (``default``, ``song-safe``), which ``load_pipeline`` takes."""
+    return sorted(p.stem for p in resources.pipelines_dir().glob("*.yaml"))
+
+
+def _pipeline_path(path: str | Path | None) -> Path:
+    """The file of a pipeline given as a path or as a bundled one's name: a path that is there wins, then a bare
+    name (``song-safe``, ``song-safe.yaml``) of a bundled one. An installed wheel keeps those inside the package,
+    where ``pipelines/song-safe.yaml`` from a checkout's top folder does not lead."""
+    if path is None:
+        return default_pipeline_path()
+    path = Path(path)
+    try:
+        if len(path.parts) != 1 or path.exists():
+            return path
+    except OSError:  # a name too long for a file name: said when it is read
+        return path
+    bundled = resources.pipelines_dir() / (path.name if path.suffix in (".yaml", ".yml") else f"{path.name}.yaml")
+    return bundled if bundled.is_file() else path
+
+
 def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
-    """Load a pipeline YAML file (``None``: the bundled ``pipelines/default.yaml``)."""
-    path = Path(path) if path is not None else default_pipeline_path()
+    """Load a pipeline YAML file, or a bundled pipeline by its name (``"song-safe"``; ``None``: the bundled
+    ``pipelines/default.yaml``). A file at ``path`` wins over a bundled pipeline of that name."""
+    path = _pipeline_path(path)
     try:
         raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
-        raise ConfigError(f"pipeline file not found: {path}") from None
+        named = f" (a bundled one is named: {', '.join(bundled_pipelines())})" if len(path.parts) == 1 else ""
+        raise ConfigError(f"pipeline file not found: {path}{named}") from None
     except IsADirectoryError:
         raise ConfigError(f"pipeline path is a directory, not a YAML file: {path}") from None
     except yaml.YAMLError as err:

@@ -238,3 +238,23 @@ def test_an_unknown_key_far_from_every_known_one_gets_no_guess(tmp_path: Path):
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     assert "did you mean" not in str(caught.value) and "belongs under" not in str(caught.value)
+
+
+def test_a_bundled_pipeline_is_found_by_its_name(tmp_path: Path, monkeypatch):
+    """``--pipeline pipelines/song-safe.yaml``, as documented, was found only when dramapic ran from a source
+    checkout's top folder: an installed wheel keeps the bundled pipelines inside the package, where no user path
+    leads. A bundled pipeline is named instead (``--pipeline song-safe``); a file of that name still wins."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("song-safe", "song-safe.yaml"):
+        pipeline = load_pipeline(name)
+        assert pipeline.name == "song-safe" and Path(pipeline.source).parent.name == "pipelines"
+    assert load_pipeline(Path("default")).to_dict() == load_pipeline(None).to_dict()
+    (tmp_path / "song-safe").write_text("name: mine\n", encoding="utf-8")
+    assert load_pipeline("song-safe").name == "mine"
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline("song-sfae")
+    assert str(caught.value) == "pipeline file not found: song-sfae (a bundled one is named: default, song-safe)"
+    with pytest.raises(ConfigError, match="not found"):
+        load_pipeline(tmp_path / "sub" / "song-safe")  # a path with a folder is a path, never a name
+    with pytest.raises(ConfigError, match="cannot read pipeline file x+: File name too long"):
+        load_pipeline("x" * 300)
