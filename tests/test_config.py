@@ -258,3 +258,18 @@ def test_a_bundled_pipeline_is_found_by_its_name(tmp_path: Path, monkeypatch):
         load_pipeline(tmp_path / "sub" / "song-safe")  # a path with a folder is a path, never a name
     with pytest.raises(ConfigError, match="cannot read pipeline file x+: File name too long"):
         load_pipeline("x" * 300)
+
+
+@pytest.mark.parametrize("text, said", [
+    # a mistyped choice was refused with the list of choices, but not the one meant
+    ("stage1:\n  model: rul\n", "stage1.model must be one of ['ensemble', 'rule'], got 'rul' (did you mean 'rule'?)"),
+    ("render:\n  preset: fsat\n", "render.preset 'fsat' is not an x264 preset (did you mean 'fast'?; fast, "),
+    ("speakers:\n  cluster_method: constraned\n", "got 'constraned' (did you mean 'constrained'?)"),
+    ("stage1:\n  speech_weights: {silro: 1}\n", "unknown detector(s) ['silro'] (did you mean 'silero'?)"),
+])
+def test_a_mistyped_choice_says_which_one_was_meant(tmp_path: Path, text: str, said: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert said in str(caught.value), str(caught.value)
