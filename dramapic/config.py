@@ -272,14 +272,16 @@ class SpeakersConfig:
             if value is not None and value < 1:  # the YAML's key: a run's options are checked in for_run
                 raise ConfigError(f"speakers.{name} must be at least 1, got {value}")
         if self.min_speakers > self.max_speakers:
-            raise ConfigError(f"min_speakers ({self.min_speakers}) is larger than max_speakers ({self.max_speakers})")
+            raise ConfigError(f"speakers.min_speakers ({self.min_speakers}) is larger than speakers.max_speakers "
+                              f"({self.max_speakers})")
         if self.min_speaker_s < 0 or self.switch_penalty < 0 or self.min_turn_s < 0:
             raise ConfigError("speakers: min_speaker_s, switch_penalty and min_turn_s must not be negative")
 
     def for_run(self, *, num_speakers: int | None = None, min_speakers: int | None = None,
                 max_speakers: int | None = None) -> "SpeakersConfig":
         """These settings with one run's speaker count: exactly ``num_speakers``, or between the bounds given
-        (a missing upper bound is the pipeline's ``max_speakers``, raised to ``min_speakers`` when that is more).
+        (a missing upper bound is the pipeline's ``max_speakers``, raised to ``min_speakers`` when that is more; a
+        missing lower bound the pipeline's ``min_speakers``, lowered to ``max_speakers`` when that is less).
         A count or bounds given here replace a count the pipeline fixes (``num_speakers``).
 
         Raises
@@ -301,7 +303,10 @@ class SpeakersConfig:
                             ("max_speakers", max_speakers)):
             if value is not None and value < 1:
                 raise ConfigError(f"{name} (--{name.replace('_', '-')}) must be at least 1, got {value}")
-        low = self.min_speakers if min_speakers is None else min_speakers
+        if min_speakers is not None and max_speakers is not None and min_speakers > max_speakers:
+            raise ConfigError(f"--min-speakers ({min_speakers}) is larger than --max-speakers ({max_speakers})")
+        # a bound given alone moves the pipeline's other one where they would cross: the user did not give it
+        low = min(self.min_speakers, max_speakers or self.min_speakers) if min_speakers is None else min_speakers
         high = max(self.max_speakers, low) if max_speakers is None else max_speakers
         # bounds asked for replace the pipeline's fixed count: kept, it would win over them in the clustering, and
         # --min-speakers / --max-speakers would do nothing, without a word

@@ -135,6 +135,25 @@ def test_a_run_s_speaker_bounds_replace_a_count_the_pipeline_fixes():
     assert (bounded.num_speakers, bounded.min_speakers, bounded.max_speakers) == (None, 4, 8)
 
 
+def test_a_run_s_upper_bound_lowers_the_pipeline_s_lower_bound():
+    """``--max-speakers 2`` under a pipeline with ``speakers.min_speakers: 3`` was "min_speakers (3) is larger than
+    max_speakers (2)", naming a bound the user had not given, while ``--min-speakers`` above the pipeline's
+    ``max_speakers`` raised it: an upper bound given alone now lowers the pipeline's lower bound to it, as
+    documented for the other way round; two bounds the user gives that cross are named as given."""
+    from dramapic.config import SpeakersConfig
+
+    bounded = SpeakersConfig(min_speakers=3, max_speakers=6).for_run(max_speakers=2)
+    assert (bounded.min_speakers, bounded.max_speakers) == (2, 2)
+    raised = SpeakersConfig(min_speakers=3, max_speakers=6).for_run(min_speakers=7)
+    assert (raised.min_speakers, raised.max_speakers) == (7, 7)
+    with pytest.raises(ConfigError) as caught:
+        SpeakersConfig().for_run(min_speakers=3, max_speakers=2)
+    assert str(caught.value) == "--min-speakers (3) is larger than --max-speakers (2)"
+    with pytest.raises(ConfigError) as caught:
+        SpeakersConfig(min_speakers=9)
+    assert str(caught.value) == "speakers.min_speakers (9) is larger than speakers.max_speakers (8)"
+
+
 def test_missing_pipeline_file(tmp_path: Path):
     with pytest.raises(ConfigError, match="not found"):
         load_pipeline(tmp_path / "nope.yaml")
