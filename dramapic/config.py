@@ -401,6 +401,8 @@ class PipelineConfig:
 
 _TOP_KEYS = ("name", "version")
 _SECTIONS = {"stage1": Stage1Config, "stage2": Stage2Config, "speakers": SpeakersConfig, "render": RenderConfig}
+#: the key that switches each switchable stage off (``--no-gender``, ``--no-speakers``)
+_SWITCHES = {"stage2": "gender", "speakers": "enabled"}
 _DEFAULTS = {"stage2": Stage2Config(), "speakers": SpeakersConfig()}
 _LATER_KEYS = (("stage2", "gender"), ("speakers", "min_speakers"), ("speakers", "num_speakers"),
                ("speakers", "enabled"))
@@ -448,6 +450,9 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     if raw is None:
         return cls()
     if not isinstance(raw, Mapping):
+        if isinstance(raw, bool) and where in _SWITCHES:  # `speakers: false`: the guess at switching a stage off
+            raise ConfigError(f"{where}: expected a mapping, got {str(raw).lower()} (to switch the stage off: "
+                              f"{where}: {{{_SWITCHES[where]}: false}})")
         raise ConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(known)

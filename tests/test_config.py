@@ -292,3 +292,16 @@ def test_a_mistyped_choice_says_which_one_was_meant(tmp_path: Path, text: str, s
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     assert said in str(caught.value), str(caught.value)
+
+
+@pytest.mark.parametrize("text, said", [
+    # the way one would guess to switch a stage off; it was "expected a mapping, got bool" and no more
+    ("speakers: false\n", "speakers: expected a mapping, got false (to switch the stage off: speakers: {enabled: false})"),
+    ("stage2: off\n", "stage2: expected a mapping, got false (to switch the stage off: stage2: {gender: false})"),
+])
+def test_a_stage_switched_off_as_a_whole_section_says_how(tmp_path: Path, text: str, said: str):
+    path = tmp_path / "mine.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert str(caught.value) == f"pipeline file {path}: {said}"
