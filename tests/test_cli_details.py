@@ -208,6 +208,7 @@ def test_commands_that_run_no_pipeline_refuse_pipeline(capsys, command):
 def test_bench_speakers_measures_the_pipeline_it_is_given(tmp_path, capsys, monkeypatch):
     import subprocess
 
+    from dramapic.config import load_pipeline
     from dramapic.lab import bench_speakers
 
     bad = tmp_path / "bad.yaml"
@@ -233,6 +234,13 @@ def test_bench_speakers_measures_the_pipeline_it_is_given(tmp_path, capsys, monk
     monkeypatch.setattr(subprocess, "run", lambda args, **k: calls.append(args) or Done())
     bench_speakers.run_sizes(hours=0.01, pipeline_path=good, report=lambda line: None)
     assert len(calls) == 3 and all(c[c.index("--pipeline") + 1] == str(good.resolve()) for c in calls)
+    # a bundled pipeline by its name: the children get its file (the name resolved against the current folder,
+    # where no such file is, was "pipeline file not found" in the first child)
+    calls.clear()
+    monkeypatch.chdir(tmp_path)
+    bench_speakers.run_sizes(hours=0.01, pipeline_path=Path("song-safe"), report=lambda line: None)
+    bundled = Path(load_pipeline("song-safe").source).resolve()
+    assert bundled.is_file() and len(calls) == 3 and all(c[c.index("--pipeline") + 1] == str(bundled) for c in calls)
     # ... and the child (bench --one) measures with it
     seen = {}
     monkeypatch.setattr(bench_speakers, "measure_one", lambda hours, data, **kw: seen.update(kw) or {"hours": hours})

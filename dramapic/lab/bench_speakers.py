@@ -271,7 +271,8 @@ def run_sizes(*, hours: float = 2.0, data: Path = DEFAULT_DATA, pipeline_path: P
         raise InputError(f"no manifest.csv in {data} and no bundled sample to stand in ({SAMPLE.name} is in the "
                          "source checkout's samples/, not in an installed dramapic): give --data, the shared data "
                          "folder")
-    pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline_path).resolve())]
+    # the file loaded, not the path as given: a bundled pipeline's name resolved against the current folder
+    pipeline_args = [] if pipeline_path is None else ["--pipeline", str(Path(pipeline.source).resolve())]
     rows = []
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(Path(__file__).resolve().parents[2]),
