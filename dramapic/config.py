@@ -523,6 +523,10 @@ _UniqueKeyLoader.add_implicit_resolver("tag:yaml.org,2002:float",
 def _yaml_problem(err: yaml.YAMLError) -> str:
     """One line of a YAML error: what is wrong and where (its first line alone, "while scanning ...", says
     neither)."""
+    if isinstance(err, yaml.reader.ReaderError) and err.encoding not in (None, "unicode"):
+        # bytes of another encoding (Latin-1, CP949): "unacceptable character #x00e9" read as if it were one
+        byte = err.character if isinstance(err.character, int) else err.character[0]
+        return f"it is not {err.encoding.upper()} text (byte 0x{byte:02x} at position {err.position}); save it as UTF-8"
     problem, mark = getattr(err, "problem", None), getattr(err, "problem_mark", None)
     if not problem:
         return str(err).splitlines()[0]
@@ -559,7 +563,8 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     ``pipelines/default.yaml``). A file at ``path`` wins over a bundled pipeline of that name."""
     path = _pipeline_path(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        # bytes: PyYAML reads the encodings YAML allows by their byte-order mark (UTF-16 from Windows' editors)
+        raw = yaml.load(path.read_bytes(), Loader=_UniqueKeyLoader)
     except FileNotFoundError:
         named = f" (a bundled one is named: {', '.join(bundled_pipelines())})" if len(path.parts) == 1 else ""
         raise ConfigError(f"pipeline file not found: {path}{named}") from None
@@ -571,8 +576,6 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} is not valid YAML: nested too deeply") from None
     except OSError as err:  # not the YAML's fault: unreadable (permissions, an I/O error)
         raise ConfigError(f"cannot read pipeline file {path}: {err.strerror or err}") from None
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"pipeline file {path} is not valid YAML: {str(err).splitlines()[0]}") from None
     if not isinstance(raw, Mapping):
         raise ConfigError(f"pipeline file {path} must hold a mapping at the top level")
     sections = _SECTIONS

@@ -168,7 +168,7 @@ def test_an_unreadable_pipeline_file_is_not_called_invalid_yaml(tmp_path: Path, 
     def refuse(self, *args, **kwargs):
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_text", refuse)
+    monkeypatch.setattr(Path, "read_bytes", refuse)
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     assert str(caught.value) == f"cannot read pipeline file {path}: Permission denied"
@@ -305,3 +305,19 @@ def test_a_stage_switched_off_as_a_whole_section_says_how(tmp_path: Path, text: 
     with pytest.raises(ConfigError) as caught:
         load_pipeline(path)
     assert str(caught.value) == f"pipeline file {path}: {said}"
+
+
+def test_a_pipeline_file_saved_as_utf16_is_read(tmp_path: Path):
+    """YAML may be UTF-16 (with its byte-order mark), as Windows' editors and PowerShell 5's `>` save text; such a
+    copy of the default was refused as "not valid YAML: 'utf-8' codec can't decode byte 0xff". Bytes that are no
+    text in any YAML encoding are still one line naming the file."""
+    path = tmp_path / "mine.yaml"
+    for encoding in ("utf-16-le", "utf-16-be", "utf-8"):
+        path.write_bytes("\ufeffname: mine\nrender:\n  crf: 25\n".encode(encoding))
+        pipeline = load_pipeline(path)
+        assert (pipeline.name, pipeline.render.crf) == ("mine", 25), encoding
+    path.write_bytes("name: caf\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError) as caught:
+        load_pipeline(path)
+    assert str(caught.value) == (f"pipeline file {path} is not valid YAML: it is not UTF-8 text (byte 0xe9 at "
+                                 f"position 9); save it as UTF-8")
