@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,6 +22,13 @@ FRAME_SAMPLES = 160
 STAGE1_LABELS = ("voice", "song", "noise", "silence")
 #: stage-2 gender labels, in the column order of the gender model's probabilities
 GENDERS = ("female", "male")
+
+
+def settings_sha256(settings: Mapping[str, Any]) -> str:
+    """The checksum of a pipeline's settings (:meth:`dramapic.config.PipelineConfig.to_dict`): what a result
+    records beside them and what a batch keys each run on, so that editing any value of the YAML changes it."""
+    text = json.dumps(settings, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _r(value: float, digits: int = 3) -> float:
@@ -233,6 +242,9 @@ class AnalysisResult:
     models: tuple[dict[str, str], ...]
     segments: tuple[Segment, ...]
     summary: Summary
+    #: every setting the analysis ran with (the YAML's, with the command line's changes); None where unknown (a
+    #: result read back from an older JSON, or rebuilt from an archive, which keeps their checksum only)
+    pipeline_settings: Mapping[str, Any] | None = None
 
     @property
     def duration(self) -> float:
@@ -242,15 +254,28 @@ class AnalysisResult:
         return {
             "schema": SCHEMA,
             "source": self.source.to_dict(),
-            "pipeline": {"name": self.pipeline_name, "version": self.pipeline_version},
+            "pipeline": self._pipeline_dict(),
             "models": [dict(m) for m in self.models],
             "segments": [s.to_dict() for s in self.segments],
             "summary": self.summary.to_dict(),
         }
 
+    def _pipeline_dict(self) -> dict[str, Any]:
+        # the settings themselves, so that a run can be repeated from its JSON (saved as YAML they are a pipeline
+        # file), and their checksum, which tells an edited copy of the default apart from the default at a glance
+        named: dict[str, Any] = {"name": self.pipeline_name, "version": self.pipeline_version}
+        if self.pipeline_settings is None:
+            return named
+        # as JSON holds them (a tuple of members is a list), so that the dict equals the JSON read back
+        settings = json.loads(json.dumps(self.pipeline_settings, default=str))
+        return {**named, "sha256": settings_sha256(settings), "settings": settings}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnalysisResult":
         src = data["source"]
+        settings = data["pipeline"].get("settings")
+        if settings is not None and not isinstance(settings, dict):
+            raise TypeError(f"pipeline settings: an object, not {settings!r}")
         if not isinstance(data["segments"], list) or not isinstance(data["models"], list):
             raise TypeError("segments and models: lists")
         return cls(
@@ -261,4 +286,5 @@ class AnalysisResult:
             models=tuple(dict(m) for m in data["models"]),
             segments=tuple(Segment.from_dict(s) for s in data["segments"]),
             summary=Summary.from_dict(data["summary"]),
+            pipeline_settings=settings,
         )

@@ -15,7 +15,7 @@ import pytest
 from dramapic import media
 from dramapic.archive.store import DB_NAME, RunRecord, Store
 from dramapic.config import SpeakersConfig
-from dramapic.result import AnalysisResult, Genre, SAMPLE_RATE, Segment, Source, Summary
+from dramapic.result import AnalysisResult, Genre, SAMPLE_RATE, Segment, Source, Summary, settings_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -131,7 +131,10 @@ def validate_contract(data: dict) -> None:
     assert data["schema"] == "dramapic/1"
     assert set(data) == {"schema", "source", "pipeline", "models", "segments", "summary"}
     assert set(data["source"]) == {"path", "duration", "sha256"} and len(data["source"]["sha256"]) == 64
-    assert set(data["pipeline"]) == {"name", "version"}
+    # the settings the run used, and their checksum (the one a batch keys its runs on)
+    assert set(data["pipeline"]) == {"name", "version", "sha256", "settings"}
+    assert {"stage1", "stage2", "speakers", "render"} <= set(data["pipeline"]["settings"])
+    assert data["pipeline"]["sha256"] == settings_sha256(data["pipeline"]["settings"])
     assert data["models"] and all({"name", "version", "sha256"} <= set(m) for m in data["models"])
     duration = data["source"]["duration"]
     segments = data["segments"]

@@ -321,3 +321,36 @@ def test_a_pipeline_file_saved_as_utf16_is_read(tmp_path: Path):
         load_pipeline(path)
     assert str(caught.value) == (f"pipeline file {path} is not valid YAML: it is not UTF-8 text (byte 0xe9 at "
                                  f"position 9); save it as UTF-8")
+
+
+def test_a_result_records_the_settings_it_ran_with_so_the_run_can_be_repeated(tmp_path: Path):
+    # an edited copy of the default (crf changed, name kept) was recorded as {"name": "default", "version": "1"},
+    # like the default itself: nothing in the JSON told the two apart, or said how to run it again
+    import dataclasses
+    import json
+
+    import yaml
+    from helpers import make_result
+
+    from dramapic.archive.batch import pipeline_sha256
+    from dramapic.result import AnalysisResult
+
+    default = load_pipeline(None)
+    edited = default.replace(render__crf=23, speakers__max_speakers=4)
+    plain = make_result()
+    for pipeline in (default, edited):
+        result = dataclasses.replace(plain, pipeline_settings=pipeline.to_dict())
+        data = json.loads(json.dumps(result.to_dict()))
+        assert data["pipeline"]["name"] == "default" and data["pipeline"]["sha256"] == pipeline_sha256(pipeline)
+        # saved as YAML, the recorded settings are a pipeline file that runs the same pipeline
+        saved = tmp_path / f"{data['pipeline']['sha256'][:8]}.yaml"
+        saved.write_text(yaml.safe_dump(data["pipeline"]["settings"]), encoding="utf-8")
+        assert load_pipeline(saved).to_dict() == pipeline.to_dict()
+        # read back and written again, a result keeps them
+        assert AnalysisResult.from_dict(data).to_dict()["pipeline"] == data["pipeline"]
+    assert pipeline_sha256(default) != pipeline_sha256(edited)
+    # a JSON written before settings were recorded still reads, and is written back as it was
+    older = {**plain.to_dict(), "pipeline": {"name": "default", "version": "1"}}
+    assert AnalysisResult.from_dict(older).to_dict()["pipeline"] == {"name": "default", "version": "1"}
+    with pytest.raises(TypeError, match="pipeline settings"):
+        AnalysisResult.from_dict({**older, "pipeline": {"name": "default", "version": "1", "settings": [1]}})

@@ -4,14 +4,15 @@ the captioned video keeps the input's duration and shows the cues."""
 from __future__ import annotations
 
 import csv
+import json
 from pathlib import Path
 
 import numpy as np
 import pysrt
 import pytest
+from helpers import SAMPLE, load_json, validate_contract
 
 from dramapic import media
-from helpers import SAMPLE, load_json, validate_contract
 
 
 @pytest.mark.slow
@@ -113,3 +114,21 @@ def test_audio_only_input_gets_no_video_and_says_so(tmp_path: Path):
     assert "video" not in outputs.files
     assert any("no video" in note for note in outputs.notes)
     validate_contract(load_json(outputs.files["json"]))
+
+
+def test_the_json_records_the_settings_with_the_run_s_own_speaker_count(tmp_path: Path):
+    # --num-speakers is a run's option, not the pipeline's: recorded settings without it would not repeat the run
+    from helpers import make_archive
+
+    from dramapic.analysis.analyze import AnalysisOptions, analyze
+    from dramapic.archive.batch import pipeline_sha256
+    from dramapic.config import load_pipeline
+
+    clip = make_archive(tmp_path, {"season1/a.mp4": 0}, corrupt=False) / "season1" / "a.mp4"
+    pipeline = load_pipeline(None)
+    data = analyze(clip, pipeline, options=AnalysisOptions(num_speakers=1)).to_dict()
+    validate_contract(data)
+    assert data["pipeline"]["settings"]["speakers"]["num_speakers"] == 1
+    assert data["pipeline"]["settings"] == json.loads(json.dumps(pipeline.replace(speakers__num_speakers=1).to_dict()))
+    assert data["pipeline"]["sha256"] != pipeline_sha256(pipeline)
+    assert {s["speaker"] for s in data["segments"]} <= {"S1", None}

@@ -341,7 +341,7 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     pipeline = pipeline or load_pipeline(None)
     timings = timings if timings is not None else {}
     path = check_input(Path(path))
-    speaker_settings(pipeline, options)  # impossible speaker counts fail before any work
+    speaker_config, _ = speaker_settings(pipeline, options)  # impossible speaker counts fail before any work
     # so does a model that is not listed, missing or altered: the gender model is loaded only once stage 1 has
     # run over the whole recording, and found missing only then (sha256s are cached: the end's call is free)
     loaders.model_infos(pipeline)
@@ -387,5 +387,7 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
     timings["summary"] = time.perf_counter() - clock
     return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
                           models=loaders.model_infos(pipeline),
-                          segments=tuple(segments), summary=summary)
+                          segments=tuple(segments), summary=summary,
+                          # the settings it ran with: the pipeline's, with this run's speaker counts
+                          pipeline_settings=dataclasses.replace(pipeline, speakers=speaker_config).to_dict())
 

@@ -33,6 +33,7 @@ from ..analysis.analyze import AnalysisOptions
 from ..config import PipelineConfig, load_pipeline
 from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
+from ..result import settings_sha256
 from ..threads import available_cores
 from ..writers import name_key, not_utf8
 from .store import DB_NAME, BatchLock, KnownRun, RunRecord, Store
@@ -373,9 +374,9 @@ def _with_output_dirs(found: list[tuple[Path, str, os.stat_result]], stems: dict
 # -- keys and planning -----------------------------------------------------------------------------------------
 
 def pipeline_sha256(pipeline: PipelineConfig) -> str:
-    """Checksum of every setting of the pipeline (editing any value of the YAML changes it)."""
-    text = json.dumps(pipeline.to_dict(), sort_keys=True, default=str)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    """Checksum of every setting of the pipeline (editing any value of the YAML changes it); each run's JSON
+    records the same one."""
+    return settings_sha256(pipeline.to_dict())
 
 
 def expected_models(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
