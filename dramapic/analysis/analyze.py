@@ -184,7 +184,8 @@ def speaker_settings(pipeline: PipelineConfig, options: AnalysisOptions = Analys
     """
     settings = pipeline.speakers.for_run(num_speakers=options.num_speakers, min_speakers=options.min_speakers,
                                          max_speakers=options.max_speakers)
-    return settings, (loaders.speaker_projection(settings.projection) if settings.enabled else None)
+    # loaded whenever stage 2 runs: gender is decided per speaker also with the speaker ids switched off
+    return settings, (loaders.speaker_projection(settings.projection) if loaders.uses_stage2(pipeline) else None)
 
 
 def _stage1_segments(scores: DetectorScores, probabilities: np.ndarray, pipeline: PipelineConfig, *,

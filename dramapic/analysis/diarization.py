@@ -32,7 +32,7 @@ from ..progress import ProgressHook, silent_hook
 from ..result import SpeakerSummary
 from .clustering import cluster_windows, fold_distance, stopping_distance
 from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
-from .gender import GenderClassifier, GenderDecision, decide_turns
+from .gender import GenderClassifier, decide_turns
 from .pitch import window_pitch_features
 from .smoothing import best_path, runs_of
 
@@ -564,9 +564,10 @@ def label_voice_segments(
         (:func:`~dramapic.analysis.gender.decide_turns`); None: no gender is decided (every ``gender`` of the
         turns and speakers is None, no scores).
     options : SpeakersConfig
-        Window, clustering, speaker-count and re-segmentation settings. With ``options.enabled`` false nothing is
-        clustered: each segment is one turn with no speaker, its gender decided on its own windows, and there
-        are no speakers.
+        Window, clustering, speaker-count and re-segmentation settings. With ``options.enabled`` false there are
+        no speakers: with a ``gender_model`` the turns and their genders are those of a run with speakers, each
+        turn without its speaker id (gender decided per speaker is what is measured across corpora; decided per
+        segment, a dialogue's was mostly unknown); without one, each segment is one turn with neither.
     projection : SpeakerProjection, optional
         Steps 2-3 run on the projected embeddings (the trained ``speaker-lda`` of the default pipeline); the
         gender model always scores the raw embeddings.
@@ -622,8 +623,14 @@ def label_voice_segments(
                                                window_s=options.window_s, hop_s=options.hop_s, progress=progress)
     z = _male_logits(gender_model, emb, audio, times, sample_rate)
     times, emb, region, z = _valid(times, emb, region, z)
-    if not options.enabled:
-        return _without_speakers(seg, region, z, gender_model)
+    speakers_wanted = options.enabled
+    if not speakers_wanted:
+        if gender_model is None:
+            return _without_speakers(seg)
+        # gender is decided as with speakers, then the speakers are dropped: decided per stage-1 segment, a
+        # dialogue's segment (a woman and a man taking turns) averaged to neither and was left unknown, so
+        # switching the speaker ids off lost the female/male speaking time as well (the sample's: all of it)
+        options = dataclasses.replace(options, enabled=True)
     decider = gender_model if gender_model is not None else _probability_decider()
     # the count is said once, of the final pass (the refined one replaces the first; it used to be said twice)
     result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection,
@@ -642,8 +649,10 @@ def label_voice_segments(
             z = np.concatenate([z, _male_logits(gender_model, extra_e, audio, extra_t, sample_rate)])
             log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
             result = _diarize(seg, times, emb, region, z, options, decider, centroids=cent,
-                              projection=projection)[0]
+                              projection=projection, say_count=speakers_wanted)[0]
             refined = True
+    if not speakers_wanted:
+        return _speakers_dropped(result)
     if not refined and cent is not None:
         _say_count(options, len(result.speakers), cent.shape[0])
     return result if gender_model is not None else _without_gender(result)
@@ -671,18 +680,16 @@ def _without_gender(labelling: VoiceLabelling) -> VoiceLabelling:
         speakers=tuple(dataclasses.replace(s, gender=None, gender_confidence=0.0) for s in labelling.speakers))
 
 
-def _without_speakers(segments: np.ndarray, region: np.ndarray, male_logits: np.ndarray,
-                      gender_model: GenderClassifier | None) -> VoiceLabelling:
-    """Diarization switched off: each segment is one turn with no speaker; with a ``gender_model``, its gender is
-    the model's decision on its own windows (None below the model's confidence threshold, and for a segment
-    without a usable window)."""
-    turns = []
-    for s, (start, end) in enumerate(segments):
-        rows = region == s
-        if gender_model is not None and rows.any():
-            d: GenderDecision = gender_model.decide(male_logits[rows])
-            decided, scores, confidence = d.gender, d.scores, float(d.confidence)
-        else:
-            decided, scores, confidence = None, {}, 0.0
-        turns.append((VoiceTurn(float(start), float(end), None, decided, dict(scores), confidence),))
-    return VoiceLabelling(turns=tuple(turns), speakers=())
+def _without_speakers(segments: np.ndarray) -> VoiceLabelling:
+    """Diarization and gender both switched off: each segment is one turn with neither."""
+    return VoiceLabelling(turns=tuple((VoiceTurn(float(start), float(end), None, None, {}, 0.0),)
+                                      for start, end in segments), speakers=())
+
+
+def _speakers_dropped(labelling: VoiceLabelling) -> VoiceLabelling:
+    """``labelling`` without speakers (diarization switched off): its turns, split where the speaker changes and
+    gendered as with speakers, keep no speaker id; there is no speaker list."""
+    return VoiceLabelling(turns=tuple(tuple(dataclasses.replace(t, speaker=None) for t in turns)
+                                      for turns in labelling.turns), speakers=())
+
+

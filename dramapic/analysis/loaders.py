@@ -65,20 +65,21 @@ def speaker_projection(name: str | None):
 
 
 def uses_stage2(pipeline: PipelineConfig) -> bool:
-    """Whether stage 2 runs at all (gender or speakers switched on)."""
+    """Whether stage 2 runs at all (gender or speakers switched on). Speakers are then always clustered, with the
+    speaker projection: gender is decided per speaker, also when the speaker ids are switched off."""
     return pipeline.stage2.gender or pipeline.speakers.enabled
 
 
 def trained_model_names(pipeline: PipelineConfig) -> tuple[str, ...]:
     """Manifest names of every trained model ``pipeline`` uses, in ``AnalysisResult.models`` order: the stage-1
-    members and stacker (none for the hand rule), the gender model, the speaker projection (stages switched off
-    and a null projection are left out)."""
+    members and stacker (none for the hand rule), the gender model, the speaker projection (stages switched off,
+    and the projection where stage 2 does not run or it is null, are left out)."""
     names: list[str] = []
     if pipeline.stage1.model != "rule":
         names += [*pipeline.stage1.members, pipeline.stage1.stacker]
     if pipeline.stage2.gender:
         names.append(pipeline.stage2.gender_model)
-    if pipeline.speakers.enabled and pipeline.speakers.projection is not None:
+    if uses_stage2(pipeline) and pipeline.speakers.projection is not None:
         names.append(pipeline.speakers.projection)
     return tuple(names)
 
@@ -112,7 +113,7 @@ def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
     if pipeline.stage2.gender:
         _check_kind(manifest, pipeline.stage2.gender_model, kind="stage2-gender", what="gender model",
                     key="stage2.gender_model")
-    if pipeline.speakers.enabled and pipeline.speakers.projection is not None:
+    if uses_stage2(pipeline) and pipeline.speakers.projection is not None:
         _check_kind(manifest, pipeline.speakers.projection, kind="speaker-projection", what="speaker projection",
                     key="speakers.projection")
     trained = [manifest.get(name) for name in trained_model_names(pipeline)]

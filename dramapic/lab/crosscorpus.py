@@ -452,7 +452,9 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
         def fit(excluded: frozenset[str]) -> VoiceModels:
             return fit_voice_models(table, excluded, seed=seed, copies=copies,
                                     gender=pipeline is None or pipeline.stage2.gender,
-                                    speakers=pipeline is None or pipeline.speakers.enabled)
+                                    # the projection whenever stage 2 runs: gender is decided per speaker also
+                                    # under --no-speakers
+                                    speakers=pipeline is None or uses_stage2(pipeline))
     else:  # --no-gender --no-speakers: stage 1 alone is scored, and the table (minutes of embedding) would go unused
         def fit(excluded: frozenset[str]) -> VoiceModels:
             return VoiceModels(excluded=excluded, gender_model=None, projection=None)

@@ -332,7 +332,8 @@ def test_voice_protocol_fits_only_the_models_the_run_scores(tmp_path, monkeypatc
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: None)
     pipeline = load_pipeline(None).replace(stage2__gender=gender, speakers__enabled=speakers)
     crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=pipeline, work=tmp_path)
-    assert [(kw["gender"], kw["speakers"]) for kw in asked] == [(gender, speakers)]
+    # the projection also under --no-speakers: gender is decided per speaker, the ids are only not shown
+    assert [(kw["gender"], kw["speakers"]) for kw in asked] == [(gender, True)]
 
 
 def test_voice_scoring_without_gender_and_speakers_runs_no_stage_2(tmp_path, monkeypatch):
