@@ -322,7 +322,7 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
             info = StreamInfo(index=index, kind=kind, codec=codec,
                               sample_rate=int(rate.group(1)) if rate else None, channels=channels, default=default)
         elif kind == "video":
-            size = re.search(r", (\d{2,5})x(\d{2,5})", rest)
+            size = re.search(r", (\d{1,5})x(\d{1,5})\b", rest)  # a side of 1 pixel too (a placeholder picture)
             if size:
                 sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
                 info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
