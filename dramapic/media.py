@@ -67,6 +67,11 @@ AUDIO_GAP_CONFIRM_S = 0.1
 #: ffmpeg's stereo-to-mono gain (``-ac 1``, float output: no renormalisation), applied here in the same float32
 #: arithmetic so that an in-phase stereo track decodes to exactly the samples ``-ac 1`` gave
 _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
+#: the width and height of a frame encoded as yuv420p (x264), which needs even sides: rounded down, but never below 2
+#: (a 1-pixel side rounded to 0 is "keep the input's" to scale, and x264 refused it after the whole analysis)
+EVEN_SIDES = ("max(2,trunc(iw/2)*2)", "max(2,trunc(ih/2)*2)")
+#: the same as a ``-vf`` filter (quoted: the commas would end the filter)
+EVEN_SIDES_VF = "scale='{}':'{}'".format(*EVEN_SIDES)
 #: the environment variables that choose the binaries
 FFMPEG_ENV, FFPROBE_ENV = "DRAMAPIC_FFMPEG", "DRAMAPIC_FFPROBE"
 #: causes on the output side that ffmpeg reports in its own words (errno strings): a full disk is not bad media
@@ -829,8 +834,8 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to burn subtitles into")
     video = ffmpeg.input(file_arg(info.path))[f"v:{info.video_streams[0].index}"]
-    # yuv420p needs an even width and height: a 321x181 frame would fail in x264 after the whole analysis
-    video = video.filter("scale", "trunc(iw/2)*2", "trunc(ih/2)*2")
+    # yuv420p needs an even width and height: a 321x181 (or 1x1) frame would fail in x264 after the whole analysis
+    video = video.filter("scale", *EVEN_SIDES)
     stream = info.video_streams[0]
     # non-square pixels (a 16:9 DVD or SD broadcast stored as 720x576): libass is told the frame's shape on screen,
     # or it draws letters round in stored pixels, which the player then shows 1.42 times too wide
@@ -873,7 +878,7 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
                     stream.codec)
         # the encode burn_subtitles makes, without the subtitles filter: even sides for yuv420p, every frame at
         # its own time
-        video = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2",
+        video = ["-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-vf", EVEN_SIDES_VF,
                  "-pix_fmt", "yuv420p", "-fps_mode:v", "vfr", "-enc_time_base:v", "1/90000"]
     # -f srt: an SRT without cues (a silent file) is an empty file, which ffmpeg would not recognise by probing
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
@@ -1037,6 +1042,6 @@ def plain_reencode(info: MediaInfo, output: Path, *, preset: str, crf: int) -> N
     """The same encode as :func:`burn_subtitles` without subtitles: the speed baseline for benchmarks."""
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", "-i", file_arg(info.path),
             "-map", f"0:v:{info.video_streams[0].index}", "-map", "0:a?", "-c:v", "libx264", "-preset", preset,
-            "-crf", str(crf), "-vf", "scale=trunc(iw/2)*2:trunc(ih/2)*2", "-pix_fmt", "yuv420p", *_audio_args(info),
+            "-crf", str(crf), "-vf", EVEN_SIDES_VF, "-pix_fmt", "yuv420p", *_audio_args(info),
             "-f", "mp4", file_arg(output)]
     _run(args, what=f"cannot re-encode {info.path.name}")

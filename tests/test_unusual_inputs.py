@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import REPO
 
 from dramapic import media
 
@@ -49,3 +50,27 @@ def test_a_frame_under_ten_pixels_a_side_has_its_size_read_with_or_without_ffpro
            "-pix_fmt", "rgb24", str(source))
     stream = media.probe(source).video_streams[0]
     assert (stream.width, stream.height) == tuple(int(side) for side in size.split(":"))
+
+
+def _cues(tmp_path: Path) -> Path:
+    srt = tmp_path / "cues.srt"
+    srt.write_text("1\n00:00:00,200 --> 00:00:01,500\nvoice (0.90)\n\n", encoding="utf-8")
+    return srt
+
+
+@pytest.mark.parametrize("size", ["1:1", "1:180", "320:1"])
+def test_a_frame_one_pixel_wide_or_high_is_burned_and_re_encoded(tmp_path: Path, build: str, size: str):
+    # even sides for yuv420p rounded a side of 1 down to 0, which scale reads as "keep it": x264 then refused the
+    # 1-pixel side after the whole analysis. The side is at least 2 now
+    source = tmp_path / "tiny.nut"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x180:rate=25:duration=1", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=1", "-vf", f"scale={size}", "-c:v", "rawvideo", "-pix_fmt", "rgb24",
+           "-c:a", "flac", str(source))
+    info = media.probe(source)
+    media.burn_subtitles(info, _cues(tmp_path), tmp_path / "burned.mp4", fonts_dir=REPO / "dramapic" / "fonts",
+                         preset="ultrafast")
+    media.mux_subtitles(info, _cues(tmp_path), tmp_path / "soft.mp4", preset="ultrafast")  # rawvideo: re-encoded
+    width, height = (max(2, int(side) // 2 * 2) for side in size.split(":"))
+    for name in ("burned.mp4", "soft.mp4"):
+        shown = media.probe(tmp_path / name).video_streams[0]
+        assert (shown.width, shown.height) == (width, height), name
