@@ -329,10 +329,12 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
         elif kind == "video":
             size = re.search(r", (\d{1,5})x(\d{1,5})\b", rest)  # a side of 1 pixel too (a placeholder picture)
             if size:
-                sar = re.search(r"\[SAR (\d+):(\d+) DAR", rest)
+                # " [SAR 64:45 DAR 16:9]" from the codec, ", SAR 64:45 DAR 16:9" from the container (ProRes in MOV,
+                # a remux relabelled 4:3): where both are printed the container's is last, and the one ffmpeg uses
+                sars = re.findall(r"(?:\[|, )SAR (\d+):(\d+) DAR", rest)
                 info = StreamInfo(index=index, kind=kind, codec=codec, width=int(size.group(1)),
                                   height=int(size.group(2)), attached_picture=info.attached_picture,
-                                  pixel_aspect=_ratio(*sar.groups()) if sar else 1.0, default=default)
+                                  pixel_aspect=_ratio(*sars[-1]) if sars else 1.0, default=default)
         started = re.search(r", start (-?\d+(?:\.\d+)?)", rest)
         if started:
             info = dataclasses.replace(info, start_time=float(started.group(1)))

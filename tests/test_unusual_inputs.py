@@ -74,3 +74,20 @@ def test_a_frame_one_pixel_wide_or_high_is_burned_and_re_encoded(tmp_path: Path,
     for name in ("burned.mp4", "soft.mp4"):
         shown = media.probe(tmp_path / name).video_streams[0]
         assert (shown.width, shown.height) == (width, height), name
+
+
+def test_the_pixel_aspect_a_container_states_is_read_with_or_without_ffprobe(tmp_path: Path, build: str):
+    # a ProRes MOV (an editor's anamorphic export) states its pixel aspect in the container, which the banner prints
+    # unbracketed (", SAR 64:45 DAR 16:9", not " [SAR 64:45 DAR 16:9]"): without ffprobe it was taken for square,
+    # and the burn-in drew letters 1.42 times too wide. Where the codec states another (an H.264 relabelled 4:3 on
+    # a remux), the banner prints both, and the container's is the one ffmpeg and ffprobe go by
+    source = tmp_path / "anamorphic.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25:duration=1,setsar=64/45", "-c:v", "prores_ks",
+           str(source))
+    stream = media.probe(source).video_streams[0]
+    assert stream.pixel_aspect == pytest.approx(64 / 45) and stream.display_size == (1024, 576)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=720x576:rate=25:duration=1,setsar=64/45", "-c:v", "libx264",
+           "-preset", "ultrafast", str(tmp_path / "wide.mp4"))
+    ffmpeg("-i", str(tmp_path / "wide.mp4"), "-c", "copy", "-aspect", "4:3", str(tmp_path / "relabelled.mov"))
+    stream = media.probe(tmp_path / "relabelled.mov").video_streams[0]
+    assert stream.pixel_aspect == pytest.approx(16 / 15) and stream.display_size == (768, 576)
