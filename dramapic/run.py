@@ -86,6 +86,13 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
         options = dataclasses.replace(options, output_dir=Path(os.path.normpath(options.output_dir)))
     info = media.probe(source)
     notes = []
+    tracks = len(info.audio_streams)
+    if tracks > 1 and options.analysis.audio_track is None:
+        # which of a dub, an original and a commentary the cues describe was not said anywhere
+        chosen = info.audio_track()
+        why = "the one it marks as default" if info.audio_streams[chosen].default else "none is marked default"
+        notes.append(f"{source.name} has {tracks} audio tracks: track {chosen} is analysed ({why}; --audio-track N "
+                     f"chooses another, from 0)")
     want_video = options.video != "none"
     if want_video and not info.has_video:
         notes.append(f"{source.name} has no video stream: no video output, analysis outputs only")

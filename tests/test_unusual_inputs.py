@@ -10,9 +10,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import REPO
+from helpers import REPO, make_result
 
 from dramapic import media
+from dramapic import run as run_module
+from dramapic.analysis.analyze import AnalysisOptions
+from dramapic.run import RunOptions
 
 
 def _builds() -> list[str]:
@@ -91,3 +94,20 @@ def test_the_pixel_aspect_a_container_states_is_read_with_or_without_ffprobe(tmp
     ffmpeg("-i", str(tmp_path / "wide.mp4"), "-c", "copy", "-aspect", "4:3", str(tmp_path / "relabelled.mov"))
     stream = media.probe(tmp_path / "relabelled.mov").video_streams[0]
     assert stream.pixel_aspect == pytest.approx(16 / 15) and stream.display_size == (768, 576)
+
+
+def test_which_of_several_audio_tracks_is_analysed_is_said(tmp_path: Path, monkeypatch):
+    # a dub marked default was analysed instead of the first track without a word: the summary and the cues
+    # described one track of two, and nothing said which
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: make_result())
+    source = tmp_path / "dub.mkv"
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-f", "lavfi", "-i", "sine=frequency=1200:duration=1",
+           "-map", "0", "-map", "1", "-c:a", "flac", "-disposition:a:0", "0", "-disposition:a:1", "default",
+           str(source))
+    done = run_module.run(source, options=RunOptions(output_dir=tmp_path / "a", video="none"))
+    assert [note for note in done.notes if "2 audio tracks: track 1 is analysed (the one it marks as default"
+            in note], done.notes
+    chosen = RunOptions(output_dir=tmp_path / "b", video="none", analysis=AnalysisOptions(audio_track=0))
+    assert not run_module.run(source, options=chosen).notes  # the user chose: nothing to say
+    ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "flac", str(tmp_path / "one.mkv"))
+    assert not run_module.run(tmp_path / "one.mkv", options=RunOptions(output_dir=tmp_path / "c", video="none")).notes
