@@ -596,11 +596,15 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     # ends before its pictures do (a silent end card), which the pictures tell apart: a cut file ends both
     if info.duration > 2.0 and decoded < 0.9 * info.duration:
         pictures = _video_end(info)
-        if pictures < 0.9 * info.duration:
+        if pictures < 0.9 * info.duration and not _duration_guessed(info):
             raise MediaError(f"{info.path.name} looks truncated: {decoded:.1f} s of audio decoded, "
                              f"the container says {info.duration:.1f} s")
-        log.warning("%s: its audio ends at %.1f s, its video at %.1f s; the analysis covers the audio",
-                    info.path.name, decoded, pictures)
+        if pictures >= 0.9 * info.duration:
+            log.warning("%s: its audio ends at %.1f s, its video at %.1f s; the analysis covers the audio",
+                        info.path.name, decoded, pictures)
+        else:
+            log.info("%s: %.1f s of audio decoded; the %.1f s ffmpeg gave as its length was a guess from its "
+                     "bitrate", info.path.name, decoded, info.duration)
     if errors:
         log.warning("%s: ffmpeg reported %d decoding error(s), first: %s", info.path.name, len(errors), errors[0])
     if anti_phase_samples:
@@ -729,6 +733,25 @@ def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:
             else right
         return louder * (2 * _DOWNMIX_GAIN), True
     return mid, False
+
+
+#: libavformat's word that it has no length for the file and guessed one from its size and first bitrate (a VBR
+#: MP3 without a Xing header, a raw ADTS stream): ``[mp3 @ 0x…]`` in 5.x, ``[in#0/mp3 @ 0x…]`` later
+_GUESSED_DURATION = re.compile(r"^\[[^\]]+ @ 0x[0-9a-f]+\] Estimating duration from bitrate", re.MULTILINE)
+
+
+def _duration_guessed(info: MediaInfo) -> bool:
+    """Whether the duration :func:`probe` gave is ffmpeg's guess from the bitrate, which a VBR file's quiet start
+    makes far too long: no sign that the file was cut. Asked only of a file whose audio ends early (its banner,
+    read by line: a tag's text is indented, never a component's message)."""
+    try:
+        # exits 1 (no output file given) after printing the banner
+        done = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", file_arg(info.path)],
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=120, check=False,
+                              preexec_fn=child_dies_with_parent())
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return bool(_GUESSED_DURATION.search(done.stderr.decode("utf-8", "replace")))
 
 
 def _video_end(info: MediaInfo) -> float:

@@ -15,6 +15,7 @@ from helpers import REPO, make_result
 from dramapic import media
 from dramapic import run as run_module
 from dramapic.analysis.analyze import AnalysisOptions
+from dramapic.errors import MediaError
 from dramapic.run import RunOptions
 
 
@@ -111,3 +112,22 @@ def test_which_of_several_audio_tracks_is_analysed_is_said(tmp_path: Path, monke
     assert not run_module.run(source, options=chosen).notes  # the user chose: nothing to say
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "flac", str(tmp_path / "one.mkv"))
     assert not run_module.run(tmp_path / "one.mkv", options=RunOptions(output_dir=tmp_path / "c", video="none")).notes
+
+
+def test_a_vbr_mp3_without_a_length_header_is_not_taken_for_a_cut_file(tmp_path: Path, build: str):
+    # without a Xing header ffmpeg guesses an MP3's length from its first frame's bitrate: 2 s of silence (32 kbit/s)
+    # before 8 s of loud sound made a whole file "33 s long", and it was refused as truncated at 10 s
+    def vbr(name: str, *extra: str) -> Path:
+        ffmpeg("-f", "lavfi", "-i", "anullsrc=r=44100:cl=mono:d=2", "-f", "lavfi", "-i",
+               "anoisesrc=r=44100:d=8:a=0.3", "-filter_complex", "[0][1]concat=n=2:v=0:a=1", "-c:a", "libmp3lame",
+               "-q:a", "2", *extra, str(tmp_path / name))
+        return tmp_path / name
+
+    guessed = media.probe(vbr("no-header.mp3", "-write_xing", "0"))
+    assert guessed.duration > 15  # the guess this test is about
+    assert media.decode_audio(guessed).shape[0] / 16000 == pytest.approx(10.0, abs=0.1)
+    # one with the header that is cut in half is still refused
+    data = vbr("whole.mp3").read_bytes()
+    (tmp_path / "cut.mp3").write_bytes(data[: len(data) // 2])
+    with pytest.raises(MediaError, match="truncated"):
+        media.decode_audio(media.probe(tmp_path / "cut.mp3"))
