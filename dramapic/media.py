@@ -835,14 +835,21 @@ def _audio_maps(info: MediaInfo, audio_track: int) -> list[str]:
     return maps + flags
 
 
+def _mp4_takes(stream: StreamInfo) -> bool:
+    """Whether the MP4 muxer takes this audio stream as it is: its codec, and for MP3 its rate (MPEG-2.5's 8 to
+    12 kHz, a talk radio or phone recording's, is refused as "not standard", after the whole analysis)."""
+    return stream.codec in MP4_AUDIO_CODECS and not (stream.codec == "mp3" and (stream.sample_rate or 16000) < 16000)
+
+
 def _audio_args(info: MediaInfo) -> list[str]:
-    if all(stream.codec in MP4_AUDIO_CODECS for stream in info.audio_streams):
+    if all(_mp4_takes(stream) for stream in info.audio_streams):
         # FLAC in MP4 is still "experimental" to ffmpeg 5.x (Debian 12's): refused without -strict, which the
         # static 7.x build no longer asks for; the flag is harmless where it is not needed
         experimental = any(stream.codec == "flac" for stream in info.audio_streams)
         return ["-c:a", "copy", *(["-strict", "experimental"] if experimental else [])]
-    log.warning("%s: audio codec %s cannot be copied into MP4; re-encoding it to AAC",
-                info.path.name, ",".join(s.codec for s in info.audio_streams))
+    log.warning("%s: audio codec %s cannot be copied into MP4; re-encoding it to AAC", info.path.name,
+                ",".join(s.codec if _mp4_takes(s) or s.codec != "mp3" else f"mp3 at {s.sample_rate} Hz"
+                         for s in info.audio_streams))
     return ["-c:a", "aac", "-b:a", "192k"]
 
 

@@ -131,3 +131,18 @@ def test_a_vbr_mp3_without_a_length_header_is_not_taken_for_a_cut_file(tmp_path:
     (tmp_path / "cut.mp3").write_bytes(data[: len(data) // 2])
     with pytest.raises(MediaError, match="truncated"):
         media.decode_audio(media.probe(tmp_path / "cut.mp3"))
+
+
+def test_mp3_below_16_khz_is_re_encoded_for_mp4(tmp_path: Path, build: str):
+    # MP4 takes MP3 as it is from 16 kHz up only: a talk radio or phone recording's 8 kHz MP3 failed the burn-in
+    # ("muxing mp3 at 8000hz is not standard") after the whole analysis
+    source = tmp_path / "radio.mkv"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10:duration=1", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=1:sample_rate=8000", "-c:v", "libx264", "-preset", "ultrafast",
+           "-pix_fmt", "yuv420p", "-c:a", "libmp3lame", str(source))
+    info = media.probe(source)
+    media.burn_subtitles(info, _cues(tmp_path), tmp_path / "burned.mp4", fonts_dir=REPO / "dramapic" / "fonts",
+                         preset="ultrafast")
+    media.mux_subtitles(info, _cues(tmp_path), tmp_path / "soft.mp4")
+    for name in ("burned.mp4", "soft.mp4"):
+        assert [s.codec for s in media.probe(tmp_path / name).audio_streams] == ["aac"], name
