@@ -320,10 +320,7 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
         if kind == "audio":
             rate = re.search(r"(\d+) Hz", rest)
             layout = re.search(r"Hz, ([^,]+)", rest)
-            channels = {"mono": 1, "stereo": 2}.get(layout.group(1).strip()) if layout else None
-            if channels is None and layout:
-                numbers = re.findall(r"\d+", layout.group(1))
-                channels = sum(int(n) for n in numbers[:2]) if numbers else None
+            channels = _layout_channels(layout.group(1)) if layout else None
             info = StreamInfo(index=index, kind=kind, codec=codec,
                               sample_rate=int(rate.group(1)) if rate else None, channels=channels, default=default)
         elif kind == "video":
@@ -340,6 +337,25 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
             info = dataclasses.replace(info, start_time=float(started.group(1)))
         streams.append(info)
     return duration, streams
+
+
+#: the channel layouts ffmpeg names by a word (its ``-layouts``), with their channel counts
+_NAMED_LAYOUTS = {"mono": 1, "stereo": 2, "downmix": 2, "binaural": 2, "quad": 4, "hexagonal": 6, "octagonal": 8,
+                  "cube": 8, "hexadecagonal": 16}
+
+
+def _layout_channels(layout: str) -> int | None:
+    """Channels of a layout as the banner names it: a word ("quad", "downmix"), numbers ("5.1(side)", "7.1.4": each
+    of them counts), a count ("12 channels (FL+FR+…)") or the channels themselves ("FL+FR+LFE"); None if unknown."""
+    name = layout.split("(")[0].strip()
+    if name in _NAMED_LAYOUTS:
+        return _NAMED_LAYOUTS[name]
+    if re.fullmatch(r"\d+(?:\.\d+)*", name):
+        return sum(int(n) for n in name.split("."))
+    counted = re.fullmatch(r"(\d+) channels", name)
+    if counted:
+        return int(counted.group(1))
+    return name.count("+") + 1 if re.fullmatch(r"\w+(?:\+\w+)+", name) else None
 
 
 def _ratio(numerator: str, denominator: str) -> float:

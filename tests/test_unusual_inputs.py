@@ -146,3 +146,16 @@ def test_mp3_below_16_khz_is_re_encoded_for_mp4(tmp_path: Path, build: str):
     media.mux_subtitles(info, _cues(tmp_path), tmp_path / "soft.mp4")
     for name in ("burned.mp4", "soft.mp4"):
         assert [s.codec for s in media.probe(tmp_path / name).audio_streams] == ["aac"], name
+
+
+@pytest.mark.parametrize("layout,channels", [("quad", 4), ("hexagonal", 6), ("downmix", 2), ("22.2", 24), (None, 12)])
+def test_the_channels_of_a_named_layout_are_counted_with_or_without_ffprobe(tmp_path: Path, build: str,
+                                                                            layout: str | None, channels: int):
+    # the banner (no ffprobe beside the static build) was read by the first two numbers of its layout: "quad",
+    # "hexagonal" and "downmix" had no count (so --audio-channel fell back to the mix, and a Lt/Rt stereo pair was
+    # decoded as mono), "7.1.4" (12 channels, as the static build names them) counted 8
+    source = tmp_path / "layout.mov"
+    made = (["-f", "lavfi", "-i", "sine=duration=0.2", "-af", f"aformat=channel_layouts={layout}"] if layout else
+            ["-f", "lavfi", "-i", "aevalsrc=exprs=" + "|".join(["0.1*sin(440*2*PI*t)"] * channels) + ":d=0.2"])
+    ffmpeg(*made, "-c:a", "pcm_s16le", str(source))
+    assert [s.channels for s in media.probe(source).audio_streams] == [channels]
