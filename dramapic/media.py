@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 # Audio codecs the MP4 muxer takes as they are; anything else is re-encoded to AAC when writing MP4.
 MP4_AUDIO_CODECS = {"aac", "mp3", "ac3", "eac3", "alac", "flac", "opus"}
+#: the most channels ffmpeg's AAC encoder takes (7.1)
+AAC_MAX_CHANNELS = 8
 # Video codecs the MP4 muxer takes as they are (ffmpeg 5.1 and 7.x); anything else (ProRes, VP8, Theora, DivX 3,
 # WMV, FLV, FFV1, DV) is re-encoded to H.264 by --soft-subs, which would otherwise fail after the whole analysis.
 MP4_VIDEO_CODECS = {"h264", "hevc", "mpeg4", "mpeg1video", "mpeg2video", "mjpeg", "vp9", "av1"}
@@ -844,11 +846,15 @@ def _audio_maps(info: MediaInfo, audio_track: int) -> list[str]:
     count = len(info.audio_streams)
     if count == 0:  # a silent video: "-map 0:a:0" would match no stream, and ffmpeg would refuse the whole command
         return []
-    order = [audio_track, *(n for n in range(count) if n != audio_track)]
-    maps = [arg for n in order for arg in ("-map", f"0:a:{n}")]
+    maps = [arg for n in _audio_order(info, audio_track) for arg in ("-map", f"0:a:{n}")]
     flags = [arg for position in range(count)
              for arg in (f"-disposition:a:{position}", "+default" if position == 0 else "-default")]
     return maps + flags
+
+
+def _audio_order(info: MediaInfo, audio_track: int) -> list[int]:
+    """The input's audio tracks in the order the captioned video has them: ``audio_track`` first."""
+    return [audio_track, *(n for n in range(len(info.audio_streams)) if n != audio_track)]
 
 
 def _mp4_takes(stream: StreamInfo) -> bool:
@@ -857,7 +863,9 @@ def _mp4_takes(stream: StreamInfo) -> bool:
     return stream.codec in MP4_AUDIO_CODECS and not (stream.codec == "mp3" and (stream.sample_rate or 16000) < 16000)
 
 
-def _audio_args(info: MediaInfo) -> list[str]:
+def _audio_args(info: MediaInfo, *, audio_track: int = 0) -> list[str]:
+    """Audio codec arguments for an MP4 holding the input's audio tracks in :func:`_audio_order`: copied where MP4
+    takes every one as it is, else all re-encoded to AAC."""
     if all(_mp4_takes(stream) for stream in info.audio_streams):
         # FLAC in MP4 is still "experimental" to ffmpeg 5.x (Debian 12's): refused without -strict, which the
         # static 7.x build no longer asks for; the flag is harmless where it is not needed
@@ -866,7 +874,22 @@ def _audio_args(info: MediaInfo) -> list[str]:
     log.warning("%s: audio codec %s cannot be copied into MP4; re-encoding it to AAC", info.path.name,
                 ",".join(s.codec if _mp4_takes(s) or s.codec != "mp3" else f"mp3 at {s.sample_rate} Hz"
                          for s in info.audio_streams))
-    return ["-c:a", "aac", "-b:a", "192k"]
+    # ffmpeg's AAC encoder takes the common layouts of 1 to 8 channels only: a master's 12-channel track, or a layout
+    # it has no place for (a Lt/Rt "downmix", 5.1.2), failed after the whole analysis
+    layouts = [arg for position, n in enumerate(_audio_order(info, audio_track))
+               for arg in _aac_layout(info.audio_streams[n], position=position)]
+    return ["-c:a", "aac", "-b:a", "192k", *layouts]
+
+
+def _aac_layout(stream: StreamInfo, *, position: int) -> list[str]:
+    """Arguments that give output audio stream ``position`` (``stream`` of the input) a layout AAC takes: its
+    channel count, which ffmpeg mixes to that count's common layout, or over 8 channels the first 8 as 7.1 (the bed
+    of a 7.1.4 mix; ffmpeg 5.x knows no layout of 12 channels to mix from)."""
+    if not stream.channels:
+        return []
+    if stream.channels > AAC_MAX_CHANNELS:
+        return [f"-filter:a:{position}", "pan=7.1|" + "|".join(f"c{n}=c{n}" for n in range(AAC_MAX_CHANNELS))]
+    return [f"-ac:a:{position}", str(stream.channels)]
 
 
 def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir: Path, preset: str = "veryfast",
@@ -897,7 +920,8 @@ def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir:
                           movflags="+faststart", f="mp4", fps_mode="vfr", enc_time_base="1/90000")
     args = graph.compile(cmd=ffmpeg_exe())
     # ffmpeg-python knows nothing of copying the input's audio; splice the maps in before the output path
-    extra = [*_audio_maps(info, audio_track), *_audio_args(info), "-map_metadata", "0"] if info.audio_streams else []
+    extra = [*_audio_maps(info, audio_track), *_audio_args(info, audio_track=audio_track), "-map_metadata", "0"] \
+        if info.audio_streams else []
     # -v error: stderr holds errors only, never the input's banner (a title saying "File too large" would read as
     # a full disk) nor the build's progress lines; the progress comes from -progress on stdout
     args = [args[0], "-hide_banner", "-nostdin", "-y", "-v", "error", *args[1:-1], *extra, *_progress_args(),
@@ -935,7 +959,7 @@ def mux_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, language: s
             # a cue's duration is kept in the subtitle track's time base, microseconds by default, where the MP4
             # muxer refuses one over 2^31 (a song or noise segment longer than 35.8 minutes: a concert, a long
             # ambience); milliseconds are SRT's own resolution and hold cues of 24 days
-            *video, *_audio_args(info), "-c:s", "mov_text", "-time_base:s", "1:1000",
+            *video, *_audio_args(info, audio_track=audio_track), "-c:s", "mov_text", "-time_base:s", "1:1000",
             "-metadata:s:s:0", f"language={language}", "-metadata:s:s:0", "title=dramapic",
             "-map_metadata", "0", "-movflags", "+faststart", "-f", "mp4"]
     what = f"cannot add subtitles to {info.path.name}"

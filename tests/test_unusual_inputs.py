@@ -159,3 +159,25 @@ def test_the_channels_of_a_named_layout_are_counted_with_or_without_ffprobe(tmp_
             ["-f", "lavfi", "-i", "aevalsrc=exprs=" + "|".join(["0.1*sin(440*2*PI*t)"] * channels) + ":d=0.2"])
     ffmpeg(*made, "-c:a", "pcm_s16le", str(source))
     assert [s.channels for s in media.probe(source).audio_streams] == [channels]
+
+
+@pytest.mark.parametrize("channels,layout,kept", [(12, None, 8), (2, "downmix", 2)])
+def test_audio_the_aac_encoder_cannot_take_as_it_is_is_re_encoded_for_mp4(tmp_path: Path, build: str, channels: int,
+                                                                          layout: str | None, kept: int):
+    # PCM (which MP4 cannot hold) re-encoded to AAC as it was: a master's 12-channel track, or a layout AAC has
+    # no place for (a Lt/Rt downmix), failed the burn-in and --soft-subs after the whole analysis. Its channels are
+    # mixed to the nearest AAC takes (at most 7.1); the second track, stereo, keeps its two
+    exprs = "|".join(f"0.1*sin({300 + 50 * n}*2*PI*t)" for n in range(channels))
+    source = tmp_path / "master.mov"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=10:duration=1", "-f", "lavfi", "-i",
+           f"aevalsrc=exprs={exprs}:d=1" + (f":c={layout}" if layout else ""), "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=1", "-map", "0", "-map", "2", "-map", "1", "-ac:a:0", "2",
+           "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "pcm_s16le", str(source))
+    info = media.probe(source)
+    assert [s.channels for s in info.audio_streams] == [2, channels]
+    media.burn_subtitles(info, _cues(tmp_path), tmp_path / "burned.mp4", fonts_dir=REPO / "dramapic" / "fonts",
+                         preset="ultrafast", audio_track=1)
+    media.mux_subtitles(info, _cues(tmp_path), tmp_path / "soft.mp4", audio_track=1)
+    for name in ("burned.mp4", "soft.mp4"):
+        audio = media.probe(tmp_path / name).audio_streams
+        assert [(s.codec, s.channels) for s in audio] == [("aac", kept), ("aac", 2)], name
