@@ -57,6 +57,10 @@ BLOCK_S = 5.0
 #: the channels ``--audio-channel`` may choose, by position in the track (a dual-mono bilingual broadcast carries
 #: one language on each; of a surround track these are front left and front right)
 AUDIO_CHANNELS = {"left": 0, "right": 1}
+#: the most channels whose mix to mono is ffmpeg's own (``-ac 1``); a track of more (a field recorder's 12-channel
+#: WAV) has no layout ffmpeg 5.x can name, which refused to mix it while the static build guessed 7.1.4 and summed
+#: its channels: such a track is decoded as the plain mean of its channels, alike in every build
+MAX_MIXED_CHANNELS = 8
 #: a forward jump of the audio timestamps from MIN_AUDIO_GAP_S to MAX_AUDIO_GAP_S seconds is a gap (a capture's
 #: dropout: filled with silence, so later cues keep to the video); a longer one is a discontinuity carried straight
 #: on (ffmpeg's own ``-dts_delta_threshold`` default), a shorter one timestamp jitter
@@ -466,7 +470,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
     faults are mended on the way, each with a warning, judged per :data:`BLOCK_S` block on a fixed grid (so any
     ``chunk_s`` gives the same samples): stereo whose channels cancel in the mono mix is taken from its louder
     channel (:func:`_stereo_to_mono`), and a DC offset is taken out (:func:`_without_dc_offset`). Other audio is
-    exactly what ffmpeg's own downmix gives.
+    exactly what ffmpeg's own downmix gives, but for a track of more than :data:`MAX_MIXED_CHANNELS` channels: the
+    plain mean of its channels.
 
     ``audio_channel`` (``"left"`` or ``"right"``: the track's first or second channel, front left / right of a
     surround track) decodes that channel alone instead of the mix: a bilingual broadcast carries one language per
@@ -500,6 +505,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
                     "trusted; the track's mix is analysed", info.path.name, audio_track, audio_channel)
     elif audio_channel is not None:
         pick = [f"pan=mono|c0=c{AUDIO_CHANNELS[audio_channel]}"]
+    elif (track_channels or 0) > MAX_MIXED_CHANNELS:
+        pick = ["pan=mono|c0=" + "+".join(f"{1 / track_channels:.9g}*c{n}" for n in range(track_channels))]
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
     # cancel (one out of phase) can be analysed from one channel instead of as the near-silence of their sum
     channels = 2 if track_channels == 2 and not pick else 1

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import REPO, make_result
 
@@ -181,3 +182,15 @@ def test_audio_the_aac_encoder_cannot_take_as_it_is_is_re_encoded_for_mp4(tmp_pa
     for name in ("burned.mp4", "soft.mp4"):
         audio = media.probe(tmp_path / name).audio_streams
         assert [(s.codec, s.channels) for s in audio] == [("aac", kept), ("aac", 2)], name
+
+
+def test_a_track_of_more_than_eight_channels_is_decoded_as_their_mean(tmp_path: Path, build: str):
+    # a field recorder's 12-channel WAV has no layout ffmpeg 5.x can name, so its "-ac 1" refused to mix it
+    # ("Failed to inject frame into filter network") where the static build guessed 7.1.4: every build now takes
+    # the plain mean of such a track's channels
+    source = tmp_path / "poly.wav"
+    exprs = "|".join(["0.1*sin(440*2*PI*t)"] * 6 + ["0.3*sin(440*2*PI*t)"] * 6)
+    ffmpeg("-f", "lavfi", "-i", f"aevalsrc=exprs={exprs}:d=2:s=48000", "-c:a", "pcm_f32le", str(source))
+    audio = media.decode_audio(media.probe(source))
+    assert audio.shape[0] == 32000
+    assert float(np.sqrt(np.mean(audio[1600:-1600] ** 2))) == pytest.approx(0.2 / np.sqrt(2), rel=0.01)
