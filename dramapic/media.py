@@ -78,6 +78,9 @@ _DOWNMIX_GAIN = np.float32(np.sqrt(0.5))
 EVEN_SIDES = ("max(2,trunc(iw/2)*2)", "max(2,trunc(ih/2)*2)")
 #: the same as a ``-vf`` filter (quoted: the commas would end the filter)
 EVEN_SIDES_VF = "scale='{}':'{}'".format(*EVEN_SIDES)
+#: seconds of sound after the last picture from which the burn-in holds that picture to the end (less is a
+#: container's rounding, or a fade-out's last frames)
+HELD_PICTURE_MIN_S = 1.0
 #: the environment variables that choose the binaries
 FFMPEG_ENV, FFPROBE_ENV = "DRAMAPIC_FFMPEG", "DRAMAPIC_FFPROBE"
 #: causes on the output side that ffmpeg reports in its own words (errno strings): a full disk is not bad media
@@ -900,18 +903,26 @@ def _aac_layout(stream: StreamInfo, *, position: int) -> list[str]:
 
 
 def burn_subtitles(info: MediaInfo, subtitles: Path, output: Path, *, fonts_dir: Path, preset: str = "veryfast",
-                   crf: int = 20, audio_track: int = 0, progress: Callable[[float], None] | None = None) -> None:
+                   crf: int = 20, audio_track: int = 0, sound_end: float | None = None,
+                   progress: Callable[[float], None] | None = None) -> None:
     """Re-encode the first video stream with ``subtitles`` (an ASS or SRT file) drawn by libass.
 
     The audio streams are copied as they are (re-encoded to AAC only where MP4 cannot hold the codec), the analysed
     ``audio_track`` first and the default one (:func:`_audio_maps`).
-    ``fonts_dir`` is passed to libass so rendering uses the bundled fonts, never the system's.
+    ``fonts_dir`` is passed to libass so rendering uses the bundled fonts, never the system's. ``sound_end``, the
+    seconds the analysed sound lasts (the container's duration when None, which ffmpeg may have guessed), is where
+    pictures that end well before it are held to.
     """
     import ffmpeg  # ffmpeg-python: builds the filter graph and escapes the paths inside it
 
     if not info.has_video:
         raise MediaError(f"{info.path.name} has no video stream to burn subtitles into")
     video = ffmpeg.input(file_arg(info.path))[f"v:{info.video_streams[0].index}"]
+    # pictures that end well before the sound (one still picture under a radio play or podcast, a video cut short)
+    # would carry no cue after their last frame: that frame is held (cloned) to the end, and the cues drawn on it
+    held = (info.duration if sound_end is None else sound_end) - _video_end(info)
+    if held > HELD_PICTURE_MIN_S:
+        video = video.filter("tpad", stop_mode="clone", stop_duration=f"{held:.3f}")
     # yuv420p needs an even width and height: a 321x181 (or 1x1) frame would fail in x264 after the whole analysis
     video = video.filter("scale", *EVEN_SIDES)
     stream = info.video_streams[0]

@@ -221,5 +221,5 @@ def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[
         write_ass(result, pipeline.render, ass, width=width, height=height, language=options.language)
         media.burn_subtitles(info, ass, temporary["video"], fonts_dir=resources.fonts_dir(),
                              preset=pipeline.render.preset, crf=pipeline.render.crf,
-                             audio_track=info.audio_track(options.analysis.audio_track),
+                             audio_track=info.audio_track(options.analysis.audio_track), sound_end=result.duration,
                              progress=lambda done: progress("burn", done, info.duration))

@@ -194,3 +194,44 @@ def test_a_track_of_more_than_eight_channels_is_decoded_as_their_mean(tmp_path: 
     audio = media.decode_audio(media.probe(source))
     assert audio.shape[0] == 32000
     assert float(np.sqrt(np.mean(audio[1600:-1600] ** 2))) == pytest.approx(0.2 / np.sqrt(2), rel=0.01)
+
+
+def _picture_times(path: Path) -> list[float]:
+    """Presentation times (s) of every picture of ``path``, from ffmpeg's framecrc muxer (every build has it)."""
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-i", media.file_arg(path),
+                           "-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"], check=True, capture_output=True,
+                          text=True)
+    base = next(ln for ln in done.stdout.splitlines() if ln.startswith("#tb 0:")).split(":", 1)[1].strip()
+    num, den = (int(x) for x in base.split("/"))
+    return sorted(int(ln.split(",")[2]) * num / den for ln in done.stdout.splitlines() if ln and ln[0] != "#")
+
+
+def test_a_still_picture_under_longer_audio_is_burned_with_every_cue(tmp_path: Path, build: str):
+    # a radio drama or podcast published as one picture under its sound: the burned video was that one frame,
+    # drawn with the cues of its first 40 ms, and no cue after it was ever seen. The last picture is now held
+    # (cloned) to the end of the audio, and the cues are drawn on it
+    source = tmp_path / "still.mp4"
+    ffmpeg("-f", "lavfi", "-i", "color=gray:size=160x90:rate=25:duration=0.04", "-f", "lavfi", "-i",
+           "sine=frequency=440:duration=3", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p",
+           "-c:a", "aac", str(source))
+    assert len(_picture_times(source)) == 1
+    srt = tmp_path / "late.srt"
+    srt.write_text("1\n00:00:02,000 --> 00:00:02,900\nvoice (0.90)\n\n", encoding="utf-8")
+    burned = tmp_path / "burned.mp4"
+    media.burn_subtitles(media.probe(source), srt, burned, fonts_dir=REPO / "dramapic" / "fonts", preset="ultrafast")
+    times = _picture_times(burned)
+    assert times[0] == pytest.approx(0.0, abs=0.05) and times[-1] > 2.8, times[-3:]
+    before, held, cued = (_gray(burned, at) for at in (0.5, 1.5, 2.5))
+    assert np.abs(held - before).max() < 30 < np.abs(cued - before).max()  # the cue is drawn on the held picture
+    # held to the end of the analysed sound where it is given (the container's length may be a guess)
+    media.burn_subtitles(media.probe(source), srt, burned, fonts_dir=REPO / "dramapic" / "fonts", preset="ultrafast",
+                         sound_end=0.5)
+    assert len(_picture_times(burned)) == 1
+
+
+def _gray(path: Path, at: float) -> np.ndarray:
+    """The picture of ``path`` shown at ``at`` seconds, as gray levels."""
+    done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-ss", f"{at}", "-i",
+                           media.file_arg(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
+                          check=True, capture_output=True)
+    return np.frombuffer(done.stdout, np.uint8).astype(np.int16)
