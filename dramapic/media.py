@@ -298,7 +298,7 @@ def _error_line(stderr: bytes, *, first: bool = False) -> str:
 _DURATION = re.compile(r"^\s*Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)", re.MULTILINE)
 #: the display matrix under a stream ("displaymatrix: rotation of -90.00 degrees" in 5.x, "Display Matrix: ..." later)
 _ROTATION = re.compile(r"^\s*display ?matrix: rotation of (-?\d+(?:\.\d+)?) degrees", re.IGNORECASE)
-_STREAM = re.compile(r"^\s*Stream #\d+:\d+(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
+_STREAM = re.compile(r"^\s*Stream #\d+:(\d+)(?:\[[^\]]*\])?(?:\([^)]*\))?: (Video|Audio|Subtitle|Data|Attachment): (\w+)(.*)$")
 
 
 def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
@@ -308,20 +308,25 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
     if match:
         hours, minutes, seconds = match.groups()
         duration = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    streams: list[StreamInfo] = []
-    counts: dict[str, int] = {}
+    # by the stream's number in the file: a capture of several programs (services) lists its streams under each
+    # program that carries them, so a stream may come twice and out of file order
+    found_streams: dict[int, StreamInfo] = {}
+    last = None
+    index = 0  # a placeholder: each kind's indices are given once every stream is known
     for line in text.splitlines():
         if line.startswith("Output #"):
             break
         found = _STREAM.match(line)
         if not found:
             turned = _ROTATION.match(line)
-            if turned and streams and streams[-1].kind == "video":  # side data follows its stream's line
-                streams[-1] = dataclasses.replace(streams[-1], rotation=round(float(turned.group(1))))
+            if turned and last is not None and found_streams[last].kind == "video":  # side data follows its stream
+                found_streams[last] = dataclasses.replace(found_streams[last],
+                                                          rotation=round(float(turned.group(1))))
             continue
-        kind, codec, rest = found.group(1).lower(), found.group(2), found.group(3)
-        index = counts.get(kind, 0)
-        counts[kind] = index + 1
+        number, kind, codec, rest = int(found.group(1)), found.group(2).lower(), found.group(3), found.group(4)
+        last = None if number in found_streams else number
+        if last is None:
+            continue
         # the dispositions close the line: "..., 128 kb/s (default)" (stream titles and tags come on later lines)
         default = "(default)" in rest
         info = StreamInfo(index=index, kind=kind, codec=codec, attached_picture="(attached pic)" in rest,
@@ -344,7 +349,13 @@ def parse_ffmpeg_banner(text: str) -> tuple[float | None, list[StreamInfo]]:
         started = re.search(r", start (-?\d+(?:\.\d+)?)", rest)
         if started:
             info = dataclasses.replace(info, start_time=float(started.group(1)))
-        streams.append(info)
+        found_streams[number] = info
+    streams: list[StreamInfo] = []
+    counts: dict[str, int] = {}
+    for number in sorted(found_streams):  # each kind's N of "0:a:N" counts in file order
+        info = found_streams[number]
+        streams.append(dataclasses.replace(info, index=counts.get(info.kind, 0)))
+        counts[info.kind] = counts.get(info.kind, 0) + 1
     return duration, streams
 
 

@@ -235,3 +235,22 @@ def _gray(path: Path, at: float) -> np.ndarray:
                            media.file_arg(path), "-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "gray", "-"],
                           check=True, capture_output=True)
     return np.frombuffer(done.stdout, np.uint8).astype(np.int16)
+
+
+def test_the_streams_of_a_capture_of_several_programs_are_counted_once_in_file_order(tmp_path: Path, build: str):
+    # the banner lists an MPEG-TS capture's streams under each program (service) that carries them: a picture shared
+    # by two services was counted twice, and streams listed out of their file order got the wrong 0:a:N, where
+    # ffprobe (and ffmpeg's -map) count each stream once, in file order
+    source = tmp_path / "mux.ts"
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25:duration=1", "-f", "lavfi", "-i",
+           "sine=frequency=300:duration=1", "-f", "lavfi", "-i", "sine=frequency=1200:duration=1", "-map", "0",
+           "-map", "1", "-map", "2", "-c:v", "mpeg2video", "-c:a", "mp2", "-program", "title=one:st=0:st=1",
+           "-program", "title=two:st=0:st=2", str(source))
+    assert [(s.kind, s.index) for s in media.probe(source).streams] == [("video", 0), ("audio", 0), ("audio", 1)]
+    _, streams = media.parse_ffmpeg_banner(
+        "  Program 1\n  Stream #0:2[0x102]: Audio: mp2, 48000 Hz, stereo, fltp, 192 kb/s\n"
+        "  Stream #0:3[0x103]: Audio: ac3, 48000 Hz, 5.1(side), fltp, 384 kb/s\n  Program 2\n"
+        "  Stream #0:0[0x100]: Video: mpeg2video (Main), yuv420p(tv), 720x576 [SAR 64:45 DAR 16:9], 25 fps\n"
+        "  Stream #0:1[0x101]: Audio: aac (LC), 44100 Hz, mono, fltp, 64 kb/s\n")
+    assert [(s.kind, s.index, s.codec) for s in streams] == [("video", 0, "mpeg2video"), ("audio", 0, "aac"),
+                                                            ("audio", 1, "mp2"), ("audio", 2, "ac3")]
