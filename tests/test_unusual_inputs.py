@@ -1,4 +1,5 @@
-"""Unusual but legitimate inputs at the media front end: frames of a pixel or two, files of several audio tracks.
+"""Unusual but legitimate inputs at the media front end: frames of a pixel or two, container-stated pixel aspects,
+several audio tracks or programs, named and many-channel layouts, low-rate MP3, guessed lengths, still pictures.
 
 Inputs are built with ffmpeg in the test; each media check runs with both ffmpeg builds dramapic meets.
 """
