@@ -90,7 +90,9 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     if tracks > 1 and options.analysis.audio_track is None:
         # which of a dub, an original and a commentary the cues describe was not said anywhere
         chosen = info.audio_track()
-        why = "the one it marks as default" if info.audio_streams[chosen].default else "none is marked default"
+        marked = sum(stream.default for stream in info.audio_streams)  # Matroska often marks every track
+        why = {0: "none is marked default", 1: "the one it marks as default"}.get(
+            marked, f"the first of the {marked} it marks as default")
         notes.append(f"{source.name} has {tracks} audio tracks: track {chosen} is analysed ({why}; --audio-track N "
                      f"chooses another, from 0)")
     want_video = options.video != "none"

@@ -112,6 +112,10 @@ def test_which_of_several_audio_tracks_is_analysed_is_said(tmp_path: Path, monke
             in note], done.notes
     chosen = RunOptions(output_dir=tmp_path / "b", video="none", analysis=AnalysisOptions(audio_track=0))
     assert not run_module.run(source, options=chosen).notes  # the user chose: nothing to say
+    both = tmp_path / "both.mkv"  # Matroska often marks every track default
+    ffmpeg("-i", str(source), "-map", "0", "-c", "copy", "-disposition:a", "default", str(both))
+    done = run_module.run(both, options=RunOptions(output_dir=tmp_path / "d", video="none"))
+    assert [note for note in done.notes if "track 0 is analysed (the first of the 2 it marks as default" in note]
     ffmpeg("-f", "lavfi", "-i", "sine=frequency=300:duration=1", "-c:a", "flac", str(tmp_path / "one.mkv"))
     assert not run_module.run(tmp_path / "one.mkv", options=RunOptions(output_dir=tmp_path / "c", video="none")).notes
 
