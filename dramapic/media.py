@@ -458,6 +458,14 @@ def probe(path: Path) -> MediaInfo:
     return MediaInfo(path=path, duration=float(duration or 0.0), streams=tuple(streams))
 
 
+def channel_analysed(info: MediaInfo, *, audio_track: int, audio_channel: str | None) -> str | None:
+    """The one channel :func:`stream_audio` decodes of ``audio_track`` for ``audio_channel`` (``--audio-channel``),
+    or None when it decodes the track's mix: also for a channel asked of a one-channel track, or of a track whose
+    channel count is not known (it warns then)."""
+    channels = info.audio_streams[audio_track].channels if audio_track < len(info.audio_streams) else None
+    return audio_channel if channels is not None and channels > 1 else None
+
+
 def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE,
                  audio_channel: str | None = None) -> np.ndarray:
     """Decode one audio track (or one channel of it: ``audio_channel``) to mono float32 at ``sample_rate``, whole.

@@ -224,12 +224,32 @@ class Summary:
 
 @dataclass(frozen=True)
 class Source:
+    """The input: its path as given, the duration analysed, the sha256 of its content, and which of its sound
+    was analysed (a dub or the original, one channel of a dual-mono broadcast or their mix)."""
+
     path: str
     duration: float
     sha256: str
+    #: the audio track analysed, from 0 among the audio tracks; None where unknown (a JSON written before it was
+    #: recorded)
+    audio_track: int | None = None
+    #: the one channel analysed (``left``/``right``, ``--audio-channel``), None for the mix of the track's channels
+    audio_channel: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "duration": _r(self.duration), "sha256": self.sha256}
+        data: dict[str, Any] = {"path": self.path, "duration": _r(self.duration), "sha256": self.sha256}
+        if self.audio_track is not None:
+            data.update(audio_track=self.audio_track, audio_channel=self.audio_channel)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Source:
+        track = data.get("audio_track")
+        if track is not None and (isinstance(track, bool) or not isinstance(track, int) or track < 0):
+            raise TypeError(f"source audio_track: a track number, not {track!r}")
+        return cls(path=_text(data["path"], "source path"), duration=_num(data["duration"], "source duration"),
+                   sha256=_text(data["sha256"], "source sha256"), audio_track=track,
+                   audio_channel=_opt_text(data.get("audio_channel"), "source audio_channel"))
 
 
 @dataclass(frozen=True)
@@ -279,8 +299,7 @@ class AnalysisResult:
         if not isinstance(data["segments"], list) or not isinstance(data["models"], list):
             raise TypeError("segments and models: lists")
         return cls(
-            source=Source(path=_text(src["path"], "source path"), duration=_num(src["duration"], "source duration"),
-                          sha256=_text(src["sha256"], "source sha256")),
+            source=Source.from_dict(src),
             pipeline_name=_text(data["pipeline"]["name"], "pipeline name"),
             pipeline_version=_text(data["pipeline"]["version"], "pipeline version"),
             models=tuple(dict(m) for m in data["models"]),

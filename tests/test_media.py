@@ -390,6 +390,8 @@ def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, caplo
     assert len(pieces) == 4 and np.array_equal(np.concatenate(pieces), right)
     mix = media.decode_audio(info)
     assert not np.array_equal(mix, left) and not np.array_equal(mix, right)  # the default is still the mix
+    assert media.channel_analysed(info, audio_track=0, audio_channel="right") == "right"
+    assert media.channel_analysed(info, audio_track=0, audio_channel=None) is None
     import soundfile as sf
 
     sf.write(tmp_path / "mono.wav", left, 16000, subtype="FLOAT")
@@ -397,6 +399,7 @@ def test_one_channel_of_a_dual_mono_track_is_decoded_alone(tmp_path: Path, caplo
     with caplog.at_level("WARNING", logger="dramapic.media"):
         assert np.array_equal(media.decode_audio(mono, audio_channel="right"), left)
     assert "has one channel, so --audio-channel right has nothing to choose from" in caplog.text
+    assert media.channel_analysed(mono, audio_track=0, audio_channel="right") is None  # its one channel: the mix
     # a channel count the probe could not read: pan's "second channel" of a mono track would be silence
     unknown = dataclasses.replace(mono, streams=tuple(dataclasses.replace(st, channels=None)
                                                       for st in mono.streams))

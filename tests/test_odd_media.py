@@ -618,7 +618,10 @@ def test_one_channel_of_a_dual_mono_track_is_analysed_alone(tmp_path: Path):
         done = dramapic("run", str(source), "-o", str(tmp_path / channel), "--no-video", "--no-progress", "-q",
                         "--audio-channel", channel)
         assert done.returncode == 0, done.stderr
-        shares[channel] = json.loads((tmp_path / channel / "dual.dramapic.json").read_text())["summary"]["shares"]
+        data = json.loads((tmp_path / channel / "dual.dramapic.json").read_text())
+        shares[channel] = data["summary"]["shares"]
+        # the JSON says which sound it describes: the one track, and the channel of it
+        assert (data["source"]["audio_track"], data["source"]["audio_channel"]) == (0, channel)
     assert shares["left"]["voice"] > 0.5
     assert shares["right"]["voice"] == 0.0 and shares["right"]["silence"] == 1.0
     bad = dramapic("run", str(source), "-o", str(tmp_path / "bad"), "--audio-channel", "centre")

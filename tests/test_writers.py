@@ -371,3 +371,26 @@ def test_two_writers_of_one_model_file_do_not_share_a_temporary(tmp_path: Path, 
     with np.load(final) as data:  # the last rename wins, whole
         assert list(data) == ["a"] and np.array_equal(data["a"], np.arange(1000.0))
     assert os.listdir(tmp_path) == ["gender.npz"]
+
+
+def test_the_json_says_which_track_and_channel_it_describes_and_older_json_still_reads():
+    # a dub marked default, or one language of a dual-mono broadcast: the JSON did not say which sound its figures
+    # describe, so two runs of one file with other --audio-track / --audio-channel could not be told apart
+    import dataclasses
+
+    from dramapic.result import Source
+
+    plain = make_result()
+    chosen = dataclasses.replace(plain, source=Source("ep1.mkv", plain.duration, "0" * 64, audio_track=1,
+                                                      audio_channel="left"))
+    data = chosen.to_dict()
+    assert data["source"] == {"path": "ep1.mkv", "duration": plain.duration, "sha256": "0" * 64, "audio_track": 1,
+                              "audio_channel": "left"}
+    assert AnalysisResult.from_dict(data).source == chosen.source
+    mix = dataclasses.replace(plain, source=Source("ep1.mkv", plain.duration, "0" * 64, audio_track=0))
+    assert mix.to_dict()["source"]["audio_channel"] is None  # the mix of the track's channels: said, as null
+    older = {**data, "source": {"path": "ep1.mkv", "duration": plain.duration, "sha256": "0" * 64}}
+    assert AnalysisResult.from_dict(older).to_dict()["source"] == older["source"]
+    for bad in (-1, 1.5, True, "1"):
+        with pytest.raises(TypeError, match="audio_track"):
+            AnalysisResult.from_dict({**data, "source": {**data["source"], "audio_track": bad}})

@@ -384,7 +384,9 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
         sha256 = file_sha256(path)
     except OSError as err:  # moved, deleted or unmounted while it was analysed (ffmpeg held it open till then)
         raise InputError(f"cannot read {path} any more: {err.strerror}") from None
-    source = Source(path=str(path), duration=duration, sha256=sha256)
+    track = info.audio_track(options.audio_track)
+    source = Source(path=str(path), duration=duration, sha256=sha256, audio_track=track,
+                    audio_channel=media.channel_analysed(info, audio_track=track, audio_channel=options.audio_channel))
     timings["summary"] = time.perf_counter() - clock
     return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
                           models=loaders.model_infos(pipeline),
