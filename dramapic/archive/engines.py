@@ -291,6 +291,9 @@ class DaskEngine(Engine):
             from distributed import Client, LocalCluster
         except ImportError:
             raise ConfigError(f"--engine dask needs {ENGINE_PACKAGES['dask'][1]}") from None
+        # importing distributed set its loggers to INFO, whatever the application chose: a local cluster's start-up
+        # and shut-down chatter (some thirty lines) went to stderr under --quiet. They follow the root's level again
+        logging.getLogger("distributed").setLevel(logging.NOTSET)
         self._cluster = None
         self._pending: dict[Any, Hashable] = {}
         self._address = scheduler or "(local)"

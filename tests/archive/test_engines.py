@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import threading
@@ -134,6 +135,25 @@ def dask_cluster():
 def test_dask_engine_on_a_running_cluster(dask_cluster):
     with DaskEngine(dask_cluster.scheduler_address) as engine:
         assert collect(engine) == EXPECTED
+
+
+def test_a_local_dask_cluster_logs_nothing_below_the_batch_s_level(monkeypatch):
+    # importing distributed sets its loggers to INFO whatever the application chose: `batch --engine dask --quiet`
+    # wrote some thirty lines of the scheduler's and the nannies' start-up and shut-down chatter to stderr
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    heard: list[logging.LogRecord] = []
+    ear = logging.Handler()
+    ear.emit = heard.append
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "level", logging.ERROR)  # what --quiet sets
+    logging.getLogger("distributed").setLevel(logging.INFO)  # what importing distributed does
+    root.addHandler(ear)
+    try:
+        with DaskEngine(workers=1) as engine:
+            assert collect(engine) == EXPECTED
+    finally:
+        root.removeHandler(ear)
+    assert [r.getMessage() for r in heard if r.name.startswith("distributed") and r.levelno < logging.ERROR] == []
 
 
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
