@@ -304,8 +304,11 @@ class DaskEngine(Engine):
                 self._client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
             else:
                 threads = max(1, available_cores() // workers)
+                # no dashboard, but the scheduler serves HTTP all the same, on 8787 unless told: with that port taken
+                # (a second batch, a notebook's cluster) distributed warned in four lines. Any free port, then
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
+                                             dashboard_address=None,
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
                 self._client = Client(self._cluster, set_as_default=False)
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             failure = str(err)

@@ -156,6 +156,26 @@ def test_a_local_dask_cluster_logs_nothing_below_the_batch_s_level(monkeypatch):
     assert [r.getMessage() for r in heard if r.name.startswith("distributed") and r.levelno < logging.ERROR] == []
 
 
+def test_a_second_local_dask_cluster_does_not_warn_that_port_8787_is_taken():
+    # the scheduler serves HTTP on 8787 even with no dashboard; a second batch with --engine dask running (or anything
+    # else on 8787) printed distributed's four-line "Port 8787 is already in use" warning, --quiet or not
+    import socket
+    import warnings
+
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with socket.socket() as busy:
+        try:
+            busy.bind(("127.0.0.1", 8787))
+            busy.listen()
+        except OSError:  # taken already, as a first batch would have it
+            pass
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with DaskEngine(workers=1) as engine:
+                assert collect(engine) == EXPECTED
+    assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
+
+
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
     archive, clips = small_archive
     out = tmp_path / "out"
