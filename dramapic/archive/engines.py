@@ -17,8 +17,8 @@ stops promptly and a huge archive is not submitted at once.
     native code), the files it had in flight are reported as failed and a fresh pool takes the rest.
 ``dask``
     ``scheduler="tcp://host:8786"``: a running ``distributed`` cluster; without it, a ``LocalCluster`` of
-    ``workers`` processes started for the batch and closed after it. A worker plugin loads the models once per
-    worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
+    ``workers`` processes started for the batch and closed after it (whose workers, like a pool's, leave Ctrl-C to
+    the batch). A worker plugin loads the models once per worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
 ``ray``
     ``address="host:6379"``: a running Ray cluster (without it, a local Ray with ``workers`` CPUs). Tasks ask
     for one CPU each; Ray keeps worker processes, so models load once per worker process. Needs ``ray``.
@@ -308,7 +308,8 @@ class DaskEngine(Engine):
                 # (a second batch, a notebook's cluster) distributed warned in four lines. Any free port, then
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None,
-                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                             plugins=(IgnoreInterruptPlugin(),))
                 self._client = Client(self._cluster, set_as_default=False)
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             failure = str(err)
@@ -441,6 +442,19 @@ def _warm_up_plugin_base():
     except ImportError:  # dask not installed: the class is never used
         return object
     return WorkerPlugin
+
+
+class IgnoreInterruptPlugin(_warm_up_plugin_base()):
+    """Given to the workers of a local cluster: Ctrl-C reaches the whole process group, and the batch handles it
+    (records what finished, then closes the cluster), so they ignore it, as a process pool's workers do. They died of
+    it instead, each printing two KeyboardInterrupt tracebacks after the one line, and a lone worker's task waited for
+    ever. Not for a cluster the batch did not start: how its workers take a signal is that cluster's business."""
+
+    name = "dramapic-ignore-interrupt"
+
+    def setup(self, worker) -> None:
+        # setup runs on the worker's event loop, in the main thread of its process: where a handler can be set
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class WarmUpPlugin(_warm_up_plugin_base()):

@@ -176,6 +176,25 @@ def test_a_second_local_dask_cluster_does_not_warn_that_port_8787_is_taken():
     assert [str(w.message) for w in caught if "already in use" in str(w.message)] == []
 
 
+def _interrupted_then_echo(value):
+    import signal
+
+    os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C reaches the whole process group: a local cluster's workers too
+    time.sleep(0.5)
+    return value
+
+
+def test_ctrl_c_leaves_a_local_dask_cluster_s_workers_to_the_batch(capfd):
+    # the batch handles Ctrl-C (records what finished, then closes the cluster), as with a process pool; the local
+    # cluster's workers died of it instead, each printing two KeyboardInterrupt tracebacks after "interrupted"
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with DaskEngine(workers=1) as engine:
+        # its one worker gone, the task would wait for another for ever
+        assert engine.client.submit(_interrupted_then_echo, "a", pure=False).result(timeout=30) == "a"
+    err = capfd.readouterr().err
+    assert "KeyboardInterrupt" not in err and "Traceback" not in err, err
+
+
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
     archive, clips = small_archive
     out = tmp_path / "out"
