@@ -105,10 +105,32 @@ def _top_up(queue: Iterator[Job], pending: dict, limit: int, submit: Callable[[t
     return True
 
 
-def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None, parent: int | None = None) -> None:
+LogSettings = tuple[int, str | None]
+
+
+def batch_logging() -> LogSettings:
+    """This process's dramapic log level (``--quiet``, ``-v``) and the format of its log lines (its root handler's):
+    what a worker process on this machine logs with (:func:`log_like`)."""
+    fmt = next((getattr(h.formatter, "_fmt", None) for h in logging.getLogger().handlers if h.formatter), None)
+    return logging.getLogger("dramapic").getEffectiveLevel(), fmt
+
+
+def log_like(settings: LogSettings) -> None:
+    """In a worker process: dramapic's records at the batch's level, in its lines' format. A worker knew nothing of
+    the batch's logging: its warnings went to stderr through logging's last resort, bare, and under --quiet too."""
+    level, fmt = settings
+    logging.getLogger("dramapic").setLevel(level)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(format=fmt or logging.BASIC_FORMAT)
+
+
+def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None, parent: int | None = None,
+                      logs: LogSettings | None = None) -> None:
     # Ctrl-C reaches the whole process group: the parent handles it (records what finished, then stops the pool),
     # so the workers ignore it instead of dying half-way through writing their outputs.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if logs is not None:
+        log_like(logs)
     if parent is not None:  # a worker ends with its batch, even one killed with SIGKILL
         from ..lifecycle import become_worker
 
@@ -142,7 +164,8 @@ class ProcessPoolEngine(Engine):
 
         # spawn, not fork: the parent may already hold torch's thread pools, which do not survive a fork
         return ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_init_pool_worker, initargs=(self.pipeline, self.threads, os.getpid()))
+                                   initializer=_init_pool_worker,
+                                   initargs=(self.pipeline, self.threads, os.getpid(), batch_logging()))
 
     def imap_unordered(self, fn: Callable[..., Any], jobs: Iterable[Job]) -> Iterator[Result]:
         """As :meth:`Engine.imap_unordered`. A worker that dies (out of memory, a crash in native code) breaks the
@@ -304,12 +327,15 @@ class DaskEngine(Engine):
                 self._client = Client(scheduler, timeout=CONNECT_TIMEOUT, set_as_default=False)
             else:
                 threads = max(1, available_cores() // workers)
+                logs = batch_logging()
                 # no dashboard, but the scheduler serves HTTP all the same, on 8787 unless told: with that port taken
                 # (a second batch, a notebook's cluster) distributed warned in four lines. Any free port, then
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None,
                                              scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-                                             plugins=(IgnoreInterruptPlugin(),))
+                                             plugins=(LocalWorkerPlugin(logs),),
+                                             # distributed's own lines in the workers: none but errors under --quiet
+                                             silence_logs=max(logs[0], logging.WARNING))
                 self._client = Client(self._cluster, set_as_default=False)
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             failure = str(err)
@@ -444,17 +470,22 @@ def _warm_up_plugin_base():
     return WorkerPlugin
 
 
-class IgnoreInterruptPlugin(_warm_up_plugin_base()):
-    """Given to the workers of a local cluster: Ctrl-C reaches the whole process group, and the batch handles it
-    (records what finished, then closes the cluster), so they ignore it, as a process pool's workers do. They died of
-    it instead, each printing two KeyboardInterrupt tracebacks after the one line, and a lone worker's task waited for
-    ever. Not for a cluster the batch did not start: how its workers take a signal is that cluster's business."""
+class LocalWorkerPlugin(_warm_up_plugin_base()):
+    """Given to the workers of a local cluster, which are processes of this machine as a pool's are, and set up as
+    they are. Ctrl-C reaches the whole process group, and the batch handles it (records what finished, then closes
+    the cluster), so they ignore it; they died of it instead, each printing two KeyboardInterrupt tracebacks after
+    the one line, and a lone worker's task waited for ever. They log as the batch does (:func:`log_like`). Not for
+    a cluster the batch did not start: how its workers take a signal and where they log is that cluster's business."""
 
-    name = "dramapic-ignore-interrupt"
+    name = "dramapic-local-worker"
+
+    def __init__(self, logs: LogSettings) -> None:
+        self.logs = logs
 
     def setup(self, worker) -> None:
         # setup runs on the worker's event loop, in the main thread of its process: where a handler can be set
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        log_like(self.logs)
 
 
 class WarmUpPlugin(_warm_up_plugin_base()):

@@ -86,6 +86,32 @@ def test_a_dying_worker_fails_only_its_own_job_not_the_others_in_flight():
     assert results == {"dies": (None, "BrokenProcessPool"), "a": ("a", None), "b": ("b", None), "c": ("c", None)}
 
 
+def _warn_then_echo(value):
+    logging.getLogger("dramapic.analysis.analyze").warning("%s holds no sound", value)
+    return value
+
+
+def _worker_lines(engine_for, level: int, capfd, monkeypatch) -> list[str]:
+    """What a worker's warning writes to stderr under a batch whose dramapic log level is ``level``."""
+    monkeypatch.setattr(logging.getLogger("dramapic"), "level", level)
+    capfd.readouterr()
+    with engine_for() as engine:
+        assert collect(engine, _warn_then_echo, [(("quiet.wav",), {}, "a")]) == {"a": ("quiet.wav", None)}
+    return [line for line in capfd.readouterr().err.splitlines() if "holds no sound" in line]
+
+
+@pytest.mark.parametrize("kind", ["pool", "dask"])
+def test_worker_processes_log_at_the_batch_s_level(kind, capfd, monkeypatch):
+    # a pool's or a local Dask cluster's worker process knew nothing of --quiet: its warnings went to stderr through
+    # logging's last resort, under --quiet too, and without the "WARNING dramapic...:" every other line has
+    if kind == "dask":
+        pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    engine_for = (lambda: ProcessPoolEngine(1)) if kind == "pool" else (lambda: DaskEngine(workers=1))
+    assert _worker_lines(engine_for, logging.ERROR, capfd, monkeypatch) == []
+    lines = _worker_lines(engine_for, logging.WARNING, capfd, monkeypatch)
+    assert len(lines) == 1 and "WARNING" in lines[0] and "dramapic.analysis.analyze" in lines[0], lines
+
+
 def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="unknown engine"):
         make_engine("spark")
