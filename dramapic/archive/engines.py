@@ -548,12 +548,13 @@ class RayEngine(Engine):
                                        if isinstance(getattr(exceptions, name, None), type))
         self._started_here = not ray.is_initialized()
         if self._started_here:
+            # its warnings as the batch's (none under --quiet), its INFO chatter never
+            level = max(batch_logging()[0], logging.WARNING)
             try:
                 if address:
-                    ray.init(address=address, log_to_driver=False, logging_level=logging.WARNING)
+                    ray.init(address=address, log_to_driver=False, logging_level=level)
                 else:
-                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False,
-                             logging_level=logging.WARNING)
+                    ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ConfigError(f"cannot reach the Ray cluster {address or '(local)'}: {err}") from None
         cpus = int(ray.cluster_resources().get("CPU", 1))

@@ -520,6 +520,7 @@ class _FakeRay:
 
     def init(self, **kwargs):
         self.initialized = True
+        self.init_kwargs = kwargs
 
     def shutdown(self):
         self.initialized = False
@@ -587,6 +588,18 @@ def fake_ray(monkeypatch):
 
 def _echo(value):
     return value
+
+
+def test_a_local_ray_logs_at_the_batch_s_level(fake_ray, monkeypatch):
+    # Ray was started logging its warnings whatever the batch's level: under --quiet its start-up warning (token
+    # authentication) went to stderr all the same
+    from dramapic.archive.engines import RayEngine
+
+    for level, ray_level in ((logging.ERROR, logging.ERROR), (logging.WARNING, logging.WARNING),
+                             (logging.DEBUG, logging.WARNING)):
+        monkeypatch.setattr(logging.getLogger("dramapic"), "level", level)
+        with RayEngine():
+            assert fake_ray.init_kwargs["logging_level"] == ray_level
 
 
 def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_error(fake_ray):
