@@ -466,7 +466,9 @@ def render_html(data: ReportData) -> str:
                         f"{v.realtime_factor:.1f}" if v.realtime_factor else "–", v.worker) for v in timed],
                       numeric=(1, 2, 3))
     else:
-        slow = '<p class="sub">No processing times recorded (a single run\'s JSON does not carry them).</p>'
+        # an archive's page (a run's JSON has a page of its own): nothing analysed yet, or times not recorded
+        slow = ('<p class="sub">No processing times recorded.</p>' if done
+                else '<p class="sub">No file has been analysed yet.</p>')
     sections.append(f'<section id="slowest"><h2>Slowest files</h2>{slow}</section>')
     failed = data.failed
     if failed:

@@ -233,6 +233,20 @@ def test_a_huge_archive_gives_a_page_of_bounded_size(monkeypatch):
     assert len(render_csv(data).splitlines()) == 1 + 16
 
 
+@pytest.mark.parametrize("failed", [0, 2])
+def test_an_archive_with_nothing_analysed_yet_says_so(failed):
+    # an empty database, or one of failures only: the slowest files' place said "a single run's JSON does not carry
+    # them", of an archive's database, which is no run's JSON
+    from dramapic.archive.report import ReportData, render_html
+    from dramapic.archive.store import VideoRecord
+
+    videos = tuple(VideoRecord(path=f"bad{i}.mp4", status="failed", error="broken") for i in range(failed))
+    page = render_html(ReportData(title="t", source="/out", videos=videos))
+    slowest = re.search(r'<section id="slowest">(.*?)</section>', page).group(1)
+    assert "JSON" not in slowest and "No file has been analysed yet" in slowest, slowest
+    assert f"Failed files ({failed})" in page
+
+
 def test_a_report_removes_what_a_killed_report_left_behind(archive_out):
     # a report killed half-way (SIGKILL: no cleanup runs) leaves its temporaries; the next report removes them
     script = ("import os, sys\nfrom pathlib import Path\nfrom dramapic.writers import OutputSet\n"
