@@ -21,6 +21,7 @@ import io
 import logging
 import os
 import time
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
@@ -154,8 +155,21 @@ def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
 
+def _columns(char: str) -> int:
+    """How many Latin characters' widths ``char`` takes: two for a wide one (Hangul, Chinese, Japanese)."""
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
 def _short(text: str, limit: int = 38) -> str:
-    return text if len(text) <= limit else "…" + text[-(limit - 1):]
+    """``text`` cut at its start to ``limit`` Latin characters' widths (what a chart's label column holds), "…" first.
+    Counted in characters, a Korean name, twice as wide, ran past the chart's left edge, "…" and all."""
+    if sum(map(_columns, text)) <= limit:
+        return text
+    kept, width = len(text), 1  # the "…"
+    while kept > 0 and width + _columns(text[kept - 1]) <= limit:
+        kept -= 1
+        width += _columns(text[kept])
+    return "…" + text[kept:]
 
 
 def _hours(seconds: float) -> str:

@@ -247,6 +247,24 @@ def test_an_archive_with_nothing_analysed_yet_says_so(failed):
     assert f"Failed files ({failed})" in page
 
 
+@pytest.mark.parametrize("path", ["드라마/시즌1/사랑의 불시착 제1화 리마스터 감독판.mp4", "季节一/爱的迫降第一集导演剪辑版本高清.mp4",
+                                  "season1/episode one, the director's cut.mp4"])
+def test_a_long_name_in_a_chart_fits_its_label_column(path):
+    # a row's label is cut to fit the 250 px left of the bars, counted in characters: a Korean or Chinese name
+    # (each character about twice a Latin one's width) was cut too little, and ran past the chart's left edge, its
+    # start and the "…" that says it was cut lost there
+    import html
+    import unicodedata
+
+    from dramapic.archive.report import stacked_rows_svg
+
+    svg, _ = stacked_rows_svg([(path, {"voice": 1.0}, "1 s")], {"voice": "#000"})
+    shown = html.unescape(re.search(r"</title>([^<]*)</text>", svg).group(1))
+    widths = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in shown)
+    assert shown.startswith("…") and widths <= 38, (shown, widths)
+    assert path.endswith(shown[1:])
+
+
 def test_a_report_removes_what_a_killed_report_left_behind(archive_out):
     # a report killed half-way (SIGKILL: no cleanup runs) leaves its temporaries; the next report removes them
     script = ("import os, sys\nfrom pathlib import Path\nfrom dramapic.writers import OutputSet\n"
