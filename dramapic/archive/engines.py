@@ -438,6 +438,24 @@ class DaskEngine(Engine):
         # an interrupted generator leaves futures behind; close() cancels them
 
     def close(self, *, cancel: bool = False) -> None:
+        if not cancel:
+            self._close(cancel=False)
+            return
+        # after a lost cluster, Ctrl-C or another error, whose own line tells it: a client still trying to reach a
+        # scheduler that died outright (kill -9, its machine gone) logged that attempt's cancellation as an ERROR
+        # with two chained tracebacks, printed above that line. What distributed says while closing goes unsaid
+        loggers = [logging.getLogger(name) for name in list(logging.root.manager.loggerDict)
+                   if name.split(".")[0] == "distributed"]
+        saved = [(logger, logger.disabled) for logger in loggers]
+        for logger in loggers:
+            logger.disabled = True
+        try:
+            self._close(cancel=True)
+        finally:
+            for logger, disabled in saved:
+                logger.disabled = disabled
+
+    def _close(self, *, cancel: bool) -> None:
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
             if cancel and self._pending:

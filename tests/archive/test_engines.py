@@ -329,6 +329,40 @@ def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monke
     assert (again.done, again.skipped, again.failed) == (2, 1, 0)
 
 
+def test_a_dask_scheduler_killed_outright_is_one_line_without_a_traceback(caplog):
+    # a scheduler that dies (kill -9, its machine gone) rather than closing: the client was still trying to reconnect
+    # when the batch closed it, and distributed logged that attempt's cancellation as an ERROR with two chained
+    # tracebacks, printed above the batch's one line ("lost the Dask cluster ...")
+    import socket
+    import subprocess
+    import sys
+
+    from dramapic.errors import EngineError
+
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    scheduler = subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_scheduler", "--host", "127.0.0.1",
+                                  "--port", str(port), "--dashboard-address", "127.0.0.1:0"],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def jobs():
+        yield (1.0,), {}, "a"  # no worker: it waits, in flight, while the scheduler dies
+        scheduler.kill()
+        scheduler.wait()
+
+    try:
+        with pytest.raises(EngineError, match="lost the Dask cluster"), caplog.at_level(logging.DEBUG), \
+                DaskEngine(f"tcp://127.0.0.1:{port}") as engine:
+            list(engine.imap_unordered(time.sleep, jobs()))
+    finally:
+        scheduler.kill()
+        scheduler.wait()
+    assert [(r.name, r.getMessage()) for r in caplog.records if r.name.startswith("distributed")
+            and r.levelno >= logging.ERROR] == []
+
+
 # -- a Dask future lost or cancelled by its cluster ----------------------------------------------------------------
 
 class _FakeDaskFuture:
