@@ -39,6 +39,7 @@ from ..threads import available_cores
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = "30s"   # how long to try reaching a Dask scheduler
+RAY_CONNECT_TIMEOUT_S = 30.0  # and a Ray cluster's address
 Job = tuple[tuple, dict, Hashable]
 Result = tuple[Hashable, Any, BaseException | None]
 
@@ -547,6 +548,21 @@ RAY_NO_WORKER_FAILED: dict[str, Callable[[BaseException], EngineTaskError]] = {
 }
 
 
+def _unreachable(address: str, *, timeout: float) -> str | None:
+    """Why no TCP connection to ``address`` (``host:port``, ``ray://host:port``) can be made; None when one can, or
+    when the address is not of that form (``auto``: Ray looks up a cluster on this machine itself)."""
+    import socket
+
+    host, colon, port = address.split("://", 1)[-1].rpartition(":")
+    if not colon or not port.isdigit():
+        return None
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as err:
+        return err.strerror or str(err) or type(err).__name__
+
+
 class RayEngine(Engine):
     """Jobs as Ray tasks (one CPU each) on a running cluster (``address``) or on a local Ray."""
 
@@ -565,6 +581,11 @@ class RayEngine(Engine):
         self._no_worker_failed = tuple((getattr(exceptions, name), words) for name, words in RAY_NO_WORKER_FAILED.items()
                                        if isinstance(getattr(exceptions, name, None), type))
         self._started_here = not ray.is_initialized()
+        # ray.init given an address where nothing listens (a typo) retried for minutes, Ray's own C++ lines every
+        # few seconds on stderr: a connection is tried first, as a Dask scheduler's is (CONNECT_TIMEOUT)
+        why = _unreachable(address, timeout=RAY_CONNECT_TIMEOUT_S) if address and self._started_here else None
+        if why is not None:
+            raise ConfigError(f"cannot reach the Ray cluster {address}: {why}")
         if self._started_here:
             # its warnings as the batch's (none under --quiet), its INFO chatter never
             level = max(batch_logging()[0], logging.WARNING)

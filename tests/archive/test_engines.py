@@ -636,6 +636,29 @@ def test_a_local_ray_logs_at_the_batch_s_level(fake_ray, monkeypatch):
             assert fake_ray.init_kwargs["logging_level"] == ray_level
 
 
+def test_an_unreachable_ray_address_is_one_line_at_once(fake_ray):
+    # ray.init given an address where nothing listens (a typo) retried for minutes, Ray's own C++ lines every few
+    # seconds on stderr, where --scheduler with Dask answers "cannot reach" in one line
+    import socket
+
+    from dramapic.archive.engines import RayEngine
+
+    with socket.socket() as listening, socket.socket() as closed:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        closed.bind(("127.0.0.1", 0))  # bound, never listening: connecting is refused
+        port = closed.getsockname()[1]
+        for address in (f"127.0.0.1:{port}", f"ray://127.0.0.1:{port}"):
+            with pytest.raises(ConfigError, match=f"cannot reach the Ray cluster {address}: .*refused"):
+                RayEngine(address)
+            assert not fake_ray.initialized
+        reachable = f"127.0.0.1:{listening.getsockname()[1]}"
+        with RayEngine(reachable):
+            assert fake_ray.init_kwargs["address"] == reachable
+    with RayEngine("auto"):  # Ray's own look-up of a cluster on this machine: nothing to probe
+        assert fake_ray.init_kwargs["address"] == "auto"
+
+
 def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_error(fake_ray):
     from dramapic.archive.engines import RayEngine
     from dramapic.errors import EngineError
