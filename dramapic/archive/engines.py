@@ -31,6 +31,7 @@ import os
 import signal
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
+from .. import __version__
 from ..config import PipelineConfig
 from ..errors import ConfigError, EngineError
 from ..lifecycle import run_task
@@ -353,7 +354,14 @@ class DaskEngine(Engine):
             gc.collect()
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {failure}")
         if pipeline is not None:
-            self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")
+            try:
+                self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")
+            except Exception as err:  # noqa: BLE001 - a worker's answer, re-raised as a bare Exception of its text
+                # workers that cannot unpickle it (no dramapic, another version): it ended in distributed's traceback
+                self.close(cancel=True)
+                why = _one_line(err).removeprefix("Exception: ")  # distributed's wrapping says nothing
+                raise ConfigError(f"cannot set up the Dask cluster's workers ({self._address}) for dramapic: {why}; "
+                                  f"each worker needs dramapic {__version__} installed") from None
         threads_total = sum(self._client.nthreads().values()) or 1
         self.max_in_flight = max_in_flight or 2 * threads_total
 

@@ -12,7 +12,7 @@ import pytest
 
 from dramapic.archive.batch import BatchOptions, run_batch
 from dramapic.config import load_pipeline
-from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, make_engine
+from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, WarmUpPlugin, make_engine
 from dramapic.errors import ConfigError
 from dramapic.archive.store import DB_NAME, Store
 from helpers import CLIPS, REPO, assert_consistent, fake_done_worker, make_archive, placeholder_archive
@@ -219,6 +219,20 @@ def test_ctrl_c_leaves_a_local_dask_cluster_s_workers_to_the_batch(capfd):
         assert engine.client.submit(_interrupted_then_echo, "a", pure=False).result(timeout=30) == "a"
     err = capfd.readouterr().err
     assert "KeyboardInterrupt" not in err and "Traceback" not in err, err
+
+
+class _PluginOfAnotherWorld(WarmUpPlugin):
+    """What a worker without dramapic makes of dramapic's warm-up plugin: it cannot unpickle it."""
+
+    def __setstate__(self, state):
+        raise ModuleNotFoundError("No module named 'dramapic'")
+
+
+def test_a_dask_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(dask_cluster, monkeypatch):
+    # the warm-up plugin's registration failed on the workers, and the batch ended in distributed's traceback
+    monkeypatch.setattr("dramapic.archive.engines.WarmUpPlugin", _PluginOfAnotherWorld)
+    with pytest.raises(ConfigError, match="cannot set up the Dask cluster's workers .*No module named 'dramapic'"):
+        DaskEngine(dask_cluster.scheduler_address, pipeline=load_pipeline(None))
 
 
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
