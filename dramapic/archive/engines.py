@@ -336,8 +336,10 @@ class DaskEngine(Engine):
                                              dashboard_address=None,
                                              scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
                                              plugins=(LocalWorkerPlugin(logs),),
-                                             # distributed's own lines in the workers: none but errors under --quiet
-                                             silence_logs=max(logs[0], logging.WARNING))
+                                             # distributed's own lines in the workers: errors only. A pool's
+                                             # workers say nothing of the kind, and each worker told of the
+                                             # cancellation of its file (Ctrl-C, SIGTERM) above "interrupted"
+                                             silence_logs=logging.ERROR)
                 self._client = Client(self._cluster, set_as_default=False)
         except Exception as err:  # noqa: BLE001 - unreachable, timed out, refused or not an address: all one answer
             failure = str(err)

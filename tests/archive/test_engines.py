@@ -235,6 +235,28 @@ def test_a_dask_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(dask_
         DaskEngine(dask_cluster.scheduler_address, pipeline=load_pipeline(None))
 
 
+def _mark_then_sleep(mark: str, seconds: float):
+    open(mark, "w").close()
+    time.sleep(seconds)
+    return seconds
+
+
+def test_a_local_dask_cluster_stopped_mid_file_says_nothing_of_it(tmp_path, capfd):
+    # Ctrl-C (or SIGTERM, or a lost disk) while files are in flight: the batch cancels them and closes the cluster,
+    # and each worker logged the cancellation of its task in distributed's own lines above "dramapic: interrupted"
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    mark = tmp_path / "started"
+    jobs = [((str(tmp_path / "first"), 0.0), {}, "first"), ((str(mark), 30.0), {}, "slow")]
+    with pytest.raises(KeyboardInterrupt), DaskEngine(workers=1) as engine:
+        for _ in engine.imap_unordered(_mark_then_sleep, jobs):  # the first one back, the slow one next
+            clock = time.monotonic()
+            while not mark.exists() and time.monotonic() - clock < 60:
+                time.sleep(0.05)
+            raise KeyboardInterrupt
+    err = capfd.readouterr().err
+    assert "distributed" not in err, err
+
+
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
     archive, clips = small_archive
     out = tmp_path / "out"
