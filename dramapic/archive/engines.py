@@ -364,7 +364,10 @@ class DaskEngine(Engine):
                 why = _one_line(err).removeprefix("Exception: ")  # distributed's wrapping says nothing
                 raise ConfigError(f"cannot set up the Dask cluster's workers ({self._address}) for dramapic: {why}; "
                                   f"each worker needs dramapic {__version__} installed") from None
-        threads_total = sum(self._client.nthreads().values()) or 1
+        threads_total = sum(self._client.nthreads().values())
+        if not threads_total:  # the batch would sit there without a word, its progress bar at 0
+            log.warning("the Dask cluster %s has no workers: the files wait until one joins", self._address)
+        threads_total = threads_total or 1
         self.max_in_flight = max_in_flight or 2 * threads_total
 
     @property

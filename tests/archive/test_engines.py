@@ -257,6 +257,17 @@ def test_a_local_dask_cluster_stopped_mid_file_says_nothing_of_it(tmp_path, capf
     assert "distributed" not in err, err
 
 
+def test_a_dask_cluster_without_workers_is_warned_about(caplog):
+    # its files wait for a worker to join: the batch sat there without a word, its progress bar at 0
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    with distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster, \
+            caplog.at_level(logging.WARNING, logger="dramapic"), DaskEngine(cluster.scheduler_address):
+        pass
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("dramapic")] == [
+        f"the Dask cluster {cluster.scheduler_address} has no workers: the files wait until one joins"]
+
+
 def test_batch_on_a_dask_cluster(dask_cluster, small_archive, tmp_path):
     archive, clips = small_archive
     out = tmp_path / "out"
