@@ -609,7 +609,9 @@ class RayEngine(Engine):
                     ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False, logging_level=level)
             except (ConnectionError, RuntimeError, ValueError) as err:
                 raise ConfigError(f"cannot reach the Ray cluster {address or '(local)'}: {err}") from None
-        cpus = int(ray.cluster_resources().get("CPU", 1))
+        cpus = int(ray.cluster_resources().get("CPU", 0))
+        if not cpus:  # its one-CPU tasks would wait without a word, the progress bar at 0
+            log.warning("the Ray cluster %s has no CPU: the files wait until a node with one joins", self._address)
         self.max_in_flight = max_in_flight or 2 * max(1, cpus)
         self._pending: dict[Any, Hashable] = {}
 

@@ -599,6 +599,8 @@ class _FakeRay:
     def is_initialized(self):
         return self.initialized
 
+    cpus = 2.0
+
     def init(self, **kwargs):
         self.initialized = True
         self.init_kwargs = kwargs
@@ -609,7 +611,7 @@ class _FakeRay:
     def cluster_resources(self):
         if not self.alive:
             raise ConnectionError("GCS unreachable")
-        return {"CPU": 2.0}
+        return {"CPU": self.cpus} if self.cpus else {}
 
     def remote(self, **options):
         ray = self
@@ -704,6 +706,18 @@ def test_an_unreachable_ray_address_is_one_line_at_once(fake_ray):
             assert fake_ray.init_kwargs["address"] == reachable
     with RayEngine("auto"):  # Ray's own look-up of a cluster on this machine: nothing to probe
         assert fake_ray.init_kwargs["address"] == "auto"
+
+
+def test_a_ray_cluster_without_cpus_is_warned_about(fake_ray, caplog):
+    # its one-CPU tasks wait for a node with a CPU to join: the batch sat there without a word, as on a Dask cluster
+    # without workers
+    from dramapic.archive.engines import RayEngine
+
+    fake_ray.cpus = 0
+    with caplog.at_level(logging.WARNING, logger="dramapic"), RayEngine():
+        pass
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("dramapic")] == [
+        "the Ray cluster (local) has no CPU: the files wait until a node with one joins"]
 
 
 def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_error(fake_ray):
