@@ -112,17 +112,24 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
 
 
 def _bar(summary: Summary, *, x: int, y: int, width: int, height: int, start: str, end: str) -> list[str]:
-    """A stacked bar of the label shares, drawn with ASS vector shapes."""
-    events, offset = [], 0.0
+    """A stacked bar of the label shares, drawn with ASS vector shapes.
+
+    Each part runs from one rounded edge to the next, the edges placed at the running total of the shares over
+    their sum: parts rounded one by one left a pixel's gap or overlap between them, and the last could end past
+    the bar (shares kept to 4 places may add up to a little more or less than 1)."""
+    total = sum(share for share in summary.shares.values() if share > 0)
+    events, done, left = [], 0.0, x
     for label, share in summary.shares.items():
-        part = round(width * share)
-        if part <= 0:
+        if share <= 0:
             continue
-        left = x + round(width * offset)
-        shape = f"m 0 0 l {part} 0 l {part} {height} l 0 {height}"
-        events.append(f"Dialogue: 1,{start},{end},Shape,,0,0,0,,"
-                      f"{{\\an7\\pos({left},{y})\\bord0\\shad0\\1c{LABEL_COLOURS[label]}\\p1}}{shape}")
-        offset += share
+        done += share
+        right = x + round(width * done / total)
+        if right > left:  # a share too small for a pixel draws nothing
+            part = right - left
+            shape = f"m 0 0 l {part} 0 l {part} {height} l 0 {height}"
+            events.append(f"Dialogue: 1,{start},{end},Shape,,0,0,0,,"
+                          f"{{\\an7\\pos({left},{y})\\bord0\\shad0\\1c{LABEL_COLOURS[label]}\\p1}}{shape}")
+        left = right
     return events
 
 

@@ -84,3 +84,27 @@ def test_the_card_s_shares_add_up_to_100():
         assert labels == [33, 33, 34, 0] and genders == [42, 58], plain
         badge = next(ln for ln in text.splitlines() if ",Badge," in ln)
         assert "female 42% · male 58% of speech" in badge
+
+
+def test_the_share_bar_s_parts_meet_and_end_at_the_bar_s_edge():
+    """Each part was rounded on its own, and placed at its own rounded offset: thirds on a 607-unit bar left a gap
+    between the second and third parts, quarters overlapped by a pixel, and shares kept to 4 places (adding up to
+    1.0001) could run past the bar's end."""
+    import dataclasses
+
+    from dramapic.render import _bar
+
+    summary = make_result().summary
+    for shares in ({"voice": 0.3333, "song": 0.3333, "noise": 0.3334, "silence": 0.0},
+                   {"voice": 0.25, "song": 0.25, "noise": 0.25, "silence": 0.25},
+                   {"voice": 0.1235, "song": 0.3001, "noise": 0.2883, "silence": 0.2882}):
+        for width in range(600, 700):
+            events = _bar(dataclasses.replace(summary, shares=shares), x=10, y=0, width=width, height=5,
+                          start="0:00:00.00", end="0:00:06.00")
+            spans = [(int(re.search(r"\\pos\((\d+),", ev).group(1)), int(re.search(r" l (\d+) 0 ", ev).group(1)))
+                     for ev in events]
+            edge = 10
+            for left, part in spans:
+                assert left == edge, (shares, width, spans)
+                edge = left + part
+            assert edge == 10 + width, (shares, width, spans)
