@@ -2,7 +2,9 @@
 the video and a small corner badge that keeps the summary visible afterwards.
 
 Sizes are given on a 1080-line canvas (``PlayResY``) whose width follows the video's aspect ratio; libass
-scales it to the real frame, so the same script is readable at 360p and at 1080p.
+scales it to the real frame, so the same script is readable at 360p and at 1080p. On a frame only a hundred-odd
+pixels high (a 1920x120 strip, a thumbnail) no text is drawn under :data:`MIN_TEXT_PX` pixels where it fits, and on
+one a hundred-odd pixels wide the card's lines break between phrases.
 """
 
 from __future__ import annotations
@@ -56,10 +58,41 @@ def text_width(text: str, size: float) -> float:
     return size * sum(WIDE_EM if unicodedata.east_asian_width(ch) in "WF" else NARROW_EM for ch in plain)
 
 
-def fitted_size(size: int, lines: list[str], width: float) -> int:
-    """``size``, or smaller so that the widest of ``lines`` fits in ``width`` (a portrait frame is narrow)."""
+def fitted_size(size: int, lines: list[str], width: float, *, floor: int = 8) -> int:
+    """``size``, or smaller so that the widest of ``lines`` fits in ``width`` (a portrait frame is narrow), but not
+    below ``floor``."""
     widest = max((text_width(line, 1.0) for line in lines), default=0.0)
-    return max(8, min(size, int(width / widest))) if widest > 0 else size
+    return max(floor, min(size, int(width / widest))) if widest > 0 else size
+
+
+#: the smallest text worth drawing, in the frame's own pixels: on a frame only 120 pixels high (a 1920x120 strip)
+#: the canvas's sizes came to 4 to 6 pixels, and on one 120 pixels wide the card's letters fell to the floor
+MIN_TEXT_PX = 11
+#: a line of text's height, in em (NanumGothic's ascent and descent, with a little room)
+LINE_EM = 1.15
+
+
+def _floor_size(height: int | None) -> int:
+    """The smallest font size, in canvas units, that draws :data:`MIN_TEXT_PX` pixels on a frame ``height`` high,
+    but no more than 15 % of the height (a frame a few dozen pixels high cannot hold 11-pixel lines and a card)."""
+    return min(round(CANVAS_HEIGHT * 0.15), max(1, round(MIN_TEXT_PX * CANVAS_HEIGHT / height))) if height else 8
+
+
+def _pack(lines: list[list[str]], size: int, width: float) -> list[str]:
+    """Each line's phrases (the parts " · " separates) put on as few rows as fit in ``width`` at ``size``: a line too
+    wide for the frame breaks between phrases, never inside one."""
+    rows = []
+    for phrases in lines:
+        row = phrases[0]
+        for phrase in phrases[1:]:
+            joined = f"{row} · {phrase}"
+            if text_width(joined, size) <= width:
+                row = joined
+            else:
+                rows.append(row)
+                row = phrase
+        rows.append(row)
+    return rows
 
 
 def _ass_time(seconds: float) -> str:
@@ -133,6 +166,42 @@ def _bar(summary: Summary, *, x: int, y: int, width: int, height: int, start: st
     return events
 
 
+def _card_layout(summary: Summary, lines: list[str], *, language: str, portrait: bool, floor: int, width: float,
+                 most: float) -> tuple[int, list[str], int, int]:
+    """The card's font size, its rows of ASS text (the title first), and its panel's and share bar's heights.
+
+    The rows are the title and the summary's lines, the shares line doubling as the bar's legend (each label in its
+    bar colour; two to a row on a portrait frame). Where even the smallest readable size leaves a row wider than
+    ``width`` (a frame a hundred-odd pixels across, where libass broke the card one word to a line), the lines break
+    between their phrases instead. The panel is 56 % of the canvas's height, or taller to hold the rows at that
+    size (a 1920x120 strip), up to ``most`` units (what the cues leave), and the size shrinks only where not even
+    that would hold them."""
+    words = CUE_WORDS[language]
+    legend = [f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {v}{{\\c&HFFFFFF&}}"
+              for k, v in _pcts(summary.shares).items()]
+    title = f"{{\\b1}}{_escape(CARD_WORDS[language]['title'])}{{\\b0}}"
+    legend_rows = [" · ".join(legend[i:i + 2]) for i in range(0, len(legend), 2)] if portrait \
+        else [" · ".join(legend)]
+    rows = [title, _escape(lines[0]), *legend_rows, *map(_escape, lines[2:])]
+    target = max(floor, round(CANVAS_HEIGHT * 0.045))
+    size = fitted_size(target, rows, width, floor=floor)
+    phrases = None
+    if max(text_width(row, size) for row in rows) > width:
+        phrases = [[title], [_escape(lines[0])], legend,
+                   *([_escape(phrase) for phrase in line.split(" · ")] for line in lines[2:])]
+        size = fitted_size(target, [phrase for line in phrases for phrase in line], width, floor=floor)
+        rows = _pack(phrases, size, width)
+    bar_h = max(round(CANVAS_HEIGHT * 0.035), round(size * 0.6))
+
+    def needed(rows: list[str], size: int) -> float:  # the text 6 % below the panel's top, the bar 10 % above its foot
+        return (len(rows) * size * LINE_EM + size * 0.5 + bar_h) / 0.84
+
+    while size > 1 and needed(rows, size) > most:
+        size -= 1
+        rows = _pack(phrases, size, width) if phrases else rows
+    return size, rows, max(round(CANVAS_HEIGHT * 0.56), min(round(most), round(needed(rows, size)))), bar_h
+
+
 def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None, height: int | None,
               language: str = "en") -> str:
     """The complete ASS script (cues, summary card, badge) for one result."""
@@ -145,21 +214,21 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     lines = summary_lines(summary, language=language, narrow=portrait)
     cue_texts = [_escape(cue_text(s, language=language)) for s in captioned(result.segments)]
     # sizes follow the frame's height, but no line may be wider than the frame allows: a portrait frame (9:16)
-    # is 608 units wide, so its card, cues and badge shrink to fit instead of wrapping mid-phrase
+    # is 608 units wide, so its card, cues and badge shrink to fit instead of wrapping mid-phrase; nor smaller than
+    # MIN_TEXT_PX pixels where the frame allows it (a 1920x120 strip: 4 to 6 pixels before)
+    floor = _floor_size(height)
     margin = round(min(40, canvas.width * 0.04))
-    cue_size = fitted_size(round(canvas.height * config.subtitle_font_scale), cue_texts, canvas.width - 2 * margin)
-    panel_w, panel_h = round(canvas.width * (0.92 if portrait else 0.8)), round(canvas.height * 0.56)
-    words = CUE_WORDS[language]
-    # the shares line doubles as the bar's legend: each label in its bar colour; two to a row on a narrow frame
-    shares = list(_pcts(summary.shares).items())
-    rows = [shares[i:i + 2] for i in range(0, len(shares), 2)] if portrait else [shares]
-    legend_rows = [" · ".join(f"{{\\c{LABEL_COLOURS[k]}}}{_escape(words[k])} {v}{{\\c&HFFFFFF&}}"
-                              for k, v in row) for row in rows]
-    card_size = fitted_size(round(canvas.height * 0.045),
-                            [CARD_WORDS[language]["title"], lines[0], *legend_rows, *lines[2:]], panel_w * 0.9)
+    cue_size = fitted_size(max(floor, round(canvas.height * config.subtitle_font_scale)), cue_texts,
+                           canvas.width - 2 * margin, floor=floor)
+    panel_w = round(canvas.width * (0.92 if portrait else 0.8))
+    # a panel taller than its 56 % (a strip, a tiny frame) stays above the cues' line, which would cover its bar
+    edge, cue_top = round(canvas.height * 0.02), canvas.height - round(canvas.height * 0.06) - cue_size * LINE_EM
+    card_size, card_rows, panel_h, bar_h = _card_layout(summary, lines, language=language, portrait=portrait,
+                                                        floor=floor, width=panel_w * 0.9, most=cue_top - 2 * edge)
     badge_text = ("\\N" if portrait else " | ").join(_escape(line) for line in (lines[0], *lines[2:]))  # genre, then gender and speakers when known
-    badge_size = fitted_size(round(canvas.height * 0.03), badge_text.split("\\N"),
-                             canvas.width - 48 - canvas.width * 0.02)
+    badge_margin = round(min(24, canvas.width * 0.04))
+    badge_size = fitted_size(max(floor, round(canvas.height * 0.03)), badge_text.split("\\N"),
+                             canvas.width - 2 * badge_margin - canvas.width * 0.02, floor=floor)
     font = config.font_family
     duration = result.duration
     header = [
@@ -172,9 +241,9 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
         f"Style: Cue,{font},{cue_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,1,"
         f"{max(2, cue_size // 14)},1,2,{margin},{margin},{round(canvas.height * 0.06)},1",
         f"Style: Card,{font},{card_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H40000000,0,0,0,0,100,100,0,0,1,"
-        f"{max(2, card_size // 16)},0,5,40,40,40,1",
+        f"{max(2, card_size // 16)},0,5,{margin},{margin},40,1",
         f"Style: Badge,{font},{badge_size},&H00FFFFFF,&H00FFFFFF,&H00000000,&H80000000,0,0,0,0,100,100,0,0,3,"
-        f"{max(2, badge_size // 5)},0,9,24,24,24,1",
+        f"{max(2, badge_size // 5)},0,9,{badge_margin},{badge_margin},24,1",
         f"Style: Shape,{font},10,&H00FFFFFF,&H00FFFFFF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,0,0,7,0,0,0,1",
         "", "[Events]",
         "Format: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text",
@@ -183,15 +252,13 @@ def build_ass(result: AnalysisResult, config: RenderConfig, *, width: int | None
     card_end = min(config.card_seconds, duration)
     if card_end > 0:
         start, end = _ass_time(0), _ass_time(card_end)
-        panel_x, panel_y = (canvas.width - panel_w) // 2, (canvas.height - panel_h) // 2
+        panel_x = (canvas.width - panel_w) // 2
+        panel_y = max(edge, min((canvas.height - panel_h) // 2, round(cue_top) - edge - panel_h))
         events.append(f"Dialogue: 0,{start},{end},Shape,,0,0,0,,{{\\an7\\pos({panel_x},{panel_y})\\bord0\\shad0"
                       f"\\1c&H201810&\\1a&H30&\\p1}}m 0 0 l {panel_w} 0 l {panel_w} {panel_h} l 0 {panel_h}")
-        title = CARD_WORDS[language]["title"]
-        body = [_escape(lines[0]), *legend_rows, *map(_escape, lines[2:])]
-        text = "\\N".join([f"{{\\b1}}{_escape(title)}{{\\b0}}", *body])
         events.append(f"Dialogue: 2,{start},{end},Card,,0,0,0,,{{\\an8\\pos({canvas.width // 2},"
-                      f"{panel_y + round(panel_h * 0.06)})}}{text}")
-        bar_w, bar_h = round(panel_w * 0.86), round(canvas.height * 0.035)
+                      f"{panel_y + round(panel_h * 0.06)})}}" + "\\N".join(card_rows))
+        bar_w = round(panel_w * 0.86)
         events += _bar(summary, x=(canvas.width - bar_w) // 2,
                        y=panel_y + panel_h - bar_h - round(panel_h * 0.1), width=bar_w, height=bar_h,
                        start=start, end=end)

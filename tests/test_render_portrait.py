@@ -131,3 +131,71 @@ def test_a_rotated_video_is_burned_on_a_canvas_of_its_upright_shape(tmp_path: Pa
                             RunOptions(), silent_hook)
     play = tuple(int(re.search(rf"PlayRes{axis}: (\d+)", scripts[0]).group(1)) for axis in "XY")
     assert play[0] < play[1], play  # a portrait canvas: a landscape one would be squeezed into the upright frame
+
+
+# -- frames of extreme shapes: a 1920x120 strip, a 120x1920 column, a 160x90 thumbnail ------------------------------
+
+def _panel_and_bar(text: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The card's panel and share bar as (top, bottom) in canvas units."""
+    shapes = [ln for ln in text.splitlines() if ",Shape," in ln]
+    tops = [int(re.search(r"\\pos\(\d+,(\d+)\)", ln).group(1)) for ln in shapes]
+    heights = [int(re.search(r" l 0 (\d+)$", ln).group(1)) for ln in shapes]
+    return (tops[0], tops[0] + heights[0]), (tops[1], tops[1] + heights[1])
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+@pytest.mark.parametrize("size", [(1920, 120), (160, 90), (320, 180)])
+def test_a_frame_few_pixels_high_keeps_its_text_readable(size, language):
+    """Sizes followed the frame's height alone: on a 1920x120 strip the card's letters came to 5 pixels, the badge's
+    to 4 and the cues' to 7, on a 160x90 thumbnail to 4. Now no text is under about 11 pixels where the frame has
+    the room (the card's panel grows to hold its rows, above the cues' line); on a thumbnail the card shrinks only
+    as far as the height requires, still larger than before."""
+    import dataclasses
+
+    result = make_result()
+    result = dataclasses.replace(result, summary=dataclasses.replace(result.summary, gender_unknown_share=0.23))
+    text = build_ass(result, RenderConfig(font_family="NanumGothic", card_seconds=6.0), width=size[0],
+                     height=size[1], language=language)
+    sizes = {m.group(1): int(m.group(2)) for m in re.finditer(r"^Style: (\w+),[^,]+,(\d+),", text, re.MULTILINE)}
+    pixels = {style: sizes[style] * size[1] / 1080 for style in ("Cue", "Card", "Badge")}
+    assert pixels["Cue"] >= 10.5 and pixels["Badge"] >= 10.5, pixels
+    assert pixels["Card"] >= (10.5 if size[1] >= 120 else 5.5), pixels  # 4 pixels before on 160x90
+    (panel_top, panel_bottom), (bar_top, bar_bottom) = _panel_and_bar(text)
+    card = next(ln for ln in text.splitlines() if ",Card," in ln)
+    text_top = int(re.search(r"\\pos\(\d+,(\d+)\)", card).group(1))
+    rows = card.split(",,", 2)[-1].split("\\N")
+    assert 0 <= panel_top and text_top + len(rows) * sizes["Card"] * 1.1 <= bar_top < bar_bottom <= panel_bottom
+    # the cue's line (its bottom margin, one line of text) lies below the panel
+    assert panel_bottom <= 1080 - round(1080 * 0.06) - sizes["Cue"]
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+@pytest.mark.parametrize("size", [(120, 1920), (90, 1600)])
+def test_a_frame_a_hundred_pixels_wide_breaks_the_card_between_phrases(size, language):
+    """On a 120x1920 column the canvas is 68 units wide: the Card and Badge styles' 40- and 24-unit side margins
+    left libass no width at all, so it broke every line at every space ("voice" / "60%" / "·" / "song" ...). The
+    margins follow the width now, and lines too wide even at the smallest readable size break between phrases."""
+    play_x, sizes, events = script(*size, language)
+    text = build_ass(make_result(), RenderConfig(font_family="NanumGothic", card_seconds=6.0), width=size[0],
+                     height=size[1], language=language)
+    for style in ("Cue", "Card", "Badge"):
+        margins = re.search(rf"^Style: {style},(?:[^,]*,){{18}}(\d+),(\d+),", text, re.MULTILINE)
+        assert int(margins.group(1)) + int(margins.group(2)) <= play_x * 0.1, (style, margins.group(0))
+    card = next(body for style, body in events if style == "Card")
+    rows = card.split("}", 1)[1].split("\\N")  # the \an8\pos block first
+    assert all(" · " not in TAGS.sub("", row) or estimate(row, sizes["Card"]) <= play_x for row in rows), rows
+    plain = [TAGS.sub("", row) for row in rows]
+    assert any(row.startswith(("voice 60%", "음성 60%", "voice 10%", "음성 10%")) for row in plain), plain
+    assert sizes["Card"] * size[1] / 1080 >= 10  # no smaller than readable: libass may still wrap a long phrase
+
+
+@pytest.mark.parametrize("size", [(1, 1), (1920, 8), (1920, 30), (4000, 10), (8, 1920), (7680, 4320)])
+def test_a_frame_of_any_size_gets_a_card_inside_the_canvas(size):
+    """A readable size in pixels must give way where a frame is only a few pixels high: a 1920x8 frame asked for
+    1485-unit cues on the 1080-unit canvas, and its share bar was drawn at y = -324, above the frame."""
+    text = build_ass(make_result(), RenderConfig(font_family="NanumGothic", card_seconds=6.0), width=size[0],
+                     height=size[1])
+    sizes = {m.group(1): int(m.group(2)) for m in re.finditer(r"^Style: (\w+),[^,]+,(\d+),", text, re.MULTILINE)}
+    assert all(1 <= sizes[style] <= 1080 * 0.15 for style in ("Cue", "Card", "Badge")), sizes
+    (panel_top, panel_bottom), (bar_top, bar_bottom) = _panel_and_bar(text)
+    assert 0 <= panel_top < bar_top < bar_bottom <= panel_bottom <= 1080
