@@ -26,12 +26,14 @@ LABEL_RGB = {"voice": "#FFC850", "song": "#3C8AE0", "noise": "#D04040", "silence
 # the same in ASS's &HBBGGRR& notation
 LABEL_COLOURS = {label: f"&H{rgb[5:7]}{rgb[3:5]}{rgb[1:3]}&" for label, rgb in LABEL_RGB.items()}
 CARD_WORDS = {
-    "en": {"title": "dramapic summary", "speech": "of speech", "unknown": "gender unknown", "speakers": "speakers", "speaker": "speaker",
-           "genre": "genre", "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
-                                         "music_show": "music show", "other": "other", "unknown": "unknown"}},
-    "ko": {"title": "dramapic 요약", "speech": "발화 중", "unknown": "성별 미상", "speakers": "화자", "speaker": "화자",
-           "genre": "장르", "genres": {"drama": "드라마", "interview": "인터뷰", "documentary": "다큐멘터리",
-                                      "music_show": "음악 프로그램", "other": "기타", "unknown": "미상"}},
+    "en": {"title": "dramapic summary", "speech": "of speech", "unknown": "gender unknown",
+           "speakers": "{n} speakers", "speaker": "{n} speaker", "genre": "genre",
+           "genres": {"drama": "drama", "interview": "interview", "documentary": "documentary",
+                      "music_show": "music show", "other": "other", "unknown": "unknown"}},
+    "ko": {"title": "dramapic 요약", "speech": "발화 중", "unknown": "성별 미상",
+           "speakers": "화자 {n}명", "speaker": "화자 {n}명", "genre": "장르",
+           "genres": {"drama": "드라마", "interview": "인터뷰", "documentary": "다큐멘터리",
+                      "music_show": "음악 프로그램", "other": "기타", "unknown": "미상"}},
 }
 
 
@@ -140,7 +142,8 @@ def summary_lines(summary: Summary, *, language: str = "en", narrow: bool = Fals
             lines += parts if narrow else [" · ".join(parts)]
     if summary.speakers is not None:
         count = len(summary.speakers)
-        lines.append(f"{count} {card['speaker'] if count == 1 else card['speakers']}")
+        # a count reads "3 speakers" in English, "화자 3명" (speakers, 3 persons) in Korean: "3 화자" is not Korean
+        lines.append((card["speaker"] if count == 1 else card["speakers"]).format(n=count))
     return lines
 
 

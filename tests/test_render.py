@@ -108,3 +108,23 @@ def test_the_share_bar_s_parts_meet_and_end_at_the_bar_s_edge():
                 assert left == edge, (shares, width, spans)
                 edge = left + part
             assert edge == 10 + width, (shares, width, spans)
+
+
+def test_the_korean_card_counts_speakers_in_korean_word_order():
+    """The count was put before the noun in both languages: "3 화자" (3 speaker) on the Korean card and badge, where
+    Korean says 화자 3명 (speakers, 3 persons)."""
+    import dataclasses
+
+    from dramapic.result import SpeakerSummary
+
+    result = make_result()
+    three = tuple(SpeakerSummary(f"S{i}", "female", 10.0, 0.9) for i in range(1, 4))
+    summary = dataclasses.replace(result.summary, speakers=three)
+    assert summary_lines(summary, language="ko")[-1] == "화자 3명"
+    assert summary_lines(summary)[-1] == "3 speakers"
+    assert summary_lines(dataclasses.replace(summary, speakers=three[:1]))[-1] == "1 speaker"
+    text = build_ass(dataclasses.replace(result, summary=summary), RenderConfig(), width=1920, height=1080,
+                     language="ko")
+    card = next(ln for ln in text.splitlines() if ",Card," in ln)
+    badge = next(ln for ln in text.splitlines() if ",Badge," in ln)
+    assert card.endswith("\\N화자 3명") and badge.endswith("| 화자 3명") and "3 화자" not in text
