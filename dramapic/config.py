@@ -438,13 +438,14 @@ def _unknown_hints(unknown: set, section: str | None) -> str:
             owners.setdefault(key, []).append(name)
     here = [*_TOP_KEYS, *_SECTIONS] if section is None else [f.name for f in fields(_SECTIONS[section])]
     hints = []
-    for key in sorted((k for k in unknown if isinstance(k, str)), key=str):
+    # as many as the message lists (the keys cut short like it): 5000 unknown keys would get 5000 hints
+    for key in sorted((k for k in unknown if isinstance(k, str)), key=str)[:_SHOWN.maxlist]:
         elsewhere = [name for name in owners.get(key, ()) if name != section]
         if section is not None and (key in _SECTIONS or key in _TOP_KEYS):
-            hint = f"{key!r} is a section of its own, at the top level" if key in _SECTIONS else \
-                f"{key!r} belongs at the top level"
+            hint = f"{_shown(key)} is a section of its own, at the top level" if key in _SECTIONS else \
+                f"{_shown(key)} belongs at the top level"
         elif elsewhere:
-            hint = f"{key!r} belongs under {' or '.join(f'{name}:' for name in elsewhere)}"
+            hint = f"{_shown(key)} belongs under {' or '.join(f'{name}:' for name in elsewhere)}"
         elif close := difflib.get_close_matches(key.lower(), here, n=1, cutoff=0.75):
             hint = f"did you mean {close[0]!r}?"
         elif close := difflib.get_close_matches(key.lower(), [k for k in owners if section not in owners[k]], n=1,
@@ -452,7 +453,7 @@ def _unknown_hints(unknown: set, section: str | None) -> str:
             hint = f"did you mean {' or '.join(f'{name}: {close[0]}' for name in owners[close[0]])}?"
         else:
             continue
-        hints.append(hint if len(unknown) == 1 or hint.startswith(repr(key)) else f"{key!r}: {hint}")
+        hints.append(hint if len(unknown) == 1 or hint.startswith(_shown(key)) else f"{_shown(key)}: {hint}")
     return f" ({'; '.join(hints)})" if hints else ""
 
 
@@ -467,7 +468,8 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     known = {f.name: f for f in fields(cls)}
     unknown = set(raw) - set(known)
     if unknown:
-        raise ConfigError(f"{where}: unknown key(s) {sorted(unknown, key=str)}{_unknown_hints(unknown, where)}; "
+        raise ConfigError(f"{where}: unknown key(s) {_shown(sorted(unknown, key=str))}"
+                          f"{_unknown_hints(unknown, where)}; "
                           f"known: {sorted(known)}")
     values = {}
     for name, value in raw.items():
@@ -592,7 +594,7 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
     unknown = set(raw) - set(sections) - set(_TOP_KEYS)
     if unknown:
         # key=str: YAML keys may be numbers too (`1: x`), which do not sort among names
-        raise ConfigError(f"pipeline file {path}: unknown section(s) {sorted(unknown, key=str)}"
+        raise ConfigError(f"pipeline file {path}: unknown section(s) {_shown(sorted(unknown, key=str))}"
                           f"{_unknown_hints(unknown, None)}; known: {', '.join([*_TOP_KEYS, *sections])}")
     try:
         built = {key: _build(cls, raw.get(key), key) for key, cls in sections.items()}

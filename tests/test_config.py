@@ -371,3 +371,16 @@ def test_a_bad_value_built_of_aliases_is_shown_cut_short(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"render\.preset 'x+\.\.\.x+' is not an x264 preset") as refused:
         load_pipeline(long_text)
     assert len(str(refused.value)) < 400
+
+
+def test_unknown_keys_are_shown_cut_short(tmp_path: Path):
+    # the unknown key(s) of a section or of the top level were printed whole: an explicit `? key` of 100,000
+    # characters made an error of 100,000, 5000 unknown keys one that listed them all
+    for name, text in (("key", "render:\n  ? " + "x" * 100_000 + "\n  : 1\n"),
+                       ("section", "? " + "y" * 100_000 + "\n: 1\n"),
+                       ("many", "render:\n" + "".join(f"  k{i}: 1\n" for i in range(5000)))):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(ConfigError, match=r"unknown (key|section)\(s\) \['") as refused:
+            load_pipeline(path)
+        assert len(str(refused.value)) < 600, str(refused.value)[:600]
