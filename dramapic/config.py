@@ -586,6 +586,11 @@ def load_pipeline(path: str | Path | None = None) -> PipelineConfig:
         raise ConfigError(f"pipeline file {path} is not valid YAML: {_yaml_problem(err)}") from None
     except RecursionError:  # PyYAML builds nested lists and mappings recursively
         raise ConfigError(f"pipeline file {path} is not valid YAML: nested too deeply") from None
+    except ValueError as err:  # PyYAML builds values with Python's int() and date(), which raise this
+        # an integer of thousands of digits (Python's int-to-text limit), a date that does not exist (2020-02-30)
+        problem = ("a number of thousands of digits" if "digits" in str(err)
+                   else f"a value it cannot read ({str(err)[:80]})")
+        raise ConfigError(f"pipeline file {path} is not valid YAML: {problem}") from None
     except OSError as err:  # not the YAML's fault: unreadable (permissions, an I/O error)
         raise ConfigError(f"cannot read pipeline file {path}: {err.strerror or err}") from None
     if not isinstance(raw, Mapping):

@@ -384,3 +384,16 @@ def test_unknown_keys_are_shown_cut_short(tmp_path: Path):
         with pytest.raises(ConfigError, match=r"unknown (key|section)\(s\) \['") as refused:
             load_pipeline(path)
         assert len(str(refused.value)) < 600, str(refused.value)[:600]
+
+
+def test_a_number_of_thousands_of_digits_is_refused_in_one_line(tmp_path: Path):
+    # PyYAML turns an integer of over 4300 digits (Python's int-to-text limit) or a date that does not exist into
+    # ValueError, which load_pipeline did not catch: `dramapic run --pipeline` ended in a traceback
+    big = tmp_path / "big.yaml"
+    big.write_text("render:\n  crf: " + "9" * 5000 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"big\.yaml is not valid YAML: a number of thousands of digits$"):
+        load_pipeline(big)
+    date = tmp_path / "date.yaml"  # PyYAML's date() raises the same
+    date.write_text("render:\n  preset: 2020-02-30\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"date\.yaml is not valid YAML: a value it cannot read \(day is out of range"):
+        load_pipeline(date)
