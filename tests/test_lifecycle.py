@@ -146,12 +146,16 @@ def test_a_pool_worker_whose_stop_is_swallowed_still_unwinds_its_task(tmp_path):
 
 def test_an_orphaned_worker_whose_task_never_unwinds_ends_after_the_grace_period(tmp_path):
     # the parent of a batch killed with SIGKILL: a worker whose stop was swallowed (or whose main thread sat in
-    # native code) went on analysing with nobody to take its result - a flaky CI failure of the SIGKILL batch test
+    # native code) went on analysing with nobody to take its result - a flaky CI failure of the SIGKILL batch test.
+    # The parent is killed only once the worker says it is in its task: killed earlier, the worker watched pid 1 (or
+    # died of a become_worker it could not call) and the test passed or failed by chance, never by the grace period
     import subprocess
 
+    ready = tmp_path / "in-task"
     worker = ("import os, sys, time\n"
               "from dramapic.lifecycle import Terminated, become_worker, run_task\n"
               "def stubborn():\n"
+              f"    open({str(ready)!r}, 'w').close()\n"
               "    while True:\n"
               "        try:\n"
               "            time.sleep(0.1)\n"
@@ -168,11 +172,14 @@ def test_an_orphaned_worker_whose_task_never_unwinds_ends_after_the_grace_period
                             env={**os.environ, "PYTHONPATH": repo})
     try:
         child = int(proc.stdout.readline())
-        time.sleep(1.0)  # the worker is in its task
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not ready.exists() and process_alive(child):
+            time.sleep(0.05)
+        in_task = ready.exists()
         proc.kill()
         proc.wait()
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and process_alive(child):
+        while in_task and time.monotonic() < deadline and process_alive(child):
             time.sleep(0.1)
         still = process_alive(child)
     finally:
@@ -180,6 +187,7 @@ def test_an_orphaned_worker_whose_task_never_unwinds_ends_after_the_grace_period
         proc.stdout.close()
     if still:
         os.kill(child, signal.SIGKILL)
+    assert in_task, "the worker never reached its task"
     assert not still, "the orphaned worker is still running"
 
 
