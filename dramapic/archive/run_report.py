@@ -243,6 +243,15 @@ def timeline_svg(result: AnalysisResult) -> tuple[str, int]:
 
 # -- the page --------------------------------------------------------------------------------------------------
 
+def _audio_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
+    """The source's ``audio`` row: the track and channel analysed, where not the first track's mix (a dub, one
+    language of a dual-mono broadcast: the figures are of that sound); none for a JSON that does not record them."""
+    track, channel = result.source.audio_track, result.source.audio_channel
+    if track is None or (track == 0 and channel is None):
+        return ()
+    return (("audio", f"track {track}" + (f", {channel} channel" if channel else "")),)
+
+
 def render_run_html(result: AnalysisResult, *, title: str, source: str, generated: float | None = None) -> str:
     """One run's page as one HTML document (inline CSS and SVG, nothing fetched).
 
@@ -369,7 +378,8 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
     # source
     models = ", ".join(f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in result.models) or "–"
     rows = (("path", result.source.path), ("duration", f"{_hours(duration)} ({duration:.2f} s)"),
-            ("sha256", result.source.sha256), ("pipeline", f"{result.pipeline_name} {result.pipeline_version}"),
+            *_audio_row(result), ("sha256", result.source.sha256),
+            ("pipeline", f"{result.pipeline_name} {result.pipeline_version}"),
             ("models", models), ("segments", str(len(result.segments))), ("JSON", source))
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     sections.append(f'<section id="source"><h2>Source</h2><dl class="source">{items}</dl></section>')

@@ -304,3 +304,22 @@ def test_a_set_of_shares_on_the_page_adds_up_to_100(tmp_path):
     # the JSON keeps the shares unrounded (to 4 places)
     data = json.loads((tmp_path / "film.dramapic.json").read_text(encoding="utf-8"))
     assert data["summary"]["shares"]["voice"] == 0.3334 and data["summary"]["gender_shares"]["female"] == 0.455
+
+
+def test_the_source_says_which_track_and_channel_were_analysed_when_not_the_first_track_s_mix():
+    # the JSON records the audio track and channel analysed (a dub, one language of a dual-mono broadcast), the
+    # run's page did not: its figures read as those of the file's usual sound
+    import dataclasses
+
+    def source_of(**audio) -> str:
+        result = _run()
+        result = dataclasses.replace(result, source=dataclasses.replace(result.source, **audio))
+        page = render_run_html(result, title="t", source="film.dramapic.json")
+        return page[page.index('id="source"'):]
+
+    assert "<dt>audio</dt><dd>track 1, left channel</dd>" in source_of(audio_track=1, audio_channel="left")
+    assert "<dt>audio</dt><dd>track 0, right channel</dd>" in source_of(audio_track=0, audio_channel="right")
+    assert "<dt>audio</dt><dd>track 2</dd>" in source_of(audio_track=2, audio_channel=None)
+    # the first track's mix (the usual case), and a JSON written before these were recorded: no line
+    assert "<dt>audio</dt>" not in source_of(audio_track=0, audio_channel=None)
+    assert "<dt>audio</dt>" not in source_of(audio_track=None, audio_channel=None)
