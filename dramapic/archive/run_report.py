@@ -252,6 +252,14 @@ def _audio_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
     return (("audio", f"track {track}" + (f", {channel} channel" if channel else "")),)
 
 
+def _settings_checksum(result: AnalysisResult) -> str:
+    """`` (settings sha256 …)``, the start of the checksum the JSON records of the settings the run used: it tells
+    an edited copy of a pipeline that kept its name and version from the pipeline itself; "" for a JSON written
+    before the settings were recorded."""
+    sha256 = result.to_dict()["pipeline"].get("sha256")
+    return f" (settings sha256 {sha256[:12]})" if sha256 else ""
+
+
 def render_run_html(result: AnalysisResult, *, title: str, source: str, generated: float | None = None) -> str:
     """One run's page as one HTML document (inline CSS and SVG, nothing fetched).
 
@@ -379,7 +387,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
     models = ", ".join(f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in result.models) or "–"
     rows = (("path", result.source.path), ("duration", f"{_hours(duration)} ({duration:.2f} s)"),
             *_audio_row(result), ("sha256", result.source.sha256),
-            ("pipeline", f"{result.pipeline_name} {result.pipeline_version}"),
+            ("pipeline", f"{result.pipeline_name} {result.pipeline_version}" + _settings_checksum(result)),
             ("models", models), ("segments", str(len(result.segments))), ("JSON", source))
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)
     sections.append(f'<section id="source"><h2>Source</h2><dl class="source">{items}</dl></section>')

@@ -323,3 +323,24 @@ def test_the_source_says_which_track_and_channel_were_analysed_when_not_the_firs
     # the first track's mix (the usual case), and a JSON written before these were recorded: no line
     assert "<dt>audio</dt>" not in source_of(audio_track=0, audio_channel=None)
     assert "<dt>audio</dt>" not in source_of(audio_track=None, audio_channel=None)
+
+
+def test_the_source_tells_an_edited_pipeline_from_the_default_by_its_settings_checksum():
+    # the JSON records the settings and their sha256 (976dc7a) so that an edited copy of default.yaml that kept its
+    # name is told apart from the default; the run's page still said "default 1" for both
+    import dataclasses
+
+    from dramapic.config import load_pipeline
+
+    default = load_pipeline(None)
+    shown = {}
+    for pipeline in (default, default.replace(render__crf=23)):
+        result = dataclasses.replace(_run(), pipeline_settings=pipeline.to_dict())
+        page = render_run_html(result, title="t", source="film.dramapic.json")
+        sha = result.to_dict()["pipeline"]["sha256"]
+        shown[sha] = page[page.index("<dt>pipeline</dt>"):].split("</dd>")[0]
+        assert f"default 1 (settings sha256 {sha[:12]})" in shown[sha]
+    assert len(shown) == 2
+    # a JSON written before the settings were recorded: name and version alone
+    page = render_run_html(_run(), title="t", source="film.dramapic.json")
+    assert "<dt>pipeline</dt><dd>default 1</dd>" in page
