@@ -247,9 +247,13 @@ class Source:
         track = data.get("audio_track")
         if track is not None and (isinstance(track, bool) or not isinstance(track, int) or track < 0):
             raise TypeError(f"source audio_track: a track number, not {track!r}")
+        channel = data.get("audio_channel")
+        # the channels --audio-channel chooses, of a track said (written back, a channel without one would be lost)
+        if channel not in (None, "left", "right") or (channel is not None and track is None):
+            raise TypeError(f"source audio_channel: left, right or null, with an audio_track, not {channel!r}")
         return cls(path=_text(data["path"], "source path"), duration=_num(data["duration"], "source duration"),
                    sha256=_text(data["sha256"], "source sha256"), audio_track=track,
-                   audio_channel=_opt_text(data.get("audio_channel"), "source audio_channel"))
+                   audio_channel=channel)
 
 
 @dataclass(frozen=True)

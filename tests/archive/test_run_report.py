@@ -137,6 +137,8 @@ def test_a_run_without_speakers_or_gender_renders(tmp_path):
     (("summary", "speakers", 0, "seconds"), None, "speaker seconds"),
     (("summary", "shares", "voice"), True, "summary shares.voice"),
     (("segments",), "oops", "segments and models"),
+    # a channel --audio-channel cannot choose: the page would have said "track 0, centre channel"
+    (("source", "audio_channel"), "centre", "source audio_channel"),
 ])
 def test_a_run_file_with_a_value_of_the_wrong_type_is_one_input_error(tmp_path, where, value, named):
     from dramapic.archive.run_report import read_run
