@@ -200,15 +200,16 @@ def _stage1_segments(scores: DetectorScores, probabilities: np.ndarray, pipeline
 
 
 def _stage2(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], pipeline: PipelineConfig, *,
-            options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list | None]:
+            options: AnalysisOptions, progress: ProgressHook) -> tuple[list[Segment], list | None, list | None]:
     """The segments :data:`STAGE2` refines split into speaker turns with gender and speaker; the speakers (None
-    when diarization is switched off). Stages switched off leave their fields None."""
+    when diarization is switched off); the speakers the genre rules count (the same, or with the ids switched off
+    those told apart inside; None when stage 2 does not run). Stages switched off leave their fields None."""
     settings, projection = speaker_settings(pipeline, options)
     if not loaders.uses_stage2(pipeline):
-        return list(segments), None
-    return refine_voice(audio, segments, settings=settings, projection=projection,
-                        gender_model=loaders.gender_model(pipeline.stage2.gender_model) if pipeline.stage2.gender
-                        else None, gender_min_voice=pipeline.stage2.gender_min_voice, progress=progress)
+        return list(segments), None, None
+    return _refined(audio, segments, settings=settings, projection=projection,
+                    gender_model=loaders.gender_model(pipeline.stage2.gender_model) if pipeline.stage2.gender
+                    else None, gender_min_voice=pipeline.stage2.gender_min_voice, encoder=None, progress=progress)
 
 
 def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], *, settings: SpeakersConfig,
@@ -245,6 +246,17 @@ def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], 
     speakers : list or None
         None when diarization is off.
     """
+    merged, speakers, _ = _refined(audio, segments, settings=settings, projection=projection,
+                                   gender_model=gender_model, gender_min_voice=gender_min_voice, encoder=encoder,
+                                   progress=progress)
+    return merged, speakers
+
+
+def _refined(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], *, settings: SpeakersConfig,
+             projection, gender_model, gender_min_voice: float, encoder,
+             progress: ProgressHook) -> tuple[list[Segment], list | None, list]:
+    """:func:`refine_voice`, and the speakers the genre rules count: those listed, or with the ids switched off
+    the ones told apart inside (gender is decided per speaker all the same)."""
     from .diarization import label_voice_segments
 
     chosen = [s for s in segments if s.label == STAGE2.refines]
@@ -267,25 +279,27 @@ def refine_voice(audio: np.ndarray | SpooledAudio, segments: Sequence[Segment], 
                 end=segment.end if i == len(turns) - 1 else turn.end, gender=turn.gender if sure_voice else None,
                 speaker=turn.speaker, scores={**segment.scores, **turn.gender_scores}))
     if not settings.enabled:
-        return merged, None
+        return merged, None, list(labelling.unnamed)
     # a speaker heard only where stage 1 was unsure of voice has no gender either (the list agrees with the turns)
     sure_speakers = {s.speaker for s in merged if s.label == STAGE2.refines and s.gender is not None}
-    return merged, [s if s.id in sure_speakers or s.gender is None else dataclasses.replace(s, gender=None)
-                    for s in labelling.speakers]
+    speakers = [s if s.id in sure_speakers or s.gender is None else dataclasses.replace(s, gender=None)
+                for s in labelling.speakers]
+    return merged, speakers, speakers
 
 
 def _after_frames(audio: np.ndarray | SpooledAudio, scores: DetectorScores, probabilities: np.ndarray,
                   pipeline: PipelineConfig, *, options: AnalysisOptions, progress: ProgressHook,
-                  timings: dict[str, float]) -> tuple[list[Segment], list | None, float]:
-    """Pass 2: smoothing and segments on the whole frame arrays, then stage 2 on ``audio``."""
+                  timings: dict[str, float]) -> tuple[list[Segment], list | None, float, list | None]:
+    """Pass 2: smoothing and segments on the whole frame arrays, then stage 2 on ``audio``; last, the speakers
+    the genre rules count (:func:`_stage2`)."""
     duration = len(audio) / SAMPLE_RATE
     clock = time.perf_counter()
     segments, music_under_voice = _stage1_segments(scores, probabilities, pipeline, duration=duration)
     timings["smoothing"] = time.perf_counter() - clock
     clock = time.perf_counter()
-    merged, speakers = _stage2(audio, segments, pipeline, options=options, progress=progress)
+    merged, speakers, counted = _stage2(audio, segments, pipeline, options=options, progress=progress)
     timings["stage2"] = time.perf_counter() - clock
-    return merged, speakers, music_under_voice
+    return merged, speakers, music_under_voice, counted
 
 
 def _warn_if_quiet(name: str, energy_db: np.ndarray) -> None:
@@ -320,8 +334,9 @@ def analyze_audio(audio: np.ndarray, pipeline: PipelineConfig, *, options: Analy
                           expected_s=audio.shape[0] / SAMPLE_RATE, progress=progress, timings=timings)
     first.feed(audio)
     scores, probabilities = first.finish()
-    return _after_frames(audio, scores, probabilities, pipeline, options=options, progress=progress,
-                         timings=timings)
+    segments, speakers, music_under_voice, _ = _after_frames(audio, scores, probabilities, pipeline, options=options,
+                                                             progress=progress, timings=timings)
+    return segments, speakers, music_under_voice
 
 
 def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options: AnalysisOptions = AnalysisOptions(),
@@ -374,12 +389,11 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
         scores, probabilities = first.finish()
         _warn_if_quiet(path.name, scores.energy_db)
         with SpooledAudio(spool_path) as audio:
-            segments, speakers, music_under_voice = _after_frames(audio, scores, probabilities, pipeline,
-                                                                  options=options, progress=progress,
-                                                                  timings=timings)
+            segments, speakers, music_under_voice, counted = _after_frames(
+                audio, scores, probabilities, pipeline, options=options, progress=progress, timings=timings)
     clock = time.perf_counter()
     summary = composition.summarize(segments, duration, speakers, music_under_voice=music_under_voice,
-                                    gender=pipeline.stage2.gender)
+                                    gender=pipeline.stage2.gender, counted=counted)
     try:
         sha256 = file_sha256(path)
     except OSError as err:  # moved, deleted or unmounted while it was analysed (ffmpeg held it open till then)

@@ -118,9 +118,9 @@ def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary] | N
     shares : dict
         Stage-1 label shares of the whole duration.
     speakers : sequence of SpeakerSummary, or None
-        None (diarization switched off): the speaker terms are not known, so each counts a neutral 0.5 instead
-        of 0 (no speakers would read as "not a drama" and make a confident "other"); the genre then rests on
-        the composition alone, with a lower confidence.
+        None (not counted: stage 2 did not run, ``--no-gender --no-speakers``): the speaker terms are not known,
+        so each counts a neutral 0.5 instead of 0 (no speakers would read as "not a drama" and make a confident
+        "other"); the genre then rests on the composition alone, with a lower confidence.
     music_under_voice : float
         Share of voice time with music detected underneath it (a music bed).
     """
@@ -151,18 +151,22 @@ def infer_genre(shares: dict[str, float], speakers: Sequence[SpeakerSummary] | N
 
 
 def summarize(segments: Sequence[Segment], duration: float, speakers: Sequence[SpeakerSummary] | None, *,
-              music_under_voice: float = 0.0, gender: bool = True) -> Summary:
+              music_under_voice: float = 0.0, gender: bool = True,
+              counted: Sequence[SpeakerSummary] | None = None) -> Summary:
     """The composition summary of one analysed video.
 
     ``speakers`` None (diarization switched off) and ``gender`` false (gender switched off) leave the summary's
     ``speakers`` and ``gender_shares`` / ``gender_unknown_share`` None: not known, rather than empty or zero. The
     genre is None (unknown) when there is less than :data:`GENRE_MIN_CONTENT_S` of anything but silence to judge,
-    and judged on :func:`programme_shares` (without dead air) otherwise.
+    and judged on :func:`programme_shares` (without dead air) otherwise, with ``speakers``, or where they are
+    None the speakers ``counted`` (told apart with their ids switched off: ``--no-speakers`` still clusters them
+    to decide gender per speaker; None too when stage 2 did not run: the speaker terms are then unknown).
     """
     shares = label_shares(segments, duration)
     content = sum(s.duration for s in segments if s.label != "silence")
     # the summary's shares are of the whole duration; the genre's, of the programme without its dead air
-    genre = infer_genre(programme_shares(segments, duration), speakers, music_under_voice=music_under_voice) \
+    genre = infer_genre(programme_shares(segments, duration), speakers if speakers is not None else counted,
+                        music_under_voice=music_under_voice) \
         if content >= GENRE_MIN_CONTENT_S else None
     return Summary(duration=duration, shares=shares, gender_shares=gender_shares(segments) if gender else None,
                    speakers=tuple(speakers) if speakers is not None else None, genre=genre,

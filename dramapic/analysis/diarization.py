@@ -182,6 +182,9 @@ class VoiceLabelling:
 
     turns: tuple[tuple[VoiceTurn, ...], ...] = ()
     speakers: tuple[SpeakerSummary, ...] = ()
+    #: with the speaker ids switched off (``speakers`` empty), the speakers told apart inside all the same: what
+    #: the genre rules count (how many speak, how evenly), never listed
+    unnamed: tuple[SpeakerSummary, ...] = ()
 
 
 def to_annotation(segments: Sequence[Any], uri: str | None = None):
@@ -688,8 +691,9 @@ def _without_speakers(segments: np.ndarray) -> VoiceLabelling:
 
 def _speakers_dropped(labelling: VoiceLabelling) -> VoiceLabelling:
     """``labelling`` without speakers (diarization switched off): its turns, split where the speaker changes and
-    gendered as with speakers, keep no speaker id; there is no speaker list."""
+    gendered as with speakers, keep no speaker id; there is no speaker list (the speakers are kept as ``unnamed``
+    for the genre rules)."""
     return VoiceLabelling(turns=tuple(tuple(dataclasses.replace(t, speaker=None) for t in turns)
-                                      for turns in labelling.turns), speakers=())
+                                      for turns in labelling.turns), speakers=(), unnamed=labelling.speakers)
 
 

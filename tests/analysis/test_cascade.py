@@ -162,6 +162,22 @@ def test_switching_gender_or_speakers_off_leaves_them_null(sample_audio):
     assert len(summary_lines(neither.summary)) == 2  # genre and shares only
 
 
+@pytest.mark.slow
+def test_the_genre_counts_the_speakers_told_apart_under_no_speakers(caplog):
+    # --no-speakers still clusters the speakers (gender is decided per speaker) but the genre rules took their
+    # terms as unknown: the sample's drama fell from 0.68 to 0.45, a hair above documentary, for nothing saved
+    pipeline = load_pipeline(None)
+    full = analysis.analyze(SAMPLE, pipeline)
+    with caplog.at_level("WARNING"):
+        no_ids = analysis.analyze(SAMPLE, pipeline.replace(speakers__enabled=False))
+    assert no_ids.summary.speakers is None and all(s.speaker is None for s in no_ids.segments)
+    assert no_ids.summary.genre == full.summary.genre and full.summary.genre.label == "drama"
+    assert "speaker(s) asked for" not in caplog.text
+    # with gender off as well stage 2 does not run: nobody is counted, the speaker terms stay unknown
+    neither = analysis.analyze(SAMPLE, pipeline.replace(speakers__enabled=False, stage2__gender=False))
+    assert neither.summary.genre.confidence < full.summary.genre.confidence
+
+
 def test_gender_min_voice_is_checked_and_keyed():
     assert load_pipeline(None).stage2.gender_min_voice == pytest.approx(0.6)
     # a setting that changes the results: it is part of the batch key, so an archive is redone under it
