@@ -172,7 +172,8 @@ def _stage_switches(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-gender", action="store_true",
                         help="no female/male decision: gender is null and no gender shares are shown")
     parser.add_argument("--no-speakers", action="store_true",
-                        help="no diarization: speaker is null and no speaker count is shown")
+                        help="no speaker ids: speaker is null and no speaker count is shown (speakers are still told "
+                             "apart inside, to decide gender per speaker)")
 
 
 def _pipeline(args: argparse.Namespace):

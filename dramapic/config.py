@@ -198,7 +198,8 @@ class SpeakersConfig:
         Manifest name of the trained speaker projection to cluster in (``diarization.SpeakerProjection``); None:
         raw resemblyzer embeddings.
     enabled : bool
-        False: no diarization; every ``speaker`` is null and the summary lists no speakers.
+        False: no speaker ids; every ``speaker`` is null and the summary lists no speakers (they are still
+        told apart inside while gender is on: it is decided per speaker).
     """
 
     window_s: float = 1.5

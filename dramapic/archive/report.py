@@ -387,7 +387,7 @@ def render_html(data: ReportData) -> str:
         _card(_pct(totals["unknown_share"]) if totals["unknown_seconds"] else "0%" if totals["gender_measured"]
               else "–", "of speaking time with gender unknown" + without_gender),
         _card(str(totals["speakers"]), "speakers (summed over videos)" if not any(v.n_speakers is None for v in done)
-              else "speakers (summed over the videos with diarization)"),
+              else "speakers (summed over the videos with speaker ids)"),
     ]
     working = [b for b in data.batches if b.get("finished") and b.get("audio_seconds")]
     if working:
@@ -457,7 +457,7 @@ def render_html(data: ReportData) -> str:
     # the bars are counts, not seconds: their tooltips say "2", not "2.0 s"
     svg_rows, bars_rows = stacked_rows_svg(rows, {"speakers": SPEAKER_COLOUR}, scale=float(peak_speakers) or None,
                                            value_format=lambda n: f"{n:.0f}")
-    not_counted = (f" {undiarized} video(s) analysed without diarization (--no-speakers) are not counted."
+    not_counted = (f" {undiarized} video(s) analysed without speaker ids (--no-speakers) are not counted."
                    if undiarized else "")
     sections.append('<section id="speakers"><h2>Speakers per video</h2>'
                     + _figure("speakers-histogram", "Number of videos (bar height) with each number of speakers."

@@ -292,7 +292,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
         _card(label_pct["voice"], "voice"),
         _card(str(voice_turns), "voice turns"),
         _card("–" if speakers is None else str(len(speakers)),
-              "speakers" + (" (not separated)" if speakers is None else "")),
+              "speakers" + (" (ids switched off)" if speakers is None else "")),
         # a share of the voice whose gender is known (as the JSON's gender_shares and the archive page have it):
         # "of voice" read 75% where the female voice was 60% of all voice, a fifth of it of unknown gender
         _card(gender_pct["female"] if gender_known else "–",
@@ -345,7 +345,8 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
 
     # speakers
     if speakers is None:
-        body = '<p class="sub">Speakers were not separated for this run (--no-speakers).</p>'
+        # told apart all the same (gender is decided per speaker), but neither ids nor talk times are kept
+        body = '<p class="sub">Speaker ids were switched off for this run (--no-speakers).</p>'
     elif not speakers:
         body = '<p class="sub">No speaker was found.</p>'
     else:

@@ -115,8 +115,9 @@ def test_a_video_without_diarization_is_not_counted_as_zero_speakers(archive_out
         store.record(make_record("s3/ep05.mp4", key="k5", result=AnalysisResult.from_dict(data)), batch_id=None)
     outputs = write_report(archive_out)
     page = outputs.html.read_text(encoding="utf-8")
-    assert "1 video(s) analysed without diarization (--no-speakers) are not counted" in page
-    assert "speakers (summed over the videos with diarization)" in page
+    # their speakers are told apart inside (gender is decided per speaker), only the ids are not kept
+    assert "1 video(s) analysed without speaker ids (--no-speakers) are not counted" in page
+    assert "speakers (summed over the videos with speaker ids)" in page and "diarization" not in page
     videos = page[page.index('id="videos"'):]
     row = videos[videos.index("s3/ep05.mp4"):].split("</tr>")[0]
     assert "<td>–</td>" in row or ">–<" in row, row
