@@ -281,10 +281,10 @@ class SpeakersConfig:
                 object.__setattr__(self, name, int(value))  # 2.0 from a YAML (or np.int64(2)) is the count 2
                 value = int(value)
             if value is not None and value < 1:  # the YAML's key: a run's options are checked in for_run
-                raise ConfigError(f"speakers.{name} must be at least 1, got {value}")
+                raise ConfigError(f"speakers.{name} must be at least 1, got {_shown(value)}")
         if self.min_speakers > self.max_speakers:
-            raise ConfigError(f"speakers.min_speakers ({self.min_speakers}) is larger than speakers.max_speakers "
-                              f"({self.max_speakers})")
+            raise ConfigError(f"speakers.min_speakers ({_shown(self.min_speakers)}) is larger than "
+                              f"speakers.max_speakers ({_shown(self.max_speakers)})")
         if self.min_speaker_s < 0 or self.switch_penalty < 0 or self.min_turn_s < 0:
             raise ConfigError("speakers: min_speaker_s, switch_penalty and min_turn_s must not be negative")
 

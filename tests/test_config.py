@@ -397,3 +397,17 @@ def test_a_number_of_thousands_of_digits_is_refused_in_one_line(tmp_path: Path):
     date.write_text("render:\n  preset: 2020-02-30\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"date\.yaml is not valid YAML: a value it cannot read \(day is out of range"):
         load_pipeline(date)
+
+
+def test_a_speaker_count_below_one_is_shown_cut_short(tmp_path: Path):
+    # the speaker counts 468ebfb left printed whole: a count of 300 digits is finite (a float holds it) and whole,
+    # and 'must be at least 1, got -1000...' / 'min_speakers (1000...) is larger than' printed every digit
+    path = tmp_path / "count.yaml"
+    path.write_text("speakers:\n  min_speakers: -1" + "0" * 300 + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"speakers\.min_speakers must be at least 1, got -10+\.\.\.0+$") as caught:
+        load_pipeline(path)
+    assert len(str(caught.value)) < 200
+    path.write_text("speakers:\n  min_speakers: 1" + "0" * 300 + "\n", encoding="utf-8")  # above max_speakers
+    with pytest.raises(ConfigError, match=r"speakers\.min_speakers \(10+\.\.\.0+\) is larger than") as caught:
+        load_pipeline(path)
+    assert len(str(caught.value)) < 200
