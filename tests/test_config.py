@@ -411,3 +411,37 @@ def test_a_speaker_count_below_one_is_shown_cut_short(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"speakers\.min_speakers \(10+\.\.\.0+\) is larger than") as caught:
         load_pipeline(path)
     assert len(str(caught.value)) < 200
+
+
+def test_the_readme_s_one_liner_turns_a_json_s_settings_into_a_pipeline_file_whatever_the_locale(tmp_path: Path):
+    # the JSON is UTF-8 with its characters as they are (a Korean file name in source.path); the one-liner opened it
+    # in the locale's encoding, so where that is not UTF-8 (Windows' cp1252 or cp949, a POSIX locale without UTF-8
+    # mode) it ended in UnicodeDecodeError instead of writing the pipeline file
+    import dataclasses
+    import os
+    import shlex
+    import subprocess
+    import sys
+
+    from helpers import REPO, make_result
+
+    from dramapic.result import Source
+    from dramapic.writers import get_writer
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = re.search(r"\(`(python -c '[^`]*') movie\.dramapic\.json > same\.yaml`", readme).group(1)
+    pipeline = load_pipeline(None).replace(render__crf=23)
+    plain = make_result()
+    result = dataclasses.replace(plain, pipeline_settings=pipeline.to_dict(),
+                                 source=Source("드라마 1화.mp4", plain.duration, "0" * 64, audio_track=0))
+    path = tmp_path / "movie.dramapic.json"
+    get_writer("json").write(result, path)
+    assert "드라마".encode() in path.read_bytes()
+    argv = shlex.split(command)
+    assert argv[:2] == ["python", "-c"]
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0"}
+    done = subprocess.run([sys.executable, "-X", "utf8=0", "-c", argv[2], str(path)], capture_output=True,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-300:]
+    (tmp_path / "same.yaml").write_bytes(done.stdout)
+    assert load_pipeline(tmp_path / "same.yaml").to_dict() == pipeline.to_dict()
