@@ -267,7 +267,7 @@ class AnalysisResult:
     segments: tuple[Segment, ...]
     summary: Summary
     #: every setting the analysis ran with (the YAML's, with the command line's changes); None where unknown (a
-    #: result read back from an older JSON, or rebuilt from an archive, which keeps their checksum only)
+    #: result read back from a JSON written before they were recorded)
     pipeline_settings: Mapping[str, Any] | None = None
 
     @property

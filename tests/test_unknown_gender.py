@@ -63,7 +63,7 @@ def test_card_and_badge_count_unknown_separately():
 
 @pytest.mark.parametrize("undecided, line", [(True, "gender unknown 100%"), (False, None)])
 def test_no_voice_of_known_gender_gives_no_made_up_female_and_male_zeros(undecided, line):
-    """Every voice left unknown (the sample with --no-speakers), or no voice at all (a music show): both gender
+    """Every voice left unknown (a dialogue decided as one segment), or no voice at all (a music show): both gender
     shares are 0, and the card and badge said "female 0% · male 0% of speech"."""
     result = _unknown_result()
     if undecided:

@@ -173,7 +173,7 @@ class VoiceLabelling:
     ----------
     turns : tuple of tuple of VoiceTurn
         Per input segment (input order), its turns in time order: consecutive, covering the segment exactly,
-        neighbours with different speakers.
+        neighbours with different speakers (also without speaker ids, ``--no-speakers``, when their speaker is None).
     speakers : tuple of SpeakerSummary
         ``S1`` first (the speaker with most talk time); ``seconds`` is the summed duration of the speaker's
         turns; ``gender`` / ``gender_confidence`` are the speaker-level decision on all of its windows when it
@@ -690,7 +690,7 @@ def _without_speakers(segments: np.ndarray) -> VoiceLabelling:
 
 
 def _speakers_dropped(labelling: VoiceLabelling) -> VoiceLabelling:
-    """``labelling`` without speakers (diarization switched off): its turns, split where the speaker changes and
+    """``labelling`` without speaker ids (``--no-speakers``): its turns, split where the speaker changes and
     gendered as with speakers, keep no speaker id; there is no speaker list (the speakers are kept as ``unnamed``
     for the genre rules)."""
     return VoiceLabelling(turns=tuple(tuple(dataclasses.replace(t, speaker=None) for t in turns)

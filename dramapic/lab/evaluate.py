@@ -38,7 +38,7 @@ edge, so a segment ``[start, end)`` covers frames ``round(start/frame_s)`` to ``
   ``"S1+S2"`` adds one track per id), scored on the UEM ``[0, duration]``; speaker labels are mapped optimally.
   DER = (false alarm + missed detection + confusion) / total reference speech.
 * **speaker-count error** - ``|#distinct predicted speaker ids - #distinct reference speakers|``.
-* A run with diarization switched off (``--no-speakers``: its ``summary.speakers`` is null) has neither DER nor
+* A run with speaker ids switched off (``--no-speakers``: its ``summary.speakers`` is null) has neither DER nor
   speaker-count error: NaN (``-``, null), not the 100 % DER and "0 speakers" its speaker-less turns would give;
   pooled figures are taken over the files whose run told speakers apart.
 * **calibration** - whether a stated confidence means what it says (:func:`calibration`). *Gender*: every
@@ -247,7 +247,7 @@ class FileScores:
         its gender error, abstention and female-share error are then NaN ("-", null), not the 100 % that
         scoring every voice frame as "unknown" would give.
     speakers_scored : bool
-        Whether the analysis told speakers apart at all. False for a run with diarization switched off
+        Whether the run names its speakers. False for a run with speaker ids switched off
         (``--no-speakers``): its DER and speaker-count error are then NaN ("-", null), not the 100 % DER and
         "0 predicted speakers" that scoring turns without a speaker would give.
     """
@@ -415,7 +415,7 @@ def score_result(result: AnalysisResult | Mapping[str, Any], reference: Referenc
         ``summary`` whose ``gender_shares`` is null is a run with gender switched off, no summary counts as on.
     speakers_scored : bool, optional
         Whether the analysis told speakers apart (:attr:`FileScores.speakers_scored`); None reads it off the
-        result: a ``summary`` whose ``speakers`` is null is a run with diarization switched off, no summary counts
+        result: a ``summary`` whose ``speakers`` is null is a run with speaker ids switched off, no summary counts
         as on.
 
     Returns
