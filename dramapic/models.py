@@ -112,6 +112,8 @@ def load_manifest(root: Path | None = None) -> Manifest:
         raise ModelError(f"model manifest {path} is missing") from None
     except (OSError, ValueError) as err:
         raise ModelError(f"model manifest {path} is unreadable: {err}") from None
+    except RecursionError:  # json nests by recursion: deep enough, it raises this, not ValueError
+        raise ModelError(f"model manifest {path} is unreadable: nested too deeply to be a model manifest") from None
     entries = {}
     # the shape is checked in words: Python's own ("list indices must be integers or slices, not str") said nothing
     # a person editing the file could act on

@@ -101,6 +101,15 @@ def test_bad_manifest_is_a_model_error(tmp_path: Path):
         load_manifest(tmp_path)
 
 
+def test_a_manifest_nested_too_deep_for_the_json_reader_is_a_model_error(tmp_path: Path):
+    # json.loads raises RecursionError, not ValueError, on nesting deeper than the interpreter's limit: it ended
+    # as a traceback, with exit code 1 (out of memory) instead of 5
+    (tmp_path / "manifest.json").write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    with pytest.raises(ModelError, match="unreadable: nested too deeply") as caught:
+        load_manifest(tmp_path)
+    assert "\n" not in str(caught.value)
+
+
 @pytest.mark.parametrize("text", ['[]', 'null', '{"models": 5}', '{"models": [5]}', '{"models": [{"files": "x"}]}',
                                   '{"models": [{"name": "a", "version": "1", "files": [["a.npz", "0"]]}]}'])
 def test_a_manifest_of_another_shape_is_a_model_error_that_says_the_shape(tmp_path: Path, text: str):
