@@ -135,6 +135,13 @@ def load_manifest(root: Path | None = None) -> Manifest:
             bad = [f.path for f in files if not re.fullmatch(r"[0-9a-fA-F]{64}", f.sha256)]
             if bad:
                 raise TypeError(f"model {item['name']!r}: the sha256 of {', '.join(bad)} is not 64 hex digits")
+            # a path out of the folder (../x, /abs/x) loaded a file that does not travel with it (a wheel ships
+            # models/ alone): the folder worked where it was made and lost the model when copied or installed
+            outside = [f.path for f in files if not Path(f.path).parts or Path(f.path).anchor
+                       or ".." in Path(f.path).parts]
+            if outside:
+                raise TypeError(f"model {item['name']!r}: the path {outside[0]!r} does not name a file inside the "
+                                f"models folder (a relative path without '..')")
             files = tuple(ModelFile(f.path, f.sha256.lower()) for f in files)  # as hashlib writes it
             if item["name"] in entries:  # which of two entries (two sha256s) was meant cannot be told: the last won
                 raise TypeError(f"model {item['name']!r} is listed twice")

