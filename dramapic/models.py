@@ -84,7 +84,12 @@ def _matches(path: Path, expected_sha256: str, *, what: str) -> bool:
 def verify_file(path: Path, expected_sha256: str, *, model: str) -> None:
     """Raise :class:`ModelError` when ``path`` is missing or its sha256 differs from the manifest."""
     if not path.is_file():
-        raise ModelError(f"model {model!r}: file {path} is missing; reinstall dramapic or retrain the model")
+        if not path.exists():
+            raise ModelError(f"model {model!r}: file {path} is missing; reinstall dramapic or retrain the model")
+        # a folder (or a pipe, a device) in the file's place is said as such: "missing" sent one looking for a file
+        found = "a folder" if path.is_dir() else "a special file (a pipe, a socket, a device)"
+        raise ModelError(f"model {model!r}: {path} is {found}, not the model file; reinstall dramapic or retrain "
+                         f"the model")
     if not _matches(path, expected_sha256, what=f"model {model!r}"):
         raise ModelError(f"model {model!r}: {path.name} does not match its sha256 in the manifest (altered or corrupt)")
 

@@ -36,6 +36,18 @@ def test_altered_missing_and_unlisted_files_are_refused(tmp_path: Path):
         manifest.get("no-such-model")
 
 
+def test_a_folder_where_a_model_file_goes_is_named_as_such(tmp_path: Path):
+    # it read "file ... is missing", which sent a person looking for a file that a folder stood in place of
+    root = tmp_path / "models"
+    shutil.copytree(resources.models_dir(), root)
+    entry = next(iter(load_manifest(root).entries.values()))
+    (root / entry.files[0].path).unlink()
+    (root / entry.files[0].path).mkdir()
+    with pytest.raises(ModelError, match=f"model '{entry.name}': .*{entry.files[0].path} is a folder, not the "
+                                         f"model file; reinstall dramapic or retrain the model"):
+        load_manifest(root).get(entry.name).file()
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="st_ctime is the creation time on Windows")
 def test_a_same_size_rewrite_with_the_old_mtime_put_back_is_still_caught(tmp_path: Path):
     """A verdict was cached by path, size and mtime: a file rewritten in place with other bytes of the same size
