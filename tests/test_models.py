@@ -97,6 +97,35 @@ def test_an_unreadable_model_file_is_a_model_error(tmp_path: Path, monkeypatch):
         models.pretrained_models()
 
 
+def test_a_model_file_in_a_folder_that_cannot_be_searched_is_a_model_error(tmp_path: Path, monkeypatch):
+    import pathlib
+
+    from dramapic import models
+
+    # Path.is_file() lets PermissionError through (a folder without search permission, as one of another user's
+    # with umask 077): a traceback before. Faked, as root is never refused
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    entry = data["models"][0]
+    (tmp_path / "locked").mkdir()
+    (tmp_path / "locked" / "m.npz").write_bytes((resources.models_dir() / entry["files"][0]["path"]).read_bytes())
+    entry["files"][0]["path"] = "locked/m.npz"
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    manifest = load_manifest(tmp_path)
+    real_stat = pathlib.Path.stat
+
+    def stat(self, *args, **kwargs):
+        if self.parent.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return real_stat(self, *args, **kwargs)
+
+    monkeypatch.setattr(pathlib.Path, "stat", stat)
+    with pytest.raises(ModelError, match=f"model '{entry['name']}': cannot read .*m.npz: Permission denied"):
+        manifest.get(entry["name"]).file()
+    monkeypatch.setattr(models, "_pretrained_path", lambda name: tmp_path / "locked" / "weights.pt")
+    with pytest.raises(ModelError, match="pretrained silero-vad: cannot read .*weights.pt: Permission denied"):
+        models.verify_pretrained("silero-vad")
+
+
 def test_register_model_writes_checksums(tmp_path: Path):
     (tmp_path / "toy.npz").write_bytes(b"weights")
     register_model(tmp_path, {"name": "toy", "version": "1", "files": [{"path": "toy.npz"}], "labels": ["a"]})
