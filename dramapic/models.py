@@ -162,12 +162,17 @@ def load_manifest(root: Path | None = None) -> Manifest:
                 raise TypeError(f"model {item['name']!r}: the path {outside[0]!r} does not name a file inside the "
                                 f"models folder (a relative path without '..')")
             files = tuple(ModelFile(f.path, f.sha256.lower()) for f in files)  # as hashlib writes it
+            # a text was taken letter by letter (a member then "scored ('v', 'o', ...)"), a number said only
+            # "'int' object is not iterable"
+            labels = item.get("labels", [])
+            if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
+                raise TypeError(f"model {item['name']!r}: its labels are not a list of text")
             if item["name"] in entries:  # which of two entries (two sha256s) was meant cannot be told: the last won
                 raise TypeError(f"model {item['name']!r} is listed twice")
             info = {k: v for k, v in item.items() if k not in {"name", "version", "files", "labels"}}
             entries[item["name"]] = ModelEntry(
                 name=item["name"], version=str(item["version"]), files=files,
-                labels=tuple(item.get("labels", ())), info=info, root=root,
+                labels=tuple(labels), info=info, root=root,
             )
     except KeyError as err:
         raise ModelError(f"model manifest {path} is malformed: missing {err}") from None

