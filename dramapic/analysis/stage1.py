@@ -553,7 +553,14 @@ def load_member(manifest, name: str) -> Any:
     entry = manifest.get(name)
     cls = _member_class(name, entry.info.get("kind"))
     info = {**entry.info, "labels": list(entry.labels), "version": entry.version, "sha256": entry.sha256}
-    member = cls.from_arrays(_load_arrays(entry), info, name=name)
+    arrays = _load_arrays(entry)
+    try:
+        member = cls.from_arrays(arrays, info, name=name)
+    except (AttributeError, TypeError, ValueError, KeyError, IndexError) as err:
+        # the member's settings (features, architecture) come from the manifest, which no sha256 covers: one edited
+        # by hand that does not fit the member was an AttributeError or ValueError traceback
+        raise ModelError(f"model {name!r}: its settings in {entry.root / 'manifest.json'} do not fit it: "
+                         f"{type(err).__name__}: {err}") from None
     member.model_info = entry.to_dict()
     return member
 

@@ -228,6 +228,24 @@ def test_manifest_guards_the_ensemble(tmp_path: Path):
         load_member(load_manifest(root), cfg.members[0])
 
 
+@pytest.mark.parametrize("member, fault", [
+    ("stage1-seed-rf", {"features": 5}), ("stage1-seed-rf", {"features": {"n_fft": "abc"}}),
+    ("stage1-logmel-cnn", {"architecture": "x"}),
+])
+def test_a_member_whose_manifest_settings_do_not_fit_is_a_model_error(tmp_path: Path, member: str, fault: dict):
+    # the member's settings (features, architecture) are read from the manifest, which no sha256 covers: a
+    # hand-edited one that does not fit ended dramapic with an AttributeError or ValueError traceback
+    root = tmp_path / "models"
+    shutil.copytree(resources.models_dir(), root)
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    for entry in manifest["models"]:
+        if entry["name"] == member:
+            entry.update(fault)
+    (root / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"model '{member}': its settings in .*manifest.json do not fit it: "):
+        load_member(load_manifest(root), member)
+
+
 # ---------------------------------------------------------------------------------------- plugging in a member
 def test_toy_member_plugs_in_by_configuration_alone(tmp_path: Path, monkeypatch):
     """A new member is a trained file (registered in the manifest) plus a pipeline change; no code changes.
