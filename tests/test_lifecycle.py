@@ -19,6 +19,19 @@ from dramapic import cli
 from dramapic.lifecycle import Terminated, signals_held, terminate_as_interrupt
 
 
+@pytest.fixture(autouse=True)
+def _pythons_own_ctrl_c():
+    """Each test starts with Python's own Ctrl-C handler, whatever this process inherited: started in the
+    background by a shell without job control (``pytest ... &`` in a script, a CI runner's nohup), it runs with
+    SIGINT ignored, which Python keeps and the product rightly keeps too, and the Ctrl-C tests here then found no
+    KeyboardInterrupt to catch."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def _signal_self(signum: int) -> None:
     os.kill(os.getpid(), signum)
     time.sleep(0.05)  # without the hold the handler runs here, at the next bytecode
