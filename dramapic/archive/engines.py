@@ -19,6 +19,9 @@ stops promptly and a huge archive is not submitted at once.
     ``scheduler="tcp://host:8786"``: a running ``distributed`` cluster; without it, a ``LocalCluster`` of
     ``workers`` processes started for the batch and closed after it (whose workers, like a pool's, leave Ctrl-C to
     the batch). A worker plugin loads the models once per worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
+    One task per worker thread is in flight, so a worker that dies takes no queued file with it; on the local
+    cluster (``allowed_failures=0``) the file it was running fails at once, as in a pool, where distributed would
+    run it on three more workers first. A cluster given by ``scheduler`` keeps its own ``allowed-failures``.
 ``ray``
     ``address="host:6379"``: a running Ray cluster (without it, a local Ray with ``workers`` CPUs). Tasks ask
     for one CPU each; Ray keeps worker processes, so models load once per worker process. Needs ``ray``.
@@ -334,7 +337,11 @@ class DaskEngine(Engine):
                 # (a second batch, a notebook's cluster) distributed warned in four lines. Any free port, then
                 self._cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                                              dashboard_address=None,
-                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+                                             # a task whose worker died is that file's failure, as in a pool:
+                                             # distributed ran it again on a fresh worker, up to 3 times, each
+                                             # run of a file that crashes its worker taking one more down
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0",
+                                                               "allowed_failures": 0},
                                              plugins=(LocalWorkerPlugin(logs),),
                                              # distributed's own lines in the workers: errors only. A pool's
                                              # workers say nothing of the kind, and each worker told of the
@@ -367,8 +374,9 @@ class DaskEngine(Engine):
         threads_total = sum(self._client.nthreads().values())
         if not threads_total:  # the batch would sit there without a word, its progress bar at 0
             log.warning("the Dask cluster %s has no workers: the files wait until one joins", self._address)
-        threads_total = threads_total or 1
-        self.max_in_flight = max_in_flight or 2 * threads_total
+        # one task per worker thread: a worker sent more keeps the rest queued, and when it dies under the file it
+        # runs, the scheduler holds every file it had (those never started too) for suspects, and fails them with it
+        self.max_in_flight = max_in_flight or threads_total or 1
 
     @property
     def client(self):

@@ -326,6 +326,28 @@ def test_a_killed_dask_worker_fails_only_its_own_file():
                                                           "b": ("b", None)}
 
 
+def _note_then_exit_or_echo(notes, value):
+    with open(notes, "a") as out:  # each run of each file, in the order they started
+        out.write(value + "\n")
+    if value == "dies":
+        time.sleep(0.3)
+        os._exit(1)  # the worker process dies outright (as an out-of-memory kill would)
+    return value
+
+
+def test_a_file_that_kills_its_dask_worker_runs_once_and_fails_alone(tmp_path):
+    # distributed ran a task whose worker died again, on a fresh worker, up to its allowed-failures (3): the file that
+    # crashes ran four times, taking down four workers. And with two tasks sent to each one-thread worker, the file
+    # queued behind it would have died with it. As with a pool: the file that kills its worker fails, once, alone
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    notes = tmp_path / "runs"
+    jobs = [((str(notes), value), {}, value) for value in ("dies", "a", "b")]
+    with DaskEngine(workers=1) as engine:
+        assert collect(engine, _note_then_exit_or_echo, jobs) == {"dies": (None, "KilledWorker"), "a": ("a", None),
+                                                                  "b": ("b", None)}
+    assert sorted(notes.read_text().split()) == ["a", "b", "dies"]
+
+
 def test_a_lost_dask_cluster_is_one_line_and_keeps_what_finished(tmp_path, monkeypatch, capsys):
     # the scheduler goes away after a.mp4 is recorded, with b.mp4 and c.mp4 in flight: one typed error (exit 7),
     # a.mp4 stays recorded, b.mp4 and c.mp4 are not recorded as failed (the cluster's fault, not theirs), and the
@@ -401,7 +423,7 @@ def test_a_dask_scheduler_killed_outright_is_one_line_without_a_traceback(caplog
 
     try:
         with pytest.raises(EngineError, match="lost the Dask cluster"), caplog.at_level(logging.DEBUG), \
-                DaskEngine(f"tcp://127.0.0.1:{port}") as engine:
+                DaskEngine(f"tcp://127.0.0.1:{port}", max_in_flight=2) as engine:  # room for a second job
             list(engine.imap_unordered(time.sleep, jobs()))
     finally:
         scheduler.kill()
