@@ -18,7 +18,7 @@ stops promptly and a huge archive is not submitted at once.
 ``dask``
     ``scheduler="tcp://host:8786"``: a running ``distributed`` cluster; without it, a ``LocalCluster`` of
     ``workers`` processes started for the batch and closed after it (whose workers, like a pool's, leave Ctrl-C to
-    the batch). A worker plugin loads the models once per worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
+    the batch). A worker plugin, unregistered when the batch ends, loads the models once per worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
     One task per worker thread is in flight, so a worker that dies takes no queued file with it; on the local
     cluster (``allowed_failures=0``) the file it was running fails at once, as in a pool, where distributed would
     run it on three more workers first. A cluster given by ``scheduler`` keeps its own ``allowed-failures``.
@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import uuid
 from typing import Any, Callable, Hashable, Iterable, Iterator
 
 from .. import __version__
@@ -325,6 +326,7 @@ class DaskEngine(Engine):
         self._cluster = None
         self._pending: dict[Any, Hashable] = {}
         self._address = scheduler or "(local)"
+        self._warm_up: str | None = None  # the name the warm-up plugin is registered under, until unregistered
         threads = None
         failure = None
         try:
@@ -363,8 +365,10 @@ class DaskEngine(Engine):
             gc.collect()
             raise ConfigError(f"cannot reach the Dask scheduler {scheduler or '(local)'}: {failure}")
         if pipeline is not None:
+            # a name of this batch's: one batch ending does not unregister another's, on the same cluster, with it
+            self._warm_up = f"dramapic-warm-up-{uuid.uuid4().hex[:12]}"
             try:
-                self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name="dramapic-warm-up")
+                self._client.register_plugin(WarmUpPlugin(pipeline, threads=threads), name=self._warm_up)
             except Exception as err:  # noqa: BLE001 - a worker's answer, re-raised as a bare Exception of its text
                 # workers that cannot unpickle it (no dramapic, another version): it ended in distributed's traceback
                 self.close(cancel=True)
@@ -477,6 +481,18 @@ class DaskEngine(Engine):
             for logger, disabled in saved:
                 logger.disabled = disabled
 
+    def _unregister_warm_up(self, client) -> None:
+        """On a cluster given by ``scheduler`` (shared, and going on after the batch) the warm-up plugin stayed
+        registered: each worker that joined later loaded dramapic's models (or, lacking dramapic, failed to)."""
+        name, self._warm_up = self._warm_up, None
+        # a local cluster closes with the batch; a lost one cannot be told, and asking would wait for a time-out
+        if name is None or self._cluster is not None or client.status != "running":
+            return
+        try:
+            client.unregister_worker_plugin(name)
+        except Exception as err:  # noqa: BLE001  (a worker that never had it: the scheduler forgot it all the same)
+            log.debug("unregistering the warm-up plugin %s: %s", name, _one_line(err))
+
     def _close(self, *, cancel: bool) -> None:
         client, self._client = getattr(self, "_client", None), None
         if client is not None:
@@ -486,6 +502,7 @@ class DaskEngine(Engine):
                 except Exception:  # noqa: BLE001  (closing anyway)
                     pass
             self._pending.clear()
+            self._unregister_warm_up(client)
             try:
                 client.close()
             except Exception as err:  # a lost cluster: its error, on its way out, is the one to tell

@@ -235,6 +235,35 @@ def test_a_dask_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(dask_
         DaskEngine(dask_cluster.scheduler_address, pipeline=load_pipeline(None))
 
 
+class _WarmUpForNothing(WarmUpPlugin):
+    """The warm-up plugin without its models: what it leaves registered is what counts here."""
+
+    def setup(self, worker) -> None:
+        pass
+
+
+@pytest.mark.parametrize("ending", ["finished", "failed", "refused"])
+def test_a_shared_dask_cluster_keeps_no_warm_up_plugin_after_the_batch(ending, monkeypatch):
+    # the plugin stayed registered on a cluster given by --scheduler after the batch, however it ended (even one whose
+    # workers could not load it): workers joining later still loaded dramapic's models, or failed to
+    distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    plugin = _PluginOfAnotherWorld if ending == "refused" else _WarmUpForNothing
+    monkeypatch.setattr("dramapic.archive.engines.WarmUpPlugin", plugin)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+                                  scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
+        cluster.scheduler.worker_plugins["someone-else-s"] = b"kept"
+        try:
+            with DaskEngine(cluster.scheduler_address, pipeline=load_pipeline(None)) as engine:
+                assert [n for n in cluster.scheduler.worker_plugins if n.startswith("dramapic")]
+                assert collect(engine) == EXPECTED
+                if ending == "failed":
+                    raise KeyboardInterrupt
+        except (KeyboardInterrupt, ConfigError):
+            pass
+        left = [n for n in cluster.scheduler.worker_plugins if "dramapic" in n or n == "someone-else-s"]
+        assert left == ["someone-else-s"]
+
+
 def _mark_then_sleep(mark: str, seconds: float):
     open(mark, "w").close()
     time.sleep(seconds)
@@ -471,6 +500,8 @@ class _FakeDaskFuture:
 
 
 class _FakeDaskClient:
+    status = "running"
+
     def __init__(self, fates: dict[str, list[str]]) -> None:
         self.fates = fates
 
@@ -487,6 +518,9 @@ class _FakeDaskClient:
         return {"tcp://10.0.0.9:4242": 3}
 
     def register_plugin(self, *args, **kwargs) -> None:
+        pass
+
+    def unregister_worker_plugin(self, *args, **kwargs) -> None:
         pass
 
     def cancel(self, *args, **kwargs) -> None:
