@@ -18,13 +18,15 @@ stops promptly and a huge archive is not submitted at once.
 ``dask``
     ``scheduler="tcp://host:8786"``: a running ``distributed`` cluster; without it, a ``LocalCluster`` of
     ``workers`` processes started for the batch and closed after it (whose workers, like a pool's, leave Ctrl-C to
-    the batch). A worker plugin, unregistered when the batch ends, loads the models once per worker. Workers must reach the archive and the output folder under the same paths (a shared filesystem).
+    the batch). A worker plugin, unregistered when the batch ends, loads the models once per worker. Workers must
+    reach the archive and the output folder under the same paths (a shared filesystem).
     One task per worker thread is in flight, so a worker that dies takes no queued file with it; on the local
     cluster (``allowed_failures=0``) the file it was running fails at once, as in a pool, where distributed would
     run it on three more workers first. A cluster given by ``scheduler`` keeps its own ``allowed-failures``.
 ``ray``
-    ``address="host:6379"``: a running Ray cluster (without it, a local Ray with ``workers`` CPUs). Tasks ask
-    for one CPU each; Ray keeps worker processes, so models load once per worker process. Needs ``ray``.
+    ``address="host:6379"``: a running Ray cluster (without it, a local Ray with ``workers`` CPUs), refused up
+    front when its workers cannot import dramapic. Tasks ask for one CPU each; Ray keeps worker processes, so models
+    load once per worker process. Needs ``ray``.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT = "30s"   # how long to try reaching a Dask scheduler
 RAY_CONNECT_TIMEOUT_S = 30.0  # and a Ray cluster's address
+RAY_PROBE_TIMEOUT_S = 120.0  # how long a Ray cluster has to start a worker that answers whether it has dramapic
 Job = tuple[tuple, dict, Hashable]
 Result = tuple[Hashable, Any, BaseException | None]
 
@@ -561,6 +564,11 @@ class WarmUpPlugin(_warm_up_plugin_base()):
             log.warning("Dask worker %s could not load the models: %s", getattr(worker, "address", "?"), err)
 
 
+def _dramapic_version() -> str:
+    """What a worker of a cluster answers when it can import dramapic (the probe's function is pickled by name)."""
+    return __version__
+
+
 #: what ``ray.get`` raises for one task's own end (it raised, its worker process crashed or was killed for memory,
 #: its node died, it was cancelled or could not be placed, its result was lost): that file fails, the batch goes on
 RAY_TASK_ERRORS = ("RayTaskError", "WorkerCrashedError", "OutOfMemoryError", "NodeDiedError", "TaskCancelledError",
@@ -639,6 +647,33 @@ class RayEngine(Engine):
             log.warning("the Ray cluster %s has no CPU: the files wait until a node with one joins", self._address)
         self.max_in_flight = max_in_flight or 2 * max(1, cpus)
         self._pending: dict[Any, Hashable] = {}
+        if address:
+            self._check_workers()
+
+    def _check_workers(self) -> None:
+        """Refuse a cluster whose workers cannot import dramapic (not installed, another version), as a Dask one is:
+        every file was recorded failed (the function failed to import on the worker), then skipped as failed earlier.
+        One task that needs no CPU asks; one that does not answer in time (a node still starting) is let be."""
+        ray = self._ray
+        probe = ray.remote(num_cpus=0, max_retries=0)(_dramapic_version).remote()
+        try:
+            ray.get(probe, timeout=RAY_PROBE_TIMEOUT_S)
+        except Exception as err:  # noqa: BLE001  (sorted below)
+            if isinstance(err, TimeoutError):  # GetTimeoutError: the files will tell
+                log.debug("no Ray worker answered in %.0f s whether it has dramapic", RAY_PROBE_TIMEOUT_S)
+                try:
+                    ray.cancel(probe, force=True)
+                except Exception as cancel_err:  # noqa: BLE001  (a probe left waiting harms no file)
+                    log.debug("cancelling the Ray probe failed: %s", cancel_err)
+                return
+            self.close(cancel=True)
+            # Ray's text: a RuntimeError ("The remote function failed to import on the worker ...", sys.path and a
+            # traceback) whose last line is the import's own error
+            text = str(getattr(err, "cause", None) or err)
+            lines = [line.strip() for line in text.splitlines() if line.strip()]
+            why = lines[-1] if lines else type(err).__name__
+            raise ConfigError(f"cannot set up the Ray cluster's workers ({self._address}) for dramapic: {why}; "
+                              f"each worker needs dramapic {__version__} installed") from None
 
     def _lost(self, error: BaseException) -> EngineError:
         return EngineError(f"lost the Ray cluster {self._address} ({_one_line(error)}); the files finished before "

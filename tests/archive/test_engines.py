@@ -650,6 +650,7 @@ class _FakeRay:
         self.cancelled: set[str] = set()   # a task the cluster cancels
         self.raises: dict[str, BaseException] = {}  # a task whose ray.get raises this
         self.fail_wait_after: int | None = None  # the cluster goes after so many results
+        self.workers_lack_dramapic: BaseException | None = None  # what the probe of a cluster's workers meets
         self.results = 0
 
     def is_initialized(self):
@@ -676,6 +677,8 @@ class _FakeRay:
             class Remote:
                 @staticmethod
                 def remote(*args, **kwargs):
+                    if fn.__name__ == "_dramapic_version":
+                        return _Ref("probe", ray.workers_lack_dramapic or fn())
                     tag = kwargs.get("rel", args[0] if args else None)
                     if tag in ray.crash:
                         return _Ref("crash", tag)
@@ -695,7 +698,11 @@ class _FakeRay:
             raise self.exceptions.RaySystemError("System error: the GCS connection was lost")
         return refs[:num_returns], refs[num_returns:]
 
-    def get(self, ref):
+    def get(self, ref, timeout=None):
+        if ref.kind == "probe":  # whether the workers have dramapic: no file's result
+            if isinstance(ref.value, BaseException):
+                raise ref.value
+            return ref.value
         self.results += 1
         kind, value = ref.kind, ref.value
         if kind == "crash":
@@ -762,6 +769,55 @@ def test_an_unreachable_ray_address_is_one_line_at_once(fake_ray):
             assert fake_ray.init_kwargs["address"] == reachable
     with RayEngine("auto"):  # Ray's own look-up of a cluster on this machine: nothing to probe
         assert fake_ray.init_kwargs["address"] == "auto"
+
+
+def _no_dramapic_on_the_workers(ray) -> BaseException:
+    """What ``ray.get`` raises for a task whose function cannot be unpickled on its worker, as Ray words it."""
+    err = ray.exceptions.RayTaskError("ray::_dramapic_version() (pid=4242, ip=10.0.0.9)")
+    err.cause = RuntimeError(
+        "The remote function failed to import on the worker. This may be because needed library dependencies are not "
+        "installed in the worker environment or cannot be found from sys.path ['/usr/lib/python3.11']:\n\nTraceback "
+        "(most recent call last):\n  File \"function_manager.py\", line 314, in fetch_and_register_remote_function\n"
+        "    function = pickle.loads(serialized_function)\nModuleNotFoundError: No module named 'dramapic'\n")
+    return err
+
+
+def test_a_ray_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(fake_ray):
+    # every file was sent, recorded failed ("the remote function failed to import on the worker") and then skipped
+    # as failed earlier; a Dask cluster of the kind is refused up front (exit 4), and so is this one now
+    from dramapic import __version__
+    from dramapic.archive.engines import RayEngine
+
+    with RayEngine("auto"):  # workers that have it answer
+        pass
+    fake_ray.workers_lack_dramapic = _no_dramapic_on_the_workers(fake_ray)
+    with pytest.raises(ConfigError) as refused:
+        RayEngine("auto")
+    assert str(refused.value) == ("cannot set up the Ray cluster's workers (auto) for dramapic: ModuleNotFoundError: "
+                                  f"No module named 'dramapic'; each worker needs dramapic {__version__} installed")
+    assert not fake_ray.initialized  # the connection it made is closed
+
+
+def test_a_real_ray_cluster_whose_workers_cannot_import_the_probe_is_refused(tmp_path, monkeypatch):
+    # the same with Ray itself: its workers have this checkout (PYTHONPATH), not a module only this process sees
+    ray = pytest.importorskip("ray", reason="ray is not installed (optional: pip install 'dramapic[ray]')")
+    from dramapic.archive import engines
+
+    (tmp_path / "only_in_the_batch_s_process.py").write_text("def version():\n    return 'x'\n")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
+    try:
+        with engines.RayEngine("auto"):
+            pass
+        monkeypatch.syspath_prepend(str(tmp_path))  # this process's alone: Ray's workers do not see it
+        import only_in_the_batch_s_process
+
+        monkeypatch.setattr(engines, "_dramapic_version", only_in_the_batch_s_process.version)
+        with pytest.raises(ConfigError, match=r"^cannot set up the Ray cluster's workers \(auto\) for dramapic: "
+                                              r"ModuleNotFoundError: No module named 'only_in_the_batch_s_process'"):
+            engines.RayEngine("auto")
+    finally:
+        ray.shutdown()
 
 
 def test_a_ray_cluster_without_cpus_is_warned_about(fake_ray, caplog):
