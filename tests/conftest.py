@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SAMPLE, SHARED_DATA, need_shared_data
+from helpers import SAMPLE, SHARED_DATA, ffmpeg_builds, need_shared_data
 
 
 def pytest_collection_modifyitems(config, items):
@@ -32,3 +32,16 @@ def sample_run(tmp_path_factory):
     return outputs
 
 
+@pytest.fixture(params=ffmpeg_builds())
+def chosen_build(request, monkeypatch) -> str:
+    """Each ffmpeg build chosen as a user would ($DRAMAPIC_FFMPEG; the ffprobe beside it, or none and the banner),
+    the cached lookups cleared before and after."""
+    from dramapic import media
+
+    monkeypatch.setenv(media.FFMPEG_ENV, request.param)
+    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
+    media.ffmpeg_exe.cache_clear()
+    media.ffprobe_exe.cache_clear()
+    yield request.param
+    media.ffmpeg_exe.cache_clear()
+    media.ffprobe_exe.cache_clear()

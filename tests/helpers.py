@@ -289,3 +289,12 @@ def process_alive(pid: int) -> bool:
             return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
+
+
+def ffmpeg_builds() -> list[str]:
+    """Both ffmpeg builds dramapic meets: Debian's on PATH (where there is one) and imageio-ffmpeg's static one."""
+    import shutil
+
+    import imageio_ffmpeg
+
+    return sorted({exe for exe in (shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()) if exe})

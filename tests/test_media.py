@@ -7,7 +7,7 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import InputError, MediaError, OutputError
-from helpers import SAMPLE, tone
+from helpers import SAMPLE, ffmpeg_builds, tone
 
 BANNER = """Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x.mp4':
   Duration: 01:02:03.50, start: 0.000000, bitrate: 1055 kb/s
@@ -130,39 +130,18 @@ def test_soft_subs_re_encode_a_video_codec_mp4_cannot_hold(tmp_path: Path, codec
     assert done and done[-1] == info.duration
 
 
-def _builds() -> list[str]:
-    """Both ffmpeg builds dramapic meets: Debian's on PATH and imageio-ffmpeg's static one."""
-    import shutil
-
-    import imageio_ffmpeg
-
-    return sorted({exe for exe in (shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()) if exe})
-
-
 def _encoders(exe: str) -> str:
     return media._run([exe, "-hide_banner", "-encoders"], what="list the encoders").stdout.decode("utf-8", "replace")
 
 
 
-@pytest.fixture(params=_builds())
-def chosen_build(request, monkeypatch) -> str:
-    """Each ffmpeg build chosen as a user would ($DRAMAPIC_FFMPEG; the ffprobe beside it, or none and the banner),
-    the cached lookups cleared before and after."""
-    monkeypatch.setenv(media.FFMPEG_ENV, request.param)
-    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
-    yield request.param
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
-
-@pytest.mark.parametrize("build", _builds())
+@pytest.mark.parametrize("build", ffmpeg_builds())
 def test_soft_subs_tag_copied_hevc_hvc1_for_apple_players(tmp_path: Path, monkeypatch, build):
     """HEVC copied from Matroska into MP4 was tagged hev1, which QuickTime, iOS and Safari will not play."""
     import shutil
     import subprocess
 
-    maker = next((exe for exe in _builds() if " libx265 " in _encoders(exe)), None)
+    maker = next((exe for exe in ffmpeg_builds() if " libx265 " in _encoders(exe)), None)
     if maker is None:
         pytest.skip("no ffmpeg here has libx265 to make an HEVC test video")
     checker = shutil.which("ffprobe")
@@ -191,7 +170,7 @@ def test_soft_subs_tag_copied_hevc_hvc1_for_apple_players(tmp_path: Path, monkey
     assert tag == "hevc,hvc1"
 
 
-@pytest.mark.parametrize("build", _builds())
+@pytest.mark.parametrize("build", ffmpeg_builds())
 def test_soft_subs_take_a_cue_longer_than_36_minutes(tmp_path: Path, monkeypatch, build):
     """One song or noise segment over 2^31 microseconds (35.8 min: a concert) failed --soft-subs after the whole
     analysis: "Application provided duration: 2300000000 is invalid"."""
@@ -249,7 +228,7 @@ def test_stream_audio_stopped_early_leaves_no_process():
     assert set(_child_processes()) - before == set()
 
 
-@pytest.mark.parametrize("build", _builds())
+@pytest.mark.parametrize("build", ffmpeg_builds())
 def test_a_file_name_that_says_disk_full_is_not_a_full_disk(tmp_path: Path, monkeypatch, build):
     """ffmpeg echoes the files it was given in its errors: an output in a folder that is gone, or an unreadable
     input, named "No space left on device…" was reported as a full disk (OutputError) instead of what happened."""

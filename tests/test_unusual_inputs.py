@@ -6,7 +6,6 @@ Inputs are built with ffmpeg in the test; each media check runs with both ffmpeg
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -21,25 +20,6 @@ from dramapic.errors import MediaError
 from dramapic.run import RunOptions
 
 
-def _builds() -> list[str]:
-    """Debian's ffmpeg on PATH and imageio-ffmpeg's static one."""
-    import imageio_ffmpeg
-
-    return sorted({exe for exe in (shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()) if exe})
-
-
-@pytest.fixture(params=_builds())
-def build(request, monkeypatch) -> str:
-    """Each build chosen as a user would ($DRAMAPIC_FFMPEG; the ffprobe beside it, or none and the banner)."""
-    monkeypatch.setenv(media.FFMPEG_ENV, request.param)
-    monkeypatch.delenv(media.FFPROBE_ENV, raising=False)
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
-    yield request.param
-    media.ffmpeg_exe.cache_clear()
-    media.ffprobe_exe.cache_clear()
-
-
 def ffmpeg(*args: str) -> None:
     done = subprocess.run([media.ffmpeg_exe(), "-hide_banner", "-nostdin", "-y", "-v", "error", *args],
                           check=False, capture_output=True)
@@ -47,7 +27,7 @@ def ffmpeg(*args: str) -> None:
 
 
 @pytest.mark.parametrize("size", ["2:2", "1:180", "320:1"])
-def test_a_frame_under_ten_pixels_a_side_has_its_size_read_with_or_without_ffprobe(tmp_path: Path, build: str,
+def test_a_frame_under_ten_pixels_a_side_has_its_size_read_with_or_without_ffprobe(tmp_path: Path, chosen_build: str,
                                                                                    size: str):
     # the banner (no ffprobe beside the static build) was read for sizes of 2 to 5 digits a side: a 2x2 or 1x180
     # frame had no size, and the burn-in drew its cues for a 16:9 frame
@@ -65,7 +45,7 @@ def _cues(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("size", ["1:1", "1:180", "320:1"])
-def test_a_frame_one_pixel_wide_or_high_is_burned_and_re_encoded(tmp_path: Path, build: str, size: str):
+def test_a_frame_one_pixel_wide_or_high_is_burned_and_re_encoded(tmp_path: Path, chosen_build: str, size: str):
     # even sides for yuv420p rounded a side of 1 down to 0, which scale reads as "keep it": x264 then refused the
     # 1-pixel side after the whole analysis. The side is at least 2 now
     source = tmp_path / "tiny.nut"
@@ -82,7 +62,7 @@ def test_a_frame_one_pixel_wide_or_high_is_burned_and_re_encoded(tmp_path: Path,
         assert (shown.width, shown.height) == (width, height), name
 
 
-def test_the_pixel_aspect_a_container_states_is_read_with_or_without_ffprobe(tmp_path: Path, build: str):
+def test_the_pixel_aspect_a_container_states_is_read_with_or_without_ffprobe(tmp_path: Path, chosen_build: str):
     # a ProRes MOV (an editor's anamorphic export) states its pixel aspect in the container, which the banner prints
     # unbracketed (", SAR 64:45 DAR 16:9", not " [SAR 64:45 DAR 16:9]"): without ffprobe it was taken for square,
     # and the burn-in drew letters 1.42 times too wide. Where the codec states another (an H.264 relabelled 4:3 on
@@ -120,7 +100,7 @@ def test_which_of_several_audio_tracks_is_analysed_is_said(tmp_path: Path, monke
     assert not run_module.run(tmp_path / "one.mkv", options=RunOptions(output_dir=tmp_path / "c", video="none")).notes
 
 
-def test_a_vbr_mp3_without_a_length_header_is_not_taken_for_a_cut_file(tmp_path: Path, build: str):
+def test_a_vbr_mp3_without_a_length_header_is_not_taken_for_a_cut_file(tmp_path: Path, chosen_build: str):
     # without a Xing header ffmpeg guesses an MP3's length from its first frame's bitrate: 2 s of silence (32 kbit/s)
     # before 8 s of loud sound made a whole file "33 s long", and it was refused as truncated at 10 s
     def vbr(name: str, *extra: str) -> Path:
@@ -139,7 +119,7 @@ def test_a_vbr_mp3_without_a_length_header_is_not_taken_for_a_cut_file(tmp_path:
         media.decode_audio(media.probe(tmp_path / "cut.mp3"))
 
 
-def test_mp3_below_16_khz_is_re_encoded_for_mp4(tmp_path: Path, build: str):
+def test_mp3_below_16_khz_is_re_encoded_for_mp4(tmp_path: Path, chosen_build: str):
     # MP4 takes MP3 as it is from 16 kHz up only: a talk radio or phone recording's 8 kHz MP3 failed the burn-in
     # ("muxing mp3 at 8000hz is not standard") after the whole analysis
     source = tmp_path / "radio.mkv"
@@ -155,7 +135,7 @@ def test_mp3_below_16_khz_is_re_encoded_for_mp4(tmp_path: Path, build: str):
 
 
 @pytest.mark.parametrize("layout,channels", [("quad", 4), ("hexagonal", 6), ("downmix", 2), ("22.2", 24), (None, 12)])
-def test_the_channels_of_a_named_layout_are_counted_with_or_without_ffprobe(tmp_path: Path, build: str,
+def test_the_channels_of_a_named_layout_are_counted_with_or_without_ffprobe(tmp_path: Path, chosen_build: str,
                                                                             layout: str | None, channels: int):
     # the banner (no ffprobe beside the static build) was read by the first two numbers of its layout: "quad",
     # "hexagonal" and "downmix" had no count (so --audio-channel fell back to the mix, and a Lt/Rt stereo pair was
@@ -168,7 +148,7 @@ def test_the_channels_of_a_named_layout_are_counted_with_or_without_ffprobe(tmp_
 
 
 @pytest.mark.parametrize("channels,layout,kept", [(12, None, 8), (2, "downmix", 2)])
-def test_audio_the_aac_encoder_cannot_take_as_it_is_is_re_encoded_for_mp4(tmp_path: Path, build: str, channels: int,
+def test_audio_the_aac_encoder_cannot_take_as_it_is_is_re_encoded_for_mp4(tmp_path: Path, chosen_build: str, channels: int,
                                                                           layout: str | None, kept: int):
     # PCM (which MP4 cannot hold) re-encoded to AAC as it was: a master's 12-channel track, or a layout AAC has
     # no place for (a Lt/Rt downmix), failed the burn-in and --soft-subs after the whole analysis. Its channels are
@@ -189,7 +169,7 @@ def test_audio_the_aac_encoder_cannot_take_as_it_is_is_re_encoded_for_mp4(tmp_pa
         assert [(s.codec, s.channels) for s in audio] == [("aac", kept), ("aac", 2)], name
 
 
-def test_a_track_of_more_than_eight_channels_is_decoded_as_their_mean(tmp_path: Path, build: str):
+def test_a_track_of_more_than_eight_channels_is_decoded_as_their_mean(tmp_path: Path, chosen_build: str):
     # a field recorder's 12-channel WAV has no layout ffmpeg 5.x can name, so its "-ac 1" refused to mix it
     # ("Failed to inject frame into filter network") where the static build guessed 7.1.4: every build now takes
     # the plain mean of such a track's channels
@@ -211,7 +191,7 @@ def _picture_times(path: Path) -> list[float]:
     return sorted(int(ln.split(",")[2]) * num / den for ln in done.stdout.splitlines() if ln and ln[0] != "#")
 
 
-def test_a_still_picture_under_longer_audio_is_burned_with_every_cue(tmp_path: Path, build: str):
+def test_a_still_picture_under_longer_audio_is_burned_with_every_cue(tmp_path: Path, chosen_build: str):
     # a radio drama or podcast published as one picture under its sound: the burned video was that one frame,
     # drawn with the cues of its first 40 ms, and no cue after it was ever seen. The last picture is now held
     # (cloned) to the end of the audio, and the cues are drawn on it
@@ -242,7 +222,7 @@ def _gray(path: Path, at: float) -> np.ndarray:
     return np.frombuffer(done.stdout, np.uint8).astype(np.int16)
 
 
-def test_the_streams_of_a_capture_of_several_programs_are_counted_once_in_file_order(tmp_path: Path, build: str):
+def test_the_streams_of_a_capture_of_several_programs_are_counted_once_in_file_order(tmp_path: Path, chosen_build: str):
     # the banner lists an MPEG-TS capture's streams under each program (service) that carries them: a picture shared
     # by two services was counted twice, and streams listed out of their file order got the wrong 0:a:N, where
     # ffprobe (and ffmpeg's -map) count each stream once, in file order
