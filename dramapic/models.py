@@ -167,6 +167,9 @@ def load_manifest(root: Path | None = None) -> Manifest:
             labels = item.get("labels", [])
             if not isinstance(labels, list) or not all(isinstance(label, str) for label in labels):
                 raise TypeError(f"model {item['name']!r}: its labels are not a list of text")
+            # recorded with every result as text: null was recorded as "None", a list as its Python spelling
+            if isinstance(item["version"], bool) or not isinstance(item["version"], (str, int)):
+                raise TypeError(f"model {item['name']!r}: its version is not text")
             if item["name"] in entries:  # which of two entries (two sha256s) was meant cannot be told: the last won
                 raise TypeError(f"model {item['name']!r} is listed twice")
             info = {k: v for k, v in item.items() if k not in {"name", "version", "files", "labels"}}

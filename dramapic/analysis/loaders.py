@@ -53,7 +53,10 @@ def gender_model(name: str):
     """The trained gender classifier ``name`` from the manifest (sha256-verified)."""
     from .gender import GenderClassifier
 
-    return GenderClassifier.from_manifest(load_manifest(), name)
+    manifest = load_manifest()
+    # another kind of model said as such, not as the arrays it lacks
+    _check_kind(manifest, name, kind="stage2-gender", what="gender model", key="stage2.gender_model")
+    return GenderClassifier.from_manifest(manifest, name)
 
 
 @lru_cache(maxsize=4)
@@ -61,7 +64,12 @@ def speaker_projection(name: str | None):
     """The trained speaker projection ``name`` (sha256-verified), or None for raw embeddings."""
     from .diarization import SpeakerProjection
 
-    return None if name is None else SpeakerProjection.from_manifest(load_manifest(), name)
+    if name is None:
+        return None
+    manifest = load_manifest()
+    # a stage-1 model given as the projection said "unreadable: 'mean is not a file in the archive'"
+    _check_kind(manifest, name, kind="speaker-projection", what="speaker projection", key="speakers.projection")
+    return SpeakerProjection.from_manifest(manifest, name)
 
 
 def uses_stage2(pipeline: PipelineConfig) -> bool:

@@ -519,6 +519,10 @@ def _member_class(name: str, kind: Any) -> type:
     return cls
 
 
+#: the manifest kind of a stage-1 stacker (``lab/train_stage1.py`` and ``lab/train_song_safe.py`` write it)
+STACKER_KIND = "stacker-lr"
+
+
 def check_ensemble_names(manifest, *, members: Sequence[str], stacker: str, members_mean_share: float = 0.0) -> None:
     """What :meth:`Stage1Ensemble.from_manifest` refuses that the manifest alone tells, before anything is loaded
     (``loaders.model_infos``, which a run and a batch call first): a name that is not a member, a stacker trained on
@@ -532,6 +536,11 @@ def check_ensemble_names(manifest, *, members: Sequence[str], stacker: str, memb
         ``members_mean_share`` above 0 with members that hand the stacker their own columns.
     """
     classes = {name: _member_class(name, manifest.get(name).info.get("kind")) for name in members}
+    kind = manifest.get(stacker).info.get("kind")
+    if kind is not None and kind != STACKER_KIND:  # a member given as the stacker: "trained on members []" said
+        stackers = sorted(n for n, e in manifest.entries.items() if e.info.get("kind") == STACKER_KIND)
+        raise ModelError(f"stage1.stacker: {stacker!r} is not a stacker (its kind is {kind!r}); stackers: "
+                         f"{', '.join(stackers) or 'none'}")
     trained_on = list(manifest.get(stacker).info.get("members", []))
     if trained_on != list(members):
         raise ModelError(f"stacker {stacker!r} was trained on members {trained_on}, but the pipeline lists "
