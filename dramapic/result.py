@@ -284,6 +284,11 @@ class AnalysisResult:
             "summary": self.summary.to_dict(),
         }
 
+    @property
+    def pipeline_sha256(self) -> str | None:
+        """The checksum of :attr:`pipeline_settings` (:func:`settings_sha256`); None where they are unknown."""
+        return None if self.pipeline_settings is None else settings_sha256(self.pipeline_settings)
+
     def _pipeline_dict(self) -> dict[str, Any]:
         # the settings themselves, so that a run can be repeated from its JSON (saved as YAML they are a pipeline
         # file), and their checksum, which tells an edited copy of the default apart from the default at a glance
@@ -292,7 +297,7 @@ class AnalysisResult:
             return named
         # as JSON holds them (a tuple of members is a list), so that the dict equals the JSON read back
         settings = json.loads(json.dumps(self.pipeline_settings, default=str))
-        return {**named, "sha256": settings_sha256(settings), "settings": settings}
+        return {**named, "sha256": self.pipeline_sha256, "settings": settings}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "AnalysisResult":

@@ -256,7 +256,7 @@ def _settings_checksum(result: AnalysisResult) -> str:
     """`` (settings sha256 …)``, the start of the checksum the JSON records of the settings the run used: it tells
     an edited copy of a pipeline that kept its name and version from the pipeline itself; "" for a JSON written
     before the settings were recorded."""
-    sha256 = result.to_dict()["pipeline"].get("sha256")
+    sha256 = result.pipeline_sha256  # not result.to_dict()'s: that converts every segment for one checksum
     return f" (settings sha256 {sha256[:12]})" if sha256 else ""
 
 
