@@ -463,7 +463,7 @@ def channel_analysed(info: MediaInfo, *, audio_track: int, audio_channel: str | 
     or None when it decodes the track's mix: also for a channel asked of a one-channel track, or of a track whose
     channel count is not known (it warns then)."""
     channels = info.audio_streams[audio_track].channels if audio_track < len(info.audio_streams) else None
-    return audio_channel if channels is not None and channels > 1 else None
+    return audio_channel if channels not in (None, 1) else None
 
 
 def decode_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SAMPLE_RATE,
@@ -518,6 +518,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         raise ValueError(f"audio_channel must be one of {sorted(AUDIO_CHANNELS)} or None, not {audio_channel!r}")
     track_channels = info.audio_streams[audio_track].channels
     pick = []  # the one channel asked for, by position (c0, c1: a layout-free name every ffmpeg build knows)
+    # which channel is decoded is channel_analysed's answer, the one the result records
+    chosen = channel_analysed(info, audio_track=audio_track, audio_channel=audio_channel)
     if audio_channel is not None and track_channels == 1:
         log.warning("%s: audio track %d has one channel, so --audio-channel %s has nothing to choose from; that "
                     "channel is analysed", info.path.name, audio_track, audio_channel)
@@ -525,8 +527,8 @@ def stream_audio(info: MediaInfo, *, audio_track: int = 0, sample_rate: int = SA
         # pan's second channel of a one-channel track is digital silence, without a word from ffmpeg
         log.warning("%s: how many channels audio track %d has is not known, so --audio-channel %s cannot be "
                     "trusted; the track's mix is analysed", info.path.name, audio_track, audio_channel)
-    elif audio_channel is not None:
-        pick = [f"pan=mono|c0=c{AUDIO_CHANNELS[audio_channel]}"]
+    elif chosen is not None:
+        pick = [f"pan=mono|c0=c{AUDIO_CHANNELS[chosen]}"]
     elif (track_channels or 0) > MAX_MIXED_CHANNELS:
         pick = ["pan=mono|c0=" + "+".join(f"{1 / track_channels:.9g}*c{n}" for n in range(track_channels))]
     # a stereo track is decoded as it is and mixed to mono here, a block at a time, so that a block whose channels
