@@ -1141,8 +1141,32 @@ def _cmd_report(args: argparse.Namespace, progress: TqdmProgress) -> int:
     return 0
 
 
+def _fill_closed_standard_streams() -> None:
+    """Give a standard stream the shell closed (``dramapic run x.mp4 2>&-``) /dev/null in its place.
+
+    Otherwise Python sets ``sys.stderr`` to None and the first error line fails, so the command ended with 1 instead
+    of its exit code; and the next file opened takes the free number 2, so whatever a native library or a child
+    process writes to standard error (onnxruntime, torch, ffmpeg's own children) lands inside an output file."""
+    for fd, name, mode in ((0, "stdin", "r"), (1, "stdout", "w"), (2, "stderr", "w")):
+        try:
+            os.fstat(fd)
+            continue
+        except OSError:
+            pass
+        try:
+            devnull = os.open(os.devnull, os.O_RDWR)
+            if devnull != fd:
+                os.dup2(devnull, fd)
+                os.close(devnull)
+        except OSError:
+            continue
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="replace"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The ``dramapic`` command: returns its exit code; every error, signal and interrupt is one line."""
+    _fill_closed_standard_streams()
     try:
         return _main(argv)
     except KeyboardInterrupt:
