@@ -1161,7 +1161,8 @@ def _fill_closed_standard_streams() -> None:
         except OSError:
             continue
         if getattr(sys, name) is None:
-            setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="replace"))
+            # kept open for the life of the process, as the stream it stands in for
+            setattr(sys, name, open(fd, mode, closefd=False, encoding="utf-8", errors="replace"))  # noqa: SIM115
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ def _run_with_closed(fds: tuple[int, ...], code: str) -> subprocess.CompletedPro
         for fd in fds:
             os.close(fd)
 
-    return subprocess.run([sys.executable, "-c", code], preexec_fn=close_them, env=env, timeout=120,
+    return subprocess.run([sys.executable, "-c", code], preexec_fn=close_them, env=env, timeout=120, check=False,
                           stdout=subprocess.PIPE if 1 not in fds else None,
                           stderr=subprocess.PIPE if 2 not in fds else None)
 
