@@ -23,7 +23,16 @@ from .errors import ConfigError, OutputError
 from .progress import ProgressHook, silent_hook
 from .render import write_ass
 from .result import AnalysisResult
-from .writers import CUE_WORDS, OutputSet, case_twin, get_writer, make_output_dir, name_key, remove_made_dirs
+from .writers import (
+    CUE_WORDS,
+    OutputSet,
+    case_twin,
+    get_writer,
+    holds_only_our_cues,
+    make_output_dir,
+    name_key,
+    remove_made_dirs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -175,6 +184,7 @@ def _analyse_and_write(source: Path, info: media.MediaInfo, finals: dict[str, Pa
         files = dict(zip(temporary, outputs.commit()))
         if not want_video:
             notes.extend(_older_video_note(source, options))
+        notes.extend(_other_format_note(source, result, options))
     return RunOutputs(result=result, files=files, notes=tuple(notes), timings=timings)
 
 
@@ -196,6 +206,39 @@ def _older_video_note(source: Path, options: RunOptions) -> list[str]:
     log.debug("%s is left from an earlier run: it shows that run's analysis, not this one's", video)
     return [f"{video} is left from an earlier run: it shows that run's analysis, not this one's (this run wrote "
             f"no video)"]
+
+
+#: more bytes than dramapic's cues of any input (a cue a second for a day is about 5 MB)
+_LARGEST_CUES = 64 * 2**20
+
+
+def _other_format_note(source: Path, result: AnalysisResult, options: RunOptions) -> list[str]:
+    """A note on the subtitles in the other format (``ep1.srt`` beside a new ``ep1.vtt``) that an earlier run of
+    ``source`` left, when they no longer match this run's cues: a player that opens the video finds both, and may
+    show the stale ones, silently.
+
+    Kept, as the captioned video is (:func:`_older_video_note`): both formats of one input may be wanted (SRT for a
+    desktop player, WebVTT for the web), and a file a user may have edited is not this run's to delete. A file that
+    matches what this run would write in that format (the same analysis and cue language) needs no word, nor one that
+    dramapic did not write (the dialogue's subtitles, which players are meant to find beside the video)."""
+    other = "vtt" if options.subtitle_format == "srt" else "srt"
+    path = output_paths(source, dataclasses.replace(options, subtitle_format=other), with_video=False)["subtitles"]
+    expected = get_writer(other, language=options.language).render(result).encode("utf-8")
+    try:
+        if not path.is_file() or os.path.samefile(path, source) or case_twin(path):
+            return []
+        # larger than any cues of dramapic's: not read
+        if path.stat().st_size > _LARGEST_CUES or (found := path.read_bytes()) == expected:
+            return []
+    except OSError:  # gone meanwhile, or unreadable: nothing to say about it
+        return []
+    if not holds_only_our_cues(found.decode("utf-8", "replace")):
+        return []  # the dialogue's subtitles (a download, a translation): the user's, and not an earlier run's
+    this = output_paths(source, options, with_video=False)["subtitles"]
+    note = (f"{path} is left from an earlier run and does not match this run's cues (this run wrote {this.name}): "
+            f"a player that finds both may show that run's analysis (remove it, or write it again with "
+            f"--format {other} --overwrite)")
+    return [note]
 
 
 def _write_video(info: media.MediaInfo, result: AnalysisResult, temporary: dict[str, Path],

@@ -47,6 +47,24 @@ def cue_text(segment: Segment, *, language: str = "en") -> str:
     return f"{' · '.join(parts)} ({cue_confidence(segment):.2f})"
 
 
+#: a cue's text as :func:`cue_text` writes it, in any cue language (``voice · female · S1 (0.91)``, ``음악 (0.84)``)
+_CUE_LINE = re.compile(rf"(?:{'|'.join(sorted({w for words in CUE_WORDS.values() for w in words.values()}))})"
+                       r"(?: · \S+)* \(\d\.\d\d\)")
+
+
+def holds_only_our_cues(text: str) -> bool:
+    """Whether ``text`` (an SRT or WebVTT file) holds only cues as :func:`cue_text` writes them: a file of dramapic's,
+    not subtitles of the dialogue (a download, a translation) that happen to bear the input's name. A file of no cues
+    at all (dramapic's SRT of a silent input is empty; its VTT, the header) counts as dramapic's."""
+    for line in text.splitlines():
+        line = line.strip().lstrip("\ufeff")
+        if not line or line == "WEBVTT" or line.isdigit() or "-->" in line:
+            continue
+        if not _CUE_LINE.fullmatch(line):
+            return False
+    return True
+
+
 def captioned(segments: Iterable[Segment]) -> list[Segment]:
     """The segments that get a cue: everything but silence."""
     return [s for s in segments if s.label != "silence"]

@@ -173,3 +173,50 @@ def test_outputs_of_this_input_or_of_no_known_input_get_the_usual_refusal_and_no
     assert "written for" not in str(refused.value)
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
     assert not done.notes
+
+
+@pytest.mark.parametrize(("earlier", "now"), [("srt", "vtt"), ("vtt", "srt")])
+def test_subtitles_in_the_other_format_that_no_longer_match_are_kept_and_named(tmp_path: Path, no_analysis,
+                                                                               earlier, now):
+    """``--format vtt --overwrite`` after an SRT run replaced the JSON, RTTM and video, and left the earlier
+    ``.srt`` beside the new ``.vtt`` without a word: a player that opens the video finds both and may show the
+    SRT, the earlier run's analysis."""
+    older = tmp_path / f"drama_sample.{earlier}"
+    stale = "WEBVTT\n\n1\n00:00:00.000 --> 00:00:01.000\nsong (0.99)\n" if earlier == "vtt" else \
+        "1\n00:00:00,000 --> 00:00:01,000\nsong (0.99)\n\n"
+    older.write_text(stale, encoding="utf-8")
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", subtitle_format=now))
+    assert older.read_text(encoding="utf-8") == stale  # kept: it may be wanted, or edited by hand
+    assert [n for n in done.notes if str(older) in n and "does not match this run's cues" in n
+            and f"drama_sample.{now}" in n], done.notes
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_subtitles_in_the_other_format_that_match_this_run_need_no_note(tmp_path: Path, monkeypatch, language):
+    # both formats of one input, wanted both: the second run is told nothing
+    import dataclasses
+
+    result = make_result()
+    result = dataclasses.replace(result, source=dataclasses.replace(result.source, path=str(SAMPLE)))
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: result)
+    first = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", language=language))
+    second = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", subtitle_format="vtt",
+                                                       overwrite=True, language=language))
+    assert first.files["subtitles"].is_file() and second.files["subtitles"].is_file()
+    assert not second.notes
+    # the same analysis with the cues in another language is another file
+    third = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", subtitle_format="vtt",
+                                                      overwrite=True, language="ko" if language == "en" else "en"))
+    assert [n for n in third.notes if "drama_sample.srt" in n], third.notes
+
+
+@pytest.mark.parametrize("text", ["1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n",
+                                  "\ufeff1\r\n00:00:01,000 --> 00:00:03,000\r\n어젯밤에 어디 있었어?\r\n\r\n"])
+def test_the_dialogues_own_subtitles_beside_the_input_are_not_called_an_earlier_run_s(tmp_path: Path, no_analysis,
+                                                                                      text):
+    # ep1.srt downloaded for ep1.mp4: a VTT run leaves it alone, and does not call it dramapic's
+    theirs = tmp_path / "drama_sample.srt"
+    theirs.write_bytes(text.encode("utf-8"))
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", subtitle_format="vtt"))
+    assert theirs.read_bytes() == text.encode("utf-8")
+    assert not done.notes
