@@ -29,10 +29,13 @@ CUE_WORDS = {
 
 def cue_confidence(segment: Segment) -> float:
     """The confidence shown on a cue: for voice with a gender, P(voice) × P(that gender); otherwise (an unknown
-    gender included) the segment's own confidence, with no gender part."""
+    gender included) the segment's own confidence, with no gender part. Of the figures as the JSON keeps them (3
+    places): from the unrounded ones a confidence of 0.67496 read "(0.67)" on the cue and 0.675, "0.68", in the JSON
+    and the run report that reads it."""
+    stored = segment.to_dict()
     if segment.label == "voice" and segment.gender:
-        return segment.confidence * segment.scores.get(segment.gender, 1.0)
-    return segment.confidence
+        return stored["confidence"] * stored["scores"].get(segment.gender, 1.0)
+    return stored["confidence"]
 
 
 def cue_text(segment: Segment, *, language: str = "en") -> str:

@@ -394,3 +394,26 @@ def test_the_json_says_which_track_and_channel_it_describes_and_older_json_still
     for bad in (-1, 1.5, True, "1"):
         with pytest.raises(TypeError, match="audio_track"):
             AnalysisResult.from_dict({**data, "source": {**data["source"], "audio_track": bad}})
+
+
+def test_the_number_on_a_cue_is_the_one_the_json_gives():
+    """The cue's number was taken from the unrounded confidence: a song segment of confidence 0.67496 read
+    "song (0.67)" on its cue, while its JSON says 0.675 and the run report, reading it, said "confidence 0.68"; a
+    voice cue's P(voice) × P(gender) was likewise not the product of the JSON's two figures."""
+    import json
+    import re
+
+    segments, start = [], 0.0
+    for step in range(400):
+        value = 0.6 + step * 0.0001 + 0.00004  # 0.60004, 0.60014, ...: every one within 0.00005 of the JSON's figure
+        label = ("song", "noise", "voice")[step % 3]
+        scores = {label: value} if label != "voice" else {"voice": value, "female": 1.7 - value, "male": value - 0.7}
+        segments.append(Segment(start, start + 1.0, label, value, scores, "female" if label == "voice" else None,
+                                "S1" if label == "voice" else None))
+        start += 1.0
+    result = make_result(segments)
+    stored = json.loads(get_writer("json").render(result))["segments"]
+    expected = [f"{s['confidence'] * (s['scores'][s['gender']] if s['gender'] else 1.0):.2f}" for s in stored]
+    shown = re.findall(r"\((\d\.\d\d)\)$", get_writer("srt").render(result), re.MULTILINE)
+    mismatches = [(s, want, got) for s, want, got in zip(stored, expected, shown) if want != got]
+    assert len(shown) == len(stored) and not mismatches, mismatches[:3]
