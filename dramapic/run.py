@@ -28,7 +28,7 @@ from .writers import (
     OutputSet,
     case_twin,
     get_writer,
-    holds_only_our_cues,
+    holds_our_cues,
     make_output_dir,
     name_key,
     remove_made_dirs,
@@ -124,6 +124,14 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
             raise OutputError(f"the output {final.name} would replace {twin} in {final.parent}: names that differ "
                               f"only in case are one file on macOS and Windows (write the outputs elsewhere with "
                               f"-o DIR, or rename the input)")
+    # ep1.srt beside ep1.mp4 is, as often as not, the dialogue's subtitles (a download, a translation): "output
+    # already exists (use --overwrite to replace)" led the user to replace them with cues, and --overwrite did so
+    subtitles = finals["subtitles"]
+    if subtitles.is_file() and not os.path.samefile(subtitles, source) and holds_our_cues(subtitles) is False:
+        other = "vtt" if options.subtitle_format == "srt" else "srt"
+        raise OutputError(f"{subtitles} holds subtitles that are not dramapic's cues (the dialogue's, or cues edited "
+                          f"by hand), which it does not replace, even with --overwrite: write the outputs elsewhere "
+                          f"with -o DIR, or as --format {other}")
     # ep1.mp4's outputs are where ep1.mkv's went (the name loses the extension): "output already exists, use
     # --overwrite" did not say that they are another input's, nor did --overwrite, which replaced them
     owner = _recorded_input(finals["json"])
@@ -208,10 +216,6 @@ def _older_video_note(source: Path, options: RunOptions) -> list[str]:
             f"no video)"]
 
 
-#: more bytes than dramapic's cues of any input (a cue a second for a day is about 5 MB)
-_LARGEST_CUES = 64 * 2**20
-
-
 def _other_format_note(source: Path, result: AnalysisResult, options: RunOptions) -> list[str]:
     """A note on the subtitles in the other format (``ep1.srt`` beside a new ``ep1.vtt``) that an earlier run of
     ``source`` left, when they no longer match this run's cues: a player that opens the video finds both, and may
@@ -227,13 +231,11 @@ def _other_format_note(source: Path, result: AnalysisResult, options: RunOptions
     try:
         if not path.is_file() or os.path.samefile(path, source) or case_twin(path):
             return []
-        # larger than any cues of dramapic's: not read
-        if path.stat().st_size > _LARGEST_CUES or (found := path.read_bytes()) == expected:
+        # the dialogue's subtitles (a download, a translation) are the user's, not an earlier run's
+        if not holds_our_cues(path) or path.read_bytes() == expected:
             return []
     except OSError:  # gone meanwhile, or unreadable: nothing to say about it
         return []
-    if not holds_only_our_cues(found.decode("utf-8", "replace")):
-        return []  # the dialogue's subtitles (a download, a translation): the user's, and not an earlier run's
     this = output_paths(source, options, with_video=False)["subtitles"]
     note = (f"{path} is left from an earlier run and does not match this run's cues (this run wrote {this.name}): "
             f"a player that finds both may show that run's analysis (remove it, or write it again with "

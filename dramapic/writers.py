@@ -68,6 +68,23 @@ def holds_only_our_cues(text: str) -> bool:
     return True
 
 
+#: more bytes than dramapic's cues of any input take (a cue a second for a day is about 5 MB)
+LARGEST_CUES = 64 * 2**20
+
+
+def holds_our_cues(path: Path) -> bool | None:
+    """Whether the subtitle file at ``path`` holds only dramapic's cues (:func:`holds_only_our_cues`); a file larger
+    than :data:`LARGEST_CUES` does not. None when it cannot be read (gone meanwhile, no permission): not known."""
+    try:
+        if os.stat(path).st_size > LARGEST_CUES:
+            return False
+        with open(path, "rb") as handle:
+            text = handle.read(LARGEST_CUES + 1).decode("utf-8", "replace")
+    except OSError:
+        return None
+    return holds_only_our_cues(text)
+
+
 def captioned(segments: Iterable[Segment]) -> list[Segment]:
     """The segments that get a cue: everything but silence."""
     return [s for s in segments if s.label != "silence"]

@@ -203,10 +203,11 @@ def test_output_directory_read_only_mode(tmp_path: Path):
 
 def test_existing_outputs_are_refused_without_overwrite(tmp_path: Path):
     shutil.copy(SAMPLE, tmp_path / "movie.mp4")
-    (tmp_path / "movie.srt").write_text("keep me")
+    earlier = "1\n00:00:00,000 --> 00:00:01,000\nvoice (0.90)\n\n"  # an earlier run's cues
+    (tmp_path / "movie.srt").write_text(earlier, encoding="utf-8")
     done = dramapic("run", str(tmp_path / "movie.mp4"), "--no-video")
-    assert_clean_failure(done, "--overwrite", tmp_path, {"movie.mp4", "movie.srt"})
-    assert (tmp_path / "movie.srt").read_text() == "keep me"
+    assert_clean_failure(done, "output already exists", tmp_path, {"movie.mp4", "movie.srt"})
+    assert (tmp_path / "movie.srt").read_text(encoding="utf-8") == earlier
 
 
 def test_an_input_named_like_its_output_is_never_replaced_by_it(tmp_path: Path):

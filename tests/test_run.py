@@ -15,7 +15,7 @@ from dramapic import run as run_module
 from dramapic.errors import MediaError, OutputError
 from dramapic.result import Segment
 from dramapic.run import RunOptions
-from dramapic.writers import case_twin
+from dramapic.writers import case_twin, get_writer
 
 
 @pytest.fixture
@@ -135,7 +135,7 @@ def test_both_ffmpeg_builds_here_have_the_subtitles_filter():
 
 def _earlier_outputs_of(folder: Path, input_name: str) -> dict[str, str]:
     """What a run of ``input_name`` left in ``folder`` (its stem is the sample's): name -> text."""
-    earlier = {"drama_sample.srt": "1\n00:00:00,000 --> 00:00:01,000\nvoice\n",
+    earlier = {"drama_sample.srt": "1\n00:00:00,000 --> 00:00:01,000\nvoice (0.90)\n",
                "drama_sample.dramapic.json": json.dumps({"source": {"path": f"/archive/{input_name}"}})}
     for name, text in earlier.items():
         (folder / name).write_text(text, encoding="utf-8")
@@ -220,3 +220,32 @@ def test_the_dialogues_own_subtitles_beside_the_input_are_not_called_an_earlier_
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", subtitle_format="vtt"))
     assert theirs.read_bytes() == text.encode("utf-8")
     assert not done.notes
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+@pytest.mark.parametrize("text", ["1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n",
+                                  ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · S1 (0.91)\n\n"
+                                   "2\n00:00:03,000 --> 00:00:05,000\nAlice, furious\n\n")])  # cues edited by hand
+def test_subtitles_that_are_not_dramapic_s_cues_are_never_replaced(tmp_path: Path, monkeypatch, overwrite, text):
+    """ep1.srt beside ep1.mp4 is the usual place of the dialogue's subtitles: dramapic said "output already exists
+    (use --overwrite to replace)", and --overwrite replaced them with its cues."""
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
+    theirs = tmp_path / "drama_sample.srt"
+    theirs.write_text(text, encoding="utf-8")
+    with pytest.raises(OutputError, match=r"drama_sample\.srt holds subtitles that are not dramapic's cues .*even "
+                                          r"with --overwrite: write the outputs elsewhere with -o DIR, or as "
+                                          r"--format vtt"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=overwrite))
+    assert os.listdir(tmp_path) == [theirs.name] and theirs.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("text", ["", ("1\r\n00:00:01,000 --> 00:00:03,000\r\n음성 · 여성 · S1 (0.91)\r\n\r\n"
+                                       "2\r\n00:00:03,000 --> 00:00:05,000\r\n음악 (0.84)\r\n")])
+def test_dramapic_s_own_cues_are_replaced_with_overwrite(tmp_path: Path, no_analysis, text):
+    # an earlier run's (a silent input's empty SRT among them, and Korean cues saved by a Windows editor)
+    ours = tmp_path / "drama_sample.srt"
+    ours.write_text(text, encoding="utf-8", newline="")
+    with pytest.raises(OutputError, match=r"output already exists: .*drama_sample\.srt \(use --overwrite"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
+    assert ours.read_text(encoding="utf-8") == get_writer("srt").render(done.result)
