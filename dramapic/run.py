@@ -28,10 +28,10 @@ from .writers import (
     OutputSet,
     case_twin,
     get_writer,
-    holds_our_cues,
     make_output_dir,
     name_key,
     remove_made_dirs,
+    written_by_dramapic,
 )
 
 log = logging.getLogger(__name__)
@@ -124,14 +124,19 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
             raise OutputError(f"the output {final.name} would replace {twin} in {final.parent}: names that differ "
                               f"only in case are one file on macOS and Windows (write the outputs elsewhere with "
                               f"-o DIR, or rename the input)")
-    # ep1.srt beside ep1.mp4 is, as often as not, the dialogue's subtitles (a download, a translation): "output
-    # already exists (use --overwrite to replace)" led the user to replace them with cues, and --overwrite did so
-    subtitles = finals["subtitles"]
-    if subtitles.is_file() and not os.path.samefile(subtitles, source) and holds_our_cues(subtitles) is False:
-        other = "vtt" if options.subtitle_format == "srt" else "srt"
-        raise OutputError(f"{subtitles} holds subtitles that are not dramapic's cues (the dialogue's, or cues edited "
-                          f"by hand), which it does not replace, even with --overwrite: write the outputs elsewhere "
-                          f"with -o DIR, or as --format {other}")
+    # ep1.srt beside ep1.mp4 is, as often as not, the dialogue's subtitles (a download, a translation), and
+    # NAME.rttm beside NAME.wav a corpus's reference annotation: "output already exists (use --overwrite to
+    # replace)" led the user to replace them with dramapic's, and --overwrite did so
+    other = "vtt" if options.subtitle_format == "srt" else "srt"
+    kept = (("subtitles", "subtitles that are not dramapic's cues (the dialogue's, or cues edited by hand)",
+             f", or as --format {other}"),
+            ("rttm", "speaker turns that are not dramapic's (a reference annotation?)", ""))
+    for key, what, alternative in kept:
+        final = finals.get(key)
+        if final is not None and final.is_file() and not os.path.samefile(final, source) \
+                and written_by_dramapic(final) is False:
+            raise OutputError(f"{final} holds {what}, which dramapic does not replace, even with --overwrite: write "
+                              f"the outputs elsewhere with -o DIR{alternative}")
     # ep1.mp4's outputs are where ep1.mkv's went (the name loses the extension): "output already exists, use
     # --overwrite" did not say that they are another input's, nor did --overwrite, which replaced them
     owner = _recorded_input(finals["json"])
@@ -232,7 +237,7 @@ def _other_format_note(source: Path, result: AnalysisResult, options: RunOptions
         if not path.is_file() or os.path.samefile(path, source) or case_twin(path):
             return []
         # the dialogue's subtitles (a download, a translation) are the user's, not an earlier run's
-        if not holds_our_cues(path) or path.read_bytes() == expected:
+        if not written_by_dramapic(path) or path.read_bytes() == expected:
             return []
     except OSError:  # gone meanwhile, or unreadable: nothing to say about it
         return []

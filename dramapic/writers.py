@@ -53,6 +53,8 @@ def cue_text(segment: Segment, *, language: str = "en") -> str:
 #: a cue's text as :func:`cue_text` writes it, in any cue language (``voice · female · S1 (0.91)``, ``음악 (0.84)``)
 _CUE_LINE = re.compile(rf"(?:{'|'.join(sorted({w for words in CUE_WORDS.values() for w in words.values()}))})"
                        r"(?: · \S+)* \(\d\.\d\d\)")
+#: a line as :class:`RttmWriter` writes it: a speaker id of dramapic's (a reference's are people's or corpora's names)
+_TURN_LINE = re.compile(r"SPEAKER \S+ 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> S\d+ <NA> <NA>")
 
 
 def holds_only_our_cues(text: str) -> bool:
@@ -68,21 +70,33 @@ def holds_only_our_cues(text: str) -> bool:
     return True
 
 
-#: more bytes than dramapic's cues of any input take (a cue a second for a day is about 5 MB)
-LARGEST_CUES = 64 * 2**20
+def holds_only_our_turns(text: str) -> bool:
+    """Whether ``text`` (an RTTM file) holds only lines as :class:`RttmWriter` writes them: not a reference
+    annotation (a corpus's ``NAME.rttm`` beside ``NAME.wav``, the dev mixes' own). An empty file counts as dramapic's
+    (a run without speakers writes one)."""
+    return all(_TURN_LINE.fullmatch(line.strip()) for line in text.splitlines() if line.strip())
 
 
-def holds_our_cues(path: Path) -> bool | None:
-    """Whether the subtitle file at ``path`` holds only dramapic's cues (:func:`holds_only_our_cues`); a file larger
-    than :data:`LARGEST_CUES` does not. None when it cannot be read (gone meanwhile, no permission): not known."""
+#: more bytes than dramapic's cues or turns of any input take (a cue a second for a day is about 5 MB)
+LARGEST_OUTPUT_TEXT = 64 * 2**20
+
+
+def written_by_dramapic(path: Path) -> bool | None:
+    """Whether the subtitles (``.srt``, ``.vtt``) or speaker turns (``.rttm``) at ``path`` are dramapic's own
+    (:func:`holds_only_our_cues`, :func:`holds_only_our_turns`); a file larger than :data:`LARGEST_OUTPUT_TEXT` is
+    not. None when it cannot be read (gone meanwhile, no permission), or is of another kind: not known."""
+    test = {".srt": holds_only_our_cues, ".vtt": holds_only_our_cues, ".rttm": holds_only_our_turns}.get(
+        Path(path).suffix.lower())
+    if test is None:
+        return None
     try:
-        if os.stat(path).st_size > LARGEST_CUES:
+        if os.stat(path).st_size > LARGEST_OUTPUT_TEXT:
             return False
         with open(path, "rb") as handle:
-            text = handle.read(LARGEST_CUES + 1).decode("utf-8", "replace")
+            text = handle.read(LARGEST_OUTPUT_TEXT + 1).decode("utf-8", "replace")
     except OSError:
         return None
-    return holds_only_our_cues(text)
+    return test(text)
 
 
 def captioned(segments: Iterable[Segment]) -> list[Segment]:

@@ -249,3 +249,27 @@ def test_dramapic_s_own_cues_are_replaced_with_overwrite(tmp_path: Path, no_anal
         run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
     assert ours.read_text(encoding="utf-8") == get_writer("srt").render(done.result)
+
+
+@pytest.mark.parametrize("overwrite", [False, True])
+def test_a_reference_annotation_beside_the_input_is_never_replaced(tmp_path: Path, monkeypatch, overwrite):
+    """NAME.rttm beside NAME.wav is how diarization corpora keep their reference (the dev mixes' own
+    devmix_01.rttm beside devmix_01.opus): --overwrite replaced it with dramapic's turns."""
+    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
+    reference = tmp_path / "drama_sample.rttm"
+    text = ("SPEAKER drama_sample 1 9.240 1.960 <NA> <NA> emodb_09 <NA> <NA>\n"
+            "SPEAKER drama_sample 1 12.030 4.180 <NA> <NA> emodb_09 <NA> <NA>\n")
+    reference.write_text(text, encoding="utf-8")
+    with pytest.raises(OutputError, match=r"drama_sample\.rttm holds speaker turns that are not dramapic's .*even "
+                                          r"with --overwrite: write the outputs elsewhere with -o DIR$"):
+        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=overwrite))
+    assert os.listdir(tmp_path) == [reference.name] and reference.read_text(encoding="utf-8") == text
+
+
+@pytest.mark.parametrize("text", ["", ("SPEAKER drama_sample 1 0.930 3.125 <NA> <NA> S1 <NA> <NA>\n"
+                                       "SPEAKER drama_sample 1 4.055 3.250 <NA> <NA> S12 <NA> <NA>\n")])
+def test_dramapic_s_own_turns_are_replaced_with_overwrite(tmp_path: Path, no_analysis, text):
+    ours = tmp_path / "drama_sample.rttm"  # an earlier run's (one without speakers wrote an empty file)
+    ours.write_text(text, encoding="utf-8")
+    done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
+    assert ours.read_text(encoding="utf-8") == get_writer("rttm").render(done.result)
