@@ -417,3 +417,27 @@ def test_the_number_on_a_cue_is_the_one_the_json_gives():
     shown = re.findall(r"\((\d\.\d\d)\)$", get_writer("srt").render(result), re.MULTILINE)
     mismatches = [(s, want, got) for s, want, got in zip(stored, expected, shown) if want != got]
     assert len(shown) == len(stored) and not mismatches, mismatches[:3]
+
+
+@pytest.mark.parametrize("language", ["en", "ko"])
+def test_every_cue_and_turn_dramapic_writes_is_known_as_its_own(tmp_path: Path, language):
+    """A run refuses to replace subtitles or an RTTM that are not dramapic's (writers.written_by_dramapic): a cue or a
+    line it writes itself and did not recognise would make every later --overwrite of that input refuse."""
+    import dataclasses
+
+    from dramapic.writers import written_by_dramapic
+
+    voice = {"voice": 0.95, "female": 0.4, "male": 0.6}
+    results = [make_result(), make_result([Segment(0.0, 5.0, "silence", 0.9, {"silence": 0.9})]),
+               make_result([Segment(0.0, 2.0, "voice", 1.0, voice, "male", "S12"),      # (1.00), two-digit id
+                            Segment(2.0, 4.0, "voice", 0.95, voice, None, "S2"),        # gender unknown
+                            Segment(4.0, 6.0, "voice", 0.95, voice, "female", None),    # --no-speakers
+                            Segment(6.0, 8.0, "voice", 0.0, {"voice": 0.0}),            # neither
+                            Segment(8.0, 9.0, "noise", 0.5, {"noise": 0.5})])]
+    results.append(dataclasses.replace(results[0], source=dataclasses.replace(results[0].source,
+                                                                              path="/x/드라마\u3000 1화.mkv")))
+    for number, result in enumerate(results):
+        for fmt in ("srt", "vtt", "rttm"):
+            path = tmp_path / f"{number}.{fmt}"
+            get_writer(fmt, language=language).write(result, path)
+            assert written_by_dramapic(path) is True, path.read_text(encoding="utf-8")
