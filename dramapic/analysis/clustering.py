@@ -178,6 +178,10 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
         options = short_recording_floors(options, total_talk_s=float(weights.sum()))
         fine = min(options.cluster_fine_threshold, threshold)
         sub = fcluster(z, t=fine, criterion="distance") if fine > 0 else np.arange(1, len(pick) + 1)
+        if sub.max() < low:
+            # the merge below only takes clusters away: where the fine cut already holds fewer than min_speakers
+            # (--min-speakers above the voices it tells apart) the tree is cut at the bound, as "ahc" does
+            sub = fcluster(z, t=low, criterion="maxclust")
         sub = _constrained_merge(x, weights[pick], pf_all[pick], np.unique(sub, return_inverse=True)[1],
                                  options, threshold, low=low)
     sub = np.unique(sub, return_inverse=True)[1]

@@ -242,6 +242,24 @@ def test_min_speakers_bounds_the_constrained_merge():
     assert len(set(ids)) == 3
 
 
+def test_min_speakers_splits_voices_the_fine_cut_keeps_together():
+    # three voices alike enough that the fine cut (cluster_fine_threshold 0.4) puts them in one cluster: a
+    # --min-speakers 3 run found 1 speaker with the default method (only "ahc" re-cut the tree at the bound)
+    rng = np.random.default_rng(5)
+    base = l2(rng.normal(size=20))
+    centres = l2(base + 0.35 * l2(rng.normal(size=(3, 20))))
+    truth = np.repeat(np.arange(3), 20)
+    emb = l2(centres[truth] + 0.05 * rng.normal(size=(60, 20)) / np.sqrt(20))
+    opts = SpeakersConfig(cluster_threshold=0.8, min_speaker_s=0.0, min_speaker_share=0.0)
+    weights, female = np.full(60, 0.75), np.zeros(60)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=female, options=opts,
+                                   threshold=0.8))) == 1
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=female,
+                          options=dataclasses.replace(opts, min_speakers=3), threshold=0.8)
+    assert len(set(ids)) == 3
+    assert all(len(set(ids[truth == k])) == 1 for k in range(3))  # one voice, one cluster
+
+
 def test_threshold_from_projection_when_the_yaml_gives_null():
     equal_odds = SpeakersConfig(cluster_same_probability=0.5)
     proj = SpeakerProjection(mean=np.zeros(256), components=np.eye(256)[:, :10], cluster_threshold=0.81)
