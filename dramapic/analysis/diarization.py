@@ -510,7 +510,17 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
 def _say_count(options: SpeakersConfig, found: int, clusters: int) -> None:
     """Warn when fewer speakers hold a turn than ``--num-speakers`` / ``--min-speakers`` asked for."""
     asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
-    if asked > 1 and found < asked:  # said, not hidden: a count the user asked for that this recording lacks
+    if not asked > 1 or found >= asked:
+        return
+    # said, not hidden: a count the user asked for that this recording lacks; and why, truly (re-segmentation was
+    # blamed also where the clustering itself had fewer clusters than asked for, or there was no voice at all)
+    if not clusters:
+        log.warning("%d speaker(s) asked for, none found: the recording has no voice to tell speakers apart in",
+                    asked)
+    elif clusters < asked:
+        log.warning("%d speaker(s) asked for, %d found: its voice gave only %d cluster(s) (too few windows of "
+                    "speech, or windows alike, to tell more apart)", asked, found, clusters)
+    else:
         log.warning("%d speaker(s) asked for, %d found: after re-segmentation only %d cluster(s) of %d held a turn "
                     "of their own (the others' windows are closer to them)", asked, found, found, clusters)
 
@@ -620,6 +630,8 @@ def label_voice_segments(
     n_seg = len(segments)
     if n_seg == 0:
         progress("speakers", 0, 0)
+        if options.enabled:  # a count asked of music or silence alone: "0 speaker(s)" without a word puzzled
+            _say_count(options, 0, 0)
         return VoiceLabelling()
     seg = np.asarray([(float(s), float(e)) for s, e in segments], dtype=np.float64).reshape(n_seg, 2)
     times, emb, region = encoder.embed_regions(audio, sample_rate=sample_rate, regions=[tuple(r) for r in seg],

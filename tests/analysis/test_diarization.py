@@ -235,6 +235,21 @@ def test_a_forced_count_the_recording_does_not_give_is_said(encoder, gender_mode
     assert caplog.text.count("asked for") == 1, caplog.text
 
 
+def test_a_count_asked_of_a_recording_without_voice_is_said(encoder, gender_model, caplog):
+    # run --num-speakers 3 (or --min-speakers 3) on music or silence alone: "0 speaker(s)" came without a word
+    for asked in (settings(num_speakers=3), settings(min_speakers=3)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="dramapic"):
+            none = label_voice_segments(np.zeros(5 * SR, np.float32), sample_rate=SR, segments=[], encoder=encoder,
+                                        gender_model=gender_model, options=asked)
+        assert none.speakers == () and "3 speaker(s) asked for, none found: the recording has no voice" in caplog.text
+    with caplog.at_level("WARNING", logger="dramapic"):  # the default bound (1) asks for nothing
+        caplog.clear()
+        label_voice_segments(np.zeros(5 * SR, np.float32), sample_rate=SR, segments=[], encoder=encoder,
+                             gender_model=gender_model, options=settings())
+    assert "asked for" not in caplog.text
+
+
 def test_long_input_path_clusters_a_subsample(encoder, gender_model, female, male, monkeypatch):
     audio, segments = _dialogue(female, male)
     full = label_voice_segments(audio, sample_rate=SR, segments=segments, encoder=encoder, gender_model=gender_model,
