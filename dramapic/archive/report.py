@@ -43,9 +43,9 @@ SPEAKER_COLOUR = "#4E79A7"
 MAX_ROWS = 1000          # per-video charts and tables show at most this many videos (the CSV has all of them)
 SLOWEST = 10
 
-CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share",
-               "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor",
-               "worker", "attempts", "error_type", "error")
+CSV_COLUMNS = ("path", "status", "duration_s", "audio_track", "audio_channel", "voice", "song", "noise", "silence",
+               "female_share", "male_share", "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence",
+               "processing_s", "realtime_factor", "worker", "attempts", "error_type", "error")
 
 
 @dataclass(frozen=True)
@@ -538,6 +538,9 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
         shared = v.status == "done" and bool(v.female_share or v.male_share)
         rows.append({
             "path": v.path, "status": v.status, "duration_s": _round(v.duration),
+            # which sound of the file the row describes (a dub or the original, one channel of a dual-mono
+            # broadcast); empty where not known (a run recorded before dramapic kept it)
+            "audio_track": v.audio_track, "audio_channel": v.audio_channel,
             **{k: _round(v.shares.get(k)) if v.status == "done" else None for k in LABELS},
             "female_share": _round(v.female_share) if shared else None,
             "male_share": _round(v.male_share) if shared else None,
@@ -599,8 +602,8 @@ def write_parquet(data: ReportData, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = {"path", "status", "genre", "worker", "error_type", "error"}
-    integer = {"speakers", "attempts"}
+    text = {"path", "status", "audio_channel", "genre", "worker", "error_type", "error"}
+    integer = {"audio_track", "speakers", "attempts"}
     schema = pa.schema([(c, pa.string() if c in text else pa.int64() if c in integer else pa.float64())
                         for c in CSV_COLUMNS])
     pq.write_table(pa.Table.from_pylist(summary_rows(data), schema=schema), path)

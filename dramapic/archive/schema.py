@@ -18,7 +18,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
 ``runs``
     one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
     and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
-    failed file updates its row, it never adds a second one.
+    failed file updates its row, it never adds a second one. Since version 8 a done run also says which sound of
+    the file it describes (``audio_track``, ``audio_channel``).
 ``segments``, ``speakers``, ``summaries``
     the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
     summary row (shares, female and male speaking time, speaker count, genre).
@@ -176,8 +177,19 @@ WHERE gender_known = 1 AND female_seconds = 0 AND male_seconds = 0 AND unknown_s
     SELECT id FROM runs WHERE models_json NOT LIKE '%"name": "gender-%');
 """
 
+# version 8: which sound of the file a run describes, as its JSON's source says it: the audio track analysed (from 0
+# among the audio tracks: a dub or the original) and the channel of it (left / right of a dual-mono broadcast, "mix":
+# the mix of its channels, the JSON's null). Runs recorded before did not keep them: NULL, not known (not track 0, not
+# the mix: a batch took the file's default track, and --audio-channel on a mono track analyses its one channel); a
+# failed run analysed nothing and has NULL too
+_SCHEMA_8 = """
+ALTER TABLE runs ADD COLUMN audio_track INTEGER CHECK (audio_track >= 0);
+ALTER TABLE runs ADD COLUMN audio_channel TEXT CHECK (audio_channel IN ('left', 'right', 'mix'));
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
-MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7)
+MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7,
+                               _SCHEMA_8)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

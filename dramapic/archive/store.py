@@ -110,6 +110,10 @@ class VideoRecord:
     path: str
     status: str
     duration: float | None = None
+    #: which sound of the file the figures describe (:func:`audio_analysed`); None where not known (a run recorded
+    #: before dramapic kept it, a JSON written before it was recorded) or nothing was analysed (a failed file)
+    audio_track: int | None = None
+    audio_channel: str | None = None        # "left" | "right" | "mix"
     shares: dict[str, float] = field(default_factory=dict)
     # the four gender figures are None for a run made with gender switched off (--no-gender): not measured
     female_share: float | None = 0.0
@@ -137,7 +141,8 @@ class VideoRecord:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "path": self.path, "status": self.status, "duration": self.duration, "shares": dict(self.shares),
+            "path": self.path, "status": self.status, "duration": self.duration, "audio_track": self.audio_track,
+            "audio_channel": self.audio_channel, "shares": dict(self.shares),
             "female_share": self.female_share, "male_share": self.male_share,
             "female_seconds": self.female_seconds, "male_seconds": self.male_seconds,
             "unknown_seconds": self.unknown_seconds,
@@ -147,15 +152,27 @@ class VideoRecord:
         }
 
 
+def audio_analysed(result: AnalysisResult) -> tuple[int | None, str | None]:
+    """The audio track and channel ``result`` describes, as the archive keeps them (``runs.audio_track`` and
+    ``runs.audio_channel``): the channel is ``left`` / ``right``, or ``mix`` for the mix of the track's channels (the
+    JSON's null, which there means the mix only beside a track). Both None for a result that does not say (a JSON
+    written before they were recorded): not known, which is not track 0's mix."""
+    source = result.source
+    if source.audio_track is None:
+        return None, None
+    return source.audio_track, source.audio_channel or "mix"
+
+
 def video_record(result: AnalysisResult, *, path: str | None = None, seconds: float | None = None,
                  finished: float | None = None, worker: str = "") -> VideoRecord:
     """The :class:`VideoRecord` of one analysis (what ``dramapic report RUN.json`` shows)."""
     summary = result.summary
     by_gender = gender_seconds(result)
     measured = summary.gender_shares is not None  # None: gender switched off, nothing to show as 0 %
+    track, channel = audio_analysed(result)
     return VideoRecord(
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
-        shares=dict(summary.shares),
+        audio_track=track, audio_channel=channel, shares=dict(summary.shares),
         female_share=float(summary.gender_shares.get("female", 0.0)) if measured else None,
         male_share=float(summary.gender_shares.get("male", 0.0)) if measured else None,
         female_seconds=by_gender["female"] if measured else None, male_seconds=by_gender["male"] if measured else None,
@@ -447,8 +464,11 @@ class Store:
                      int(same_key), finished["id"]))
                 if same_key:
                     return int(finished["id"])
+            # a failed run analysed no sound (NULL, as a run recorded before schema 8)
+            track, channel = audio_analysed(record.result) if record.result is not None else (None, None)
             values = dict(
                 file_id=file_id, key=record.key, batch_id=batch_id, status=record.status, sha256=record.sha256,
+                audio_track=track, audio_channel=channel,
                 pipeline_name=record.pipeline_name, pipeline_version=record.pipeline_version,
                 pipeline_sha256=record.pipeline_sha256, models_json=json.dumps(list(record.models), sort_keys=True),
                 options_json=json.dumps(record.options, sort_keys=True), started=record.started,
@@ -520,8 +540,8 @@ class Store:
         speakers: dict[int, list[dict[str, Any]]] = {}
         with self._reading():
             rows = self._db.execute(
-                "SELECT f.path, r.id AS run_id, r.status, r.duration, r.seconds, r.finished, r.worker, "
-                "r.error_type, r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
+                "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.seconds, "
+                "r.finished, r.worker, r.error_type, r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
                 "LEFT JOIN summaries s ON s.run_id = r.id WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
             for row in self._db.execute(
                     "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
@@ -531,7 +551,8 @@ class Store:
                      "gender_confidence": row["gender_confidence"]})
         records = []
         for row in rows:
-            common = dict(path=row["path"], status=row["status"], duration=row["duration"], seconds=row["seconds"],
+            common = dict(path=row["path"], status=row["status"], duration=row["duration"],
+                          audio_track=row["audio_track"], audio_channel=row["audio_channel"], seconds=row["seconds"],
                           finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"])
             if row["status"] == "done" and row["genre"] is not None:
                 gender = bool(row["gender_known"])  # off (--no-gender): the zeros stored mean "not measured"

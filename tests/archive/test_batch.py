@@ -215,6 +215,9 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
     assert_consistent(out, good=good)
     runs = {r["path"]: r for r in runs_table(out / DB_NAME)}
     assert runs[CORRUPT]["status"] == "failed" and runs[CORRUPT]["error_type"] == "InputError"
+    # the sound each run describes, as its JSON says it: the one track's mix; the corrupt file's run analysed none
+    assert {(runs[rel]["audio_track"], runs[rel]["audio_channel"]) for rel in good} == {(0, "mix")}
+    assert (runs[CORRUPT]["audio_track"], runs[CORRUPT]["audio_channel"]) == (None, None)
     # a run's key is recomputable from what is stored (content, pipeline, the run's models, options), and the
     # models are the installed ones: skipping needs no analysis
     task = TaskOptions()

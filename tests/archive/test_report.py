@@ -37,7 +37,8 @@ def archive_out(tmp_path) -> Path:
         store.record(make_record("s1/ep01.mp4", result=make_result("ep01.mp4", genre="drama", speakers=3),
                                  seconds=12.0), batch_id=batch)
         store.record(make_record("s1/ep02.mp4", result=make_result("ep02.mp4", duration=90.0, genre="interview",
-                                                                   female=0.8), seconds=30.0), batch_id=batch)
+                                                                   female=0.8, audio_track=1, audio_channel="right"),
+                                 seconds=30.0), batch_id=batch)
         store.record(make_record("s2/<b>odd & name</b>.mp4", result=make_result("x.mp4", genre="music_show",
                                                                                 song=0.35, speakers=1)),
                      batch_id=batch)
@@ -95,11 +96,19 @@ def test_csv_and_parquet_have_one_row_per_video(archive_out):
     ep02 = by_path["s1/ep02.mp4"]
     assert (ep02["genre"], ep02["speakers"], float(ep02["duration_s"])) == ("interview", "2", 90.0)
     assert float(ep02["female_s"]) == pytest.approx(0.8 * 54.0) and float(ep02["processing_s"]) == 30.0
+    # which sound each row describes (ep02: the right channel of its second track); not known for ep01, whose run
+    # did not record it, and nothing analysed for the failed file
+    assert [(by_path[p]["audio_track"], by_path[p]["audio_channel"]) for p in ("s1/ep02.mp4", "s1/ep01.mp4",
+                                                                                "s2/broken.mp4")] == \
+        [("1", "right"), ("", ""), ("", "")]
     if parquet_available():
         import pyarrow.parquet as pq
 
         table = pq.read_table(outputs.parquet)
         assert table.num_rows == 5 and tuple(table.column_names) == CSV_COLUMNS
+        parquet = {row["path"]: row for row in table.to_pylist()}
+        assert (parquet["s1/ep02.mp4"]["audio_track"], parquet["s1/ep02.mp4"]["audio_channel"]) == (1, "right")
+        assert (parquet["s1/ep01.mp4"]["audio_track"], parquet["s1/ep01.mp4"]["audio_channel"]) == (None, None)
     else:
         assert outputs.parquet is None and not (archive_out / "report.parquet").exists()
 
@@ -147,6 +156,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
 
     db = sqlite3.connect(archive_out / DB_NAME)  # as schema 3 left it: no gender_known, no error_key
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from dramapic.errors import OutputError
-from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, Store, iter_runs
+from dramapic.archive.store import DB_NAME, SCHEMA_VERSION, BatchLock, Store, iter_runs, video_record
 from helpers import MODELS, REPO, make_archive_result as make_result, make_record
 
 
@@ -167,10 +167,11 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
     db = sqlite3.connect(path)  # as the previous version left them: no speakers_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; ALTER TABLE summaries DROP COLUMN "
-                     "gender_known; ALTER TABLE runs DROP COLUMN error_key; ALTER TABLE files DROP COLUMN "
-                     "missing_since; PRAGMA user_version = 2;")
+                     "gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 7  # the columns of every later version are dropped above (7 adds none)
+    assert len(MIGRATIONS) == 8  # the columns of every later version are dropped above (7 adds none)
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -204,6 +205,54 @@ def test_videos_lists_done_and_failed_files(tmp_path):
         assert videos["a.mp4"].n_speakers == 2 and videos["a.mp4"].speakers[0]["id"] == "S1"
         assert videos["b.mp4"].status == "failed" and "not a media file" in videos["b.mp4"].error
         assert videos["a.mp4"].to_dict()["shares"]["voice"] == pytest.approx(0.6)
+
+
+def _schema_7_database(path) -> None:
+    """A database as dramapic wrote it before schema 8, made by that schema's own DDL (the first seven migrations),
+    with rows inserted as that dramapic inserted them: a done run with its summary, and a failed run."""
+    from dramapic.archive.schema import MIGRATIONS
+
+    with Store.open(path, migrations=MIGRATIONS[:7]) as store:
+        assert store.schema_version == 7
+    with sqlite3.connect(path) as db:
+        db.executescript(f"""
+INSERT INTO files (id, path, size, mtime_ns, sha256, first_seen, last_seen)
+    VALUES (1, 'dub.mkv', 1000, 1, '{"c" * 64}', 0, 0), (2, 'bad.mp4', 10, 1, NULL, 0, 0);
+INSERT INTO runs (id, file_id, key, status, sha256, pipeline_name, pipeline_version, pipeline_sha256, models_json,
+                  options_json, started, finished, seconds, duration, error_type, error)
+    VALUES (1, 1, 'k1', 'done', '{"c" * 64}', 'default', '1', '{"d" * 64}', '[]', '{{}}', 0, 1, 1, 60, NULL, NULL),
+           (2, 2, 'k2', 'failed', NULL, 'default', '1', '{"d" * 64}', '[]', '{{}}', 0, 1, 1, NULL, 'MediaError',
+            'bad.mp4 is not a media file');
+UPDATE files SET current_run_id = id;
+INSERT INTO summaries (run_id, duration, voice, song, noise, silence, female_share, male_share, female_seconds,
+                       male_seconds, n_speakers, genre, genre_confidence, genre_scores_json)
+    VALUES (1, 60, 0.6, 0.2, 0, 0.2, 0.5, 0.5, 18, 18, 2, 'drama', 0.5, '{{"drama": 0.5}}');
+""")
+
+
+def test_the_audio_track_and_channel_a_run_describes_are_kept_and_older_runs_say_unknown(tmp_path):
+    # which sound of the file the figures describe (a dub or the original, one channel of a dual-mono broadcast) was
+    # in each run's JSON but not in the archive: a query or a report could not tell the dub's figures from the
+    # original's. A run recorded before does not know it: NULL, not track 0's mix
+    path = tmp_path / DB_NAME
+    _schema_7_database(path)
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.integrity_check() == "ok"
+        store.record(make_record("left.mp4", key="k3", result=make_result("left.mp4", audio_track=1,
+                                                                          audio_channel="left")), batch_id=None)
+        store.record(make_record("mix.mp4", key="k4", result=make_result("mix.mp4", audio_track=0)), batch_id=None)
+        store.record(make_record("broken.mp4", key="k5", status="failed", error="no audio"), batch_id=None)
+        stored = {row["path"]: (row["audio_track"], row["audio_channel"]) for row in store.query(
+            "SELECT f.path, r.audio_track, r.audio_channel FROM runs r JOIN files f ON f.id = r.file_id")}
+        videos = {v.path: (v.audio_track, v.audio_channel) for v in store.videos()}
+    assert stored == {"dub.mkv": (None, None), "bad.mp4": (None, None), "left.mp4": (1, "left"),
+                      "mix.mp4": (0, "mix"), "broken.mp4": (None, None)}
+    assert videos == stored
+    assert video_record(make_result("x.mp4", audio_track=2)).to_dict()["audio_channel"] == "mix"  # one run's JSON
+    assert (video_record(make_result("x.mp4")).audio_track, video_record(make_result("x.mp4")).audio_channel) == \
+        (None, None)  # a JSON written before they were recorded
+    with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE runs SET audio_channel = 'centre' WHERE audio_channel = 'left'")
 
 
 def test_a_killed_batch_is_marked_interrupted_by_the_next(tmp_path):
@@ -406,6 +455,7 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
         store.record(make_record("old-unsure.mp4", key="k3", result=all_unknown("old-unsure.mp4")), batch_id=None)
     db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -455,6 +505,7 @@ def test_the_upgrade_tells_a_gender_off_run_without_voice_by_its_models(tmp_path
                                          models=no_gender_model), batch_id=None)
     db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -475,8 +526,9 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
         store.record(make_record("own.mp4", status="failed", error="disk full"), batch_id=None)
         store.record(make_record("plain.mp4", status="failed", error="not a media file"), batch_id=None)
     db = sqlite3.connect(path)  # as schema 4 left them: no error_key column (nor later ones)
-    db.executescript("ALTER TABLE runs DROP COLUMN error_key; ALTER TABLE files DROP COLUMN missing_since; "
-                     "PRAGMA user_version = 4;")
+    db.executescript("ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 4;")
     db.close()
     with Store.open(path) as store:
         assert store.schema_version == SCHEMA_VERSION
@@ -495,6 +547,7 @@ def _schema_3_archive(out) -> None:
         store.record(make_record("old-on.mp4", key="k2"), batch_id=None)
     db = sqlite3.connect(out / DB_NAME)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
+                     "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
 
