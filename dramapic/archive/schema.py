@@ -256,15 +256,31 @@ def check_schema(db: sqlite3.Connection, path: Path, *, migrate: bool,
                               f"{err}") from None
 
 
+#: SQLite's primary result codes that are a verdict on the file itself: damaged, or no database at all
+_FILE_FAULTS = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+
+
+def open_failure(err: sqlite3.Error, path: Path) -> OutputError:
+    """The :class:`OutputError` of a SQLite fault met while opening the database at ``path``: a damaged file, or
+    another program's, is said to be unusable; any other fault (a full or failing disk, which leaves no room for the
+    WAL's shared-memory index, a lock, a permission) says nothing against the file, which may be whole. Called
+    unusable, its owner would move away the archive's only record where freeing space was all it needed."""
+    code = getattr(err, "sqlite_errorcode", None)
+    if code is None or code & 0xFF in _FILE_FAULTS:
+        return OutputError(f"{path} is not a usable dramapic database: {err}")
+    hint = " (is its disk full or failing?)" if code & 0xFF == sqlite3.SQLITE_IOERR else ""
+    return OutputError(f"cannot open the archive database {path}: {err}{hint}")
+
+
 @contextlib.contextmanager
 def closed_on_failure(db: sqlite3.Connection, path: Path) -> Iterator[None]:
     """Close ``db`` when the block fails (what opening a database does until it hands the connection on), a SQLite
-    fault said as the unusable database it is."""
+    fault said as the unusable database or the fault of its disk it is (:func:`open_failure`)."""
     try:
         yield
     except sqlite3.DatabaseError as err:
         db.close()
-        raise OutputError(f"{path} is not a usable dramapic database: {err}") from None
+        raise open_failure(err, path) from None
     except BaseException:
         db.close()
         raise

@@ -108,6 +108,46 @@ class _CtrlCAsBeginReturns(_FullDisk):
         return cursor
 
 
+class _NoRoomForTheIndex:
+    """A connection to a database on a full disk, as SQLite makes it: with no room for the WAL's shared-memory index
+    (the -shm file) every statement fails with SQLITE_IOERR_SHMSIZE, "disk I/O error" (seen on a full tmpfs)."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.__dict__["db"] = db
+
+    def execute(self, sql: str, *args):
+        error = sqlite3.OperationalError("disk I/O error")
+        error.sqlite_errorcode, error.sqlite_errorname = 4874, "SQLITE_IOERR_SHMSIZE"
+        raise error
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(self.db, name, value)
+
+
+def test_a_whole_database_on_a_full_disk_is_not_called_unusable(tmp_path, monkeypatch):
+    # a batch started on a full disk said "out/dramapic.sqlite is not a usable dramapic database: disk I/O error",
+    # the words for a damaged file: its owner would move away the archive's only record of thousands of runs, when
+    # freeing space was all it needed
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        store.record(make_record(), batch_id=None)
+    before = path.read_bytes()
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: _NoRoomForTheIndex(connect(*args, **kwargs)))
+    with pytest.raises(OutputError) as refused:
+        Store.open(path)
+    assert str(refused.value) == f"cannot open the archive database {path}: disk I/O error (is its disk full or " \
+                                 "failing?)"
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    path.write_bytes(before[:4096])  # a damaged file is still said to be one
+    with pytest.raises(OutputError, match="is not a usable dramapic database: database disk image is malformed"):
+        Store.open(path)
+
+
 def test_ctrl_c_as_a_transaction_begins_leaves_none_open(tmp_path):
     # the batch's finally then records the batch as interrupted: with the transaction left open that failed with
     # "the archive database is busy or read-only: cannot start a transaction within a transaction" (exit 6), not
