@@ -14,6 +14,7 @@ Each file's outputs (SRT, JSON, RTTM and, with ``burn``, the captioned MP4) are 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import fnmatch
 import hashlib
@@ -836,7 +837,6 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
         audio = 0.0
         failures: list[tuple[str, str]] = []
         kept: list[str] = []
-        status = "interrupted"
         progress("batch", 0, len(todo))
         try:
             if todo:
@@ -871,10 +871,16 @@ def run_batch(archive: str | Path, out_dir: str | Path, *, options: BatchOptions
                         if on_file is not None:
                             on_file(_event(outcome, kept=kept_here))
                         progress("batch", done + failed, len(todo))
-            status = "finished"
-        finally:
-            store.end_batch(batch_id, status=status, done=done, skipped=len(plan.skipped), failed=failed,
-                            audio_seconds=audio)
+        except BaseException:
+            # the stop that ended the batch (Ctrl-C, kill, a full disk, a lost cluster) is the one to tell: recording
+            # it may fail too (the outputs' disk is often the database's, full as well), and that failure would take
+            # its place, its words and its exit code. The row left running is marked interrupted by the next batch
+            with contextlib.suppress(OutputError):
+                store.end_batch(batch_id, status="interrupted", done=done, skipped=len(plan.skipped), failed=failed,
+                                audio_seconds=audio)
+            raise
+        store.end_batch(batch_id, status="finished", done=done, skipped=len(plan.skipped), failed=failed,
+                        audio_seconds=audio)
     return BatchSummary(found=len(plan.items), done=done, skipped=len(plan.skipped), failed=failed,
                         failed_earlier=plan.count("failed earlier"), audio_seconds=audio,
                         elapsed=time.perf_counter() - clock, database=out_dir / DB_NAME,

@@ -7,6 +7,7 @@ test-pattern videos, plus one file of random bytes named like a video.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -374,6 +375,43 @@ def test_a_disk_that_fills_up_stops_the_batch_and_fails_no_file(tmp_path, monkey
     monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
     again = run_batch(archive, out)  # space freed: no --retry-failed needed
     assert (again.done, again.skipped, again.failed_earlier) == (2, 1, 0)
+
+
+@pytest.mark.parametrize("stop", ["disk full", "Ctrl-C"])
+def test_a_batch_that_cannot_record_its_own_end_still_says_why_it_stopped(tmp_path, monkeypatch, stop):
+    # the outputs' disk is often the database's: once it is full, recording the batch as interrupted fails too, and
+    # that failure ("cannot write to the archive database: database or disk is full") took the place of the stop
+    # that ended the batch: the file whose outputs found no room and "free space and run the batch again" were lost,
+    # and Ctrl-C ended with 6 where the CLI says "interrupted" (130). The batch's row is left running, which the next
+    # batch marks interrupted
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "ep2.mp4"))
+    out = tmp_path / "out"
+
+    def stops_at_ep2(path, out_dir, *, rel, pipeline, options):
+        if rel == "ep1.mp4":
+            return fake_done_worker(path, out_dir, rel=rel, pipeline=pipeline, options=options)
+        if stop == "Ctrl-C":
+            raise KeyboardInterrupt
+        done = fake_done_worker(path, out_dir, rel=rel, pipeline=pipeline, options=options)
+        return dataclasses.replace(done, status="failed", result=None, outputs={}, error_type="OutputError",
+                                   error=f"cannot write ep2.srt in {out_dir}: No space left on device")
+
+    def no_room(self, batch_id, **kwargs):
+        raise OutputError("cannot write to the archive database: database or disk is full")
+
+    monkeypatch.setattr("dramapic.archive.batch.process_file", stops_at_ep2)
+    monkeypatch.setattr(Store, "end_batch", no_room)
+    with pytest.raises(KeyboardInterrupt if stop == "Ctrl-C" else OutputError) as stopped:
+        run_batch(archive, out)
+    if stop == "disk full":
+        assert str(stopped.value).startswith("ep2.mp4: cannot write ep2.srt") and "run the batch again" in str(
+            stopped.value)
+    monkeypatch.undo()
+    with Store.open(out / DB_NAME) as store:
+        assert [r["path"] for r in store.query("SELECT path FROM files")] == ["ep1.mp4"]  # what finished is kept
+        assert store.batches()[-1]["status"] == "running"
+        store.begin_batch(archive=str(archive), engine="local", workers=1, options={})
+        assert store.batches()[0]["status"] == "interrupted"
 
 
 def test_process_file_reports_failure_instead_of_raising(tmp_path):
