@@ -988,6 +988,14 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
     return 0
 
 
+def _one_line(text: str) -> str:
+    """``text`` with its control characters (and line or paragraph separators) written as escapes (``\\n``,
+    ``\\r``, ``\\x1b``). An archive file may be named with any of them, and a file's status line must stay one
+    line, all of it seen: a newline split it (a log reader's line per file broken, a line after it forged) and a
+    carriage return sent the terminal back to overwrite the name's beginning with its end."""
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
 class BatchProgress:
     """``dramapic batch`` on the terminal: one overall bar (files, hours of audio, ETA) with a status line per
     finished file above it; without a terminal, the same status lines as log records (failures as warnings)."""
@@ -1058,6 +1066,7 @@ class BatchProgress:
         self._say(f"{holder}; waiting for it to finish", level=logging.WARNING)  # who holds it, and since when
 
     def _say(self, text: str, *, level: int) -> None:
+        text = _one_line(text)
         try:
             if self._bar is not None:
                 from tqdm import tqdm
@@ -1125,7 +1134,7 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
                    "(--retry-failed to try them again)")
         kept_paths = set(summary.kept)
         for path, error in summary.failures:
-            _print(f"  failed   {path}{' (earlier result kept)' if path in kept_paths else ''}: {error}")
+            _print(_one_line(f"  failed   {path}{' (earlier result kept)' if path in kept_paths else ''}: {error}"))
         _print(f"  database {summary.database}")
     return 1 if summary.failed else 0
 

@@ -652,6 +652,27 @@ def test_quiet_batch_still_names_the_files_that_failed(tmp_path):
     assert len(lines) == 1 and "broken.mp4" in lines[0] and "not a media file" in lines[0], done.stderr
 
 
+def test_a_name_with_a_line_break_or_carriage_return_stays_on_its_one_line(tmp_path):
+    # an archive file may be named with any character but "/": a newline in a name split its status line and its
+    # summary line in two (a log reader's "one line per file" broken, a line after it forged), and a carriage return
+    # sent the terminal back to the start of the line, overwriting the name's beginning with its end
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    for name in ("bad\nname.mp4", "x\r=1.mp4"):
+        (archive / name).write_bytes(b"\x00" * 5000)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(cli("batch", str(archive), "-o", str(tmp_path / "out"), "-v"), capture_output=True,
+                          env=env, timeout=300, check=False)  # bytes: text mode would read each carriage return as a line end
+    stdout, stderr = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
+    assert done.returncode == 1, stderr
+    assert "\r" not in stdout + stderr
+    for stream in (stdout, stderr):  # the summary's failures, and the per-file lines
+        failed = [line for line in stream.split("\n") if "failed " in line]
+        assert len(failed) == 2, stream
+        assert any("bad\\nname.mp4: bad\\nname.mp4 is not a media file" in line for line in failed), stream
+        assert any("x\\r=1.mp4: x\\r=1.mp4 is not a media file" in line for line in failed), stream
+
+
 # -- a failed redo of a finished file ---------------------------------------------------------------------------
 
 def _redo_fails(path, out_dir, *, rel, pipeline, options):
