@@ -582,7 +582,7 @@ class Store:
     # -- plumbing ----------------------------------------------------------------------------------------------
 
     def _transaction(self) -> "_Transaction":
-        return _Transaction(self._db)
+        return _Transaction(self._db, self.path)
 
     @contextlib.contextmanager
     def _reading(self) -> Iterator[None]:
@@ -605,17 +605,33 @@ class Store:
         self.close()
 
 
-class _Transaction:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (KeyboardInterrupt included)."""
+def _write_failure(err: sqlite3.Error, path: Path | None) -> OutputError:
+    """The :class:`OutputError` of a write to the archive database at ``path`` that SQLite refused."""
+    where = f"the archive database {path}" if path is not None else "the archive database"
+    code = getattr(err, "sqlite_errorcode", 0) & 0xFF
+    if code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
+        # no dramapic holds SQLite's write lock past one file's record: a batch and a report's upgrade take the
+        # output folder's lock first, and a report only reads (WAL: readers never block the writer)
+        return OutputError(f"{where} is locked by another program (a database browser with changes not yet "
+                           f"written, a sqlite3 shell inside a transaction?): {err}; close it and run again")
+    if code == sqlite3.SQLITE_READONLY:
+        return OutputError(f"{where} is read-only: {err}")
+    return OutputError(f"cannot write to {where}: {err}")
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+
+class _Transaction:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` when the block raises (KeyboardInterrupt included); a
+    SQLite fault is one :class:`OutputError` naming the database at ``path``."""
+
+    def __init__(self, db: sqlite3.Connection, path: Path | None = None) -> None:
         self._db = db
+        self._path = path
 
     def __enter__(self) -> sqlite3.Connection:
         try:
             self._db.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
-            raise OutputError(f"the archive database is busy or read-only: {err}") from None
+            raise _write_failure(err, self._path) from None
         except BaseException:
             # Ctrl-C or kill landing as BEGIN returned (after waiting on another program's write lock): no __exit__
             # follows, and an open transaction would fail the batch's closing record in other words than its stop
@@ -629,11 +645,11 @@ class _Transaction:
                 self._db.execute("COMMIT")
             except sqlite3.Error as err:
                 self._rollback()  # a failed COMMIT (disk full) may have rolled back already
-                raise OutputError(f"cannot write to the archive database: {err}") from None
+                raise _write_failure(err, self._path) from None
         else:
             self._rollback()
         if isinstance(value, sqlite3.Error):
-            raise OutputError(f"cannot write to the archive database: {value}") from value
+            raise _write_failure(value, self._path) from value
 
     def _rollback(self) -> None:
         if not self._db.in_transaction:

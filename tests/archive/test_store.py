@@ -351,6 +351,27 @@ def test_a_database_damaged_after_it_was_written_is_one_typed_error(tmp_path):
         write_report(tmp_path)
 
 
+def test_a_database_another_program_holds_a_write_lock_on_is_named_with_who_to_ask(tmp_path):
+    # a database browser with edits not yet written (or a sqlite3 shell inside BEGIN) holds SQLite's write lock;
+    # no dramapic holds it (a batch and a report's upgrade take the folder's lock first). The batch said only "the
+    # archive database is busy or read-only: database is locked", naming neither the file nor what to do
+    path = tmp_path / DB_NAME
+    with Store.open(path) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            store.query("PRAGMA busy_timeout = 0")  # the batch waits 30 s for such a lock first
+            with pytest.raises(OutputError) as refused:
+                store.begin_batch(archive="/a", engine="local", workers=1, options={})
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        assert str(refused.value) == (
+            f"the archive database {path} is locked by another program (a database browser with changes not yet "
+            "written, a sqlite3 shell inside a transaction?): database is locked; close it and run again")
+        assert store.batches() == []
+
+
 def test_second_lock_on_the_same_folder_is_refused(tmp_path):
     with BatchLock(tmp_path):
         with pytest.raises(OutputError, match=f"another batch is running on {tmp_path}"):
