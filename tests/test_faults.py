@@ -19,7 +19,8 @@ import pytest
 
 from dramapic import media
 from dramapic.errors import OutputError
-from helpers import REPO, SAMPLE, process_alive
+from dramapic.archive.store import DB_NAME, Store
+from helpers import REPO, SAMPLE, make_record, process_alive
 
 
 # -- helpers -----------------------------------------------------------------------------------------------------
@@ -361,6 +362,33 @@ def test_a_disk_that_fills_while_the_video_is_written_exits_with_the_output_code
     assert "No space left on device" in one_line(stderr)
     assert os.listdir(small_disk) == [], "partial outputs left on the full disk"
     assert ours(tmp) == []
+
+
+def test_a_batch_whose_database_disk_is_full_says_so_and_leaves_the_database_whole(tmp_path: Path, small_disk: Path):
+    # a whole archive database on a full disk was called "not a usable dramapic database: disk I/O error" (no room
+    # for the WAL's -shm index), the words for a damaged file, which its owner would move away
+    with Store.open(small_disk / DB_NAME) as store:
+        store.record(make_record(), batch_id=None)
+    (small_disk / "dramapic.lock").write_text("batch pid 1 on host since earlier\n")
+    before = (small_disk / DB_NAME).read_bytes()
+    with open(small_disk / "filler", "wb", buffering=0) as filler:
+        try:
+            while True:
+                filler.write(b"\0" * 4096)
+        except OSError as err:
+            assert err.errno == errno.ENOSPC
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    (archive / "ep1.mp4").write_bytes(b"\0" * 1000)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = start("batch", str(archive), "-o", str(small_disk), tmp=tmp)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == OutputError.exit_code, stderr
+    line = one_line(stderr)
+    assert line.startswith(f"dramapic: error: cannot open the archive database {small_disk / DB_NAME}: "), line
+    assert "not a usable" not in line and ("disk is full" in line or "is its disk full" in line), line
+    assert (small_disk / DB_NAME).read_bytes() == before
 
 
 def test_enospc_is_an_errno_the_classifier_knows():
