@@ -541,8 +541,9 @@ class Store:
         with self._reading():
             rows = self._db.execute(
                 "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.seconds, "
-                "r.finished, r.worker, r.error_type, r.error, r.attempts, s.* FROM files f JOIN runs r ON r.id = f.current_run_id "
-                "LEFT JOIN summaries s ON s.run_id = r.id WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
+                "r.finished, r.worker, r.error_type, r.error, r.attempts, s.* FROM files f "
+                "JOIN runs r ON r.id = f.current_run_id LEFT JOIN summaries s ON s.run_id = r.id "
+                "WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
             for row in self._db.execute(
                     "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
                     "WHERE f.missing_since IS NULL ORDER BY sp.run_id, sp.seconds DESC"):

@@ -661,8 +661,9 @@ def test_a_name_with_a_line_break_or_carriage_return_stays_on_its_one_line(tmp_p
     for name in ("bad\nname.mp4", "x\r=1.mp4"):
         (archive / name).write_bytes(b"\x00" * 5000)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
+    # bytes: text mode would read each carriage return as a line end
     done = subprocess.run(cli("batch", str(archive), "-o", str(tmp_path / "out"), "-v"), capture_output=True,
-                          env=env, timeout=300, check=False)  # bytes: text mode would read each carriage return as a line end
+                          env=env, timeout=300, check=False)
     stdout, stderr = done.stdout.decode("utf-8"), done.stderr.decode("utf-8")
     assert done.returncode == 1, stderr
     assert "\r" not in stdout + stderr
