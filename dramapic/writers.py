@@ -50,9 +50,12 @@ def cue_text(segment: Segment, *, language: str = "en") -> str:
     return f"{' · '.join(parts)} ({cue_confidence(segment):.2f})"
 
 
-#: a cue's text as :func:`cue_text` writes it, in any cue language (``voice · female · S1 (0.91)``, ``음악 (0.84)``)
-_CUE_LINE = re.compile(rf"(?:{'|'.join(sorted({w for words in CUE_WORDS.values() for w in words.values()}))})"
-                       r"(?: · \S+)* \(\d\.\d\d\)")
+#: a cue's text as :func:`cue_text` writes it, in any cue language (``voice · female · S1 (0.91)``, ``음악 (0.84)``):
+#: its grammar exactly, speaker ids included (``S1``), so that a cue edited by hand (``voice · female · Alice``, a
+#: speaker given its name) is not taken for one of dramapic's and replaced
+_CUE_KINDS = "|".join(rf"{w['voice']}(?: · (?:{w['female']}|{w['male']}))?(?: · S\d+)?|{w['song']}|{w['noise']}|"
+                      rf"{w['silence']}" for w in CUE_WORDS.values())
+_CUE_LINE = re.compile(rf"(?:{_CUE_KINDS}) \(\d\.\d\d\)")
 #: a line as :class:`RttmWriter` writes it: a speaker id of dramapic's (a reference's are people's or corpora's names)
 _TURN_LINE = re.compile(r"SPEAKER \S+ 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> S\d+ <NA> <NA>")
 

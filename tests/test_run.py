@@ -225,7 +225,10 @@ def test_the_dialogues_own_subtitles_beside_the_input_are_not_called_an_earlier_
 @pytest.mark.parametrize("overwrite", [False, True])
 @pytest.mark.parametrize("text", ["1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n",
                                   ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · S1 (0.91)\n\n"
-                                   "2\n00:00:03,000 --> 00:00:05,000\nAlice, furious\n\n")])  # cues edited by hand
+                                   "2\n00:00:03,000 --> 00:00:05,000\nAlice, furious\n\n"),  # cues edited by hand
+                                  # its speakers given their names, one word each: replaced under --overwrite
+                                  ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · Alice (0.91)\n\n"
+                                   "2\n00:00:03,000 --> 00:00:05,000\n음성 · 남성 · 민수 (0.88)\n\n")])
 def test_subtitles_that_are_not_dramapic_s_cues_are_never_replaced(tmp_path: Path, monkeypatch, overwrite, text):
     """ep1.srt beside ep1.mp4 is the usual place of the dialogue's subtitles: dramapic said "output already exists
     (use --overwrite to replace)", and --overwrite replaced them with its cues."""

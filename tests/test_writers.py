@@ -441,3 +441,15 @@ def test_every_cue_and_turn_dramapic_writes_is_known_as_its_own(tmp_path: Path, 
             path = tmp_path / f"{number}.{fmt}"
             get_writer(fmt, language=language).write(result, path)
             assert written_by_dramapic(path) is True, path.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("line", ["voice · female · Alice (0.91)", "음성 · 남성 · 민수 (0.88)", "song · Opening (0.84)",
+                                  "female (0.91)", "voice · S1 · female (0.91)", "voice · female · male (0.91)"])
+def test_a_cue_edited_by_hand_is_not_known_as_dramapic_s(tmp_path: Path, line):
+    # a speaker given its name (S1 -> Alice) is the edit a user makes to dramapic's cues: any one word was taken for
+    # a speaker id, so --overwrite replaced the edited file with the earlier cues
+    from dramapic.writers import written_by_dramapic
+
+    path = tmp_path / "ep1.srt"
+    path.write_text(f"1\n00:00:01,000 --> 00:00:03,000\n{line}\n\n", encoding="utf-8")
+    assert written_by_dramapic(path) is False
