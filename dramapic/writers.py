@@ -56,8 +56,9 @@ def cue_text(segment: Segment, *, language: str = "en") -> str:
 _CUE_KINDS = "|".join(rf"{w['voice']}(?: · (?:{w['female']}|{w['male']}))?(?: · S\d+)?|{w['song']}|{w['noise']}|"
                       rf"{w['silence']}" for w in CUE_WORDS.values())
 _CUE_LINE = re.compile(rf"(?:{_CUE_KINDS}) \(\d\.\d\d\)")
-#: a line as :class:`RttmWriter` writes it: a speaker id of dramapic's (a reference's are people's or corpora's names)
-_TURN_LINE = re.compile(r"SPEAKER \S+ 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> S\d+ <NA> <NA>")
+#: a line as :class:`RttmWriter` writes it: a speaker id of dramapic's (a reference's are people's or corpora's names).
+#: The file id is any text: before 2026-12-05 a tab or an ideographic space (U+3000) of the input's name stayed in it
+_TURN_LINE = re.compile(r"SPEAKER .+ 1 \d+\.\d{3} \d+\.\d{3} <NA> <NA> S\d+ <NA> <NA>")
 
 
 def holds_only_our_cues(text: str) -> bool:

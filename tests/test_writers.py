@@ -453,3 +453,16 @@ def test_a_cue_edited_by_hand_is_not_known_as_dramapic_s(tmp_path: Path, line):
     path = tmp_path / "ep1.srt"
     path.write_text(f"1\n00:00:01,000 --> 00:00:03,000\n{line}\n\n", encoding="utf-8")
     assert written_by_dramapic(path) is False
+
+
+def test_an_rttm_an_earlier_dramapic_wrote_for_a_name_with_a_tab_or_ideographic_space_is_its_own(tmp_path: Path):
+    # until 2026-12-05 only the plain space of the input's name became "_" in the RTTM file id: the turns an earlier
+    # run wrote for "드라마\u30001화.mkv" were called "not dramapic's", and --overwrite refused to replace them, ever
+    from dramapic.writers import written_by_dramapic
+
+    path = tmp_path / "드라마\u30001화.rttm"
+    path.write_text("SPEAKER 드라마\u30001화 1 0.930 3.125 <NA> <NA> S1 <NA> <NA>\n"
+                    "SPEAKER a\tb 1 4.055 3.250 <NA> <NA> S2 <NA> <NA>\n", encoding="utf-8")
+    assert written_by_dramapic(path) is True
+    path.write_text("SPEAKER 드라마\u30001화 1 0.930 3.125 <NA> <NA> 민지 <NA> <NA>\n", encoding="utf-8")
+    assert written_by_dramapic(path) is False  # a reference's speaker names are still told apart
