@@ -10,6 +10,7 @@ import logging
 import os
 import stat
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Callable, Iterator, NoReturn, Sequence
 
@@ -992,8 +993,15 @@ def _one_line(text: str) -> str:
     """``text`` with its control characters (and line or paragraph separators) written as escapes (``\\n``,
     ``\\r``, ``\\x1b``). An archive file may be named with any of them, and a file's status line must stay one
     line, all of it seen: a newline split it (a log reader's line per file broken, a line after it forged) and a
-    carriage return sent the terminal back to overwrite the name's beginning with its end."""
-    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+    carriage return sent the terminal back to overwrite the name's beginning with its end. Only those: a name's
+    other characters that Python does not call printable (a no-break or ideographic space, a zero-width joiner in
+    an emoji or an Indic name, a direction mark) are shown as they are."""
+    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _LINE_BREAKING else c
+                   for c in text)
+
+
+#: Unicode categories escaped in a status line: control characters, line and paragraph separators
+_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 class BatchProgress:

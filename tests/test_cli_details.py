@@ -683,3 +683,16 @@ def test_bench_speakers_without_data_or_the_bundled_sample_asks_for_data(monkeyp
     monkeypatch.setattr(subprocess, "run", lambda *a, **k: pytest.fail("a child started"))
     with pytest.raises(InputError, match="--data"):
         bench_speakers.run_sizes(hours=0.01, data=tmp_path / "shared" / "data", report=lambda line: None)
+
+
+@pytest.mark.parametrize("name, shown", [
+    ("bad\nname.mp4", "bad\\nname.mp4"), ("x\r=1.mp4", "x\\r=1.mp4"), ("\x1b[31mred.mp4", "\\x1b[31mred.mp4"),
+    ("a\u2028b.mp4", "a\\u2028b.mp4"), ("tab\there.mp4", "tab\\there.mp4"),
+    # shown as they are: Python does not call them printable, but they break no line
+    ("드라마\u3000 1화.mkv", "드라마\u3000 1화.mkv"), ("Café\xa0Noir.mp4", "Café\xa0Noir.mp4"),
+    ("👩\u200d👩\u200d👧.mp4", "👩\u200d👩\u200d👧.mp4"), ("\u200fשלום.mp4", "\u200fשלום.mp4"),
+])
+def test_a_status_line_escapes_only_what_breaks_a_line(name, shown):
+    # escaping every character str.isprintable() refuses wrote an ideographic or no-break space in a Korean or
+    # French file name, and the joiner inside an emoji, as \u3000 / \xa0 / \u200d on every done/failed line
+    assert cli._one_line(f"  done     {name}") == f"  done     {shown}"

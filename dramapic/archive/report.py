@@ -43,9 +43,11 @@ SPEAKER_COLOUR = "#4E79A7"
 MAX_ROWS = 1000          # per-video charts and tables show at most this many videos (the CSV has all of them)
 SLOWEST = 10
 
-CSV_COLUMNS = ("path", "status", "duration_s", "audio_track", "audio_channel", "voice", "song", "noise", "silence",
+# audio_track and audio_channel came last (2026-12-06), after every column a script may already read by position
+CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence",
                "female_share", "male_share", "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence",
-               "processing_s", "realtime_factor", "worker", "attempts", "error_type", "error")
+               "processing_s", "realtime_factor", "worker", "attempts", "error_type", "error", "audio_track",
+               "audio_channel")
 
 
 @dataclass(frozen=True)

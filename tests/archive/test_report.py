@@ -608,3 +608,13 @@ def test_a_source_or_report_path_that_is_not_utf8_is_refused_in_one_line(archive
     error = capsys.readouterr().err
     assert "report's path is not valid UTF-8" in error and len(error.splitlines()) == 1
     assert not os.path.exists(os.path.dirname(report))
+
+
+def test_report_csv_keeps_its_earlier_columns_where_they_were():
+    # audio_track and audio_channel were inserted after duration_s, moving every later column one place for a
+    # script that reads report.csv by position; columns added later go at the end
+    assert CSV_COLUMNS[:21] == (
+        "path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share", "female_s",
+        "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor", "worker",
+        "attempts", "error_type", "error")
+    assert CSV_COLUMNS[21:] == ("audio_track", "audio_channel")
