@@ -1221,7 +1221,7 @@ def _main(argv: Sequence[str] | None) -> int:
             return handlers[args.command](args, progress)
     except DramapicError as err:
         progress.close()
-        _complain(f"dramapic: error: {err}")
+        _complain(_one_line(f"dramapic: error: {err}"))  # a file named with a newline must not split it
         return err.exit_code
     except Terminated as stop:
         progress.close()

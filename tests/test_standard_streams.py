@@ -42,3 +42,13 @@ def test_a_closed_standard_error_gets_dev_null_not_the_next_file(tmp_path):
     done = _run_with_closed((2,), code)
     assert done.returncode == 0
     assert probe.read_text() != "2"
+
+
+def test_an_error_naming_a_file_with_a_line_break_is_still_one_line(tmp_path):
+    # 'dramapic run' of a missing 'bad\nname.mp4' split its one error line in two
+    missing = tmp_path / "bad\nname.mp4"
+    done = subprocess.run([sys.executable, "-m", "dramapic", "run", str(missing), "-o", str(tmp_path / "out")],
+                          capture_output=True, timeout=120, check=False,
+                          env={**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])})
+    assert done.returncode == 2
+    assert done.stderr.decode("utf-8").splitlines() == [f"dramapic: error: no such file: {tmp_path}/bad\\nname.mp4"]
