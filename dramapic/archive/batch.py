@@ -329,7 +329,27 @@ def find_media(archive: str | Path, options: BatchOptions = BatchOptions(), *,
             if not path.is_file():
                 continue
             found.append((path, rel, stat))
-    return _with_output_dirs(found, stems, slots)
+    return _with_output_dirs(_without_linked_twins(found), stems, slots)
+
+
+def _without_linked_twins(found: list[tuple[Path, str, os.stat_result]]) -> list[tuple[Path, str, os.stat_result]]:
+    """``found`` without the symbolic links to a file found under another name: a ``latest.mp4`` pointing at
+    ``season2/ep10.mp4`` was analysed twice (hours, on a real archive) and counted twice in the reports. The file
+    keeps its own name; when only links reach it (it lives outside the archive), the first link's. Hard links are
+    names of their own and all kept."""
+    owner: dict[tuple[int, int], tuple[Path, str]] = {}  # the file (stat follows links) -> the name it is found by
+    for path, rel, stat in found:
+        key = (stat.st_dev, stat.st_ino)
+        if key not in owner or (os.path.islink(owner[key][0]) and not os.path.islink(path)):
+            owner[key] = (path, rel)
+    kept = []
+    for path, rel, stat in found:
+        owner_path, owner_rel = owner[(stat.st_dev, stat.st_ino)]
+        if owner_path == path or not os.path.islink(path):
+            kept.append((path, rel, stat))
+        else:
+            log.warning("skipped %s: it is a symbolic link to %s, analysed under that name", rel, owner_rel)
+    return kept
 
 
 def _followed(folder: Path, root: str) -> bool:

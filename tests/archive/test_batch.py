@@ -1195,6 +1195,28 @@ def test_two_files_whose_names_differ_only_by_unicode_form_stay_two(tmp_path, mo
         assert sorted(v.path for v in store.videos()) == sorted((nfc, nfd)) and store.missing() == []
 
 
+def test_a_file_linked_to_another_of_the_archive_is_analysed_once(tmp_path, caplog):
+    # latest.mp4 -> season2/ep10.mp4 was analysed twice (hours on a real archive) and counted twice in the reports
+    archive, disk = tmp_path / "archive", tmp_path / "disk2"
+    (archive / "season2").mkdir(parents=True)
+    disk.mkdir()
+    (archive / "season2" / "ep10.mp4").write_bytes(b"x")
+    (archive / "latest.mp4").symlink_to(archive / "season2" / "ep10.mp4")  # met before its file in the walk
+    (disk / "special.mp4").write_bytes(b"y")
+    (archive / "a special.mp4").symlink_to(disk / "special.mp4")  # a file outside, linked in twice: once
+    (archive / "b special.mp4").symlink_to(disk / "special.mp4")
+    (archive / "outside.mp4").symlink_to(disk / "special.mp4")
+    with caplog.at_level("WARNING", logger="dramapic"):
+        found = [f.rel for f in find_media(archive)]
+    assert found == ["a special.mp4", "season2/ep10.mp4"]
+    assert "skipped latest.mp4: it is a symbolic link to season2/ep10.mp4, analysed under that name" in caplog.text
+    assert "skipped b special.mp4: it is a symbolic link to a special.mp4" in caplog.text
+    assert "skipped outside.mp4" in caplog.text
+    # a hard link is a name of its own, as a copy would be: kept
+    (archive / "season2" / "ep10 again.mp4").hardlink_to(archive / "season2" / "ep10.mp4")
+    assert [f.rel for f in find_media(archive)] == ["a special.mp4", "season2/ep10 again.mp4", "season2/ep10.mp4"]
+
+
 def test_a_folder_linked_into_the_archive_is_searched_and_a_link_loop_is_not(tmp_path, caplog):
     # season2 lives on another disk, linked into the archive: its files were silently left out (a linked file was
     # found, a linked folder not)
