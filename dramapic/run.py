@@ -27,6 +27,7 @@ from .writers import (
     CUE_WORDS,
     OutputSet,
     case_twin,
+    check_name_lengths,
     get_writer,
     make_output_dir,
     name_key,
@@ -111,6 +112,7 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
     if want_video and options.video == "burn":
         media.check_burn_in()  # an ffmpeg without libass: said now, not after minutes of analysis
     finals = output_paths(source, options, with_video=want_video)
+    check_name_lengths(list(finals.values()))  # before the lookups below, which such a name fails with a traceback
     # an input named like one of its outputs (a video saved as clip.srt) would be replaced by it under --overwrite
     for final in finals.values():
         if final.exists() and os.path.samefile(final, source):

@@ -202,6 +202,23 @@ def case_twin(path: Path) -> str | None:
     return next((n for n in sorted(names) if name_key(n) == key), None)
 
 
+def check_name_lengths(finals: Sequence[Path]) -> None:
+    """Refuse an output whose name is longer than its file system allows, before anything looks the name up.
+
+    Raises
+    ------
+    OutputError
+        A name over the limit (255 bytes on most file systems).
+    """
+    # first: in a folder that is there, even asking whether such a name exists fails with ENAMETOOLONG
+    for final in finals:
+        size = len(final.name.encode())
+        limit = name_max(final.parent) if final.parent.is_dir() else 255
+        if size > limit:
+            raise OutputError(f"output file name too long: {final.name[:40]}… is {size} bytes, the file system "
+                              f"allows {limit} (rename the input or shorten its name)")
+
+
 class OutputSet:
     """Reserves temporary files beside their final names and renames them all at once on ``commit``.
 
@@ -218,12 +235,7 @@ class OutputSet:
     def check(self, finals: Sequence[Path]) -> None:
         """Refuse early when an output exists (without ``overwrite``), its name is too long for its file system,
         or its directory is not writable."""
-        for final in finals:
-            size = len(final.name.encode())
-            limit = name_max(final.parent) if final.parent.is_dir() else 255
-            if size > limit:
-                raise OutputError(f"output file name too long: {final.name[:40]}… is {size} bytes, the file system "
-                                  f"allows {limit} (rename the input or shorten its name)")
+        check_name_lengths(finals)
         in_the_way = [str(p) for p in finals if p.is_dir()]
         if in_the_way:  # --overwrite replaces files only: a folder there would fail half-way through the commit
             raise OutputError(f"a folder is where an output goes: {', '.join(in_the_way)}")

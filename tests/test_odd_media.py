@@ -198,6 +198,21 @@ def test_a_name_too_long_for_the_outputs_is_one_clear_line_before_any_work(tmp_p
     assert not (tmp_path / "out").exists()  # refused before any work: the folder -o made is removed again
 
 
+@pytest.mark.parametrize("where", ["beside the input", "an existing -o folder"])
+def test_a_name_too_long_for_the_outputs_is_refused_where_the_folder_exists(tmp_path: Path, short_video: Path,
+                                                                             where: str):
+    # in a folder that is there, looking for an earlier output of that name met ENAMETOOLONG (a traceback); in a
+    # missing -o folder the lookup stopped at the folder, so the test above did not see it
+    name = "n" * 247 + ".mp4"
+    os.link(short_video, tmp_path / name)
+    extra = [] if where == "beside the input" else ["-o", str(tmp_path / "out")]
+    (tmp_path / "out").mkdir()
+    done = dramapic("run", str(tmp_path / name), "--no-video", *extra)
+    assert done.returncode == OutputError.exit_code, done.stderr
+    assert one_line(done).startswith("dramapic: error: output file name too long")
+    assert sorted(os.listdir(tmp_path)) == sorted([name, "out"]) and not os.listdir(tmp_path / "out")
+
+
 def test_temporary_names_stay_within_the_limit(tmp_path: Path):
     from dramapic.writers import OutputSet, temporary_stem
 
