@@ -208,10 +208,15 @@ def check_name_lengths(finals: Sequence[Path]) -> None:
     Raises
     ------
     OutputError
-        A name over the limit (255 bytes on most file systems).
+        A name over the limit (255 bytes on most file systems), or a folder name over 255 bytes.
     """
     # first: in a folder that is there, even asking whether such a name exists fails with ENAMETOOLONG
     for final in finals:
+        # so does any lookup under a folder name of more than 255 bytes (-o with one), the limit of every file system
+        folder = next((part for part in final.parent.parts if len(part.encode()) > 255), None)
+        if folder is not None:
+            raise OutputError(f"output folder name too long: {folder[:40]}… is {len(folder.encode())} bytes, the "
+                              f"file system allows 255 (shorten -o, or the input's name)")
         size = len(final.name.encode())
         limit = name_max(final.parent) if final.parent.is_dir() else 255
         if size > limit:

@@ -213,6 +213,15 @@ def test_a_name_too_long_for_the_outputs_is_refused_where_the_folder_exists(tmp_
     assert sorted(os.listdir(tmp_path)) == sorted([name, "out"]) and not os.listdir(tmp_path / "out")
 
 
+@pytest.mark.parametrize("folder", ["f" * 260, "f" * 260 + "/inner"])
+def test_an_output_folder_name_too_long_is_one_clear_line(tmp_path: Path, short_video: Path, folder: str):
+    # -o with a folder name no file system takes: looking up the outputs in it was a traceback (File name too long)
+    done = dramapic("run", str(short_video), "--no-video", "-o", str(tmp_path / folder))
+    assert done.returncode == OutputError.exit_code, done.stderr
+    assert one_line(done).startswith("dramapic: error: output folder name too long")
+    assert os.listdir(tmp_path) == []
+
+
 def test_temporary_names_stay_within_the_limit(tmp_path: Path):
     from dramapic.writers import OutputSet, temporary_stem
 
