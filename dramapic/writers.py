@@ -187,6 +187,18 @@ def not_utf8(path: Path) -> str | None:
     return None
 
 
+#: the longest name of one file or folder that a file system takes, in bytes (NAME_MAX on Linux, macOS and Windows)
+NAME_MAX = 255
+
+
+def too_long_part(path: Path) -> str | None:
+    """``path``'s first file or folder name over :data:`NAME_MAX` bytes, shown as its start and its length; None
+    when there is none. Every lookup of such a path fails with ``ENAMETOOLONG`` (an ``OSError`` where the caller
+    expects a missing file), so it is refused in one line up front."""
+    part = next((p for p in Path(path).parts if len(os.fsencode(p)) > NAME_MAX), None)
+    return None if part is None else f"{part[:40]}… ({len(os.fsencode(part))} bytes, more than {NAME_MAX})"
+
+
 def case_twin(path: Path) -> str | None:
     """The name in ``path``'s folder that differs from ``path``'s only by case (``EP01.srt`` for ``ep01.srt``): on
     a case-insensitive file system the one file both names open. ``None`` when there is none, when the folder
@@ -213,10 +225,9 @@ def check_name_lengths(finals: Sequence[Path]) -> None:
     # first: in a folder that is there, even asking whether such a name exists fails with ENAMETOOLONG
     for final in finals:
         # so does any lookup under a folder name of more than 255 bytes (-o with one), the limit of every file system
-        folder = next((part for part in final.parent.parts if len(part.encode()) > 255), None)
+        folder = too_long_part(final.parent)
         if folder is not None:
-            raise OutputError(f"output folder name too long: {folder[:40]}… is {len(folder.encode())} bytes, the "
-                              f"file system allows 255 (shorten -o, or the input's name)")
+            raise OutputError(f"output folder name too long: {folder}; shorten -o, or the input's name")
         size = len(final.name.encode())
         limit = name_max(final.parent) if final.parent.is_dir() else 255
         if size > limit:

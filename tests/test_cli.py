@@ -1,10 +1,11 @@
+import json
 import subprocess
 import sys
 
 import pytest
 
 from dramapic.cli import build_parser
-from helpers import REPO, SAMPLE
+from helpers import REPO, SAMPLE, make_result
 
 
 def test_parser_defaults():
@@ -197,3 +198,25 @@ def test_a_second_ctrl_c_while_the_first_is_being_said_still_ends_in_one_line_an
     monkeypatch.setattr(cli.TqdmProgress, "close", close_then_interrupted)
     assert cli.main(["report", str(tmp_path)]) == 130
     assert said == ["dramapic: interrupted"] and len(closes) == 2
+
+
+@pytest.mark.parametrize("argv, code", [
+    (["run", "{long}.mp4"], 2),
+    (["run", "{long}/ep1.mp4"], 2),
+    (["batch", "{long}", "-o", "out"], 2),
+    (["report", "{long}"], 2),
+    (["report", "{long}.dramapic.json"], 2),
+    (["report", "{json}", "-o", "{long}"], 6),
+    (["report", "{json}", "-o", "{long}/r.html"], 6),
+])
+def test_a_path_with_a_name_too_long_for_any_file_system_is_one_line(tmp_path, monkeypatch, capsys, argv, code):
+    """A path part over 255 bytes: every lookup of it fails with ENAMETOOLONG, which was a traceback."""
+    from dramapic.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "run.dramapic.json").write_text(json.dumps(make_result().to_dict()), encoding="utf-8")
+    argv = [a.format(long="n" * 260, json="run.dramapic.json") for a in argv]
+    assert main(argv) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("dramapic: error: ") and "too long" in err[0], err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run.dramapic.json"]

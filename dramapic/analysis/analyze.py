@@ -36,7 +36,7 @@ from ..errors import ConfigError, InputError, OutputError
 from ..models import file_sha256
 from ..progress import ProgressHook, silent_hook
 from ..result import FRAME_S, GENDERS, STAGE1_LABELS, AnalysisResult, Segment, Source, SAMPLE_RATE
-from ..writers import not_utf8
+from ..writers import not_utf8, too_long_part
 from .detectors import DetectorScores
 from .smoothing import runs_of
 from .stage1 import stage1_frame_labels
@@ -105,6 +105,9 @@ def check_input(path: Path) -> Path:
     shown = not_utf8(path)
     if shown is not None:  # bytes of another encoding (Latin-1, CP949): outputs and JSON are named after it
         raise InputError(f"{shown}: the path is not valid UTF-8; rename the file (or its folder)")
+    long_part = too_long_part(path)
+    if long_part is not None:  # no file system holds it; looking it up was an OSError traceback
+        raise InputError(f"no such file: a name too long for any file system: {long_part}")
     if not path.exists():
         if path.is_symlink():  # the link itself is there (ls lists it): "no such file" would puzzle
             try:

@@ -36,7 +36,7 @@ from ..errors import ConfigError, DramapicError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import settings_sha256
 from ..threads import available_cores
-from ..writers import name_key, not_utf8
+from ..writers import name_key, not_utf8, too_long_part
 from .store import DB_NAME, BatchLock, KnownRun, RunRecord, Store
 
 log = logging.getLogger(__name__)
@@ -236,6 +236,9 @@ def _matches(rel: str, patterns: Iterable[str]) -> bool:
 def _archive_folder(archive: str | Path) -> Path:
     """``archive`` as a Path; :class:`InputError` when it is missing or not a folder."""
     root = Path(archive)
+    long_part = too_long_part(root)
+    if long_part is not None:  # no file system holds it; looking it up was an OSError traceback
+        raise InputError(f"no such folder: a name too long for any file system: {long_part}")
     if not root.exists():
         raise InputError(f"no such folder: {root}")
     if not root.is_dir():

@@ -30,7 +30,7 @@ from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
 from ..result import AnalysisResult, whole_percentages
 from .store import DB_NAME, Store, VideoRecord, video_record
-from ..writers import OutputSet, make_output_dir, not_utf8, remove_made_dirs
+from ..writers import OutputSet, make_output_dir, not_utf8, remove_made_dirs, too_long_part
 
 log = logging.getLogger(__name__)
 
@@ -636,6 +636,9 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
     InputError, OutputError
     """
     source = Path(source)
+    long_part = too_long_part(source)
+    if long_part is not None:  # no file system holds it; looking it up was an OSError traceback
+        raise InputError(f"no such file or folder: a name too long for any file system: {long_part}")
     # the report names its source and its own files (the page's title, pyarrow's path): bytes of another encoding
     # there ended in a UnicodeEncodeError traceback, as they did in a batch (which refuses such folders now)
     shown = not_utf8(source.resolve())
@@ -643,6 +646,9 @@ def write_report(source: str | Path, *, output: str | Path | None = None, title:
         raise InputError(f"{shown}: the path is not valid UTF-8; rename it (or the folder holding it)")
     data = load_report_data(source, title=title)
     html_path = Path(output) if output is not None else default_output(source)
+    long_part = too_long_part(html_path)
+    if long_part is not None:
+        raise OutputError(f"report path name too long: {long_part}; choose another -o")
     # a folder to put the report in (not "FOLDER.html" beside it): one that exists, or a name ending in a separator
     # ("reports/", which Path drops: the string says it), created as the HTML file's missing folders are
     if html_path.is_dir() or (output is not None and str(output).endswith(("/", os.sep))):
