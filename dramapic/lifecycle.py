@@ -99,13 +99,21 @@ def resending_unraisable_hook(fallback: Callable[[Any], None]) -> Callable[[Any]
     """
     def hook(unraisable: Any) -> None:
         stop = unraisable.exc_value
-        if isinstance(stop, Terminated):
-            _raised.clear()  # the raise that was swallowed did not count: the next delivery must raise
-            _send_again(stop.signum)
-        elif isinstance(stop, KeyboardInterrupt):
-            _send_again(signal.SIGINT)
-        else:
-            fallback(unraisable)
+        while True:
+            try:
+                if isinstance(stop, Terminated):
+                    _raised.clear()  # the raise that was swallowed did not count: the next delivery must raise
+                    _send_again(stop.signum)
+                elif isinstance(stop, KeyboardInterrupt):
+                    _send_again(signal.SIGINT)
+                else:
+                    fallback(unraisable)
+                return
+            except (Terminated, KeyboardInterrupt) as landed:
+                # a stop landing while this hook runs (a second SIGTERM inside the timer thread's start, seen under
+                # load) escaped the hook: "Exception ignored in sys.unraisablehook" and a traceback on stderr, and
+                # the stop itself lost. It is given back the same way
+                stop = landed
 
     return hook
 

@@ -272,3 +272,34 @@ def test_a_pool_worker_started_ignoring_sighup_keeps_ignoring_it_but_takes_sigte
                           env={**os.environ, "PYTHONPATH": repo})
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"]
+
+
+def test_a_stop_landing_while_the_unraisable_hook_resends_one_is_resent_too(monkeypatch):
+    # under load a second SIGTERM reached a pool worker inside the hook's timer start: it escaped the hook ("Exception
+    # ignored in sys.unraisablehook", a traceback on stderr) and was lost
+    from types import SimpleNamespace
+
+    from dramapic import lifecycle
+
+    sent = []
+
+    def send_again(signum):
+        sent.append(signum)
+        if len(sent) == 1:
+            raise Terminated(signal.SIGTERM)  # as the worker's handler raises where the signal lands
+
+    monkeypatch.setattr(lifecycle, "_send_again", send_again)
+    fallback_got = []
+    hook = lifecycle.resending_unraisable_hook(fallback_got.append)
+    hook(SimpleNamespace(exc_value=Terminated(signal.SIGTERM)))  # raises nothing
+    assert sent == [signal.SIGTERM, signal.SIGTERM] and fallback_got == []
+
+    sent.clear()
+    other = SimpleNamespace(exc_value=ValueError("a finaliser's own error"))
+
+    def fallback(unraisable):
+        fallback_got.append(unraisable)
+        raise KeyboardInterrupt  # Ctrl-C while the fallback logs
+    monkeypatch.setattr(lifecycle, "_send_again", sent.append)
+    lifecycle.resending_unraisable_hook(fallback)(other)
+    assert fallback_got == [other] and sent == [signal.SIGINT]
