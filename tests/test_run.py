@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import unicodedata
 from pathlib import Path
 
@@ -222,22 +223,32 @@ def test_the_dialogues_own_subtitles_beside_the_input_are_not_called_an_earlier_
     assert not done.notes
 
 
+_NOT_OURS_SRT = r"holds subtitles that are not dramapic's cues .*even with --overwrite: write the outputs elsewhere " \
+    r"with -o DIR, or as --format vtt"
+_NOT_OURS_RTTM = r"holds speaker turns that are not dramapic's .*even with --overwrite: write the outputs elsewhere " \
+    r"with -o DIR$"
+
+
 @pytest.mark.parametrize("overwrite", [False, True])
-@pytest.mark.parametrize("text", ["1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n",
-                                  ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · S1 (0.91)\n\n"
-                                   "2\n00:00:03,000 --> 00:00:05,000\nAlice, furious\n\n"),  # cues edited by hand
-                                  # its speakers given their names, one word each: replaced under --overwrite
-                                  ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · Alice (0.91)\n\n"
-                                   "2\n00:00:03,000 --> 00:00:05,000\n음성 · 남성 · 민수 (0.88)\n\n")])
-def test_subtitles_that_are_not_dramapic_s_cues_are_never_replaced(tmp_path: Path, monkeypatch, overwrite, text):
-    """ep1.srt beside ep1.mp4 is the usual place of the dialogue's subtitles: dramapic said "output already exists
-    (use --overwrite to replace)", and --overwrite replaced them with its cues."""
+@pytest.mark.parametrize("name, text, says", [
+    # ep1.srt beside ep1.mp4 is the usual place of the dialogue's subtitles: dramapic said "output already exists
+    # (use --overwrite to replace)", and --overwrite replaced them with its cues
+    ("drama_sample.srt", "1\n00:00:01,000 --> 00:00:03,000\nWhere were you last night?\n\n", _NOT_OURS_SRT),
+    ("drama_sample.srt", ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · S1 (0.91)\n\n"
+                          "2\n00:00:03,000 --> 00:00:05,000\nAlice, furious\n\n"), _NOT_OURS_SRT),  # edited by hand
+    # its speakers given their names, one word each (a speaker id was any one word, so these were replaced)
+    ("drama_sample.srt", ("1\n00:00:01,000 --> 00:00:03,000\nvoice · female · Alice (0.91)\n\n"
+                          "2\n00:00:03,000 --> 00:00:05,000\n음성 · 남성 · 민수 (0.88)\n\n"), _NOT_OURS_SRT),
+    # NAME.rttm beside NAME.wav is how diarization corpora keep their reference (the dev mixes' own devmix_01.rttm
+    # beside devmix_01.opus): --overwrite replaced it with dramapic's turns
+    ("drama_sample.rttm", ("SPEAKER drama_sample 1 9.240 1.960 <NA> <NA> emodb_09 <NA> <NA>\n"
+                           "SPEAKER drama_sample 1 12.030 4.180 <NA> <NA> emodb_09 <NA> <NA>\n"), _NOT_OURS_RTTM),
+])
+def test_a_file_dramapic_did_not_write_is_never_replaced(tmp_path: Path, monkeypatch, overwrite, name, text, says):
     monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
-    theirs = tmp_path / "drama_sample.srt"
+    theirs = tmp_path / name
     theirs.write_text(text, encoding="utf-8")
-    with pytest.raises(OutputError, match=r"drama_sample\.srt holds subtitles that are not dramapic's cues .*even "
-                                          r"with --overwrite: write the outputs elsewhere with -o DIR, or as "
-                                          r"--format vtt"):
+    with pytest.raises(OutputError, match=re.escape(name) + " " + says):
         run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=overwrite))
     assert os.listdir(tmp_path) == [theirs.name] and theirs.read_text(encoding="utf-8") == text
 
@@ -252,21 +263,6 @@ def test_dramapic_s_own_cues_are_replaced_with_overwrite(tmp_path: Path, no_anal
         run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none"))
     done = run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=True))
     assert ours.read_text(encoding="utf-8") == get_writer("srt").render(done.result)
-
-
-@pytest.mark.parametrize("overwrite", [False, True])
-def test_a_reference_annotation_beside_the_input_is_never_replaced(tmp_path: Path, monkeypatch, overwrite):
-    """NAME.rttm beside NAME.wav is how diarization corpora keep their reference (the dev mixes' own
-    devmix_01.rttm beside devmix_01.opus): --overwrite replaced it with dramapic's turns."""
-    monkeypatch.setattr(run_module, "analyze", lambda *args, **kwargs: pytest.fail("analysed before refusing"))
-    reference = tmp_path / "drama_sample.rttm"
-    text = ("SPEAKER drama_sample 1 9.240 1.960 <NA> <NA> emodb_09 <NA> <NA>\n"
-            "SPEAKER drama_sample 1 12.030 4.180 <NA> <NA> emodb_09 <NA> <NA>\n")
-    reference.write_text(text, encoding="utf-8")
-    with pytest.raises(OutputError, match=r"drama_sample\.rttm holds speaker turns that are not dramapic's .*even "
-                                          r"with --overwrite: write the outputs elsewhere with -o DIR$"):
-        run_module.run(SAMPLE, options=RunOptions(output_dir=tmp_path, video="none", overwrite=overwrite))
-    assert os.listdir(tmp_path) == [reference.name] and reference.read_text(encoding="utf-8") == text
 
 
 @pytest.mark.parametrize("text", ["", ("SPEAKER drama_sample 1 0.930 3.125 <NA> <NA> S1 <NA> <NA>\n"
