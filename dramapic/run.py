@@ -234,12 +234,13 @@ def _other_format_note(source: Path, result: AnalysisResult, options: RunOptions
     dramapic did not write (the dialogue's subtitles, which players are meant to find beside the video)."""
     other = "vtt" if options.subtitle_format == "srt" else "srt"
     path = output_paths(source, dataclasses.replace(options, subtitle_format=other), with_video=False)["subtitles"]
-    expected = get_writer(other, language=options.language).render(result).encode("utf-8")
     try:
         if not path.is_file() or os.path.samefile(path, source) or case_twin(path):
             return []
         # the dialogue's subtitles (a download, a translation) are the user's, not an earlier run's
-        if not written_by_dramapic(path) or path.read_bytes() == expected:
+        if not written_by_dramapic(path):
+            return []
+        if path.read_bytes() == get_writer(other, language=options.language).render(result).encode("utf-8"):
             return []
     except OSError:  # gone meanwhile, or unreadable: nothing to say about it
         return []

@@ -53,8 +53,13 @@ def cue_text(segment: Segment, *, language: str = "en") -> str:
 #: a cue's text as :func:`cue_text` writes it, in any cue language (``voice · female · S1 (0.91)``, ``음악 (0.84)``):
 #: its grammar exactly, speaker ids included (``S1``), so that a cue edited by hand (``voice · female · Alice``, a
 #: speaker given its name) is not taken for one of dramapic's and replaced
-_CUE_KINDS = "|".join(rf"{w['voice']}(?: · (?:{w['female']}|{w['male']}))?(?: · S\d+)?|{w['song']}|{w['noise']}|"
-                      rf"{w['silence']}" for w in CUE_WORDS.values())
+def _cue_kinds(words: dict[str, str]) -> str:
+    voice, female, male, song, noise, silence = (re.escape(words[label]) for label in (
+        "voice", "female", "male", "song", "noise", "silence"))
+    return rf"{voice}(?: · (?:{female}|{male}))?(?: · S\d+)?|{song}|{noise}|{silence}"
+
+
+_CUE_KINDS = "|".join(_cue_kinds(words) for words in CUE_WORDS.values())
 _CUE_LINE = re.compile(rf"(?:{_CUE_KINDS}) \(\d\.\d\d\)")
 #: a line as :class:`RttmWriter` writes it: a speaker id of dramapic's (a reference's are people's or corpora's names).
 #: The file id is any text: before 2026-12-05 a tab or an ideographic space (U+3000) of the input's name stayed in it
