@@ -120,6 +120,21 @@ class Manifest:
             known = ", ".join(sorted(self.entries)) or "none"
             raise ModelError(f"model {name!r} is not in {self.root / MANIFEST_NAME} (known: {known})") from None
 
+    def check_kind(self, name: str, *, kind: str, what: str, key: str) -> None:
+        """Refuse model ``name`` in the pipeline's place ``key`` when its entry names another kind: a model of the
+        wrong kind would fail to load only as the arrays it lacks, or (the gender model) after all of stage 1.
+
+        Raises
+        ------
+        ModelError
+            ``name`` is not listed, or its kind is not ``kind``; the models of that kind are named (``what``).
+        """
+        found = self.get(name).info.get("kind")
+        if found is not None and found != kind:
+            fitting = sorted(n for n, e in self.entries.items() if e.info.get("kind") == kind)
+            raise ModelError(f"{key}: {name!r} is not a {what} (its kind is {found!r}); {what}s: "
+                             f"{', '.join(fitting) or 'none'}")
+
 
 def load_manifest(root: Path | None = None) -> Manifest:
     """Read ``manifest.json`` from ``root`` (default: the bundled ``models/`` directory)."""

@@ -13,7 +13,6 @@ from functools import lru_cache
 from typing import Any
 
 from ..config import PipelineConfig, Stage1Config
-from ..errors import ModelError
 from ..models import load_manifest, pretrained_models
 from .stage1 import DetectorCombiner, Stage1Ensemble, check_ensemble_names
 
@@ -55,7 +54,7 @@ def gender_model(name: str):
 
     manifest = load_manifest()
     # another kind of model said as such, not as the arrays it lacks
-    _check_kind(manifest, name, kind="stage2-gender", what="gender model", key="stage2.gender_model")
+    manifest.check_kind(name, kind="stage2-gender", what="gender model", key="stage2.gender_model")
     return GenderClassifier.from_manifest(manifest, name)
 
 
@@ -68,7 +67,7 @@ def speaker_projection(name: str | None):
         return None
     manifest = load_manifest()
     # a stage-1 model given as the projection said "unreadable: 'mean is not a file in the archive'"
-    _check_kind(manifest, name, kind="speaker-projection", what="speaker projection", key="speakers.projection")
+    manifest.check_kind(name, kind="speaker-projection", what="speaker projection", key="speakers.projection")
     return SpeakerProjection.from_manifest(manifest, name)
 
 
@@ -92,16 +91,6 @@ def trained_model_names(pipeline: PipelineConfig) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _check_kind(manifest, name: str, *, kind: str, what: str, key: str) -> None:
-    """Refuse model ``name`` for ``key`` when its manifest entry names another kind (a gender model given as the
-    speaker projection would fail to load, the gender model only after the whole of stage 1)."""
-    found = manifest.get(name).info.get("kind")
-    if found is not None and found != kind:
-        fitting = sorted(n for n, e in manifest.entries.items() if e.info.get("kind") == kind)
-        raise ModelError(f"{key}: {name!r} is not a {what} (its kind is {found!r}); {what}s: "
-                         f"{', '.join(fitting) or 'none'}")
-
-
 def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
     """``{name, version, sha256, ...}`` of every model an analysis with ``pipeline`` uses, in the order of
     ``AnalysisResult.models``: the pretrained networks it runs (from the installed wheels), then
@@ -119,11 +108,11 @@ def model_infos(pipeline: PipelineConfig) -> tuple[dict[str, Any], ...]:
         check_ensemble_names(manifest, members=pipeline.stage1.members, stacker=pipeline.stage1.stacker,
                              members_mean_share=pipeline.stage1.members_mean_share)
     if pipeline.stage2.gender:
-        _check_kind(manifest, pipeline.stage2.gender_model, kind="stage2-gender", what="gender model",
-                    key="stage2.gender_model")
+        manifest.check_kind(pipeline.stage2.gender_model, kind="stage2-gender", what="gender model",
+                            key="stage2.gender_model")
     if uses_stage2(pipeline) and pipeline.speakers.projection is not None:
-        _check_kind(manifest, pipeline.speakers.projection, kind="speaker-projection", what="speaker projection",
-                    key="speakers.projection")
+        manifest.check_kind(pipeline.speakers.projection, kind="speaker-projection", what="speaker projection",
+                            key="speakers.projection")
     trained = [manifest.get(name) for name in trained_model_names(pipeline)]
     # the pretrained networks that run too: the detectors always; the speaker encoder where stage 2 runs; YAMNet
     # where a stage-1 member reads it (its kind, yamnet-*): a stage switched off lists none of its networks

@@ -536,11 +536,8 @@ def check_ensemble_names(manifest, *, members: Sequence[str], stacker: str, memb
         ``members_mean_share`` above 0 with members that hand the stacker their own columns.
     """
     classes = {name: _member_class(name, manifest.get(name).info.get("kind")) for name in members}
-    kind = manifest.get(stacker).info.get("kind")
-    if kind is not None and kind != STACKER_KIND:  # a member given as the stacker: "trained on members []" said
-        stackers = sorted(n for n, e in manifest.entries.items() if e.info.get("kind") == STACKER_KIND)
-        raise ModelError(f"stage1.stacker: {stacker!r} is not a stacker (its kind is {kind!r}); stackers: "
-                         f"{', '.join(stackers) or 'none'}")
+    # a member given as the stacker said "trained on members []"
+    manifest.check_kind(stacker, kind=STACKER_KIND, what="stacker", key="stage1.stacker")
     trained_on = list(manifest.get(stacker).info.get("members", []))
     if trained_on != list(members):
         raise ModelError(f"stacker {stacker!r} was trained on members {trained_on}, but the pipeline lists "
