@@ -135,8 +135,8 @@ def run(path: str | Path, *, options: RunOptions = RunOptions(), pipeline: Pipel
             ("rttm", "speaker turns that are not dramapic's (a reference annotation?)", ""))
     for key, what, alternative in kept:
         final = finals.get(key)
-        if final is not None and final.is_file() and not os.path.samefile(final, source) \
-                and written_by_dramapic(final) is False:
+        # (an output that is the input itself was refused above)
+        if final is not None and final.is_file() and written_by_dramapic(final) is False:
             raise OutputError(f"{final} holds {what}, which dramapic does not replace, even with --overwrite: write "
                               f"the outputs elsewhere with -o DIR{alternative}")
     # ep1.mp4's outputs are where ep1.mkv's went (the name loses the extension): "output already exists, use
