@@ -8,6 +8,7 @@ import contextlib
 import errno
 import logging
 import os
+import signal
 import stat
 import sys
 import unicodedata
@@ -1195,6 +1196,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def program() -> NoReturn:
+    """The ``dramapic`` program (console script and ``python -m dramapic``): :func:`main`, then exit with its code.
+
+    Once :func:`main` has returned, its outputs are complete or cleaned up, and only the interpreter's shutdown is
+    left: atexit callbacks (torch's library finalisers), joining threads. A Ctrl-C there (hands press it twice, or
+    just as the run ends) raised KeyboardInterrupt inside that shutdown, where Python prints it as "Exception
+    ignored in ..." with a traceback. From here on Ctrl-C ends the process as the signal's default does (the
+    shell reports 130), silently. :func:`main` itself leaves the handler alone: a program that calls it goes on
+    with its own Ctrl-C.
+    """
+    try:
+        code = main()
+    except KeyboardInterrupt:  # landed between main's return and this line
+        code = 130
+    try:
+        _default_ctrl_c()
+    except KeyboardInterrupt:  # landed before the handler was swapped: the run is over all the same
+        code = 130
+        _default_ctrl_c()
+    sys.exit(code)
+
+
+def _default_ctrl_c() -> None:
+    # only Python's own handler is replaced: an ignored SIGINT (a shell's background job) stays ignored
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 #: whether "dramapic: interrupted" has been written (by _main's handler), so that main does not say it twice
 _said_interrupted = False
 
@@ -1245,4 +1274,4 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    program()

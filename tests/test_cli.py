@@ -1,4 +1,5 @@
 import json
+import signal
 import subprocess
 import sys
 
@@ -198,6 +199,42 @@ def test_a_second_ctrl_c_while_the_first_is_being_said_still_ends_in_one_line_an
     monkeypatch.setattr(cli.TqdmProgress, "close", close_then_interrupted)
     assert cli.main(["report", str(tmp_path)]) == 130
     assert said == ["dramapic: interrupted"] and len(closes) == 2
+
+
+_CTRL_C_AFTER_MAIN = {
+    # torch's library finalisers run at exit: the press landed in one
+    "atexit": "atexit.register(press)",
+    # a thread the interpreter waits for at exit (a timer, a reader of ffmpeg's stderr)
+    "thread": "threading.Thread(target=press).start()",
+}
+
+
+@pytest.mark.parametrize("where", sorted(_CTRL_C_AFTER_MAIN))
+def test_a_ctrl_c_after_the_run_has_ended_is_no_traceback(where):
+    # `dramapic run` done, the interpreter shutting down, Ctrl-C pressed (twice, or just as it ends): Python printed
+    # "Exception ignored in ..." and a KeyboardInterrupt traceback under the run's one line
+    code = ("import atexit, os, signal, threading, time\n"
+            "from dramapic import cli\n"
+            "cli.main = lambda argv=None: 0\n"
+            "def press():\n"
+            "    time.sleep(0.2)\n"
+            "    os.kill(os.getpid(), signal.SIGINT)\n"
+            "    time.sleep(1.0)\n"
+            f"{_CTRL_C_AFTER_MAIN[where]}\n"
+            "cli.program()\n")
+    # Python's own Ctrl-C in the child, whatever this test process inherited (a background job ignores SIGINT)
+    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60,
+                          cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    assert done.stderr == ""
+    assert done.returncode == -signal.SIGINT  # the shell reports 130, as for any command Ctrl-C ends
+
+
+def test_the_installed_command_and_python_m_use_the_program_entry():
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts["dramapic"] == "dramapic.cli:program"
+    assert "program()" in (REPO / "dramapic" / "__main__.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize("argv, code", [
