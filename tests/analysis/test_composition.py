@@ -77,3 +77,61 @@ def test_dead_air_does_not_turn_a_drama_into_other():
     paused = [*_drama(0), seg(40, 69, "silence")]
     assert summarize(paused, 69.0, speakers(10, 8, 6)).genre.scores == pytest.approx(
         infer_genre(label_shares(paused, 69.0), speakers(10, 8, 6)).scores)
+
+
+@pytest.mark.parametrize("label, talk", [("song", None), ("song", ()), ("noise", ()), ("voice", (30,))])
+def test_one_sound_throughout_is_no_confident_genre(label, talk):
+    """A 1 kHz test tone, which stage 1 calls song, was a "music show (0.87)": every rule but music show scored 0
+    for want of anything else to read, and the winner's share of the summed scores read as certainty (all noise, or
+    one voice alone, was an "other (1.00)" the same way). One sound throughout shows no programme's shape: the
+    scores are an even split, no better than a guess among the five, and the label is the rules' pick."""
+    segments = [seg(0, 30, label, speaker="S1" if label == "voice" else None)]
+    talk = speakers(*talk) if talk else talk
+    genre = summarize(segments, 30.0, talk).genre
+    assert genre.confidence == pytest.approx(1 / len(GENRES))
+    assert genre.scores == pytest.approx({name: 1 / len(GENRES) for name in GENRES})
+    assert genre.label == infer_genre(label_shares(segments, 30.0), talk).label
+    # a pause or two in it changes nothing: silence is no second sound
+    paused = [seg(0, 12, label), seg(12, 14, "silence"), seg(14, 32, label)]
+    assert summarize(paused, 32.0, talk).genre.confidence == pytest.approx(1 / len(GENRES))
+
+
+def test_a_song_with_a_little_else_is_a_music_show_with_less_confidence_than_a_programme():
+    """A programme's shape grows with what there is besides the main sound: a song alone says little, a song with a
+    few lines spoken over a tenth of it is read in full."""
+    def music_show(spoken):
+        segments = [seg(0, 60 - spoken, "song"), seg(60 - spoken, 60, "voice", "female", "S1")]
+        return summarize(segments, 60.0, speakers(spoken)).genre
+
+    alone, some, full = music_show(0.0), music_show(3.0), music_show(6.0)
+    assert alone.label == some.label == full.label == "music_show"
+    assert alone.confidence < some.confidence < full.confidence
+    segments = [seg(0, 54, "song"), seg(54, 60, "voice", "female", "S1")]
+    assert full.scores == pytest.approx(infer_genre(label_shares(segments, 60.0), speakers(6)).scores)
+
+
+def test_a_short_clip_claims_less_than_the_same_programme_at_length():
+    """5 to 30 s of content shows an exchange, not a programme: the same composition read from 8 s had the
+    confidence of a whole episode. Its scores are drawn towards the even split in proportion; from 30 s of voice,
+    song and noise the rules are taken at their word."""
+    def drama(scale):
+        segments = [seg(a * scale, b * scale, label, gender, speaker) for a, b, label, gender, speaker in
+                    ((0, 10, "voice", "female", "S1"), (10, 18, "voice", "male", "S2"), (18, 24, "voice", "male", "S3"),
+                     (24, 31, "song", None, None), (31, 36, "silence", None, None), (36, 40, "noise", None, None))]
+        return segments, 40.0 * scale, speakers(10 * scale, 8 * scale, 6 * scale)
+
+    rules = infer_genre(label_shares(*drama(1.0)[:2]), drama(1.0)[2])
+    whole = summarize(*drama(1.0)).genre
+    short = summarize(*drama(0.25)).genre  # 8.75 s of content
+    assert whole == rules and whole.label == short.label == "drama"
+    assert short.confidence == pytest.approx(8.75 / 30 * rules.confidence + (1 - 8.75 / 30) / len(GENRES))
+    assert sum(short.scores.values()) == pytest.approx(1.0)
+
+
+def test_a_narrator_over_a_music_bed_is_read_in_full():
+    """Music under the voice is a second sound: a narration over a bed, all of it voice of one speaker, keeps the
+    documentary the rules read."""
+    segments = [seg(0, 60, "voice", "male", "S1")]
+    shares = label_shares(segments, 60.0)
+    genre = summarize(segments, 60.0, speakers(60), music_under_voice=0.5).genre
+    assert genre == infer_genre(shares, speakers(60), music_under_voice=0.5) and genre.label == "documentary"
