@@ -49,7 +49,11 @@ ANTI_PHASE_RATIO = 0.1
 ANTI_PHASE_FLOOR = 3e-4
 #: a block whose mean is this far off zero, and this large a share of its spread (standard deviation), carries a DC
 #: offset (a capture card's or tape deck's bias): inaudible, but silence under it reads as a steady sound to every
-#: level, VAD and spectral model. Ordinary audio's 5 s means stay under 0.0014 and 0.02 of the spread
+#: level, VAD and spectral model. Ordinary audio's 5 s means stay under 0.0014 and 0.02 of the spread. The block's
+#: median must be as far off, on the same side: an offset moves every sample, the quiet ones too, while hard clipping
+#: (a loud voice or tone amplified past full scale) moves only the peaks, and the mean of an asymmetric waveform (a
+#: voice's) clipped at ±1 leaves zero by up to a fifth of its spread, where its median, clipping only the samples
+#: beyond the median's rank, stays put
 DC_OFFSET_MIN, DC_OFFSET_SHARE = 1e-3, 0.05
 #: seconds of audio judged at a time (its phase, its DC offset): long enough that a passing effect mixed out of phase
 #: or a low note does not turn a block; a fixed grid, whatever the chunk size
@@ -748,8 +752,9 @@ def _timeline_filter(first_pts: int | None, extra_s: float = 0.0) -> str:
 
 
 def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool = True) -> tuple[np.ndarray, float]:
-    """``audio`` less its mean where that is a DC offset (:data:`DC_OFFSET_MIN`, :data:`DC_OFFSET_SHARE`), and
-    the offset taken out (0.0: none, ``audio`` itself is returned, sample for sample).
+    """``audio`` less its mean where that is a DC offset (:data:`DC_OFFSET_MIN`, :data:`DC_OFFSET_SHARE`: the mean
+    and the median both that far off zero, on the same side), and the offset taken out (0.0: none, ``audio`` itself
+    is returned, sample for sample).
 
     A block too short to judge (``whole`` false: the last, under 1 s) has the ``previous`` block's offset taken
     out, if any: a fading tail's mean over a fraction of a second says little, a capture's bias holds to its end.
@@ -757,7 +762,13 @@ def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool 
     if not whole:
         return (audio - np.float32(previous), previous) if previous else (audio, 0.0)
     mean = float(np.mean(audio, dtype=np.float64)) if audio.size else 0.0
-    if abs(mean) > DC_OFFSET_MIN and abs(mean) > DC_OFFSET_SHARE * float(np.std(audio, dtype=np.float64)):
+    floor = max(DC_OFFSET_MIN, DC_OFFSET_SHARE * float(np.std(audio, dtype=np.float64))) if audio.size else 0.0
+    if abs(mean) <= floor:
+        return audio, 0.0
+    # the mean alone took hard clipping for an offset (a loud voice clipped at ±1: "a DC offset of -0.033"); the
+    # median, which clipping does not move, must agree
+    median = float(np.median(audio))
+    if abs(median) > floor and (median > 0) == (mean > 0):
         return audio - np.float32(mean), mean
     return audio, 0.0
 

@@ -395,3 +395,45 @@ def test_the_first_audio_frame_is_read_however_ffmpeg_prints_its_time():
     line = "[Parsed_ashowinfo_0 @ 0x55d0] n:0 pts:{} pts_time:{} pos:37398 fmt:fltp channels:1 chlayout:mono "
     for pts, seconds in (("1", "2.08333e-05"), ("48000", "1"), ("-336", "-0.007")):
         assert media._FIRST_FRAME.search(line.format(pts, seconds)).groups() == (pts, seconds)
+
+
+def _loud_voice_like(seconds: float) -> np.ndarray:
+    """A voice's asymmetric waveform (its negative peaks higher than its positive ones, with no mean: a fundamental
+    and a second harmonic), switched on and off every half second, amplified six times past full scale."""
+    t = np.arange(int(seconds * 16000)) / 16000
+    gate = (np.arange(t.size) // 8000) % 2
+    wave = 0.3 * (np.sin(2 * np.pi * 220.0 * t) - 0.6 * np.cos(2 * np.pi * 440.0 * t))
+    return (6.0 * gate * wave).astype(np.float32)
+
+
+@pytest.mark.parametrize("kind", ["voice", "sine"])
+def test_hard_clipping_is_no_dc_offset(tmp_path: Path, caplog, kind):
+    """A loud voice amplified until it clips at ±1 was warned of as "a DC offset of -0.114" and had that taken out:
+    clipping an asymmetric waveform moves its mean, though nothing sits off zero (its pauses are at 0). The median,
+    which clipping does not move, must now agree; a clipped sine, symmetric, never had either off."""
+    import soundfile as sf
+
+    loud = _loud_voice_like(11.0) if kind == "voice" else tone(11.0, freq=1000.0, level=6.0)
+    path = tmp_path / "clipped.wav"
+    sf.write(path, np.clip(loud, -1.0, 1.0), 16000, subtype="PCM_16")
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        audio = media.decode_audio(media.probe(path))
+    assert "DC offset" not in caplog.text
+    assert np.array_equal(audio, sf.read(path, dtype="float32")[0])  # the samples as written, none taken out
+
+
+@pytest.mark.parametrize("clipped", [False, True])
+def test_a_dc_offset_under_a_loud_voice_is_still_found(tmp_path: Path, caplog, clipped):
+    """The median's agreement takes no true offset away: +0.2 under the loud voice (clipped at ±1 after the offset
+    or not) is found and taken out."""
+    import soundfile as sf
+
+    loud = _loud_voice_like(11.0)
+    if clipped:
+        loud = np.clip(loud, -1.0, 1.0)
+    path = tmp_path / "offset.wav"
+    sf.write(path, loud + 0.2, 16000, subtype="FLOAT")
+    with caplog.at_level("WARNING", logger="dramapic.media"):
+        audio = media.decode_audio(media.probe(path))
+    assert "DC offset of +0." in caplog.text
+    assert abs(float(np.mean(audio))) < 1e-3
