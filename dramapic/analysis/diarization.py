@@ -31,7 +31,7 @@ from ..errors import ModelError
 from ..progress import ProgressHook, silent_hook
 from ..result import SpeakerSummary
 from .clustering import cluster_windows, fold_distance, stopping_distance
-from .embeddings import EMBEDDING_DIM, AudioSource, SpeakerEncoder, l2
+from .embeddings import EMBEDDING_DIM, MIN_REGION_S, AudioSource, SpeakerEncoder, l2
 from .gender import GenderClassifier, decide_turns
 from .pitch import window_pitch_features
 from .smoothing import best_path, runs_of
@@ -507,16 +507,29 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     return VoiceLabelling(turns=tuple(out), speakers=tuple(speakers)), cent, raw
 
 
-def _say_count(options: SpeakersConfig, found: int, clusters: int) -> None:
-    """Warn when fewer speakers hold a turn than ``--num-speakers`` / ``--min-speakers`` asked for."""
+def _say_count(options: SpeakersConfig, found: int, clusters: int, *, windows: int | None = None,
+               voice_s: float = 0.0) -> None:
+    """Warn when fewer speakers hold a turn than ``--num-speakers`` / ``--min-speakers`` asked for.
+
+    ``windows``: the speaker windows clustered, where known (None: not said); ``voice_s``: the seconds of voice
+    they came from (0: the recording has none)."""
     asked = options.num_speakers if options.num_speakers is not None else options.min_speakers
     if not asked > 1 or found >= asked:
         return
     # said, not hidden: a count the user asked for that this recording lacks; and why, truly (re-segmentation was
     # blamed also where the clustering itself had fewer clusters than asked for, or there was no voice at all)
-    if not clusters:
+    if not clusters and voice_s > 0:
+        # voice too short (or digitally silent) for one window: it kept no speaker, and nothing said so
+        log.warning("%d speaker(s) asked for, none found: its %.1f s of voice gave no speaker window to tell "
+                    "speakers apart in (each piece under %.1f s, or digital silence), so that voice has no speaker",
+                    asked, voice_s, MIN_REGION_S)
+    elif not clusters:
         log.warning("%d speaker(s) asked for, none found: the recording has no voice to tell speakers apart in",
                     asked)
+    elif windows is not None and windows < asked:
+        # the clustering cannot make more clusters than windows: the count was lowered to them
+        log.warning("%d speaker(s) asked for, %d found: its voice holds only %d speaker window(s) of %.1f s, so the "
+                    "count was lowered to %d", asked, found, windows, options.window_s, windows)
     elif clusters < asked:
         log.warning("%d speaker(s) asked for, %d found: its voice gave only %d cluster(s) (too few windows of "
                     "speech, or windows alike, to tell more apart)", asked, found, clusters)
@@ -638,6 +651,7 @@ def label_voice_segments(
                                                window_s=options.window_s, hop_s=options.hop_s, progress=progress)
     z = _male_logits(gender_model, emb, audio, times, sample_rate)
     times, emb, region, z = _valid(times, emb, region, z)
+    n_windows = emb.shape[0]
     speakers_wanted = options.enabled
     if not speakers_wanted:
         if gender_model is None:
@@ -650,7 +664,6 @@ def label_voice_segments(
     # the count is said once, of the final pass (the refined one replaces the first; it used to be said twice)
     result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection,
                                  say_count=False)
-    refined = False
     if options.refine_hop_s < options.hop_s and any(len(turns) > 1 for turns in raw):
         starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
         if len(starts):
@@ -664,12 +677,12 @@ def label_voice_segments(
             z = np.concatenate([z, _male_logits(gender_model, extra_e, audio, extra_t, sample_rate)])
             log.debug("speakers: %d windows added around %d changes", len(extra_t), sum(len(t) - 1 for t in raw))
             result = _diarize(seg, times, emb, region, z, options, decider, centroids=cent,
-                              projection=projection, say_count=speakers_wanted)[0]
-            refined = True
+                              projection=projection, say_count=False)[0]
     if not speakers_wanted:
         return _speakers_dropped(result)
-    if not refined and cent is not None:
-        _say_count(options, len(result.speakers), cent.shape[0])
+    # said of the final pass, with the windows the clustering had (the refined pass adds windows, not clusters)
+    _say_count(options, len(result.speakers), cent.shape[0] if cent is not None else 0, windows=n_windows,
+               voice_s=float(np.clip(seg[:, 1] - seg[:, 0], 0.0, None).sum()))
     return result if gender_model is not None else _without_gender(result)
 
 

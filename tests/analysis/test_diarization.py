@@ -235,6 +235,34 @@ def test_a_forced_count_the_recording_does_not_give_is_said(encoder, gender_mode
     assert caplog.text.count("asked for") == 1, caplog.text
 
 
+def test_a_count_above_the_windows_of_speech_says_it_was_lowered(encoder, gender_model, female, caplog):
+    """1.6 s of voice holds one 1.5 s speaker window: --num-speakers 3 was cut to that one without saying why (the
+    warning blamed "too few windows of speech, or windows alike"). It now says the count was lowered, and to what."""
+    with caplog.at_level("WARNING", logger="dramapic"):
+        one = label_voice_segments(female, sample_rate=SR, segments=[(0.0, 1.6)], encoder=encoder,
+                                   gender_model=gender_model, options=settings(num_speakers=3))
+    assert len(one.speakers) == 1
+    assert "3 speaker(s) asked for, 1 found: its voice holds only 1 speaker window(s) of 1.5 s, so the count was " \
+        "lowered to 1" in caplog.text
+    assert caplog.text.count("asked for") == 1, caplog.text
+
+
+def test_a_count_asked_of_voice_too_short_for_a_window_is_said(encoder, gender_model, female, caplog):
+    """Voice in pieces under 0.3 s gives no speaker window: with --num-speakers 2 it kept no speaker, and nothing
+    said so (the warning came only for no voice at all, or for windows that made too few speakers)."""
+    with caplog.at_level("WARNING", logger="dramapic"):
+        short = label_voice_segments(female, sample_rate=SR, segments=[(0.0, 0.2), (1.0, 1.2)], encoder=encoder,
+                                     gender_model=gender_model, options=settings(num_speakers=2))
+    assert short.speakers == () and all(t.speaker is None for turns in short.turns for t in turns)
+    assert "2 speaker(s) asked for, none found: its 0.4 s of voice gave no speaker window" in caplog.text
+    assert caplog.text.count("asked for") == 1, caplog.text
+    with caplog.at_level("WARNING", logger="dramapic"):  # nothing asked for, nothing said
+        caplog.clear()
+        label_voice_segments(female, sample_rate=SR, segments=[(0.0, 0.2)], encoder=encoder,
+                             gender_model=gender_model, options=settings())
+    assert "asked for" not in caplog.text
+
+
 def test_a_count_asked_of_a_recording_without_voice_is_said(encoder, gender_model, caplog):
     # run --num-speakers 3 (or --min-speakers 3) on music or silence alone: "0 speaker(s)" came without a word
     for asked in (settings(num_speakers=3), settings(min_speakers=3)):
