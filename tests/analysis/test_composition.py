@@ -128,10 +128,13 @@ def test_a_short_clip_claims_less_than_the_same_programme_at_length():
     assert sum(short.scores.values()) == pytest.approx(1.0)
 
 
-def test_a_narrator_over_a_music_bed_is_read_in_full():
+def test_voice_alone_with_a_shape_of_its_own_is_read_in_full():
     """Music under the voice is a second sound: a narration over a bed, all of it voice of one speaker, keeps the
-    documentary the rules read."""
+    documentary the rules read. So are speakers taking turns: two voices sharing the talk keep their interview."""
     segments = [seg(0, 60, "voice", "male", "S1")]
     shares = label_shares(segments, 60.0)
     genre = summarize(segments, 60.0, speakers(60), music_under_voice=0.5).genre
     assert genre == infer_genre(shares, speakers(60), music_under_voice=0.5) and genre.label == "documentary"
+    talk = [seg(0, 30, "voice", "female", "S1"), seg(30, 60, "voice", "male", "S2")]
+    genre = summarize(talk, 60.0, speakers(30, 30)).genre
+    assert genre == infer_genre(label_shares(talk, 60.0), speakers(30, 30)) and genre.label == "interview"
