@@ -1019,7 +1019,7 @@ class BatchProgress:
 
     def plan(self, plan) -> None:
         parts = [f"{len(plan.items)} media file(s)", f"{len(plan.to_run)} to process"]
-        for reason in ("done", "failed earlier"):
+        for reason in ("done", "moved", "failed earlier"):
             if plan.count(reason):
                 parts.append(f"{plan.count(reason)} {reason}")
         self._say(", ".join(parts), level=logging.INFO)
@@ -1134,7 +1134,9 @@ def _cmd_batch(args: argparse.Namespace, progress: TqdmProgress) -> int:
         # a failed redo of a finished file leaves its earlier result current (as the report's "Redone and failed,
         # earlier result kept" list says): "failed" alone would read as a file without a result
         kept = f" (earlier result kept: {summary.failed_kept})" if summary.failed_kept else ""
-        _print(f"batch: {summary.done} done, {summary.skipped} skipped, {summary.failed} failed{kept}; "
+        # a file moved or renamed in the archive is not analysed again: its results went with it
+        moved = f" ({len(summary.moved)} moved)" if summary.moved else ""
+        _print(f"batch: {summary.done} done, {summary.skipped} skipped{moved}, {summary.failed} failed{kept}; "
                f"{summary.audio_seconds / 3600:.2f} h of audio in {summary.elapsed:.0f} s{speed}")
         if summary.failed_earlier:
             kept = (f", {summary.failed_earlier_kept} of them with their earlier result kept"

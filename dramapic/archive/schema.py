@@ -14,7 +14,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
 ``files``
     one row per media file of the archive (``path`` relative to the archive root), with the size, mtime and
     sha256 last seen, and ``current_run_id``: the run whose outputs are in the output folder now (and, since
-    version 6, ``missing_since``: when a batch found it gone from the archive).
+    version 6, ``missing_since``: when a batch found it gone from the archive). A file moved or renamed in the
+    archive whose results a batch carried over keeps its row, under the new ``path``.
 ``runs``
     one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
     and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a

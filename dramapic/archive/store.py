@@ -50,6 +50,7 @@ class KnownFile:
     mtime_ns: int
     sha256: str | None
     current_run_id: int | None
+    missing_since: float | None = None     # when a batch found it gone from the archive; None while it is there
 
 
 @dataclass(frozen=True)
@@ -341,10 +342,12 @@ class Store:
     def known_file(self, path: str) -> KnownFile | None:
         with self._reading():
             row = self._db.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
-        if row is None:
-            return None
-        return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"],
-                         sha256=row["sha256"], current_run_id=row["current_run_id"])
+        return None if row is None else _known_file(row)
+
+    def known_files(self) -> list[KnownFile]:
+        """Every recorded archive file (gone ones included), by path."""
+        with self._reading():
+            return [_known_file(row) for row in self._db.execute("SELECT * FROM files ORDER BY path")]
 
     def paths(self) -> list[str]:
         """Every recorded archive path (gone ones included)."""
@@ -358,6 +361,34 @@ class Store:
             with self._transaction():
                 self._db.executemany("UPDATE files SET path = ? WHERE path = ?",
                                      [(new, old) for old, new in renames.items()])
+
+    def move(self, old: str, new: str, *, size: int, mtime_ns: int, sha256: str, run_id: int,
+             outputs: dict[str, str]) -> None:
+        """Record the file recorded under ``old`` (gone from there) under ``new``, a path not recorded yet, where the
+        batch found it moved or renamed, with its current run ``run_id``'s outputs now ``outputs`` (kind -> path
+        relative to ``OUT_DIR``, the names they were given for the new path); one transaction.
+
+        The file keeps its row, and with it its history (its runs, their results, when it was first seen): it is one
+        file of the archive, under another name, neither a new one nor one gone (``missing_since`` is cleared). Only
+        the current run's outputs are in ``OUT_DIR``, so only its ``outputs_json`` changes; the analysis it records
+        (when, by which worker, in which batch) is the one made under the old path.
+
+        Raises
+        ------
+        OutputError
+            ``new`` is recorded already, ``old`` is not, or ``run_id`` is not its current run (nothing is changed).
+        """
+        with self._transaction():
+            row = self._db.execute("SELECT id, current_run_id FROM files WHERE path = ?", (old,)).fetchone()
+            if row is None or row["current_run_id"] != run_id:
+                raise OutputError(f"cannot record {old} as moved to {new}: the archive database no longer has it "
+                                  "with that run")
+            if self._db.execute("SELECT 1 FROM files WHERE path = ?", (new,)).fetchone() is not None:
+                raise OutputError(f"cannot record {old} as moved to {new}: {new} is recorded already")
+            self._db.execute("UPDATE files SET path = ?, size = ?, mtime_ns = ?, sha256 = ?, last_seen = ?, "
+                             "missing_since = NULL WHERE id = ?", (new, size, mtime_ns, sha256, time.time(), row["id"]))
+            self._db.execute("UPDATE runs SET outputs_json = ? WHERE id = ?",
+                             (json.dumps(outputs, sort_keys=True), run_id))
 
     def run_by_id(self, run_id: int) -> KnownRun | None:
         with self._reading():
@@ -659,6 +690,11 @@ class _Transaction:
             self._db.execute("ROLLBACK")
         except sqlite3.Error:  # the error that brought us here is the one to report
             pass
+
+
+def _known_file(row: sqlite3.Row) -> KnownFile:
+    return KnownFile(id=row["id"], path=row["path"], size=row["size"], mtime_ns=row["mtime_ns"], sha256=row["sha256"],
+                     current_run_id=row["current_run_id"], missing_since=row["missing_since"])
 
 
 def _known_run(row: sqlite3.Row) -> KnownRun:

@@ -1003,7 +1003,8 @@ def test_more_workers_than_cores_is_warned_about_once(tmp_path, monkeypatch, cap
 
 
 def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkeypatch, caplog):
-    # a team reorganises its archive: a moved file was counted twice (old path and new), a deleted one forever
+    # a team reorganises its archive: a moved file was counted twice (old path and new), a deleted one forever. The
+    # moved one is now one file under its new path (its results carried over: test_batch_moves.py), not gone
     from dramapic.archive.report import load_report_data, render_csv, render_html
 
     archive = tmp_path / "archive"
@@ -1018,17 +1019,17 @@ def test_files_gone_from_the_archive_are_left_out_of_the_report(tmp_path, monkey
     (archive / "s1/ep2.mp4").unlink()  # deleted
     # a batch whose filters leave trailer.mp4 out: it is still in the archive, still in the report
     again = run_batch(archive, out, options=BatchOptions(exclude=("trailer*",)))
-    assert (again.done, again.skipped) == (1, 1)
-    assert "2 file(s) recorded earlier are no longer in" in caplog.text
+    assert (again.done, again.skipped, again.moved) == (0, 2, (("s1/ep1.mp4", "s2/ep1.mp4"),))
+    assert "1 file(s) recorded earlier are no longer in" in caplog.text
     data = load_report_data(out)
     assert [v.path for v in data.videos] == ["s1/ep3.mp4", "s2/ep1.mp4", "trailer.mp4"]
-    assert data.missing == ("s1/ep1.mp4", "s1/ep2.mp4") and data.totals()["videos"] == 3
-    assert "2 file(s) recorded earlier are no longer in the archive" in render_html(data)
-    assert "s1/ep2.mp4" not in render_csv(data)
+    assert data.missing == ("s1/ep2.mp4",) and data.totals()["videos"] == 3
+    assert "1 file(s) recorded earlier are no longer in the archive" in render_html(data)
+    assert "s1/ep2.mp4" not in render_csv(data) and "s1/ep1.mp4" not in render_csv(data)
     (archive / "s1/ep2.mp4").write_bytes(b"s1/ep2.mp4" * 100)  # restored: counted again, and not redone
     assert run_batch(archive, out).skipped == 4
     data = load_report_data(out)
-    assert data.missing == ("s1/ep1.mp4",) and len(data.videos) == 4
+    assert data.missing == () and len(data.videos) == 4
 
 
 def test_a_batch_on_an_unmounted_or_other_archive_marks_nothing_gone(tmp_path, monkeypatch, caplog):
@@ -1073,9 +1074,10 @@ def test_an_archive_moved_whole_into_a_new_folder_is_not_taken_for_an_unmounted_
     for name in ("ep1.mp4", "ep2.mp4"):
         (archive / name).rename(archive / "Season 1" / name)
     caplog.clear()
-    run_batch(archive, out)
+    summary = run_batch(archive, out)
     assert "a different archive, or one not mounted" not in caplog.text
-    assert "2 file(s) recorded earlier are no longer in" in caplog.text
+    # moved, not gone: their results go with them (test_batch_moves.py)
+    assert "no longer in" not in caplog.text and (summary.done, len(summary.moved)) == (0, 2)
     assert [v.path for v in load_report_data(out).videos] == ["Season 1/ep1.mp4", "Season 1/ep2.mp4"]
 
 
