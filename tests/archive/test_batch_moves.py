@@ -349,3 +349,24 @@ def test_the_cli_counts_the_moved_files(tmp_path, monkeypatch, capsys):
     said = capsys.readouterr()
     assert "batch: 0 done, 2 skipped (1 moved), 0 failed;" in said.out, said
     assert sorted(p.name for p in out.glob("*.json")) == ["S01E01.dramapic.json", "ep2.dramapic.json"]
+
+
+def test_outputs_written_beside_the_media_follow_a_moved_file_and_leave_the_archive_folders_alone(tmp_path,
+                                                                                                  monkeypatch):
+    # OUT_DIR is the archive itself: an output folder the old names leave empty is a folder of the archive, the
+    # user's to remove, not the batch's
+    from helpers import fake_done_worker
+
+    archive = tmp_path / "archive"
+    (archive / "s1").mkdir(parents=True)
+    (archive / "s1/ep1.mp4").write_bytes(b"ep1" * 300)
+    (archive / "keep.mp4").write_bytes(b"keep" * 100)
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, archive).done == 2
+    (archive / "s2").mkdir()
+    (archive / "s1/ep1.mp4").rename(archive / "s2/ep1.mp4")
+    summary = run_batch(archive, archive)
+    assert (summary.done, summary.moved) == (0, (("s1/ep1.mp4", "s2/ep1.mp4"),))
+    assert (archive / "s1").is_dir() and not list((archive / "s1").iterdir())
+    assert json.loads((archive / "s2/ep1.dramapic.json").read_text(encoding="utf-8"))["source"]["path"] == \
+        str(archive.resolve() / "s2/ep1.mp4")
