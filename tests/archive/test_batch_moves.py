@@ -370,3 +370,26 @@ def test_outputs_written_beside_the_media_follow_a_moved_file_and_leave_the_arch
     assert (archive / "s1").is_dir() and not list((archive / "s1").iterdir())
     assert json.loads((archive / "s2/ep1.dramapic.json").read_text(encoding="utf-8"))["source"]["path"] == \
         str(archive.resolve() / "s2/ep1.mp4")
+
+
+def test_a_move_the_database_cannot_record_is_rolled_back_and_the_file_analysed(tmp_path, clips, analysed,
+                                                                                  monkeypatch, caplog):
+    archive = _archive(tmp_path, clips, {f"{OLD}.mp4": 0, "keep.mp4": 1})
+    out = tmp_path / "out"
+    assert run_batch(archive, out).done == 2
+    before = {p: (out / p).read_bytes() for p in _outputs(out) if p.startswith(OLD)}
+    (archive / f"{OLD}.mp4").rename(archive / f"{NEW}.mp4")
+
+    def move(self, *args, **kwargs):
+        raise OutputError("the archive database is read-only")
+
+    monkeypatch.setattr(Store, "move", move)
+    summary = run_batch(archive, out)
+    assert (summary.done, summary.moved) == (1, ()) and analysed[-1].endswith(f"{NEW}.mp4")
+    assert "could not be carried over (the archive database is read-only): it is analysed again" in caplog.text
+    # the old outputs as they were (the old path is gone, as before), the new ones the analysis's, no temporary
+    assert {p: (out / p).read_bytes() for p in _outputs(out) if p.startswith(OLD)} == before
+    assert not [p for p in out.iterdir() if ".part" in p.name]
+    with Store.open(out / DB_NAME) as store:
+        assert store.missing() == [f"{OLD}.mp4"]
+        assert sorted(v.path for v in store.videos()) == [f"{NEW}.mp4", "keep.mp4"]
