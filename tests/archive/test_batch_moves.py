@@ -393,3 +393,24 @@ def test_a_move_the_database_cannot_record_is_rolled_back_and_the_file_analysed(
     with Store.open(out / DB_NAME) as store:
         assert store.missing() == [f"{OLD}.mp4"]
         assert sorted(v.path for v in store.videos()) == [f"{NEW}.mp4", "keep.mp4"]
+
+
+def test_a_copy_in_another_folder_does_not_take_the_record_of_an_archive_not_mounted(tmp_path, monkeypatch):
+    # a batch pointed at the wrong folder, which holds a copy of one episode, while the archive is not mounted: the
+    # copy is that folder's own file, and the archive's files are not marked gone
+    from helpers import fake_done_worker, placeholder_archive
+
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "ep2.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copyfile(archive / "ep1.mp4", other / "film.mp4")  # the same content, another modification time
+    os.utime(other / "film.mp4", ns=(1, 1))
+    shutil.move(archive, tmp_path / "unmounted")
+    archive.mkdir()
+    summary = run_batch(other, out)
+    assert (summary.done, summary.moved) == (1, ())
+    with Store.open(out / DB_NAME) as store:
+        assert store.missing() == [] and sorted(store.paths()) == ["ep1.mp4", "ep2.mp4", "film.mp4"]
