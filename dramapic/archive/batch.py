@@ -674,23 +674,10 @@ def _carry(known: KnownFile, run: KnownRun, item: ArchiveFile, sha: str, *, stor
         raise _NotCarried("its outputs are not all there")
     finals = {kind: finals[kind] for kind in sources}
     check_name_lengths(list(finals.values()))
-    texts: dict[str, str] = {}
-    if "json" in sources:
-        data = json.loads(sources["json"].read_text(encoding="utf-8"))
-        if not isinstance(data, dict) or not isinstance(data.get("source"), dict) \
-                or data["source"].get("sha256") != sha:
-            raise _NotCarried(f"{sources['json'].name} is not the analysis of this content")
-        old_source = str(data["source"].get("path") or known.path)
-        data["source"]["path"] = str(item.path)
-        texts["json"] = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    else:
-        old_source = known.path
-    if "rttm" in sources:
-        lines = sources["rttm"].read_text(encoding="utf-8").splitlines(keepends=True)
-        fields = [line.split(" ", 2) for line in lines]
-        if any(len(f) < 3 or f[0] != "SPEAKER" or f[1] != _rttm_file_id(old_source) for f in fields):
-            raise _NotCarried(f"{sources['rttm'].name} holds turns dramapic did not write for it")
-        texts["rttm"] = "".join(f"SPEAKER {_rttm_file_id(str(item.path))} {f[2]}" for f in fields)
+    try:
+        texts = _rewritten(sources, known, item, sha)
+    except ValueError as err:  # not JSON, not UTF-8, a NaN: not the outputs the run wrote
+        raise _NotCarried(f"its outputs cannot be read as dramapic's ({err})") from None
     for kind, final in finals.items():
         if final.is_dir():
             raise _NotCarried(f"a folder is where an output goes: {final}")
@@ -729,6 +716,37 @@ def _carry(known: KnownFile, run: KnownRun, item: ArchiveFile, sha: str, *, stor
             except OSError:
                 break
             folder = folder.parent
+
+
+def _rewritten(sources: dict[str, Path], known: KnownFile, item: ArchiveFile, sha: str) -> dict[str, str]:
+    """The outputs among ``sources`` that name the input, rewritten for ``item``: the JSON (its ``source.path``) and
+    the RTTM (its file id), as a run of ``item`` writes them (kind -> text).
+
+    Raises
+    ------
+    _NotCarried
+        The JSON is not the analysis of content ``sha``; the RTTM holds lines dramapic did not write for that file.
+    ValueError
+        An output that is not UTF-8, or not JSON.
+    """
+    texts: dict[str, str] = {}
+    if "json" in sources:
+        data = json.loads(sources["json"].read_text(encoding="utf-8"))
+        if not isinstance(data, dict) or not isinstance(data.get("source"), dict) \
+                or data["source"].get("sha256") != sha:
+            raise _NotCarried(f"{sources['json'].name} is not the analysis of this content")
+        old_source = str(data["source"].get("path") or known.path)
+        data["source"]["path"] = str(item.path)
+        texts["json"] = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    else:
+        old_source = known.path
+    if "rttm" in sources:
+        lines = sources["rttm"].read_text(encoding="utf-8").splitlines(keepends=True)
+        fields = [line.split(" ", 2) for line in lines]
+        if any(len(f) < 3 or f[0] != "SPEAKER" or f[1] != _rttm_file_id(old_source) for f in fields):
+            raise _NotCarried(f"{sources['rttm'].name} holds turns dramapic did not write for it")
+        texts["rttm"] = "".join(f"SPEAKER {_rttm_file_id(str(item.path))} {f[2]}" for f in fields)
+    return texts
 
 
 def _same_file(path: Path, other: Path) -> bool:

@@ -414,3 +414,18 @@ def test_a_copy_in_another_folder_does_not_take_the_record_of_an_archive_not_mou
     assert (summary.done, summary.moved) == (1, ())
     with Store.open(out / DB_NAME) as store:
         assert store.missing() == [] and sorted(store.paths()) == ["ep1.mp4", "ep2.mp4", "film.mp4"]
+
+
+@pytest.mark.parametrize("damage", [b"not json", b"\xff\xfe broken", b"[]"])
+def test_a_moved_file_whose_recorded_json_is_damaged_is_analysed(tmp_path, monkeypatch, damage):
+    from helpers import fake_done_worker, placeholder_archive
+
+    archive = placeholder_archive(tmp_path / "archive", ("ep1.mp4", "keep.mp4"))
+    out = tmp_path / "out"
+    monkeypatch.setattr("dramapic.archive.batch.process_file", fake_done_worker)
+    assert run_batch(archive, out).done == 2
+    (out / "ep1.dramapic.json").write_bytes(damage)
+    (archive / "ep1.mp4").rename(archive / "ep9.mp4")
+    summary = run_batch(archive, out)
+    assert (summary.done, summary.moved) == (1, ())
+    assert json.loads((out / "ep9.dramapic.json").read_text(encoding="utf-8"))["source"]["path"] == "ep9.mp4"
