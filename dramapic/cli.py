@@ -124,13 +124,24 @@ class TqdmProgress:
         self._bars.clear()
 
 
+class _OneLineFormatter(logging.Formatter):
+    """Log lines whose message stays one line (:func:`_one_line`): a warning naming a file or folder of an archive
+    (``cannot read X``, ``skipped X: it is a symbolic link to Y``) was split in two by a newline in the name, and a
+    carriage return sent the terminal back over its start. A traceback (``-vv``) keeps its lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return _one_line(super().formatMessage(record))
+
+
 def _setup_logging(verbose: int, quiet: bool) -> None:
     level = logging.WARNING
     if quiet:
         level = logging.ERROR
     elif verbose:
         level = logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # the libraries' own INFO chatter (numba, matplotlib, ...) is noise even with --verbose
     for noisy in ("numba", "matplotlib", "urllib3", "h5py"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
