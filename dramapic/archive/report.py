@@ -8,7 +8,8 @@ what they found into ``data-`` attributes (``data-rendered-bars`` on each chart,
 
 What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
 time, overall and per video; speakers per video; the composition of each video; the slowest files and the
-failed ones; a table of the videos (charts and tables show at most :data:`MAX_ROWS` videos; the CSV has every one).
+failed ones; a table of the videos with the audio track and channel each one's figures describe (charts and tables
+show at most :data:`MAX_ROWS` videos; the CSV has every one).
 One run's JSON gets a page of its own instead
 (:mod:`dramapic.archive.run_report`: its time line, shares, speakers, genre and source).
 """
@@ -507,14 +508,16 @@ def render_html(data: ReportData) -> str:
     sections.append(f'<section id="failed"><h2>Failed files ({len(failed)})</h2>{table}</section>')
 
     # every video
-    table = _table(("file", "duration", "genre", "speakers", "voice", "song", "noise", "silence", "female", "male"),
-                   [(v.path, _hours(v.duration or 0.0), v.genre or "", "–" if v.n_speakers is None else v.n_speakers,
+    table = _table(("file", "duration", "audio", "genre", "speakers", "voice", "song", "noise", "silence", "female",
+                    "male"),
+                   [(v.path, _hours(v.duration or 0.0), _audio(v), v.genre or "",
+                     "–" if v.n_speakers is None else v.n_speakers,
                      *_pcts({k: v.shares.get(k, 0.0) for k in LABELS}).values(),
                      # no voice of known gender gives both shares 0 (as in the JSON): "0%" and "0%" would be
                      # made-up zeros, so both read "–" as for gender off
                      *(("–", "–") if v.female_share is None or not (v.female_share or v.male_share)
                        else _pcts({"female": v.female_share, "male": v.male_share or 0.0}).values()))
-                    for v in shown], numeric=range(1, 10))
+                    for v in shown], numeric=(1, *range(4, 11)))
     table += f'<p class="note">{_e(note)}</p>' if note else ""
     sections.append(f'<section id="videos"><h2>All videos ({len(done)})</h2>{table}</section>')
 
@@ -527,6 +530,16 @@ def render_html(data: ReportData) -> str:
             f'<p class="sub">{_e(data.source)} · generated {_e(generated)} by dramapic {_e(__version__)}</p>'
             + "".join(sections)
             + f"</main><script>{CHECK_SCRIPT}</script></body></html>\n")
+
+
+def _audio(video: VideoRecord) -> str:
+    """Which sound of the file a video's figures describe: ``track 1, right channel`` (one language of a dual-mono
+    broadcast), ``track 0, mix`` (the mix of its channels); ``not recorded`` for a run recorded before the archive
+    kept it (schema 8), whose figures may be of any track: not taken for the first track's mix."""
+    if video.audio_track is None:
+        return "not recorded"
+    channel = video.audio_channel or "mix"
+    return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel")
 
 
 # -- tables ----------------------------------------------------------------------------------------------------

@@ -618,3 +618,26 @@ def test_report_csv_keeps_its_earlier_columns_where_they_were():
         "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor", "worker",
         "attempts", "error_type", "error")
     assert CSV_COLUMNS[21:] == ("audio_track", "audio_channel")
+
+
+def _cells(page: str) -> dict[str, list[str]]:
+    """The videos table's rows: path -> the text of its other cells."""
+    videos = page[page.index('id="videos"'):]
+    return {path: re.findall(r"<td[^>]*>([^<]*)</td>", row)
+            for path, row in re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", videos)}
+
+
+def test_the_videos_table_says_which_sound_each_video_s_figures_describe(archive_out):
+    # the archive keeps each run's audio track and channel (schema 8), and the CSV, the Parquet file and one run's
+    # page showed them; the archive's page did not: a dub's figures, or one language of a dual-mono broadcast's, read
+    # as the original's. Not known for a run recorded before they were kept: said so, not taken for track 0's mix
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(make_record("s3/ep06.mp4", key="k6", result=make_result("ep06.mp4", audio_track=0)),
+                     batch_id=None)
+    page = write_report(archive_out, parquet=False).html.read_text(encoding="utf-8")
+    videos = page[page.index('id="videos"'):]
+    assert re.findall(r"<th>([^<]*)</th>", videos)[:3] == ["file", "duration", "audio"]
+    audio = {path: cells[1] for path, cells in _cells(page).items()}
+    assert audio["s1/ep02.mp4"] == "track 1, right channel"
+    assert audio["s3/ep06.mp4"] == "track 0, mix"
+    assert audio["s1/ep01.mp4"] == "not recorded"
