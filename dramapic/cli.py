@@ -1081,6 +1081,8 @@ class BatchProgress:
             self.kept += bool(event.kept)
             kept = " (earlier result kept)" if event.kept else ""
             self._say(f"failed  {event.rel}{kept}: {event.error}", level=logging.ERROR)  # shown with --quiet too
+        for note in event.notes:  # what `dramapic run` says about the file (a DC offset), as a warning of its own
+            self._say(f"note    {event.rel}: {note}", level=logging.WARNING)
 
     def waiting(self, holder: str) -> None:
         self._say(f"{holder}; waiting for it to finish", level=logging.WARNING)  # who holds it, and since when

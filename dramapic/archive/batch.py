@@ -164,6 +164,8 @@ class FileOutcome:
     #: failed after its outputs were written (the file changed while it was processed): an earlier finished run's
     #: outputs are gone, so that run cannot stay the file's current one (Store.record)
     outputs_written: bool = False
+    #: what ``dramapic run`` would have told its user about the file (:mod:`~dramapic.archive.notes`)
+    notes: tuple[str, ...] = ()
 
     @property
     def duration(self) -> float | None:
@@ -173,7 +175,8 @@ class FileOutcome:
         return {"rel": self.rel, "status": self.status, "key": self.key, "sha256": self.sha256,
                 "started": self.started, "finished": self.finished, "seconds": self.seconds, "worker": self.worker,
                 "result": self.result, "outputs": dict(self.outputs), "error_type": self.error_type,
-                "error": self.error, "timings": dict(self.timings), "outputs_written": self.outputs_written}
+                "error": self.error, "timings": dict(self.timings), "outputs_written": self.outputs_written,
+                "notes": list(self.notes)}
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,7 @@ class BatchEvent:
     error: str | None = None
     worker: str = ""
     kept: bool = False                      # failed: a redo whose file's earlier result stays current
+    notes: tuple[str, ...] = ()             # what `dramapic run` would have told about the file
 
 
 @dataclass(frozen=True)
@@ -892,18 +896,21 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
     """
     from ..models import file_sha256
     from ..run import RunOptions, run
+    from .notes import caught_notes
 
     source = Path(path)
     directory = Path(out_dir)
     started = time.time()
     clock = time.perf_counter()
     before = _stat_of(source)
+    logged: list[str] = []  # the warnings logged while the file is analysed (a DC offset), kept as its notes
     try:
         directory.mkdir(parents=True, exist_ok=True)
         run_options = RunOptions(output_dir=directory, subtitle_format=options.subtitle_format,
                                  video="burn" if options.burn else "none", overwrite=True,
                                  language=options.language, analysis=options.analysis, refuse_case_twins=False)
-        outputs = run(source, options=run_options, pipeline=pipeline)
+        with caught_notes(logged):
+            outputs = run(source, options=run_options, pipeline=pipeline)
     except Exception as err:  # noqa: BLE001  (one bad file must not stop the archive)
         message = str(err) if isinstance(err, DramapicError) else f"{type(err).__name__}: {err}"
         if isinstance(err, OSError) and not isinstance(err, DramapicError):
@@ -925,8 +932,10 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
             key = file_key(sha, pipeline, (), options)
         return FileOutcome(rel=rel, status="failed", key=key, sha256=sha, started=started, finished=time.time(),
                            seconds=time.perf_counter() - clock, worker=_worker_id(),
-                           error_type=type(err).__name__, error=message or type(err).__name__)
+                           error_type=type(err).__name__, error=message or type(err).__name__,
+                           notes=_unique(logged))
     result = outputs.result
+    notes = _unique([*logged, *outputs.notes])
     if _stat_of(source) != before:
         # The analysis read the file, then hashed it: a file written meanwhile (still being copied into the archive)
         # would have the analysis of its old or partial content recorded under its new content's sha256, and be
@@ -934,14 +943,19 @@ def process_file(path: str | Path, out_dir: str | Path, *, rel: str, pipeline: P
         # batch, which processes it again.
         return FileOutcome(rel=rel, status="failed", key=file_key(None, pipeline, result.models, options),
                            sha256=None, started=started, finished=time.time(), seconds=time.perf_counter() - clock,
-                           worker=_worker_id(), error_type="InputError", outputs_written=True,
+                           worker=_worker_id(), error_type="InputError", outputs_written=True, notes=notes,
                            error=f"{source} changed while it was being processed (still being copied?); the next "
                                  "batch processes it again")
     key = file_key(result.source.sha256, pipeline, result.models, options)
     return FileOutcome(rel=rel, status="done", key=key, sha256=result.source.sha256, started=started,
                        finished=time.time(), seconds=time.perf_counter() - clock, worker=_worker_id(),
                        result=result.to_dict(), outputs={k: str(p) for k, p in outputs.files.items()},
-                       timings=dict(outputs.timings))
+                       timings=dict(outputs.timings), notes=notes)
+
+
+def _unique(notes: Iterable[str]) -> tuple[str, ...]:
+    """``notes`` in order, each once (a warning logged again for the same file says nothing new)."""
+    return tuple(dict.fromkeys(notes))
 
 
 # -- the batch -------------------------------------------------------------------------------------------------
@@ -964,7 +978,7 @@ def _record_for(outcome: FileOutcome, item: ArchiveFile, pipeline: PipelineConfi
         models=tuple(result.models) if result is not None else expected_models(pipeline), options=task.to_dict(),
         started=outcome.started, finished=outcome.finished, seconds=outcome.seconds, worker=outcome.worker,
         duration=outcome.duration, error_type=outcome.error_type, error=outcome.error, outputs=outputs,
-        result=result, outputs_written=outcome.outputs_written)
+        result=result, outputs_written=outcome.outputs_written, notes=outcome.notes)
 
 
 def _event(outcome: FileOutcome, *, kept: bool = False) -> BatchEvent:
@@ -972,7 +986,7 @@ def _event(outcome: FileOutcome, *, kept: bool = False) -> BatchEvent:
     return BatchEvent(rel=outcome.rel, status=outcome.status, duration=outcome.duration, seconds=outcome.seconds,
                       genre=(summary.get("genre") or {}).get("label"),
                       n_speakers=len(summary["speakers"]) if summary.get("speakers") is not None else None,
-                      error=outcome.error, worker=outcome.worker, kept=kept)
+                      error=outcome.error, worker=outcome.worker, kept=kept, notes=outcome.notes)
 
 
 def _engine_failure(item: PlanItem, error: BaseException, pipeline: PipelineConfig, task: TaskOptions,

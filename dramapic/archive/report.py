@@ -8,8 +8,8 @@ what they found into ``data-`` attributes (``data-rendered-bars`` on each chart,
 
 What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
 time, overall and per video; speakers per video; the composition of each video; the slowest files and the
-failed ones; a table of the videos with the audio track and channel each one's figures describe (charts and tables
-show at most :data:`MAX_ROWS` videos; the CSV has every one).
+failed ones; each file's notes; a table of the videos with the audio track and channel each one's figures describe
+(charts and tables show at most :data:`MAX_ROWS` videos; the CSV has every one).
 One run's JSON gets a page of its own instead
 (:mod:`dramapic.archive.run_report`: its time line, shares, speakers, genre and source).
 """
@@ -506,6 +506,7 @@ def render_html(data: ReportData) -> str:
                            [(v.path, v.error_type or "", v.error or "", v.attempts) for v in listed], numeric=(3,)))
         table += f'<p class="note">{_e(kept_note)}</p>' if kept_note else ""
     sections.append(f'<section id="failed"><h2>Failed files ({len(failed)})</h2>{table}</section>')
+    sections.append(_notes_section(data.videos))
 
     # every video
     table = _table(("file", "duration", "audio", "genre", "speakers", "voice", "song", "noise", "silence", "female",
@@ -540,6 +541,26 @@ def _audio(video: VideoRecord) -> str:
         return "not recorded"
     channel = video.audio_channel or "mix"
     return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel")
+
+
+def _notes_section(videos: Sequence[VideoRecord]) -> str:
+    """The notes of each video's run (what ``dramapic run`` tells its user about a file: a DC offset, a stale subtitle
+    file in the other format, fewer speakers found than asked for), one row per note under the file's path, capped
+    like the other tables; the runs recorded before the archive kept notes are counted apart, their notes not known
+    (which is not "none")."""
+    noted = [v for v in videos if v.notes]
+    unknown = sum(v.notes is None for v in videos)
+    listed, capped = _limited(noted)
+    if noted:
+        body = _table(("file", "note"), [(v.path, note) for v in listed for note in v.notes or ()])
+        body += f'<p class="note">{_e(capped)}</p>' if capped else ""
+    else:
+        body = '<p class="sub ok">No notes on any file.</p>'
+    if unknown:
+        body += (f'<p class="note">{unknown} {"file was" if unknown == 1 else "files were"} recorded before dramapic '
+                 "kept each file's notes: their notes, if any, are not known</p>")
+    files = f"{len(noted)} file" + ("" if len(noted) == 1 else "s")
+    return f'<section id="notes"><h2>Notes ({files})</h2>{body}</section>'
 
 
 # -- tables ----------------------------------------------------------------------------------------------------

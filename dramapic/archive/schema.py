@@ -20,7 +20,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
     one row per (file, key): the outcome of processing that file's content with one pipeline, one set of models
     and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
     failed file updates its row, it never adds a second one. Since version 8 a done run also says which sound of
-    the file it describes (``audio_track``, ``audio_channel``).
+    the file it describes (``audio_track``, ``audio_channel``), and since version 9 every run keeps its notes
+    (``notes_json``: what ``dramapic run`` would have told its user about the file).
 ``segments``, ``speakers``, ``summaries``
     the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
     summary row (shares, female and male speaking time, speaker count, genre).
@@ -188,9 +189,17 @@ ALTER TABLE runs ADD COLUMN audio_track INTEGER CHECK (audio_track >= 0);
 ALTER TABLE runs ADD COLUMN audio_channel TEXT CHECK (audio_channel IN ('left', 'right', 'mix'));
 """
 
+# version 9: the notes of a run, a JSON list of strings: what `dramapic run` tells its user about the file (the
+# warnings logged while it was analysed, a DC offset, decoding errors, fewer speakers than asked for, and the notes run
+# returns, the audio track chosen, a stale subtitle file in the other format), which a batch dropped. Runs recorded
+# before did not keep them: NULL, not known (which is not an empty list, a run with nothing to say)
+_SCHEMA_9 = """
+ALTER TABLE runs ADD COLUMN notes_json TEXT;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7,
-                               _SCHEMA_8)
+                               _SCHEMA_8, _SCHEMA_9)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

@@ -96,6 +96,8 @@ class RunRecord:
     #: a failure that came after this run's outputs replaced the folder's (the file changed while it was
     #: processed): the failure becomes current even over a finished run, whose outputs are no longer there
     outputs_written: bool = False
+    #: what ``dramapic run`` would have told its user about the file (:mod:`~dramapic.archive.notes`)
+    notes: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.status not in ("done", "failed"):
@@ -132,6 +134,9 @@ class VideoRecord:
     error_type: str | None = None           # failed: why; done: why a later redo failed (this result was kept)
     error: str | None = None
     attempts: int = 1
+    #: the run's notes (a DC offset, a stale subtitle file); None where not known (a run recorded before dramapic
+    #: kept them, one run's JSON, which does not hold them)
+    notes: tuple[str, ...] | None = None
 
     @property
     def realtime_factor(self) -> float | None:
@@ -150,6 +155,7 @@ class VideoRecord:
             "n_speakers": self.n_speakers, "speakers": [dict(s) for s in self.speakers], "genre": self.genre,
             "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
             "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
+            "notes": None if self.notes is None else list(self.notes),
         }
 
 
@@ -506,7 +512,7 @@ class Store:
                 finished=record.finished, seconds=record.seconds, duration=record.duration, worker=record.worker,
                 error_type=record.error_type, error=record.error,
                 error_key=record.key if record.status == "failed" else None,
-                outputs_json=json.dumps(record.outputs, sort_keys=True))
+                outputs_json=json.dumps(record.outputs, sort_keys=True), notes_json=json.dumps(list(record.notes)))
             columns = ", ".join(values)
             updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("file_id", "key"))
             self._db.execute(
@@ -572,9 +578,12 @@ class Store:
         with self._reading():
             rows = self._db.execute(
                 "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.seconds, "
-                "r.finished, r.worker, r.error_type, r.error, r.attempts, s.* FROM files f "
+                "r.finished, r.worker, r.error_type, r.error, r.attempts, r.notes_json, s.* FROM files f "
                 "JOIN runs r ON r.id = f.current_run_id LEFT JOIN summaries s ON s.run_id = r.id "
                 "WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
+            # parsed here, where a damaged value is the one line of _reading (None: a run recorded before schema 9)
+            notes = {row["run_id"]: None if row["notes_json"] is None
+                     else tuple(map(str, json.loads(row["notes_json"]))) for row in rows}
             for row in self._db.execute(
                     "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
                     "WHERE f.missing_since IS NULL ORDER BY sp.run_id, sp.seconds DESC"):
@@ -585,7 +594,8 @@ class Store:
         for row in rows:
             common = dict(path=row["path"], status=row["status"], duration=row["duration"],
                           audio_track=row["audio_track"], audio_channel=row["audio_channel"], seconds=row["seconds"],
-                          finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"])
+                          finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"],
+                          notes=notes[row["run_id"]])
             if row["status"] == "done" and row["genre"] is not None:
                 gender = bool(row["gender_known"])  # off (--no-gender): the zeros stored mean "not measured"
                 records.append(VideoRecord(

@@ -157,6 +157,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
     db = sqlite3.connect(archive_out / DB_NAME)  # as schema 3 left it: no gender_known, no error_key
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
@@ -641,3 +642,33 @@ def test_the_videos_table_says_which_sound_each_video_s_figures_describe(archive
     assert audio["s1/ep02.mp4"] == "track 1, right channel"
     assert audio["s3/ep06.mp4"] == "track 0, mix"
     assert audio["s1/ep01.mp4"] == "not recorded"
+
+
+def test_the_report_lists_each_video_s_notes(archive_out):
+    # what `dramapic run` tells its user about a file (a DC offset, a stale subtitle file in the other format) is kept
+    # with the file's run by a batch; the page lists it under the file's path. A run recorded before dramapic kept
+    # notes is said to be without known notes, not taken for one without any
+    import dataclasses
+    import sqlite3
+
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(dataclasses.replace(make_record("s3/<i>dc</i>.mp4", key="k6", result=make_result("dc.mp4")),
+                                         notes=("dc.mp4: its audio has a DC offset of +0.050 <b>", "dc.srt is left")),
+                     batch_id=None)
+    with sqlite3.connect(archive_out / DB_NAME) as db:
+        db.execute("UPDATE runs SET notes_json = NULL WHERE file_id = (SELECT id FROM files WHERE path = ?)",
+                   ("s1/ep01.mp4",))
+    db.close()
+    page = write_report(archive_out, parquet=False).html.read_text(encoding="utf-8")
+    notes = page[page.index('<section id="notes">'):page.index('<section id="videos">')]
+    assert re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", notes) == [
+        ("s3/&lt;i&gt;dc&lt;/i&gt;.mp4", "dc.mp4: its audio has a DC offset of +0.050 &lt;b&gt;"),
+        ("s3/&lt;i&gt;dc&lt;/i&gt;.mp4", "dc.srt is left")]
+    assert "Notes (1 file)" in notes
+    assert "1 file was recorded before dramapic kept each file's notes" in notes
+    quiet = archive_out.parent / "quiet"
+    quiet.mkdir()
+    with Store.open(quiet / DB_NAME) as store:
+        store.record(make_record("a.mp4"), batch_id=None)
+    page = write_report(quiet, parquet=False).html.read_text(encoding="utf-8")
+    assert "No notes on any file." in page[page.index('<section id="notes">'):]

@@ -209,9 +209,10 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
     db.executescript("ALTER TABLE summaries DROP COLUMN speakers_known; ALTER TABLE summaries DROP COLUMN "
                      "gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 8  # the columns of every later version are dropped above (7 adds none)
+    assert len(MIGRATIONS) == 9  # the columns of every later version are dropped above (7 adds none)
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -293,6 +294,37 @@ def test_the_audio_track_and_channel_a_run_describes_are_kept_and_older_runs_say
         (None, None)  # a JSON written before they were recorded
     with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute("UPDATE runs SET audio_channel = 'centre' WHERE audio_channel = 'left'")
+
+
+def test_a_runs_notes_are_kept_and_older_runs_say_they_were_not_recorded(tmp_path):
+    # what `dramapic run` tells its user about a file (a DC offset, a stale subtitle file in the other format) was
+    # nowhere in the archive: a batch dropped it. Kept with the run now, a failed one's too; a run recorded before
+    # schema 9 did not keep them: None, not known, which is not "no notes"
+    import dataclasses
+
+    path = tmp_path / DB_NAME
+    _schema_7_database(path)
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.integrity_check() == "ok"
+        store.record(dataclasses.replace(make_record("noisy.mp4", key="k3"), notes=("a DC offset", "a stale vtt")),
+                     batch_id=None)
+        store.record(make_record("clean.mp4", key="k4"), batch_id=None)
+        store.record(dataclasses.replace(make_record("broken.mp4", key="k5", status="failed", error="no audio"),
+                                         notes=("decoding errors",)), batch_id=None)
+        videos = {v.path: v for v in store.videos()}
+    assert {p: v.notes for p, v in videos.items()} == {
+        "dub.mkv": None, "bad.mp4": None, "noisy.mp4": ("a DC offset", "a stale vtt"), "clean.mp4": (),
+        "broken.mp4": ("decoding errors",)}
+    assert videos["noisy.mp4"].to_dict()["notes"] == ["a DC offset", "a stale vtt"]
+    assert videos["dub.mkv"].to_dict()["notes"] is None
+    with Store.open(path) as store:  # the same key recorded again (outputs went missing): its notes are the new run's
+        store.record(make_record("noisy.mp4", key="k3"), batch_id=None)
+        assert {v.path: v.notes for v in store.videos()}["noisy.mp4"] == ()
+    with sqlite3.connect(path) as db:  # a value damaged by hand: one line, as any other column that does not parse
+        db.execute("UPDATE runs SET notes_json = '[\"cut' WHERE key = 'k3'")
+    db.close()
+    with Store.open(path) as store, pytest.raises(OutputError, match="cannot read the archive database"):
+        store.videos()
 
 
 def test_a_killed_batch_is_marked_interrupted_by_the_next(tmp_path):
@@ -517,6 +549,7 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
     db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -567,6 +600,7 @@ def test_the_upgrade_tells_a_gender_off_run_without_voice_by_its_models(tmp_path
     db = sqlite3.connect(path)  # as schema 3 left them: no gender_known column (nor later ones)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -589,6 +623,7 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
     db = sqlite3.connect(path)  # as schema 4 left them: no error_key column (nor later ones)
     db.executescript("ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 4;")
     db.close()
     with Store.open(path) as store:
@@ -609,6 +644,7 @@ def _schema_3_archive(out) -> None:
     db = sqlite3.connect(out / DB_NAME)
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
+                     "ALTER TABLE runs DROP COLUMN notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
 
