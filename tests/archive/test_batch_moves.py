@@ -429,3 +429,17 @@ def test_a_moved_file_whose_recorded_json_is_damaged_is_analysed(tmp_path, monke
     summary = run_batch(archive, out)
     assert (summary.done, summary.moved) == (1, ())
     assert json.loads((out / "ep9.dramapic.json").read_text(encoding="utf-8"))["source"]["path"] == "ep9.mp4"
+
+
+def test_a_file_renamed_only_in_case_keeps_its_results_under_the_new_spelling(tmp_path, clips, analysed):
+    # ep01.mp4 done, then renamed EP01.mp4 (on Linux two names): carried like any rename, its outputs respelled,
+    # the old spelling's outputs gone (a case-insensitive file system lists one entry for both: nothing to remove)
+    archive = _archive(tmp_path, clips, {"ep01.mp4": 0})
+    out = tmp_path / "out"
+    assert run_batch(archive, out).done == 1 and len(analysed) == 1
+    (archive / "ep01.mp4").rename(archive / "EP01.mp4")
+    summary = run_batch(archive, out)
+    assert len(analysed) == 1 and summary.moved == (("ep01.mp4", "EP01.mp4"),)
+    names = set(os.listdir(out))
+    assert {"EP01.dramapic.json", "EP01.srt", "EP01.rttm"} <= names
+    assert not {n for n in names if n.startswith("ep01.")}, names
