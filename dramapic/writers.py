@@ -4,6 +4,7 @@ outputs of a run are complete, so a failure never leaves a half-written file beh
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import fcntl
 import hashlib
@@ -399,20 +400,7 @@ class OutputSet:
 
     @staticmethod
     def _roll_back(done: Sequence[tuple[Path, os.stat_result, Path | None]]) -> None:
-        """Remove the outputs this commit published, so that a failure part-way leaves no half-set: only while the
-        name still holds the file this commit put there (never another run's, published since, nor the file that
-        was there when the publishing of the last one failed). An earlier output kept aside is put back."""
-        for final, identity, kept in reversed(done):
-            try:
-                if os.path.samestat(identity, os.lstat(final)):
-                    if kept is not None:
-                        os.replace(kept, final)
-                    else:
-                        os.unlink(final)
-            except OSError:
-                pass
-            if kept is not None:
-                kept.unlink(missing_ok=True)  # not needed: the earlier output is still (or again) at final
+        roll_back_published(done)
 
     def abort(self) -> None:
         for temporary, _ in self._pending:
@@ -641,3 +629,23 @@ def get_writer(fmt: str, *, language: str = "en") -> ResultWriter:
         return WRITERS[fmt](language=language)
     except KeyError:
         raise OutputError(f"unknown output format {fmt!r} (known: {', '.join(sorted(WRITERS))})") from None
+
+
+def roll_back_published(done: Sequence[tuple[Path, os.stat_result, Path | None]]) -> None:
+    """Undo the renames of a set of outputs published part-way (a failure or a signal in the middle), newest first:
+    each ``(final, identity, kept)`` is removed while ``final`` still holds the file published there (``identity``,
+    its ``lstat`` before the rename: never another run's, published since, nor the file that was there when the
+    publishing of the last one failed), and the earlier output kept aside as ``kept`` (a hard link) is put back.
+    :class:`OutputSet` and a batch's carry of a moved file's outputs (:mod:`dramapic.archive.moves`) share it."""
+    for final, identity, kept in reversed(done):
+        try:
+            if os.path.samestat(identity, os.lstat(final)):
+                if kept is not None:
+                    os.replace(kept, final)
+                else:
+                    os.unlink(final)
+        except OSError:
+            pass
+        if kept is not None:
+            with contextlib.suppress(OSError):
+                kept.unlink()  # not needed: the earlier output is still (or again) at final

@@ -323,18 +323,9 @@ class _CarriedOutputs:
 
     def roll_back(self) -> None:
         """Put every final name back as it was (only where it still holds the file this carry put there)."""
-        for final, identity, kept in reversed(self._published):
-            try:
-                if os.path.samestat(identity, os.lstat(final)):
-                    if kept is not None:
-                        os.replace(kept, final)
-                    else:
-                        os.unlink(final)
-            except OSError:
-                pass
-            if kept is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(kept)
+        from ..writers import roll_back_published
+
+        roll_back_published(self._published)
         self._published.clear()
         for temporary, _ in self._staged:
             with contextlib.suppress(OSError):
