@@ -235,7 +235,7 @@ def check_name_lengths(finals: Sequence[Path]) -> None:
         if folder is not None:
             raise OutputError(f"output folder name too long: {folder}; shorten -o, or the input's name")
         size = len(final.name.encode())
-        limit = name_max(final.parent) if final.parent.is_dir() else 255
+        limit = name_max(final.parent) if final.parent.is_dir() else NAME_MAX
         if size > limit:
             raise OutputError(f"output file name too long: {final.name[:40]}… is {size} bytes, the file system "
                               f"allows {limit} (rename the input or shorten its name)")
@@ -604,9 +604,7 @@ class RttmWriter(ResultWriter):
     extension = "rttm"
 
     def render(self, result: AnalysisResult) -> str:
-        # RTTM fields are split on white space: a tab or an ideographic space (U+3000, common in Korean and
-        # Japanese names) inside the file id would shift every field after it
-        uri = re.sub(r"\s", "_", Path(result.source.path).stem) or "audio"
+        uri = rttm_file_id(result.source.path)
         lines = []
         for segment in result.segments:
             if segment.label != "voice" or not segment.speaker:
@@ -649,3 +647,10 @@ def roll_back_published(done: Sequence[tuple[Path, os.stat_result, Path | None]]
         if kept is not None:
             with contextlib.suppress(OSError):
                 kept.unlink()  # not needed: the earlier output is still (or again) at final
+
+
+def rttm_file_id(source: str | Path) -> str:
+    """The file id :class:`RttmWriter` gives the turns of the input ``source``: its stem, white space made ``_``
+    (RTTM fields are split on white space: a tab or an ideographic space, U+3000, common in Korean and Japanese
+    names, inside the file id would shift every field after it); ``audio`` for an empty stem."""
+    return re.sub(r"\s", "_", Path(source).stem) or "audio"

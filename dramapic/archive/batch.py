@@ -2,10 +2,10 @@
 
 One archive, in order: take the output folder's lock (:class:`~dramapic.archive.store.BatchLock`), open its database
 (:class:`~dramapic.archive.store.Store`), walk the archive (:func:`find_media`), give a file moved or renamed in the
-archive the results recorded under its old path (:func:`~dramapic.archive.moves.carry_moved`), decide per file whether it must be
-processed (:func:`plan_batch`: a file is keyed by its content's sha256, the pipeline and the model versions, so what
-is done is skipped and what changed is redone), hand the files to an engine (:mod:`dramapic.archive.engines`: in process,
-a local process pool, Dask or Ray), and record each outcome in the database as it arrives, one transaction per
+archive the results recorded under its old path (:func:`~dramapic.archive.moves.carry_moved`), decide per file
+whether it must be processed (:func:`plan_batch`: a file is keyed by its content's sha256, the pipeline and the model
+versions, so what is done is skipped and what changed is redone), hand the files to an engine
+(:mod:`dramapic.archive.engines`: in process, a local process pool, Dask or Ray), and record each outcome in the database as it arrives, one transaction per
 file. Only this process writes the database; workers run :func:`process_file` and return a :class:`FileOutcome`.
 
 Each file's outputs (SRT, JSON, RTTM and, with ``burn``, the captioned MP4) are written by
@@ -463,10 +463,17 @@ def expected_key(sha256: str, pipeline: PipelineConfig, task: TaskOptions) -> st
     return file_key(sha256, pipeline, expected_models(pipeline), task)
 
 
+def _output_as_spelled(out_dir: Path, rel: str) -> Path | None:
+    """The output recorded as ``rel`` (relative to ``out_dir``) as it is spelled there, None when it is not: an
+    output folder copied with its archive to or from macOS may spell the names in the other normal form."""
+    for spelled in (rel, unicodedata.normalize("NFC", rel), unicodedata.normalize("NFD", rel)):
+        if (out_dir / spelled).is_file():
+            return out_dir / spelled
+    return None
+
+
 def _outputs_present(outputs: dict[str, str], out_dir: Path) -> bool:
-    # an output folder copied with its archive to or from macOS may spell the names in the other normal form
-    return bool(outputs) and all(any((out_dir / spelled).is_file() for spelled in (
-        p, unicodedata.normalize("NFC", p), unicodedata.normalize("NFD", p))) for p in outputs.values())
+    return bool(outputs) and all(_output_as_spelled(out_dir, p) is not None for p in outputs.values())
 
 
 def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineConfig, options: BatchOptions, *,
@@ -484,8 +491,8 @@ def plan_batch(files: Sequence[ArchiveFile], store: Store, pipeline: PipelineCon
     there, and an up-to-date ``failed`` run unless ``retry_failed`` (also the failed redo of a finished file, which
     leaves the finished run current: see :meth:`Store.record`).
 
-    ``moved`` maps the files :func:`~dramapic.archive.moves.carry_moved` found moved or renamed (new path -> old path) to the path they were
-    recorded under: such a file, skipped as done, is planned as "moved" with that path.
+    ``moved`` maps the files :func:`~dramapic.archive.moves.carry_moved` found moved or renamed (new path) to the
+    path they were recorded under: such a file, skipped as done, is planned as "moved" with that path.
     """
     from ..models import file_sha256
 

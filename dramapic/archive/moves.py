@@ -15,21 +15,20 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
 import shutil
-import unicodedata
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from ..config import PipelineConfig
 from ..errors import DramapicError
 from ..progress import ProgressHook, silent_hook
-from ..writers import name_key
+from ..writers import name_key, rttm_file_id
 from .batch import (
     ArchiveFile,
     BatchOptions,
     TaskOptions,
+    _output_as_spelled,
     _recorded_file_present,
     _stat_of,
     file_key,
@@ -121,19 +120,6 @@ class _NotCarried(Exception):
     """A recorded file's outputs cannot be given to the file moved here as they are (analysing it is the way)."""
 
 
-def _existing_output(out_dir: Path, rel: str) -> Path | None:
-    """The output recorded as ``rel`` (relative to ``out_dir``) as it is spelled there (:func:`_outputs_present`)."""
-    for spelled in (rel, unicodedata.normalize("NFC", rel), unicodedata.normalize("NFD", rel)):
-        if (out_dir / spelled).is_file():
-            return out_dir / spelled
-    return None
-
-
-def _rttm_file_id(source: str) -> str:
-    """The file id :class:`~dramapic.writers.RttmWriter` gives the turns of ``source``."""
-    return re.sub(r"\s", "_", Path(source).stem) or "audio"
-
-
 def _carry(known: KnownFile, run: KnownRun, item: ArchiveFile, sha: str, *, store: Store, options: TaskOptions,
            archive: Path, out_dir: Path) -> None:
     """Give the outputs of ``run`` (``known``'s current run) the names ``item``'s would have, with ``item`` named
@@ -160,7 +146,7 @@ def _carry(known: KnownFile, run: KnownRun, item: ArchiveFile, sha: str, *, stor
     from ..run import RunOptions, output_paths
     from ..writers import OutputSet, check_name_lengths, make_output_dir, remove_made_dirs, written_by_dramapic
 
-    sources = {kind: _existing_output(out_dir, rel) for kind, rel in run.outputs.items()}
+    sources = {kind: _output_as_spelled(out_dir, rel) for kind, rel in run.outputs.items()}
     new_dir = out_dir / item.output_dir
     finals = output_paths(item.path, RunOptions(output_dir=new_dir, subtitle_format=options.subtitle_format),
                           with_video=True)
@@ -237,9 +223,9 @@ def _rewritten(sources: dict[str, Path], known: KnownFile, item: ArchiveFile, sh
     if "rttm" in sources:
         lines = sources["rttm"].read_text(encoding="utf-8").splitlines(keepends=True)
         fields = [line.split(" ", 2) for line in lines]
-        if any(len(f) < 3 or f[0] != "SPEAKER" or f[1] != _rttm_file_id(old_source) for f in fields):
+        if any(len(f) < 3 or f[0] != "SPEAKER" or f[1] != rttm_file_id(old_source) for f in fields):
             raise _NotCarried(f"{sources['rttm'].name} holds turns dramapic did not write for it")
-        texts["rttm"] = "".join(f"SPEAKER {_rttm_file_id(str(item.path))} {f[2]}" for f in fields)
+        texts["rttm"] = "".join(f"SPEAKER {rttm_file_id(str(item.path))} {f[2]}" for f in fields)
     return texts
 
 
