@@ -338,16 +338,20 @@ class VoiceModels:
 
 
 def fit_voice_models(table: Mapping[str, Any], excluded: frozenset[str], *, seed: int = 0,
-                     copies: int = SHIPPED_COPIES, gender: bool = True, speakers: bool = True) -> VoiceModels:
+                     copies: int = SHIPPED_COPIES, gender: bool = True, speakers: bool = True,
+                     gender_table: Mapping[str, Any] | None = None) -> VoiceModels:
     """The gender model (:func:`~dramapic.lab.gender_fit.fit_gender`, shipped settings) and the speaker projection
     (:func:`~dramapic.lab.train_speakers.fit_projection`, with its own calibrated stopping distance; clean windows
     counted ``copies`` times, as ``dramapic train --copies`` does; the table's copies), both fitted on the train
-    windows of ``table`` outside ``excluded``: the voice protocol's ``fit_fn``. ``gender`` / ``speakers`` false
-    leaves that model out (None): a run that does not score it has no use for it."""
+    windows outside ``excluded``: the voice protocol's ``fit_fn``. The projection learns from ``table`` (built
+    with :data:`~dramapic.lab.voice_windows.SPEAKER_ROOMS`), the gender model from ``gender_table`` (built with
+    :data:`~dramapic.lab.voice_windows.GENDER_ROOMS`, as ``dramapic train`` fits it; default ``table``).
+    ``gender`` / ``speakers`` false leaves that model out (None): a run that does not score it has no use for it."""
     from .gender_fit import GenderTraining, fit_gender
     from .train_speakers import fit_projection
 
-    gender_model = fit_gender(table, excluded=excluded, settings=GenderTraining(seed=seed)) if gender else None
+    gender_model = (fit_gender(table if gender_table is None else gender_table, excluded=excluded,
+                               settings=GenderTraining(seed=seed)) if gender else None)
     projection = (fit_projection(table, excluded=excluded, seed=seed, clean_repeats=copies)[0] if speakers
                   else None)
     return VoiceModels(excluded=excluded, gender_model=gender_model, projection=projection)
@@ -408,7 +412,8 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
     pipeline : PipelineConfig
         Stage 1, the clustering settings and the switches; its stage-2 *models* are replaced by the fits.
     work : Path
-        Where the voice window table is kept (:func:`~dramapic.lab.voice_windows.build_window_table`'s cache).
+        Where the voice window tables are kept (:func:`~dramapic.lab.voice_windows.build_window_tables`' cache):
+        the gender model's (near and distant rooms) and the projection's (near rooms), as ``dramapic train``.
     dev_mixes : Path, optional
         The dev mixes, scored as the regression check with models fitted on every source.
     folders : iterable of str, optional
@@ -433,7 +438,7 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
         As :func:`cross_corpus`; summarise with :func:`summarize`.
     """
     from ..analysis.loaders import uses_stage2
-    from .voice_windows import build_window_table
+    from .voice_windows import GENDER_ROOMS, SPEAKER_ROOMS, build_window_tables
 
     found = find_timelines(timelines, folders=folders, dev_mixes=dev_mixes)
     if limit is not None:  # the first ``limit`` timelines of each folder
@@ -445,13 +450,16 @@ def run_voice_protocol(*, data: Path, timelines: Path, pipeline, work: Path, dev
                 kept.append(t)
         found = kept
     if pipeline is None or uses_stage2(pipeline):
-        table = build_window_table(manifest_csv=Path(data) / "manifest.csv",
-                                   seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
-                                   progress=progress)
+        gender_wanted = pipeline is None or pipeline.stage2.gender
+        # the gender model's table only when gender is scored: it is minutes of embedding
+        rooms = (SPEAKER_ROOMS, GENDER_ROOMS) if gender_wanted else (SPEAKER_ROOMS,)
+        tables = build_window_tables(manifest_csv=Path(data) / "manifest.csv", rooms=rooms,
+                                     seed=seed if table_seed is None else table_seed, copies=copies, cache=work,
+                                     progress=progress)
 
         def fit(excluded: frozenset[str]) -> VoiceModels:
-            return fit_voice_models(table, excluded, seed=seed, copies=copies,
-                                    gender=pipeline is None or pipeline.stage2.gender,
+            return fit_voice_models(tables[0], excluded, seed=seed, copies=copies, gender_table=tables[-1],
+                                    gender=gender_wanted,
                                     # the projection whenever stage 2 runs: gender is decided per speaker also
                                     # under --no-speakers
                                     speakers=pipeline is None or uses_stage2(pipeline))

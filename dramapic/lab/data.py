@@ -253,14 +253,19 @@ def _subset(clips: list[_Clip], max_clips: int | None, rng: np.random.Generator)
 
 
 
-def room_impulse(rng: np.random.Generator, *, rt60: float | None = None) -> np.ndarray:
-    """A synthetic room impulse response: a direct path plus exponentially decaying noise (RT60 0.2-0.9 s), shape (n,)."""
+def room_impulse(rng: np.random.Generator, *, rt60: float | None = None,
+                 tail_db: tuple[float, float] = (-14.0, -4.0)) -> np.ndarray:
+    """A synthetic room impulse response: a direct path plus exponentially decaying noise (RT60 0.2-0.9 s), shape (n,).
+
+    ``tail_db``: the range the reverberant tail's energy against the direct path is drawn from (dB, uniformly). The
+    default keeps the microphone near the speaker (the tail 4-14 dB under the direct sound); above 0 dB the
+    microphone is distant and the room louder than the voice's direct sound (a meeting table, a theatre stage)."""
     rt60 = float(rng.uniform(0.2, 0.9)) if rt60 is None else rt60
     n = int(rt60 * SAMPLE_RATE)
     t = np.arange(n) / SAMPLE_RATE
     tail = rng.normal(size=n) * np.exp(-6.9 * t / rt60)
     tail[: int(0.002 * SAMPLE_RATE)] = 0.0
-    ir = tail * 10 ** (rng.uniform(-14, -4) / 20) / max(np.sqrt(np.sum(tail ** 2)), 1e-9)
+    ir = tail * 10 ** (rng.uniform(*tail_db) / 20) / max(np.sqrt(np.sum(tail ** 2)), 1e-9)
     ir[0] = 1.0
     return ir.astype(np.float32)
 

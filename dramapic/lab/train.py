@@ -27,7 +27,7 @@ from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, manifests_be
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import shipped_recipe, train_stage1
-from .voice_windows import SHIPPED_COPIES, build_window_table
+from .voice_windows import GENDER_ROOMS, SHIPPED_COPIES, SPEAKER_ROOMS, build_window_tables
 
 log = logging.getLogger(__name__)
 
@@ -304,22 +304,27 @@ def _train_stages(manifest_csv: Path, *, out_dir: Path, seed: int, max_clips: in
         out["stage1"] = train_stage1(manifest_csv, out_dir=out_dir, seed=seed, progress=progress,
                                      **shipped_recipe(max_clips=max_clips, seconds_per_fold=seconds_per_fold))
         out["seconds"]["stage1"] = round(time.perf_counter() - clock, 1)
-    table = None
+    tables: dict[str, Any] = {}
     copies = SHIPPED_COPIES if copies is None else copies
-    if "gender" in stages or "speakers" in stages:
+    # the gender model learns on near and distant rooms, the projection on near ones (voice_windows.GENDER_ROOMS):
+    # one embedding pass builds both tables, the clean windows embedded once
+    rooms = {stage: recipe for stage, recipe in (("gender", GENDER_ROOMS), ("speakers", SPEAKER_ROOMS))
+             if stage in stages}
+    if rooms:
         clock = time.perf_counter()
-        table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
-                                   cache=cache, progress=progress)
+        built = build_window_tables(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
+                                    rooms=tuple(rooms.values()), cache=cache, progress=progress)
+        tables = dict(zip(rooms, built))
         out["seconds"]["embed"] = round(time.perf_counter() - clock, 1)
     if "gender" in stages:
         clock = time.perf_counter()
         out["gender"] = train_gender(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
-                                     augment=augment, copies=copies, table=table, progress=progress)
+                                     augment=augment, copies=copies, table=tables["gender"], progress=progress)
         out["seconds"]["gender"] = round(time.perf_counter() - clock, 1)
     if "speakers" in stages:
         clock = time.perf_counter()
         out["speakers"] = train_speaker_projection(manifest_csv, out_dir=out_dir, seed=seed, max_clips=max_clips,
-                                                   copies=copies, table=table, progress=progress)
+                                                   copies=copies, table=tables["speakers"], progress=progress)
         out["seconds"]["speakers"] = round(time.perf_counter() - clock, 1)
     if "song-safe" in stages:  # issue 13: source-tagged mixes of all three manifests (lab/train_song_safe.py)
         from .train_song_safe import train_song_safe

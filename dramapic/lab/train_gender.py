@@ -25,7 +25,7 @@ from ..result import GENDERS, SAMPLE_RATE
 from .data import _SNR_DB, DATA_COLUMNS, EVAL_SEED, NotEnoughData, _load, _load_piece, _subset, _voice_clips, \
     augment_clip, mix_at_snr, read_manifest, smoke_hint, versions
 from .gender_fit import GenderTraining, fit_gender
-from .voice_windows import FLAGS_FILE, SHIPPED_COPIES, build_window_table, voice_manifests
+from .voice_windows import FLAGS_FILE, GENDER_ROOMS, SHIPPED_COPIES, build_window_table, voice_manifests
 
 log = logging.getLogger(__name__)
 
@@ -117,7 +117,8 @@ def train_gender(
     copies : int
         Augmented copies per clip in the table.
     table : mapping, optional
-        A voice window table already built (:func:`~dramapic.lab.voice_windows.build_window_table`); else built.
+        A voice window table already built with the gender model's rooms
+        (:func:`~dramapic.lab.voice_windows.build_window_table` with ``rooms=GENDER_ROOMS``); else built.
     cache : Path, optional
         Folder where the table is kept between runs.
     settings : GenderTraining, optional
@@ -140,7 +141,7 @@ def train_gender(
     out_dir.mkdir(parents=True, exist_ok=True)
     if table is None:
         table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
-                                   cache=cache, progress=progress)
+                                   rooms=GENDER_ROOMS, cache=cache, progress=progress)
     embed_s = time.perf_counter() - t0
     settings = settings or GenderTraining(seed=seed)
     if not augment:
@@ -197,7 +198,7 @@ def train_gender(
             "n_speakers": info.get("n_speakers"),
             "n_clips": int(len(np.unique(table["clip"][fitted]))),
             "conditions": f"per clip: clean + {copies} augmented copies (crop, song/noise bed at 0-20 dB SNR, "
-                          f"telephone band, gain, p 0.25 room); fitted: {', '.join(settings.conditions)}; "
+                          f"telephone band, gain, {GENDER_ROOMS.describe()}); fitted: {', '.join(settings.conditions)}; "
                           + ("every window (speaker-weighted)" if settings.max_windows is None else
                              f"at most {settings.max_windows} windows per speaker and condition (seeded)"),
             "flagged_speakers": {

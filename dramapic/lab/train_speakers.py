@@ -14,7 +14,7 @@ import numpy as np
 from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from .data import EVAL_SEED, NotEnoughData, save_npz, smoke_hint, versions
-from .voice_windows import SHIPPED_COPIES, build_window_table, train_rows, voice_manifests
+from .voice_windows import SHIPPED_COPIES, SPEAKER_ROOMS, build_window_table, train_rows, voice_manifests
 
 log = logging.getLogger(__name__)
 
@@ -269,7 +269,7 @@ def train_speaker_projection(
     Linear discriminant analysis with speakers as classes (:func:`fit_projection`), on the train windows of the
     voice window table (:mod:`~dramapic.lab.voice_windows`: 1.5 s every 0.75 s, exactly the pipeline's, of every
     train-split voice clip with a speaker id in ``manifest.csv`` and ``manifest_extra.csv``, each clean plus
-    ``copies`` augmented copies: music or noise underneath at 0-20 dB, telephone band, gain, room), so that
+    ``copies`` augmented copies: music or noise underneath at 0-20 dB, telephone band, gain, near room), so that
     emotions, beds and channels count as variation *within* a speaker. The stopping distance of the clustering
     is calibrated on held-out training speakers (:func:`calibrate_threshold`) and stored in the file as
     ``cluster_threshold`` (with ``calibration`` = (a, b)), which the pipeline's ``cluster_threshold: null`` takes.
@@ -291,7 +291,8 @@ def train_speaker_projection(
     max_clips : int, optional
         Smoke runs: at most this many clips per split.
     table : mapping, optional
-        A voice window table already built; else built here.
+        A voice window table already built with the projection's rooms (``rooms=SPEAKER_ROOMS``); else built
+        here.
     cache : Path, optional
         Folder where the table is kept between runs.
     progress : ProgressHook
@@ -314,7 +315,7 @@ def train_speaker_projection(
     out_dir.mkdir(parents=True, exist_ok=True)
     if table is None:
         table = build_window_table(manifest_csv=manifest_csv, seed=seed, max_clips=max_clips, copies=copies,
-                                   cache=cache, progress=progress)
+                                   rooms=SPEAKER_ROOMS, cache=cache, progress=progress)
     embed_s = time.perf_counter() - t0
     try:
         projection, calibration, n_windows, n_speakers = fit_projection(table, dim=dim, seed=seed,
@@ -359,7 +360,7 @@ def train_speaker_projection(
             "n_speakers": n_speakers, "n_windows": n_windows,
             "sources": sorted(set(table["source"][fitted].tolist())),
             "augmentation": f"per clip: clean + {copies} augmented copies (augment_clip: crop, train-split "
-                            f"song/noise at 0-20 dB SNR, telephone band, gain; p 0.25 room)"
+                            f"song/noise at 0-20 dB SNR, telephone band, gain; {SPEAKER_ROOMS.describe()})"
                             + (f"; clean windows counted {copies} times in the fit" if copies > 1 else ""),
             "gender_f0_flags": "all flagged speakers kept (the projection needs speaker identity only)",
             **({"max_clips": max_clips} if max_clips is not None else {}),

@@ -10,10 +10,17 @@ Which clips: every ``voice`` row of ``manifest.csv`` and, when it lies next to i
 more speakers in 60 languages) that has a gender or a speaker id; ``splits`` chooses train and/or dev (trainers fit
 ``train`` rows only and measure on ``dev`` rows).
 
-What each clip gives: its clean windows and the windows of one augmented copy (:func:`~dramapic.lab.data.augment_clip`:
-a crop, a music or noise bed of the clip's own split at 0-20 dB SNR, a telephone band, a gain; then with p 0.25 a
-synthetic room), seeded per clip so a clip's copy does not depend on which other clips are in the run. Sung music
-(``vocal_pop``, ``a_cappella``, ``sung_vocals``) is never a bed: a singer under a speaker is not background.
+What each clip gives: its clean windows and the windows of ``copies`` augmented copies
+(:func:`~dramapic.lab.data.augment_clip`: a crop, a music or noise bed of the clip's own split at 0-20 dB SNR, a
+telephone band, a gain; then, by the table's :class:`RoomRecipe`, a synthetic room), seeded per clip so a clip's
+copy does not depend on which other clips are in the run. Sung music (``vocal_pop``, ``a_cappella``,
+``sung_vocals``) is never a bed: a singer under a speaker is not background.
+
+Two room recipes, two tables (:func:`build_window_tables` embeds the clean windows once for both): the speaker
+projection is fitted on near microphones (:data:`SPEAKER_ROOMS`), the gender model on near and distant ones
+(:data:`GENDER_ROOMS`). Distant rooms taught the gender model to hold a voice's gender when the room is as loud as
+the voice, at no cost across corpora; fitted on them, the projection pulled voices together on near-field speech
+(``dramapic/lab/experiments/issue14_far_field/RESULTS.md``).
 
 The table (a dict of arrays; the format of ``dramapic/lab/experiments/issue14_gender/CACHE_README.md``):
 
@@ -29,6 +36,7 @@ The table (a dict of arrays; the format of ``dramapic/lab/experiments/issue14_ge
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import json
 import logging
@@ -37,7 +45,7 @@ import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -56,7 +64,6 @@ WINDOW_S, HOP_S = 1.5, 0.75  # stage 2's windows (SpeakersConfig defaults): iden
 #: DER across corpora and on the dev mixes on three seeds (model card, "Two augmented copies")
 SHIPPED_COPIES = 2
 TABLE_SEED = 14              # + the training seed; 14 reproduces the table the shipped v2 models were fitted on
-P_ROOM = 0.25
 BEDS_PER_SPLIT = 300         # a seeded subset of the beds, decoded once (seeking per clip is what is slow)
 BED_SUBTYPES_EXCLUDED = frozenset({"vocal_pop", "a_cappella", "sung_vocals"})
 CLIPS_PER_BATCH = 16
@@ -66,6 +73,49 @@ COPIED = ("speaker", "source", "gender", "split", "language", "subtype")
 #: every array of a table (:func:`_assemble`): a kept file lacking one is not a table to reuse
 TABLE_KEYS = frozenset(PER_WINDOW + COPIED + tuple(f"clip_{k}" for k in COPIED)
                        + ("clip_path", "clip_duration", "clip_aug", "clip_f0_flag"))
+
+
+@dataclasses.dataclass(frozen=True)
+class RoomRecipe:
+    """Which augmented copies get a synthetic room (:func:`~dramapic.lab.data.room_impulse`, RT60 0.2-0.9 s) and how
+    loud its reverberant tail is against the voice's direct sound.
+
+    Attributes
+    ----------
+    p : float
+        The probability that a copy gets a room.
+    tail_db : tuple of float
+        The range (dB) the tail's energy against the direct sound is drawn from; above 0 the microphone is far
+        from the speaker (the room louder than the voice).
+    """
+
+    p: float
+    tail_db: tuple[float, float]
+
+    def describe(self) -> str:
+        """The recipe in words, for the manifests of the models fitted on it."""
+        low, high = self.tail_db
+        where = "near and distant microphones" if high > 0 else "near microphones"
+        return (f"p {self.p:g} room (RT60 0.2-0.9 s, reverberant tail {low:+g} to {high:+g} dB against the direct "
+                f"sound: {where})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"p": self.p, "tail_db": list(self.tail_db)}
+
+
+#: near microphones, the tail 4-14 dB under the direct sound: the table the speaker projection is fitted on (and,
+#: before 2026-12-07, the gender model), and the key of a table kept under ``cache`` is unchanged for it
+NEAR_ROOMS = RoomRecipe(p=0.25, tail_db=(-14.0, -4.0))
+#: near and distant microphones, the tail up to 6 dB above the direct sound (a meeting table, a stage, a camera
+#: across the room), on more copies
+FAR_ROOMS = RoomRecipe(p=0.4, tail_db=(-14.0, 6.0))
+#: the gender model's rooms: in a room louder than the voice, the shipped near-room model called a Common Voice man
+#: a third female; far rooms kept the cross-corpus figures (gender error 2.9 %, DER 0.102, 23 of 28) and cut the
+#: far-room probe's female-share error from 12.6 to 7.0 points (``experiments/issue14_far_field/RESULTS.md``)
+GENDER_ROOMS = FAR_ROOMS
+#: the speaker projection's rooms: fitted on far rooms it merged near-field voices (DER across corpora 0.103 ->
+#: 0.116, dev mixes 0.128 -> 0.160)
+SPEAKER_ROOMS = NEAR_ROOMS
 
 
 def voice_manifests(manifest_csv: Path) -> list[Path]:
@@ -126,24 +176,43 @@ def _flags(root: Path) -> dict[str, str]:
 
 
 def _digest(manifests: Sequence[Path], *, seed: int, splits: Sequence[str], max_clips: int | None,
-            copies: int) -> str:
-    h = hashlib.sha256(json.dumps({"format": TABLE_FORMAT, "seed": seed, "splits": sorted(splits), "copies": copies,
-                                   "max_clips": max_clips, "window": [WINDOW_S, HOP_S]}).encode())
+            copies: int, rooms: RoomRecipe = NEAR_ROOMS) -> str:
+    settings: dict[str, Any] = {"format": TABLE_FORMAT, "seed": seed, "splits": sorted(splits), "copies": copies,
+                                "max_clips": max_clips, "window": [WINDOW_S, HOP_S]}
+    if rooms != NEAR_ROOMS:  # the near-room key is the one tables were kept under before recipes had a name
+        settings["rooms"] = rooms.to_dict()
+    h = hashlib.sha256(json.dumps(settings).encode())
     for m in manifests:
         h.update(Path(m).read_bytes())
     return h.hexdigest()[:16]
 
 
 def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[str] = ("train", "dev"),
-                       max_clips: int | None = None, copies: int = 1, cache: Path | None = None,
-                       workers: int | None = None, progress: ProgressHook = silent_hook) -> dict[str, np.ndarray]:
-    """Embed every voice clip (clean and one augmented copy) into the window table (module docstring).
+                       max_clips: int | None = None, copies: int = 1, rooms: RoomRecipe = NEAR_ROOMS,
+                       cache: Path | None = None, workers: int | None = None,
+                       progress: ProgressHook = silent_hook) -> dict[str, np.ndarray]:
+    """The window table of one room recipe: :func:`build_window_tables` with ``rooms=(rooms,)``."""
+    return build_window_tables(manifest_csv=manifest_csv, seed=seed, splits=splits, max_clips=max_clips,
+                               copies=copies, rooms=(rooms,), cache=cache, workers=workers, progress=progress)[0]
+
+
+def build_window_tables(*, manifest_csv: Path, rooms: Sequence[RoomRecipe], seed: int = 0,
+                        splits: Sequence[str] = ("train", "dev"), max_clips: int | None = None, copies: int = 1,
+                        cache: Path | None = None, workers: int | None = None,
+                        progress: ProgressHook = silent_hook) -> tuple[dict[str, np.ndarray], ...]:
+    """Embed every voice clip, clean and ``copies`` augmented copies, into one window table per room recipe
+    (module docstring). The clean windows are embedded once for all the tables (a third of the work with two
+    copies); each recipe's copies are drawn from the clip's own seed, so a table does not depend on which other
+    recipes were built beside it.
 
     Parameters
     ----------
     manifest_csv : Path
         ``manifest.csv`` of the data; ``manifest_extra.csv`` and ``manifest_extra_music.csv`` beside it are used
         when present.
+    rooms : sequence of RoomRecipe
+        One table per recipe, in this order (a recipe named twice gives the same table twice; without copies the
+        recipes make no difference and all are one table).
     seed : int
         The training seed; augmentation is seeded with ``[TABLE_SEED + seed, clip index]``.
     splits : sequence of str
@@ -152,19 +221,20 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         Smoke runs: at most this many clips per split, chosen round-robin over speakers.
     copies : int
         Augmented copies per clip (condition ``aug``); 0: clean windows only.
-    workers : int, optional
-        Processes that embed (default: 2 when the machine has them and there are more than 8 batches, else 1).
     cache : Path, optional
-        A folder: the table is read from ``window-table-<digest>.npz`` there when the same manifests, seed and
+        A folder: each table is read from ``window-table-<digest>.npz`` there when the same manifests, seed and
         settings made it, else built and written there (atomically). A kept file that cannot be read back as a
         table (truncated, not a zip, arrays missing) is removed with a warning and the table built again.
+    workers : int, optional
+        Processes that embed (default: 2 when the machine has them and there are more than 8 batches, else 1).
     progress : ProgressHook
         Called as ``progress("embed", clips_done, clips_total)``.
 
     Returns
     -------
-    dict of str to np.ndarray
-        The table; n (windows) rows per window array, m (clips) rows per ``clip_*`` array.
+    tuple of dict of str to np.ndarray
+        The tables, one per recipe of ``rooms``; n (windows) rows per window array, m (clips) rows per ``clip_*``
+        array.
 
     Raises
     ------
@@ -172,26 +242,46 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
         A missing manifest, or one without a column of :data:`~dramapic.lab.data.DATA_COLUMNS`, no voice clip with a
         gender or speaker, or a clip or bed to read that is not there (all checked before the embedding pass).
     OutputError
-        ``cache`` cannot be made a folder (checked before the embedding pass) or the table cannot be written there.
+        ``cache`` cannot be made a folder (checked before the embedding pass) or a table cannot be written there.
     """
     manifest_csv = Path(manifest_csv)
     manifests = voice_manifests(manifest_csv)
     rows = clip_rows(manifests)
     if not rows:
         raise InputError(f"{manifest_csv}: no voice clip with a gender or a speaker id")
-    cached = None
+    if not rooms:
+        raise ValueError("build_window_tables needs at least one room recipe")
+    wanted = [recipe if copies else NEAR_ROOMS for recipe in rooms]
+    distinct = list(dict.fromkeys(wanted))
+    tables: dict[RoomRecipe, dict[str, np.ndarray]] = {}
+    kept_at: dict[RoomRecipe, Path] = {}
     if cache is not None:
-        digest = _digest(manifests, seed=seed, splits=splits, max_clips=max_clips, copies=copies)
-        cached = Path(cache) / f"window-table-{digest}.npz"
         try:  # a cache folder that cannot be made fails here, not after the embedding pass
-            make_output_dir(cached.parent)
+            make_output_dir(Path(cache))
         except OutputError as err:
             raise OutputError(f"cannot use {cache} as the window table's cache folder: {err}") from None
-        if cached.is_file():
-            kept = _read_cached(cached)
+        for recipe in distinct:
+            digest = _digest(manifests, seed=seed, splits=splits, max_clips=max_clips, copies=copies, rooms=recipe)
+            kept_at[recipe] = Path(cache) / f"window-table-{digest}.npz"
+            kept = _read_cached(kept_at[recipe]) if kept_at[recipe].is_file() else None
             if kept is not None:
-                log.info("window table: reusing %s", cached)
-                return kept
+                log.info("window table: reusing %s", kept_at[recipe])
+                tables[recipe] = kept
+    missing = [recipe for recipe in distinct if recipe not in tables]
+    if missing:
+        built = _embed_tables(manifest_csv, rows, rooms=missing, seed=seed, splits=splits, max_clips=max_clips,
+                              copies=copies, workers=workers, progress=progress)
+        for recipe, table in zip(missing, built):
+            if recipe in kept_at:
+                _save_atomic(kept_at[recipe], table)
+            tables[recipe] = table
+    return tuple(tables[recipe] for recipe in wanted)
+
+
+def _embed_tables(manifest_csv: Path, rows: Sequence[dict[str, str]], *, rooms: Sequence[RoomRecipe], seed: int,
+                  splits: Sequence[str], max_clips: int | None, copies: int, workers: int | None,
+                  progress: ProgressHook) -> list[dict[str, np.ndarray]]:
+    """The embedding pass of :func:`build_window_tables`: one table per recipe of ``rooms``."""
     root = manifest_csv.parent
     order = speaker_round_robin(rows, seed=TABLE_SEED + seed)
     chosen: list[int] = []
@@ -202,17 +292,19 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
     batches = [chosen[b0:b0 + CLIPS_PER_BATCH] for b0 in range(0, len(chosen), CLIPS_PER_BATCH)]
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if len(batches) > 8 else 1
-    settings = (str(manifest_csv), seed, max_clips, copies, sorted(set(rows[i]["split"] for i in chosen)))
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in PER_WINDOW}
-    described: dict[int, str] = {}
+    settings = (str(manifest_csv), seed, max_clips, copies, sorted(set(rows[i]["split"] for i in chosen)),
+                tuple(rooms))
+    parts: list[dict[str, list[np.ndarray]]] = [{k: [] for k in PER_WINDOW} for _ in rooms]
+    described: list[dict[int, str]] = [{} for _ in rooms]
     done = 0
 
     def collect(result) -> None:
         nonlocal done
         batch_parts, batch_described, n_clips = result
-        for k, v in batch_parts.items():
-            parts[k].append(v)
-        described.update(batch_described)
+        for r in range(len(rooms)):
+            for k, v in batch_parts[r].items():
+                parts[r][k].append(v)
+            described[r].update(batch_described[r])
         done += n_clips
         progress("embed", done, len(chosen))
 
@@ -231,10 +323,8 @@ def build_window_table(*, manifest_csv: Path, seed: int = 0, splits: Sequence[st
                                                        initargs=settings) as pool:
             for result in pool.imap(_worker_batch, batches):
                 collect(result)
-    table = _assemble(parts, rows, described, _flags(root))
-    if cached is not None:
-        _save_atomic(cached, table)
-    return table
+    flags = _flags(root)
+    return [_assemble(parts[r], rows, described[r], flags) for r in range(len(rooms))]
 
 
 def _check_material(manifest_csv: Path, *, clips: Sequence[Path], splits: Sequence[str]) -> None:
@@ -256,16 +346,17 @@ def _check_material(manifest_csv: Path, *, clips: Sequence[Path], splits: Sequen
 
 
 class _Embedder:
-    """Embeds batches of clips of the clip table (clean and augmented), with the beds of their splits decoded once."""
+    """Embeds batches of clips of the clip table (clean, and augmented by each room recipe), with the beds of their
+    splits decoded once."""
 
     def __init__(self, manifest_csv: str, seed: int, max_clips: int | None, copies: int,
-                 splits: Sequence[str]) -> None:
+                 splits: Sequence[str], rooms: Sequence[RoomRecipe] = (NEAR_ROOMS,)) -> None:
         from ..analysis.embeddings import SpeakerEncoder
 
         self.manifest_csv = Path(manifest_csv)
         self.root = self.manifest_csv.parent
         self.rows = clip_rows(voice_manifests(self.manifest_csv))
-        self.seed, self.copies = seed, copies
+        self.seed, self.copies, self.rooms = seed, copies, tuple(rooms)
         self.beds: dict[str, list[np.ndarray]] = {}
         for split in splits:
             paths = bed_rows(self.manifest_csv, split)
@@ -275,43 +366,52 @@ class _Embedder:
             self.beds[split] = [load_audio(paths[k]) for k in pick]
         self.encoder = SpeakerEncoder()
 
-    def batch(self, ids: Sequence[int]) -> tuple[dict[str, np.ndarray], dict[int, str], int]:
-        """The windows of clips ``ids``: per-window arrays, what each augmented copy got, and len(ids)."""
-        from ..analysis.pitch import window_pitch_features
-
+    def batch(self, ids: Sequence[int]) -> tuple[list[dict[str, np.ndarray]], list[dict[int, str]], int]:
+        """The windows of clips ``ids``: per recipe of ``rooms``, the per-window arrays (the clean windows, shared,
+        and that recipe's copies) and what each augmented copy got; and len(ids)."""
         rows = self.rows
         clean = [load_audio(self.root / rows[i]["path"]) for i in ids]
-        conditions = [("clean", clean, list(ids))]
-        described: dict[int, str] = {}
-        if self.copies:
+        clean_windows = self._windows("clean", clean, list(ids))
+        out: list[dict[str, np.ndarray]] = []
+        described: list[dict[int, str]] = []
+        for recipe in self.rooms:
+            said: dict[int, str] = {}
+            if not self.copies:
+                out.append(clean_windows)
+                described.append(said)
+                continue
             augmented, owners = [], []
             for i, x in zip(ids, clean):
                 rng = np.random.default_rng([TABLE_SEED + self.seed, i])  # per clip: independent of the others
                 what_all = []
                 for _ in range(self.copies):
                     y, what = augment_clip(x, self.beds.get(rows[i]["split"], []), rng)
-                    if rng.random() < P_ROOM:
-                        y, what = apply_room(y, room_impulse(rng)), what + "+room"
+                    if rng.random() < recipe.p:
+                        y, what = apply_room(y, room_impulse(rng, tail_db=recipe.tail_db)), what + "+room"
                     augmented.append(y)
                     owners.append(i)
                     what_all.append(what)
-                described[i] = ",".join(what_all)
-            conditions.append(("aug", augmented, owners))
-        out: dict[str, list[np.ndarray]] = {k: [] for k in PER_WINDOW}
-        for condition, audios, owners in conditions:
-            bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])])
-            regions = [(bounds[k] / SAMPLE_RATE, bounds[k + 1] / SAMPLE_RATE) for k in range(len(audios))]
-            whole = np.concatenate(audios).astype(np.float32)
-            times, emb, region = self.encoder.embed_regions(whole, sample_rate=SAMPLE_RATE, regions=regions,
-                                                            window_s=WINDOW_S, hop_s=HOP_S)
-            offset = bounds[region] / SAMPLE_RATE
-            out["emb"].append(np.asarray(emb, np.float32))
-            out["pitch"].append(window_pitch_features(whole, times=times, sample_rate=SAMPLE_RATE))
-            out["clip"].append(np.asarray(owners, np.int64)[region])
-            out["condition"].append(np.full(len(region), condition))
-            out["t0"].append(times[:, 0] - offset)
-            out["t1"].append(times[:, 1] - offset)
-        return {k: np.concatenate(v) for k, v in out.items()}, described, len(ids)
+                said[i] = ",".join(what_all)
+            copies = self._windows("aug", augmented, owners)
+            out.append({k: np.concatenate([clean_windows[k], copies[k]]) for k in PER_WINDOW})
+            described.append(said)
+        return out, described, len(ids)
+
+    def _windows(self, condition: str, audios: Sequence[np.ndarray], owners: Sequence[int]) -> dict[str, np.ndarray]:
+        """The per-window arrays of ``audios`` (clip ``owners[k]``'s audio each), embedded in one call."""
+        from ..analysis.pitch import window_pitch_features
+
+        bounds = np.concatenate([[0], np.cumsum([len(a) for a in audios])])
+        regions = [(bounds[k] / SAMPLE_RATE, bounds[k + 1] / SAMPLE_RATE) for k in range(len(audios))]
+        whole = np.concatenate(audios).astype(np.float32)
+        times, emb, region = self.encoder.embed_regions(whole, sample_rate=SAMPLE_RATE, regions=regions,
+                                                        window_s=WINDOW_S, hop_s=HOP_S)
+        offset = bounds[region] / SAMPLE_RATE
+        return {"emb": np.asarray(emb, np.float32),
+                "pitch": window_pitch_features(whole, times=times, sample_rate=SAMPLE_RATE),
+                "clip": np.asarray(owners, np.int64)[region],
+                "condition": np.full(len(region), condition),
+                "t0": times[:, 0] - offset, "t1": times[:, 1] - offset}
 
 
 _WORKER: _Embedder | None = None

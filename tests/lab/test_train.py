@@ -206,7 +206,8 @@ def test_gender_and_speakers_default_to_the_shipped_copies(monkeypatch, tmp_path
 
     asked = {}
     monkeypatch.setattr(train, "read_manifest", lambda path, **kwargs: [])
-    monkeypatch.setattr(train, "build_window_table", lambda **kw: asked.setdefault("table", kw["copies"]) and {})
+    monkeypatch.setattr(train, "build_window_tables",
+                        lambda **kw: asked.setdefault("table", kw["copies"]) and ({}, {}))
     monkeypatch.setattr(train, "train_gender", lambda m, **kw: asked.setdefault("gender", kw["copies"]))
     monkeypatch.setattr(train, "train_speaker_projection", lambda m, **kw: asked.setdefault("speakers", kw["copies"]))
     train.train_all(tmp_path / "m.csv", out_dir=tmp_path, stages=("gender", "speakers"))
@@ -214,6 +215,32 @@ def test_gender_and_speakers_default_to_the_shipped_copies(monkeypatch, tmp_path
     asked.clear()
     train.train_all(tmp_path / "m.csv", out_dir=tmp_path, stages=("gender", "speakers"), copies=1)
     assert asked == {"table": 1, "gender": 1, "speakers": 1}
+
+
+@pytest.mark.parametrize("stages", [("gender", "speakers"), ("gender",), ("speakers",)])
+def test_the_gender_model_learns_far_rooms_and_the_projection_near_ones(monkeypatch, tmp_path, stages):
+    """One embedding pass builds the table of each stage's room recipe: distant microphones for the gender model
+    (its evidence held in rooms louder than the voice), near ones for the projection (far rooms merged near-field
+    voices); each trainer gets its own table, and a stage not trained costs no table."""
+    from dramapic.lab import train
+    from dramapic.lab.voice_windows import GENDER_ROOMS, SPEAKER_ROOMS
+
+    assert GENDER_ROOMS != SPEAKER_ROOMS and GENDER_ROOMS.tail_db[1] > 0 >= SPEAKER_ROOMS.tail_db[1]
+    built, got = [], {}
+    monkeypatch.setattr(train, "read_manifest", lambda path, **kwargs: [])
+
+    def tables(**kw):
+        built.append(kw["rooms"])
+        return tuple({"rooms": recipe} for recipe in kw["rooms"])
+
+    monkeypatch.setattr(train, "build_window_tables", tables)
+    monkeypatch.setattr(train, "train_gender", lambda m, **kw: got.setdefault("gender", kw["table"]["rooms"]))
+    monkeypatch.setattr(train, "train_speaker_projection",
+                        lambda m, **kw: got.setdefault("speakers", kw["table"]["rooms"]))
+    train.train_all(tmp_path / "m.csv", out_dir=tmp_path, stages=stages)
+    wanted = {"gender": GENDER_ROOMS, "speakers": SPEAKER_ROOMS}
+    assert len(built) == 1 and got == {stage: wanted[stage] for stage in stages}
+    assert set(built[0]) == set(got.values())
 
 
 def test_the_shipped_voice_models_were_fitted_with_the_shipped_copies():
@@ -335,7 +362,7 @@ def test_an_out_that_is_a_file_is_one_line_and_a_failed_training_leaves_no_folde
     def no_voices(**kwargs):
         raise InputError("no voice clip")
 
-    monkeypatch.setattr(train, "build_window_table", no_voices)
+    monkeypatch.setattr(train, "build_window_tables", no_voices)
     target = tmp_path / "models"
     target.write_text("not a folder")
     for out in (target, target / "sub"):   # was FileExistsError / NotADirectoryError, a traceback
@@ -364,7 +391,7 @@ def test_too_little_data_to_fit_is_one_line_naming_the_smoke_run(monkeypatch, tm
              "clip": np.repeat(np.arange(2), 4), "t0": np.zeros(n), "condition": np.array(["clean"] * n),
              "speaker": np.repeat(np.array(["spk1", "spk2"]), 4), "source": np.array(["libri"] * n),
              "gender": np.array(["male"] * n), "split": np.array(["train"] * n), "clip_f0_flag": np.array(["", ""])}
-    monkeypatch.setattr(train, "build_window_table", lambda **kwargs: table)
+    monkeypatch.setattr(train, "build_window_tables", lambda **kwargs: (table,) * len(kwargs["rooms"]))
     out = tmp_path / "models"
     assert cli.main(["train", "--data", str(manifest), "--out", str(out), "--only", only, "--max-clips", "1",
                      "--no-progress"]) == 2
@@ -378,7 +405,7 @@ def test_a_manifest_without_a_column_training_reads_is_one_line_before_anything(
     from dramapic import cli
     from dramapic.lab import train
 
-    for stage in ("train_stage1", "build_window_table"):
+    for stage in ("train_stage1", "build_window_tables"):
         monkeypatch.setattr(train, stage, lambda *a, **k: pytest.fail("ran a stage on a manifest it cannot read"))
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("path,label,speaker\nv/a.wav,voice,spk1\n", encoding="utf-8")
@@ -404,7 +431,7 @@ def test_an_out_folder_whose_manifest_is_not_a_model_manifest_is_refused_before_
     from dramapic.models import register_model
 
     manifest = _one_voice_manifest(tmp_path)
-    monkeypatch.setattr(train, "build_window_table", lambda **kw: pytest.fail("trained into an unusable folder"))
+    monkeypatch.setattr(train, "build_window_tables", lambda **kw: pytest.fail("trained into an unusable folder"))
     out = tmp_path / "models"
     out.mkdir()
     (out / "manifest.json").write_text(text, encoding="utf-8")
@@ -461,7 +488,7 @@ def test_a_clip_the_stages_read_that_is_missing_is_one_line_before_any_training(
     from dramapic import cli
     from dramapic.lab import train, train_song_safe
 
-    for stage in ("train_stage1", "build_window_table"):
+    for stage in ("train_stage1", "build_window_tables"):
         monkeypatch.setattr(train, stage, lambda *a, **k: pytest.fail("trained with a clip missing"))
     monkeypatch.setattr(train_song_safe, "train_song_safe", lambda *a, **k: pytest.fail("trained with a clip missing"))
     columns = "path,label,subtype,gender,speaker,source,split,duration_s\n"

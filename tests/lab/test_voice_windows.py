@@ -12,7 +12,16 @@ import soundfile as sf
 from helpers import drop_manifest_column
 
 from dramapic.lab import voice_windows
-from dramapic.lab.voice_windows import build_window_table, train_rows
+from dramapic.lab.voice_windows import (
+    FAR_ROOMS,
+    GENDER_ROOMS,
+    NEAR_ROOMS,
+    SPEAKER_ROOMS,
+    RoomRecipe,
+    build_window_table,
+    build_window_tables,
+    train_rows,
+)
 
 SR = 16_000
 FIELDS = ("path", "label", "gender", "speaker", "source", "split", "duration_s", "language", "subtype")
@@ -119,6 +128,53 @@ def test_cache_is_reused_and_keyed_by_the_settings(data, tmp_path, monkeypatch):
     with pytest.raises(AssertionError, match="should have been read"):  # other settings: another table
         build_window_table(manifest_csv=data / "manifest.csv", seed=0, max_clips=2, copies=2, cache=tmp_path)
     assert list(tmp_path.glob("window-table-*.npz")) == [stored]
+
+
+#: every augmented copy in a room louder than the voice: the recipes' tables must differ in their copies
+LOUD_ROOMS = RoomRecipe(p=1.0, tail_db=(6.0, 6.0))
+
+
+def test_room_recipes_share_the_clean_windows_and_draw_their_own_copies(data, table):
+    """One pass builds one table per room recipe: the clean windows are embedded once and are the same in each,
+    the near table is the table of a plain build (the speaker projection's, as before recipes existed), and each
+    recipe's table is the one it would get built alone (seeded per clip, not by which recipes were beside it)."""
+    near, loud = build_window_tables(manifest_csv=data / "manifest.csv", seed=0, rooms=(NEAR_ROOMS, LOUD_ROOMS))
+    for key in table:
+        assert np.array_equal(near[key], table[key]), key
+    clean_near, clean_loud = near["condition"] == "clean", loud["condition"] == "clean"
+    np.testing.assert_array_equal(near["emb"][clean_near], loud["emb"][clean_loud])
+    np.testing.assert_array_equal(near["pitch"][clean_near], loud["pitch"][clean_loud])
+    assert all(what.endswith("+room") for what in loud["clip_aug"])   # p 1: every copy in the room
+    assert not np.array_equal(near["emb"][~clean_near][:4], loud["emb"][~clean_loud][:4])
+    alone = build_window_table(manifest_csv=data / "manifest.csv", seed=0, rooms=LOUD_ROOMS)
+    for key in alone:
+        assert np.array_equal(alone[key], loud[key]), key
+
+
+def test_each_room_recipe_is_kept_under_its_own_key(data, tmp_path, monkeypatch):
+    """A kept near-room table keeps the key it had before recipes were named (no rebuild of a kept table); the far
+    recipe gets its own; both are read back without embedding; without copies the rooms make no difference and
+    every recipe is the one clean table."""
+    kw = {"manifest_csv": data / "manifest.csv", "seed": 0, "max_clips": 2}
+    manifests = voice_windows.voice_manifests(data / "manifest.csv")
+    plain_key = voice_windows._digest(manifests, seed=0, splits=("train", "dev"), max_clips=2, copies=1)
+    near, far = build_window_tables(rooms=(NEAR_ROOMS, FAR_ROOMS), cache=tmp_path, **kw)
+    kept = sorted(p.name for p in tmp_path.glob("window-table-*.npz"))
+    assert len(kept) == 2 and f"window-table-{plain_key}.npz" in kept
+    monkeypatch.setattr(voice_windows, "_embed_tables", lambda *a, **k: pytest.fail("embedded a kept table"))
+    again_far, again_near = build_window_tables(rooms=(FAR_ROOMS, NEAR_ROOMS), cache=tmp_path, **kw)
+    for key in near:
+        assert np.array_equal(again_near[key], near[key]) and np.array_equal(again_far[key], far[key]), key
+    monkeypatch.undo()
+    clean_near, clean_far = build_window_tables(rooms=(NEAR_ROOMS, FAR_ROOMS), copies=0, **kw)
+    assert clean_near is clean_far and set(clean_near["condition"]) == {"clean"}
+
+
+def test_room_recipes_say_where_the_microphone_was():
+    assert "near microphones" in NEAR_ROOMS.describe() and "-14 to -4 dB" in NEAR_ROOMS.describe()
+    assert "distant" in FAR_ROOMS.describe() and "+6 dB" in FAR_ROOMS.describe()
+    assert (GENDER_ROOMS, SPEAKER_ROOMS) == (FAR_ROOMS, NEAR_ROOMS)
+    assert FAR_ROOMS.to_dict() == {"p": 0.4, "tail_db": [-14.0, 6.0]}
 
 
 @pytest.mark.parametrize("damage", [
@@ -245,8 +301,8 @@ def test_voice_protocol_fits_without_the_timelines_source_and_scores_it(data, ta
         return real_fit(tbl, excluded, **kwargs)
 
     monkeypatch.setattr(crosscorpus, "fit_voice_models", spy)
-    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: table_seeds.append(kwargs["seed"])
-                        or table)
+    monkeypatch.setattr(voice_windows, "build_window_tables", lambda **kwargs: table_seeds.append(kwargs["seed"])
+                        or (table,) * len(kwargs["rooms"]))
     done = []
     # three train speakers cannot calibrate the projection's stopping distance (calibrate_threshold gives None), so
     # the pipeline gives the number, as ConfigError asks
@@ -287,7 +343,7 @@ def test_voice_protocol_limit_keeps_the_first_timelines_of_each_folder(tmp_path,
             (tmp_path / folder / f"{name}.json").write_text(json.dumps({"speakers": [{"id": "x", "source": folder}]}))
             for suffix in (".rttm", ".opus"):  # a timeline's other files, which find_timelines looks for
                 (tmp_path / folder / f"{name}{suffix}").write_bytes(b"")
-    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kwargs: {})
+    monkeypatch.setattr(voice_windows, "build_window_tables", lambda **kwargs: ({},) * len(kwargs["rooms"]))
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: timeline.name)
     monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: excluded)
     rows = crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=None, work=tmp_path, limit=2)
@@ -306,7 +362,7 @@ def test_voice_protocol_without_gender_and_speakers_embeds_and_fits_nothing(tmp_
     (tmp_path / "cv" / "cv_01.json").write_text(json.dumps({"speakers": [{"id": "x", "source": "cv"}]}))
     for suffix in (".rttm", ".opus"):
         (tmp_path / "cv" / f"cv_01{suffix}").write_bytes(b"")
-    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kw: pytest.fail("built the window table"))
+    monkeypatch.setattr(voice_windows, "build_window_tables", lambda **kw: pytest.fail("built the window table"))
     monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda *a, **kw: pytest.fail("fitted stage 2"))
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: models)
     pipeline = load_pipeline(None).replace(stage2__gender=False, speakers__enabled=False)
@@ -326,14 +382,22 @@ def test_voice_protocol_fits_only_the_models_the_run_scores(tmp_path, monkeypatc
     (tmp_path / "cv" / "cv_01.json").write_text(json.dumps({"speakers": [{"id": "x", "source": "cv"}]}))
     for suffix in (".rttm", ".opus"):
         (tmp_path / "cv" / f"cv_01{suffix}").write_bytes(b"")
-    monkeypatch.setattr(voice_windows, "build_window_table", lambda **kw: {})
+    rooms = []
+    monkeypatch.setattr(voice_windows, "build_window_tables",
+                        lambda **kw: rooms.extend(kw["rooms"]) or tuple({"rooms": r} for r in kw["rooms"]))
     asked = []
-    monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: asked.append(kw))
+    monkeypatch.setattr(crosscorpus, "fit_voice_models", lambda table, excluded, **kw: asked.append(
+        {**kw, "rooms": table["rooms"], "gender_rooms": kw["gender_table"]["rooms"]}))
     monkeypatch.setattr(crosscorpus, "voice_score_fn", lambda pipeline: lambda models, timeline: None)
     pipeline = load_pipeline(None).replace(stage2__gender=gender, speakers__enabled=speakers)
     crosscorpus.run_voice_protocol(data=tmp_path, timelines=tmp_path, pipeline=pipeline, work=tmp_path)
     # the projection also under --no-speakers: gender is decided per speaker, the ids are only not shown
     assert [(kw["gender"], kw["speakers"]) for kw in asked] == [(gender, True)]
+    # as dramapic train: the projection on near rooms, the gender model on far ones, whose table (minutes of
+    # embedding) is built only when gender is scored
+    assert rooms == ([SPEAKER_ROOMS, GENDER_ROOMS] if gender else [SPEAKER_ROOMS])
+    assert asked[0]["rooms"] == SPEAKER_ROOMS and asked[0]["gender_rooms"] == (GENDER_ROOMS if gender
+                                                                                else SPEAKER_ROOMS)
 
 
 def test_voice_scoring_without_gender_and_speakers_runs_no_stage_2(tmp_path, monkeypatch):
