@@ -142,6 +142,29 @@ def ffmpeg_filters(exe: str) -> frozenset[str]:
     return frozenset(_FILTER_LINE.findall(done.stdout.decode("utf-8", "replace")))
 
 
+#: the first line of ``ffmpeg -version``: "ffmpeg version 5.1.9-0+deb12u1 Copyright (c) ..." (Debian's), "ffmpeg
+#: version n9.0.2-17-g2a571b6068-20260930 Copyright ..." (imageio-ffmpeg's static build)
+_VERSION_LINE = re.compile(r"^ffmpeg version (\S+)")
+
+
+@cache
+def ffmpeg_version(exe: str) -> str:
+    """The version the ffmpeg at ``exe`` states (``ffmpeg -version``: ``5.1.9-0+deb12u1``), asked once per binary;
+    its whole first line when it has no such word (a build that words it otherwise)."""
+    done = _run([exe, "-nostdin", "-version"], what=f"cannot ask {exe} its version", timeout=60)
+    first = next(iter(done.stdout.decode("utf-8", "replace").strip().splitlines()), "")
+    found = _VERSION_LINE.match(first)
+    return found.group(1) if found else (first.strip() or "unknown")
+
+
+def opus_encoder() -> str:
+    """What :func:`encode_opus` encodes with, in words a lab output records (``"ffmpeg 5.1.9-0+deb12u1"``): the chosen
+    ffmpeg's version. Two builds encode the same samples to other Opus bytes, which moves a model's figures on them by
+    tenths of a point. (The libopus version would say more, but ffmpeg states it nowhere: not in ``-version`` nor
+    ``-encoders``, and a bit-exact file names only "Lavc libopus".)"""
+    return f"ffmpeg {ffmpeg_version(ffmpeg_exe())}"
+
+
 def check_burn_in() -> None:
     """Refuse before any analysis when the chosen ffmpeg cannot burn subtitles: its ``subtitles`` filter comes with
     libass, which some builds leave out, and the burn-in would otherwise fail only after the whole analysis."""

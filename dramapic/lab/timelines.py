@@ -27,12 +27,17 @@ Outputs per timeline ``NAME`` (``cv_03``, ``libri_01``, ``mixed_02``): ``NAME.op
 ``NAME.labels.csv`` (``start,end,label,gender,speaker``, a partition of the file; overlapping speech is one row with
 speakers and genders joined by ``+``), ``NAME.rttm`` (one line per utterance, overlaps kept) and ``NAME.json`` (the
 recipe; ``speakers[*].source`` is what :func:`dramapic.lab.crosscorpus.recipe_sources` reads). Per folder an
-``index.csv`` and the completion marker ``build.json``; at the top ``timelines.json``, the index of the tree.
+``index.csv`` and the completion marker ``build.json``; at the top ``timelines.json``, the index of the tree. Both
+name the ffmpeg that encoded a folder's audio (``encoder``: ``"ffmpeg 5.1.9-0+deb12u1"``; :func:`recorded_encoders`
+reads it): another build encodes the same samples to other Opus bytes, and a model's figures on them move by tenths
+of a point.
 
 Building is atomic per folder: a folder is written under ``OUT/.staging-*`` and renamed into place only when all its
 files and its marker are written, so an interrupted build never leaves a half folder where
 :func:`~dramapic.lab.crosscorpus.find_timelines` would find (and score) it. A folder whose marker matches (same seed,
-bitrate, casts, manifest sha256s, files unchanged) is reused, not rebuilt.
+bitrate, casts, manifest sha256s, files unchanged) is reused, not rebuilt, whichever ffmpeg encoded it: the encoder
+is recorded, not matched, so that a tree built elsewhere is scored as it is (its figures stay comparable to the
+ones it gave), and a tree from before the encoder was recorded is reused too ("encoder not recorded").
 
 Only ``split == "dev"`` rows are ever read; nothing is copied from the data folder except into the timelines.
 """
@@ -59,7 +64,7 @@ from .. import media
 from ..errors import ConfigError, InputError, OutputError
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
-from .crosscorpus import MIXED
+from .crosscorpus import MIXED, timeline_folders
 from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, read_manifest
 
 log = logging.getLogger(__name__)
@@ -154,7 +159,8 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
     Notes
     -----
     One build per tree at a time: two concurrent builds into the same ``out`` each stay whole, but the last
-    rename wins. A folder built from other settings (seed, casts, manifests) is rebuilt and swapped in.
+    rename wins. A folder built from other settings (seed, casts, manifests) is rebuilt and swapped in; one encoded
+    by another ffmpeg is reused as it is (each marker and the index name the encoder, :func:`recorded_encoders`).
 
     Raises
     ------
@@ -190,11 +196,36 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
                           f"build_timelines (no {MARKER}); remove it or choose another output folder")
     for f in wanted:
         if f not in todo:
-            log.info("timelines %s: complete for seed %d, reused", f, seed)
+            log.info("timelines %s: complete for seed %d, reused (%s)", f, seed,
+                     _encoder_words(_recorded_encoder(out / f)))
     if todo:
-        _build(data=data, out=out, plan=plan, todo=todo, keys=keys, seed=seed, bitrate=bitrate, progress=progress)
+        # asked once, of the ffmpeg encode_opus runs; a tree wholly reused asks nothing
+        encoder = media.opus_encoder()
+        _build(data=data, out=out, plan=plan, todo=todo, keys=keys, seed=seed, bitrate=bitrate, encoder=encoder,
+               progress=progress)
     _write_index(out, keys=keys)
     return [out / f for f in wanted]
+
+
+def recorded_encoders(root: Path) -> dict[str, str | None]:
+    """The ffmpeg that encoded each timeline folder of the tree ``root`` (the ``encoder`` of its marker, as
+    :func:`dramapic.media.opus_encoder` worded it), in folder order; None for a folder whose marker does not say (built
+    before markers recorded it, or not by :func:`build_timelines`). A missing or damaged marker is not an error here:
+    the folder's timelines are scored all the same."""
+    return {f: _recorded_encoder(Path(root) / f) for f in timeline_folders(root)}
+
+
+def _recorded_encoder(folder: Path) -> str | None:
+    try:
+        marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    encoder = marker.get("encoder") if isinstance(marker, dict) else None
+    return encoder if isinstance(encoder, str) and encoder else None
+
+
+def _encoder_words(encoder: str | None) -> str:
+    return f"encoded by {encoder}" if encoder else "encoder not recorded"
 
 
 def timeline_name(folder: str, index: int) -> str:
@@ -385,7 +416,7 @@ def _write_index(out: Path, *, keys: Mapping[str, Mapping[str, Any]]) -> None:
         cast_sources = [cs for f, cs in marker.get("casts", []) if f == folder.name]
         entries.append({"folder": folder.name, "timelines": marker.get("timelines", []), "seed": marker.get("seed"),
                         "format": marker.get("format"), "bitrate": marker.get("bitrate"),
-                        "manifests": marker.get("manifests"),
+                        "manifests": marker.get("manifests"), "encoder": _recorded_encoder(folder),
                         "voice_sources": sorted({m[1] for cs in cast_sources for c in cs for m in c}),
                         "current": folder.name in keys and all(marker.get(k) == v
                                                                for k, v in keys[folder.name].items())})
@@ -405,8 +436,10 @@ def _atomic_text(path: Path, text: str) -> None:
 # ------------------------------------------------------------------------------------------------ the build
 
 def _build(*, data: Path, out: Path, plan: Mapping[str, tuple[Cast, ...]], todo: Sequence[str],
-           keys: Mapping[str, Mapping[str, Any]], seed: int, bitrate: str, progress: ProgressHook) -> None:
-    """Plan every folder up to the last one to write (the draws depend on what came before); write ``todo``."""
+           keys: Mapping[str, Mapping[str, Any]], seed: int, bitrate: str, encoder: str,
+           progress: ProgressHook) -> None:
+    """Plan every folder up to the last one to write (the draws depend on what came before); write ``todo``, its
+    markers naming ``encoder``."""
     material = _Material(data, seed=seed)
     order = list(plan)
     last = max(order.index(f) for f in todo)
@@ -440,21 +473,23 @@ def _build(*, data: Path, out: Path, plan: Mapping[str, tuple[Cast, ...]], todo:
                          row["genders"], row["language"], row["voice_s"])
                 progress("timelines", written, total)
             if write:
-                _finish_folder(where, out / folder, index=index, key=keys[folder],
+                _finish_folder(where, out / folder, index=index, key=keys[folder], encoder=encoder,
                                names=[timeline_name(folder, i) for i in range(1, len(plan[folder]) + 1)])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _finish_folder(where: Path, final: Path, *, index: list[dict[str, str]], key: Mapping[str, Any],
+def _finish_folder(where: Path, final: Path, *, index: list[dict[str, str]], key: Mapping[str, Any], encoder: str,
                    names: list[str]) -> None:
-    """index.csv and the marker (sha256 of every file) into the staged folder, then rename it into place."""
+    """index.csv and the marker (sha256 of every file, the encoder) into the staged folder, then rename it into
+    place."""
     with open(where / "index.csv", "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=list(index[0]))
         w.writeheader()
         w.writerows(index)
     files = {p.name: _sha256(p, what="timeline file") for p in sorted(where.iterdir())}
-    marker = {**key, "timelines": names, "files": files}
+    # the encoder beside the key, not in it: _is_complete matches the key alone
+    marker = {**key, "encoder": encoder, "timelines": names, "files": files}
     (where / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
     try:
         if final.exists():     # an outdated build of ours: swapped out, removed with the staging folder

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 import soundfile as sf
-from helpers import drop_manifest_column
+from helpers import drop_manifest_column, ffmpeg_builds
 
 from dramapic import media
 from dramapic.errors import ConfigError, InputError, OutputError
@@ -257,6 +257,76 @@ def test_a_complete_tree_is_reused_and_a_changed_one_rebuilt(data, tmp_path, fas
     assert [(f["folder"], f["seed"], f["current"]) for f in index["folders"]] == [(CV, 3, False), (LIBRI, 5, True),
                                                                                    (MIXED, 3, False)]
     assert sorted(p.name for p in out.iterdir()) == sorted([LIBRI, CV, MIXED, timelines.INDEX])
+
+
+def test_the_marker_and_the_index_name_the_ffmpeg_that_encoded_a_folder(data, tmp_path, monkeypatch, fast_audio,
+                                                                       caplog):
+    """Which ffmpeg encoded a tree's Opus audio was nowhere: Debian's 5.1 and the static 9.0.2 encode the same samples
+    to other bytes, and the judge's figures moved by tenths of a point between trees built on different machines.
+    The encoder is recorded, not part of what a folder is reused for: a tree built by another ffmpeg is reused as is
+    (its figures stay those it gave), a rebuilt folder names the ffmpeg that rebuilt it."""
+    out = tmp_path / "timelines"
+    monkeypatch.setattr(timelines.media, "opus_encoder", lambda: "ffmpeg 9.9-built-here")
+    build_timelines(data=data, out=out, seed=3, casts=CASTS)
+    for folder in CASTS:
+        assert json.loads((out / folder / MARKER).read_text())["encoder"] == "ffmpeg 9.9-built-here"
+    index = json.loads((out / timelines.INDEX).read_text())
+    assert [(f["folder"], f["encoder"]) for f in index["folders"]] == [(CV, "ffmpeg 9.9-built-here"),
+                                                                       (LIBRI, "ffmpeg 9.9-built-here"),
+                                                                       (MIXED, "ffmpeg 9.9-built-here")]
+    monkeypatch.setattr(timelines.media, "opus_encoder", lambda: "ffmpeg 1.0-another")
+    fast_audio.clear()
+    with caplog.at_level("INFO", logger="dramapic.lab.timelines"):
+        build_timelines(data=data, out=out, seed=3, casts=CASTS)
+    assert fast_audio == []                                          # reused: the encoder is no part of the key
+    assert json.loads((out / CV / MARKER).read_text())["encoder"] == "ffmpeg 9.9-built-here"
+    assert any("reused" in r.getMessage() and "encoded by ffmpeg 9.9-built-here" in r.getMessage()
+               for r in caplog.records)
+    (out / CV / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n")      # tampered with: rebuilt
+    build_timelines(data=data, out=out, seed=3, casts=CASTS)
+    assert fast_audio == ["cv_01.opus"]
+    assert timelines.recorded_encoders(out) == {CV: "ffmpeg 1.0-another", LIBRI: "ffmpeg 9.9-built-here",
+                                                MIXED: "ffmpeg 9.9-built-here"}
+    index = json.loads((out / timelines.INDEX).read_text())
+    assert [f["encoder"] for f in index["folders"]] == ["ffmpeg 1.0-another", "ffmpeg 9.9-built-here",
+                                                        "ffmpeg 9.9-built-here"]
+
+
+def test_a_marker_from_before_the_encoder_was_recorded_is_still_reused(data, tmp_path, fast_audio, caplog):
+    """A tree built before markers named their ffmpeg is reused, not rebuilt, and said to be of an unknown encoder."""
+    out = tmp_path / "timelines"
+    build_timelines(data=data, out=out, seed=3, casts=CASTS)
+    marker = out / CV / MARKER
+    old = json.loads(marker.read_text())
+    del old["encoder"]
+    marker.write_text(json.dumps(old, indent=1) + "\n")
+    fast_audio.clear()
+    with caplog.at_level("INFO", logger="dramapic.lab.timelines"):
+        assert build_timelines(data=data, out=out, seed=3, casts=CASTS) == [out / f for f in CASTS]
+    assert fast_audio == [] and "encoder" not in json.loads(marker.read_text())
+    assert any(f"timelines {CV}" in r.getMessage() and "encoder not recorded" in r.getMessage()
+               for r in caplog.records)
+    encoders = timelines.recorded_encoders(out)
+    assert encoders[CV] is None and encoders[LIBRI] == encoders[MIXED] == media.opus_encoder()
+    index = json.loads((out / timelines.INDEX).read_text())
+    assert {f["folder"]: f["encoder"] for f in index["folders"]}[CV] is None
+    # a tree that build_timelines never made (timelines copied in by hand): nothing recorded, no warning
+    hand = tmp_path / "hand" / CV
+    hand.mkdir(parents=True)
+    for p in (out / CV).glob("cv_01.*"):
+        (hand / p.name).write_bytes(p.read_bytes())
+    assert timelines.recorded_encoders(hand.parent) == {CV: None}
+
+
+def test_the_encoder_recorded_is_the_chosen_ffmpeg_s_version(chosen_build):
+    """``ffmpeg -version``'s own words, for the ffmpeg dramapic would encode with; the two builds told apart."""
+    encoder = media.opus_encoder()
+    first = subprocess.run([chosen_build, "-version"], capture_output=True, text=True,
+                           check=True).stdout.splitlines()[0]
+    version = media.ffmpeg_version(chosen_build)
+    assert encoder == f"ffmpeg {version}" and first.startswith(f"ffmpeg version {version} ")
+    builds = ffmpeg_builds()
+    assert len({media.ffmpeg_version(exe) for exe in builds}) == len(builds)
 
 
 @pytest.mark.parametrize("damage", [
