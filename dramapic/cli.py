@@ -779,6 +779,11 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
 
         timelines = work / "timelines"
         build_timelines(data=args.data, out=timelines, progress=progress)
+    from . import media
+    from .lab.timelines import recorded_encoders
+
+    # of the tree itself: the speech reference links its audio, the scene excerpts are cut from it
+    encoders, run_encoder = recorded_encoders(timelines), media.opus_encoder()
     if args.reference == "speech":
         timelines = _speech_reference(args, timelines, progress, tree=True)
         if args.mixes is not None:
@@ -801,6 +806,8 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         check_refit_material(args.data)
     copies = SHIPPED_COPIES if args.copies is None else args.copies
     runs = []
+    if encoders:  # else no tree: find_timelines says so
+        _say(args, _encoder_line(encoders, run_encoder))
     _print_reference(args)
     for seed in args.seeds:
         rows = run_voice_protocol(data=args.data, timelines=timelines, pipeline=pipeline, work=work,
@@ -846,9 +853,32 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                                         "stage1_members": members, "files": runs[0]["files"],
                                         "seeds": list(args.seeds), "copies": copies, "reference": args.reference,
                                         "scenes": args.scenes, "over_seeds": over_seeds,
-                                        "runs": runs}),
+                                        "encoders": encoders, "run_encoder": run_encoder, "runs": runs}),
                           args.json)
     return 0
+
+
+def _encoder_line(encoders: dict[str, str | None], run_encoder: str) -> str:
+    """The ffmpeg that encoded the timelines (``{folder: encoder or None}``), per folder where they differ, and
+    whether it is ``run_encoder``: Opus bytes differ between builds, and figures with them (by tenths of a point)."""
+    folders: dict[str | None, list[str]] = {}
+    for folder, encoder in encoders.items():
+        folders.setdefault(encoder, []).append(folder)
+    if len(folders) == 1:
+        (encoder,) = folders
+        said = f"Timelines encoded by {encoder}" if encoder else "Timelines: encoder not recorded"
+    else:
+        said = "Timelines encoded by " + ", ".join(f"{e or 'encoder not recorded'} ({', '.join(fs)})"
+                                                   for e, fs in folders.items())
+    caveat = ("figures may differ by a few tenths of a point from figures on timelines another ffmpeg encoded "
+              "(the Opus bytes differ between builds)")
+    if set(folders) == {run_encoder}:
+        return f"{said}, the ffmpeg this run uses"
+    if set(folders) == {None}:
+        return f"{said}; this run uses {run_encoder}, which may not be the one that encoded them: {caveat}"
+    if len(folders) == 1:
+        return f"{said}, not by this run's {run_encoder}: {caveat}"
+    return f"{said}; not all by this run's {run_encoder}: {caveat}"
 
 
 def _eval_work(args: argparse.Namespace) -> Path:

@@ -179,6 +179,51 @@ def test_several_seeds_are_summarised_by_mean_and_range(tree, tmp_path, monkeypa
     assert next(r for r in saved["over_seeds"] if r["set"] == "mean (held-out)")["gender_error"] == pytest.approx(.25)
 
 
+HERE, THERE = "ffmpeg 5.1-here", "ffmpeg 9.0-there"
+
+
+@pytest.mark.parametrize("built_by, says, differs", [
+    ({"cv": HERE, "emodb": HERE, MIXED: HERE}, f"Timelines encoded by {HERE}, the ffmpeg this run uses", False),
+    ({"cv": THERE, "emodb": THERE, MIXED: THERE}, f"Timelines encoded by {THERE}, not by this run's {HERE}", True),
+    ({"cv": THERE, "emodb": HERE, MIXED: None},
+     (f"Timelines encoded by {THERE} (cv), {HERE} (emodb), encoder not recorded ({MIXED}); not all by this run's "
+      f"{HERE}"), True),
+    ({"cv": None, "emodb": None, MIXED: None}, f"Timelines: encoder not recorded; this run uses {HERE}", True),
+], ids=["same", "another", "per-folder", "not-recorded"])
+def test_the_eval_names_the_ffmpeg_that_encoded_its_timelines(tree, tmp_path, monkeypatch, capsys, built_by, says,
+                                                              differs):
+    """Figures on timelines another ffmpeg encoded differ by tenths of a point (the Opus bytes differ), and nothing
+    said which ffmpeg had encoded a tree: one line before the table names it (per folder where they differ) and
+    says when it is not the ffmpeg of this run; the JSON carries both."""
+    from dramapic import cli, media
+    from dramapic.lab import crosscorpus, stage1_crosscorpus
+
+    root, dev = tree
+    for folder, encoder in built_by.items():  # markers as build_timelines writes them (None: from before it recorded)
+        marker = {"generator": "dramapic.lab.timelines", "folder": folder, "seed": 3}
+        (root / folder / "build.json").write_text(json.dumps(marker if encoder is None else
+                                                             {**marker, "encoder": encoder}))
+    result = {"schema": "dramapic/1", "source": {"duration": 2.0}, "segments": [
+        {"start": 0.0, "end": 2.0, "label": "voice", "gender": "female", "speaker": "S1", "confidence": 0.9}]}
+    rows = [(t, held_out(t), score_result(result, load_reference(t.labels_csv), collar_s=0.0))
+            for t in find_timelines(root, dev_mixes=dev)]
+    (tmp_path / "manifest.csv").write_text("path,label\n")
+    monkeypatch.setattr(media, "opus_encoder", lambda: HERE)
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: rows)
+    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: type(
+        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    out = tmp_path / "xc.json"
+    assert cli.main(["eval", "--cross-corpus", "--data", str(tmp_path), "--timelines", str(root), "--mixes", str(dev),
+                     "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    (line,) = [x for x in printed.splitlines() if x.startswith("Timelines")]
+    assert line.startswith(says), line
+    assert ("may differ by a few tenths of a point" in line) == differs
+    assert printed.index(line) < printed.index("mean (held-out)")        # before the table
+    saved = json.loads(out.read_text())
+    assert saved["encoders"] == built_by and saved["run_encoder"] == HERE
+
+
 @pytest.mark.parametrize("damage, says", [
     (lambda d: (d / "cv_01.json").write_text("{broken"), "cannot read the timeline recipe"),
     (lambda d: (d / "cv_01.json").write_text("[1, 2]"), "is not a timeline recipe"),
