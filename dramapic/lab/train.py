@@ -66,15 +66,16 @@ def train_all(manifest_csv: Path, *, out_dir: Path, seed: int = 0, max_clips: in
         Gender and speakers: augmented copies per voice clip in the window table (default
         :data:`~dramapic.lab.voice_windows.SHIPPED_COPIES`).
     cache : Path, optional
-        Folder where the voice window table (:mod:`~dramapic.lab.voice_windows`, the embedding pass gender and
-        speakers share) is kept between runs.
+        Folder where the voice window tables (:mod:`~dramapic.lab.voice_windows`: the gender model's far rooms and
+        the projection's near ones, one embedding pass) are kept between runs.
     progress : ProgressHook
 
     Returns
     -------
     dict
         ``{"stage1": [entries], "gender": entry, "speakers": entry, "song-safe": [entries], "seconds": {stage:
-        wall seconds}}``; ``seconds["embed"]`` is the voice window table shared by gender and speakers.
+        wall seconds}}``; ``seconds["embed"]`` is the one embedding pass that builds the voice window tables of
+        gender and speakers.
 
     Raises
     ------

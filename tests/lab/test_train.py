@@ -252,6 +252,16 @@ def test_the_shipped_voice_models_were_fitted_with_the_shipped_copies():
     assert said in entries["gender-resemblyzer-pitch-lr"]["training_data"]["conditions"]
 
 
+def test_the_shipped_voice_models_were_fitted_on_their_room_recipes():
+    """The shipped gender model learnt near and distant rooms, the projection near ones: what dramapic train builds
+    now (a file fitted on another recipe would not be what the code and the model card say)."""
+    from dramapic.lab.voice_windows import GENDER_ROOMS, SPEAKER_ROOMS
+
+    entries = {m["name"]: m for m in json.loads((REPO / "models" / "manifest.json").read_text())["models"]}
+    assert GENDER_ROOMS.describe() in entries["gender-resemblyzer-pitch-lr"]["training_data"]["conditions"]
+    assert SPEAKER_ROOMS.describe() in entries["speaker-lda"]["training_data"]["augmentation"]
+
+
 def test_a_yamnet_embedding_member_trains_and_runs_beside_the_logits_member(tmp_path):
     # the 1,024-d embedding member (issue 13 experiment) is trained by the product's trainer and loads by its kind;
     # with the logits member in the same ensemble YAMNet runs once per chunk
