@@ -81,7 +81,7 @@ def _say(args: argparse.Namespace, *parts: object) -> None:
 
 
 STAGE_UNITS = {"burn": "s", "detectors": "step", "speakers": "window", "evaluate": "file",
-               "speech reference": "timeline", "scenes": "timeline"}
+               "speech reference": "timeline", "scenes": "timeline", "far rooms": "timeline"}
 TRAIN_ONLY = ("stage1", "gender", "speakers", "gender-stacking", "song-safe")
 # which `train --only` targets each training option shapes: given for any other, it did nothing, without a word
 TRAIN_OPTION_TARGETS = (("--out", "out", ("stage1", "gender", "speakers", "song-safe")),
@@ -400,10 +400,11 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--timelines", type=_path, default=None, metavar="DIR",
                           help="--cross-corpus: the timeline tree (default: built once under --work)")
     evaluate.add_argument("--work", type=_path, default=None, metavar="DIR",
-                          help="--cross-corpus / --reference speech / --scenes / --refit-stage1: where the voice "
-                               "window table, the built timelines, the speech references, the scene excerpts and "
-                               "the stage-1 refits are kept (default: $XDG_CACHE_HOME/dramapic/cross-corpus, "
-                               "~/.cache/dramapic/cross-corpus when that is unset)")
+                          help="--cross-corpus / --reference speech / --scenes / --rooms far / --refit-stage1: "
+                               "where the voice window table, the built timelines, the speech references, the scene "
+                               "excerpts, the far-room copies and the stage-1 refits are kept (default: "
+                               "$XDG_CACHE_HOME/dramapic/cross-corpus, ~/.cache/dramapic/cross-corpus when that is "
+                               "unset)")
     evaluate.add_argument("--seeds", type=_seed_list, default=(0,), metavar="N[,N...]",
                           help="--cross-corpus: training seeds of the refitted gender and speaker models and of the "
                                "window table's augmentation (default 0, the shipped models' seed); with several, "
@@ -421,6 +422,12 @@ def build_parser() -> argparse.ArgumentParser:
                           help="--mixes / --cross-corpus: score short scenes instead of whole timelines - excerpts "
                                "of these lengths in seconds (e.g. 20,30) cut from every timeline at 20%% and 60%% "
                                "of the way in, references cut alike (kept under --work)")
+    evaluate.add_argument("--rooms", choices=("near", "far"), default="near",
+                          help="--mixes / --cross-corpus: score the timelines as built, recorded near the microphone "
+                               "(near, the default), or a copy of each as one distant microphone across a room "
+                               "hears it (far: a seeded room per timeline, RT60 0.5-1.0 s, the room 0 to 6 dB "
+                               "louder than the voice, a -50 dBFS hiss; labels as built; kept under --work; with "
+                               "--reference speech and --scenes, those are made from the far copy)")
     evaluate.add_argument("--refit-stage1", type=_name_list, nargs="?", const=(), default=None,
                           metavar="SOURCE[,SOURCE...]",
                           help="--song-check / --cross-corpus: stage 1's member check with stage 1 refitted by the "
@@ -639,8 +646,11 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.refit_stage1 is not None and pipeline.stage1.model != "ensemble":  # before the long run, not after it
         raise InputError("--refit-stage1 needs stage1.model: ensemble (the hand rule is not trained)")
     if args.song_check:
-        if args.reference != "as-built" or args.scenes is not None:
-            raise InputError("--reference and --scenes apply to --mixes and --cross-corpus, not to --song-check")
+        given = [flag for flag, on in (("--reference", args.reference != "as-built"),
+                                       ("--scenes", args.scenes is not None), ("--rooms", args.rooms != "near")) if on]
+        if given:
+            raise InputError(f"{', '.join(given)} {'applies' if len(given) == 1 else 'apply'} to --mixes and "
+                             "--cross-corpus, not to --song-check")
         stage2 = [flag for flag, on in (("--no-gender", args.no_gender), ("--no-speakers", args.no_speakers)) if on]
         if stage2:  # the song check runs stage 1 alone: they were accepted and changed nothing
             raise InputError(f"{', '.join(stage2)} {'does' if len(stage2) == 1 else 'do'} not apply to --song-check "
@@ -652,17 +662,18 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         return _cross_corpus(args, pipeline, progress)
     if args.mixes is None:  # not "mixes folder not found: None"
         raise InputError("eval needs --mixes DIR, or --song-check / --cross-corpus with --data DIR")
-    # on the mixes, --data is read by the speech reference alone, and --work keeps it and the scenes: without
-    # them the run went on and the flag did nothing, without a word
+    # on the mixes, --data is read by the speech reference alone, and --work keeps it, the scenes and the far
+    # rooms: without them the run went on and the flag did nothing, without a word
     if args.data is not None and args.reference != "speech":
         raise InputError("--data applies to --mixes only with --reference speech (and to --song-check and "
                          "--cross-corpus)")
-    if args.work is not None and args.reference != "speech" and args.scenes is None:
-        raise InputError("--work applies to --mixes only with --reference speech or --scenes (and to --cross-corpus "
-                         "and --song-check --refit-stage1)")
+    copied = args.reference == "speech" or args.scenes is not None or args.rooms == "far"
+    if args.work is not None and not copied:
+        raise InputError("--work applies to --mixes only with --reference speech, --scenes or --rooms far (and to "
+                         "--cross-corpus and --song-check --refit-stage1)")
     if not args.mixes.is_dir():
         raise InputError(f"mixes folder not found: {args.mixes}")
-    if args.reference == "speech" or args.scenes is not None:  # their copies are kept under --work
+    if copied:  # their copies are kept under --work
         _check_work_target(_eval_work(args))
         from .lab.evaluate import MIXES_PATTERN, mix_files
 
@@ -670,6 +681,10 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
         # copied and then refused in the name of the copy under --work, and a mix without its audio was found only
         # when its copy's turn came
         mix_files(args.mixes, pattern=MIXES_PATTERN)
+    # the room first: it is the recording's, so the speech reference relabels the far copy (linking its audio) and
+    # the scenes are cut from it, the tail of what came before a cut in the scene as in a scene cut from a film
+    if args.rooms == "far":
+        args.mixes = _far_rooms(args, args.mixes, progress)
     if args.reference == "speech":
         args.mixes = _speech_reference(args, args.mixes, progress)
     if args.scenes is not None:
@@ -683,7 +698,8 @@ def _cmd_eval(args: argparse.Namespace, progress: TqdmProgress) -> int:
     _print_reference(args)
     _say(args, report.format_table())
     if args.json:
-        write_json_atomic({**report.to_dict(), "reference": args.reference, "scenes": args.scenes}, args.json)
+        write_json_atomic({**report.to_dict(), "reference": args.reference, "scenes": args.scenes,
+                           "rooms": args.rooms}, args.json)
     return 0
 
 
@@ -732,7 +748,14 @@ def _check_writable_below(folder: Path, what: str) -> None:
 
 
 def _print_reference(args: argparse.Namespace) -> None:
-    """Say which ground truth the figures below are scored against when it is not the timelines' own."""
+    """Say which audio and ground truth the figures below are scored on when they are not the timelines' own."""
+    if args.rooms == "far":
+        from .lab.far_rooms import BITRATE, HISS_DBFS, RT60_S, TAIL_DB
+
+        _say(args, f"Rooms: far - every timeline as one distant microphone hears it: a room of its own, RT60 "
+                   f"{RT60_S[0]:g}-{RT60_S[1]:g} s, the room {TAIL_DB[0]:g} to {TAIL_DB[1]:g} dB louder than the "
+                   f"voice, a {HISS_DBFS:g} dBFS hiss, encoded again at {BITRATE.removesuffix('k')} kbit/s by this "
+                   "run's ffmpeg; labels as built (dramapic/lab/far_rooms.py). Not comparable with near-room figures")
     if args.scenes is not None:
         from .lab.scenes import POSITIONS
 
@@ -782,8 +805,13 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     from . import media
     from .lab.timelines import recorded_encoders
 
-    # of the tree itself: the speech reference links its audio, the scene excerpts are cut from it
+    # of the tree itself: the speech reference links its audio, the scene excerpts are cut from it (the far
+    # rooms encode it again, by this run's ffmpeg: the line before the table says so)
     encoders, run_encoder = recorded_encoders(timelines), media.opus_encoder()
+    if args.rooms == "far":  # first: the room is the recording's (as for the mixes, in _cmd_eval)
+        timelines = _far_rooms(args, timelines, progress, tree=True)
+        if args.mixes is not None:
+            args.mixes = _far_rooms(args, args.mixes, progress)
     if args.reference == "speech":
         timelines = _speech_reference(args, timelines, progress, tree=True)
         if args.mixes is not None:
@@ -852,7 +880,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
                                         "gender_calibration": runs[0]["gender_calibration"],
                                         "stage1_members": members, "files": runs[0]["files"],
                                         "seeds": list(args.seeds), "copies": copies, "reference": args.reference,
-                                        "scenes": args.scenes, "over_seeds": over_seeds,
+                                        "scenes": args.scenes, "rooms": args.rooms, "over_seeds": over_seeds,
                                         "encoders": encoders, "run_encoder": run_encoder, "runs": runs}),
                           args.json)
     return 0
@@ -906,6 +934,16 @@ def _speech_reference(args: argparse.Namespace, folder: Path, progress: TqdmProg
     if tree:
         return speech_reference_tree(where, data=args.data, out=out, progress=progress)
     return speech_reference(where, data=args.data, out=out, progress=progress)
+
+
+def _far_rooms(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:
+    """The far-room copy of a folder of timelines (or of a timeline tree) under ``--work``, built once."""
+    from .lab.far_rooms import far_room_copy, far_room_tree
+
+    where, out = _copy_place(args, folder, "far-rooms")
+    if tree:
+        return far_room_tree(where, out=out, progress=progress)
+    return far_room_copy(where, out=out, progress=progress)
 
 
 def _scenes(args: argparse.Namespace, folder: Path, progress: TqdmProgress, *, tree: bool = False) -> Path:

@@ -600,10 +600,12 @@ def test_data_and_work_are_taken_where_the_mixes_use_them(tmp_path, monkeypatch)
     (["--song-check", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --song-check"),
     (["--cross-corpus", "--data", "d", "--variants"], "--variants applies to --mixes alone, not to --cross-corpus"),
     (["--song-check", "--data", "d", "--mixes", "m"], "--mixes does not apply to --song-check"),
-    # plain --mixes reads --data only for the speech reference, and keeps only it and the scenes under --work
+    # plain --mixes reads --data only for the speech reference, and keeps only it, the scenes and the far rooms
+    # under --work
     (["--mixes", "m", "--data", "d"], "--data applies to --mixes only with --reference speech"),
     (["--mixes", "m", "--variants", "--data", "d"], "--data applies to --mixes only with --reference speech"),
-    (["--mixes", "m", "--work", "w"], "--work applies to --mixes only with --reference speech or --scenes"),
+    (["--mixes", "m", "--work", "w"],
+     "--work applies to --mixes only with --reference speech, --scenes or --rooms far"),
     (["--mixes", "m", "--data", "d", "--work", "w", "--scenes", "20"], "--data applies to --mixes only with "),
     (["--song-check", "--data", "d", "--work", "w"], "--work applies to --song-check only with --refit-stage1"),
     # they shape the held-out gender and speaker fits: with neither scored none is fitted (--copies did nothing,

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import SAMPLE
+from helpers import REPO, SAMPLE
 
 from dramapic import media
 from dramapic.errors import InputError
@@ -135,3 +140,118 @@ def test_a_folder_without_timelines_or_with_a_file_missing_is_one_typed_error(tm
     with pytest.raises(InputError, match="not found"):
         far_rooms.far_room_copy(source, out=tmp_path / "o")
     assert not (tmp_path / "o").exists()
+
+
+def _no_voice(path):
+    """An AnalysisResult that calls the whole file silence (scoring only, no models)."""
+    from dramapic.result import AnalysisResult
+
+    duration = len(_decoded(path)) / RATE
+    return AnalysisResult.from_dict({
+        "schema": "dramapic/1", "source": {"path": str(path), "duration": duration, "sha256": "0" * 64},
+        "pipeline": {"name": "t", "version": "1"}, "models": [],
+        "segments": [{"start": 0.0, "end": duration, "label": "silence", "confidence": 1.0}],
+        "summary": {"duration": duration, "shares": {"silence": 1.0}, "gender_shares": None, "speakers": None,
+                    "genre": {"label": "other", "confidence": 1.0, "scores": {"other": 1.0}}}})
+
+
+def test_eval_mixes_scores_the_far_copy_and_says_so(tmp_path, sample_audio, monkeypatch, capsys):
+    from dramapic import cli
+    from dramapic.lab import evaluate
+
+    source = _timeline(tmp_path / "mixes", sample_audio)
+    asked = []
+    real = evaluate.evaluate_mixes
+
+    def scored(folder, **kw):
+        asked.append(folder)
+        return real(folder, analyze_fn=_no_voice, progress=kw.get("progress"), limit=kw.get("limit"))
+
+    monkeypatch.setattr(evaluate, "evaluate_mixes", scored)
+    out = tmp_path / "eval.json"
+    assert cli.main(["eval", "--mixes", str(source), "--rooms", "far", "--work", str(tmp_path / "work"),
+                     "--json", str(out), "--no-progress"]) == 0
+    assert (tmp_path / "work" / "far-rooms") in asked[0].parents
+    assert (asked[0] / "devmix_01.opus").read_bytes() != (source / "devmix_01.opus").read_bytes()
+    said = capsys.readouterr().out.splitlines()
+    assert said[0].startswith("Rooms: far - ")                       # before the table
+    assert json.loads(out.read_text())["rooms"] == "far"
+    assert cli.main(["eval", "--mixes", str(source), "--json", str(out), "--no-progress"]) == 0
+    assert asked[1] == source and "Rooms:" not in capsys.readouterr().out  # the usual run, as before
+    assert json.loads(out.read_text())["rooms"] == "near"
+
+
+def test_the_far_copy_comes_first_then_the_speech_reference_then_the_scenes(tmp_path, monkeypatch):
+    """The room is the recording's, so the speech reference relabels the far copy (it links its audio) and the
+    scenes are cut from it (the room's tail from before a cut is in the scene, as in a scene cut from a film)."""
+    from dramapic import cli
+
+    order = []
+    for step in ("_far_rooms", "_speech_reference", "_scenes"):
+        monkeypatch.setattr(cli, step, lambda args, folder, progress, step=step: order.append((step, folder.name))
+                            or folder.with_name(folder.name + step))
+    seen = []
+    monkeypatch.setattr("dramapic.lab.evaluate.evaluate_mixes", lambda folder, **kw: seen.append(folder) or type(
+        "Report", (), {"format_table": lambda self: "table", "to_dict": lambda self: {}})())
+    monkeypatch.setattr("dramapic.lab.evaluate.mix_files", lambda *a, **k: [])
+    mixes = tmp_path / "m"
+    mixes.mkdir()
+    assert cli.main(["eval", "--mixes", str(mixes), "--rooms", "far", "--reference", "speech", "--data", "d",
+                     "--scenes", "20", "--work", str(tmp_path / "w"), "--no-progress"]) == 0
+    assert order == [("_far_rooms", "m"), ("_speech_reference", "m_far_rooms"),
+                     ("_scenes", "m_far_rooms_speech_reference")]
+    assert seen == [tmp_path / "m_far_rooms_speech_reference_scenes"]
+
+
+def test_cross_corpus_scores_every_stage_on_far_scenes(tmp_path, sample_audio, monkeypatch, capsys):
+    """``eval --cross-corpus --rooms far --scenes 20``: the voice protocol, its dev mixes and stage 1's member check
+    all read scenes cut from the far-room copies under --work; the output and the JSON say which rooms."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus, stage1_crosscorpus
+    from dramapic.lab.crosscorpus import find_timelines, held_out
+    from dramapic.lab.evaluate import score_result
+    from dramapic.lab.reference import load_reference
+
+    mixes = _timeline(tmp_path / "mixes", sample_audio)
+    tree = tmp_path / "tree"
+    shutil.copytree(mixes, tree / "cv")
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.csv").write_text("path,label\n")
+    asked: dict = {}
+
+    def protocol(**kw):
+        asked.update(kw)
+        found = find_timelines(kw["timelines"], dev_mixes=kw["dev_mixes"])
+        return [(t, held_out(t), score_result(_no_voice(t.audio), load_reference(t.labels_csv))) for t in found]
+
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", protocol)
+    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(
+        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    out = tmp_path / "xc.json"
+    assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
+                     "--work", str(tmp_path / "work"), "--rooms", "far", "--scenes", "10", "--json", str(out),
+                     "--no-progress"]) == 0
+    for where in (asked["timelines"], asked["dev_mixes"], asked["members"]["timelines"]):
+        assert tmp_path / "work" / "scenes" in where.parents
+        marker = json.loads((next(p for p in where.rglob("scenes.json"))).read_text())
+        assert tmp_path / "work" / "far-rooms" in Path(marker["source"]).parents  # cut from the far copy
+    said = capsys.readouterr().out
+    assert "Rooms: far - " in said and said.index("Rooms: far") < said.index("members")
+    assert json.loads(out.read_text())["rooms"] == "far"
+
+
+def test_rooms_are_refused_where_nothing_reads_them(tmp_path):
+    """The song check scores stage 1 on its own clips: ``--rooms far`` there did nothing; a room that is not one
+    is argparse's usage error."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for bad, said in ((["--song-check", "--data", str(tmp_path), "--rooms", "far"],
+                       "dramapic: error: --rooms applies to --mixes and --cross-corpus, not to --song-check"),
+                      (["--song-check", "--data", str(tmp_path), "--rooms", "far", "--scenes", "20"],
+                       "dramapic: error: --scenes, --rooms apply to --mixes and --cross-corpus, not to --song-check"),
+                      (["--mixes", str(tmp_path), "--rooms", "close"], "invalid choice: 'close'")):
+        done = subprocess.run([sys.executable, "-m", "dramapic", "eval", *bad, "--no-progress"], capture_output=True,
+                              text=True, env=env, timeout=300, check=False)
+        err = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and said in err[-1] and "Traceback" not in done.stderr, done.stderr
+        assert len(err) == 1 or said.startswith("invalid choice")
