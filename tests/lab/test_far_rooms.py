@@ -255,3 +255,23 @@ def test_rooms_are_refused_where_nothing_reads_them(tmp_path):
         err = done.stderr.strip().splitlines()
         assert done.returncode == 2 and said in err[-1] and "Traceback" not in done.stderr, done.stderr
         assert len(err) == 1 or said.startswith("invalid choice")
+
+
+@pytest.mark.parametrize("copy", [["--rooms", "far"], ["--scenes", "10"]])
+def test_a_timelines_folder_that_is_no_tree_is_named_not_its_copy(tmp_path, sample_audio, monkeypatch, capsys, copy):
+    """``--cross-corpus --timelines FLAT`` with a copy asked for: the refusal named the copy under --work ("timelines
+    folder not found: W/scenes/..."; "W/far-rooms/... holds timelines itself" once ``--mixes FLAT --rooms far`` had
+    made a copy of that folder there)."""
+    from dramapic import cli
+    from dramapic.lab import crosscorpus
+
+    flat = _timeline(tmp_path / "flat", sample_audio)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "manifest.csv").write_text("path,label\n")
+    monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: pytest.fail("scored a folder that is no tree"))
+    assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(flat), *copy, "--work",
+                     str(tmp_path / "work"), "--no-progress"]) == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        (f"dramapic: error: {flat} holds timelines itself, not one sub-folder of them per source: not a timeline "
+         "tree (dev mixes go to --mixes)")]
