@@ -348,3 +348,28 @@ def test_a_burn_in_scratch_folder_left_by_a_killed_run_is_removed_too(tmp_path: 
     with pytest.raises(OutputError, match="for the subtitle script: "), \
             streaming.scratch_dir(prefix="dramapic-burn-", purpose="the subtitle script"):
         pass
+
+
+def test_a_terminating_signal_during_the_scratch_folders_removal_waits_until_it_is_gone(tmp_path: Path, monkeypatch):
+    # SIGTERM just as a run ended landed in TemporaryDirectory's rmtree, which does not try again: the spool
+    # (audio.f32, about 230 MB an hour) stayed behind until the next run. The signal now takes effect after
+    import shutil
+    import signal
+
+    from dramapic.lifecycle import Terminated, terminate_as_interrupt
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    real_rmtree = shutil.rmtree
+    signalled = []
+
+    def rmtree_under_a_signal(path, *args, **kwargs):
+        if not signalled:
+            signalled.append(path)
+            signal.raise_signal(signal.SIGTERM)  # its handler runs now, inside the removal
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_under_a_signal)
+    with pytest.raises(Terminated), terminate_as_interrupt(), streaming.scratch_dir() as folder:
+        (Path(folder) / "audio.f32").write_bytes(b"\0" * 4096)
+    assert signalled == [folder]
+    assert os.listdir(tmp_path) == []
