@@ -36,7 +36,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import InputError
 from ..progress import ProgressHook, silent_hook
 
 #: bumped whenever a rule below changes, so kept copies are made again
@@ -144,17 +143,11 @@ def far_room_copy(folder: Path, *, out: Path, progress: ProgressHook = silent_ho
     """
     from .. import media
     from .speech_reference import _link
-    from .timelines import _sha256, kept_copy, staged_copy
+    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
-    labels = sorted(folder.glob("*.labels.csv"))
-    if not labels:
-        raise InputError(f"no *.labels.csv timelines in {folder}")
-    files = {}
-    for path in labels:
-        name = _stem(path)
-        for ext in (".labels.csv", ".rttm", ".json", ".opus"):
-            files[f"{name}{ext}"] = _sha256(path.with_name(f"{name}{ext}"), what="timeline file")
+    labels = timeline_labels(folder)
+    files = timeline_digests(labels)
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()), "seed": SEED,
            "rt60_s": list(RT60_S), "tail_db": list(TAIL_DB), "hiss_dbfs": HISS_DBFS, "bitrate": BITRATE,
            # the far audio is this run's encoding: a copy another ffmpeg encoded is made again, so that the scored
@@ -166,7 +159,7 @@ def far_room_copy(folder: Path, *, out: Path, progress: ProgressHook = silent_ho
     with staged_copy(out, marker=MARKER, key=key, what="the far-room copy") as staging:
         for i, labels_csv in enumerate(labels):
             progress("far rooms", i, len(labels))
-            name = _stem(labels_csv)
+            name = timeline_stem(labels_csv)
             audio = media.decode_audio(media.probe(labels_csv.with_name(f"{name}.opus")))
             far, room = far_room(audio, name=name)
             media.encode_opus(far, staging / f"{name}.opus", bitrate=BITRATE)
@@ -189,7 +182,3 @@ def far_room_tree(root: Path, *, out: Path, folders: Sequence[str] | None = None
     for name in (list(folders) if folders is not None else timeline_folders(Path(root))):
         far_room_copy(Path(root) / name, out=Path(out) / name, progress=progress)
     return Path(out)
-
-
-def _stem(labels_csv: Path) -> str:
-    return labels_csv.name[: -len(".labels.csv")]

@@ -86,21 +86,15 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     from .. import media
     from .reference import load_reference
     from .speech_reference import _link
-    from .timelines import _sha256, kept_copy, staged_copy
+    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
     if not lengths or any(not length > 0 for length in lengths):
         raise InputError(f"scene lengths must be positive seconds, got {list(lengths)}")
     if any(not 0.0 <= p <= 1.0 for p in positions):
         raise InputError(f"scene positions must lie in 0 .. 1, got {list(positions)}")
-    labels = sorted(folder.glob("*.labels.csv"))
-    if not labels:
-        raise InputError(f"no *.labels.csv timelines in {folder}")
-    files = {}
-    for path in labels:
-        name = path.name[: -len(".labels.csv")]
-        for ext in (".labels.csv", ".rttm", ".json", ".opus"):
-            files[f"{name}{ext}"] = _sha256(path.with_name(f"{name}{ext}"), what="timeline file")
+    labels = timeline_labels(folder)
+    files = timeline_digests(labels)
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
            "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions], "files": files}
     if kept_copy(out, marker=MARKER, key=key):
@@ -110,7 +104,7 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     with staged_copy(out, marker=MARKER, key=key, what="the scene excerpts") as staging:
         for i, labels_csv in enumerate(labels):
             progress("scenes", i, len(labels))
-            name = labels_csv.name[: -len(".labels.csv")]
+            name = timeline_stem(labels_csv)
             with open(labels_csv, newline="", encoding="utf-8") as handle:
                 rows = list(csv.DictReader(handle))
             rttm = labels_csv.with_name(f"{name}.rttm").read_text(encoding="utf-8").splitlines()

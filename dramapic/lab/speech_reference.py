@@ -230,22 +230,19 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     OutputError
         ``out`` cannot be written.
     """
-    from .timelines import _sha256, kept_copy, staged_copy
+    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
-    labels = sorted(folder.glob("*.labels.csv"))
-    if not labels:
-        raise InputError(f"no *.labels.csv timelines in {folder}")
+    labels = timeline_labels(folder)
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
-           "files": {p.name: _sha256(p, what="timeline file") for p in labels}
-           | {f"{_stem(p)}.json": _sha256(p.with_name(f"{_stem(p)}.json"), what="timeline recipe") for p in labels}}
+           "files": timeline_digests(labels, extensions=(".labels.csv", ".json"))}
     if kept_copy(out, marker=MARKER, key=key):
         return out
     clips: dict[str, np.ndarray] = {}
     with staged_copy(out, marker=MARKER, key=key, what="the speech reference") as staging:
         for i, labels_csv in enumerate(labels):
             progress("speech reference", i, len(labels))
-            name = _stem(labels_csv)
+            name = timeline_stem(labels_csv)
             rows, turns = trimmed_labels(labels_csv, data=data, clips=clips)
             with open(staging / f"{name}.labels.csv", "w", newline="", encoding="utf-8") as handle:
                 writer = csv.writer(handle)
@@ -268,10 +265,6 @@ def speech_reference_tree(root: Path, *, data: Path, out: Path, folders: Sequenc
     for name in (list(folders) if folders is not None else timeline_folders(Path(root))):
         speech_reference(Path(root) / name, data=data, out=Path(out) / name, progress=progress)
     return Path(out)
-
-
-def _stem(labels_csv: Path) -> str:
-    return labels_csv.name[: -len(".labels.csv")]
 
 
 def _link(target: Path, link: Path) -> None:

@@ -258,6 +258,32 @@ def _check_casts(casts: Mapping[str, Sequence[Sequence[CastMember]]]) -> dict[st
     return plan
 
 
+#: the files of one timeline ``NAME`` in a timelines folder: reference labels and RTTM, recipe, audio
+TIMELINE_FILES = (".labels.csv", ".rttm", ".json", ".opus")
+
+
+def timeline_stem(labels_csv: Path) -> str:
+    """``NAME`` of the timeline whose reference is ``NAME.labels.csv``."""
+    return labels_csv.name[: -len(".labels.csv")]
+
+
+def timeline_labels(folder: Path) -> list[Path]:
+    """The ``NAME.labels.csv`` of every timeline in ``folder``, sorted; :class:`InputError` when it holds none (what
+    every copy of a timelines folder - far rooms, scenes, the speech reference - starts from)."""
+    labels = sorted(Path(folder).glob("*.labels.csv"))
+    if not labels:
+        raise InputError(f"no *.labels.csv timelines in {folder}")
+    return labels
+
+
+def timeline_digests(labels: Sequence[Path], *, extensions: Sequence[str] = TIMELINE_FILES) -> dict[str, str]:
+    """File name -> sha256 of each timeline's files with ``extensions``, next to its ``labels``: what a copy's cache
+    key records, so that a copy is made again when a file it was made from changed. :class:`InputError` names a
+    missing or unreadable one."""
+    return {f"{timeline_stem(path)}{ext}": _sha256(path.with_name(f"{timeline_stem(path)}{ext}"), what="timeline file")
+            for path in labels for ext in extensions}
+
+
 def _sha256(path: Path, *, what: str) -> str:
     digest = hashlib.sha256()
     try:
