@@ -67,8 +67,8 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
         ``NAME.labels.csv`` + ``NAME.rttm`` + ``NAME.json`` (recipe) + ``NAME.opus`` per timeline.
     out : Path
         The copy (module docstring), with a marker. Written whole into a staging folder and renamed into place;
-        reused while the marker says it was made by this format, with these lengths and positions, from the same
-        files, and its own files are unchanged.
+        reused while the marker says it was made by this format, with these lengths and positions, encoded by this
+        run's ffmpeg, from the same files, and its own files are unchanged.
     lengths : sequence of float
         Excerpt lengths in seconds; a timeline shorter than a length gives no excerpt of it.
     positions : sequence of float
@@ -96,7 +96,10 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
     labels = timeline_labels(folder)
     files = timeline_digests(labels)
     key = {"generator": __name__, "format": FORMAT, "source": str(folder.resolve()),
-           "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions], "files": files}
+           "lengths": [float(x) for x in lengths], "positions": [float(p) for p in positions],
+           # the excerpts' audio is this run's encoding (as far_rooms'): a copy another ffmpeg encoded is made
+           # again, so that the scored bytes' second encoder is the one this run names
+           "encoder": media.opus_encoder(), "files": files}
     if kept_copy(out, marker=MARKER, key=key):
         return out
     for path in labels:  # labels or RTTM that cannot be read are one InputError before anything is cut

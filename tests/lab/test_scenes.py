@@ -81,6 +81,9 @@ def test_the_copy_is_reused_until_its_source_or_lengths_change(tmp_path, sample_
     (source / "devmix_01.labels.csv").write_text(rows)
     scenes.scene_excerpts(source, out=out, lengths=(20.0, 30.0))
     assert len(written) == 4 and "libri_0001" in (out / "devmix_01_20s20.labels.csv").read_text()
+    monkeypatch.setattr(media, "opus_encoder", lambda: "ffmpeg 0.0-another-build")
+    scenes.scene_excerpts(source, out=out, lengths=(20.0, 30.0))  # another ffmpeg: made again
+    assert len(written) == 8
     scenes.scene_excerpts(source, out=out, lengths=(50.0,))  # longer than the timeline: no excerpt of it
     assert list(out.glob("*.labels.csv")) == []
     assert [p.name for p in out.parent.iterdir()] == ["scenes"]  # no staging folder left
