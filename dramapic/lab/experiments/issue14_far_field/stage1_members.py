@@ -8,7 +8,7 @@ Each member is fitted on its own (its seed does not depend on the others), so on
 keeps them and fits one stacker per subset on exactly those members' columns, as ``train_stage1`` fits the shipped
 one.
 
-    python stage1_members.py --data ../shared/data/manifest.csv --models models --out DIR [--rooms far]
+    python stage1_members.py --data ../shared/data/manifest.csv --models models --out DIR [--rooms far] [--seed N]
 
 ``DIR/models`` becomes a full models folder (a copy of ``--models`` with stage 1 retrained here: the four members
 and ``stage1-stacker-lr`` as ``dramapic train --only stage1`` writes them, plus ``stage1-stacker-lr-<subset>``);
@@ -53,6 +53,7 @@ def main() -> None:
     parser.add_argument("--pipeline", type=Path, default=Path("pipelines/default.yaml"))
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--rooms", choices=("near", "far"), default="near")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (0: the shipped files')")
     parser.add_argument("--smoke", type=int, default=None, metavar="N")
     args = parser.parse_args()
 
@@ -66,13 +67,13 @@ def main() -> None:
     models = args.out / "models"
     shutil.copytree(args.models, models)
     keep: dict = {}
-    train_stage1(args.data, out_dir=models, keep=keep, **shipped_recipe(max_clips=args.smoke))
+    train_stage1(args.data, out_dir=models, keep=keep, seed=args.seed, **shipped_recipe(max_clips=args.smoke))
     items, oof = keep["items"], keep["oof"]
     names = [name for name, _, _ in STAGE1_MEMBERS]
     labels = [it.labels for it in items]
     from dramapic.analysis.stage1 import stack_features
 
-    report = {"rooms": args.rooms, "all": {}}
+    report = {"rooms": args.rooms, "seed": args.seed, "all": {}}
     full = [keep["stacker"].predict_proba(stack_features(oof[it.name])) for it in items]
     report["all"][STACKER_NAME] = _frame_accuracy(full, labels)
     text = args.pipeline.read_text(encoding="utf-8")
@@ -86,7 +87,7 @@ def main() -> None:
         name = f"{STACKER_NAME}-{tag}"
         register_stacker(models, name, stacker, members=subset,
                          training_data={"fit_on": "out-of-fold member probabilities (2-fold cross-fitting)",
-                                        "rooms": args.rooms, "experiment": __file__})
+                                        "rooms": args.rooms, "experiment": __file__}, seed=args.seed)
         report[tag] = _frame_accuracy([stacker.predict_proba(stack_features(p)) for p in probs], labels)
         (args.out / f"pipeline-{tag}.yaml").write_text(
             text.replace(shipped_line, f"  members: [{', '.join(subset)}]")
