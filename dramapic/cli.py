@@ -805,9 +805,6 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
     from . import media
     from .lab.timelines import recorded_encoders
 
-    # of the tree itself: the speech reference links its audio, the scene excerpts are cut from it (the far
-    # rooms encode it again, by this run's ffmpeg: the line before the table says so)
-    encoders, run_encoder = recorded_encoders(timelines), media.opus_encoder()
     copied = args.rooms == "far" or args.reference == "speech" or args.scenes is not None
     if copied and not timeline_folders(timelines):
         from .lab.crosscorpus import find_timelines
@@ -815,6 +812,10 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: TqdmProgress) ->
         # said of the tree itself, before it is copied: a --timelines that is no tree (a flat folder of timelines,
         # or one missing) was refused in the name of its copy under --work ("timelines folder not found: W/...")
         find_timelines(timelines)
+    # of the tree itself: the speech reference links its audio, the scene excerpts are cut from it (the far
+    # rooms encode it again, by this run's ffmpeg: the line before the table says so). After the check above, so
+    # that a missing tree is said as such, not as whatever asking ffmpeg for its version runs into
+    encoders, run_encoder = recorded_encoders(timelines), media.opus_encoder()
     if args.rooms == "far":  # first: the room is the recording's (as for the mixes, in _cmd_eval)
         timelines = _far_rooms(args, timelines, progress, tree=True)
         if args.mixes is not None:

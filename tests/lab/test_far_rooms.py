@@ -270,6 +270,8 @@ def test_a_timelines_folder_that_is_no_tree_is_named_not_its_copy(tmp_path, samp
     data.mkdir()
     (data / "manifest.csv").write_text("path,label\n")
     monkeypatch.setattr(crosscorpus, "run_voice_protocol", lambda **kw: pytest.fail("scored a folder that is no tree"))
+    # the tree is checked before ffmpeg is asked for its version: one that cannot run did not hide the real error
+    monkeypatch.setattr(media, "opus_encoder", lambda: pytest.fail("asked ffmpeg before checking the tree"))
     assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(flat), *copy, "--work",
                      str(tmp_path / "work"), "--no-progress"]) == 2
     assert capsys.readouterr().err.strip().splitlines() == [
