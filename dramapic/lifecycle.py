@@ -6,7 +6,8 @@ is raised in the main thread, so every ``finally`` and context manager on the wa
 killed, temporary outputs, spool and scratch folders are removed) and ``cli.py`` prints one line and exits with
 128 + the signal's number (130, 143, 129). A signal the process was started ignoring stays ignored (``nohup``). Where an exception must not land half-way it waits: a SIGTERM, SIGHUP
 or Ctrl-C that arrives inside an import (a half-imported module breaks whatever uses it next) is sent again a
-moment later, and around a native handle being made :func:`signals_held` holds them until that stretch ends.
+moment later, and around a native handle being made :func:`signals_held` holds them until that stretch ends
+(:func:`removed_whole` does the same around a temporary folder's removal).
 
 A pool worker cannot rely on its parent to stop it: a parent killed with SIGKILL runs no code at all. So a worker
 asks the kernel for SIGTERM when its parent dies (``prctl(PR_SET_PDEATHSIG)`` on Linux) and also watches its
@@ -23,6 +24,7 @@ import functools
 import os
 import signal
 import sys
+import tempfile
 import threading
 import time
 from typing import Any, Callable, Iterator
@@ -187,6 +189,21 @@ def signals_held(signals: tuple[int, ...] = (signal.SIGINT, *TERMINATING)) -> It
             elif handler == signal.SIG_DFL:
                 signal.raise_signal(arrived[0])
 
+
+
+@contextlib.contextmanager
+def removed_whole(scratch: tempfile.TemporaryDirectory) -> Iterator[str]:
+    """``scratch``'s path; on leaving the block the folder is removed with the terminating signals held.
+
+    A SIGTERM landing inside ``TemporaryDirectory``'s removal would stop it half-way, and it never tries again (its
+    finaliser is detached first): the folder (an audio spool, an unpacked model) stayed behind. Held, the signal takes
+    effect once the folder is gone. One landing before the removal starts leaves the finaliser attached, which
+    removes the folder when the object is collected."""
+    try:
+        yield scratch.name
+    finally:
+        with signals_held():
+            scratch.cleanup()
 
 # -- pool workers ------------------------------------------------------------------------------------------------
 

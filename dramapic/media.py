@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .errors import InputError, MediaError, OutputError
-from .lifecycle import child_dies_with_parent
+from .lifecycle import child_dies_with_parent, removed_whole
 from .result import SAMPLE_RATE
 
 log = logging.getLogger(__name__)
@@ -1137,7 +1137,7 @@ def lossy_round_trip(samples: np.ndarray, *, codec: str, bitrate_k: int,
     """
     encoder, ext = LOSSY_CODECS[codec]
     what = f"cannot re-encode a clip as {codec} at {bitrate_k} kbit/s"
-    with tempfile.TemporaryDirectory(prefix="dramapic-enc-") as tmp:
+    with removed_whole(tempfile.TemporaryDirectory(prefix="dramapic-enc-")) as tmp:
         path = Path(tmp) / f"x.{ext}"
         args = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-f", "f32le", "-ar", str(sample_rate), "-ac", "1",
                 "-i", "-", "-c:a", encoder, "-b:a", f"{bitrate_k}k", str(path)]

@@ -303,3 +303,28 @@ def test_a_stop_landing_while_the_unraisable_hook_resends_one_is_resent_too(monk
     monkeypatch.setattr(lifecycle, "_send_again", sent.append)
     lifecycle.resending_unraisable_hook(fallback)(other)
     assert fallback_got == [other] and sent == [signal.SIGINT]
+
+
+def test_a_temporary_folder_is_removed_whole_when_a_signal_lands_in_its_removal(tmp_path, monkeypatch):
+    # TemporaryDirectory's removal, cut short by SIGTERM, never tries again: the unpacked YAMNet graph, an encoder's
+    # round trip or the audio spool stayed behind. removed_whole holds the signal until the folder is gone
+    import shutil
+    import tempfile
+
+    from dramapic.lifecycle import removed_whole
+
+    real_rmtree = shutil.rmtree
+    signalled = []
+
+    def rmtree_under_a_signal(path, *args, **kwargs):
+        if not signalled:
+            signalled.append(path)
+            signal.raise_signal(signal.SIGTERM)  # its handler runs now, inside the removal
+        return real_rmtree(path, *args, **kwargs)
+
+    monkeypatch.setattr(shutil, "rmtree", rmtree_under_a_signal)
+    with pytest.raises(Terminated), terminate_as_interrupt(), \
+            removed_whole(tempfile.TemporaryDirectory(dir=tmp_path)) as folder:
+        (Path(folder) / "graph.onnx").write_bytes(b"\0" * 4096)
+    assert signalled == [folder]
+    assert list(tmp_path.iterdir()) == []

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import detectors
 from ..errors import OutputError
-from ..lifecycle import signals_held
+from ..lifecycle import removed_whole
 from ..progress import ProgressHook, silent_hook
 from .detectors import DetectorScores
 from ..result import FRAME_S, FRAME_SAMPLES, SAMPLE_RATE
@@ -279,9 +279,8 @@ def scratch_dir(*, prefix: str = SPOOL_PREFIX, purpose: str = "the audio spool")
     except OSError as err:
         raise OutputError(f"cannot create a temporary folder in {tempfile.gettempdir()} for {purpose}: "
                           f"{err.strerror} (set TMPDIR to a writable folder)") from None
-    folder = scratch.name
-    handle = None
-    try:
+    with removed_whole(scratch) as folder:  # whole: a SIGTERM waits until the spool is gone
+        handle = None
         try:
             # locked under a private name, then renamed: the lock file never exists unlocked
             handle, name = tempfile.mkstemp(dir=folder, prefix=".lock-")
@@ -289,12 +288,8 @@ def scratch_dir(*, prefix: str = SPOOL_PREFIX, purpose: str = "the audio spool")
             os.rename(name, os.path.join(folder, SPOOL_LOCK))
         except OSError:  # no locks here: the folder is only removed by this run, as before
             pass
-        yield folder
-    finally:
-        # a SIGTERM landing inside the removal would stop it half-way, and TemporaryDirectory does not try again
-        # (its finaliser is detached first): the signal waits until the folder is gone. One landing just before
-        # this block leaves the finaliser attached, which removes the folder when the object is collected.
-        with signals_held():
+        try:
+            yield folder
+        finally:
             if handle is not None:
                 os.close(handle)
-            scratch.cleanup()

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ModelError
+from ..lifecycle import removed_whole
 from ..models import PRETRAINED
 from ..result import SAMPLE_RATE
 
@@ -219,8 +220,8 @@ def load_graph(zip_path: Path):
     import onnx
 
     # the graph keeps its weights in an external file, so it is unpacked to a folder that lives only until the
-    # graph has been read
-    with tempfile.TemporaryDirectory(prefix="dramapic-yamnet-") as folder:
+    # graph has been read (whole: a SIGTERM at the start of a run does not leave it behind)
+    with removed_whole(tempfile.TemporaryDirectory(prefix="dramapic-yamnet-")) as folder:
         with zipfile.ZipFile(zip_path) as archive:
             archive.extractall(folder)
         return onnx.load(str(next(Path(folder).rglob("*.onnx"))))
