@@ -23,9 +23,9 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 from pathlib import Path
 
-from dramapic.lab import data, mixes
 from dramapic.lab.train_stage1 import (
     STACKER_NAME,
     STAGE1_MEMBERS,
@@ -36,8 +36,9 @@ from dramapic.lab.train_stage1 import (
     train_stage1,
 )
 
-#: the room tail of stage1_far.py (against -14..-4 dB near)
-FAR_TAIL_DB = (-14.0, 6.0)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from stage1_far import use_far_rooms  # the far rooms, one place
+
 #: subset tag -> member names, in the shipped order
 SUBSETS = {
     "no-seed-rf": ("stage1-detectors-lr", "stage1-logmel-cnn", "stage1-yamnet-lr"),
@@ -58,10 +59,7 @@ def main() -> None:
     args = parser.parse_args()
 
     if args.rooms == "far":
-        def far_room_impulse(rng, **kwargs):
-            return data.room_impulse(rng, tail_db=FAR_TAIL_DB, **kwargs)
-
-        mixes.room_impulse = far_room_impulse  # mixes imported the name: its rooms now reach distant microphones
+        use_far_rooms()
     if args.out.exists():
         raise SystemExit(f"{args.out} exists")
     models = args.out / "models"
