@@ -17,6 +17,7 @@ from ..models import file_sha256, register_model
 from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE, STAGE1_LABELS
 from .data import save_npz, versions
+from . import mixes as mixes_module
 from .mixes import (_SILENCE, EXTRA_MUSIC_MANIFEST, EXTRA_VOICE_MANIFEST, EXTRA_VOICE_SPEAKERS, TrainingMix,
                     build_clip_reels, build_training_mixes, stage1_manifests)
 from .songcheck import HELDOUT_SOURCES
@@ -28,7 +29,8 @@ AUGMENTATION_TEXT = (
     "drama-like timelines of train-split clips (dialogue of 1-4 speakers with gaps and 15 % overlapping turn "
     "changes; music or noise beds 0-20 dB under the speech; song stretches 4-25 s, noise stretches 2-12 s, silences "
     "0.5-4 s over a looped train-split room tone at -80..-58 dBFS); per mix: overall gain -10..+6 dB, p=0.3 room "
-    "reverberation (synthetic exponential-decay impulse response, RT60 0.2-0.9 s, on the voice or on everything), "
+    "reverberation (synthetic exponential-decay impulse response, RT60 0.2-0.9 s, its reverberant tail "
+    "room_tail_db against the direct sound, on the voice or on everything; per clip of a reel the same room p=0.3), "
     "p=0.15 telephone band 300-3400 Hz or p=0.15 low-pass at 3.5-7 kHz, p=0.6 lossy re-encoding (Opus 16-48, AAC "
     "32-96 or MP3 32-64 kbit/s through ffmpeg); labels from the component signals by the dev mixes' rule "
     "(voice where an utterance is placed, else song / noise where that component is at or above -50 dBFS over "
@@ -575,6 +577,8 @@ def train_stage1(
         "label_seconds": {lab: round(float(s), 1) for lab, s in zip(STAGE1_LABELS, label_seconds)},
         "fold_split": "voice by speaker, music and noise by original recording (clips_origin.csv)",
         "augmentation": AUGMENTATION_TEXT, "mix_seed": seed,
+        # read at fit time: a lab script comparing rooms sets mixes.ROOM_TAIL_DB, and the entry says which it was
+        "room_tail_db": list(mixes_module.ROOM_TAIL_DB),
     }
     if EXTRA_VOICE_MANIFEST in names:  # (recorded only when used, so the shipped recipe's entries stay as they were)
         training_data["extra_voices"] = {"manifest": EXTRA_VOICE_MANIFEST, "rows": "train voices", "speakers_per_source":

@@ -65,6 +65,15 @@ def test_a_refit_leaves_its_source_out_and_is_kept_until_what_it_was_fitted_from
     assert calls == [["everythingisfree"]]
     assert json.loads((folder / "refit.json").read_text(encoding="utf-8")) == marker
 
+    # so is a fit whose mixes drew other rooms (the near-only tail stage 1 trained with until 2026-12-07)
+    from dramapic.lab import mixes
+
+    assert marker["room_tail_db"] == list(mixes.ROOM_TAIL_DB)
+    monkeypatch.setattr(mixes, "ROOM_TAIL_DB", (-14.0, -4.0))
+    stage1_refits.refit_without(data=data, work=tmp_path, music_sources=["everythingisfree"], max_clips=4)
+    assert calls == [["everythingisfree"]] * 2
+    assert json.loads((folder / "refit.json").read_text(encoding="utf-8"))["room_tail_db"] == [-14.0, -4.0]
+
 
 def test_a_failed_or_killed_fit_leaves_nothing_a_later_run_could_load(tmp_path, monkeypatch):
     from dramapic.lab import train_stage1

@@ -140,6 +140,40 @@ def test_training_mixes_use_train_material_in_disjoint_folds():
     assert all(np.array_equal(a.labels, b.labels) for a, b in zip(again, mixes))  # seeded
 
 
+def test_training_mixes_and_reels_draw_their_rooms_with_the_distant_tail(monkeypatch):
+    """Stage 1 learns rooms as far as the gender model's (the tail up to +6 dB over the direct sound): with the
+    near-only tail it called 11 % of far-room voice song. Every room a mix or a reel's clip gets is drawn with it."""
+    from dramapic.lab import data, mixes
+    from dramapic.lab.voice_windows import FAR_ROOMS
+
+    assert mixes.ROOM_TAIL_DB == FAR_ROOMS.tail_db == (-14.0, 6.0)
+    tails = []
+
+    def spy(rng, **kwargs):
+        tails.append(kwargs.get("tail_db"))
+        return data.room_impulse(rng, **kwargs)
+
+    monkeypatch.setattr(mixes, "room_impulse", spy)
+    mixes.build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=60, mix_s=(20, 25), max_clips=5)
+    from_mixes = len(tails)
+    mixes.build_clip_reels(_manifest_csv(), seed=2, seconds={k: 30.0 for k in ("voice", "song", "noise")},
+                           max_clips=5)
+    assert from_mixes >= 1 and len(tails) > from_mixes  # both draw rooms at these seeds
+    assert set(tails) == {(-14.0, 6.0)}
+
+
+def test_the_shipped_stage1_files_were_fitted_on_the_rooms_dramapic_train_draws():
+    from dramapic.config import load_pipeline
+    from dramapic.lab.mixes import ROOM_TAIL_DB
+
+    entries = {m["name"]: m for m in json.loads((REPO / "models" / "manifest.json").read_text())["models"]}
+    stage1 = [e for e in entries.values() if e.get("stage") == "stage1"]
+    shipped = set(load_pipeline(None).stage1.members) | {"stage1-stacker-lr"}
+    assert shipped <= {e["name"] for e in stage1}
+    for name in shipped:
+        assert entries[name]["training_data"]["room_tail_db"] == list(ROOM_TAIL_DB), name
+
+
 def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
     from dramapic.analysis import detectors
     from dramapic.analysis.stage1 import Stage1Ensemble

@@ -37,7 +37,7 @@ from dramapic.lab.train_stage1 import (
 )
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from stage1_far import use_far_rooms  # the far rooms, one place
+from stage1_far import use_rooms  # the rooms' tails, one place
 
 #: subset tag -> member names, in the shipped order
 SUBSETS = {
@@ -58,8 +58,7 @@ def main() -> None:
     parser.add_argument("--smoke", type=int, default=None, metavar="N")
     args = parser.parse_args()
 
-    if args.rooms == "far":
-        use_far_rooms()
+    use_rooms(args.rooms)
     if args.out.exists():
         raise SystemExit(f"{args.out} exists")
     models = args.out / "models"
