@@ -328,3 +328,33 @@ def test_a_temporary_folder_is_removed_whole_when_a_signal_lands_in_its_removal(
         (Path(folder) / "graph.onnx").write_bytes(b"\0" * 4096)
     assert signalled == [folder]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_bench_input_is_removed_whole_when_a_signal_lands_in_its_removal(tmp_path, monkeypatch):
+    # dramapic bench builds minutes of 720p video in a scratch folder: a SIGTERM inside its removal left it behind
+    import shutil
+    import tempfile
+
+    from dramapic.lab import bench
+
+    real_rmtree = shutil.rmtree
+    signalled = []
+
+    def rmtree_under_a_signal(path, *args, **kwargs):
+        if not signalled:
+            signalled.append(path)
+            signal.raise_signal(signal.SIGTERM)
+        return real_rmtree(path, *args, **kwargs)
+
+    def built(path, **kwargs):
+        path.write_bytes(b"\0" * 4096)
+        return path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(bench, "build_input", built)
+    monkeypatch.setattr(bench, "run_benchmark", lambda input_path, **kwargs: {"input": str(input_path)})
+    monkeypatch.setattr(shutil, "rmtree", rmtree_under_a_signal)
+    with pytest.raises(Terminated), terminate_as_interrupt():
+        bench.benchmark(minutes=0.1, analysis_only=True)
+    assert len(signalled) == 1 and Path(signalled[0]).parent == tmp_path
+    assert list(tmp_path.iterdir()) == []

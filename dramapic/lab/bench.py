@@ -32,6 +32,7 @@ import numpy as np
 
 from .. import media, resources
 from ..config import load_pipeline
+from ..lifecycle import removed_whole
 from ..result import SAMPLE_RATE
 
 # the bundled sample lives in the repository (samples/), not in the installed package
@@ -273,7 +274,8 @@ def benchmark(*, input_path: Path | None = None, source: Path | None = None, min
         raise InputError(f"the bundled sample {SAMPLE.name} is not here (it is in the source checkout's samples/, "
                          "not in an installed dramapic): give --source FILE or --input FILE")
     source = source or SAMPLE
-    with tempfile.TemporaryDirectory(prefix="dramapic-bench-") as scratch:
+    # whole: a bench input of 2 minutes of 720p video is ~100 MB, and a SIGTERM mid-removal would leave it behind
+    with removed_whole(tempfile.TemporaryDirectory(prefix="dramapic-bench-")) as scratch:
         workdir = Path(scratch)
         if input_path:
             built = Path(input_path)

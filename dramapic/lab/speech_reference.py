@@ -151,7 +151,9 @@ def trimmed_labels(labels_csv: Path, *, data: Path, clips: dict[str, np.ndarray]
     turns : list of (start, duration, speaker)
         One per run of clean speech of each utterance, as ``NAME.rttm``.
     """
-    name = labels_csv.name[: -len(".labels.csv")]
+    from .timelines import timeline_stem
+
+    name = timeline_stem(labels_csv)
     try:
         recipe = json.loads(labels_csv.with_name(f"{name}.json").read_text(encoding="utf-8"))
         with open(labels_csv, newline="", encoding="utf-8") as handle:
