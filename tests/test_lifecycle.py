@@ -305,24 +305,32 @@ def test_a_stop_landing_while_the_unraisable_hook_resends_one_is_resent_too(monk
     assert fallback_got == [other] and sent == [signal.SIGINT]
 
 
-def test_a_temporary_folder_is_removed_whole_when_a_signal_lands_in_its_removal(tmp_path, monkeypatch):
-    # TemporaryDirectory's removal, cut short by SIGTERM, never tries again: the unpacked YAMNet graph, an encoder's
-    # round trip or the audio spool stayed behind. removed_whole holds the signal until the folder is gone
+def _sigterm_inside_rmtree(monkeypatch) -> list:
+    """The first ``shutil.rmtree`` from now on raises SIGTERM before it removes anything (its handler runs inside the
+    removal); returns the list that receives the path it was removing."""
     import shutil
-    import tempfile
-
-    from dramapic.lifecycle import removed_whole
 
     real_rmtree = shutil.rmtree
-    signalled = []
+    signalled: list = []
 
     def rmtree_under_a_signal(path, *args, **kwargs):
         if not signalled:
             signalled.append(path)
-            signal.raise_signal(signal.SIGTERM)  # its handler runs now, inside the removal
+            signal.raise_signal(signal.SIGTERM)
         return real_rmtree(path, *args, **kwargs)
 
     monkeypatch.setattr(shutil, "rmtree", rmtree_under_a_signal)
+    return signalled
+
+
+def test_a_temporary_folder_is_removed_whole_when_a_signal_lands_in_its_removal(tmp_path, monkeypatch):
+    # TemporaryDirectory's removal, cut short by SIGTERM, never tries again: the unpacked YAMNet graph, an encoder's
+    # round trip or the audio spool stayed behind. removed_whole holds the signal until the folder is gone
+    import tempfile
+
+    from dramapic.lifecycle import removed_whole
+
+    signalled = _sigterm_inside_rmtree(monkeypatch)
     with pytest.raises(Terminated), terminate_as_interrupt(), \
             removed_whole(tempfile.TemporaryDirectory(dir=tmp_path)) as folder:
         (Path(folder) / "graph.onnx").write_bytes(b"\0" * 4096)
@@ -332,19 +340,9 @@ def test_a_temporary_folder_is_removed_whole_when_a_signal_lands_in_its_removal(
 
 def test_the_bench_input_is_removed_whole_when_a_signal_lands_in_its_removal(tmp_path, monkeypatch):
     # dramapic bench builds minutes of 720p video in a scratch folder: a SIGTERM inside its removal left it behind
-    import shutil
     import tempfile
 
     from dramapic.lab import bench
-
-    real_rmtree = shutil.rmtree
-    signalled = []
-
-    def rmtree_under_a_signal(path, *args, **kwargs):
-        if not signalled:
-            signalled.append(path)
-            signal.raise_signal(signal.SIGTERM)
-        return real_rmtree(path, *args, **kwargs)
 
     def built(path, **kwargs):
         path.write_bytes(b"\0" * 4096)
@@ -353,7 +351,7 @@ def test_the_bench_input_is_removed_whole_when_a_signal_lands_in_its_removal(tmp
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setattr(bench, "build_input", built)
     monkeypatch.setattr(bench, "run_benchmark", lambda input_path, **kwargs: {"input": str(input_path)})
-    monkeypatch.setattr(shutil, "rmtree", rmtree_under_a_signal)
+    signalled = _sigterm_inside_rmtree(monkeypatch)
     with pytest.raises(Terminated), terminate_as_interrupt():
         bench.benchmark(minutes=0.1, analysis_only=True)
     assert len(signalled) == 1 and Path(signalled[0]).parent == tmp_path
