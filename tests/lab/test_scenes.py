@@ -6,13 +6,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-from helpers import REPO, SAMPLE
+from helpers import REPO, SAMPLE, fake_cross_corpus
 
 from dramapic import media
 from dramapic.errors import InputError
@@ -171,27 +170,11 @@ def test_cross_corpus_scores_every_stage_on_the_scenes(tmp_path, sample_audio, m
     """``eval --cross-corpus --scenes 20``: the voice protocol, its dev mixes and stage 1's member check all read
     the excerpts under --work, source by source."""
     from dramapic import cli
-    from dramapic.lab import crosscorpus, stage1_crosscorpus
-    from dramapic.lab.crosscorpus import find_timelines, held_out
-    from dramapic.lab.evaluate import score_result
 
     mixes = _timeline(tmp_path / "mixes", sample_audio)
-    tree = tmp_path / "tree"
-    shutil.copytree(mixes, tree / "librispeech")
-    data = tmp_path / "data"
-    data.mkdir()
-    (data / "manifest.csv").write_text("path,label\n")
-    asked: dict = {}
-
-    def protocol(**kw):
-        asked.update(kw)
-        found = find_timelines(kw["timelines"], dev_mixes=kw["dev_mixes"])
-        return [(t, held_out(t), score_result(_no_voice(t.labels_csv.with_name(
-            t.labels_csv.name.replace(".labels.csv", ".opus"))), load_reference(t.labels_csv))) for t in found]
-
-    monkeypatch.setattr(crosscorpus, "run_voice_protocol", protocol)
-    monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(
-        "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
+    data, tree, asked = fake_cross_corpus(
+        monkeypatch, tmp_path, mixes, folder="librispeech",
+        result_of=lambda t: _no_voice(t.labels_csv.with_name(t.labels_csv.name.replace(".labels.csv", ".opus"))))
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
                      "--work", str(tmp_path / "work"), "--scenes", "20", "--json", str(out), "--no-progress"]) == 0
