@@ -340,3 +340,14 @@ def fake_cross_corpus(monkeypatch, root: Path, mixes: Path, *, folder: str, resu
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(
         "Check", (), {"format_table": lambda self: "members", "to_dict": lambda self: {}})())
     return data, tree, asked
+
+
+def all_silence_result(path: Path) -> AnalysisResult:
+    """A result that calls the whole of the media file at ``path`` silence: for scoring tests that need no models."""
+    duration = len(media.decode_audio(media.probe(path))) / SAMPLE_RATE
+    return AnalysisResult.from_dict({
+        "schema": "dramapic/1", "source": {"path": str(path), "duration": duration, "sha256": "0" * 64},
+        "pipeline": {"name": "t", "version": "1"}, "models": [],
+        "segments": [{"start": 0.0, "end": duration, "label": "silence", "confidence": 1.0}],
+        "summary": {"duration": duration, "shares": {"silence": 1.0}, "gender_shares": None, "speakers": None,
+                    "genre": {"label": "other", "confidence": 1.0, "scores": {"other": 1.0}}}})

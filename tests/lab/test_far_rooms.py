@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import REPO, SAMPLE, fake_cross_corpus
+from helpers import REPO, SAMPLE, all_silence_result, fake_cross_corpus
 
 from dramapic import media
 from dramapic.errors import InputError
@@ -141,19 +141,6 @@ def test_a_folder_without_timelines_or_with_a_file_missing_is_one_typed_error(tm
     assert not (tmp_path / "o").exists()
 
 
-def _no_voice(path):
-    """An AnalysisResult that calls the whole file silence (scoring only, no models)."""
-    from dramapic.result import AnalysisResult
-
-    duration = len(_decoded(path)) / RATE
-    return AnalysisResult.from_dict({
-        "schema": "dramapic/1", "source": {"path": str(path), "duration": duration, "sha256": "0" * 64},
-        "pipeline": {"name": "t", "version": "1"}, "models": [],
-        "segments": [{"start": 0.0, "end": duration, "label": "silence", "confidence": 1.0}],
-        "summary": {"duration": duration, "shares": {"silence": 1.0}, "gender_shares": None, "speakers": None,
-                    "genre": {"label": "other", "confidence": 1.0, "scores": {"other": 1.0}}}})
-
-
 def test_eval_mixes_scores_the_far_copy_and_says_so(tmp_path, sample_audio, monkeypatch, capsys):
     from dramapic import cli
     from dramapic.lab import evaluate
@@ -164,7 +151,7 @@ def test_eval_mixes_scores_the_far_copy_and_says_so(tmp_path, sample_audio, monk
 
     def scored(folder, **kw):
         asked.append(folder)
-        return real(folder, analyze_fn=_no_voice, progress=kw.get("progress"), limit=kw.get("limit"))
+        return real(folder, analyze_fn=all_silence_result, progress=kw.get("progress"), limit=kw.get("limit"))
 
     monkeypatch.setattr(evaluate, "evaluate_mixes", scored)
     out = tmp_path / "eval.json"
@@ -209,7 +196,7 @@ def test_cross_corpus_scores_every_stage_on_far_scenes(tmp_path, sample_audio, m
 
     mixes = _timeline(tmp_path / "mixes", sample_audio)
     data, tree, asked = fake_cross_corpus(monkeypatch, tmp_path, mixes, folder="cv",
-                                          result_of=lambda t: _no_voice(t.audio))
+                                          result_of=lambda t: all_silence_result(t.audio))
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
                      "--work", str(tmp_path / "work"), "--rooms", "far", "--scenes", "10", "--json", str(out),

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import REPO, SAMPLE, fake_cross_corpus
+from helpers import REPO, SAMPLE, all_silence_result, fake_cross_corpus
 
 from dramapic import media
 from dramapic.errors import InputError
@@ -134,7 +134,7 @@ def test_the_cli_scores_scenes_of_the_mixes_and_refuses_them_for_the_song_check(
 
     def scored(folder, **kw):
         asked["folder"] = folder
-        return real(folder, analyze_fn=lambda p: _no_voice(p), progress=kw.get("progress"), limit=kw.get("limit"))
+        return real(folder, analyze_fn=all_silence_result, progress=kw.get("progress"), limit=kw.get("limit"))
 
     monkeypatch.setattr(evaluate, "evaluate_mixes", scored)
     out = tmp_path / "eval.json"
@@ -153,19 +153,6 @@ def test_the_cli_scores_scenes_of_the_mixes_and_refuses_them_for_the_song_check(
         assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr
 
 
-def _no_voice(path):
-    """An AnalysisResult-shaped dict that calls the whole excerpt silence (scoring only, no models)."""
-    from dramapic.result import AnalysisResult
-
-    duration = len(media.decode_audio(media.probe(path))) / RATE
-    return AnalysisResult.from_dict({
-        "schema": "dramapic/1", "source": {"path": str(path), "duration": duration, "sha256": "0" * 64},
-        "pipeline": {"name": "t", "version": "1"}, "models": [],
-        "segments": [{"start": 0.0, "end": duration, "label": "silence", "confidence": 1.0}],
-        "summary": {"duration": duration, "shares": {"silence": 1.0}, "gender_shares": None, "speakers": None,
-                    "genre": {"label": "other", "confidence": 1.0, "scores": {"other": 1.0}}}})
-
-
 def test_cross_corpus_scores_every_stage_on_the_scenes(tmp_path, sample_audio, monkeypatch, capsys):
     """``eval --cross-corpus --scenes 20``: the voice protocol, its dev mixes and stage 1's member check all read
     the excerpts under --work, source by source."""
@@ -174,7 +161,7 @@ def test_cross_corpus_scores_every_stage_on_the_scenes(tmp_path, sample_audio, m
     mixes = _timeline(tmp_path / "mixes", sample_audio)
     data, tree, asked = fake_cross_corpus(
         monkeypatch, tmp_path, mixes, folder="librispeech",
-        result_of=lambda t: _no_voice(t.labels_csv.with_name(t.labels_csv.name.replace(".labels.csv", ".opus"))))
+        result_of=lambda t: all_silence_result(t.labels_csv.with_name(t.labels_csv.name.replace(".labels.csv", ".opus"))))
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
                      "--work", str(tmp_path / "work"), "--scenes", "20", "--json", str(out), "--no-progress"]) == 0
