@@ -15,7 +15,7 @@ Rows of sources the shipped stage 1 never heard (Common Voice, RAVDESS, nEMO; th
 and operatic clips) keep the shipped files: they are the recipe's fit without those sources. Each fit takes about
 16 minutes on the 2-core machine and is kept under ``WORK/stage1-refits/``, published whole (a killed fit leaves
 nothing a later run could take for a model), keyed by what it was fitted from: the data manifests' sha256, the
-sources left out, the seed and dramapic's version.
+sources left out, the seed, the training rooms' reverberant tail (``mixes.ROOM_TAIL_DB``) and dramapic's version.
 
 Example
 -------
