@@ -303,13 +303,14 @@ def ffmpeg_builds() -> list[str]:
     return sorted({exe for exe in (shutil.which("ffmpeg"), imageio_ffmpeg.get_ffmpeg_exe()) if exe})
 
 
-def fake_cross_corpus(monkeypatch, root: Path, mixes: Path, *, folder: str, result_of) -> tuple[Path, Path, dict]:
+def fake_cross_corpus(monkeypatch, root: Path, mixes: Path, *, folder: str) -> tuple[Path, Path, dict]:
     """What a CLI test of ``eval --cross-corpus`` needs to see which files each stage reads, without fitting anything.
 
     Builds under ``root`` a timelines tree holding ``mixes`` as the source folder ``folder`` and a data folder with
-    an empty manifest; replaces the voice protocol by a stand-in that scores ``result_of(timeline)`` against the
-    timeline's reference, and stage 1's member check by one that prints "members". Both record their keyword
-    arguments in the returned ``asked`` (the member check's under ``"members"``).
+    an empty manifest; replaces the voice protocol by a stand-in that scores :func:`all_silence_result` of each
+    timeline's audio (the copy it was given) against its reference, and stage 1's member check by one that prints
+    "members". Both record their keyword arguments in the returned ``asked`` (the member check's under
+    ``"members"``).
 
     Returns
     -------
@@ -334,7 +335,7 @@ def fake_cross_corpus(monkeypatch, root: Path, mixes: Path, *, folder: str, resu
     def protocol(**kw):
         asked.update(kw)
         found = find_timelines(kw["timelines"], dev_mixes=kw["dev_mixes"])
-        return [(t, held_out(t), score_result(result_of(t), load_reference(t.labels_csv))) for t in found]
+        return [(t, held_out(t), score_result(all_silence_result(t.audio), load_reference(t.labels_csv))) for t in found]
 
     monkeypatch.setattr(crosscorpus, "run_voice_protocol", protocol)
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(

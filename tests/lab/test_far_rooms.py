@@ -195,8 +195,7 @@ def test_cross_corpus_scores_every_stage_on_far_scenes(tmp_path, sample_audio, m
     from dramapic import cli
 
     mixes = _timeline(tmp_path / "mixes", sample_audio)
-    data, tree, asked = fake_cross_corpus(monkeypatch, tmp_path, mixes, folder="cv",
-                                          result_of=lambda t: all_silence_result(t.audio))
+    data, tree, asked = fake_cross_corpus(monkeypatch, tmp_path, mixes, folder="cv")
     out = tmp_path / "xc.json"
     assert cli.main(["eval", "--cross-corpus", "--data", str(data), "--timelines", str(tree), "--mixes", str(mixes),
                      "--work", str(tmp_path / "work"), "--rooms", "far", "--scenes", "10", "--json", str(out),
