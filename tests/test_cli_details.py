@@ -11,6 +11,7 @@ import pytest
 
 from dramapic import cli
 from dramapic.errors import ConfigError, OutputError
+from dramapic.lab import eval_command
 from helpers import SAMPLE, make_result
 
 
@@ -453,7 +454,7 @@ def test_a_json_target_that_is_another_kind_of_file_is_not_replaced(monkeypatch,
     assert mix.read_bytes() == b"OggS\x00\x02 audio"
     for earlier in (b'  {"accuracy": 0.9}', b"", b"[1, 2]"):
         mix.write_bytes(earlier)
-        cli._check_json_target(mix)  # an earlier report: replaced as before
+        eval_command.check_json_target(mix)  # an earlier report: replaced as before
 
 
 def test_bench_names_a_source_without_audio_or_not_media(tmp_path, capsys):
@@ -565,7 +566,7 @@ def test_help_says_the_defaults_the_code_takes(monkeypatch, capsys):
             in helps)
     assert bench_speakers.DEFAULT_DATA == bench_speakers.REPO.parent / "shared" / "data"
     monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere")
-    assert cli._eval_work(cli.build_parser().parse_args(["eval"])) == Path("/somewhere/dramapic/cross-corpus")
+    assert eval_command.eval_work(cli.build_parser().parse_args(["eval"])) == Path("/somewhere/dramapic/cross-corpus")
 
 
 @pytest.mark.parametrize("switches, says", [(["--no-gender"], "--no-gender does"),
@@ -574,7 +575,7 @@ def test_eval_song_check_refuses_the_stage_2_switches(monkeypatch, capsys, tmp_p
     # the song check scores stage 1 alone: the switches were accepted and changed nothing
     from dramapic.errors import InputError
 
-    monkeypatch.setattr(cli, "_song_check", lambda *a: pytest.fail("ran the song check, ignoring a switch"))
+    monkeypatch.setattr(eval_command, "_song_check", lambda *a: pytest.fail("ran the song check, ignoring a switch"))
     argv = ["eval", "--song-check", "--data", str(tmp_path), *switches, "--no-progress"]
     assert cli.main(argv) == InputError.exit_code
     assert capsys.readouterr().err.strip().splitlines() == [
@@ -614,7 +615,7 @@ def test_a_work_folder_under_a_folder_this_user_cannot_search_is_one_line(monkey
     monkeypatch.setattr(os_module, "access", lambda path, mode, **kw: os_module.fspath(path) != str(secret)
                         and real_access(path, mode, **kw))
     with pytest.raises(OutputError, match=r"cannot use --work .*secret/w: .*secret is not writable"):
-        cli._check_work_target(secret / "w")
+        eval_command._check_work_target(secret / "w")
 
 def test_a_smoke_training_needs_its_own_models_folder(monkeypatch, capsys, tmp_path):
     # without --out its tiny models replaced the shipped ones in the bundled models/, for every later run

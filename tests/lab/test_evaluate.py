@@ -583,11 +583,11 @@ def test_variants_refuse_a_broken_mix_before_any_model_loads(tmp_path, monkeypat
 def test_data_and_work_are_taken_where_the_mixes_use_them(tmp_path, monkeypatch):
     """``--reference speech`` reads --data and keeps its copy under --work, ``--scenes`` keeps its copy there: those
     stay allowed (the refusal is of a flag that does nothing)."""
-    from dramapic import cli as the_cli
+    from dramapic.lab import eval_command
 
     seen = []
-    monkeypatch.setattr(the_cli, "_speech_reference", lambda args, folder, progress: seen.append("speech") or folder)
-    monkeypatch.setattr(the_cli, "_scenes", lambda args, folder, progress: seen.append("scenes") or folder)
+    monkeypatch.setattr(eval_command, "_speech_reference", lambda args, folder, progress: seen.append("speech") or folder)
+    monkeypatch.setattr(eval_command, "_scenes", lambda args, folder, progress: seen.append("scenes") or folder)
     analysed = _stub_analysis(monkeypatch)
     mixes = tmp_path / "mixes"
     write_synthetic(mixes, "devmix_01", SYNTH_ROWS, SYNTH_TURNS)

@@ -171,10 +171,11 @@ def test_the_far_copy_comes_first_then_the_speech_reference_then_the_scenes(tmp_
     """The room is the recording's, so the speech reference relabels the far copy (it links its audio) and the
     scenes are cut from it (the room's tail from before a cut is in the scene, as in a scene cut from a film)."""
     from dramapic import cli
+    from dramapic.lab import eval_command
 
     order = []
     for step in ("_far_rooms", "_speech_reference", "_scenes"):
-        monkeypatch.setattr(cli, step, lambda args, folder, progress, step=step: order.append((step, folder.name))
+        monkeypatch.setattr(eval_command, step, lambda args, folder, progress, step=step: order.append((step, folder.name))
                             or folder.with_name(folder.name + step))
     seen = []
     monkeypatch.setattr("dramapic.lab.evaluate.evaluate_mixes", lambda folder, **kw: seen.append(folder) or type(
