@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 #: count at two training seeds for 0.17 points of near stage-1 accuracy (model card; RESULTS.md in
 #: ``experiments/issue14_far_field``). Read at every draw, so a lab script may set it back to compare.
 ROOM_TAIL_DB: tuple[float, float] = FAR_ROOMS.tail_db
+#: How often a training mix (and each clip of a reel) goes through a room; read at every draw, like the tail.
+ROOM_PROBABILITY: float = 0.3
 
 
 FRAME = FRAME_SAMPLES
@@ -368,7 +370,7 @@ def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Gene
         aug["gain_db"] = round(gain, 1)
         for k in comp:
             comp[k] *= 10 ** (gain / 20)
-        if rng.random() < 0.3:
+        if rng.random() < ROOM_PROBABILITY:
             ir = room_impulse(rng, tail_db=ROOM_TAIL_DB)
             keys = ("voice",) if rng.random() < 0.5 else tuple(comp)
             for k in keys:
@@ -409,7 +411,7 @@ def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Gene
 
 def _augment_piece(x: np.ndarray, rng: np.random.Generator, aug: dict[str, Any]) -> np.ndarray:
     """Per-clip augmentation of a reel: p=0.3 room reverberation, p=0.15 telephone band or p=0.15 low-pass."""
-    if rng.random() < 0.3:
+    if rng.random() < ROOM_PROBABILITY:
         x = apply_room(x, room_impulse(rng, tail_db=ROOM_TAIL_DB))
         aug["room"] = aug.get("room", 0) + 1
     r = rng.random()
