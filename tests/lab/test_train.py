@@ -162,6 +162,22 @@ def test_training_mixes_and_reels_draw_their_rooms_with_the_distant_tail(monkeyp
     assert set(tails) == {(-14.0, 6.0)}
 
 
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_how_often_a_mix_or_a_reel_clip_goes_through_a_room_is_room_probability(monkeypatch, share):
+    """``ROOM_PROBABILITY`` (3 mixes in 10) is read at each draw, so a lab script can train with another share
+    (``experiments/issue14_room_share``): no room at 0, a room for every mix and every reel clip at 1."""
+    from dramapic.lab import mixes
+
+    assert mixes.ROOM_PROBABILITY == 0.3
+    monkeypatch.setattr(mixes, "ROOM_PROBABILITY", share)
+    built = mixes.build_training_mixes(_manifest_csv(), seed=2, seconds_per_fold=60, mix_s=(20, 25), max_clips=5)
+    assert [("room" in m.recipe["augmentation"]) for m in built] == [bool(share)] * len(built)
+    reels = mixes.build_clip_reels(_manifest_csv(), seed=2, seconds={k: 30.0 for k in ("voice", "song", "noise")},
+                                   max_clips=5)
+    rooms = [r.recipe["augmentation"].get("room", 0) for r in reels]
+    assert (sum(rooms) > 0) == bool(share), rooms
+
+
 def test_the_shipped_stage1_files_were_fitted_on_the_rooms_dramapic_train_draws():
     from dramapic.config import load_pipeline
     from dramapic.lab.mixes import ROOM_TAIL_DB
