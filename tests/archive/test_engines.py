@@ -12,7 +12,8 @@ import pytest
 
 from dramapic.archive.batch import BatchOptions, run_batch
 from dramapic.config import load_pipeline
-from dramapic.archive.engines import DaskEngine, ProcessPoolEngine, SerialEngine, WarmUpPlugin, make_engine
+from dramapic.archive.cluster_engines import DaskEngine, WarmUpPlugin
+from dramapic.archive.engines import ProcessPoolEngine, SerialEngine, make_engine
 from dramapic.errors import ConfigError
 from dramapic.archive.store import DB_NAME, Store
 from helpers import CLIPS, REPO, assert_consistent, fake_done_worker, make_archive, placeholder_archive
@@ -116,7 +117,7 @@ def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="unknown engine"):
         make_engine("spark")
     pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
-    monkeypatch.setattr("dramapic.archive.engines.CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("dramapic.archive.cluster_engines.CONNECT_TIMEOUT", "1s")
     with pytest.raises(ConfigError, match="cannot reach the Dask scheduler tcp://127.0.0.1:1"):
         make_engine("dask", scheduler="tcp://127.0.0.1:1")
 
@@ -230,7 +231,7 @@ class _PluginOfAnotherWorld(WarmUpPlugin):
 
 def test_a_dask_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(dask_cluster, monkeypatch):
     # the warm-up plugin's registration failed on the workers, and the batch ended in distributed's traceback
-    monkeypatch.setattr("dramapic.archive.engines.WarmUpPlugin", _PluginOfAnotherWorld)
+    monkeypatch.setattr("dramapic.archive.cluster_engines.WarmUpPlugin", _PluginOfAnotherWorld)
     with pytest.raises(ConfigError, match="cannot set up the Dask cluster's workers .*No module named 'dramapic'"):
         DaskEngine(dask_cluster.scheduler_address, pipeline=load_pipeline(None))
 
@@ -248,7 +249,7 @@ def test_a_shared_dask_cluster_keeps_no_warm_up_plugin_after_the_batch(ending, m
     # workers could not load it): workers joining later still loaded dramapic's models, or failed to
     distributed = pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
     plugin = _PluginOfAnotherWorld if ending == "refused" else _WarmUpForNothing
-    monkeypatch.setattr("dramapic.archive.engines.WarmUpPlugin", plugin)
+    monkeypatch.setattr("dramapic.archive.cluster_engines.WarmUpPlugin", plugin)
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
                                   scheduler_kwargs={"dashboard_address": "127.0.0.1:0"}) as cluster:
         cluster.scheduler.worker_plugins["someone-else-s"] = b"kept"
@@ -739,7 +740,7 @@ def _echo(value):
 def test_a_local_ray_logs_at_the_batch_s_level(fake_ray, monkeypatch):
     # Ray was started logging its warnings whatever the batch's level: under --quiet its start-up warning (token
     # authentication) went to stderr all the same
-    from dramapic.archive.engines import RayEngine
+    from dramapic.archive.cluster_engines import RayEngine
 
     for level, ray_level in ((logging.ERROR, logging.ERROR), (logging.WARNING, logging.WARNING),
                              (logging.DEBUG, logging.WARNING)):
@@ -753,7 +754,7 @@ def test_an_unreachable_ray_address_is_one_line_at_once(fake_ray):
     # seconds on stderr, where --scheduler with Dask answers "cannot reach" in one line
     import socket
 
-    from dramapic.archive.engines import RayEngine
+    from dramapic.archive.cluster_engines import RayEngine
 
     with socket.socket() as listening, socket.socket() as closed:
         listening.bind(("127.0.0.1", 0))
@@ -786,7 +787,7 @@ def test_a_ray_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(fake_r
     # every file was sent, recorded failed ("the remote function failed to import on the worker") and then skipped
     # as failed earlier; a Dask cluster of the kind is refused up front (exit 4), and so is this one now
     from dramapic import __version__
-    from dramapic.archive.engines import RayEngine
+    from dramapic.archive.cluster_engines import RayEngine
 
     with RayEngine("auto"):  # workers that have it answer
         pass
@@ -801,21 +802,21 @@ def test_a_ray_cluster_whose_workers_lack_dramapic_is_refused_in_one_line(fake_r
 def test_a_real_ray_cluster_whose_workers_cannot_import_the_probe_is_refused(tmp_path, monkeypatch):
     # the same with Ray itself: its workers have this checkout (PYTHONPATH), not a module only this process sees
     ray = pytest.importorskip("ray", reason="ray is not installed (optional: pip install 'dramapic[ray]')")
-    from dramapic.archive import engines
+    from dramapic.archive import cluster_engines
 
     (tmp_path / "only_in_the_batch_s_process.py").write_text("def version():\n    return 'x'\n")
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
     ray.init(num_cpus=1, include_dashboard=False, log_to_driver=False)
     try:
-        with engines.RayEngine("auto"):
+        with cluster_engines.RayEngine("auto"):
             pass
         monkeypatch.syspath_prepend(str(tmp_path))  # this process's alone: Ray's workers do not see it
         import only_in_the_batch_s_process
 
-        monkeypatch.setattr(engines, "_dramapic_version", only_in_the_batch_s_process.version)
+        monkeypatch.setattr(cluster_engines, "_dramapic_version", only_in_the_batch_s_process.version)
         with pytest.raises(ConfigError, match=r"^cannot set up the Ray cluster's workers \(auto\) for dramapic: "
                                               r"ModuleNotFoundError: No module named 'only_in_the_batch_s_process'"):
-            engines.RayEngine("auto")
+            cluster_engines.RayEngine("auto")
     finally:
         ray.shutdown()
 
@@ -823,7 +824,7 @@ def test_a_real_ray_cluster_whose_workers_cannot_import_the_probe_is_refused(tmp
 def test_a_ray_cluster_without_cpus_is_warned_about(fake_ray, caplog):
     # its one-CPU tasks wait for a node with a CPU to join: the batch sat there without a word, as on a Dask cluster
     # without workers
-    from dramapic.archive.engines import RayEngine
+    from dramapic.archive.cluster_engines import RayEngine
 
     fake_ray.cpus = 0
     with caplog.at_level(logging.WARNING, logger="dramapic"), RayEngine():
@@ -833,7 +834,7 @@ def test_a_ray_cluster_without_cpus_is_warned_about(fake_ray, caplog):
 
 
 def test_ray_a_crashed_worker_fails_its_file_and_a_lost_cluster_is_an_engine_error(fake_ray):
-    from dramapic.archive.engines import RayEngine
+    from dramapic.archive.cluster_engines import RayEngine
     from dramapic.errors import EngineError
 
     jobs = [(("a",), {}, "a"), (("dies",), {}, "dies"), (("b",), {}, "b")]
