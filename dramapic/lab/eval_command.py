@@ -151,18 +151,18 @@ def _say_reference(args: argparse.Namespace, say: Say) -> None:
         from .far_rooms import BITRATE, HISS_DBFS, RT60_S, TAIL_DB
 
         say(f"Rooms: far - every timeline as one distant microphone hears it: a room of its own, RT60 "
-                   f"{RT60_S[0]:g}-{RT60_S[1]:g} s, the room {TAIL_DB[0]:g} to {TAIL_DB[1]:g} dB louder than the "
-                   f"voice, a {HISS_DBFS:g} dBFS hiss, encoded again at {BITRATE.removesuffix('k')} kbit/s by this "
-                   "run's ffmpeg; labels as built (dramapic/lab/far_rooms.py). Not comparable with near-room figures")
+            f"{RT60_S[0]:g}-{RT60_S[1]:g} s, the room {TAIL_DB[0]:g} to {TAIL_DB[1]:g} dB louder than the "
+            f"voice, a {HISS_DBFS:g} dBFS hiss, encoded again at {BITRATE.removesuffix('k')} kbit/s by this "
+            "run's ffmpeg; labels as built (dramapic/lab/far_rooms.py). Not comparable with near-room figures")
     if args.scenes is not None:
         from .scenes import POSITIONS
 
         say(f"Scenes: excerpts of {', '.join(f'{s:g}' for s in args.scenes)} s from every timeline, "
-                   f"starting {' and '.join(f'{p:.0%}' for p in POSITIONS)} of the way in (dramapic/lab/scenes.py)")
+            f"starting {' and '.join(f'{p:.0%}' for p in POSITIONS)} of the way in (dramapic/lab/scenes.py)")
     if args.reference == "speech":
         say("Reference: speech - voice only where each utterance's clean clip holds speech (silero-vad); "
-                   "the recipe's clip edges and long pauses count as what lies under them "
-                   "(dramapic/lab/speech_reference.py)")
+            "the recipe's clip edges and long pauses count as what lies under them "
+            "(dramapic/lab/speech_reference.py)")
 
 
 def _cross_corpus(args: argparse.Namespace, pipeline, progress: ProgressHook, say: Say) -> int:
@@ -259,7 +259,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: ProgressHook, sa
             say(f"\nSeed {seed}:")
         say(format_table(summary))
         say("\nGender probability shown on voice cues against how often it was right, held-out timelines "
-                   "pooled (seconds of decided voice):")
+            "pooled (seconds of decided voice):")
         say(held.format_table())
         runs.append({"seed": seed, "summary": summary, "gender_calibration": held.to_dict(), "files": [
             {"name": t.name, "folder": t.folder, "excluded": sorted(excluded), **scores.to_dict()}
@@ -277,7 +277,7 @@ def _cross_corpus(args: argparse.Namespace, pipeline, progress: ProgressHook, sa
                                           folders=folders, only=args.refit_stage1 or None, limit=args.limit,
                                           progress=progress)
         say("\nStage 1 on the same timelines, refitted without the voices of each folder it heard, accuracy "
-                   "(the ensemble against each member alone):")
+            "(the ensemble against each member alone):")
         say(report.format_table())
         members = report.to_dict()
     elif pipeline.stage1.model == "ensemble":  # the hand rule has no members to check
@@ -408,7 +408,7 @@ def _song_check(args: argparse.Namespace, pipeline, progress: ProgressHook, say:
         members = refit_song_member_check(data=args.data, work=eval_work(args), pipeline=pipeline,
                                           only=args.refit_stage1 or None, limit=args.limit, progress=progress)
         say("\nPer music source, share of song time called song, stage 1 refitted without each source it "
-                   "heard (the ensemble against each member alone):")
+            "heard (the ensemble against each member alone):")
         say(members.format_table())
         out["members"] = members.to_dict()
     if args.json:
