@@ -586,7 +586,8 @@ def test_data_and_work_are_taken_where_the_mixes_use_them(tmp_path, monkeypatch)
     from dramapic.lab import eval_command
 
     seen = []
-    monkeypatch.setattr(eval_command, "_speech_reference", lambda args, folder, progress: seen.append("speech") or folder)
+    monkeypatch.setattr(eval_command, "_speech_reference",
+                        lambda args, folder, progress: seen.append("speech") or folder)
     monkeypatch.setattr(eval_command, "_scenes", lambda args, folder, progress: seen.append("scenes") or folder)
     analysed = _stub_analysis(monkeypatch)
     mixes = tmp_path / "mixes"

@@ -175,8 +175,8 @@ def test_the_far_copy_comes_first_then_the_speech_reference_then_the_scenes(tmp_
 
     order = []
     for step in ("_far_rooms", "_speech_reference", "_scenes"):
-        monkeypatch.setattr(eval_command, step, lambda args, folder, progress, step=step: order.append((step, folder.name))
-                            or folder.with_name(folder.name + step))
+        monkeypatch.setattr(eval_command, step, lambda args, folder, progress, step=step: order.append(
+            (step, folder.name)) or folder.with_name(folder.name + step))
     seen = []
     monkeypatch.setattr("dramapic.lab.evaluate.evaluate_mixes", lambda folder, **kw: seen.append(folder) or type(
         "Report", (), {"format_table": lambda self: "table", "to_dict": lambda self: {}})())
