@@ -23,14 +23,16 @@ from .stage1_material import (EXTRA_MUSIC_MANIFEST, EXTRA_VOICE_MANIFEST, EXTRA_
 
 log = logging.getLogger(__name__)
 
-#: The reverberant tail of a training mix's room (p 0.3 per mix, and per clip of a reel), in dB against the direct
-#: sound, drawn uniformly: up to the distant microphone where the room is louder than the voice, as the gender
-#: model's rooms (``voice_windows.FAR_ROOMS``). Until 2026-12-07 it was -14..-4 dB (near rooms only), and in the
-#: judge's distant rooms stage 1 called 11 % of the voice song; the far tail lowered held-out DER and raised the
-#: count at two training seeds for 0.17 points of near stage-1 accuracy (model card; RESULTS.md in
-#: ``experiments/issue14_far_field``). Read at every draw, so a lab script may set it back to compare.
+#: The reverberant tail of a training mix's room (a mix, and each clip of a reel, gets one with
+#: ``ROOM_PROBABILITY``), in dB against the direct sound, drawn uniformly: up to the distant microphone where the room
+#: is louder than the voice, as the gender model's rooms (``voice_windows.FAR_ROOMS``). Until 2026-12-07 it was
+#: -14..-4 dB (near rooms only), and in the judge's distant rooms stage 1 called 11 % of the voice song; the far tail
+#: lowered held-out DER and raised the count at two training seeds for 0.17 points of near stage-1 accuracy (model
+#: card; RESULTS.md in ``experiments/issue14_far_field``). Read at every draw, so a lab script may set it back to
+#: compare.
 ROOM_TAIL_DB: tuple[float, float] = FAR_ROOMS.tail_db
-#: How often a training mix (and each clip of a reel) goes through a room; read at every draw, like the tail.
+#: How often a training mix (and each clip of a reel) goes through a room; read at every draw, like the tail. Twice
+#: as often (0.6) was no better across corpora, near the microphone or far from it (``experiments/issue14_room_share``).
 ROOM_PROBABILITY: float = 0.3
 
 
@@ -410,7 +412,7 @@ def build_training_mix(name: str, fold: int, mat: _Material, rng: np.random.Gene
 
 
 def _augment_piece(x: np.ndarray, rng: np.random.Generator, aug: dict[str, Any]) -> np.ndarray:
-    """Per-clip augmentation of a reel: p=0.3 room reverberation, p=0.15 telephone band or p=0.15 low-pass."""
+    """Per-clip augmentation of a reel: a room (``ROOM_PROBABILITY``), p=0.15 telephone band or p=0.15 low-pass."""
     if rng.random() < ROOM_PROBABILITY:
         x = apply_room(x, room_impulse(rng, tail_db=ROOM_TAIL_DB))
         aug["room"] = aug.get("room", 0) + 1
