@@ -25,16 +25,25 @@ from .songcheck import HELDOUT_SOURCES
 log = logging.getLogger(__name__)
 
 # ----------------------------------------------------------------------------------------- stage-1 members
-AUGMENTATION_TEXT = (
+#: the training mixes' augmentation in words, for each manifest entry (:func:`augmentation_text` fills in the rooms'
+#: share)
+_AUGMENTATION_TEMPLATE = (
     "drama-like timelines of train-split clips (dialogue of 1-4 speakers with gaps and 15 % overlapping turn "
     "changes; music or noise beds 0-20 dB under the speech; song stretches 4-25 s, noise stretches 2-12 s, silences "
-    "0.5-4 s over a looped train-split room tone at -80..-58 dBFS); per mix: overall gain -10..+6 dB, p=0.3 room "
-    "reverberation (synthetic exponential-decay impulse response, RT60 0.2-0.9 s, its reverberant tail "
-    "room_tail_db against the direct sound, on the voice or on everything; per clip of a reel the same room p=0.3), "
-    "p=0.15 telephone band 300-3400 Hz or p=0.15 low-pass at 3.5-7 kHz, p=0.6 lossy re-encoding (Opus 16-48, AAC "
-    "32-96 or MP3 32-64 kbit/s through ffmpeg); labels from the component signals by the dev mixes' rule "
-    "(voice where an utterance is placed, else song / noise where that component is at or above -50 dBFS over "
-    "50 ms, else silence)")
+    "0.5-4 s over a looped train-split room tone at -80..-58 dBFS); per mix: overall gain -10..+6 dB, "
+    "p={room_probability:g} room reverberation (synthetic exponential-decay impulse response, RT60 0.2-0.9 s, its "
+    "reverberant tail room_tail_db against the direct sound, on the voice or on everything; per clip of a reel the "
+    "same room p={room_probability:g}), p=0.15 telephone band 300-3400 Hz or p=0.15 low-pass at 3.5-7 kHz, p=0.6 "
+    "lossy re-encoding (Opus 16-48, AAC 32-96 or MP3 32-64 kbit/s through ffmpeg); labels from the component "
+    "signals by the dev mixes' rule (voice where an utterance is placed, else song / noise where that component is "
+    "at or above -50 dBFS over 50 ms, else silence)")
+
+
+def augmentation_text(room_probability: float) -> str:
+    """The augmentation a stage-1 fit's mixes had, in words: the rooms' share is the one the mixes were drawn with
+    (``mixes.ROOM_PROBABILITY``, which a lab script may set), not a copy of the shipped recipe's."""
+    return _AUGMENTATION_TEMPLATE.format(room_probability=room_probability)
+
 
 #: Default hyper-parameters per member kind (a pipeline or a test may override any of them).
 MEMBER_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -576,7 +585,7 @@ def train_stage1(
             "label_seconds": {lab: round(float(v), 1) for lab, v in zip(STAGE1_LABELS, reel_labels)}},
         "label_seconds": {lab: round(float(s), 1) for lab, s in zip(STAGE1_LABELS, label_seconds)},
         "fold_split": "voice by speaker, music and noise by original recording (clips_origin.csv)",
-        "augmentation": AUGMENTATION_TEXT, "mix_seed": seed,
+        "augmentation": augmentation_text(mixes_module.ROOM_PROBABILITY), "mix_seed": seed,
         # read at fit time: a lab script comparing rooms sets mixes.ROOM_TAIL_DB, and the entry says which it was
         "room_tail_db": list(mixes_module.ROOM_TAIL_DB),
     }

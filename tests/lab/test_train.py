@@ -180,7 +180,8 @@ def test_how_often_a_mix_or_a_reel_clip_goes_through_a_room_is_room_probability(
 
 def test_the_shipped_stage1_files_were_fitted_on_the_rooms_dramapic_train_draws():
     from dramapic.config import load_pipeline
-    from dramapic.lab.mixes import ROOM_TAIL_DB
+    from dramapic.lab.mixes import ROOM_PROBABILITY, ROOM_TAIL_DB
+    from dramapic.lab.train_stage1 import augmentation_text
 
     entries = {m["name"]: m for m in json.loads((REPO / "models" / "manifest.json").read_text())["models"]}
     stage1 = [e for e in entries.values() if e.get("stage") == "stage1"]
@@ -188,13 +189,17 @@ def test_the_shipped_stage1_files_were_fitted_on_the_rooms_dramapic_train_draws(
     assert shipped <= {e["name"] for e in stage1}
     for name in shipped:
         assert entries[name]["training_data"]["room_tail_db"] == list(ROOM_TAIL_DB), name
+        assert entries[name]["training_data"]["augmentation"] == augmentation_text(ROOM_PROBABILITY), name
 
 
-def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
+def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path, monkeypatch):
     from dramapic.analysis import detectors
     from dramapic.analysis.stage1 import Stage1Ensemble
+    from dramapic.lab import mixes
     from dramapic.lab import train_stage1 as train
 
+    # a lab script's share of rooms (experiments/issue14_room_share): the entries say the one the mixes were drawn with
+    monkeypatch.setattr(mixes, "ROOM_PROBABILITY", 0.5)
     out = tmp_path / "models"
     members = tuple((name, kind, {**params, **train.SMOKE_OVERRIDES.get(kind, {})})
                     for name, kind, params in train.STAGE1_MEMBERS)
@@ -209,6 +214,8 @@ def test_stage1_smoke_training_registers_a_working_ensemble(tmp_path):
         assert item["files"][0]["sha256"] == file_sha256(path)
         assert item["labels"] == ["voice", "song", "noise", "silence"] and item["refines"] is None
         assert item["training_data"]["split"] == "train"
+        assert "p=0.5 room reverberation" in item["training_data"]["augmentation"]
+        assert "the same room p=0.5)" in item["training_data"]["augmentation"]
         assert item["training_data"]["manifest_sha256"] == file_sha256(_manifest_csv())
         read = [m["path"] for m in item["training_data"]["manifests"]]
         extra = (DATA / "manifest_extra_music.csv").is_file()
