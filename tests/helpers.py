@@ -335,7 +335,8 @@ def fake_cross_corpus(monkeypatch, root: Path, mixes: Path, *, folder: str) -> t
     def protocol(**kw):
         asked.update(kw)
         found = find_timelines(kw["timelines"], dev_mixes=kw["dev_mixes"])
-        return [(t, held_out(t), score_result(all_silence_result(t.audio), load_reference(t.labels_csv))) for t in found]
+        return [(t, held_out(t), score_result(all_silence_result(t.audio), load_reference(t.labels_csv)))
+                for t in found]
 
     monkeypatch.setattr(crosscorpus, "run_voice_protocol", protocol)
     monkeypatch.setattr(stage1_crosscorpus, "stage1_member_check", lambda **kw: asked.update(members=kw) or type(
