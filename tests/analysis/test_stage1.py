@@ -319,3 +319,50 @@ def test_a_new_member_kind_registers_from_outside(tmp_path: Path):
         assert np.allclose(p[0], [0.1, 0.2, 0.3, 0.4])
     finally:
         MEMBER_KINDS.pop("toy-constant", None)
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_code_the_shipped_manifest_names_still_resolves():
+    # the trained files' entries name the code that made their inputs (``dramapic.analysis.stage1.detector_features``,
+    # ...); those names are written at training time and ship with the files, so moving a function (the member kinds
+    # went to stage1_members / stage1_pretrained) must leave them importable from where the manifest says
+    import importlib
+    import re
+
+    manifest = json.loads((resources.models_dir() / "manifest.json").read_text(encoding="utf-8"))
+    paths = {m.group(0) for text in _strings(manifest) for m in [re.match(r"dramapic(?:\.\w+)+", text)] if m}
+    assert "dramapic.analysis.stage1.detector_features" in paths and "dramapic.analysis.stage1.omnivad_features" in paths
+    for path in sorted(paths):
+        parts = path.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                obj = importlib.import_module(".".join(parts[:cut]))
+            except ModuleNotFoundError:
+                continue
+            break
+        for name in parts[cut:]:
+            assert hasattr(obj, name), f"{path}: {'.'.join(parts[:cut])} has no {name!r}"
+            obj = getattr(obj, name)
+
+
+def test_every_member_kind_is_known_whichever_stage1_module_is_imported_first():
+    # the untrained kinds register in stage1_pretrained, which stage1_members imports last: a fresh interpreter that
+    # imports either module alone must know all seven kinds
+    import subprocess
+    import sys
+
+    for module in ("dramapic.analysis.stage1_members", "dramapic.analysis.stage1_pretrained"):
+        code = f"import {module}; from dramapic.analysis.stage1_members import MEMBER_KINDS; print(sorted(MEMBER_KINDS))"
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+        assert out.stdout.strip() == str(sorted(MEMBER_KINDS)), (module, out.stdout, out.stderr)
+    assert {"yamnet-families", "omnivad-events", "detector-lr"} <= set(MEMBER_KINDS)
