@@ -142,8 +142,9 @@ def far_room_copy(folder: Path, *, out: Path, progress: ProgressHook = silent_ho
         ``out`` cannot be written.
     """
     from .. import media
+    from .kept_copies import kept_copy, staged_copy
     from .speech_reference import _link
-    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
+    from .timelines import timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
     labels = timeline_labels(folder)

@@ -84,9 +84,10 @@ def scene_excerpts(folder: Path, *, out: Path, lengths: Sequence[float], positio
         ``out`` cannot be written.
     """
     from .. import media
+    from .kept_copies import kept_copy, staged_copy
     from .reference import load_reference
     from .speech_reference import _link
-    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
+    from .timelines import timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
     if not lengths or any(not length > 0 for length in lengths):

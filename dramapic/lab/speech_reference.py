@@ -232,7 +232,8 @@ def speech_reference(folder: Path, *, data: Path, out: Path, progress: ProgressH
     OutputError
         ``out`` cannot be written.
     """
-    from .timelines import kept_copy, staged_copy, timeline_digests, timeline_labels, timeline_stem
+    from .kept_copies import kept_copy, staged_copy
+    from .timelines import timeline_digests, timeline_labels, timeline_stem
 
     folder, out = Path(folder), Path(out)
     labels = timeline_labels(folder)

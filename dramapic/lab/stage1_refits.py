@@ -94,8 +94,8 @@ def refit_without(*, data: Path, work: Path, voice_sources: Collection[str] = ()
     """
     from .. import __version__
     from . import mixes
+    from .kept_copies import staged_copy
     from .mixes import stage1_manifests
-    from .timelines import staged_copy
     from .train_stage1 import shipped_recipe, train_stage1
 
     manifest_csv = Path(data) / "manifest.csv"
@@ -150,7 +150,7 @@ def _kept_refit(folder: Path, key: Mapping[str, Any]) -> Manifest | None:
     there with its sha256; None when it must be fitted (again). The files are checked here, not only when a model
     loads: a damaged kept file then ended the run in "does not match its sha256 ... reinstall dramapic", after the
     checks before it, where fitting it again is all it takes."""
-    from .timelines import kept_copy
+    from .kept_copies import kept_copy
 
     if not kept_copy(folder, marker=MARKER, key=key) or not (folder / MANIFEST_NAME).is_file():
         return None

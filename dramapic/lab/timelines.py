@@ -44,9 +44,7 @@ Only ``split == "dev"`` rows are ever read; nothing is copied from the data fold
 
 from __future__ import annotations
 
-import contextlib
 import csv
-import hashlib
 import json
 import logging
 import os
@@ -56,7 +54,7 @@ import tempfile
 from collections import defaultdict
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -66,6 +64,7 @@ from ..progress import ProgressHook, silent_hook
 from ..result import SAMPLE_RATE
 from .crosscorpus import MIXED, timeline_folders
 from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, read_manifest
+from .kept_copies import STAGING, atomic_text, clear_stale_staging, files_unchanged, read_marker, sha256_of
 
 log = logging.getLogger(__name__)
 
@@ -82,10 +81,7 @@ DEFAULT_BITRATE = "32k"
 #: bump when a change alters what a seed builds: folders built by another format are rebuilt, never reused
 FORMAT = 1
 MARKER = "build.json"
-#: the key of a :func:`staged_copy` marker that lists the copy's files and their sha256
-OUTPUTS = "outputs"
 INDEX = "timelines.json"
-_STAGING = ".staging-"
 
 #: the voice sources a speaker may come from (the names of crosscorpus.SOURCES); a fixed list, because the order
 #: and number of speakers seed each speaker's turns: a new source here changes every timeline
@@ -180,7 +176,7 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
     unknown = [f for f in wanted if f not in plan]
     if unknown:
         raise ConfigError(f"unknown timeline folder(s) {', '.join(unknown)}; known: {', '.join(plan)}")
-    manifests = {name: _sha256(data / name, what="data manifest") for name in DATA_MANIFESTS}
+    manifests = {name: sha256_of(data / name, what="data manifest") for name in DATA_MANIFESTS}
     order = list(plan)
     keys = {f: _folder_key(folder=f, seed=seed, bitrate=bitrate, manifests=manifests,
                            casts={g: plan[g] for g in order[: order.index(f) + 1]}) for f in order}
@@ -188,7 +184,7 @@ def build_timelines(*, data: Path, out: Path, seed: int = DEFAULT_SEED, folders:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise OutputError(f"cannot create the timeline folder {out}: {err}") from None
-    _clear_stale_staging(out)
+    clear_stale_staging(out)
     todo = [f for f in wanted if not _is_complete(out / f, keys[f])]
     foreign = [f for f in todo if (out / f).exists() and not (out / f / MARKER).is_file()]
     if foreign:
@@ -280,21 +276,8 @@ def timeline_digests(labels: Sequence[Path], *, extensions: Sequence[str] = TIME
     """File name -> sha256 of each timeline's files with ``extensions``, next to its ``labels``: what a copy's cache
     key records, so that a copy is made again when a file it was made from changed. :class:`InputError` names a
     missing or unreadable one."""
-    return {f"{timeline_stem(path)}{ext}": _sha256(path.with_name(f"{timeline_stem(path)}{ext}"), what="timeline file")
+    return {f"{timeline_stem(path)}{ext}": sha256_of(path.with_name(f"{timeline_stem(path)}{ext}"), what="timeline file")
             for path in labels for ext in extensions}
-
-
-def _sha256(path: Path, *, what: str) -> str:
-    digest = hashlib.sha256()
-    try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    except FileNotFoundError:
-        raise InputError(f"{what} not found: {path}") from None
-    except OSError as err:
-        raise InputError(f"cannot read the {what} {path}: {err}") from None
-    return digest.hexdigest()
 
 
 def _folder_key(*, folder: str, seed: int, bitrate: str, manifests: Mapping[str, str],
@@ -304,131 +287,15 @@ def _folder_key(*, folder: str, seed: int, bitrate: str, manifests: Mapping[str,
             "manifests": dict(manifests), "casts": [[f, [[list(m) for m in c] for c in cs]] for f, cs in casts.items()]}
 
 
-def _read_marker(folder: Path, name: str = MARKER) -> dict[str, Any] | None:
-    """The marker ``name`` of a kept folder (timelines, a derived copy, a stage-1 refit), or None when there is none
-    or it is damaged (cut short, not JSON, not a JSON object): the folder then counts as not built and is built
-    again, with a warning (a marker that was valid JSON but no object ended in an AttributeError traceback)."""
-    path = folder / name
-    try:
-        marker = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as err:
-        marker, why = None, str(err)
-    else:
-        why = "not a JSON object"
-    if isinstance(marker, dict):
-        return marker
-    if path.exists():  # not a folder that was never built (or whose marker cannot even be looked at)
-        log.warning("%s is unreadable (%s): %s counts as not built", path, why, folder.name)
-    return None
-
-
-@contextlib.contextmanager
-def staged_copy(out: Path, *, marker: str, key: Mapping[str, Any], what: str) -> Iterator[Path]:
-    """A folder to write a derived copy of timelines into (the speech reference, the short scenes), published whole.
-
-    It lies one level down in a hidden staging folder beside ``out`` (never a folder of labels a reader of the tree
-    could take for timelines). When the block ends, ``key`` and the sha256 of every file the block wrote
-    (:data:`OUTPUTS`; :func:`kept_copy` checks both) are written as the ``marker`` file and the folder is renamed
-    to ``out`` (an outdated ``out`` is moved aside and removed); when it raises, nothing is left. A killed
-    writer's staging folder is removed by the next one (:func:`_clear_stale_staging`).
-
-    Raises
-    ------
-    OutputError
-        ``out`` cannot be written (an ``OSError`` inside the block included), naming it as ``what``.
-    """
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        _clear_stale_staging(out.parent)
-        holder = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out.parent))
-    except OSError as err:
-        raise OutputError(f"cannot write under {out.parent}: {err}") from None
-    staging = holder / out.name
-    try:
-        staging.mkdir()
-        yield staging
-        # what the copy holds, so that a file of it damaged or removed later is found (kept_copy), not scored
-        outputs = {p.name: _sha256(p, what=what) for p in sorted(staging.iterdir()) if p.is_file()}
-        (staging / marker).write_text(json.dumps({**key, OUTPUTS: outputs}, indent=1) + "\n", encoding="utf-8")
-        if out.exists():
-            out.rename(holder / f"{out.name}.old")
-        staging.rename(out)
-    except OSError as err:
-        raise OutputError(f"cannot write {what} {out}: {err}") from None
-    finally:
-        shutil.rmtree(holder, ignore_errors=True)
-
-
-def kept_copy(out: Path, *, marker: str, key: Mapping[str, Any]) -> bool:
-    """Whether ``out`` is a copy :func:`staged_copy` published from ``key`` and every file it holds is there,
-    unchanged: else it is to be made again (a copy's file cut short was scored as it was - a labels file cut
-    between rows is a shorter reference, not an error - on every run that reused it).
-
-    A copy made before its files were recorded in its marker is taken as it is, as it was then."""
-    found = _read_marker(out, marker)
-    if found is None or {k: v for k, v in found.items() if k != OUTPUTS} != dict(key):
-        return False
-    outputs = found.get(OUTPUTS, {})
-    if not isinstance(outputs, dict):
-        log.warning("%s is unreadable (its %r is not a mapping): %s counts as not built", out / marker, OUTPUTS,
-                    out.name)
-        return False
-    return _files_unchanged(out, outputs, again=f"making {out.name} again")
-
-
-def _files_unchanged(folder: Path, files: Mapping[str, str], *, again: str) -> bool:
-    """Whether every file of ``files`` (name -> sha256) is in ``folder``, unchanged; else a warning naming the first
-    that is not and what follows (``again``): what a kept timeline folder and a kept copy both check."""
-    for name, digest in files.items():
-        try:
-            why = "changed since it was made" if _sha256(folder / name, what="kept file") != digest else None
-        except InputError:
-            why = "missing"
-        if why:
-            log.warning("%s: %s is %s; %s", folder, name, why, again)
-            return False
-    return True
-
-
 def _is_complete(folder: Path, key: Mapping[str, Any]) -> bool:
     """The folder was built from ``key`` and every file its marker lists is there, unchanged."""
-    marker = _read_marker(folder)
+    marker = read_marker(folder, MARKER)
     if marker is None or any(marker.get(k) != v for k, v in key.items()):
         return False
     files = marker.get("files") or {}
     if not isinstance(files, dict):
         return False
-    return bool(files) and _files_unchanged(folder, files, again="rebuilding the folder")
-
-
-def _stale_staging(out: Path) -> list[Path]:
-    """The staging folders in ``out`` whose process is gone (killed mid-way; named ``.staging-<pid>-...``); a live
-    build's or training's are not among them."""
-    stale = []
-    for path in out.glob(_STAGING + "*"):
-        pid = path.name[len(_STAGING):].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
-            stale.append(path)
-    return stale
-
-
-def _clear_stale_staging(out: Path) -> None:
-    """Remove staging folders of builds whose process is gone (killed mid-way); a live build's are left alone."""
-    for path in _stale_staging(out):
-        log.info("removing %s, left by an interrupted build", path)
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:          # exists, owned by someone else
-        return True
-    return True
+    return bool(files) and files_unchanged(folder, files, again="rebuilding the folder")
 
 
 def _write_index(out: Path, *, keys: Mapping[str, Mapping[str, Any]]) -> None:
@@ -436,7 +303,7 @@ def _write_index(out: Path, *, keys: Mapping[str, Mapping[str, Any]]) -> None:
     whether it is what this call asked for (``current``)."""
     entries = []
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        marker = _read_marker(folder)
+        marker = read_marker(folder, MARKER)
         if marker is None or marker.get("generator") != __name__:
             continue
         cast_sources = [cs for f, cs in marker.get("casts", []) if f == folder.name]
@@ -446,17 +313,8 @@ def _write_index(out: Path, *, keys: Mapping[str, Mapping[str, Any]]) -> None:
                         "voice_sources": sorted({m[1] for cs in cast_sources for c in cs for m in c}),
                         "current": folder.name in keys and all(marker.get(k) == v
                                                                for k, v in keys[folder.name].items())})
-    _atomic_text(out / INDEX, json.dumps({"generator": __name__, "format": FORMAT, "folders": entries}, indent=1)
+    atomic_text(out / INDEX, json.dumps({"generator": __name__, "format": FORMAT, "folders": entries}, indent=1)
                  + "\n")
-
-
-def _atomic_text(path: Path, text: str) -> None:
-    part = path.with_name(path.name + ".part")
-    try:
-        part.write_text(text, encoding="utf-8")
-        os.replace(part, path)
-    except OSError as err:
-        raise OutputError(f"cannot write {path}: {err}") from None
 
 
 # ------------------------------------------------------------------------------------------------ the build
@@ -472,7 +330,7 @@ def _build(*, data: Path, out: Path, plan: Mapping[str, tuple[Cast, ...]], todo:
     total = sum(len(plan[f]) for f in todo)
     written = 0
     try:
-        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out))
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out))
     except OSError as err:
         raise OutputError(f"cannot write under {out}: {err}") from None
     try:
@@ -513,7 +371,7 @@ def _finish_folder(where: Path, final: Path, *, index: list[dict[str, str]], key
         w = csv.DictWriter(fh, fieldnames=list(index[0]))
         w.writeheader()
         w.writerows(index)
-    files = {p.name: _sha256(p, what="timeline file") for p in sorted(where.iterdir())}
+    files = {p.name: sha256_of(p, what="timeline file") for p in sorted(where.iterdir())}
     # the encoder beside the key, not in it: _is_complete matches the key alone
     marker = {**key, "encoder": encoder, "timelines": names, "files": files}
     (where / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")

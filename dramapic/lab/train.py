@@ -174,13 +174,13 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
     """
     # the timelines' staging folders' name and clean-up: a killed training's folder is found by its pid and removed
     # by the next training, as a killed build's is (imported here: timelines pulls in the scoring code)
-    from .timelines import _STAGING, _clear_stale_staging
+    from .kept_copies import STAGING, clear_stale_staging
 
     staging = None
     try:
         _restore_interrupted_publish(out_dir)
-        _clear_stale_staging(out_dir)
-        staging = Path(tempfile.mkdtemp(prefix=f"{_STAGING}{os.getpid()}-", dir=out_dir))
+        clear_stale_staging(out_dir)
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out_dir))
         if (out_dir / MANIFEST_NAME).is_file():  # the entries of the models this training does not replace
             shutil.copyfile(out_dir / MANIFEST_NAME, staging / MANIFEST_NAME)
     except OSError as err:
@@ -204,9 +204,9 @@ def _restore_interrupted_publish(out_dir: Path) -> None:
     the publish added, listed by no manifest, is left: nothing loads it. A finished publish (its manifest moved
     in) or one never begun (no ``.replaced``) has nothing to undo."""
     from ..models import file_sha256
-    from .timelines import _stale_staging
+    from .kept_copies import stale_staging
 
-    for staging in _stale_staging(out_dir):
+    for staging in stale_staging(out_dir):
         kept = staging / ".replaced"
         if not kept.is_dir() or not (staging / MANIFEST_NAME).is_file():
             continue

@@ -156,12 +156,12 @@ def test_a_damaged_copy_is_made_again_and_an_older_marker_still_reused(tmp_path,
     copied = out / "devmix_01.labels.csv"
     whole = copied.read_text()
     copied.write_text("".join(whole.splitlines(keepends=True)[:3]))     # two rows of seven: still a reference
-    with caplog.at_level("WARNING", logger="dramapic.lab.timelines"):
+    with caplog.at_level("WARNING", logger="dramapic.lab.kept_copies"):
         sr.speech_reference(mixes, data=data, out=tmp_path / "ref")
     assert copied.read_text() == whole
     assert any("devmix_01.labels.csv" in r.getMessage() and "changed" in r.getMessage() for r in caplog.records)
     # a copy made before the marker listed its files is reused as it was then, not made again
-    from dramapic.lab.timelines import OUTPUTS
+    from dramapic.lab.kept_copies import OUTPUTS
 
     marker = out / sr.MARKER
     older = {k: v for k, v in json.loads(marker.read_text()).items() if k != OUTPUTS}

@@ -20,6 +20,7 @@ from dramapic.errors import ConfigError, InputError, OutputError
 from dramapic.lab import timelines
 from dramapic.lab.crosscorpus import MIXED, find_timelines, held_out
 from dramapic.lab.data import DATA_MANIFESTS
+from dramapic.lab.kept_copies import STAGING
 from dramapic.lab.timelines import DEFAULT_CASTS, MARKER, build_timelines
 
 SR = 16000
@@ -346,7 +347,7 @@ def test_a_damaged_marker_is_a_folder_built_again_not_a_traceback(data, tmp_path
     damaged = damage(marker.read_text(encoding="utf-8"))
     marker.write_text(damaged, encoding="utf-8")
     fast_audio.clear()
-    with caplog.at_level("WARNING", logger="dramapic.lab.timelines"):
+    with caplog.at_level("WARNING", logger="dramapic.lab.kept_copies"):
         assert build_timelines(data=data, out=out, seed=3, casts=CASTS) == [out / f for f in CASTS]
     assert fast_audio == ["cv_01.opus"] and _files(out / CV) == before          # that folder alone, built again
     assert json.loads(marker.read_text())["seed"] == 3
@@ -379,7 +380,7 @@ def test_an_interrupted_build_leaves_nothing_to_score(data, tmp_path, monkeypatc
     # a process killed outright leaves its staging folder: never found by the protocol, removed by the next build
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
-    stale = out / f"{timelines._STAGING}{dead}-x" / CV
+    stale = out / f"{STAGING}{dead}-x" / CV
     stale.mkdir(parents=True)
     (stale / "cv_01.labels.csv").write_text("start,end,label,gender,speaker\n0.000,1.000,voice,female,a\n")
     (stale / "cv_01.json").write_text("{}")
