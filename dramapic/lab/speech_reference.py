@@ -1,7 +1,7 @@
 """A second reference for labelled timelines: utterance time where the clean clip holds no speech is not voice.
 
 The timelines (:mod:`dramapic.lab.timelines`) and the dev mixes share one recipe: the ground truth says ``voice``
-"wherever an utterance lies", and an utterance is a clip cut by an energy rule (``timelines._speech_span``) or a run
+"wherever an utterance lies", and an utterance is a clip cut by an energy rule (``timeline_mixer.speech_span``) or a run
 of LibriSpeech phrases joined across their pauses. So the reference calls voice what no listener would: a Common
 Voice clip's leading mouse click and half second of room noise (crowd-sourced clips often start so), a
 LibriSpeech reader's 2.5 s breath between two sentences. Under a music bed the product calls those stretches song,
@@ -103,7 +103,7 @@ def utterance_audio(item: Mapping[str, Any], *, data: Path, clips: dict[str, np.
     """One recipe utterance's clean audio as the builder cut it.
 
     ``clips`` entries are ``PATH@START-END`` (a LibriSpeech phrase run, seconds) or ``PATH@START`` (a short clip
-    cut by ``timelines._speech_span``, whose start the recipe records and which must reproduce); two clips in one
+    cut by ``timeline_mixer.speech_span``, whose start the recipe records and which must reproduce); two clips in one
     utterance had a pause of zeros between them, of the length the utterance's duration leaves.
 
     Raises
@@ -111,7 +111,7 @@ def utterance_audio(item: Mapping[str, Any], *, data: Path, clips: dict[str, np.
     InputError
         A clip is missing or its cut does not reproduce (the data changed since the timeline was built).
     """
-    from .timelines import _read_clip, _speech_span
+    from .timeline_mixer import read_clip, speech_span
 
     sr = SAMPLE_RATE
     cache = clips if clips is not None else {}
@@ -119,12 +119,12 @@ def utterance_audio(item: Mapping[str, Any], *, data: Path, clips: dict[str, np.
     for spec in item["clips"]:
         rel, _, where = str(spec).partition("@")
         if rel not in cache:
-            cache[rel] = _read_clip(Path(data) / rel)
+            cache[rel] = read_clip(Path(data) / rel)
         x = cache[rel]
         if "-" in where:
             start, end = (round(float(t) * sr) for t in where.split("-"))
         else:
-            start, end = _speech_span(x)
+            start, end = speech_span(x)
             if abs(start / sr - float(where or 0)) > 0.006:
                 raise InputError(f"{spec}: the clip's cut starts at {start / sr:.2f} s, not where the recipe says; "
                                  "the data changed since the timeline was built")

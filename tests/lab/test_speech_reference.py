@@ -22,7 +22,7 @@ from helpers import REPO, SAMPLE
 from dramapic import media
 from dramapic.errors import InputError
 from dramapic.lab import speech_reference as sr
-from dramapic.lab.timelines import _speech_span
+from dramapic.lab.timeline_mixer import speech_span
 
 RATE = 16000
 
@@ -72,7 +72,7 @@ def _make(tmp_path, audio, *, offset_shift=0.0):
     clip_a = np.concatenate([_bursts(rng, 0.8), audio[int(1.25 * RATE):int(3.75 * RATE)],
                              np.zeros(int(0.3 * RATE), np.float32)])
     sf.write(data / "extra/clips/cv/spk_f/a.wav", clip_a, RATE)
-    a0, a1 = _speech_span(clip_a)
+    a0, a1 = speech_span(clip_a)
     assert a0 < int(0.3 * RATE), "the energy rule must keep the bursts, as it does for real Common Voice clips"
     # a reader: 1.2 s of the sample's man, a 1.0 s pause, 1.3 s more
     clip_b = np.concatenate([audio[int(4.40 * RATE):int(5.60 * RATE)], np.zeros(RATE, np.float32),

@@ -425,7 +425,7 @@ def test_missing_clips_or_columns_are_one_line_before_any_timeline_is_cut(data, 
     root = tmp_path / "data"
     shutil.copytree(data, root)
     damage(root)
-    monkeypatch.setattr(timelines, "_plan_timeline", lambda *a: pytest.fail("cut a timeline before checking"))
+    monkeypatch.setattr(timelines, "plan_timeline", lambda *a: pytest.fail("cut a timeline before checking"))
     with pytest.raises(InputError) as raised:
         build_timelines(data=root, out=tmp_path / "out", casts=CASTS)
     assert says.format(root=root) in str(raised.value)
