@@ -13,7 +13,6 @@ stages its outputs the same way.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError, OutputError
+from ..models import file_sha256
 
 log = logging.getLogger(__name__)
 
@@ -34,16 +34,13 @@ OUTPUTS = "outputs"
 
 
 def sha256_of(path: Path, *, what: str) -> str:
-    digest = hashlib.sha256()
+    """:func:`dramapic.models.file_sha256`, a missing or unreadable file an :class:`InputError` naming it as ``what``."""
     try:
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        return file_sha256(path)
     except FileNotFoundError:
         raise InputError(f"{what} not found: {path}") from None
     except OSError as err:
         raise InputError(f"cannot read the {what} {path}: {err}") from None
-    return digest.hexdigest()
 
 
 def read_marker(folder: Path, name: str) -> dict[str, Any] | None:
