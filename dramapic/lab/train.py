@@ -24,6 +24,7 @@ from ..lifecycle import signals_held
 from ..models import MANIFEST_NAME, load_manifest
 from ..progress import ProgressHook, silent_hook
 from .data import DATA_COLUMNS, DATA_MANIFESTS, check_listed_clips, manifests_beside, read_manifest
+from .kept_copies import STAGING, clear_stale_staging, stale_staging
 from .train_gender import train_gender
 from .train_speakers import train_speaker_projection
 from .train_stage1 import shipped_recipe, train_stage1
@@ -172,13 +173,11 @@ def staged_models(out_dir: Path) -> Iterator[Path]:
     OutputError
         ``out_dir`` cannot be written, or a folder stands where a model file or the manifest goes.
     """
-    # the timelines' staging folders' name and clean-up: a killed training's folder is found by its pid and removed
-    # by the next training, as a killed build's is (imported here: timelines pulls in the scoring code)
-    from .kept_copies import STAGING, clear_stale_staging
-
     staging = None
     try:
         _restore_interrupted_publish(out_dir)
+        # the kept work folders' staging name and clean-up: a killed training's folder is found by its pid and
+        # removed by the next training, as a killed timeline build's is
         clear_stale_staging(out_dir)
         staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{os.getpid()}-", dir=out_dir))
         if (out_dir / MANIFEST_NAME).is_file():  # the entries of the models this training does not replace
@@ -204,7 +203,6 @@ def _restore_interrupted_publish(out_dir: Path) -> None:
     the publish added, listed by no manifest, is left: nothing loads it. A finished publish (its manifest moved
     in) or one never begun (no ``.replaced``) has nothing to undo."""
     from ..models import file_sha256
-    from .kept_copies import stale_staging
 
     for staging in stale_staging(out_dir):
         kept = staging / ".replaced"
