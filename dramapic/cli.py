@@ -13,11 +13,11 @@ import stat
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Callable, Iterator, NoReturn, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError, InputError, OutputError
-from .lifecycle import Terminated, resending_unraisable_hook, terminate_as_interrupt
+from .lifecycle import TERMINATING, Terminated, resending_unraisable_hook, terminate_as_interrupt
 from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
@@ -909,26 +909,44 @@ def program() -> NoReturn:
     Once :func:`main` has returned, its outputs are complete or cleaned up, and only the interpreter's shutdown is
     left: atexit callbacks (torch's library finalisers), joining threads. A Ctrl-C there (hands press it twice, or
     just as the run ends) raised KeyboardInterrupt inside that shutdown, where Python prints it as "Exception
-    ignored in ..." with a traceback. From here on Ctrl-C ends the process as the signal's default does (the
-    shell reports 130), silently. :func:`main` itself leaves the handler alone: a program that calls it goes on
-    with its own Ctrl-C.
+    ignored in ..." with a traceback; a SIGTERM there ended the process with no word at all, so a supervisor's log
+    showed a killed command whose outputs were in fact complete. From here on Ctrl-C, SIGTERM and SIGHUP each say
+    so in one line and end the process by the signal itself, as its default does (the shell reports 130, 143 or
+    129, and a script that ran the command sees it killed). :func:`main` itself leaves the handlers alone: a program
+    that calls it goes on with its own.
     """
     try:
         code = main()
     except KeyboardInterrupt:  # landed between main's return and this line
         code = 130
     try:
-        _default_ctrl_c()
+        _end_by_signal_after(code)
     except KeyboardInterrupt:  # landed before the handler was swapped: the run is over all the same
         code = 130
-        _default_ctrl_c()
+        _end_by_signal_after(code)
     sys.exit(code)
 
 
-def _default_ctrl_c() -> None:
-    # only Python's own handler is replaced: an ignored SIGINT (a shell's background job) stays ignored
+def _end_by_signal_after(code: int) -> None:
+    """From now on (the command has returned ``code``) a Ctrl-C, SIGTERM or SIGHUP prints one line and ends the
+    process by that signal. A signal the process was started ignoring stays ignored (``nohup``, a shell's background
+    job), and a SIGINT handler that is not Python's own is left as it is."""
+    def said_then_default(signum: int, frame: Any) -> None:
+        what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+        done = "; its outputs are complete" if code == 0 else ""
+        _complain(f"dramapic: {what} after the command had ended{done}")
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        signal.signal(signum, signal.SIG_DFL)
+        os.kill(os.getpid(), signum)
+        os._exit(128 + signum)  # not reached: the default action of these signals ends the process
+
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, said_then_default)
+    for signum in TERMINATING:
+        if signal.getsignal(signum) not in (signal.SIG_IGN, None):
+            signal.signal(signum, said_then_default)
 
 
 #: whether "dramapic: interrupted" has been written (by _main's handler), so that main does not say it twice

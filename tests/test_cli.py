@@ -209,24 +209,56 @@ _CTRL_C_AFTER_MAIN = {
 }
 
 
+_AFTER_MAIN_LINE = {
+    signal.SIGINT: "dramapic: interrupted after the command had ended",
+    signal.SIGTERM: "dramapic: terminated by SIGTERM after the command had ended",
+    signal.SIGHUP: "dramapic: terminated by SIGHUP after the command had ended",
+}
+
+
+def _signal_after_main(signum: int, *, where: str, code: int) -> subprocess.CompletedProcess:
+    """A child whose ``main`` returned ``code`` and which then gets ``signum`` in ``where`` (its shutdown)."""
+    child = ("import atexit, os, signal, threading, time\n"
+             "from dramapic import cli\n"
+             f"cli.main = lambda argv=None: {code}\n"
+             "def press():\n"
+             "    time.sleep(0.2)\n"
+             f"    os.kill(os.getpid(), {int(signum)})\n"
+             "    time.sleep(1.0)\n"
+             f"{_CTRL_C_AFTER_MAIN[where]}\n"
+             "cli.program()\n")
+    # the default handlers in the child, whatever this test process inherited (a background job ignores SIGINT)
+    return subprocess.run([sys.executable, "-c", child], check=False, capture_output=True, text=True, timeout=60,
+                          cwd=REPO, preexec_fn=lambda: [signal.signal(s, signal.SIG_DFL) for s in _AFTER_MAIN_LINE])
+
+
 @pytest.mark.parametrize("where", sorted(_CTRL_C_AFTER_MAIN))
-def test_a_ctrl_c_after_the_run_has_ended_is_no_traceback(where):
+@pytest.mark.parametrize("signum", sorted(_AFTER_MAIN_LINE))
+def test_a_signal_after_the_run_has_ended_is_one_line_and_that_signal(where, signum):
     # `dramapic run` done, the interpreter shutting down, Ctrl-C pressed (twice, or just as it ends): Python printed
-    # "Exception ignored in ..." and a KeyboardInterrupt traceback under the run's one line
-    code = ("import atexit, os, signal, threading, time\n"
-            "from dramapic import cli\n"
-            "cli.main = lambda argv=None: 0\n"
-            "def press():\n"
-            "    time.sleep(0.2)\n"
-            "    os.kill(os.getpid(), signal.SIGINT)\n"
-            "    time.sleep(1.0)\n"
-            f"{_CTRL_C_AFTER_MAIN[where]}\n"
-            "cli.program()\n")
-    # Python's own Ctrl-C in the child, whatever this test process inherited (a background job ignores SIGINT)
-    done = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=60,
-                          cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    assert done.stderr == ""
-    assert done.returncode == -signal.SIGINT  # the shell reports 130, as for any command Ctrl-C ends
+    # "Exception ignored in ..." and a KeyboardInterrupt traceback under the run's one line. A SIGTERM there (a
+    # supervisor stopping the job as it finished) ended it without a word: rc 143, and no sign the outputs were whole
+    done = _signal_after_main(signum, where=where, code=0)
+    assert done.stderr == _AFTER_MAIN_LINE[signum] + "; its outputs are complete\n"
+    assert done.returncode == -signum  # ended by the signal itself: the shell reports 128 + its number
+
+
+def test_a_signal_after_a_failed_command_does_not_call_its_outputs_complete():
+    done = _signal_after_main(signal.SIGTERM, where="atexit", code=2)
+    assert done.stderr == _AFTER_MAIN_LINE[signal.SIGTERM] + "\n"
+    assert done.returncode == -signal.SIGTERM
+
+
+def test_a_signal_ignored_from_the_start_stays_ignored_after_the_run():
+    # `nohup dramapic batch ...`: the closed terminal's SIGHUP must not end it, not even in its shutdown
+    child = ("import os, signal, atexit\n"
+             "from dramapic import cli\n"
+             "cli.main = lambda argv=None: 0\n"
+             "atexit.register(lambda: os.kill(os.getpid(), signal.SIGHUP))\n"
+             "cli.program()\n")
+    done = subprocess.run([sys.executable, "-c", child], check=False, capture_output=True, text=True, timeout=60,
+                          cwd=REPO, preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    assert (done.returncode, done.stderr) == (0, "")
 
 
 def test_the_installed_command_and_python_m_use_the_program_entry():
