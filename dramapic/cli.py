@@ -928,13 +928,15 @@ def program() -> NoReturn:
 
 
 def _end_by_signal_after(code: int) -> None:
-    """From now on (the command has returned ``code``) a Ctrl-C, SIGTERM or SIGHUP prints one line and ends the
-    process by that signal. A signal the process was started ignoring stays ignored (``nohup``, a shell's background
+    """From now on (the command has returned ``code``) a Ctrl-C, SIGTERM or SIGHUP prints one line (none where the
+    command was itself ended by a signal, ``code`` 128 or above, and said so) and ends the process by that signal. A signal the process was started ignoring stays ignored (``nohup``, a shell's background
     job), and a SIGINT handler that is not Python's own is left as it is."""
     def said_then_default(signum: int, frame: Any) -> None:
-        what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
-        done = "; its outputs are complete" if code == 0 else ""
-        _complain(f"dramapic: {what} after the command had ended{done}")
+        # a command that was itself stopped by a signal has said so: a second press of Ctrl-C adds no line
+        if code < 128:
+            what = "interrupted" if signum == signal.SIGINT else f"terminated by {signal.Signals(signum).name}"
+            done = "; its outputs are complete" if code == 0 else ""
+            _complain(f"dramapic: {what} after the command had ended{done}")
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError, AttributeError):
                 stream.flush()

@@ -249,6 +249,13 @@ def test_a_signal_after_a_failed_command_does_not_call_its_outputs_complete():
     assert done.returncode == -signal.SIGTERM
 
 
+def test_a_second_ctrl_c_after_an_interrupted_command_adds_no_line():
+    # the first press ended the command with its own line ("dramapic: interrupted", which main printed): the second,
+    # landing in the shutdown, only ends the process
+    done = _signal_after_main(signal.SIGINT, where="atexit", code=130)
+    assert (done.returncode, done.stderr) == (-signal.SIGINT, "")
+
+
 def test_a_signal_ignored_from_the_start_stays_ignored_after_the_run():
     # `nohup dramapic batch ...`: the closed terminal's SIGHUP must not end it, not even in its shutdown
     child = ("import os, signal, atexit\n"
