@@ -15,7 +15,8 @@ Rows of sources the shipped stage 1 never heard (Common Voice, RAVDESS, nEMO; th
 and operatic clips) keep the shipped files: they are the recipe's fit without those sources. Each fit takes about
 16 minutes on the 2-core machine and is kept under ``WORK/stage1-refits/``, published whole (a killed fit leaves
 nothing a later run could take for a model), keyed by what it was fitted from: the data manifests' sha256, the
-sources left out, the seed, the training rooms' reverberant tail (``mixes.ROOM_TAIL_DB``) and dramapic's version.
+sources left out, the seed, the training rooms' share and reverberant tail (``mixes.ROOM_PROBABILITY``,
+``mixes.ROOM_TAIL_DB``) and dramapic's version.
 
 Example
 -------
@@ -106,8 +107,9 @@ def refit_without(*, data: Path, work: Path, voice_sources: Collection[str] = ()
         raise InputError("a refit needs at least one source to leave out (the shipped files are the fit of all)")
     key = {"voice_sources_left_out": voice, "music_sources_left_out": music, "seed": seed, "max_clips": max_clips,
            "dramapic": __version__,
-           # the rooms of the mixes changed once (2026-12-07) without a version: a fit kept from before is not this one
-           "room_tail_db": list(mixes.ROOM_TAIL_DB),
+           # the rooms of the mixes changed once (2026-12-07) without a version: a fit kept from before is not this one;
+           # their share is a lab setting too (issue14_room_share sets it): a fit drawn with another share is another
+           "room_tail_db": list(mixes.ROOM_TAIL_DB), "room_probability": mixes.ROOM_PROBABILITY,
            "data": {m.name: file_sha256(m) for m in stage1_manifests(manifest_csv, extra_voices=False)}}
     name = "without-" + "+".join(voice + music) + f"-seed{seed}" + ("" if max_clips is None else f"-smoke{max_clips}")
     folder = Path(work) / REFITS / name

@@ -74,6 +74,14 @@ def test_a_refit_leaves_its_source_out_and_is_kept_until_what_it_was_fitted_from
     assert calls == [["everythingisfree"]] * 2
     assert json.loads((folder / "refit.json").read_text(encoding="utf-8"))["room_tail_db"] == [-14.0, -4.0]
 
+    # and one whose mixes went through a room more or less often (a lab script sets mixes.ROOM_PROBABILITY): the
+    # share was not in the key, so a fit drawn at 0.6 was taken for the recipe's 0.3 and scored as it
+    assert marker["room_probability"] == mixes.ROOM_PROBABILITY
+    monkeypatch.setattr(mixes, "ROOM_PROBABILITY", 0.6)
+    stage1_refits.refit_without(data=data, work=tmp_path, music_sources=["everythingisfree"], max_clips=4)
+    assert calls == [["everythingisfree"]] * 3
+    assert json.loads((folder / "refit.json").read_text(encoding="utf-8"))["room_probability"] == 0.6
+
 
 def test_a_failed_or_killed_fit_leaves_nothing_a_later_run_could_load(tmp_path, monkeypatch):
     from dramapic.lab import train_stage1
