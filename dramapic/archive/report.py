@@ -543,16 +543,29 @@ def _audio(video: VideoRecord) -> str:
     return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel")
 
 
+#: what marks a note of a done file's failed redo (kept with the failure, :attr:`VideoRecord.redo_notes`) among the
+#: notes of the run whose result is shown
+REDO_NOTE = "failed redo: "
+
+
+def _video_notes(video: VideoRecord) -> list[str]:
+    """A video's notes as the report lists them: its run's, then those of the redo that failed on it (a finished file
+    redone and failed, its earlier result kept) marked ``failed redo:``, each one the run did not say already (the
+    same file under the same settings mostly says the same thing twice)."""
+    own = list(video.notes or ())
+    return own + [REDO_NOTE + note for note in dict.fromkeys(video.redo_notes) if note not in own]
+
+
 def _notes_section(videos: Sequence[VideoRecord]) -> str:
     """The notes of each video's run (what ``dramapic run`` tells its user about a file: a DC offset, a stale subtitle
-    file in the other format, fewer speakers found than asked for), one row per note under the file's path, capped
-    like the other tables; the runs recorded before the archive kept notes are counted apart, their notes not known
+    file in the other format, fewer speakers found than asked for), and those of a failed redo kept on it
+    (:func:`_video_notes`), one row per note under the file's path, capped like the other tables; the runs recorded before the archive kept notes are counted apart, their notes not known
     (which is not "none")."""
-    noted = [v for v in videos if v.notes]
+    noted = [v for v in videos if _video_notes(v)]
     unknown = sum(v.notes is None for v in videos)
     listed, capped = _limited(noted)
     if noted:
-        body = _table(("file", "note"), [(v.path, note) for v in listed for note in v.notes or ()])
+        body = _table(("file", "note"), [(v.path, note) for v in listed for note in _video_notes(v)])
         body += f'<p class="note">{_e(capped)}</p>' if capped else ""
     else:
         body = '<p class="sub ok">No notes on any file.</p>'

@@ -21,7 +21,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
     and one set of output options (``done`` or ``failed`` with the error). ``UNIQUE(file_id, key)``: retrying a
     failed file updates its row, it never adds a second one. Since version 8 a done run also says which sound of
     the file it describes (``audio_track``, ``audio_channel``), and since version 9 every run keeps its notes
-    (``notes_json``: what ``dramapic run`` would have told its user about the file).
+    (``notes_json``: what ``dramapic run`` would have told its user about the file); since version 10 a done run
+    whose redo failed keeps that redo's notes beside its error (``error_notes_json``).
 ``segments``, ``speakers``, ``summaries``
     the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
     summary row (shares, female and male speaking time, speaker count, genre).
@@ -197,9 +198,16 @@ _SCHEMA_9 = """
 ALTER TABLE runs ADD COLUMN notes_json TEXT;
 """
 
+# version 10: the notes of a done run's failed redo (a JSON list, as notes_json), kept beside its error: a redo under
+# the run's own key (its outputs went missing) that failed gets no row of its own, so what it logged (a DC offset,
+# decoding errors) was dropped. NULL where no failed redo is noted, and on a note recorded before (its notes not known)
+_SCHEMA_10 = """
+ALTER TABLE runs ADD COLUMN error_notes_json TEXT;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7,
-                               _SCHEMA_8, _SCHEMA_9)
+                               _SCHEMA_8, _SCHEMA_9, _SCHEMA_10)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

@@ -137,6 +137,9 @@ class VideoRecord:
     #: the run's notes (a DC offset, a stale subtitle file); None where not known (a run recorded before dramapic
     #: kept them, one run's JSON, which does not hold them)
     notes: tuple[str, ...] | None = None
+    #: a done run's failed redo (``error``): the notes that attempt gave (its own, not this result's); empty where
+    #: none, or where the failure was noted before dramapic kept them (schema 10)
+    redo_notes: tuple[str, ...] = ()
 
     @property
     def realtime_factor(self) -> float | None:
@@ -155,7 +158,7 @@ class VideoRecord:
             "n_speakers": self.n_speakers, "speakers": [dict(s) for s in self.speakers], "genre": self.genre,
             "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
             "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
-            "notes": None if self.notes is None else list(self.notes),
+            "notes": None if self.notes is None else list(self.notes), "redo_notes": list(self.redo_notes),
         }
 
 
@@ -467,10 +470,11 @@ class Store:
         A failure never takes the place of a ``done`` run that is the file's current one (a finished file redone
         because its content, pipeline, models or options changed, or its outputs went missing, whose redo failed).
         A failed run renames no output into place, so the finished run's outputs are still the ones in ``OUT_DIR``:
-        it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error`` and the
-        failed key in ``error_key`` (a successful redo clears them). A failure under another key also gets a row of its own (what
+        it stays current, with its analysis whole, and carries the failure in its ``error_type`` / ``error``, the
+        failed key in ``error_key`` and the failed attempt's notes in ``error_notes_json`` (a successful redo clears
+        them). A failure under another key also gets a row of its own (what
         :func:`~dramapic.archive.batch.plan_batch` skips until ``--retry-failed``); one under the done run's own key
-        only counts as an attempt of that run. The exception is a failure with ``outputs_written`` (the file changed
+        only counts as an attempt of that run (its notes are kept on the run alone). The exception is a failure with ``outputs_written`` (the file changed
         while it was processed, after its new outputs were in place): the finished run's outputs are gone, so the
         failure becomes current as any other, and the next batch processes the file again.
 
@@ -495,10 +499,12 @@ class Store:
                     "WHERE f.id = ? AND r.status = 'done'", (file_id,)).fetchone()
             if finished is not None:
                 same_key = finished["key"] == record.key
+                # the failed attempt's notes go with its error: under the run's own key it gets no row to keep them
                 self._db.execute(
-                    "UPDATE runs SET error_type = ?, error = ?, error_key = ?, attempts = attempts + ? WHERE id = ?",
+                    "UPDATE runs SET error_type = ?, error = ?, error_key = ?, error_notes_json = ?, "
+                    "attempts = attempts + ? WHERE id = ?",
                     (record.error_type or "Error", record.error or record.error_type or "failed", record.key,
-                     int(same_key), finished["id"]))
+                     json.dumps(list(record.notes)), int(same_key), finished["id"]))
                 if same_key:
                     return int(finished["id"])
             # a failed run analysed no sound (NULL, as a run recorded before schema 8)
@@ -512,6 +518,7 @@ class Store:
                 finished=record.finished, seconds=record.seconds, duration=record.duration, worker=record.worker,
                 error_type=record.error_type, error=record.error,
                 error_key=record.key if record.status == "failed" else None,
+                error_notes_json=None,  # a failed run's notes are its notes_json; a done one's redo has not failed
                 outputs_json=json.dumps(record.outputs, sort_keys=True), notes_json=json.dumps(list(record.notes)))
             columns = ", ".join(values)
             updates = ", ".join(f"{c} = excluded.{c}" for c in values if c not in ("file_id", "key"))
@@ -534,8 +541,8 @@ class Store:
         content restored, its options back), so the redo that failed is not this file's state any more. The failed
         redo's own row stays, and is skipped like any failure should that key come back."""
         with self._transaction():
-            self._db.execute("UPDATE runs SET error_type = NULL, error = NULL, error_key = NULL "
-                             "WHERE id = ? AND status = 'done'", (run_id,))
+            self._db.execute("UPDATE runs SET error_type = NULL, error = NULL, error_key = NULL, "
+                             "error_notes_json = NULL WHERE id = ? AND status = 'done'", (run_id,))
 
     def failed_runs(self, file_id: int) -> list[KnownRun]:
         """The file's failed runs, newest first (a failed redo of a finished file is one, though not current)."""
@@ -578,12 +585,14 @@ class Store:
         with self._reading():
             rows = self._db.execute(
                 "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.seconds, "
-                "r.finished, r.worker, r.error_type, r.error, r.attempts, r.notes_json, s.* FROM files f "
+                "r.finished, r.worker, r.error_type, r.error, r.attempts, r.notes_json, r.error_notes_json, s.* "
+                "FROM files f "
                 "JOIN runs r ON r.id = f.current_run_id LEFT JOIN summaries s ON s.run_id = r.id "
                 "WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
             # parsed here, where a damaged value is the one line of _reading (None: a run recorded before schema 9)
             notes = {row["run_id"]: None if row["notes_json"] is None
                      else tuple(map(str, json.loads(row["notes_json"]))) for row in rows}
+            redo_notes = {row["run_id"]: tuple(map(str, json.loads(row["error_notes_json"] or "[]"))) for row in rows}
             for row in self._db.execute(
                     "SELECT sp.* FROM speakers sp JOIN files f ON f.current_run_id = sp.run_id "
                     "WHERE f.missing_since IS NULL ORDER BY sp.run_id, sp.seconds DESC"):
@@ -608,7 +617,8 @@ class Store:
                     n_speakers=row["n_speakers"] if row["speakers_known"] else None,
                     speakers=tuple(speakers.get(row["run_id"], ())),
                     genre=row["genre"], genre_confidence=row["genre_confidence"],
-                    error_type=row["error_type"], error=row["error"]))  # a redo of it that failed, if any
+                    error_type=row["error_type"], error=row["error"],  # a redo of it that failed, if any
+                    redo_notes=redo_notes[row["run_id"]]))
             else:
                 records.append(VideoRecord(**common, error_type=row["error_type"], error=row["error"]))
         return records

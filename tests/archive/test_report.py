@@ -158,6 +158,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
@@ -672,3 +673,20 @@ def test_the_report_lists_each_video_s_notes(archive_out):
         store.record(make_record("a.mp4"), batch_id=None)
     page = write_report(quiet, parquet=False).html.read_text(encoding="utf-8")
     assert "No notes on any file." in page[page.index('<section id="notes">'):]
+
+
+def test_the_notes_of_a_failed_redo_are_listed_with_the_result_kept(archive_out):
+    # a finished file redone under its own key (its outputs went missing) whose redo failed stays done with its
+    # result; what the failed attempt said about the file is listed under it, marked as the redo's, each note once
+    import dataclasses
+
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(dataclasses.replace(make_record("s3/dc.mp4", key="k6", result=make_result("dc.mp4")),
+                                         notes=("dc.mp4: a DC offset",)), batch_id=None)
+        store.record(dataclasses.replace(make_record("s3/dc.mp4", key="k6", status="failed", error="ffmpeg crashed"),
+                                         notes=("dc.mp4: a DC offset", "dc.mp4: decoding errors")), batch_id=None)
+    page = write_report(archive_out, parquet=False).html.read_text(encoding="utf-8")
+    notes = page[page.index('<section id="notes">'):page.index('<section id="videos">')]
+    assert re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", notes) == [
+        ("s3/dc.mp4", "dc.mp4: a DC offset"), ("s3/dc.mp4", "failed redo: dc.mp4: decoding errors")]
+    assert "Redone and failed, earlier result kept (1)" in page

@@ -210,9 +210,10 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
                      "gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 9  # the columns of every later version are dropped above (7 adds none)
+    assert len(MIGRATIONS) == 10  # the columns of every later version are dropped above (7 adds none)
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -325,6 +326,57 @@ def test_a_runs_notes_are_kept_and_older_runs_say_they_were_not_recorded(tmp_pat
     db.close()
     with Store.open(path) as store, pytest.raises(OutputError, match="cannot read the archive database"):
         store.videos()
+
+
+def test_a_failed_redos_notes_are_kept_with_its_failure(tmp_path):
+    # a finished file redone and failed keeps its finished run current with the failure noted on it; under the run's
+    # own key (its outputs went missing) the failed attempt gets no row, and what it logged (decoding errors) was
+    # dropped. Kept beside the error now, for either key, and cleared with it
+    import dataclasses
+
+    with Store.open(tmp_path / DB_NAME) as store:
+        for path in ("own.mp4", "other.mp4"):
+            store.record(dataclasses.replace(make_record(path, key="k1"), notes=("a DC offset",)), batch_id=None)
+        failed = {"status": "failed", "error": "ffmpeg crashed on the redo"}
+        store.record(dataclasses.replace(make_record("own.mp4", key="k1", **failed),
+                                         notes=("a DC offset", "decoding errors at 12 s")), batch_id=None)
+        store.record(dataclasses.replace(make_record("other.mp4", key="k2", **failed),
+                                         notes=("the new content is very quiet",)), batch_id=None)
+        videos = {v.path: v for v in store.videos()}
+        assert [(v.status, v.error, v.notes) for v in videos.values()] == [
+            ("done", "ffmpeg crashed on the redo", ("a DC offset",))] * 2  # the run's own notes are its own
+        assert videos["own.mp4"].redo_notes == ("a DC offset", "decoding errors at 12 s")
+        assert videos["other.mp4"].redo_notes == ("the new content is very quiet",)
+        assert videos["own.mp4"].to_dict()["redo_notes"] == ["a DC offset", "decoding errors at 12 s"]
+        store.clear_redo_note(store.known_file("other.mp4").current_run_id)  # another key's note, outdated
+        store.record(make_record("own.mp4", key="k1"), batch_id=None)  # the redo done at last
+        videos = {v.path: v for v in store.videos()}
+    assert [(v.error, v.redo_notes) for v in videos.values()] == [(None, ())] * 2
+
+
+def test_the_upgrade_keeps_a_failed_redo_noted_before_its_notes_were_kept(tmp_path):
+    # schema 9 noted a failed redo on the done run without that attempt's notes: after the upgrade the failure is
+    # still there and its notes are not known (none listed), and a new failure keeps them
+    import dataclasses
+
+    from dramapic.archive.schema import MIGRATIONS
+
+    path = tmp_path / DB_NAME
+    _schema_7_database(path)
+    with Store.open(path, migrations=MIGRATIONS[:9]) as store:
+        assert store.schema_version == 9
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE runs SET error_type = 'MediaError', error = 'redo failed', error_key = 'k1', "
+                   "notes_json = '[\"a DC offset\"]' WHERE id = 1")
+    db.close()
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.integrity_check() == "ok"
+        dub = {v.path: v for v in store.videos()}["dub.mkv"]
+        assert (dub.status, dub.error, dub.notes, dub.redo_notes) == ("done", "redo failed", ("a DC offset",), ())
+        store.record(dataclasses.replace(make_record("dub.mkv", key="k1", status="failed", error="again"),
+                                         notes=("decoding errors",)), batch_id=None)
+        dub = {v.path: v for v in store.videos()}["dub.mkv"]
+    assert (dub.status, dub.error, dub.redo_notes) == ("done", "again", ("decoding errors",))
 
 
 def test_a_killed_batch_is_marked_interrupted_by_the_next(tmp_path):
@@ -550,6 +602,7 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -601,6 +654,7 @@ def test_the_upgrade_tells_a_gender_off_run_without_voice_by_its_models(tmp_path
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -624,6 +678,7 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
     db.executescript("ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 4;")
     db.close()
     with Store.open(path) as store:
@@ -645,6 +700,7 @@ def _schema_3_archive(out) -> None:
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
 
