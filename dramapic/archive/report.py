@@ -44,11 +44,12 @@ SPEAKER_COLOUR = "#4E79A7"
 MAX_ROWS = 1000          # per-video charts and tables show at most this many videos (the CSV has all of them)
 SLOWEST = 10
 
-# audio_track and audio_channel came last (2026-12-06), after every column a script may already read by position
+# audio_track and audio_channel came last (2026-12-06), after every column a script may already read by position;
+# notes after them (2026-12-07)
 CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence",
                "female_share", "male_share", "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence",
                "processing_s", "realtime_factor", "worker", "attempts", "error_type", "error", "audio_track",
-               "audio_channel")
+               "audio_channel", "notes")
 
 
 @dataclass(frozen=True)
@@ -546,6 +547,9 @@ def _audio(video: VideoRecord) -> str:
 #: what marks a note of a done file's failed redo (kept with the failure, :attr:`VideoRecord.redo_notes`) among the
 #: notes of the run whose result is shown
 REDO_NOTE = "failed redo: "
+#: what joins a video's notes in the CSV's and Parquet's ``notes`` cell (a note holds no " | " of its own as a rule:
+#: dramapic's notes are sentences about the file)
+NOTES_JOINER = " | "
 
 
 def _video_notes(video: VideoRecord) -> list[str]:
@@ -602,6 +606,8 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
             "genre_confidence": _round(v.genre_confidence) if v.status == "done" and v.genre != "unknown" else None,
             "processing_s": _round(v.seconds), "realtime_factor": _round(v.realtime_factor),
             "worker": v.worker or None, "attempts": v.attempts, "error_type": v.error_type, "error": v.error,
+            # as the page lists them, in one cell; empty for none and where not known (a run recorded before schema 9)
+            "notes": NOTES_JOINER.join(_video_notes(v)) or None,
         })
     return rows
 
@@ -651,7 +657,7 @@ def write_parquet(data: ReportData, path: Path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    text = {"path", "status", "audio_channel", "genre", "worker", "error_type", "error"}
+    text = {"path", "status", "audio_channel", "genre", "worker", "error_type", "error", "notes"}
     integer = {"audio_track", "speakers", "attempts"}
     schema = pa.schema([(c, pa.string() if c in text else pa.int64() if c in integer else pa.float64())
                         for c in CSV_COLUMNS])

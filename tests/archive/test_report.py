@@ -619,7 +619,8 @@ def test_report_csv_keeps_its_earlier_columns_where_they_were():
         "path", "status", "duration_s", "voice", "song", "noise", "silence", "female_share", "male_share", "female_s",
         "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor", "worker",
         "attempts", "error_type", "error")
-    assert CSV_COLUMNS[21:] == ("audio_track", "audio_channel")
+    assert CSV_COLUMNS[21:23] == ("audio_track", "audio_channel")
+    assert CSV_COLUMNS[23:] == ("notes",)
 
 
 def _cells(page: str) -> dict[str, list[str]]:
@@ -690,3 +691,29 @@ def test_the_notes_of_a_failed_redo_are_listed_with_the_result_kept(archive_out)
     assert re.findall(r"<tr><td>([^<]*)</td><td>([^<]*)</td></tr>", notes) == [
         ("s3/dc.mp4", "dc.mp4: a DC offset"), ("s3/dc.mp4", "failed redo: dc.mp4: decoding errors")]
     assert "Redone and failed, earlier result kept (1)" in page
+
+
+def test_the_csv_and_parquet_have_each_video_s_notes_in_one_cell(archive_out):
+    # the page listed each file's notes but report.csv and report.parquet had no column for them: a script or a
+    # spreadsheet filtering the archive on a DC offset had to open the database. One cell, joined with " | ", as the
+    # page lists them (a failed redo's marked), and neutralised like any text cell
+    import dataclasses
+
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(dataclasses.replace(make_record("s3/dc.mp4", key="k6", result=make_result("dc.mp4")),
+                                         notes=("dc.mp4: a DC offset", "dc.srt is left")), batch_id=None)
+        store.record(dataclasses.replace(make_record("s3/dc.mp4", key="k6", status="failed", error="ffmpeg crashed"),
+                                         notes=("dc.mp4: decoding errors",)), batch_id=None)
+        store.record(dataclasses.replace(make_record("s3/=1+1.mp4", key="k7", result=make_result("=1+1.mp4")),
+                                         notes=("=1+1.mp4: a DC offset",)), batch_id=None)
+    outputs = write_report(archive_out)
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
+        rows = {r["path"]: r for r in csv.DictReader(handle)}
+    assert rows["s3/dc.mp4"]["notes"] == "dc.mp4: a DC offset | dc.srt is left | failed redo: dc.mp4: decoding errors"
+    assert rows["s3/=1+1.mp4"]["notes"] == "'=1+1.mp4: a DC offset"
+    assert rows["s1/ep01.mp4"]["notes"] == "" and rows["s2/broken.mp4"]["notes"] == ""
+    if parquet_available():
+        import pyarrow.parquet as pq
+
+        parquet = {row["path"]: row["notes"] for row in pq.read_table(outputs.parquet).to_pylist()}
+        assert parquet["s3/dc.mp4"] == rows["s3/dc.mp4"]["notes"] and parquet["s1/ep01.mp4"] is None
