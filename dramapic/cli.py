@@ -773,8 +773,11 @@ class BatchProgress:
             self.kept += bool(event.kept)
             kept = " (earlier result kept)" if event.kept else ""
             self._say(f"failed  {event.rel}{kept}: {event.error}", level=logging.ERROR)  # shown with --quiet too
+        from .archive.notes import unnamed
+
         for note in event.notes:  # what `dramapic run` says about the file (a DC offset), as a warning of its own
-            self._say(f"note    {event.rel}: {note}", level=logging.WARNING)
+            # named once, by its archive path: a note that starts with the file's own name says it again
+            self._say(f"note    {event.rel}: {unnamed(note, event.rel)}", level=logging.WARNING)
 
     def waiting(self, holder: str) -> None:
         self._say(f"{holder}; waiting for it to finish", level=logging.WARNING)  # who holds it, and since when

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import posixpath
 import threading
+import unicodedata
 from collections.abc import Iterator
 
 #: the logger every dramapic module logs under (``__name__`` of the package's modules)
@@ -84,3 +86,18 @@ def caught_notes(into: list[str]) -> Iterator[list[str]]:
                 logger.setLevel(level)
                 logger.propagate = propagate
                 _catcher = None
+
+
+def unnamed(note: str, rel: str) -> str:
+    """``note`` as the batch shows it on the line of the archive file ``rel``: without the file's own name where the
+    note starts with it (``ep01.mp4: its audio has a DC offset ...``, as ``dramapic run`` says it of its one input),
+    since that line names the file by its path in the archive already. Any other note is left as it is.
+
+    The name is matched as the archive spells it and in either Unicode normalisation (the note names the file as
+    the disk spells it, which may be the other form of a path recorded from another disk).
+    """
+    name = posixpath.basename(rel)
+    for spelling in dict.fromkeys((name, unicodedata.normalize("NFC", name), unicodedata.normalize("NFD", name))):
+        if spelling and note.startswith(spelling + ": "):
+            return note[len(spelling) + 2:]
+    return note

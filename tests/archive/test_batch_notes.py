@@ -102,8 +102,9 @@ def test_the_batch_shows_each_note_on_a_line_naming_the_file_and_not_with_quiet(
                        notes=("ep\n01.mp4: its audio has a DC offset of +0.050", "ep\r01.vtt is left"))
     with caplog.at_level(logging.WARNING, logger="dramapic"):
         BatchProgress(enabled=False).file(event)
+    # the file named once, by its archive path: the note's own "ep01.mp4: " at its start is not said again
     assert [r.getMessage() for r in caplog.records] == [
-        "note    s1/ep\\n01.mp4: ep\\n01.mp4: its audio has a DC offset of +0.050",
+        "note    s1/ep\\n01.mp4: its audio has a DC offset of +0.050",
         "note    s1/ep\\n01.mp4: ep\\r01.vtt is left"]
     assert all(r.levelno == logging.WARNING for r in caplog.records)
     caplog.clear()
@@ -112,6 +113,20 @@ def test_the_batch_shows_each_note_on_a_line_naming_the_file_and_not_with_quiet(
     assert caplog.records == []
     BatchProgress(enabled=True).file(event)  # a terminal before the bar is drawn
     assert "note    s1/ep\\n01.mp4: ep\\r01.vtt is left\n" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("rel", "note", "shown"), [
+    ("s1/ep01.mp4", "ep01.mp4: its audio has a DC offset", "its audio has a DC offset"),
+    ("ep01.mp4", "ep01.mp4: its audio has a DC offset", "its audio has a DC offset"),
+    ("s1/ep01.mp4", "ep01.vtt is left from an earlier run", "ep01.vtt is left from an earlier run"),  # another name
+    ("s1/ep01.mp4", "ep01.mp4x: a note", "ep01.mp4x: a note"),
+    ("s1/ep01.mp4", "the file ep01.mp4: later in the note", "the file ep01.mp4: later in the note"),
+    ("시즌1/\u1112\u1161\u11ab.mp4", "\ud55c.mp4: its audio has a DC offset", "its audio has a DC offset"),  # NFD, NFC
+])
+def test_a_note_is_shown_without_the_file_name_its_line_names_already(rel, note, shown):
+    from dramapic.archive.notes import unnamed
+
+    assert unnamed(note, rel) == shown
 
 
 def _dc_offset_wav(path: Path, seconds: float = 3.0) -> None:
@@ -136,7 +151,7 @@ def test_a_batch_shows_and_keeps_a_files_notes(tmp_path):
     stderr = done.stderr.decode("utf-8")
     assert done.returncode == 0, stderr
     (note,) = [line for line in stderr.split("\n") if "DC offset" in line]
-    assert "note    s1/dc\\noffset.wav: dc\\noffset.wav: its audio has a DC offset of +0.050" in note, stderr
+    assert "note    s1/dc\\noffset.wav: its audio has a DC offset of +0.050" in note, stderr
     (run,) = runs_table(out / DB_NAME)
     assert any("DC offset of +0.050" in n for n in json.loads(run["notes_json"])), run["notes_json"]
     from dramapic.archive.report import write_report
