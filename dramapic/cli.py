@@ -11,13 +11,14 @@ import os
 import signal
 import stat
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from . import __version__
 from .errors import ConfigError, DramapicError, InputError, OutputError
 from .lifecycle import TERMINATING, Terminated, resending_unraisable_hook, terminate_as_interrupt
+from .oneline import OneLineFormatter as _OneLineFormatter  # shared with the batch's workers (engines.log_like)
+from .oneline import one_line as _one_line
 from .threads import configure_threads
 
 log = logging.getLogger("dramapic")
@@ -122,15 +123,6 @@ class TqdmProgress:
         for bar in self._bars.values():
             bar.close()
         self._bars.clear()
-
-
-class _OneLineFormatter(logging.Formatter):
-    """Log lines whose message stays one line (:func:`_one_line`): a warning naming a file or folder of an archive
-    (``cannot read X``, ``skipped X: it is a symbolic link to Y``) was split in two by a newline in the name, and a
-    carriage return sent the terminal back over its start. A traceback (``-vv``) keeps its lines."""
-
-    def formatMessage(self, record: logging.LogRecord) -> str:
-        return _one_line(super().formatMessage(record))
 
 
 def _setup_logging(verbose: int, quiet: bool) -> None:
@@ -691,21 +683,6 @@ def _cmd_bench(args: argparse.Namespace, progress: TqdmProgress) -> int:
     if args.json:
         write_json_atomic(figures, args.json)
     return 0
-
-
-def _one_line(text: str) -> str:
-    """``text`` with its control characters (and line or paragraph separators) written as escapes (``\\n``,
-    ``\\r``, ``\\x1b``). An archive file may be named with any of them, and a file's status line must stay one
-    line, all of it seen: a newline split it (a log reader's line per file broken, a line after it forged) and a
-    carriage return sent the terminal back to overwrite the name's beginning with its end. Only those: a name's
-    other characters that Python does not call printable (a no-break or ideographic space, a zero-width joiner in
-    an emoji or an Indic name, a direction mark) are shown as they are."""
-    return "".join(c.encode("unicode_escape").decode("ascii") if unicodedata.category(c) in _LINE_BREAKING else c
-                   for c in text)
-
-
-#: Unicode categories escaped in a status line: control characters, line and paragraph separators
-_LINE_BREAKING = frozenset({"Cc", "Zl", "Zp"})
 
 
 class BatchProgress:

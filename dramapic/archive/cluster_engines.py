@@ -16,6 +16,7 @@ from typing import Any
 from .. import __version__
 from ..config import PipelineConfig
 from ..errors import ConfigError, EngineError
+from ..oneline import one_line
 from ..threads import available_cores
 from .engines import (
     ENGINE_PACKAGES,
@@ -336,7 +337,9 @@ class WarmUpPlugin(_warm_up_plugin_base()):
         try:
             warm_up(self.pipeline, threads=self.threads)
         except Exception as err:  # noqa: BLE001  (tasks then fail file by file with the real error)
-            log.warning("Dask worker %s could not load the models: %s", getattr(worker, "address", "?"), err)
+            # one line whatever the worker's logging (a cluster's workers log as that cluster set them up)
+            log.warning("Dask worker %s could not load the models: %s", one_line(str(getattr(worker, "address", "?"))),
+                        one_line(str(err)))
 
 
 def _dramapic_version() -> str:

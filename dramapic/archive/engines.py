@@ -42,6 +42,7 @@ from typing import Any, Callable, Hashable, Iterable, Iterator
 from ..config import PipelineConfig
 from ..errors import ConfigError
 from ..lifecycle import run_task
+from ..oneline import OneLineFormatter, one_line
 from ..threads import available_cores
 
 log = logging.getLogger(__name__)
@@ -123,12 +124,16 @@ def batch_logging() -> LogSettings:
 
 
 def log_like(settings: LogSettings) -> None:
-    """In a worker process: dramapic's records at the batch's level, in its lines' format. A worker knew nothing of
-    the batch's logging: its warnings went to stderr through logging's last resort, bare, and under --quiet too."""
+    """In a worker process: dramapic's records at the batch's level, in its lines' format, each one line as the
+    batch's own (:class:`~dramapic.oneline.OneLineFormatter`). A worker knew nothing of the batch's logging: its
+    warnings went to stderr through logging's last resort, bare, and under --quiet too; and then, in the format but
+    not escaped, a file name or an error with a newline split the worker's line (forging one after it)."""
     level, fmt = settings
     logging.getLogger("dramapic").setLevel(level)
     if not logging.getLogger().handlers:
-        logging.basicConfig(format=fmt or logging.BASIC_FORMAT)
+        handler = logging.StreamHandler()  # stderr, as basicConfig's own
+        handler.setFormatter(OneLineFormatter(fmt or logging.BASIC_FORMAT))
+        logging.basicConfig(handlers=[handler])
 
 
 def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None, parent: int | None = None,
@@ -149,7 +154,8 @@ def _init_pool_worker(pipeline: PipelineConfig | None, threads: int | None, pare
     try:
         warm_up(pipeline, threads=threads)
     except Exception as err:  # noqa: BLE001  (each task will then fail with the real error, file by file)
-        log.warning("worker %d could not load the models: %s", os.getpid(), err)
+        # escaped here too: the worker's log may be set up by someone else (log_like leaves a handler as it is)
+        log.warning("worker %d could not load the models: %s", os.getpid(), one_line(str(err)))
 
 
 class ProcessPoolEngine(Engine):

@@ -113,6 +113,43 @@ def test_worker_processes_log_at_the_batch_s_level(kind, capfd, monkeypatch):
     assert len(lines) == 1 and "WARNING" in lines[0] and "dramapic.analysis.analyze" in lines[0], lines
 
 
+@pytest.mark.parametrize("kind", ["pool", "dask"])
+def test_a_worker_process_s_own_log_lines_stay_one_line(kind, capfd, monkeypatch):
+    # a worker's own lines (not a file's notes, which the batch shows escaped) were formatted as the batch's but not
+    # escaped: a name or an error text with a newline split the line and forged one after it, a carriage return
+    # sent the terminal back over its start
+    if kind == "dask":
+        pytest.importorskip("distributed", reason="dask.distributed is not installed (extra: archive)")
+    engine_for = (lambda: ProcessPoolEngine(1)) if kind == "pool" else (lambda: DaskEngine(workers=1))
+    monkeypatch.setattr(logging.getLogger("dramapic"), "level", logging.WARNING)
+    capfd.readouterr()
+    name = "ep01.wav\nERROR dramapic.archive.batch: forged\r.wav"
+    with engine_for() as engine:
+        assert collect(engine, _warn_then_echo, [((name,), {}, "a")]) == {"a": (name, None)}
+    err = capfd.readouterr().err
+    assert "\r" not in err and "forged" in err
+    (line,) = [line for line in err.split("\n") if "holds no sound" in line or "forged" in line]
+    assert line.startswith("WARNING") and "dramapic.analysis.analyze" in line and \
+        line.endswith("ep01.wav\\nERROR dramapic.archive.batch: forged\\r.wav holds no sound"), line
+
+
+def test_a_worker_that_cannot_load_the_models_says_so_in_one_line(monkeypatch, caplog):
+    # the worker's warm-up failure quoted its error as it was: a model path or a message with a newline split it
+    # (escaped in the record itself: a Dask cluster's workers log as that cluster set them up)
+    from dramapic.archive import engines
+
+    def broken(pipeline, *, threads=None):
+        raise OSError("cannot open /models/a\nb.onnx\r")
+
+    monkeypatch.setattr("dramapic.analysis.loaders.warm_up", broken)
+    monkeypatch.setattr(engines.signal, "signal", lambda *args: None)  # the worker ignores Ctrl-C: not this process
+    with caplog.at_level(logging.WARNING, logger="dramapic"):
+        engines._init_pool_worker(load_pipeline(None), None)
+        WarmUpPlugin(load_pipeline(None)).setup(object())
+    assert [r.getMessage().split(" could not load the models: ")[1] for r in caplog.records] == [
+        "cannot open /models/a\\nb.onnx\\r"] * 2
+
+
 def test_unknown_engine_or_unreachable_cluster_is_a_config_error(monkeypatch):
     with pytest.raises(ConfigError, match="unknown engine"):
         make_engine("spark")
