@@ -909,8 +909,9 @@ def program() -> NoReturn:
 
 def _end_by_signal_after(code: int) -> None:
     """From now on (the command has returned ``code``) a Ctrl-C, SIGTERM or SIGHUP prints one line (none where the
-    command was itself ended by a signal, ``code`` 128 or above, and said so) and ends the process by that signal. A signal the process was started ignoring stays ignored (``nohup``, a shell's background
-    job), and a SIGINT handler that is not Python's own is left as it is."""
+    command was itself ended by a signal, ``code`` 128 or above, and said so) and ends the process by that signal. A
+    signal the process was started ignoring stays ignored (``nohup``, a shell's background job), and a SIGINT
+    handler that is not Python's own is left as it is."""
     def said_then_default(signum: int, frame: Any) -> None:
         # a command that was itself stopped by a signal has said so: a second press of Ctrl-C adds no line
         if code < 128:

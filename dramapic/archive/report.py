@@ -563,8 +563,8 @@ def _video_notes(video: VideoRecord) -> list[str]:
 def _notes_section(videos: Sequence[VideoRecord]) -> str:
     """The notes of each video's run (what ``dramapic run`` tells its user about a file: a DC offset, a stale subtitle
     file in the other format, fewer speakers found than asked for), and those of a failed redo kept on it
-    (:func:`_video_notes`), one row per note under the file's path, capped like the other tables; the runs recorded before the archive kept notes are counted apart, their notes not known
-    (which is not "none")."""
+    (:func:`_video_notes`), one row per note under the file's path, capped like the other tables; the runs recorded
+    before the archive kept notes are counted apart, their notes not known (which is not "none")."""
     noted = [v for v in videos if _video_notes(v)]
     unknown = sum(v.notes is None for v in videos)
     listed, capped = _limited(noted)

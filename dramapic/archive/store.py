@@ -474,9 +474,10 @@ class Store:
         failed key in ``error_key`` and the failed attempt's notes in ``error_notes_json`` (a successful redo clears
         them). A failure under another key also gets a row of its own (what
         :func:`~dramapic.archive.batch.plan_batch` skips until ``--retry-failed``); one under the done run's own key
-        only counts as an attempt of that run (its notes are kept on the run alone). The exception is a failure with ``outputs_written`` (the file changed
-        while it was processed, after its new outputs were in place): the finished run's outputs are gone, so the
-        failure becomes current as any other, and the next batch processes the file again.
+        only counts as an attempt of that run (its notes are kept on the run alone). The exception is a failure with
+        ``outputs_written`` (the file changed while it was processed, after its new outputs were in place): the
+        finished run's outputs are gone, so the failure becomes current as any other, and the next batch processes
+        the file again.
 
         Returns
         -------
