@@ -157,6 +157,14 @@ class ChunkedStage1:
         return self._pieces[0][begin - self._base:stop - self._base] if self._pieces else np.zeros(0, np.float32)
 
 
+def raised(audio: np.ndarray, gain: float) -> np.ndarray:
+    """``audio`` (shape (n,), float32) times ``gain``, clipped to [-1, 1] as every model's input was in training (a
+    click at full scale in a faint recording must not leave the range); ``audio`` itself where ``gain`` is 1."""
+    if gain == 1.0:
+        return audio
+    return np.clip(audio * np.float32(gain), -1.0, 1.0).astype(np.float32, copy=False)
+
+
 class SpooledAudio:
     """Read-only mono float32 audio in a raw file, read on demand: ``audio[a:b]`` reads just those samples.
 
@@ -168,13 +176,17 @@ class SpooledAudio:
     ----------
     path : Path
         Native-endian float32 samples, nothing else.
+    gain : float, optional
+        Every sample read is multiplied by it and clipped to [-1, 1] (a quiet recording raised for the
+        analysis, :func:`~dramapic.analysis.analyze.level_gain`); 1.0 reads the samples as spooled.
     """
 
     dtype = np.dtype(np.float32)
     ndim = 1
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, gain: float = 1.0) -> None:
         self.path = Path(path)
+        self.gain = float(gain)
         self._file = open(self.path, "rb", buffering=0)
         self._n = os.fstat(self._file.fileno()).st_size // self.dtype.itemsize
 
@@ -209,7 +221,7 @@ class SpooledAudio:
             if got == 0:
                 raise EOFError(f"{self.path} ends before sample {stop}")
             done += got
-        return out
+        return raised(out, self.gain)
 
     def __array__(self, dtype=None, copy=None):
         # correct but defeats the purpose: callers are meant to slice

@@ -11,6 +11,8 @@ from helpers import SAMPLE
 
 from dramapic import analyze
 from dramapic.analysis import analyze as analysis
+from dramapic.analysis.detectors import frame_energy_db
+from dramapic.config import load_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +22,40 @@ def sample_audio() -> np.ndarray:
     return media.decode_audio(media.probe(SAMPLE))[: 20 * 16000]
 
 
-@pytest.mark.parametrize("gain_db, warned", [(-50.0, True), (0.0, False)])
-def test_a_very_quiet_recording_is_said_to_be_so(tmp_path: Path, caplog, sample_audio, gain_db, warned):
-    """The sample 50 dB down (a transfer made with the gain far down) came out as 100 % silence, 0 speakers, with
-    nothing to say why: stage 1 reads level as well as sound. The analysis now warns that the recording is too
-    quiet for it, and says how to raise it; at its own level the sample draws no such warning."""
+def _shares(segments) -> dict[str, float]:
+    total = sum(s.end - s.start for s in segments)
+    return {label: sum(s.end - s.start for s in segments if s.label == label) / total
+            for label in ("voice", "song", "noise", "silence")}
+
+
+@pytest.fixture(scope="module")
+def at_its_own_level(sample_audio):
+    segments, speakers, _ = analysis.analyze_audio(sample_audio, load_pipeline(None))
+    return _shares(segments), len(speakers)
+
+
+@pytest.mark.parametrize("gain_db", [-10.0, -30.0, -50.0])
+def test_a_very_quiet_recording_is_analysed_raised(tmp_path: Path, caplog, sample_audio, at_its_own_level, gain_db):
+    """The sample 50 dB down (a transfer made with the gain far down) came out as 100 % silence, 0 speakers, 10 dB
+    down it lost a fifth of its song: stage 1 reads level as well as sound. A warning told the user to raise the level
+    and run again (below -35 dBFS only); the analysis now does it itself, saying so: the quiet copy is analysed as the
+    sample at an ordinary level is."""
     path = tmp_path / "quiet.wav"
     sf.write(path, sample_audio * np.float32(10 ** (gain_db / 20)), 16000, subtype="FLOAT")
     with caplog.at_level("WARNING", logger=analysis.__name__):
-        analyze(path)
-    assert ("very quiet" in caplog.text) == warned, caplog.text
+        result = analyze(path)
+    assert "quiet.wav is quiet" in caplog.text and "analysed with its level raised by" in caplog.text
+    shares, n_speakers = at_its_own_level
+    got = _shares(result.segments)
+    assert all(abs(got[label] - shares[label]) < 0.03 for label in shares), (got, shares)
+    assert len(result.summary.speakers) == n_speakers
+
+
+def test_a_recording_at_an_ordinary_level_is_analysed_as_it_is(caplog, sample_audio):
+    with caplog.at_level("WARNING", logger=analysis.__name__):
+        energy = frame_energy_db(sample_audio)
+        assert analysis.level_gain("sample.wav", energy) == 1.0
+    assert "is quiet" not in caplog.text
 
 
 def test_a_few_seconds_of_sound_in_hours_of_silence_are_not_very_quiet(caplog):
@@ -38,11 +64,13 @@ def test_a_few_seconds_of_sound_in_hours_of_silence_are_not_very_quiet(caplog):
     energy = np.full(30_000, -100.0, dtype=np.float32)
     energy[10_000:10_200] = -15.0
     with caplog.at_level("WARNING", logger=analysis.__name__):
-        analysis._warn_if_quiet("mostly_silent.wav", energy)
-        assert "very quiet" not in caplog.text
-        analysis._warn_if_quiet("faint.wav", np.full(5_000, -50.0, dtype=np.float32))
-        assert "faint.wav is very quiet" in caplog.text and "Raise its level" in caplog.text
-        # digital silence: nothing to raise (normalising it changes nothing), so no such advice
+        assert analysis.level_gain("mostly_silent.wav", energy) == 1.0
+        assert "is quiet" not in caplog.text
+        # raised so that its loudest second reaches RAISED_DBFS: 30 dB here
+        assert analysis.level_gain("faint.wav", np.full(5_000, -50.0, dtype=np.float32)) == pytest.approx(
+            10 ** (30 / 20))
+        assert "faint.wav is quiet" in caplog.text and "raised by 30 dB" in caplog.text
+        # digital silence: nothing to raise (normalising it changes nothing), so it is left as it is
         caplog.clear()
-        analysis._warn_if_quiet("silent.wav", energy[:5_000])
-        assert "silent.wav holds no sound" in caplog.text and "Raise" not in caplog.text
+        assert analysis.level_gain("silent.wav", energy[:5_000]) == 1.0
+        assert "silent.wav holds no sound" in caplog.text and "raised" not in caplog.text

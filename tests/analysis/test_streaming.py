@@ -236,6 +236,34 @@ def test_streamed_analysis_equals_in_memory_analysis(sample_audio, pipeline, sta
     assert [(s.id, s.gender) for s in result.summary.speakers] == [(s.id, s.gender) for s in speakers]
 
 
+def test_a_quiet_recording_streamed_equals_it_in_memory(sample_audio, pipeline, scratch_dir, tmp_path: Path):
+    """Raised for the analysis (its loudest second under QUIET_DBFS), a quiet recording takes a second stage-1 pass
+    over the spool read with a gain in the streamed analysis and over the raised array in memory: the same segments,
+    and the spool gone as ever."""
+    import soundfile as sf
+
+    quiet = (sample_audio * np.float32(10 ** (-40 / 20))).astype(np.float32)
+    path = tmp_path / "quiet.wav"
+    sf.write(path, quiet, RATE, subtype="FLOAT")
+    timings: dict[str, float] = {}
+    result = analysis.analyze(path, pipeline, timings=timings)
+    segments, _, _ = analysis.analyze_audio(quiet, pipeline)
+    assert os.listdir(scratch_dir) == []
+    assert [(round(s.start, 3), round(s.end, 3), s.label, s.speaker, s.gender) for s in result.segments] == \
+        [(round(s.start, 3), round(s.end, 3), s.label, s.speaker, s.gender) for s in segments]
+    assert sum(s.label == "voice" for s in segments) >= 3  # not the all-silence of stage 1 at this level
+
+
+def test_spooled_audio_reads_raised_and_clipped(tmp_path: Path):
+    path = tmp_path / "audio.f32"
+    np.array([0.001, -0.02, 0.5, -0.3], dtype=np.float32).tofile(path)
+    with streaming.SpooledAudio(path, gain=10.0) as spooled:
+        got = spooled[0:4]
+    assert got.dtype == np.float32 and np.allclose(got, [0.01, -0.2, 1.0, -1.0])
+    with streaming.SpooledAudio(path) as spooled:
+        assert np.array_equal(spooled[0:4], np.array([0.001, -0.02, 0.5, -0.3], dtype=np.float32))
+
+
 def test_spool_is_removed_when_stage2_fails(pipeline, scratch_dir):
     def fail(stage, done, total):
         if stage == "speakers":
