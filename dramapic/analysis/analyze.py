@@ -313,28 +313,30 @@ def _after_frames(audio: np.ndarray | SpooledAudio, scores: DetectorScores, prob
     return merged, speakers, music_under_voice, counted
 
 
-def level_gain(name: str, energy_db: np.ndarray) -> float:
+def level_gain(name: str, energy_db: np.ndarray, *, warn: bool = True) -> float:
     """The gain (linear; 1.0: none) at which a recording is analysed, from its first pass's frame levels
-    (``energy_db``, shape (n_frames,)), with a warning where it is not 1.
+    (``energy_db``, shape (n_frames,)), with a warning where it is not 1 (``warn`` false: a debug line, for the lab's
+    clip-by-clip scoring).
 
     A whole recording too faint for stage 1 to tell its sound from silence (its loudest second under
     :data:`QUIET_DBFS`: a transfer made with the gain far down) is analysed again raised so that its loudest second
     reaches :data:`RAISED_DBFS`: it came out as partly, at worst wholly, "silence" (the sample 30 dB down: voice 45 %
     of the time against 59 %, song 4 % against 19 %), and a warning that told the user to raise it and run again
-    left the work to them. The level is the loudest second's (mean power of 100 frames): a few seconds of sound in hours
-    of silence are not quiet. Digital silence (under :data:`SOUNDLESS_DBFS`) is said to hold no sound, and left as it
-    is: raising it would change nothing.
+    left the work to them. The level is the loudest second's (mean power of 100 frames): a few seconds of sound in
+    hours of silence are not quiet. Digital silence (under :data:`SOUNDLESS_DBFS`) is said to hold no sound, and left
+    as it is: raising it would change nothing.
     """
     power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
     width = min(round(1.0 / FRAME_S), power.shape[0])
     loudest = 10.0 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max()) if width else -np.inf
+    say = log.warning if warn else log.debug
     if loudest < SOUNDLESS_DBFS:
-        log.warning("%s holds no sound: its loudest second reaches %.0f dBFS (silence throughout)", name, loudest)
+        say("%s holds no sound: its loudest second reaches %.0f dBFS (silence throughout)", name, loudest)
     elif loudest < QUIET_DBFS:
         gain_db = RAISED_DBFS - loudest
-        log.warning("%s is quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21), and stage 1 "
-                    "takes sound this faint partly for silence; it is analysed with its level raised by %.0f dB",
-                    name, loudest, gain_db)
+        say("%s is quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21), and stage 1 takes "
+            "sound this faint partly for silence; it is analysed with its level raised by %.0f dB", name, loudest,
+            gain_db)
         return float(10.0 ** (gain_db / 20.0))
     return 1.0
 

@@ -225,7 +225,9 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
     """
     from .. import media
     from ..analysis import detectors, loaders
+    from ..analysis.analyze import level_gain
     from ..analysis.stage1 import stage1_frame_labels
+    from ..analysis.streaming import raised
 
     check_clips_present(clips)
     cfg = pipeline.stage1
@@ -243,20 +245,27 @@ def run_song_check(*, clips: Sequence[SongClip], pipeline, progress: Callable[[s
                 progress("evaluate", i, len(clips))
             audio = media.decode_audio(media.probe(clip.path))
             scores = detectors.run_detectors(audio)
+            # which frames are audible is the clip's own level; a clip too quiet for stage 1 is then analysed as
+            # `dramapic run` analyses it, raised (a quiet piano piece: 7 of the 90 clips)
+            heard = scores.energy_db
+            gain = level_gain(clip.path.name, heard, warn=False)
+            if gain != 1.0:
+                audio = raised(audio, gain)
+                scores = detectors.run_detectors(audio)
             each = {m.name: m.frame_probabilities(audio, scores) for m in members}
             # the members already run for their own scores are not run again for the ensemble's
             ensemble = (model.frame_probabilities(audio, scores, member_probabilities=each) if members
                         else model.frame_probabilities(audio, scores))
             _, path = stage1_frame_labels(ensemble, scores, settings=cfg)
             if members:
-                audible = scores.energy_db >= FLOOR_DB
+                audible = heard >= FLOOR_DB
                 paths = {ENSEMBLE: path, **{n: stage1_frame_labels(p, scores, settings=alone)[1]
                                             for n, p in each.items()}}
                 for name, labels in paths.items():
                     per = song_s.setdefault(clip.source, {})
                     per[name] = per.get(name, 0.0) + float(((labels == _SONG) & audible).sum()) * FRAME_S
                 heard_s[clip.source] = heard_s.get(clip.source, 0.0) + float(audible.sum()) * FRAME_S
-            yield clip.subtype, path, scores.energy_db
+            yield clip.subtype, path, heard
 
     check = score_song_frames(frames())
     if not members:

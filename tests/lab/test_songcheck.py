@@ -107,6 +107,27 @@ def test_member_check_per_music_source_leaves_the_pipelines_own_result_unchanged
     assert "members" in checked.to_dict() and "called song" in checked.format_table()
 
 
+def test_a_quiet_clip_is_scored_as_the_product_analyses_it_raised(tmp_path, monkeypatch):
+    """`dramapic run` analyses a recording whose loudest second stays under -25 dBFS raised (7 of the 90 song-check
+    clips are: quiet piano and electronic pieces); the song check scored such a clip at its own level, so it judged
+    a stage 1 the product no longer runs there. Which frames count (audible) is still the clip's own level."""
+    from scipy.io import wavfile
+
+    from dramapic.analysis import analyze as analysis
+    from dramapic.lab.songcheck import SongClip, run_song_check
+
+    cut = _sample_cut(tmp_path, 13.0, 22.0)  # mostly the sample's music bed
+    rate, audio = wavfile.read(cut)
+    quiet = tmp_path / "quiet.wav"
+    wavfile.write(quiet, rate, (audio * np.float32(10 ** (-30 / 20))).astype(np.float32))
+    clips = [SongClip(path=quiet, subtype="vocal_pop", source="usdx")]
+    pipeline = load_pipeline(None)
+    raised = run_song_check(clips=clips, pipeline=pipeline, member_check=True).members.rows[0].scores
+    monkeypatch.setattr(analysis, "level_gain", lambda *args, **kwargs: 1.0)
+    as_it_is = run_song_check(clips=clips, pipeline=pipeline, member_check=True).members.rows[0].scores
+    assert raised["ensemble"] > as_it_is["ensemble"] + 0.1, (raised, as_it_is)
+
+
 def test_the_seen_music_is_what_the_default_stage_1_was_trained_on(tmp_path):
     from dramapic.lab.songcheck import HELDOUT_SOURCES, trained_music_sources
 
