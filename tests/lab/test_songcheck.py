@@ -108,9 +108,9 @@ def test_member_check_per_music_source_leaves_the_pipelines_own_result_unchanged
 
 
 def test_a_quiet_clip_is_scored_as_the_product_analyses_it_raised(tmp_path, monkeypatch):
-    """`dramapic run` analyses a recording whose loudest second stays under -25 dBFS raised (7 of the 90 song-check
-    clips are: quiet piano and electronic pieces); the song check scored such a clip at its own level, so it judged
-    a stage 1 the product no longer runs there. Which frames count (audible) is still the clip's own level."""
+    """`dramapic run` analyses a recording whose loudest second stays under -35 dBFS raised; the song check scored
+    such a clip at its own level, so it would judge a stage 1 the product does not run there (none of its 90 clips is
+    that quiet today: the quietest, a piano piece, -28). Which frames count (audible) is still the clip's own level."""
     from scipy.io import wavfile
 
     from dramapic.analysis import analyze as analysis
