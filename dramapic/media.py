@@ -775,46 +775,25 @@ def _timeline_filter(first_pts: int | None, extra_s: float = 0.0) -> str:
 
 
 def _without_dc_offset(audio: np.ndarray, *, previous: float = 0.0, whole: bool = True) -> tuple[np.ndarray, float]:
-    """``audio`` less its DC offset (:data:`DC_OFFSET_MIN`, :data:`DC_OFFSET_SHARE`: the mean and the median both
-    that far off zero, on the same side), and the offset taken out (0.0: none, ``audio`` itself is returned, sample
-    for sample). The offset is the block's mean, or its median where the block is flat-topped (:func:`_flat_topped`):
-    clipped after the offset was added, whose mean falls short of it.
+    """``audio`` less its mean where that is a DC offset (:data:`DC_OFFSET_MIN`, :data:`DC_OFFSET_SHARE`: the mean
+    and the median both that far off zero, on the same side), and the offset taken out (0.0: none, ``audio`` itself
+    is returned, sample for sample).
 
     A block too short to judge (``whole`` false: the last, under 1 s) has the ``previous`` block's offset taken
     out, if any: a fading tail's mean over a fraction of a second says little, a capture's bias holds to its end.
     """
     if not whole:
         return (audio - np.float32(previous), previous) if previous else (audio, 0.0)
-    if not audio.size:
+    mean = float(np.mean(audio, dtype=np.float64)) if audio.size else 0.0
+    floor = max(DC_OFFSET_MIN, DC_OFFSET_SHARE * float(np.std(audio, dtype=np.float64))) if audio.size else 0.0
+    if abs(mean) <= floor:
         return audio, 0.0
-    mean = float(np.mean(audio, dtype=np.float64))
-    floor = max(DC_OFFSET_MIN, DC_OFFSET_SHARE * float(np.std(audio, dtype=np.float64)))
     # the mean alone took hard clipping for an offset (a loud voice clipped at ±1: "a DC offset of -0.033"); the
-    # median, which clipping does not move, must agree. And an offset clipped after it was added (a biased capture
-    # driven past full scale) has the peaks on its side cut off: the mean falls short of it (0.027 of 0.2, under
-    # the floor) and the silences kept it; in a flat-topped block the median alone measures it, the mean only has
-    # to lie on its side
+    # median, which clipping does not move, must agree
     median = float(np.median(audio))
-    flat = _flat_topped(audio)
-    offset = median if flat else mean
-    if abs(offset) > floor and (flat or abs(median) > floor) and (median > 0) == (mean > 0):
-        return audio - np.float32(offset), offset
+    if abs(median) > floor and (median > 0) == (mean > 0):
+        return audio - np.float32(mean), mean
     return audio, 0.0
-
-
-#: a block with at least this many pairs of equal neighbouring samples at its highest or lowest value has flat tops:
-#: it was clipped (a sampled tone or voice repeats a peak value, but not in runs of neighbours)
-CLIPPED_PAIRS = 16
-
-
-def _flat_topped(audio: np.ndarray) -> bool:
-    """Whether ``audio`` (shape (n,)) was hard-clipped: :data:`CLIPPED_PAIRS` neighbouring samples equal at its
-    maximum or minimum. A block that is one constant value throughout counts too (its median is its mean)."""
-    if audio.size < 2:
-        return False
-    same = audio[1:] == audio[:-1]
-    pairs = np.count_nonzero(same & (audio[1:] == audio.max())) + np.count_nonzero(same & (audio[1:] == audio.min()))
-    return pairs >= CLIPPED_PAIRS
 
 
 def _stereo_to_mono(frames: np.ndarray) -> tuple[np.ndarray, bool]:
