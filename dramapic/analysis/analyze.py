@@ -53,7 +53,8 @@ MIN_AUDIO_S = 1.0
 #: whole recording is fainter (a transfer made with the gain far down), its voice and music are partly taken for
 #: silence: the sample 20 dB down (-37) has stage-1 accuracy 0.864 against 0.903 at its own level, having lost a
 #: third of its song; 30 dB down 0.674, 50 dB down all silence. Such a recording is analysed raised to
-#: :data:`RAISED_DBFS` (:func:`level_gain`): 0.903 at each of those levels. Not from -25 dBFS, which would also
+#: :data:`RAISED_DBFS` (:func:`level_gain`): 0.903 from 20 to 40 dB down (50 dB down, -67, is under
+#: :data:`RAISE_FROM_DBFS`, where room tone lies, and stays as it was). Not from -25 dBFS, which would also
 #: raise the sample 10 dB down (0.862 -> 0.903): 7 of the song check's 90 clips (quiet piano and electronic pieces,
 #: -25 to -28) would be raised too, and the held-out everythingisfree's song called song fell from 0.875 to 0.783
 QUIET_DBFS = -35.0
@@ -63,6 +64,13 @@ RAISED_DBFS = -20.0
 #: below this the loudest second is no sound at all (digital silence, a track left empty: the energy floor is
 #: -100 dBFS, a 16-bit file's dither about -90): raising its level would change nothing, so it is said as such
 SOUNDLESS_DBFS = -80.0
+#: a recording is raised only where its loudest second reaches this (about a drama 50 dB down) and stands
+#: :data:`RAISE_MIN_RANGE_DB` above its quietest tenth of frames: what lies under it, or stays that flat, is room
+#: tone or hiss (the training "silence" clips' loudest seconds: -71 to -94 dBFS; steady hiss: within 1 dB of its
+#: floor), which raised by 40 dB and more turned a silent track into noise. Such a recording is analysed as it is,
+#: with the old advice
+RAISE_FROM_DBFS = -65.0
+RAISE_MIN_RANGE_DB = 10.0
 # voice frames with this much AED music/singing underneath count towards a music bed (genre rules)
 MUSIC_BED_THRESHOLD = 0.5
 
@@ -325,21 +333,30 @@ def level_gain(name: str, energy_db: np.ndarray, *, warn: bool = True) -> float:
     reaches :data:`RAISED_DBFS`: it came out as partly, at worst wholly, "silence" (the sample 30 dB down: voice 45 %
     of the time against 59 %, song 4 % against 19 %), and a warning that told the user to raise it and run again
     left the work to them. The level is the loudest second's (mean power of 100 frames): a few seconds of sound in
-    hours of silence are not quiet. Digital silence (under :data:`SOUNDLESS_DBFS`) is said to hold no sound, and left
-    as it is: raising it would change nothing.
+    hours of silence are not quiet. Only content is raised (:data:`RAISE_FROM_DBFS`, :data:`RAISE_MIN_RANGE_DB`):
+    fainter, or as flat as hiss, the recording is analysed as it is and the warning says how to raise it. Digital
+    silence (under :data:`SOUNDLESS_DBFS`) is said to hold no sound, and left as it is: raising it would change
+    nothing.
     """
-    power = 10.0 ** (np.asarray(energy_db, dtype=np.float64) / 10.0)
+    frames = np.asarray(energy_db, dtype=np.float64)
+    power = 10.0 ** (frames / 10.0)
     width = min(round(1.0 / FRAME_S), power.shape[0])
     loudest = 10.0 * np.log10(np.convolve(power, np.ones(width) / width, mode="valid").max()) if width else -np.inf
     say = log.warning if warn else log.debug
     if loudest < SOUNDLESS_DBFS:
         say("%s holds no sound: its loudest second reaches %.0f dBFS (silence throughout)", name, loudest)
-    elif loudest < QUIET_DBFS:
+    elif loudest < QUIET_DBFS and loudest >= RAISE_FROM_DBFS \
+            and loudest - float(np.percentile(frames, 10)) >= RAISE_MIN_RANGE_DB:
         gain_db = RAISED_DBFS - loudest
         say("%s is quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21), and stage 1 takes "
             "sound this faint partly for silence; it is analysed with its level raised by %.0f dB", name, loudest,
             gain_db)
         return float(10.0 ** (gain_db / 20.0))
+    elif loudest < QUIET_DBFS:
+        say("%s is very quiet: its loudest second reaches %.0f dBFS (ordinary programmes -9 to -21), too faint or too "
+            "even to tell its sound from a noise floor; sound this faint is partly or wholly taken for silence. If it "
+            "holds more than room tone, raise its level (e.g. ffmpeg -af loudnorm) and analyse it again", name,
+            loudest)
     return 1.0
 
 
