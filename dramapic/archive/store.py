@@ -4,9 +4,10 @@ SQLite in WAL mode, so a report can read while a batch writes. Every finished fi
 transaction (its file row, its run row, the run's segments, speakers and summary), so a batch killed at any moment
 leaves either all of a file's rows or none of them.
 
-Only one batch may write to an output folder at a time: :class:`BatchLock` holds an exclusive ``flock`` on
-``OUT_DIR/dramapic.lock`` for the whole batch. The kernel releases it when the holder exits, however it exits
-(``SIGKILL`` included), so a crashed batch never leaves a stale lock behind.
+Only one batch may write to an output folder at a time: :class:`~dramapic.archive.lock.BatchLock` holds an
+exclusive ``flock`` on ``OUT_DIR/dramapic.lock`` for the whole batch (:mod:`dramapic.archive.lock`). The records the
+store keeps and gives (:class:`KnownFile`, :class:`KnownRun`, :class:`RunRecord`, :class:`VideoRecord`) are
+:mod:`dramapic.archive.records`'.
 
 The schema (its tables, versioned with ``PRAGMA user_version``, the migrations that bring an older database up to
 date, the check that a file is a dramapic database) is :mod:`dramapic.archive.schema`'s.
@@ -21,7 +22,6 @@ import os
 import socket
 import sqlite3
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 
@@ -29,171 +29,21 @@ from ..analysis.composition import gender_seconds
 from ..errors import OutputError
 from ..result import AnalysisResult
 from . import schema
+from .lock import LOCK_HOLDERS, LOCK_NAME, BatchLock  # noqa: F401 (re-export: the batch and the report take it here)
+from .records import (  # noqa: F401 (re-export: the records the store keeps and gives)
+    UNKNOWN_GENRE,
+    KnownFile,
+    KnownRun,
+    RunRecord,
+    VideoRecord,
+    audio_analysed,
+    video_record,
+)
 from .schema import MIGRATIONS, SCHEMA_VERSION, check_schema, schema_version, table_names  # noqa: F401 (re-export)
 
 log = logging.getLogger(__name__)
 
 DB_NAME = "dramapic.sqlite"
-LOCK_NAME = "dramapic.lock"
-#: the genre of a run with too little but silence to judge (its JSON's null): summaries.genre is NOT NULL, so the
-#: word is kept, with confidence 0 and no scores, as the reports show it
-UNKNOWN_GENRE = "unknown"
-
-
-@dataclass(frozen=True)
-class KnownFile:
-    """What the database remembers about one archive path."""
-
-    id: int
-    path: str
-    size: int
-    mtime_ns: int
-    sha256: str | None
-    current_run_id: int | None
-    missing_since: float | None = None     # when a batch found it gone from the archive; None while it is there
-
-
-@dataclass(frozen=True)
-class KnownRun:
-    """One (file, key) run as stored."""
-
-    id: int
-    file_id: int
-    key: str
-    status: str
-    attempts: int
-    batch_id: int | None
-    outputs: dict[str, str]
-    models: tuple[dict[str, Any], ...] = ()
-    error: str | None = None
-    error_key: str | None = None     # the key whose processing failed (on a done run: a redo's, see Store.record)
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """Everything the store needs to record one processed file (built by :mod:`dramapic.archive.batch`)."""
-
-    path: str                       # relative to the archive root, POSIX separators
-    size: int
-    mtime_ns: int
-    key: str
-    status: str                     # "done" | "failed"
-    sha256: str | None
-    pipeline_name: str
-    pipeline_version: str
-    pipeline_sha256: str
-    models: tuple[dict[str, Any], ...]
-    options: dict[str, Any]
-    started: float
-    finished: float
-    seconds: float
-    worker: str = ""
-    duration: float | None = None
-    error_type: str | None = None
-    error: str | None = None
-    outputs: dict[str, str] = field(default_factory=dict)   # kind -> path relative to OUT_DIR
-    result: AnalysisResult | None = None
-    #: a failure that came after this run's outputs replaced the folder's (the file changed while it was
-    #: processed): the failure becomes current even over a finished run, whose outputs are no longer there
-    outputs_written: bool = False
-    #: what ``dramapic run`` would have told its user about the file (:mod:`~dramapic.archive.notes`)
-    notes: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.status not in ("done", "failed"):
-            raise ValueError(f"status must be done or failed, not {self.status!r}")
-        if (self.status == "done") != (self.result is not None):
-            raise ValueError("a done run carries its AnalysisResult; a failed run carries none")
-
-
-@dataclass(frozen=True)
-class VideoRecord:
-    """One archive file as the report shows it: its current run's summary, or its failure."""
-
-    path: str
-    status: str
-    duration: float | None = None
-    #: which sound of the file the figures describe (:func:`audio_analysed`); None where not known (a run recorded
-    #: before dramapic kept it, a JSON written before it was recorded) or nothing was analysed (a failed file)
-    audio_track: int | None = None
-    audio_channel: str | None = None        # "left" | "right" | "mix"
-    shares: dict[str, float] = field(default_factory=dict)
-    # the four gender figures are None for a run made with gender switched off (--no-gender): not measured
-    female_share: float | None = 0.0
-    male_share: float | None = 0.0
-    female_seconds: float | None = 0.0
-    male_seconds: float | None = 0.0
-    unknown_seconds: float | None = 0.0     # voice whose gender the model left unknown
-    n_speakers: int | None = 0              # None: diarization was switched off (--no-speakers), not known
-    speakers: tuple[dict[str, Any], ...] = ()
-    genre: str | None = None
-    genre_confidence: float = 0.0
-    seconds: float | None = None            # wall-clock processing time
-    finished: float | None = None            # unix time
-    worker: str = ""
-    error_type: str | None = None           # failed: why; done: why a later redo failed (this result was kept)
-    error: str | None = None
-    attempts: int = 1
-    #: the run's notes (a DC offset, a stale subtitle file); None where not known (a run recorded before dramapic
-    #: kept them, one run's JSON, which does not hold them)
-    notes: tuple[str, ...] | None = None
-    #: a done run's failed redo (``error``): the notes that attempt gave (its own, not this result's); empty where
-    #: none, or where the failure was noted before dramapic kept them (schema 10)
-    redo_notes: tuple[str, ...] = ()
-
-    @property
-    def realtime_factor(self) -> float | None:
-        """Seconds of audio processed per second of processing (higher is faster)."""
-        if not self.duration or not self.seconds:
-            return None
-        return self.duration / self.seconds
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path, "status": self.status, "duration": self.duration, "audio_track": self.audio_track,
-            "audio_channel": self.audio_channel, "shares": dict(self.shares),
-            "female_share": self.female_share, "male_share": self.male_share,
-            "female_seconds": self.female_seconds, "male_seconds": self.male_seconds,
-            "unknown_seconds": self.unknown_seconds,
-            "n_speakers": self.n_speakers, "speakers": [dict(s) for s in self.speakers], "genre": self.genre,
-            "genre_confidence": self.genre_confidence, "seconds": self.seconds, "finished": self.finished,
-            "worker": self.worker, "error_type": self.error_type, "error": self.error, "attempts": self.attempts,
-            "notes": None if self.notes is None else list(self.notes), "redo_notes": list(self.redo_notes),
-        }
-
-
-def audio_analysed(result: AnalysisResult) -> tuple[int | None, str | None]:
-    """The audio track and channel ``result`` describes, as the archive keeps them (``runs.audio_track`` and
-    ``runs.audio_channel``): the channel is ``left`` / ``right``, or ``mix`` for the mix of the track's channels (the
-    JSON's null, which there means the mix only beside a track). Both None for a result that does not say (a JSON
-    written before they were recorded): not known, which is not track 0's mix."""
-    source = result.source
-    if source.audio_track is None:
-        return None, None
-    return source.audio_track, source.audio_channel or "mix"
-
-
-def video_record(result: AnalysisResult, *, path: str | None = None, seconds: float | None = None,
-                 finished: float | None = None, worker: str = "") -> VideoRecord:
-    """The :class:`VideoRecord` of one analysis (what ``dramapic report RUN.json`` shows)."""
-    summary = result.summary
-    by_gender = gender_seconds(result)
-    measured = summary.gender_shares is not None  # None: gender switched off, nothing to show as 0 %
-    track, channel = audio_analysed(result)
-    return VideoRecord(
-        path=path if path is not None else result.source.path, status="done", duration=result.duration,
-        audio_track=track, audio_channel=channel, shares=dict(summary.shares),
-        female_share=float(summary.gender_shares.get("female", 0.0)) if measured else None,
-        male_share=float(summary.gender_shares.get("male", 0.0)) if measured else None,
-        female_seconds=by_gender["female"] if measured else None, male_seconds=by_gender["male"] if measured else None,
-        unknown_seconds=by_gender["unknown"] if measured else None,
-        n_speakers=None if summary.speakers is None else len(summary.speakers),
-        speakers=tuple(s.to_dict() for s in summary.speakers or ()),
-        genre=summary.genre.label if summary.genre else UNKNOWN_GENRE,
-        genre_confidence=summary.genre.confidence if summary.genre else 0.0, seconds=seconds, finished=finished,
-        worker=worker)
-
-
 class Store:
     """The archive database. Open with :meth:`open`; use as a context manager to close it.
 
@@ -722,107 +572,6 @@ def _known_run(row: sqlite3.Row) -> KnownRun:
     return KnownRun(id=row["id"], file_id=row["file_id"], key=row["key"], status=row["status"],
                     attempts=row["attempts"], batch_id=row["batch_id"], outputs=json.loads(row["outputs_json"]),
                     models=tuple(json.loads(row["models_json"])), error=row["error"], error_key=row["error_key"])
-
-
-#: what holds a :class:`BatchLock`, as its refusal says it: the holder's note starts with the role
-LOCK_HOLDERS = {"batch": "another batch is running on", "report": "a report is upgrading the archive database in"}
-
-
-class BatchLock:
-    """An exclusive lock on an output folder for the length of one batch (``flock`` on ``OUT_DIR/dramapic.lock``),
-    or of a report's upgrade of an older database.
-
-    Parameters
-    ----------
-    out_dir : Path
-        The batch's output folder (must exist).
-    role : str
-        Who takes it, ``batch`` or ``report``: written in the holder's note, so that whoever is refused is told who
-        holds the folder.
-    wait : bool
-        Wait for the holder to finish instead of refusing.
-    on_wait : callable, optional
-        Called once with the holder's description when the lock is taken and ``wait`` is set.
-    poll_s : float
-        How often to try again while waiting.
-
-    Raises
-    ------
-    OutputError
-        On :meth:`acquire`, when another batch (or a report) holds the lock and ``wait`` is false.
-    """
-
-    def __init__(self, out_dir: str | Path, *, role: str = "batch", wait: bool = False,
-                 on_wait: Callable[[str], None] | None = None, poll_s: float = 0.5) -> None:
-        if role not in LOCK_HOLDERS:
-            raise ValueError(f"unknown lock role {role!r}")
-        self.path = Path(out_dir) / LOCK_NAME
-        self.role = role
-        self.wait = wait
-        self.on_wait = on_wait
-        self.poll_s = poll_s
-        self._fd: int | None = None
-
-    def acquire(self) -> "BatchLock":
-        import fcntl
-
-        try:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as err:
-            raise OutputError(f"cannot create the lock file {self.path}: {err.strerror}") from None
-        told = False
-        try:
-            while True:
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    break
-                except BlockingIOError:
-                    who, holder = self._holder(fd)
-                    if not self.wait:
-                        raise OutputError(f"{who} {self.path.parent} ({holder}); "
-                                          "wait for it to finish or pass --wait") from None
-                    if not told and self.on_wait is not None:
-                        self.on_wait(f"{who} this output folder ({holder})")
-                        told = True
-                    time.sleep(self.poll_s)
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{self.role} pid {os.getpid()} on {socket.gethostname()} since "
-                          f"{time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode(), 0)
-        except OSError as err:  # a full disk (the holder's note), a share without locks (ENOLCK)
-            os.close(fd)
-            raise OutputError(f"cannot lock {self.path}: {err.strerror or err}") from None
-        except BaseException:
-            os.close(fd)
-            raise
-        self._fd = fd
-        return self
-
-    @staticmethod
-    def _holder(fd: int) -> tuple[str, str]:
-        """Who holds the lock, in words (:data:`LOCK_HOLDERS`), and the note's ``pid N on HOST since TIME``."""
-        try:
-            text = os.pread(fd, 200, 0).decode("utf-8", "replace").strip()
-        except OSError:
-            text = ""
-        role, _, rest = text.partition(" ")
-        if role not in LOCK_HOLDERS:  # an older dramapic's note ("pid N on ..."): only batches took the lock
-            role, rest = "batch", text
-        return LOCK_HOLDERS[role], rest or "holder unknown"
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor drops the flock
-            self._fd = None
-
-    @property
-    def held(self) -> bool:
-        return self._fd is not None
-
-    def __enter__(self) -> "BatchLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def iter_runs(store: Store) -> Iterator[dict[str, Any]]:
