@@ -30,6 +30,7 @@ from typing import Any, Callable, Iterable, Sequence
 from ..errors import InputError, OutputError
 from ..render import LABEL_RGB
 from ..result import AnalysisResult, whole_percentages
+from .notes import unnamed
 from .store import DB_NAME, Store, VideoRecord, video_record
 from ..writers import OutputSet, make_output_dir, not_utf8, remove_made_dirs, too_long_part
 
@@ -555,9 +556,12 @@ NOTES_JOINER = " | "
 def _video_notes(video: VideoRecord) -> list[str]:
     """A video's notes as the report lists them: its run's, then those of the redo that failed on it (a finished file
     redone and failed, its earlier result kept) marked ``failed redo:``, each one the run did not say already (the
-    same file under the same settings mostly says the same thing twice)."""
-    own = list(video.notes or ())
-    return own + [REDO_NOTE + note for note in dict.fromkeys(video.redo_notes) if note not in own]
+    same file under the same settings mostly says the same thing twice). Each names the file once, by the path the
+    row shows: a note that starts with the file's own name (``ep01.mp4: its audio has a DC offset``, as ``dramapic
+    run`` says it) loses it, as on the batch's note lines (:func:`~dramapic.archive.notes.unnamed`)."""
+    own = [unnamed(note, video.path) for note in video.notes or ()]
+    redo = dict.fromkeys(unnamed(note, video.path) for note in video.redo_notes)
+    return own + [REDO_NOTE + note for note in redo if note not in own]
 
 
 def _notes_section(videos: Sequence[VideoRecord]) -> str:
