@@ -40,7 +40,9 @@ RAY_CONNECT_TIMEOUT_S = 30.0  # and a Ray cluster's address
 RAY_PROBE_TIMEOUT_S = 120.0  # how long a Ray cluster has to start a worker that answers whether it has dramapic
 
 
-def _one_line(error: BaseException) -> str:
+def _error_first_line(error: BaseException) -> str:
+    """``error`` as ``Type: its first line`` (a cluster's exception may carry a remote traceback below it); not
+    :func:`dramapic.oneline.one_line`, which keeps a text whole and escapes its control characters."""
     text = str(error).strip()
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
@@ -151,7 +153,7 @@ class DaskEngine(Engine):
             except Exception as err:  # noqa: BLE001 - a worker's answer, re-raised as a bare Exception of its text
                 # workers that cannot unpickle it (no dramapic, another version): it ended in distributed's traceback
                 self.close(cancel=True)
-                why = _one_line(err).removeprefix("Exception: ")  # distributed's wrapping says nothing
+                why = _error_first_line(err).removeprefix("Exception: ")  # distributed's wrapping says nothing
                 raise ConfigError(f"cannot set up the Dask cluster's workers ({self._address}) for dramapic: {why}; "
                                   f"each worker needs dramapic {__version__} installed") from None
         threads_total = sum(self._client.nthreads().values())
@@ -169,7 +171,7 @@ class DaskEngine(Engine):
         if "scheduler-connection-lost" in _dask_cancel_reasons(error):
             reason = "the connection to the scheduler closed"
         else:
-            reason = _one_line(error)
+            reason = _error_first_line(error)
         return EngineError(f"lost the Dask cluster {self._address} ({reason}); the files finished before are "
                            "recorded: run the batch again to process the rest")
 
@@ -270,7 +272,7 @@ class DaskEngine(Engine):
         try:
             client.unregister_worker_plugin(name)
         except Exception as err:  # noqa: BLE001  (a worker that never had it: the scheduler forgot it all the same)
-            log.debug("unregistering the warm-up plugin %s: %s", name, _one_line(err))
+            log.debug("unregistering the warm-up plugin %s: %s", name, _error_first_line(err))
 
     def _close(self, *, cancel: bool) -> None:
         client, self._client = getattr(self, "_client", None), None
@@ -454,8 +456,8 @@ class RayEngine(Engine):
                               f"each worker needs dramapic {__version__} installed") from None
 
     def _lost(self, error: BaseException) -> EngineError:
-        return EngineError(f"lost the Ray cluster {self._address} ({_one_line(error)}); the files finished before "
-                           "are recorded: run the batch again to process the rest")
+        return EngineError(f"lost the Ray cluster {self._address} ({_error_first_line(error)}); the files finished "
+                           "before are recorded: run the batch again to process the rest")
 
     def _cluster_error(self, error: BaseException) -> bool:
         """An error of Ray itself or of its connection (a RayError, a closed or refused connection, a time-out, the
