@@ -235,11 +235,17 @@ class Source:
     audio_track: int | None = None
     #: the one channel analysed (``left``/``right``, ``--audio-channel``), None for the mix of the track's channels
     audio_channel: str | None = None
+    #: the gain (dB) the analysis heard the sound with: 0 at its own level, more for a recording too quiet for
+    #: stage 1 (:func:`dramapic.analysis.analyze.level_gain`; the outputs keep the file's sound); None where
+    #: unknown (a JSON written before it was recorded)
+    gain_db: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {"path": self.path, "duration": _r(self.duration), "sha256": self.sha256}
         if self.audio_track is not None:
             data.update(audio_track=self.audio_track, audio_channel=self.audio_channel)
+        if self.gain_db is not None:
+            data["gain_db"] = _r(self.gain_db, 1)
         return data
 
     @classmethod
@@ -253,7 +259,7 @@ class Source:
             raise TypeError(f"source audio_channel: left, right or null, with an audio_track, not {channel!r}")
         return cls(path=_text(data["path"], "source path"), duration=_num(data["duration"], "source duration"),
                    sha256=_text(data["sha256"], "source sha256"), audio_track=track,
-                   audio_channel=channel)
+                   audio_channel=channel, gain_db=_opt_num(data.get("gain_db"), "source gain_db"))
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,8 @@ def validate_contract(data: dict) -> None:
     """The dramapic/1 JSON contract, as documented in README.md."""
     assert data["schema"] == "dramapic/1"
     assert set(data) == {"schema", "source", "pipeline", "models", "segments", "summary"}
-    assert set(data["source"]) == {"path", "duration", "sha256", "audio_track", "audio_channel"}
+    assert set(data["source"]) == {"path", "duration", "sha256", "audio_track", "audio_channel", "gain_db"}
+    assert isinstance(data["source"]["gain_db"], float) and data["source"]["gain_db"] >= 0
     assert len(data["source"]["sha256"]) == 64 and data["source"]["audio_channel"] in (None, "left", "right")
     assert isinstance(data["source"]["audio_track"], int) and data["source"]["audio_track"] >= 0
     # the settings the run used, and their checksum (the one a batch keys its runs on)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import logging
+import math
 import os
 import time
 from dataclasses import dataclass
@@ -467,7 +468,8 @@ def analyze(path: str | Path, pipeline: PipelineConfig | None = None, *, options
         raise InputError(f"cannot read {path} any more: {err.strerror}") from None
     track = info.audio_track(options.audio_track)
     source = Source(path=str(path), duration=duration, sha256=sha256, audio_track=track,
-                    audio_channel=media.channel_analysed(info, audio_track=track, audio_channel=options.audio_channel))
+                    audio_channel=media.channel_analysed(info, audio_track=track, audio_channel=options.audio_channel),
+                    gain_db=20.0 * math.log10(gain))
     timings["summary"] = time.perf_counter() - clock
     return AnalysisResult(source=source, pipeline_name=pipeline.name, pipeline_version=pipeline.version,
                           models=loaders.model_infos(pipeline),

@@ -252,6 +252,15 @@ def _audio_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
     return (("audio", f"track {track}" + (f", {channel} channel" if channel else "")),)
 
 
+def _level_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
+    """The source's ``level`` row where the analysis heard a quiet recording raised (its figures are of the
+    raised sound; the outputs keep the file's); none at its own level and for a JSON that does not record it."""
+    gain = result.source.gain_db
+    if gain is None or round(gain) == 0:
+        return ()
+    return (("level", f"too quiet as recorded: analysed raised by {gain:.0f} dB"),)
+
+
 def _settings_checksum(result: AnalysisResult) -> str:
     """`` (settings sha256 …)``, the start of the checksum the JSON records of the settings the run used: it tells
     an edited copy of a pipeline that kept its name and version from the pipeline itself; "" for a JSON written
@@ -387,7 +396,7 @@ def render_run_html(result: AnalysisResult, *, title: str, source: str, generate
     # source
     models = ", ".join(f"{m.get('name', '?')} {m.get('version', '')}".strip() for m in result.models) or "–"
     rows = (("path", result.source.path), ("duration", f"{_hours(duration)} ({duration:.2f} s)"),
-            *_audio_row(result), ("sha256", result.source.sha256),
+            *_audio_row(result), *_level_row(result), ("sha256", result.source.sha256),
             ("pipeline", f"{result.pipeline_name} {result.pipeline_version}" + _settings_checksum(result)),
             ("models", models), ("segments", str(len(result.segments))), ("JSON", source))
     items = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in rows)

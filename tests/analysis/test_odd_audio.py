@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,10 @@ def test_a_very_quiet_recording_is_analysed_raised(tmp_path: Path, caplog, sampl
     with caplog.at_level("WARNING", logger=analysis.__name__):
         result = analyze(path)
     assert "quiet.wav is quiet" in caplog.text and "analysed with its level raised by" in caplog.text
+    # the JSON says so too (the warning is gone once the terminal is): the raise the warning gives, in dB
+    said = float(re.search(r"raised by (\d+) dB", caplog.text).group(1))
+    assert result.source.gain_db == pytest.approx(said, abs=0.5) and result.source.gain_db > 10
+    assert result.to_dict()["source"]["gain_db"] == round(result.source.gain_db, 1)
     shares, n_speakers = at_its_own_level
     got = _shares(result.segments)
     assert all(abs(got[label] - shares[label]) < 0.03 for label in shares), (got, shares)

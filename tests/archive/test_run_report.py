@@ -141,6 +141,7 @@ def test_a_run_without_speakers_or_gender_renders(tmp_path):
     (("segments",), "oops", "segments and models"),
     # a channel --audio-channel cannot choose: the page would have said "track 0, centre channel"
     (("source", "audio_channel"), "centre", "source audio_channel"),
+    (("source", "gain_db"), "27 dB", "source gain_db"),
 ])
 def test_a_run_file_with_a_value_of_the_wrong_type_is_one_input_error(tmp_path, where, value, named):
     from dramapic.archive.run_report import read_run
@@ -327,6 +328,22 @@ def test_the_source_says_which_track_and_channel_were_analysed_when_not_the_firs
     # the first track's mix (the usual case), and a JSON written before these were recorded: no line
     assert "<dt>audio</dt>" not in source_of(audio_track=0, audio_channel=None)
     assert "<dt>audio</dt>" not in source_of(audio_track=None, audio_channel=None)
+
+
+def test_the_source_says_when_a_quiet_recording_was_analysed_raised():
+    # the figures of a quiet recording are those of its sound raised (analyze.level_gain); the terminal's warning
+    # said so, the run's page did not
+    import dataclasses
+
+    def source_of(gain_db) -> str:
+        result = _run()
+        result = dataclasses.replace(result, source=dataclasses.replace(result.source, gain_db=gain_db))
+        page = render_run_html(result, title="t", source="film.dramapic.json")
+        return page[page.index('id="source"'):]
+
+    assert "<dt>level</dt><dd>too quiet as recorded: analysed raised by 27 dB</dd>" in source_of(27.3)
+    # at its own level, and a JSON written before the gain was recorded: no line
+    assert "<dt>level</dt>" not in source_of(0.0) and "<dt>level</dt>" not in source_of(None)
 
 
 def test_the_source_tells_an_edited_pipeline_from_the_default_by_its_settings_checksum():
