@@ -41,7 +41,7 @@ def main(root: Path, out: Path) -> None:
         lines.append(f"{path.parent.name}/{path.stem} | {truth} | " + " / ".join(map(str, counts)) + " | "
                      + " / ".join(f"{f:.1f}" for f in female))
         print(lines[-1], flush=True)
-    lines.append("exact of %d: " % len(paths) + " / ".join(map(str, exact))
+    lines.append(f"exact of {len(paths)}: " + " / ".join(map(str, exact))
                  + "; the same count as at its own level: " + " / ".join(map(str, same)))
     out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print(lines[-1])

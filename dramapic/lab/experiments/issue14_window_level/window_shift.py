@@ -6,7 +6,7 @@ elsewhere. For up to 12 dev clips over 4 s of each voice source: each clip at pe
 down, embedded as the pipeline does (1.5 s windows every 0.75 s); the mean cosine distance of each window's
 embedding from the same window at the first level.
 
-    python window_shift.py ../../../../../shared/data shift.txt      (about 30 s)
+    python window_shift.py ../shared/data shift.txt      (about 30 s)
 """
 
 from __future__ import annotations
