@@ -67,11 +67,11 @@ MODELS = ({"name": "silero-vad", "version": "6.2.3", "sha256": "a" * 64},
 
 def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre: str = "drama", speakers: int = 2,
                 female: float = 0.5, song: float = 0.2, gender: bool = True, audio_track: int | None = None,
-                audio_channel: str | None = None) -> AnalysisResult:
+                audio_channel: str | None = None, gain_db: float | None = None) -> AnalysisResult:
     """A small but valid AnalysisResult: a voice stretch split between female and male speakers, then song,
     then silence. ``gender=False``: what a run with gender switched off (--no-gender) writes: no gender shares,
     every gender null, no female / male scores. Without ``audio_track`` its source does not say which sound it
-    describes (a JSON written before dramapic recorded it)."""
+    describes (a JSON written before dramapic recorded it); without ``gain_db`` not the gain it was analysed at."""
     voice_end = duration * 0.6
     song_end = voice_end + duration * song
     split = voice_end * female
@@ -99,7 +99,8 @@ def make_archive_result(path: str = "ep01.mp4", *, duration: float = 60.0, genre
     return AnalysisResult.from_dict({
         "schema": "dramapic/1",
         "source": {"path": path, "duration": duration, "sha256": "c" * 64,
-                   **({} if audio_track is None else {"audio_track": audio_track, "audio_channel": audio_channel})},
+                   **({} if audio_track is None else {"audio_track": audio_track, "audio_channel": audio_channel}),
+                   **({} if gain_db is None else {"gain_db": gain_db})},
         "pipeline": {"name": "default", "version": "1"},
         "models": [dict(m) for m in MODELS],
         "segments": segments,

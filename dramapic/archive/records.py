@@ -94,6 +94,10 @@ class VideoRecord:
     #: before dramapic kept it, a JSON written before it was recorded) or nothing was analysed (a failed file)
     audio_track: int | None = None
     audio_channel: str | None = None        # "left" | "right" | "mix"
+    #: the gain in dB the analysis heard the file with (0: its own level; above: a recording too quiet for stage 1,
+    #: raised, whose figures are the raised sound's); None where not known (a run recorded before the archive kept it
+    #: (schema 11), a JSON written before the key) or nothing was analysed (a failed file)
+    gain_db: float | None = None
     shares: dict[str, float] = field(default_factory=dict)
     # the four gender figures are None for a run made with gender switched off (--no-gender): not measured
     female_share: float | None = 0.0
@@ -128,7 +132,7 @@ class VideoRecord:
     def to_dict(self) -> dict[str, Any]:
         return {
             "path": self.path, "status": self.status, "duration": self.duration, "audio_track": self.audio_track,
-            "audio_channel": self.audio_channel, "shares": dict(self.shares),
+            "audio_channel": self.audio_channel, "gain_db": self.gain_db, "shares": dict(self.shares),
             "female_share": self.female_share, "male_share": self.male_share,
             "female_seconds": self.female_seconds, "male_seconds": self.male_seconds,
             "unknown_seconds": self.unknown_seconds,
@@ -159,7 +163,7 @@ def video_record(result: AnalysisResult, *, path: str | None = None, seconds: fl
     track, channel = audio_analysed(result)
     return VideoRecord(
         path=path if path is not None else result.source.path, status="done", duration=result.duration,
-        audio_track=track, audio_channel=channel, shares=dict(summary.shares),
+        audio_track=track, audio_channel=channel, gain_db=result.source.gain_db, shares=dict(summary.shares),
         female_share=float(summary.gender_shares.get("female", 0.0)) if measured else None,
         male_share=float(summary.gender_shares.get("male", 0.0)) if measured else None,
         female_seconds=by_gender["female"] if measured else None, male_seconds=by_gender["male"] if measured else None,

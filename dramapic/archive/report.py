@@ -46,11 +46,11 @@ MAX_ROWS = 1000          # per-video charts and tables show at most this many vi
 SLOWEST = 10
 
 # audio_track and audio_channel came last (2026-12-06), after every column a script may already read by position;
-# notes after them (2026-12-07)
+# notes after them (2026-12-07), gain_db last (2026-12-07)
 CSV_COLUMNS = ("path", "status", "duration_s", "voice", "song", "noise", "silence",
                "female_share", "male_share", "female_s", "male_s", "unknown_s", "speakers", "genre", "genre_confidence",
                "processing_s", "realtime_factor", "worker", "attempts", "error_type", "error", "audio_track",
-               "audio_channel", "notes")
+               "audio_channel", "notes", "gain_db")
 
 
 @dataclass(frozen=True)
@@ -538,11 +538,13 @@ def render_html(data: ReportData) -> str:
 def _audio(video: VideoRecord) -> str:
     """Which sound of the file a video's figures describe: ``track 1, right channel`` (one language of a dual-mono
     broadcast), ``track 0, mix`` (the mix of its channels); ``not recorded`` for a run recorded before the archive
-    kept it (schema 8), whose figures may be of any track: not taken for the first track's mix."""
+    kept it (schema 8), whose figures may be of any track: not taken for the first track's mix. A recording too quiet
+    for stage 1, analysed raised, adds ``, raised 27 dB``: its figures are of the raised sound."""
     if video.audio_track is None:
         return "not recorded"
     channel = video.audio_channel or "mix"
-    return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel")
+    raised = f", raised {video.gain_db:.0f} dB" if video.gain_db is not None and round(video.gain_db) != 0 else ""
+    return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel") + raised
 
 
 #: what marks a note of a done file's failed redo (kept with the failure, :attr:`VideoRecord.redo_notes`) among the
@@ -612,6 +614,9 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
             "worker": v.worker or None, "attempts": v.attempts, "error_type": v.error_type, "error": v.error,
             # as the page lists them, in one cell; empty for none and where not known (a run recorded before schema 9)
             "notes": NOTES_JOINER.join(_video_notes(v)) or None,
+            # the gain the analysis heard the file with (0: its own level; a raise for a recording too quiet): empty
+            # where not known (a run recorded before schema 11, a JSON written before the key) and for a failure
+            "gain_db": _round(v.gain_db, 1) if v.status == "done" else None,
         })
     return rows
 

@@ -22,7 +22,8 @@ As schema version 1 made them; later versions add columns (see :data:`MIGRATIONS
     failed file updates its row, it never adds a second one. Since version 8 a done run also says which sound of
     the file it describes (``audio_track``, ``audio_channel``), and since version 9 every run keeps its notes
     (``notes_json``: what ``dramapic run`` would have told its user about the file); since version 10 a done run
-    whose redo failed keeps that redo's notes beside its error (``error_notes_json``).
+    whose redo failed keeps that redo's notes beside its error (``error_notes_json``); since version 11 a done run
+    says the gain its analysis heard the file with (``gain_db``: 0, or the raise of a recording too quiet).
 ``segments``, ``speakers``, ``summaries``
     the :class:`~dramapic.result.AnalysisResult` of a ``done`` run, one row per segment / speaker, and one
     summary row (shares, female and male speaking time, speaker count, genre).
@@ -205,9 +206,17 @@ _SCHEMA_10 = """
 ALTER TABLE runs ADD COLUMN error_notes_json TEXT;
 """
 
+# version 11: the gain in dB at which a done run's analysis heard the file, as its JSON's source.gain_db says: 0 at its
+# own level, the raise for a recording too quiet for stage 1 (its figures are those of the raised sound, which a query
+# over the archive could not tell from the JSON's alone). NULL where not known: a run recorded before, a JSON written
+# before the key, a failed run (nothing analysed)
+_SCHEMA_11 = """
+ALTER TABLE runs ADD COLUMN gain_db REAL;
+"""
+
 # MIGRATIONS[i] brings a database from schema version i to i + 1. Append, never edit a released step.
 MIGRATIONS: tuple[str, ...] = (_SCHEMA_1, _SCHEMA_2, _SCHEMA_3, _SCHEMA_4, _SCHEMA_5, _SCHEMA_6, _SCHEMA_7,
-                               _SCHEMA_8, _SCHEMA_9, _SCHEMA_10)
+                               _SCHEMA_8, _SCHEMA_9, _SCHEMA_10, _SCHEMA_11)
 SCHEMA_VERSION = len(MIGRATIONS)
 #: the tables every version of the schema has (what tells a dramapic database from another program's)
 _TABLES = frozenset({"batches", "files", "runs", "segments", "speakers", "summaries"})

@@ -363,6 +363,7 @@ class Store:
             values = dict(
                 file_id=file_id, key=record.key, batch_id=batch_id, status=record.status, sha256=record.sha256,
                 audio_track=track, audio_channel=channel,
+                gain_db=record.result.source.gain_db if record.result is not None else None,
                 pipeline_name=record.pipeline_name, pipeline_version=record.pipeline_version,
                 pipeline_sha256=record.pipeline_sha256, models_json=json.dumps(list(record.models), sort_keys=True),
                 options_json=json.dumps(record.options, sort_keys=True), started=record.started,
@@ -435,8 +436,9 @@ class Store:
         speakers: dict[int, list[dict[str, Any]]] = {}
         with self._reading():
             rows = self._db.execute(
-                "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.seconds, "
-                "r.finished, r.worker, r.error_type, r.error, r.attempts, r.notes_json, r.error_notes_json, s.* "
+                "SELECT f.path, r.id AS run_id, r.status, r.duration, r.audio_track, r.audio_channel, r.gain_db, "
+                "r.seconds, r.finished, r.worker, r.error_type, r.error, r.attempts, r.notes_json, r.error_notes_json, "
+                "s.* "
                 "FROM files f "
                 "JOIN runs r ON r.id = f.current_run_id LEFT JOIN summaries s ON s.run_id = r.id "
                 "WHERE f.missing_since IS NULL ORDER BY f.path").fetchall()
@@ -453,7 +455,8 @@ class Store:
         records = []
         for row in rows:
             common = dict(path=row["path"], status=row["status"], duration=row["duration"],
-                          audio_track=row["audio_track"], audio_channel=row["audio_channel"], seconds=row["seconds"],
+                          audio_track=row["audio_track"], audio_channel=row["audio_channel"], gain_db=row["gain_db"],
+                          seconds=row["seconds"],
                           finished=row["finished"], worker=row["worker"] or "", attempts=row["attempts"],
                           notes=notes[row["run_id"]])
             if row["status"] == "done" and row["genre"] is not None:

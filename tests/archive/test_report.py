@@ -158,7 +158,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     done = subprocess.run([sys.executable, "-m", "dramapic", "report", str(archive_out)], capture_output=True,
@@ -620,7 +620,7 @@ def test_report_csv_keeps_its_earlier_columns_where_they_were():
         "male_s", "unknown_s", "speakers", "genre", "genre_confidence", "processing_s", "realtime_factor", "worker",
         "attempts", "error_type", "error")
     assert CSV_COLUMNS[21:23] == ("audio_track", "audio_channel")
-    assert CSV_COLUMNS[23:] == ("notes",)
+    assert CSV_COLUMNS[23:] == ("notes", "gain_db")
 
 
 def _cells(page: str) -> dict[str, list[str]]:
@@ -644,6 +644,31 @@ def test_the_videos_table_says_which_sound_each_video_s_figures_describe(archive
     assert audio["s1/ep02.mp4"] == "track 1, right channel"
     assert audio["s3/ep06.mp4"] == "track 0, mix"
     assert audio["s1/ep01.mp4"] == "not recorded"
+
+
+def test_the_report_says_which_videos_were_analysed_raised(archive_out):
+    # a recording too quiet for stage 1 is analysed raised (its JSON's source.gain_db): its figures are of the raised
+    # sound. The archive's page, CSV and Parquet file now say the gain; empty where not known (a run or JSON from
+    # before it was recorded) and for a failure, 0 at the file's own level
+    with Store.open(archive_out / DB_NAME) as store:
+        store.record(make_record("s3/quiet.mp4", key="k6", result=make_result("quiet.mp4", audio_track=0,
+                                                                              gain_db=26.6)), batch_id=None)
+        store.record(make_record("s3/own.mp4", key="k7", result=make_result("own.mp4", audio_track=1,
+                                                                            audio_channel="left", gain_db=0.0)),
+                     batch_id=None)
+    outputs = write_report(archive_out)
+    audio = {path: cells[1] for path, cells in _cells(outputs.html.read_text(encoding="utf-8")).items()}
+    assert audio["s3/quiet.mp4"] == "track 0, mix, raised 27 dB"
+    assert audio["s3/own.mp4"] == "track 1, left channel" and audio["s1/ep01.mp4"] == "not recorded"
+    with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
+        gains = {row["path"]: row["gain_db"] for row in csv.DictReader(handle)}
+    assert gains == {"s3/quiet.mp4": "26.6", "s3/own.mp4": "0.0", "s1/ep01.mp4": "", "s1/ep02.mp4": "",
+                     "s2/<b>odd & name</b>.mp4": "", "s2/ep04.mkv": "", "s2/broken.mp4": ""}
+    if parquet_available():
+        import pyarrow.parquet as pq
+
+        parquet = {row["path"]: row["gain_db"] for row in pq.read_table(outputs.parquet).to_pylist()}
+        assert parquet["s3/quiet.mp4"] == 26.6 and parquet["s3/own.mp4"] == 0.0 and parquet["s2/broken.mp4"] is None
 
 
 def test_the_report_lists_each_video_s_notes(archive_out):

@@ -210,10 +210,10 @@ def test_a_run_without_diarization_has_no_speaker_count_also_after_the_upgrade(t
                      "gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 2;")
     db.close()
-    assert len(MIGRATIONS) == 10  # the columns of every later version are dropped above (7 adds none)
+    assert len(MIGRATIONS) == 11  # the columns of every later version are dropped above (7 adds none)
     with Store.open(path) as store:
         store.record(make_record("new-off.mp4", key="k3", result=_without_speakers("new-off.mp4")), batch_id=None)
         counts = {v.path: v.n_speakers for v in store.videos()}
@@ -295,6 +295,33 @@ def test_the_audio_track_and_channel_a_run_describes_are_kept_and_older_runs_say
         (None, None)  # a JSON written before they were recorded
     with sqlite3.connect(path) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute("UPDATE runs SET audio_channel = 'centre' WHERE audio_channel = 'left'")
+
+
+def test_the_gain_a_run_was_analysed_at_is_kept_and_older_runs_say_unknown(tmp_path):
+    # a recording too quiet for stage 1 is analysed raised, and its JSON says by how much (source.gain_db); the
+    # archive dropped it, so a query over a batch could not find the files whose figures are of a raised sound. A run
+    # recorded before does not know it (NULL, not 0), nor does a JSON written before the key; a failure analysed nothing
+    path = tmp_path / DB_NAME
+    _schema_7_database(path)
+    with Store.open(path) as store:
+        assert store.schema_version == SCHEMA_VERSION and store.integrity_check() == "ok"
+        store.record(make_record("quiet.mp4", key="k3", result=make_result("quiet.mp4", audio_track=0, gain_db=27.0)),
+                     batch_id=None)
+        store.record(make_record("own.mp4", key="k4", result=make_result("own.mp4", audio_track=0, gain_db=0.0)),
+                     batch_id=None)
+        store.record(make_record("old-json.mp4", key="k5", result=make_result("old-json.mp4")), batch_id=None)
+        store.record(make_record("broken.mp4", key="k6", status="failed", error="no audio"), batch_id=None)
+        stored = {row["path"]: row["gain_db"] for row in store.query(
+            "SELECT f.path, r.gain_db FROM runs r JOIN files f ON f.id = r.file_id")}
+        videos = {v.path: v.gain_db for v in store.videos()}
+    assert stored == {"dub.mkv": None, "bad.mp4": None, "quiet.mp4": 27.0, "own.mp4": 0.0, "old-json.mp4": None,
+                      "broken.mp4": None}
+    assert videos == stored
+    assert video_record(make_result("x.mp4", audio_track=0, gain_db=12.5)).to_dict()["gain_db"] == 12.5  # one JSON
+    with Store.open(path) as store:  # the same key redone at its own level: the kept gain is the new run's
+        store.record(make_record("quiet.mp4", key="k3", result=make_result("quiet.mp4", audio_track=0, gain_db=0.0)),
+                     batch_id=None)
+        assert {v.path: v.gain_db for v in store.videos()}["quiet.mp4"] == 0.0
 
 
 def test_a_runs_notes_are_kept_and_older_runs_say_they_were_not_recorded(tmp_path):
@@ -602,7 +629,7 @@ def test_a_run_with_gender_off_has_no_gender_figures_also_after_the_upgrade(tmp_
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -654,7 +681,7 @@ def test_the_upgrade_tells_a_gender_off_run_without_voice_by_its_models(tmp_path
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
     with Store.open(path) as store:
@@ -678,7 +705,7 @@ def test_the_upgrade_tells_which_key_a_kept_runs_redo_note_is_about(tmp_path):
     db.executescript("ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 4;")
     db.close()
     with Store.open(path) as store:
@@ -700,7 +727,7 @@ def _schema_3_archive(out) -> None:
     db.executescript("ALTER TABLE summaries DROP COLUMN gender_known; ALTER TABLE runs DROP COLUMN error_key; "
                      "ALTER TABLE runs DROP COLUMN audio_track; ALTER TABLE runs DROP COLUMN audio_channel; "
                      "ALTER TABLE runs DROP COLUMN notes_json; "
-                     "ALTER TABLE runs DROP COLUMN error_notes_json; "
+                     "ALTER TABLE runs DROP COLUMN error_notes_json; ALTER TABLE runs DROP COLUMN gain_db; "
                      "ALTER TABLE files DROP COLUMN missing_since; PRAGMA user_version = 3;")
     db.close()
 
