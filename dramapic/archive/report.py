@@ -9,7 +9,8 @@ what they found into ``data-`` attributes (``data-rendered-bars`` on each chart,
 What it shows: archive totals; the archive's overall composition; the genre mix; female versus male speaking
 time, overall and per video; speakers per video; the composition of each video; the slowest files and the
 failed ones; each file's notes; a table of the videos with the audio track and channel each one's figures describe
-(charts and tables show at most :data:`MAX_ROWS` videos; the CSV has every one).
+and, for a recording analysed raised, by how much (charts and tables show at most :data:`MAX_ROWS` videos; the
+CSV has every one).
 One run's JSON gets a page of its own instead
 (:mod:`dramapic.archive.run_report`: its time line, shares, speakers, genre and source).
 """
@@ -543,7 +544,8 @@ def _audio(video: VideoRecord) -> str:
     if video.audio_track is None:
         return "not recorded"
     channel = video.audio_channel or "mix"
-    raised = f", raised {video.gain_db:.0f} dB" if video.gain_db is not None and round(video.gain_db) != 0 else ""
+    # dramapic only ever raises (a negative gain: a JSON edited by hand)
+    raised = f", raised {video.gain_db:.0f} dB" if video.gain_db is not None and round(video.gain_db) > 0 else ""
     return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel") + raised
 
 

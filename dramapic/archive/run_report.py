@@ -256,7 +256,7 @@ def _level_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
     """The source's ``level`` row where the analysis heard a quiet recording raised (its figures are of the
     raised sound; the outputs keep the file's); none at its own level and for a JSON that does not record it."""
     gain = result.source.gain_db
-    if gain is None or round(gain) == 0:
+    if gain is None or round(gain) <= 0:  # dramapic only ever raises (a negative gain: a JSON edited by hand)
         return ()
     return (("level", f"too quiet as recorded: analysed raised by {gain:.0f} dB"),)
 

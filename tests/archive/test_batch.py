@@ -219,6 +219,8 @@ def test_batch_records_outputs_skips_done_and_redoes_changed(archive, tmp_path, 
     # the sound each run describes, as its JSON says it: the one track's mix; the corrupt file's run analysed none
     assert {(runs[rel]["audio_track"], runs[rel]["audio_channel"]) for rel in good} == {(0, "mix")}
     assert (runs[CORRUPT]["audio_track"], runs[CORRUPT]["audio_channel"]) == (None, None)
+    # and the gain it was heard with: each clip at its own level; nothing for the failure
+    assert {runs[rel]["gain_db"] for rel in good} == {0.0} and runs[CORRUPT]["gain_db"] is None
     # a run's key is recomputable from what is stored (content, pipeline, the run's models, options), and the
     # models are the installed ones: skipping needs no analysis
     task = TaskOptions()

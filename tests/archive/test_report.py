@@ -168,6 +168,7 @@ def test_report_of_an_archive_an_older_dramapic_wrote_needs_no_batch_first(archi
         rows = {row["path"]: row for row in csv.DictReader(handle)}
     assert len(rows) == 5 and rows["s1/ep02.mp4"]["female_share"] == "0.8"
     assert rows["s2/broken.mp4"]["status"] == "failed"
+    assert {row["gain_db"] for row in rows.values()} == {""}  # recorded before schema 11: not known
 
 
 def test_bad_report_sources_are_refused(tmp_path):
@@ -656,13 +657,20 @@ def test_the_report_says_which_videos_were_analysed_raised(archive_out):
         store.record(make_record("s3/own.mp4", key="k7", result=make_result("own.mp4", audio_track=1,
                                                                             audio_channel="left", gain_db=0.0)),
                      batch_id=None)
+        # half a dB rounds to no raise on the page; a negative gain (a JSON edited by hand) is no raise either
+        store.record(make_record("s3/half.mp4", key="k8", result=make_result("half.mp4", audio_track=0,
+                                                                             gain_db=0.4)), batch_id=None)
+        store.record(make_record("s3/edited.mp4", key="k9", result=make_result("edited.mp4", audio_track=0,
+                                                                               gain_db=-6.0)), batch_id=None)
     outputs = write_report(archive_out)
     audio = {path: cells[1] for path, cells in _cells(outputs.html.read_text(encoding="utf-8")).items()}
     assert audio["s3/quiet.mp4"] == "track 0, mix, raised 27 dB"
     assert audio["s3/own.mp4"] == "track 1, left channel" and audio["s1/ep01.mp4"] == "not recorded"
+    assert audio["s3/half.mp4"] == audio["s3/edited.mp4"] == "track 0, mix"
     with open(outputs.csv, newline="", encoding="utf-8-sig") as handle:
         gains = {row["path"]: row["gain_db"] for row in csv.DictReader(handle)}
-    assert gains == {"s3/quiet.mp4": "26.6", "s3/own.mp4": "0.0", "s1/ep01.mp4": "", "s1/ep02.mp4": "",
+    assert gains == {"s3/quiet.mp4": "26.6", "s3/own.mp4": "0.0", "s3/half.mp4": "0.4", "s3/edited.mp4": "-6.0",
+                     "s1/ep01.mp4": "", "s1/ep02.mp4": "",
                      "s2/<b>odd & name</b>.mp4": "", "s2/ep04.mkv": "", "s2/broken.mp4": ""}
     if parquet_available():
         import pyarrow.parquet as pq

@@ -344,6 +344,7 @@ def test_the_source_says_when_a_quiet_recording_was_analysed_raised():
     assert "<dt>level</dt><dd>too quiet as recorded: analysed raised by 27 dB</dd>" in source_of(27.3)
     # at its own level, and a JSON written before the gain was recorded: no line
     assert "<dt>level</dt>" not in source_of(0.0) and "<dt>level</dt>" not in source_of(None)
+    assert "<dt>level</dt>" not in source_of(-6.0)  # dramapic never lowers: a JSON edited by hand
 
 
 def test_the_source_tells_an_edited_pipeline_from_the_default_by_its_settings_checksum():

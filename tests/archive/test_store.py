@@ -318,7 +318,13 @@ def test_the_gain_a_run_was_analysed_at_is_kept_and_older_runs_say_unknown(tmp_p
                       "broken.mp4": None}
     assert videos == stored
     assert video_record(make_result("x.mp4", audio_track=0, gain_db=12.5)).to_dict()["gain_db"] == 12.5  # one JSON
-    with Store.open(path) as store:  # the same key redone at its own level: the kept gain is the new run's
+    with Store.open(path) as store:
+        # a redo that failed, under the run's own key and under another, keeps the done run and so its gain
+        store.record(make_record("quiet.mp4", key="k3", status="failed", error="disk gone"), batch_id=None)
+        store.record(make_record("quiet.mp4", key="k9", status="failed", error="disk gone"), batch_id=None)
+        (quiet,) = [v for v in store.videos() if v.path == "quiet.mp4"]
+        assert (quiet.status, quiet.error, quiet.gain_db) == ("done", "disk gone", 27.0)
+        # the same key redone at its own level: the kept gain is the new run's
         store.record(make_record("quiet.mp4", key="k3", result=make_result("quiet.mp4", audio_track=0, gain_db=0.0)),
                      batch_id=None)
         assert {v.path: v.gain_db for v in store.videos()}["quiet.mp4"] == 0.0
