@@ -17,6 +17,7 @@ import sys
 from collections import defaultdict
 
 import numpy as np
+from pair_fit import write_lines
 
 from dramapic.analysis import loaders
 from dramapic.analysis.clustering import stopping_distance
@@ -54,8 +55,7 @@ def main(table: str, out: str) -> None:
                 cells = [f"{k} {np.median(v):.3f} ({np.mean(np.array(v) < threshold):.2f}, n {len(v)})"
                          for k, v in sorted(found.items()) if k.endswith(("female", "male"))]
                 lines.append(f"{source} {split} {condition} ({len(speakers)} speakers): " + "; ".join(cells))
-    with open(out, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_lines(out, lines)
 
 
 if __name__ == "__main__":

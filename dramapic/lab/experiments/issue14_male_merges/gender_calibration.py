@@ -12,19 +12,15 @@ Imports the current package.
 
 from __future__ import annotations
 
-import math
 import sys
 
 import numpy as np
+from pair_fit import SAME_PROBABILITY, same_speaker_fit, write_lines
 
 from dramapic.lab import train_speakers
 
-SAME_PROBABILITY = 0.25
-
 
 def main(table_path: str, out: str) -> None:
-    from sklearn.linear_model import LogisticRegression
-
     table = dict(np.load(table_path))
     rows = train_speakers.projection_rows(table, clean_repeats=2)  # as the shipped fit: clean weighs as 2 copies
     x = table["emb"][rows].astype(np.float64)
@@ -50,14 +46,11 @@ def main(table_path: str, out: str) -> None:
     for g, parts in found.items():
         d = np.concatenate([p[0] for p in parts])
         same = np.concatenate([p[1] for p in parts])
-        fit = LogisticRegression(C=1e4, class_weight="balanced").fit(d[:, None], same)
-        a, b = float(fit.intercept_[0]), float(fit.coef_[0, 0])
-        stop = (math.log(SAME_PROBABILITY / (1 - SAME_PROBABILITY)) - a) / b
+        a, b, stop = same_speaker_fit(d, same)
         lines.append(f"{g:6s} pairs {len(d)}: different speakers median {np.median(d[~same]):.3f}, one speaker "
                      f"{np.median(d[same]):.3f}; P(same) = sigmoid({a:.3f} + {b:.3f} d); "
                      f"P(same) {SAME_PROBABILITY} at d = {stop:.4f}")
-    with open(out, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_lines(out, lines)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from pair_fit import same_speaker_fit, write_lines
 
 from dramapic import media
 from dramapic.analysis import loaders
@@ -66,8 +67,6 @@ def mixed(speech: np.ndarray, bed: np.ndarray, snr_db: float) -> np.ndarray:
 
 
 def main(data_dir: str, table_path: str, out: str) -> None:
-    from sklearn.linear_model import LogisticRegression
-
     data = Path(data_dir)
     rng = np.random.default_rng(0)
     table = dict(np.load(table_path))
@@ -133,14 +132,11 @@ def main(data_dir: str, table_path: str, out: str) -> None:
     for (condition, gender), pairs in sorted(found.items()):
         d = np.array([p[0] for p in pairs])
         same = np.array([p[1] for p in pairs])
-        fit = LogisticRegression(C=1e4, class_weight="balanced").fit(d[:, None], same)
-        a, b = float(fit.intercept_[0]), float(fit.coef_[0, 0])
-        stop = (math.log(1 / 3) - a) / b
+        _, _, stop = same_speaker_fit(d, same)
         lines.append(f"{condition:9s} {gender:6s} different speakers median {np.median(d[~same]):.3f} "
                      f"(q10 {np.quantile(d[~same], 0.1):.3f}), one speaker {np.median(d[same]):.3f} "
                      f"(q90 {np.quantile(d[same], 0.9):.3f}); P(same) 0.25 at {stop:.3f}")
-    with open(out, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
+    write_lines(out, lines)
 
 
 if __name__ == "__main__":
