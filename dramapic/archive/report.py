@@ -536,6 +536,15 @@ def render_html(data: ReportData) -> str:
             + f"</main><script>{CHECK_SCRIPT}</script></body></html>\n")
 
 
+def _raise_shown(gain_db: float | None) -> str | None:
+    """How a gain the analysis heard a file with reads on a page (``27 dB``), or None where there is no raise to
+    show: at the file's own level (within half a dB), not recorded, or negative (dramapic only ever raises: a JSON
+    edited by hand). One rule for the archive's page and one run's page."""
+    if gain_db is None or round(gain_db) <= 0:
+        return None
+    return f"{gain_db:.0f} dB"
+
+
 def _audio(video: VideoRecord) -> str:
     """Which sound of the file a video's figures describe: ``track 1, right channel`` (one language of a dual-mono
     broadcast), ``track 0, mix`` (the mix of its channels); ``not recorded`` for a run recorded before the archive
@@ -544,9 +553,9 @@ def _audio(video: VideoRecord) -> str:
     if video.audio_track is None:
         return "not recorded"
     channel = video.audio_channel or "mix"
-    # dramapic only ever raises (a negative gain: a JSON edited by hand)
-    raised = f", raised {video.gain_db:.0f} dB" if video.gain_db is not None and round(video.gain_db) > 0 else ""
-    return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel") + raised
+    raised = _raise_shown(video.gain_db)
+    return f"track {video.audio_track}, " + ("mix" if channel == "mix" else f"{channel} channel") \
+        + (f", raised {raised}" if raised else "")
 
 
 #: what marks a note of a done file's failed redo (kept with the failure, :attr:`VideoRecord.redo_notes`) among the
@@ -618,7 +627,8 @@ def summary_rows(data: ReportData) -> list[dict[str, Any]]:
             "notes": NOTES_JOINER.join(_video_notes(v)) or None,
             # the gain the analysis heard the file with (0: its own level; a raise for a recording too quiet): empty
             # where not known (a run recorded before schema 11, a JSON written before the key) and for a failure
-            "gain_db": _round(v.gain_db, 1) if v.status == "done" else None,
+            # (the store keeps none for it)
+            "gain_db": _round(v.gain_db, 1),
         })
     return rows
 

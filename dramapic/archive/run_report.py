@@ -26,7 +26,7 @@ from ..render import LABEL_RGB
 from ..result import SCHEMA, STAGE1_LABELS, AnalysisResult, Segment
 from ..writers import milliseconds
 from .report import (CHECK_SCRIPT, CSS, GENDER_COLOURS, GENRE_COLOUR, SPEAKER_COLOUR, WIDTH, _card, _e, _figure,
-                     _hours, _legend, _pct, _pcts, _table, column_svg, stacked_rows_svg)
+                     _hours, _legend, _pct, _pcts, _raise_shown, _table, column_svg, stacked_rows_svg)
 
 #: a speaker whose gender is null (gender switched off, or the model was not sure enough)
 UNKNOWN_COLOUR = "#9C8FA8"
@@ -255,10 +255,8 @@ def _audio_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
 def _level_row(result: AnalysisResult) -> tuple[tuple[str, str], ...]:
     """The source's ``level`` row where the analysis heard a quiet recording raised (its figures are of the
     raised sound; the outputs keep the file's); none at its own level and for a JSON that does not record it."""
-    gain = result.source.gain_db
-    if gain is None or round(gain) <= 0:  # dramapic only ever raises (a negative gain: a JSON edited by hand)
-        return ()
-    return (("level", f"too quiet as recorded: analysed raised by {gain:.0f} dB"),)
+    raised = _raise_shown(result.source.gain_db)
+    return (("level", f"too quiet as recorded: analysed raised by {raised}"),) if raised else ()
 
 
 def _settings_checksum(result: AnalysisResult) -> str:
