@@ -121,7 +121,7 @@ def _calibrated_distance(calibration: Any, p: float) -> float:
 
 def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np.ndarray,
                     options: SpeakersConfig, threshold: float, fold_threshold: float | None = None,
-                    seed: int = 0) -> np.ndarray:
+                    seed: int = 0, bound_folded: list[float] | None = None) -> np.ndarray:
     """Cluster ids of diarization windows.
 
     Parameters
@@ -142,6 +142,10 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
         neighbour it would be folded into stays a speaker (:func:`fold_distance`); None: no such gate.
     seed : int
         Seeds the subsample above :data:`MAX_CLUSTER_WINDOWS` windows.
+    bound_folded : list of float, optional
+        Filled (method ``"constrained"``, count not fixed) with the seconds of talk of each cluster that the
+        ``max_speakers`` bound folded into another although the small-cluster floor would have kept it: voices the
+        bound took away, not the clustering. Left empty when the bound took none; the caller says so to the user.
 
     Returns
     -------
@@ -182,8 +186,10 @@ def cluster_windows(*, embeddings: np.ndarray, weights: np.ndarray, p_female: np
             # the merge below only takes clusters away: where the fine cut already holds fewer than min_speakers
             # (--min-speakers above the voices it tells apart) the tree is cut at the bound, as "ahc" does
             sub = fcluster(z, t=low, criterion="maxclust")
+        # the subsample's talk in seconds of the whole recording (the floor compared with below is in seconds)
+        scale = float(weights.sum() / weights[pick].sum()) if weights[pick].sum() > 0 else 1.0
         sub = _constrained_merge(x, weights[pick], pf_all[pick], np.unique(sub, return_inverse=True)[1],
-                                 options, threshold, low=low)
+                                 options, threshold, low=low, talk_scale=scale, bound_folded=bound_folded)
     sub = np.unique(sub, return_inverse=True)[1]
     if len(pick) < n:  # assign every window to the nearest centroid of the subsample's clusters
         cent = l2(np.stack([x[sub == k].mean(axis=0) for k in range(sub.max() + 1)]))
@@ -270,11 +276,13 @@ def _refused(pfs, cnt, talk, others, s, options) -> np.ndarray:
                      options)[-1, :-1]
 
 
-def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float, *, low: int) -> np.ndarray:
+def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float, *, low: int,
+                       talk_scale: float = 1.0, bound_folded: list[float] | None = None) -> np.ndarray:
     """Average linkage on cluster sums from ``ids`` on, refusing cannot-link merges, stopped at ``threshold`` (or
     at ``low`` clusters); above ``max_speakers`` the least-talk clusters are then folded into their most similar
     allowed neighbour. The (k, k) similarity matrix is updated one row per merge: O(k^2) per merge, k = clusters
-    at the fine threshold (a few hundred at 3,000 windows)."""
+    at the fine threshold (a few hundred at 3,000 windows). ``bound_folded`` gets the seconds (talk x
+    ``talk_scale``) of the folded clusters that :func:`_fold_small`'s floor would have kept."""
     k = int(ids.max()) + 1
     sums, cnt, pfs, talk = _cluster_stats(x, w, pf, ids, k)
     means = sums / cnt[:, None]
@@ -302,9 +310,11 @@ def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float,
         row[a] = -np.inf
         sim[a, :] = row
         sim[:, a] = row
+    folded_by_bound: list[float] = []
     while alive.sum() > options.max_speakers:
         idx = np.flatnonzero(alive)
         s = idx[int(np.argmin(talk[idx]))]
+        folded_by_bound.append(float(talk[s]) * talk_scale)
         others = idx[idx != s]
         sims = (sums[others] / cnt[others, None]) @ (sums[s] / cnt[s])
         bad = _refused(pfs, cnt, talk, others, s, options)
@@ -312,7 +322,17 @@ def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float,
             sims[bad] = -np.inf
         t = others[int(np.argmax(sims))]
         _fold_into(t, s, stats=(sums, cnt, pfs, talk), alive=alive, label=label)
+    if bound_folded is not None and folded_by_bound:
+        # outlier clusters (coughs, music under speech) folded by the bound would have gone anyway: only those the
+        # small-cluster floor keeps were voices the bound took away
+        floor = _small_floor(options, largest_s=float(talk[alive].max()) * talk_scale)
+        bound_folded.extend(t for t in folded_by_bound if t >= floor)
     return label[ids]
+
+
+def _small_floor(options: SpeakersConfig, *, largest_s: float) -> float:
+    """Seconds of talk under which :func:`_fold_small` folds a cluster, the largest having ``largest_s``."""
+    return max(options.min_speaker_s, min(options.min_speaker_share * largest_s, options.max_small_speaker_s))
 
 
 def _fold_small(x, w, pf, ids, options: SpeakersConfig, *, fold_threshold: float | None = None) -> np.ndarray:
@@ -329,8 +349,7 @@ def _fold_small(x, w, pf, ids, options: SpeakersConfig, *, fold_threshold: float
     label = np.arange(k)
     while alive.sum() > max(1, options.min_speakers):
         idx = np.flatnonzero(alive)
-        limit = max(options.min_speaker_s, min(options.min_speaker_share * talk[idx].max(),
-                                               options.max_small_speaker_s))
+        limit = _small_floor(options, largest_s=float(talk[idx].max()))
         cand = idx[~kept[idx]]
         if len(cand) == 0:
             break

@@ -437,11 +437,13 @@ def _valid(times, emb, region, male_logits):
 
 
 def _diarize(segments, times, embeddings, region, male_logits, options, gender_model, centroids=None,
-             projection=None, say_count=True):
+             projection=None, say_count=True, say_bound=True):
     """:func:`diarize_windows` on raw male logits (n,) decided by ``gender_model``, also returning the centroids
     (k, d) (in the projected space when ``projection`` is given) and the raw turns
     ``[[(start, end, cluster, window_rows), ...] per segment]``; with ``centroids`` given nothing is clustered.
-    ``say_count=False``: no warning about a count asked for and not found (a first pass a second one replaces)."""
+    ``say_count=False``: no warning about a count asked for and not found (a first pass a second one replaces);
+    ``say_bound=False``: none about the ``max_speakers`` bound folding speakers away (said where the clustering
+    runs, once: the refined pass reuses its centroids)."""
     seg = np.asarray(segments, dtype=np.float64).reshape(-1, 2)
     n_seg = seg.shape[0]
     if n_seg == 0:
@@ -461,9 +463,12 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     clustered_here = centroids is None
     if clustered_here:
         seg_dur = np.clip(seg[:, 1] - seg[:, 0], 0.0, None)
+        bound_folded: list[float] = []
         ids = cluster_windows(embeddings=emb, weights=seg_dur[region] / per_seg[region], p_female=p_female,
                               options=options, threshold=stopping_distance(options, projection),
-                              fold_threshold=fold_distance(options, projection))
+                              fold_threshold=fold_distance(options, projection), bound_folded=bound_folded)
+        if say_bound and bound_folded:
+            _say_bound(options, bound_folded)
         centroids = l2(np.stack([emb[ids == c].mean(axis=0) for c in range(int(ids.max()) + 1)]))
     cent = centroids
 
@@ -505,6 +510,16 @@ def _diarize(segments, times, embeddings, region, male_logits, options, gender_m
     log.debug("speakers: %d segments, %d windows, %d clusters, %d speakers, %d turns", n_seg, emb.shape[0], k,
               len(speakers), sum(len(t) for t in out))
     return VoiceLabelling(turns=tuple(out), speakers=tuple(speakers)), cent, raw
+
+
+def _say_bound(options: SpeakersConfig, folded_s: Sequence[float]) -> None:
+    """Warn that the ``max_speakers`` bound, not the voices, set the count: clusters with talk enough to be
+    speakers of their own were folded into others (a long episode with a large cast; or one speaker's voice heard
+    so differently that it made two clusters, which the bound then happened to mend: the warning cannot tell)."""
+    log.warning("the speaker count stopped at its upper bound, %d: %d more cluster(s) of voice with %.0f-%.0f s of "
+                "talk each were folded into the speakers most like them (more speakers than the bound, or one "
+                "voice heard as two); --max-speakers N (speakers.max_speakers) raises the bound",
+                options.max_speakers, len(folded_s), min(folded_s), max(folded_s))
 
 
 def _say_count(options: SpeakersConfig, found: int, clusters: int, *, windows: int | None = None,
@@ -663,7 +678,7 @@ def label_voice_segments(
     decider = gender_model if gender_model is not None else _probability_decider()
     # the count is said once, of the final pass (the refined one replaces the first; it used to be said twice)
     result, cent, raw = _diarize(seg, times, emb, region, z, options, decider, projection=projection,
-                                 say_count=False)
+                                 say_count=False, say_bound=speakers_wanted)
     if options.refine_hop_s < options.hop_s and any(len(turns) > 1 for turns in raw):
         starts, where = _refinement_starts(seg, times, raw, options.window_s, options.refine_hop_s)
         if len(starts):

@@ -155,6 +155,48 @@ def test_small_clusters_fold_by_share_of_the_largest():
     assert len(set(ids)) == 2 and len(set(ids[truth == 1])) == 1
 
 
+@pytest.mark.parametrize("per_speaker", [60, 400])  # 45 s each; 300 s each, past the 3,000-window subsample
+def test_the_bound_reports_the_voices_it_folded(per_speaker):
+    """Ten clear voices with max_speakers 8: two are folded by the bound, not by the clustering, and the caller
+    learns how much talk each had (in seconds of the whole recording, also when a subsample was clustered)."""
+    rng = np.random.default_rng(4)
+    emb, _ = _speakers(rng, [per_speaker] * 10, spread=0.2, dim=32)
+    weights = np.full(len(emb), 0.75)
+    p = np.zeros(len(emb))
+    opts = SpeakersConfig(cluster_threshold=0.5)
+    folded: list[float] = []
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=p, options=opts, threshold=0.5,
+                          bound_folded=folded)
+    assert len(set(ids)) == 8 and len(folded) == 2
+    assert folded == pytest.approx([0.75 * per_speaker] * 2, rel=0.15)
+    # a bound above the voices: ten speakers, nothing folded by it
+    wide: list[float] = []
+    ids = cluster_windows(embeddings=emb, weights=weights, p_female=p, options=dataclasses.replace(
+        opts, max_speakers=16), threshold=0.5, bound_folded=wide)
+    assert len(set(ids)) == 10 and wide == []
+    # a fixed count is not the bound's doing
+    fixed: list[float] = []
+    cluster_windows(embeddings=emb, weights=weights, p_female=p, options=dataclasses.replace(opts, num_speakers=8),
+                    threshold=0.5, bound_folded=fixed)
+    assert fixed == []
+
+
+def test_the_bound_folding_outliers_the_floor_would_fold_is_not_reported():
+    """Eight voices and a few one-window outliers (coughs, music under speech) far from everything: the bound folds
+    the outliers, which the small-cluster floor would have folded anyway; nothing to tell the user."""
+    rng = np.random.default_rng(6)
+    emb, _ = _speakers(rng, [60] * 8 + [1] * 4, spread=0.2, dim=32)
+    folded: list[float] = []
+    ids = cluster_windows(embeddings=emb, weights=np.full(len(emb), 0.75), p_female=np.zeros(len(emb)),
+                          options=SpeakersConfig(cluster_threshold=0.5), threshold=0.5, bound_folded=folded)
+    assert len(set(ids)) == 8 and folded == []
+    # the bound did fold them: with no floor (nothing else folds small clusters) the same four are reported
+    no_floor = SpeakersConfig(cluster_threshold=0.5, min_speaker_s=0.0, min_speaker_share=0.0)
+    ids = cluster_windows(embeddings=emb, weights=np.full(len(emb), 0.75), p_female=np.zeros(len(emb)),
+                          options=no_floor, threshold=0.5, bound_folded=folded)
+    assert len(set(ids)) == 8 and len(folded) == 4 and max(folded) <= 1.5  # (an outlier may take in another first)
+
+
 def test_a_short_scene_keeps_two_speakers_under_the_floors_meant_for_long_recordings():
     # a 20 s scene: a woman and a man talk 5.25 s and 4.5 s; the 6 s floors (talk, gender link) would fold them
     rng = np.random.default_rng(11)

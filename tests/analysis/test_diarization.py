@@ -206,7 +206,7 @@ def test_one_segment_is_split_at_speaker_turns(encoder, gender_model, female, ma
     assert [(s.id, s.gender) for s in result.speakers] == [("S1", "female"), ("S2", "male")]
 
 
-def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_model, female, male):
+def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_model, female, male, caplog):
     audio, segments = _dialogue(female, male)
     # a 0.2 s segment (no window) takes the speaker nearest in time; input order is kept
     segs = [segments[2], (15.55, 15.75), segments[0], segments[1]]
@@ -218,9 +218,23 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
     two = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
                                options=settings(num_speakers=2))
     assert _speakers_of(two) == [["S1"], ["S2"], ["S1"], ["S2"]]
-    capped = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
-                                  options=settings(max_speakers=1))
+    assert "upper bound" not in caplog.text  # a count asked for is not the bound's doing
+    with caplog.at_level("WARNING", logger="dramapic"):
+        capped = label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder,
+                                      gender_model=gender_model, options=settings(max_speakers=1))
     assert len(capped.speakers) == 1
+    # the bound, not the voices, made it one speaker: said once (the refined pass reuses the clusters), with the
+    # folded voice's talk
+    assert caplog.text.count("the speaker count stopped at its upper bound, 1: 1 more cluster(s) of voice") == 1, \
+        caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dramapic"):  # a bound the voices stay under: nothing said
+        label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
+                             options=settings(max_speakers=2))
+        # nor with the speaker ids switched off (--max-speakers cannot be given then; a pipeline's bound can)
+        label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
+                             options=settings(max_speakers=1, enabled=False))
+    assert "upper bound" not in caplog.text, caplog.text
 
 
 def test_a_forced_count_the_recording_does_not_give_is_said(encoder, gender_model, female, male, caplog):
