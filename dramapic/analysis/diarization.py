@@ -516,10 +516,11 @@ def _say_bound(options: SpeakersConfig, folded_s: Sequence[float]) -> None:
     """Warn that the ``max_speakers`` bound, not the voices, set the count: clusters with talk enough to be
     speakers of their own were folded into others (a long episode with a large cast; or one speaker's voice heard
     so differently that it made two clusters, which the bound then happened to mend: the warning cannot tell)."""
-    log.warning("the speaker count stopped at its upper bound, %d: %d more cluster(s) of voice with %.0f-%.0f s of "
-                "talk each were folded into the speakers most like them (more speakers than the bound, or one "
-                "voice heard as two); --max-speakers N (speakers.max_speakers) raises the bound",
-                options.max_speakers, len(folded_s), min(folded_s), max(folded_s))
+    low, high = round(min(folded_s)), round(max(folded_s))
+    talk = f"{low} s of talk" if low == high else f"{low}-{high} s of talk each"
+    log.warning("the speaker count stopped at its upper bound, %d: %d more cluster(s) of voice with %s were folded "
+                "into the speakers most like them (more speakers than the bound, or one voice heard as two); "
+                "--max-speakers N (speakers.max_speakers) raises the bound", options.max_speakers, len(folded_s), talk)
 
 
 def _say_count(options: SpeakersConfig, found: int, clusters: int, *, windows: int | None = None,

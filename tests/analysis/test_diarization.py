@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
 from pathlib import Path
 
@@ -225,8 +226,9 @@ def test_forced_and_bounded_counts_short_segments_and_order(encoder, gender_mode
     assert len(capped.speakers) == 1
     # the bound, not the voices, made it one speaker: said once (the refined pass reuses the clusters), with the
     # folded voice's talk
-    assert caplog.text.count("the speaker count stopped at its upper bound, 1: 1 more cluster(s) of voice") == 1, \
+    assert caplog.text.count("the speaker count stopped at its upper bound, 1: 1 more cluster(s) of voice with ") == 1, \
         caplog.text
+    assert re.search(r"voice with \d+ s of talk were folded", caplog.text), caplog.text  # one cluster: no "12-12 s"
     caplog.clear()
     with caplog.at_level("WARNING", logger="dramapic"):  # a bound the voices stay under: nothing said
         label_voice_segments(audio, sample_rate=SR, segments=segs, encoder=encoder, gender_model=gender_model,
@@ -602,3 +604,13 @@ def test_diarize_windows_reports_no_speaker_the_resegmentation_left_under_the_fl
     monkeypatch.setattr(diarization, "_fold_after_resegmentation", lambda *args: (args[5], args[6]))
     unfolded = diarize_windows(segments, times, emb, region, female, options)
     assert len(unfolded.speakers) == 3 and unfolded.speakers[2].seconds < 2.0
+
+
+def test_the_bound_warning_names_the_talk_it_folded(caplog):
+    from dramapic.analysis.diarization import _say_bound
+
+    with caplog.at_level("WARNING", logger="dramapic"):
+        _say_bound(settings(max_speakers=8), [63.4, 41.2])
+    assert "stopped at its upper bound, 8: 2 more cluster(s) of voice with 41-63 s of talk each were folded" \
+        in caplog.text
+    assert "--max-speakers N (speakers.max_speakers) raises the bound" in caplog.text
