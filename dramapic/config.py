@@ -170,7 +170,11 @@ class SpeakersConfig:
         ``"constrained"``: a cluster is also folded when its talk is below this share of the largest cluster's
         talk (0 .. 1), so that the decision does not flip when the same voices come back ...
     max_small_speaker_s : float
-        ... but never when it has this much talk or more (the cap of the share rule).
+        ... but never when it has this much talk or more (the cap of the share rule; it decides in long
+        recordings). 60 s since 2026-12-07: at 30 s a voice heard differently for a while (acted emotions) kept
+        a second cluster of 30-60 s as a speaker of its own over a long episode or a narration; the price, a bit
+        part of 30-60 s in a long recording folded into the most similar voice (models/README.md, "A whole
+        episode").
     short_talk_share : float
         ``"constrained"``: on a recording with little talk, ``min_speaker_s`` and ``gender_link_min_s`` shrink to
         this share of its whole talk (0 .. 1; 0: fixed floors). A 20 s scene where a woman and a man talk 5 s each
@@ -221,7 +225,7 @@ class SpeakersConfig:
     gender_link_confidence: float = 0.6
     gender_link_min_s: float = 6.0
     min_speaker_share: float = 0.35
-    max_small_speaker_s: float = 30.0
+    max_small_speaker_s: float = 60.0
     short_talk_share: float = 0.2
     short_floor_s: float = 3.0
     fold_same_probability: float = 0.0

@@ -197,6 +197,24 @@ def test_the_bound_folding_outliers_the_floor_would_fold_is_not_reported():
     assert len(set(ids)) == 8 and len(folded) == 4 and max(folded) <= 1.5  # (an outlier may take in another first)
 
 
+def test_in_a_long_recording_a_second_cluster_under_a_minute_is_folded_by_default():
+    """A narration of 300 s whose voice, heard differently for a while, makes a second cluster of 45 s: the default
+    cap (60 s) folds it into the voice, the former 30 s kept it as a speaker of its own (models/README.md, "A whole
+    episode"); 35 % of the largest stays the rule below the cap."""
+    rng = np.random.default_rng(9)
+    emb, _ = _speakers(rng, [400, 60], spread=0.2, dim=32)  # 300 s and 45 s of talk, one gender
+    weights, p = np.full(len(emb), 0.75), np.zeros(len(emb))
+    opts = SpeakersConfig(cluster_threshold=0.5)
+    assert opts.max_small_speaker_s == 60.0
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=opts, threshold=0.5))) == 1
+    former = dataclasses.replace(opts, max_small_speaker_s=30.0)
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=former, threshold=0.5))) == 2
+    # a second voice with 75 s of talk (above the cap) stays a speaker
+    emb, _ = _speakers(rng, [400, 100], spread=0.2, dim=32)
+    weights, p = np.full(len(emb), 0.75), np.zeros(len(emb))
+    assert len(set(cluster_windows(embeddings=emb, weights=weights, p_female=p, options=opts, threshold=0.5))) == 2
+
+
 def test_a_short_scene_keeps_two_speakers_under_the_floors_meant_for_long_recordings():
     # a 20 s scene: a woman and a man talk 5.25 s and 4.5 s; the 6 s floors (talk, gender link) would fold them
     rng = np.random.default_rng(11)

@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
 from dramapic import media
 from dramapic.analysis.analyze import analyze
 from dramapic.config import load_pipeline
@@ -55,12 +54,25 @@ EPISODES = {
                "mixed_02", "emodb_03", "nemo_03", "cv_03", "ravdess_03", "mixed_03", "emodb_04", "nemo_04",
                "ravdess_04", "mixed_04", "ravdess_05"],
 }
+#: one voice alone, as in a documentary with one narrator: the voice's own stretches of every scene it speaks in
+#: (other voices' rows cut out, music, noise and silence kept), 3-5 minutes; the count must be 1
+NARRATORS = {
+    "narrator_nemo_EB0": ("nemo_EB0", ["nemo_01", "nemo_03", "mixed_03", "nemo_04"]),
+    "narrator_nemo_KS0": ("nemo_KS0", ["nemo_02", "nemo_03", "mixed_04", "nemo_04"]),
+    "narrator_emodb_12": ("emodb_12", ["emodb_02", "emodb_03", "mixed_02", "emodb_04"]),
+    "narrator_emodb_09": ("emodb_09", ["emodb_01", "emodb_03", "mixed_04", "emodb_04"]),
+    "narrator_ravdess_02": ("ravdess_02", ["ravdess_01", "ravdess_04", "mixed_03", "ravdess_05"]),
+    "narrator_ravdess_17": ("ravdess_17", ["ravdess_02", "ravdess_04", "mixed_04", "ravdess_05"]),
+    "narrator_ravdess_22": ("ravdess_22", ["ravdess_03", "ravdess_04", "ravdess_05"]),
+    "narrator_ravdess_23": ("ravdess_23", ["ravdess_03", "mixed_01", "ravdess_05"]),
+}
 VARIANTS = {
     "shipped": {},
     "max_speakers=16": {"max_speakers": 16},
     # the small-cluster floor's cap doubled: the 30-60 s clusters of a long episode are folded too (bit parts and
     # one voice's second cluster alike)
     "max_speakers=16,max_small_speaker_s=60": {"max_speakers": 16, "max_small_speaker_s": 60.0},
+    "max_small_speaker_s=60": {"max_small_speaker_s": 60.0},
 }
 
 
@@ -75,8 +87,9 @@ class _Warnings(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def build_episode(timelines: Path, scenes: list[str], out: Path) -> Path:
-    """Write ``out/NAME.flac``, ``NAME.labels.csv`` and ``NAME.rttm``; return the labels path."""
+def build_episode(timelines: Path, scenes: list[str], out: Path, *, only: str | None = None) -> Path:
+    """Write ``out/NAME.flac``, ``NAME.labels.csv`` and ``NAME.rttm``; return the labels path. ``only``: keep the
+    voice rows of this speaker alone (a row another voice speaks in, overlaps included, is cut out)."""
     name = out.name
     out.parent.mkdir(parents=True, exist_ok=True)
     labels = out.with_suffix(".labels.csv")
@@ -87,22 +100,47 @@ def build_episode(timelines: Path, scenes: list[str], out: Path) -> Path:
         folder = timelines / FOLDERS[scene.split("_")[0]]
         audio = media.decode_audio(media.probe(folder / f"{scene}.opus"))
         n = int(audio.shape[0])
-        dur = n / 16000
+        if only is None:  # the whole scene, its own RTTM (utterances, overlaps kept)
+            dur = n / 16000
+            with open(folder / f"{scene}.labels.csv", newline="", encoding="utf-8") as handle:
+                for r in csv.DictReader(handle):
+                    end = min(float(r["end"]), dur)
+                    if float(r["start"]) < end:
+                        rows.append([f"{float(r['start']) + offset:.3f}", f"{end + offset:.3f}", r["label"],
+                                     r["gender"], r["speaker"]])
+            rows[-1][1] = f"{offset + dur:.3f}"
+            for line in (folder / f"{scene}.rttm").read_text().splitlines():
+                f = line.split()
+                if f:
+                    f[1] = name
+                    f[3] = f"{float(f[3]) + offset:.3f}"
+                    rttm.append(" ".join(f))
+            parts.append(audio)
+            offset += dur
+            continue
         with open(folder / f"{scene}.labels.csv", newline="", encoding="utf-8") as handle:
-            for r in csv.DictReader(handle):
-                end = min(float(r["end"]), dur)
-                if float(r["start"]) < end:
-                    rows.append([f"{float(r['start']) + offset:.3f}", f"{end + offset:.3f}", r["label"],
-                                 r["gender"], r["speaker"]])
-        rows[-1][1] = f"{offset + dur:.3f}"
-        for line in (folder / f"{scene}.rttm").read_text().splitlines():
-            f = line.split()
-            if f:
-                f[1] = name
-                f[3] = f"{float(f[3]) + offset:.3f}"
-                rttm.append(" ".join(f))
-        parts.append(audio)
-        offset += dur
+            kept = [r for r in csv.DictReader(handle) if r["label"] != "voice" or r["speaker"] == only]
+        for r in kept:  # the voice's rows and everything not voice, in order; RTTM from the rows
+            a, b = round(float(r["start"]) * 16000), min(round(float(r["end"]) * 16000), n)
+            if a >= b:
+                continue
+            piece = audio[a:b]
+            rows.append([f"{offset:.3f}", f"{offset + piece.shape[0] / 16000:.3f}", r["label"], r["gender"],
+                         r["speaker"]])
+            if r["label"] == "voice":
+                for who in r["speaker"].split("+"):
+                    rttm.append(f"SPEAKER {name} 1 {offset:.3f} {piece.shape[0] / 16000:.3f} <NA> <NA> {who} <NA> "
+                                f"<NA>")
+            parts.append(piece)
+            offset += piece.shape[0] / 16000
+    # adjacent rows of one label (a cut-out voice between two silences) are one row: a sorted, gap-free partition
+    merged: list[list[str]] = []
+    for r in rows:
+        if merged and merged[-1][2:] == r[2:]:
+            merged[-1][1] = r[1]
+        else:
+            merged.append(r)
+    rows = merged
     sf.write(out.with_suffix(".flac"), np.concatenate(parts), 16000, subtype="PCM_16")
     out.with_suffix(".rttm").write_text("\n".join(rttm) + "\n")
     with open(labels, "w", newline="", encoding="utf-8") as handle:
@@ -140,11 +178,14 @@ def cast_talk(rttm: Path) -> Counter:
 
 def main(argv: list[str]) -> None:
     timelines, work, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
-    only = argv[3].split(",") if len(argv) > 3 else list(VARIANTS)
+    only = argv[3].split(";") if len(argv) > 3 else list(VARIANTS)  # ";": a variant name holds commas
     base = load_pipeline(None)
     results = json.loads(out.read_text()) if out.exists() else {}
-    for episode, scenes in EPISODES.items():
-        labels = build_episode(timelines, scenes, work / episode)
+    programmes = {**{k: (None, v) for k, v in EPISODES.items()}, **NARRATORS}
+    if len(argv) > 4:
+        programmes = {k: v for k, v in programmes.items() if k in argv[4].split(",")}
+    for episode, (voice, scenes) in programmes.items():
+        labels = build_episode(timelines, scenes, work / episode, only=voice)
         reference = load_reference(labels)
         talk = cast_talk(labels.with_suffix("").with_suffix(".rttm"))
         cast30 = sum(v >= 30 for v in talk.values())
