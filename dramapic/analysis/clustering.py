@@ -326,7 +326,7 @@ def _constrained_merge(x, w, pf, ids, options: SpeakersConfig, threshold: float,
         # outlier clusters (coughs, music under speech) folded by the bound would have gone anyway: only those the
         # small-cluster floor keeps were voices the bound took away
         floor = _small_floor(options, largest_s=float(talk[alive].max()) * talk_scale)
-        bound_folded.extend(t for t in folded_by_bound if t >= floor)
+        bound_folded.extend(seconds for seconds in folded_by_bound if seconds >= floor)
     return label[ids]
 
 
