@@ -4,17 +4,18 @@ Every cross-corpus timeline is one scene of 1-4 voices, about 100 s. A drama epi
 which the same cast returns, with bit parts that speak a few lines. Two product settings never met that on the
 judge: the bound ``speakers.max_speakers`` (8: above it the least-talking clusters are folded into a neighbour) and
 the small-cluster fold (a cluster under ``max(min_speaker_s, min(min_speaker_share x the largest's talk,
-max_small_speaker_s))`` is folded: 30 s in a long recording). This script builds episodes by putting held-out
+max_small_speaker_s))`` is folded: 30 s in a long recording until 2026-12-07, 60 s since). This script builds
+episodes by putting held-out
 timelines end to end (their audio decoded as the product decodes it, labels and RTTM shifted), runs the product's
 ``analyze()`` on each with a few speaker settings, and scores them with the product's scorer (DER with the 0.5 s
 collar, gender error, female share), plus the count against the cast with at least 30 s and at least 6 s of talk.
 
-    python episodes.py TIMELINES WORK OUT.json
+    python episodes.py TIMELINES WORK OUT.json [VARIANT;VARIANT...] [PROGRAMME,PROGRAMME...]
 
-``TIMELINES`` is ``--work``'s ``timelines`` folder of ``dramapic eval --cross-corpus``. The models are the shipped
-ones: Emo-DB and LibriSpeech speakers are other speakers of corpora stage 1 and the speaker space heard; Common
-Voice, nEMO and RAVDESS voices were never heard by stage 1 (the shipped gender model and speaker space did hear other
-speakers of them: see RESULTS.md).
+``TIMELINES`` is ``--work``'s ``timelines`` folder of ``dramapic eval --cross-corpus``; ``VARIANTS`` and
+``EPISODES`` / ``NARRATORS`` name the settings and programmes (all by default). The models are the shipped ones, not
+refits: every voice is a held-out ``dev`` speaker, but the gender model and the speaker space were fitted on other
+(train) speakers of all five corpora, and stage 1 on LibriSpeech and Emo-DB train speakers.
 """
 from __future__ import annotations
 
@@ -55,7 +56,7 @@ EPISODES = {
                "ravdess_04", "mixed_04", "ravdess_05"],
 }
 #: one voice alone, as in a documentary with one narrator: the voice's own stretches of every scene it speaks in
-#: (other voices' rows cut out, music, noise and silence kept), 3-5 minutes; the count must be 1
+#: (other voices' rows cut out, music, noise and silence kept), 5-9 minutes; the count must be 1
 NARRATORS = {
     "narrator_nemo_EB0": ("nemo_EB0", ["nemo_01", "nemo_03", "mixed_03", "nemo_04"]),
     "narrator_nemo_KS0": ("nemo_KS0", ["nemo_02", "nemo_03", "mixed_04", "nemo_04"]),
