@@ -151,13 +151,10 @@ def build_episode(timelines: Path, scenes: list[str], out: Path, *, only: str | 
     return labels
 
 
-def who_is_who(result, labels: Path) -> dict:
-    """Per predicted speaker, the reference voices its turns cover (seconds, largest first, >= 2 s)."""
-    ref = []
-    with open(labels, newline="", encoding="utf-8") as handle:
-        for r in csv.DictReader(handle):
-            if r["label"] == "voice" and "+" not in r["speaker"]:
-                ref.append((float(r["start"]), float(r["end"]), r["speaker"]))
+def who_is_who(result, reference) -> dict:
+    """Per predicted speaker, the reference voices its turns cover (seconds, largest first, >= 2 s); overlaps of
+    the reference are left out."""
+    ref = [(r.start, r.end, r.speakers[0]) for r in reference.rows if r.label == "voice" and len(r.speakers) == 1]
     out: dict = {}
     for seg in result.segments:
         if not seg.speaker:
@@ -167,14 +164,6 @@ def who_is_who(result, labels: Path) -> dict:
             if o > 0:
                 out.setdefault(seg.speaker, Counter())[who] += o
     return {sp: {k: round(v, 1) for k, v in c.most_common() if v >= 2} for sp, c in out.items()}
-
-
-def cast_talk(rttm: Path) -> Counter:
-    talk: Counter = Counter()
-    for line in rttm.read_text().splitlines():
-        f = line.split()
-        talk[f[7]] += float(f[4])
-    return talk
 
 
 def main(argv: list[str]) -> None:
@@ -188,7 +177,7 @@ def main(argv: list[str]) -> None:
     for episode, (voice, scenes) in programmes.items():
         labels = build_episode(timelines, scenes, work / episode, only=voice)
         reference = load_reference(labels)
-        talk = cast_talk(labels.with_suffix("").with_suffix(".rttm"))
+        talk = Counter(dict(reference.annotation.chart()))  # each voice's talk in the RTTM
         cast30 = sum(v >= 30 for v in talk.values())
         cast6 = sum(v >= 6 for v in talk.values())
         for variant in only:
@@ -206,7 +195,7 @@ def main(argv: list[str]) -> None:
             for seg in result.segments:
                 if seg.speaker:
                     pred_talk[seg.speaker] += seg.end - seg.start
-            row = {"warnings": said.lines, "who": who_is_who(result, labels), "duration_s": result.source.duration, "seconds": seconds, "der": s.der,
+            row = {"warnings": said.lines, "who": who_is_who(result, reference), "duration_s": result.source.duration, "seconds": seconds, "der": s.der,
                    "der_components": s.der_components, "gender_error": s.gender_error,
                    "female_share_error": s.female_share_error, "abstention": s.abstention,
                    "speakers_pred": s.speakers_pred, "speakers_ref": s.speakers_ref, "cast_30s": cast30,
